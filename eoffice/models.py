@@ -1,0 +1,5 @@
+"""Every e-office table module, for storage.models."""
+
+import eoffice.audit
+import eoffice.identity
+import eoffice.org  # noqa: F401

@@ -1,0 +1,82 @@
+"""Organisation tree (agencies and their units) and users with roles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.db import Base, utcnow
+
+
+class UnitKind(enum.StrEnum):
+    PROVINCE = "province"  # UBND tỉnh
+    DEPARTMENT = "department"  # sở, ban, ngành
+    DISTRICT = "district"  # UBND huyện, thị xã, thành phố thuộc tỉnh
+    COMMUNE = "commune"  # UBND xã, phường, thị trấn
+    OFFICE = "office"  # phòng, văn phòng bên trong một cơ quan
+
+
+UNIT_KIND_LABELS = {
+    UnitKind.PROVINCE: "Tỉnh",
+    UnitKind.DEPARTMENT: "Sở, ban, ngành",
+    UnitKind.DISTRICT: "Huyện",
+    UnitKind.COMMUNE: "Xã",
+    UnitKind.OFFICE: "Phòng",
+}
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    CLERK = "clerk"  # văn thư
+    LEADER = "leader"  # lãnh đạo
+    SPECIALIST = "specialist"  # chuyên viên
+
+
+ROLE_LABELS = {
+    Role.ADMIN: "Quản trị hệ thống",
+    Role.CLERK: "Văn thư",
+    Role.LEADER: "Lãnh đạo",
+    Role.SPECIALIST: "Chuyên viên",
+}
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))
+    is_agency: Mapped[bool] = mapped_column(Boolean, default=False)  # keeps its own registers
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", lazy="raise")
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200), default="")  # chức vụ
+    email: Mapped[str] = mapped_column(String(200), default="")
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def has_role(self, *roles: Role | str) -> bool:
+        return any(str(r) in self.roles for r in roles)
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "username": self.username, "full_name": self.full_name, "title": self.title,
+                "unit_id": self.unit_id, "roles": list(self.roles)}

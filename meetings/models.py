@@ -1,0 +1,1 @@
+"""Every eCabinet table module, for storage.models."""

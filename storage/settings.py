@@ -1,0 +1,61 @@
+"""One frozen settings object, read from EOFFICE_* environment variables.
+
+Defaults point at the embedded setup under ./var/: a SQLite file, blobs on the local
+filesystem and an in-process broker, so the server runs with no other service.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_UPLOAD_LIMIT = 100 * 1024 * 1024  # 100 MiB: a 300-page scanned agenda document fits
+
+
+def _secret_key(var_dir: Path) -> str:
+    """Secret from the environment, else one generated once and kept in var/secret_key."""
+    env = os.environ.get("EOFFICE_SECRET_KEY")
+    if env:
+        return env
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///var/eoffice.db"
+    blob_url: str = "file://var/blobs"
+    broker_url: str = "memory://"
+    secret_key: str = field(default="", repr=False)
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT
+    timezone: str = "Asia/Ho_Chi_Minh"
+    session_days: int = 7
+    secure_cookies: bool = False
+    login_max_failures: int = 5
+    login_window_seconds: int = 15 * 60
+    ws_heartbeat_seconds: float = 20.0
+    ws_queue_size: int = 256
+    event_log_size: int = 1000
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        var_dir = Path(os.environ.get("EOFFICE_VAR_DIR", "var"))
+        env = os.environ
+        settings = cls(
+            database_url=env.get("EOFFICE_DATABASE_URL", f"sqlite+aiosqlite:///{var_dir}/eoffice.db"),
+            blob_url=env.get("EOFFICE_BLOB_URL", f"file://{var_dir}/blobs"),
+            broker_url=env.get("EOFFICE_BROKER_URL", "memory://"),
+            secret_key=_secret_key(var_dir),
+            upload_limit=int(env.get("EOFFICE_UPLOAD_LIMIT", DEFAULT_UPLOAD_LIMIT)),
+            timezone=env.get("EOFFICE_TIMEZONE", "Asia/Ho_Chi_Minh"),
+            secure_cookies=env.get("EOFFICE_SECURE_COOKIES", "") in ("1", "true", "yes"),
+        )
+        return replace(settings, **overrides)  # type: ignore[arg-type]

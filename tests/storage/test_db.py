@@ -1,0 +1,72 @@
+import asyncio
+
+import pytest
+from sqlalchemy import select, text
+
+from eoffice import audit
+from eoffice.org import Unit, UnitKind
+from storage.db import Database
+from storage.events import events_since
+
+
+async def test_uow_rolls_back_without_commit(db: Database) -> None:
+    async with db.uow() as uow:
+        uow.session.add(Unit(code="UBND", name="Ủy ban nhân dân tỉnh Quảng Ninh", kind=UnitKind.PROVINCE))
+    async with db.uow() as uow:
+        assert (await uow.session.scalars(select(Unit))).all() == []
+    async with db.uow() as uow:
+        uow.session.add(Unit(code="UBND", name="Ủy ban nhân dân tỉnh Quảng Ninh", kind=UnitKind.PROVINCE))
+        await uow.commit()
+    async with db.uow() as uow:
+        names = (await uow.session.scalars(select(Unit.name))).all()
+    assert names == ["Ủy ban nhân dân tỉnh Quảng Ninh"]
+
+
+async def test_event_sequence_is_per_topic_and_gapless_under_concurrency(db: Database) -> None:
+    async def emit(i: int) -> None:
+        async with db.uow() as uow:
+            uow.emit("meeting:1", "tick", i=i)
+            uow.emit(f"user:{i % 3}", "note", i=i)
+            await uow.commit()
+
+    await asyncio.gather(*(emit(i) for i in range(30)))
+    async with db.uow() as uow:
+        replay = await events_since(uow.session, "meeting:1", 0)
+        assert replay.complete and replay.last_seq == 30
+        assert [e["seq"] for e in replay.events] == list(range(1, 31))
+        assert sorted(e["data"]["i"] for e in replay.events) == list(range(30))
+        partial = await events_since(uow.session, "meeting:1", 25)
+        assert [e["seq"] for e in partial.events] == [26, 27, 28, 29, 30]
+        assert (await events_since(uow.session, "user:0", 0)).last_seq == 10
+
+
+async def test_rolled_back_events_take_no_number(db: Database) -> None:
+    async with db.uow() as uow:
+        uow.emit("meeting:7", "lost")
+    async with db.uow() as uow:
+        uow.emit("meeting:7", "kept")
+        events = await uow.commit()
+    assert [e["seq"] for e in events] == [1]
+
+
+async def test_audit_chain_concurrent_appends_verify(db: Database) -> None:
+    async def write(i: int) -> None:
+        async with db.uow() as uow:
+            await audit.record(uow, None, "test.write", "thing", i, note="Công văn số " + str(i))
+            await uow.commit()
+
+    await asyncio.gather(*(write(i) for i in range(20)))
+    async with db.uow() as uow:
+        result = await audit.verify(uow.session)
+    assert result.ok and result.checked == 20
+
+
+async def test_audit_log_refuses_update_and_delete(db: Database) -> None:
+    async with db.uow() as uow:
+        await audit.record(uow, None, "test.write")
+        await uow.commit()
+    for sql in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"):
+        with pytest.raises(Exception, match="append-only"):
+            async with db.uow() as uow:
+                await uow.session.execute(text(sql))
+                await uow.commit()
