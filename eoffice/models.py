@@ -3,3 +3,4 @@
 import eoffice.audit
 import eoffice.identity
 import eoffice.org  # noqa: F401
+import eoffice.uploads  # noqa: F401
