@@ -8,15 +8,18 @@ call ``claim`` with the upload id the client got back.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import audit
 from eoffice.org import User
-from storage.blobs import BlobInfo
 from storage.db import Base, UnitOfWork, utcnow
 from storage.errors import Forbidden, Invalid, NotFound
+
+if TYPE_CHECKING:
+    from storage.blobs import BlobInfo
 
 
 class Upload(Base):
