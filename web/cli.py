@@ -1,0 +1,208 @@
+"""The `eoffice` command: serve, migrate, demo, user add, token create, audit verify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from storage.db import Database
+from storage.settings import Settings
+
+
+def _progress(label: str, total: int) -> Callable[[int], None]:
+    """A plain terminal progress bar (no extra dependency)."""
+    width = 30
+    tty = sys.stderr.isatty()
+
+    def show(done: int) -> None:
+        if total <= 0 or not (tty or done == total):
+            return
+        if done % 200 and done != total:
+            return
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[int]]) -> int:
+    db = Database(settings.database_url)
+    try:
+        return await fn(db)
+    finally:
+        await db.dispose()
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from storage.migrate import migrate
+
+    migrate(settings.database_url)
+    print(f"Cơ sở dữ liệu đã được cập nhật: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import demo
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            if not await demo.is_empty(uow):
+                print("Cơ sở dữ liệu đã có tài khoản: bỏ qua dữ liệu mẫu.")
+                return 0
+            created = await demo.load_demo(uow)
+            await uow.commit()
+        print(f"Đã tạo dữ liệu mẫu. Mật khẩu của mọi tài khoản: {demo.DEMO_PASSWORD}")
+        for username, name, title in created:
+            print(f"  {username:<20} {name} — {title}")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from eoffice import identity
+    from eoffice.org import Unit
+
+    password = args.password
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif password is None:
+        password = getpass.getpass("Mật khẩu: ")
+        if getpass.getpass("Nhập lại mật khẩu: ") != password:
+            print("Hai lần nhập mật khẩu không khớp.", file=sys.stderr)
+            return 2
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            unit_id = None
+            if args.unit:
+                unit_id = await uow.session.scalar(select(Unit.id).where(Unit.code == args.unit))
+                if unit_id is None:
+                    print(f"Không có đơn vị mã «{args.unit}».", file=sys.stderr)
+                    return 2
+            user = await identity.create_user(uow, None, username=args.username, full_name=args.name,
+                                              password=password, roles=args.role or ["specialist"],
+                                              unit_id=unit_id, title=args.title or "")
+            await uow.commit()
+        print(f"Đã tạo tài khoản «{user.username}» ({', '.join(user.roles)}).")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import identity
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            user = await identity.get_user(uow, args.username)
+            token = await identity.create_token(uow, None, user, args.name or "cli")
+            await uow.commit()
+        print(token)
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from eoffice import audit
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            total = int(await uow.session.scalar(select(func.count()).select_from(audit.AuditEntry)) or 0)
+            result = await audit.verify(uow.session, progress=_progress("Kiểm tra nhật ký", total))
+        if result.ok:
+            print(f"Nhật ký toàn vẹn: {result.checked} mục, chuỗi băm khớp.")
+            return 0
+        print(f"NHẬT KÝ BỊ SAI LỆCH tại mục {result.broken_at}: {result.reason}. "
+              f"({result.checked} mục đầu hợp lệ)", file=sys.stderr)
+        return 1
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if not args.no_migrate:
+        cmd_migrate(settings, args)
+    print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
+    uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
+                proxy_headers=args.proxy_headers, ws_ping_interval=None)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eoffice", description="Văn phòng điện tử và phòng họp không giấy.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="chạy máy chủ web")
+    s.add_argument("--host", default=os.environ.get("EOFFICE_HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("EOFFICE_PORT", "8000")))
+    s.add_argument("--log-level", default="info")
+    s.add_argument("--no-migrate", action="store_true", help="không tự cập nhật cơ sở dữ liệu khi khởi động")
+    s.add_argument("--proxy-headers", action="store_true", help="tin X-Forwarded-For từ reverse proxy")
+    s.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="cập nhật lược đồ cơ sở dữ liệu").set_defaults(func=cmd_migrate)
+    sub.add_parser("demo", help="nạp dữ liệu mẫu (khi cơ sở dữ liệu còn trống)").set_defaults(func=cmd_demo)
+
+    user = sub.add_parser("user", help="quản lý tài khoản").add_subparsers(dest="user_command", required=True)
+    ua = user.add_parser("add", help="tạo tài khoản")
+    ua.add_argument("username")
+    ua.add_argument("--name", required=True, help="họ và tên")
+    ua.add_argument("--role", action="append", choices=["admin", "clerk", "leader", "specialist"])
+    ua.add_argument("--unit", help="mã đơn vị, ví dụ VP")
+    ua.add_argument("--title", help="chức vụ")
+    ua.add_argument("--password", help="mật khẩu (nếu bỏ trống sẽ hỏi)")
+    ua.add_argument("--password-stdin", action="store_true", help="đọc mật khẩu từ đầu vào chuẩn")
+    ua.set_defaults(func=cmd_user_add)
+
+    token = sub.add_parser("token", help="mã truy cập API").add_subparsers(dest="token_command", required=True)
+    tc = token.add_parser("create", help="tạo mã truy cập API cho một tài khoản")
+    tc.add_argument("username")
+    tc.add_argument("--name", help="ghi chú mục đích")
+    tc.set_defaults(func=cmd_token_create)
+
+    aud = sub.add_parser("audit", help="nhật ký hệ thống").add_subparsers(dest="audit_command", required=True)
+    aud.add_parser("verify", help="kiểm tra chuỗi băm của nhật ký").set_defaults(func=cmd_audit_verify)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from storage.errors import AppError
+
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return int(args.func(settings, args))
+    except AppError as exc:
+        print(f"Lỗi: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__: list[Any] = ["main"]
