@@ -1,0 +1,91 @@
+"""Vietnamese text folding for search and matching, and document notation (số, ký hiệu).
+
+``fold("Công văn triển khai")`` is ``"cong van trien khai"``: decomposed to NFD, combining
+marks dropped, đ/Đ mapped to d/D (đ is a letter of its own, not a d with a mark, so NFD keeps
+it), lower-cased, whitespace collapsed. Text typed with composed or decomposed accents, or
+without any, folds the same.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from storage.errors import Invalid
+
+_D = str.maketrans({"đ": "d", "Đ": "D"})
+_DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-"})
+_SPACE = re.compile(r"\s+")
+
+
+def strip_marks(text: str) -> str:
+    """Remove the diacritics, keep case."""
+    decomposed = unicodedata.normalize("NFD", text.translate(_D))
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+
+
+def fold(text: str) -> str:
+    """Lower-case, diacritics-free, single-spaced text."""
+    return _SPACE.sub(" ", strip_marks(text).lower()).strip()
+
+
+def words(text: str) -> list[str]:
+    """The folded words (letters and digits) of ``text``, for building search queries."""
+    return re.findall(r"[0-9a-z]+", fold(text))
+
+
+def notation_key(notation: str) -> str:
+    """Matching key of a notation: folded, upper case, no spaces, one kind of dash.
+
+    ``"123/UBND–VX"``, ``"123 / ubnd-vx"`` and ``"123/UBND-VX"`` share a key.
+    """
+    return _SPACE.sub("", strip_marks(notation.translate(_DASHES))).upper()
+
+
+def sender_key(sender: str) -> str:
+    return fold(sender)
+
+
+@dataclass(frozen=True)
+class Notation:
+    number: int
+    symbol: str  # everything after the number: "UBND-VX", "QĐ-UBND", "2024/QĐ-UBND"
+
+    @property
+    def abbr(self) -> str:
+        """The document-type abbreviation if the symbol starts with one (``QĐ`` of ``QĐ-UBND``)."""
+        from eoffice.doctypes import BY_ABBR
+
+        head = self.symbol.rsplit("/", 1)[-1].split("-", 1)[0]
+        return head if head in BY_ABBR and "-" in self.symbol else ""
+
+    def __str__(self) -> str:
+        return f"{format_number(self.number)}/{self.symbol}"
+
+
+def format_number(number: int) -> str:
+    """Decree 30 numbers start at 01: numbers under 10 take a leading zero."""
+    return f"{number:02d}"
+
+
+def format_notation(number: int, type_abbr: str, agency_code: str, unit_code: str = "") -> str:
+    """``15/QĐ-UBND`` for a typed document; ``15/UBND-VX`` for a công văn (no type abbreviation,
+    the drafting unit after the agency)."""
+    if not agency_code:
+        raise Invalid("Cơ quan ban hành chưa có chữ viết tắt.")
+    if type_abbr:
+        return f"{format_number(number)}/{type_abbr}-{agency_code}"
+    return f"{format_number(number)}/{agency_code}" + (f"-{unit_code}" if unit_code else "")
+
+
+_NOTATION = re.compile(r"^\s*(\d{1,7})\s*/\s*(\S(?:.*\S)?)\s*$")
+
+
+def parse_notation(text: str) -> Notation:
+    """``"123/UBND-VX"`` -> Notation(123, "UBND-VX"); ``"05/2024/NĐ-CP"`` keeps the year in the symbol."""
+    m = _NOTATION.match(text.translate(_DASHES))
+    if not m:
+        raise Invalid(f"Số, ký hiệu không đúng dạng «số/ký hiệu»: «{text}».", field="notation")
+    symbol = _SPACE.sub("", m.group(2))
+    return Notation(int(m.group(1)), symbol)
