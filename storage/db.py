@@ -142,6 +142,9 @@ class UnitOfWork:
     async def __aexit__(self, *exc: object) -> None:
         assert self._session is not None
         try:
+            # Detach first: objects read in this unit of work stay readable after it ends
+            # (a rollback would expire them); nothing uncommitted reaches the database.
+            self._session.expunge_all()
             await self._session.rollback()
         finally:
             await self._session.close()
