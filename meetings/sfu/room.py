@@ -1,0 +1,426 @@
+"""An SFU room: who publishes what, who receives what, mutes, and who is speaking.
+
+Each participant (a delegate's tablet or a remote site, điểm cầu) has two peer connections with the server (see
+:mod:`meetings.sfu.signalling`): on ``pub`` the server receives its camera and microphone, each wrapped in a
+:class:`~meetings.sfu.forwarding.TrackForwarder`; on ``sub`` it sends every other participant's tracks through
+*slots*, one ``sendonly`` transceiver each, carrying a :class:`~meetings.sfu.forwarding.ForwardedTrack`.
+
+Slots are reused: when someone leaves, their slots in the other participants' connections become free (the clients
+are told with a ``tracks`` message) and the next publication of the same kind and codec takes one without an SDP
+round trip. Only a join that needs more slots than are free renegotiates (server offer, client answer).
+
+Permissions (who may mute whom, who has the floor) belong to the meeting services; the room only carries them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+from .forwarding import EncodedFrame, ForwardedTrack, TrackForwarder, negotiated_codec
+from .signalling import Message, Send, SignallingError, SignallingSession
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("audio", "video")
+
+
+class ActiveSpeakerDetector:
+    """Who is speaking, from per-packet audio levels, without decoding any audio.
+
+    Levels come from the RFC 6464 client-to-mixer audio level header extension (``ssrc-audio-level``), which
+    browsers send and aiortc negotiates by default: one byte per packet, 0 (loudest) to 127 (silence) in -dBov.
+    When a publisher's packets carry no level (extension not negotiated) we fall back to a decode-free estimate from
+    the Opus payload size: with variable bitrate, silence and comfort noise encode into a few bytes and speech into
+    many. That estimate is coarse (useless with constant bitrate) and only meant to rank sites against each other.
+
+    Each participant's level is smoothed (exponential, time constant ``tau``); the loudest one above ``threshold``
+    becomes the speaker once it has stayed louder than the current speaker by ``margin`` dB for ``hold`` seconds, so
+    a cough does not move the main view.
+    """
+
+    def __init__(
+        self,
+        *,
+        tau: float = 0.3,
+        threshold: float = -50.0,
+        margin: float = 6.0,
+        hold: float = 0.6,
+        on_change: Callable[[str | None], None] | None = None,
+    ) -> None:
+        self.tau = tau
+        self.threshold = threshold
+        self.margin = margin
+        self.hold = hold
+        self.on_change = on_change
+        self.speaker: str | None = None
+        self._levels: dict[str, tuple[float, float]] = {}  # participant -> (smoothed dBov, updated at)
+        self._challenger: tuple[str, float] | None = None
+
+    @staticmethod
+    def level_from_payload_size(size: int) -> float:
+        """Pseudo dBov for one 20 ms Opus packet of ``size`` bytes (the fallback described above)."""
+        if size <= 8:
+            return -127.0
+        return max(-127.0, min(0.0, -75.0 + 18.0 * math.log2(size / 8)))
+
+    def update(self, participant: str, dbov: float, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        previous = self._levels.get(participant)
+        if previous is None:
+            smoothed = dbov
+        else:
+            weight = 1.0 - math.exp(-max(0.0, now - previous[1]) / self.tau)
+            smoothed = previous[0] + weight * (dbov - previous[0])
+        self._levels[participant] = (smoothed, now)
+        self._decide(now)
+
+    def level(self, participant: str, now: float | None = None) -> float:
+        """Smoothed level, decayed towards silence if packets stopped coming."""
+        entry = self._levels.get(participant)
+        if entry is None:
+            return -127.0
+        now = time.monotonic() if now is None else now
+        stale = now - entry[1]
+        return entry[0] if stale < 0.5 else -127.0
+
+    def remove(self, participant: str) -> None:
+        self._levels.pop(participant, None)
+        if self._challenger and self._challenger[0] == participant:
+            self._challenger = None
+        if self.speaker == participant:
+            self._set(None)
+
+    def _decide(self, now: float) -> None:
+        loudest = max(self._levels, key=lambda p: self.level(p, now), default=None)
+        if loudest is None or self.level(loudest, now) < self.threshold:
+            self._challenger = None
+            return  # silence keeps the last speaker on the main view
+        if loudest == self.speaker:
+            self._challenger = None
+            return
+        current = self.level(self.speaker, now) if self.speaker is not None else -127.0
+        if self.level(loudest, now) < current + self.margin:
+            self._challenger = None
+            return
+        if self._challenger is None or self._challenger[0] != loudest:
+            self._challenger = (loudest, now)
+        if self.speaker is None or now - self._challenger[1] >= self.hold:
+            self._set(loudest)
+
+    def _set(self, speaker: str | None) -> None:
+        self._challenger = None
+        if speaker != self.speaker:
+            self.speaker = speaker
+            if self.on_change is not None:
+                self.on_change(speaker)
+
+
+@dataclass(eq=False)
+class Publication:
+    participant: Participant
+    kind: str
+    mid: str | None
+    forwarder: TrackForwarder
+
+    @property
+    def codec(self) -> RTCRtpCodecParameters | None:
+        return self.forwarder.codec
+
+    @property
+    def muted(self) -> bool:
+        return self.forwarder.paused
+
+
+@dataclass(eq=False)
+class Slot:
+    kind: str
+    codec_key: tuple[str, ...]
+    transceiver: RTCRtpTransceiver
+    track: ForwardedTrack
+    publication: Publication | None = None
+
+
+def _codec_key(codec: RTCRtpCodecParameters | None) -> tuple[str, ...]:
+    if codec is None:
+        return ("",)
+    fmtp = sorted(f"{k}={v}" for k, v in codec.parameters.items() if k in ("profile-level-id", "packetization-mode"))
+    return (codec.mimeType.lower(), *fmtp)
+
+
+@dataclass(eq=False)
+class Participant:
+    room: SfuRoom
+    id: str
+    name: str
+    send: Send
+    pub: SignallingSession = field(init=False)
+    sub: SignallingSession = field(init=False)
+    publications: list[Publication] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        config = RTCConfiguration(iceServers=list(self.room.ice_servers))
+        self.pub = SignallingSession(RTCPeerConnection(config), self._send, name="pub")
+        self.sub = SignallingSession(
+            RTCPeerConnection(config), self._send, name="sub", extra=lambda: {"tracks": self.track_map()}
+        )
+        self.pub.pc.on("track", self._on_track)
+
+    async def handle(self, message: Message) -> None:
+        """One message from this participant's client (the WebSocket handler calls this)."""
+        kind = message.get("type")
+        if kind == "mute":  # a site's operator mutes or unmutes itself
+            what = message.get("kind")
+            if what not in KINDS:
+                await self._send({"type": "error", "reason": "mute needs kind audio or video"})
+                return
+            self.room.set_muted(self.id, what, bool(message.get("muted", True)))
+            return
+        session = {"pub": self.pub, "sub": self.sub}.get(message.get("pc", ""))
+        if session is None:
+            await self._send({"type": "error", "reason": "message needs pc 'pub' or 'sub'"})
+            return
+        await session.handle(message)
+
+    def track_map(self) -> list[dict[str, Any]]:
+        """What each negotiated slot on the ``sub`` connection currently carries."""
+        tracks = []
+        for slot in self.slots:
+            if slot.transceiver.mid is None:
+                continue
+            pub = slot.publication
+            tracks.append(
+                {
+                    "mid": slot.transceiver.mid,
+                    "kind": slot.kind,
+                    "participant": pub.participant.id if pub else None,
+                    "name": pub.participant.name if pub else None,
+                    "muted": pub.muted if pub else None,
+                }
+            )
+        return tracks
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        transceiver = next(t for t in self.pub.pc.getTransceivers() if t.receiver.track is track)
+        forwarder = TrackForwarder(
+            transceiver.receiver, track.kind, codec=negotiated_codec(transceiver), on_frame=self.room._observe_frame
+        )
+        pub = Publication(self, track.kind, transceiver.mid, forwarder)
+        forwarder.publication = pub  # type: ignore[attr-defined]
+        self.publications.append(pub)
+        self.room._spawn(self.room._publish(pub))
+
+    async def _send(self, message: Message) -> None:
+        try:
+            await self.send(message)
+        except Exception:  # a closed socket must not break the room; leaving is handled by the caller
+            logger.warning("could not send %s to participant %s", message.get("type"), self.id, exc_info=True)
+
+
+class SfuRoom:
+    """The media side of one meeting: participants, their publications and the slots that carry them."""
+
+    def __init__(
+        self,
+        room_id: str,
+        *,
+        ice_servers: list[RTCIceServer] | tuple[RTCIceServer, ...] = (),
+        on_event: Callable[[Message], Awaitable[None] | None] | None = None,
+        speaker_detector: ActiveSpeakerDetector | None = None,
+    ) -> None:
+        self.id = room_id
+        self.ice_servers = tuple(ice_servers)
+        self.on_event = on_event
+        self.participants: dict[str, Participant] = {}
+        self.speakers = speaker_detector or ActiveSpeakerDetector()
+        self.speakers.on_change = self._speaker_changed
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def active_speaker(self) -> str | None:
+        return self.speakers.speaker
+
+    async def join(self, participant_id: str, send: Send, *, name: str = "") -> Participant:
+        """Add a participant; a second join with the same id (a reconnect) replaces the first."""
+        if participant_id in self.participants:
+            await self.leave(participant_id)
+        participant = Participant(self, participant_id, name, send)
+        self.participants[participant_id] = participant
+        needs_offer = False
+        for other in self.participants.values():
+            if other is participant:
+                continue
+            for pub in other.publications:
+                needs_offer |= self._assign(participant, pub)
+        if needs_offer:
+            await participant.sub.negotiate()
+        return participant
+
+    async def leave(self, participant_id: str) -> None:
+        participant = self.participants.pop(participant_id, None)
+        if participant is None:
+            return
+        self.speakers.remove(participant_id)
+        for pub in participant.publications:
+            pub.forwarder.close()
+        for slot in participant.slots:
+            slot.track.stop()
+        participant.publications.clear()
+        for other in self.participants.values():
+            changed = False
+            for slot in other.slots:
+                if slot.publication is not None and slot.publication.participant is participant:
+                    slot.publication = None
+                    changed = True
+            if changed:
+                await other._send({"type": "tracks", "tracks": other.track_map()})
+        await asyncio.gather(participant.pub.close(), participant.sub.close())
+        await self._event({"type": "left", "participant": participant_id})
+
+    def set_muted(self, participant_id: str, kind: str, muted: bool) -> bool:
+        """Stop or resume forwarding a participant's audio or video. Returns whether anything changed."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return False
+        changed = False
+        for pub in participant.publications:
+            if pub.kind == kind and pub.muted != muted:
+                pub.forwarder.set_paused(muted)
+                changed = True
+        if changed:
+            if kind == "audio" and muted:
+                self.speakers.remove(participant_id)
+            message = {"type": "muted", "participant": participant_id, "kind": kind, "muted": muted}
+            self._broadcast(message)
+            self._spawn(self._event(message))
+        return changed
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            pid: {
+                "published": [
+                    {
+                        "kind": pub.kind,
+                        "codec": pub.codec.mimeType if pub.codec else None,
+                        "frames_in": pub.forwarder.frames_in,
+                        "keyframes_in": pub.forwarder.keyframes_in,
+                        "subscribers": len(pub.forwarder.subscribers),
+                        "muted": pub.muted,
+                    }
+                    for pub in p.publications
+                ],
+                "slots": [
+                    {
+                        "kind": s.kind,
+                        "source": s.publication.participant.id if s.publication else None,
+                        "frames_sent": s.track.frames_sent,
+                        "frames_dropped": s.track.frames_dropped,
+                    }
+                    for s in p.slots
+                ],
+            }
+            for pid, p in self.participants.items()
+        }
+
+    async def close(self) -> None:
+        for pid in list(self.participants):
+            await self.leave(pid)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- internals --------------------------------------------------------------------------------------------
+
+    async def _publish(self, pub: Publication) -> None:
+        """A new publication: give it a slot in every other participant's ``sub`` connection."""
+        if pub.participant.id not in self.participants:
+            return
+        for other in list(self.participants.values()):
+            if other is pub.participant:
+                continue
+            if self._assign(other, pub):
+                await other.sub.negotiate()
+            else:
+                await other._send({"type": "tracks", "tracks": other.track_map()})
+        await self._event({"type": "published", "participant": pub.participant.id, "kind": pub.kind})
+
+    def _assign(self, subscriber: Participant, pub: Publication) -> bool:
+        """Route ``pub`` to ``subscriber`` through a free slot, or a new one. Returns whether SDP must change."""
+        key = _codec_key(pub.codec)
+        slot = next(
+            (s for s in subscriber.slots if s.publication is None and s.kind == pub.kind and s.codec_key == key),
+            None,
+        )
+        created = slot is None
+        if slot is None:
+            track = ForwardedTrack(pub.kind)
+            transceiver = subscriber.sub.pc.addTransceiver(track, direction="sendonly")
+            if pub.codec is not None:
+                transceiver.setCodecPreferences(_preferences(pub.kind, pub.codec))
+            track.bind(transceiver.sender)
+            slot = Slot(pub.kind, key, transceiver, track)
+            subscriber.slots.append(slot)
+        slot.publication = pub
+        slot.track.set_source(pub.forwarder)
+        return created
+
+    def _observe_frame(self, forwarder: TrackForwarder, frame: EncodedFrame) -> None:
+        if forwarder.kind != "audio" or forwarder.paused:
+            return
+        pub: Publication = forwarder.publication  # type: ignore[attr-defined]
+        if frame.audio_level is not None:
+            dbov = -float(frame.audio_level)
+        else:
+            dbov = ActiveSpeakerDetector.level_from_payload_size(len(frame.data))
+        self.speakers.update(pub.participant.id, dbov)
+
+    def _speaker_changed(self, speaker: str | None) -> None:
+        message = {"type": "active-speaker", "participant": speaker}
+        self._broadcast(message)
+        self._spawn(self._event(message))
+
+    def _broadcast(self, message: Message) -> None:
+        for participant in self.participants.values():
+            self._spawn(participant._send(dict(message)))
+
+    async def _event(self, message: Message) -> None:
+        if self.on_event is None:
+            return
+        result = self.on_event({"room": self.id, **message})
+        if asyncio.iscoroutine(result):
+            await result
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if isinstance(exc, SignallingError):
+                logger.info("room %s: %s", self.id, exc)
+            else:
+                logger.error("room %s task failed", self.id, exc_info=exc)
+
+
+def _preferences(kind: str, codec: RTCRtpCodecParameters) -> list[Any]:
+    """Codec preferences that make a subscriber slot send exactly the publisher's codec (plus RTX for video)."""
+    wanted = _codec_key(codec)
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    chosen = [c for c in caps if _codec_key(c) == wanted]  # type: ignore[arg-type]
+    if kind == "video":
+        chosen += [c for c in caps if c.mimeType.lower() == "video/rtx"]
+    return chosen

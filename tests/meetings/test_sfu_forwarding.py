@@ -1,0 +1,315 @@
+"""The passthrough: real aiortc peers publish through the SFU to real aiortc subscribers, which decode what arrives.
+
+The server side must never decode or encode: every decoder and encoder call is counted and attributed to the
+server's receiver threads and sender encoders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import numpy as np
+import pytest
+from aiortc.codecs.h264 import H264Decoder, H264Encoder
+from aiortc.codecs.opus import OpusDecoder, OpusEncoder
+from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
+
+from meetings.sfu.client import LocalMeeting, SfuClient, until
+from meetings.sfu.forwarding import PassthroughBuffer, check_aiortc_version, is_keyframe
+from meetings.sfu.loopback import loopback_ice
+from meetings.sfu.synthetic import PatternTrack, ToneTrack, encode_vp8
+
+
+@pytest.fixture(autouse=True)
+def _loopback() -> Iterator[None]:
+    with loopback_ice():
+        yield
+
+
+@pytest.fixture
+async def meeting() -> AsyncIterator[LocalMeeting]:
+    m = LocalMeeting()
+    try:
+        yield m
+    finally:
+        await m.close()
+
+
+class CodecCalls:
+    """Counts decode() per thread and encode()/pack() per encoder object, for every aiortc codec."""
+
+    def __init__(self) -> None:
+        self.decodes: collections.Counter[threading.Thread] = collections.Counter()
+        self.encodes: collections.Counter[int] = collections.Counter()
+        self.packs: collections.Counter[int] = collections.Counter()
+        self.vp8: list[tuple[threading.Thread, float, bool]] = []  # (decoder thread, when, keyframe)
+
+    def keyframes(self, client: SfuClient, mid: str) -> list[float]:
+        """When the subscriber's decoder got keyframes on ``mid`` (PyAV's libvpx frames carry no key flag)."""
+        thread = client.transceiver(mid).receiver._RTCRtpReceiver__decoder_thread
+        return [when for t, when, key in self.vp8 if t is thread and key]
+
+    def first_decoded_is_keyframe(self, client: SfuClient, mid: str) -> bool:
+        thread = client.transceiver(mid).receiver._RTCRtpReceiver__decoder_thread
+        return next(key for t, _, key in self.vp8 if t is thread)
+
+
+@pytest.fixture
+def codec_calls(monkeypatch: pytest.MonkeyPatch) -> CodecCalls:
+    calls = CodecCalls()
+    for cls in (Vp8Decoder, OpusDecoder, H264Decoder):
+
+        def decode(self, encoded_frame, _orig=cls.decode, _cls=cls):
+            calls.decodes[threading.current_thread()] += 1
+            if _cls is Vp8Decoder:
+                key = is_keyframe("VP8", encoded_frame.data)
+                calls.vp8.append((threading.current_thread(), time.monotonic(), key))
+            return _orig(self, encoded_frame)
+
+        monkeypatch.setattr(cls, "decode", decode)
+    for cls in (Vp8Encoder, OpusEncoder, H264Encoder):
+
+        def encode(self, frame, force_keyframe=False, _orig=cls.encode):
+            calls.encodes[id(self)] += 1
+            return _orig(self, frame, force_keyframe)
+
+        def pack(self, packet, _orig=cls.pack):
+            calls.packs[id(self)] += 1
+            return _orig(self, packet)
+
+        monkeypatch.setattr(cls, "encode", encode)
+        monkeypatch.setattr(cls, "pack", pack)
+    return calls
+
+
+async def test_video_and_audio_are_forwarded_without_decoding_or_encoding(
+    meeting: LocalMeeting, codec_calls: CodecCalls
+) -> None:
+    await meeting.join("dong-trieu", PatternTrack(320, 240), ToneTrack(0.5))
+    subscriber = await meeting.join("uong-bi")
+    video = await meeting.receive("uong-bi", "dong-trieu", "video")
+    audio = await meeting.receive("uong-bi", "dong-trieu", "audio")
+
+    await until(lambda: len(video.frames) >= 45 and len(audio.frames) >= 50, what="45 video and 50 audio frames")
+
+    # Frames arrive and decode at the subscriber, at the publisher's size.
+    assert {(f.width, f.height) for f in video.frames} == {(320, 240)}
+    assert codec_calls.first_decoded_is_keyframe(subscriber, subscriber.mids_from("dong-trieu", "video")[0])
+    pcm = np.concatenate([f.to_ndarray().ravel() for f in audio.frames[10:]]).astype(np.float64)
+    assert np.sqrt(np.mean(pcm**2)) > 1000, "the tone must come through, not silence"
+
+    # Capture the server's decoder threads and sender encoders while they exist.
+    server_threads = {r._RTCRtpReceiver__decoder_thread for r in meeting.server_receivers()}
+    server_encoders = {id(s._RTCRtpSender__encoder) for s in meeting.server_senders()}
+    assert None not in server_threads and len(server_threads) == 2
+    assert len(server_encoders) == 2
+
+    # The server packed what it forwarded and never decoded or encoded anything.
+    assert all(codec_calls.packs[e] > 0 for e in server_encoders)
+    assert all(codec_calls.encodes[e] == 0 for e in server_encoders)
+    assert all(codec_calls.decodes[t] == 0 for t in server_threads)
+    # ...while the clients did (so the counting itself works).
+    assert sum(codec_calls.decodes.values()) >= len(video.frames) + len(audio.frames)
+    assert sum(codec_calls.encodes.values()) > 0
+    assert subscriber.errors == []
+
+
+async def test_keyframe_request_from_subscriber_reaches_publisher(
+    meeting: LocalMeeting, codec_calls: CodecCalls
+) -> None:
+    await meeting.join("dong-trieu", PatternTrack(320, 240))
+    subscriber = await meeting.join("uong-bi")
+    video = await meeting.receive("uong-bi", "dong-trieu", "video")
+    await until(lambda: len(video.frames) >= 30, what="steady video")
+    await asyncio.sleep(0.5)  # past the PLI rate limit of the join
+    forwarder = meeting.room.participants["dong-trieu"].publications[0].forwarder
+    requests_before, keyframes_before = forwarder.keyframe_requests_sent, forwarder.keyframes_in
+    mid = subscriber.mids_from("dong-trieu", "video")[0]
+    received_before = len(codec_calls.keyframes(subscriber, mid))
+
+    # The subscriber reports picture loss to the SFU (RTCP PLI, as its decoder would after a loss).
+    receiver = subscriber.transceiver(mid).receiver
+    ssrc = receiver.getSynchronizationSources()[0].source
+    sent_at = time.monotonic()
+    await receiver._send_rtcp_pli(ssrc)
+
+    await until(lambda: len(codec_calls.keyframes(subscriber, mid)) > received_before, within=3, what="keyframe")
+    assert forwarder.keyframe_requests_sent == requests_before + 1
+    assert forwarder.keyframes_in > keyframes_before
+    assert codec_calls.keyframes(subscriber, mid)[-1] - sent_at < 0.5
+
+
+async def test_late_joiner_starts_with_a_fresh_keyframe(meeting: LocalMeeting, codec_calls: CodecCalls) -> None:
+    await meeting.join("dong-trieu", PatternTrack(320, 240))
+    await meeting.join("uong-bi")
+    early = await meeting.receive("uong-bi", "dong-trieu", "video")
+    await until(lambda: len(early.frames) >= 45, what="first subscriber's video")  # the first keyframe is long gone
+
+    joined_at = time.monotonic()
+    await meeting.join("ha-long")
+    late = await meeting.receive("ha-long", "dong-trieu", "video")
+    await until(lambda: len(late.frames) >= 10, within=5, what="late joiner's video")
+
+    client = meeting.clients["ha-long"]
+    mid = client.mids_from("dong-trieu", "video")[0]
+    assert codec_calls.first_decoded_is_keyframe(client, mid), "a late joiner starts with a keyframe"
+    assert late.times[0] - joined_at < 1.5
+    slot = meeting.room.participants["ha-long"].slots[0]
+    assert slot.track.keyframe_requests_received == 0  # no decode error at the subscriber, so no PLI from it
+    assert meeting.clients["ha-long"].errors == []
+
+
+async def test_a_subscriber_leaving_does_not_disturb_the_others(meeting: LocalMeeting, codec_calls: CodecCalls) -> None:
+    await meeting.join("dong-trieu", PatternTrack(320, 240), ToneTrack(0.3))
+    await meeting.join("uong-bi")
+    await meeting.join("ha-long")
+    staying = await meeting.receive("uong-bi", "dong-trieu", "video")
+    leaving = await meeting.receive("ha-long", "dong-trieu", "video")
+    await until(lambda: len(staying.frames) >= 20 and len(leaving.frames) >= 20, what="both subscribers")
+    forwarder = meeting.room.participants["dong-trieu"].publications[0].forwarder
+    requests = forwarder.keyframe_requests_sent
+
+    await meeting.leave("ha-long")
+    left_at = time.monotonic()
+    count_at_leave = len(staying.frames)
+    await asyncio.sleep(1.0)
+
+    after = [t for t in staying.times if t > left_at]
+    assert len(staying.frames) - count_at_leave >= 25, "about 30 frames per second keep coming"
+    assert max(b - a for a, b in zip([left_at, *after], after, strict=False)) < 0.2, "no stall"
+    assert forwarder.keyframe_requests_sent == requests, "no keyframe was needed"
+    assert len(forwarder.subscribers) == 1
+    mid = meeting.clients["uong-bi"].mids_from("dong-trieu", "video")[0]
+    assert not [t for t in codec_calls.keyframes(meeting.clients["uong-bi"], mid) if t > left_at]
+
+
+# -- the passthrough buffer on its own ----------------------------------------------------------------------------
+
+
+def vp8_packets(frames: list[bytes], *, first_seq: int = 65530, mtu_payloads: bool = True) -> list[RtpPacket]:
+    """RTP packets as aiortc's sender makes them, with ``_data`` depayloaded as its receiver does."""
+    from aiortc.codecs import depayload
+    from aiortc.codecs.vpx import Vp8Encoder
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
+    packets, seq = [], first_seq
+    for n, frame in enumerate(frames):
+        payloads = Vp8Encoder._packetize(frame, picture_id=n)
+        for i, payload in enumerate(payloads):
+            packet = RtpPacket(payload_type=97, sequence_number=seq, timestamp=n * 3000, ssrc=1234)
+            packet.payload = payload
+            packet.marker = int(i == len(payloads) - 1)
+            packet._data = depayload(codec, payload)  # type: ignore[attr-defined]
+            packets.append(packet)
+            seq = (seq + 1) & 0xFFFF
+    return packets
+
+
+@pytest.fixture(scope="module")
+def vp8_frames() -> list[bytes]:
+    return encode_vp8(6, 320, 240, gop=100)
+
+
+def make_buffer(kind: str = "video") -> tuple[PassthroughBuffer, list]:
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    out: list = []
+    mime, pt = ("video/VP8", 97) if kind == "video" else ("audio/opus", 96)
+    codecs = {pt: RTCRtpCodecParameters(mimeType=mime, clockRate=90000 if kind == "video" else 48000, payloadType=pt)}
+    return PassthroughBuffer(kind, codecs, out.append), out
+
+
+def test_video_frame_is_released_on_its_marker_packet_not_one_frame_later(vp8_frames: list[bytes]) -> None:
+    packets = vp8_packets(vp8_frames[:2])
+    first_frame_packets = [p for p in packets if p.timestamp == 0]
+    buffer, out = make_buffer()
+    stock = JitterBuffer(capacity=512, is_video=True)
+    stock_out = []
+    for p in first_frame_packets:
+        buffer.add(p)
+        stock_out.append(stock.add(p)[1])
+    assert len(out) == 1 and out[0].data == vp8_frames[0] and out[0].keyframe
+    assert stock_out[-1] is None, "aiortc's buffer waits for the next frame's first packet"
+    assert stock.add(packets[len(first_frame_packets)])[1].data == vp8_frames[0]
+
+
+def test_video_frames_reassemble_across_reordering_and_sequence_wrap(vp8_frames: list[bytes]) -> None:
+    packets = vp8_packets(vp8_frames)
+    packets[3], packets[4] = packets[4], packets[3]
+    buffer, out = make_buffer()
+    for p in packets:
+        assert buffer.add(p) == (False, None)
+    assert [f.data for f in out] == vp8_frames
+    assert [f.keyframe for f in out] == [True] + [False] * (len(vp8_frames) - 1)
+    assert not any(f.after_loss for f in out)
+
+
+def test_a_lost_packet_waits_for_retransmission_then_is_skipped_with_a_pli(
+    vp8_frames: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packets = vp8_packets(vp8_frames)
+    frame1 = [p for p in packets if p.timestamp == 3000]
+    lost = frame1[0]
+    buffer, out = make_buffer()
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    for p in packets:
+        if p is not lost and p.timestamp <= 3000 * 3:
+            buffer.add(p)
+    assert [f.timestamp for f in out] == [0], "frame 1 has a hole: later frames wait behind it"
+    buffer.add(lost)  # the NACKed retransmission arrives in time
+    assert [f.timestamp for f in out] == [0, 3000, 6000, 9000]
+
+    buffer, out = make_buffer()
+    for p in packets:
+        if p.timestamp <= 6000 and p is not lost:
+            buffer.add(p)
+    assert [f.timestamp for f in out] == [0]
+    clock[0] += 0.3  # the hole is older than max_wait: give up on frame 1
+    pli = [buffer.add(p)[0] for p in packets if p.timestamp > 6000]
+    assert pli[0] is True
+    assert [f.timestamp for f in out] == [0, 6000, 9000, 12000, 15000]
+    assert out[1].after_loss and not out[2].after_loss
+    buffer.add(lost)  # too late now: dropped
+    assert buffer.late_packets == 1
+
+
+def audio_packet(seq: int) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq * 960, ssrc=9)
+    packet.payload = packet._data = bytes([seq]) * 40  # type: ignore[attr-defined]
+    packet.extensions.audio_level = (False, 30)
+    return packet
+
+
+def test_audio_packets_are_forwarded_immediately_and_late_ones_dropped() -> None:
+    buffer, out = make_buffer("audio")
+    for seq in (10, 11, 13, 12, 14):
+        buffer.add(audio_packet(seq))
+    assert [f.timestamp // 960 for f in out] == [10, 11, 13, 14]
+    assert all(f.audio_level == 30 for f in out)
+    assert buffer.late_packets == 1
+
+    stock = JitterBuffer(capacity=16, prefetch=4)  # what aiortc's receiver uses for audio
+    released = [stock.add(audio_packet(seq))[1] for seq in range(10, 15)]
+    assert released[:4] == [None] * 4, "aiortc holds the first packet until four more arrive: 80 ms per hop"
+    assert released[4] is not None and released[4].timestamp == 10 * 960
+
+
+def test_keyframe_detection(vp8_frames: list[bytes]) -> None:
+    assert is_keyframe("VP8", vp8_frames[0])
+    assert not is_keyframe("VP8", vp8_frames[1])
+    assert is_keyframe("H264", b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88")
+    assert not is_keyframe("H264", b"\x00\x00\x00\x01\x41\x9a")
+
+
+def test_refuses_an_unsupported_aiortc() -> None:
+    check_aiortc_version("1.16.3")
+    with pytest.raises(RuntimeError, match=r"supports aiortc 1\.16"):
+        check_aiortc_version("1.17.0")
