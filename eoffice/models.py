@@ -2,5 +2,6 @@
 
 import eoffice.audit
 import eoffice.identity
-import eoffice.org  # noqa: F401
+import eoffice.org
 import eoffice.uploads  # noqa: F401
+from eoffice import access, documents, ingest, registers, search  # noqa: F401  (e-office documents, issue 4)

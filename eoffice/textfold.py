@@ -38,9 +38,12 @@ def words(text: str) -> list[str]:
 def notation_key(notation: str) -> str:
     """Matching key of a notation: folded, upper case, no spaces, one kind of dash.
 
-    ``"123/UBND–VX"``, ``"123 / ubnd-vx"`` and ``"123/UBND-VX"`` share a key.
+    ``"123/UBND–VX"``, ``"123 / ubnd-vx"`` and ``"123/UBND-VX"`` share a key, as do ``05/...``
+    and ``5/...``.
     """
-    return _SPACE.sub("", strip_marks(notation.translate(_DASHES))).upper()
+    key = _SPACE.sub("", strip_marks(notation.translate(_DASHES))).upper()
+    m = re.match(r"^0*(\d+)/", key)
+    return f"{m.group(1)}/{key[m.end():]}" if m else key
 
 
 def sender_key(sender: str) -> str:

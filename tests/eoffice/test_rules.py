@@ -52,3 +52,5 @@ def test_notation_format_and_parse() -> None:
         parse_notation("UBND-VX")
     assert notation_key("123 / ubnd–vx") == notation_key("123/UBND-VX") == "123/UBND-VX"
     assert notation_key("15/QĐ-UBND") == "15/QD-UBND"
+    assert notation_key("05/TB-UBND") == notation_key("5/TB-UBND") == "5/TB-UBND"
+    assert notation_key("00/TB") == "0/TB"

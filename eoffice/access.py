@@ -1,0 +1,148 @@
+"""Who may see a document: one rule, as a pure function and as the SQL filter every listing uses.
+
+A user sees a document when the flow gave them a grant on it: they registered it, it was
+submitted to them, they directed it, a task on it was assigned to them or passed down to them,
+they were informed (để biết), they drafted or approved it, or it was delivered to their agency.
+A grant is either for a user or for a unit; a unit grant reaches the unit's leaders (the head and
+deputies, who pass work down) and, for an agency, the agency's clerks (who keep its registers).
+
+Besides grants, a clerk sees the ordinary (non-confidential) registered documents of the agency
+whose registers they keep, and its approved drafts waiting for a number.
+
+Roles give nothing else. In particular an administrator manages accounts and units and does
+**not** read documents (confidential or not) by virtue of being an administrator; an admin who
+also works in the flow sees what the flow gave them. Confidential documents are reached only
+through grants: never through the clerk's register rule, so they cannot leak through lists,
+search, thumbnails, exports, statistics details or the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import ForeignKey, Index, Integer, String, and_, exists, false, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from eoffice.org import Role, User
+from storage.db import Base, UnitOfWork, utcnow
+
+
+class Reason:
+    REGISTERED = "registered"
+    SUBMITTED = "submitted"  # trình
+    DIRECTED = "directed"  # ý kiến chỉ đạo
+    ASSIGNED = "assigned"  # chủ trì, phối hợp, giao lại
+    INFORMED = "informed"  # để biết
+    DRAFTED = "drafted"
+    APPROVER = "approver"
+    TO_ISSUE = "to_issue"  # approved, waiting for the clerk to number it
+    RECEIVED = "received"  # delivered to an agency in the system
+
+
+class Grant(Base):
+    __tablename__ = "document_grants"
+    __table_args__ = (
+        Index("ix_document_grants_user_doc", "user_id", "document_id"),
+        Index("ix_document_grants_unit_doc", "unit_id", "document_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What the access rule needs to know about a user, computed once per request."""
+
+    user_id: int
+    unit_ids: frozenset[int] = field(default_factory=frozenset)  # unit grants that reach them
+    register_agency_id: int | None = None  # clerks: the agency whose registers they keep
+
+
+@dataclass(frozen=True)
+class DocFacts:
+    agency_id: int
+    confidential: bool
+    registered: bool  # has a number in a register, or is approved and waiting for one
+    grants: tuple[tuple[int | None, int | None], ...]  # (user_id, unit_id)
+
+
+def can_see(viewer: Viewer, doc: DocFacts) -> bool:
+    """The rule. ``visible`` below must say the same thing in SQL (tests compare them)."""
+    for user_id, unit_id in doc.grants:
+        if user_id is not None and user_id == viewer.user_id:
+            return True
+        if unit_id is not None and unit_id in viewer.unit_ids:
+            return True
+    return (
+        viewer.register_agency_id is not None
+        and doc.agency_id == viewer.register_agency_id
+        and not doc.confidential
+        and doc.registered
+    )
+
+
+def visible(viewer: Viewer) -> ColumnElement[bool]:
+    """SQL filter on ``documents`` equivalent to ``can_see``."""
+    from eoffice.documents import Document, Status
+
+    by_grant = [Grant.user_id == viewer.user_id]
+    if viewer.unit_ids:
+        by_grant.append(Grant.unit_id.in_(sorted(viewer.unit_ids)))
+    clauses: list[ColumnElement[bool]] = [
+        exists(select(Grant.id).where(Grant.document_id == Document.id, or_(*by_grant)))
+    ]
+    if viewer.register_agency_id is not None:
+        clauses.append(and_(
+            Document.agency_id == viewer.register_agency_id,
+            Document.confidentiality == "thuong",
+            or_(Document.number.is_not(None), Document.status == Status.APPROVED),
+        ))
+    return or_(*clauses) if clauses else false()
+
+
+async def viewer_for(uow: UnitOfWork, user: User) -> Viewer:
+    from eoffice.registers import agency_of
+    from storage.errors import NotFound
+
+    units: set[int] = set()
+    register_agency: int | None = None
+    if user.unit_id is not None and user.has_role(Role.LEADER):
+        units.add(user.unit_id)
+    if user.has_role(Role.CLERK):
+        try:
+            register_agency = (await agency_of(uow, user.unit_id)).id
+            units.add(register_agency)
+        except NotFound:
+            pass
+    return Viewer(user.id, frozenset(units), register_agency)
+
+
+async def grant(uow: UnitOfWork, document_id: int, reason: str, *, user_id: int | None = None,
+                unit_id: int | None = None) -> None:
+    """Give access (idempotent per document, target and reason)."""
+    if (user_id is None) == (unit_id is None):
+        raise ValueError("a grant is for exactly one user or one unit")
+    target = Grant.user_id == user_id if user_id is not None else Grant.unit_id == unit_id
+    found = await uow.session.scalar(
+        select(Grant.id).where(Grant.document_id == document_id, Grant.reason == reason, target).limit(1)
+    )
+    if found is None:
+        uow.session.add(Grant(document_id=document_id, user_id=user_id, unit_id=unit_id, reason=reason))
+
+
+async def facts(uow: UnitOfWork, doc: object) -> DocFacts:
+    from eoffice.documents import Document, Status
+
+    assert isinstance(doc, Document)
+    rows = (await uow.session.execute(
+        select(Grant.user_id, Grant.unit_id).where(Grant.document_id == doc.id)
+    )).all()
+    return DocFacts(doc.agency_id, doc.confidentiality != "thuong",
+                    doc.number is not None or doc.status == Status.APPROVED,
+                    tuple((r[0], r[1]) for r in rows))

@@ -1,0 +1,351 @@
+"""Documents (văn bản đến and văn bản đi), their attachments, and registration of incoming ones.
+
+One table holds both directions: they share the fields of Decree 30's registers, the access
+grants, the search index, dossiers and attachments. ``direction`` tells them apart; an
+incoming document's ``number`` is its arrival number (số đến), an outgoing one's is its issue
+number, both allocated by ``eoffice.registers``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eoffice import access, audit, doctypes, ingest, registers, uploads
+from eoffice.access import Reason
+from eoffice.org import Role, User
+from eoffice.textfold import notation_key, sender_key
+from storage.db import Base, UnitOfWork, utcnow
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
+
+
+class Status(enum.StrEnum):
+    # incoming
+    REGISTERED = "registered"  # vào sổ, chưa trình
+    SUBMITTED = "submitted"  # đã trình lãnh đạo
+    IN_PROGRESS = "in_progress"  # đã có ý kiến chỉ đạo, đang xử lý
+    DONE = "done"  # hoàn thành
+    # outgoing
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    ISSUED = "issued"
+
+
+STATUS_LABELS = {
+    Status.REGISTERED: "Đã vào sổ", Status.SUBMITTED: "Đã trình", Status.IN_PROGRESS: "Đang xử lý",
+    Status.DONE: "Hoàn thành", Status.DRAFT: "Dự thảo", Status.IN_REVIEW: "Đang trình duyệt",
+    Status.APPROVED: "Đã duyệt", Status.ISSUED: "Đã ban hành",
+}
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_duplicate", "agency_id", "notation_key", "date_issued"),
+        Index("ix_documents_agency_direction_received", "agency_id", "direction", "received_at"),
+        Index("ix_documents_search_vector", "search_vector", postgresql_using="gin"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    register_id: Mapped[int | None] = mapped_column(ForeignKey("registers.id"))
+    number: Mapped[int | None] = mapped_column(Integer)
+    year: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    doc_type: Mapped[str] = mapped_column(String(30))
+    notation: Mapped[str] = mapped_column(String(100), default="")
+    notation_key: Mapped[str] = mapped_column(String(100), default="")
+    sender: Mapped[str] = mapped_column(String(300), default="")
+    sender_key: Mapped[str] = mapped_column(String(300), default="")
+    sender_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    date_issued: Mapped[dt.date | None] = mapped_column(Date)
+    received_at: Mapped[dt.datetime | None] = mapped_column()
+    summary: Mapped[str] = mapped_column(Text)
+    signer: Mapped[str] = mapped_column(String(200), default="")
+    urgency: Mapped[str] = mapped_column(String(20), default=doctypes.Urgency.NORMAL)
+    confidentiality: Mapped[str] = mapped_column(String(20), default=doctypes.Confidentiality.NORMAL)
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))  # outgoing: drafting unit
+    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # outgoing
+    source_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    has_scanned_pages: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # PostgreSQL full-text vector of the folded text (eoffice.search); unused on SQLite (FTS5 table)
+    search_vector: Mapped[Any | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), deferred=True)
+
+    @property
+    def confidential(self) -> bool:
+        return doctypes.is_confidential(self.confidentiality)
+
+    def public(self) -> dict[str, Any]:
+        t = doctypes.BY_CODE.get(self.doc_type)
+        return {
+            "id": self.id, "direction": self.direction, "agency_id": self.agency_id, "number": self.number,
+            "year": self.year, "status": self.status, "status_label": STATUS_LABELS.get(Status(self.status), ""),
+            "doc_type": self.doc_type, "doc_type_name": t.name if t else "", "notation": self.notation,
+            "sender": self.sender, "date_issued": _iso(self.date_issued), "received_at": _iso(self.received_at),
+            "summary": self.summary, "signer": self.signer, "urgency": self.urgency,
+            "confidentiality": self.confidentiality, "page_count": self.page_count,
+            "due_date": _iso(self.due_date), "unit_id": self.unit_id, "recipients": list(self.recipients or []),
+            "source_document_id": self.source_document_id, "has_scanned_pages": self.has_scanned_pages,
+        }
+
+
+def _iso(value: dt.date | dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class Attachment(Base):
+    __tablename__ = "document_attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    blob_key: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    is_pdf: Mapped[bool] = mapped_column(Boolean, default=False)
+    page_count: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="", deferred=True)
+    scanned_pages: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "filename": self.filename, "content_type": self.content_type, "size": self.size,
+                "is_pdf": self.is_pdf, "page_count": self.page_count, "scanned_pages": list(self.scanned_pages)}
+
+
+# ---- pure rules -------------------------------------------------------------------------------
+
+def duplicate_key(sender: str, notation: str, date_issued: dt.date | None) -> tuple[str, str, dt.date] | None:
+    """Two incoming documents are likely the same if sender, number/notation and date match."""
+    if not notation.strip() or date_issued is None:
+        return None
+    return sender_key(sender), notation_key(notation), date_issued
+
+
+def check_incoming_fields(*, sender: str, summary: str, date_issued: dt.date | None, due_date: dt.date | None,
+                          today: dt.date) -> None:
+    if not sender.strip():
+        raise Invalid("Cần nhập cơ quan ban hành.", field="sender")
+    if not summary.strip():
+        raise Invalid("Cần nhập trích yếu nội dung.", field="summary")
+    if date_issued is not None and date_issued > today:
+        raise Invalid("Ngày ban hành không thể sau ngày hôm nay.", field="date_issued")
+    if due_date is not None and date_issued is not None and due_date < date_issued:
+        raise Invalid("Hạn xử lý không thể trước ngày ban hành.", field="due_date")
+
+
+# ---- services ---------------------------------------------------------------------------------
+
+async def _prepare_files(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader,
+                         upload_ids: Sequence[int]) -> list[tuple[uploads.Upload, int | None]]:
+    """Claim the uploads and open every PDF before anything is written. (upload, page count)."""
+    prepared = []
+    for upload_id in dict.fromkeys(upload_ids):
+        upload = await uploads.claim(uow, actor, upload_id)
+        pages: int | None = None
+        if ingest.looks_like_pdf(upload.filename, upload.content_type):
+            data = await blobs.read(upload.blob_key, limit=ingest.MAX_PDF_BYTES)
+            pages = (await ingest.in_thread(ingest.inspect_pdf, data, upload.filename)).page_count
+        prepared.append((upload, pages))
+    return prepared
+
+
+async def find_duplicate(uow: UnitOfWork, agency_id: int, sender: str, notation: str,
+                         date_issued: dt.date | None) -> Document | None:
+    key = duplicate_key(sender, notation, date_issued)
+    if key is None:
+        return None
+    return await uow.session.scalar(
+        select(Document).where(
+            Document.agency_id == agency_id, Document.direction == registers.Direction.IN,
+            Document.notation_key == key[1], Document.date_issued == key[2], Document.sender_key == key[0],
+        ).order_by(Document.id).limit(1)
+    )
+
+
+def require_clerk(actor: User) -> None:
+    if not actor.has_role(Role.CLERK):
+        raise Forbidden("Chỉ văn thư được vào sổ văn bản.")
+
+
+async def register_incoming(
+    uow: UnitOfWork,
+    actor: User,
+    blobs: ingest.BlobReader,
+    *,
+    sender: str,
+    notation: str,
+    date_issued: dt.date | None,
+    doc_type: str,
+    summary: str,
+    signer: str = "",
+    urgency: str = doctypes.Urgency.NORMAL,
+    confidentiality: str = doctypes.Confidentiality.NORMAL,
+    page_count: int | None = None,
+    due_date: dt.date | None = None,
+    received_at: dt.datetime | None = None,
+    upload_ids: Sequence[int] = (),
+    sender_unit_id: int | None = None,
+    confirm_duplicate: bool = False,
+) -> tuple[Document, list[int]]:
+    """Register an incoming document in the clerk's agency register. Returns the document and the
+    ids of the ingest jobs to start once the caller has committed (``IngestRunner.submit``)."""
+    require_clerk(actor)
+    agency = await registers.agency_of(uow, actor.unit_id)
+    received_at = received_at or utcnow()
+    doctypes.doc_type(doc_type)
+    level = doctypes.confidentiality(confidentiality)
+    doctypes.urgency(urgency)
+    check_incoming_fields(sender=sender, summary=summary, date_issued=date_issued, due_date=due_date,
+                          today=registers.local_date(utcnow()))
+    if page_count is not None and page_count < 0:
+        raise Invalid("Số trang không hợp lệ.", field="page_count")
+    files = await _prepare_files(uow, actor, blobs, upload_ids)
+    if not confirm_duplicate:
+        dup = await find_duplicate(uow, agency.id, sender, notation, date_issued)
+        if dup is not None:
+            where = (f" (số đến {dup.number}/{dup.year})" if dup.number is not None and not dup.confidential else "")
+            raise Conflict(
+                f"Văn bản {notation.strip()} của {sender.strip()} ngày {date_issued:%d/%m/%Y} có thể đã được vào sổ"
+                f"{where}. Kiểm tra lại, hoặc xác nhận để vẫn đăng ký.",
+                duplicate=True, duplicate_of=None if dup.confidential else dup.id,
+            )
+
+    year = registers.register_year(received_at)
+    series = registers.series_for(registers.Direction.IN, doc_type, doctypes.is_confidential(level))
+    register_id, number = await registers.allocate_number(uow, agency.id, registers.Direction.IN, series, year)
+    pdf_pages = sum(p or 0 for _, p in files)
+    doc = Document(
+        direction=registers.Direction.IN, agency_id=agency.id, register_id=register_id, number=number, year=year,
+        status=Status.REGISTERED, doc_type=doc_type, notation=notation.strip(), notation_key=notation_key(notation),
+        sender=sender.strip(), sender_key=sender_key(sender), sender_unit_id=sender_unit_id,
+        date_issued=date_issued, received_at=received_at, summary=summary.strip(), signer=signer.strip(),
+        urgency=urgency, confidentiality=level, page_count=page_count if page_count is not None else pdf_pages,
+        due_date=due_date, created_by=actor.id,
+    )
+    uow.session.add(doc)
+    await uow.session.flush()
+    job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p in files],
+                            actor.id)
+    await access.grant(uow, doc.id, Reason.REGISTERED, user_id=actor.id)
+    from eoffice import search
+
+    await search.index_document(uow, doc)
+    await audit.record(uow, actor, "document.register", "document", doc.id, number=number, year=year,
+                       series=series, notation=doc.notation, duplicate_confirmed=confirm_duplicate)
+    uow.emit(f"document:{doc.id}", "document.registered", id=doc.id, number=number)
+    return doc, job_ids
+
+
+async def _attach(uow: UnitOfWork, doc: Document, files: Sequence[tuple[str, str, str, int, int | None]],
+                  user_id: int | None) -> list[int]:
+    """Attachments from (blob key, filename, content type, size, pdf page count or None); PDFs get a job."""
+    job_ids = []
+    for key, filename, content_type, size, pages in files:
+        att = Attachment(document_id=doc.id, blob_key=key, filename=filename, content_type=content_type, size=size,
+                         is_pdf=pages is not None, page_count=pages, scanned_pages=[], created_by=user_id)
+        uow.session.add(att)
+        await uow.session.flush()
+        if pages is not None:
+            job = ingest.IngestJob(document_id=doc.id, attachment_id=att.id)
+            uow.session.add(job)
+            await uow.session.flush()
+            job_ids.append(job.id)
+    return job_ids
+
+
+async def add_attachments(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, doc: Document,
+                          upload_ids: Sequence[int]) -> list[int]:
+    """Attach further files to a document the actor may see. Returns ingest job ids."""
+    files = await _prepare_files(uow, actor, blobs, upload_ids)
+    job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p in files],
+                            actor.id)
+    await audit.record(uow, actor, "document.attach", "document", doc.id, files=[u.filename for u, _ in files])
+    uow.emit(f"document:{doc.id}", "document.attached", id=doc.id)
+    return job_ids
+
+
+async def get_document(uow: UnitOfWork, actor: User, document_id: int, viewer: access.Viewer | None = None
+                       ) -> Document:
+    """The document if the actor may see it; NotFound otherwise (existence is not confirmed)."""
+    viewer = viewer or await access.viewer_for(uow, actor)
+    doc = await uow.session.scalar(
+        select(Document).where(Document.id == document_id, access.visible(viewer))
+    )
+    if doc is None:
+        raise NotFound("Không tìm thấy văn bản.")
+    return doc
+
+
+async def get_attachment(uow: UnitOfWork, actor: User, attachment_id: int) -> Attachment:
+    """An attachment of a document the actor may see (downloads, page images, thumbnails)."""
+    att = await uow.session.get(Attachment, attachment_id)
+    if att is None:
+        raise NotFound("Không tìm thấy tệp.")
+    await get_document(uow, actor, att.document_id)
+    return att
+
+
+async def page_image(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, attachment_id: int, page: int,
+                     width: int = 800) -> bytes:
+    att = await get_attachment(uow, actor, attachment_id)
+    if not att.is_pdf:
+        raise Invalid("Tệp này không phải PDF.")
+    data = await blobs.read(att.blob_key, limit=ingest.MAX_PDF_BYTES)
+    return bytes(await ingest.in_thread(ingest.render_page, data, page, max(64, min(width, 2000))))
+
+
+async def attachments_of(uow: UnitOfWork, doc: Document) -> list[Attachment]:
+    return list((await uow.session.scalars(
+        select(Attachment).where(Attachment.document_id == doc.id).order_by(Attachment.id))).all())
+
+
+async def ingest_jobs_of(uow: UnitOfWork, doc: Document) -> list[ingest.IngestJob]:
+    return list((await uow.session.scalars(
+        select(ingest.IngestJob).where(ingest.IngestJob.document_id == doc.id).order_by(ingest.IngestJob.id))).all())
+
+
+async def list_documents(
+    uow: UnitOfWork,
+    actor: User,
+    *,
+    direction: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Document], int]:
+    """Documents the actor may see, newest first, with the total count."""
+    viewer = await access.viewer_for(uow, actor)
+    q = select(Document).where(access.visible(viewer))
+    if direction:
+        q = q.where(Document.direction == direction)
+    if status:
+        q = q.where(Document.status == status)
+    total = int(await uow.session.scalar(select(func.count()).select_from(q.subquery())) or 0)
+    rows = (await uow.session.scalars(
+        q.order_by(Document.created_at.desc(), Document.id.desc()).limit(max(1, min(limit, 200))).offset(offset)
+    )).all()
+    return list(rows), total
