@@ -19,6 +19,8 @@ from storage.db import Base, Database
 from storage.migrate import migrate
 from storage.settings import Settings
 
+pytest_plugins = ["tests.s3server"]
+
 PG_ADMIN = os.environ.get("EOFFICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("EOFFICE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
