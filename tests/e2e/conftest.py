@@ -4,9 +4,10 @@
   ``eoffice demo``, then ``eoffice serve`` on a free loopback port in its own process group. Yields the base URL
   (a ``str`` that also carries ``.log`` and ``.var_dir``). The server log is attached to the report of a failed
   test and stops the test with its tail when the server does not come up.
-- ``browser`` (one per session), ``context`` and ``page`` (one per test): Playwright's sync API on
-  ``shutil.which("chromium")``; Vietnamese locale, the agencies' time zone, a 10-inch tablet viewport with touch.
-- On failure, a screenshot and the HTML of every open page go to ``test-artifacts/<test name>.png/.html``.
+- ``browser``, ``context`` and ``page`` (one each per test): Playwright's async API on ``shutil.which("chromium")``;
+  Vietnamese locale, the agencies' time zone, a 10-inch tablet viewport with touch. Tests are ``async def``.
+- On failure, a screenshot and the HTML of every open page go to ``test-artifacts/<test name>.png/.html`` and
+  the server's log is attached to the report.
 
 Playwright cannot download browsers on these machines; ``make test`` installs Debian's chromium instead. When it
 is missing the tests skip, or fail under ``CI``.
@@ -24,7 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -199,59 +200,67 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 # -------------------------------------------------------------------------------------------------- browser ---
 
 
-@pytest.fixture(scope="session")
-def _playwright() -> Iterator[Any]:
+# Playwright's async API, in the test's own event loop. The sync API is not used on purpose: while it is
+# active it leaves an event loop marked as running in the main thread, and every pytest-asyncio test or fixture
+# after it fails with "Runner.run() cannot be called from a running event loop". A browser per test costs a
+# few seconds and buys full isolation; journeys are few.
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Debian chromium (through ``executable_path``), one per test."""
     executable = shutil.which("chromium")
     require("Chromium", executable is not None, "Debian's `chromium` is not on PATH (make test installs it as root)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.async_api import async_playwright
     except ImportError:
         require("Chromium", False, "the Python package `playwright` is not installed (pip install -e '.[test]')")
         raise
-    with sync_playwright() as p:
-        yield p
+    async with async_playwright() as p:
+        try:
+            browser = await p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        except Exception as exc:  # Playwright raises its own Error type: report it as a missing service
+            require("Chromium", False, f"could not start {executable}: {exc}")
+            raise
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
-@pytest.fixture(scope="session")
-def browser(_playwright: Any) -> Iterator[Any]:
-    """One headless Chromium for the whole session (Debian's, through ``executable_path``)."""
-    try:
-        browser = _playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS,
-                                              headless=True)
-    except Exception as exc:  # Playwright raises its own Error type: report it as a missing service
-        require("Chromium", False, f"could not start {shutil.which('chromium')}: {exc}")
-        raise
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    """A fresh browser profile (no cookies) per test: Vietnamese, Asia/Ho_Chi_Minh, tablet-sized, touch."""
-    ctx = browser.new_context(
-        locale=LOCALE,
-        timezone_id=TIMEZONE,
-        viewport=VIEWPORT,
-        has_touch=True,
-        ignore_https_errors=True,
-    )
+async def new_context(browser: Any, **options: Any) -> Any:
+    """A fresh browser profile (no cookies): Vietnamese, Asia/Ho_Chi_Minh, tablet-sized, touch."""
+    settings: dict[str, Any] = {"locale": LOCALE, "timezone_id": TIMEZONE, "viewport": VIEWPORT, "has_touch": True}
+    settings.update(options)
+    ctx = await browser.new_context(**settings)
     ctx.set_default_timeout(DEFAULT_TIMEOUT_MS)
-    yield ctx
-    ctx.close()
+    return ctx
 
 
 @pytest.fixture
-def page(context: Any) -> Any:
-    return context.new_page()
+async def context(browser: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """The test's browser profile. A journey with two people opens a second one with ``new_context(browser)``."""
+    ctx = await new_context(browser)
+    try:
+        yield ctx
+    finally:
+        # Still inside the test's loop, with the pages open: keep what the browser showed if the test failed.
+        await save_artifacts_if_failed(request.node, browser)
+        await ctx.close()
 
 
-def login(page: Any, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
+@pytest.fixture
+async def page(context: Any) -> Any:
+    return await context.new_page()
+
+
+async def login(page: Any, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
     """Log in through the real login page (helper for journeys that start logged in)."""
-    page.goto(base_url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.get_by_role("button", name="Đăng nhập").click()
-    page.wait_for_load_state()
+    await page.goto(base_url + "/login")
+    await page.locator("input[name=username]").fill(username)
+    await page.locator("input[name=password]").fill(password)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Đăng nhập").click()
 
 
 # ------------------------------------------------------------------------------------------------ artifacts ---
@@ -261,36 +270,41 @@ def _artifact_name(item: pytest.Item) -> str:
     return re.sub(r"[^\w.-]+", "_", item.name).strip("_") or "test"
 
 
-def _save_artifacts(item: pytest.Item) -> list[str]:
-    """Screenshot and HTML of every page still open in the test's browser context(s)."""
-    pages: list[Any] = []
-    ctx = item.funcargs.get("context")  # type: ignore[attr-defined]
-    if ctx is not None:
-        pages.extend(ctx.pages)
-    browser = item.funcargs.get("browser")  # type: ignore[attr-defined]
-    if browser is not None:
-        for other in browser.contexts:
-            pages.extend(p for p in other.pages if p not in pages)
-    single = item.funcargs.get("page")  # type: ignore[attr-defined]
-    if single is not None and single not in pages:
-        pages.insert(0, single)
+def _failed(item: pytest.Item) -> pytest.TestReport | None:
+    reports = item.stash.get(REPORTS, {})
+    for when in ("call", "setup"):
+        report = reports.get(when)
+        if report is not None and report.failed:
+            return report
+    return None
+
+
+async def save_artifacts_if_failed(item: pytest.Item, browser: Any) -> None:
+    """Screenshot and HTML of every page open in ``browser``, into test-artifacts/<test name>.png/.html.
+
+    Called from fixture teardown, after the call report is stashed: the paths are added to that report, which
+    pytest prints with the failure at the end of the run.
+    """
+    report = _failed(item)
+    if report is None:
+        return
+    pages = [pg for ctx in browser.contexts for pg in ctx.pages if not pg.is_closed()]
     if not pages:
-        return []
+        return
     out_dir = Path(str(item.config.rootpath)) / "test-artifacts"
     out_dir.mkdir(parents=True, exist_ok=True)
-    saved: list[str] = []
     base = _artifact_name(item)
+    saved: list[str] = []
     for index, pg in enumerate(pages):
         stem = base if index == 0 else f"{base}-{index + 1}"
         try:
-            if pg.is_closed():
-                continue
-            pg.screenshot(path=str(out_dir / f"{stem}.png"), full_page=True)
-            (out_dir / f"{stem}.html").write_text(f"<!-- {pg.url} -->\n" + pg.content(), encoding="utf-8")
+            await pg.screenshot(path=str(out_dir / f"{stem}.png"), full_page=True)
+            html = await pg.content()
+            (out_dir / f"{stem}.html").write_text(f"<!-- {pg.url} -->\n{html}", encoding="utf-8")
             saved.append(f"{out_dir / stem}.png/.html ({pg.url})")
         except Exception as exc:  # never hide the test's own failure behind this one
             saved.append(f"{stem}: could not save ({exc})")
-    return saved
+    report.sections.append(("browser artifacts", "\n".join(saved)))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -298,9 +312,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
     if report.failed and report.when in ("setup", "call"):
-        saved = _save_artifacts(item)
-        if saved:
-            report.sections.append(("browser artifacts", "\n".join(saved)))
         server = item.funcargs.get("live_server")  # type: ignore[attr-defined]
         if isinstance(server, LiveServer):
             report.sections.append((f"server log (last {LOG_TAIL_LINES} lines of {server.log})", server.log_tail()))
