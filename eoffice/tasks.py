@@ -1,0 +1,640 @@
+"""From document to tasks: submission to a leader (trình), direction (ý kiến chỉ đạo), tasks for
+the main handler (chủ trì) and collaborators (phối hợp), passing down, progress, return,
+deadline extension, completion; inbox, task board and the daily digest of deadlines.
+
+A task is assigned to a user or to a unit. A unit task is handled by the unit's leaders (head
+and deputies, ``Role.LEADER`` with that ``unit_id``), who may pass it down to people of the
+unit as child tasks. For-information recipients (để biết) get access and a notification, not a
+task. Every query below is limited by ``eoffice.access.visible``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, and_, exists, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eoffice import access, audit, uploads
+from eoffice.access import Reason
+from eoffice.documents import Document, Status, get_document
+from eoffice.org import Role, Unit, User
+from eoffice.registers import local_date
+from storage.db import Base, UnitOfWork, utcnow
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
+
+DUE_SOON_DAYS = 2
+
+
+class TaskRole(enum.StrEnum):
+    MAIN = "main"  # chủ trì
+    COLLAB = "collab"  # phối hợp
+
+
+class TaskStatus(enum.StrEnum):
+    OPEN = "open"  # chưa xử lý
+    IN_PROGRESS = "in_progress"
+    RETURNED = "returned"  # trả lại
+    DONE = "done"
+
+
+TASK_STATUS_LABELS = {TaskStatus.OPEN: "Chưa xử lý", TaskStatus.IN_PROGRESS: "Đang xử lý",
+                      TaskStatus.RETURNED: "Đã trả lại", TaskStatus.DONE: "Hoàn thành"}
+
+
+class Submission(Base):
+    __tablename__ = "document_submissions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    submitted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    to_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, directed
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class DirectionNote(Base):
+    """Ý kiến chỉ đạo."""
+
+    __tablename__ = "document_directions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    leader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    informed: Mapped[str] = mapped_column(Text, default="")  # readable list, for the record
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_assignee_user_status", "assignee_user_id", "status"),
+        Index("ix_tasks_assignee_unit_status", "assignee_unit_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    direction_id: Mapped[int | None] = mapped_column(ForeignKey("document_directions.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10), default=TaskRole.MAIN)
+    assignee_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assignee_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    assigned_by: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    instruction: Mapped[str] = mapped_column(Text, default="")
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default=TaskStatus.OPEN)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[str] = mapped_column(Text, default="")
+    result_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    completed_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def public(self, today: dt.date | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id, "document_id": self.document_id, "parent_id": self.parent_id, "role": self.role,
+            "assignee_user_id": self.assignee_user_id, "assignee_unit_id": self.assignee_unit_id,
+            "assigned_by": self.assigned_by, "title": self.title, "instruction": self.instruction,
+            "deadline": self.deadline.isoformat() if self.deadline else None, "status": self.status,
+            "status_label": TASK_STATUS_LABELS.get(TaskStatus(self.status), ""), "progress": self.progress,
+            "result": self.result, "result_document_id": self.result_document_id,
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "deadline_state": deadline_state(self, today or local_date(utcnow())),
+        }
+
+
+class TaskUpdate(Base):
+    __tablename__ = "task_updates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # progress, comment, return, extension, complete, pass_down
+    text: Mapped[str] = mapped_column(Text, default="")
+    progress: Mapped[int | None] = mapped_column(Integer)
+    blob_key: Mapped[str | None] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(120))
+    size: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "task_id": self.task_id, "user_id": self.user_id, "kind": self.kind,
+                "text": self.text, "progress": self.progress, "filename": self.filename, "size": self.size,
+                "created_at": self.created_at.isoformat()}
+
+
+class ExtensionRequest(Base):
+    __tablename__ = "task_extensions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    old_deadline: Mapped[dt.date | None] = mapped_column(Date)
+    new_deadline: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, refused
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# ---- pure rules -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Assignee:
+    user_id: int | None = None
+    unit_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.user_id is None) == (self.unit_id is None):
+            raise Invalid("Mỗi người/đơn vị nhận phải là một người dùng hoặc một đơn vị.")
+
+    @classmethod
+    def parse(cls, value: Any) -> Assignee:
+        if isinstance(value, Assignee):
+            return value
+        if isinstance(value, dict):
+            return cls(user_id=_int_or_none(value.get("user_id")), unit_id=_int_or_none(value.get("unit_id")))
+        raise Invalid("Người/đơn vị nhận không hợp lệ.")
+
+
+def _int_or_none(v: Any) -> int | None:
+    if v is None:
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise Invalid("Mã người dùng/đơn vị không hợp lệ.") from None
+
+
+def deadline_state(task: Task, today: dt.date) -> str:
+    """none | ok | due_soon | overdue (open tasks); on_time | late (done tasks)."""
+    if task.status == TaskStatus.DONE:
+        if task.deadline is None or task.completed_at is None:
+            return "on_time"
+        return "on_time" if local_date(task.completed_at) <= task.deadline else "late"
+    if task.deadline is None:
+        return "none"
+    if task.deadline < today:
+        return "overdue"
+    if (task.deadline - today).days <= DUE_SOON_DAYS:
+        return "due_soon"
+    return "ok"
+
+
+def handles(user: User, task: Task) -> bool:
+    """The user is the task's handler: its assignee, or a leader of its assignee unit."""
+    if task.assignee_user_id is not None:
+        return task.assignee_user_id == user.id
+    return user.has_role(Role.LEADER) and user.unit_id is not None and user.unit_id == task.assignee_unit_id
+
+
+def check_deadline(deadline: dt.date | None, today: dt.date, parent: dt.date | None = None) -> None:
+    if deadline is None:
+        return
+    if deadline < today:
+        raise Invalid("Hạn xử lý không thể ở trong quá khứ.", field="deadline")
+    if parent is not None and deadline > parent:
+        raise Invalid(f"Hạn xử lý không thể sau hạn của nhiệm vụ được giao ({parent:%d/%m/%Y}).", field="deadline")
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+def _today() -> dt.date:
+    return local_date(utcnow())
+
+
+def _notify(uow: UnitOfWork, target: Assignee, type_: str, **data: Any) -> None:
+    topic = f"user:{target.user_id}" if target.user_id is not None else f"unit:{target.unit_id}"
+    uow.emit(topic, type_, **data)
+
+
+async def _check_target(uow: UnitOfWork, a: Assignee) -> None:
+    if a.user_id is not None:
+        user = await uow.session.get(User, a.user_id)
+        if user is None or not user.active:
+            raise NotFound("Không tìm thấy người nhận.", user_id=a.user_id)
+    elif await uow.session.get(Unit, a.unit_id) is None:
+        raise NotFound("Không tìm thấy đơn vị nhận.", unit_id=a.unit_id)
+
+
+async def _grant(uow: UnitOfWork, doc_id: int | None, reason: str, a: Assignee) -> None:
+    if doc_id is not None:
+        await access.grant(uow, doc_id, reason, user_id=a.user_id, unit_id=a.unit_id)
+
+
+def visible_tasks(viewer: access.Viewer) -> Any:
+    """Tasks whose document the viewer may see; document-less tasks (from meetings) only to their
+    assigner and handlers."""
+    doc_visible = exists(select(Document.id).where(Document.id == Task.document_id, access.visible(viewer)))
+    own = [Task.assigned_by == viewer.user_id, Task.assignee_user_id == viewer.user_id]
+    if viewer.unit_ids:
+        own.append(Task.assignee_unit_id.in_(sorted(viewer.unit_ids)))
+    return or_(and_(Task.document_id.is_not(None), doc_visible), and_(Task.document_id.is_(None), or_(*own)))
+
+
+async def get_task(uow: UnitOfWork, actor: User, task_id: int) -> Task:
+    viewer = await access.viewer_for(uow, actor)
+    task = await uow.session.scalar(select(Task).where(Task.id == task_id, visible_tasks(viewer)))
+    if task is None:
+        raise NotFound("Không tìm thấy nhiệm vụ.")
+    return task
+
+
+async def _files(uow: UnitOfWork, actor: User, upload_ids: Sequence[int]) -> list[uploads.Upload]:
+    return [await uploads.claim(uow, actor, i) for i in dict.fromkeys(upload_ids)]
+
+
+# ---- services: submission and direction -------------------------------------------------------
+
+async def submit(uow: UnitOfWork, actor: User, document_id: int, to_user_id: int, note: str = "") -> Submission:
+    """Trình: the clerk (or anyone handling the document) submits it to a leader."""
+    doc = await get_document(uow, actor, document_id)
+    if doc.direction != "in":
+        raise Invalid("Chỉ văn bản đến được trình theo cách này.")
+    leader = await uow.session.get(User, to_user_id)
+    if leader is None or not leader.active or not leader.has_role(Role.LEADER):
+        raise Invalid("Chỉ trình văn bản cho lãnh đạo.", field="to_user_id")
+    pending = await uow.session.scalar(select(Submission.id).where(
+        Submission.document_id == doc.id, Submission.to_user_id == leader.id, Submission.status == "pending"))
+    if pending is not None:
+        raise Conflict(f"Văn bản đã được trình {leader.full_name} và đang chờ ý kiến.")
+    sub = Submission(document_id=doc.id, submitted_by=actor.id, to_user_id=leader.id, note=note.strip())
+    uow.session.add(sub)
+    if doc.status == Status.REGISTERED:
+        doc.status = Status.SUBMITTED
+    doc.updated_at = utcnow()
+    await uow.session.flush()
+    await access.grant(uow, doc.id, Reason.SUBMITTED, user_id=leader.id)
+    await audit.record(uow, actor, "document.submit", "document", doc.id, to=leader.username)
+    uow.emit(f"user:{leader.id}", "document.submitted", document_id=doc.id, submission_id=sub.id)
+    uow.emit(f"document:{doc.id}", "document.submitted", to_user_id=leader.id)
+    return sub
+
+
+async def direct(
+    uow: UnitOfWork,
+    actor: User,
+    document_id: int,
+    *,
+    text: str,
+    main: Assignee | dict[str, Any],
+    collaborators: Sequence[Assignee | dict[str, Any]] = (),
+    informed: Sequence[Assignee | dict[str, Any]] = (),
+    deadline: dt.date | None = None,
+) -> tuple[DirectionNote, list[Task]]:
+    """Ý kiến chỉ đạo: a leader who may see the document assigns the main handler, collaborators,
+    for-information recipients and a deadline (defaulting to the document's due date)."""
+    if not actor.has_role(Role.LEADER):
+        raise Forbidden("Chỉ lãnh đạo được cho ý kiến chỉ đạo.")
+    doc = await get_document(uow, actor, document_id)
+    if not text.strip():
+        raise Invalid("Cần nhập ý kiến chỉ đạo.", field="text")
+    main_a = Assignee.parse(main)
+    collab = [Assignee.parse(c) for c in collaborators]
+    info = [Assignee.parse(c) for c in informed]
+    if main_a in collab:
+        raise Invalid("Đơn vị chủ trì không đồng thời là đơn vị phối hợp.", field="collaborators")
+    deadline = deadline or doc.due_date
+    check_deadline(deadline, _today())
+    for a in [main_a, *collab, *info]:
+        await _check_target(uow, a)
+    note = DirectionNote(document_id=doc.id, leader_id=actor.id, text=text.strip(), deadline=deadline)
+    uow.session.add(note)
+    await uow.session.flush()
+    tasks = []
+    for a, role in [(main_a, TaskRole.MAIN), *((c, TaskRole.COLLAB) for c in dict.fromkeys(collab))]:
+        task = Task(document_id=doc.id, direction_id=note.id, role=role, assignee_user_id=a.user_id,
+                    assignee_unit_id=a.unit_id, assigned_by=actor.id, title=doc.summary[:500],
+                    instruction=note.text, deadline=deadline)
+        uow.session.add(task)
+        tasks.append(task)
+    await uow.session.flush()
+    await access.grant(uow, doc.id, Reason.DIRECTED, user_id=actor.id)
+    for a in [main_a, *collab]:
+        await _grant(uow, doc.id, Reason.ASSIGNED, a)
+    for a in info:
+        await _grant(uow, doc.id, Reason.INFORMED, a)
+    for sub in (await uow.session.scalars(select(Submission).where(
+            Submission.document_id == doc.id, Submission.to_user_id == actor.id,
+            Submission.status == "pending"))).all():
+        sub.status, sub.decided_at = "directed", utcnow()
+    doc.status, doc.updated_at = Status.IN_PROGRESS, utcnow()
+    await audit.record(uow, actor, "document.direct", "document", doc.id, direction_id=note.id,
+                       tasks=[t.id for t in tasks], deadline=deadline,
+                       informed=[(a.user_id, a.unit_id) for a in info])
+    for task, a in zip(tasks, [main_a, *dict.fromkeys(collab)], strict=True):
+        _notify(uow, a, "task.assigned", task_id=task.id, document_id=doc.id, role=task.role)
+    for a in info:
+        _notify(uow, a, "document.informed", document_id=doc.id)
+    uow.emit(f"document:{doc.id}", "document.directed", direction_id=note.id)
+    return note, tasks
+
+
+# ---- services: tasks ---------------------------------------------------------------------------
+
+async def _handled_task(uow: UnitOfWork, actor: User, task_id: int) -> Task:
+    task = await get_task(uow, actor, task_id)
+    if not handles(actor, task):
+        raise Forbidden("Bạn không phải người xử lý nhiệm vụ này.")
+    return task
+
+
+def _open(task: Task) -> None:
+    if task.status == TaskStatus.DONE:
+        raise Conflict("Nhiệm vụ đã hoàn thành.")
+    if task.status == TaskStatus.RETURNED:
+        raise Conflict("Nhiệm vụ đã bị trả lại.")
+
+
+async def pass_down(
+    uow: UnitOfWork,
+    actor: User,
+    task_id: int,
+    *,
+    main_user_id: int,
+    collaborator_ids: Sequence[int] = (),
+    instruction: str = "",
+    deadline: dt.date | None = None,
+) -> list[Task]:
+    """A unit head passes a task down to people of the unit (one main handler, collaborators)."""
+    task = await _handled_task(uow, actor, task_id)
+    _open(task)
+    unit_id = task.assignee_unit_id if task.assignee_unit_id is not None else actor.unit_id
+    if unit_id is None or not actor.has_role(Role.LEADER):
+        raise Forbidden("Chỉ lãnh đạo đơn vị được giao lại nhiệm vụ.")
+    deadline = deadline or task.deadline
+    check_deadline(deadline, _today(), task.deadline)
+    ids = list(dict.fromkeys([main_user_id, *collaborator_ids]))
+    children = []
+    for i, uid in enumerate(ids):
+        user = await uow.session.get(User, uid)
+        if user is None or not user.active or user.unit_id != unit_id:
+            raise Invalid("Chỉ giao lại cho người trong đơn vị.", user_id=uid)
+        child = Task(document_id=task.document_id, direction_id=task.direction_id, parent_id=task.id,
+                     role=TaskRole.MAIN if i == 0 else TaskRole.COLLAB, assignee_user_id=uid, assigned_by=actor.id,
+                     title=task.title, instruction=instruction.strip() or task.instruction, deadline=deadline)
+        uow.session.add(child)
+        children.append(child)
+    await uow.session.flush()
+    if task.status == TaskStatus.OPEN:
+        task.status = TaskStatus.IN_PROGRESS
+    task.updated_at = utcnow()
+    uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="pass_down",
+                               text=instruction.strip(), progress=None))
+    for uid in ids:
+        await _grant(uow, task.document_id, Reason.ASSIGNED, Assignee(user_id=uid))
+    await audit.record(uow, actor, "task.pass_down", "task", task.id, children=[c.id for c in children])
+    for c in children:
+        uow.emit(f"user:{c.assignee_user_id}", "task.assigned", task_id=c.id, document_id=c.document_id,
+                 role=c.role)
+    if task.document_id is not None:
+        uow.emit(f"document:{task.document_id}", "task.passed_down", task_id=task.id)
+    return children
+
+
+async def post_update(uow: UnitOfWork, actor: User, task_id: int, *, text: str = "", progress: int | None = None,
+                      upload_ids: Sequence[int] = ()) -> list[TaskUpdate]:
+    """Progress (handlers only) or a comment (anyone who sees the task), with files."""
+    task = await get_task(uow, actor, task_id)
+    if progress is not None:
+        if not handles(actor, task):
+            raise Forbidden("Chỉ người xử lý được cập nhật tiến độ.")
+        _open(task)
+        if not 0 <= progress <= 100:
+            raise Invalid("Tiến độ phải từ 0 đến 100%.", field="progress")
+    files = await _files(uow, actor, upload_ids)
+    if not text.strip() and progress is None and not files:
+        raise Invalid("Cần nhập nội dung, tiến độ hoặc tệp.")
+    kind = "progress" if progress is not None else "comment"
+    rows = [TaskUpdate(task_id=task.id, user_id=actor.id, kind=kind, text=text.strip(), progress=progress)]
+    rows += [TaskUpdate(task_id=task.id, user_id=actor.id, kind="file", blob_key=f.blob_key, filename=f.filename,
+                        content_type=f.content_type, size=f.size) for f in files]
+    uow.session.add_all(rows)
+    if progress is not None:
+        task.progress = progress
+        if task.status == TaskStatus.OPEN:
+            task.status = TaskStatus.IN_PROGRESS
+    task.updated_at = utcnow()
+    await uow.session.flush()
+    await audit.record(uow, actor, f"task.{kind}", "task", task.id, progress=progress,
+                       files=[f.filename for f in files])
+    uow.emit(f"user:{task.assigned_by}", f"task.{kind}", task_id=task.id)
+    if task.document_id is not None:
+        uow.emit(f"document:{task.document_id}", f"task.{kind}", task_id=task.id, progress=task.progress)
+    return rows
+
+
+async def return_task(uow: UnitOfWork, actor: User, task_id: int, reason: str) -> Task:
+    """Trả lại: the handler hands the task back to whoever assigned it, with a reason."""
+    task = await _handled_task(uow, actor, task_id)
+    _open(task)
+    if not reason.strip():
+        raise Invalid("Cần nêu lý do trả lại.", field="reason")
+    task.status, task.updated_at = TaskStatus.RETURNED, utcnow()
+    uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="return", text=reason.strip()))
+    await audit.record(uow, actor, "task.return", "task", task.id, reason=reason.strip())
+    uow.emit(f"user:{task.assigned_by}", "task.returned", task_id=task.id)
+    if task.document_id is not None:
+        uow.emit(f"document:{task.document_id}", "task.returned", task_id=task.id)
+    return task
+
+
+async def request_extension(uow: UnitOfWork, actor: User, task_id: int, new_deadline: dt.date,
+                            reason: str) -> ExtensionRequest:
+    task = await _handled_task(uow, actor, task_id)
+    _open(task)
+    if not reason.strip():
+        raise Invalid("Cần nêu lý do xin gia hạn.", field="reason")
+    if task.deadline is None:
+        raise Invalid("Nhiệm vụ không có hạn xử lý.")
+    if new_deadline <= task.deadline:
+        raise Invalid("Hạn mới phải sau hạn hiện tại.", field="new_deadline")
+    if await uow.session.scalar(select(ExtensionRequest.id).where(
+            ExtensionRequest.task_id == task.id, ExtensionRequest.status == "pending")):
+        raise Conflict("Đã có một đề nghị gia hạn đang chờ.")
+    req = ExtensionRequest(task_id=task.id, requested_by=actor.id, old_deadline=task.deadline,
+                           new_deadline=new_deadline, reason=reason.strip())
+    uow.session.add(req)
+    uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="extension", text=reason.strip()))
+    await uow.session.flush()
+    await audit.record(uow, actor, "task.extension_request", "task", task.id, request_id=req.id,
+                       new_deadline=new_deadline)
+    uow.emit(f"user:{task.assigned_by}", "task.extension_requested", task_id=task.id, request_id=req.id)
+    return req
+
+
+async def decide_extension(uow: UnitOfWork, actor: User, request_id: int, *, approve: bool,
+                           note: str = "") -> ExtensionRequest:
+    """The assigner approves (the deadline moves) or refuses (with a note) an extension request."""
+    req = await uow.session.get(ExtensionRequest, request_id)
+    if req is None:
+        raise NotFound("Không tìm thấy đề nghị gia hạn.")
+    task = await get_task(uow, actor, req.task_id)
+    if task.assigned_by != actor.id:
+        raise Forbidden("Chỉ người giao nhiệm vụ được duyệt gia hạn.")
+    if req.status != "pending":
+        raise Conflict("Đề nghị gia hạn đã được xử lý.")
+    if not approve and not note.strip():
+        raise Invalid("Cần nêu lý do từ chối.", field="note")
+    req.status = "approved" if approve else "refused"
+    req.decided_by, req.decided_at, req.note = actor.id, utcnow(), note.strip()
+    if approve:
+        task.deadline = req.new_deadline
+        task.updated_at = utcnow()
+    await audit.record(uow, actor, f"task.extension_{req.status}", "task", task.id, request_id=req.id,
+                       deadline=task.deadline)
+    uow.emit(f"user:{req.requested_by}", f"task.extension_{req.status}", task_id=task.id, request_id=req.id)
+    return req
+
+
+async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, upload_ids: Sequence[int] = (),
+                   result_document_id: int | None = None) -> Task:
+    """Completion with its result: text, files, or the outgoing document that answers it. When
+    every top-level main task of a document is done, the document is done."""
+    task = await _handled_task(uow, actor, task_id)
+    _open(task)
+    if not result.strip() and not upload_ids and result_document_id is None:
+        raise Invalid("Cần nêu kết quả xử lý.", field="result")
+    if result_document_id is not None:
+        await get_document(uow, actor, result_document_id)
+    files = await _files(uow, actor, upload_ids)
+    task.status, task.progress, task.result = TaskStatus.DONE, 100, result.strip()
+    task.result_document_id, task.completed_at, task.updated_at = result_document_id, utcnow(), utcnow()
+    uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="complete", text=result.strip(), progress=100))
+    uow.session.add_all([TaskUpdate(task_id=task.id, user_id=actor.id, kind="file", blob_key=f.blob_key,
+                                    filename=f.filename, content_type=f.content_type, size=f.size) for f in files])
+    await uow.session.flush()
+    if task.document_id is not None:
+        remaining = await uow.session.scalar(select(Task.id).where(
+            Task.document_id == task.document_id, Task.parent_id.is_(None), Task.role == TaskRole.MAIN,
+            Task.status != TaskStatus.DONE).limit(1))
+        if remaining is None:
+            doc = await uow.session.get(Document, task.document_id)
+            if doc is not None:
+                doc.status, doc.updated_at = Status.DONE, utcnow()
+    await audit.record(uow, actor, "task.complete", "task", task.id, result_document_id=result_document_id,
+                       files=[f.filename for f in files], on_time=deadline_state(task, _today()) == "on_time")
+    uow.emit(f"user:{task.assigned_by}", "task.completed", task_id=task.id)
+    if task.document_id is not None:
+        uow.emit(f"document:{task.document_id}", "task.completed", task_id=task.id)
+    return task
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+async def task_tree(uow: UnitOfWork, actor: User, document_id: int) -> dict[str, Any]:
+    """Submissions, directions and the task tree of a document, for its page."""
+    doc = await get_document(uow, actor, document_id)
+    s = uow.session
+    subs = (await s.scalars(select(Submission).where(Submission.document_id == doc.id).order_by(Submission.id))).all()
+    notes = (await s.scalars(select(DirectionNote).where(DirectionNote.document_id == doc.id)
+                             .order_by(DirectionNote.id))).all()
+    tasks = (await s.scalars(select(Task).where(Task.document_id == doc.id).order_by(Task.id))).all()
+    today = _today()
+    nodes = {t.id: {**t.public(today), "children": []} for t in tasks}
+    roots = []
+    for t in tasks:
+        (nodes[t.parent_id]["children"] if t.parent_id in nodes else roots).append(nodes[t.id])
+    return {
+        "submissions": [{"id": x.id, "submitted_by": x.submitted_by, "to_user_id": x.to_user_id, "note": x.note,
+                         "status": x.status, "created_at": x.created_at.isoformat()} for x in subs],
+        "directions": [{"id": n.id, "leader_id": n.leader_id, "text": n.text,
+                        "deadline": n.deadline.isoformat() if n.deadline else None,
+                        "created_at": n.created_at.isoformat()} for n in notes],
+        "tasks": roots,
+    }
+
+
+async def task_updates(uow: UnitOfWork, actor: User, task_id: int) -> list[TaskUpdate]:
+    task = await get_task(uow, actor, task_id)
+    return list((await uow.session.scalars(
+        select(TaskUpdate).where(TaskUpdate.task_id == task.id).order_by(TaskUpdate.id))).all())
+
+
+def _mine(actor: User) -> Any:
+    conds = [Task.assignee_user_id == actor.id]
+    if actor.has_role(Role.LEADER) and actor.unit_id is not None:
+        conds.append(Task.assignee_unit_id == actor.unit_id)
+    return or_(*conds)
+
+
+async def my_tasks(uow: UnitOfWork, actor: User, *, scope: str = "assigned_to_me", status: str | None = None,
+                   state: str | None = None, limit: int = 100) -> list[Task]:
+    """Task board: tasks I handle (``assigned_to_me``) or gave (``assigned_by_me``); ``state``
+    filters overdue / due_soon. Overdue first, then by deadline."""
+    viewer = await access.viewer_for(uow, actor)
+    q = select(Task).where(visible_tasks(viewer))
+    q = q.where(_mine(actor) if scope == "assigned_to_me" else Task.assigned_by == actor.id)
+    if status:
+        q = q.where(Task.status == status)
+    today = _today()
+    if state == "overdue":
+        q = q.where(Task.status != TaskStatus.DONE, Task.deadline < today)
+    elif state == "due_soon":
+        q = q.where(Task.status != TaskStatus.DONE, Task.deadline >= today,
+                    Task.deadline <= today + dt.timedelta(days=DUE_SOON_DAYS))
+    rows = (await uow.session.scalars(q.order_by(Task.deadline.is_(None), Task.deadline, Task.id)
+                                      .limit(max(1, min(limit, 500))))).all()
+    return list(rows)
+
+
+async def inbox(uow: UnitOfWork, actor: User) -> dict[str, Any]:
+    """What awaits the user: documents submitted to them, open tasks they handle, documents for
+    information directed to them in the last 30 days."""
+    viewer = await access.viewer_for(uow, actor)
+    s = uow.session
+    submitted = (await s.scalars(select(Document).join(Submission, Submission.document_id == Document.id).where(
+        Submission.to_user_id == actor.id, Submission.status == "pending", access.visible(viewer))
+        .order_by(Submission.created_at.desc()))).all()
+    open_tasks = (await s.scalars(select(Task).where(
+        _mine(actor), Task.status.in_([TaskStatus.OPEN, TaskStatus.IN_PROGRESS]), visible_tasks(viewer))
+        .order_by(Task.deadline.is_(None), Task.deadline, Task.id))).all()
+    since = utcnow() - dt.timedelta(days=30)
+    targets = [access.Grant.user_id == actor.id]
+    if viewer.unit_ids:
+        targets.append(access.Grant.unit_id.in_(sorted(viewer.unit_ids)))
+    informed = (await s.scalars(select(Document).where(
+        exists(select(access.Grant.id).where(access.Grant.document_id == Document.id,
+                                             access.Grant.reason == Reason.INFORMED,
+                                             access.Grant.created_at >= since, or_(*targets))),
+        access.visible(viewer)).order_by(Document.id.desc()).limit(50))).all()
+    today = _today()
+    return {"submitted": [d.public() for d in submitted], "tasks": [t.public(today) for t in open_tasks],
+            "informed": [d.public() for d in informed]}
+
+
+async def digest(uow: UnitOfWork, actor: User, today: dt.date | None = None) -> dict[str, list[dict[str, Any]]]:
+    today = today or _today()
+    viewer = await access.viewer_for(uow, actor)
+    rows = (await uow.session.scalars(select(Task).where(
+        _mine(actor), Task.status != TaskStatus.DONE, Task.deadline.is_not(None),
+        Task.deadline <= today + dt.timedelta(days=DUE_SOON_DAYS), visible_tasks(viewer))
+        .order_by(Task.deadline))).all()
+    out: dict[str, list[dict[str, Any]]] = {"overdue": [], "due_soon": []}
+    for t in rows:
+        out[deadline_state(t, today)].append(t.public(today))
+    return out
+
+
+async def send_daily_digests(uow: UnitOfWork, today: dt.date | None = None) -> int:
+    """Publish each user's digest of overdue and due-soon tasks on ``user:{id}``; returns how many
+    users got one. Run once a day (cron / the server's scheduler) and commit."""
+    today = today or _today()
+    users = (await uow.session.scalars(select(User).where(User.active.is_(True)).order_by(User.id))).all()
+    sent = 0
+    for user in users:
+        d = await digest(uow, user, today)
+        if d["overdue"] or d["due_soon"]:
+            uow.emit(f"user:{user.id}", "tasks.digest", date=today.isoformat(),
+                     overdue=[t["id"] for t in d["overdue"]], due_soon=[t["id"] for t in d["due_soon"]])
+            sent += 1
+    if sent:
+        await audit.record(uow, None, "tasks.digest", "digest", today.isoformat(), users=sent)
+    return sent
