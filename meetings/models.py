@@ -1,1 +1,7 @@
 """Every eCabinet table module, for storage.models."""
+
+import meetings.agenda
+import meetings.documents
+import meetings.meetings
+import meetings.minutes
+import meetings.speakers  # noqa: F401

@@ -1,0 +1,311 @@
+"""Meeting documents (PDF) with immutable versions, and the page-image cache of the tablet reader.
+
+A document belongs to the meeting or to one agenda item (and then shares that item's access).
+A new version is a new row pointing at a new blob: the old version, its pages and whatever was
+attached to it (annotations, issue 6) stay as they were.
+
+Page images are rendered lazily, one page at a time, at a bucketed width, and cached in the blob
+store; ``meeting_page_cache`` maps (source blob, page, width, format) to the rendered blob, so the
+same file uploaded twice (or to two meetings) renders once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Any, Protocol
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eoffice import audit, uploads
+from eoffice.org import User
+from meetings import render, rules, topics
+from meetings.agenda import AgendaItem, can_see, item_context, visible_item_ids
+from meetings.meetings import Ctx, Meeting, get_context, touch, user_names, view_context
+from meetings.rules import Access, State
+from storage.db import Base, Database, UnitOfWork, utcnow
+from storage.errors import Forbidden, Invalid, NotFound
+
+READ_LIMIT = 512 * 1024 * 1024  # a document is read whole into the PDF worker (uploads are capped lower)
+
+
+class Blobs(Protocol):
+    async def put_bytes(self, data: bytes, *, content_type: str = ...) -> Any: ...
+    async def read(self, key: str, limit: int = ...) -> bytes: ...
+
+
+class Document(Base):
+    __tablename__ = "meeting_documents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_agenda_items.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    current_version_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DocumentVersion(Base):
+    __tablename__ = "meeting_document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("meeting_documents.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    blob_key: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    page_count: Mapped[int] = mapped_column(Integer)
+    page_sizes: Mapped[list[list[float]]] = mapped_column(JSON, default=list)  # [w, h] points per page
+    note: Mapped[str] = mapped_column(String(500), default="")
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "document_id": self.document_id, "number": self.number, "filename": self.filename,
+                "size": self.size, "page_count": self.page_count, "note": self.note,
+                "created_at": self.created_at.isoformat()}
+
+
+class PageRender(Base):
+    __tablename__ = "meeting_page_cache"
+    __table_args__ = (UniqueConstraint("source_key", "page", "width", "fmt"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(64))
+    page: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)  # a bucket of rules.PAGE_WIDTHS; 0 for word boxes
+    fmt: Mapped[str] = mapped_column(String(10))  # png | jpeg | words
+    blob_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# ---------------------------------------------------------------- adding documents and versions
+
+
+async def _claim_pdf(uow: UnitOfWork, actor: User, blobs: Blobs, upload_id: int) -> tuple[uploads.Upload,
+                                                                                           render.PdfInfo]:
+    upload = await uploads.claim(uow, actor, upload_id)
+    data = await blobs.read(upload.blob_key, limit=READ_LIMIT)
+    info = await render.inspect(data)
+    return upload, info
+
+
+async def _may_add(uow: UnitOfWork, ctx: Ctx, item: AgendaItem | None) -> None:
+    rules.require_editable(ctx.meeting.state)
+    if ctx.access.manager:
+        return
+    if item is not None and item.presenter_id == ctx.access.user_id:
+        return  # the presenter brings their own report
+    raise Forbidden("Chỉ người tổ chức, chủ trì, thư ký hoặc người trình bày nội dung được đưa tài liệu lên.")
+
+
+async def add_document(
+    uow: UnitOfWork,
+    actor: User,
+    blobs: Blobs,
+    meeting_id: int,
+    *,
+    upload_id: int,
+    title: str = "",
+    item_id: int | None = None,
+) -> tuple[Document, DocumentVersion]:
+    item = None
+    if item_id is not None:
+        ctx, item = await item_context(uow, actor, item_id)
+        if item.meeting_id != meeting_id:
+            raise NotFound("Không tìm thấy nội dung chương trình họp.")
+    upload, info = await _claim_pdf(uow, actor, blobs, upload_id)
+    ctx = await get_context(uow, actor, meeting_id, lock=True)
+    await _may_add(uow, ctx, item)
+    last = await uow.session.scalar(select(func.max(Document.position)).where(Document.meeting_id == meeting_id,
+                                                                              Document.item_id == item_id))
+    name = (title or "").strip() or upload.filename.rsplit(".", 1)[0]
+    doc = Document(meeting_id=meeting_id, item_id=item_id, title=name[:500], position=(last or 0) + 1,
+                   created_by=actor.id)
+    uow.session.add(doc)
+    await uow.session.flush()
+    version = DocumentVersion(document_id=doc.id, number=1, blob_key=upload.blob_key, filename=upload.filename,
+                              size=upload.size, page_count=info.page_count, page_sizes=info.sizes,
+                              uploaded_by=actor.id)
+    uow.session.add(version)
+    await uow.session.flush()
+    doc.current_version_id = version.id
+    touch(ctx.meeting)
+    await audit.record(uow, actor, "meeting.document.add", "meeting", meeting_id, document_id=doc.id,
+                       version_id=version.id, item_id=item_id, sha256=upload.blob_key, pages=info.page_count)
+    if ctx.meeting.state != State.DRAFT:
+        uow.emit(topics.room(meeting_id), "documents.changed", item_id=item_id, document_id=doc.id,
+                 version_id=version.id)
+    return doc, version
+
+
+async def add_version(uow: UnitOfWork, actor: User, blobs: Blobs, document_id: int, *, upload_id: int,
+                      note: str = "") -> DocumentVersion:
+    doc = await uow.session.get(Document, document_id)
+    if doc is None:
+        raise NotFound("Không tìm thấy tài liệu.")
+    item = None
+    if doc.item_id is not None:
+        _, item = await item_context(uow, actor, doc.item_id)
+    upload, info = await _claim_pdf(uow, actor, blobs, upload_id)
+    ctx = await get_context(uow, actor, doc.meeting_id, lock=True)
+    await _may_add(uow, ctx, item)
+    last = await uow.session.scalar(select(func.max(DocumentVersion.number))
+                                    .where(DocumentVersion.document_id == doc.id)) or 0
+    version = DocumentVersion(document_id=doc.id, number=last + 1, blob_key=upload.blob_key,
+                              filename=upload.filename, size=upload.size, page_count=info.page_count,
+                              page_sizes=info.sizes, note=note.strip()[:500], uploaded_by=actor.id)
+    uow.session.add(version)
+    await uow.session.flush()
+    doc.current_version_id = version.id
+    touch(ctx.meeting)
+    await audit.record(uow, actor, "meeting.document.version", "meeting", doc.meeting_id, document_id=doc.id,
+                       version_id=version.id, number=version.number, sha256=upload.blob_key)
+    if ctx.meeting.state != State.DRAFT:
+        uow.emit(topics.room(doc.meeting_id), "documents.changed", item_id=doc.item_id, document_id=doc.id,
+                 version_id=version.id)
+    return version
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def documents_view(uow: UnitOfWork, access: Access, meeting: Meeting) -> list[dict[str, Any]]:
+    """Documents the user may see (meeting-level ones and those of visible items), current version first."""
+    visible = await visible_item_ids(uow, access, meeting.id)
+    docs = (await uow.session.scalars(
+        select(Document).where(Document.meeting_id == meeting.id).order_by(Document.item_id, Document.position)
+    )).all()
+    docs = [d for d in docs if d.item_id is None or d.item_id in visible]
+    if not docs:
+        return []
+    versions = (await uow.session.scalars(
+        select(DocumentVersion).where(DocumentVersion.document_id.in_([d.id for d in docs]))
+        .order_by(DocumentVersion.number.desc())
+    )).all()
+    by_doc: dict[int, list[DocumentVersion]] = {}
+    for v in versions:
+        by_doc.setdefault(v.document_id, []).append(v)
+    names = await user_names(uow, {v.uploaded_by for v in versions})
+    out = []
+    for d in docs:
+        vs = by_doc.get(d.id, [])
+        out.append({
+            "id": d.id, "item_id": d.item_id, "title": d.title, "position": d.position,
+            "current_version_id": d.current_version_id,
+            "versions": [{**v.public(), "uploaded_by": names[v.uploaded_by].full_name
+                          if v.uploaded_by in names else ""} for v in vs],
+        })
+    return out
+
+
+async def version_context(uow: UnitOfWork, user: User, version_id: int) -> tuple[Ctx, Document, DocumentVersion]:
+    """A version the user may read: they see its meeting and, for an item's document, that item."""
+    version = await uow.session.get(DocumentVersion, version_id)
+    if version is None:
+        raise NotFound("Không tìm thấy tài liệu.")
+    doc = await uow.session.get(Document, version.document_id)
+    assert doc is not None
+    ctx = await view_context(uow, user, doc.meeting_id)
+    if doc.item_id is not None:
+        item = await uow.session.get(AgendaItem, doc.item_id)
+        if item is not None and not await can_see(uow, ctx.access, item):
+            raise Forbidden("Tài liệu thuộc nội dung mật, bạn không có trong danh sách được xem.")
+    return ctx, doc, version
+
+
+def version_meta(doc: Document, version: DocumentVersion) -> dict[str, Any]:
+    return {**version.public(), "title": doc.title, "meeting_id": doc.meeting_id, "item_id": doc.item_id,
+            "current_version_id": doc.current_version_id, "page_sizes": version.page_sizes,
+            "widths": list(rules.PAGE_WIDTHS)}
+
+
+# ---------------------------------------------------------------- the page cache
+
+_inflight: dict[tuple[str, int, int, str], asyncio.Future[str]] = {}
+
+
+async def _cached(db: Database, key: tuple[str, int, int, str]) -> str | None:
+    source, page, width, fmt = key
+    async with db.uow() as uow:
+        return await uow.session.scalar(select(PageRender.blob_key).where(
+            PageRender.source_key == source, PageRender.page == page, PageRender.width == width,
+            PageRender.fmt == fmt))
+
+
+async def _remember(db: Database, key: tuple[str, int, int, str], blob_key: str) -> None:
+    source, page, width, fmt = key
+    async with db.uow() as uow:
+        ins = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(PageRender)
+        await uow.session.execute(ins.values(source_key=source, page=page, width=width, fmt=fmt, blob_key=blob_key,
+                                             created_at=utcnow()).on_conflict_do_nothing())
+        await uow.commit()
+
+
+async def _produce(db: Database, blobs: Blobs, key: tuple[str, int, int, str], make: Any, content_type: str) -> str:
+    """The blob key of a derived artefact: from the cache table, else made once (concurrent askers wait)."""
+    found = await _cached(db, key)
+    if found:
+        return found
+    pending = _inflight.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    _inflight[key] = future
+    try:
+        data = await render.with_doc(key[0], lambda: blobs.read(key[0], limit=READ_LIMIT), make, *key[1:])
+        if isinstance(data, dict):
+            data = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        info = await blobs.put_bytes(data, content_type=content_type)
+        await _remember(db, key, info.key)
+        future.set_result(info.key)
+        return str(info.key)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+        raise
+    finally:
+        _inflight.pop(key, None)
+
+
+def _check_page(version: DocumentVersion, page: int) -> None:
+    if not 1 <= page <= version.page_count:
+        raise NotFound(f"Tài liệu có {version.page_count} trang; không có trang {page}.")
+
+
+async def page_image(db: Database, blobs: Blobs, version: DocumentVersion, page: int, width: int,
+                     fmt: str = "png") -> tuple[str, str]:
+    """(blob key, content type) of page ``page`` at the bucket for ``width``; renders it if needed."""
+    _check_page(version, page)
+    if fmt not in rules.PAGE_FORMATS:
+        raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
+    bucket = rules.width_bucket(max(1, width))
+
+    def make(doc: Any, page_: int, width_: int, fmt_: str) -> bytes:
+        return render.render_page(doc, page_, width_, fmt_)
+
+    key = await _produce(db, blobs, (version.blob_key, page, bucket, fmt), make, rules.PAGE_FORMATS[fmt])
+    return key, rules.PAGE_FORMATS[fmt]
+
+
+async def page_words(db: Database, blobs: Blobs, version: DocumentVersion, page: int) -> str:
+    """Blob key of the page's word boxes (JSON)."""
+    _check_page(version, page)
+
+    def make(doc: Any, page_: int, _width: int, _fmt: str) -> dict[str, Any]:
+        return render.page_words(doc, page_)
+
+    return await _produce(db, blobs, (version.blob_key, page, 0, "words"), make, "application/json")
+
+
+async def search(blobs: Blobs, version: DocumentVersion, query: str) -> dict[str, Any]:
+    query = (query or "").strip()
+    if not query:
+        raise Invalid("Cần nhập từ cần tìm.", field="q")
+    if len(query) > 200:
+        raise Invalid("Từ cần tìm quá dài.", field="q")
+    key = version.blob_key
+    return await render.with_doc(key, lambda: blobs.read(key, limit=READ_LIMIT), render.search, query)

@@ -1,0 +1,407 @@
+"""Minutes: the secretary writes discussion and conclusions per agenda item while the meeting runs;
+the chair approves them; they export to PDF (attendance, agenda, discussion, conclusions, and the
+sections other modules register, such as vote results).
+
+Edits carry the revision they were made on: a stale save gets 409 with the current text, so two
+devices of the secretary (or secretary and chair) never overwrite each other silently.
+Drafts are read by the chair, secretary and organiser; approved minutes by every participant,
+each seeing only the agenda items they may see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, ForeignKey, Integer, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eoffice import audit
+from eoffice.org import Unit, User
+from meetings import render, rules, topics
+from meetings.agenda import agenda_view, item_context, visible_item_ids
+from meetings.attendance import quorum_of
+from meetings.meetings import Meeting, get_context, participants_view, sites_view, user_names, view_context
+from meetings.rules import Access, State
+from storage.db import Base, UnitOfWork, utcnow
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
+
+TZ = "Asia/Ho_Chi_Minh"
+
+
+class ItemMinutes(Base):
+    __tablename__ = "meeting_item_minutes"
+    __table_args__ = (UniqueConstraint("item_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="CASCADE"))
+    discussion: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Conclusion(Base):
+    """One conclusion of an agenda item; it can become an e-office task (assignee, deadline)."""
+
+    __tablename__ = "meeting_conclusions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    task_id: Mapped[int | None] = mapped_column(Integer, index=True)  # eoffice task created from it
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "item_id": self.item_id, "position": self.position, "text": self.text,
+                "assignee_id": self.assignee_id, "deadline": self.deadline.isoformat() if self.deadline else None,
+                "task_id": self.task_id}
+
+
+# ---------------------------------------------------------------- permissions
+
+
+def _require_writer(access: Access, meeting: Meeting) -> None:
+    if not (access.secretary or access.chair):
+        raise Forbidden("Chỉ thư ký hoặc chủ trì được ghi biên bản.")
+    if State(meeting.state) not in rules.MINUTES_STATES:
+        raise Conflict("Chỉ ghi biên bản khi cuộc họp đang diễn ra hoặc đã kết thúc, chưa lưu trữ.")
+    if meeting.minutes_state == "approved":
+        raise Conflict("Biên bản đã được phê duyệt; chủ trì mở lại thì mới sửa được.")
+
+
+def can_read(access: Access, meeting: Meeting) -> bool:
+    return access.manager or (access.can_view and meeting.minutes_state == "approved")
+
+
+# ---------------------------------------------------------------- writing
+
+
+async def save_discussion(uow: UnitOfWork, actor: User, item_id: int, *, text: str, revision: int) -> ItemMinutes:
+    ctx, item = await item_context(uow, actor, item_id, lock=True)
+    _require_writer(ctx.access, ctx.meeting)
+    row = await uow.session.scalar(select(ItemMinutes).where(ItemMinutes.item_id == item.id))
+    current = row.revision if row else 0
+    if int(revision) != current:
+        raise Conflict("Biên bản phần này vừa được người khác sửa; nội dung mới nhất đã được tải lại.",
+                       revision=current, discussion=row.discussion if row else "")
+    if row is None:
+        row = ItemMinutes(meeting_id=item.meeting_id, item_id=item.id)
+        uow.session.add(row)
+    row.discussion = text
+    row.revision = current + 1
+    row.updated_by = actor.id
+    row.updated_at = utcnow()
+    await uow.session.flush()
+    await audit.record(uow, actor, "meeting.minutes.edit", "meeting", item.meeting_id, item_id=item.id,
+                       revision=row.revision, length=len(text))
+    uow.emit(topics.room(item.meeting_id), "minutes.changed", item_id=item.id, revision=row.revision)
+    return row
+
+
+def _deadline(value: Any) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise Invalid("Hạn xử lý không hợp lệ (ngày/tháng/năm).", field="deadline") from None
+
+
+async def add_conclusion(uow: UnitOfWork, actor: User, item_id: int, *, text: str, assignee_id: int | None = None,
+                         deadline: Any = None) -> Conclusion:
+    ctx, item = await item_context(uow, actor, item_id, lock=True)
+    _require_writer(ctx.access, ctx.meeting)
+    if not text.strip():
+        raise Invalid("Cần nhập nội dung kết luận.", field="text")
+    if assignee_id is not None and await uow.session.get(User, assignee_id) is None:
+        raise NotFound("Không tìm thấy người được giao.", field="assignee_id")
+    last = await uow.session.scalar(select(func.max(Conclusion.position)).where(Conclusion.item_id == item.id)) or 0
+    c = Conclusion(meeting_id=item.meeting_id, item_id=item.id, position=last + 1, text=text.strip(),
+                   assignee_id=assignee_id, deadline=_deadline(deadline), created_by=actor.id)
+    uow.session.add(c)
+    await uow.session.flush()
+    await audit.record(uow, actor, "meeting.conclusion.add", "meeting", item.meeting_id, item_id=item.id,
+                       conclusion_id=c.id)
+    uow.emit(topics.room(item.meeting_id), "conclusions.changed", item_id=item.id, conclusion_id=c.id)
+    return c
+
+
+async def _conclusion(uow: UnitOfWork, actor: User, conclusion_id: int) -> tuple[Conclusion, Any]:
+    c = await uow.session.get(Conclusion, conclusion_id)
+    if c is None:
+        raise NotFound("Không tìm thấy kết luận.")
+    ctx, _item = await item_context(uow, actor, c.item_id, lock=True)
+    return c, ctx
+
+
+async def update_conclusion(uow: UnitOfWork, actor: User, conclusion_id: int, **changes: Any) -> Conclusion:
+    c, ctx = await _conclusion(uow, actor, conclusion_id)
+    _require_writer(ctx.access, ctx.meeting)
+    if set(changes) - {"text", "assignee_id", "deadline"}:
+        raise Invalid("Chỉ sửa được nội dung, người được giao và hạn xử lý.")
+    if c.task_id is not None and ({"assignee_id", "deadline"} & set(changes)):
+        raise Conflict("Kết luận đã thành nhiệm vụ; đổi người thực hiện, hạn xử lý trong nhiệm vụ.")
+    if "text" in changes:
+        if not str(changes["text"] or "").strip():
+            raise Invalid("Cần nhập nội dung kết luận.", field="text")
+        c.text = str(changes["text"]).strip()
+    if "assignee_id" in changes:
+        aid = changes["assignee_id"]
+        if aid is not None and await uow.session.get(User, int(aid)) is None:
+            raise NotFound("Không tìm thấy người được giao.", field="assignee_id")
+        c.assignee_id = int(aid) if aid is not None else None
+    if "deadline" in changes:
+        c.deadline = _deadline(changes["deadline"])
+    c.updated_at = utcnow()
+    await audit.record(uow, actor, "meeting.conclusion.update", "meeting", c.meeting_id, conclusion_id=c.id,
+                       fields=sorted(changes))
+    uow.emit(topics.room(c.meeting_id), "conclusions.changed", item_id=c.item_id, conclusion_id=c.id)
+    return c
+
+
+async def remove_conclusion(uow: UnitOfWork, actor: User, conclusion_id: int) -> None:
+    c, ctx = await _conclusion(uow, actor, conclusion_id)
+    _require_writer(ctx.access, ctx.meeting)
+    if c.task_id is not None:
+        raise Conflict("Kết luận đã thành nhiệm vụ, không xóa được.")
+    await uow.session.delete(c)
+    await audit.record(uow, actor, "meeting.conclusion.remove", "meeting", c.meeting_id, conclusion_id=c.id)
+    uow.emit(topics.room(c.meeting_id), "conclusions.changed", item_id=c.item_id, conclusion_id=c.id)
+
+
+# ---------------------------------------------------------------- approval
+
+
+async def approve(uow: UnitOfWork, actor: User, meeting_id: int, blobs: Any = None) -> Meeting:
+    """The chair approves the minutes of an ended meeting; the approved PDF is kept in the blob store."""
+    ctx = await get_context(uow, actor, meeting_id, lock=True)
+    ctx.access.require_chair()
+    m = ctx.meeting
+    if State(m.state) not in (State.ENDED,):
+        raise Conflict("Chỉ phê duyệt biên bản sau khi cuộc họp kết thúc.")
+    if m.minutes_state == "approved":
+        raise Conflict("Biên bản đã được phê duyệt.")
+    m.minutes_state = "approved"
+    m.minutes_approved_by = actor.id
+    m.minutes_approved_at = utcnow()
+    await uow.session.flush()
+    if blobs is not None:
+        data = await build_pdf(uow, ctx.access, m)
+        info = await blobs.put_bytes(data, content_type="application/pdf")
+        m.minutes_blob_key = info.key
+    await audit.record(uow, actor, "meeting.minutes.approve", "meeting", m.id, sha256=m.minutes_blob_key)
+    uow.emit(topics.room(m.id), "minutes.state", state=m.minutes_state)
+    return m
+
+
+async def reopen(uow: UnitOfWork, actor: User, meeting_id: int, reason: str = "") -> Meeting:
+    ctx = await get_context(uow, actor, meeting_id, lock=True)
+    ctx.access.require_chair()
+    m = ctx.meeting
+    if m.minutes_state != "approved":
+        raise Conflict("Biên bản chưa được phê duyệt.")
+    if State(m.state) is State.ARCHIVED:
+        raise Conflict("Cuộc họp đã lưu trữ, không mở lại biên bản được.")
+    m.minutes_state = "draft"
+    await audit.record(uow, actor, "meeting.minutes.reopen", "meeting", m.id, reason=reason.strip()[:500],
+                       previous_sha256=m.minutes_blob_key)
+    m.minutes_blob_key = None
+    uow.emit(topics.room(m.id), "minutes.state", state=m.minutes_state)
+    return m
+
+
+# ---------------------------------------------------------------- reading
+
+TaskStatus = Callable[[UnitOfWork, list[int]], Awaitable[dict[int, dict[str, Any]]]]
+_task_status: list[TaskStatus] = []
+
+
+def register_task_status(fn: TaskStatus) -> None:
+    """The e-office tasks module tells how far each task is (shown next to the conclusion)."""
+    _task_status[:] = [fn]
+
+
+async def minutes_view(uow: UnitOfWork, access: Access, meeting: Meeting) -> dict[str, Any]:
+    """Per visible item: discussion text, revision and conclusions (with task progress)."""
+    if not can_read(access, meeting):
+        return {"state": meeting.minutes_state, "readable": False, "items": {}}
+    visible = await visible_item_ids(uow, access, meeting.id)
+    rows = (await uow.session.scalars(select(ItemMinutes).where(ItemMinutes.meeting_id == meeting.id))).all()
+    conclusions = (await uow.session.scalars(select(Conclusion).where(Conclusion.meeting_id == meeting.id)
+                                             .order_by(Conclusion.item_id, Conclusion.position))).all()
+    names = await user_names(uow, {c.assignee_id for c in conclusions})
+    tasks: dict[int, dict[str, Any]] = {}
+    task_ids = [c.task_id for c in conclusions if c.task_id]
+    if task_ids and _task_status:
+        tasks = await _task_status[0](uow, task_ids)
+    items: dict[str, dict[str, Any]] = {}
+    for iid in sorted(visible):
+        items[str(iid)] = {"discussion": "", "revision": 0, "conclusions": []}
+    for r in rows:
+        if r.item_id in visible:
+            items[str(r.item_id)].update(discussion=r.discussion, revision=r.revision)
+    for c in conclusions:
+        if c.item_id in visible:
+            assignee = names.get(c.assignee_id) if c.assignee_id else None
+            items[str(c.item_id)]["conclusions"].append({
+                **c.public(), "assignee": assignee.full_name if assignee else "",
+                "task": tasks.get(c.task_id) if c.task_id else None})
+    return {"state": meeting.minutes_state, "readable": True, "items": items,
+            "approved_at": meeting.minutes_approved_at.isoformat() if meeting.minutes_approved_at else None}
+
+
+async def item_minutes(uow: UnitOfWork, actor: User, item_id: int) -> dict[str, Any]:
+    ctx, item = await item_context(uow, actor, item_id)
+    if not can_read(ctx.access, ctx.meeting):
+        raise Forbidden("Biên bản chưa được phê duyệt.")
+    view = await minutes_view(uow, ctx.access, ctx.meeting)
+    return {"item_id": item.id, **view["items"][str(item.id)]}
+
+
+# ---------------------------------------------------------------- PDF
+
+# Other modules add sections (vote results): fn(uow, meeting, visible item ids) ->
+# {item_id: [lines under that item], None: [lines in a section of their own]}
+Section = Callable[[UnitOfWork, Meeting, set[int]], Awaitable[dict[int | None, list[str]]]]
+_sections: dict[str, tuple[str, Section]] = {}
+
+
+def register_section(name: str, heading: str, fn: Section) -> None:
+    _sections[name] = (heading, fn)
+
+
+def _fmt_dt(value: dt.datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%H:%M ngày %d/%m/%Y") if value else ""
+
+
+async def _agency(uow: UnitOfWork, unit_id: int | None) -> str:
+    seen = 0
+    while unit_id is not None and seen < 10:
+        unit = await uow.session.get(Unit, unit_id)
+        if unit is None:
+            break
+        if unit.is_agency:
+            return unit.name
+        unit_id, seen = unit.parent_id, seen + 1
+    return ""
+
+
+async def minutes_data(uow: UnitOfWork, access: Access, m: Meeting, tz: str = TZ) -> dict[str, Any]:
+    zone = ZoneInfo(tz)
+    users = await user_names(uow, {m.chair_id, m.secretary_id, m.created_by})
+    chair, secretary = users.get(m.chair_id or 0), users.get(m.secretary_id or 0)
+    lead = chair or secretary or users.get(m.created_by or 0)
+    agency = await _agency(uow, lead.unit_id if lead else None)
+    people = await participants_view(uow, m)
+    sites = await sites_view(uow, m)
+    agenda = await agenda_view(uow, access, m)
+    visible = {i["id"] for i in agenda if not i["restricted"]}
+    minutes = await minutes_view(uow, access, m) if can_read(access, m) else {"items": {}}
+    q = await quorum_of(uow, m)
+    extra: dict[str, tuple[str, dict[int | None, list[str]]]] = {}
+    for name, (heading, fn) in _sections.items():
+        extra[name] = (heading, await fn(uow, m, visible))
+    return {
+        "agency": agency, "title": m.title, "place": m.place, "start": _fmt_dt(m.started_at or m.starts_at, zone),
+        "end": _fmt_dt(m.ended_at, zone), "chair": chair.full_name if chair else "",
+        "chair_title": chair.title if chair else "", "secretary": secretary.full_name if secretary else "",
+        "people": people, "sites": sites, "agenda": agenda, "minutes": minutes["items"], "quorum": q.public(),
+        "approved": m.minutes_state == "approved", "approved_at": _fmt_dt(m.minutes_approved_at, zone),
+        "extra": extra,
+    }
+
+
+def _write_minutes(d: dict[str, Any]) -> bytes:
+    w = render.Writer()
+    w.columns((d["agency"] or "CƠ QUAN TỔ CHỨC").upper(),
+              "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc", size=10.5)
+    w.space(10)
+    w.text("BIÊN BẢN CUỘC HỌP", style="bold", size=15, align="center", after=2)
+    w.text(d["title"], style="bold", size=12, align="center", after=12)
+    w.text(f"Thời gian: từ {d['start']}" + (f" đến {d['end']}" if d["end"] else ""))
+    if d["place"]:
+        w.text(f"Địa điểm: {d['place']}")
+    w.text(f"Chủ trì: {d['chair']}" + (f", {d['chair_title']}" if d["chair_title"] else ""))
+    w.text(f"Thư ký: {d['secretary']}", after=10)
+
+    w.text("I. THÀNH PHẦN THAM DỰ", style="bold", size=12, after=4)
+    q = d["quorum"]
+    w.text(f"Có mặt {q['present']}/{q['entitled']} thành viên ({q['label'].lower()}: cần {q['needed']}) — "
+           + ("đủ túc số." if q["met"] else "chưa đủ túc số."), after=6)
+    for n, p in enumerate(d["people"], start=1):
+        who = p["name"] + (f", {p['title']}" if p["title"] else "")
+        if p["substitute"]:
+            who = f"{p['substitute']['name']} (dự thay {p['name']})"
+        status = "có mặt" if p["checked_in_at"] else "vắng mặt" + (f" ({p['note']})" if p["note"] else "")
+        w.text(f"{n}. {who} — {p['role_label'].lower()} — {status}", indent=12, after=1)
+    if d["sites"]:
+        w.space(4)
+        w.text("Điểm cầu: " + "; ".join(s["name"] for s in d["sites"]), after=4)
+    w.space(8)
+
+    w.text("II. NỘI DUNG CUỘC HỌP", style="bold", size=12, after=4)
+    for n, item in enumerate(d["agenda"], start=1):
+        w.text(f"{n}. {item['title']}", style="bold", after=2)
+        if item["restricted"]:
+            w.text("(Nội dung mật: không hiển thị trong bản này.)", style="italic", indent=12, after=6)
+            continue
+        if item["presenter_name"]:
+            w.text(f"Trình bày: {item['presenter_name']}", style="italic", indent=12, after=2)
+        mins = d["minutes"].get(str(item["id"]))
+        if mins and mins["discussion"].strip():
+            w.text("Ý kiến thảo luận:", style="bold", indent=12, after=1)
+            w.text(mins["discussion"].strip(), indent=24, after=4)
+        if mins and mins["conclusions"]:
+            w.text("Kết luận:", style="bold", indent=12, after=1)
+            for c in mins["conclusions"]:
+                extra = []
+                if c["assignee"]:
+                    extra.append(f"giao {c['assignee']}")
+                if c["deadline"]:
+                    extra.append("hạn " + dt.date.fromisoformat(c["deadline"]).strftime("%d/%m/%Y"))
+                w.text("– " + c["text"] + (f" ({', '.join(extra)})" if extra else ""), indent=24, after=2)
+        for _name, (heading, lines) in d["extra"].items():
+            if lines.get(item["id"]):
+                w.text(f"{heading}:", style="bold", indent=12, after=1)
+                for line in lines[item["id"]]:
+                    w.text(line, indent=24, after=1)
+        w.space(6)
+    roman = ["III", "IV", "V", "VI"]
+    for n, (_name, (heading, lines)) in enumerate(d["extra"].items()):
+        if lines.get(None):
+            w.text(f"{roman[n % 4]}. {heading.upper()}", style="bold", size=12, after=4)
+            for line in lines[None]:
+                w.text(line, indent=12, after=1)
+            w.space(6)
+    w.space(6)
+    w.text(("Biên bản đã được chủ trì phê duyệt lúc " + d["approved_at"] + ".") if d["approved"]
+           else "DỰ THẢO — biên bản chưa được chủ trì phê duyệt.", style="italic", after=18)
+    w.columns("THƯ KÝ", "CHỦ TRÌ")
+    w.space(40)
+    w.columns(d["secretary"], d["chair"], style="regular")
+    w.doc.set_metadata({"title": f"Biên bản: {d['title']}", "producer": "eOffice phòng họp không giấy"})
+    return w.to_bytes()
+
+
+async def build_pdf(uow: UnitOfWork, access: Access, m: Meeting) -> bytes:
+    data = await minutes_data(uow, access, m)
+    return await render.run(_write_minutes, data)
+
+
+async def export_pdf(uow: UnitOfWork, actor: User, meeting_id: int) -> tuple[Meeting, bytes]:
+    """The minutes as this user may read them (confidential items they cannot see are left out)."""
+    ctx = await view_context(uow, actor, meeting_id)
+    if not can_read(ctx.access, ctx.meeting):
+        raise Forbidden("Biên bản chưa được phê duyệt.")
+    return ctx.meeting, await build_pdf(uow, ctx.access, ctx.meeting)
+

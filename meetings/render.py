@@ -1,0 +1,321 @@
+"""PyMuPDF work, off the event loop: inspect a PDF, render one page, word boxes, search, write PDFs.
+
+MuPDF is not thread safe, so every PyMuPDF call in the process goes through one worker thread.
+Opened documents are kept in a small LRU inside that thread, so rendering page 1 of a 300-page
+document costs one page, and turning pages does not reopen the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pymupdf
+
+from storage.errors import Invalid
+
+T = TypeVar("T")
+
+_executor = ThreadPoolExecutor(1, thread_name_prefix="pymupdf")
+_docs: OrderedDict[str, pymupdf.Document] = OrderedDict()  # touched only in the worker thread
+_DOC_CACHE = 8
+
+
+async def run(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` in the PyMuPDF worker thread."""
+    return await asyncio.get_running_loop().run_in_executor(_executor, fn, *args)
+
+
+# ---------------------------------------------------------------- inspecting
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    page_count: int
+    sizes: list[list[float]]  # [width, height] in PDF points, per page
+
+
+def _inspect(data: bytes) -> PdfInfo:
+    try:
+        doc = pymupdf.open(stream=data, filetype="pdf")
+    except Exception as exc:
+        raise Invalid("Tệp không phải PDF hợp lệ.") from exc
+    try:
+        if doc.needs_pass:
+            raise Invalid("Tệp PDF có mật khẩu, không hiển thị được.")
+        if doc.page_count == 0:
+            raise Invalid("Tệp PDF không có trang nào.")
+        sizes = [[round(r.width, 2), round(r.height, 2)] for r in (doc[i].rect for i in range(doc.page_count))]
+        return PdfInfo(doc.page_count, sizes)
+    finally:
+        doc.close()
+
+
+async def inspect(data: bytes) -> PdfInfo:
+    if not data.startswith(b"%PDF-"):
+        raise Invalid("Tài liệu họp phải là tệp PDF.")
+    return await run(_inspect, data)
+
+
+# ---------------------------------------------------------------- open-document cache
+
+
+def _open(key: str, data: bytes) -> None:
+    if key in _docs:
+        _docs.move_to_end(key)
+        return
+    _docs[key] = pymupdf.open(stream=data, filetype="pdf")
+    while len(_docs) > _DOC_CACHE:
+        _, old = _docs.popitem(last=False)
+        old.close()
+
+
+def _doc(key: str) -> pymupdf.Document:
+    doc = _docs[key]  # KeyError: evicted, the caller reloads
+    _docs.move_to_end(key)
+    return doc
+
+
+Loader = Callable[[], Awaitable[bytes]]
+
+
+async def with_doc(key: str, load: Loader, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(doc, *args)`` in the worker, opening the document from ``load()`` when not cached."""
+    for _attempt in range(2):
+        if key not in _docs:
+            data = await load()
+            await run(_open, key, data)
+        try:
+            return await run(_call, key, fn, args)
+        except KeyError:
+            continue
+    raise RuntimeError("PDF could not be kept open")
+
+
+def _call(key: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    return fn(_doc(key), *args)
+
+
+def forget(key: str) -> None:
+    def _drop() -> None:
+        doc = _docs.pop(key, None)
+        if doc is not None:
+            doc.close()
+
+    _executor.submit(_drop).result()
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _page(doc: pymupdf.Document, number: int) -> pymupdf.Page:
+    if not 1 <= number <= doc.page_count:
+        raise Invalid(f"Tài liệu có {doc.page_count} trang; không có trang {number}.", field="page")
+    return doc[number - 1]
+
+
+def render_page(doc: pymupdf.Document, number: int, width: int, fmt: str) -> bytes:
+    page = _page(doc, number)
+    zoom = width / page.rect.width
+    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    if fmt == "jpeg":
+        return pix.tobytes("jpeg", jpg_quality=82)
+    return pix.tobytes("png")
+
+
+def page_words(doc: pymupdf.Document, number: int) -> dict[str, Any]:
+    """Word boxes in PDF points: [x0, y0, x1, y1, text, block, line, word] (for highlights that snap)."""
+    page = _page(doc, number)
+    words = [[round(w[0], 2), round(w[1], 2), round(w[2], 2), round(w[3], 2), w[4], w[5], w[6], w[7]]
+             for w in page.get_text("words", sort=True)]
+    return {"page": number, "width": round(page.rect.width, 2), "height": round(page.rect.height, 2),
+            "words": words}
+
+
+# ---------------------------------------------------------------- search
+
+
+def fold(text: str, accents: bool) -> str:
+    """Lower case, and without diacritics unless ``accents``; one output character per input character."""
+    out = []
+    for ch in unicodedata.normalize("NFC", text):
+        c = ch.lower()
+        if len(c) != 1:
+            c = ch
+        if not accents:
+            c = "d" if c == "đ" else unicodedata.normalize("NFD", c)[0]
+        out.append(c)
+    return "".join(out)
+
+
+def has_accents(text: str) -> bool:
+    return fold(text, accents=False) != fold(text, accents=True)
+
+
+def search(doc: pymupdf.Document, query: str, limit: int = 200) -> dict[str, Any]:
+    """Find ``query`` in every page. Typed without diacritics it ignores them ("dong trieu" finds
+    "Đông Triều"); typed with them it matches them exactly. Case never matters."""
+    accents = has_accents(query)
+    needle = " ".join(fold(query, accents).split())
+    hits: list[dict[str, Any]] = []
+    total = 0
+    if not needle:
+        return {"query": query, "hits": hits, "total": 0}
+    for index in range(doc.page_count):
+        words = doc[index].get_text("words", sort=True)
+        if not words:
+            continue
+        text_parts, owners = [], []
+        for n, w in enumerate(words):
+            if n:
+                text_parts.append(" ")
+                owners.append(-1)
+            folded = fold(w[4], accents)
+            text_parts.append(folded)
+            owners.extend([n] * len(folded))
+        haystack = "".join(text_parts)
+        start = haystack.find(needle)
+        while start != -1:
+            total += 1
+            if len(hits) < limit:
+                idx = sorted({o for o in owners[start:start + len(needle)] if o >= 0})
+                rects = [[round(words[i][0], 2), round(words[i][1], 2), round(words[i][2], 2), round(words[i][3], 2)]
+                         for i in idx]
+                lo, hi = max(0, idx[0] - 6), min(len(words), idx[-1] + 7)
+                hits.append({"page": index + 1, "rects": rects,
+                             "snippet": " ".join(w[4] for w in words[lo:hi])})
+            start = haystack.find(needle, start + max(1, len(needle)))
+    return {"query": query, "hits": hits, "total": total}
+
+
+# ---------------------------------------------------------------- writing PDFs with Vietnamese text
+
+
+class Writer:
+    """Flowing text on A4 pages with Noto Sans (Base-14 fonts lose Vietnamese letters)."""
+
+    def __init__(self, margin: float = 56, size: float = 11) -> None:
+        self.doc = pymupdf.open()
+        self.fonts = {"regular": pymupdf.Font("notos"), "bold": pymupdf.Font("notosbo"),
+                      "italic": pymupdf.Font("notosit")}
+        self.margin = margin
+        self.size = size
+        self.page: pymupdf.Page | None = None
+        self.writer: pymupdf.TextWriter | None = None
+        self.y = 0.0
+        self._advances: dict[int, dict[str, float]] = {}
+        self.width, self.height = pymupdf.paper_size("a4")
+        self._new_page()
+
+    def _flush(self) -> None:
+        if self.page is not None and self.writer is not None:
+            self.writer.write_text(self.page)
+
+    def _new_page(self) -> None:
+        self._flush()
+        self.page = self.doc.new_page(width=self.width, height=self.height)
+        self.writer = pymupdf.TextWriter(self.page.rect)
+        self.y = self.margin
+
+    def new_page(self) -> None:
+        self._new_page()
+
+    def length(self, text: str, font: pymupdf.Font, size: float) -> float:
+        """Like ``font.text_length``, with advances cached per glyph (that call is slow per character)."""
+        cache = self._advances.setdefault(id(font), {})
+        total = 0.0
+        for ch in text:
+            adv = cache.get(ch)
+            if adv is None:
+                adv = cache[ch] = font.glyph_advance(ord(ch))
+            total += adv
+        return total * size
+
+    def _wrap(self, text: str, font: pymupdf.Font, size: float, width: float) -> list[str]:
+        lines: list[str] = []
+        space = self.length(" ", font, size)
+        for para in text.split("\n"):
+            words = para.split()
+            if not words:
+                lines.append("")
+                continue
+            line, used = words[0], self.length(words[0], font, size)
+            for word in words[1:]:
+                w = self.length(word, font, size)
+                if used + space + w <= width:
+                    line, used = f"{line} {word}", used + space + w
+                else:
+                    lines.append(line)
+                    line, used = word, w
+            lines.append(line)
+        return lines
+
+    def text(self, text: str, *, style: str = "regular", size: float | None = None, align: str = "left",
+             indent: float = 0, after: float = 4, x: float | None = None, width: float | None = None) -> None:
+        size = size or self.size
+        font = self.fonts[style]
+        left = (x if x is not None else self.margin) + indent
+        avail = (width if width is not None else self.width - self.margin - left)
+        leading = size * 1.45
+        for line in self._wrap(text, font, size, avail):
+            if self.y + leading > self.height - self.margin:
+                self._new_page()
+            self.y += leading
+            tl = self.length(line, font, size)
+            px = left + (avail - tl) / 2 if align == "center" else left + avail - tl if align == "right" else left
+            assert self.writer is not None
+            self.writer.append((px, self.y - size * 0.3), line, font=font, fontsize=size)
+        self.y += after
+
+    def columns(self, left: str, right: str, *, style: str = "bold", size: float | None = None) -> None:
+        """Two centred blocks side by side (the national-motto header, the signature lines)."""
+        top = self.y
+        half = (self.width - 2 * self.margin) / 2
+        self.text(left, style=style, size=size, align="center", x=self.margin, width=half, after=0)
+        y_left = self.y
+        self.y = top
+        self.text(right, style=style, size=size, align="center", x=self.margin + half, width=half, after=0)
+        self.y = max(self.y, y_left) + 8
+
+    def rule(self, after: float = 8) -> None:
+        assert self.page is not None
+        self._flush()
+        self.writer = pymupdf.TextWriter(self.page.rect)
+        self.page.draw_line((self.margin, self.y + 2), (self.width - self.margin, self.y + 2), color=(0.6, 0.6, 0.6),
+                            width=0.6)
+        self.y += after
+
+    def space(self, points: float) -> None:
+        self.y += points
+
+    def to_bytes(self) -> bytes:
+        self._flush()
+        self.writer = None
+        self.doc.subset_fonts()  # embed only the glyphs used: a few KB instead of the whole font
+        data = self.doc.tobytes(garbage=3, deflate=True)
+        self.doc.close()
+        return data
+
+
+def text_pdf(pages: list[list[str]], title: str = "") -> bytes:
+    """A PDF whose page i holds the given paragraphs (demo agenda documents and tests)."""
+    w = Writer()
+    for n, paragraphs in enumerate(pages):
+        if n:
+            w.new_page()
+        if title and n == 0:
+            w.text(title, style="bold", size=15, align="center", after=10)
+        for para in paragraphs:
+            w.text(para)
+    if title:
+        w.doc.set_metadata({"title": title, "producer": "eOffice phòng họp không giấy"})
+    return w.to_bytes()
+
+
+async def write_text_pdf(pages: list[list[str]], title: str = "") -> bytes:
+    return await run(text_pdf, pages, title)

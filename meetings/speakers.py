@@ -1,0 +1,230 @@
+"""Speakers' queue: request to speak, the chair orders and grants the floor, timer, history with durations.
+
+One person speaks at a time: granting the floor ends the current turn. The timer runs on the
+clients from ``granted_at`` (the snapshot carries the server time to correct tablet clocks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eoffice import audit
+from eoffice.org import User
+from meetings import rules, topics
+from meetings.meetings import Meeting, Participant, Site, get_context, user_names
+from meetings.rules import SpeakerState
+from storage.db import Base, UnitOfWork, utcnow
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
+
+HISTORY_IN_EVENTS = 30
+
+
+class SpeakerRequest(Base):
+    __tablename__ = "meeting_speakers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int | None] = mapped_column(Integer)  # the agenda item current when asked
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_participants.id", ondelete="SET NULL"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_sites.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(20), default=SpeakerState.WAITING, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    time_limit: Mapped[int | None] = mapped_column(Integer)  # seconds
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    granted_at: Mapped[dt.datetime | None] = mapped_column()
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @property
+    def duration(self) -> int | None:
+        if self.granted_at is None:
+            return None
+        return int(((self.ended_at or utcnow()) - self.granted_at).total_seconds())
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "item_id": self.item_id, "user_id": self.user_id, "participant_id": self.participant_id,
+                "site_id": self.site_id, "name": self.name, "state": self.state, "position": self.position,
+                "time_limit": self.time_limit, "requested_at": self.requested_at.isoformat(),
+                "granted_at": self.granted_at.isoformat() if self.granted_at else None,
+                "ended_at": self.ended_at.isoformat() if self.ended_at else None, "duration": self.duration}
+
+
+async def queue_view(uow: UnitOfWork, meeting_id: int, history: int | None = None) -> dict[str, Any]:
+    rows = (await uow.session.scalars(
+        select(SpeakerRequest).where(SpeakerRequest.meeting_id == meeting_id)
+        .order_by(SpeakerRequest.position, SpeakerRequest.id)
+    )).all()
+    waiting = [r.public() for r in rows if r.state == SpeakerState.WAITING]
+    speaking = next((r.public() for r in rows if r.state == SpeakerState.SPEAKING), None)
+    done = sorted((r for r in rows if r.state == SpeakerState.DONE), key=lambda r: r.granted_at or r.requested_at)
+    if history is not None:
+        done = done[-history:]
+    return {"queue": waiting, "speaking": speaking, "history": [r.public() for r in done]}
+
+
+async def _emit(uow: UnitOfWork, meeting_id: int) -> None:
+    await uow.session.flush()
+    uow.emit(topics.room(meeting_id), "speakers.changed", **await queue_view(uow, meeting_id, HISTORY_IN_EVENTS))
+
+
+async def _open_request(uow: UnitOfWork, meeting_id: int, *, user_id: int | None = None,
+                        site_id: int | None = None) -> SpeakerRequest | None:
+    q = select(SpeakerRequest).where(SpeakerRequest.meeting_id == meeting_id,
+                                     SpeakerRequest.state.in_([SpeakerState.WAITING, SpeakerState.SPEAKING]))
+    q = q.where(SpeakerRequest.site_id == site_id) if site_id is not None else q.where(
+        SpeakerRequest.user_id == user_id, SpeakerRequest.site_id.is_(None))
+    return await uow.session.scalar(q.limit(1))
+
+
+async def request_floor(
+    uow: UnitOfWork,
+    actor: User,
+    meeting_id: int,
+    *,
+    site_id: int | None = None,
+    participant_id: int | None = None,
+) -> SpeakerRequest:
+    """Ask for the floor for oneself, for one's remote site (operator), or, as chair or secretary,
+    put a participant without a tablet in the queue."""
+    ctx = await get_context(uow, actor, meeting_id, lock=True)
+    m = ctx.meeting
+    rules.require_live(m.state)
+    user_id: int | None = actor.id
+    name = actor.full_name
+    seat_id: int | None = None
+    if participant_id is not None:
+        p = await uow.session.get(Participant, participant_id)
+        if p is None or p.meeting_id != m.id:
+            raise NotFound("Không tìm thấy người dự họp.")
+        if not (ctx.access.controller or p.id in ctx.access.seats):
+            raise Forbidden("Chỉ chủ trì hoặc thư ký được đăng ký phát biểu thay người khác.")
+        user_id, seat_id = p.attendee_id, p.id
+        name = (await _seat_name(uow, p)) or name
+    elif site_id is not None:
+        site = await uow.session.get(Site, site_id)
+        if site is None or site.meeting_id != m.id:
+            raise NotFound("Không tìm thấy điểm cầu.")
+        if not (site.id in ctx.access.sites or ctx.access.controller):
+            raise Forbidden("Chỉ người vận hành điểm cầu được đăng ký phát biểu cho điểm cầu.")
+        name = f"Điểm cầu {site.name}"
+        user_id = site.operator_id
+    else:
+        if not ctx.access.seats and not ctx.access.controller:
+            raise Forbidden("Chỉ người dự họp được đăng ký phát biểu.")
+        seat_id = min(ctx.access.seats) if ctx.access.seats else None
+    if await _open_request(uow, m.id, user_id=user_id, site_id=site_id):
+        raise Conflict("Đã có trong danh sách chờ phát biểu.")
+    last = await uow.session.scalar(select(func.max(SpeakerRequest.position))
+                                    .where(SpeakerRequest.meeting_id == m.id)) or 0
+    req = SpeakerRequest(meeting_id=m.id, item_id=m.current_item_id, user_id=user_id, participant_id=seat_id,
+                         site_id=site_id, name=name[:300], position=last + 1, created_by=actor.id)
+    uow.session.add(req)
+    await uow.session.flush()
+    await audit.record(uow, actor, "meeting.speaker.request", "meeting", m.id, request_id=req.id, site_id=site_id,
+                       participant_id=seat_id)
+    await _emit(uow, m.id)
+    return req
+
+
+async def _seat_name(uow: UnitOfWork, p: Participant) -> str:
+    names = await user_names(uow, {p.attendee_id})
+    if p.attendee_id in names:
+        return names[p.attendee_id].full_name  # type: ignore[index]
+    return p.guest_name
+
+
+async def _request(uow: UnitOfWork, actor: User, request_id: int) -> tuple[SpeakerRequest, Meeting, rules.Access]:
+    req = await uow.session.get(SpeakerRequest, request_id)
+    if req is None:
+        raise NotFound("Không tìm thấy lượt phát biểu.")
+    ctx = await get_context(uow, actor, req.meeting_id, lock=True)
+    rules.require_live(ctx.meeting.state)
+    await uow.session.refresh(req)  # re-read under the meeting lock
+    return req, ctx.meeting, ctx.access
+
+
+async def withdraw(uow: UnitOfWork, actor: User, request_id: int) -> SpeakerRequest:
+    req, m, access = await _request(uow, actor, request_id)
+    if not (access.controller or req.created_by == actor.id or req.user_id == actor.id):
+        raise Forbidden("Bạn không rút được lượt phát biểu này.")
+    if req.state != SpeakerState.WAITING:
+        raise Conflict("Chỉ rút được lượt đang chờ.")
+    req.state = SpeakerState.WITHDRAWN
+    req.ended_at = utcnow()
+    await audit.record(uow, actor, "meeting.speaker.withdraw", "meeting", m.id, request_id=req.id)
+    await _emit(uow, m.id)
+    return req
+
+
+async def _end_current(uow: UnitOfWork, meeting_id: int, now: dt.datetime) -> SpeakerRequest | None:
+    current = await uow.session.scalar(select(SpeakerRequest).where(
+        SpeakerRequest.meeting_id == meeting_id, SpeakerRequest.state == SpeakerState.SPEAKING))
+    if current is not None:
+        current.state = SpeakerState.DONE
+        current.ended_at = now
+    return current
+
+
+async def grant(uow: UnitOfWork, actor: User, request_id: int, *, time_limit: int | None = None) -> SpeakerRequest:
+    req, m, access = await _request(uow, actor, request_id)
+    access.require_control()
+    if req.state != SpeakerState.WAITING:
+        raise Conflict("Lượt phát biểu này không còn chờ.")
+    if time_limit is not None and not 10 <= int(time_limit) <= 3 * 3600:
+        raise Invalid("Thời gian phát biểu từ 10 giây đến 3 giờ.", field="time_limit")
+    now = utcnow()
+    previous = await _end_current(uow, m.id, now)
+    req.state = SpeakerState.SPEAKING
+    req.granted_at = now
+    req.time_limit = int(time_limit) if time_limit is not None else None
+    req.item_id = m.current_item_id
+    await audit.record(uow, actor, "meeting.speaker.grant", "meeting", m.id, request_id=req.id,
+                       ended_request_id=previous.id if previous else None, time_limit=req.time_limit)
+    await _emit(uow, m.id)
+    return req
+
+
+async def finish(uow: UnitOfWork, actor: User, request_id: int) -> SpeakerRequest:
+    req, m, access = await _request(uow, actor, request_id)
+    if not (access.controller or req.user_id == actor.id):
+        raise Forbidden("Chỉ chủ trì, thư ký hoặc người đang phát biểu được kết thúc lượt này.")
+    if req.state != SpeakerState.SPEAKING:
+        raise Conflict("Lượt này không đang phát biểu.")
+    req.state = SpeakerState.DONE
+    req.ended_at = utcnow()
+    await audit.record(uow, actor, "meeting.speaker.finish", "meeting", m.id, request_id=req.id,
+                       seconds=req.duration)
+    await _emit(uow, m.id)
+    return req
+
+
+async def reorder_queue(uow: UnitOfWork, actor: User, meeting_id: int, request_ids: list[int]) -> list[int]:
+    ctx = await get_context(uow, actor, meeting_id, lock=True)
+    ctx.access.require_control()
+    rules.require_live(ctx.meeting.state)
+    waiting = (await uow.session.scalars(select(SpeakerRequest).where(
+        SpeakerRequest.meeting_id == meeting_id, SpeakerRequest.state == SpeakerState.WAITING)
+        .order_by(SpeakerRequest.position, SpeakerRequest.id))).all()
+    by_id = {r.id: r for r in waiting}
+    order = rules.reorder([r.id for r in waiting], [int(i) for i in request_ids])
+    base = min((r.position for r in waiting), default=1)
+    for offset, rid in enumerate(order):
+        by_id[rid].position = base + offset
+    await audit.record(uow, actor, "meeting.speaker.reorder", "meeting", meeting_id, order=order)
+    await _emit(uow, meeting_id)
+    return order
+
+
+async def close_queue(uow: UnitOfWork, meeting_id: int, now: dt.datetime) -> None:
+    """When the meeting ends: the current turn is over, nobody is still waiting."""
+    rows = (await uow.session.scalars(select(SpeakerRequest).where(
+        SpeakerRequest.meeting_id == meeting_id,
+        SpeakerRequest.state.in_([SpeakerState.WAITING, SpeakerState.SPEAKING])))).all()
+    for r in rows:
+        r.state = SpeakerState.DONE if r.state == SpeakerState.SPEAKING else SpeakerState.WITHDRAWN
+        r.ended_at = now

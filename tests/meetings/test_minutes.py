@@ -1,0 +1,108 @@
+"""Minutes: live editing with revisions, conclusions, approval, and the PDF read back with PyMuPDF."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pymupdf
+import pytest
+
+from meetings import agenda, attendance, meetings, minutes
+from storage.errors import Conflict, Forbidden, Invalid
+from tests.meetings.conftest import World, call, run
+
+
+def pdf_text(data: bytes) -> str:
+    doc = pymupdf.open(stream=data, filetype="pdf")
+    try:
+        return "\n".join(page.get_text() for page in doc)
+    finally:
+        doc.close()
+
+
+async def _held_meeting(world: World) -> dict:
+    m = await world.meeting(start=True, items=2, confidential_for=["member2"])
+    mid, (first, secret) = m["meeting_id"], m["item_ids"]
+    await call(world.db, attendance.check_in, world.chair, m["seats"]["member"])
+    await call(world.db, attendance.check_in, world.member2, m["seats"]["member2"])
+    await call(world.db, agenda.step, world.chair, mid, 1)
+    return {**m, "first": first, "secret": secret}
+
+
+async def test_live_minutes_with_revisions(world: World) -> None:
+    m = await _held_meeting(world)
+    row, events = await run(world.db, minutes.save_discussion, world.secretary, m["first"],
+                            text="Đồng chí Lê Minh Tuấn đề nghị bổ sung kinh phí.", revision=0)
+    assert row.revision == 1 and events[0]["type"] == "minutes.changed"
+    assert "kinh phí" not in str(events)  # ids only on the room topic
+    with pytest.raises(Conflict) as stale:
+        await call(world.db, minutes.save_discussion, world.chair, m["first"], text="Bản cũ", revision=0)
+    assert stale.value.details["revision"] == 1 and "kinh phí" in stale.value.details["discussion"]
+    await call(world.db, minutes.save_discussion, world.chair, m["first"], text=row.discussion + " Chủ trì đồng ý.",
+               revision=1)
+    with pytest.raises(Forbidden):
+        await call(world.db, minutes.save_discussion, world.member, m["first"], text="x", revision=2)
+    c = await call(world.db, minutes.add_conclusion, world.secretary, m["first"],
+                   text="Giao Sở Thông tin và Truyền thông hoàn thiện kế hoạch.", assignee_id=world.member2.id,
+                   deadline="2026-12-31")
+    assert c.deadline == dt.date(2026, 12, 31)
+    with pytest.raises(Invalid):
+        await call(world.db, minutes.add_conclusion, world.secretary, m["first"], text="x", deadline="31/12")
+    async with world.db.uow() as uow:
+        ctx = await meetings.view_context(uow, world.member, m["meeting_id"])
+        assert (await minutes.minutes_view(uow, ctx.access, ctx.meeting))["readable"] is False  # a draft
+        ctx = await meetings.view_context(uow, world.chair, m["meeting_id"])
+        view = await minutes.minutes_view(uow, ctx.access, ctx.meeting)
+        item = view["items"][str(m["first"])]
+        assert item["revision"] == 2 and item["conclusions"][0]["assignee"] == "Hoàng Đức Thắng"
+
+
+async def test_approval_and_pdf(world: World) -> None:
+    m = await _held_meeting(world)
+    mid = m["meeting_id"]
+    await call(world.db, minutes.save_discussion, world.secretary, m["first"],
+               text="Các đại biểu thống nhất lộ trình chuyển đổi số của huyện Đông Triều.", revision=0)
+    await call(world.db, minutes.add_conclusion, world.secretary, m["first"],
+               text="Thông qua kế hoạch; Văn phòng hoàn thiện, trình ký trước ngày 15/12.",
+               assignee_id=world.secretary.id, deadline="2026-12-15")
+    await call(world.db, minutes.save_discussion, world.secretary, m["secret"],
+               text="Thảo luận phương án bổ nhiệm ông Nguyễn Văn Quyết.", revision=0)
+    await call(world.db, minutes.add_conclusion, world.secretary, m["secret"], text="Đồng ý bổ nhiệm lại.")
+    with pytest.raises(Conflict, match="sau khi cuộc họp kết thúc"):
+        await call(world.db, minutes.approve, world.chair, mid, world.blobs)
+    await call(world.db, meetings.end_meeting, world.chair, mid)
+    with pytest.raises(Forbidden):
+        await call(world.db, minutes.approve, world.secretary, mid, world.blobs)
+    approved, events = await run(world.db, minutes.approve, world.chair, mid, world.blobs)
+    assert approved.minutes_state == "approved" and approved.minutes_blob_key
+    assert events[-1]["type"] == "minutes.state"
+    with pytest.raises(Conflict, match="đã được phê duyệt"):
+        await call(world.db, minutes.save_discussion, world.secretary, m["first"], text="Sửa", revision=1)
+
+    full = pdf_text(await world.blobs.read(approved.minutes_blob_key))
+    for expected in ("BIÊN BẢN CUỘC HỌP", "Họp UBND tỉnh thường kỳ tháng 12", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+                     "ỦY BAN NHÂN DÂN TỈNH QUẢNG NINH", "Chủ trì: Trần Văn Hùng", "Thư ký: Nguyễn Thị Lan",
+                     "Lê Minh Tuấn", "Hoàng Đức Thắng", "có mặt", "vắng mặt", "Ông Phan Văn Khải",
+                     "Điểm cầu thị xã Đông Triều", "lộ trình chuyển đổi số của huyện Đông Triều",
+                     "Thông qua kế hoạch", "giao Nguyễn Thị Lan, hạn 15/12/2026", "Phương án nhân sự (mật)",
+                     "bổ nhiệm ông Nguyễn Văn Quyết", "Biên bản đã được chủ trì phê duyệt lúc"):
+        assert expected in " ".join(full.split()), expected
+    assert "Có mặt 2/4 thành viên" in full and "chưa đủ túc số" in full
+
+    # a participant reads the approved minutes without the confidential item's content
+    async with world.db.uow() as uow:
+        _, data = await minutes.export_pdf(uow, world.member, mid)
+    theirs = " ".join(pdf_text(data).split())
+    assert "lộ trình chuyển đổi số" in theirs and "Nguyễn Văn Quyết" not in theirs
+    assert "Nội dung mật: không hiển thị trong bản này" in theirs
+    async with world.db.uow() as uow:
+        with pytest.raises(Forbidden):
+            await minutes.export_pdf(uow, world.outsider, mid)
+
+    await call(world.db, minutes.reopen, world.chair, mid, reason="Bổ sung ý kiến")
+    await call(world.db, minutes.save_discussion, world.secretary, m["first"], text="Bổ sung.", revision=1)
+    async with world.db.uow() as uow:
+        with pytest.raises(Forbidden, match="chưa được phê duyệt"):
+            await minutes.export_pdf(uow, world.member, mid)
+        _, draft = await minutes.export_pdf(uow, world.secretary, mid)
+    assert "DỰ THẢO" in pdf_text(draft)
