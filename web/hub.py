@@ -1,0 +1,361 @@
+"""The WebSocket hub: fans broker events out to this process's connections, per topic.
+
+Design points, and why:
+
+- **One consumer, no waiting on clients.** A single task reads ``broker.subscribe()`` and
+  hands each event to every local subscriber with ``put_nowait`` on the connection's bounded
+  queue (``settings.ws_queue_size``). A client whose queue is full is dropped (close code
+  4008, "too slow") instead of slowing everyone else down; it reconnects and resumes with
+  ``since``, so it loses nothing but time. Each event is JSON-encoded once, not once per client.
+- **Resume without gap or duplicate.** ``subscribe`` registers the connection for live
+  events *before* reading the database, buffering them; then replays ``events_since`` from
+  the log; then delivers the buffered events newer than the last one replayed. Whatever was
+  committed before the registration is in the log; whatever is published after it is in the
+  buffer; the per-topic ``last`` seq removes the overlap.
+- **The database log is the truth, the broker a fast path.** The hub remembers the last seq
+  it dispatched per topic. An event that skips ahead (a message lost while Redis restarted,
+  or two commits published out of order) makes it fetch the missing ones from the log first;
+  later duplicates are ignored. When the broker reports that it has resubscribed, every topic
+  with subscribers is checked against the log. Since a topic's seq is allocated under a row
+  lock (PostgreSQL) or a write lock (SQLite), seeing seq N means every seq below N is committed.
+- **Authorisation per topic prefix.** ``add_authorizer("meeting:", fn)``; a topic that no
+  authorizer claims is refused. ``user:{id}`` is built in: only that user.
+- **Snapshots.** A client too far behind (or ahead: a restored database) gets
+  ``{"type": "snapshot", ...}`` from ``add_snapshot(prefix, fn)``; the default ``{}`` means
+  "reload your state". The seq is read *before* the snapshot is built, so the snapshot is at
+  least as new as its seq; events after it may already be reflected in it, and clients apply
+  them idempotently (the usual at-least-once overlap, never a gap).
+
+Wiring: the database must publish to the same broker the hub reads, i.e.
+``Database(url, publisher=broker.publish)`` (as ``web.app.create_app`` does). ``Hub`` sets
+``db.publisher`` itself when it is still unset, so that a hub built by hand (tests, tools)
+cannot silently miss its own process's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from eoffice.org import User
+from storage import events
+from storage.db import Database, UnitOfWork
+from storage.errors import Forbidden, Invalid
+from storage.pubsub import Broker, is_control
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Authorizer = Callable[[UnitOfWork, User, str], Awaitable[bool]]
+Snapshot = Callable[[UnitOfWork, User, str], Awaitable[dict[str, Any]]]
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_SLOW = 4008
+CLOSE_OUT_OF_SYNC = 4009  # the log no longer has what this process missed: reconnect and take a snapshot
+MAX_TOPICS = 200  # per connection
+MAX_TOPIC_LENGTH = 200  # the column size in storage.events
+READY_TIMEOUT = 5.0
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+async def own_user_topic(uow: UnitOfWork, user: User, topic: str) -> bool:
+    """``user:{id}``: a user's own notifications, for that user only."""
+    return topic == f"user:{user.id}"
+
+
+async def reload_snapshot(uow: UnitOfWork, user: User, topic: str) -> dict[str, Any]:
+    """The default snapshot: nothing, meaning "reload your state"."""
+    return {}
+
+
+@dataclass
+class _TopicState:
+    last: int = 0
+    buffer: list[tuple[int, str]] | None = field(default_factory=list)  # None once live
+
+
+class Connection:
+    """One client as the hub sees it: a bounded outbox and, per topic, the last seq it was given."""
+
+    def __init__(self, hub: Hub, user: User, queue_size: int) -> None:
+        self.hub = hub
+        self.user = user
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self.topics: dict[str, _TopicState] = {}
+        self.closed = asyncio.Event()
+        self.close_code = 1000
+        self.close_reason = ""
+
+    def offer(self, text: str) -> bool:
+        """Queue a frame without waiting; a full queue drops the connection."""
+        if self.closed.is_set():
+            return False
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.info("hub: dropping slow connection of user %s (queue full)", self.user.id)
+            self.close(CLOSE_TOO_SLOW, "too slow")
+            return False
+        return True
+
+    def send(self, message: dict[str, Any]) -> bool:
+        return self.offer(encode(message))
+
+    async def put(self, text: str) -> None:
+        """Queue a frame, waiting for room: used only by this connection's own task (replays)."""
+        if not self.closed.is_set():
+            await self.queue.put(text)
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Ask the endpoint to close the socket; stop receiving events now."""
+        if self.closed.is_set():
+            return
+        self.close_code, self.close_reason = code, reason
+        self.closed.set()
+        self.hub.disconnect(self)
+
+    def _deliver(self, topic: str, seq: int, text: str) -> None:
+        state = self.topics.get(topic)
+        if state is None:
+            return
+        if state.buffer is not None:
+            state.buffer.append((seq, text))
+            if len(state.buffer) > self.hub.buffer_limit:
+                self.close(CLOSE_TOO_SLOW, "too slow")
+        elif seq > state.last:
+            state.last = seq
+            self.offer(text)
+
+
+class Hub:
+    def __init__(self, db: Database, broker: Broker, settings: Settings) -> None:
+        self.db = db
+        self.broker = broker
+        self.settings = settings
+        if db.publisher is None:
+            db.publisher = broker.publish
+        self.connections: set[Connection] = set()
+        self._subs: dict[str, set[Connection]] = {}
+        self._seen: dict[str, int] = {}  # last seq dispatched per topic with subscribers
+        self._authorizers: dict[str, Authorizer] = {"user:": own_user_topic}
+        self._snapshots: dict[str, Snapshot] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.buffer_limit = max(settings.ws_queue_size, settings.event_log_size)
+
+    # -- configuration -------------------------------------------------------------------
+
+    def add_authorizer(self, prefix: str, fn: Authorizer) -> None:
+        """Who may subscribe to topics starting with ``prefix`` (the longest matching prefix wins)."""
+        self._authorizers[prefix] = fn
+
+    def add_snapshot(self, prefix: str, fn: Snapshot) -> None:
+        """State for a client too far behind to replay, for topics starting with ``prefix``."""
+        self._snapshots[prefix] = fn
+
+    @staticmethod
+    def _lookup(table: dict[str, Any], topic: str) -> Any:
+        matches = [p for p in table if topic.startswith(p)]
+        return table[max(matches, key=len)] if matches else None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start consuming the broker; returns once subscribed (or after a few seconds, with a warning)."""
+        self._task = asyncio.create_task(self._consume(), name="hub-consumer")
+        try:
+            await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT)
+        except TimeoutError:
+            log.warning("hub: broker subscription not ready after %.0f s; continuing, clients will catch up",
+                        READY_TIMEOUT)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for conn in list(self.connections):
+            conn.close(CLOSE_GOING_AWAY, "server shutting down")
+
+    def connect(self, user: User) -> Connection:
+        conn = Connection(self, user, self.settings.ws_queue_size)
+        self.connections.add(conn)
+        return conn
+
+    def disconnect(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        for topic in list(conn.topics):
+            self.unsubscribe(conn, topic)
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    async def subscribe(self, conn: Connection, topic: Any, since: Any = None) -> None:
+        """Authorise, then start live delivery of ``topic`` to ``conn`` after replaying from ``since``.
+
+        Raises ``Invalid`` or ``Forbidden`` (Vietnamese messages, shown to the client).
+        """
+        if not isinstance(topic, str) or not topic or len(topic) > MAX_TOPIC_LENGTH:
+            raise Invalid("Tên kênh (topic) không hợp lệ.")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+            raise Invalid("Giá trị «since» phải là số nguyên không âm.")
+        if topic not in conn.topics and len(conn.topics) >= MAX_TOPICS:
+            raise Invalid(f"Mỗi kết nối chỉ được theo dõi tối đa {MAX_TOPICS} kênh.")
+        authorizer: Authorizer | None = self._lookup(self._authorizers, topic)
+        async with self.db.uow() as uow:
+            if authorizer is None or not await authorizer(uow, conn.user, topic):
+                raise Forbidden(f"Bạn không có quyền theo dõi kênh «{topic}».")
+
+        self.unsubscribe(conn, topic)  # a second subscribe restarts from its own ``since``
+        state = _TopicState()
+        conn.topics[topic] = state
+        self._subs.setdefault(topic, set()).add(conn)  # from here on, live events are buffered
+
+        replayed: list[dict[str, Any]] = []
+        snapshot: dict[str, Any] | None = None
+        try:
+            async with self.db.uow() as uow:
+                if since is None:
+                    current = await events.last_seq(uow.session, topic)
+                else:
+                    replay = await events.events_since(uow.session, topic, since, limit=self.settings.event_log_size)
+                    current = replay.last_seq
+                    if replay.complete and since <= current:
+                        replayed = replay.events
+                    else:
+                        snapshot_fn: Snapshot = self._lookup(self._snapshots, topic) or reload_snapshot
+                        snapshot = await snapshot_fn(uow, conn.user, topic)
+        except BaseException:
+            if conn.topics.get(topic) is state:
+                self.unsubscribe(conn, topic)
+            raise
+        if conn.topics.get(topic) is not state:
+            return  # unsubscribed (or the connection closed) meanwhile
+
+        await conn.put(encode({"type": "subscribed", "topic": topic, "seq": current}))
+        state.last = current if since is None or snapshot is not None else since
+        if snapshot is not None:
+            await conn.put(encode({"type": "snapshot", "topic": topic, "seq": current, "data": snapshot}))
+        for message in replayed:  # the read may see commits newer than ``current``: seq decides
+            if message["seq"] > state.last:
+                state.last = message["seq"]
+                await conn.put(encode(message))
+        state.last = max(state.last, current)
+        while state.buffer:  # live events that arrived meanwhile, minus what the log gave
+            pending, state.buffer = state.buffer, []
+            for seq, text in sorted(pending, key=lambda item: item[0]):
+                if seq <= state.last:
+                    continue
+                if seq > state.last + 1:  # committed after our read but lost by the broker: take it from the log
+                    for row in await self._log_range(topic, state.last, seq):
+                        state.last = row.seq
+                        await conn.put(encode(row.as_message()))
+                state.last = seq
+                await conn.put(text)
+        state.buffer = None  # live from now on (no await between the check and this line)
+        self._seen.setdefault(topic, state.last)
+
+    def unsubscribe(self, conn: Connection, topic: str) -> None:
+        conn.topics.pop(topic, None)
+        subs = self._subs.get(topic)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:
+                del self._subs[topic]
+                self._seen.pop(topic, None)
+
+    # -- the consumer --------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        """Read the broker forever; if the iterator itself fails, log and start over."""
+        delay = 0.1
+        while True:
+            try:
+                async for message in self.broker.subscribe():
+                    if is_control(message):  # (re)subscribed: the first time means ready, later a resync
+                        if self._ready.is_set():
+                            await self._resync()
+                        self._ready.set()
+                        delay = 0.1
+                        continue
+                    await self._on_event(message)
+                    await asyncio.sleep(0)  # let the connections' senders run between events of a burst
+                log.warning("hub: broker subscription ended; resubscribing")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("hub: broker subscription failed; resubscribing in %.1f s", delay)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 5.0)
+
+    async def _on_event(self, message: dict[str, Any]) -> None:
+        try:
+            topic, seq = message["topic"], int(message["seq"])
+        except (KeyError, TypeError, ValueError):
+            log.warning("hub: ignoring a broker message without topic/seq: %r", message)
+            return
+        if topic not in self._subs:
+            return
+        seen = self._seen.get(topic)
+        if seen is not None:
+            if seq <= seen:
+                return  # already dispatched (a gap fill got there first)
+            if seq > seen + 1:
+                await self._fill(topic, seen, seq)
+                if self._seen.get(topic, 0) >= seq:
+                    return
+        self._dispatch(topic, seq, encode(message))
+
+    def _dispatch(self, topic: str, seq: int, text: str) -> None:
+        self._seen[topic] = max(seq, self._seen.get(topic, 0))
+        for conn in list(self._subs.get(topic, ())):
+            conn._deliver(topic, seq, text)
+
+    async def _fill(self, topic: str, after: int, before: int | None) -> None:
+        """Dispatch the events ``after < seq < before`` from the log (``before`` None: all newer)."""
+        rows = await self._log_range(topic, after, before)
+        if not rows or rows[0].seq != after + 1:
+            if before is not None or rows:  # the log no longer has them: make the clients resume
+                log.warning("hub: events %s after seq %d no longer in the log; resyncing clients", topic, after)
+                for conn in list(self._subs.get(topic, ())):
+                    conn.close(CLOSE_OUT_OF_SYNC, "out of sync")
+            return
+        log.info("hub: filled %d missed events of %s from the log", len(rows), topic)
+        for row in rows:
+            if row.seq > self._seen.get(topic, 0):
+                self._dispatch(topic, row.seq, encode(row.as_message()))
+
+    async def _log_range(self, topic: str, after: int, before: int | None) -> list[events.Event]:
+        query = select(events.Event).where(events.Event.topic == topic, events.Event.seq > after)
+        if before is not None:
+            query = query.where(events.Event.seq < before)
+        async with self.db.uow() as uow:
+            return list((await uow.session.scalars(query.order_by(events.Event.seq))).all())
+
+    async def _resync(self) -> None:
+        """After a broker reconnect: deliver what was committed while we were not listening."""
+        known = {t: s for t, s in self._seen.items() if t in self._subs}
+        if not known:
+            return
+        async with self.db.uow() as uow:
+            rows = (
+                await uow.session.execute(
+                    select(events.Topic.name, events.Topic.last_seq).where(events.Topic.name.in_(list(known)))
+                )
+            ).all()
+        for name, last in rows:
+            seen = self._seen.get(name)
+            if seen is not None and last > seen:
+                await self._fill(name, seen, None)
