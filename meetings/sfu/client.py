@@ -17,7 +17,6 @@ from typing import Any
 
 import av
 from aiortc import (
-    RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpReceiver,
@@ -27,7 +26,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .room import Participant, SfuRoom
+from .room import Participant, SfuRoom, rtc_configuration
 from .signalling import Message, Send
 
 logger = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ class SfuClient:
         ice_servers: list[RTCIceServer] | tuple[RTCIceServer, ...] = (),
         on_track: Callable[[RTCRtpTransceiver, MediaStreamTrack], None] | None = None,
     ) -> None:
-        config = RTCConfiguration(iceServers=list(ice_servers))
+        config = rtc_configuration(ice_servers)
         self.pub_pc = RTCPeerConnection(config)
         self.sub_pc = RTCPeerConnection(config)
         self.send: Send | None = None

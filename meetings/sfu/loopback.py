@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import aioice.ice
 
 LOOPBACK = "127.0.0.1"
+AIOICE_HOST_ADDRESSES = aioice.ice.get_host_addresses  # aioice's own, which leaves out 127.0.0.1
 
 
 def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:

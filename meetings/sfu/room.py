@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
@@ -33,6 +33,17 @@ from .signalling import Message, Send, SignallingError, SignallingSession
 logger = logging.getLogger(__name__)
 
 KINDS = ("audio", "video")
+
+
+def rtc_configuration(ice_servers: list[RTCIceServer] | tuple[RTCIceServer, ...] = ()) -> RTCConfiguration:
+    """Peer connection settings for both ends: given ICE servers (none means host candidates only) and max-bundle.
+
+    Max-bundle is required, not a preference: with aiortc's default "balanced" policy a second transceiver of a kind
+    shares the first one's transport before BUNDLE is negotiated and is then left on that discarded transport, so
+    its sender never starts (aiortc 1.16, ``RTCPeerConnection.__createTransceiver``). Browsers should use
+    ``bundlePolicy: "max-bundle"`` too.
+    """
+    return RTCConfiguration(iceServers=list(ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class ActiveSpeakerDetector:
@@ -170,7 +181,7 @@ class Participant:
     slots: list[Slot] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        config = RTCConfiguration(iceServers=list(self.room.ice_servers))
+        config = rtc_configuration(self.room.ice_servers)
         self.pub = SignallingSession(RTCPeerConnection(config), self._send, name="pub")
         self.sub = SignallingSession(
             RTCPeerConnection(config), self._send, name="sub", extra=lambda: {"tracks": self.track_map()}
@@ -265,6 +276,8 @@ class SfuRoom:
                 needs_offer |= self._assign(participant, pub)
         if needs_offer:
             await participant.sub.negotiate()
+        if self.speakers.speaker is not None:
+            await participant._send({"type": "active-speaker", "participant": self.speakers.speaker})
         return participant
 
     async def leave(self, participant_id: str) -> None:
@@ -357,6 +370,8 @@ class SfuRoom:
 
     def _assign(self, subscriber: Participant, pub: Publication) -> bool:
         """Route ``pub`` to ``subscriber`` through a free slot, or a new one. Returns whether SDP must change."""
+        if any(s.publication is pub for s in subscriber.slots):
+            return False  # already routed (a join and a publication can race)
         key = _codec_key(pub.codec)
         slot = next(
             (s for s in subscriber.slots if s.publication is None and s.kind == pub.kind and s.codec_key == key),

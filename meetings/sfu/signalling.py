@@ -37,7 +37,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCIceCandidate, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 from aiortc.sdp import candidate_from_sdp
 
@@ -69,7 +69,7 @@ class SignallingSession:
         self._send = send
         self._extra = extra
         self._lock = asyncio.Lock()
-        self._pending_candidates: list[Message] = []
+        self._pending_candidates: list[RTCIceCandidate | None] = []
         self._negotiation_needed = False
         self.offers_sent = 0
         self.answers_sent = 0
@@ -142,36 +142,38 @@ class SignallingSession:
         await self._emit(message)
 
     async def _on_candidate(self, message: Message) -> None:
+        candidate = _parse_candidate(message)  # malformed candidates are refused now, not when applied
         if self.pc.remoteDescription is None:
-            self._pending_candidates.append(message)
-            return
-        await self._add_candidate(message)
+            self._pending_candidates.append(candidate)
+        else:
+            await self.pc.addIceCandidate(candidate)
 
     async def _apply_pending_candidates(self) -> None:
         pending, self._pending_candidates = self._pending_candidates, []
-        for message in pending:
-            await self._add_candidate(message)
-
-    async def _add_candidate(self, message: Message) -> None:
-        text = message.get("candidate")
-        if not text:
-            await self.pc.addIceCandidate(None)  # end of candidates
-            return
-        if not isinstance(text, str):
-            raise SignallingError("candidate must be a string")
-        try:
-            candidate = candidate_from_sdp(text.removeprefix("a=").removeprefix("candidate:"))
-        except (ValueError, IndexError) as exc:
-            raise SignallingError(f"malformed candidate: {exc}") from exc
-        candidate.sdpMid = message.get("sdpMid")
-        candidate.sdpMLineIndex = message.get("sdpMLineIndex")
-        if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
-            raise SignallingError("candidate needs sdpMid or sdpMLineIndex")
-        await self.pc.addIceCandidate(candidate)
+        for candidate in pending:
+            await self.pc.addIceCandidate(candidate)
 
     async def _emit(self, message: Message) -> None:
         message["pc"] = self.name
         await self._send(message)
+
+
+def _parse_candidate(message: Message) -> RTCIceCandidate | None:
+    """A trickled candidate, or None for end-of-candidates."""
+    text = message.get("candidate")
+    if not text:
+        return None
+    if not isinstance(text, str):
+        raise SignallingError("candidate must be a string")
+    try:
+        candidate = candidate_from_sdp(text.removeprefix("a=").removeprefix("candidate:"))
+    except (ValueError, IndexError, AssertionError) as exc:  # aiortc asserts the field count
+        raise SignallingError(f"malformed candidate: {text[:80]!r}") from exc
+    candidate.sdpMid = message.get("sdpMid")
+    candidate.sdpMLineIndex = message.get("sdpMLineIndex")
+    if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
+        raise SignallingError("candidate needs sdpMid or sdpMLineIndex")
+    return candidate
 
 
 def _sdp(message: Message) -> str:
