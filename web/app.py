@@ -1,0 +1,65 @@
+"""The application factory: routes, middleware and lifespan assembled explicitly."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from storage.blobs import open_blob_store
+from storage.db import Database
+from storage.pubsub import open_broker
+from storage.settings import Settings
+from web import templating
+from web.auth import AuthMiddleware
+from web.errors import EXCEPTION_HANDLERS
+from web.hub import Hub
+from web.routes import admin, api, health, meetings, pages, ws
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
+
+# Every area contributes a `routes` list; API routes live under /api/.
+ROUTE_MODULES = [pages, admin, api, health, ws, meetings]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        broker = open_broker(settings.broker_url)
+        db = Database(settings.database_url, publisher=broker.publish)
+        blobs = open_blob_store(settings.blob_url)
+        hub = Hub(db, broker, settings)
+        app.state.db, app.state.blobs, app.state.broker, app.state.hub = db, blobs, broker, hub
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await broker.close()
+            await blobs.close()
+            await db.dispose()
+
+    routes: list[BaseRoute] = []
+    for module in ROUTE_MODULES:
+        routes.extend(module.routes)
+    routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(GZipMiddleware, minimum_size=2048), Middleware(AuthMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.templates = templating.make_templates(settings)
+    return app

@@ -1,0 +1,241 @@
+"""Who is asking: session cookies, bearer tokens, CSRF, and the guards handlers use.
+
+- Browser sessions: a random token in a signed, HttpOnly, SameSite=Lax cookie; the server
+  keeps only its sha256 (eoffice.identity.UserSession), so logout really ends the session.
+- API clients: ``Authorization: Bearer eo_...`` (``eoffice token create``). Bearer requests
+  are not subject to CSRF: browsers never attach that header on their own.
+- CSRF: a random nonce in its own cookie; the token expected in forms (``csrf_token``) and in
+  ``X-CSRF-Token`` is an HMAC of it. Every unsafe cookie-carried request is checked here, in
+  the middleware, so no handler can forget: url-encoded forms are read (bounded) and replayed;
+  multipart uploads must carry the token in the header or the query string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from itsdangerous import BadSignature, TimestampSigner
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from eoffice import identity
+from eoffice.org import Role, User
+from storage.db import Database
+from storage.errors import Forbidden, Unauthenticated
+from storage.settings import Settings
+
+SESSION_COOKIE = "eo_session"
+CSRF_COOKIE = "eo_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_FORM_BYTES = 1024 * 1024
+
+
+def signer(settings: Settings) -> TimestampSigner:
+    return TimestampSigner(settings.secret_key, salt="eoffice.session")
+
+
+def csrf_for(settings: Settings, nonce: str) -> str:
+    return hmac.new(settings.secret_key.encode(), b"csrf:" + nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def session_token(conn: HTTPConnection, settings: Settings) -> str | None:
+    raw = conn.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        return signer(settings).unsign(raw, max_age=settings.session_days * 86400).decode()
+    except BadSignature:
+        return None  # tampered or expired: treated as not logged in
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
+async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str]:
+    """Returns (user, how) where how is 'bearer', 'session' or ''."""
+    bearer = bearer_token(conn) or (conn.query_params.get("token") if conn.scope["type"] == "websocket" else None)
+    async with db.uow() as uow:
+        if bearer:
+            user = await identity.token_user(uow, bearer)
+            await uow.commit()  # last_used_at
+            if user is None:
+                raise Unauthenticated("Mã truy cập API không hợp lệ hoặc đã bị thu hồi.")
+            return user, "bearer"
+        token = session_token(conn, settings)
+        if token:
+            user = await identity.session_user(uow, token)
+            if user is not None:
+                return user, "session"
+    return None, ""
+
+
+async def websocket_user(websocket: WebSocket) -> User | None:
+    """The user behind a WebSocket handshake (cookie, bearer header or ?token=), or None."""
+    state = websocket.app.state
+    try:
+        user, _how = await resolve_user(websocket, state.db, state.settings)
+    except Unauthenticated:
+        return None
+    return user
+
+
+class AuthMiddleware:
+    """Resolves ``request.state.user`` and enforces CSRF on unsafe cookie-carried requests."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        state = scope["app"].state
+        settings: Settings = state.settings
+        scope.setdefault("state", {})
+        try:
+            user, how = await resolve_user(conn, state.db, settings)
+        except Unauthenticated as exc:
+            await _reject(scope, receive, send, exc.status, exc.code, exc.message)
+            return
+        scope["state"]["user"] = user
+        scope["state"]["auth"] = how
+        nonce = conn.cookies.get(CSRF_COOKIE) or ""
+        new_nonce = "" if nonce else secrets.token_urlsafe(24)
+        scope["state"]["csrf_token"] = csrf_for(settings, nonce or new_nonce)
+
+        if scope["method"] not in SAFE_METHODS and how != "bearer":
+            ok, receive = await _check_csrf(conn, receive, settings, nonce)
+            if not ok:
+                await _reject(scope, receive, send, 403, "csrf",
+                              "Phiên biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và thử lại.")
+                return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and new_nonce:
+                headers = MutableHeaders(scope=message)
+                secure = "; Secure" if settings.secure_cookies else ""
+                headers.append("set-cookie", f"{CSRF_COOKIE}={new_nonce}; Path=/; HttpOnly; SameSite=Strict{secure}")
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+async def _check_csrf(conn: HTTPConnection, receive: Receive, settings: Settings, nonce: str) -> tuple[bool, Receive]:
+    if not nonce:
+        return False, receive
+    expected = csrf_for(settings, nonce)
+    given = conn.headers.get(CSRF_HEADER) or conn.query_params.get(CSRF_FIELD)
+    if given is not None:
+        return hmac.compare_digest(given, expected), receive
+    if conn.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_FORM_BYTES:
+                return False, receive
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        given = (fields.get(CSRF_FIELD) or [""])[0]
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        return hmac.compare_digest(given, expected), replay
+    return False, receive
+
+
+async def _reject(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
+    from web.errors import error_response
+
+    request = Request(scope, receive)
+    response = error_response(request, status, code, message)
+    await response(scope, receive, send)
+
+
+def current_user(request: Request) -> User | None:
+    return request.state.user
+
+
+def require_user(request: Request, *roles: Role) -> User:
+    user: User | None = request.state.user
+    if user is None:
+        raise Unauthenticated("Vui lòng đăng nhập.")
+    if roles and not user.has_role(*roles):
+        raise Forbidden("Bạn không có quyền thực hiện thao tác này.")
+    return user
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def login_required(*roles: Role) -> Callable[[Endpoint], Endpoint]:
+    """For pages: redirect to the login page instead of a 401."""
+
+    def wrap(fn: Endpoint) -> Endpoint:
+        @wraps(fn)
+        async def inner(request: Request) -> Response:
+            if request.state.user is None:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+            require_user(request, *roles)
+            return await fn(request)
+
+        return inner
+
+    return wrap
+
+
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        signer(settings).sign(token).decode(),
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def client_ip(request: HTTPConnection) -> str:
+    return request.client.host if request.client else ""
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    from storage.errors import Invalid
+
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid("Nội dung JSON không hợp lệ.") from exc
+    if not isinstance(data, dict):
+        raise Invalid("Nội dung JSON phải là một đối tượng.")
+    return data

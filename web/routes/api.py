@@ -1,0 +1,65 @@
+"""JSON API basics: who am I, file uploads, tokens, the OpenAPI description."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from eoffice import identity, uploads
+from web.auth import json_body, require_user
+from web.openapi import build_openapi, describe
+from web.uploads import receive_file
+
+
+async def me(request: Request) -> JSONResponse:
+    """The logged-in user."""
+    user = require_user(request)
+    return JSONResponse(user.public())
+
+
+@describe(
+    requestBody={"required": True, "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                         "format": "binary"}}}},
+    parameters=[{"name": "X-Filename", "in": "header", "required": True, "schema": {"type": "string"},
+                 "description": "Tên tệp (mã hóa URL)"}],
+    responses={"201": {"description": "Đã lưu"}, "413": {"description": "Vượt giới hạn kích thước"},
+               "503": {"description": "Kho lưu trữ tệp không phản hồi"}},
+)
+async def upload_file(request: Request) -> JSONResponse:
+    """Upload a file (the raw body), to attach it to a document afterwards.
+
+    The answer's `id` is what document and meeting endpoints take as an attachment.
+    """
+    user = require_user(request)
+    state = request.app.state
+    info, filename = await receive_file(request, state.blobs, state.settings.upload_limit)
+    async with state.db.uow() as uow:
+        upload = await uploads.record_upload(uow, user, info, filename)
+        await uow.commit()
+    return JSONResponse(upload.public(), status_code=201)
+
+
+async def create_token(request: Request) -> JSONResponse:
+    """Create an API bearer token for yourself (shown once)."""
+    user = require_user(request)
+    body = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        token = await identity.create_token(uow, user, user, str(body.get("name", ""))[:100])
+        await uow.commit()
+    return JSONResponse({"token": token}, status_code=201)
+
+
+async def openapi(request: Request) -> JSONResponse:
+    """This description."""
+    from importlib.metadata import version
+
+    return JSONResponse(build_openapi(list(request.app.routes), version("eoffice")))
+
+
+routes = [
+    Route("/api/me", me),
+    Route("/api/files", upload_file, methods=["POST"]),
+    Route("/api/tokens", create_token, methods=["POST"]),
+    Route("/api/openapi.json", openapi),
+]

@@ -1,0 +1,86 @@
+"""Login, logout and the home page."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from eoffice import audit, identity
+from eoffice.org import Unit
+from storage.errors import Throttled, Unauthenticated
+from web.auth import clear_session_cookie, client_ip, login_required, session_token, set_session_cookie
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: never redirect a freshly logged-in user to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+async def login_page(request: Request) -> Response:
+    if request.state.user is not None:
+        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    return request.app.state.templates.TemplateResponse(
+        request, "login.html", {"next": safe_next(request.query_params.get("next")), "error": None, "username": ""}
+    )
+
+
+async def login_submit(request: Request) -> Response:
+    state = request.app.state
+    settings = state.settings
+    form = await request.form()
+    username = str(form.get("username", ""))
+    password = str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "/")))
+    ip = client_ip(request)
+    try:
+        async with state.db.uow() as uow:
+            user = await identity.authenticate(uow, username, password, ip, max_failures=settings.login_max_failures,
+                                               window_seconds=settings.login_window_seconds)
+            token = await identity.start_session(uow, user, settings.session_days, ip,
+                                                 request.headers.get("user-agent", ""))
+            await uow.commit()
+    except (Unauthenticated, Throttled) as exc:
+        status = 429 if isinstance(exc, Throttled) else 401
+        return state.templates.TemplateResponse(
+            request, "login.html", {"next": target, "error": exc.message, "username": username}, status_code=status
+        )
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, settings, token)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    token = session_token(request, request.app.state.settings)
+    if token:
+        async with request.app.state.db.uow() as uow:
+            await identity.end_session(uow, request.state.user, token, client_ip(request))
+            await uow.commit()
+    response = RedirectResponse("/login", status_code=303)
+    clear_session_cookie(response)
+    return response
+
+
+@login_required()
+async def home(request: Request) -> Response:
+    user = request.state.user
+    async with request.app.state.db.uow() as uow:
+        unit = await uow.session.get(Unit, user.unit_id) if user.unit_id else None
+        recent = (
+            await uow.session.scalars(
+                select(audit.AuditEntry).where(audit.AuditEntry.actor_id == user.id)
+                .order_by(audit.AuditEntry.seq.desc()).limit(8)
+            )
+        ).all()
+    return request.app.state.templates.TemplateResponse(request, "home.html", {"unit": unit, "recent": recent})
+
+
+routes = [
+    Route("/", home, name="home"),
+    Route("/login", login_page, methods=["GET"], name="login"),
+    Route("/login", login_submit, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+]

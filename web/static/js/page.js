@@ -1,0 +1,33 @@
+// Every logged-in page: keep a live connection for the user's own notifications and show its state.
+import { connect } from "./live.js";
+
+const STATUS_TEXT = { online: "Trực tuyến", offline: "Mất kết nối", reconnecting: "Mất kết nối, đang kết nối lại…" };
+const badge = document.getElementById("live-status");
+const userId = document.body.dataset.userId;
+
+function escapeText(text) {
+  const span = document.createElement("span");
+  span.textContent = text;
+  return span;
+}
+
+if (userId) {
+  window.eoLive = connect({
+    topics: [`user:${userId}`],
+    onStatus(state) {
+      if (!badge) return;
+      badge.dataset.state = state;
+      badge.textContent = STATUS_TEXT[state] || state;
+    },
+    onEvent(event) {
+      const list = document.getElementById("notifications");
+      if (!list) return;
+      const empty = list.querySelector(".muted");
+      if (empty) empty.remove();
+      const li = document.createElement("li");
+      li.appendChild(escapeText(event.data?.message || event.type));
+      list.prepend(li);
+      document.dispatchEvent(new CustomEvent("eo:event", { detail: event }));
+    },
+  });
+}
