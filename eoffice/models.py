@@ -4,4 +4,4 @@ import eoffice.audit
 import eoffice.identity
 import eoffice.org
 import eoffice.uploads  # noqa: F401
-from eoffice import access, documents, ingest, registers, search, tasks  # noqa: F401  (e-office documents, issue 4)
+from eoffice import access, documents, dossiers, ingest, outgoing, registers, search, tasks  # noqa: F401  (issue 4)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from eoffice import access, documents, search, tasks
+from eoffice import access, documents, export, search, tasks
 from eoffice.documents import Attachment, Document, register_incoming
 from storage.blobs import BlobStore
 from storage.db import Database
@@ -111,6 +111,16 @@ async def test_every_path_respects_access(db: Database, org: Org, blobs: BlobSto
             assert {names[t["document_id"]] for t in box["tasks"]} <= expected
             for scope in ("assigned_to_me", "assigned_by_me"):
                 assert {names[t.document_id] for t in await tasks.my_tasks(uow, user, scope=scope)} <= expected
+            # register exports (clerks and leaders): ordinary and confidential registers
+            if user.has_role("clerk", "leader"):
+                year = (await documents.get_document(uow, org["vanthu"], world["A"])).year or 0
+                rows = []
+                for confidential in (False, True):
+                    rows += (await export.register_rows(uow, user, "in", year, confidential))[2]
+                notations = {(await documents.get_document(uow, org[c], world[n])).notation: n
+                             for n, c in [("A", "vanthu"), ("B", "vanthu"), ("C", "stttt.vanthu"),
+                                          ("D", "stttt.vanthu")]}
+                assert {notations[r[3]] for r in rows} <= expected, name
             for t in all_tasks:
                 if names[t.document_id] in expected:
                     await tasks.get_task(uow, user, t.id)

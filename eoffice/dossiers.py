@@ -1,0 +1,162 @@
+"""Work dossiers (hồ sơ công việc): a person opens one, files documents and tasks into it, and
+closes it with a file code (ký hiệu hồ sơ) and a retention period (thời hạn bảo quản).
+
+A dossier belongs to its owner. Its contents are listed through the document access rule, so a
+dossier never shows a document its reader may not see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eoffice import access, audit, registers
+from eoffice.documents import Document, get_document
+from eoffice.org import User
+from eoffice.tasks import Task, get_task
+from storage.db import Base, UnitOfWork, utcnow
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
+
+PERMANENT = "vinh_vien"
+# Retention periods used by the archives rules (Circular 10/2022/TT-BNV): years, or permanent
+RETENTIONS = {"2": "2 năm", "5": "5 năm", "10": "10 năm", "20": "20 năm", "30": "30 năm", "50": "50 năm",
+              "70": "70 năm", PERMANENT: "Vĩnh viễn"}
+
+
+class Dossier(Base):
+    __tablename__ = "dossiers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open, closed
+    file_code: Mapped[str] = mapped_column(String(50), default="")
+    retention: Mapped[str] = mapped_column(String(20), default="")
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column()
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "year": self.year, "status": self.status,
+                "file_code": self.file_code, "retention": self.retention,
+                "retention_label": RETENTIONS.get(self.retention, ""), "owner_id": self.owner_id,
+                "unit_id": self.unit_id, "opened_at": self.opened_at.isoformat(),
+                "closed_at": self.closed_at.isoformat() if self.closed_at else None}
+
+
+class DossierItem(Base):
+    __tablename__ = "dossier_items"
+    __table_args__ = (UniqueConstraint("dossier_id", "document_id"), UniqueConstraint("dossier_id", "task_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    added_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def check_closing(file_code: str, retention: str) -> None:
+    if not file_code.strip():
+        raise Invalid("Cần nhập ký hiệu hồ sơ.", field="file_code")
+    if retention not in RETENTIONS:
+        raise Invalid("Thời hạn bảo quản không hợp lệ.", field="retention", allowed=sorted(RETENTIONS))
+
+
+async def open_dossier(uow: UnitOfWork, actor: User, title: str, year: int | None = None) -> Dossier:
+    if not title.strip():
+        raise Invalid("Cần nhập tiêu đề hồ sơ.", field="title")
+    agency = await registers.agency_of(uow, actor.unit_id)
+    d = Dossier(agency_id=agency.id, unit_id=actor.unit_id, owner_id=actor.id, title=title.strip()[:500],
+                year=year or registers.local_date(utcnow()).year)
+    uow.session.add(d)
+    await uow.session.flush()
+    await audit.record(uow, actor, "dossier.open", "dossier", d.id, title=d.title)
+    uow.emit(f"user:{actor.id}", "dossier.opened", dossier_id=d.id)
+    return d
+
+
+async def get_dossier(uow: UnitOfWork, actor: User, dossier_id: int) -> Dossier:
+    d = await uow.session.get(Dossier, dossier_id)
+    if d is None or d.owner_id != actor.id:
+        raise NotFound("Không tìm thấy hồ sơ.")
+    return d
+
+
+async def _open_dossier(uow: UnitOfWork, actor: User, dossier_id: int) -> Dossier:
+    d = await get_dossier(uow, actor, dossier_id)
+    if d.status != "open":
+        raise Conflict("Hồ sơ đã đóng.")
+    return d
+
+
+async def file_document(uow: UnitOfWork, actor: User, dossier_id: int, document_id: int) -> DossierItem:
+    d = await _open_dossier(uow, actor, dossier_id)
+    doc = await get_document(uow, actor, document_id)
+    if await uow.session.scalar(select(DossierItem.id).where(DossierItem.dossier_id == d.id,
+                                                             DossierItem.document_id == doc.id)):
+        raise Conflict("Văn bản đã có trong hồ sơ.")
+    item = DossierItem(dossier_id=d.id, document_id=doc.id, added_by=actor.id)
+    uow.session.add(item)
+    await uow.session.flush()
+    await audit.record(uow, actor, "dossier.file", "dossier", d.id, document_id=doc.id)
+    return item
+
+
+async def file_task(uow: UnitOfWork, actor: User, dossier_id: int, task_id: int) -> DossierItem:
+    d = await _open_dossier(uow, actor, dossier_id)
+    task = await get_task(uow, actor, task_id)
+    if await uow.session.scalar(select(DossierItem.id).where(DossierItem.dossier_id == d.id,
+                                                             DossierItem.task_id == task.id)):
+        raise Conflict("Nhiệm vụ đã có trong hồ sơ.")
+    item = DossierItem(dossier_id=d.id, task_id=task.id, added_by=actor.id)
+    uow.session.add(item)
+    await uow.session.flush()
+    await audit.record(uow, actor, "dossier.file", "dossier", d.id, task_id=task.id)
+    return item
+
+
+async def close_dossier(uow: UnitOfWork, actor: User, dossier_id: int, *, file_code: str,
+                        retention: str) -> Dossier:
+    d = await _open_dossier(uow, actor, dossier_id)
+    check_closing(file_code, retention)
+    if not await uow.session.scalar(select(DossierItem.id).where(DossierItem.dossier_id == d.id).limit(1)):
+        raise Invalid("Hồ sơ chưa có văn bản nào.")
+    clash = await uow.session.scalar(select(Dossier.id).where(
+        Dossier.agency_id == d.agency_id, Dossier.year == d.year, Dossier.file_code == file_code.strip(),
+        Dossier.id != d.id))
+    if clash:
+        raise Conflict(f"Ký hiệu hồ sơ «{file_code.strip()}» đã dùng trong năm {d.year}.", field="file_code")
+    d.status, d.file_code, d.retention, d.closed_at = "closed", file_code.strip(), retention, utcnow()
+    await audit.record(uow, actor, "dossier.close", "dossier", d.id, file_code=d.file_code, retention=retention)
+    uow.emit(f"user:{actor.id}", "dossier.closed", dossier_id=d.id)
+    return d
+
+
+async def list_dossiers(uow: UnitOfWork, actor: User, status: str | None = None) -> list[Dossier]:
+    q = select(Dossier).where(Dossier.owner_id == actor.id)
+    if status:
+        q = q.where(Dossier.status == status)
+    return list((await uow.session.scalars(q.order_by(Dossier.opened_at.desc()))).all())
+
+
+async def contents(uow: UnitOfWork, actor: User, dossier_id: int) -> dict[str, Any]:
+    d = await get_dossier(uow, actor, dossier_id)
+    viewer = await access.viewer_for(uow, actor)
+    docs = (await uow.session.scalars(select(Document).join(DossierItem, DossierItem.document_id == Document.id)
+                                      .where(DossierItem.dossier_id == d.id, access.visible(viewer))
+                                      .order_by(DossierItem.id))).all()
+    from eoffice.tasks import visible_tasks
+
+    tasks = (await uow.session.scalars(select(Task).join(DossierItem, DossierItem.task_id == Task.id)
+                                       .where(DossierItem.dossier_id == d.id, visible_tasks(viewer))
+                                       .order_by(DossierItem.id))).all()
+    return {"dossier": d.public(), "documents": [x.public() for x in docs], "tasks": [t.public() for t in tasks]}
+
+
+def require_owner(d: Dossier, actor: User) -> None:
+    if d.owner_id != actor.id:
+        raise Forbidden("Hồ sơ của người khác.")

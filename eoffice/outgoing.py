@@ -1,0 +1,349 @@
+"""Outgoing documents (văn bản đi): draft with versions, approval chain with comments, issue.
+
+specialist drafts -> sends to the unit head -> who approves and forwards to the agency leader ->
+who approves (final) -> the agency's clerk issues it: the number is allocated in the series of
+its type and year (``15/QĐ-UBND``, ``15/UBND-VX`` for a công văn), and every internal recipient
+agency receives it as an incoming document in its own register without retyping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eoffice import access, audit, doctypes, ingest, registers, search, uploads
+from eoffice.access import Reason
+from eoffice.documents import Document, Status, _attach, get_document
+from eoffice.org import Role, Unit, User
+from eoffice.textfold import format_notation, notation_key, sender_key
+from storage.db import Base, UnitOfWork, utcnow
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
+
+
+class DocumentVersion(Base):
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(Text)
+    blob_key: Mapped[str | None] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(120))
+    size: Mapped[int | None] = mapped_column(Integer)
+    page_count: Mapped[int | None] = mapped_column(Integer)  # PDFs
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "version": self.version, "summary": self.summary, "filename": self.filename,
+                "size": self.size, "note": self.note, "created_by": self.created_by,
+                "created_at": self.created_at.isoformat()}
+
+
+class ApprovalStep(Base):
+    __tablename__ = "approval_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    approver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, returned
+    request_comment: Mapped[str] = mapped_column(Text, default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "version": self.version, "approver_id": self.approver_id,
+                "requested_by": self.requested_by, "status": self.status, "request_comment": self.request_comment,
+                "comment": self.comment, "created_at": self.created_at.isoformat(),
+                "decided_at": self.decided_at.isoformat() if self.decided_at else None}
+
+
+# ---- pure rules -------------------------------------------------------------------------------
+
+def parse_recipients(values: Sequence[Any]) -> list[dict[str, Any]]:
+    """``[{"unit_id": 3}, {"name": "Bộ Nội vụ"}]``: internal units by id, others by name."""
+    out: list[dict[str, Any]] = []
+    for v in values:
+        if isinstance(v, dict) and v.get("unit_id") is not None:
+            try:
+                out.append({"unit_id": int(v["unit_id"])})
+            except (TypeError, ValueError):
+                raise Invalid("Nơi nhận không hợp lệ.", field="recipients") from None
+        elif isinstance(v, dict) and str(v.get("name", "")).strip():
+            out.append({"name": str(v["name"]).strip()[:300]})
+        elif isinstance(v, str) and v.strip():
+            out.append({"name": v.strip()[:300]})
+        else:
+            raise Invalid("Nơi nhận không hợp lệ.", field="recipients")
+    return out
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+async def _latest(uow: UnitOfWork, doc_id: int) -> DocumentVersion | None:
+    return await uow.session.scalar(select(DocumentVersion).where(DocumentVersion.document_id == doc_id)
+                                    .order_by(DocumentVersion.version.desc()).limit(1))
+
+
+async def _pending_step(uow: UnitOfWork, doc_id: int) -> ApprovalStep | None:
+    return await uow.session.scalar(select(ApprovalStep).where(
+        ApprovalStep.document_id == doc_id, ApprovalStep.status == "pending").limit(1))
+
+
+async def _version_file(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, upload_id: int | None
+                        ) -> dict[str, Any]:
+    if upload_id is None:
+        return {}
+    up = await uploads.claim(uow, actor, upload_id)
+    pages = None
+    if ingest.looks_like_pdf(up.filename, up.content_type):
+        data = await blobs.read(up.blob_key, limit=ingest.MAX_PDF_BYTES)
+        pages = (await ingest.in_thread(ingest.inspect_pdf, data, up.filename)).page_count
+    return {"blob_key": up.blob_key, "filename": up.filename, "content_type": up.content_type, "size": up.size,
+            "page_count": pages}
+
+
+async def _draft(uow: UnitOfWork, actor: User, document_id: int) -> Document:
+    doc = await get_document(uow, actor, document_id)
+    if doc.direction != registers.Direction.OUT:
+        raise NotFound("Không tìm thấy dự thảo.")
+    return doc
+
+
+# ---- services ---------------------------------------------------------------------------------
+
+async def create_draft(
+    uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, *, doc_type: str, summary: str,
+    recipients: Sequence[Any] = (), confidentiality: str = "thuong", urgency: str = "thuong",
+    due_date: dt.date | None = None, upload_id: int | None = None, note: str = "",
+) -> Document:
+    doctypes.doc_type(doc_type)
+    level, urg = doctypes.confidentiality(confidentiality), doctypes.urgency(urgency)
+    if not summary.strip():
+        raise Invalid("Cần nhập trích yếu nội dung.", field="summary")
+    agency = await registers.agency_of(uow, actor.unit_id)
+    rec = parse_recipients(recipients)
+    for r in rec:
+        if "unit_id" in r and await uow.session.get(Unit, r["unit_id"]) is None:
+            raise NotFound("Không tìm thấy đơn vị nhận.", unit_id=r["unit_id"])
+    file = await _version_file(uow, actor, blobs, upload_id)
+    doc = Document(direction=registers.Direction.OUT, agency_id=agency.id, status=Status.DRAFT, doc_type=doc_type,
+                   summary=summary.strip(), urgency=urg, confidentiality=level, due_date=due_date,
+                   unit_id=actor.unit_id, recipients=rec, created_by=actor.id, sender=agency.name,
+                   sender_key=sender_key(agency.name), page_count=file.get("page_count") or 0)
+    uow.session.add(doc)
+    await uow.session.flush()
+    uow.session.add(DocumentVersion(document_id=doc.id, version=1, summary=doc.summary, note=note.strip(),
+                                    created_by=actor.id, **file))
+    await access.grant(uow, doc.id, Reason.DRAFTED, user_id=actor.id)
+    await search.index_document(uow, doc)
+    await audit.record(uow, actor, "draft.create", "document", doc.id, doc_type=doc_type, version=1)
+    uow.emit(f"document:{doc.id}", "draft.created", id=doc.id)
+    return doc
+
+
+async def add_version(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, document_id: int, *,
+                      summary: str | None = None, upload_id: int | None = None, note: str = "") -> DocumentVersion:
+    """A new version by the drafter (draft or returned) or by the approver whose turn it is."""
+    doc = await _draft(uow, actor, document_id)
+    step = await _pending_step(uow, doc.id)
+    if doc.status == Status.DRAFT:
+        if doc.created_by != actor.id:
+            raise Forbidden("Chỉ người soạn thảo được sửa dự thảo.")
+    elif doc.status != Status.IN_REVIEW or step is None or step.approver_id != actor.id:
+        raise Conflict("Dự thảo không ở trạng thái được sửa.")
+    latest = await _latest(uow, doc.id)
+    file = await _version_file(uow, actor, blobs, upload_id)
+    if not file and latest is not None and latest.blob_key:
+        file = {k: getattr(latest, k) for k in ("blob_key", "filename", "content_type", "size", "page_count")}
+    n = (latest.version if latest else 0) + 1
+    v = DocumentVersion(document_id=doc.id, version=n, summary=(summary or doc.summary).strip(), note=note.strip(),
+                        created_by=actor.id, **file)
+    uow.session.add(v)
+    doc.summary, doc.updated_at = v.summary, utcnow()
+    doc.page_count = file.get("page_count") or doc.page_count
+    await uow.session.flush()
+    await search.index_document(uow, doc)
+    await audit.record(uow, actor, "draft.version", "document", doc.id, version=n)
+    uow.emit(f"document:{doc.id}", "draft.version", version=n)
+    return v
+
+
+async def send_for_approval(uow: UnitOfWork, actor: User, document_id: int, approver_id: int,
+                            comment: str = "") -> ApprovalStep:
+    """The drafter sends the draft (or sends it again after a return) to an approver."""
+    doc = await _draft(uow, actor, document_id)
+    if doc.created_by != actor.id:
+        raise Forbidden("Chỉ người soạn thảo được trình dự thảo.")
+    if doc.status != Status.DRAFT:
+        raise Conflict("Dự thảo đang được duyệt hoặc đã duyệt.")
+    return await _new_step(uow, actor, doc, approver_id, comment)
+
+
+async def _new_step(uow: UnitOfWork, actor: User, doc: Document, approver_id: int, comment: str) -> ApprovalStep:
+    approver = await uow.session.get(User, approver_id)
+    if approver is None or not approver.active or not approver.has_role(Role.LEADER):
+        raise Invalid("Người duyệt phải là lãnh đạo.", field="approver_id")
+    if approver.id == actor.id:
+        raise Invalid("Không thể tự trình cho chính mình.", field="approver_id")
+    latest = await _latest(uow, doc.id)
+    step = ApprovalStep(document_id=doc.id, version=latest.version if latest else 1, approver_id=approver.id,
+                        requested_by=actor.id, request_comment=comment.strip())
+    uow.session.add(step)
+    doc.status, doc.updated_at = Status.IN_REVIEW, utcnow()
+    await uow.session.flush()
+    await access.grant(uow, doc.id, Reason.APPROVER, user_id=approver.id)
+    await audit.record(uow, actor, "draft.send", "document", doc.id, step_id=step.id, to=approver.username)
+    uow.emit(f"user:{approver.id}", "draft.to_approve", document_id=doc.id, step_id=step.id)
+    uow.emit(f"document:{doc.id}", "draft.sent", step_id=step.id)
+    return step
+
+
+async def _my_step(uow: UnitOfWork, actor: User, doc: Document) -> ApprovalStep:
+    step = await _pending_step(uow, doc.id)
+    if doc.status != Status.IN_REVIEW or step is None:
+        raise Conflict("Dự thảo không chờ duyệt.")
+    if step.approver_id != actor.id:
+        raise Forbidden("Dự thảo đang chờ người khác duyệt.")
+    return step
+
+
+async def approve(uow: UnitOfWork, actor: User, document_id: int, *, comment: str = "",
+                  forward_to: int | None = None) -> ApprovalStep:
+    """Approve the step; with ``forward_to`` the draft goes up the chain, without it the
+    approval is final and the draft waits for the clerk to issue it."""
+    doc = await _draft(uow, actor, document_id)
+    step = await _my_step(uow, actor, doc)
+    step.status, step.comment, step.decided_at = "approved", comment.strip(), utcnow()
+    await uow.session.flush()
+    if forward_to is not None:
+        await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=False)
+        return await _new_step(uow, actor, doc, forward_to, comment)
+    doc.status, doc.updated_at = Status.APPROVED, utcnow()
+    await access.grant(uow, doc.id, Reason.TO_ISSUE, unit_id=doc.agency_id)
+    await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=True)
+    uow.emit(f"user:{doc.created_by}", "draft.approved", document_id=doc.id)
+    uow.emit(f"unit:{doc.agency_id}", "draft.to_issue", document_id=doc.id)
+    uow.emit(f"document:{doc.id}", "draft.approved")
+    return step
+
+
+async def return_draft(uow: UnitOfWork, actor: User, document_id: int, comment: str) -> ApprovalStep:
+    doc = await _draft(uow, actor, document_id)
+    step = await _my_step(uow, actor, doc)
+    if not comment.strip():
+        raise Invalid("Cần nêu ý kiến khi trả lại dự thảo.", field="comment")
+    step.status, step.comment, step.decided_at = "returned", comment.strip(), utcnow()
+    doc.status, doc.updated_at = Status.DRAFT, utcnow()
+    await audit.record(uow, actor, "draft.return", "document", doc.id, step_id=step.id)
+    uow.emit(f"user:{doc.created_by}", "draft.returned", document_id=doc.id)
+    uow.emit(f"document:{doc.id}", "draft.returned")
+    return step
+
+
+async def history(uow: UnitOfWork, actor: User, document_id: int) -> dict[str, Any]:
+    doc = await _draft(uow, actor, document_id)
+    versions = (await uow.session.scalars(select(DocumentVersion).where(DocumentVersion.document_id == doc.id)
+                                          .order_by(DocumentVersion.version))).all()
+    steps = (await uow.session.scalars(select(ApprovalStep).where(ApprovalStep.document_id == doc.id)
+                                       .order_by(ApprovalStep.id))).all()
+    return {"versions": [v.public() for v in versions], "steps": [s.public() for s in steps]}
+
+
+async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
+                date_issued: dt.date | None = None) -> tuple[Document, list[Document], list[int]]:
+    """Number and issue an approved draft; deliver it to internal recipient agencies. Returns the
+    issued document, the incoming copies and the ingest jobs to start after commit."""
+    if not actor.has_role(Role.CLERK):
+        raise Forbidden("Chỉ văn thư được cấp số và phát hành văn bản.")
+    doc = await _draft(uow, actor, document_id)
+    agency = await registers.agency_of(uow, actor.unit_id)
+    if doc.agency_id != agency.id:
+        raise Forbidden("Văn bản không thuộc cơ quan của bạn.")
+    if doc.status != Status.APPROVED:
+        raise Conflict("Chỉ phát hành văn bản đã được duyệt.")
+    if not signer.strip():
+        raise Invalid("Cần nhập người ký.", field="signer")
+    now = utcnow()
+    date_issued = date_issued or registers.local_date(now)
+    t = doctypes.doc_type(doc.doc_type)
+    unit = await uow.session.get(Unit, doc.unit_id) if doc.unit_id else None
+    recipient_agencies: list[Unit] = []
+    for r in doc.recipients or []:
+        if "unit_id" in r:
+            target = await registers.agency_of(uow, r["unit_id"])
+            if target.id != agency.id and target not in recipient_agencies:
+                recipient_agencies.append(target)
+    recipient_agencies.sort(key=lambda u: u.id)
+
+    # all numbers first (fixed lock order: this register, then the recipients' by agency id)
+    series = registers.series_for(registers.Direction.OUT, doc.doc_type, doc.confidential)
+    reg_id, number = await registers.allocate_number(uow, agency.id, registers.Direction.OUT, series,
+                                                     date_issued.year)
+    arrivals = []
+    in_series = registers.series_for(registers.Direction.IN, doc.doc_type, doc.confidential)
+    for target in recipient_agencies:
+        arrivals.append(await registers.allocate_number(uow, target.id, registers.Direction.IN, in_series,
+                                                        registers.register_year(now)))
+
+    doc.register_id, doc.number, doc.year = reg_id, number, date_issued.year
+    doc.notation = format_notation(number, t.abbr, agency.code, unit.code if unit and not t.abbr else "")
+    doc.notation_key, doc.date_issued, doc.signer = notation_key(doc.notation), date_issued, signer.strip()
+    doc.status, doc.updated_at = Status.ISSUED, now
+    latest = await _latest(uow, doc.id)
+    files = []
+    if latest is not None and latest.blob_key:
+        files = [(latest.blob_key, latest.filename or "van-ban", latest.content_type or "application/octet-stream",
+                  latest.size or 0, latest.page_count)]
+    job_ids = await _attach(uow, doc, files, actor.id)
+    await search.index_document(uow, doc)
+
+    copies = []
+    for target, (in_reg, in_number) in zip(recipient_agencies, arrivals, strict=True):
+        copy = Document(
+            direction=registers.Direction.IN, agency_id=target.id, register_id=in_reg, number=in_number,
+            year=registers.register_year(now), status=Status.REGISTERED, doc_type=doc.doc_type,
+            notation=doc.notation, notation_key=doc.notation_key, sender=agency.name,
+            sender_key=sender_key(agency.name),
+            sender_unit_id=agency.id, date_issued=date_issued, received_at=now, summary=doc.summary,
+            signer=doc.signer, urgency=doc.urgency, confidentiality=doc.confidentiality, page_count=doc.page_count,
+            due_date=doc.due_date, source_document_id=doc.id, created_by=None)
+        uow.session.add(copy)
+        await uow.session.flush()
+        job_ids += await _attach(uow, copy, files, None)
+        await access.grant(uow, copy.id, Reason.RECEIVED, unit_id=target.id)
+        await search.index_document(uow, copy)
+        copies.append(copy)
+
+    await audit.record(uow, actor, "document.issue", "document", doc.id, number=number, notation=doc.notation,
+                       series=series, year=doc.year, delivered_to=[c.agency_id for c in copies])
+    for copy in copies:
+        await audit.record(uow, actor, "document.receive", "document", copy.id, number=copy.number,
+                           year=copy.year, source_document_id=doc.id, agency_id=copy.agency_id)
+        uow.emit(f"unit:{copy.agency_id}", "document.received", document_id=copy.id, number=copy.number)
+    uow.emit(f"document:{doc.id}", "document.issued", notation=doc.notation)
+    uow.emit(f"user:{doc.created_by}", "draft.issued", document_id=doc.id)
+    return doc, copies, job_ids
+
+
+async def drafts(uow: UnitOfWork, actor: User, *, status: str | None = None) -> list[Document]:
+    """Outgoing drafts the actor wrote or is asked to approve, and (clerks) approved ones to issue."""
+    viewer = await access.viewer_for(uow, actor)
+    q = select(Document).where(Document.direction == registers.Direction.OUT, access.visible(viewer),
+                               Document.status != Status.ISSUED)
+    if status:
+        q = q.where(Document.status == status)
+    return list((await uow.session.scalars(q.order_by(Document.updated_at.desc()).limit(200))).all())
+
+
+async def version_count(uow: UnitOfWork, doc_id: int) -> int:
+    return int(await uow.session.scalar(select(func.count()).select_from(DocumentVersion)
+                                        .where(DocumentVersion.document_id == doc_id)) or 0)

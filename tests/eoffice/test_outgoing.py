@@ -1,0 +1,228 @@
+"""Outgoing documents, dossiers, register export, statistics, search."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from eoffice import dossiers, export, outgoing, search, stats, tasks
+from eoffice.documents import Document, Status, get_document, register_incoming
+from eoffice.ingest import IngestRunner
+from eoffice.registers import local_date
+from storage.blobs import BlobStore
+from storage.db import Database, utcnow
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
+from tests.eoffice.conftest import Org, incoming_fields, make_pdf, upload
+
+
+async def test_draft_approval_chain_issue_and_internal_delivery(db: Database, org: Org, blobs: BlobStore) -> None:
+    cv, head, leader, clerk = org["chuyenvien"], org["truongphong"], org["lanhdao"], org["vanthu"]
+    u = org.units
+    async with db.uow() as uow:
+        v1 = await upload(uow, cv, blobs, make_pdf(["Dự thảo lần 1: Quyết định thành lập tổ công tác"]), "qd-v1.pdf")
+        doc = await outgoing.create_draft(
+            uow, cv, blobs, doc_type="quyet_dinh", summary="Quyết định thành lập Tổ công tác chuyển đổi số",
+            recipients=[{"unit_id": u["STTTT"].id}, {"unit_id": u["DT"].id}, "Bộ Thông tin và Truyền thông"],
+            upload_id=v1)
+        await uow.commit()
+    async with db.uow() as uow:
+        with pytest.raises(Invalid, match="lãnh đạo"):
+            await outgoing.send_for_approval(uow, cv, doc.id, org["chuyenvien2"].id)
+        await outgoing.send_for_approval(uow, cv, doc.id, head.id, "Kính trình trưởng phòng")
+        await uow.commit()
+    async with db.uow() as uow:
+        with pytest.raises(NotFound):
+            await outgoing.approve(uow, leader, doc.id)  # not sent to them: they cannot even see it
+        with pytest.raises(Invalid, match="ý kiến"):
+            await outgoing.return_draft(uow, head, doc.id, "")
+        await outgoing.return_draft(uow, head, doc.id, "Bổ sung căn cứ pháp lý")
+        await uow.commit()
+    async with db.uow() as uow:
+        v2 = await upload(uow, cv, blobs, make_pdf(["Dự thảo lần 2, đã bổ sung căn cứ"]), "qd-v2.pdf")
+        await outgoing.add_version(uow, cv, blobs, doc.id, upload_id=v2, note="Đã bổ sung căn cứ")
+        await outgoing.send_for_approval(uow, cv, doc.id, head.id)
+        await uow.commit()
+    async with db.uow() as uow:
+        await outgoing.approve(uow, head, doc.id, comment="Đồng ý, trình lãnh đạo", forward_to=leader.id)
+        await uow.commit()
+    async with db.uow() as uow:
+        with pytest.raises(NotFound):  # not approved yet: the clerk does not even see the draft
+            await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng")
+    async with db.uow() as uow:
+        await outgoing.approve(uow, leader, doc.id, comment="Ban hành")
+        await uow.commit()
+    async with db.uow() as uow:
+        assert [d.id for d in await outgoing.drafts(uow, clerk)] == [doc.id]  # waiting for a number
+        with pytest.raises(Forbidden):
+            await outgoing.issue(uow, leader, doc.id, signer="Trần Văn Hùng")
+        issued, copies, jobs = await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng")
+        await uow.commit()
+    year = local_date(utcnow()).year
+    assert issued.notation == "01/QĐ-UBND" and issued.status == Status.ISSUED and issued.year == year
+    assert sorted(c.agency_id for c in copies) == [u["STTTT"].id, u["DT"].id]
+    assert all(c.number == 1 and c.notation == "01/QĐ-UBND" and c.source_document_id == issued.id for c in copies)
+    assert len(jobs) == 3  # the issued PDF and both copies get their text extracted
+    runner = IngestRunner(db, blobs)
+    runner.submit(jobs)
+    await runner.drain()
+
+    async with db.uow() as uow:
+        hist = await outgoing.history(uow, cv, doc.id)
+        assert [v["version"] for v in hist["versions"]] == [1, 2]
+        assert [(s["status"], s["comment"]) for s in hist["steps"]] == [
+            ("returned", "Bổ sung căn cứ pháp lý"), ("approved", "Đồng ý, trình lãnh đạo"), ("approved", "Ban hành")]
+        # the recipient agency's clerk finds it in their register and by its text, without retyping
+        stttt = org["stttt.vanthu"]
+        copy = next(c for c in copies if c.agency_id == u["STTTT"].id)
+        got = await get_document(uow, stttt, copy.id)
+        assert (got.direction, got.sender, got.status) == ("in", "Ủy ban nhân dân tỉnh Quảng Ninh", "registered")
+        assert [h.document.id for h in await search.search(uow, stttt, "da bo sung can cu")] == [copy.id]
+        with pytest.raises(NotFound):
+            await get_document(uow, stttt, issued.id)  # the sender's own copy stays theirs
+        # a second Quyết định is number 02, a công văn starts its own series with the drafting unit
+        d2 = await outgoing.create_draft(uow, cv, blobs, doc_type="cong_van", summary="Công văn đôn đốc báo cáo")
+        await outgoing.send_for_approval(uow, cv, d2.id, leader.id)
+        await outgoing.approve(uow, leader, d2.id)
+        d2, _, _ = await outgoing.issue(uow, clerk, d2.id, signer="Trần Văn Hùng")
+        await uow.commit()
+    assert d2.notation == "01/UBND-KT"
+
+
+async def test_dossiers(db: Database, org: Org, blobs: BlobStore) -> None:
+    cv = org["chuyenvien"]
+    async with db.uow() as uow:
+        doc, _ = await register_incoming(uow, org["vanthu"], blobs, **incoming_fields(1))
+        await tasks.submit(uow, org["vanthu"], doc.id, org["lanhdao"].id)
+        _, (task,) = await tasks.direct(uow, org["lanhdao"], doc.id, text="Xử lý", main={"user_id": cv.id})
+        other, _ = await register_incoming(uow, org["vanthu"], blobs, **incoming_fields(2, confidentiality="mat"))
+        d = await dossiers.open_dossier(uow, cv, "Hồ sơ triển khai chính quyền điện tử năm 2026")
+        await uow.commit()
+    async with db.uow() as uow:
+        with pytest.raises(Invalid):
+            await dossiers.close_dossier(uow, cv, d.id, file_code="01.KT", retention="10")  # empty
+        await dossiers.file_document(uow, cv, d.id, doc.id)
+        await dossiers.file_task(uow, cv, d.id, task.id)
+        with pytest.raises(Conflict):
+            await dossiers.file_document(uow, cv, d.id, doc.id)
+        with pytest.raises(NotFound):  # cannot file what one cannot see
+            await dossiers.file_document(uow, cv, d.id, other.id)
+        with pytest.raises(NotFound):  # somebody else's dossier
+            await dossiers.file_document(uow, org["chuyenvien2"], d.id, doc.id)
+        with pytest.raises(Invalid, match="bảo quản"):
+            await dossiers.close_dossier(uow, cv, d.id, file_code="01.KT", retention="mãi mãi")
+        await dossiers.close_dossier(uow, cv, d.id, file_code="01.KT", retention="10")
+        await uow.commit()
+    async with db.uow() as uow:
+        with pytest.raises(Conflict, match="đóng"):
+            await dossiers.file_document(uow, cv, d.id, doc.id)
+        c = await dossiers.contents(uow, cv, d.id)
+        assert c["dossier"]["retention_label"] == "10 năm" and c["dossier"]["status"] == "closed"
+        assert [x["id"] for x in c["documents"]] == [doc.id] and [t["id"] for t in c["tasks"]] == [task.id]
+        d2 = await dossiers.open_dossier(uow, cv, "Hồ sơ khác")
+        await dossiers.file_document(uow, cv, d2.id, doc.id)
+        with pytest.raises(Conflict, match="đã dùng"):
+            await dossiers.close_dossier(uow, cv, d2.id, file_code="01.KT", retention="vinh_vien")
+
+
+async def test_register_export_csv_and_xlsx(db: Database, org: Org, blobs: BlobStore) -> None:
+    clerk = org["vanthu"]
+    async with db.uow() as uow:
+        for i in range(1, 4):
+            await register_incoming(uow, clerk, blobs, **incoming_fields(i, urgency="hoa_toc" if i == 2 else "thuong"))
+        secret, _ = await register_incoming(uow, clerk, blobs, **incoming_fields(9, confidentiality="tuyet_mat"))
+        await tasks.submit(uow, clerk, secret.id, org["lanhdao"].id)
+        await tasks.direct(uow, org["lanhdao"], secret.id, text="x", main={"unit_id": org.units["KT"].id})
+        await uow.commit()
+    year = local_date(utcnow()).year
+    async with db.uow() as uow:
+        name, data = await export.export_register(uow, clerk, direction="in", year=year, fmt="csv")
+        assert name == f"so-van-ban-den-{year}.csv" and data.startswith("\ufeff".encode())
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+        assert rows[0] == export.INCOMING_COLUMNS
+        assert [r[1] for r in rows[1:]] == ["1", "2", "3"] and rows[2][8] == "Hỏa tốc"
+        assert rows[1][2] == "Ủy ban nhân dân thị xã Đông Triều" and rows[1][3] == "1/UBND-VX"
+        name, data = await export.export_register(uow, clerk, direction="in", year=year, fmt="xlsx",
+                                                  confidential=True)
+        ws = load_workbook(io.BytesIO(data)).active
+        assert ws["A1"].value.startswith("SỔ ĐĂNG KÝ VĂN BẢN MẬT ĐẾN")
+        assert [c.value for c in ws[2]] == export.INCOMING_COLUMNS
+        assert ws.max_row == 4 and ws["G4"].value == "Phòng Kinh tế" and ws["I4"].value == "Tuyệt mật"
+        # another clerk of the agency: the ordinary register, but nothing of the confidential one
+        _, data = await export.export_register(uow, org["vanthu2"], direction="in", year=year, fmt="csv",
+                                               confidential=True)
+        assert len(list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))) == 1
+        with pytest.raises(Forbidden):
+            await export.export_register(uow, org["chuyenvien"], direction="in", year=year)
+
+
+async def test_statistics(db: Database, org: Org, blobs: BlobStore) -> None:
+    today = local_date(utcnow())
+    cv, cv2 = org["chuyenvien"], org["chuyenvien2"]
+    async with db.uow() as uow:
+        made = []
+        for i in range(4):
+            doc, _ = await register_incoming(uow, org["vanthu"], blobs, **incoming_fields(i))
+            await tasks.submit(uow, org["vanthu"], doc.id, org["lanhdao"].id)
+            who = cv if i < 3 else cv2
+            _, (t,) = await tasks.direct(uow, org["lanhdao"], doc.id, text="Xử lý", main={"user_id": who.id},
+                                         deadline=today + dt.timedelta(days=3))
+            made.append(t)
+        await uow.commit()
+    async with db.uow() as uow:
+        await tasks.complete(uow, cv, made[0].id, result="Xong")
+        await tasks.complete(uow, cv, made[1].id, result="Xong")
+        t = await uow.session.get(tasks.Task, made[1].id)
+        assert t is not None
+        t.deadline = today - dt.timedelta(days=1)  # finished after its deadline
+        t2 = await uow.session.get(tasks.Task, made[3].id)
+        assert t2 is not None
+        t2.deadline = today - dt.timedelta(days=1)  # overdue
+        await uow.commit()
+    async with db.uow() as uow:
+        s = await stats.statistics(uow, org["lanhdao"], date_from=today.replace(day=1), date_to=today)
+        assert s["total"] == {"received": 4, "on_time": 1, "late": 1, "in_progress": 1, "overdue": 1,
+                              "on_time_rate": 50.0}
+        people = await stats.statistics(uow, org["lanhdao"], date_from=today.replace(day=1), date_to=today,
+                                        level="person")
+        assert [(r["name"], r["received"], r["overdue"]) for r in people["rows"]] == [
+            ("Lý Văn Đức", 1, 1), ("Phạm Thu Hà", 3, 0)]
+        units = await stats.statistics(uow, org["lanhdao"], date_from=today.replace(day=1), date_to=today,
+                                       level="unit")
+        assert [(r["name"], r["received"]) for r in units["rows"]] == [("Phòng Kinh tế", 4)]
+        own = await stats.statistics(uow, cv, date_from=today.replace(day=1), date_to=today, level="person")
+        assert [r["name"] for r in own["rows"]] == ["Phạm Thu Hà"]
+        with pytest.raises(Forbidden):
+            await stats.statistics(uow, cv, date_from=today, date_to=today)
+        assert stats.bucket("done", None, utcnow(), today) == "on_time"
+
+
+async def test_search_is_diacritics_insensitive_ranked_and_filtered(db: Database, org: Org, blobs: BlobStore) -> None:
+    clerk = org["vanthu"]
+    async with db.uow() as uow:
+        a, _ = await register_incoming(uow, clerk, blobs, **incoming_fields(
+            123, summary="Công văn triển khai chính quyền điện tử", notation="123/UBND-VX"))
+        b, _ = await register_incoming(uow, clerk, blobs, **incoming_fields(
+            5, summary="Kế hoạch triển khai chính quyền điện tử và chuyển đổi số, triển khai chính quyền số",
+            doc_type="ke_hoach", sender="Sở Thông tin và Truyền thông", date_issued=dt.date(2026, 1, 20)))
+        c, _ = await register_incoming(uow, clerk, blobs, **incoming_fields(7, summary="Báo cáo tình hình kinh tế"))
+        await uow.commit()
+    async with db.uow() as uow:
+        ids = lambda hits: [h.document.id for h in hits]  # noqa: E731
+        assert set(ids(await search.search(uow, clerk, "cong van trien khai"))) == {a.id}
+        assert set(ids(await search.search(uow, clerk, "TRIỂN KHAI chính quyền"))) == {a.id, b.id}
+        assert ids(await search.search(uow, clerk, "123/UBND-VX")) == [a.id]
+        assert ids(await search.search(uow, clerk, "bao cao kinh te")) == [c.id]
+        assert await search.search(uow, clerk, "ngân sách") == []
+        f = search.Filters(doc_type="ke_hoach")
+        assert ids(await search.search(uow, clerk, "trien khai", f)) == [b.id]
+        assert ids(await search.search(uow, clerk, "", search.Filters(sender="so thong tin"))) == [b.id]
+        f = search.Filters(date_from=dt.date(2026, 1, 10), date_to=dt.date(2026, 1, 31))
+        assert ids(await search.search(uow, clerk, "trien khai", f)) == [b.id]
+        # b repeats the words: ranked first for them
+        assert ids(await search.search(uow, clerk, "trien khai chinh quyen"))[0] == b.id
+        assert (await uow.session.scalar(select(Document.id).where(Document.id == a.id))) == a.id
