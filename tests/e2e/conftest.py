@@ -117,13 +117,19 @@ def server_env(var_dir: Path) -> dict[str, str]:
     return env
 
 
+def _fail_with_log(message: str, log: Path) -> None:
+    """Fail with a one-line message; the log's tail goes to stderr, which pytest shows with the error."""
+    sys.stderr.write(f"----- {log} (last {LOG_TAIL_LINES} lines) -----\n{_tail(log)}\n")
+    pytest.fail(f"{message} (log: {log})", pytrace=False)
+
+
 def _run_step(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> None:
     with log.open("ab") as out:
         out.write(f"$ {' '.join(args)}\n".encode())
         out.flush()
         result = subprocess.run(args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=300)
     if result.returncode != 0:
-        pytest.fail(f"`{' '.join(args[1:])}` exited with {result.returncode}:\n{_tail(log)}", pytrace=False)
+        _fail_with_log(f"`eoffice {' '.join(args[1:])}` exited with {result.returncode}", log)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -131,7 +137,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
     last = "no answer"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode} before answering:\n{_tail(log)}", pytrace=False)
+            _fail_with_log(f"the server exited with {process.returncode} before answering", log)
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
                 if response.status == 200:
@@ -142,8 +148,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
         except (urllib.error.URLError, OSError) as exc:
             last = str(exc)
         time.sleep(0.2)
-    pytest.fail(f"{url}/healthz did not answer 200 within {STARTUP_TIMEOUT_S:.0f} s ({last}):\n{_tail(log)}",
-                pytrace=False)
+    _fail_with_log(f"{url}/healthz did not answer 200 within {STARTUP_TIMEOUT_S:.0f} s ({last})", log)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
