@@ -158,6 +158,8 @@ async def authenticate(
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     await audit.record(uow, user, "login", "user", user.id, ip=ip)
+    # A security notice on the owner's other devices: a login they did not make is worth seeing.
+    uow.emit(f"user:{user.id}", "login", ip=ip, message=f"Tài khoản của bạn vừa đăng nhập từ địa chỉ {ip or 'không rõ'}.")
     return user
 
 

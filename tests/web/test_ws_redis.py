@@ -149,3 +149,29 @@ async def test_resume_on_the_other_process(cluster: Cluster) -> None:
         assert (await subscribe(ws, topic, since=3))["seq"] == 7
         await emit(cluster.db, topic, 2)
         assert await collect(ws, topic, 9) == [4, 5, 6, 7, 8, 9]
+
+
+
+async def test_a_login_on_one_process_reaches_a_client_of_the_other(cluster: Cluster) -> None:
+    """The real path: a request handled by server A commits and publishes; server B delivers."""
+    import re
+
+    import httpx
+
+    from tests.web.conftest import PASSWORD
+
+    uid = add_user(cluster.settings, "thuky", full_name="Phạm Thị Thu Hà")
+    token = make_token(cluster.settings, "thuky")
+    topic = f"user:{uid}"
+    async with connect(cluster.b.ws, additional_headers=bearer(token)) as on_b:
+        await subscribe(on_b, topic)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.a.port}") as http:
+            page = await http.get("/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert csrf
+            r = await http.post("/login", data={"username": "thuky", "password": PASSWORD,
+                                                "csrf_token": csrf.group(1)})
+        assert r.status_code == 303
+        event = await recv(on_b)
+        assert event["topic"] == topic and event["type"] == "login" and event["seq"] == 1
+        assert "vừa đăng nhập" in event["data"]["message"]
