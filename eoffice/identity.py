@@ -159,7 +159,8 @@ async def authenticate(
         user.password_hash = hash_password(password)
     await audit.record(uow, user, "login", "user", user.id, ip=ip)
     # A security notice on the owner's other devices: a login they did not make is worth seeing.
-    uow.emit(f"user:{user.id}", "login", ip=ip, message=f"Tài khoản của bạn vừa đăng nhập từ địa chỉ {ip or 'không rõ'}.")
+    where = ip or "không rõ"
+    uow.emit(f"user:{user.id}", "login", ip=ip, message=f"Tài khoản của bạn vừa đăng nhập từ địa chỉ {where}.")
     return user
 
 
