@@ -135,7 +135,10 @@ async def get_context(uow: UnitOfWork, user: User, meeting_id: int, *, lock: boo
     meeting = await uow.session.scalar(q)
     if meeting is None:
         raise NotFound("Không tìm thấy cuộc họp.")
-    return Ctx(meeting, await access_of(uow, user, meeting))
+    access = await access_of(uow, user, meeting)
+    if not access.can_view and meeting.state == State.DRAFT:
+        raise NotFound("Không tìm thấy cuộc họp.")  # a draft does not exist for anyone but its organisers
+    return Ctx(meeting, access)
 
 
 async def access_of(uow: UnitOfWork, user: User, meeting: Meeting) -> Access:
@@ -234,6 +237,7 @@ async def create_meeting(
     await _user(uow, secretary_id, "secretary_id")
     if chair_id is not None and chair_id == secretary_id:
         raise Invalid("Chủ trì và thư ký phải là hai người khác nhau.", field="secretary_id")
+    starts_at, ends_at = starts_at.astimezone(dt.UTC), ends_at.astimezone(dt.UTC) if ends_at else None
     meeting = Meeting(title=_clean_title(title), starts_at=starts_at, ends_at=ends_at, place=place.strip()[:300],
                       description=description.strip(), chair_id=chair_id, secretary_id=secretary_id,
                       quorum_rule=quorum_rule, created_by=actor.id, state=State.DRAFT)
@@ -272,6 +276,9 @@ async def update_meeting(uow: UnitOfWork, actor: User, meeting_id: int, **change
     for key in ("chair_id", "secretary_id"):
         if key in changes:
             await _user(uow, changes[key], key)
+    for key in ("starts_at", "ends_at"):
+        if changes.get(key) is not None:
+            changes[key] = changes[key].astimezone(dt.UTC)
     before = {k: getattr(m, k) for k in changes}
     for key, value in changes.items():
         setattr(m, key, value.strip() if isinstance(value, str) and key != "quorum_rule" else value)

@@ -249,7 +249,8 @@ class Access:
     def public(self) -> dict[str, object]:
         return {"user_id": self.user_id, "organiser": self.organiser, "chair": self.chair,
                 "secretary": self.secretary, "manager": self.manager, "controller": self.controller,
-                "seats": sorted(self.seats), "sites": sorted(self.sites), "unit_seats": sorted(self.unit_seats)}
+                "seats": sorted(self.seats), "invited": sorted(self.invited), "sites": sorted(self.sites),
+                "unit_seats": sorted(self.unit_seats)}
 
 
 def access_for(

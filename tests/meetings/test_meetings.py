@@ -87,6 +87,9 @@ async def test_create_validation(world: World) -> None:
     with pytest.raises(Invalid, match="đúng một"):
         await call(world.db, meetings.add_participant, world.organiser, m["meeting_id"], user_id=world.outsider.id,
                    guest_name="Khách")
+    with pytest.raises(NotFound):  # a draft does not exist for a member, not even to be refused
+        await call(world.db, meetings.add_participant, world.member, m["meeting_id"], user_id=world.outsider.id)
+    await call(world.db, meetings.send_invitations, world.organiser, m["meeting_id"])
     with pytest.raises(Forbidden):
         await call(world.db, meetings.add_participant, world.member, m["meeting_id"], user_id=world.outsider.id)
 

@@ -1,0 +1,758 @@
+"""Meetings: the JSON API under /api/meetings and the pages (list, preparation, live room, reader).
+
+Handlers only translate HTTP to service calls: every change goes through meetings.* services
+(permission, change, audit, event), inside one unit of work committed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from eoffice.org import Unit, User
+from meetings import (
+    agenda,
+    attendance,
+    documents,
+    meetings,
+    minutes,
+    presenter,
+    room,
+    rules,
+    speakers,
+    topics,
+)
+from storage import events
+from storage.db import UnitOfWork
+from storage.errors import Invalid, NotFound
+from web.auth import json_body, login_required, require_user
+from web.openapi import describe
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def ensure_room(app: Any) -> None:
+    """Register the room's topic authoriser and snapshot with the hub (once per app)."""
+    hub = getattr(app.state, "hub", None)
+    if hub is not None and getattr(app.state, "meetings_hub", None) is not hub:
+        room.register(hub)
+        app.state.meetings_hub = hub
+
+
+def setup(app: Any) -> None:
+    """For the app factory, once the hub exists (handlers also call ``ensure_room`` lazily)."""
+    ensure_room(app)
+
+
+def api(fn: Handler) -> Handler:
+    @wraps(fn)
+    async def inner(request: Request) -> Response:
+        ensure_room(request.app)
+        return await fn(request)
+
+    return inner
+
+
+def _int(value: Any, field: str, *, optional: bool = False) -> int | None:
+    if value in (None, "") and optional:
+        return None
+    if isinstance(value, bool):
+        raise Invalid("Giá trị phải là số.", field=field)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Invalid("Giá trị phải là số.", field=field) from None
+
+
+def _req_int(value: Any, field: str) -> int:
+    result = _int(value, field)
+    assert result is not None
+    return result
+
+
+def _time(request: Request, value: Any, field: str, *, optional: bool = False) -> dt.datetime | None:
+    """ISO date-time; without an offset it is the agency's local time (Asia/Ho_Chi_Minh)."""
+    if value in (None, "") and optional:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise Invalid("Thời gian không hợp lệ.", field=field) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(request.app.state.settings.timezone))
+    return parsed
+
+
+def ok(**data: Any) -> JSONResponse:
+    return JSONResponse({"ok": True, **data})
+
+
+def path_id(request: Request, name: str = "meeting_id") -> int:
+    return int(request.path_params[name])
+
+
+async def _run(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]]) -> Any:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        result = await fn(uow, user)
+        await uow.commit()
+    return result
+
+
+# ---------------------------------------------------------------- meetings
+
+
+@api
+async def list_meetings(request: Request) -> JSONResponse:
+    """Meetings I organise, chair, minute, attend (also as a substitute or for my unit) or operate a site of."""
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        rows = await meetings.list_for_user(uow, user)
+    return JSONResponse({"meetings": [m.public() for m in rows]})
+
+
+def _meeting_fields(request: Request, body: dict[str, Any], partial: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("title", "place", "description", "quorum_rule"):
+        if key in body:
+            out[key] = str(body[key] or "")
+    for key in ("chair_id", "secretary_id"):
+        if key in body:
+            out[key] = _int(body[key], key, optional=True)
+    if "starts_at" in body or not partial:
+        out["starts_at"] = _time(request, body.get("starts_at"), "starts_at")
+    if "ends_at" in body:
+        out["ends_at"] = _time(request, body.get("ends_at"), "ends_at", optional=True)
+    return out
+
+
+@api
+@describe(responses={"201": {"description": "Đã tạo (dự thảo)"}, "400": {"description": "Dữ liệu không hợp lệ"}})
+async def create_meeting(request: Request) -> JSONResponse:
+    """Create a meeting (a draft, seen only by its organiser, chair and secretary until invitations go out).
+
+    Body: title, starts_at (ISO; local time when no offset), ends_at, place, description, chair_id,
+    secretary_id, quorum_rule (half | two_thirds | three_quarters | all | none).
+    """
+    body = await json_body(request)
+    fields = _meeting_fields(request, body, partial=False)
+    m = await _run(request, lambda uow, user: meetings.create_meeting(uow, user, **fields))
+    return JSONResponse(m.public(), status_code=201)
+
+
+async def snapshot_with_seq(request: Request, meeting_id: int) -> dict[str, Any]:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        seq = await events.last_seq(uow.session, topics.room(meeting_id))  # read first: the state is at least this new
+        snap = await room.room_snapshot(uow, user, meeting_id)
+    return {"topic": topics.room(meeting_id), "seq": seq, **snap}
+
+
+@api
+async def get_meeting(request: Request) -> JSONResponse:
+    """The whole room as this user may see it, with the topic's seq (resume live events from it)."""
+    return JSONResponse(await snapshot_with_seq(request, path_id(request)))
+
+
+@api
+async def update_meeting(request: Request) -> JSONResponse:
+    """Change details, time, place, chair, secretary or quorum rule (until the meeting ends)."""
+    fields = _meeting_fields(request, await json_body(request), partial=True)
+    mid = path_id(request)
+    m = await _run(request, lambda uow, user: meetings.update_meeting(uow, user, mid, **fields))
+    return JSONResponse(m.public())
+
+
+TRANSITIONS = {
+    "invite": meetings.send_invitations,
+    "start": meetings.start_meeting,
+    "end": meetings.end_meeting,
+    "archive": meetings.archive_meeting,
+}
+
+
+@api
+@describe(responses={"409": {"description": "Không chuyển được từ trạng thái hiện tại"}})
+async def transition(request: Request) -> JSONResponse:
+    """Life cycle: invite (draft -> invited), start, end (chair), archive; cancel takes a reason."""
+    mid, action = path_id(request), request.path_params["action"]
+    if action == "cancel":
+        reason = str((await json_body(request)).get("reason", ""))
+        m = await _run(request, lambda uow, user: meetings.cancel_meeting(uow, user, mid, reason))
+    elif action in TRANSITIONS:
+        m = await _run(request, lambda uow, user: TRANSITIONS[action](uow, user, mid))
+    else:
+        raise NotFound("Không có thao tác này.")
+    return JSONResponse(m.public())
+
+
+# ---------------------------------------------------------------- participants and sites
+
+
+@api
+async def add_participant(request: Request) -> JSONResponse:
+    """Invite a person (user_id), a unit (unit_id) or a guest (guest_name, guest_title); role member or invited."""
+    body = await json_body(request)
+    mid = path_id(request)
+    kwargs: dict[str, Any] = {
+        "user_id": _int(body.get("user_id"), "user_id", optional=True),
+        "unit_id": _int(body.get("unit_id"), "unit_id", optional=True),
+        "guest_name": str(body.get("guest_name") or ""), "guest_title": str(body.get("guest_title") or ""),
+        "role": str(body.get("role") or rules.ParticipantRole.MEMBER),
+        "site_id": _int(body.get("site_id"), "site_id", optional=True),
+    }
+    for flag in ("entitled", "voting"):
+        if flag in body:
+            kwargs[flag] = bool(body[flag])
+    p = await _run(request, lambda uow, user: meetings.add_participant(uow, user, mid, **kwargs))
+    return JSONResponse({"id": p.id}, status_code=201)
+
+
+async def _seat_in(uow: UnitOfWork, meeting_id: int, participant_id: int) -> None:
+    p = await uow.session.get(meetings.Participant, participant_id)
+    if p is None or p.meeting_id != meeting_id:
+        raise NotFound("Không tìm thấy người dự họp.")
+
+
+@api
+async def remove_participant(request: Request) -> JSONResponse:
+    """Take someone off the invitation list (not the chair or secretary; not after check-in)."""
+    mid, pid = path_id(request), path_id(request, "participant_id")
+
+    async def go(uow: UnitOfWork, user: User) -> None:
+        await _seat_in(uow, mid, pid)
+        await meetings.remove_participant(uow, user, pid)
+
+    await _run(request, go)
+    return ok()
+
+
+@api
+async def respond(request: Request) -> JSONResponse:
+    """Answer an invitation: accepted, declined, or substitute (with substitute_id; cử người dự thay)."""
+    body = await json_body(request)
+    mid, pid = path_id(request), path_id(request, "participant_id")
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        await _seat_in(uow, mid, pid)
+        return await meetings.respond(uow, user, pid, str(body.get("response", "")),
+                                      substitute_id=_int(body.get("substitute_id"), "substitute_id", optional=True),
+                                      note=str(body.get("note") or ""))
+
+    p = await _run(request, go)
+    return ok(response=p.response, substitute_id=p.substitute_id)
+
+
+@api
+async def check_in(request: Request) -> JSONResponse:
+    """Check in (or, with action check-out, out): oneself on the tablet, anyone as chair or secretary,
+    the people of one's remote site as its operator."""
+    mid, pid = path_id(request), path_id(request, "participant_id")
+    fn = attendance.check_in if request.path_params["action"] == "check-in" else attendance.check_out
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        await _seat_in(uow, mid, pid)
+        p = await fn(uow, user, pid)
+        m = await uow.session.get(meetings.Meeting, mid)
+        return p, await attendance.quorum_of(uow, m)
+
+    p, q = await _run(request, go)
+    return ok(present=p.present, quorum=q.public())
+
+
+@api
+async def add_site(request: Request) -> JSONResponse:
+    """Add a remote site (điểm cầu) with its unit and operator."""
+    body = await json_body(request)
+    mid = path_id(request)
+    site = await _run(request, lambda uow, user: meetings.add_site(
+        uow, user, mid, name=str(body.get("name") or ""), unit_id=_int(body.get("unit_id"), "unit_id", optional=True),
+        operator_id=_int(body.get("operator_id"), "operator_id", optional=True)))
+    return JSONResponse(site.public(), status_code=201)
+
+
+# ---------------------------------------------------------------- agenda
+
+
+def _item_fields(body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("title", "description", "presenter_name"):
+        if key in body:
+            out[key] = str(body[key] or "")
+    if "presenter_id" in body:
+        out["presenter_id"] = _int(body["presenter_id"], "presenter_id", optional=True)
+    if "planned_minutes" in body:
+        out["planned_minutes"] = body["planned_minutes"]
+    if "confidential" in body:
+        out["confidential"] = bool(body["confidential"])
+    if "allowed_user_ids" in body:
+        ids = body["allowed_user_ids"] or []
+        if not isinstance(ids, list):
+            raise Invalid("Danh sách người được xem không hợp lệ.", field="allowed_user_ids")
+        out["allowed_user_ids"] = [_int(i, "allowed_user_ids") for i in ids]
+    return out
+
+
+async def _item_in(uow: UnitOfWork, meeting_id: int, item_id: int) -> None:
+    item = await uow.session.get(agenda.AgendaItem, item_id)
+    if item is None or item.meeting_id != meeting_id:
+        raise NotFound("Không tìm thấy nội dung chương trình họp.")
+
+
+@api
+async def add_item(request: Request) -> JSONResponse:
+    """Add an agenda item: title, presenter_id or presenter_name, planned_minutes, confidential, allowed_user_ids."""
+    fields = _item_fields(await json_body(request))
+    mid = path_id(request)
+    fields.setdefault("title", "")
+    item = await _run(request, lambda uow, user: agenda.add_item(uow, user, mid, **fields))
+    return JSONResponse({"id": item.id, "position": item.position}, status_code=201)
+
+
+@api
+async def item(request: Request) -> Response:
+    """PATCH: edit an agenda item; DELETE: remove one never discussed and without documents."""
+    mid, iid = path_id(request), path_id(request, "item_id")
+    if request.method == "DELETE":
+        async def remove(uow: UnitOfWork, user: User) -> None:
+            await _item_in(uow, mid, iid)
+            await agenda.remove_item(uow, user, iid)
+
+        await _run(request, remove)
+        return ok()
+    fields = _item_fields(await json_body(request))
+
+    async def edit(uow: UnitOfWork, user: User) -> Any:
+        await _item_in(uow, mid, iid)
+        return await agenda.update_item(uow, user, iid, **fields)
+
+    await _run(request, edit)
+    return ok()
+
+
+@api
+async def reorder_items(request: Request) -> JSONResponse:
+    """New order of the agenda: item_ids (those left out keep their order after)."""
+    body = await json_body(request)
+    ids = [_req_int(i, "item_ids") for i in body.get("item_ids") or []]
+    mid = path_id(request)
+    rows = await _run(request, lambda uow, user: agenda.reorder_items(uow, user, mid, ids))
+    return ok(item_ids=[r.id for r in rows])
+
+
+@api
+@describe(responses={"409": {"description": "Cuộc họp chưa diễn ra, hoặc đã ở nội dung đầu/cuối"}})
+async def set_current(request: Request) -> JSONResponse:
+    """Move the room to an agenda item: {"item_id": n} or {"step": 1} / {"step": -1} (chair or secretary)."""
+    body = await json_body(request)
+    mid = path_id(request)
+    if "step" in body:
+        direction = _req_int(body["step"], "step")
+        m = await _run(request, lambda uow, user: agenda.step(uow, user, mid, 1 if direction > 0 else -1))
+    else:
+        target = _int(body.get("item_id"), "item_id", optional=True)
+        m = await _run(request, lambda uow, user: agenda.set_current_item(uow, user, mid, target))
+    return ok(current_item_id=m.current_item_id)
+
+
+# ---------------------------------------------------------------- documents
+
+
+@api
+async def add_document(request: Request) -> JSONResponse:
+    """Attach an uploaded PDF (upload_id from POST /api/files) to the meeting or to an item (item_id)."""
+    body = await json_body(request)
+    mid = path_id(request)
+    blobs = request.app.state.blobs
+    doc, version = await _run(request, lambda uow, user: documents.add_document(
+        uow, user, blobs, mid, upload_id=_req_int(body.get("upload_id"), "upload_id"),
+        title=str(body.get("title") or ""), item_id=_int(body.get("item_id"), "item_id", optional=True)))
+    return JSONResponse({"id": doc.id, "version": version.public()}, status_code=201)
+
+
+@api
+async def add_version(request: Request) -> JSONResponse:
+    """A new version of a document (the old versions stay, with whatever was attached to them)."""
+    body = await json_body(request)
+    mid, did = path_id(request), path_id(request, "document_id")
+    blobs = request.app.state.blobs
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        doc = await uow.session.get(documents.Document, did)
+        if doc is None or doc.meeting_id != mid:
+            raise NotFound("Không tìm thấy tài liệu.")
+        return await documents.add_version(uow, user, blobs, did, upload_id=_req_int(body.get("upload_id"),
+                                                                                      "upload_id"),
+                                           note=str(body.get("note") or ""))
+
+    version = await _run(request, go)
+    return JSONResponse(version.public(), status_code=201)
+
+
+async def _version(request: Request) -> documents.DocumentVersion:
+    user = require_user(request)
+    mid, vid = path_id(request), path_id(request, "version_id")
+    async with request.app.state.db.uow() as uow:
+        _ctx, doc, version = await documents.version_context(uow, user, vid)
+        if doc.meeting_id != mid:
+            raise NotFound("Không tìm thấy tài liệu.")
+    return version
+
+
+@api
+async def version_meta(request: Request) -> JSONResponse:
+    """Pages (count and sizes in PDF points), title, version number, the page widths served."""
+    user = require_user(request)
+    mid, vid = path_id(request), path_id(request, "version_id")
+    async with request.app.state.db.uow() as uow:
+        _ctx, doc, version = await documents.version_context(uow, user, vid)
+        if doc.meeting_id != mid:
+            raise NotFound("Không tìm thấy tài liệu.")
+        return JSONResponse(documents.version_meta(doc, version))
+
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def _blob_response(request: Request, key: str, content_type: str, **headers: str) -> Response:
+    etag = f'"{key}"'
+    base = {"ETag": etag, "Cache-Control": IMMUTABLE, **headers}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=base)
+    return StreamingResponse(request.app.state.blobs.open(key), media_type=content_type, headers=base)
+
+
+@api
+@describe(parameters=[
+    {"name": "w", "in": "query", "schema": {"type": "integer"}, "description": "Độ rộng màn hình (px)"},
+    {"name": "fmt", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"]}},
+])
+async def page_image(request: Request) -> Response:
+    """One page as an image, rendered on first request at the width bucket for ``w`` and cached."""
+    version = await _version(request)
+    width = _int(request.query_params.get("w") or 800, "w") or 800
+    fmt = request.query_params.get("fmt", "png")
+    state = request.app.state
+    key, ctype = await documents.page_image(state.db, state.blobs, version, path_id(request, "page"), width, fmt)
+    return _blob_response(request, key, ctype)
+
+
+@api
+async def page_words(request: Request) -> Response:
+    """Word boxes of a page in PDF points: [x0, y0, x1, y1, text, block, line, word]."""
+    version = await _version(request)
+    state = request.app.state
+    key = await documents.page_words(state.db, state.blobs, version, path_id(request, "page"))
+    return _blob_response(request, key, "application/json")
+
+
+@api
+async def search_document(request: Request) -> JSONResponse:
+    """Search a document (?q=); without diacritics it ignores them. Hits carry page and word boxes."""
+    version = await _version(request)
+    return JSONResponse(await documents.search(request.app.state.blobs, version, request.query_params.get("q", "")))
+
+
+@api
+async def download_version(request: Request) -> Response:
+    """The original PDF of a version."""
+    version = await _version(request)
+    name = quote(version.filename)
+    return _blob_response(request, version.blob_key, "application/pdf",
+                          **{"Content-Disposition": f"inline; filename*=UTF-8''{name}"})
+
+
+# ---------------------------------------------------------------- speakers and presenter
+
+
+@api
+async def request_floor(request: Request) -> JSONResponse:
+    """Ask for the floor: for oneself, for one's site (site_id, operator) or, as chair/secretary, for a
+    participant without a tablet (participant_id)."""
+    body = await json_body(request)
+    mid = path_id(request)
+    req = await _run(request, lambda uow, user: speakers.request_floor(
+        uow, user, mid, site_id=_int(body.get("site_id"), "site_id", optional=True),
+        participant_id=_int(body.get("participant_id"), "participant_id", optional=True)))
+    return JSONResponse(req.public(), status_code=201)
+
+
+@api
+async def speaker_action(request: Request) -> JSONResponse:
+    """grant (chair/secretary; optional time_limit seconds), finish, withdraw."""
+    mid, rid, action = path_id(request), path_id(request, "request_id"), request.path_params["action"]
+    body = await json_body(request) if action == "grant" else {}
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        req = await uow.session.get(speakers.SpeakerRequest, rid)
+        if req is None or req.meeting_id != mid:
+            raise NotFound("Không tìm thấy lượt phát biểu.")
+        if action == "grant":
+            return await speakers.grant(uow, user, rid, time_limit=_int(body.get("time_limit"), "time_limit",
+                                                                          optional=True))
+        if action == "finish":
+            return await speakers.finish(uow, user, rid)
+        if action == "withdraw":
+            return await speakers.withdraw(uow, user, rid)
+        raise NotFound("Không có thao tác này.")
+
+    req = await _run(request, go)
+    return JSONResponse(req.public())
+
+
+@api
+async def reorder_speakers(request: Request) -> JSONResponse:
+    """New order of the waiting list: request_ids first."""
+    body = await json_body(request)
+    ids = [_req_int(i, "request_ids") for i in body.get("request_ids") or []]
+    mid = path_id(request)
+    order = await _run(request, lambda uow, user: speakers.reorder_queue(uow, user, mid, ids))
+    return ok(order=order)
+
+
+@api
+async def presenter_endpoint(request: Request) -> JSONResponse:
+    """POST: become the presenter; PUT {version_id, page, zoom, x, y}: move; DELETE: stop presenting."""
+    mid = path_id(request)
+    if request.method == "POST":
+        m = await _run(request, lambda uow, user: presenter.take(uow, user, mid))
+    elif request.method == "PUT":
+        body = await json_body(request)
+        m = await _run(request, lambda uow, user: presenter.move(
+            uow, user, mid, version_id=_req_int(body.get("version_id"), "version_id"),
+            page=_req_int(body.get("page"), "page"), zoom=body.get("zoom", 1), x=body.get("x", 0),
+            y=body.get("y", 0)))
+    else:
+        m = await _run(request, lambda uow, user: presenter.stop(uow, user, mid))
+    return JSONResponse(presenter.presenter_event(m))
+
+
+# ---------------------------------------------------------------- minutes
+
+
+@api
+async def get_minutes(request: Request) -> JSONResponse:
+    """Minutes per visible item (drafts for chair, secretary, organiser; approved ones for all)."""
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        ctx = await meetings.view_context(uow, user, path_id(request))
+        return JSONResponse(await minutes.minutes_view(uow, ctx.access, ctx.meeting))
+
+
+@api
+@describe(responses={"409": {"description": "Đã có người sửa sau bản bạn đang xem: kèm nội dung mới nhất"}})
+async def save_minutes(request: Request) -> JSONResponse:
+    """Save an item's discussion: {text, revision}; a stale revision gets 409 with the current text."""
+    body = await json_body(request)
+    mid, iid = path_id(request), path_id(request, "item_id")
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        await _item_in(uow, mid, iid)
+        return await minutes.save_discussion(uow, user, iid, text=str(body.get("text") or ""),
+                                             revision=_req_int(body.get("revision", 0), "revision"))
+
+    row = await _run(request, go)
+    return ok(revision=row.revision)
+
+
+@api
+async def add_conclusion(request: Request) -> JSONResponse:
+    """Add a conclusion to an item: {text, assignee_id, deadline (YYYY-MM-DD)}."""
+    body = await json_body(request)
+    mid, iid = path_id(request), path_id(request, "item_id")
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        await _item_in(uow, mid, iid)
+        return await minutes.add_conclusion(uow, user, iid, text=str(body.get("text") or ""),
+                                            assignee_id=_int(body.get("assignee_id"), "assignee_id", optional=True),
+                                            deadline=body.get("deadline"))
+
+    c = await _run(request, go)
+    return JSONResponse(c.public(), status_code=201)
+
+
+async def _conclusion_in(uow: UnitOfWork, meeting_id: int, conclusion_id: int) -> None:
+    c = await uow.session.get(minutes.Conclusion, conclusion_id)
+    if c is None or c.meeting_id != meeting_id:
+        raise NotFound("Không tìm thấy kết luận.")
+
+
+@api
+async def conclusion(request: Request) -> JSONResponse:
+    """PATCH {text, assignee_id, deadline} or DELETE a conclusion (not once it became a task)."""
+    mid, cid = path_id(request), path_id(request, "conclusion_id")
+    if request.method == "DELETE":
+        async def remove(uow: UnitOfWork, user: User) -> None:
+            await _conclusion_in(uow, mid, cid)
+            await minutes.remove_conclusion(uow, user, cid)
+
+        await _run(request, remove)
+        return ok()
+    body = await json_body(request)
+    changes: dict[str, Any] = {}
+    if "text" in body:
+        changes["text"] = str(body["text"] or "")
+    if "assignee_id" in body:
+        changes["assignee_id"] = _int(body["assignee_id"], "assignee_id", optional=True)
+    if "deadline" in body:
+        changes["deadline"] = body["deadline"]
+
+    async def edit(uow: UnitOfWork, user: User) -> Any:
+        await _conclusion_in(uow, mid, cid)
+        return await minutes.update_conclusion(uow, user, cid, **changes)
+
+    c = await _run(request, edit)
+    return JSONResponse(c.public())
+
+
+@api
+async def minutes_state(request: Request) -> JSONResponse:
+    """approve (chair, after the meeting ended; keeps the approved PDF) or reopen {reason}."""
+    mid, action = path_id(request), request.path_params["action"]
+    blobs = request.app.state.blobs
+    if action == "approve":
+        m = await _run(request, lambda uow, user: minutes.approve(uow, user, mid, blobs))
+    elif action == "reopen":
+        reason = str((await json_body(request)).get("reason") or "")
+        m = await _run(request, lambda uow, user: minutes.reopen(uow, user, mid, reason))
+    else:
+        raise NotFound("Không có thao tác này.")
+    return ok(state=m.minutes_state)
+
+
+@api
+async def minutes_pdf(request: Request) -> Response:
+    """The minutes as PDF (what this user may read: confidential items they cannot see are left out)."""
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        m, data = await minutes.export_pdf(uow, user, path_id(request))
+    name = quote(f"bien-ban-cuoc-hop-{m.id}.pdf")
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+                             "Cache-Control": "private, no-store"})
+
+
+@api
+async def directory(request: Request) -> JSONResponse:
+    """Accounts and units to choose from when preparing a meeting."""
+    require_user(request)
+    async with request.app.state.db.uow() as uow:
+        users = (await uow.session.scalars(select(User).where(User.active.is_(True)).order_by(User.full_name))).all()
+        units = (await uow.session.scalars(select(Unit).order_by(Unit.name))).all()
+    return JSONResponse({
+        "users": [{"id": u.id, "full_name": u.full_name, "title": u.title, "unit_id": u.unit_id} for u in users],
+        "units": [{"id": u.id, "name": u.name, "kind": u.kind} for u in units],
+    })
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _page(request: Request, template: str, **context: Any) -> Response:
+    return request.app.state.templates.TemplateResponse(request, template, context)
+
+
+@login_required()
+async def meetings_page(request: Request) -> Response:
+    ensure_room(request.app)
+    user = request.state.user
+    async with request.app.state.db.uow() as uow:
+        rows = await meetings.list_for_user(uow, user)
+    now = dt.datetime.now(dt.UTC)
+    live = [m for m in rows if m.state == rules.State.IN_PROGRESS]
+    upcoming = sorted((m for m in rows if m.state in (rules.State.INVITED, rules.State.DRAFT)),
+                      key=lambda m: m.starts_at)
+    past = [m for m in rows if m not in live and m not in upcoming]
+    return _page(request, "meetings.html", live=live, upcoming=upcoming, past=past, now=now,
+                 labels=rules.STATE_LABELS, quorum_labels=rules.QUORUM_LABELS)
+
+
+def _json_script(data: Any) -> str:
+    """JSON safe inside <script type="application/json"> (no "</script>" break-out)."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace(
+        "&", "\\u0026")
+
+
+@login_required()
+async def meeting_page(request: Request) -> Response:
+    ensure_room(request.app)
+    snap = await snapshot_with_seq(request, path_id(request))
+    m = snap["meeting"]
+    return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap),
+                 starts_at=dt.datetime.fromisoformat(m["starts_at"]),
+                 ends_at=dt.datetime.fromisoformat(m["ends_at"]) if m["ends_at"] else None,
+                 labels=rules.STATE_LABELS, quorum_labels={k.value: v for k, v in rules.QUORUM_LABELS.items()})
+
+
+@login_required()
+async def room_page(request: Request) -> Response:
+    ensure_room(request.app)
+    snap = await snapshot_with_seq(request, path_id(request))
+    return _page(request, "meeting_room.html", m=snap["meeting"], state_json=_json_script(snap))
+
+
+@login_required()
+async def reader_page(request: Request) -> Response:
+    ensure_room(request.app)
+    user = request.state.user
+    mid, vid = path_id(request), path_id(request, "version_id")
+    async with request.app.state.db.uow() as uow:
+        ctx, doc, version = await documents.version_context(uow, user, vid)
+        if doc.meeting_id != mid:
+            raise NotFound("Không tìm thấy tài liệu.")
+        meta = documents.version_meta(doc, version)
+    return _page(request, "meeting_reader.html", m=ctx.meeting.public(), meta=meta, meta_json=_json_script(meta))
+
+
+M = "/api/meetings/{meeting_id:int}"
+routes = [
+    Route("/meetings", meetings_page, name="meetings"),
+    Route("/meetings/{meeting_id:int}", meeting_page, name="meeting"),
+    Route("/meetings/{meeting_id:int}/room", room_page, name="meeting_room"),
+    Route("/meetings/{meeting_id:int}/documents/{version_id:int}", reader_page, name="meeting_reader"),
+    Route("/api/meetings", list_meetings, methods=["GET"]),
+    Route("/api/meetings", create_meeting, methods=["POST"]),
+    Route("/api/meetings/directory", directory, methods=["GET"]),
+    Route(M, get_meeting, methods=["GET"]),
+    Route(M, update_meeting, methods=["PATCH"]),
+    Route(M + "/participants", add_participant, methods=["POST"]),
+    Route(M + "/participants/{participant_id:int}", remove_participant, methods=["DELETE"]),
+    Route(M + "/participants/{participant_id:int}/response", respond, methods=["POST"]),
+    Route(M + "/participants/{participant_id:int}/{action:str}", check_in, methods=["POST"]),
+    Route(M + "/sites", add_site, methods=["POST"]),
+    Route(M + "/items", add_item, methods=["POST"]),
+    Route(M + "/items/order", reorder_items, methods=["POST"]),
+    Route(M + "/items/{item_id:int}", item, methods=["PATCH", "DELETE"]),
+    Route(M + "/items/{item_id:int}/minutes", save_minutes, methods=["PUT"]),
+    Route(M + "/items/{item_id:int}/conclusions", add_conclusion, methods=["POST"]),
+    Route(M + "/current", set_current, methods=["POST"]),
+    Route(M + "/documents", add_document, methods=["POST"]),
+    Route(M + "/documents/{document_id:int}/versions", add_version, methods=["POST"]),
+    Route(M + "/versions/{version_id:int}", version_meta, methods=["GET"]),
+    Route(M + "/versions/{version_id:int}/file", download_version, methods=["GET"]),
+    Route(M + "/versions/{version_id:int}/search", search_document, methods=["GET"]),
+    Route(M + "/versions/{version_id:int}/pages/{page:int}", page_image, methods=["GET"]),
+    Route(M + "/versions/{version_id:int}/pages/{page:int}/words", page_words, methods=["GET"]),
+    Route(M + "/speakers", request_floor, methods=["POST"]),
+    Route(M + "/speakers/order", reorder_speakers, methods=["POST"]),
+    Route(M + "/speakers/{request_id:int}/{action:str}", speaker_action, methods=["POST"]),
+    Route(M + "/presenter", presenter_endpoint, methods=["POST", "PUT", "DELETE"]),
+    Route(M + "/minutes", get_minutes, methods=["GET"]),
+    Route(M + "/minutes.pdf", minutes_pdf, methods=["GET"]),
+    Route(M + "/minutes/{action:str}", minutes_state, methods=["POST"]),
+    Route(M + "/conclusions/{conclusion_id:int}", conclusion, methods=["PATCH", "DELETE"]),
+    Route(M + "/{action:str}", transition, methods=["POST"]),  # last: its path would shadow the ones above
+]

@@ -1,0 +1,112 @@
+// Meeting preparation page: life-cycle actions, answering the invitation, participants, sites,
+// agenda items and PDF documents. The page is rendered by the server; after a change (ours or,
+// through the live topic, someone else's) it reloads.
+import { connect } from "./live.js";
+import { api, fail, fillSelects, readState, toast, uploadFile } from "./meeting-common.js";
+
+const S = readState();
+const mid = S.meeting.id;
+const base = `/api/meetings/${mid}`;
+const reload = () => location.reload();
+
+fillSelects().catch(() => {});
+
+document.getElementById("actions")?.addEventListener("click", async (e) => {
+  const btn = e.target.closest("button[data-action]");
+  if (!btn) return;
+  const action = btn.dataset.action;
+  let body;
+  if (action === "cancel") {
+    const reason = prompt("Lý do hủy cuộc họp:");
+    if (reason === null) return;
+    body = { reason };
+  }
+  btn.disabled = true;
+  try {
+    await api("POST", `${base}/${action}`, body);
+    if (action === "start") location.assign(`/meetings/${mid}/room`); else reload();
+  } catch (err) { fail(err); btn.disabled = false; }
+});
+
+for (const form of document.querySelectorAll(".respond-form")) {
+  form.addEventListener("click", async (e) => {
+    const btn = e.target.closest("button[data-response]");
+    if (!btn) return;
+    const f = new FormData(form);
+    const body = { response: btn.dataset.response, note: f.get("note") || "" };
+    if (body.response === "substitute") {
+      if (!f.get("substitute_id")) { toast("Hãy chọn người dự thay.", "error"); return; }
+      body.substitute_id = Number(f.get("substitute_id"));
+    }
+    try { await api("POST", `${base}/participants/${form.dataset.participant}/response`, body); reload(); }
+    catch (err) { fail(err); }
+  });
+}
+
+function formJson(form) {
+  const f = new FormData(form);
+  const out = {};
+  for (const [k, v] of f.entries()) if (v !== "") out[k] = v;
+  return out;
+}
+
+document.getElementById("person-form")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = formJson(e.target);
+  for (const k of ["user_id", "unit_id"]) if (body[k]) body[k] = Number(body[k]);
+  try { await api("POST", `${base}/participants`, body); reload(); } catch (err) { fail(err); }
+});
+
+document.getElementById("site-form")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = formJson(e.target);
+  for (const k of ["unit_id", "operator_id"]) if (body[k]) body[k] = Number(body[k]);
+  try { await api("POST", `${base}/sites`, body); reload(); } catch (err) { fail(err); }
+});
+
+document.getElementById("item-form")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const body = formJson(form);
+  body.confidential = form.confidential.checked;
+  body.allowed_user_ids = [...form.allowed_user_ids.selectedOptions].map((o) => Number(o.value));
+  if (body.presenter_id) body.presenter_id = Number(body.presenter_id);
+  if (body.planned_minutes) body.planned_minutes = Number(body.planned_minutes);
+  try { await api("POST", `${base}/items`, body); reload(); } catch (err) { fail(err); }
+});
+
+document.addEventListener("click", async (e) => {
+  const btn = e.target.closest("button[data-remove]");
+  if (!btn || !confirm("Bỏ người này khỏi danh sách mời?")) return;
+  try { await api("DELETE", `${base}/participants/${btn.dataset.remove}`); reload(); } catch (err) { fail(err); }
+});
+
+document.addEventListener("change", async (e) => {
+  const input = e.target;
+  if (!(input instanceof HTMLInputElement) || input.type !== "file" || !input.files.length) return;
+  const file = input.files[0];
+  toast(`Đang tải lên «${file.name}»…`);
+  try {
+    const up = await uploadFile(file);
+    if (input.dataset.versionOf) {
+      const note = prompt("Ghi chú cho phiên bản mới (không bắt buộc):") || "";
+      await api("POST", `${base}/documents/${input.dataset.versionOf}/versions`, { upload_id: up.id, note });
+    } else {
+      const itemId = input.dataset.uploadItem ? Number(input.dataset.uploadItem) : null;
+      await api("POST", `${base}/documents`, { upload_id: up.id, item_id: itemId });
+    }
+    reload();
+  } catch (err) { fail(err); input.value = ""; }
+});
+
+// Someone else changed the meeting (responses, agenda, documents, state): show it.
+if (S.meeting.state !== "draft" || S.me.manager) {
+  let timer = null;
+  const busy = () => document.activeElement?.closest("form") || document.querySelector("details[open] form");
+  const later = () => {
+    if (!busy()) { reload(); return; }
+    toast("Cuộc họp vừa có cập nhật; trang sẽ tải lại khi bạn lưu hoặc đóng biểu mẫu.");
+    timer = setTimeout(later, 5000);
+  };
+  connect({ topics: [`meeting:${mid}`], onEvent: () => { clearTimeout(timer); timer = setTimeout(later, 800); } });
+}
