@@ -1,0 +1,592 @@
+"""JSON API of the e-office: incoming documents, direction and tasks, outgoing drafts, dossiers,
+search, register export, statistics. Handlers parse, call one or more services in one unit of
+work, commit, and start background ingest jobs after the commit. Errors are AppErrors, turned
+into JSON centrally (web.errors)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from eoffice import access, doctypes, documents, dossiers, export, ingest, outgoing, search, stats, tasks
+from eoffice.org import User
+from storage.db import UnitOfWork
+from storage.errors import Invalid, NotFound
+from web.auth import json_body, require_user
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+# ---- plumbing ---------------------------------------------------------------------------------
+
+async def _document_topic(uow: UnitOfWork, user: User, topic: str) -> bool:
+    try:
+        await documents.get_document(uow, user, int(topic.split(":", 1)[1]))
+    except (ValueError, NotFound):
+        return False
+    return True
+
+
+async def _unit_topic(uow: UnitOfWork, user: User, topic: str) -> bool:
+    try:
+        unit_id = int(topic.split(":", 1)[1])
+    except ValueError:
+        return False
+    return unit_id in (await access.viewer_for(uow, user)).unit_ids
+
+
+def ensure_setup(app: Any) -> None:
+    """Topic authorisers on the hub (document:{id} follows the document's access, unit:{id} its
+    leaders and its agency clerks) and the ingest runner, once per app."""
+    hub = getattr(app.state, "hub", None)
+    if hub is not None and getattr(app.state, "eoffice_hub", None) is not hub:
+        hub.add_authorizer("document:", _document_topic)
+        hub.add_authorizer("unit:", _unit_topic)
+        app.state.eoffice_hub = hub
+    if getattr(app.state, "ingest_runner", None) is None and hasattr(app.state, "db"):
+        app.state.ingest_runner = ingest.IngestRunner(app.state.db, app.state.blobs)
+
+
+def setup(app: Any) -> None:
+    ensure_setup(app)
+
+
+def api(fn: Handler) -> Handler:
+    @wraps(fn)
+    async def inner(request: Request) -> Response:
+        ensure_setup(request.app)
+        return await fn(request)
+
+    return inner
+
+
+def _start_jobs(request: Request, job_ids: list[int]) -> None:
+    if job_ids:
+        request.app.state.ingest_runner.submit(job_ids)
+
+
+def _int(value: Any, field: str, *, optional: bool = False) -> Any:
+    if value in (None, "") and optional:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"Giá trị «{field}» phải là số nguyên.", field=field) from None
+
+
+def _date(value: Any, field: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise Invalid(f"Ngày «{field}» phải có dạng YYYY-MM-DD.", field=field) from None
+
+
+def _datetime(value: Any, field: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise Invalid(f"Thời điểm «{field}» không hợp lệ (ISO 8601).", field=field) from None
+    if parsed.tzinfo is None:
+        from eoffice.registers import AGENCY_TZ
+
+        parsed = parsed.replace(tzinfo=AGENCY_TZ)
+    return parsed
+
+
+def _ids(value: Any, field: str) -> list[int]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Invalid(f"«{field}» phải là một danh sách.", field=field)
+    return [_int(v, field) for v in value]
+
+
+def _str(body: dict[str, Any], key: str, default: str = "") -> str:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise Invalid(f"«{key}» phải là chuỗi.", field=key)
+    return value
+
+
+def _path_id(request: Request, name: str = "id") -> int:
+    return int(request.path_params[name])
+
+
+def _ok(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+# ---- reference data ---------------------------------------------------------------------------
+
+@api
+async def reference(request: Request) -> Response:
+    """Document types (Decree 30), urgency and confidentiality levels, dossier retention periods."""
+    require_user(request)
+    return _ok({
+        "doc_types": [{"code": t.code, "name": t.name, "abbr": t.abbr} for t in doctypes.DOC_TYPES],
+        "urgency": [{"code": str(k), "name": v} for k, v in doctypes.URGENCY_LABELS.items()],
+        "confidentiality": [{"code": str(k), "name": v} for k, v in doctypes.CONFIDENTIALITY_LABELS.items()],
+        "retention": [{"code": k, "name": v} for k, v in dossiers.RETENTIONS.items()],
+    })
+
+
+# ---- incoming documents -----------------------------------------------------------------------
+
+@api
+async def register(request: Request) -> Response:
+    """Register an incoming document (clerk). Files: ``upload_ids`` from POST /api/files. A likely
+    duplicate answers 409 with ``duplicate: true``; send again with ``confirm_duplicate``."""
+    user = require_user(request)
+    b = await json_body(request)
+    state = request.app.state
+    async with state.db.uow() as uow:
+        doc, jobs = await documents.register_incoming(
+            uow, user, state.blobs, sender=_str(b, "sender"), notation=_str(b, "notation"),
+            date_issued=_date(b.get("date_issued"), "date_issued"), doc_type=_str(b, "doc_type", "cong_van"),
+            summary=_str(b, "summary"), signer=_str(b, "signer"), urgency=_str(b, "urgency", "thuong"),
+            confidentiality=_str(b, "confidentiality", "thuong"),
+            page_count=_int(b.get("page_count"), "page_count", optional=True),
+            due_date=_date(b.get("due_date"), "due_date"), received_at=_datetime(b.get("received_at"), "received_at"),
+            upload_ids=_ids(b.get("upload_ids"), "upload_ids"), confirm_duplicate=bool(b.get("confirm_duplicate")),
+        )
+        await uow.commit()
+    _start_jobs(request, jobs)
+    return _ok({"document": doc.public(), "ingest_jobs": jobs}, 201)
+
+
+@api
+async def list_documents(request: Request) -> Response:
+    """Documents you may see, newest first (``direction`` in/out, ``status``, ``limit``, ``offset``)."""
+    user = require_user(request)
+    q = request.query_params
+    async with request.app.state.db.uow() as uow:
+        rows, total = await documents.list_documents(
+            uow, user, direction=q.get("direction") or None, status=q.get("status") or None,
+            limit=_int(q.get("limit", 50), "limit"), offset=_int(q.get("offset", 0), "offset"))
+    return _ok({"total": total, "items": [d.public() for d in rows]})
+
+
+@api
+async def get_document(request: Request) -> Response:
+    """A document with its attachments, ingest progress, submissions, directions and task tree."""
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        doc = await documents.get_document(uow, user, _path_id(request))
+        atts = await documents.attachments_of(uow, doc)
+        jobs = await documents.ingest_jobs_of(uow, doc)
+        tree = await tasks.task_tree(uow, user, doc.id)
+    return _ok({"document": doc.public(), "attachments": [a.public() for a in atts],
+                "ingest_jobs": [j.public() for j in jobs], **tree})
+
+
+@api
+async def add_attachments(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    state = request.app.state
+    async with state.db.uow() as uow:
+        doc = await documents.get_document(uow, user, _path_id(request))
+        jobs = await documents.add_attachments(uow, user, state.blobs, doc, _ids(b.get("upload_ids"), "upload_ids"))
+        await uow.commit()
+    _start_jobs(request, jobs)
+    return _ok({"ingest_jobs": jobs}, 201)
+
+
+@api
+async def download(request: Request) -> Response:
+    """An attachment's bytes, if you may see its document."""
+    user = require_user(request)
+    state = request.app.state
+    async with state.db.uow() as uow:
+        att = await documents.get_attachment(uow, user, _path_id(request))
+    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(att.filename)}",
+               "Content-Length": str(att.size), "Cache-Control": "private, no-store"}
+    return StreamingResponse(state.blobs.open(att.blob_key), media_type=att.content_type, headers=headers)
+
+
+@api
+async def page_png(request: Request) -> Response:
+    """A page of a PDF attachment as PNG (``width`` pixels), for the viewer and thumbnails."""
+    user = require_user(request)
+    state = request.app.state
+    async with state.db.uow() as uow:
+        png = await documents.page_image(uow, user, state.blobs, _path_id(request), _path_id(request, "page"),
+                                         _int(request.query_params.get("width", 800), "width"))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
+# ---- flow -------------------------------------------------------------------------------------
+
+@api
+async def submit(request: Request) -> Response:
+    """Trình: submit the document to a leader (``to_user_id``, ``note``)."""
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        sub = await tasks.submit(uow, user, _path_id(request), _int(b.get("to_user_id"), "to_user_id"),
+                                 _str(b, "note"))
+        await uow.commit()
+    return _ok({"id": sub.id, "status": sub.status}, 201)
+
+
+@api
+async def direct(request: Request) -> Response:
+    """Ý kiến chỉ đạo: ``text``, ``main`` ({user_id} or {unit_id}), ``collaborators``, ``informed``,
+    ``deadline``."""
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        note, made = await tasks.direct(
+            uow, user, _path_id(request), text=_str(b, "text"), main=b.get("main") or {},
+            collaborators=b.get("collaborators") or [], informed=b.get("informed") or [],
+            deadline=_date(b.get("deadline"), "deadline"))
+        await uow.commit()
+    return _ok({"direction_id": note.id, "tasks": [t.public() for t in made]}, 201)
+
+
+@api
+async def inbox(request: Request) -> Response:
+    """What awaits you: documents submitted to you, your open tasks, documents for information."""
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        return _ok(await tasks.inbox(uow, user))
+
+
+@api
+async def list_tasks(request: Request) -> Response:
+    """Task board: ``scope`` assigned_to_me | assigned_by_me, ``status``, ``state`` overdue | due_soon."""
+    user = require_user(request)
+    q = request.query_params
+    async with request.app.state.db.uow() as uow:
+        rows = await tasks.my_tasks(uow, user, scope=q.get("scope", "assigned_to_me"),
+                                    status=q.get("status") or None, state=q.get("state") or None)
+        digest = await tasks.digest(uow, user)
+    return _ok({"items": [t.public() for t in rows], "overdue": len(digest["overdue"]),
+                "due_soon": len(digest["due_soon"])})
+
+
+@api
+async def get_task(request: Request) -> Response:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        task = await tasks.get_task(uow, user, _path_id(request))
+        updates = await tasks.task_updates(uow, user, task.id)
+    return _ok({"task": task.public(), "updates": [u.public() for u in updates]})
+
+
+@api
+async def pass_down(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        made = await tasks.pass_down(uow, user, _path_id(request), main_user_id=_int(b.get("main_user_id"),
+                                                                                     "main_user_id"),
+                                     collaborator_ids=_ids(b.get("collaborator_ids"), "collaborator_ids"),
+                                     instruction=_str(b, "instruction"), deadline=_date(b.get("deadline"), "deadline"))
+        await uow.commit()
+    return _ok({"tasks": [t.public() for t in made]}, 201)
+
+
+@api
+async def post_update(request: Request) -> Response:
+    """Progress (``progress`` 0..100, handlers) or a comment, with ``upload_ids``."""
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        rows = await tasks.post_update(uow, user, _path_id(request), text=_str(b, "text"),
+                                       progress=_int(b.get("progress"), "progress", optional=True),
+                                       upload_ids=_ids(b.get("upload_ids"), "upload_ids"))
+        await uow.commit()
+    return _ok({"updates": [r.public() for r in rows]}, 201)
+
+
+@api
+async def return_task(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        task = await tasks.return_task(uow, user, _path_id(request), _str(b, "reason"))
+        await uow.commit()
+    return _ok(task.public())
+
+
+@api
+async def request_extension(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    new_deadline = _date(b.get("new_deadline"), "new_deadline")
+    if new_deadline is None:
+        raise Invalid("Cần nhập hạn mới.", field="new_deadline")
+    async with request.app.state.db.uow() as uow:
+        req = await tasks.request_extension(uow, user, _path_id(request), new_deadline, _str(b, "reason"))
+        await uow.commit()
+    return _ok({"id": req.id, "status": req.status}, 201)
+
+
+@api
+async def decide_extension(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        req = await tasks.decide_extension(uow, user, _path_id(request), approve=bool(b.get("approve")),
+                                           note=_str(b, "note"))
+        await uow.commit()
+    return _ok({"id": req.id, "status": req.status})
+
+
+@api
+async def complete(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        task = await tasks.complete(uow, user, _path_id(request), result=_str(b, "result"),
+                                    upload_ids=_ids(b.get("upload_ids"), "upload_ids"),
+                                    result_document_id=_int(b.get("result_document_id"), "result_document_id",
+                                                            optional=True))
+        await uow.commit()
+    return _ok(task.public())
+
+
+# ---- outgoing ---------------------------------------------------------------------------------
+
+@api
+async def create_draft(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    state = request.app.state
+    recipients = b.get("recipients") or []
+    if not isinstance(recipients, list):
+        raise Invalid("«recipients» phải là một danh sách.", field="recipients")
+    async with state.db.uow() as uow:
+        doc = await outgoing.create_draft(
+            uow, user, state.blobs, doc_type=_str(b, "doc_type", "cong_van"), summary=_str(b, "summary"),
+            recipients=recipients, confidentiality=_str(b, "confidentiality", "thuong"),
+            urgency=_str(b, "urgency", "thuong"), due_date=_date(b.get("due_date"), "due_date"),
+            upload_id=_int(b.get("upload_id"), "upload_id", optional=True), note=_str(b, "note"))
+        await uow.commit()
+    return _ok(doc.public(), 201)
+
+
+@api
+async def list_drafts(request: Request) -> Response:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        rows = await outgoing.drafts(uow, user, status=request.query_params.get("status") or None)
+    return _ok({"items": [d.public() for d in rows]})
+
+
+@api
+async def draft_history(request: Request) -> Response:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        return _ok(await outgoing.history(uow, user, _path_id(request)))
+
+
+@api
+async def add_version(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    state = request.app.state
+    async with state.db.uow() as uow:
+        v = await outgoing.add_version(uow, user, state.blobs, _path_id(request), summary=b.get("summary") or None,
+                                       upload_id=_int(b.get("upload_id"), "upload_id", optional=True),
+                                       note=_str(b, "note"))
+        await uow.commit()
+    return _ok(v.public(), 201)
+
+
+@api
+async def send_draft(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        step = await outgoing.send_for_approval(uow, user, _path_id(request),
+                                                _int(b.get("approver_id"), "approver_id"), _str(b, "comment"))
+        await uow.commit()
+    return _ok(step.public(), 201)
+
+
+@api
+async def approve_draft(request: Request) -> Response:
+    """Approve; with ``forward_to`` (a leader's id) the draft goes up the chain."""
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        step = await outgoing.approve(uow, user, _path_id(request), comment=_str(b, "comment"),
+                                      forward_to=_int(b.get("forward_to"), "forward_to", optional=True))
+        await uow.commit()
+    return _ok(step.public())
+
+
+@api
+async def return_draft(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        step = await outgoing.return_draft(uow, user, _path_id(request), _str(b, "comment"))
+        await uow.commit()
+    return _ok(step.public())
+
+
+@api
+async def issue_draft(request: Request) -> Response:
+    """Number and issue (clerk); internal recipients receive it in their registers."""
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        doc, copies, jobs = await outgoing.issue(uow, user, _path_id(request), signer=_str(b, "signer"),
+                                                 date_issued=_date(b.get("date_issued"), "date_issued"))
+        await uow.commit()
+    _start_jobs(request, jobs)
+    return _ok({"document": doc.public(), "delivered": [{"agency_id": c.agency_id, "number": c.number}
+                                                        for c in copies]})
+
+
+# ---- dossiers ---------------------------------------------------------------------------------
+
+@api
+async def dossiers_index(request: Request) -> Response:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        if request.method == "POST":
+            b = await json_body(request)
+            d = await dossiers.open_dossier(uow, user, _str(b, "title"), _int(b.get("year"), "year", optional=True))
+            await uow.commit()
+            return _ok(d.public(), 201)
+        rows = await dossiers.list_dossiers(uow, user, request.query_params.get("status") or None)
+    return _ok({"items": [d.public() for d in rows]})
+
+
+@api
+async def dossier(request: Request) -> Response:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        return _ok(await dossiers.contents(uow, user, _path_id(request)))
+
+
+@api
+async def dossier_file(request: Request) -> Response:
+    """File a document (``document_id``) or a task (``task_id``) into an open dossier."""
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        if b.get("task_id") is not None:
+            item = await dossiers.file_task(uow, user, _path_id(request), _int(b.get("task_id"), "task_id"))
+        else:
+            item = await dossiers.file_document(uow, user, _path_id(request),
+                                                _int(b.get("document_id"), "document_id"))
+        await uow.commit()
+    return _ok({"id": item.id}, 201)
+
+
+@api
+async def dossier_close(request: Request) -> Response:
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        d = await dossiers.close_dossier(uow, user, _path_id(request), file_code=_str(b, "file_code"),
+                                         retention=_str(b, "retention"))
+        await uow.commit()
+    return _ok(d.public())
+
+
+# ---- search, registers, statistics ------------------------------------------------------------
+
+@api
+async def search_documents(request: Request) -> Response:
+    """Full-text search, insensitive to diacritics, ranked; filters ``direction``, ``doc_type``,
+    ``sender``, ``from``/``to`` (date issued), ``status``, ``unit_id``, ``confidentiality``."""
+    user = require_user(request)
+    q = request.query_params
+    filters = search.Filters(
+        direction=q.get("direction") or None, doc_type=q.get("doc_type") or None, sender=q.get("sender") or None,
+        date_from=_date(q.get("from"), "from"), date_to=_date(q.get("to"), "to"), status=q.get("status") or None,
+        unit_id=_int(q.get("unit_id"), "unit_id", optional=True), confidentiality=q.get("confidentiality") or None)
+    async with request.app.state.db.uow() as uow:
+        hits = await search.search(uow, user, q.get("q", ""), filters, limit=_int(q.get("limit", 20), "limit"),
+                                   offset=_int(q.get("offset", 0), "offset"))
+    return _ok({"items": [{**h.document.public(), "rank": h.rank} for h in hits]})
+
+
+@api
+async def export_register(request: Request) -> Response:
+    """The agency register (``direction`` in/out, ``year``, ``format`` csv/xlsx, ``confidential``)."""
+    user = require_user(request)
+    q = request.query_params
+    fmt = q.get("format", "xlsx")
+    async with request.app.state.db.uow() as uow:
+        from eoffice.registers import local_date
+        from storage.db import utcnow
+
+        name, data = await export.export_register(
+            uow, user, direction=q.get("direction", "in"), year=_int(q.get("year") or local_date(utcnow()).year,
+                                                                     "year"),
+            fmt=fmt, confidential=q.get("confidential") in ("1", "true"))
+    media = "text/csv; charset=utf-8" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                                     "Cache-Control": "private, no-store"})
+
+
+@api
+async def statistics(request: Request) -> Response:
+    """Received, on time, late, in progress, overdue and on-time rate for ``from``..``to`` at
+    ``level`` agency | unit | person."""
+    user = require_user(request)
+    q = request.query_params
+    date_from, date_to = _date(q.get("from"), "from"), _date(q.get("to"), "to")
+    if date_from is None or date_to is None:
+        raise Invalid("Cần chọn khoảng thời gian (from, to).")
+    async with request.app.state.db.uow() as uow:
+        return _ok(await stats.statistics(uow, user, date_from=date_from, date_to=date_to,
+                                          level=q.get("level", "agency")))
+
+
+routes: list[BaseRoute] = [
+    Route("/api/eoffice/reference", reference),
+    Route("/api/documents", list_documents),
+    Route("/api/documents/incoming", register, methods=["POST"]),
+    Route("/api/documents/{id:int}", get_document),
+    Route("/api/documents/{id:int}/attachments", add_attachments, methods=["POST"]),
+    Route("/api/documents/{id:int}/submit", submit, methods=["POST"]),
+    Route("/api/documents/{id:int}/direction", direct, methods=["POST"]),
+    Route("/api/attachments/{id:int}", download),
+    Route("/api/attachments/{id:int}/pages/{page:int}.png", page_png),
+    Route("/api/inbox", inbox),
+    Route("/api/tasks", list_tasks),
+    Route("/api/tasks/{id:int}", get_task),
+    Route("/api/tasks/{id:int}/pass-down", pass_down, methods=["POST"]),
+    Route("/api/tasks/{id:int}/updates", post_update, methods=["POST"]),
+    Route("/api/tasks/{id:int}/return", return_task, methods=["POST"]),
+    Route("/api/tasks/{id:int}/extensions", request_extension, methods=["POST"]),
+    Route("/api/tasks/{id:int}/complete", complete, methods=["POST"]),
+    Route("/api/extensions/{id:int}/decision", decide_extension, methods=["POST"]),
+    Route("/api/drafts", list_drafts),
+    Route("/api/drafts", create_draft, methods=["POST"]),
+    Route("/api/drafts/{id:int}/history", draft_history),
+    Route("/api/drafts/{id:int}/versions", add_version, methods=["POST"]),
+    Route("/api/drafts/{id:int}/send", send_draft, methods=["POST"]),
+    Route("/api/drafts/{id:int}/approve", approve_draft, methods=["POST"]),
+    Route("/api/drafts/{id:int}/return", return_draft, methods=["POST"]),
+    Route("/api/drafts/{id:int}/issue", issue_draft, methods=["POST"]),
+    Route("/api/dossiers", dossiers_index, methods=["GET", "POST"]),
+    Route("/api/dossiers/{id:int}", dossier),
+    Route("/api/dossiers/{id:int}/items", dossier_file, methods=["POST"]),
+    Route("/api/dossiers/{id:int}/close", dossier_close, methods=["POST"]),
+    Route("/api/search", search_documents),
+    Route("/api/registers/export", export_register),
+    Route("/api/statistics", statistics),
+]
