@@ -49,7 +49,8 @@ from dataclasses import dataclass
 import aiortc
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
@@ -94,6 +95,13 @@ class EncodedFrame:
     keyframe: bool  # always True for audio
     audio_level: int | None  # RFC 6464 level in -dBov (0 loudest .. 127 silence), None if not negotiated
     after_loss: bool  # frames before this one were skipped: the decoder needs a keyframe
+
+
+_TIME_BASES = {90000: VIDEO_TIME_BASE, 48000: fractions.Fraction(1, 48000)}
+
+
+def _time_base(clock: int) -> fractions.Fraction:
+    return _TIME_BASES.get(clock) or fractions.Fraction(1, clock)
 
 
 def is_keyframe(codec_name: str, data: bytes) -> bool:
@@ -280,16 +288,47 @@ class PassthroughBuffer:
             logger.exception("passthrough consumer failed")
 
 
+class StockTimingBuffer(PassthroughBuffer):
+    """Hands frames over when aiortc's own ``JitterBuffer`` (with the receiver's settings) would release them.
+
+    Only for measuring what the stock buffer adds per hop (``bench/sfu.py``); the SFU uses :class:`PassthroughBuffer`.
+    """
+
+    def __init__(self, kind: str, codecs: dict[int, RTCRtpCodecParameters], on_frame: Callable[[EncodedFrame], None]):
+        super().__init__(kind, codecs, on_frame)
+        # the settings of RTCRtpReceiver.__init__ in aiortc 1.16
+        self._stock = JitterBuffer(capacity=16, prefetch=4) if kind == "audio" else JitterBuffer(512, is_video=True)
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        pli, frame = self._stock.add(packet)
+        if frame is not None:
+            keyframe = self.kind == "audio" or is_keyframe(self._codec_name(packet), frame.data)
+            self.frames += 1
+            self._on_frame(
+                EncodedFrame(frame.data, frame.timestamp, packet.ssrc, packet.payload_type, keyframe, None, pli)
+            )
+        return pli, None
+
+
 def install_passthrough(
-    receiver: RTCRtpReceiver, kind: str, on_frame: Callable[[EncodedFrame], None], **options: float
+    receiver: RTCRtpReceiver,
+    kind: str,
+    on_frame: Callable[[EncodedFrame], None],
+    *,
+    buffer_cls: type[PassthroughBuffer] = PassthroughBuffer,
 ) -> PassthroughBuffer:
     """Make ``receiver`` hand encoded frames to ``on_frame`` instead of its decoder."""
     if not hasattr(receiver, _JITTER_ATTR) or not hasattr(receiver, _CODECS_ATTR):
         raise RuntimeError(f"aiortc {aiortc.__version__}: RTCRtpReceiver internals changed")
     codecs = getattr(receiver, _CODECS_ATTR)  # filled in place by receive(), so a reference stays current
-    buffer = PassthroughBuffer(kind, codecs, on_frame, **options)  # type: ignore[arg-type]
+    buffer = buffer_cls(kind, codecs, on_frame)
     setattr(receiver, _JITTER_ATTR, buffer)
     return buffer
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the remote side of ``sender`` sends PLI or FIR (hook 3 in the module docstring)."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
 
 
 def negotiated_codec(transceiver: object) -> RTCRtpCodecParameters | None:
@@ -309,6 +348,7 @@ class TrackForwarder:
         codec: RTCRtpCodecParameters | None = None,
         on_frame: Callable[[TrackForwarder, EncodedFrame], None] | None = None,
         keyframe_interval: float = KEYFRAME_MIN_INTERVAL,
+        buffer_cls: type[PassthroughBuffer] = PassthroughBuffer,
     ) -> None:
         self.kind = kind
         self.codec = codec
@@ -326,7 +366,7 @@ class TrackForwarder:
         self.bytes_in = 0
         self.keyframe_requests_sent = 0
         self.last_frame_at: float | None = None
-        self.buffer = install_passthrough(receiver, kind, self._on_frame)
+        self.buffer = install_passthrough(receiver, kind, self._on_frame, buffer_cls=buffer_cls)
 
     @property
     def subscribers(self) -> frozenset[ForwardedTrack]:
@@ -427,7 +467,7 @@ class ForwardedTrack(MediaStreamTrack):
 
     def bind(self, sender: RTCRtpSender) -> None:
         """Route the subscriber's PLI/FIR on ``sender`` to this track's publisher."""
-        sender._send_keyframe = self._keyframe_requested  # type: ignore[method-assign]
+        on_keyframe_request(sender, self._keyframe_requested)
 
     def _keyframe_requested(self) -> None:
         self.keyframe_requests_received += 1
@@ -486,7 +526,7 @@ class ForwardedTrack(MediaStreamTrack):
         self._last_in, self._last_out, self._last_out_at = frame.timestamp, out, now
         packet = av.Packet(frame.data)
         packet.pts = out
-        packet.time_base = fractions.Fraction(1, clock)
+        packet.time_base = _time_base(clock)  # the encoder's own time base: pack() then skips the conversion
         self._queue.put_nowait(packet)
 
     async def recv(self) -> av.Packet:  # type: ignore[override]

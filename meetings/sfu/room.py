@@ -27,7 +27,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
-from .forwarding import EncodedFrame, ForwardedTrack, TrackForwarder, negotiated_codec
+from .forwarding import EncodedFrame, ForwardedTrack, PassthroughBuffer, TrackForwarder, negotiated_codec
 from .signalling import Message, Send, SignallingError, SignallingSession
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,11 @@ class Participant:
     def _on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(t for t in self.pub.pc.getTransceivers() if t.receiver.track is track)
         forwarder = TrackForwarder(
-            transceiver.receiver, track.kind, codec=negotiated_codec(transceiver), on_frame=self.room._observe_frame
+            transceiver.receiver,
+            track.kind,
+            codec=negotiated_codec(transceiver),
+            on_frame=self.room._observe_frame,
+            buffer_cls=self.room.buffer_cls,
         )
         pub = Publication(self, track.kind, transceiver.mid, forwarder)
         forwarder.publication = pub  # type: ignore[attr-defined]
@@ -249,8 +253,10 @@ class SfuRoom:
         ice_servers: list[RTCIceServer] | tuple[RTCIceServer, ...] = (),
         on_event: Callable[[Message], Awaitable[None] | None] | None = None,
         speaker_detector: ActiveSpeakerDetector | None = None,
+        buffer_cls: type[PassthroughBuffer] = PassthroughBuffer,
     ) -> None:
         self.id = room_id
+        self.buffer_cls = buffer_cls  # StockTimingBuffer only to measure aiortc's buffer (bench/sfu.py)
         self.ice_servers = tuple(ice_servers)
         self.on_event = on_event
         self.participants: dict[str, Participant] = {}

@@ -118,6 +118,7 @@ def encode_opus(packets: int, *, seed: int = 1) -> list[bytes]:
 class ReplayTrack(MediaStreamTrack):
     """Sends pre-encoded frames in a loop at a fixed rate, as ``av.Packet`` (aiortc's sender packs them as they are).
 
+    The loop must start with a keyframe; :meth:`request_keyframe` jumps back to it, as an encoder honours a PLI.
     ``on_sent(index, data)`` is called as each packet is handed to the sender, for latency measurements.
     """
 
@@ -130,7 +131,12 @@ class ReplayTrack(MediaStreamTrack):
         self._time_base = fractions.Fraction(1, clock_rate)
         self._start: float | None = None
         self._index = 0
+        self._offset = 0
+        self._restart = False
         self.on_sent = on_sent
+
+    def request_keyframe(self) -> None:
+        self._restart = True
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
         if self.readyState != "live":
@@ -140,7 +146,10 @@ class ReplayTrack(MediaStreamTrack):
             self._start = loop.time()
         else:
             await asyncio.sleep(max(0.0, self._start + self._index * self._interval - loop.time()))
-        data = self._payloads[self._index % len(self._payloads)]
+        if self._restart:
+            self._restart = False
+            self._offset = -self._index % len(self._payloads)
+        data = self._payloads[(self._index + self._offset) % len(self._payloads)]
         packet = av.Packet(data)
         packet.pts = self._index * self._step
         packet.time_base = self._time_base

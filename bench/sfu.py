@@ -1,0 +1,560 @@
+"""The forwarding SFU against stock aiortc re-encoding, a 10-site meeting, latency per hop and loss.
+
+    .venv/bin/python bench/sfu.py [--quick] [--window 20]
+
+Arrangement. The server runs in its own process (this file with ``--serve``), so its CPU time is measured alone:
+``time.process_time()`` (all threads: aiortc's decoder threads and encoder executor included) read at the start and
+end of a fixed wall-clock window. Clients run in this process and cost no codec work: publishers replay pre-encoded
+VP8 (640x480, ~500 kbit/s, 30 fps, a keyframe every 2 s) and Opus (20 ms packets) as ``av.Packet``; subscribers take
+encoded frames with the same passthrough the server uses, so nothing is decoded on either side. Signalling is the
+SFU's JSON protocol over one TCP connection per participant; ICE runs on 127.0.0.1.
+
+1. Fan-out: one publisher, N viewers. Ours forwards; the baseline is stock aiortc in the same run: the server
+   decodes the publisher's track and ``MediaRelay`` feeds each viewer's sender, which encodes (aiortc's VP8 encoder
+   at its defaults). Streams per core = delivered frames per second / 30, divided by the cores the server used.
+2. Meeting: 10 participants, each publishing video and audio and receiving everyone else's (90 video + 90 audio
+   forwarded streams). Server CPU over the window; frames delivered against frames expected; RTP packet loss from
+   the subscribers' receiver statistics.
+3. Latency per hop: publish -> SFU -> subscriber, measured from the moment the publisher's sender takes a packet to
+   the moment the subscriber has the complete frame, minus the same path without the SFU (a direct peer
+   connection), all running at once. Twice: with our buffer, and with aiortc's stock jitter buffer timing.
+
+Prints the figures, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import pickle
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack
+
+from meetings.sfu.client import SfuClient
+from meetings.sfu.forwarding import EncodedFrame, StockTimingBuffer, install_passthrough, on_keyframe_request
+from meetings.sfu.loopback import enable_loopback_ice
+from meetings.sfu.room import SfuRoom, rtc_configuration
+from meetings.sfu.signalling import Message, SignallingSession
+from meetings.sfu.synthetic import ReplayTrack, encode_opus, encode_vp8
+
+WIDTH, HEIGHT, FPS, GOP = 640, 480, 30, 60
+AUDIO_RATE = 50  # Opus packets per second
+
+
+# -- media --------------------------------------------------------------------------------------------------------
+
+
+def load_media() -> tuple[list[bytes], list[bytes]]:
+    """Pre-encoded VP8 and Opus loops, cached between runs (encoding 480p takes a few seconds)."""
+    cache = Path(tempfile.gettempdir()) / f"eoffice-bench-sfu-{WIDTH}x{HEIGHT}-{GOP}-v1.pickle"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    media = (encode_vp8(GOP, WIDTH, HEIGHT, gop=GOP), encode_opus(2 * AUDIO_RATE))
+    cache.write_bytes(pickle.dumps(media))
+    return media
+
+
+# -- server process -----------------------------------------------------------------------------------------------
+
+
+class RelayRoom:
+    """The baseline: stock aiortc. Incoming tracks are decoded; MediaRelay gives each viewer's sender decoded frames,
+    which it encodes. Enough of SfuRoom's join/handle surface for the fan-out scenario (publisher first)."""
+
+    def __init__(self) -> None:
+        self.relay = MediaRelay()
+        self.sources: list[MediaStreamTrack] = []
+        self.sessions: list[SignallingSession] = []
+
+    async def join(self, participant_id: str, send: Callable[[Message], Any]) -> Any:
+        pub = SignallingSession(RTCPeerConnection(rtc_configuration()), send, name="pub")
+        sub = SignallingSession(RTCPeerConnection(rtc_configuration()), send, name="sub")
+        self.sessions += [pub, sub]
+        pub.pc.on("track", self.sources.append)
+        for source in self.sources:
+            sub.pc.addTransceiver(self.relay.subscribe(source), direction="sendonly")
+        if self.sources:
+            await sub.negotiate()
+
+        class Handle:
+            @staticmethod
+            async def handle(message: Message) -> None:
+                await (pub if message.get("pc") == "pub" else sub).handle(message)
+
+        return Handle()
+
+    async def leave(self, participant_id: str) -> None:
+        pass
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+    async def close(self) -> None:
+        for session in self.sessions:
+            await session.close()
+
+
+async def serve(mode: str) -> None:
+    enable_loopback_ice()
+    rooms: dict[str, Any] = (
+        {"relay": RelayRoom()}
+        if mode == "relay"
+        else {"sfu": SfuRoom("bench"), "stock": SfuRoom("bench-stock", buffer_cls=StockTimingBuffer)}
+    )
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hello = json.loads(await reader.readline())
+
+        async def send(message: Message) -> None:
+            writer.write(json.dumps(message).encode() + b"\n")
+
+        if hello.get("control"):
+            while line := await reader.readline():
+                command = json.loads(line)
+                reply: dict[str, Any] = {"cpu": time.process_time(), "wall": time.monotonic()}
+                if command.get("stats"):
+                    reply["stats"] = {name: room.stats() for name, room in rooms.items()}
+                await send(reply)
+            return
+        room = rooms[hello["room"]]
+        try:
+            participant = await room.join(hello["participant"], send)
+            try:
+                while line := await reader.readline():
+                    await participant.handle(json.loads(line))
+            finally:
+                await room.leave(hello["participant"])
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went away, or the benchmark is shutting the server down
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0, limit=2**22)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes our stdin
+    server.close()
+    for room in rooms.values():
+        await room.close()
+
+
+class Server:
+    """The server subprocess, and a control connection to read its CPU time."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process, self.port = process, port
+        self._control: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    @classmethod
+    async def start(cls, mode: str) -> Server:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", mode, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        assert process.stdout is not None
+        port = int(await asyncio.wait_for(process.stdout.readline(), 30))
+        return cls(process, port)
+
+    async def sample(self, stats: bool = False) -> dict[str, Any]:
+        if self._control is None:
+            self._control = await asyncio.open_connection("127.0.0.1", self.port, limit=2**22)
+            self._control[1].write(b'{"control": true}\n')
+        reader, writer = self._control
+        writer.write(json.dumps({"stats": stats}).encode() + b"\n")
+        return json.loads(await reader.readline())
+
+    async def stop(self) -> None:
+        if self._control is not None:
+            self._control[1].close()
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+# -- clients ------------------------------------------------------------------------------------------------------
+
+
+class Measure:
+    """Client-side bookkeeping: when each payload was sent (per publisher) and when frames arrived."""
+
+    def __init__(self) -> None:
+        self.sent: dict[tuple[str, int], float] = {}
+        self.recording = False
+        self.frames: collections.Counter[str] = collections.Counter()
+        self.latency: dict[str, list[float]] = collections.defaultdict(list)
+        self.first_frame: set[tuple[str, str, str]] = set()
+
+    def on_sent(self, publisher: str) -> Callable[[int, bytes], None]:
+        def record(index: int, data: bytes) -> None:
+            self.sent[(publisher, hash(data))] = time.monotonic()
+
+        return record
+
+    def sink(self, viewer: str, publisher: str, kind: str, category: str) -> Callable[[EncodedFrame], None]:
+        def on_frame(frame: EncodedFrame) -> None:
+            now = time.monotonic()
+            self.first_frame.add((viewer, publisher, kind))
+            if not self.recording:
+                return
+            self.frames[f"{category}-{kind}"] += 1
+            sent = self.sent.get((publisher, hash(frame.data)))
+            if sent is not None and now - sent < 1.0:
+                self.latency[f"{category}-{kind}"].append(now - sent)
+
+        return on_frame
+
+
+class Participant:
+    """An SfuClient over a TCP signalling connection, publishing replayed media, receiving without decoding."""
+
+    def __init__(self, pid: str, measure: Measure, category: str) -> None:
+        self.pid, self.measure, self.category = pid, measure, category
+        self.client = SfuClient(on_track=self._on_track)
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _on_track(self, transceiver: RTCRtpTransceiver, track: MediaStreamTrack) -> None:
+        source = self.client.tracks.get(transceiver.mid or "", {}).get("participant") or "?"
+        sink = self.measure.sink(self.pid, source, track.kind, self.category)
+        install_passthrough(transceiver.receiver, track.kind, sink)
+
+    async def join(self, port: int, room: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
+        self._writer = writer
+        writer.write(json.dumps({"room": room, "participant": self.pid}).encode() + b"\n")
+
+        async def send(message: Message) -> None:
+            writer.write(json.dumps(message).encode() + b"\n")
+
+        self.client.send = send
+
+        async def read() -> None:
+            while line := await reader.readline():
+                await self.client.handle(json.loads(line))
+
+        self._task = asyncio.ensure_future(read())
+
+    async def publish(self, video: list[bytes], audio: list[bytes] | None) -> None:
+        tracks: list[MediaStreamTrack] = [
+            ReplayTrack("video", video, rate=FPS, clock_rate=90000, on_sent=self.measure.on_sent(self.pid))
+        ]
+        if audio is not None:
+            tracks.append(
+                ReplayTrack("audio", audio, rate=AUDIO_RATE, clock_rate=48000, on_sent=self.measure.on_sent(self.pid))
+            )
+        await self.client.publish(*tracks)
+        for transceiver in self.client.pub_pc.getTransceivers():  # honour PLI like a live encoder would
+            track = transceiver.sender.track
+            if isinstance(track, ReplayTrack) and track.kind == "video":
+                on_keyframe_request(transceiver.sender, track.request_keyframe)
+
+    async def receive_stats(self) -> tuple[int, int]:
+        received = lost = 0
+        for transceiver in self.client.sub_pc.getTransceivers():
+            for stat in (await transceiver.receiver.getStats()).values():
+                if stat.type == "inbound-rtp":
+                    received += stat.packetsReceived
+                    lost += max(0, stat.packetsLost)
+        return received, lost
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+        await self.client.close()
+
+
+async def wait_for_streams(measure: Measure, expected: int, within: float) -> int:
+    """Wait until ``expected`` streams have delivered a frame; on a machine too busy for that, go on after
+    ``within`` seconds with the streams that did (the figures then say how much was delivered)."""
+    deadline = time.monotonic() + within
+    while len(measure.first_frame) < expected:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    if len(measure.first_frame) < expected:
+        print(f"   only {len(measure.first_frame)} of {expected} streams started within {within:.0f} s")
+    return len(measure.first_frame)
+
+
+async def measured_window(server: Server | None, measure: Measure, window: float) -> dict[str, float]:
+    before = await server.sample() if server else None
+    client_before = time.process_time()
+    measure.recording = True
+    await asyncio.sleep(window)
+    measure.recording = False
+    after = await server.sample() if server else None
+    result = {"client_cores": (time.process_time() - client_before) / window}
+    if before and after:
+        result["server_cores"] = (after["cpu"] - before["cpu"]) / (after["wall"] - before["wall"])
+    return result
+
+
+# -- scenarios ----------------------------------------------------------------------------------------------------
+
+
+async def fanout(mode: str, viewers: int, window: float, media: tuple[list[bytes], list[bytes]]) -> dict[str, Any]:
+    server = await Server.start(mode)
+    measure = Measure()
+    people: list[Participant] = []
+    try:
+        publisher = Participant("dong-trieu", measure, mode)
+        people.append(publisher)
+        await publisher.join(server.port, mode)
+        await publisher.publish(media[0], None)
+        await publisher.client.published.wait()
+        await asyncio.sleep(0.5)
+        for n in range(viewers):
+            viewer = Participant(f"xem-{n}", measure, mode)
+            people.append(viewer)
+            await viewer.join(server.port, mode)
+        await wait_for_streams(measure, viewers, 20)
+        await asyncio.sleep(1.0)
+        cpu = await measured_window(server, measure, window)
+        delivered_fps = measure.frames[f"{mode}-video"] / window
+        streams = delivered_fps / FPS
+        return {
+            "mode": mode,
+            "viewers": viewers,
+            "server_cores": cpu["server_cores"],
+            "delivered_fps_per_viewer": delivered_fps / viewers,
+            "streams_per_core": streams / cpu["server_cores"],
+        }
+    finally:
+        for person in people:
+            await person.close()
+        await server.stop()
+
+
+async def meeting(sites: int, window: float, media: tuple[list[bytes], list[bytes]]) -> dict[str, Any]:
+    server = await Server.start("sfu")
+    measure = Measure()
+    people = [Participant(f"diem-cau-{n}", measure, "meeting") for n in range(sites)]
+    try:
+        for person in people:
+            await person.join(server.port, "sfu")
+            await person.publish(*media)
+            await person.client.published.wait()
+        streams = sites * (sites - 1)
+        await wait_for_streams(measure, 2 * streams, 20 if window < 10 else 60)
+        await asyncio.sleep(1.0)
+        before = [await p.receive_stats() for p in people]
+        sent_before = frames_sent((await server.sample(stats=True))["stats"]["sfu"])
+        cpu = await measured_window(server, measure, window)
+        sent_after = frames_sent((await server.sample(stats=True))["stats"]["sfu"])
+        after = [await p.receive_stats() for p in people]
+        received = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
+        lost = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+        expected = {"video": streams * FPS * window, "audio": streams * AUDIO_RATE * window}
+        sent = {k: sent_after[k] - sent_before[k] for k in expected}
+        # CPU per frame the server actually forwarded, times the frames of a meeting where nothing is missing:
+        # robust when the machine is too busy for the server (or the clients) to keep up.
+        per_frame = cpu["server_cores"] * window / max(1, sum(sent.values()))
+        stats = (await server.sample(stats=True))["stats"]["sfu"]
+        dropped = sum(s["frames_dropped"] for p in stats.values() for s in p["slots"])
+        return {
+            "sites": sites,
+            "forwarded_streams": {"video": streams, "audio": streams},
+            "server_cores": cpu["server_cores"],
+            # if frames were missing because the server did not get enough CPU, what it would need for all of them
+            "server_cores_all_frames": per_frame * sum(expected.values()) / window,
+            "server_forwarded": {k: sent[k] / expected[k] for k in expected},
+            "client_cores": cpu["client_cores"],
+            "delivered": {k: measure.frames[f"meeting-{k}"] / expected[k] for k in expected},
+            "rtp_packets_received": received,
+            "rtp_packet_loss": lost / max(1, received + lost),
+            "server_frames_dropped": dropped,
+            "latency_ms": summarise(measure.latency, "meeting"),
+        }
+    finally:
+        for person in people:
+            await person.close()
+        await server.stop()
+
+
+async def latency(window: float, media: tuple[list[bytes], list[bytes]]) -> dict[str, Any]:
+    """SFU (our buffer), SFU (aiortc's buffer timing) and a direct connection, side by side."""
+    server = await Server.start("sfu")
+    measure = Measure()
+    people: list[Participant] = []
+    direct: list[RTCPeerConnection] = []
+    try:
+        for room in ("sfu", "stock"):
+            publisher, viewer = Participant(f"pub-{room}", measure, room), Participant(f"view-{room}", measure, room)
+            people += [publisher, viewer]
+            await publisher.join(server.port, room)
+            await publisher.publish(*media)
+            await viewer.join(server.port, room)
+
+        sender, receiver = RTCPeerConnection(rtc_configuration()), RTCPeerConnection(rtc_configuration())
+        direct += [sender, receiver]
+        for kind, payloads, rate, clock in (("video", media[0], FPS, 90000), ("audio", media[1], AUDIO_RATE, 48000)):
+            on_sent = measure.on_sent("pub-direct")
+            sender.addTransceiver(ReplayTrack(kind, payloads, rate=rate, clock_rate=clock, on_sent=on_sent), "sendonly")
+
+        @receiver.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            t = next(t for t in receiver.getTransceivers() if t.receiver.track is track)
+            install_passthrough(t.receiver, track.kind, measure.sink("view-direct", "pub-direct", track.kind, "direct"))
+
+        await sender.setLocalDescription(await sender.createOffer())
+        await receiver.setRemoteDescription(sender.localDescription)
+        await receiver.setLocalDescription(await receiver.createAnswer())
+        await sender.setRemoteDescription(receiver.localDescription)
+
+        await wait_for_streams(measure, 6, 20)
+        await asyncio.sleep(1.0)
+        await measured_window(None, measure, window)
+        lat = summarise(measure.latency)
+        per_hop = {
+            f"{buffer}-{kind}": lat[f"{buffer}-{kind}"]["median"] - lat[f"direct-{kind}"]["median"]
+            for buffer in ("sfu", "stock")
+            for kind in ("video", "audio")
+        }
+        return {"end_to_end_ms": lat, "added_per_hop_ms": per_hop}
+    finally:
+        for person in people:
+            await person.close()
+        for pc in direct:
+            await pc.close()
+        await server.stop()
+
+
+def frames_sent(stats: dict[str, Any]) -> dict[str, int]:
+    totals = {"video": 0, "audio": 0}
+    for participant in stats.values():
+        for slot in participant["slots"]:
+            totals[slot["kind"]] += slot["frames_sent"]
+    return totals
+
+
+def summarise(samples: dict[str, list[float]], prefix: str = "") -> dict[str, dict[str, float]]:
+    out = {}
+    for key, values in sorted(samples.items()):
+        if not key.startswith(prefix) or len(values) < 2:
+            continue
+        ms = sorted(v * 1000 for v in values)
+        out[key.removeprefix(f"{prefix}-") if prefix else key] = {
+            "median": round(statistics.median(ms), 2),
+            "p95": round(ms[int(0.95 * (len(ms) - 1))], 2),
+            "n": len(ms),
+        }
+    return out
+
+
+# -- main ---------------------------------------------------------------------------------------------------------
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    enable_loopback_ice()
+    t0 = time.monotonic()
+    load_before = os.getloadavg()[0]
+    media = load_media()
+    kbps = sum(map(len, media[0])) * 8 / (len(media[0]) / FPS) / 1000
+    print(
+        f"media: VP8 {WIDTH}x{HEIGHT} {FPS} fps ~{kbps:.0f} kbit/s, Opus 20 ms; {os.cpu_count()} cores on this machine"
+    )
+
+    print("\n1. latency per hop (publish -> SFU -> subscriber, minus a direct connection)")
+    lat = await latency(args.window / 2, media)
+    for key, value in lat["end_to_end_ms"].items():
+        print(f"   end to end {key:14s} median {value['median']:7.2f} ms  p95 {value['p95']:7.2f} ms  (n={value['n']})")
+    for key, value in lat["added_per_hop_ms"].items():
+        label = "our buffer" if key.startswith("sfu") else "aiortc's jitter buffer"
+        print(f"   added by the SFU, {key.split('-')[1]}, {label}: {value:+.2f} ms")
+
+    print(f"\n2. fan-out, one 480p publisher (window {args.window:.0f} s)")
+    ours = await fanout("sfu", args.viewers, args.window, media)
+    relay = await fanout("relay", args.relay_viewers, args.window, media)
+    for r in (ours, relay):
+        name = "forwarding SFU     " if r["mode"] == "sfu" else "MediaRelay re-encode"
+        print(
+            f"   {name} {r['viewers']:3d} viewers: server {r['server_cores']:.3f} cores, "
+            f"{r['delivered_fps_per_viewer']:.1f} fps per viewer -> {r['streams_per_core']:.0f} streams per core"
+        )
+    ratio = ours["streams_per_core"] / relay["streams_per_core"]
+    print(f"   ratio: {ratio:.1f}x (target >= 10x)")
+
+    print(f"\n3. meeting of {args.sites} sites, everyone sees and hears everyone (window {args.window:.0f} s)")
+    meet = await meeting(args.sites, args.window, media)
+    print(
+        f"   {meet['forwarded_streams']['video']} video + {meet['forwarded_streams']['audio']} audio streams: "
+        f"server {meet['server_cores']:.3f} cores (target < 0.5); clients {meet['client_cores']:.3f} cores"
+    )
+    print(
+        f"   the server forwarded {meet['server_forwarded']['video']:.1%} of video and "
+        f"{meet['server_forwarded']['audio']:.1%} of audio frames; at its CPU cost per forwarded frame, every frame "
+        f"would take {meet['server_cores_all_frames']:.2f} cores (load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores)"
+    )
+    print(
+        f"   delivered {meet['delivered']['video']:.1%} of video and {meet['delivered']['audio']:.1%} of audio "
+        f"frames; RTP loss {meet['rtp_packet_loss']:.3%} of {meet['rtp_packets_received']} packets; "
+        f"{meet['server_frames_dropped']} frames dropped by the server"
+    )
+    for key, value in meet["latency_ms"].items():
+        print(f"   end to end {key}: median {value['median']:.1f} ms, p95 {value['p95']:.1f} ms")
+    elapsed = time.monotonic() - t0
+    print(f"\n{elapsed:.0f} s in all")
+    return {
+        "bench": "sfu",
+        "quick": args.quick,
+        "streams_per_core": {"sfu": round(ours["streams_per_core"], 1), "relay": round(relay["streams_per_core"], 1)},
+        "ratio": round(ratio, 1),
+        "fanout_viewers": {"sfu": ours["viewers"], "relay": relay["viewers"]},
+        "meeting_sites": args.sites,
+        "meeting_streams": meet["forwarded_streams"],
+        "meeting_server_cores": round(meet["server_cores"], 3),
+        "meeting_server_cores_all_frames": round(meet["server_cores_all_frames"], 3),
+        "meeting_delivered": {k: round(v, 4) for k, v in meet["delivered"].items()},
+        "meeting_server_forwarded": {k: round(v, 4) for k, v in meet["server_forwarded"].items()},
+        "meeting_rtp_loss": round(meet["rtp_packet_loss"], 5),
+        "meeting_latency_ms": meet["latency_ms"],
+        "added_latency_per_hop_ms": {k: round(v, 2) for k, v in lat["added_per_hop_ms"].items()},
+        "end_to_end_ms": lat["end_to_end_ms"],
+        "seconds": round(elapsed, 1),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short windows, fewer viewers (well under 2 minutes)")
+    parser.add_argument("--window", type=float, help="seconds each measurement lasts")
+    parser.add_argument("--viewers", type=int, help="viewers of the forwarding SFU in the fan-out")
+    parser.add_argument("--relay-viewers", type=int, help="viewers of the re-encoding baseline")
+    parser.add_argument("--sites", type=int, default=10, help="participants in the meeting")
+    parser.add_argument("--serve", choices=["sfu", "relay"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.window = args.window or (8.0 if args.quick else 20.0)
+    args.viewers = args.viewers or (10 if args.quick else 20)
+    args.relay_viewers = args.relay_viewers or (2 if args.quick else 4)
+    return args
+
+
+if __name__ == "__main__":
+    arguments = parse()
+    if arguments.serve and os.environ.get("SFU_BENCH_PROFILE"):  # developer aid: profile the server process
+        import cProfile
+
+        cProfile.run(f"asyncio.run(serve({arguments.serve!r}))", os.environ["SFU_BENCH_PROFILE"])
+    elif arguments.serve:
+        asyncio.run(serve(arguments.serve))
+    else:
+        result = asyncio.run(main(arguments))
+        print(json.dumps(result, ensure_ascii=False))
