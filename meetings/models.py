@@ -1,6 +1,7 @@
 """Every eCabinet table module, for storage.models."""
 
 import meetings.agenda
+import meetings.annotations
 import meetings.documents
 import meetings.meetings
 import meetings.minutes

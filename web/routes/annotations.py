@@ -1,0 +1,182 @@
+"""Annotations on meeting documents: the JSON API and "my annotated copy" (meetings.annotations).
+
+    GET    /api/meetings/{m}/versions/{v}/annotations?scope=all|mine|shared   what I may see, with topics and seqs
+    POST   /api/meetings/{m}/versions/{v}/annotations                         add (client_id makes replays safe)
+    GET    /api/meetings/{m}/versions/{v}/annotations/people                  whom I may share with
+    PATCH  /api/meetings/{m}/annotations/{id}   {revision, shape?, color?, text?, visibility?, recipient_ids?}
+    DELETE /api/meetings/{m}/annotations/{id}?revision=n
+    GET    /api/meetings/{m}/versions/{v}/annotated.pdf                       my annotated copy
+
+A stale ``revision`` answers 409 with ``current`` (the annotation as it is now). Live changes
+travel on ``annot:v:{version}`` (shared with the meeting) and ``annot:u:{user}`` (mine, and those
+shared with me by name); the hub learns those topics from ``ensure_hub`` (called by every handler
+here, as web.routes.meetings does for the room: app.py has no start-up hook for route modules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from eoffice.org import User
+from meetings import annotation_export, annotations
+from meetings.documents import version_context
+from storage import events
+from storage.db import UnitOfWork
+from storage.errors import Invalid, NotFound
+from web.auth import json_body, require_user
+from web.openapi import describe
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def ensure_hub(app: Any) -> None:
+    """Register the annotation topics' authoriser and snapshot with the hub (once per hub)."""
+    hub = getattr(app.state, "hub", None)
+    if hub is not None and getattr(app.state, "annotations_hub", None) is not hub:
+        annotations.register(hub)
+        app.state.annotations_hub = hub
+
+
+def api(fn: Handler) -> Handler:
+    @wraps(fn)
+    async def inner(request: Request) -> Response:
+        ensure_hub(request.app)
+        return await fn(request)
+
+    return inner
+
+
+def _id(request: Request, name: str) -> int:
+    return int(request.path_params[name])
+
+
+async def _check_version(uow: UnitOfWork, user: User, meeting_id: int, version_id: int) -> None:
+    _ctx, doc, _version = await version_context(uow, user, version_id)
+    if doc.meeting_id != meeting_id:
+        raise NotFound("Không tìm thấy tài liệu.")
+
+
+async def _check_annotation(uow: UnitOfWork, meeting_id: int, annotation_id: int) -> None:
+    a = await uow.session.get(annotations.Annotation, annotation_id)
+    if a is None or a.meeting_id != meeting_id:
+        raise NotFound("Không tìm thấy chú thích.")
+
+
+def _revision(value: Any) -> int:
+    if isinstance(value, bool):
+        raise Invalid("Số phiên bản (revision) không hợp lệ.", field="revision")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Invalid("Thiếu số phiên bản (revision) của chú thích.", field="revision") from None
+
+
+@api
+async def list_annotations(request: Request) -> JSONResponse:
+    """Annotations of a document version I may see: mine, shared with the meeting, shared with me.
+
+    With the live topics to subscribe to and their seqs, read before the list (resume from them).
+    """
+    user = require_user(request)
+    mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
+    scope = request.query_params.get("scope", "all")
+    async with request.app.state.db.uow() as uow:
+        await _check_version(uow, user, mid, vid)
+        shared, mine = annotations.version_topic(vid), annotations.user_topic(user.id)
+        seqs = {shared: await events.last_seq(uow.session, shared), mine: await events.last_seq(uow.session, mine)}
+        rows = await annotations.visible(uow, user, vid, scope=scope)
+    return JSONResponse({"version_id": vid, "user_id": user.id, "annotations": rows,
+                         "topics": {"shared": shared, "mine": mine}, "seqs": seqs})
+
+
+@api
+@describe(responses={"201": {"description": "Đã thêm"},
+                     "200": {"description": "Đã có (gửi lại từ hàng đợi ngoại tuyến)"},
+                     "400": {"description": "Hình dạng, màu, trang hoặc người nhận không hợp lệ"}})
+async def create_annotation(request: Request) -> JSONResponse:
+    """Add an annotation: {client_id, page, kind (highlight|ink|note|rect|arrow), shape, color (#rrggbb), text,
+    visibility (private|meeting|people), recipient_ids}. Coordinates in PDF points of the page as displayed."""
+    user = require_user(request)
+    body = await json_body(request)
+    mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
+    async with request.app.state.db.uow() as uow:
+        await _check_version(uow, user, mid, vid)
+        a, created = await annotations.create(
+            uow, user, vid, client_id=body.get("client_id"), page=body.get("page"), kind=body.get("kind"),
+            shape=body.get("shape"), color=body.get("color"), text=body.get("text", ""),
+            visibility=body.get("visibility", "private"), recipient_ids=body.get("recipient_ids"))
+        recipients = (await annotations.recipients_of(uow, [a.id]))[a.id]
+        data = annotations.public(a, user.full_name, recipients)
+        await uow.commit()
+    return JSONResponse(data, status_code=201 if created else 200)
+
+
+@api
+@describe(responses={"409": {"description": "Chú thích đã được sửa ở nơi khác: kèm bản hiện tại (current)"}})
+async def annotation(request: Request) -> Response:
+    """PATCH {revision, ...changes}: change my annotation; DELETE ?revision=n: erase it."""
+    user = require_user(request)
+    mid, aid = _id(request, "meeting_id"), _id(request, "annotation_id")
+    if request.method == "DELETE":
+        revision = request.query_params.get("revision")
+        if revision is None:
+            revision = (await json_body(request)).get("revision")
+        async with request.app.state.db.uow() as uow:
+            await _check_annotation(uow, mid, aid)
+            a = await annotations.remove(uow, user, aid, revision=_revision(revision))
+            await uow.commit()
+        return JSONResponse({"ok": True, "id": aid, "version_id": a.version_id})
+    body = await json_body(request)
+    changes = {k: body[k] for k in annotations.EDITABLE if k in body}
+    async with request.app.state.db.uow() as uow:
+        await _check_annotation(uow, mid, aid)
+        a = await annotations.update(uow, user, aid, revision=_revision(body.get("revision")), **changes)
+        recipients = (await annotations.recipients_of(uow, [a.id]))[a.id]
+        data = annotations.public(a, user.full_name, recipients)
+        await uow.commit()
+    return JSONResponse(data)
+
+
+@api
+async def share_candidates(request: Request) -> JSONResponse:
+    """People I may share an annotation of this version with (those who may read it)."""
+    user = require_user(request)
+    mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
+    async with request.app.state.db.uow() as uow:
+        await _check_version(uow, user, mid, vid)
+        people = await annotations.share_candidates(uow, user, vid)
+    return JSONResponse({"people": people})
+
+
+@api
+async def annotated_copy(request: Request) -> Response:
+    """My annotated copy: the original PDF with my annotations and the shared ones I may see, as real PDF
+    annotations (the stored original is not changed; an incremental update keeps signatures valid)."""
+    user = require_user(request)
+    mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
+    async with request.app.state.db.uow() as uow:
+        await _check_version(uow, user, mid, vid)
+        _doc, version, out = await annotation_export.my_copy(uow, user, request.app.state.blobs, vid)
+    stem = version.filename.rsplit(".", 1)[0] if "." in version.filename else version.filename
+    name = quote(f"{stem} - bản có ghi chú.pdf")
+    return Response(out.data, media_type="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{name}", "Cache-Control": "private, no-store",
+        "X-Annotations": str(out.count), "X-Save-Method": out.method})
+
+
+M = "/api/meetings/{meeting_id:int}"
+V = M + "/versions/{version_id:int}"
+routes = [
+    Route(V + "/annotations", list_annotations, methods=["GET"]),
+    Route(V + "/annotations", create_annotation, methods=["POST"]),
+    Route(V + "/annotations/people", share_candidates, methods=["GET"]),
+    Route(V + "/annotated.pdf", annotated_copy, methods=["GET"]),
+    Route(M + "/annotations/{annotation_id:int}", annotation, methods=["PATCH", "DELETE"]),
+]
