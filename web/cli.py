@@ -53,12 +53,21 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from eoffice import demo
 
     async def run(db: Database) -> int:
-        async with db.uow() as uow:
-            if not await demo.is_empty(uow):
-                print("Cơ sở dữ liệu đã có tài khoản: bỏ qua dữ liệu mẫu.")
-                return 0
-            created = await demo.load_demo(uow)
-            await uow.commit()
+        from meetings.demo import create_demo_meeting
+        from storage.blobs import open_blob_store
+
+        blobs = open_blob_store(settings.blob_url)
+        try:
+            async with db.uow() as uow:
+                if not await demo.is_empty(uow):
+                    print("Cơ sở dữ liệu đã có tài khoản: bỏ qua dữ liệu mẫu.")
+                    return 0
+                created = await demo.load_demo(uow)
+                meeting = await create_demo_meeting(uow, blobs)
+                await uow.commit()
+        finally:
+            await blobs.close()
+        print(f"Đã tạo cuộc họp mẫu: {meeting.title}")
         print(f"Đã tạo dữ liệu mẫu. Mật khẩu của mọi tài khoản: {demo.DEMO_PASSWORD}")
         for username, name, title in created:
             print(f"  {username:<20} {name} — {title}")

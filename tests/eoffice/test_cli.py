@@ -22,6 +22,10 @@ def test_migrate_demo_user_token_audit(tmp_path: Path) -> None:
     demo = _run(tmp_path, "demo")
     assert demo.returncode == 0, demo.stderr
     assert "Demo@2026" in demo.stdout and "Nguyễn Thị Lan" in demo.stdout
+    assert "Phiên họp" in demo.stdout  # the demo meeting with its agenda documents
+    first = _run(tmp_path, "audit", "verify")
+    assert first.returncode == 0, first.stderr
+    entries = int(first.stdout.split(":")[1].split("mục")[0])
     again = _run(tmp_path, "demo")
     assert again.returncode == 0 and "bỏ qua" in again.stdout
 
@@ -40,5 +44,4 @@ def test_migrate_demo_user_token_audit(tmp_path: Path) -> None:
 
     verify = _run(tmp_path, "audit", "verify")
     assert verify.returncode == 0, verify.stderr
-    # 9 demo users + 1 added + 1 token
-    assert "11 mục" in verify.stdout
+    assert f"{entries + 2} mục" in verify.stdout  # the account and the token were audited
