@@ -1,0 +1,236 @@
+"""Annotations over HTTP and the WebSocket hub, against a real uvicorn server (SQLite and PostgreSQL):
+what another participant's socket receives, the API listing, the snapshot and the annotated copy never
+contain someone's private annotation; conflicts answer 409 with the current state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pymupdf
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from eoffice import identity
+from meetings import annotations, documents
+from storage.settings import Settings
+from tests.conftest import free_port
+from tests.meetings.conftest import World, call
+from web.app import create_app
+
+PRIVATE = "Ghi chú riêng tư: cần hỏi lại Sở Tài chính về số liệu xã Bình Khê"
+SHARED = "Chia sẻ cả cuộc họp: đề nghị Ủy ban nhân dân huyện Đông Triều giải trình"
+NAMED = "Chỉ gửi ông Thắng: số liệu quý IV"
+
+
+@pytest.fixture
+async def server(settings: Settings, world: World) -> AsyncIterator[str]:
+    app = create_app(settings)
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        await asyncio.to_thread(thread.join, 20)
+
+
+async def _token(world: World, key: str) -> str:
+    async with world.db.uow() as uow:
+        token = await identity.create_token(uow, None, world.users[key])
+        await uow.commit()
+    return token
+
+
+class Tablet:
+    """One person's HTTP client and WebSocket, keeping every raw frame the socket received."""
+
+    def __init__(self, host: str, token: str) -> None:
+        self.host = host
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.http = httpx.AsyncClient(base_url=f"http://{host}", headers=self.headers, timeout=30)
+        self.ws: ClientConnection | None = None
+        self.raw: list[str] = []
+        self.frames: list[dict[str, Any]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        self.ws = await connect(f"ws://{self.host}/ws", additional_headers=self.headers)
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for raw in self.ws:
+            self.raw.append(str(raw))
+            self.frames.append(json.loads(raw))
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps(frame))
+
+    async def wait_for(self, pred: Any, within: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for f in self.frames:
+                if pred(f):
+                    return f
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no such frame; got {self.frames}")
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.task is not None:
+            self.task.cancel()
+        await self.http.aclose()
+
+
+async def test_private_annotations_never_reach_anyone_else(server: str, world: World) -> None:
+    m = await world.meeting(start=True)
+    mid = m["meeting_id"]
+    upload = await world.upload_pdf(world.organiser, [["Báo cáo chuyển đổi số huyện Đông Triều"], ["Phụ lục"]],
+                                    "Báo cáo")
+    _, v = await call(world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=upload,
+                      item_id=m["item_ids"][0])
+    owner, other, chair = [Tablet(server, await _token(world, k)) for k in ("member", "member2", "chair")]
+    base = f"/api/meetings/{mid}"
+    try:
+        listing = (await other.http.get(f"{base}/versions/{v.id}/annotations")).json()
+        assert listing["annotations"] == [] and listing["topics"]["shared"] == f"annot:v:{v.id}"
+        await other.http.get(base)  # the room's handlers register the meeting topics with the hub
+        for tablet, who in ((owner, world.member), (other, world.member2), (chair, world.chair)):
+            await tablet.open()
+            for topic in (f"annot:v:{v.id}", f"annot:u:{who.id}", f"meeting:{mid}"):
+                await tablet.send({"op": "subscribe", "topic": topic})
+                await tablet.wait_for(lambda f, t=topic: f.get("type") == "subscribed" and f["topic"] == t)
+        # another person's own topic is refused
+        await other.send({"op": "subscribe", "topic": f"annot:u:{world.member.id}"})
+        err = await other.wait_for(lambda f: f.get("type") == "error")
+        assert "không có quyền" in err["message"]
+
+        def body(n: int, **kw: Any) -> dict[str, Any]:
+            return {"client_id": f"ipad-{n}-abcdefgh", "page": 1, "kind": "note", "shape": {"at": [120, 140]}, **kw}
+
+        r = await owner.http.post(f"{base}/versions/{v.id}/annotations", json=body(1, text=PRIVATE))
+        assert r.status_code == 201 and r.json()["visibility"] == "private", r.text
+        private = r.json()
+        again = await owner.http.post(f"{base}/versions/{v.id}/annotations", json=body(1, text=PRIVATE))
+        assert again.status_code == 200 and again.json()["id"] == private["id"]  # an offline replay
+        r = await owner.http.post(f"{base}/versions/{v.id}/annotations", json=body(
+            2, kind="ink", visibility="meeting", text=SHARED,
+            shape={"strokes": [[[100, 100, 0.5], [140, 120, 0.8], [180, 110, 0.6]]], "width": 2}))
+        shared = r.json()
+        r = await owner.http.post(f"{base}/versions/{v.id}/annotations", json=body(
+            3, visibility="people", recipient_ids=[world.member2.id], text=NAMED))
+        named = r.json()
+        assert named["recipient_ids"] == [world.member2.id]
+
+        # the owner's socket gets all three; the others get the shared one, member2 also the named one
+        await owner.wait_for(lambda f: f.get("type") == "annotation.saved"
+                             and f["data"]["annotation"]["id"] == private["id"])
+        await other.wait_for(lambda f: f.get("type") == "annotation.saved"
+                             and f["data"]["annotation"]["id"] == named["id"])
+        await chair.wait_for(lambda f: f.get("type") == "annotation.saved"
+                             and f["data"]["annotation"]["id"] == shared["id"])
+        got = await other.wait_for(lambda f: f.get("type") == "annotation.saved"
+                                   and f["data"]["annotation"]["id"] == shared["id"])
+        assert got["topic"] == f"annot:v:{v.id}" and got["data"]["annotation"]["text"] == SHARED
+
+        # the private one becomes shared and private again: the others see it come and go (ids only)
+        r = await owner.http.patch(f"{base}/annotations/{private['id']}", json={"revision": 1, "visibility": "meeting",
+                                                                                 "text": "Đã sửa"})
+        assert r.status_code == 200 and r.json()["revision"] == 2
+        r = await owner.http.patch(f"{base}/annotations/{private['id']}", json={"revision": 2, "visibility": "private",
+                                                                                 "text": PRIVATE})
+        assert r.status_code == 200
+        hidden = await chair.wait_for(lambda f: f.get("type") == "annotation.hidden")
+        assert hidden["data"] == {"id": private["id"], "version_id": v.id, "revision": 3}
+
+        # a stale change is a 409 with the current state
+        stale = await owner.http.patch(f"{base}/annotations/{private['id']}", json={"revision": 1, "text": "cũ"})
+        assert stale.status_code == 409
+        assert stale.json()["current"]["revision"] == 3 and stale.json()["current"]["text"] == PRIVATE
+        bad = await owner.http.post(f"{base}/versions/{v.id}/annotations", json=body(4, shape={"at": [5000, 1]}))
+        assert bad.status_code == 400 and "ngoài trang" in bad.json()["message"]
+        # someone else's annotation: read only (shared) or nonexistent (private)
+        assert (await other.http.delete(f"{base}/annotations/{shared['id']}?revision=1")).status_code == 403
+        assert (await other.http.delete(f"{base}/annotations/{private['id']}?revision=3")).status_code == 404
+
+        # the API listing
+        for tablet, expected in ((other, {shared["id"], named["id"]}), (chair, {shared["id"]}),
+                                 (owner, {private["id"], shared["id"], named["id"]})):
+            rows = (await tablet.http.get(f"{base}/versions/{v.id}/annotations")).json()["annotations"]
+            assert {a["id"] for a in rows} == expected
+        mine = (await other.http.get(f"{base}/versions/{v.id}/annotations?scope=mine")).json()["annotations"]
+        assert mine == []
+
+        # the snapshot of a client too far ahead (a restored database) has no private annotation either
+        await chair.send({"op": "subscribe", "topic": f"annot:v:{v.id}", "since": 10**6})
+        snap = await chair.wait_for(lambda f: f.get("type") == "snapshot")
+        assert [a["id"] for a in snap["data"]["annotations"]] == [shared["id"]]
+
+        # the annotated copy
+        copy = await other.http.get(f"{base}/versions/{v.id}/annotated.pdf")
+        assert copy.status_code == 200 and copy.headers["content-type"] == "application/pdf"
+        assert copy.headers["x-save-method"] == "incremental" and copy.headers["x-annotations"] == "2"
+        pdf = pymupdf.open(stream=copy.content, filetype="pdf")
+        contents = {a.info["content"] for p in list(pdf) for a in p.annots()}
+        assert contents == {SHARED, NAMED}
+        own_copy = await owner.http.get(f"{base}/versions/{v.id}/annotated.pdf")
+        assert PRIVATE in {a.info["content"] for p in list(pymupdf.open(stream=own_copy.content, filetype="pdf"))
+                           for a in p.annots()}
+
+        # deletion reaches the audience, with ids only
+        assert (await owner.http.delete(f"{base}/annotations/{shared['id']}?revision=1")).status_code == 200
+        gone = await chair.wait_for(lambda f: f.get("type") == "annotation.deleted")
+        assert gone["data"]["id"] == shared["id"] and "annotation" not in gone["data"]
+
+        await asyncio.sleep(0.3)
+        # nothing private, ever, in any frame the other two sockets received; nothing on the room topic
+        for tablet in (other, chair):
+            assert not any(PRIVATE in raw for raw in tablet.raw)
+            assert not any(f.get("topic") == f"meeting:{mid}" and str(f.get("type", "")).startswith("annotation")
+                           for f in tablet.frames)
+        assert not any(NAMED in raw for raw in chair.raw)
+        assert any(PRIVATE in raw for raw in owner.raw)
+    finally:
+        for tablet in (owner, other, chair):
+            await tablet.close()
+
+
+async def test_outsiders_and_confidential_items_through_the_api(server: str, world: World) -> None:
+    m = await world.meeting(start=True, confidential_for=["member2"])
+    mid = m["meeting_id"]
+    upload = await world.upload_pdf(world.organiser, [["Phương án nhân sự"]], "Nhân sự")
+    _, v = await call(world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=upload,
+                      item_id=m["item_ids"][-1])
+    outsider, member, member2 = [Tablet(server, await _token(world, k)) for k in ("outsider", "member", "member2")]
+    try:
+        base = f"/api/meetings/{mid}/versions/{v.id}"
+        for t in (outsider, member):
+            assert (await t.http.get(f"{base}/annotations")).status_code == 403
+            assert (await t.http.get(f"{base}/annotated.pdf")).status_code == 403
+            r = await t.http.post(f"{base}/annotations", json={"client_id": "abcdefgh12", "page": 1, "kind": "note",
+                                                               "shape": {"at": [1, 1]}})
+            assert r.status_code == 403
+        people = (await member2.http.get(f"{base}/annotations/people")).json()["people"]
+        names = {p["full_name"] for p in people}
+        assert world.chair.full_name in names and world.member.full_name not in names  # not on the item's list
+        assert (await member2.http.get(f"/api/meetings/{mid + 1}/versions/{v.id}/annotations")).status_code in (403,
+                                                                                                               404)
+        assert annotations.version_topic(v.id) == f"annot:v:{v.id}"
+    finally:
+        for t in (outsider, member, member2):
+            await t.close()
