@@ -11,6 +11,7 @@ from starlette.templating import Jinja2Templates
 
 from eoffice.org import ROLE_LABELS, Role
 from storage.settings import Settings
+from web.actions import action_label
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,6 +43,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         return {"user": state.get("user"), "csrf_token": state.get("csrf_token", "")}
 
     templates = Jinja2Templates(directory=HERE / "templates", context_processors=[context])
-    templates.env.filters.update(date=date, datetime=datetime, local=local, role_label=role_label)
+    templates.env.filters.update(date=date, datetime=datetime, local=local, role_label=role_label,
+                                 action_label=action_label)
     templates.env.globals["static_version"] = "1"
     return templates
