@@ -5,4 +5,5 @@ import meetings.annotations
 import meetings.documents
 import meetings.meetings
 import meetings.minutes
-import meetings.speakers  # noqa: F401
+import meetings.speakers
+import meetings.voting  # noqa: F401

@@ -1,0 +1,988 @@
+"""Polls in the meeting room: named and secret ballots, proxies and weights, the life cycle
+draft -> open (optionally with a countdown) -> closed -> published, cancel and re-run.
+
+Rules that need no I/O live in ``meetings.voting_rules``; this module stores and checks.
+
+Integrity
+    A cast is one transaction: ``UPDATE meeting_polls SET votes_cast = votes_cast + 1 WHERE
+    state = 'open' AND (closes_at IS NULL OR closes_at > now)`` takes the poll's row lock (so a
+    cast and the close are ordered: a cast waiting behind the close finds the poll closed and is
+    refused, and the counter is exact and monotonic), then the voter's "has voted" row is claimed
+    with ``UPDATE ... WHERE voted_at IS NULL`` (unique per poll and seat: one vote per voter and
+    per proxy, a concurrent duplicate finds nothing to claim and gets ``Conflict``), then the
+    ballot is inserted and the audit entry written. The HTTP answer is sent after the commit, so
+    an acknowledged vote is durable; a crashed process loses only unacknowledged ones.
+
+Secret ballots
+    ``meeting_poll_ballots`` has no column that could name a voter or a time: a random UUID
+    (not an autoincrement, which would order ballots by time), the poll, the choice and the
+    weight. On SQLite the table is WITHOUT ROWID, so rows sit in the order of their random keys.
+    Who has voted is in ``meeting_poll_voters`` (unique per poll and seat); for named polls that
+    row also holds the ballot id, for secret polls it never does. When a secret poll closes its
+    ballots are rewritten in a random order with new ids in the closing transaction (so on
+    PostgreSQL their physical position and transaction id say nothing about when they were cast)
+    and the table is vacuumed after the commit. Residual risk, documented: while the poll is open
+    a database superuser reading system columns (xmin, ctid) or the write-ahead log can relate a
+    ballot to the moment it was written; the application, its API, its events and its audit log
+    never do. Weighted secret polls reveal the weight of a ballot, which can identify a voter
+    whose weight is unique.
+
+Vote changes
+    A poll may allow changing one's vote until it closes: for named polls the ballot is updated
+    in place (and the audit log keeps each change). Secret polls cannot allow it: changing a
+    ballot needs something linking it to its voter (a receipt), and a receipt lets a voter prove
+    their vote to someone who bought or coerced it. ``voting_rules.make_spec`` refuses the
+    combination.
+
+Eligibility is fixed when the poll opens (``meeting_poll_voters``): voting members checked in at
+that moment, and the proxies they hold (``meeting_voting_rights``, capped by the poll). A member
+who arrives later votes in the next poll, or the chair re-runs this one.
+
+Events (``meeting:{id}``): ``poll.changed`` [poll_id, state, poll{public view}] on every state
+change; ``poll.progress`` [poll_id, cast, eligible, cast_weight, eligible_weight, tally?] coalesced
+by ``meetings.polls_live`` at most every 100 ms while votes arrive (never one per vote: a hall of
+tablets would receive N² messages). On ``meeting:{id}:control`` (chair and secretary): ``poll.voted``
+[poll_id, participant_id] for named polls, so the chair's list of who has not voted updates.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eoffice import audit
+from eoffice.org import User
+from meetings import rules, topics
+from meetings import voting_rules as vr
+from meetings.meetings import Ctx, Meeting, Participant, get_context, user_names, view_context
+from meetings.rules import State as MeetingState
+from meetings.voting_rules import State
+from storage.db import Base, Database, UnitOfWork, utcnow
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
+
+MAX_DURATION = 24 * 3600
+
+
+class Poll(Base):
+    __tablename__ = "meeting_polls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    method: Mapped[str] = mapped_column(String(20))
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_choices: Mapped[int] = mapped_column(Integer, default=1)
+    seats: Mapped[int] = mapped_column(Integer, default=1)
+    allow_abstain: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    visibility: Mapped[str] = mapped_column(String(20), default=vr.Visibility.CLOSED)
+    majority: Mapped[str] = mapped_column(String(20), default=vr.Majority.SIMPLE)
+    base: Mapped[str] = mapped_column(String(20), default=vr.Base.VALID)
+    quorum_rule: Mapped[str] = mapped_column(String(20), default=rules.QuorumRule.HALF)
+    proxy_cap: Mapped[int] = mapped_column(Integer, default=1)
+    weighted: Mapped[bool] = mapped_column(Boolean, default=False)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default=State.DRAFT, index=True)
+    rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_polls.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    opened_at: Mapped[dt.datetime | None] = mapped_column()
+    opened_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closes_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column()
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    close_reason: Mapped[str] = mapped_column(String(20), default="")  # chair | timer
+    published_at: Mapped[dt.datetime | None] = mapped_column()
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column()
+    # counters, fixed at opening (eligibility) or kept by every cast under the poll's row lock
+    votes_cast: Mapped[int] = mapped_column(Integer, default=0)
+    weight_cast: Mapped[int] = mapped_column(Integer, default=0)
+    eligible_count: Mapped[int] = mapped_column(Integer, default=0)
+    eligible_weight: Mapped[int] = mapped_column(Integer, default=0)
+    present_count: Mapped[int] = mapped_column(Integer, default=0)
+    entitled_count: Mapped[int] = mapped_column(Integer, default=0)
+    entitled_weight: Mapped[int] = mapped_column(Integer, default=0)
+    quorum_needed: Mapped[int] = mapped_column(Integer, default=0)
+    refused_proxies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    def spec(self) -> vr.Spec:
+        return vr.Spec(method=vr.Method(self.method), options=tuple(range(1, len(self.options) + 1)),
+                       max_choices=self.max_choices, seats=self.seats,
+                       allow_abstain=self.allow_abstain or self.method == vr.Method.YES_NO_ABSTAIN,
+                       majority=vr.Majority(self.majority), base=vr.Base(self.base))
+
+
+class PollVoter(Base):
+    """One right to vote in one poll, fixed at opening; ``voted_at`` set means "has voted"."""
+
+    __tablename__ = "meeting_poll_voters"
+    __table_args__ = (UniqueConstraint("poll_id", "participant_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("meeting_polls.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("meeting_participants.id", ondelete="CASCADE"))
+    holder_id: Mapped[int] = mapped_column(ForeignKey("meeting_participants.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # who may cast it
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    proxy: Mapped[bool] = mapped_column(Boolean, default=False)
+    voted_at: Mapped[dt.datetime | None] = mapped_column()
+    method: Mapped[str] = mapped_column(String(20), default="")  # tablet | roll_call
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    changes: Mapped[int] = mapped_column(Integer, default=0)
+    ballot_id: Mapped[str | None] = mapped_column(String(32))  # named polls only; never for secret ones
+
+
+class PollBallot(Base):
+    """A ballot: nothing here names its voter or when it was cast (see the module docstring)."""
+
+    __tablename__ = "meeting_poll_ballots"
+    __table_args__ = {"sqlite_with_rowid": False}
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4().hex: random, not ordered
+    poll_id: Mapped[int] = mapped_column(ForeignKey("meeting_polls.id", ondelete="CASCADE"), index=True)
+    choice: Mapped[dict[str, Any]] = mapped_column(JSON)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class VotingRight(Base):
+    """A member's vote weight in a meeting and the proxy (ủy quyền) they gave, if any."""
+
+    __tablename__ = "meeting_voting_rights"
+    __table_args__ = (UniqueConstraint("meeting_id", "participant_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("meeting_participants.id", ondelete="CASCADE"))
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    proxy_holder_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_participants.id", ondelete="SET NULL"))
+    proxy_given_at: Mapped[dt.datetime | None] = mapped_column()
+    proxy_recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    proxy_note: Mapped[str] = mapped_column(String(500), default="")
+
+
+def new_ballot_id() -> str:
+    return uuid.uuid4().hex
+
+
+# ---------------------------------------------------------------- views
+
+
+def results_visible(poll: Poll, controller: bool) -> bool:
+    state = State(poll.state)
+    if state is State.PUBLISHED:
+        return True
+    if state is State.CLOSED:
+        return controller or poll.visibility != vr.Visibility.PUBLISHED
+    if state is State.OPEN:
+        return poll.visibility == vr.Visibility.LIVE
+    return False
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def public_view(poll: Poll, *, controller: bool = False, tally: dict[str, int] | None = None) -> dict[str, Any]:
+    """What any participant may see; the result only when it is visible to them."""
+    out: dict[str, Any] = {
+        "id": poll.id, "meeting_id": poll.meeting_id, "item_id": poll.item_id, "title": poll.title,
+        "description": poll.description, "method": poll.method,
+        "method_label": vr.METHOD_LABELS[vr.Method(poll.method)],
+        "options": [{"key": i + 1, "label": label} for i, label in enumerate(poll.options)],
+        "max_choices": poll.max_choices, "seats": poll.seats,
+        "allow_abstain": poll.allow_abstain or poll.method == vr.Method.YES_NO_ABSTAIN,
+        "secret": poll.secret, "allow_change": poll.allow_change, "visibility": poll.visibility,
+        "majority": poll.majority, "majority_label": vr.MAJORITY_LABELS[vr.Majority(poll.majority)],
+        "base": poll.base, "base_label": vr.BASE_LABELS[vr.Base(poll.base)], "quorum_rule": poll.quorum_rule,
+        "proxy_cap": poll.proxy_cap, "weighted": poll.weighted, "duration_seconds": poll.duration_seconds,
+        "state": poll.state, "state_label": vr.STATE_LABELS[State(poll.state)], "rerun_of_id": poll.rerun_of_id,
+        "opened_at": _iso(poll.opened_at), "closes_at": _iso(poll.closes_at), "closed_at": _iso(poll.closed_at),
+        "published_at": _iso(poll.published_at), "close_reason": poll.close_reason,
+        "cast": poll.votes_cast, "eligible": poll.eligible_count, "cast_weight": poll.weight_cast,
+        "eligible_weight": poll.eligible_weight, "present": poll.present_count, "entitled": poll.entitled_count,
+        "quorum_needed": poll.quorum_needed, "result": None,
+    }
+    if results_visible(poll, controller):
+        if poll.result is not None:
+            out["result"] = poll.result
+        elif tally is not None:
+            out["tally"] = tally
+    return out
+
+
+async def live_tally(uow: UnitOfWork, poll: Poll) -> dict[str, int]:
+    """Running counts of a named poll whose results are shown live (never for a secret one)."""
+    if poll.secret:
+        return {}
+    rows = (await uow.session.execute(
+        select(PollBallot.choice, PollBallot.weight).where(PollBallot.poll_id == poll.id))).all()
+    out: dict[str, int] = {}
+    for choice, weight in rows:
+        if vr.is_abstain(choice):
+            keys: list[str] = ["abstain"]
+        elif "v" in choice:
+            keys = [choice["v"]]
+        else:
+            keys = [str(k) for k in (choice.get("o") or choice.get("r", [])[:1])]
+        for k in keys:
+            out[k] = out.get(k, 0) + weight
+    return out
+
+
+def progress_data(poll: Poll) -> dict[str, Any]:
+    return {"poll_id": poll.id, "state": poll.state, "cast": poll.votes_cast, "eligible": poll.eligible_count,
+            "cast_weight": poll.weight_cast, "eligible_weight": poll.eligible_weight,
+            "closes_at": _iso(poll.closes_at)}
+
+
+async def _emit_changed(uow: UnitOfWork, poll: Poll, meeting: Meeting) -> None:
+    if meeting.state == MeetingState.DRAFT:
+        return
+    tally = await live_tally(uow, poll) if poll.state == State.OPEN and results_visible(poll, False) else None
+    uow.emit(topics.room(poll.meeting_id), "poll.changed", poll_id=poll.id, state=poll.state,
+             poll=public_view(poll, tally=tally))
+
+
+# ---------------------------------------------------------------- loading
+
+
+@dataclass
+class PollCtx:
+    poll: Poll
+    meeting: Meeting
+    ctx: Ctx
+
+
+async def _poll(uow: UnitOfWork, poll_id: int, *, lock: bool = False) -> Poll:
+    q = select(Poll).where(Poll.id == poll_id)
+    if lock:
+        q = q.with_for_update().execution_options(populate_existing=True)
+    poll = await uow.session.scalar(q)
+    if poll is None:
+        raise NotFound("Không tìm thấy biểu quyết.")
+    return poll
+
+
+async def _load(uow: UnitOfWork, user: User, poll_id: int, *, lock: bool = False,
+                lock_meeting: bool = False) -> PollCtx:
+    poll = await _poll(uow, poll_id)
+    ctx = await view_context(uow, user, poll.meeting_id, lock=lock_meeting)
+    if lock:
+        poll = await _poll(uow, poll_id, lock=True)
+    if poll.state == State.DRAFT and not ctx.access.controller:
+        raise NotFound("Không tìm thấy biểu quyết.")
+    return PollCtx(poll, ctx.meeting, ctx)
+
+
+# ---------------------------------------------------------------- creating
+
+
+def _duration(value: Any) -> int | None:
+    if value in (None, "", 0):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 10 <= value <= MAX_DURATION:
+        raise Invalid("Thời gian biểu quyết phải từ 10 giây đến 24 giờ.", field="duration_seconds")
+    return value
+
+
+async def create_poll(
+    uow: UnitOfWork, actor: User, meeting_id: int, *, title: str, method: str, description: str = "",
+    options: list[str] | None = None, max_choices: int | None = None, seats: int | None = None,
+    allow_abstain: bool = True, secret: bool = False, allow_change: bool = False,
+    visibility: str = vr.Visibility.CLOSED, majority: str = vr.Majority.SIMPLE, base: str = vr.Base.VALID,
+    quorum_rule: str | None = None, proxy_cap: int = 1, weighted: bool = False,
+    duration_seconds: int | None = None, item_id: int | None = None, rerun_of_id: int | None = None,
+) -> Poll:
+    """Chair or secretary prepare a poll (a draft) before or during the meeting."""
+    ctx = await get_context(uow, actor, meeting_id)
+    ctx.access.require_control()
+    rules.require_editable(ctx.meeting.state)
+    title = (title or "").strip()
+    if not title:
+        raise Invalid("Cần nhập nội dung biểu quyết.", field="title")
+    if not isinstance(options, list | tuple | type(None)):
+        raise Invalid("Danh sách phương án không hợp lệ.", field="options")
+    spec = vr.make_spec(method=method, options=list(options or []), max_choices=max_choices, seats=seats,
+                        allow_abstain=bool(allow_abstain), majority=majority, base=base, secret=bool(secret),
+                        allow_change=bool(allow_change), visibility=visibility)
+    rule = quorum_rule or ctx.meeting.quorum_rule
+    vr.quorum_to_open(0, 0, rule)  # validates the rule
+    if isinstance(proxy_cap, bool) or not isinstance(proxy_cap, int) or not 0 <= proxy_cap <= 10:
+        raise Invalid("Số ủy quyền tối đa mỗi người phải từ 0 đến 10.", field="proxy_cap")
+    if item_id is not None:
+        from meetings.agenda import AgendaItem
+
+        item = await uow.session.get(AgendaItem, item_id)
+        if item is None or item.meeting_id != meeting_id:
+            raise Invalid("Nội dung chương trình không thuộc cuộc họp này.", field="item_id")
+    poll = Poll(
+        meeting_id=meeting_id, item_id=item_id, title=title[:500], description=(description or "").strip(),
+        method=spec.method.value, options=[str(o).strip() for o in (options or [])], max_choices=spec.max_choices,
+        seats=spec.seats, allow_abstain=spec.allow_abstain, secret=bool(secret), allow_change=bool(allow_change),
+        visibility=vr.Visibility(visibility).value, majority=spec.majority.value, base=spec.base.value,
+        quorum_rule=rule, proxy_cap=proxy_cap, weighted=bool(weighted), duration_seconds=_duration(duration_seconds),
+        state=State.DRAFT, created_by=actor.id, rerun_of_id=rerun_of_id,
+        votes_cast=0, weight_cast=0, eligible_count=0, eligible_weight=0, present_count=0, entitled_count=0,
+        entitled_weight=0, quorum_needed=0, refused_proxies=[],
+    )
+    uow.session.add(poll)
+    await uow.session.flush()
+    await audit.record(uow, actor, "poll.create", "poll", poll.id, meeting_id=meeting_id, title=poll.title,
+                       method=poll.method, secret=poll.secret, majority=poll.majority, base=poll.base,
+                       rerun_of_id=rerun_of_id)
+    await _emit_changed(uow, poll, ctx.meeting)
+    return poll
+
+
+async def rerun_poll(uow: UnitOfWork, actor: User, poll_id: int, *, options: list[str] | None = None,
+                     title: str | None = None) -> Poll:
+    """A new draft with the same settings, linked to the old poll (for example among tied candidates)."""
+    pc = await _load(uow, actor, poll_id)
+    pc.ctx.access.require_control()
+    old = pc.poll
+    if old.state not in (State.CLOSED, State.PUBLISHED, State.CANCELLED):
+        raise Conflict("Chỉ biểu quyết lại khi biểu quyết trước đã kết thúc hoặc đã hủy.")
+    seats = old.seats
+    new_options = list(old.options) if options is None else options
+    if old.method in (vr.Method.MULTIPLE, vr.Method.RANKED):
+        seats = min(seats, max(1, len(new_options) - 1))
+    return await create_poll(
+        uow, actor, old.meeting_id, title=title or old.title, method=old.method, description=old.description,
+        options=new_options, max_choices=min(old.max_choices, max(1, len(new_options))), seats=seats,
+        allow_abstain=old.allow_abstain, secret=old.secret, allow_change=old.allow_change, visibility=old.visibility,
+        majority=old.majority, base=old.base, quorum_rule=old.quorum_rule, proxy_cap=old.proxy_cap,
+        weighted=old.weighted, duration_seconds=old.duration_seconds, item_id=old.item_id, rerun_of_id=old.id,
+    )
+
+
+# ---------------------------------------------------------------- weights and proxies
+
+
+async def _right(uow: UnitOfWork, meeting_id: int, participant_id: int) -> VotingRight:
+    row = await uow.session.scalar(select(VotingRight).where(
+        VotingRight.meeting_id == meeting_id, VotingRight.participant_id == participant_id))
+    if row is None:
+        row = VotingRight(meeting_id=meeting_id, participant_id=participant_id, weight=1, proxy_note="")
+        uow.session.add(row)
+    return row
+
+
+async def _seat_of(uow: UnitOfWork, meeting_id: int, participant_id: int, field: str) -> Participant:
+    p = await uow.session.get(Participant, participant_id)
+    if p is None or p.meeting_id != meeting_id:
+        raise NotFound("Không tìm thấy người dự họp.", field=field)
+    if not p.voting:
+        raise Invalid("Người này không có quyền biểu quyết.", field=field)
+    return p
+
+
+async def set_weight(uow: UnitOfWork, actor: User, meeting_id: int, participant_id: int, weight: int) -> VotingRight:
+    ctx = await get_context(uow, actor, meeting_id, lock=True)
+    ctx.access.require_manage()
+    rules.require_editable(ctx.meeting.state)
+    await _seat_of(uow, meeting_id, participant_id, "participant_id")
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 1_000_000:
+        raise Invalid("Trọng số phiếu phải là số nguyên từ 0 đến 1.000.000.", field="weight")
+    row = await _right(uow, meeting_id, participant_id)
+    row.weight = weight
+    await audit.record(uow, actor, "poll.weight", "meeting", meeting_id, participant_id=participant_id, weight=weight)
+    return row
+
+
+async def grant_proxy(uow: UnitOfWork, actor: User, meeting_id: int, grantor_id: int, holder_id: int,
+                      note: str = "") -> VotingRight:
+    """Ủy quyền: the absent member (or the chair/secretary recording a signed paper) names a holder."""
+    ctx = await get_context(uow, actor, meeting_id, lock=True)
+    grantor = await _seat_of(uow, meeting_id, grantor_id, "grantor_id")
+    holder = await _seat_of(uow, meeting_id, holder_id, "holder_id")
+    if not (ctx.access.controller or grantor.id in ctx.access.seats):
+        raise Forbidden("Chỉ người ủy quyền, chủ trì hoặc thư ký được ghi nhận ủy quyền.")
+    if MeetingState(ctx.meeting.state) not in (MeetingState.INVITED, MeetingState.IN_PROGRESS):
+        raise Conflict("Chỉ ủy quyền khi cuộc họp đã gửi giấy mời và chưa kết thúc.")
+    if grantor.id == holder.id:
+        raise Invalid("Không thể tự ủy quyền cho chính mình.", field="holder_id")
+    holder_right = await uow.session.scalar(select(VotingRight).where(
+        VotingRight.meeting_id == meeting_id, VotingRight.participant_id == holder.id))
+    if holder_right is not None and holder_right.proxy_holder_id is not None:
+        raise Conflict("Người nhận đã ủy quyền cho người khác nên không nhận ủy quyền được.", field="holder_id")
+    chained = await uow.session.scalar(select(VotingRight.id).where(
+        VotingRight.meeting_id == meeting_id, VotingRight.proxy_holder_id == grantor.id))
+    if chained:
+        raise Conflict("Người này đang giữ ủy quyền của người khác nên không ủy quyền tiếp được.", field="grantor_id")
+    row = await _right(uow, meeting_id, grantor.id)
+    row.proxy_holder_id = holder.id
+    row.proxy_given_at = utcnow()
+    row.proxy_recorded_by = actor.id
+    row.proxy_note = (note or "").strip()[:500]
+    await audit.record(uow, actor, "poll.proxy.grant", "meeting", meeting_id, grantor_id=grantor.id,
+                       holder_id=holder.id, note=row.proxy_note)
+    uow.emit(topics.room(meeting_id), "poll.proxies", grantor_id=grantor.id, holder_id=holder.id)
+    return row
+
+
+async def revoke_proxy(uow: UnitOfWork, actor: User, meeting_id: int, grantor_id: int) -> None:
+    ctx = await get_context(uow, actor, meeting_id, lock=True)
+    if not (ctx.access.controller or grantor_id in ctx.access.seats):
+        raise Forbidden("Chỉ người ủy quyền, chủ trì hoặc thư ký được hủy ủy quyền.")
+    row = await uow.session.scalar(select(VotingRight).where(
+        VotingRight.meeting_id == meeting_id, VotingRight.participant_id == grantor_id))
+    if row is None or row.proxy_holder_id is None:
+        raise NotFound("Người này chưa ủy quyền.")
+    holder = row.proxy_holder_id
+    row.proxy_holder_id = None
+    row.proxy_given_at = None
+    await audit.record(uow, actor, "poll.proxy.revoke", "meeting", meeting_id, grantor_id=grantor_id,
+                       holder_id=holder)
+    uow.emit(topics.room(meeting_id), "poll.proxies", grantor_id=grantor_id, holder_id=None)
+
+
+async def rights_view(uow: UnitOfWork, user: User, meeting_id: int) -> list[dict[str, Any]]:
+    await view_context(uow, user, meeting_id)
+    rows = (await uow.session.scalars(select(VotingRight).where(VotingRight.meeting_id == meeting_id)
+                                      .order_by(VotingRight.participant_id))).all()
+    return [{"participant_id": r.participant_id, "weight": r.weight, "proxy_holder_id": r.proxy_holder_id,
+             "proxy_given_at": _iso(r.proxy_given_at), "note": r.proxy_note} for r in rows]
+
+
+# ---------------------------------------------------------------- opening
+
+
+async def _eligibility(uow: UnitOfWork, meeting_id: int, poll: Poll) -> vr.Eligibility:
+    seats = (await uow.session.scalars(select(Participant).where(Participant.meeting_id == meeting_id))).all()
+    extra = {r.participant_id: r for r in (await uow.session.scalars(
+        select(VotingRight).where(VotingRight.meeting_id == meeting_id))).all()}
+    members = [vr.Member(p.id, p.attendee_id, voting=p.voting, present=p.present,
+                         weight=extra[p.id].weight if p.id in extra else 1) for p in seats]
+    proxies = [vr.Proxy(r.participant_id, r.proxy_holder_id, order=int(r.proxy_given_at.timestamp() * 1e6))
+               for r in extra.values() if r.proxy_holder_id is not None and r.proxy_given_at is not None]
+    return vr.eligibility(members, proxies, proxy_cap=poll.proxy_cap, weighted=poll.weighted)
+
+
+async def open_poll(uow: UnitOfWork, actor: User, poll_id: int, *, duration_seconds: int | None = None) -> Poll:
+    pc = await _load(uow, actor, poll_id, lock=True, lock_meeting=True)
+    pc.ctx.access.require_control()
+    poll, m = pc.poll, pc.meeting
+    rules.require_live(m.state)
+    if poll.state != State.DRAFT:
+        raise Conflict(f"Biểu quyết đang ở trạng thái «{vr.STATE_LABELS[State(poll.state)]}», không mở được.")
+    other = await uow.session.scalar(select(Poll.id).where(Poll.meeting_id == m.id, Poll.state == State.OPEN))
+    if other:
+        raise Conflict("Đang có một biểu quyết khác chưa kết thúc.", poll_id=other)
+    elig = await _eligibility(uow, m.id, poll)
+    q = vr.quorum_to_open(elig.present, elig.entitled, poll.quorum_rule)
+    if not q.met:
+        raise Conflict(f"Chưa đủ túc số để biểu quyết: có mặt {q.present}/{q.entitled}, cần {q.needed}.",
+                       quorum=q.public())
+    if not elig.rights:
+        raise Conflict("Không có đại biểu nào có quyền biểu quyết đang có mặt.")
+    now = utcnow()
+    duration = _duration(duration_seconds) if duration_seconds is not None else poll.duration_seconds
+    await uow.session.execute(insert(PollVoter), [
+        {"poll_id": poll.id, "participant_id": r.participant_id, "holder_id": r.holder_id, "user_id": r.user_id,
+         "weight": r.weight, "proxy": r.proxy, "method": "", "changes": 0} for r in elig.rights])
+    poll.state = State.OPEN
+    poll.opened_at = now
+    poll.opened_by = actor.id
+    poll.duration_seconds = duration
+    poll.closes_at = now + dt.timedelta(seconds=duration) if duration else None
+    poll.eligible_count = len(elig.rights)
+    poll.eligible_weight = elig.present_weight
+    poll.present_count = elig.present
+    poll.entitled_count = elig.entitled
+    poll.entitled_weight = elig.entitled_weight
+    poll.quorum_needed = q.needed
+    poll.refused_proxies = [{"grantor_id": p.grantor, "holder_id": p.holder, "reason": reason}
+                            for p, reason in elig.refused]
+    poll.votes_cast = poll.weight_cast = 0
+    await audit.record(uow, actor, "poll.open", "poll", poll.id, meeting_id=m.id, eligible=poll.eligible_count,
+                       eligible_weight=poll.eligible_weight, present=elig.present, entitled=elig.entitled,
+                       closes_at=_iso(poll.closes_at), refused_proxies=poll.refused_proxies)
+    await _emit_changed(uow, poll, m)
+    return poll
+
+
+async def set_countdown(uow: UnitOfWork, actor: User, poll_id: int, seconds: int | None) -> Poll:
+    """Start (or change, or with None stop) the countdown of an open poll."""
+    pc = await _load(uow, actor, poll_id, lock=True)
+    pc.ctx.access.require_control()
+    poll = pc.poll
+    if poll.state != State.OPEN:
+        raise Conflict("Chỉ đặt giờ cho biểu quyết đang mở.")
+    duration = _duration(seconds)
+    poll.closes_at = utcnow() + dt.timedelta(seconds=duration) if duration else None
+    poll.duration_seconds = duration
+    await audit.record(uow, actor, "poll.countdown", "poll", poll.id, meeting_id=poll.meeting_id,
+                       closes_at=_iso(poll.closes_at))
+    await _emit_changed(uow, poll, pc.meeting)
+    return poll
+
+
+# ---------------------------------------------------------------- casting
+
+
+@dataclass
+class Receipt:
+    poll_id: int
+    participant_id: int
+    cast: int
+    eligible: int
+    changed: bool
+
+    def public(self) -> dict[str, Any]:
+        return {"poll_id": self.poll_id, "participant_id": self.participant_id, "cast": self.cast,
+                "eligible": self.eligible, "changed": self.changed}
+
+
+class PollExpired(Conflict):
+    """The countdown has run out but the poll is not closed yet: the caller closes it."""
+
+
+def _refuse_state(poll_state: str, closes_at: dt.datetime | None, now: dt.datetime) -> None:
+    state = State(poll_state)
+    if state is State.DRAFT:
+        raise Conflict("Biểu quyết chưa mở.", state=poll_state)
+    if state is not State.OPEN:
+        raise Conflict(f"Biểu quyết đã kết thúc, không nhận thêm phiếu (trạng thái «{vr.STATE_LABELS[state]}»).",
+                       state=poll_state)
+    if closes_at is not None and closes_at <= now:
+        raise PollExpired("Đã hết thời gian biểu quyết, không nhận thêm phiếu.", state="expired")
+
+
+async def _claim(uow: UnitOfWork, poll: Poll, voter: PollVoter, ballot: dict[str, Any], *, method: str,
+                 recorded_by: int | None) -> tuple[int, bool]:
+    """Count one vote under the poll's row lock; returns (votes cast, changed an earlier vote)."""
+    now = utcnow()
+    change = voter.voted_at is not None
+    if change and not poll.allow_change:
+        raise Conflict("Phiếu này đã được bỏ; biểu quyết không cho phép sửa phiếu.")
+    row = (await uow.session.execute(
+        update(Poll).where(Poll.id == poll.id, Poll.state == State.OPEN,
+                           or_(Poll.closes_at.is_(None), Poll.closes_at > now))
+        .values(votes_cast=Poll.votes_cast + (0 if change else 1),
+                weight_cast=Poll.weight_cast + (0 if change else voter.weight))
+        .returning(Poll.votes_cast)
+        .execution_options(synchronize_session=False)
+    )).first()
+    if row is None:  # closed or run out meanwhile: tell which
+        fresh = (await uow.session.execute(select(Poll.state, Poll.closes_at).where(Poll.id == poll.id))).one()
+        _refuse_state(fresh[0], fresh[1], now)
+        raise PollExpired("Đã hết thời gian biểu quyết, không nhận thêm phiếu.", state="expired")
+    if change:
+        assert voter.ballot_id is not None and not poll.secret
+        done = await uow.session.execute(
+            update(PollVoter).where(PollVoter.id == voter.id, PollVoter.voted_at.is_not(None))
+            .values(voted_at=now, method=method, recorded_by=recorded_by, changes=PollVoter.changes + 1)
+            .execution_options(synchronize_session=False))
+        await uow.session.execute(update(PollBallot).where(PollBallot.id == voter.ballot_id)
+                                  .values(choice=ballot).execution_options(synchronize_session=False))
+    else:
+        ballot_id = new_ballot_id()
+        done = await uow.session.execute(
+            update(PollVoter).where(PollVoter.id == voter.id, PollVoter.voted_at.is_(None))
+            .values(voted_at=now, method=method, recorded_by=recorded_by,
+                    ballot_id=None if poll.secret else ballot_id)
+            .execution_options(synchronize_session=False))
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            await uow.session.execute(insert(PollBallot).values(id=ballot_id, poll_id=poll.id, choice=ballot,
+                                                                weight=voter.weight))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("Phiếu này đã được bỏ (có một phiếu khác vừa được ghi nhận trước).")
+    return int(row[0]), change
+
+
+async def _my_right(uow: UnitOfWork, user: User, poll: Poll, participant_id: int | None) -> PollVoter:
+    q = select(PollVoter).where(PollVoter.poll_id == poll.id, PollVoter.user_id == user.id)
+    rights = list((await uow.session.scalars(q.order_by(PollVoter.proxy, PollVoter.participant_id))).all())
+    if participant_id is not None:
+        rights = [r for r in rights if r.participant_id == participant_id]
+    elif len(rights) > 1:
+        rights = [r for r in rights if not r.proxy] or rights[:1]
+    if not rights:
+        raise Forbidden("Bạn không có quyền biểu quyết lần này (chỉ đại biểu có quyền biểu quyết đã điểm danh "
+                        "khi mở biểu quyết, hoặc người nhận ủy quyền, mới được bỏ phiếu).")
+    return rights[0]
+
+
+async def cast_vote(uow: UnitOfWork, actor: User, poll_id: int, choice: Any, *,
+                    participant_id: int | None = None) -> Receipt:
+    """Cast (or, when the poll allows it, change) the actor's vote, or the one of a proxy they hold."""
+    poll = await _poll(uow, poll_id)
+    now = utcnow()
+    voter = await _my_right(uow, actor, poll, participant_id) if poll.state != State.DRAFT else None
+    if voter is None:
+        raise NotFound("Không tìm thấy biểu quyết.")
+    _refuse_state(poll.state, poll.closes_at, now)
+    ballot = vr.validate_ballot(poll.spec(), choice)
+    cast, changed = await _claim(uow, poll, voter, ballot, method="tablet", recorded_by=None)
+    await _after_vote(uow, actor, poll, voter, ballot, changed, "poll.vote")
+    return Receipt(poll.id, voter.participant_id, cast, poll.eligible_count, changed)
+
+
+async def _after_vote(uow: UnitOfWork, actor: User, poll: Poll, voter: PollVoter, ballot: dict[str, Any],
+                      changed: bool, action: str) -> None:
+    detail: dict[str, Any] = {"meeting_id": poll.meeting_id, "participant_id": voter.participant_id,
+                              "proxy": voter.proxy, "changed": changed}
+    if not poll.secret:
+        detail["choice"] = ballot  # a named vote is public; a secret one is never written here
+    await audit.record(uow, actor, action + (".change" if changed else ""), "poll", poll.id, **detail)
+    if not poll.secret:
+        uow.emit(topics.control(poll.meeting_id), "poll.voted", poll_id=poll.id,
+                 participant_id=voter.participant_id, changed=changed)
+
+
+async def record_roll_call(uow: UnitOfWork, actor: User, poll_id: int, votes: list[dict[str, Any]]) -> list[Receipt]:
+    """The chair or secretary records votes by roll call or show of hands (people without a tablet)."""
+    pc = await _load(uow, actor, poll_id)
+    pc.ctx.access.require_control()
+    poll = pc.poll
+    if poll.secret:
+        raise Conflict("Bỏ phiếu kín không ghi nhận theo hình thức giơ tay hoặc điểm danh.")
+    _refuse_state(poll.state, poll.closes_at, utcnow())
+    if not isinstance(votes, list) or not votes:
+        raise Invalid("Cần danh sách phiếu [{participant_id, choice}].", field="votes")
+    spec = poll.spec()
+    receipts = []
+    seen: set[int] = set()
+    for entry in votes:
+        if not isinstance(entry, dict) or isinstance(entry.get("participant_id"), bool) \
+                or not isinstance(entry.get("participant_id"), int):
+            raise Invalid("Mỗi phiếu cần participant_id và choice.", field="votes")
+        pid = entry["participant_id"]
+        if pid in seen:
+            raise Invalid("Một người chỉ được ghi một phiếu.", field="votes")
+        seen.add(pid)
+        voter = await uow.session.scalar(select(PollVoter).where(PollVoter.poll_id == poll.id,
+                                                                  PollVoter.participant_id == pid))
+        if voter is None:
+            raise Forbidden("Người này không có quyền biểu quyết lần này.", participant_id=pid)
+        ballot = vr.validate_ballot(spec, entry.get("choice"))
+        cast, changed = await _claim(uow, poll, voter, ballot, method="roll_call", recorded_by=actor.id)
+        await _after_vote(uow, actor, poll, voter, ballot, changed, "poll.roll_call")
+        receipts.append(Receipt(poll.id, pid, cast, poll.eligible_count, changed))
+    return receipts
+
+
+# ---------------------------------------------------------------- closing, publishing, cancelling
+
+
+async def _shuffle_secret(uow: UnitOfWork, poll: Poll) -> None:
+    """Rewrite a secret poll's ballots in a random order with new random ids (see the module docstring)."""
+    rows = (await uow.session.execute(
+        select(PollBallot.choice, PollBallot.weight).where(PollBallot.poll_id == poll.id))).all()
+    if not rows:
+        return
+    shuffled = list(rows)
+    random.SystemRandom().shuffle(shuffled)
+    if uow.dialect == "sqlite":
+        await uow.session.execute(text("PRAGMA secure_delete = ON"))
+    await uow.session.execute(delete(PollBallot).where(PollBallot.poll_id == poll.id)
+                              .execution_options(synchronize_session=False))
+    await uow.session.execute(insert(PollBallot), [
+        {"id": new_ballot_id(), "poll_id": poll.id, "choice": choice, "weight": weight} for choice, weight in shuffled])
+    if uow.dialect == "sqlite":
+        await uow.session.execute(text("PRAGMA secure_delete = OFF"))
+
+
+async def _close(uow: UnitOfWork, actor: User | None, poll: Poll, meeting: Meeting, reason: str) -> Poll:
+    ballots = (await uow.session.execute(
+        select(PollBallot.choice, PollBallot.weight).where(PollBallot.poll_id == poll.id))).all()
+    seed = secrets.token_hex(8)
+    result = vr.count(poll.spec(), [(c, w) for c, w in ballots], present=poll.eligible_weight,
+                      entitled=poll.entitled_weight, seed=seed)
+    now = utcnow()
+    poll.state = State.CLOSED
+    poll.closed_at = now
+    poll.closed_by = actor.id if actor else None
+    poll.close_reason = reason
+    data = result.public()
+    data["threshold"] = vr.threshold_text(poll.majority, result.base_value) if poll.method != vr.Method.RANKED else ""
+    data["eligible"] = poll.eligible_count
+    data["not_voted"] = poll.eligible_count - poll.votes_cast
+    poll.result = data
+    if poll.secret:
+        await _shuffle_secret(uow, poll)
+    await audit.record(uow, actor, "poll.close", "poll", poll.id, meeting_id=poll.meeting_id, reason=reason,
+                       cast=poll.votes_cast, eligible=poll.eligible_count, passed=result.passed,
+                       counts=result.counts, winners=result.winners, seed=seed)
+    await _emit_changed(uow, poll, meeting)
+    return poll
+
+
+async def close_poll(uow: UnitOfWork, actor: User, poll_id: int) -> Poll:
+    pc = await _load(uow, actor, poll_id, lock=True)
+    pc.ctx.access.require_control()
+    if pc.poll.state != State.OPEN:
+        raise Conflict(f"Biểu quyết đang ở trạng thái «{vr.STATE_LABELS[State(pc.poll.state)]}», không kết thúc được.")
+    return await _close(uow, actor, pc.poll, pc.meeting, "chair")
+
+
+async def close_expired(uow: UnitOfWork, now: dt.datetime | None = None) -> list[Poll]:
+    """Close every open poll whose countdown has run out (the background runner, or a late cast)."""
+    now = now or utcnow()
+    ids = (await uow.session.scalars(select(Poll.id).where(
+        Poll.state == State.OPEN, Poll.closes_at.is_not(None), Poll.closes_at <= now).order_by(Poll.id))).all()
+    closed = []
+    for poll_id in ids:
+        poll = await _poll(uow, poll_id, lock=True)
+        if poll.state != State.OPEN or poll.closes_at is None or poll.closes_at > now:
+            continue  # another process got there first
+        meeting = await uow.session.get(Meeting, poll.meeting_id)
+        assert meeting is not None
+        closed.append(await _close(uow, None, poll, meeting, "timer"))
+    return closed
+
+
+async def publish_poll(uow: UnitOfWork, actor: User, poll_id: int) -> Poll:
+    pc = await _load(uow, actor, poll_id, lock=True)
+    pc.ctx.access.require_control()
+    poll = pc.poll
+    if poll.state != State.CLOSED:
+        raise Conflict("Chỉ công bố kết quả của biểu quyết đã kết thúc.")
+    poll.state = State.PUBLISHED
+    poll.published_at = utcnow()
+    await audit.record(uow, actor, "poll.publish", "poll", poll.id, meeting_id=poll.meeting_id)
+    await _emit_changed(uow, poll, pc.meeting)
+    return poll
+
+
+async def cancel_poll(uow: UnitOfWork, actor: User, poll_id: int, reason: str = "") -> Poll:
+    pc = await _load(uow, actor, poll_id, lock=True)
+    pc.ctx.access.require_control()
+    poll = pc.poll
+    if poll.state not in (State.DRAFT, State.OPEN):
+        raise Conflict("Chỉ hủy biểu quyết chưa kết thúc.")
+    was_open = poll.state == State.OPEN
+    poll.state = State.CANCELLED
+    poll.cancelled_at = utcnow()
+    if was_open and poll.secret:
+        await _shuffle_secret(uow, poll)
+    await audit.record(uow, actor, "poll.cancel", "poll", poll.id, meeting_id=poll.meeting_id,
+                       reason=(reason or "").strip()[:500], cast=poll.votes_cast)
+    await _emit_changed(uow, poll, pc.meeting)
+    return poll
+
+
+async def scrub(db: Database) -> None:
+    """After a secret poll closed: let PostgreSQL reclaim the dead row versions of the shuffled ballots."""
+    if db.dialect != "postgresql":
+        return
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("VACUUM meeting_poll_ballots")
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def list_polls(uow: UnitOfWork, user: User, meeting_id: int) -> list[dict[str, Any]]:
+    ctx = await view_context(uow, user, meeting_id)
+    q = select(Poll).where(Poll.meeting_id == meeting_id)
+    if not ctx.access.controller:
+        q = q.where(Poll.state != State.DRAFT)
+    polls = (await uow.session.scalars(q.order_by(Poll.id))).all()
+    out = []
+    for p in polls:
+        tally = await live_tally(uow, p) if p.state == State.OPEN and results_visible(p, False) else None
+        out.append(public_view(p, controller=ctx.access.controller, tally=tally))
+    return out
+
+
+async def my_rights(uow: UnitOfWork, user: User, poll: Poll) -> list[dict[str, Any]]:
+    rows = (await uow.session.scalars(select(PollVoter).where(PollVoter.poll_id == poll.id,
+                                                               PollVoter.user_id == user.id)
+                                      .order_by(PollVoter.proxy, PollVoter.participant_id))).all()
+    names = await seat_names(uow, {r.participant_id for r in rows})
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {"participant_id": r.participant_id, "name": names.get(r.participant_id, ""),
+                                "proxy": r.proxy, "weight": r.weight, "voted": r.voted_at is not None,
+                                "method": r.method, "choice": None}
+        if r.ballot_id and not poll.secret:
+            item["choice"] = await uow.session.scalar(select(PollBallot.choice).where(PollBallot.id == r.ballot_id))
+        out.append(item)
+    return out
+
+
+async def get_poll(uow: UnitOfWork, user: User, poll_id: int) -> dict[str, Any]:
+    pc = await _load(uow, user, poll_id)
+    poll = pc.poll
+    tally = await live_tally(uow, poll) if poll.state == State.OPEN and results_visible(poll, False) else None
+    view = public_view(poll, controller=pc.ctx.access.controller, tally=tally)
+    view["me"] = await my_rights(uow, user, poll)
+    view["controller"] = pc.ctx.access.controller
+    if pc.ctx.access.controller:
+        view["refused_proxies"] = poll.refused_proxies
+    return view
+
+
+async def seat_names(uow: UnitOfWork, participant_ids: set[int]) -> dict[int, str]:
+    if not participant_ids:
+        return {}
+    seats = (await uow.session.scalars(select(Participant).where(Participant.id.in_(participant_ids)))).all()
+    users = await user_names(uow, {p.user_id for p in seats} | {p.substitute_id for p in seats})
+    from eoffice.org import Unit
+
+    unit_ids = {p.unit_id for p in seats if p.unit_id}
+    units = {u.id: u.name for u in (await uow.session.scalars(select(Unit).where(Unit.id.in_(unit_ids)))).all()} \
+        if unit_ids else {}
+    out = {}
+    for p in seats:
+        if p.user_id and p.user_id in users:
+            name = users[p.user_id].full_name
+        elif p.unit_id:
+            name = units.get(p.unit_id, "")
+        else:
+            name = p.guest_name
+        if p.substitute_id and p.substitute_id in users:
+            name += f" (dự thay: {users[p.substitute_id].full_name})"
+        out[p.id] = name
+    return out
+
+
+async def voters_view(uow: UnitOfWork, user: User, poll_id: int) -> list[dict[str, Any]]:
+    """Chair and secretary: every right of the poll and whether it has voted (named polls: also how)."""
+    pc = await _load(uow, user, poll_id)
+    pc.ctx.access.require_control()
+    poll = pc.poll
+    rows = (await uow.session.scalars(select(PollVoter).where(PollVoter.poll_id == poll.id)
+                                      .order_by(PollVoter.participant_id))).all()
+    names = await seat_names(uow, {r.participant_id for r in rows} | {r.holder_id for r in rows})
+    show_choice = not poll.secret and results_visible(poll, True) and poll.state != State.OPEN
+    choices: dict[str, Any] = {}
+    if show_choice:
+        ids = [r.ballot_id for r in rows if r.ballot_id]
+        if ids:
+            choices = dict((await uow.session.execute(
+                select(PollBallot.id, PollBallot.choice).where(PollBallot.id.in_(ids)))).all())
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {"participant_id": r.participant_id, "name": names.get(r.participant_id, ""),
+                                "proxy": r.proxy, "holder": names.get(r.holder_id, "") if r.proxy else "",
+                                "weight": r.weight, "tablet": r.user_id is not None,
+                                "voted": r.voted_at is not None}
+        if not poll.secret:
+            item["method"] = r.method
+            if show_choice:
+                item["choice"] = choices.get(r.ballot_id or "")
+        out.append(item)
+    return out
+
+
+def choice_label(poll: Poll, choice: dict[str, Any] | None) -> str:
+    if not choice:
+        return ""
+    if vr.is_abstain(choice):
+        return "Không biểu quyết"
+    if "v" in choice:
+        return vr.YES_NO_LABELS[choice["v"]]
+    if "r" in choice:
+        return " > ".join(poll.options[k - 1] for k in choice["r"])
+    return "; ".join(poll.options[k - 1] for k in choice.get("o", []))
+
+
+def _result_lines(poll: Poll) -> list[tuple[str, int]]:
+    r = poll.result or {}
+    counts = r.get("counts", {})
+    if poll.method in (vr.Method.YES_NO, vr.Method.YES_NO_ABSTAIN):
+        return [(vr.YES_NO_LABELS[k], int(v)) for k, v in counts.items()]
+    lines = [(poll.options[int(k) - 1], int(v)) for k, v in counts.items()]
+    if r.get("abstain"):
+        lines.append(("Không biểu quyết", int(r["abstain"])))
+    return lines
+
+
+async def export_csv(uow: UnitOfWork, user: User, poll_id: int) -> tuple[str, str]:
+    """(file name, CSV text): the poll, its result and, for a named poll, each vote."""
+    pc = await _load(uow, user, poll_id)
+    poll = pc.poll
+    if not results_visible(poll, pc.ctx.access.controller) or poll.result is None:
+        raise Forbidden("Kết quả biểu quyết chưa được công bố.")
+    out = io.StringIO()
+    w = csv.writer(out)
+    r = poll.result
+    w.writerow(["Biểu quyết", poll.title])
+    w.writerow(["Cuộc họp", pc.meeting.title])
+    w.writerow(["Hình thức", vr.METHOD_LABELS[vr.Method(poll.method)], "Phiếu kín" if poll.secret else "Công khai"])
+    w.writerow(["Trạng thái", vr.STATE_LABELS[State(poll.state)]])
+    w.writerow(["Số đại biểu có quyền biểu quyết có mặt", poll.eligible_count])
+    w.writerow(["Số phiếu đã bỏ", poll.votes_cast])
+    w.writerow(["Cách tính", vr.MAJORITY_LABELS[vr.Majority(poll.majority)], vr.BASE_LABELS[vr.Base(poll.base)],
+                r.get("threshold", "")])
+    w.writerow(["Kết quả", "Thông qua" if r.get("passed") else "Không thông qua", r.get("summary", "")])
+    w.writerow([])
+    w.writerow(["Phương án", "Số phiếu"])
+    for label, value in _result_lines(poll):
+        w.writerow([label, value])
+    if not poll.secret:
+        w.writerow([])
+        w.writerow(["Đại biểu", "Ủy quyền cho", "Trọng số", "Lựa chọn", "Hình thức"])
+        for v in await voters_view(uow, user, poll_id) if pc.ctx.access.controller else []:
+            w.writerow([v["name"], v["holder"], v["weight"],
+                        choice_label(poll, v.get("choice")) if v["voted"] else "Chưa bỏ phiếu",
+                        {"tablet": "Máy tính bảng", "roll_call": "Giơ tay / điểm danh"}.get(v.get("method", ""), "")])
+    await audit.record(uow, user, "poll.export", "poll", poll.id, meeting_id=poll.meeting_id)
+    return f"bieu-quyet-{poll.id}.csv", "\ufeff" + out.getvalue()
+
+
+async def poll_results_for_meeting(uow: UnitOfWork, meeting_id: int) -> list[dict[str, Any]]:
+    """Closed and published polls of a meeting, for the minutes (the caller checks access)."""
+    polls = (await uow.session.scalars(select(Poll).where(
+        Poll.meeting_id == meeting_id, Poll.state.in_([State.CLOSED, State.PUBLISHED])).order_by(Poll.closed_at,
+                                                                                                  Poll.id))).all()
+    out = []
+    for p in polls:
+        r = p.result or {}
+        out.append({
+            "poll_id": p.id, "item_id": p.item_id, "title": p.title, "secret": p.secret,
+            "method_label": vr.METHOD_LABELS[vr.Method(p.method)], "closed_at": _iso(p.closed_at),
+            "eligible": p.eligible_count, "cast": p.votes_cast, "passed": bool(r.get("passed")),
+            "lines": [{"label": label, "votes": v} for label, v in _result_lines(p)],
+            "winners": [p.options[k - 1] for k in r.get("winners", []) if isinstance(k, int)],
+            "summary": r.get("summary", ""), "threshold": r.get("threshold", ""),
+            "text": (f"{p.title}: {r.get('summary', '')} (có {p.eligible_count} đại biểu có quyền biểu quyết, "
+                     f"{p.votes_cast} đã bỏ phiếu; {'phiếu kín' if p.secret else 'biểu quyết công khai'})."),
+        })
+    return out
+
+
+async def counts(uow: UnitOfWork, poll_id: int) -> dict[str, Any] | None:
+    """Progress of one poll (for the coalescing ticker): reads the counters under the poll's row lock."""
+    poll = await uow.session.scalar(select(Poll).where(Poll.id == poll_id).with_for_update())
+    if poll is None:
+        return None
+    data = progress_data(poll)
+    if poll.state == State.OPEN and results_visible(poll, False):
+        data["tally"] = await live_tally(uow, poll)
+    return {"meeting_id": poll.meeting_id, **data}
+
+
+async def open_poll_ids(uow: UnitOfWork) -> list[int]:
+    return list((await uow.session.scalars(select(Poll.id).where(Poll.state == State.OPEN))).all())
+
+
+async def next_deadline(uow: UnitOfWork) -> dt.datetime | None:
+    return await uow.session.scalar(select(func.min(Poll.closes_at)).where(Poll.state == State.OPEN))
