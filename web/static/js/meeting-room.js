@@ -49,7 +49,9 @@ function broadcastView(view) {
   clearTimeout(sendTimer);
   sendTimer = setTimeout(() => {
     lastSent = key;
-    api("PUT", `/api/meetings/${meetingId}/presenter`, view).catch(fail);
+    api("PUT", `/api/meetings/${meetingId}/presenter`, view).catch((err) => {
+      if (err.status !== 409) fail(err); // 409: someone else presents now; the event tells us
+    });
   }, 120);
 }
 
@@ -408,7 +410,7 @@ function onEvent(ev) {
         else if (item.id === d.previous_id) item.status = "done";
       }
       S.presenter = { presenter_id: d.presenter_id };
-      if (following && !isPresenter()) selectItem(d.item_id, { openFirst: true });
+      if (following || isPresenter()) selectItem(d.item_id, { openFirst: true }); // a presenter opens their own item
       else renderAgenda();
       renderBar();
       break;

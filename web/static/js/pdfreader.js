@@ -73,7 +73,11 @@ export class PdfReader {
     this.observer = new IntersectionObserver((entries) => {
       for (const entry of entries) if (entry.isIntersecting) this.load(Number(entry.target.dataset.page));
     }, { root: this.scroller, rootMargin: "100% 0px 100% 0px" });
-    this.resizeObserver = new ResizeObserver(() => { if (this.meta) this.layout(true); });
+    this.resizeObserver = new ResizeObserver(() => {
+      // only the width matters for the layout (a toolbar wrapping onto two lines changes the height)
+      const width = this.scroller.clientWidth;
+      if (this.meta && width !== this.lastWidth) { this.lastWidth = width; this.layout(true); }
+    });
     this.resizeObserver.observe(this.scroller);
   }
 
@@ -133,7 +137,8 @@ export class PdfReader {
 
   layout(keepPosition) {
     if (!this.meta) return;
-    const anchor = keepPosition ? this.position() : null;
+    this.lastWidth = this.scroller.clientWidth;
+    const anchor = keepPosition ? (this.target || this.position()) : null;
     const base = this.baseWidth();
     const widest = Math.max(...this.pages.map((p) => p.w));
     let top = PAD;
@@ -208,9 +213,14 @@ export class PdfReader {
     this.programmatic += 1;
     const top = this.tops[page - 1] + y * p.cssHeight;
     const maxX = this.scroller.scrollWidth - this.scroller.clientWidth;
+    // where we are going: a re-layout during a smooth scroll aims here, not at the half-way point
+    const target = this.target = { page, y, x };
     this.scroller.scrollTo({ top, left: maxX > 0 ? x * maxX : 0, behavior: smooth ? "smooth" : "auto" });
     this.setCurrent(page);
-    setTimeout(() => { this.programmatic = Math.max(0, this.programmatic - 1); }, smooth ? 700 : 80);
+    setTimeout(() => {
+      this.programmatic = Math.max(0, this.programmatic - 1);
+      if (this.target === target) this.target = null;
+    }, smooth ? 700 : 80);
   }
 
   view() {
@@ -223,13 +233,15 @@ export class PdfReader {
   goTo(page, { smooth = true, user = false } = {}) {
     if (!this.meta) return;
     page = Math.min(this.meta.page_count, Math.max(1, Math.round(page)));
+    if (user) this.onUserMove(); // before the programmatic scroll starts
     this.restore({ page, y: 0 }, smooth);
-    if (user) this.userActivity();
     this.emitView(user);
   }
 
   step(delta) {
-    this.goTo(this.position().page + delta, { user: true });
+    // from where the reader is going (a smooth scroll may still be under way), not where it passes by
+    const from = this.target ? this.target.page : this.current || this.position().page;
+    this.goTo(from + delta, { user: true });
   }
 
   setCurrent(page) {
@@ -243,10 +255,10 @@ export class PdfReader {
     if (!this.meta) return;
     const z = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, zoom));
     const pos = anchor || this.position();
+    if (user) this.onUserMove();
     this.zoom = z;
     this.layout(false);
     this.restore(pos);
-    if (user) this.userActivity();
     this.emitView(user);
   }
 
@@ -273,7 +285,7 @@ export class PdfReader {
     this.scrollRaf = requestAnimationFrame(() => {
       this.scrollRaf = null;
       if (!this.meta) return;
-      this.setCurrent(this.position().page);
+      this.setCurrent(this.target ? this.target.page : this.position().page);
     });
     clearTimeout(this.settleTimer);
     this.settleTimer = setTimeout(() => this.emitView(!this.programmatic), 150);
@@ -329,11 +341,11 @@ export class PdfReader {
       // keep the content point under the fingers where it was
       const cx = left + mx; const cy = top + my;
       this.zoom = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, this.zoom * s));
+      this.onUserMove();
       this.layout(false);
       this.programmatic += 1;
       this.scroller.scrollTo({ left: cx * s - mx, top: cy * s - my });
       setTimeout(() => { this.programmatic = Math.max(0, this.programmatic - 1); }, 80);
-      this.userActivity();
       this.emitView(true);
     };
     this.scroller.addEventListener("touchend", end);
@@ -385,8 +397,8 @@ export class PdfReader {
     for (const el of this.pagesEl.querySelectorAll(".hit")) el.dataset.active = String(Number(el.dataset.hit) === this.hitIndex);
     const p = this.pages[hit.page - 1];
     const y = Math.max(0, hit.rects[0][1] / p.h - 0.1);
+    this.onUserMove();
     this.restore({ page: hit.page, y }, true);
     this.searchInfo.textContent = `${this.hitIndex + 1}/${this.hits.length}`;
-    this.userActivity();
   }
 }
