@@ -231,6 +231,8 @@ class Participant:
             on_frame=self.room._observe_frame,
             buffer_cls=self.room.buffer_cls,
         )
+        if (self.id, track.kind) in self.room.muted:
+            forwarder.set_paused(True)  # muted before publishing, or before a reconnect: stays muted
         pub = Publication(self, track.kind, transceiver.mid, forwarder)
         forwarder.publication = pub  # type: ignore[attr-defined]
         self.publications.append(pub)
@@ -260,6 +262,8 @@ class SfuRoom:
         self.ice_servers = tuple(ice_servers)
         self.on_event = on_event
         self.participants: dict[str, Participant] = {}
+        # (participant, kind) muted: kept across a reconnect and applied to publications made later
+        self.muted: set[tuple[str, str]] = set()
         self.speakers = speaker_detector or ActiveSpeakerDetector()
         self.speakers.on_change = self._speaker_changed
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -308,11 +312,20 @@ class SfuRoom:
         await self._event({"type": "left", "participant": participant_id})
 
     def set_muted(self, participant_id: str, kind: str, muted: bool) -> bool:
-        """Stop or resume forwarding a participant's audio or video. Returns whether anything changed."""
+        """Stop or resume forwarding a participant's audio or video. Returns whether anything changed.
+
+        The state is kept per participant id, so it also holds for tracks published later and for the same
+        participant after a reconnect (a site muted by the chair does not come back unmuted by reconnecting).
+        """
+        key = (participant_id, kind)
+        changed = (key in self.muted) != muted
+        if muted:
+            self.muted.add(key)
+        else:
+            self.muted.discard(key)
         participant = self.participants.get(participant_id)
         if participant is None:
-            return False
-        changed = False
+            return changed
         for pub in participant.publications:
             if pub.kind == kind and pub.muted != muted:
                 pub.forwarder.set_paused(muted)

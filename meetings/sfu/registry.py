@@ -1,0 +1,190 @@
+"""The SFU rooms of one server process: one :class:`MediaRoom` per meeting, created on the first join and closed
+when the last connection leaves (and all of them when the app shuts down).
+
+A :class:`MediaRoom` wraps the transport-independent :class:`~meetings.sfu.room.SfuRoom` with what the meeting
+page needs besides media: who is connected (the roster, with the user and remote site behind each media id), the
+video floor chosen by the chair, and who imposed a mute (a site may lift its own mute, not the chair's).
+
+Media ids: a remote site's operator joins as ``site:{site_id}`` (named after the site, điểm cầu); everyone else as
+``user:{user_id}``. One media session per id: a second connection with the same id (a reconnect, or a second tab)
+replaces the first, which is told ``replaced`` and closed.
+
+ICE configuration comes from ``EOFFICE_ICE_SERVERS``: a JSON list of ``{"urls", "username", "credential"}``, given to
+aiortc and, unchanged, to the browsers; empty (the default) means host candidates only. ``EOFFICE_TEST_MEDIA_LOOPBACK``
+(tests only) makes the server's ICE agents offer just 127.0.0.1 (see :mod:`meetings.sfu.loopback`).
+
+Rooms live in this process: with several app processes behind a load balancer, a meeting's media connections must
+reach the same one (sticky routing by meeting id). That is a deployment rule, not handled here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCIceServer
+
+from .room import SfuRoom
+from .signalling import Message, Send
+
+logger = logging.getLogger(__name__)
+
+ICE_ENV = "EOFFICE_ICE_SERVERS"
+LOOPBACK_ENV = "EOFFICE_TEST_MEDIA_LOOPBACK"
+
+
+def ice_servers_from_env(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """``EOFFICE_ICE_SERVERS`` parsed and checked; an invalid value is an error at startup, not at the first call."""
+    raw = (os.environ if env is None else env).get(ICE_ENV, "").strip()
+    if not raw:
+        return []
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ICE_ENV} is not JSON: {exc}") from exc
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ValueError(f"{ICE_ENV} must be a JSON list of {{urls, username, credential}}")
+    servers = []
+    for entry in data:
+        if not isinstance(entry, dict) or not entry.get("urls"):
+            raise ValueError(f"{ICE_ENV}: every server needs 'urls'")
+        urls = entry["urls"]
+        if isinstance(urls, str):
+            urls = [urls]
+        if not all(isinstance(u, str) and u.split(":", 1)[0] in ("stun", "stuns", "turn", "turns") for u in urls):
+            raise ValueError(f"{ICE_ENV}: urls must be stun:, stuns:, turn: or turns: URLs")
+        server: dict[str, Any] = {"urls": urls}
+        for key in ("username", "credential"):
+            if entry.get(key) is not None:
+                server[key] = str(entry[key])
+        servers.append(server)
+    return servers
+
+
+def rtc_ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
+    return [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential")) for s in servers]
+
+
+def loopback_from_env(env: Mapping[str, str] | None = None) -> bool:
+    return (os.environ if env is None else env).get(LOOPBACK_ENV, "") in ("1", "true", "yes")
+
+
+@dataclass(eq=False)
+class Member:
+    """One connected media session."""
+
+    id: str  # media id: "site:3" or "user:12"
+    name: str
+    user_id: int
+    site_id: int | None
+    send: Send
+    controller: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "user_id": self.user_id, "site_id": self.site_id}
+
+
+@dataclass(eq=False)
+class MediaRoom:
+    meeting_id: int
+    sfu: SfuRoom
+    members: dict[str, Member] = field(default_factory=dict)
+    floor: str | None = None  # media id the chair gave the floor to (None: follow the speakers' queue / voice)
+    imposed: set[tuple[str, str]] = field(default_factory=set)  # (media id, kind) muted by the chair
+    connections: int = 0
+
+    def roster(self) -> list[dict[str, Any]]:
+        out = []
+        for m in self.members.values():
+            out.append({**m.public(), "muted": {k: (m.id, k) in self.sfu.muted for k in ("audio", "video")},
+                        "imposed": {k: (m.id, k) in self.imposed for k in ("audio", "video")}})
+        return out
+
+    def state(self) -> Message:
+        return {"type": "state", "roster": self.roster(), "floor": self.floor,
+                "active_speaker": self.sfu.active_speaker}
+
+    async def broadcast(self, message: Message) -> None:
+        for member in list(self.members.values()):
+            try:
+                await member.send(dict(message))
+            except Exception:  # a closing socket; its handler cleans up
+                logger.debug("media room %s: could not send to %s", self.meeting_id, member.id, exc_info=True)
+
+    async def join(self, member: Member) -> Any:
+        """Add the member to the roster and the SFU (replacing an earlier session with the same media id)."""
+        previous = self.members.get(member.id)
+        if previous is not None and previous is not member:
+            try:
+                await previous.send({"type": "replaced"})
+            except Exception:
+                pass
+        self.members[member.id] = member
+        participant = await self.sfu.join(member.id, member.send, name=member.name)
+        await self.broadcast(self.state())
+        return participant
+
+    async def leave(self, member: Member) -> None:
+        """Remove the member, unless a newer session with the same media id replaced it already."""
+        if self.members.get(member.id) is not member:
+            return
+        del self.members[member.id]
+        await self.sfu.leave(member.id)
+        await self.broadcast(self.state())
+
+    def set_muted(self, media_id: str, kind: str, muted: bool, *, imposed: bool) -> bool:
+        key = (media_id, kind)
+        if muted and imposed:
+            self.imposed.add(key)
+        elif not muted:
+            self.imposed.discard(key)
+        return self.sfu.set_muted(media_id, kind, muted)
+
+
+class MediaRegistry:
+    """Media rooms by meeting id. ``acquire`` before joining, ``release`` when the connection ends."""
+
+    def __init__(self, *, ice_servers: list[dict[str, Any]] | None = None, loopback: bool = False) -> None:
+        self.ice_servers = list(ice_servers or [])
+        self.loopback = loopback
+        if loopback:
+            from .loopback import enable_loopback_ice
+
+            enable_loopback_ice()  # tests only: this process's ICE agents offer 127.0.0.1 alone
+        self.rooms: dict[int, MediaRoom] = {}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MediaRegistry:
+        return cls(ice_servers=ice_servers_from_env(env), loopback=loopback_from_env(env))
+
+    def get(self, meeting_id: int) -> MediaRoom | None:
+        return self.rooms.get(meeting_id)
+
+    def acquire(self, meeting_id: int) -> MediaRoom:
+        room = self.rooms.get(meeting_id)
+        if room is None:
+            sfu = SfuRoom(f"meeting:{meeting_id}", ice_servers=rtc_ice_servers(self.ice_servers))
+            room = self.rooms[meeting_id] = MediaRoom(meeting_id, sfu)
+            logger.info("media room for meeting %s opened", meeting_id)
+        room.connections += 1
+        return room
+
+    async def release(self, room: MediaRoom) -> None:
+        room.connections -= 1
+        if room.connections > 0 or self.rooms.get(room.meeting_id) is not room:
+            return
+        del self.rooms[room.meeting_id]  # a join from now on gets a fresh room
+        await room.sfu.close()
+        logger.info("media room for meeting %s closed", room.meeting_id)
+
+    async def close(self) -> None:
+        rooms, self.rooms = list(self.rooms.values()), {}
+        for room in rooms:
+            await room.broadcast({"type": "closing"})
+            await room.sfu.close()

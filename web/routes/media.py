@@ -1,0 +1,286 @@
+"""Video in the meeting room: the media signalling WebSocket and the chair's video controls.
+
+``/ws/meetings/{id}/media`` (JSON text frames), one per participant's page, feeding the SFU
+(``meetings.sfu``) of that meeting in this process:
+
+Server to client::
+
+    {"type": "welcome", "you": "site:3", "name": ..., "controller": bool, "ice_servers": [...]}   first
+    {"type": "state", "roster": [{id, name, user_id, site_id, muted{audio,video}, imposed{...}}],
+     "floor": id | null, "active_speaker": id | null}              on join, leave, mute, floor
+    SFU signalling (see meetings.sfu.signalling): {"pc": "pub", "type": "answer"} / {"pc": "sub", "type": "offer",
+     "tracks": [{mid, kind, participant, name, muted}]}, {"type": "tracks"}, {"type": "active-speaker"},
+     {"type": "muted"}, {"type": "error", "reason"}
+    {"type": "ping"}, {"type": "pong"}; {"type": "replaced"} before close 4409
+
+Client to server: the SFU signalling messages (offer on ``pub``, answer on ``sub``, trickled candidates),
+``{"type": "mute", "kind": "audio" | "video", "muted": bool, "participant": id?}`` (own by default; another's
+only for the chair and secretary), ``{"type": "ping"}`` / ``{"type": "pong"}``.
+
+Close codes: 4401 not logged in, 4403 not in this meeting (or cross-site origin), 4409 meeting not open for video
+or replaced by a newer session of the same site/person, 4002 heartbeat timeout, 1001 server shutting down. The
+client starts a new session after any other close (aiortc has no ICE restart, so reconnecting is a new session).
+
+HTTP (chair and secretary; CSRF and auth as everywhere): ``POST /api/meetings/{id}/video/mute``
+{participant, kind, muted}; ``POST /api/meetings/{id}/video/floor`` {participant | null};
+``GET /api/meetings/{id}/video`` the ICE servers and the current state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from eoffice.org import User
+from meetings import video
+from meetings.meetings import view_context
+from meetings.sfu.registry import MediaRegistry, MediaRoom, Member
+from storage.errors import AppError, Conflict, Invalid
+from web.auth import json_body, require_user, websocket_user
+from web.openapi import describe
+from web.routes.meetings import ensure_room
+from web.routes.ws import _origin_ok
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME = 256 * 1024  # an SDP offer with a few dozen m-lines
+QUEUE_LIMIT = 512
+CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_CONFLICT, CLOSE_HEARTBEAT = 4401, 4403, 4409, 4002
+MISSED_BEATS = 3
+
+
+def registry(app: Any) -> MediaRegistry:
+    """The process's media rooms, created on first use (ICE settings from the environment)."""
+    reg = getattr(app.state, "media", None)
+    if reg is None:
+        reg = app.state.media = MediaRegistry.from_env()
+    return reg
+
+
+async def shutdown(app: Any) -> None:
+    """App lifespan: close every media room (peer connections, forwarding tasks)."""
+    reg = getattr(app.state, "media", None)
+    if reg is not None:
+        await reg.close()
+
+
+async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
+    if websocket.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception), anyio.move_on_after(2.0):
+            await websocket.close(code, reason[:120])
+
+
+async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, kind: str, muted: bool) -> None:
+    """Service (permission, audit, event), then the media room carries it out."""
+    room = registry(app).get(meeting_id)
+    imposed = room is not None and (participant, kind) in room.imposed
+    async with app.state.db.uow() as uow:
+        by_chair = await video.set_muted(uow, user, meeting_id, participant=participant, kind=kind,
+                                         muted=muted, imposed=imposed)
+        await uow.commit()
+    room = registry(app).get(meeting_id)
+    if room is not None:
+        room.set_muted(participant, kind, muted, imposed=by_chair)
+        await room.broadcast(room.state())
+
+
+async def media_endpoint(websocket: WebSocket) -> None:
+    app = websocket.app
+    ensure_room(app)
+    meeting_id = int(websocket.path_params["meeting_id"])
+    origin_ok = _origin_ok(websocket)
+    user = await websocket_user(websocket) if origin_ok else None
+    await websocket.accept()
+    if not origin_ok:
+        await _close(websocket, CLOSE_FORBIDDEN, "origin not allowed")
+        return
+    if user is None:
+        await _close(websocket, CLOSE_UNAUTHENTICATED, "not authenticated")
+        return
+    try:
+        async with app.state.db.uow() as uow:
+            me = await video.identity(uow, user, meeting_id)
+    except AppError as exc:
+        await websocket.send_json({"type": "error", "reason": exc.message, "fatal": True})
+        await _close(websocket, CLOSE_CONFLICT if isinstance(exc, Conflict) else CLOSE_FORBIDDEN, exc.code)
+        return
+
+    reg = registry(app)
+    outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    overflow = False
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal overflow
+        if outbox.qsize() >= QUEUE_LIMIT:
+            overflow = True
+            outbox.put_nowait(None)
+            return
+        outbox.put_nowait(message)
+
+    member = Member(me.media_id, me.name, me.user_id, me.site_id, send, me.controller)
+    interval = float(app.state.settings.ws_heartbeat_seconds)
+    last_heard = time.monotonic()
+    close_code: int | None = None
+    client_left = False
+    room: MediaRoom = reg.acquire(meeting_id)
+
+    async def receiver() -> None:
+        nonlocal last_heard, client_left
+        while True:
+            raw = await websocket.receive()
+            if raw["type"] == "websocket.disconnect":
+                client_left = True
+                return
+            last_heard = time.monotonic()
+            text = raw.get("text") or (raw.get("bytes") or b"").decode("utf-8", "replace")
+            if len(text) > MAX_FRAME:
+                await send({"type": "error", "reason": "Thông điệp quá lớn."})
+                continue
+            try:
+                message = json.loads(text)
+                if not isinstance(message, dict):
+                    raise ValueError
+            except ValueError:
+                await send({"type": "error", "reason": "Thông điệp không phải JSON hợp lệ."})
+                continue
+            await handle(message)
+
+    async def handle(message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "ping":
+            await send({"type": "pong"})
+        elif kind == "pong":
+            pass
+        elif kind == "mute":
+            try:
+                await apply_mute(app, user, meeting_id, str(message.get("participant") or me.media_id),
+                                 str(message.get("kind")), bool(message.get("muted", True)))
+            except AppError as exc:
+                await send({"type": "error", "reason": exc.message, "op": "mute"})
+        else:
+            participant = room.sfu.participants.get(me.media_id)
+            if participant is None:  # replaced by a newer session
+                return
+            await participant.handle(message)
+
+    async def sender() -> None:
+        nonlocal close_code
+        while True:
+            message = await outbox.get()
+            if message is None:
+                close_code = 1008 if overflow else close_code
+                return
+            await websocket.send_text(json.dumps(message, ensure_ascii=False))
+            if message.get("type") == "replaced":
+                close_code = CLOSE_CONFLICT
+                return
+
+    async def heartbeat() -> None:
+        nonlocal close_code
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - last_heard > MISSED_BEATS * interval:
+                close_code = CLOSE_HEARTBEAT
+                return
+            await send({"type": "ping"})
+
+    async def guarded(fn: Any) -> None:
+        try:
+            await fn()
+        except Exception as exc:
+            if not isinstance(exc, WebSocketDisconnect | OSError):
+                log.exception("media ws: meeting %s, %s failed", meeting_id, me.media_id)
+        finally:
+            group.cancel_scope.cancel()
+
+    try:
+        await send({"type": "welcome", "you": me.media_id, "name": me.name, "controller": me.controller,
+                    "ice_servers": reg.ice_servers, "meeting_id": meeting_id})
+        await room.join(member)
+        async with anyio.create_task_group() as group:
+            for fn in (receiver, sender, heartbeat):
+                group.start_soon(guarded, fn)
+    finally:
+        with anyio.CancelScope(shield=True):
+            try:
+                await room.leave(member)
+            finally:
+                await reg.release(room)
+    if not client_left:
+        await _close(websocket, close_code or 1001, "")
+
+
+# ---------------------------------------------------------------- chair controls over HTTP
+
+
+def _participant(body: dict[str, Any]) -> str | None:
+    value = body.get("participant")
+    if value is None:
+        return None
+    video.parse_media_id(value)
+    return str(value)
+
+
+@describe(responses={"403": {"description": "Chỉ chủ trì, thư ký, hoặc chính điểm cầu (tự tắt)"}})
+async def mute_endpoint(request: Request) -> JSONResponse:
+    """Mute or unmute a site's (or a person's) microphone or camera in the video conference."""
+    user = require_user(request)
+    mid = int(request.path_params["meeting_id"])
+    body = await json_body(request)
+    participant = _participant(body)
+    if participant is None:
+        raise Invalid("Cần chọn điểm cầu.", field="participant")
+    await apply_mute(request.app, user, mid, participant, str(body.get("kind", "")), bool(body.get("muted", True)))
+    return JSONResponse({"ok": True})
+
+
+@describe(responses={"403": {"description": "Chỉ chủ trì hoặc thư ký"}, "409": {"description": "Chưa họp"}})
+async def floor_endpoint(request: Request) -> JSONResponse:
+    """Give the floor: this site's video becomes the main view (and its turn in the speakers' queue is granted)."""
+    user = require_user(request)
+    mid = int(request.path_params["meeting_id"])
+    body = await json_body(request)
+    participant = _participant(body)
+    room = registry(request.app).get(mid)
+    name = ""
+    if room is not None and participant in room.members:
+        name = room.members[participant].name
+    async with request.app.state.db.uow() as uow:
+        granted = await video.give_floor(uow, user, mid, participant=participant, name=name)
+        await uow.commit()
+    room = registry(request.app).get(mid)
+    if room is not None:
+        room.floor = participant
+        await room.broadcast(room.state())
+    return JSONResponse({"ok": True, "participant": participant, "granted_request_id": granted})
+
+
+async def state_endpoint(request: Request) -> JSONResponse:
+    """ICE servers for the browser and who is connected to the meeting's video."""
+    user = require_user(request)
+    mid = int(request.path_params["meeting_id"])
+    async with request.app.state.db.uow() as uow:
+        await view_context(uow, user, mid)
+    reg = registry(request.app)
+    room = reg.get(mid)
+    state = room.state() if room is not None else {"roster": [], "floor": None, "active_speaker": None}
+    state.pop("type", None)
+    return JSONResponse({"ice_servers": reg.ice_servers, **state})
+
+
+routes = [
+    WebSocketRoute("/ws/meetings/{meeting_id:int}/media", media_endpoint),
+    Route("/api/meetings/{meeting_id:int}/video", state_endpoint, methods=["GET"]),
+    Route("/api/meetings/{meeting_id:int}/video/mute", mute_endpoint, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/video/floor", floor_endpoint, methods=["POST"]),
+]
