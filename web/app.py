@@ -21,16 +21,13 @@ from web import templating
 from web.auth import AuthMiddleware
 from web.errors import EXCEPTION_HANDLERS
 from web.hub import Hub
-from web.routes import (
-    admin, annotations, api, documents, health, media, meetings, office_more, office_pages, pages, voting, ws,
-)
+from web.routes import admin, annotations, api, documents, health, media, meetings, pages, ws
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 
 # Every area contributes a `routes` list; API routes live under /api/.
-ROUTE_MODULES = [pages, admin, api, health, ws, meetings, documents, annotations, media, voting, office_pages,
-                 office_more]
+ROUTE_MODULES = [pages, admin, api, health, ws, meetings, documents, annotations, media]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -44,12 +41,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub = Hub(db, broker, settings)
         app.state.db, app.state.blobs, app.state.broker, app.state.hub = db, blobs, broker, hub
         await hub.start()
-        # Areas register their topic authorisers, snapshots and workers now, before any client
-        # connects: a tablet reconnecting after a restart subscribes before it makes a request.
-        for module in ROUTE_MODULES:
-            setup = getattr(module, "setup", None)
-            if setup is not None:
-                setup(app)
         try:
             yield
         finally:
