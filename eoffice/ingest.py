@@ -155,16 +155,13 @@ async def run_job(db: Database, blobs: BlobReader, job_id: int) -> None:
     from eoffice import search
     from eoffice.documents import Attachment, Document
 
-    async with db.uow() as uow:
-        job = await uow.session.get(IngestJob, job_id)
-        if job is None or job.status not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
-            return
-        att = await uow.session.get(Attachment, job.attachment_id)
-        assert att is not None
-        key, doc_id, att_id = att.blob_key, job.document_id, att.id
-        job.status, job.progress, job.updated_at = IngestStatus.RUNNING, 0, utcnow()
-        uow.emit(f"document:{doc_id}", "ingest.progress", job_id=job_id, attachment_id=att.id, progress=0)
-        await uow.commit()
+    async with db.uow() as uow:  # read only: the job's state is written when there is progress to show
+        row = (await uow.session.execute(
+            select(IngestJob.status, IngestJob.document_id, Attachment.id, Attachment.blob_key)
+            .join(Attachment, Attachment.id == IngestJob.attachment_id).where(IngestJob.id == job_id))).first()
+    if row is None or row[0] not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
+        return
+    doc_id, att_id, key = row[1], row[2], row[3]
 
     state = {"done": 0, "total": 1}
 
@@ -174,7 +171,7 @@ async def run_job(db: Database, blobs: BlobReader, job_id: int) -> None:
     async def report(progress: int) -> None:
         async with db.uow() as uow:
             await uow.session.execute(update(IngestJob).where(IngestJob.id == job_id)
-                                      .values(progress=progress, updated_at=utcnow()))
+                                      .values(status=IngestStatus.RUNNING, progress=progress, updated_at=utcnow()))
             uow.emit(f"document:{doc_id}", "ingest.progress", job_id=job_id, progress=progress)
             await uow.commit()
 
@@ -209,7 +206,7 @@ async def run_job(db: Database, blobs: BlobReader, job_id: int) -> None:
         await uow.session.execute(update(IngestJob).where(IngestJob.id == job_id).values(
             status=IngestStatus.DONE, progress=100, updated_at=utcnow()))
         await search.index_document(uow, doc)
-        uow.emit(f"document:{doc_id}", "ingest.done", job_id=job_id, attachment_id=att.id,
+        uow.emit(f"document:{doc_id}", "ingest.done", job_id=job_id, attachment_id=att_id,
                  pages=len(result.pages), scanned_pages=result.scanned)
         await uow.commit()
 

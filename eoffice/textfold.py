@@ -19,9 +19,24 @@ _DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": 
 _SPACE = re.compile(r"\s+")
 
 
+def _base(c: str) -> str:
+    return "".join(x for x in unicodedata.normalize("NFD", c) if unicodedata.category(x) != "Mn")
+
+
+# Precomposed Latin letters with marks (Vietnamese lives in U+00C0..U+024F and U+1E00..U+1EFF)
+# mapped to their base letters: one C-level str.translate instead of a Python loop per character.
+_FAST = {ord(c): _base(c) for r in (range(0xC0, 0x250), range(0x1E00, 0x1F00)) for c in map(chr, r)
+         if _base(c) != c and _base(c).isascii()}
+_FAST.update({ord("đ"): "d", ord("Đ"): "D"})
+
+
 def strip_marks(text: str) -> str:
     """Remove the diacritics, keep case."""
-    decomposed = unicodedata.normalize("NFD", text.translate(_D))
+    out = unicodedata.normalize("NFC", text).translate(_FAST)
+    if out.isascii():
+        return out
+    # anything left (combining marks on other letters): the slow, general path
+    decomposed = unicodedata.normalize("NFD", out.translate(_D))
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
