@@ -280,6 +280,30 @@ def register_section(name: str, heading: str, fn: Section) -> None:
     _sections[name] = (heading, fn)
 
 
+async def _vote_results(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int | None, list[str]]:
+    """Closed and published polls (meetings.voting), under their agenda item or in a section of their own;
+    a poll on a confidential item the reader may not see is left out with the item."""
+    try:
+        from meetings.voting import poll_results_for_meeting
+    except ImportError:  # voting not installed: no section
+        return {}
+    out: dict[int | None, list[str]] = {}
+    for poll in await poll_results_for_meeting(uow, m.id):
+        item_id = poll.get("item_id")
+        if item_id is not None and item_id not in visible:
+            continue
+        lines = [poll["text"]]
+        lines += [f"    {line['label']}: {line['votes']} phiếu" for line in poll.get("lines", [])]
+        if poll.get("winners"):
+            lines.append("    Trúng cử: " + ", ".join(poll["winners"]))
+        lines.append("    Kết quả: " + ("thông qua." if poll.get("passed") else "không thông qua."))
+        out.setdefault(item_id, []).extend(lines)
+    return out
+
+
+register_section("votes", "Kết quả biểu quyết", _vote_results)
+
+
 def _fmt_dt(value: dt.datetime | None, tz: ZoneInfo) -> str:
     return value.astimezone(tz).strftime("%H:%M ngày %d/%m/%Y") if value else ""
 

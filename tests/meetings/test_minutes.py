@@ -106,3 +106,33 @@ async def test_approval_and_pdf(world: World) -> None:
             await minutes.export_pdf(uow, world.member, mid)
         _, draft = await minutes.export_pdf(uow, world.secretary, mid)
     assert "DỰ THẢO" in pdf_text(draft)
+
+
+async def test_vote_results_in_the_minutes(world: World) -> None:
+    from meetings import voting
+
+    m = await _held_meeting(world)
+    mid = m["meeting_id"]
+    async with world.db.uow() as uow:
+        chair_seat = (await meetings._seat_for(uow, mid, world.chair.id)).id
+    await call(world.db, attendance.check_in, world.chair, chair_seat)  # 3 of 4: the quorum to vote
+    open_poll = await call(world.db, voting.create_poll, world.chair, mid, item_id=m["first"],
+                           title="Thông qua Kế hoạch chuyển đổi số năm 2027", method="yes_no_abstain")
+    secret_poll = await call(world.db, voting.create_poll, world.chair, mid, item_id=m["secret"],
+                             title="Bổ nhiệm lại ông Nguyễn Văn Quyết", method="yes_no", secret=True)
+    for poll in (open_poll, secret_poll):
+        await call(world.db, voting.open_poll, world.chair, poll.id)
+        await call(world.db, voting.cast_vote, world.member, poll.id, "yes")
+        await call(world.db, voting.cast_vote, world.member2, poll.id, "yes")
+        await call(world.db, voting.close_poll, world.chair, poll.id)
+    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, minutes.approve, world.chair, mid, world.blobs)
+    async with world.db.uow() as uow:
+        _, chair_copy = await minutes.export_pdf(uow, world.chair, mid)
+        _, member_copy = await minutes.export_pdf(uow, world.member, mid)
+    full, theirs = (" ".join(pdf_text(d).split()) for d in (chair_copy, member_copy))
+    assert "Kết quả biểu quyết:" in full
+    assert "Thông qua Kế hoạch chuyển đổi số năm 2027" in full and "Tán thành: 2 phiếu" in full
+    assert "Bổ nhiệm lại ông Nguyễn Văn Quyết" in full and "phiếu kín" in full
+    assert "Thông qua Kế hoạch chuyển đổi số năm 2027" in theirs
+    assert "Nguyễn Văn Quyết" not in theirs  # the confidential item's poll goes with the item
