@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from eoffice import audit
@@ -18,6 +20,15 @@ EOFFICE = str(Path(sys.executable).with_name("eoffice"))
 def _verify(db_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EOFFICE_DATABASE_URL": db_url, "EOFFICE_VAR_DIR": str(tmp_path / "var")}
     return subprocess.run([EOFFICE, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(autouse=True)
+async def _protect_again(db: Database) -> AsyncIterator[None]:
+    """The PostgreSQL database is shared by the whole run: put the guard back for the next tests."""
+    yield
+    if db.dialect == "postgresql":
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
 
 
 async def _unprotect(db: Database) -> None:
