@@ -1,0 +1,184 @@
+"""The polls HTTP API over a real app (SQLite and PostgreSQL): clear 4xx refusals, live progress over /ws,
+results, CSV, the voting page."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from eoffice import identity
+from meetings import attendance
+from storage.settings import Settings
+from tests.meetings.conftest import World, call
+from web.app import create_app
+
+
+@pytest.fixture
+def app_client(settings: Settings, world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="http://testserver", follow_redirects=False) as c:
+        yield c
+
+
+async def bearer(world: World, key: str) -> dict[str, str]:
+    async with world.db.uow() as uow:
+        token = await identity.create_token(uow, None, world.users[key])
+        await uow.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def live_meeting(world: World) -> dict[str, Any]:
+    m = await world.meeting(start=True)
+    async with world.db.uow() as uow:
+        from meetings.meetings import _seat_for
+
+        chair_seat = await _seat_for(uow, m["meeting_id"], world.chair.id)
+        assert chair_seat is not None
+        m["seats"]["chair"] = chair_seat.id
+    for key in ("chair", "member", "member2"):
+        await call(world.db, attendance.check_in, world.chair, m["seats"][key])
+    return m
+
+
+def receive_until(ws: Any, predicate: Any, limit: int = 50) -> dict[str, Any]:
+    for _ in range(limit):
+        msg = ws.receive_json()
+        if predicate(msg):
+            return msg
+    raise AssertionError("expected message not received")
+
+
+async def test_poll_through_the_api(app_client: TestClient, world: World) -> None:
+    c = app_client
+    chair, member, member2, outsider, secretary = [await bearer(world, k) for k in
+                                                   ("chair", "member", "member2", "outsider", "secretary")]
+    m = await live_meeting(world)
+    mid = m["meeting_id"]
+
+    body = {"meeting_id": mid, "title": "Thông qua Nghị quyết về phát triển du lịch Hạ Long",
+            "method": "yes_no_abstain", "majority": "absolute", "base": "present"}
+    assert c.post("/api/polls", json=body, headers=member).status_code == 403
+    assert c.post("/api/polls", json={**body, "method": "bỏ phiếu"}, headers=chair).json()["field"] == "method"
+    assert c.post("/api/polls", json={**body, "colour": "đỏ"}, headers=chair).status_code == 400
+    r = c.post("/api/polls", json=body, headers=chair)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    assert r.json()["state"] == "draft"
+    assert c.get(f"/api/polls/{pid}", headers=member).status_code == 404  # drafts are the chair's business
+    assert c.get(f"/api/meetings/{mid}/polls", headers=member).json()["polls"] == []
+    assert c.get(f"/api/meetings/{mid}/polls", headers=outsider).status_code == 403
+
+    with c.websocket_connect("/ws", headers=member2) as ws:
+        ws.send_json({"op": "subscribe", "topic": f"meeting:{mid}"})
+        assert ws.receive_json()["type"] == "subscribed"
+        r = c.post(f"/api/polls/{pid}/open", json={"duration_seconds": 120}, headers=secretary)
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "open" and r.json()["eligible"] == 3 and r.json()["closes_at"]
+        opened = receive_until(ws, lambda m: m.get("type") == "poll.changed")
+        assert opened["data"]["poll"]["state"] == "open" and opened["data"]["poll"]["result"] is None
+
+        r = c.post(f"/api/polls/{pid}/votes", json={"choice": "yes"}, headers=member)
+        assert r.status_code == 201, r.text
+        assert r.json() | {"message": ""} == {"ok": True, "poll_id": pid, "participant_id": m["seats"]["member"],
+                                              "cast": 1, "eligible": 3, "changed": False, "message": ""}
+        progress = receive_until(ws, lambda m: m.get("type") == "poll.progress")
+        assert progress["data"]["cast"] == 1 and progress["data"]["eligible"] == 3
+        assert "tally" not in progress["data"]
+
+        dup = c.post(f"/api/polls/{pid}/votes", json={"choice": "no"}, headers=member)
+        assert dup.status_code == 409 and dup.json()["error"] == "conflict" and "đã được bỏ" in dup.json()["message"]
+        bad = c.post(f"/api/polls/{pid}/votes", json={"choice": ["yes"]}, headers=chair)
+        assert bad.status_code == 400 and bad.json()["field"] == "choice"
+        assert c.post(f"/api/polls/{pid}/votes", json={}, headers=chair).status_code == 400
+        assert c.post(f"/api/polls/{pid}/votes", json={"choice": "yes"}, headers=outsider).status_code == 403
+        assert c.post(f"/api/polls/{pid}/votes", json={"choice": "yes"}, headers=secretary).status_code == 403
+        assert c.post(f"/api/polls/{pid}/votes", content=b"{", headers=chair).status_code == 400
+
+        assert c.post(f"/api/polls/{pid}/votes", json={"choice": "no"}, headers=chair).status_code == 201
+        voters = c.get(f"/api/polls/{pid}/voters", headers=chair).json()
+        assert [v["name"] for v in voters["not_voted"]] == ["Hoàng Đức Thắng"]
+        assert c.get(f"/api/polls/{pid}/voters", headers=member).status_code == 403
+        rc = c.post(f"/api/polls/{pid}/roll-call", json={"votes": [{"participant_id": m["seats"]["member2"],
+                                                                    "choice": "yes"}]}, headers=chair)
+        assert rc.status_code == 201, rc.text
+
+        mine = c.get(f"/api/polls/{pid}", headers=member).json()
+        assert mine["me"][0]["voted"] and mine["me"][0]["choice"] == {"v": "yes"}
+
+        r = c.post(f"/api/polls/{pid}/close", headers=chair)
+        assert r.status_code == 200 and r.json()["result"]["passed"] is True
+        closed = receive_until(ws, lambda m: m.get("type") == "poll.changed" and m["data"]["state"] == "closed")
+        assert closed["data"]["poll"]["result"]["counts"] == {"yes": 2, "no": 1, "abstain": 0}
+    late = c.post(f"/api/polls/{pid}/votes", json={"choice": "yes"}, headers=member2)
+    assert late.status_code == 409 and "đã kết thúc" in late.json()["message"]
+    assert c.post(f"/api/polls/{pid}/close", headers=chair).status_code == 409
+    assert c.post(f"/api/polls/{pid}/publish", headers=member).status_code == 403
+    assert c.post(f"/api/polls/{pid}/publish", headers=chair).json()["state"] == "published"
+    assert c.post(f"/api/polls/{pid}/fly", headers=chair).status_code == 404
+
+    csv = c.get(f"/api/polls/{pid}/export.csv", headers=chair)
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "Lê Minh Tuấn" in csv.text and "Tán thành" in csv.text and "Giơ tay / điểm danh" in csv.text
+    rerun = c.post(f"/api/polls/{pid}/rerun", headers=chair)
+    assert rerun.status_code == 201 and rerun.json()["rerun_of_id"] == pid
+
+    page = c.get(f"/meetings/{mid}/polls", headers=member)
+    assert page.status_code == 200 and "data-voting-panel" in page.text and "/static/js/voting.js" in page.text
+    assert "Biểu quyết" in page.text
+    spec = c.get("/api/openapi.json").json()
+    assert "/api/polls/{poll_id}/votes" in spec["paths"] and "/api/polls" in spec["paths"]
+
+
+async def test_countdown_closes_the_poll_by_itself(app_client: TestClient, world: World) -> None:
+    c = app_client
+    chair, member = await bearer(world, "chair"), await bearer(world, "member")
+    m = await live_meeting(world)
+    pid = c.post("/api/polls", json={"meeting_id": m["meeting_id"], "title": "Biểu quyết nhanh",
+                                     "method": "yes_no", "quorum_rule": "none"}, headers=chair).json()["id"]
+    assert c.post(f"/api/polls/{pid}/open", headers=chair).status_code == 200
+    assert c.post(f"/api/polls/{pid}/votes", json={"choice": "yes"}, headers=member).status_code == 201
+    from sqlalchemy import update
+
+    from meetings.voting import Poll
+    from storage.db import utcnow
+
+    async with world.db.uow() as uow:  # a countdown that ends one second from now
+        import datetime as dt
+
+        await uow.session.execute(update(Poll).where(Poll.id == pid).values(
+            closes_at=utcnow() + dt.timedelta(seconds=1)))
+        await uow.commit()
+    r = c.post(f"/api/polls/{pid}/countdown", json={"seconds": 3}, headers=chair)  # pokes the runner
+    assert r.status_code == 400  # 3 s is below the minimum: the runner still knows the 1 s one
+    c.get(f"/api/polls/{pid}", headers=chair)
+    deadline = time.monotonic() + 10
+    state = "open"
+    while time.monotonic() < deadline and state == "open":
+        await asyncio.sleep(0.2)
+        state = c.get(f"/api/polls/{pid}", headers=chair).json()["state"]
+    view = c.get(f"/api/polls/{pid}", headers=chair).json()
+    assert view["state"] == "closed" and view["close_reason"] == "timer" and view["result"]["ballots"] == 1
+    late = c.post(f"/api/polls/{pid}/votes", json={"choice": "no"}, headers=chair)
+    assert late.status_code == 409
+
+
+async def test_proxies_and_weights_api(app_client: TestClient, world: World) -> None:
+    c = app_client
+    chair, member2, organiser = [await bearer(world, k) for k in ("chair", "member2", "organiser")]
+    m = await world.meeting(start=True)
+    mid = m["meeting_id"]
+    base = f"/api/meetings/{mid}/voting-rights"
+    r = c.post(base + "/proxies", json={"grantor_id": m["seats"]["member2"], "holder_id": m["seats"]["member"],
+                                        "note": "Giấy ủy quyền ngày 01/12/2026"}, headers=member2)
+    assert r.status_code == 201, r.text
+    assert c.put(base + f"/weights/{m['seats']['member']}", json={"weight": 2}, headers=organiser).status_code == 200
+    assert c.put(base + f"/weights/{m['seats']['member']}", json={"weight": -1}, headers=organiser).status_code == 400
+    rows = {x["participant_id"]: x for x in c.get(base, headers=chair).json()["rights"]}
+    assert rows[m["seats"]["member2"]]["proxy_holder_id"] == m["seats"]["member"]
+    assert rows[m["seats"]["member"]]["weight"] == 2
+    assert c.delete(base + f"/proxies/{m['seats']['member2']}", headers=chair).status_code == 200
+    assert c.delete(base + f"/proxies/{m['seats']['member2']}", headers=chair).status_code == 404

@@ -1,0 +1,288 @@
+"""Polls: the JSON API (/api/polls, /api/meetings/{id}/polls, voting rights) and the voting page.
+
+Handlers translate HTTP to ``meetings.voting`` services, one unit of work each, and answer only
+after the commit: a 201 for a vote means it is stored. After a commit they poke the per-process
+``PollRunner`` (coalesced progress events, countdowns). Paths avoid ``/api/meetings/{id}/<word>``
+for POST: the meetings module's life-cycle route claims that shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from eoffice.org import User
+from meetings import voting
+from meetings.meetings import view_context
+from meetings.polls_live import PollRunner
+from storage.db import UnitOfWork, utcnow
+from storage.errors import Invalid
+from web.auth import json_body, login_required, require_user
+from web.openapi import describe
+
+
+def runner(app: Any) -> PollRunner:
+    r = getattr(app.state, "poll_runner", None)
+    if r is None or r.db is not app.state.db:
+        r = app.state.poll_runner = PollRunner(app.state.db)
+    return r
+
+
+def setup(app: Any) -> None:
+    """At startup (when the app factory calls it): close overdue polls and resume countdowns."""
+    runner(app).ensure()
+
+
+def _pid(request: Request) -> int:
+    return int(request.path_params["poll_id"])
+
+
+def _int(value: Any, field: str, *, optional: bool = True) -> int | None:
+    if value is None or value == "":
+        if optional:
+            return None
+        raise Invalid("Thiếu giá trị.", field=field)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid("Giá trị phải là số nguyên.", field=field)
+    return value
+
+
+async def _run(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]]) -> Any:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        result = await fn(uow, user)
+        await uow.commit()
+    return result
+
+
+async def _view(request: Request, poll_id: int) -> dict[str, Any]:
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        return await voting.get_poll(uow, user, poll_id)
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def list_polls(request: Request) -> JSONResponse:
+    """The meeting's polls (drafts only for the chair and secretary), with the server's clock for countdowns."""
+    user = require_user(request)
+    runner(request.app).ensure()
+    mid = int(request.path_params["meeting_id"])
+    async with request.app.state.db.uow() as uow:
+        polls = await voting.list_polls(uow, user, mid)
+        ctx = await view_context(uow, user, mid)
+    return JSONResponse({"polls": polls, "controller": ctx.access.controller, "server_time": utcnow().isoformat()})
+
+
+async def get_poll(request: Request) -> JSONResponse:
+    """One poll: settings, progress, the result when visible to me, and my rights to vote (``me``)."""
+    runner(request.app).ensure()
+    return JSONResponse({**await _view(request, _pid(request)), "server_time": utcnow().isoformat()})
+
+
+async def voters(request: Request) -> JSONResponse:
+    """Chair and secretary: every right of the poll and whether it has voted (named polls: how, after close: what)."""
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        rows = await voting.voters_view(uow, user, _pid(request))
+    return JSONResponse({"voters": rows, "not_voted": [r for r in rows if not r["voted"]]})
+
+
+async def export_csv(request: Request) -> Response:
+    """CSV of a poll's result (and each vote of a named poll for the chair and secretary)."""
+    name, body = await _run(request, lambda uow, user: voting.export_csv(uow, user, _pid(request)))
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+
+
+# ---------------------------------------------------------------- chair and secretary
+
+CREATE_FIELDS = {"title", "description", "method", "options", "max_choices", "seats", "allow_abstain", "secret",
+                 "allow_change", "visibility", "majority", "base", "quorum_rule", "proxy_cap", "weighted",
+                 "duration_seconds", "item_id"}
+
+
+@describe(responses={"201": {"description": "Đã tạo biểu quyết (dự thảo)"}})
+async def create_poll(request: Request) -> JSONResponse:
+    """Create a poll (draft). Body: meeting_id, title, method (yes_no | yes_no_abstain | single | multiple | ranked),
+    options (list of labels), seats, max_choices, secret, allow_change, visibility (live | closed | published),
+    majority (simple | absolute | two_thirds | three_quarters), base (cast | valid | present | entitled),
+    quorum_rule, proxy_cap, weighted, duration_seconds, item_id."""
+    body = await json_body(request)
+    mid = _int(body.get("meeting_id"), "meeting_id", optional=False)
+    unknown = set(body) - CREATE_FIELDS - {"meeting_id"}
+    if unknown:
+        raise Invalid(f"Trường không được hỗ trợ: {', '.join(sorted(unknown))}.")
+    kw = {k: v for k, v in body.items() if k in CREATE_FIELDS}
+    for key in ("max_choices", "seats", "proxy_cap", "duration_seconds", "item_id"):
+        if key in kw:
+            kw[key] = _int(kw[key], key)
+    if kw.get("proxy_cap") is None:
+        kw.pop("proxy_cap", None)
+    poll = await _run(request, lambda uow, user: voting.create_poll(uow, user, mid, **kw))
+    return JSONResponse(voting.public_view(poll, controller=True), status_code=201)
+
+
+async def _after_state_change(request: Request, poll: voting.Poll) -> JSONResponse:
+    r = runner(request.app)
+    r.poke(None)
+    if poll.secret and poll.state in ("closed", "cancelled"):
+        await voting.scrub(request.app.state.db)
+    return JSONResponse(await _view(request, poll.id))
+
+
+async def poll_action(request: Request) -> JSONResponse:
+    """open {duration_seconds} | close | publish | cancel {reason} | countdown {seconds} | rerun {options, title}."""
+    action = request.path_params["action"]
+    pid = _pid(request)
+    body = await json_body(request)
+    if action == "open":
+        duration = _int(body.get("duration_seconds"), "duration_seconds")
+        poll = await _run(request, lambda uow, user: voting.open_poll(uow, user, pid, duration_seconds=duration))
+    elif action == "close":
+        poll = await _run(request, lambda uow, user: voting.close_poll(uow, user, pid))
+    elif action == "publish":
+        poll = await _run(request, lambda uow, user: voting.publish_poll(uow, user, pid))
+    elif action == "cancel":
+        reason = str(body.get("reason") or "")
+        poll = await _run(request, lambda uow, user: voting.cancel_poll(uow, user, pid, reason))
+    elif action == "countdown":
+        seconds = _int(body.get("seconds"), "seconds")
+        poll = await _run(request, lambda uow, user: voting.set_countdown(uow, user, pid, seconds))
+    elif action == "rerun":
+        options = body.get("options")
+        if options is not None and not isinstance(options, list):
+            raise Invalid("Danh sách phương án không hợp lệ.", field="options")
+        title = body.get("title")
+        poll = await _run(request, lambda uow, user: voting.rerun_poll(uow, user, pid, options=options,
+                                                                       title=str(title) if title else None))
+        return JSONResponse(await _view(request, poll.id), status_code=201)
+    else:
+        from storage.errors import NotFound
+
+        raise NotFound("Không có thao tác này.")
+    return await _after_state_change(request, poll)
+
+
+async def roll_call(request: Request) -> JSONResponse:
+    """Chair or secretary record votes by roll call or show of hands: {votes: [{participant_id, choice}]}."""
+    body = await json_body(request)
+    pid = _pid(request)
+    receipts = await _voting_call(request, pid, lambda uow, user: voting.record_roll_call(
+        uow, user, pid, body.get("votes")))
+    return JSONResponse({"ok": True, "receipts": [r.public() for r in receipts]}, status_code=201)
+
+
+# ---------------------------------------------------------------- voting
+
+
+async def _voting_call(request: Request, poll_id: int, fn: Callable[[UnitOfWork, User], Awaitable[Any]]) -> Any:
+    try:
+        result = await _run(request, fn)
+    except voting.PollExpired:
+        async with request.app.state.db.uow() as uow:  # close it now rather than at the runner's next tick
+            closed = await voting.close_expired(uow)
+            await uow.commit()
+        if closed:
+            runner(request.app).poke(None)
+        raise
+    runner(request.app).poke(poll_id)
+    return result
+
+
+@describe(responses={"201": {"description": "Phiếu đã được ghi nhận (đã lưu)"},
+                     "400": {"description": "Phiếu không hợp lệ"},
+                     "403": {"description": "Không có quyền biểu quyết"},
+                     "409": {"description": "Đã bỏ phiếu, biểu quyết chưa mở hoặc đã kết thúc"}})
+async def cast(request: Request) -> JSONResponse:
+    """Cast my vote: {choice, participant_id?}; participant_id picks a proxy I hold. Answered after the commit."""
+    body = await json_body(request)
+    pid = _pid(request)
+    if "choice" not in body:
+        raise Invalid("Thiếu lựa chọn (choice).", field="choice")
+    seat = _int(body.get("participant_id"), "participant_id")
+    receipt = await _voting_call(request, pid, lambda uow, user: voting.cast_vote(
+        uow, user, pid, body["choice"], participant_id=seat))
+    return JSONResponse({"ok": True, **receipt.public(), "message": "Đã ghi nhận phiếu biểu quyết."},
+                        status_code=201)
+
+
+# ---------------------------------------------------------------- weights and proxies
+
+
+async def rights(request: Request) -> JSONResponse:
+    """Vote weights and proxies (ủy quyền) recorded for the meeting."""
+    user = require_user(request)
+    mid = int(request.path_params["meeting_id"])
+    async with request.app.state.db.uow() as uow:
+        rows = await voting.rights_view(uow, user, mid)
+    return JSONResponse({"rights": rows})
+
+
+async def grant_proxy(request: Request) -> JSONResponse:
+    """Record a proxy: {grantor_id, holder_id, note} (participant ids); by the grantor, the chair or the secretary."""
+    body = await json_body(request)
+    mid = int(request.path_params["meeting_id"])
+    grantor = _int(body.get("grantor_id"), "grantor_id", optional=False)
+    holder = _int(body.get("holder_id"), "holder_id", optional=False)
+    note = str(body.get("note") or "")
+    assert grantor is not None and holder is not None
+    await _run(request, lambda uow, user: voting.grant_proxy(uow, user, mid, grantor, holder, note))
+    return JSONResponse({"ok": True}, status_code=201)
+
+
+async def revoke_proxy(request: Request) -> JSONResponse:
+    """Withdraw a proxy."""
+    mid = int(request.path_params["meeting_id"])
+    grantor = int(request.path_params["participant_id"])
+    await _run(request, lambda uow, user: voting.revoke_proxy(uow, user, mid, grantor))
+    return JSONResponse({"ok": True})
+
+
+async def set_weight(request: Request) -> JSONResponse:
+    """Set a member's vote weight (used by polls created as weighted): {weight}."""
+    body = await json_body(request)
+    mid = int(request.path_params["meeting_id"])
+    participant = int(request.path_params["participant_id"])
+    weight = _int(body.get("weight"), "weight", optional=False)
+    assert weight is not None
+    await _run(request, lambda uow, user: voting.set_weight(uow, user, mid, participant, weight))
+    return JSONResponse({"ok": True})
+
+
+# ---------------------------------------------------------------- page
+
+
+@login_required()
+async def polls_page(request: Request) -> Response:
+    user = request.state.user
+    mid = int(request.path_params["meeting_id"])
+    async with request.app.state.db.uow() as uow:
+        ctx = await view_context(uow, user, mid)
+    return request.app.state.templates.TemplateResponse(
+        request, "polls.html", {"m": ctx.meeting.public(), "controller": ctx.access.controller})
+
+
+P = "/api/polls/{poll_id:int}"
+R = "/api/meetings/{meeting_id:int}/voting-rights"
+routes = [
+    Route("/meetings/{meeting_id:int}/polls", polls_page, name="meeting_polls"),
+    Route("/api/meetings/{meeting_id:int}/polls", list_polls, methods=["GET"]),
+    Route("/api/polls", create_poll, methods=["POST"]),
+    Route(P, get_poll, methods=["GET"]),
+    Route(P + "/votes", cast, methods=["POST"]),
+    Route(P + "/roll-call", roll_call, methods=["POST"]),
+    Route(P + "/voters", voters, methods=["GET"]),
+    Route(P + "/export.csv", export_csv, methods=["GET"]),
+    Route(P + "/{action:str}", poll_action, methods=["POST"]),
+    Route(R, rights, methods=["GET"]),
+    Route(R + "/proxies", grant_proxy, methods=["POST"]),
+    Route(R + "/proxies/{participant_id:int}", revoke_proxy, methods=["DELETE"]),
+    Route(R + "/weights/{participant_id:int}", set_weight, methods=["PUT"]),
+]
