@@ -10,7 +10,10 @@ Media ids: a remote site's operator joins as ``site:{site_id}`` (named after the
 replaces the first, which is told ``replaced`` and closed.
 
 ICE configuration comes from ``EOFFICE_ICE_SERVERS``: a JSON list of ``{"urls", "username", "credential"}``, given to
-aiortc and, unchanged, to the browsers; empty (the default) means host candidates only. ``EOFFICE_TEST_MEDIA_LOOPBACK``
+aiortc and to the browsers; empty (the default) means host candidates only. For coturn with ``use-auth-secret``
+(docker/turnserver.conf) give ``{"urls", "secret"}`` instead: each session then gets time-limited credentials
+(TURN REST API: username ``expiry:media-id``, credential base64 HMAC-SHA1 of it with the secret), and the secret
+never leaves the server. ``EOFFICE_TEST_MEDIA_LOOPBACK``
 (tests only) makes the server's ICE agents offer just 127.0.0.1 (see :mod:`meetings.sfu.loopback`).
 
 Rooms live in this process: with several app processes behind a load balancer, a meeting's media connections must
@@ -19,9 +22,13 @@ reach the same one (sticky routing by meeting id). That is a deployment rule, no
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,14 +67,32 @@ def ice_servers_from_env(env: Mapping[str, str] | None = None) -> list[dict[str,
         if not all(isinstance(u, str) and u.split(":", 1)[0] in ("stun", "stuns", "turn", "turns") for u in urls):
             raise ValueError(f"{ICE_ENV}: urls must be stun:, stuns:, turn: or turns: URLs")
         server: dict[str, Any] = {"urls": urls}
-        for key in ("username", "credential"):
+        for key in ("username", "credential", "secret"):
             if entry.get(key) is not None:
                 server[key] = str(entry[key])
         servers.append(server)
     return servers
 
 
+TURN_CREDENTIAL_TTL = 12 * 3600  # seconds: a long meeting day; a reconnect gets fresh ones
+
+
+def with_credentials(servers: list[dict[str, Any]], who: str, now: float | None = None) -> list[dict[str, Any]]:
+    """The servers as a client may see them: entries with a shared ``secret`` get time-limited credentials."""
+    out = []
+    for server in servers:
+        server = dict(server)
+        secret = server.pop("secret", None)
+        if secret is not None:
+            username = f"{int((time.time() if now is None else now) + TURN_CREDENTIAL_TTL)}:{who}"
+            digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+            server["username"], server["credential"] = username, base64.b64encode(digest).decode()
+        out.append(server)
+    return out
+
+
 def rtc_ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
+    servers = with_credentials(servers, "sfu")
     return [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential")) for s in servers]
 
 
@@ -158,6 +183,9 @@ class MediaRegistry:
 
             enable_loopback_ice()  # tests only: this process's ICE agents offer 127.0.0.1 alone
         self.rooms: dict[int, MediaRoom] = {}
+
+    def client_ice_servers(self, media_id: str) -> list[dict[str, Any]]:
+        return with_credentials(self.ice_servers, media_id)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MediaRegistry:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from eoffice.audit import AuditEntry
 from meetings import meetings, speakers, video
 from meetings.rules import Access
-from meetings.sfu.registry import ice_servers_from_env, rtc_ice_servers
+from meetings.sfu.registry import ice_servers_from_env, rtc_ice_servers, with_credentials
 from storage.errors import Conflict, Forbidden, Invalid
 from tests.meetings.conftest import World, call, run
 
@@ -100,6 +100,12 @@ def test_ice_servers_from_env() -> None:
                         "credential": "bí-mật"}]
     rtc = rtc_ice_servers(servers)
     assert rtc[1].username == "ecabinet" and rtc[1].credential == "bí-mật"
+    # coturn with use-auth-secret: time-limited credentials per session, the secret stays on the server
+    shared = ice_servers_from_env({"EOFFICE_ICE_SERVERS": '[{"urls": "turn:10.0.0.5:3478", "secret": "s3cret"}]'})
+    (given,) = with_credentials(shared, "site:3", now=1_000_000)
+    assert given == {"urls": ["turn:10.0.0.5:3478"], "username": "1043200:site:3",
+                     "credential": "h0EAxmb6WOPk9bOwfahD32Q2DIs="}
+    assert "secret" not in given
     for bad in ("not json", '[{"username": "x"}]', '[{"urls": "http://example.org"}]', "42"):
         with pytest.raises(ValueError):
             ice_servers_from_env({"EOFFICE_ICE_SERVERS": bad})

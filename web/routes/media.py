@@ -205,7 +205,7 @@ async def media_endpoint(websocket: WebSocket) -> None:
 
     try:
         await send({"type": "welcome", "you": me.media_id, "name": me.name, "controller": me.controller,
-                    "ice_servers": reg.ice_servers, "meeting_id": meeting_id})
+                    "ice_servers": reg.client_ice_servers(me.media_id), "meeting_id": meeting_id})
         await room.join(member)
         async with anyio.create_task_group() as group:
             for fn in (receiver, sender, heartbeat):
@@ -275,7 +275,7 @@ async def state_endpoint(request: Request) -> JSONResponse:
     room = reg.get(mid)
     state = room.state() if room is not None else {"roster": [], "floor": None, "active_speaker": None}
     state.pop("type", None)
-    return JSONResponse({"ice_servers": reg.ice_servers, **state})
+    return JSONResponse({"ice_servers": reg.client_ice_servers(f"user:{user.id}"), **state})
 
 
 routes = [
