@@ -21,13 +21,27 @@ from web import templating
 from web.auth import AuthMiddleware
 from web.errors import EXCEPTION_HANDLERS
 from web.hub import Hub
-from web.routes import admin, annotations, api, documents, health, media, meetings, pages, voting, ws
+from web.routes import (
+    admin,
+    annotations,
+    api,
+    documents,
+    health,
+    media,
+    meetings,
+    office_more,
+    office_pages,
+    pages,
+    voting,
+    ws,
+)
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 
 # Every area contributes a `routes` list; API routes live under /api/.
-ROUTE_MODULES = [pages, admin, api, health, ws, meetings, documents, annotations, media, voting]
+ROUTE_MODULES = [pages, admin, api, health, ws, meetings, documents, annotations, media, voting, office_pages,
+                 office_more]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

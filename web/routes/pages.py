@@ -75,7 +75,11 @@ async def home(request: Request) -> Response:
                 .order_by(audit.AuditEntry.seq.desc()).limit(8)
             )
         ).all()
-    return request.app.state.templates.TemplateResponse(request, "home.html", {"unit": unit, "recent": recent})
+        from web.routes.office_pages import todo_summary  # here: office_pages imports this module
+
+        todo = await todo_summary(uow, user)
+    return request.app.state.templates.TemplateResponse(request, "home.html",
+                                                        {"unit": unit, "recent": recent, "todo": todo})
 
 
 routes = [
