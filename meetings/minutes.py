@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from eoffice import audit
 from eoffice.org import Unit, User
 from meetings import render, rules, topics
-from meetings.agenda import agenda_view, item_context, visible_item_ids
+from meetings.agenda import AgendaItem, agenda_view, item_context, visible_item_ids
 from meetings.attendance import quorum_of
 from meetings.meetings import Meeting, get_context, participants_view, sites_view, user_names, view_context
 from meetings.rules import Access, State
@@ -179,6 +179,85 @@ async def remove_conclusion(uow: UnitOfWork, actor: User, conclusion_id: int) ->
     uow.emit(topics.room(c.meeting_id), "conclusions.changed", item_id=c.item_id, conclusion_id=c.id)
 
 
+# ---------------------------------------------------------------- conclusions become e-office tasks
+
+TASK_STATES = {State.IN_PROGRESS, State.ENDED, State.ARCHIVED}
+
+
+async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *, assignee_id: int | None = None,
+                             assignee_unit_id: int | None = None, deadline: Any = None) -> Conclusion:
+    """One action: the conclusion becomes an e-office task for a person or a unit, with a deadline;
+    the task's progress then shows next to the conclusion (``minutes_view``).
+
+    Chair or secretary, from the meeting's start on (also after the minutes are approved: assigning
+    the work does not change what was concluded). A conclusion becomes at most one task.
+    """
+    from eoffice import tasks
+
+    c, ctx = await _conclusion(uow, actor, conclusion_id)
+    if not (ctx.access.chair or ctx.access.secretary):
+        raise Forbidden("Chỉ chủ trì hoặc thư ký được giao nhiệm vụ từ kết luận.")
+    if State(ctx.meeting.state) not in TASK_STATES:
+        raise Conflict("Chỉ giao nhiệm vụ từ kết luận khi cuộc họp đã bắt đầu.")
+    if c.task_id is not None:
+        raise Conflict("Kết luận này đã thành nhiệm vụ.", task_id=c.task_id)
+    if assignee_id is None and assignee_unit_id is None:
+        assignee_id = c.assignee_id
+    target = tasks.Assignee(user_id=assignee_id, unit_id=assignee_unit_id)
+    due = _deadline(deadline) if deadline not in (None, "") else c.deadline
+    item = await uow.session.get(AgendaItem, c.item_id)
+    assert item is not None
+    title = c.text if len(c.text) <= 500 else c.text[:499] + "…"
+    instruction = f"Kết luận cuộc họp «{ctx.meeting.title}», nội dung «{item.title}»: {c.text}"
+    create = getattr(tasks, "create_meeting_task", None)
+    if create is not None:  # the e-office service, when it has one for meeting conclusions
+        task = await create(uow, actor, title=title, instruction=instruction, assignee=target, deadline=due,
+                            source={"meeting_id": c.meeting_id, "conclusion_id": c.id})
+    else:
+        task = await _create_task(uow, actor, tasks, title=title, instruction=instruction, target=target,
+                                  deadline=due)
+    c.task_id = task.id
+    c.assignee_id = target.user_id
+    c.deadline = due
+    c.updated_at = utcnow()
+    await audit.record(uow, actor, "meeting.conclusion.task", "meeting", c.meeting_id, conclusion_id=c.id,
+                       task_id=task.id, assignee_user_id=target.user_id, assignee_unit_id=target.unit_id,
+                       deadline=due)
+    uow.emit(topics.room(c.meeting_id), "conclusions.changed", item_id=c.item_id, conclusion_id=c.id,
+             task_id=task.id)
+    return c
+
+
+async def _create_task(uow: UnitOfWork, actor: User, tasks: Any, *, title: str, instruction: str, target: Any,
+                       deadline: dt.date | None) -> Any:
+    """A document-less task with eoffice.tasks' own model and rules (deadline not in the past, the
+    assignee exists), until that module offers a service for it; the same notification as its tasks."""
+    tasks.check_deadline(deadline, tasks.local_date(utcnow()))
+    await tasks._check_target(uow, target)
+    task = tasks.Task(document_id=None, role=tasks.TaskRole.MAIN, assignee_user_id=target.user_id,
+                      assignee_unit_id=target.unit_id, assigned_by=actor.id, title=title, instruction=instruction,
+                      deadline=deadline)
+    uow.session.add(task)
+    await uow.session.flush()
+    await audit.record(uow, actor, "task.create", "task", task.id, source="meeting", deadline=deadline,
+                       assignee_user_id=target.user_id, assignee_unit_id=target.unit_id)
+    tasks._notify(uow, target, "task.assigned", task_id=task.id, document_id=None, role=task.role,
+                  message=f"Nhiệm vụ mới từ kết luận cuộc họp: {title}")
+    return task
+
+
+async def _task_progress(uow: UnitOfWork, task_ids: list[int]) -> dict[int, dict[str, Any]]:
+    from eoffice.tasks import Task
+
+    rows = (await uow.session.scalars(select(Task).where(Task.id.in_(task_ids)))).all()
+    out = {}
+    for t in rows:
+        view = t.public()
+        out[t.id] = {k: view[k] for k in ("id", "status", "status_label", "progress", "deadline", "deadline_state",
+                                          "completed_at")}
+    return out
+
+
 # ---------------------------------------------------------------- approval
 
 
@@ -223,11 +302,11 @@ async def reopen(uow: UnitOfWork, actor: User, meeting_id: int, reason: str = ""
 # ---------------------------------------------------------------- reading
 
 TaskStatus = Callable[[UnitOfWork, list[int]], Awaitable[dict[int, dict[str, Any]]]]
-_task_status: list[TaskStatus] = []
+_task_status: list[TaskStatus] = []  # set below, once _task_progress is defined
 
 
 def register_task_status(fn: TaskStatus) -> None:
-    """The e-office tasks module tells how far each task is (shown next to the conclusion)."""
+    """How far each task is (shown next to the conclusion); eoffice.tasks by default."""
     _task_status[:] = [fn]
 
 
@@ -302,6 +381,7 @@ async def _vote_results(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[
 
 
 register_section("votes", "Kết quả biểu quyết", _vote_results)
+register_task_status(_task_progress)
 
 
 def _fmt_dt(value: dt.datetime | None, tz: ZoneInfo) -> str:

@@ -3,6 +3,7 @@ confidential documents, page images with caching headers, search, minutes PDF.""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pymupdf
@@ -113,10 +114,15 @@ async def test_meeting_through_the_api(app_client: TestClient, world: World) -> 
     stale = c.put(f"/api/meetings/{mid}/items/{items[0]}/minutes", json={"text": "Cũ", "revision": 0},
                   headers=secretary)
     assert stale.status_code == 409 and stale.json()["discussion"] == "Thống nhất số liệu."
+    due = (dt.date.today() + dt.timedelta(days=25)).isoformat()
     r = c.post(f"/api/meetings/{mid}/items/{items[0]}/conclusions",
                json={"text": "Giao Sở Tài chính rà soát số liệu", "assignee_id": world.member2.id,
-                     "deadline": "2026-12-20"}, headers=secretary)
-    assert r.status_code == 201 and r.json()["deadline"] == "2026-12-20"
+                     "deadline": due}, headers=secretary)
+    assert r.status_code == 201 and r.json()["deadline"] == due
+    task = c.post(f"/api/meetings/{mid}/conclusions/{r.json()['id']}/task", json={}, headers=secretary)
+    assert task.status_code == 201 and task.json()["task_id"]
+    again = c.post(f"/api/meetings/{mid}/conclusions/{r.json()['id']}/task", json={}, headers=secretary)
+    assert again.status_code == 409
     assert c.get(f"/api/meetings/{mid}/minutes.pdf", headers=member).status_code == 403  # a draft
     assert c.post(f"/api/meetings/{mid}/end", headers=chair).json()["state"] == "ended"
     assert c.post(f"/api/meetings/{mid}/minutes/approve", headers=chair).json()["state"] == "approved"

@@ -136,3 +136,45 @@ async def test_vote_results_in_the_minutes(world: World) -> None:
     assert "Bổ nhiệm lại ông Nguyễn Văn Quyết" in full and "phiếu kín" in full
     assert "Thông qua Kế hoạch chuyển đổi số năm 2027" in theirs
     assert "Nguyễn Văn Quyết" not in theirs  # the confidential item's poll goes with the item
+
+
+async def test_conclusion_becomes_a_task_and_its_progress_shows(world: World) -> None:
+    from eoffice import tasks
+
+    m = await _held_meeting(world)
+    mid = m["meeting_id"]
+    c = await call(world.db, minutes.add_conclusion, world.secretary, m["first"],
+                   text="Sở Thông tin và Truyền thông hoàn thiện Kế hoạch chuyển đổi số, trình UBND tỉnh",
+                   assignee_id=world.member2.id, deadline=(dt.date.today() + dt.timedelta(days=20)).isoformat())
+    with pytest.raises(Forbidden):
+        await call(world.db, minutes.conclusion_to_task, world.member, c.id)
+    with pytest.raises(Invalid, match="quá khứ"):
+        await call(world.db, minutes.conclusion_to_task, world.secretary, c.id, deadline="2020-01-01")
+    done, events = await run(world.db, minutes.conclusion_to_task, world.secretary, c.id)
+    assert done.task_id is not None
+    note = next(e for e in events if e["topic"] == f"user:{world.member2.id}")
+    assert note["type"] == "task.assigned" and note["data"]["task_id"] == done.task_id
+    assert any(e["type"] == "conclusions.changed" and e["topic"] == f"meeting:{mid}" for e in events)
+    with pytest.raises(Conflict, match="đã thành nhiệm vụ"):
+        await call(world.db, minutes.conclusion_to_task, world.secretary, c.id)
+    with pytest.raises(Conflict):
+        await call(world.db, minutes.remove_conclusion, world.secretary, c.id)
+    async with world.db.uow() as uow:  # the assignee sees it among their e-office tasks
+        task = await tasks.get_task(uow, world.member2, done.task_id)
+        assert task.document_id is None and "Kế hoạch chuyển đổi số" in task.title
+        assert "Họp UBND tỉnh thường kỳ tháng 12" in task.instruction
+    await call(world.db, tasks.post_update, world.member2, done.task_id, text="Đã có dự thảo lần 1", progress=40)
+    async with world.db.uow() as uow:
+        ctx = await meetings.view_context(uow, world.chair, mid)
+        shown = (await minutes.minutes_view(uow, ctx.access, ctx.meeting))["items"][str(m["first"])]["conclusions"][0]
+    assert shown["task"]["progress"] == 40 and shown["task"]["status"] == "in_progress"
+    assert shown["task"]["status_label"] == "Đang xử lý"
+    # to a unit, with a deadline given at that moment
+    c2 = await call(world.db, minutes.add_conclusion, world.secretary, m["first"],
+                    text="Đông Triều triển khai thí điểm")
+    unit_task = await call(world.db, minutes.conclusion_to_task, world.chair, c2.id,
+                           assignee_unit_id=world.units["DT"].id,
+                           deadline=(dt.date.today() + dt.timedelta(days=30)).isoformat())
+    async with world.db.uow() as uow:
+        task = await tasks.get_task(uow, world.district, unit_task.task_id)  # the district's leader handles it
+        assert task.assignee_unit_id == world.units["DT"].id

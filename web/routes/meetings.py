@@ -619,6 +619,24 @@ async def conclusion(request: Request) -> JSONResponse:
 
 
 @api
+async def conclusion_task(request: Request) -> JSONResponse:
+    """Turn a conclusion into an e-office task: {assignee_id | assignee_unit_id, deadline (YYYY-MM-DD)};
+    without them, the conclusion's own assignee and deadline."""
+    body = await json_body(request)
+    mid, cid = path_id(request), path_id(request, "conclusion_id")
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        await _conclusion_in(uow, mid, cid)
+        return await minutes.conclusion_to_task(
+            uow, user, cid, assignee_id=_int(body.get("assignee_id"), "assignee_id", optional=True),
+            assignee_unit_id=_int(body.get("assignee_unit_id"), "assignee_unit_id", optional=True),
+            deadline=body.get("deadline"))
+
+    c = await _run(request, go)
+    return JSONResponse(c.public(), status_code=201)
+
+
+@api
 async def minutes_state(request: Request) -> JSONResponse:
     """approve (chair, after the meeting ended; keeps the approved PDF) or reopen {reason}."""
     mid, action = path_id(request), request.path_params["action"]
@@ -754,5 +772,6 @@ routes = [
     Route(M + "/minutes.pdf", minutes_pdf, methods=["GET"]),
     Route(M + "/minutes/{action:str}", minutes_state, methods=["POST"]),
     Route(M + "/conclusions/{conclusion_id:int}", conclusion, methods=["PATCH", "DELETE"]),
+    Route(M + "/conclusions/{conclusion_id:int}/task", conclusion_task, methods=["POST"]),
     Route(M + "/{action:str}", transition, methods=["POST"]),  # last: its path would shadow the ones above
 ]

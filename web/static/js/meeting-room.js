@@ -260,6 +260,10 @@ function canWrite() {
   return (me().secretary || me().chair) && ["in_progress", "ended"].includes(state()) && S.minutes.state !== "approved";
 }
 
+function canAssign() {
+  return (me().secretary || me().chair) && ["in_progress", "ended", "archived"].includes(state());
+}
+
 function renderMinutes() {
   const box = $("minutes");
   if (!box || $("panel-minutes").hidden) return;
@@ -287,6 +291,9 @@ function renderMinutes() {
       h("span", { class: "name" }, c.text),
       c.assignee ? h("small", { class: "muted" }, `Giao: ${c.assignee}${c.deadline ? `, hạn ${fmtDate(c.deadline)}` : ""}`) : null,
       c.task ? h("small", { class: "muted" }, `Nhiệm vụ: ${c.task.status_label || c.task.status} (${c.task.progress ?? 0}%)`) : null,
+      canAssign() && !c.task_id && c.assignee_id ? h("button", { type: "button", class: "btn btn-small btn-ok", onclick: () =>
+        api("POST", `/api/meetings/${meetingId}/conclusions/${c.id}/task`, {})
+          .then(() => toast("Đã giao nhiệm vụ.")).catch(fail) }, "Giao nhiệm vụ") : null,
       canWrite() && !c.task_id ? h("button", { type: "button", class: "btn btn-small", onclick: () =>
         api("DELETE", `/api/meetings/${meetingId}/conclusions/${c.id}`).catch(fail) }, "Xóa") : null))));
     if (canWrite()) {
