@@ -170,8 +170,13 @@ async def test_chair_mute_stops_forwarding_and_emits_the_event(server: str, worl
     mid, site = m["meeting_id"], f"site:{m['site_id']}"
     chair_tok, op_tok, member_tok = [await token(world, k) for k in ("chair", "operator", "member")]
     events: list[dict[str, Any]] = []
+    # the room's topics are registered with the hub by the first meeting request (this one, on HEAD)
+    async with httpx.AsyncClient(base_url=f"http://{server}") as warm:
+        r = await warm.get(f"/api/meetings/{mid}", headers={"Authorization": f"Bearer {member_tok}"})
+        assert r.status_code == 200, r.text
     hub = await websockets.connect(f"ws://{server}/ws?token={member_tok}")
     await hub.send(json.dumps({"op": "subscribe", "topic": f"meeting:{mid}"}))
+    assert json.loads(await hub.recv())["type"] == "subscribed"
 
     async def listen() -> None:
         with contextlib.suppress(websockets.ConnectionClosed):

@@ -82,6 +82,7 @@ async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
 
 async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, kind: str, muted: bool) -> None:
     """Service (permission, audit, event), then the media room carries it out."""
+    ensure_room(app)
     room = registry(app).get(meeting_id)
     imposed = room is not None and (participant, kind) in room.imposed
     async with app.state.db.uow() as uow:
@@ -251,6 +252,7 @@ async def floor_endpoint(request: Request) -> JSONResponse:
     mid = int(request.path_params["meeting_id"])
     body = await json_body(request)
     participant = _participant(body)
+    ensure_room(request.app)
     room = registry(request.app).get(mid)
     name = ""
     if room is not None and participant in room.members:
