@@ -25,16 +25,34 @@ export function percent(value, total) {
   return `${p.toLocaleString("vi-VN", { maximumFractionDigits: 1 })}%`;
 }
 
-export function barChart(container, { title = "", bars = [], total = null, colors = COLORS } = {}) {
+export function barChart(container, options = {}) {
+  // Drawn at the container's own width, so the text keeps its size in a narrow side panel and on a
+  // wide screen alike; redrawn when the width changes (a hidden tab shown, a tablet rotated).
+  const draw = () => {
+    const width = Math.max(280, Math.round(container.clientWidth || 640));
+    if (container._chartWidth === width && container.firstChild) return;
+    container._chartWidth = width;
+    render(container, options, width);
+  };
+  container._chartWidth = null;
+  draw();
+  if (typeof ResizeObserver !== "undefined" && !container._chartObserver) {
+    container._chartObserver = new ResizeObserver(() => draw());
+    container._chartObserver.observe(container);
+  }
+  return container.querySelector("svg");
+}
+
+function render(container, { title = "", bars = [], total = null, colors = COLORS } = {}, width = 640) {
   const sum = total ?? bars.reduce((s, b) => s + (Number(b.value) || 0), 0);
   const max = Math.max(1, ...bars.map((b) => Number(b.value) || 0));
   const rowH = 56;
-  const width = 640;
-  const labelW = 0; // labels sit above their bar: long Vietnamese names need the whole width
+  const valueW = 110; // room for "12 · 80%" at the end of the row
   const pad = 8;
   const height = bars.length * rowH + pad * 2;
+  const track = width - valueW - 10;
   const svg = el("svg", {
-    viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", class: "bar-chart",
+    viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "bar-chart",
     "aria-label": `${title}: ` + bars.map((b) => `${b.label} ${b.value} (${percent(b.value, sum)})`).join("; "),
   });
   svg.style.maxWidth = "100%";
@@ -43,18 +61,16 @@ export function barChart(container, { title = "", bars = [], total = null, color
   bars.forEach((b, i) => {
     const y = pad + i * rowH;
     const value = Number(b.value) || 0;
-    const barW = Math.round(((width - labelW - 130) * value) / max);
+    const barW = Math.round((track * value) / max);
     const color = b.color || colors[i % colors.length];
     const g = el("g", { "data-label": b.label, "data-value": value });
-    g.appendChild(el("text", { x: labelW, y: y + 17, "font-size": 17, "font-weight": b.highlight ? 700 : 400,
+    g.appendChild(el("text", { x: 0, y: y + 17, "font-size": 16, "font-weight": b.highlight ? 700 : 400,
                                fill: "#1d1f23" }, (b.highlight ? "✓ " : "") + b.label));
-    g.appendChild(el("rect", { x: labelW, y: y + 24, width: width - labelW - 130, height: 22, rx: 4,
-                               fill: "#eee9df" }));
-    const bar = el("rect", { x: labelW, y: y + 24, width: Math.max(value ? 3 : 0, barW), height: 22, rx: 4,
-                             fill: color, class: "bar" });
-    g.appendChild(bar);
-    g.appendChild(el("text", { x: width - 120, y: y + 41, "font-size": 17, "font-weight": 700, fill: "#1d1f23" },
-                     `${value} · ${percent(value, sum)}`));
+    g.appendChild(el("rect", { x: 0, y: y + 24, width: track, height: 22, rx: 4, fill: "#eee9df" }));
+    g.appendChild(el("rect", { x: 0, y: y + 24, width: Math.max(value ? 3 : 0, barW), height: 22, rx: 4,
+                               fill: color, class: "bar" }));
+    g.appendChild(el("text", { x: width - valueW + 4, y: y + 41, "font-size": 16, "font-weight": 700,
+                               fill: "#1d1f23" }, `${value} · ${percent(value, sum)}`));
     svg.appendChild(g);
   });
   const table = document.createElement("table");
@@ -73,5 +89,4 @@ export function barChart(container, { title = "", bars = [], total = null, color
     table.appendChild(tr);
   }
   container.replaceChildren(svg, table);
-  return svg;
 }

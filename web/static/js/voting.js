@@ -472,7 +472,10 @@ export function mountVoting(root) {
     render();
   }
 
+  let createForm = null; // built once: a live event redrawing the panel must not wipe what the chair is typing
+
   function renderCreate() {
+    if (createForm) return createForm;
     const f = h("form", { class: "form vp-create" });
     const field = (label, input) => h("label", {}, h("span", {}, label), input);
     const title = h("input", { name: "title", required: true, placeholder: "Ví dụ: Thông qua Tờ trình số 12/TTr-UBND" });
@@ -522,13 +525,16 @@ export function mountVoting(root) {
       try {
         const p = await api("POST", "/api/polls", body);
         S.polls.set(p.id, p);
+        f.reset();
+        choiceFields.hidden = true;
         S.messages.set("chair", { ok: true, text: "Đã tạo biểu quyết (dự thảo). Bấm «Mở biểu quyết» khi sẵn sàng." });
       } catch (err) {
         S.messages.set("chair", { ok: false, text: err.message });
       }
       render();
     });
-    return h("details", { class: "vp-new" }, h("summary", { class: "btn" }, "+ Tạo biểu quyết"), f);
+    createForm = h("details", { class: "vp-new" }, h("summary", { class: "btn" }, "+ Tạo biểu quyết"), f);
+    return createForm;
   }
 
   // ---------------------------------------------------------------- start
