@@ -55,10 +55,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub = Hub(db, broker, settings)
         app.state.db, app.state.blobs, app.state.broker, app.state.hub = db, blobs, broker, hub
         await hub.start()
+        # Areas register their topic authorisers, snapshots and workers now, before any client
+        # connects: a tablet reconnecting after a restart subscribes before it makes a request.
+        # Hooks an area module may define: setup(app) (sync: hub authorisers, snapshots),
+        # async startup(app) (recover background work) and async shutdown(app).
+        for module in ROUTE_MODULES:
+            if hasattr(module, "setup"):
+                module.setup(app)
+        for module in ROUTE_MODULES:
+            if hasattr(module, "startup"):
+                await module.startup(app)
         try:
             yield
         finally:
-            await media.shutdown(app)  # video: close every SFU room before the hub
+            for module in reversed(ROUTE_MODULES):  # video rooms, background workers: before the hub
+                if hasattr(module, "shutdown"):
+                    await module.shutdown(app)
             await hub.stop()
             await broker.close()
             await blobs.close()

@@ -6,6 +6,7 @@ into JSON centrally (web.errors)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -20,6 +21,8 @@ from eoffice.org import User
 from storage.db import UnitOfWork
 from storage.errors import Invalid, NotFound
 from web.auth import json_body, require_user
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -56,6 +59,21 @@ def ensure_setup(app: Any) -> None:
 
 def setup(app: Any) -> None:
     ensure_setup(app)
+
+
+async def startup(app: Any) -> None:
+    """Re-queue text extraction that a previous process left unfinished (a crash, a restart)."""
+    runner = getattr(app.state, "ingest_runner", None)
+    if runner is not None:
+        count = await runner.recover()
+        if count:
+            log.info("re-queued %d unfinished ingest jobs", count)
+
+
+async def shutdown(app: Any) -> None:
+    runner = getattr(app.state, "ingest_runner", None)
+    if runner is not None:
+        await runner.stop()
 
 
 def api(fn: Handler) -> Handler:
