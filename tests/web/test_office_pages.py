@@ -122,8 +122,10 @@ def test_pages_render_in_vietnamese_with_nav(world: tuple[TestClient, Org, Any])
     for b in (clerk, leader, specialist):
         home = b.get("/")
         assert "Việc cần làm" in home and "Nhiệm vụ đang xử lý" in home
-        for label in ("Văn bản", "Công việc", "Tra cứu", "Thống kê"):
+        for label in ("Văn bản", "Công việc", "Cuộc họp"):  # the top navigation: one link per area
             assert f">{label}</a>" in home
+        for label in ("Tra cứu", "Thống kê"):  # reached from the documents area's own navigation
+            assert f">{label}</a>" in b.get("/documents")
         assert "Văn bản chờ xử lý" in b.get("/documents")
         assert "Công việc" in b.get("/tasks")
         assert "Văn bản đi" in b.get("/outgoing")

@@ -20,6 +20,7 @@ if (userId) {
       badge.textContent = STATUS_TEXT[state] || state;
     },
     onEvent(event) {
+      document.dispatchEvent(new CustomEvent("eo:event", { detail: event }));
       const list = document.getElementById("notifications");
       if (!list) return;
       const empty = list.querySelector(".muted");
@@ -27,7 +28,6 @@ if (userId) {
       const li = document.createElement("li");
       li.appendChild(escapeText(event.data?.message || event.type));
       list.prepend(li);
-      document.dispatchEvent(new CustomEvent("eo:event", { detail: event }));
     },
   });
 }
