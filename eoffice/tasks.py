@@ -339,6 +339,32 @@ async def direct(
 
 # ---- services: tasks ---------------------------------------------------------------------------
 
+async def create_meeting_task(uow: UnitOfWork, actor: User, *, title: str, instruction: str,
+                              assignee: Assignee | dict[str, Any], deadline: dt.date | None,
+                              source: dict[str, Any]) -> Task:
+    """A task with no document behind it, from a meeting conclusion.
+
+    The meeting service has already checked that ``actor`` chairs or records that meeting
+    (e-office knows nothing of meeting roles); here the task's own rules apply: the assignee
+    exists, the deadline is not in the past. It then lives on the task board like any other.
+    """
+    target = Assignee.parse(assignee)
+    if not title.strip():
+        raise Invalid("Cần nội dung nhiệm vụ.", field="title")
+    check_deadline(deadline, _today())
+    await _check_target(uow, target)
+    task = Task(document_id=None, role=TaskRole.MAIN, assignee_user_id=target.user_id,
+                assignee_unit_id=target.unit_id, assigned_by=actor.id, title=title.strip()[:500],
+                instruction=instruction, deadline=deadline)
+    uow.session.add(task)
+    await uow.session.flush()
+    await audit.record(uow, actor, "task.create", "task", task.id, source=source, deadline=deadline,
+                       assignee_user_id=target.user_id, assignee_unit_id=target.unit_id)
+    _notify(uow, target, "task.assigned", task_id=task.id, document_id=None, role=task.role, source=source,
+            message=f"Nhiệm vụ mới từ kết luận cuộc họp: {task.title}")
+    return task
+
+
 async def _handled_task(uow: UnitOfWork, actor: User, task_id: int) -> Task:
     task = await get_task(uow, actor, task_id)
     if not handles(actor, task):

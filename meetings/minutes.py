@@ -209,13 +209,8 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
     assert item is not None
     title = c.text if len(c.text) <= 500 else c.text[:499] + "…"
     instruction = f"Kết luận cuộc họp «{ctx.meeting.title}», nội dung «{item.title}»: {c.text}"
-    create = getattr(tasks, "create_meeting_task", None)
-    if create is not None:  # the e-office service, when it has one for meeting conclusions
-        task = await create(uow, actor, title=title, instruction=instruction, assignee=target, deadline=due,
-                            source={"meeting_id": c.meeting_id, "conclusion_id": c.id})
-    else:
-        task = await _create_task(uow, actor, tasks, title=title, instruction=instruction, target=target,
-                                  deadline=due)
+    task = await tasks.create_meeting_task(uow, actor, title=title, instruction=instruction, assignee=target,
+                                           deadline=due, source={"meeting_id": c.meeting_id, "conclusion_id": c.id})
     c.task_id = task.id
     c.assignee_id = target.user_id
     c.deadline = due
@@ -226,24 +221,6 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
     uow.emit(topics.room(c.meeting_id), "conclusions.changed", item_id=c.item_id, conclusion_id=c.id,
              task_id=task.id)
     return c
-
-
-async def _create_task(uow: UnitOfWork, actor: User, tasks: Any, *, title: str, instruction: str, target: Any,
-                       deadline: dt.date | None) -> Any:
-    """A document-less task with eoffice.tasks' own model and rules (deadline not in the past, the
-    assignee exists), until that module offers a service for it; the same notification as its tasks."""
-    tasks.check_deadline(deadline, tasks.local_date(utcnow()))
-    await tasks._check_target(uow, target)
-    task = tasks.Task(document_id=None, role=tasks.TaskRole.MAIN, assignee_user_id=target.user_id,
-                      assignee_unit_id=target.unit_id, assigned_by=actor.id, title=title, instruction=instruction,
-                      deadline=deadline)
-    uow.session.add(task)
-    await uow.session.flush()
-    await audit.record(uow, actor, "task.create", "task", task.id, source="meeting", deadline=deadline,
-                       assignee_user_id=target.user_id, assignee_unit_id=target.unit_id)
-    tasks._notify(uow, target, "task.assigned", task_id=task.id, document_id=None, role=task.role,
-                  message=f"Nhiệm vụ mới từ kết luận cuộc họp: {title}")
-    return task
 
 
 async def _task_progress(uow: UnitOfWork, task_ids: list[int]) -> dict[int, dict[str, Any]]:
