@@ -374,8 +374,11 @@ def _audit_data(a: Annotation, recipients: set[int]) -> dict[str, Any]:
 # ---------------------------------------------------------------- services
 
 
-async def _doc_for_write(uow: UnitOfWork, actor: User, version_id: int) -> tuple[Meeting, Document, DocumentVersion]:
+async def _doc_for_write(uow: UnitOfWork, actor: User, version_id: int,
+                         meeting_id: int | None = None) -> tuple[Meeting, Document, DocumentVersion]:
     ctx, doc, version = await version_context(uow, actor, int(version_id))
+    if meeting_id is not None and doc.meeting_id != meeting_id:
+        raise NotFound("Không tìm thấy tài liệu.")
     if State(ctx.meeting.state) in LOCKED_STATES:
         raise Conflict("Cuộc họp đã lưu trữ hoặc đã hủy: không thêm, sửa chú thích được nữa.",
                        state=ctx.meeting.state)
@@ -405,11 +408,12 @@ async def _check_recipients(uow: UnitOfWork, doc: Document, visibility: str, rec
 
 async def create(uow: UnitOfWork, actor: User, version_id: int, *, client_id: str, page: Any, kind: Any,
                  shape: Any, color: Any = None, text: Any = "", visibility: Any = "private",
-                 recipient_ids: Any = None) -> tuple[Annotation, bool]:
-    """Add an annotation; returns (row, created). A replayed ``client_id`` returns the existing row."""
+                 recipient_ids: Any = None, meeting_id: int | None = None) -> tuple[Annotation, bool]:
+    """Add an annotation; returns (row, created). A replayed ``client_id`` returns the existing row.
+    ``meeting_id``: refuse (404) a version of another meeting (the URL's meeting)."""
     if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
         raise Invalid("Mã chú thích phía máy tính bảng không hợp lệ.", field="client_id")
-    meeting, doc, version = await _doc_for_write(uow, actor, version_id)
+    meeting, doc, version = await _doc_for_write(uow, actor, version_id, meeting_id)
     existing = await uow.session.scalar(select(Annotation).where(Annotation.owner_id == actor.id,
                                                                  Annotation.client_id == client_id))
     if existing is not None:
@@ -435,6 +439,7 @@ async def create(uow: UnitOfWork, actor: User, version_id: int, *, client_id: st
     if visibility != "private":
         await audit.record(uow, actor, "meeting.annotation.share", "meeting", meeting.id, **_audit_data(a, recipients))
     _emit_saved(uow, a, actor.full_name, recipients, await _audience(uow, a, doc, recipients))
+    a.recipients = recipients  # type: ignore[attr-defined]  # for the caller's answer: no second query
     return a, True
 
 
@@ -512,6 +517,7 @@ async def update(uow: UnitOfWork, actor: User, annotation_id: int, *, revision: 
             "meeting.annotation.unshare" if a.visibility == "private" else "meeting.annotation.update")
         await audit.record(uow, actor, action, "meeting", meeting.id, **_audit_data(a, recipients))
     _emit_saved(uow, a, actor.full_name, recipients, await _audience(uow, a, doc, recipients), before_audience)
+    a.recipients = recipients  # type: ignore[attr-defined]  # for the caller's answer: no second query
     return a
 
 
