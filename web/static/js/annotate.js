@@ -355,6 +355,9 @@ export class Annotator {
       for (const [k, a] of this.anns) {
         if (a.id !== d.id) continue;
         if (ev.type === "annotation.hidden" && this.mine(a)) return; // my own stay with me
+        // Its audience changed: "hidden" on one topic and "saved" (same revision) on another may come in
+        // either order. Only an older copy is hidden; a "saved" arriving after the hide brings it back.
+        if (ev.type === "annotation.hidden" && a.revision >= d.revision) return;
         this.anns.delete(k);
         if (ev.type === "annotation.deleted") this.tombs.set(k, d.revision);
         this.renderPage(a.page);
