@@ -9,8 +9,8 @@
 
 A stale ``revision`` answers 409 with ``current`` (the annotation as it is now). Live changes
 travel on ``annot:v:{version}`` (shared with the meeting) and ``annot:u:{user}`` (mine, and those
-shared with me by name); the hub learns those topics from ``ensure_hub`` (called by every handler
-here, as web.routes.meetings does for the room: app.py has no start-up hook for route modules).
+shared with me by name); the hub learns those topics at start-up (``setup``, called by the app's
+lifespan), so a tablet reconnecting after a restart can subscribe before making any request.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ from web.auth import json_body, require_user
 from web.openapi import describe
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def setup(app: Any) -> None:
+    """App start-up hook (web.app's lifespan): register the annot: topics with the hub."""
+    ensure_hub(app)
 
 
 def ensure_hub(app: Any) -> None:
