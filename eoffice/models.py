@@ -1,6 +1,7 @@
 """Every e-office table module, for storage.models."""
 
 import eoffice.audit
+import eoffice.edxml  # issue 9: edXML links, messages, quarantine, status events
 import eoffice.identity
 import eoffice.org
 import eoffice.uploads  # noqa: F401
