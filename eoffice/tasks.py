@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, and_, exists, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import access, audit, uploads
+from eoffice import access, audit, edxml, uploads
 from eoffice.access import Reason
 from eoffice.documents import Document, Status, get_document
 from eoffice.org import Role, Unit, User
@@ -334,6 +334,7 @@ async def direct(
     for a in info:
         _notify(uow, a, "document.informed", document_id=doc.id)
     uow.emit(f"document:{doc.id}", "document.directed", direction_id=note.id)
+    await edxml.record_status(uow, actor, doc.id, "03", "04")  # issue 9: edXML status back to the sender
     return note, tasks
 
 
@@ -545,6 +546,7 @@ async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, u
             doc = await uow.session.get(Document, task.document_id)
             if doc is not None:
                 doc.status, doc.updated_at = Status.DONE, utcnow()
+                await edxml.record_status(uow, actor, doc.id, "06")  # issue 9: edXML status back to the sender
     await audit.record(uow, actor, "task.complete", "task", task.id, result_document_id=result_document_id,
                        files=[f.filename for f in files], on_time=deadline_state(task, _today()) == "on_time")
     uow.emit(f"user:{task.assigned_by}", "task.completed", task_id=task.id)

@@ -230,3 +230,28 @@ async def test_duplicate_package_is_refused(db: Database, org: Org, blobs: BlobS
     assert (await _import(db, org, blobs, xml())).ok
     dup = await _import(db, org, blobs, xml())
     assert not dup.ok and "có thể đã được vào sổ" in dup.message and await count(db, Document) == 1
+
+
+async def test_direction_and_completion_produce_status_events(db: Database, org: Org, blobs: BlobStore) -> None:
+    from eoffice import tasks
+
+    imported = await _import(db, org, blobs, xml(due_date=dt.date(2030, 1, 31)))
+    assert imported.document is not None
+    doc_id = imported.document.id
+    async with db.uow() as uow:
+        await tasks.submit(uow, org["vanthu"], doc_id, org["lanhdao"].id)
+        await uow.commit()
+    async with db.uow() as uow:
+        _, (task,) = await tasks.direct(uow, org["lanhdao"], doc_id, text="Giao chuyên viên xử lý",
+                                        main={"user_id": org["chuyenvien"].id})
+        await uow.commit()
+    async with db.uow() as uow:
+        await tasks.complete(uow, org["chuyenvien"], task.id, result="Đã triển khai")
+        await uow.commit()
+    async with db.uow() as uow:
+        tl = await edxml.timeline(uow, org["vanthu"], doc_id)
+        package = await edxml.status_package(uow, org["vanthu"], tl["status_events"][-1]["id"])
+    assert [e["code"] for e in tl["status_events"]] == ["01", "03", "04", "06"]
+    status = parse(package).status
+    assert status is not None and status.code == "06" and status.refers_to.notation == "125/UBND-VX"
+    assert status.refers_to.document_id == "a1b2c3d4-0000-4000-8000-000000000125"
