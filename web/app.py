@@ -26,6 +26,7 @@ from web.routes import (
     annotations,
     api,
     documents,
+    edxml,
     health,
     media,
     meetings,
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, admin, api, health, ws, meetings, documents, annotations, media, voting, office_pages,
-                 office_more]
+                 office_more, edxml]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
