@@ -1,4 +1,4 @@
-"""The `eoffice` command: serve, migrate, demo, user add, token create, audit verify."""
+"""The `eoffice` command: serve, migrate, demo, user add, token create, audit verify, edxml import/export."""
 
 from __future__ import annotations
 
@@ -142,6 +142,74 @@ def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, run))
 
 
+# ---- edXML (issue 9) ----------------------------------------------------------------------------
+
+def _edxml_user(args: argparse.Namespace) -> str:
+    name = args.as_user or os.environ.get("EOFFICE_EDXML_USER", "")
+    if not name:
+        raise SystemExit("Cần chỉ rõ tài khoản văn thư: --as TÊN (hoặc biến EOFFICE_EDXML_USER).")
+    return name
+
+
+def cmd_edxml_import(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import anyio
+
+    from eoffice import edxml, identity
+    from storage.blobs import open_blob_store
+
+    username = _edxml_user(args)
+
+    async def run(db: Database) -> int:
+        blobs = open_blob_store(settings.blob_url)
+        show, failed = _progress("Nhập gói tin edXML", len(args.files)), 0
+        try:
+            for i, name in enumerate(args.files, 1):
+                data = await anyio.Path(name).read_bytes()
+                async with db.uow() as uow:
+                    user = await identity.get_user(uow, username)
+                    result = await edxml.import_package(uow, user, blobs, data, Path(name).name)
+                    await uow.commit()
+                if result.ok:
+                    doc = result.document
+                    print(f"{name}: {result.action}" + (f" — văn bản #{doc.id} ({doc.notation})" if doc else ""))
+                else:
+                    failed += 1
+                    print(f"{name}: TỪ CHỐI — {result.message} (cách ly #{result.quarantine.id})"  # type: ignore[union-attr]
+                          , file=sys.stderr)
+                show(i)
+        finally:
+            await blobs.close()
+        return 1 if failed else 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_edxml_export(settings: Settings, args: argparse.Namespace) -> int:
+    import anyio
+
+    from eoffice import edxml, identity
+    from storage.blobs import open_blob_store
+
+    username = _edxml_user(args)
+
+    async def run(db: Database) -> int:
+        blobs = open_blob_store(settings.blob_url)
+        try:
+            async with db.uow() as uow:
+                user = await identity.get_user(uow, username)
+                data = await edxml.export_document(uow, user, blobs, args.doc_id)
+                await uow.commit()
+        finally:
+            await blobs.close()
+        await anyio.Path(args.output).write_bytes(data)
+        print(f"Đã xuất văn bản #{args.doc_id} ra {args.output} ({len(data)} byte).")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -193,6 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     aud = sub.add_parser("audit", help="nhật ký hệ thống").add_subparsers(dest="audit_command", required=True)
     aud.add_parser("verify", help="kiểm tra chuỗi băm của nhật ký").set_defaults(func=cmd_audit_verify)
+
+    ed = sub.add_parser("edxml", help="trao đổi văn bản điện tử edXML").add_subparsers(dest="edxml_command",
+                                                                                         required=True)
+    ei = ed.add_parser("import", help="tiếp nhận gói tin edXML (văn bản, thu hồi, thay thế, trạng thái)")
+    ei.add_argument("files", nargs="+", metavar="FILE")
+    ei.add_argument("--as", dest="as_user", help="tài khoản văn thư tiếp nhận (mặc định EOFFICE_EDXML_USER)")
+    ei.set_defaults(func=cmd_edxml_import)
+    ee = ed.add_parser("export", help="xuất văn bản đi đã phát hành thành gói tin edXML (PDF đã ký số)")
+    ee.add_argument("doc_id", type=int, metavar="DOC_ID")
+    ee.add_argument("-o", "--output", required=True, metavar="FILE")
+    ee.add_argument("--as", dest="as_user", help="tài khoản văn thư (mặc định EOFFICE_EDXML_USER)")
+    ee.set_defaults(func=cmd_edxml_export)
     return p
 
 
