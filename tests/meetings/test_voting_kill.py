@@ -85,7 +85,7 @@ async def test_sigkill_loses_no_acknowledged_vote(world: World, server_env: dict
     enough = asyncio.Event()
 
     async def vote(i: int) -> None:
-        await asyncio.sleep(0.01 * (i % 10))
+        await asyncio.sleep(0.05 * i)  # a stream of votes: some before the kill, some in flight, some after
         try:
             async with httpx.AsyncClient(base_url=base, timeout=30) as c:
                 r = await c.post(f"/api/polls/{pid}/votes", headers=tokens[i],

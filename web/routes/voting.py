@@ -19,7 +19,7 @@ from starlette.routing import Route
 from eoffice.org import User
 from meetings import voting
 from meetings.meetings import view_context
-from meetings.polls_live import PollRunner
+from meetings.polls_live import CastBatcher, PollRunner
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Invalid
 from web.auth import json_body, login_required, require_user
@@ -31,6 +31,13 @@ def runner(app: Any) -> PollRunner:
     if r is None or r.db is not app.state.db:
         r = app.state.poll_runner = PollRunner(app.state.db)
     return r
+
+
+def batcher(app: Any) -> CastBatcher:
+    b = getattr(app.state, "cast_batcher", None)
+    if b is None or b.db is not app.state.db:
+        b = app.state.cast_batcher = CastBatcher(app.state.db)
+    return b
 
 
 def setup(app: Any) -> None:
@@ -182,9 +189,13 @@ async def roll_call(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- voting
 
 
-async def _voting_call(request: Request, poll_id: int, fn: Callable[[UnitOfWork, User], Awaitable[Any]]) -> Any:
+async def _voting_call(request: Request, poll_id: int,
+                       fn: Callable[[UnitOfWork, User], Awaitable[Any]] | voting.CastRequest) -> Any:
     try:
-        result = await _run(request, fn)
+        if isinstance(fn, voting.CastRequest):  # group commit with the casts arriving now; answered after it
+            result = await batcher(request.app).submit(poll_id, fn)
+        else:
+            result = await _run(request, fn)
     except voting.PollExpired:
         async with request.app.state.db.uow() as uow:  # close it now rather than at the runner's next tick
             closed = await voting.close_expired(uow)
@@ -207,8 +218,7 @@ async def cast(request: Request) -> JSONResponse:
     if "choice" not in body:
         raise Invalid("Thiếu lựa chọn (choice).", field="choice")
     seat = _int(body.get("participant_id"), "participant_id")
-    receipt = await _voting_call(request, pid, lambda uow, user: voting.cast_vote(
-        uow, user, pid, body["choice"], participant_id=seat))
+    receipt = await _voting_call(request, pid, voting.CastRequest(require_user(request), body["choice"], seat))
     return JSONResponse({"ok": True, **receipt.public(), "message": "Đã ghi nhận phiếu biểu quyết."},
                         status_code=201)
 

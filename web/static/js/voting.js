@@ -1,12 +1,12 @@
 // Voting on the tablet and the chair's poll controls (issue 7).
 //
 // Mounts on every element with [data-voting-panel] (the meeting room's "Biểu quyết" tab and the
-// /meetings/{id}/polls page). It keeps its own live connection (meeting:{id}, and
-// meeting:{id}:control for the chair and secretary) so it does not depend on the room's script.
+// /meetings/{id}/polls page). It keeps its own live connection (meeting:{id}) so it does not depend
+// on the room's script.
 //
 // A vote is shown as recorded only when the server answered 201, which it does after the commit.
-// Live events: poll.changed (state changes, with the public view), poll.progress (coalesced counts),
-// and on the control topic poll.voted (named polls: refresh who has not voted yet).
+// Live events: poll.changed (state changes, with the public view) and poll.progress (coalesced counts;
+// the chair's list of who has not voted is refetched on them).
 
 import { connect, STATUS_TEXT } from "./live.js";
 import { barChart } from "./chart.js";
@@ -69,7 +69,6 @@ export function mountVoting(root) {
   const S = { polls: new Map(), detail: new Map(), voters: new Map(), controller: false, skew: 0,
               selection: new Map(), busy: new Set(), messages: new Map(), selected: null, status: null };
   const topic = `meeting:${meetingId}`;
-  const control = `${topic}:control`;
   let live = null;
   let timer = null;
   const votersSoon = new Map();
@@ -94,10 +93,6 @@ export function mountVoting(root) {
     S.polls = new Map(data.polls.map((p) => [p.id, p]));
     const cur = current();
     if (cur) await loadDetail(cur.id);
-    if (S.controller && !live?.controlSubscribed) {
-      live?.subscribe(control);
-      if (live) live.controlSubscribed = true;
-    }
     render();
   }
 
@@ -152,9 +147,8 @@ export function mountVoting(root) {
       Object.assign(p, upd);
       const det = S.detail.get(d.poll_id);
       if (det) Object.assign(det, upd);
+      if (S.controller && !p.secret && p.state === "open") refreshVotersSoon(d.poll_id); // who has not voted
       renderProgress();
-    } else if (ev.type === "poll.voted" && ev.topic === control) {
-      refreshVotersSoon(d.poll_id);
     } else if (ev.type === "poll.proxies" || ev.type === "attendance.changed") {
       // who may vote is fixed when a poll opens; nothing to redraw for an open one
     }
