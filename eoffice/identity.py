@@ -186,6 +186,7 @@ async def end_session(uow: UnitOfWork, user: User | None, token: str, ip: str = 
 
 
 TOKEN_PREFIX = "eo_"
+TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=5)
 
 
 async def create_token(uow: UnitOfWork, actor: User | None, user: User, name: str = "") -> str:
@@ -199,15 +200,27 @@ async def create_token(uow: UnitOfWork, actor: User | None, user: User, name: st
     return token
 
 
-async def token_user(uow: UnitOfWork, token: str) -> User | None:
+async def token_lookup(uow: UnitOfWork, token: str) -> tuple[User | None, bool]:
+    """The token's user (None if unknown, revoked or inactive) and whether its last use is stale.
+
+    Reads only: an API client's every request must not be a write. ``touch_token`` records the
+    use, at most every few minutes."""
     row = await uow.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == sha256(token), ApiToken.revoked.is_(False))
     )
     if row is None:
-        return None
-    await uow.session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=utcnow()))
+        return None, False
     user = await uow.session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None, False
+    stale = row.last_used_at is None or utcnow() - row.last_used_at > TOKEN_TOUCH_INTERVAL
+    return user, stale
+
+
+async def touch_token(uow: UnitOfWork, token: str) -> None:
+    await uow.session.execute(
+        update(ApiToken).where(ApiToken.token_hash == sha256(token)).values(last_used_at=utcnow())
+    )
 
 
 async def get_user(uow: UnitOfWork, username: str) -> User:

@@ -58,6 +58,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime}
 
 
+READONLY_OPTION = "eoffice_readonly"
+
+
 def _setup_sqlite(engine: AsyncEngine) -> None:
     """WAL, foreign keys, and BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
 
@@ -73,7 +76,9 @@ def _setup_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only units of work take no write lock: in WAL mode readers never wait for writers.
+        readonly = conn.get_execution_options().get(READONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -103,14 +108,18 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self.readonly_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{READONLY_OPTION: True}), expire_on_commit=False, autoflush=True
+        )
         self.publisher = publisher
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self)
+    def uow(self, readonly: bool = False) -> UnitOfWork:
+        """A unit of work; ``readonly=True`` for one that only reads (it must not commit)."""
+        return UnitOfWork(self, readonly=readonly)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -119,8 +128,9 @@ class Database:
 class UnitOfWork:
     """``async with db.uow() as uow: ...; await uow.commit()``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, readonly: bool = False) -> None:
         self.db = db
+        self.readonly = readonly
         self._session: AsyncSession | None = None
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
 
@@ -135,7 +145,7 @@ class UnitOfWork:
         return self.db.dialect
 
     async def __aenter__(self) -> UnitOfWork:
-        self._session = self.db.sessionmaker()
+        self._session = (self.db.readonly_sessionmaker if self.readonly else self.db.sessionmaker)()
         self._pending = []
         return self
 
@@ -157,6 +167,9 @@ class UnitOfWork:
 
     async def commit(self) -> list[dict[str, Any]]:
         from storage.events import store_events
+
+        if self.readonly:
+            raise RuntimeError("a read-only unit of work cannot commit")
 
         events: list[dict[str, Any]] = []
         if self._pending:

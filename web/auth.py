@@ -70,12 +70,15 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str]:
     """Returns (user, how) where how is 'bearer', 'session' or ''."""
     bearer = bearer_token(conn) or (conn.query_params.get("token") if conn.scope["type"] == "websocket" else None)
-    async with db.uow() as uow:
+    async with db.uow(readonly=True) as uow:
         if bearer:
-            user = await identity.token_user(uow, bearer)
-            await uow.commit()  # last_used_at
+            user, stale = await identity.token_lookup(uow, bearer)
             if user is None:
                 raise Unauthenticated("Mã truy cập API không hợp lệ hoặc đã bị thu hồi.")
+            if stale:
+                async with db.uow() as touch:
+                    await identity.touch_token(touch, bearer)
+                    await touch.commit()
             return user, "bearer"
         token = session_token(conn, settings)
         if token:

@@ -70,3 +70,24 @@ async def test_audit_log_refuses_update_and_delete(db: Database) -> None:
             async with db.uow() as uow:
                 await uow.session.execute(text(sql))
                 await uow.commit()
+
+
+async def test_readonly_unit_of_work_reads_and_refuses_to_commit(db: Database) -> None:
+    async with db.uow() as uow:
+        uow.session.add(Unit(code="SNV", name="Sở Nội vụ", kind=UnitKind.DEPARTMENT))
+        await uow.commit()
+    async with db.uow(readonly=True) as uow:
+        assert (await uow.session.scalars(select(Unit.name))).all() == ["Sở Nội vụ"]
+        with pytest.raises(RuntimeError, match="read-only"):
+            await uow.commit()
+
+
+async def test_a_reader_does_not_wait_for_a_writer(db: Database) -> None:
+    """On SQLite a read-only unit of work takes no write lock: it reads while a writer holds one."""
+    async with db.uow() as writer:
+        writer.session.add(Unit(code="DT", name="Thị xã Đông Triều", kind=UnitKind.DISTRICT))
+        await writer.session.flush()  # the writer now holds the write lock, uncommitted
+        async with db.uow(readonly=True) as reader:
+            names = (await asyncio.wait_for(reader.session.scalars(select(Unit.name)), 5)).all()
+        assert names == []  # the uncommitted row is not visible
+        await writer.commit()
