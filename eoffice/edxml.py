@@ -343,9 +343,11 @@ async def _update(uow: UnitOfWork, actor: User, agency: Unit, pkg: Package) -> I
         raise PackageError(f"Văn bản {doc.notation} đã bị thu hồi hoặc thay thế: không cập nhật được.",
                            "not_active")
     documents.check_incoming_fields(sender=doc.sender, summary=pkg.subject, date_issued=doc.date_issued,
-                                    due_date=pkg.due_date, today=registers.local_date(utcnow()))
+                                    due_date=pkg.due_date or doc.due_date, today=registers.local_date(utcnow()))
     before = {"summary": doc.summary, "due_date": doc.due_date, "urgency": doc.urgency, "signer": doc.signer}
-    doc.summary, doc.due_date, doc.urgency = pkg.subject.strip(), pkg.due_date, pkg.urgency
+    # optional fields missing from the update keep their value (a missing field is not a deletion)
+    doc.summary, doc.due_date = pkg.subject.strip(), pkg.due_date or doc.due_date
+    doc.urgency = pkg.urgency if pkg.priority else doc.urgency
     doc.signer = pkg.signer.strip() or doc.signer
     doc.updated_at = link.updated_at = utcnow()
     await uow.session.flush()
@@ -462,8 +464,11 @@ async def export_document(uow: UnitOfWork, actor: User, blobs: BlobStore, docume
     doc = await documents.get_document(uow, actor, document_id)
     if doc.direction != registers.Direction.OUT or doc.status != documents.Status.ISSUED:
         raise Conflict("Chỉ gửi đi được văn bản đi đã phát hành.")
-    agency = await uow.session.get(Unit, doc.agency_id)
-    assert agency is not None
+    if doc.confidential:
+        raise Conflict("Văn bản mật không được gửi qua trục liên thông edXML.")
+    agency = await registers.agency_of(uow, actor.unit_id)
+    if agency.id != doc.agency_id:
+        raise Forbidden("Văn bản không thuộc cơ quan của bạn.")
     from eoffice import signatures
 
     await signatures.sign_issued(uow, actor, blobs, doc)

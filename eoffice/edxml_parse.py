@@ -109,7 +109,7 @@ class Package:
     signer_position: str = ""
     due_date: dt.date | None = None
     to_places: list[str] = field(default_factory=list)
-    priority: str = "0"
+    priority: str = ""
     steering_type: str = ""
     page_amount: int | None = None
     business_type: int = BUSINESS_NEW
@@ -361,8 +361,8 @@ def parse(data: bytes) -> Package:
     places = _child(message, "ToPlaces")
     pkg.to_places = [_text(p) for p in places if _text(p)] if places is not None else []
     other = _child(message, "OtherInfo")
-    pkg.priority = _text(other, "Priority") or "0"
-    if pkg.priority not in PRIORITY_TO_URGENCY:
+    pkg.priority = _text(other, "Priority")  # "" when absent: an update then keeps our urgency
+    if pkg.priority and pkg.priority not in PRIORITY_TO_URGENCY:
         raise PackageError(f"Độ khẩn không hợp lệ (OtherInfo/Priority): «{pkg.priority[:20]}».", "bad_priority")
     pkg.steering_type = _text(other, "SteeringType")
     pages = _text(other, "PageAmount")
@@ -457,7 +457,7 @@ def build(pkg: Package) -> bytes:
     for p in pkg.to_places:
         _e(places, "Place", p)
     other = _e(msg, "OtherInfo")
-    _e(other, "Priority", pkg.priority)
+    _e(other, "Priority", pkg.priority or "0")
     if pkg.page_amount is not None:
         _e(other, "PageAmount", str(pkg.page_amount))
     if pkg.steering_type:

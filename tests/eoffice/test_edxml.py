@@ -189,6 +189,15 @@ async def test_recall_update_and_replace(db: Database, org: Org, blobs: BlobStor
     async with db.uow() as uow:
         doc = await uow.session.get(Document, first.document.id)
         assert doc is not None and doc.summary.endswith("chính quyền số") and doc.due_date == dt.date(2026, 3, 1)
+        assert doc.urgency == "khan"
+    # an update without the optional fields keeps them
+    bare = xml(business_type=2, subject="Công văn về việc triển khai chính quyền số (cập nhật)", due_date=None,
+               attachments=[]).replace(b"<edXML:Priority>1</edXML:Priority>", b"")
+    assert (await _import(db, org, blobs, bare)).ok
+    async with db.uow() as uow:
+        doc = await uow.session.get(Document, first.document.id)
+        assert doc is not None and doc.due_date == dt.date(2026, 3, 1) and doc.urgency == "khan"
+        assert doc.summary.endswith("(cập nhật)")
 
     # replace (3): a new document, the old one superseded and linked both ways
     new_pdf = make_pdf(["Công văn thay thế công văn 125"])

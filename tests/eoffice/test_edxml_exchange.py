@@ -21,13 +21,14 @@ from tests.eoffice.test_signatures import PASSPHRASE, make_pki
 SUMMARY = "Quyết định thành lập Tổ công tác chuyển đổi số tỉnh Quảng Ninh"
 
 
-async def issue_document(db: Database, org: Org, blobs: BlobStore, pdf: bytes) -> Document:
+async def issue_document(db: Database, org: Org, blobs: BlobStore, pdf: bytes, confidentiality: str = "thuong"
+                         ) -> Document:
     cv, head, clerk = org["chuyenvien"], org["truongphong"], org["vanthu"]
     async with db.uow() as uow:
         up = await upload(uow, cv, blobs, pdf, "quyet-dinh.pdf")
         doc = await outgoing.create_draft(uow, cv, blobs, doc_type="quyet_dinh", summary=SUMMARY, urgency="thuong_khan",
                                           recipients=["Ủy ban nhân dân thị xã Đông Triều"], upload_id=up,
-                                          due_date=dt.date(2030, 1, 31))
+                                          due_date=dt.date(2030, 1, 31), confidentiality=confidentiality)
         await outgoing.send_for_approval(uow, cv, doc.id, head.id)
         await uow.commit()
     async with db.uow() as uow:
@@ -127,3 +128,12 @@ async def _incoming(uow, org: Org, blobs: BlobStore) -> Document:  # type: ignor
 
     doc, _ = await register_incoming(uow, org["vanthu"], blobs, **incoming_fields(1))
     return doc
+
+
+async def test_confidential_documents_are_not_exported(db: Database, org: Org, blobs: BlobStore) -> None:
+    secret = await issue_document(db, org, blobs, make_pdf(["Văn bản mật"]), confidentiality="mat")
+    async with db.uow() as uow:
+        with pytest.raises(Conflict, match="Văn bản mật"):
+            await edxml.export_document(uow, org["vanthu"], blobs, secret.id)
+        with pytest.raises(NotFound):  # another agency's clerk
+            await edxml.export_document(uow, org["stttt.vanthu"], blobs, secret.id)
