@@ -334,6 +334,8 @@ def parse(data: bytes) -> Package:
         return _parse_status(status_el, recovered)
     if message is None:
         raise PackageError("Thiếu thông tin văn bản (edXMLHeader/MessageHeader).", "missing_header")
+    _refuse_repeats(message, ("From", "Code", "PromulgationInfo", "DocumentType", "Subject", "DueDate", "OtherInfo",
+                              "ResponseFor"))
     pkg = Package(recovered=recovered)
     pkg.sender = _organ(_child(message, "From"))
     if not pkg.sender.name:
@@ -390,6 +392,20 @@ def parse(data: bytes) -> Package:
     if pkg.business_type in (BUSINESS_NEW, BUSINESS_REPLACE) and not pkg.attachments:
         raise PackageError("Gói tin không có tệp đính kèm (edXMLBody/Attachment).", "missing_attachment")
     return pkg
+
+
+def _refuse_repeats(el: etree._Element, names: tuple[str, ...]) -> None:
+    """Two different values for a field that has one (two Subjects, two Codes) is ambiguous."""
+    seen: dict[str, bytes] = {}
+    for c in el:
+        name = _local(c)
+        if name not in names:
+            continue
+        value = etree.tostring(c, method="c14n")
+        if name in seen and seen[name] != value:
+            raise PackageError(f"Gói tin có hai phần tử {name} khác nhau: không xác định được giá trị đúng.",
+                               "ambiguous", element=name)
+        seen[name] = value
 
 
 def _parse_status(el: etree._Element, recovered: list[str]) -> Package:

@@ -95,6 +95,8 @@ def _corpus() -> dict[str, tuple[bytes, str]]:
                                   "Loại nghiệp vụ không hợp lệ (BusinessDocType)"),
         "missing_subject": (xml(subject=""), "Thiếu trích yếu"),
         "not_edxml": (b"<?xml version='1.0'?><html><body>hello</body></html>", "edXMLEnvelope"),
+        "two_subjects": (good.replace(b"<edXML:Content>", "<edXML:Subject>Trích yếu khác</edXML:Subject>"
+                                      "<edXML:Content>".encode()), "hai phần tử Subject khác nhau"),
     }
 
 
@@ -136,6 +138,13 @@ async def test_import_registers_an_incoming_document(db: Database, org: Org, blo
         tl = await edxml.timeline(uow, clerk, doc.id)
     assert tl["exchange"]["remote_document_id"] == "a1b2c3d4-0000-4000-8000-000000000125"
     assert [e["code"] for e in tl["status_events"]] == ["01"]
+
+
+async def test_stray_bytes_before_the_declaration_are_accepted(db: Database, org: Org, blobs: BlobStore) -> None:
+    async with db.uow() as uow:
+        result = await edxml.import_package(uow, org["vanthu"], blobs, b"\xef\xbb\xbf--boundary\r\n" + xml())
+        await uow.commit()
+    assert result.ok and result.document is not None and any("byte lạ" in r for r in result.recovered)
 
 
 async def test_only_clerks_import(db: Database, org: Org, blobs: BlobStore) -> None:
