@@ -54,6 +54,7 @@ def test_edxml_through_the_api(world: tuple[TestClient, Org, dict[str, str]]) ->
     assert r.status_code == 201, r.text  # type: ignore[attr-defined]
     doc = r.json()["document"]  # type: ignore[attr-defined]
     assert doc["notation"] == "125/UBND-VX" and doc["number"] == 1
+    assert [a["signed"] for a in r.json()["signatures"]] == [False]  # type: ignore[attr-defined]
     tl = client.get(f"/api/documents/{doc['id']}/edxml/timeline", headers=as_("vanthu")).json()
     assert tl["exchange"]["state"] == "active" and [e["code"] for e in tl["status_events"]] == ["01"]
     status = client.get(f"/api/edxml/status/{tl['status_events'][0]['id']}", headers=as_("vanthu"))
@@ -82,3 +83,10 @@ def test_edxml_through_the_api(world: tuple[TestClient, Org, dict[str, str]]) ->
     (sig,) = sigs[0]["signatures"]
     assert sig["ok"] and sig["trusted"] and "Quảng Ninh" in sig["signer"]
     assert client.post(f"/api/documents/{did}/sign", headers=as_("vanthu")).json() == {"signed_attachments": []}
+
+    # the package imported at another agency: registered there with the signature checked
+    r = post("dt.vanthu", exported.content, "qd-ubnd.xml")
+    assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+    ((received_sig,),) = [a["signatures"] for a in r.json()["signatures"]]  # type: ignore[attr-defined]
+    assert received_sig["ok"] and received_sig["trusted"] and not received_sig["modified_after_signing"]
+    assert r.json()["document"]["agency_id"] == org.units["DT"].id  # type: ignore[attr-defined]

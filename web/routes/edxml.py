@@ -63,7 +63,11 @@ async def import_package(request: Request) -> Response:
     runner = getattr(state, "ingest_runner", None)
     if result.job_ids and runner is not None:
         runner.submit(result.job_ids)
-    return JSONResponse(result.public(), status_code=201)
+    body = result.public()
+    if result.action in ("registered", "replaced") and result.document is not None:
+        async with state.db.uow() as uow:  # the signatures as received, for the clerk's first look
+            body["signatures"] = await signatures.verify_document(uow, user, state.blobs, result.document.id)
+    return JSONResponse(body, status_code=201)
 
 
 async def export_package(request: Request) -> Response:
