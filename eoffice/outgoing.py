@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,6 +22,9 @@ from eoffice.org import Role, Unit, User
 from eoffice.textfold import format_notation, notation_key, sender_key
 from storage.db import Base, UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
+
+if TYPE_CHECKING:
+    from storage.blobs import BlobStore
 
 
 class DocumentVersion(Base):
@@ -259,9 +262,14 @@ async def history(uow: UnitOfWork, actor: User, document_id: int) -> dict[str, A
 
 
 async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
-                date_issued: dt.date | None = None) -> tuple[Document, list[Document], list[int]]:
+                date_issued: dt.date | None = None,
+                blobs: BlobStore | None = None) -> tuple[Document, list[Document], list[int]]:
     """Number and issue an approved draft; deliver it to internal recipient agencies. Returns the
-    issued document, the incoming copies and the ingest jobs to start after commit."""
+    issued document, the incoming copies and the ingest jobs to start after commit.
+
+    With ``blobs`` (the server always passes it) the PDF is signed with the agency's certificate
+    when one is configured (eoffice.signatures), in the same transaction, so recipients receive
+    the signed file."""
     if not actor.has_role(Role.CLERK):
         raise Forbidden("Chỉ văn thư được cấp số và phát hành văn bản.")
     doc = await _draft(uow, actor, document_id)
@@ -331,6 +339,10 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
         uow.emit(f"unit:{copy.agency_id}", "document.received", document_id=copy.id, number=copy.number)
     uow.emit(f"document:{doc.id}", "document.issued", notation=doc.notation)
     uow.emit(f"user:{doc.created_by}", "draft.issued", document_id=doc.id)
+    if blobs is not None:
+        from eoffice import signatures
+
+        await signatures.sign_issued(uow, actor, blobs, doc)
     return doc, copies, job_ids
 
 

@@ -137,3 +137,29 @@ async def test_confidential_documents_are_not_exported(db: Database, org: Org, b
             await edxml.export_document(uow, org["vanthu"], blobs, secret.id)
         with pytest.raises(NotFound):  # another agency's clerk
             await edxml.export_document(uow, org["stttt.vanthu"], blobs, secret.id)
+
+
+async def test_issue_signs_the_pdf_and_internal_recipients_receive_the_signed_file(
+        db: Database, org: Org, blobs: BlobStore, signing: Path) -> None:
+    pdf = make_pdf(["Quyết định giao chỉ tiêu chuyển đổi số năm 2027", "Điều 1. Giao chỉ tiêu"])
+    cv, head, clerk = org["chuyenvien"], org["truongphong"], org["vanthu"]
+    async with db.uow() as uow:
+        up = await upload(uow, cv, blobs, pdf, "quyet-dinh.pdf")
+        doc = await outgoing.create_draft(uow, cv, blobs, doc_type="quyet_dinh", summary=SUMMARY, urgency="thuong",
+                                          recipients=[{"unit_id": org.units["DT"].id}], upload_id=up)
+        await outgoing.send_for_approval(uow, cv, doc.id, head.id)
+        await uow.commit()
+    async with db.uow() as uow:
+        await outgoing.approve(uow, head, doc.id, comment="Ban hành")
+        await uow.commit()
+    async with db.uow() as uow:
+        issued, copies, _ = await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng", blobs=blobs)
+        await uow.commit()
+    async with db.uow() as uow:
+        (att,) = await attachments_of(uow, issued)
+        (copy_att,) = await attachments_of(uow, copies[0])
+    signed = await blobs.read(att.blob_key)
+    assert signed.startswith(pdf) and signatures.signature_count(signed) == 1  # incremental update
+    assert copy_att.blob_key == att.blob_key  # Đông Triều received the signed file, not the draft
+    (report,) = await signatures.verify_pdf(signed, signatures.load_certificates(signing.read_bytes()))
+    assert report.intact and report.valid

@@ -466,7 +466,8 @@ async def issue_draft(request: Request) -> Response:
     b = await json_body(request)
     async with request.app.state.db.uow() as uow:
         doc, copies, jobs = await outgoing.issue(uow, user, _path_id(request), signer=_str(b, "signer"),
-                                                 date_issued=_date(b.get("date_issued"), "date_issued"))
+                                                 date_issued=_date(b.get("date_issued"), "date_issued"),
+                                                 blobs=request.app.state.blobs)
         await uow.commit()
     _start_jobs(request, jobs)
     return _ok({"document": doc.public(), "delivered": [{"agency_id": c.agency_id, "number": c.number}

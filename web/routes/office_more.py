@@ -165,7 +165,8 @@ async def draft_issue(request: Request) -> Response:
     async def go(uow: UnitOfWork, user: User, doc_id: int, form: Any) -> list[int]:
         _doc, _copies, jobs = await outgoing.issue(
             uow, user, doc_id, signer=text(form, "signer"),
-            date_issued=opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued"))
+            date_issued=opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued"),
+            blobs=request.app.state.blobs)
         return jobs
 
     return await _draft_action(request, go, "issued")
