@@ -3,6 +3,7 @@ metadata and the same signed bytes; status messages back to the sender."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -161,5 +162,6 @@ async def test_issue_signs_the_pdf_and_internal_recipients_receive_the_signed_fi
     signed = await blobs.read(att.blob_key)
     assert signed.startswith(pdf) and signatures.signature_count(signed) == 1  # incremental update
     assert copy_att.blob_key == att.blob_key  # Đông Triều received the signed file, not the draft
-    (report,) = await signatures.verify_pdf(signed, signatures.load_certificates(signing.read_bytes()))
+    roots = signatures.load_certificates(await asyncio.to_thread(signing.read_bytes))
+    (report,) = await signatures.verify_pdf(signed, roots)
     assert report.intact and report.valid
