@@ -2,7 +2,8 @@
 
 A real server process (``uvicorn --factory web.app:create_app``) over the parametrised database
 (SQLite and PostgreSQL). Forty delegates vote at once through the HTTP API; after the first
-acknowledgements the server gets SIGKILL while other casts are in flight. A new process on the
+acknowledgements the server gets SIGKILL while other casts are in flight. The delegates use browser
+sessions (cookie and CSRF token), as the tablets' voting page does. A new process on the
 same database must show every acknowledged vote counted exactly once, refuse those voters a second
 vote, accept the others, keep the poll's countdown, and close it with one ballot per voter.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +28,7 @@ from storage.settings import Settings
 from tests.meetings.conftest import World
 from tests.meetings.test_voting import crowd
 from tests.web.test_ws_redis import Proc, _start, _wait_healthy
+from web.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_for, signer
 
 ROOT = Path(__file__).resolve().parents[2]
 VOTERS = 40
@@ -53,18 +57,21 @@ def procs() -> Iterator[list[Proc]]:
             proc.process.wait(10)
 
 
-async def token(world: World, user: object) -> dict[str, str]:
+async def token(world: World, user: Any, settings: Settings) -> dict[str, str]:
+    """A tablet's credentials: a browser session cookie and its CSRF token (as the voting page sends them)."""
     async with world.db.uow() as uow:
-        t = await identity.create_token(uow, None, user)
+        t = await identity.start_session(uow, user, 1)
         await uow.commit()
-    return {"Authorization": f"Bearer {t}"}
+    nonce = secrets.token_urlsafe(16)
+    return {"Cookie": f"{SESSION_COOKIE}={signer(settings).sign(t).decode()}; {CSRF_COOKIE}={nonce}",
+            "X-CSRF-Token": csrf_for(settings, nonce)}
 
 
 async def test_sigkill_loses_no_acknowledged_vote(world: World, server_env: dict[str, str], procs: list[Proc],
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path, settings: Settings) -> None:
     m, users = await crowd(world, VOTERS)
-    chair = await token(world, world.chair)
-    tokens = [await token(world, u) for u in users]
+    chair = await token(world, world.chair, settings)
+    tokens = [await token(world, u, settings) for u in users]
 
     server = _start(server_env, tmp_path / "server-1.log")
     procs.append(server)
