@@ -199,14 +199,12 @@ async def import_package(uow: UnitOfWork, actor: User, blobs: BlobStore, data: b
     rolls back what this import wrote and records a quarantine row instead. Does not commit."""
     require_clerk(actor)
     agency = await registers.agency_of(uow, actor.unit_id)
-    pending = len(uow._pending)  # events queued by this import are dropped with its savepoint
     try:
-        async with uow.session.begin_nested():
+        async with uow.savepoint():  # a refusal drops what this import wrote and the events it queued
             result = await _apply(uow, actor, blobs, agency, data, filename)
     except (PackageError, AppError) as exc:
         if isinstance(exc, Forbidden):
             raise
-        del uow._pending[pending:]
         problem = exc.problem if isinstance(exc, PackageError) else str(exc.details.get("problem") or exc.code)
         q = await quarantine(uow, actor, blobs, agency, data, filename, problem, exc.message)
         return ImportResult(ok=False, quarantine=q, message=exc.message, problem=problem)

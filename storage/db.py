@@ -7,9 +7,10 @@ number inside the same transaction and are published to the broker after the com
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
@@ -160,6 +161,18 @@ class UnitOfWork:
             await self._session.close()
             self._session = None
             self._pending = []
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: if the block raises, what it wrote and the events it emitted are
+        both dropped, and the unit of work goes on (e.g. a refused import gets quarantined)."""
+        queued = len(self._pending)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._pending[queued:]
+            raise
 
     def emit(self, topic: str, type_: str, **data: Any) -> None:
         """Queue an event; it gets its sequence number and is published at commit."""

@@ -91,3 +91,19 @@ async def test_a_reader_does_not_wait_for_a_writer(db: Database) -> None:
             names = (await asyncio.wait_for(reader.session.scalars(select(Unit.name)), 5)).all()
         assert names == []  # the uncommitted row is not visible
         await writer.commit()
+
+
+async def test_savepoint_drops_its_writes_and_events_and_the_unit_of_work_goes_on(db: Database) -> None:
+    async with db.uow() as uow:
+        uow.emit("meeting:3", "kept.before")
+        with pytest.raises(ValueError):
+            async with uow.savepoint():
+                uow.session.add(Unit(code="X", name="Đơn vị sẽ bị hủy", kind=UnitKind.OFFICE))
+                await uow.session.flush()
+                uow.emit("meeting:3", "dropped")
+                raise ValueError("refused")
+        uow.session.add(Unit(code="VD", name="Huyện Vân Đồn", kind=UnitKind.DISTRICT))
+        events = await uow.commit()
+    assert [e["type"] for e in events] == ["kept.before"]
+    async with db.uow(readonly=True) as uow:
+        assert (await uow.session.scalars(select(Unit.code))).all() == ["VD"]
