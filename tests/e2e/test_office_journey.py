@@ -71,6 +71,9 @@ async def test_clerk_registers_leader_assigns_specialist_completes(browser: Any,
     await expect(clerk.locator("#doc-live")).to_have_attribute("data-state", "online")
     await expect(clerk.locator(".of-ingest")).to_have_attribute("data-status", "done")
     await expect(clerk.locator(".of-ingest-label")).to_have_text("Đã trích xuất nội dung")
+    # the signature check runs on the server after the page: an unsigned scan says so
+    await expect(clerk.locator("#doc-signatures")).to_contain_text("Tệp không có chữ ký số.")
+    await expect(clerk.locator("#doc-timeline")).to_contain_text("không trao đổi qua edXML")
     # the PDF viewer shows page images
     await clerk.get_by_role("button", name="Xem").click()
     await expect(clerk.locator(".of-viewer-pages img").first).to_be_visible()
