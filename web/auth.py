@@ -70,16 +70,17 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str]:
     """Returns (user, how) where how is 'bearer', 'session' or ''."""
     bearer = bearer_token(conn) or (conn.query_params.get("token") if conn.scope["type"] == "websocket" else None)
-    async with db.uow(readonly=True) as uow:
-        if bearer:
+    if bearer:
+        async with db.uow(readonly=True) as uow:
             user, stale = await identity.token_lookup(uow, bearer)
-            if user is None:
-                raise Unauthenticated("Mã truy cập API không hợp lệ hoặc đã bị thu hồi.")
-            if stale:
-                async with db.uow() as touch:
-                    await identity.touch_token(touch, bearer)
-                    await touch.commit()
-            return user, "bearer"
+        if user is None:
+            raise Unauthenticated("Mã truy cập API không hợp lệ hoặc đã bị thu hồi.")
+        if stale:  # after the read has given its connection back: never hold two at once
+            async with db.uow() as touch:
+                await identity.touch_token(touch, bearer)
+                await touch.commit()
+        return user, "bearer"
+    async with db.uow(readonly=True) as uow:
         token = session_token(conn, settings)
         if token:
             user = await identity.session_user(uow, token)
