@@ -661,7 +661,9 @@ async def send_daily_digests(uow: UnitOfWork, today: dt.date | None = None) -> i
         d = await digest(uow, user, today)
         if d["overdue"] or d["due_soon"]:
             uow.emit(f"user:{user.id}", "tasks.digest", date=today.isoformat(),
-                     overdue=[t["id"] for t in d["overdue"]], due_soon=[t["id"] for t in d["due_soon"]])
+                     overdue=[t["id"] for t in d["overdue"]], due_soon=[t["id"] for t in d["due_soon"]],
+                     message=f"Nhắc việc: {len(d['overdue'])} nhiệm vụ quá hạn, "
+                             f"{len(d['due_soon'])} nhiệm vụ sắp đến hạn.")
             sent += 1
     if sent:
         await audit.record(uow, None, "tasks.digest", "digest", today.isoformat(), users=sent)

@@ -33,12 +33,19 @@ def _progress(label: str, total: int) -> Callable[[int], None]:
     return show
 
 
-async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[int]]) -> int:
-    db = Database(settings.database_url)
+async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[int]], publish: bool = False) -> int:
+    """A database for one command; with ``publish`` its events also go to the broker, so users
+    logged in on a server (sharing a Redis broker) see them live; they are in the event log anyway."""
+    from storage.pubsub import open_broker
+
+    broker = open_broker(settings.broker_url) if publish else None
+    db = Database(settings.database_url, publisher=broker.publish if broker else None)
     try:
         return await fn(db)
     finally:
         await db.dispose()
+        if broker is not None:
+            await broker.close()
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -210,6 +217,28 @@ def cmd_edxml_export(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, run))
 
 
+def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
+    """The daily reminder of overdue and due-soon tasks (run it from cron once a day)."""
+    import datetime as dt
+
+    from eoffice import tasks
+
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        print(f"Ngày không hợp lệ: «{args.date}» (dạng YYYY-MM-DD).", file=sys.stderr)
+        return 2
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            sent = await tasks.send_daily_digests(uow, day)
+            await uow.commit()
+        print(f"Đã gửi nhắc việc cho {sent} người.")
+        return 0
+
+    return asyncio.run(_with_db(settings, run, publish=True))
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -258,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("username")
     tc.add_argument("--name", help="ghi chú mục đích")
     tc.set_defaults(func=cmd_token_create)
+
+    dg = sub.add_parser("digest", help="gửi nhắc việc quá hạn, sắp đến hạn (chạy hằng ngày)")
+    dg.add_argument("--date", help="ngày tính hạn, YYYY-MM-DD (mặc định hôm nay)")
+    dg.set_defaults(func=cmd_digest)
 
     aud = sub.add_parser("audit", help="nhật ký hệ thống").add_subparsers(dest="audit_command", required=True)
     aud.add_parser("verify", help="kiểm tra chuỗi băm của nhật ký").set_defaults(func=cmd_audit_verify)
