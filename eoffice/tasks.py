@@ -126,6 +126,7 @@ class TaskUpdate(Base):
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "task_id": self.task_id, "user_id": self.user_id, "kind": self.kind,
                 "text": self.text, "progress": self.progress, "filename": self.filename, "size": self.size,
+                "file_url": f"/api/task-updates/{self.id}/file" if self.blob_key else None,
                 "created_at": self.created_at.isoformat()}
 
 
@@ -578,6 +579,15 @@ async def task_tree(uow: UnitOfWork, actor: User, document_id: int) -> dict[str,
                         "created_at": n.created_at.isoformat()} for n in notes],
         "tasks": roots,
     }
+
+
+async def update_file(uow: UnitOfWork, actor: User, update_id: int) -> TaskUpdate:
+    """A file posted on a task, for whoever may see that task (NotFound otherwise, as for tasks)."""
+    row = await uow.session.get(TaskUpdate, update_id)
+    if row is None or row.blob_key is None:
+        raise NotFound("Không tìm thấy tệp.")
+    await get_task(uow, actor, row.task_id)
+    return row
 
 
 async def task_updates(uow: UnitOfWork, actor: User, task_id: int) -> list[TaskUpdate]:

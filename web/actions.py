@@ -82,6 +82,8 @@ LABELS = {
     "meeting.video.unmute": "Bật tiếng điểm cầu",
     "meeting.video.floor": "Trao lời (video)",
     "task.create": "Giao nhiệm vụ",
+    "task.progress": "Cập nhật tiến độ",
+    "task.comment": "Ý kiến về nhiệm vụ",
     "tasks.digest": "Gửi tin nhắc việc hằng ngày",
     "document.sign": "Ký số văn bản",
     "edxml.import": "Nhận văn bản điện tử (edXML)",

@@ -106,9 +106,16 @@ def test_flow_through_the_api(world: tuple[TestClient, Org, dict[str, str]]) -> 
     assert client.get(f"/api/attachments/{att}/pages/1.png?width=200",
                       headers=as_("chuyenvien")).content.startswith(b"\x89PNG")
     assert client.get(f"/api/attachments/{att}", headers=as_("chuyenvien")).content.startswith(b"%PDF")
-    r = client.post(f"/api/tasks/{task}/updates", json={"text": "Đang tổng hợp", "progress": 60},
+    report = make_pdf(["Báo cáo tiến độ tổng hợp số liệu"])
+    r = client.post(f"/api/tasks/{task}/updates", json={"text": "Đang tổng hợp", "progress": 60,
+                                                        "upload_ids": [upload("chuyenvien", report, "tiến độ.pdf")]},
                     headers=as_("chuyenvien"))
     assert r.status_code == 201
+    (file_update,) = [u for u in r.json()["updates"] if u["file_url"]]
+    got = client.get(file_update["file_url"], headers=as_("truongphong"))  # the assigner sees the task
+    assert got.status_code == 200 and got.content == report
+    outsider = client.get(file_update["file_url"], headers=as_("stttt.vanthu"))  # another agency's clerk
+    assert outsider.status_code == 404
     r = client.post(f"/api/tasks/{task}/extensions", json={"new_deadline": "2099-01-01", "reason": "Chờ số liệu"},
                     headers=as_("chuyenvien"))
     ext = r.json()["id"]

@@ -236,6 +236,19 @@ async def download(request: Request) -> Response:
 
 
 @api
+async def task_update_file(request: Request) -> Response:
+    """A file posted on a task (progress report, comment), if you may see the task."""
+    user = require_user(request)
+    state = request.app.state
+    async with state.db.uow(readonly=True) as uow:
+        row = await tasks.update_file(uow, user, _path_id(request))
+    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(row.filename or 'tep')}",
+               "Content-Length": str(row.size or 0), "Cache-Control": "private, no-store"}
+    return StreamingResponse(state.blobs.open(row.blob_key or ""), media_type=row.content_type or
+                             "application/octet-stream", headers=headers)
+
+
+@api
 async def page_png(request: Request) -> Response:
     """A page of a PDF attachment as PNG (``width`` pixels), for the viewer and thumbnails."""
     user = require_user(request)
@@ -585,6 +598,7 @@ routes: list[BaseRoute] = [
     Route("/api/attachments/{id:int}", download),
     Route("/api/attachments/{id:int}/pages/{page:int}.png", page_png),
     Route("/api/inbox", inbox),
+    Route("/api/task-updates/{id:int}/file", task_update_file),
     Route("/api/tasks", list_tasks),
     Route("/api/tasks/{id:int}", get_task),
     Route("/api/tasks/{id:int}/pass-down", pass_down, methods=["POST"]),
