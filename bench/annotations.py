@@ -32,7 +32,6 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection, broadcast, serve
 
+from bench.ws_fanout import BareBroadcast, percentile, start_server
 from eoffice import identity, uploads
 from eoffice.org import User
 from meetings import agenda, documents, meetings, render
@@ -56,11 +54,6 @@ from web.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_for, signer
 
 CLIENT_ID = re.compile(r'"client_id":"([A-Za-z0-9_-]+)"')
 TARGET_P99_MS = 50.0
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def stroke(n: int) -> list[list[float]]:
@@ -116,21 +109,6 @@ class Tablets:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-
-
-def start_server(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws_max_queue=1024, backlog=4096))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, thread, port
 
 
 # ----------------------------------------------------------------------------------- application ---
@@ -265,36 +243,7 @@ async def bench_app(n: int, events: int, burst: int, workdir: Path) -> dict[str,
 
 
 async def bench_baseline(n: int, events: int, burst: int, frame_size: int) -> dict[str, Any]:
-    ready, all_in = threading.Event(), threading.Event()
-    state: dict[str, Any] = {}
-
-    def server_thread() -> None:
-        async def main() -> None:
-            connections: set[ServerConnection] = set()
-
-            async def handler(ws: ServerConnection) -> None:
-                connections.add(ws)
-                if len(connections) == n:
-                    all_in.set()
-                try:
-                    async for _ in ws:
-                        pass
-                finally:
-                    connections.discard(ws)
-
-            async with serve(handler, "127.0.0.1", 0, max_queue=1024) as srv:
-                state["port"] = next(iter(srv.sockets)).getsockname()[1]
-                state["loop"], state["connections"] = asyncio.get_running_loop(), connections
-                state["stop"] = asyncio.Event()
-                ready.set()
-                await state["stop"].wait()
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=server_thread, daemon=True)
-    thread.start()
-    ready.wait(10)
-    loop: asyncio.AbstractEventLoop = state["loop"]
+    bare = BareBroadcast(n)
     tablets = Tablets('"annotation.saved"', CLIENT_ID)
     pad = "x" * max(0, frame_size - 120)
 
@@ -305,8 +254,8 @@ async def bench_baseline(n: int, events: int, burst: int, frame_size: int) -> di
 
     try:
         for _ in range(n):
-            tablets.sockets.append(await connect(f"ws://127.0.0.1:{state['port']}", max_queue=1024))
-        await asyncio.to_thread(all_in.wait, 30)
+            tablets.sockets.append(await connect(f"ws://127.0.0.1:{bare.port}", max_queue=1024))
+        await asyncio.to_thread(bare.all_in.wait, 30)
         tablets.start()
         latencies = []
         for i in range(events):
@@ -314,25 +263,19 @@ async def bench_baseline(n: int, events: int, burst: int, frame_size: int) -> di
             done = tablets.arm(cid)
             text = frame(cid)
             began = time.perf_counter()
-            loop.call_soon_threadsafe(broadcast, state["connections"], text)
+            bare.send(text)
             latencies.append((await asyncio.wait_for(done, 30) - began) * 1000)
         frames = [frame(f"burst-{i:06d}") for i in range(burst)]
         last = tablets.arm(f"burst-{burst - 1:06d}")
         before = tablets.delivered
         t0 = time.perf_counter()
-
-        def blast() -> None:
-            for text in frames:
-                broadcast(state["connections"], text)
-
-        loop.call_soon_threadsafe(blast)
+        bare.send(*frames)
         await asyncio.wait_for(last, 60)  # each socket is in order: the last frame everywhere means all of them
         assert tablets.delivered - before == burst * n
         elapsed = time.perf_counter() - t0
     finally:
         await tablets.close()
-        loop.call_soon_threadsafe(state["stop"].set)
-        await asyncio.to_thread(thread.join, 10)
+        await bare.close()
     return {"latencies": latencies, "events_per_s": burst / elapsed, "deliveries_per_s": burst * n / elapsed}
 
 

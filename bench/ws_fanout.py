@@ -173,58 +173,70 @@ async def bench_app(n: int, events: int, workdir: Path) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------- baseline ---
 
 
+class BareBroadcast:
+    """The floor every fan-out bench compares against: a bare ``websockets`` server in its own
+    thread that hands an already-encoded frame to ``websockets.broadcast``."""
+
+    def __init__(self, clients: int) -> None:
+        self.expected = clients
+        self.all_in = threading.Event()  # set from the server thread once every client is registered
+        self._ready = threading.Event()
+        self._connections: set[ServerConnection] = set()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    async def _serve(self) -> None:
+        async def handler(ws: ServerConnection) -> None:
+            self._connections.add(ws)
+            if len(self._connections) == self.expected:
+                self.all_in.set()
+            try:
+                async for _ in ws:
+                    pass
+            finally:
+                self._connections.discard(ws)
+
+        async with serve(handler, "127.0.0.1", 0, max_queue=1024) as srv:
+            self.port = next(iter(srv.sockets)).getsockname()[1]
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self._ready.set()
+            await self._stop.wait()
+
+    def send(self, *frames: str) -> None:
+        """Broadcast the frames, in order, from the server's own loop (thread-safe)."""
+
+        def blast() -> None:
+            for frame in frames:
+                broadcast(self._connections, frame)
+
+        self._loop.call_soon_threadsafe(blast)
+
+    async def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        await asyncio.to_thread(self._thread.join, 10)
+
+
 async def bench_baseline(n: int, events: int) -> dict[str, Any]:
-    ready = threading.Event()
-    state: dict[str, Any] = {}
-
-    def server_thread() -> None:
-        async def main() -> None:
-            connections: set[ServerConnection] = set()
-
-            async def handler(ws: ServerConnection) -> None:
-                connections.add(ws)
-                if len(connections) == n:
-                    all_in.set()
-                try:
-                    async for _ in ws:
-                        pass
-                finally:
-                    connections.discard(ws)
-
-            async with serve(handler, "127.0.0.1", 0, max_queue=1024) as srv:
-                state["port"] = next(iter(srv.sockets)).getsockname()[1]
-                state["loop"], state["connections"] = asyncio.get_running_loop(), connections
-                state["stop"] = asyncio.Event()
-                ready.set()
-                await state["stop"].wait()
-
-        asyncio.run(main())
-
-    all_in = threading.Event()  # set from the server thread once every client is registered
-
-    thread = threading.Thread(target=server_thread, daemon=True)
-    thread.start()
-    ready.wait(10)
-    loop: asyncio.AbstractEventLoop = state["loop"]
+    bare = BareBroadcast(n)
     clients = Clients()
     try:
         for _ in range(n):
-            clients.sockets.append(await connect(f"ws://127.0.0.1:{state['port']}", max_queue=1024))
-        await asyncio.to_thread(all_in.wait, 30)
+            clients.sockets.append(await connect(f"ws://127.0.0.1:{bare.port}", max_queue=1024))
+        await asyncio.to_thread(bare.all_in.wait, 30)
         clients.start()
 
         async def fire(seq: int) -> float:
             frame = json.dumps({"topic": "user:1", "seq": seq, "type": "notice", "data": {"message": NOTICE, "i": seq},
                                 "at": "2026-03-02T01:00:00+00:00"}, ensure_ascii=False)
             began = time.perf_counter()
-            loop.call_soon_threadsafe(broadcast, state["connections"], frame)
+            bare.send(frame)
             return began
 
         latencies = await run_rounds(clients, events, fire)
     finally:
         await clients.close()
-        loop.call_soon_threadsafe(state["stop"].set)
-        await asyncio.to_thread(thread.join, 10)
+        await bare.close()
     return {"latencies": latencies}
 
 
