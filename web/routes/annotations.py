@@ -15,8 +15,6 @@ lifespan), so a tablet reconnecting after a restart can subscribe before making 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
@@ -33,29 +31,10 @@ from storage.errors import Invalid, NotFound
 from web.auth import json_body, require_user
 from web.openapi import describe
 
-Handler = Callable[[Request], Awaitable[Response]]
-
 
 def setup(app: Any) -> None:
-    """App start-up hook (web.app's lifespan): register the annot: topics with the hub."""
-    ensure_hub(app)
-
-
-def ensure_hub(app: Any) -> None:
-    """Register the annotation topics' authoriser and snapshot with the hub (once per hub)."""
-    hub = getattr(app.state, "hub", None)
-    if hub is not None and getattr(app.state, "annotations_hub", None) is not hub:
-        annotations.register(hub)
-        app.state.annotations_hub = hub
-
-
-def api(fn: Handler) -> Handler:
-    @wraps(fn)
-    async def inner(request: Request) -> Response:
-        ensure_hub(request.app)
-        return await fn(request)
-
-    return inner
+    """At startup: the annot: topics' authoriser and snapshot on the hub."""
+    annotations.register(app.state.hub)
 
 
 def _id(request: Request, name: str) -> int:
@@ -83,7 +62,6 @@ def _revision(value: Any) -> int:
         raise Invalid("Thiếu số phiên bản (revision) của chú thích.", field="revision") from None
 
 
-@api
 async def list_annotations(request: Request) -> JSONResponse:
     """Annotations of a document version I may see: mine, shared with the meeting, shared with me.
 
@@ -101,7 +79,6 @@ async def list_annotations(request: Request) -> JSONResponse:
                          "topics": {"shared": shared, "mine": mine}, "seqs": seqs})
 
 
-@api
 @describe(responses={"201": {"description": "Đã thêm"},
                      "200": {"description": "Đã có (gửi lại từ hàng đợi ngoại tuyến)"},
                      "400": {"description": "Hình dạng, màu, trang hoặc người nhận không hợp lệ"}})
@@ -124,7 +101,6 @@ async def create_annotation(request: Request) -> JSONResponse:
     return JSONResponse(data, status_code=201 if created else 200)
 
 
-@api
 @describe(responses={"409": {"description": "Chú thích đã được sửa ở nơi khác: kèm bản hiện tại (current)"}})
 async def annotation(request: Request) -> Response:
     """PATCH {revision, ...changes}: change my annotation; DELETE ?revision=n: erase it."""
@@ -150,7 +126,6 @@ async def annotation(request: Request) -> Response:
     return JSONResponse(data)
 
 
-@api
 async def share_candidates(request: Request) -> JSONResponse:
     """People I may share an annotation of this version with (those who may read it)."""
     user = require_user(request)
@@ -161,7 +136,6 @@ async def share_candidates(request: Request) -> JSONResponse:
     return JSONResponse({"people": people})
 
 
-@api
 async def annotated_copy(request: Request) -> Response:
     """My annotated copy: the original PDF with my annotations and the shared ones I may see, as real PDF
     annotations (the stored original is not changed; an incremental update keeps signatures valid)."""

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +22,6 @@ from web.auth import json_body, require_user
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 # ---- plumbing ---------------------------------------------------------------------------------
@@ -45,20 +42,12 @@ async def _unit_topic(uow: UnitOfWork, user: User, topic: str) -> bool:
     return unit_id in (await access.viewer_for(uow, user)).unit_ids
 
 
-def ensure_setup(app: Any) -> None:
-    """Topic authorisers on the hub (document:{id} follows the document's access, unit:{id} its
-    leaders and its agency clerks) and the ingest runner, once per app."""
-    hub = getattr(app.state, "hub", None)
-    if hub is not None and getattr(app.state, "eoffice_hub", None) is not hub:
-        hub.add_authorizer("document:", _document_topic)
-        hub.add_authorizer("unit:", _unit_topic)
-        app.state.eoffice_hub = hub
-    if getattr(app.state, "ingest_runner", None) is None and hasattr(app.state, "db"):
-        app.state.ingest_runner = ingest.IngestRunner(app.state.db, app.state.blobs)
-
-
 def setup(app: Any) -> None:
-    ensure_setup(app)
+    """At startup: topic authorisers on the hub (document:{id} follows the document's access,
+    unit:{id} its leaders and its agency clerks) and the ingest runner."""
+    app.state.hub.add_authorizer("document:", _document_topic)
+    app.state.hub.add_authorizer("unit:", _unit_topic)
+    app.state.ingest_runner = ingest.IngestRunner(app.state.db, app.state.blobs)
 
 
 async def startup(app: Any) -> None:
@@ -76,18 +65,10 @@ async def shutdown(app: Any) -> None:
         await runner.stop()
 
 
-def api(fn: Handler) -> Handler:
-    @wraps(fn)
-    async def inner(request: Request) -> Response:
-        ensure_setup(request.app)
-        return await fn(request)
-
-    return inner
-
-
-def _start_jobs(request: Request, job_ids: list[int]) -> None:
+def start_jobs(app: Any, job_ids: list[int]) -> None:
+    """Text extraction for what a committed request registered (pages use it too)."""
     if job_ids:
-        request.app.state.ingest_runner.submit(job_ids)
+        app.state.ingest_runner.submit(job_ids)
 
 
 def _int(value: Any, field: str, *, optional: bool = False) -> Any:
@@ -149,7 +130,6 @@ def _ok(data: Any, status: int = 200) -> JSONResponse:
 
 # ---- reference data ---------------------------------------------------------------------------
 
-@api
 async def reference(request: Request) -> Response:
     """Document types (Decree 30), urgency and confidentiality levels, dossier retention periods."""
     require_user(request)
@@ -163,7 +143,6 @@ async def reference(request: Request) -> Response:
 
 # ---- incoming documents -----------------------------------------------------------------------
 
-@api
 async def register(request: Request) -> Response:
     """Register an incoming document (clerk). Files: ``upload_ids`` from POST /api/files. A likely
     duplicate answers 409 with ``duplicate: true``; send again with ``confirm_duplicate``."""
@@ -181,11 +160,10 @@ async def register(request: Request) -> Response:
             upload_ids=_ids(b.get("upload_ids"), "upload_ids"), confirm_duplicate=bool(b.get("confirm_duplicate")),
         )
         await uow.commit()
-    _start_jobs(request, jobs)
+    start_jobs(request.app, jobs)
     return _ok({"document": doc.public(), "ingest_jobs": jobs}, 201)
 
 
-@api
 async def list_documents(request: Request) -> Response:
     """Documents you may see, newest first (``direction`` in/out, ``status``, ``limit``, ``offset``)."""
     user = require_user(request)
@@ -197,7 +175,6 @@ async def list_documents(request: Request) -> Response:
     return _ok({"total": total, "items": [d.public() for d in rows]})
 
 
-@api
 async def get_document(request: Request) -> Response:
     """A document with its attachments, ingest progress, submissions, directions and task tree."""
     user = require_user(request)
@@ -210,7 +187,6 @@ async def get_document(request: Request) -> Response:
                 "ingest_jobs": [j.public() for j in jobs], **tree})
 
 
-@api
 async def add_attachments(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -219,11 +195,10 @@ async def add_attachments(request: Request) -> Response:
         doc = await documents.get_document(uow, user, _path_id(request))
         jobs = await documents.add_attachments(uow, user, state.blobs, doc, _ids(b.get("upload_ids"), "upload_ids"))
         await uow.commit()
-    _start_jobs(request, jobs)
+    start_jobs(request.app, jobs)
     return _ok({"ingest_jobs": jobs}, 201)
 
 
-@api
 async def download(request: Request) -> Response:
     """An attachment's bytes, if you may see its document."""
     user = require_user(request)
@@ -235,7 +210,6 @@ async def download(request: Request) -> Response:
     return StreamingResponse(state.blobs.open(att.blob_key), media_type=att.content_type, headers=headers)
 
 
-@api
 async def task_update_file(request: Request) -> Response:
     """A file posted on a task (progress report, comment), if you may see the task."""
     user = require_user(request)
@@ -248,7 +222,6 @@ async def task_update_file(request: Request) -> Response:
                              "application/octet-stream", headers=headers)
 
 
-@api
 async def page_png(request: Request) -> Response:
     """A page of a PDF attachment as PNG (``width`` pixels), for the viewer and thumbnails."""
     user = require_user(request)
@@ -261,7 +234,6 @@ async def page_png(request: Request) -> Response:
 
 # ---- flow -------------------------------------------------------------------------------------
 
-@api
 async def submit(request: Request) -> Response:
     """Trình: submit the document to a leader (``to_user_id``, ``note``)."""
     user = require_user(request)
@@ -273,7 +245,6 @@ async def submit(request: Request) -> Response:
     return _ok({"id": sub.id, "status": sub.status}, 201)
 
 
-@api
 async def direct(request: Request) -> Response:
     """Ý kiến chỉ đạo: ``text``, ``main`` ({user_id} or {unit_id}), ``collaborators``, ``informed``,
     ``deadline``."""
@@ -288,7 +259,6 @@ async def direct(request: Request) -> Response:
     return _ok({"direction_id": note.id, "tasks": [t.public() for t in made]}, 201)
 
 
-@api
 async def inbox(request: Request) -> Response:
     """What awaits you: documents submitted to you, your open tasks, documents for information."""
     user = require_user(request)
@@ -296,7 +266,6 @@ async def inbox(request: Request) -> Response:
         return _ok(await tasks.inbox(uow, user))
 
 
-@api
 async def list_tasks(request: Request) -> Response:
     """Task board: ``scope`` assigned_to_me | assigned_by_me, ``status``, ``state`` overdue | due_soon."""
     user = require_user(request)
@@ -309,7 +278,6 @@ async def list_tasks(request: Request) -> Response:
                 "due_soon": len(digest["due_soon"])})
 
 
-@api
 async def get_task(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow() as uow:
@@ -318,7 +286,6 @@ async def get_task(request: Request) -> Response:
     return _ok({"task": task.public(), "updates": [u.public() for u in updates]})
 
 
-@api
 async def pass_down(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -331,7 +298,6 @@ async def pass_down(request: Request) -> Response:
     return _ok({"tasks": [t.public() for t in made]}, 201)
 
 
-@api
 async def post_update(request: Request) -> Response:
     """Progress (``progress`` 0..100, handlers) or a comment, with ``upload_ids``."""
     user = require_user(request)
@@ -344,7 +310,6 @@ async def post_update(request: Request) -> Response:
     return _ok({"updates": [r.public() for r in rows]}, 201)
 
 
-@api
 async def return_task(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -354,7 +319,6 @@ async def return_task(request: Request) -> Response:
     return _ok(task.public())
 
 
-@api
 async def request_extension(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -367,7 +331,6 @@ async def request_extension(request: Request) -> Response:
     return _ok({"id": req.id, "status": req.status}, 201)
 
 
-@api
 async def decide_extension(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -378,7 +341,6 @@ async def decide_extension(request: Request) -> Response:
     return _ok({"id": req.id, "status": req.status})
 
 
-@api
 async def complete(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -393,7 +355,6 @@ async def complete(request: Request) -> Response:
 
 # ---- outgoing ---------------------------------------------------------------------------------
 
-@api
 async def create_draft(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -411,7 +372,6 @@ async def create_draft(request: Request) -> Response:
     return _ok(doc.public(), 201)
 
 
-@api
 async def list_drafts(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow() as uow:
@@ -419,14 +379,12 @@ async def list_drafts(request: Request) -> Response:
     return _ok({"items": [d.public() for d in rows]})
 
 
-@api
 async def draft_history(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow() as uow:
         return _ok(await outgoing.history(uow, user, _path_id(request)))
 
 
-@api
 async def add_version(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -439,7 +397,6 @@ async def add_version(request: Request) -> Response:
     return _ok(v.public(), 201)
 
 
-@api
 async def send_draft(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -450,7 +407,6 @@ async def send_draft(request: Request) -> Response:
     return _ok(step.public(), 201)
 
 
-@api
 async def approve_draft(request: Request) -> Response:
     """Approve; with ``forward_to`` (a leader's id) the draft goes up the chain."""
     user = require_user(request)
@@ -462,7 +418,6 @@ async def approve_draft(request: Request) -> Response:
     return _ok(step.public())
 
 
-@api
 async def return_draft(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -472,7 +427,6 @@ async def return_draft(request: Request) -> Response:
     return _ok(step.public())
 
 
-@api
 async def issue_draft(request: Request) -> Response:
     """Number and issue (clerk); internal recipients receive it in their registers."""
     user = require_user(request)
@@ -482,14 +436,13 @@ async def issue_draft(request: Request) -> Response:
                                                  date_issued=_date(b.get("date_issued"), "date_issued"),
                                                  blobs=request.app.state.blobs)
         await uow.commit()
-    _start_jobs(request, jobs)
+    start_jobs(request.app, jobs)
     return _ok({"document": doc.public(), "delivered": [{"agency_id": c.agency_id, "number": c.number}
                                                         for c in copies]})
 
 
 # ---- dossiers ---------------------------------------------------------------------------------
 
-@api
 async def dossiers_index(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow() as uow:
@@ -502,14 +455,12 @@ async def dossiers_index(request: Request) -> Response:
     return _ok({"items": [d.public() for d in rows]})
 
 
-@api
 async def dossier(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow() as uow:
         return _ok(await dossiers.contents(uow, user, _path_id(request)))
 
 
-@api
 async def dossier_file(request: Request) -> Response:
     """File a document (``document_id``) or a task (``task_id``) into an open dossier."""
     user = require_user(request)
@@ -524,7 +475,6 @@ async def dossier_file(request: Request) -> Response:
     return _ok({"id": item.id}, 201)
 
 
-@api
 async def dossier_close(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -537,7 +487,6 @@ async def dossier_close(request: Request) -> Response:
 
 # ---- search, registers, statistics ------------------------------------------------------------
 
-@api
 async def search_documents(request: Request) -> Response:
     """Full-text search, insensitive to diacritics, ranked; filters ``direction``, ``doc_type``,
     ``sender``, ``from``/``to`` (date issued), ``status``, ``unit_id``, ``confidentiality``."""
@@ -553,7 +502,6 @@ async def search_documents(request: Request) -> Response:
     return _ok({"items": [{**h.document.public(), "rank": h.rank} for h in hits]})
 
 
-@api
 async def export_register(request: Request) -> Response:
     """The agency register (``direction`` in/out, ``year``, ``format`` csv/xlsx, ``confidential``)."""
     user = require_user(request)
@@ -573,7 +521,6 @@ async def export_register(request: Request) -> Response:
                                                      "Cache-Control": "private, no-store"})
 
 
-@api
 async def statistics(request: Request) -> Response:
     """Received, on time, late, in progress, overdue and on-time rate for ``from``..``to`` at
     ``level`` agency | unit | person."""

@@ -48,7 +48,6 @@ from meetings.sfu.registry import MediaRegistry, MediaRoom, Member
 from storage.errors import AppError, Conflict, Invalid
 from web.auth import json_body, require_user, websocket_user
 from web.openapi import describe
-from web.routes.meetings import ensure_room
 from web.routes.ws import _origin_ok
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,6 @@ async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
 
 async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, kind: str, muted: bool) -> None:
     """Service (permission, audit, event), then the media room carries it out."""
-    ensure_room(app)
     room = registry(app).get(meeting_id)
     imposed = room is not None and (participant, kind) in room.imposed
     async with app.state.db.uow() as uow:
@@ -97,7 +95,6 @@ async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, ki
 
 async def media_endpoint(websocket: WebSocket) -> None:
     app = websocket.app
-    ensure_room(app)
     meeting_id = int(websocket.path_params["meeting_id"])
     origin_ok = _origin_ok(websocket)
     user = await websocket_user(websocket) if origin_ok else None
@@ -252,7 +249,6 @@ async def floor_endpoint(request: Request) -> JSONResponse:
     mid = int(request.path_params["meeting_id"])
     body = await json_body(request)
     participant = _participant(body)
-    ensure_room(request.app)
     room = registry(request.app).get(mid)
     name = ""
     if room is not None and participant in room.members:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -38,32 +37,12 @@ from storage.errors import Invalid, NotFound
 from web.auth import json_body, login_required, require_user
 from web.openapi import describe
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
 # ---------------------------------------------------------------- plumbing
 
 
-def ensure_room(app: Any) -> None:
-    """Register the room's topic authoriser and snapshot with the hub (once per app)."""
-    hub = getattr(app.state, "hub", None)
-    if hub is not None and getattr(app.state, "meetings_hub", None) is not hub:
-        room.register(hub)
-        app.state.meetings_hub = hub
-
-
 def setup(app: Any) -> None:
-    """For the app factory, once the hub exists (handlers also call ``ensure_room`` lazily)."""
-    ensure_room(app)
-
-
-def api(fn: Handler) -> Handler:
-    @wraps(fn)
-    async def inner(request: Request) -> Response:
-        ensure_room(request.app)
-        return await fn(request)
-
-    return inner
+    """At startup: the room's topic authoriser and snapshot on the hub."""
+    room.register(app.state.hub)
 
 
 def _int(value: Any, field: str, *, optional: bool = False) -> int | None:
@@ -115,7 +94,6 @@ async def _run(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]
 # ---------------------------------------------------------------- meetings
 
 
-@api
 async def list_meetings(request: Request) -> JSONResponse:
     """Meetings I organise, chair, minute, attend (also as a substitute or for my unit) or operate a site of."""
     user = require_user(request)
@@ -139,7 +117,6 @@ def _meeting_fields(request: Request, body: dict[str, Any], partial: bool) -> di
     return out
 
 
-@api
 @describe(responses={"201": {"description": "Đã tạo (dự thảo)"}, "400": {"description": "Dữ liệu không hợp lệ"}})
 async def create_meeting(request: Request) -> JSONResponse:
     """Create a meeting (a draft, seen only by its organiser, chair and secretary until invitations go out).
@@ -161,13 +138,11 @@ async def snapshot_with_seq(request: Request, meeting_id: int) -> dict[str, Any]
     return {"topic": topics.room(meeting_id), "seq": seq, **snap}
 
 
-@api
 async def get_meeting(request: Request) -> JSONResponse:
     """The whole room as this user may see it, with the topic's seq (resume live events from it)."""
     return JSONResponse(await snapshot_with_seq(request, path_id(request)))
 
 
-@api
 async def update_meeting(request: Request) -> JSONResponse:
     """Change details, time, place, chair, secretary or quorum rule (until the meeting ends)."""
     fields = _meeting_fields(request, await json_body(request), partial=True)
@@ -184,7 +159,6 @@ TRANSITIONS = {
 }
 
 
-@api
 @describe(responses={"409": {"description": "Không chuyển được từ trạng thái hiện tại"}})
 async def transition(request: Request) -> JSONResponse:
     """Life cycle: invite (draft -> invited), start, end (chair), archive; cancel takes a reason."""
@@ -202,7 +176,6 @@ async def transition(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- participants and sites
 
 
-@api
 async def add_participant(request: Request) -> JSONResponse:
     """Invite a person (user_id), a unit (unit_id) or a guest (guest_name, guest_title); role member or invited."""
     body = await json_body(request)
@@ -227,7 +200,6 @@ async def _seat_in(uow: UnitOfWork, meeting_id: int, participant_id: int) -> Non
         raise NotFound("Không tìm thấy người dự họp.")
 
 
-@api
 async def remove_participant(request: Request) -> JSONResponse:
     """Take someone off the invitation list (not the chair or secretary; not after check-in)."""
     mid, pid = path_id(request), path_id(request, "participant_id")
@@ -240,7 +212,6 @@ async def remove_participant(request: Request) -> JSONResponse:
     return ok()
 
 
-@api
 async def respond(request: Request) -> JSONResponse:
     """Answer an invitation: accepted, declined, or substitute (with substitute_id; cử người dự thay)."""
     body = await json_body(request)
@@ -256,7 +227,6 @@ async def respond(request: Request) -> JSONResponse:
     return ok(response=p.response, substitute_id=p.substitute_id)
 
 
-@api
 async def check_in(request: Request) -> JSONResponse:
     """Check in (or, with action check-out, out): oneself on the tablet, anyone as chair or secretary,
     the people of one's remote site as its operator."""
@@ -273,7 +243,6 @@ async def check_in(request: Request) -> JSONResponse:
     return ok(present=p.present, quorum=q.public())
 
 
-@api
 async def add_site(request: Request) -> JSONResponse:
     """Add a remote site (điểm cầu) with its unit and operator."""
     body = await json_body(request)
@@ -312,7 +281,6 @@ async def _item_in(uow: UnitOfWork, meeting_id: int, item_id: int) -> None:
         raise NotFound("Không tìm thấy nội dung chương trình họp.")
 
 
-@api
 async def add_item(request: Request) -> JSONResponse:
     """Add an agenda item: title, presenter_id or presenter_name, planned_minutes, confidential, allowed_user_ids."""
     fields = _item_fields(await json_body(request))
@@ -322,7 +290,6 @@ async def add_item(request: Request) -> JSONResponse:
     return JSONResponse({"id": item.id, "position": item.position}, status_code=201)
 
 
-@api
 async def item(request: Request) -> Response:
     """PATCH: edit an agenda item; DELETE: remove one never discussed and without documents."""
     mid, iid = path_id(request), path_id(request, "item_id")
@@ -343,7 +310,6 @@ async def item(request: Request) -> Response:
     return ok()
 
 
-@api
 async def reorder_items(request: Request) -> JSONResponse:
     """New order of the agenda: item_ids (those left out keep their order after)."""
     body = await json_body(request)
@@ -353,7 +319,6 @@ async def reorder_items(request: Request) -> JSONResponse:
     return ok(item_ids=[r.id for r in rows])
 
 
-@api
 @describe(responses={"409": {"description": "Cuộc họp chưa diễn ra, hoặc đã ở nội dung đầu/cuối"}})
 async def set_current(request: Request) -> JSONResponse:
     """Move the room to an agenda item: {"item_id": n} or {"step": 1} / {"step": -1} (chair or secretary)."""
@@ -371,7 +336,6 @@ async def set_current(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- documents
 
 
-@api
 async def add_document(request: Request) -> JSONResponse:
     """Attach an uploaded PDF (upload_id from POST /api/files) to the meeting or to an item (item_id)."""
     body = await json_body(request)
@@ -383,7 +347,6 @@ async def add_document(request: Request) -> JSONResponse:
     return JSONResponse({"id": doc.id, "version": version.public()}, status_code=201)
 
 
-@api
 async def add_version(request: Request) -> JSONResponse:
     """A new version of a document (the old versions stay, with whatever was attached to them)."""
     body = await json_body(request)
@@ -412,7 +375,6 @@ async def _version(request: Request) -> documents.DocumentVersion:
     return version
 
 
-@api
 async def version_meta(request: Request) -> JSONResponse:
     """Pages (count and sizes in PDF points), title, version number, the page widths served."""
     user = require_user(request)
@@ -435,7 +397,6 @@ def _blob_response(request: Request, key: str, content_type: str, **headers: str
     return StreamingResponse(request.app.state.blobs.open(key), media_type=content_type, headers=base)
 
 
-@api
 @describe(parameters=[
     {"name": "w", "in": "query", "schema": {"type": "integer"}, "description": "Độ rộng màn hình (px)"},
     {"name": "fmt", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"]}},
@@ -450,7 +411,6 @@ async def page_image(request: Request) -> Response:
     return _blob_response(request, key, ctype)
 
 
-@api
 async def page_words(request: Request) -> Response:
     """Word boxes of a page in PDF points: [x0, y0, x1, y1, text, block, line, word]."""
     version = await _version(request)
@@ -459,14 +419,12 @@ async def page_words(request: Request) -> Response:
     return _blob_response(request, key, "application/json")
 
 
-@api
 async def search_document(request: Request) -> JSONResponse:
     """Search a document (?q=); without diacritics it ignores them. Hits carry page and word boxes."""
     version = await _version(request)
     return JSONResponse(await documents.search(request.app.state.blobs, version, request.query_params.get("q", "")))
 
 
-@api
 async def download_version(request: Request) -> Response:
     """The original PDF of a version."""
     version = await _version(request)
@@ -478,7 +436,6 @@ async def download_version(request: Request) -> Response:
 # ---------------------------------------------------------------- speakers and presenter
 
 
-@api
 async def request_floor(request: Request) -> JSONResponse:
     """Ask for the floor: for oneself, for one's site (site_id, operator) or, as chair/secretary, for a
     participant without a tablet (participant_id)."""
@@ -490,7 +447,6 @@ async def request_floor(request: Request) -> JSONResponse:
     return JSONResponse(req.public(), status_code=201)
 
 
-@api
 async def speaker_action(request: Request) -> JSONResponse:
     """grant (chair/secretary; optional time_limit seconds), finish, withdraw."""
     mid, rid, action = path_id(request), path_id(request, "request_id"), request.path_params["action"]
@@ -513,7 +469,6 @@ async def speaker_action(request: Request) -> JSONResponse:
     return JSONResponse(req.public())
 
 
-@api
 async def reorder_speakers(request: Request) -> JSONResponse:
     """New order of the waiting list: request_ids first."""
     body = await json_body(request)
@@ -523,7 +478,6 @@ async def reorder_speakers(request: Request) -> JSONResponse:
     return ok(order=order)
 
 
-@api
 async def presenter_endpoint(request: Request) -> JSONResponse:
     """POST: become the presenter; PUT {version_id, page, zoom, x, y}: move; DELETE: stop presenting."""
     mid = path_id(request)
@@ -543,7 +497,6 @@ async def presenter_endpoint(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- minutes
 
 
-@api
 async def get_minutes(request: Request) -> JSONResponse:
     """Minutes per visible item (drafts for chair, secretary, organiser; approved ones for all)."""
     user = require_user(request)
@@ -552,7 +505,6 @@ async def get_minutes(request: Request) -> JSONResponse:
         return JSONResponse(await minutes.minutes_view(uow, ctx.access, ctx.meeting))
 
 
-@api
 @describe(responses={"409": {"description": "Đã có người sửa sau bản bạn đang xem: kèm nội dung mới nhất"}})
 async def save_minutes(request: Request) -> JSONResponse:
     """Save an item's discussion: {text, revision}; a stale revision gets 409 with the current text."""
@@ -568,7 +520,6 @@ async def save_minutes(request: Request) -> JSONResponse:
     return ok(revision=row.revision)
 
 
-@api
 async def add_conclusion(request: Request) -> JSONResponse:
     """Add a conclusion to an item: {text, assignee_id, deadline (YYYY-MM-DD)}."""
     body = await json_body(request)
@@ -590,7 +541,6 @@ async def _conclusion_in(uow: UnitOfWork, meeting_id: int, conclusion_id: int) -
         raise NotFound("Không tìm thấy kết luận.")
 
 
-@api
 async def conclusion(request: Request) -> JSONResponse:
     """PATCH {text, assignee_id, deadline} or DELETE a conclusion (not once it became a task)."""
     mid, cid = path_id(request), path_id(request, "conclusion_id")
@@ -618,7 +568,6 @@ async def conclusion(request: Request) -> JSONResponse:
     return JSONResponse(c.public())
 
 
-@api
 async def conclusion_task(request: Request) -> JSONResponse:
     """Turn a conclusion into an e-office task: {assignee_id | assignee_unit_id, deadline (YYYY-MM-DD)};
     without them, the conclusion's own assignee and deadline."""
@@ -636,7 +585,6 @@ async def conclusion_task(request: Request) -> JSONResponse:
     return JSONResponse(c.public(), status_code=201)
 
 
-@api
 async def minutes_state(request: Request) -> JSONResponse:
     """approve (chair, after the meeting ended; keeps the approved PDF) or reopen {reason}."""
     mid, action = path_id(request), request.path_params["action"]
@@ -651,7 +599,6 @@ async def minutes_state(request: Request) -> JSONResponse:
     return ok(state=m.minutes_state)
 
 
-@api
 async def minutes_pdf(request: Request) -> Response:
     """The minutes as PDF (what this user may read: confidential items they cannot see are left out)."""
     user = require_user(request)
@@ -663,7 +610,6 @@ async def minutes_pdf(request: Request) -> Response:
                              "Cache-Control": "private, no-store"})
 
 
-@api
 async def directory(request: Request) -> JSONResponse:
     """Accounts and units to choose from when preparing a meeting."""
     require_user(request)
@@ -685,7 +631,6 @@ def _page(request: Request, template: str, **context: Any) -> Response:
 
 @login_required()
 async def meetings_page(request: Request) -> Response:
-    ensure_room(request.app)
     user = request.state.user
     async with request.app.state.db.uow() as uow:
         rows = await meetings.list_for_user(uow, user)
@@ -706,7 +651,6 @@ def _json_script(data: Any) -> str:
 
 @login_required()
 async def meeting_page(request: Request) -> Response:
-    ensure_room(request.app)
     snap = await snapshot_with_seq(request, path_id(request))
     m = snap["meeting"]
     return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap),
@@ -717,14 +661,12 @@ async def meeting_page(request: Request) -> Response:
 
 @login_required()
 async def room_page(request: Request) -> Response:
-    ensure_room(request.app)
     snap = await snapshot_with_seq(request, path_id(request))
     return _page(request, "meeting_room.html", m=snap["meeting"], state_json=_json_script(snap))
 
 
 @login_required()
 async def reader_page(request: Request) -> Response:
-    ensure_room(request.app)
     user = request.state.user
     mid, vid = path_id(request), path_id(request, "version_id")
     async with request.app.state.db.uow() as uow:

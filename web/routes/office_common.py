@@ -21,7 +21,6 @@ from eoffice.org import Role, Unit, User
 from eoffice.tasks import TASK_STATUS_LABELS
 from storage.db import UnitOfWork
 from storage.errors import Invalid, NotFound
-from web.routes import documents as documents_api
 
 URGENCY_LABELS = {str(k): v for k, v in doctypes.URGENCY_LABELS.items()}
 CONFIDENTIALITY_LABELS = {str(k): v for k, v in doctypes.CONFIDENTIALITY_LABELS.items()}
@@ -71,7 +70,6 @@ def json_script(data: Any) -> str:
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    documents_api.ensure_setup(request.app)  # hub authorisers for document:{id}, the ingest runner
     user: User | None = request.state.user
     base = {
         "fmt_date": vn_date, "fmt_datetime": vn_datetime, "urgency_labels": URGENCY_LABELS,

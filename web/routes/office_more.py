@@ -120,9 +120,7 @@ async def _draft_action(request: Request, fn: Any, done: str) -> Response:
             await uow.commit()
     except AppError as exc:
         return await _draft_response(request, doc_id, error=exc.message, status=exc.status)
-    if jobs:
-        documents_api.ensure_setup(request.app)
-        request.app.state.ingest_runner.submit(jobs)
+    documents_api.start_jobs(request.app, jobs)
     return _redirect(f"/outgoing/{doc_id}?ok={done}")
 
 

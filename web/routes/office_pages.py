@@ -126,9 +126,7 @@ async def register_submit(request: Request) -> Response:
         return render(request, "office/register.html", status_code=exc.status, section="register",
                       form=dict(form), files=files, error=exc.message, duplicate=duplicate,
                       error_field=exc.details.get("field", ""), today=today())
-    documents_api.ensure_setup(request.app)
-    if jobs:
-        state.ingest_runner.submit(jobs)
+    documents_api.start_jobs(request.app, jobs)
     return _redirect(f"/documents/{doc.id}?registered=1")
 
 
@@ -219,9 +217,7 @@ async def _doc_action(request: Request, fn: Any, done: str) -> Response:
             await uow.commit()
     except AppError as exc:
         return await _document_response(request, doc_id, error=exc.message, status=exc.status, form=dict(form))
-    if jobs:
-        documents_api.ensure_setup(request.app)
-        request.app.state.ingest_runner.submit(jobs)
+    documents_api.start_jobs(request.app, jobs)
     return _redirect(f"/documents/{doc_id}?{done}=1")
 
 
