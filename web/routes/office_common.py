@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from eoffice import doctypes, registers
 from eoffice.documents import STATUS_LABELS
 from eoffice.org import Role, Unit, User
 from eoffice.tasks import TASK_STATUS_LABELS
 from storage.db import UnitOfWork
-from storage.errors import Invalid, NotFound
+from storage.errors import AppError, Invalid, NotFound
 
 URGENCY_LABELS = {str(k): v for k, v in doctypes.URGENCY_LABELS.items()}
 CONFIDENTIALITY_LABELS = {str(k): v for k, v in doctypes.CONFIDENTIALITY_LABELS.items()}
@@ -183,3 +183,24 @@ async def agency_choices(uow: UnitOfWork, user: User) -> dict[str, Any]:
         "people": [(p, unit_names.get(p.unit_id or 0, "")) for p in people],
         "leaders": [(p, unit_names.get(p.unit_id or 0, "")) for p in people if p.has_role(Role.LEADER)],
     }
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+async def form_action(request: Request, fn: Any, on_error: Any, success_url: str) -> Response:
+    """The pages' one way to act on a document: ``fn(uow, user, id, form)`` in one unit of work,
+    then start the text extraction it returns and redirect; a refusal shows ``on_error(id, exc, form)``."""
+    from web.routes import documents as documents_api
+
+    doc_id = int(request.path_params["id"])
+    form = await request.form()
+    try:
+        async with request.app.state.db.uow() as uow:
+            jobs = await fn(uow, request.state.user, doc_id, form)
+            await uow.commit()
+    except AppError as exc:
+        return await on_error(doc_id, exc, form)
+    documents_api.start_jobs(request.app, jobs or [])
+    return redirect(success_url.format(id=doc_id))

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from eoffice import documents, dossiers, outgoing, search, stats
@@ -17,23 +17,20 @@ from eoffice.org import Role, User
 from storage.db import UnitOfWork
 from storage.errors import AppError, Invalid
 from web.auth import login_required
-from web.routes import documents as documents_api
 from web.routes.office_common import (
     agency_choices,
+    form_action,
     json_script,
     names,
     opt_date,
     opt_int,
+    redirect,
     render,
     text,
     today,
 )
 
 DRAFT_STATUSES = (Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.ISSUED)
-
-
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # ---- outgoing -----------------------------------------------------------------------------------
@@ -75,7 +72,7 @@ async def outgoing_create(request: Request) -> Response:
             ctx = await _outgoing_context(request, uow)
         return render(request, "office/outgoing.html", status_code=exc.status, section="outgoing",
                       error=exc.message, form=dict(form), year=today().year, **ctx)
-    return _redirect(f"/outgoing/{doc.id}")
+    return redirect(f"/outgoing/{doc.id}")
 
 
 async def _draft_response(request: Request, doc_id: int, *, error: str | None = None, status: int = 200
@@ -84,7 +81,7 @@ async def _draft_response(request: Request, doc_id: int, *, error: str | None = 
     async with request.app.state.db.uow() as uow:
         doc = await documents.get_document(uow, user, doc_id)
         if doc.direction != "out":
-            return _redirect(f"/documents/{doc.id}")
+            return redirect(f"/documents/{doc.id}")
         hist = await outgoing.history(uow, user, doc.id)
         atts = await documents.attachments_of(uow, doc)
         users, units = await names(
@@ -112,16 +109,10 @@ async def draft_page(request: Request) -> Response:
 
 
 async def _draft_action(request: Request, fn: Any, done: str) -> Response:
-    doc_id = int(request.path_params["id"])
-    form = await request.form()
-    try:
-        async with request.app.state.db.uow() as uow:
-            jobs = await fn(uow, request.state.user, doc_id, form)
-            await uow.commit()
-    except AppError as exc:
+    async def shown(doc_id: int, exc: AppError, _form: Any) -> Response:
         return await _draft_response(request, doc_id, error=exc.message, status=exc.status)
-    documents_api.start_jobs(request.app, jobs)
-    return _redirect(f"/outgoing/{doc_id}?ok={done}")
+
+    return await form_action(request, fn, shown, f"/outgoing/{{id}}?ok={done}")
 
 
 @login_required()
@@ -193,7 +184,7 @@ async def dossier_open(request: Request) -> Response:
             rows = await dossiers.list_dossiers(uow, request.state.user)
         return render(request, "office/dossiers.html", status_code=exc.status, section="dossiers", rows=rows,
                       error=exc.message, form=dict(form), year=today().year)
-    return _redirect(f"/dossiers/{d.id}")
+    return redirect(f"/dossiers/{d.id}")
 
 
 async def _dossier_response(request: Request, dossier_id: int, *, error: str | None = None,
@@ -221,7 +212,7 @@ async def dossier_close(request: Request) -> Response:
             await uow.commit()
     except AppError as exc:
         return await _dossier_response(request, dossier_id, error=exc.message, status=exc.status)
-    return _redirect(f"/dossiers/{dossier_id}?closed=1")
+    return redirect(f"/dossiers/{dossier_id}?closed=1")
 
 
 # ---- search -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from eoffice import documents, dossiers, tasks, uploads
@@ -26,10 +26,12 @@ from web.auth import login_required
 from web.routes import documents as documents_api
 from web.routes.office_common import (
     agency_choices,
+    form_action,
     ints,
     names,
     opt_date,
     opt_int,
+    redirect,
     render,
     target,
     targets,
@@ -39,10 +41,6 @@ from web.routes.office_common import (
 from web.routes.pages import safe_next
 
 DEADLINE_ORDER = {"overdue": 0, "due_soon": 1, "ok": 2, "none": 3}
-
-
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # ---- home summary -------------------------------------------------------------------------------
@@ -127,7 +125,7 @@ async def register_submit(request: Request) -> Response:
                       form=dict(form), files=files, error=exc.message, duplicate=duplicate,
                       error_field=exc.details.get("field", ""), today=today())
     documents_api.start_jobs(request.app, jobs)
-    return _redirect(f"/documents/{doc.id}?registered=1")
+    return redirect(f"/documents/{doc.id}?registered=1")
 
 
 # ---- document page ------------------------------------------------------------------------------
@@ -208,17 +206,10 @@ async def document_page(request: Request) -> Response:
 
 
 async def _doc_action(request: Request, fn: Any, done: str) -> Response:
-    """Run ``fn(uow, user, doc_id, form)`` in a unit of work; redirect with ``?{done}=1`` or show the error."""
-    doc_id = int(request.path_params["id"])
-    form = await request.form()
-    try:
-        async with request.app.state.db.uow() as uow:
-            jobs = await fn(uow, request.state.user, doc_id, form)
-            await uow.commit()
-    except AppError as exc:
+    async def shown(doc_id: int, exc: AppError, form: Any) -> Response:
         return await _document_response(request, doc_id, error=exc.message, status=exc.status, form=dict(form))
-    documents_api.start_jobs(request.app, jobs)
-    return _redirect(f"/documents/{doc_id}?{done}=1")
+
+    return await form_action(request, fn, shown, f"/documents/{{id}}?{done}=1")
 
 
 @login_required()
@@ -343,8 +334,8 @@ async def _task_action(request: Request, fn: Any) -> Response:
         return await _task_response(request, task_id, error=exc.message, status=exc.status, form=dict(form))
     back = text(form, "next")
     if back:
-        return _redirect(safe_next(back))
-    return _redirect(f"/tasks/{getattr(task, 'id', task_id)}?ok=1")
+        return redirect(safe_next(back))
+    return redirect(f"/tasks/{getattr(task, 'id', task_id)}?ok=1")
 
 
 @login_required()
