@@ -21,6 +21,7 @@ form data, otherwise the signature is reported as modified), and trust.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from dataclasses import asdict, dataclass
 from io import BytesIO
@@ -54,10 +55,16 @@ class SigningConfig:
 
 
 def trust_roots_from_env() -> list[asn1_x509.Certificate]:
-    roots = []
-    for name in filter(None, (p.strip() for p in os.environ.get("EOFFICE_TRUST_ROOTS", "").split(os.pathsep))):
+    return list(_trust_roots(os.environ.get("EOFFICE_TRUST_ROOTS", "")))
+
+
+@functools.lru_cache(maxsize=4)
+def _trust_roots(spec: str) -> tuple[asn1_x509.Certificate, ...]:
+    """Read once per setting, not on every verification (the files are read on the event loop)."""
+    roots: list[asn1_x509.Certificate] = []
+    for name in filter(None, (p.strip() for p in spec.split(os.pathsep))):
         roots += load_certificates(Path(name).read_bytes())
-    return roots
+    return tuple(roots)
 
 
 def load_certificates(data: bytes) -> list[asn1_x509.Certificate]:
