@@ -21,11 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -104,12 +109,14 @@ async def run_rounds(clients: Clients, events: int, fire: Callable[[int], Awaita
 # ----------------------------------------------------------------------------------- application ---
 
 
-def start_server(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
-    import socket
-
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+def start_server(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            ws_max_queue=1024, backlog=4096))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -217,6 +224,90 @@ class BareBroadcast:
         await asyncio.to_thread(self._thread.join, 10)
 
 
+class AppProcess:
+    """The application as a real server process (``uvicorn --factory web.app:create_app``), so that it and
+    the bench's clients each have a core instead of sharing one interpreter (and its GIL). ``env``: the
+    ``EOFFICE_*`` settings; the output goes to ``log``."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        root = Path(__file__).resolve().parents[1]
+        self._out = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host", "127.0.0.1", "--port",
+             str(self.port), "--log-level", "warning", "--backlog", "4096", "--ws-max-queue", "1024"],
+            cwd=root, env={**os.environ, "PYTHONPATH": str(root), **env}, stdout=self._out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit("server did not start")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
+
+
+class BareEcho:
+    """The floor for "a client sends, everyone receives" (a command answered by a broadcast): a bare
+    ``websockets`` server in its own process that broadcasts every frame a client sends, as is, to every
+    connected client (the sender included). Each connection first gets ``{"type":"ready"}`` once the
+    server has registered it. Same arrangement as ``AppProcess``: server and clients on separate cores."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--bare-echo"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()  # the server exits when its stdin closes
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def _bare_echo() -> None:
+    connections: set[ServerConnection] = set()
+
+    async def handler(ws: ServerConnection) -> None:
+        connections.add(ws)
+        try:
+            await ws.send('{"type":"ready"}')
+            async for frame in ws:
+                broadcast(connections, frame)
+        finally:
+            connections.discard(ws)
+
+    async with serve(handler, "127.0.0.1", 0, max_queue=1024) as srv:
+        print(next(iter(srv.sockets)).getsockname()[1], flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
 async def bench_baseline(n: int, events: int) -> dict[str, Any]:
     bare = BareBroadcast(n)
     clients = Clients()
@@ -271,4 +362,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(_bare_echo() if sys.argv[1:] == ["--bare-echo"] else main())
