@@ -5,6 +5,12 @@ link. Changing or deleting any row breaks the chain at that row, which ``verify`
 A single head row, updated first in every appending transaction, serialises writers on both
 SQLite and PostgreSQL so the chain never forks. The database also refuses UPDATE and DELETE
 on the table through triggers (see the first migration).
+
+``record`` appends one entry; ``record_many`` appends several in one go (the group commit of
+votes writes one per vote): the head moves once by their number, the entries are chained in
+memory and inserted with one statement, then the head takes the last hash. Three statements
+whatever the number of entries, and the chain is exactly what as many ``record`` calls would
+have written.
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, select, update
+from sqlalchemy import JSON, Integer, String, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,21 +54,74 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
 
 
-def entry_hash(e: AuditEntry) -> str:
-    body = {
-        "seq": e.seq,
-        "at": e.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "actor_id": e.actor_id,
-        "actor_name": e.actor_name,
-        "action": e.action,
-        "object_type": e.object_type,
-        "object_id": e.object_id,
-        "data": e.data,
-        "ip": e.ip,
-        "prev_hash": e.prev_hash,
-    }
+HASHED = ("seq", "at", "actor_id", "actor_name", "action", "object_type", "object_id", "data", "ip", "prev_hash")
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    """The hash of an entry given as a mapping of its columns (``at`` an aware datetime)."""
+    body = {k: row[k] for k in HASHED}
+    body["at"] = row["at"].astimezone(dt.UTC).isoformat(timespec="microseconds")
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def entry_hash(e: AuditEntry) -> str:
+    return row_hash({k: getattr(e, k) for k in HASHED})
+
+
+@dataclass
+class Entry:
+    """One entry for ``record_many``; the fields mean what ``record``'s arguments mean."""
+
+    actor: Any
+    action: str
+    object_type: str = ""
+    object_id: object = ""
+    ip: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+async def _advance_head(uow: UnitOfWork, n: int) -> tuple[int, str]:
+    """Move the head by ``n`` entries under its row lock; returns (the last seq now taken, the previous hash)."""
+    s = uow.session
+    step = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + n) \
+        .returning(AuditHead.seq, AuditHead.hash)
+    row = (await s.execute(step)).first()
+    if row is None:  # the very first entry of this database (concurrent first writers: one insert wins)
+        ins = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(AuditHead)
+        await s.execute(ins.values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        row = (await s.execute(step)).one()
+    return int(row[0]), str(row[1])
+
+
+async def record_many(uow: UnitOfWork, entries: Sequence[Entry]) -> list[dict[str, Any]]:
+    """Append ``entries`` in order, in the caller's transaction (they commit with the changes they describe).
+
+    Returns the rows written (column mappings, in order)."""
+    if not entries:
+        return []
+    last, prev = await _advance_head(uow, len(entries))
+    at = utcnow()
+    rows: list[dict[str, Any]] = []
+    for seq, e in enumerate(entries, start=last - len(entries) + 1):
+        actor = e.actor
+        row = {
+            "seq": seq,
+            "at": at,
+            "actor_id": getattr(actor, "id", None),
+            "actor_name": getattr(actor, "username", "") or ("system" if actor is None else str(actor)),
+            "action": e.action,
+            "object_type": e.object_type,
+            "object_id": str(e.object_id),
+            "data": json.loads(json.dumps(e.data, ensure_ascii=False, default=str)),
+            "ip": e.ip,
+            "prev_hash": prev,
+        }
+        row["hash"] = prev = row_hash(row)
+        rows.append(row)
+    await uow.session.execute(insert(AuditEntry), rows)
+    await uow.session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
+    return rows
 
 
 async def record(
@@ -74,31 +134,8 @@ async def record(
     **data: Any,
 ) -> AuditEntry:
     """Append an entry in the caller's transaction (it commits with the change it describes)."""
-    s = uow.session
-    ins = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(AuditHead)
-    await s.execute(ins.values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing())
-    seq, prev = (
-        await s.execute(
-            update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
-            .returning(AuditHead.seq, AuditHead.hash)
-        )
-    ).one()
-    entry = AuditEntry(
-        seq=seq,
-        at=utcnow(),
-        actor_id=getattr(actor, "id", None),
-        actor_name=getattr(actor, "username", "") or ("system" if actor is None else str(actor)),
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        data=json.loads(json.dumps(data, ensure_ascii=False, default=str)),
-        ip=ip,
-        prev_hash=prev,
-    )
-    entry.hash = entry_hash(entry)
-    s.add(entry)
-    await s.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=entry.hash))
-    return entry
+    (row,) = await record_many(uow, [Entry(actor, action, object_type, object_id, ip, data)])
+    return AuditEntry(**row)
 
 
 @dataclass

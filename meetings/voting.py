@@ -722,21 +722,28 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
                                                      weight_cast=Poll.weight_cast + weight)
         .returning(Poll.votes_cast).execution_options(synchronize_session=False))).scalar_one()
     running = total - len(claims)
+    entries = []
     for i, voter, ballot, changed in accepted:
         if not changed:
             running += 1
-        await _after_vote(uow, requests[i].actor, poll, voter, ballot, changed, "poll.vote")
+        entries.append(_vote_entry(requests[i].actor, poll, voter, ballot, changed, "poll.vote"))
         out[i] = Receipt(poll.id, voter.participant_id, running, poll.eligible_count, changed)
+    await audit.record_many(uow, entries)  # one audit entry per vote, written with one statement
     return out  # type: ignore[return-value]
 
 
-async def _after_vote(uow: UnitOfWork, actor: User, poll: Poll, voter: PollVoter, ballot: dict[str, Any],
-                      changed: bool, action: str) -> None:
+def _vote_entry(actor: User, poll: Poll, voter: PollVoter, ballot: dict[str, Any], changed: bool,
+                action: str) -> audit.Entry:
     detail: dict[str, Any] = {"meeting_id": poll.meeting_id, "participant_id": voter.participant_id,
                               "proxy": voter.proxy, "changed": changed}
     if not poll.secret:
         detail["choice"] = ballot  # a named vote is public; a secret one is never written here
-    await audit.record(uow, actor, action + (".change" if changed else ""), "poll", poll.id, **detail)
+    return audit.Entry(actor, action + (".change" if changed else ""), "poll", poll.id, data=detail)
+
+
+async def _after_vote(uow: UnitOfWork, actor: User, poll: Poll, voter: PollVoter, ballot: dict[str, Any],
+                      changed: bool, action: str) -> None:
+    await audit.record_many(uow, [_vote_entry(actor, poll, voter, ballot, changed, action)])
 
 
 async def record_roll_call(uow: UnitOfWork, actor: User, poll_id: int, votes: list[dict[str, Any]]) -> list[Receipt]:
