@@ -227,14 +227,16 @@ class BareBroadcast:
 class AppProcess:
     """The application as a real server process (``uvicorn --factory web.app:create_app``), so that it and
     the bench's clients each have a core instead of sharing one interpreter (and its GIL). ``env``: the
-    ``EOFFICE_*`` settings; the output goes to ``log``."""
+    ``EOFFICE_*`` settings; the output goes to ``log``. ``BENCH_PROFILE=file``: run it under cProfile."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
         root = Path(__file__).resolve().parents[1]
         self._out = log.open("wb")
+        self.profile = os.environ.get("BENCH_PROFILE")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host", "127.0.0.1", "--port",
+            [sys.executable, *(["-m", "cProfile", "-o", self.profile] if self.profile else []), "-m", "uvicorn",
+             "--factory", "web.app:create_app", "--host", "127.0.0.1", "--port",
              str(self.port), "--log-level", "warning", "--backlog", "4096", "--ws-max-queue", "1024"],
             cwd=root, env={**os.environ, "PYTHONPATH": str(root), **env}, stdout=self._out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -256,9 +258,9 @@ class AppProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)  # SIGINT: the profile is written
         try:
-            self.proc.wait(20)
+            self.proc.wait(120 if self.profile else 20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
