@@ -17,7 +17,8 @@ SFU's JSON protocol over one TCP connection per participant; ICE runs on 127.0.0
    the subscribers' receiver statistics.
 3. Latency per hop: publish -> SFU -> subscriber, measured from the moment the publisher's sender takes a packet to
    the moment the subscriber has the complete frame, minus the same path without the SFU (a direct peer
-   connection), all running at once. Twice: with our buffer, and with aiortc's stock jitter buffer timing.
+   connection), both running at once. The SFU forwards each RTP packet as it arrives (no jitter buffer on the
+   server), so the hop adds only its processing time.
 
 Prints the figures, then one JSON line.
 """
@@ -45,7 +46,8 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
 from meetings.sfu.client import SfuClient
-from meetings.sfu.forwarding import EncodedFrame, StockTimingBuffer, install_passthrough, on_keyframe_request
+from meetings.sfu.forwarding import on_keyframe_request
+from meetings.sfu.frames import EncodedFrame, install_passthrough
 from meetings.sfu.loopback import enable_loopback_ice
 from meetings.sfu.room import SfuRoom, rtc_configuration
 from meetings.sfu.signalling import Message, SignallingSession
@@ -110,11 +112,7 @@ class RelayRoom:
 
 async def serve(mode: str) -> None:
     enable_loopback_ice()
-    rooms: dict[str, Any] = (
-        {"relay": RelayRoom()}
-        if mode == "relay"
-        else {"sfu": SfuRoom("bench"), "stock": SfuRoom("bench-stock", buffer_cls=StockTimingBuffer)}
-    )
+    rooms: dict[str, Any] = {"relay": RelayRoom()} if mode == "relay" else {"sfu": SfuRoom("bench")}
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         hello = json.loads(await reader.readline())
@@ -388,13 +386,13 @@ async def meeting(sites: int, window: float, media: tuple[list[bytes], list[byte
 
 
 async def latency(window: float, media: tuple[list[bytes], list[bytes]]) -> dict[str, Any]:
-    """SFU (our buffer), SFU (aiortc's buffer timing) and a direct connection, side by side."""
+    """Through the SFU and over a direct connection, side by side."""
     server = await Server.start("sfu")
     measure = Measure()
     people: list[Participant] = []
     direct: list[RTCPeerConnection] = []
     try:
-        for room in ("sfu", "stock"):
+        for room in ("sfu",):
             publisher, viewer = Participant(f"pub-{room}", measure, room), Participant(f"view-{room}", measure, room)
             people += [publisher, viewer]
             await publisher.join(server.port, room)
@@ -417,13 +415,13 @@ async def latency(window: float, media: tuple[list[bytes], list[bytes]]) -> dict
         await receiver.setLocalDescription(await receiver.createAnswer())
         await sender.setRemoteDescription(receiver.localDescription)
 
-        await wait_for_streams(measure, 6, 20)
+        await wait_for_streams(measure, 4, 20)
         await asyncio.sleep(1.0)
         await measured_window(None, measure, window)
         lat = summarise(measure.latency)
         per_hop = {
             f"{buffer}-{kind}": lat[f"{buffer}-{kind}"]["median"] - lat[f"direct-{kind}"]["median"]
-            for buffer in ("sfu", "stock")
+            for buffer in ("sfu",)
             for kind in ("video", "audio")
         }
         return {"end_to_end_ms": lat, "added_per_hop_ms": per_hop}
@@ -470,13 +468,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         f"media: VP8 {WIDTH}x{HEIGHT} {FPS} fps ~{kbps:.0f} kbit/s, Opus 20 ms; {os.cpu_count()} cores on this machine"
     )
 
+    if args.only == "meeting":
+        meet = await meeting(args.sites, args.window, media)
+        print(json.dumps(meet))
+        return {"bench": "sfu", "only": "meeting"}
     print("\n1. latency per hop (publish -> SFU -> subscriber, minus a direct connection)")
     lat = await latency(args.window / 2, media)
     for key, value in lat["end_to_end_ms"].items():
         print(f"   end to end {key:14s} median {value['median']:7.2f} ms  p95 {value['p95']:7.2f} ms  (n={value['n']})")
     for key, value in lat["added_per_hop_ms"].items():
-        label = "our buffer" if key.startswith("sfu") else "aiortc's jitter buffer"
-        print(f"   added by the SFU, {key.split('-')[1]}, {label}: {value:+.2f} ms")
+        print(f"   added by the SFU, {key.split('-')[1]}: {value:+.2f} ms")
 
     print(f"\n2. fan-out, one 480p publisher (window {args.window:.0f} s)")
     ours = await fanout("sfu", args.viewers, args.window, media)
@@ -539,6 +540,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--viewers", type=int, help="viewers of the forwarding SFU in the fan-out")
     parser.add_argument("--relay-viewers", type=int, help="viewers of the re-encoding baseline")
     parser.add_argument("--sites", type=int, default=10, help="participants in the meeting")
+    parser.add_argument(
+        "--only",
+        choices=["meeting"],
+        help="run one scenario (e.g. to profile the server with SFU_BENCH_PROFILE=/tmp/sfu.prof)",
+    )
     parser.add_argument("--serve", choices=["sfu", "relay"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.window = args.window or (8.0 if args.quick else 20.0)

@@ -1,14 +1,16 @@
 """Video conferencing media server: a forwarding SFU on aiortc.
 
-* :mod:`.forwarding` - the passthrough (encoded frames in, encoded frames out, keyframe requests upstream); the only
-  module that touches aiortc internals.
+* :mod:`.forwarding` - RTP packets in, the same packets out under each subscriber's header (keyframe requests and
+  NACKs answered); with :mod:`.frames`, the only modules that touch aiortc internals.
 * :mod:`.room` - participants, publications, subscriber slots, mutes, active speaker.
 * :mod:`.signalling` - offer/answer and trickle ICE per peer connection, independent of the transport.
+* :mod:`.frames` - whole encoded frames out of an aiortc receiver without a decoder, for test and benchmark clients.
 * :mod:`.client` - an aiortc participant speaking the protocol, for tests and the benchmark.
 * :mod:`.loopback` - tests only: ICE on 127.0.0.1.
 """
 
-from .forwarding import EncodedFrame, ForwardedTrack, PassthroughBuffer, TrackForwarder, install_passthrough
+from .forwarding import ForwardedTrack, TrackForwarder
+from .frames import EncodedFrame, PassthroughBuffer, install_passthrough
 from .room import ActiveSpeakerDetector, Participant, SfuRoom
 from .signalling import SignallingError, SignallingSession
 

@@ -1,71 +1,92 @@
-"""Forward encoded media through aiortc without decoding or re-encoding it (the SFU's passthrough).
+"""Forward RTP packets through aiortc without depacketising, decoding, encoding or re-packetising them (a true SFU).
 
 Why this module exists
 ----------------------
 Stock aiortc decodes every incoming track, and ``MediaRelay`` hands decoded frames to each consumer, so every viewer
-costs a full encode (about a tenth of a core per 480p viewer). An SFU must forward the publisher's encoded frames
-unchanged. aiortc has no public API for that and its maintainers declined one upstream, so we own this small piece:
-everything that touches aiortc internals lives in this module, is checked against aiortc 1.16.x at import time and
-is covered by ``tests/meetings/test_sfu_forwarding.py``.
+costs a full encode (about a tenth of a core per 480p viewer). An SFU must forward what the publisher sent. aiortc
+has no public API for that and its maintainers declined one upstream, so we own this small piece: everything that
+touches aiortc internals lives in this module, is checked against aiortc 1.16.x at import time and is covered by
+``tests/meetings/test_sfu_forwarding.py``.
 
-How it hooks into aiortc 1.16 (three points, nothing else)
-----------------------------------------------------------
-1. Receiving side. ``RTCRtpReceiver._handle_rtp_packet`` unwraps RTX, sends NACKs, depayloads each RTP packet into
-   ``packet._data`` and feeds it to the receiver's jitter buffer (private attribute
-   ``_RTCRtpReceiver__jitter_buffer``); a complete frame returned by ``JitterBuffer.add`` goes to the decoder thread.
-   :func:`install_passthrough` replaces that attribute with a :class:`PassthroughBuffer`, which honours the same
-   ``add(packet) -> (pli_flag, frame | None)`` contract but hands each complete frame to a callback and always
-   returns ``None``: the decoder thread (started by ``receive()`` anyway) never gets work and no decoder is created.
-   NACK generation, RTCP receiver reports, REMB and ``pli_flag`` handling stay aiortc's.
-2. Sending side. ``RTCRtpSender._next_encoded_frame`` calls ``encoder.pack(packet)`` instead of ``encoder.encode()``
-   when the track yields an ``av.Packet``: VP8 is re-packetised with the sender's own PictureID, H.264 split into NAL
-   units, Opus sent as is. :class:`ForwardedTrack` yields such packets, with RTP timestamps rewritten to stay
-   continuous when its source changes. (The sender still instantiates an encoder object; only ``pack`` is called.)
+What is forwarded
+-----------------
+Each RTP packet a publisher sends is forwarded to every subscriber as soon as it arrives: same payload bytes, same
+marker bit, with only the header rewritten for the subscriber's stream (its SSRC, payload type, its own contiguous
+sequence numbers, a timestamp offset, and the header extensions its connection negotiated: ``mid``,
+``abs-send-time`` for video, ``ssrc-audio-level`` carried over for audio). There is no jitter buffer on the server
+(the receiving browser has its own adaptive one) and no frame reassembly, so a hop adds only processing time, and a
+packet costs one header build, one SRTP encryption and one ``sendto`` per subscriber. No asyncio task or coroutine
+is created per packet: forwarding runs synchronously inside the receiver's packet handler.
+
+Sequence numbers and timestamps are mapped by an offset per subscriber, re-based when the subscriber starts, when its
+slot switches to another publisher, and when forwarding resumes after a mute: the subscriber then sees one
+continuous stream (no gap to NACK, no timestamp jump) although its source changed. Video (re)starts at the first
+packet of a keyframe; until then packets are dropped and a keyframe is requested from the publisher.
+
+Loss: a packet lost between publisher and server is NACKed by aiortc's receiver as usual; the retransmission
+(unwrapped from RTX by aiortc) is forwarded like any packet and fills the subscriber's gap, which the subscriber has
+NACKed meanwhile without an answer. A packet lost between server and subscriber is NACKed by the subscriber and
+resent from the publication's packet history (one history per published track, shared by all its subscribers), as
+RTX when the subscriber negotiated it.
+
+Known limitation: VP8 PictureIDs are the publisher's, so they jump when a slot switches publisher. The switch always
+lands on a keyframe, which decoders accept whatever its PictureID.
+
+How it hooks into aiortc 1.16 (four points, nothing else)
+---------------------------------------------------------
+1. Receiving. ``RTCRtpReceiver._handle_rtp_packet`` unwraps RTX, sends NACKs and REMB, keeps RTCP statistics, then
+   feeds the packet to the receiver's jitter buffer (private ``_RTCRtpReceiver__jitter_buffer``). We replace that
+   buffer with a tap whose ``add(packet)`` forwards the packet and returns ``(False, None)``: the decoder thread
+   (started by ``receive()`` anyway) never gets work and no decoder is created.
+2. Sending. ``RTCRtpSender.send(parameters)`` is wrapped (instance attribute) to learn what was negotiated: payload
+   types, RTX, header extension ids, ``mid``. Packets are then built here, encrypted with the DTLS transport's SRTP
+   session (``RTCDtlsTransport._tx_srtp``) and handed to the nominated ICE pair's UDP transport. The sender's own RTP
+   loop waits on a :class:`ForwardedTrack` that never yields a frame, so no encoder is ever created; its RTCP loop
+   still sends sender reports, from counters we keep current (``_RTCRtpSender__packet_count`` and friends).
 3. Keyframe requests. A subscriber's PLI/FIR reaches ``RTCRtpSender._handle_rtcp_packet``, which calls
-   ``self._send_keyframe()``; stock aiortc only forces the next *encode* to be a keyframe, which never happens here.
-   :meth:`ForwardedTrack.bind` sets an instance attribute ``sender._send_keyframe`` (shadowing the method) that asks
-   the publisher for a keyframe through ``RTCRtpReceiver._send_rtcp_pli(media_ssrc)``, rate limited per publisher.
-
-Latency
--------
-aiortc's ``JitterBuffer`` only releases a frame when a packet of the *next* frame arrives: one frame interval for
-video (33 ms at 30 fps) and, with audio's ``prefetch=4``, four further packets (80 ms with 20 ms Opus packets) per
-hop. A forwarding server needs no playout buffer (the receiving browser has its own adaptive one), so
-:class:`PassthroughBuffer` completes a video frame on the RTP marker bit (falling back to a timestamp change) and
-forwards each audio packet as soon as it arrives. A frame with a missing packet waits for the NACK retransmission
-at most ``max_wait`` seconds; then it is skipped, a PLI is sent and subscribers wait for the next keyframe.
-``bench/sfu.py`` measures both buffers.
+   ``self._send_keyframe()``; we shadow it per sender with a call that sends a PLI to the publisher through
+   ``RTCRtpReceiver._send_rtcp_pli(media_ssrc)``, rate limited per publication.
+4. Retransmissions. The same handler calls ``self._retransmit(seq)`` for each NACKed packet; we shadow it with a
+   lookup in the publication's history.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
+import random
+import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
+import aioice.ice
 import aiortc
-import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.jitterbuffer import JitterBuffer
-from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.codecs import is_rtx
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtp import RtpPacket
-from aiortc.utils import uint16_add
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_AIORTC = "1.16."
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 _CODECS_ATTR = "_RTCRtpReceiver__codecs"
+_SENDER_COUNTERS = ("_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count", "_RTCRtpSender__ntp_timestamp")
 
-MAX_MISORDER = 100  # packets older than this (by sequence number) mean the stream restarted
-VIDEO_CAPACITY = 512  # packets buffered while waiting for a hole to be filled
-VIDEO_MAX_WAIT = 0.25  # seconds a frame with a hole waits for its retransmission
+HISTORY = 1024  # packets kept per published track for subscribers' NACKs (1-2 s of 480p video)
 KEYFRAME_MIN_INTERVAL = 0.3  # seconds between PLIs sent to one publisher
-QUEUE_LIMIT = {"video": 30, "audio": 50}  # frames a slow subscriber may lag before we drop and resync
+RETRANSMIT_MIN_INTERVAL = 0.1  # seconds before one packet is resent to one subscriber again
+
+URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
+_HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence number, timestamp, SSRC
 
 
 def check_aiortc_version(version: str = aiortc.__version__) -> None:
@@ -73,10 +94,15 @@ def check_aiortc_version(version: str = aiortc.__version__) -> None:
     if not version.startswith(SUPPORTED_AIORTC):
         raise RuntimeError(
             f"meetings.sfu.forwarding supports aiortc {SUPPORTED_AIORTC}x, found {version}: "
-            "re-check RTCRtpReceiver._handle_rtp_packet, RTCRtpSender._next_encoded_frame and "
-            "RTCRtpSender._handle_rtcp_packet, then update the hooks and this check"
+            "re-check RTCRtpReceiver._handle_rtp_packet, RTCRtpSender.send, _handle_rtcp_packet, _retransmit and "
+            "_run_rtcp, and RTCDtlsTransport._send_rtp, then update the hooks and this check"
         )
-    for cls, name in ((RTCRtpReceiver, "_send_rtcp_pli"), (RTCRtpSender, "_send_keyframe")):
+    for cls, name in (
+        (RTCRtpReceiver, "_send_rtcp_pli"),
+        (RTCRtpSender, "_send_keyframe"),
+        (RTCRtpSender, "_retransmit"),
+        (RTCDtlsTransport, "_send_rtp"),
+    ):
         if not callable(getattr(cls, name, None)):
             raise RuntimeError(f"aiortc {version}: {cls.__name__}.{name} is missing")
 
@@ -84,251 +110,55 @@ def check_aiortc_version(version: str = aiortc.__version__) -> None:
 check_aiortc_version()
 
 
-@dataclass(slots=True)
-class EncodedFrame:
-    """One complete encoded frame as the publisher sent it."""
-
-    data: bytes
-    timestamp: int  # RTP timestamp from the publisher (codec clock)
-    ssrc: int
-    payload_type: int
-    keyframe: bool  # always True for audio
-    audio_level: int | None  # RFC 6464 level in -dBov (0 loudest .. 127 silence), None if not negotiated
-    after_loss: bool  # frames before this one were skipped: the decoder needs a keyframe
+def ntp_now() -> int:
+    """The current time as a 64-bit NTP timestamp (what aiortc's ``clock.current_ntp_time`` gives, faster)."""
+    return int((time.time() + NTP_EPOCH_OFFSET) * 4294967296.0)
 
 
-_TIME_BASES = {90000: VIDEO_TIME_BASE, 48000: fractions.Fraction(1, 48000)}
+def starts_keyframe(codec_name: str, payload: bytes) -> bool:
+    """Whether an RTP payload (as sent, before depacketising) is the first packet of a frame decodable on its own.
 
-
-def _time_base(clock: int) -> fractions.Fraction:
-    return _TIME_BASES.get(clock) or fractions.Fraction(1, clock)
-
-
-def is_keyframe(codec_name: str, data: bytes) -> bool:
-    """Whether an encoded (depayloaded) video frame can be decoded on its own."""
-    name = codec_name.upper()
-    if name == "VP8":
-        # RFC 6386 section 9.1: bit 0 of the frame tag is 0 for a key frame, followed by the start code 9d 01 2a.
-        return len(data) >= 10 and not data[0] & 0x01 and data[3:6] == b"\x9d\x01\x2a"
-    if name == "H264":
-        # Annex B stream: an IDR slice (type 5) or a sequence parameter set (type 7) starts a decodable picture.
-        start = data.find(b"\x00\x00\x01")
-        while start != -1 and start + 3 < len(data):
-            if data[start + 3] & 0x1F in (5, 7):
-                return True
-            start = data.find(b"\x00\x00\x01", start + 3)
-        return False
-    return True
-
-
-def _is_frame_start(codec_name: str, payload: bytes) -> bool:
-    """Whether an RTP payload (before depayloading) begins a frame."""
+    VP8 (RFC 7741): the payload descriptor's S bit with partition index 0 marks a frame's first packet; the VP8
+    payload header after the descriptor has the P bit (inverse key frame flag) in bit 0. H.264 (RFC 6184): a packet
+    carrying a sequence parameter set or an IDR slice, alone, in a STAP-A, or as the first FU-A fragment (encoders
+    send SPS and PPS right before the IDR slice, so the first of these packets starts the keyframe). Audio: always.
+    """
     if not payload:
         return False
     name = codec_name.upper()
     if name == "VP8":
-        return bool(payload[0] & 0x10) and payload[0] & 0x0F == 0  # S bit set, partition 0
+        b0 = payload[0]
+        if not b0 & 0x10 or b0 & 0x0F:
+            return False  # not the start of partition 0
+        i = 1
+        if b0 & 0x80:  # X: extension byte follows
+            if len(payload) < 2:
+                return False
+            x, i = payload[1], 2
+            if x & 0x80:  # I: PictureID, 7 or 15 bits
+                if len(payload) <= i:
+                    return False
+                i += 2 if payload[i] & 0x80 else 1
+            if x & 0x40:  # L: TL0PICIDX
+                i += 1
+            if x & 0x30:  # T or K: TID/KEYIDX byte
+                i += 1
+        return len(payload) > i and not payload[i] & 0x01
     if name == "H264":
-        if payload[0] & 0x1F == 28:  # FU-A: only the first fragment starts a NAL unit
-            return len(payload) > 1 and bool(payload[1] & 0x80)
-        return True
-    return True
-
-
-class PassthroughBuffer:
-    """Drop-in replacement for a receiver's ``JitterBuffer`` that hands complete frames to ``on_frame``.
-
-    ``add`` has the ``JitterBuffer.add`` contract: it returns ``(pli_flag, None)``; ``pli_flag`` asks the receiver to
-    send a PLI upstream because a frame had to be skipped.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        codecs: dict[int, RTCRtpCodecParameters],
-        on_frame: Callable[[EncodedFrame], None],
-        *,
-        capacity: int = VIDEO_CAPACITY,
-        max_wait: float = VIDEO_MAX_WAIT,
-    ) -> None:
-        self.kind = kind
-        self._codecs = codecs
-        self._on_frame = on_frame
-        self._capacity = capacity
-        self._max_wait = max_wait
-        self._packets: dict[int, tuple[RtpPacket, float]] = {}
-        self._next: int | None = None  # sequence number the next frame starts at
-        self._after_loss = False
-        self.frames = 0
-        self.skipped_packets = 0
-        self.late_packets = 0
-
-    @property
-    def capacity(self) -> int:
-        return self._capacity
-
-    def _codec_name(self, packet: RtpPacket) -> str:
-        codec = self._codecs.get(packet.payload_type)
-        return codec.name if codec is not None else ""
-
-    def add(self, packet: RtpPacket) -> tuple[bool, None]:
-        if self.kind == "audio":
-            self._add_audio(packet)
-            return False, None
-        return self._add_video(packet, time.monotonic()), None
-
-    def _age(self, seq: int) -> int:
-        """How far ``seq`` is behind the next expected sequence number (0 when it is not behind)."""
-        assert self._next is not None
-        ahead = uint16_add(seq, -self._next)
-        return 0 if ahead < 0x8000 else 0x10000 - ahead
-
-    def _add_audio(self, packet: RtpPacket) -> None:
-        # Each Opus packet is a whole frame: forward it at once. A packet that arrives after a newer one is dropped
-        # rather than delaying every packet; the receiving side conceals the gap.
-        if self._next is not None and 0 < self._age(packet.sequence_number) <= MAX_MISORDER:
-            self.late_packets += 1
-            return
-        self._next = uint16_add(packet.sequence_number, 1)
-        self._emit([packet], keyframe=True)
-
-    def _add_video(self, packet: RtpPacket, now: float) -> bool:
-        seq = packet.sequence_number
-        codec_name = self._codec_name(packet)
-        pli = False
-        if self._next is not None:
-            age = self._age(seq)
-            if 0 < age <= MAX_MISORDER:
-                self.late_packets += 1  # duplicate, or a retransmission of a frame already skipped
-                return False
-            if age > MAX_MISORDER:  # the sender restarted its sequence: start over
-                self.skipped_packets += len(self._packets)
-                self._packets.clear()
-                self._next = None
-                self._after_loss = pli = True
-        if self._next is None:
-            if not _is_frame_start(codec_name, packet.payload):
-                return pli
-            self._next = seq
-        self._packets[seq] = (packet, now)
-        while True:
-            if self._drain():
-                continue
-            if not self._packets:
-                return pli
-            oldest = min(arrival for _, arrival in self._packets.values())
-            if len(self._packets) < self._capacity and now - oldest < self._max_wait:
-                return pli
-            if not self._skip_hole():
-                return pli
-            pli = True
-
-    def _drain(self) -> bool:
-        """Emit the frame starting at ``self._next`` if all its packets are here."""
-        assert self._next is not None
-        seq = self._next
-        frame: list[RtpPacket] = []
-        for _ in range(len(self._packets)):
-            entry = self._packets.get(seq)
-            if entry is None:
-                return False
-            packet = entry[0]
-            if frame and packet.timestamp != frame[0].timestamp:
-                break  # the marker packet was lost or never set: the timestamp change ends the frame
-            frame.append(packet)
-            seq = uint16_add(seq, 1)
-            if packet.marker:
-                break
-        else:
-            return False  # every buffered packet belongs to an unfinished frame
-        for p in frame:
-            del self._packets[p.sequence_number]
-        self._next = seq
-        codec_name = self._codec_name(frame[0])
-        data = b"".join(p._data for p in frame)  # type: ignore[attr-defined]
-        self._emit(frame, keyframe=is_keyframe(codec_name, data), data=data)
-        return True
-
-    def _skip_hole(self) -> bool:
-        """Give up on the incomplete frame: resume at the next buffered frame start."""
-        assert self._next is not None
-        ordered = sorted(self._packets, key=lambda s: uint16_add(s, -self._next))  # type: ignore[operator]
-        for s in ordered:
-            packet = self._packets[s][0]
-            if s != self._next and _is_frame_start(self._codec_name(packet), packet.payload):
-                for old in ordered[: ordered.index(s)]:
-                    del self._packets[old]
-                    self.skipped_packets += 1
-                self._next = s
-                self._after_loss = True
-                return True
-        self.skipped_packets += len(self._packets)
-        self._packets.clear()
-        self._next = None
-        self._after_loss = True
+        nal = payload[0] & 0x1F
+        if nal in (5, 7):
+            return True
+        if nal == 24:  # STAP-A: 16-bit size, then the NAL unit, repeated
+            i = 1
+            while i + 2 < len(payload):
+                if payload[i + 2] & 0x1F in (5, 7):
+                    return True
+                i += 2 + int.from_bytes(payload[i : i + 2], "big")
+            return False
+        if nal == 28:  # FU-A: start bit and the fragmented NAL unit's type in the FU header
+            return len(payload) > 1 and bool(payload[1] & 0x80) and payload[1] & 0x1F in (5, 7)
         return False
-
-    def _emit(self, packets: list[RtpPacket], keyframe: bool, data: bytes | None = None) -> None:
-        first = packets[0]
-        level = first.extensions.audio_level
-        frame = EncodedFrame(
-            data=data if data is not None else b"".join(p._data for p in packets),  # type: ignore[attr-defined]
-            timestamp=first.timestamp,
-            ssrc=first.ssrc,
-            payload_type=first.payload_type,
-            keyframe=keyframe,
-            audio_level=None if level is None else level[1],
-            after_loss=self._after_loss,
-        )
-        self._after_loss = False
-        self.frames += 1
-        try:
-            self._on_frame(frame)
-        except Exception:  # a faulty consumer must not break the receiver's RTP loop
-            logger.exception("passthrough consumer failed")
-
-
-class StockTimingBuffer(PassthroughBuffer):
-    """Hands frames over when aiortc's own ``JitterBuffer`` (with the receiver's settings) would release them.
-
-    Only for measuring what the stock buffer adds per hop (``bench/sfu.py``); the SFU uses :class:`PassthroughBuffer`.
-    """
-
-    def __init__(self, kind: str, codecs: dict[int, RTCRtpCodecParameters], on_frame: Callable[[EncodedFrame], None]):
-        super().__init__(kind, codecs, on_frame)
-        # the settings of RTCRtpReceiver.__init__ in aiortc 1.16
-        self._stock = JitterBuffer(capacity=16, prefetch=4) if kind == "audio" else JitterBuffer(512, is_video=True)
-
-    def add(self, packet: RtpPacket) -> tuple[bool, None]:
-        pli, frame = self._stock.add(packet)
-        if frame is not None:
-            keyframe = self.kind == "audio" or is_keyframe(self._codec_name(packet), frame.data)
-            self.frames += 1
-            self._on_frame(
-                EncodedFrame(frame.data, frame.timestamp, packet.ssrc, packet.payload_type, keyframe, None, pli)
-            )
-        return pli, None
-
-
-def install_passthrough(
-    receiver: RTCRtpReceiver,
-    kind: str,
-    on_frame: Callable[[EncodedFrame], None],
-    *,
-    buffer_cls: type[PassthroughBuffer] = PassthroughBuffer,
-) -> PassthroughBuffer:
-    """Make ``receiver`` hand encoded frames to ``on_frame`` instead of its decoder."""
-    if not hasattr(receiver, _JITTER_ATTR) or not hasattr(receiver, _CODECS_ATTR):
-        raise RuntimeError(f"aiortc {aiortc.__version__}: RTCRtpReceiver internals changed")
-    codecs = getattr(receiver, _CODECS_ATTR)  # filled in place by receive(), so a reference stays current
-    buffer = buffer_cls(kind, codecs, on_frame)
-    setattr(receiver, _JITTER_ATTR, buffer)
-    return buffer
-
-
-def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
-    """Call ``callback`` when the remote side of ``sender`` sends PLI or FIR (hook 3 in the module docstring)."""
-    sender._send_keyframe = callback  # type: ignore[method-assign]
+    return True
 
 
 def negotiated_codec(transceiver: object) -> RTCRtpCodecParameters | None:
@@ -337,8 +167,29 @@ def negotiated_codec(transceiver: object) -> RTCRtpCodecParameters | None:
     return next((c for c in codecs if c.name.lower() != "rtx"), None)
 
 
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the remote side of ``sender`` sends PLI or FIR (hook 3 in the module docstring)."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+class _ReceiverTap:
+    """Stands in for a receiver's ``JitterBuffer`` (hook 1): every packet goes to ``forward``, no frame comes back."""
+
+    __slots__ = ("forward",)
+
+    def __init__(self, forward: Callable[[RtpPacket], None]) -> None:
+        self.forward = forward
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        try:
+            self.forward(packet)
+        except Exception:  # a faulty subscriber must not break the receiver's RTP loop
+            logger.exception("forwarding an RTP packet failed")
+        return False, None
+
+
 class TrackForwarder:
-    """One published track: takes encoded frames from its receiver and fans them out to :class:`ForwardedTrack` s."""
+    """One published track: takes RTP packets from its receiver and forwards them to :class:`ForwardedTrack` s."""
 
     def __init__(
         self,
@@ -346,27 +197,33 @@ class TrackForwarder:
         kind: str,
         *,
         codec: RTCRtpCodecParameters | None = None,
-        on_frame: Callable[[TrackForwarder, EncodedFrame], None] | None = None,
+        on_packet: Callable[[TrackForwarder, RtpPacket], None] | None = None,
         keyframe_interval: float = KEYFRAME_MIN_INTERVAL,
-        buffer_cls: type[PassthroughBuffer] = PassthroughBuffer,
     ) -> None:
+        if not hasattr(receiver, _JITTER_ATTR) or not hasattr(receiver, _CODECS_ATTR):
+            raise RuntimeError(f"aiortc {aiortc.__version__}: RTCRtpReceiver internals changed")
         self.kind = kind
         self.codec = codec
-        self.on_frame = on_frame  # observer (audio levels for active-speaker detection)
+        self.on_packet = on_packet  # observer (audio levels for active-speaker detection)
+        self._codecs: dict[int, RTCRtpCodecParameters] = getattr(receiver, _CODECS_ATTR)  # filled by receive()
+        self._codec_name = codec.name if codec is not None else ""
         self._receiver = receiver
         self._subscribers: set[ForwardedTrack] = set()
+        self._history: list[RtpPacket | None] = [None] * HISTORY
         self._ssrc: int | None = None
         self._paused = False
         self._keyframe_interval = keyframe_interval
         self._last_pli = -1e9
         self._pli_pending: asyncio.TimerHandle | None = None
         self._pli_tasks: set[asyncio.Task[None]] = set()
+        self.packets_in = 0
         self.frames_in = 0
         self.keyframes_in = 0
         self.bytes_in = 0
         self.keyframe_requests_sent = 0
-        self.last_frame_at: float | None = None
-        self.buffer = install_passthrough(receiver, kind, self._on_frame, buffer_cls=buffer_cls)
+        self.last_timestamp: int | None = None  # RTP timestamp of the newest packet
+        self.last_packet_at: float | None = None  # and when it arrived (time.monotonic)
+        setattr(receiver, _JITTER_ATTR, _ReceiverTap(self._forward))
 
     @property
     def subscribers(self) -> frozenset[ForwardedTrack]:
@@ -387,25 +244,40 @@ class TrackForwarder:
         if paused == self._paused:
             return
         self._paused = paused
-        if not paused and self.kind == "video":
+        if not paused:
             for sub in self._subscribers:
-                sub._need_keyframe = True
+                sub._restart()
             self.request_keyframe()
 
-    def _on_frame(self, frame: EncodedFrame) -> None:
-        self._ssrc = frame.ssrc
+    def packet(self, sequence_number: int) -> RtpPacket | None:
+        """The packet with this sequence number, if it is still in the history."""
+        packet = self._history[sequence_number % HISTORY]
+        return packet if packet is not None and packet.sequence_number == sequence_number else None
+
+    def _forward(self, packet: RtpPacket) -> None:
+        video = self.kind == "video"
         if self.codec is None:
-            self.codec = self.buffer._codecs.get(frame.payload_type)
-        self.frames_in += 1
-        self.keyframes_in += frame.keyframe and self.kind == "video"
-        self.bytes_in += len(frame.data)
-        self.last_frame_at = time.monotonic()
-        if self.on_frame is not None:
-            self.on_frame(self, frame)
-        if self._paused:
+            self.codec = self._codecs.get(packet.payload_type)
+            self._codec_name = self.codec.name if self.codec is not None else ""
+        keyframe = video and starts_keyframe(self._codec_name, packet.payload) if packet.payload else False
+        self._ssrc = packet.ssrc
+        self.packets_in += 1
+        self.frames_in += packet.marker or not video
+        self.keyframes_in += keyframe
+        self.bytes_in += len(packet.payload)
+        self.last_timestamp = packet.timestamp
+        self.last_packet_at = time.monotonic()
+        self._history[packet.sequence_number % HISTORY] = packet
+        if self.on_packet is not None:
+            self.on_packet(self, packet)
+        if self._paused or not self._subscribers:
             return
-        for sub in list(self._subscribers):
-            sub._push(frame)
+        ntp = ntp_now()
+        for sub in self._subscribers:
+            try:
+                sub._forward(packet, keyframe or not video, ntp)
+            except Exception:
+                logger.exception("forwarding to a subscriber failed")
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe (PLI), at most once per ``keyframe_interval``."""
@@ -437,28 +309,140 @@ class TrackForwarder:
             sub.set_source(None)
 
 
-class ForwardedTrack(MediaStreamTrack):
-    """What a subscriber's ``RTCRtpSender`` sends: encoded frames from one :class:`TrackForwarder` at a time.
+def _extension_block(static: bytes, tail_id: int | None, tail_length: int) -> tuple[bytes, bytes]:
+    """An RFC 8285 one-byte-header extension block as (prefix, suffix): ``static`` elements, then the id/length byte
+    of an element whose ``tail_length`` value bytes go between prefix and suffix (per packet), then padding."""
+    elements = static + (bytes([tail_id << 4 | (tail_length - 1)]) if tail_id else b"")
+    length = len(elements) + (tail_length if tail_id else 0)
+    if not length:
+        return b"", b""
+    padding = -length % 4
+    return b"\xbe\xde" + ((length + padding) // 4).to_bytes(2, "big") + elements, b"\x00" * padding
 
-    The source can change (a slot reused for another site, the main-speaker slot following the floor) without
-    renegotiation: RTP timestamps stay continuous and video resumes at a keyframe. Frames pushed before the sender
-    starts reading are dropped, so a late joiner begins with a fresh keyframe rather than a stale backlog.
+
+class _Output:
+    """How one subscriber's ``RTCRtpSender`` puts packets on the wire, from the parameters it was started with."""
+
+    def __init__(self, sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> None:
+        codec = parameters.codecs[0]
+        self.sender = sender
+        self.kind = sender.kind
+        self.payload_type = codec.payloadType
+        self.ssrc = sender._ssrc
+        self.rtx_payload_type = next(
+            (c.payloadType for c in parameters.codecs if is_rtx(c) and c.parameters.get("apt") == codec.payloadType),
+            None,
+        )
+        self.rtx_ssrc = sender._rtx_ssrc
+        self.rtx_sequence_number = random.getrandbits(15)
+        ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
+        mid = (parameters.muxId or "").encode()
+        mid_element = bytes([ids[URI_MID] << 4 | (len(mid) - 1)]) + mid if URI_MID in ids and mid else b""
+        self.abs_send_time = URI_ABS_SEND_TIME in ids
+        self.audio_level = URI_AUDIO_LEVEL in ids
+        self.video_ext = _extension_block(mid_element, ids.get(URI_ABS_SEND_TIME), 3)
+        self.level_ext = _extension_block(mid_element, ids.get(URI_AUDIO_LEVEL), 1)
+        self.plain_ext = _extension_block(mid_element, None, 0)
+        self.packets = 0
+        self.octets = 0
+        self._route: tuple[RTCDtlsTransport, Any, Any] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def build(self, packet: RtpPacket, seq: int, timestamp: int, ntp: int) -> bytes:
+        """The subscriber's RTP packet: ``packet``'s payload under this sender's header."""
+        if self.kind == "video":
+            prefix, suffix = self.video_ext
+            value = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big") if self.abs_send_time else b""
+        else:
+            level = packet.extensions.audio_level
+            if level is not None and self.audio_level:
+                prefix, suffix = self.level_ext
+                value = bytes([level[0] << 7 | level[1]])
+            else:
+                (prefix, suffix), value = self.plain_ext, b""
+        header = _HEADER.pack(
+            0x90 if prefix else 0x80, packet.marker << 7 | self.payload_type, seq, timestamp, self.ssrc
+        )
+        return b"".join((header, prefix, value, suffix, packet.payload))
+
+    def send(self, data: bytes, payload_size: int, timestamp: int, ntp: int) -> None:
+        """Encrypt and send one packet, and keep the counters the sender's RTCP reports read."""
+        if not self.transmit(data):
+            return
+        self.packets += 1
+        self.octets += payload_size
+        sender = self.sender
+        sender._RTCRtpSender__packet_count = self.packets  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count = self.octets  # type: ignore[attr-defined]
+        sender._RTCRtpSender__ntp_timestamp = ntp  # type: ignore[attr-defined]
+        sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+
+    def transmit(self, data: bytes) -> bool:
+        dtls = self.sender.transport
+        if dtls._state is not DtlsState.CONNECTED:
+            return False
+        route = self._route
+        if route is None or route[0] is not dtls:
+            route = self._route = self._resolve(dtls)
+        if route[1] is None:  # not plain UDP (e.g. relayed through TURN): aiortc's own path, in order
+            task = asyncio.ensure_future(dtls._send_rtp(data))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return True
+        route[1].sendto(dtls._tx_srtp.protect(data), route[2])
+        return True
+
+    @staticmethod
+    def _resolve(dtls: RTCDtlsTransport) -> tuple[RTCDtlsTransport, Any, Any]:
+        """The UDP socket and address of the nominated ICE pair, when it is a direct (non-TURN) one."""
+        pair = getattr(getattr(dtls.transport, "_connection", None), "_nominated", {}).get(1)
+        if pair is not None and type(pair.protocol) is aioice.ice.StunProtocol and pair.protocol.transport:
+            return dtls, pair.protocol.transport, pair.remote_addr
+        return dtls, None, None
+
+    def retransmission(self, packet: RtpPacket, seq: int, timestamp: int, ntp: int) -> bytes:
+        """``packet`` again, as RTX (RFC 4588: original sequence number, then the payload) when negotiated."""
+        if self.rtx_payload_type is None:
+            return self.build(packet, seq, timestamp, ntp)
+        rtx = RtpPacket(marker=packet.marker, payload_type=0, timestamp=timestamp)
+        rtx.payload = seq.to_bytes(2, "big") + packet.payload
+        rtx.extensions = packet.extensions
+        data = bytearray(self.build(rtx, self.rtx_sequence_number, timestamp, ntp))
+        data[1] = data[1] & 0x80 | self.rtx_payload_type
+        data[8:12] = self.rtx_ssrc.to_bytes(4, "big")
+        self.rtx_sequence_number = (self.rtx_sequence_number + 1) & 0xFFFF
+        return bytes(data)
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """A subscriber slot: what one ``RTCRtpSender`` carries, the packets of one :class:`TrackForwarder` at a time.
+
+    For aiortc this is the sender's track, but it never yields a frame (``recv`` waits until the track stops): the
+    packets are put on the wire by :meth:`_forward` (see the module docstring). The source can change (a slot
+    reused for another site) without renegotiation: sequence numbers and timestamps stay continuous and video
+    resumes at a keyframe.
     """
 
-    def __init__(self, kind: str, *, queue_limit: int | None = None) -> None:
+    def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
-        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
-        self._queue_limit = queue_limit or QUEUE_LIMIT[kind]
         self._source: TrackForwarder | None = None
-        self._reading = False
+        self._out: _Output | None = None
+        self._ended = asyncio.Event()
         self._need_keyframe = kind == "video"
-        self._switched = True
-        self._last_in: int | None = None
-        self._last_out: int | None = None
-        self._last_out_at = 0.0
+        self._need_sync = True  # the next forwarded packet re-bases the sequence number (and timestamp) offsets
+        self._switched = True  # ...and the timestamp offset too: the source changed
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._first_seq = 0  # first sequence number sent since the last re-base
+        self._last_seq = random.getrandbits(15)  # newest sequence number sent
+        self._last_ts = random.getrandbits(32)  # timestamp of the newest packet sent when the source last changed
+        self._last_at: float | None = None  # ...and when that packet came in
+        self.packets_sent = 0
         self.frames_sent = 0
-        self.frames_dropped = 0
+        self.frames_dropped = 0  # video frames dropped while waiting for a keyframe
+        self.retransmissions = 0
+        self._resent_at = [-1.0] * HISTORY  # when each sequence number (of ours, modulo HISTORY) was last resent
         self.keyframe_requests_received = 0
 
     @property
@@ -466,85 +450,111 @@ class ForwardedTrack(MediaStreamTrack):
         return self._source
 
     def bind(self, sender: RTCRtpSender) -> None:
-        """Route the subscriber's PLI/FIR on ``sender`` to this track's publisher."""
+        """Take over ``sender``: learn its parameters when it starts, answer its PLIs and NACKs (hooks 2 to 4)."""
+        for name in _SENDER_COUNTERS:
+            if not hasattr(sender, name):
+                raise RuntimeError(f"aiortc {aiortc.__version__}: RTCRtpSender internals changed ({name})")
         on_keyframe_request(sender, self._keyframe_requested)
+        sender._retransmit = self._retransmit  # type: ignore[method-assign]
+        send = sender.send
+
+        async def start(parameters: RTCRtpSendParameters) -> None:
+            await send(parameters)
+            if self._out is None:
+                self._out = _Output(sender, parameters)
+                self._restart()
+                if self._source is not None:
+                    self._source.request_keyframe()
+
+        sender.send = start  # type: ignore[method-assign]
+
+    def set_source(self, source: TrackForwarder | None) -> None:
+        if source is self._source:
+            return
+        old = self._source
+        if old is not None:
+            old._subscribers.discard(self)
+            if old.last_timestamp is not None and not self._need_sync:
+                self._last_ts = (old.last_timestamp + self._ts_offset) & 0xFFFFFFFF
+                self._last_at = old.last_packet_at
+        self._source = source
+        self._switched = True
+        self._restart()
+        if source is not None:
+            source._subscribers.add(self)
+            if self._out is not None:
+                source.request_keyframe()
+
+    def _restart(self) -> None:
+        """Start again at the next keyframe (video) or packet (audio), continuing this stream's numbering."""
+        self._need_keyframe = self.kind == "video"
+        self._need_sync = True
 
     def _keyframe_requested(self) -> None:
         self.keyframe_requests_received += 1
         if self._source is not None:
             self._source.request_keyframe()
 
-    def set_source(self, source: TrackForwarder | None) -> None:
-        if source is self._source:
-            return
-        if self._source is not None:
-            self._source._subscribers.discard(self)
-        self._source = source
-        self._switched = True
-        self._need_keyframe = self.kind == "video"
-        self._clear_queue()
-        if source is not None:
-            source._subscribers.add(self)
-            if self._reading:
-                source.request_keyframe()
-
-    def _clear_queue(self) -> None:
-        while not self._queue.empty():
-            if self._queue.get_nowait() is not None:
-                self.frames_dropped += 1
-
-    def _push(self, frame: EncodedFrame) -> None:
-        if not self._reading or self.readyState != "live":
-            return
-        if frame.after_loss and self.kind == "video":
-            self._need_keyframe = True
+    def _forward(self, packet: RtpPacket, decodable: bool, ntp: int) -> None:
+        out = self._out
+        if out is None:
+            return  # the sender has not started: a late joiner begins at a fresh keyframe, not a backlog
         if self._need_keyframe:
-            if not frame.keyframe:
-                self.frames_dropped += 1
+            if not decodable:
+                self.frames_dropped += packet.marker
                 return
             self._need_keyframe = False
-        if self._queue.qsize() >= self._queue_limit:
-            # The subscriber's sender is not keeping up: drop the backlog and restart at a keyframe.
-            self._clear_queue()
-            if self.kind == "video":
-                self._need_keyframe = True
-                if self._source is not None:
-                    self._source.request_keyframe()
-                self.frames_dropped += 1
-                return
-        assert self._source is not None
-        clock = self._source.clock_rate
-        now = time.monotonic()
-        if self._last_out is None:
-            out = 0
-        elif self._switched or self._last_in is None:
-            out = self._last_out + max(1, round((now - self._last_out_at) * clock))
-        else:
-            step = (frame.timestamp - self._last_in) & 0xFFFFFFFF
-            out = self._last_out + (step if step < 0x80000000 else 0)
-        self._switched = False
-        self._last_in, self._last_out, self._last_out_at = frame.timestamp, out, now
-        packet = av.Packet(frame.data)
-        packet.pts = out
-        packet.time_base = _time_base(clock)  # the encoder's own time base: pack() then skips the conversion
-        self._queue.put_nowait(packet)
+        if self._need_sync:
+            self._sync(packet)
+        seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
+        if (seq - self._last_seq) & 0xFFFF < 0x8000:
+            self._last_seq = seq
+        elif (seq - self._first_seq) & 0xFFFF >= 0x8000:
+            return  # reordered from before the re-base: the subscriber's numbering has no place for it
+        timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
+        out.send(out.build(packet, seq, timestamp, ntp), len(packet.payload), timestamp, ntp)
+        self.packets_sent += 1
+        self.frames_sent += packet.marker or self.kind == "audio"
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        if self.readyState != "live":
-            raise MediaStreamError
-        if not self._reading:
-            self._reading = True  # the sender has started: from now on frames are worth queueing
-            if self._source is not None:
-                self._need_keyframe = self.kind == "video"
-                self._source.request_keyframe()
-        packet = await self._queue.get()
+    def _sync(self, packet: RtpPacket) -> None:
+        self._first_seq = (self._last_seq + 1) & 0xFFFF
+        self._seq_offset = (self._first_seq - packet.sequence_number) & 0xFFFF
+        if self._switched:
+            ts = self._last_ts
+            if self._last_at is not None and self._source is not None:
+                ts += max(1, round((time.monotonic() - self._last_at) * self._source.clock_rate))
+            self._ts_offset = (ts - packet.timestamp) & 0xFFFFFFFF
+            self._switched = False
+        self._need_sync = False
+
+    async def _retransmit(self, seq: int) -> None:
+        """A subscriber's NACK for ``seq`` (its numbering): resend from the publication's history if it is there."""
+        out, source = self._out, self._source
+        if out is None or source is None or self._need_sync:
+            return
+        if (seq - self._first_seq) & 0xFFFF >= 0x8000 or (self._last_seq - seq) & 0xFFFF >= 0x8000:
+            return  # not sent since the last re-base
+        # Receivers repeat a NACK until the packet arrives (aiortc's repeats every missing packet each time it sees
+        # a new gap): resending each time would multiply the traffic of a subscriber that is already losing packets.
+        now = time.monotonic()
+        if now - self._resent_at[seq % HISTORY] < RETRANSMIT_MIN_INTERVAL:
+            return
+        packet = source.packet((seq - self._seq_offset) & 0xFFFF)
         if packet is None:
-            raise MediaStreamError
-        self.frames_sent += 1
-        return packet
+            return  # lost upstream too: aiortc's receiver has NACKed the publisher, the repair will be forwarded
+        self._resent_at[seq % HISTORY] = now
+        timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
+        if out.transmit(out.retransmission(packet, seq, timestamp, ntp_now())):
+            self.retransmissions += 1
+
+    async def recv(self) -> Any:
+        """What the sender's RTP loop waits on: nothing ever comes, the track only ends."""
+        if self.readyState == "live":
+            await self._ended.wait()
+        raise MediaStreamError
 
     def stop(self) -> None:
         if self.readyState == "live":
             super().stop()
             self.set_source(None)
-            self._queue.put_nowait(None)
+            self._ended.set()

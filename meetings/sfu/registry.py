@@ -127,13 +127,22 @@ class MediaRoom:
     def roster(self) -> list[dict[str, Any]]:
         out = []
         for m in self.members.values():
-            out.append({**m.public(), "muted": {k: (m.id, k) in self.sfu.muted for k in ("audio", "video")},
-                        "imposed": {k: (m.id, k) in self.imposed for k in ("audio", "video")}})
+            out.append(
+                {
+                    **m.public(),
+                    "muted": {k: (m.id, k) in self.sfu.muted for k in ("audio", "video")},
+                    "imposed": {k: (m.id, k) in self.imposed for k in ("audio", "video")},
+                }
+            )
         return out
 
     def state(self) -> Message:
-        return {"type": "state", "roster": self.roster(), "floor": self.floor,
-                "active_speaker": self.sfu.active_speaker}
+        return {
+            "type": "state",
+            "roster": self.roster(),
+            "floor": self.floor,
+            "active_speaker": self.sfu.active_speaker,
+        }
 
     async def broadcast(self, message: Message) -> None:
         for member in list(self.members.values()):

@@ -26,8 +26,9 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConne
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import RtpPacket
 
-from .forwarding import EncodedFrame, ForwardedTrack, PassthroughBuffer, TrackForwarder, negotiated_codec
+from .forwarding import ForwardedTrack, TrackForwarder, negotiated_codec
 from .signalling import Message, Send, SignallingError, SignallingSession
 
 logger = logging.getLogger(__name__)
@@ -228,8 +229,7 @@ class Participant:
             transceiver.receiver,
             track.kind,
             codec=negotiated_codec(transceiver),
-            on_frame=self.room._observe_frame,
-            buffer_cls=self.room.buffer_cls,
+            on_packet=self.room._observe_packet,
         )
         if (self.id, track.kind) in self.room.muted:
             forwarder.set_paused(True)  # muted before publishing, or before a reconnect: stays muted
@@ -255,10 +255,8 @@ class SfuRoom:
         ice_servers: list[RTCIceServer] | tuple[RTCIceServer, ...] = (),
         on_event: Callable[[Message], Awaitable[None] | None] | None = None,
         speaker_detector: ActiveSpeakerDetector | None = None,
-        buffer_cls: type[PassthroughBuffer] = PassthroughBuffer,
     ) -> None:
         self.id = room_id
-        self.buffer_cls = buffer_cls  # StockTimingBuffer only to measure aiortc's buffer (bench/sfu.py)
         self.ice_servers = tuple(ice_servers)
         self.on_event = on_event
         self.participants: dict[str, Participant] = {}
@@ -409,14 +407,15 @@ class SfuRoom:
         slot.track.set_source(pub.forwarder)
         return created
 
-    def _observe_frame(self, forwarder: TrackForwarder, frame: EncodedFrame) -> None:
+    def _observe_packet(self, forwarder: TrackForwarder, packet: RtpPacket) -> None:
         if forwarder.kind != "audio" or forwarder.paused:
             return
         pub: Publication = forwarder.publication  # type: ignore[attr-defined]
-        if frame.audio_level is not None:
-            dbov = -float(frame.audio_level)
+        level = packet.extensions.audio_level
+        if level is not None:
+            dbov = -float(level[1])
         else:
-            dbov = ActiveSpeakerDetector.level_from_payload_size(len(frame.data))
+            dbov = ActiveSpeakerDetector.level_from_payload_size(len(packet.payload))
         self.speakers.update(pub.participant.id, dbov)
 
     def _speaker_changed(self, speaker: str | None) -> None:

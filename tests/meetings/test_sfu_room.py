@@ -10,9 +10,10 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+from aiortc.rtp import RtpPacket
 
 from meetings.sfu.client import LocalMeeting, until
-from meetings.sfu.forwarding import EncodedFrame, TrackForwarder
+from meetings.sfu.forwarding import TrackForwarder
 from meetings.sfu.loopback import loopback_ice
 from meetings.sfu.room import ActiveSpeakerDetector
 from meetings.sfu.synthetic import PatternTrack, ToneTrack
@@ -118,14 +119,15 @@ async def test_active_speaker_follows_the_loudest_site(meeting: LocalMeeting) ->
     await meeting.join("uong-bi", quiet)
     levels: list[int | None] = []
     for pub in meeting.room.participants["dong-trieu"].publications:
-        observe = pub.forwarder.on_frame
+        observe = pub.forwarder.on_packet
         assert observe is not None
 
-        def tap(fwd: TrackForwarder, frame: EncodedFrame, observe=observe) -> None:
-            levels.append(frame.audio_level)
-            observe(fwd, frame)
+        def tap(fwd: TrackForwarder, packet: RtpPacket, observe=observe) -> None:
+            level = packet.extensions.audio_level
+            levels.append(None if level is None else level[1])
+            observe(fwd, packet)
 
-        pub.forwarder.on_frame = tap
+        pub.forwarder.on_packet = tap
     viewer = await meeting.join("ha-long")
 
     await until(lambda: viewer.active_speaker == "dong-trieu", what="first speaker")
