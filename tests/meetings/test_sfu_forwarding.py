@@ -11,17 +11,26 @@ import collections
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 
+import aioice.ice
 import numpy as np
 import pytest
 from aiortc.codecs.h264 import H264Decoder, H264Encoder
 from aiortc.codecs.opus import OpusDecoder, OpusEncoder
 from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer
-from aiortc.rtp import RtpPacket
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unwrap_rtx
 
 from meetings.sfu.client import LocalMeeting, SfuClient, until
-from meetings.sfu.forwarding import check_aiortc_version
+from meetings.sfu.forwarding import ForwardedTrack, TrackForwarder, _Output, check_aiortc_version, starts_keyframe
 from meetings.sfu.frames import PassthroughBuffer, is_keyframe
 from meetings.sfu.loopback import loopback_ice
 from meetings.sfu.synthetic import PatternTrack, ToneTrack, encode_vp8
@@ -185,6 +194,246 @@ async def test_a_subscriber_leaving_does_not_disturb_the_others(meeting: LocalMe
     assert len(forwarder.subscribers) == 1
     mid = meeting.clients["uong-bi"].mids_from("dong-trieu", "video")[0]
     assert not [t for t in codec_calls.keyframes(meeting.clients["uong-bi"], mid) if t > left_at]
+
+
+async def test_packets_lost_towards_a_subscriber_are_repaired_by_its_nacks(
+    meeting: LocalMeeting, codec_calls: CodecCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped: list[int] = []
+    send = _Output.send
+
+    def lossy_send(self: _Output, data: bytes, payload_size: int, timestamp: int, ntp: int) -> None:
+        if self.kind == "video" and self.packets % 10 == 9 and len(dropped) < 20:  # lose one packet in ten on the wire
+            dropped.append(self.packets)
+            self.packets += 1  # the sender counts it as sent, as a loss after the socket would
+            return
+        send(self, data, payload_size, timestamp, ntp)
+
+    monkeypatch.setattr(_Output, "send", lossy_send)
+    await meeting.join("dong-trieu", PatternTrack(320, 240))
+    subscriber = await meeting.join("uong-bi")
+    video = await meeting.receive("uong-bi", "dong-trieu", "video")
+
+    await until(lambda: len(dropped) == 20 and len(video.frames) >= 60, within=10, what="60 frames through loss")
+    track = meeting.room.participants["uong-bi"].slots[0].track
+    assert track.retransmissions >= 18, "the subscriber NACKed the lost packets and got them again"
+    assert {(f.width, f.height) for f in video.frames} == {(320, 240)}
+    mid = subscriber.mids_from("dong-trieu", "video")[0]
+    assert len(codec_calls.keyframes(subscriber, mid)) == 1, "repaired by retransmission, not by a new keyframe"
+
+
+# -- the packet forwarder on its own (fake receiver and sender: every byte it puts on the wire is checked) -----------
+
+
+class FakeUdp:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sent.append(data)
+
+
+class FakeReceiver:
+    """What TrackForwarder needs of an aiortc receiver: the two private attributes and the PLI call."""
+
+    def __init__(self, codec: RTCRtpCodecParameters) -> None:
+        self._RTCRtpReceiver__jitter_buffer = None
+        self._RTCRtpReceiver__codecs = {codec.payloadType: codec}
+        self.plis: list[int] = []
+
+    async def _send_rtcp_pli(self, ssrc: int) -> None:
+        self.plis.append(ssrc)
+
+    def deliver(self, packet: RtpPacket) -> None:
+        """What RTCRtpReceiver._handle_rtp_packet does with a packet after RTX, NACK and depayloading."""
+        self._RTCRtpReceiver__jitter_buffer.add(packet)
+
+
+class FakeSender:
+    """An RTCRtpSender's surface as ForwardedTrack uses it; nothing is sent except through the fake socket."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._ssrc, self._rtx_ssrc = 0x5EED0001, 0x5EED0002
+        self._RTCRtpSender__packet_count = self._RTCRtpSender__octet_count = 0
+        self._RTCRtpSender__ntp_timestamp = self._RTCRtpSender__rtp_timestamp = 0
+        self.udp = FakeUdp()
+        pair = SimpleNamespace(protocol=aioice.ice.StunProtocol(None), remote_addr=("127.0.0.1", 9))
+        pair.protocol.transport = self.udp
+        srtp = SimpleNamespace(protect=lambda data: data)  # the wire shows the plain RTP the forwarder built
+        ice = SimpleNamespace(_connection=SimpleNamespace(_nominated={1: pair}))
+        self.transport = SimpleNamespace(_state=DtlsState.CONNECTED, _tx_srtp=srtp, transport=ice)
+
+    async def send(self, parameters: RTCRtpSendParameters) -> None:
+        pass
+
+    def _send_keyframe(self) -> None:
+        pass
+
+    async def _retransmit(self, seq: int) -> None:
+        pass
+
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
+SUB_EXTENSIONS = [
+    RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+    RTCRtpHeaderExtensionParameters(id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+    RTCRtpHeaderExtensionParameters(id=2, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+]
+
+
+def send_parameters(codec: RTCRtpCodecParameters, mid: str) -> RTCRtpSendParameters:
+    """What a subscriber's connection negotiated: payload type 120 for the codec (the publisher's differs), RTX 121."""
+    codecs = [RTCRtpCodecParameters(mimeType=codec.mimeType, clockRate=codec.clockRate, payloadType=120)]
+    if codec.mimeType.startswith("video/"):
+        codecs.append(
+            RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=121, parameters={"apt": 120})
+        )
+    return RTCRtpSendParameters(codecs=codecs, headerExtensions=SUB_EXTENSIONS, muxId=mid)
+
+
+async def subscribe(track: ForwardedTrack, kind: str, mid: str, codec: RTCRtpCodecParameters = VP8) -> FakeSender:
+    sender = FakeSender(kind)
+    track.bind(sender)  # type: ignore[arg-type]
+    await sender.send(send_parameters(codec, mid))
+    return sender
+
+
+def parse(data: bytes) -> RtpPacket:
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=SUB_EXTENSIONS))
+    return RtpPacket.parse(data, extensions)
+
+
+def publisher(ssrc: int, frames: list[bytes], first_seq: int, first_ts: int) -> list[RtpPacket]:
+    packets = vp8_packets(frames, first_seq=first_seq)
+    for p in packets:
+        p.ssrc, p.timestamp = ssrc, (p.timestamp + first_ts) & 0xFFFFFFFF
+    return packets
+
+
+async def test_packets_are_forwarded_unchanged_under_the_subscribers_header(vp8_frames: list[bytes]) -> None:
+    receiver = FakeReceiver(VP8)
+    forwarder = TrackForwarder(receiver, "video", codec=VP8)  # type: ignore[arg-type]
+    track = ForwardedTrack("video")
+    track.set_source(forwarder)
+    sender = await subscribe(track, "video", "7")
+    packets = publisher(1111, vp8_frames, first_seq=65530, first_ts=4_294_960_000)  # both wrap on the way
+
+    for p in packets:
+        receiver.deliver(p)
+
+    out = [parse(d) for d in sender.udp.sent]
+    assert [o.payload for o in out] == [p.payload for p in packets], "payloads go out byte for byte"
+    assert [o.marker for o in out] == [p.marker for p in packets]
+    assert {(o.ssrc, o.payload_type) for o in out} == {(sender._ssrc, 120)}
+    assert [(o.sequence_number - out[0].sequence_number) & 0xFFFF for o in out] == list(range(len(out)))
+    assert [(o.timestamp - out[0].timestamp) & 0xFFFFFFFF for o in out] == [
+        (p.timestamp - packets[0].timestamp) & 0xFFFFFFFF for p in packets
+    ]
+    assert all(o.extensions.mid == "7" and o.extensions.abs_send_time is not None for o in out)
+    assert sender._RTCRtpSender__packet_count == len(out), "the sender's RTCP reports count what we sent"
+    assert sender._RTCRtpSender__rtp_timestamp == out[-1].timestamp
+    assert track.frames_sent == len(vp8_frames) and forwarder.keyframes_in == 1
+
+
+async def test_a_subscriber_starts_at_a_keyframe_and_a_new_source_continues_its_numbering(
+    vp8_frames: list[bytes],
+) -> None:
+    gop = encode_vp8(8, 160, 120, gop=4)  # keyframes at frames 0 and 4
+    receiver_a, receiver_b = FakeReceiver(VP8), FakeReceiver(VP8)
+    a = TrackForwarder(receiver_a, "video", codec=VP8)  # type: ignore[arg-type]
+    b = TrackForwarder(receiver_b, "video", codec=VP8)  # type: ignore[arg-type]
+    a_packets = publisher(1111, gop, first_seq=100, first_ts=0)
+    b_packets = publisher(2222, gop, first_seq=40000, first_ts=123456)
+    track = ForwardedTrack("video")
+    track.set_source(a)
+    for p in a_packets[:3]:
+        receiver_a.deliver(p)  # before the subscriber's sender starts: nothing is queued
+    sender = await subscribe(track, "video", "1")
+    await asyncio.sleep(0)
+    assert receiver_a.plis == [1111], "starting asks the publisher for a keyframe"
+    a_rest = a_packets[3:]
+    first_key = next(i for i, p in enumerate(a_rest) if starts_keyframe("VP8", p.payload))
+    for p in a_rest:
+        receiver_a.deliver(p)
+    from_a = [parse(d) for d in sender.udp.sent]
+    assert [o.payload for o in from_a] == [p.payload for p in a_rest[first_key:]], "delta frames before it dropped"
+    assert track.frames_dropped > 0
+
+    sender.udp.sent.clear()
+    await asyncio.sleep(0.05)
+    track.set_source(b)  # the slot now carries another site: wait for its keyframe, keep the numbering going
+    for p in b_packets:
+        receiver_b.deliver(p)
+    from_b = [parse(d) for d in sender.udp.sent]
+    assert [o.payload for o in from_b] == [p.payload for p in b_packets], "b's stream begins with a keyframe"
+    assert from_b[0].ssrc == from_a[0].ssrc
+    assert from_b[0].sequence_number == (from_a[-1].sequence_number + 1) & 0xFFFF, "no gap for the subscriber to NACK"
+    elapsed = (from_b[0].timestamp - from_a[-1].timestamp) & 0xFFFFFFFF
+    assert 0.04 * 90000 < elapsed < 1.0 * 90000, "timestamps move on by the wall time between the two sources"
+
+
+async def test_a_nack_is_answered_from_the_history_as_rtx_once_per_interval(vp8_frames: list[bytes]) -> None:
+    receiver = FakeReceiver(VP8)
+    forwarder = TrackForwarder(receiver, "video", codec=VP8)  # type: ignore[arg-type]
+    track = ForwardedTrack("video")
+    track.set_source(forwarder)
+    sender = await subscribe(track, "video", "3")
+    packets = publisher(1111, vp8_frames, first_seq=5, first_ts=0)
+    for p in packets:
+        receiver.deliver(p)
+    sent = [parse(d) for d in sender.udp.sent]
+    lost = sent[2]
+
+    await sender._retransmit(lost.sequence_number)  # the subscriber's NACK, as aiortc's RTCP handler calls it
+    await sender._retransmit(lost.sequence_number)  # repeated at once: not resent again
+    await sender._retransmit((sent[-1].sequence_number + 5) & 0xFFFF)  # never sent: ignored
+    assert len(sender.udp.sent) == len(sent) + 1 and track.retransmissions == 1
+    rtx = parse(sender.udp.sent[-1])
+    assert (rtx.payload_type, rtx.ssrc) == (121, sender._rtx_ssrc)
+    assert unwrap_rtx(rtx, payload_type=120, ssrc=sender._ssrc).payload == lost.payload
+    assert int.from_bytes(rtx.payload[:2], "big") == lost.sequence_number
+    assert rtx.timestamp == lost.timestamp and rtx.marker == lost.marker
+
+
+async def test_audio_is_forwarded_packet_by_packet_with_its_level_and_muting_resumes_without_a_gap() -> None:
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+    receiver = FakeReceiver(opus)
+    forwarder = TrackForwarder(receiver, "audio", codec=opus)  # type: ignore[arg-type]
+    track = ForwardedTrack("audio")
+    track.set_source(forwarder)
+    sender = await subscribe(track, "audio", "0", opus)
+    for seq in (10, 11, 13, 12, 14):  # reordered on the way in: forwarded as it comes, the browser reorders
+        receiver.deliver(audio_packet(seq))
+    out = [parse(d) for d in sender.udp.sent]
+    first = out[0].sequence_number
+    assert [(o.sequence_number - first) & 0xFFFF for o in out] == [0, 1, 3, 2, 4]
+    assert all(o.extensions.audio_level == (False, 30) for o in out)
+
+    forwarder.set_paused(True)
+    for seq in range(15, 40):
+        receiver.deliver(audio_packet(seq))
+    forwarder.set_paused(False)
+    receiver.deliver(audio_packet(40))
+    resumed = parse(sender.udp.sent[-1])
+    assert len(sender.udp.sent) == 6
+    assert resumed.sequence_number == (first + 5) & 0xFFFF, "resuming continues the numbering"
+    assert resumed.timestamp - out[0].timestamp == 30 * 960, "timestamps keep the publisher's clock"
+
+
+def test_keyframe_start_is_recognised_in_the_rtp_payload(vp8_frames: list[bytes]) -> None:
+    packets = vp8_packets(vp8_frames)
+    starts = [p for p in packets if starts_keyframe("VP8", p.payload)]
+    assert starts == [packets[0]], "only the first packet of the first (key) frame"
+    short_pid = Vp8Encoder._packetize(vp8_frames[0], picture_id=5)[0]  # 7-bit PictureID
+    assert starts_keyframe("VP8", short_pid)
+    assert starts_keyframe("H264", bytes([0x67, 0x42]))  # SPS
+    assert starts_keyframe("H264", bytes([0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xCE]))  # STAP-A(SPS, PPS)
+    assert starts_keyframe("H264", bytes([0x7C, 0x85, 0x88]))  # FU-A start of an IDR slice
+    assert not starts_keyframe("H264", bytes([0x7C, 0x45, 0x88]))  # FU-A end of an IDR slice
+    assert not starts_keyframe("H264", bytes([0x41, 0x9A]))  # non-IDR slice
+    assert starts_keyframe("opus", b"\x78") and not starts_keyframe("VP8", b"")
 
 
 # -- the passthrough buffer on its own ----------------------------------------------------------------------------
