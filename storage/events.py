@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, delete, select, update
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -54,26 +54,24 @@ async def store_events(session: AsyncSession, pending: list[tuple[str, str, dict
     for topic, type_, data in pending:
         by_topic[topic].append((type_, data))
     messages: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
     for topic in sorted(by_topic):  # fixed order: no lock-order deadlocks between writers
         items = by_topic[topic]
-        await session.execute(_insert(dialect).values(name=topic, last_seq=0).on_conflict_do_nothing())
-        last = (
-            await session.execute(
-                update(Topic).where(Topic.name == topic).values(last_seq=Topic.last_seq + len(items))
-                .returning(Topic.last_seq)
-            )
-        ).scalar_one()
+        # one statement per topic: create it or advance it (the row lock serialises writers on PostgreSQL)
+        upsert = _insert(dialect).values(name=topic, last_seq=len(items)).on_conflict_do_update(
+            index_elements=[Topic.name], set_={"last_seq": Topic.last_seq + len(items)})
+        last = (await session.execute(upsert.returning(Topic.last_seq))).scalar_one()
         first = last - len(items) + 1
-        now = utcnow()
         for offset, (type_, data) in enumerate(items):
-            ev = Event(topic=topic, seq=first + offset, type=type_, data=data, created_at=now)
-            session.add(ev)
-            messages.append(ev.as_message())
+            row = {"topic": topic, "seq": first + offset, "type": type_, "data": data, "created_at": now}
+            rows.append(row)
+            messages.append({"topic": topic, "seq": row["seq"], "type": type_, "data": data, "at": now.isoformat()})
         if last // 100 != (first - 1) // 100 and last > EVENT_LOG_SIZE:
             await session.execute(
                 delete(Event).where(Event.topic == topic, Event.seq <= last - EVENT_LOG_SIZE)
             )
-    await session.flush()
+    await session.execute(Event.__table__.insert(), rows)  # all the events in one (executemany) statement
     return messages
 
 
