@@ -414,9 +414,15 @@ async def create(uow: UnitOfWork, actor: User, version_id: int, *, client_id: st
     if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
         raise Invalid("Mã chú thích phía máy tính bảng không hợp lệ.", field="client_id")
     meeting, doc, version = await _doc_for_write(uow, actor, version_id, meeting_id)
-    existing = await uow.session.scalar(select(Annotation).where(Annotation.owner_id == actor.id,
-                                                                 Annotation.client_id == client_id))
-    if existing is not None:
+    # one query: a replay of this client id (any version), and how many the actor has on this version
+    count, existing_id = (await uow.session.execute(
+        select(func.count(Annotation.id).filter(Annotation.version_id == version.id),
+               func.max(Annotation.id).filter(Annotation.client_id == client_id))
+        .where(Annotation.owner_id == actor.id,
+               or_(Annotation.version_id == version.id, Annotation.client_id == client_id)))).one()
+    if existing_id is not None:
+        existing = await uow.session.get(Annotation, existing_id)
+        assert existing is not None
         if existing.version_id != version.id:
             raise Conflict("Mã chú thích đã được dùng cho tài liệu khác.", field="client_id")
         return existing, False
@@ -424,8 +430,6 @@ async def create(uow: UnitOfWork, actor: User, version_id: int, *, client_id: st
     shape = validate_shape(kind, shape, w, h)
     visibility = clean_visibility(visibility)
     recipients = await _check_recipients(uow, doc, visibility, clean_recipients(recipient_ids, actor.id))
-    count = await uow.session.scalar(select(func.count()).select_from(Annotation).where(
-        Annotation.version_id == version.id, Annotation.owner_id == actor.id))
     if (count or 0) >= MAX_PER_VERSION:
         raise Invalid(f"Mỗi người tối đa {MAX_PER_VERSION} chú thích trên một tài liệu.")
     now = utcnow()

@@ -161,6 +161,16 @@ async def access_of(uow: UnitOfWork, user: User, meeting: Meeting) -> Access:
 
 async def view_context(uow: UnitOfWork, user: User, meeting_id: int, *, lock: bool = False) -> Ctx:
     ctx = await get_context(uow, user, meeting_id, lock=lock)
+    return viewable(ctx)
+
+
+async def view_context_of(uow: UnitOfWork, user: User, meeting: Meeting) -> Ctx:
+    """``view_context`` for a meeting already loaded (in a join with what the caller needed)."""
+    return viewable(Ctx(meeting, await access_of(uow, user, meeting)))
+
+
+def viewable(ctx: Ctx) -> Ctx:
+    """The context if the user may view the meeting; a draft does not exist for anyone but its organisers."""
     if not ctx.access.can_view:
         raise NotFound("Không tìm thấy cuộc họp.") if ctx.meeting.state == State.DRAFT else Forbidden(
             "Bạn không tham dự cuộc họp này.")
