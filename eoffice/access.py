@@ -19,10 +19,11 @@ search, thumbnails, exports, statistics details or the API.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ForeignKey, Index, Integer, String, and_, exists, or_, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, Integer, String, and_, event, exists, inspect, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice.org import Role, User
@@ -72,19 +73,27 @@ class DocFacts:
     grants: tuple[tuple[int | None, int | None], ...]  # (user_id, unit_id)
 
 
+def reader_keys(doc: DocFacts) -> frozenset[str]:
+    """Who may read the document, as keys: ``u:<user>`` and ``g:<unit>`` for its grants, and
+    ``r:<agency>`` when it is an ordinary registered document of that agency (the clerk's rule)."""
+    keys = {f"u:{u}" for u, _ in doc.grants if u is not None} | {f"g:{g}" for _, g in doc.grants if g is not None}
+    if not doc.confidential and doc.registered:
+        keys.add(f"r:{doc.agency_id}")
+    return frozenset(keys)
+
+
+def viewer_keys(viewer: Viewer) -> frozenset[str]:
+    """The keys that open a document for this viewer (same vocabulary as ``reader_keys``)."""
+    keys = {f"u:{viewer.user_id}"} | {f"g:{u}" for u in viewer.unit_ids}
+    if viewer.register_agency_id is not None:
+        keys.add(f"r:{viewer.register_agency_id}")
+    return frozenset(keys)
+
+
 def can_see(viewer: Viewer, doc: DocFacts) -> bool:
-    """The rule. ``visible`` below must say the same thing in SQL (tests compare them)."""
-    for user_id, unit_id in doc.grants:
-        if user_id is not None and user_id == viewer.user_id:
-            return True
-        if unit_id is not None and unit_id in viewer.unit_ids:
-            return True
-    return (
-        viewer.register_agency_id is not None
-        and doc.agency_id == viewer.register_agency_id
-        and not doc.confidential
-        and doc.registered
-    )
+    """The rule: a key of the viewer opens the document. ``visible`` below must say the same thing
+    in SQL, and the keys stored for search (``eoffice.search``) are ``reader_keys`` (tests compare them)."""
+    return not reader_keys(doc).isdisjoint(viewer_keys(viewer))
 
 
 def visible(viewer: Viewer) -> ColumnElement[bool]:
@@ -136,12 +145,47 @@ async def grant(uow: UnitOfWork, document_id: int, reason: str, *, user_id: int 
 
 
 async def facts(uow: UnitOfWork, doc: object) -> DocFacts:
-    from eoffice.documents import Document, Status
+    from eoffice.documents import Document
 
     assert isinstance(doc, Document)
     rows = (await uow.session.execute(
         select(Grant.user_id, Grant.unit_id).where(Grant.document_id == doc.id)
     )).all()
-    return DocFacts(doc.agency_id, doc.confidentiality != "thuong",
-                    doc.number is not None or doc.status == Status.APPROVED,
-                    tuple((r[0], r[1]) for r in rows))
+    return doc_facts(doc.agency_id, doc.confidentiality, doc.number, doc.status, [(r[0], r[1]) for r in rows])
+
+
+def doc_facts(agency_id: int, confidentiality: str, number: int | None, status: str,
+              grants: Iterable[tuple[int | None, int | None]]) -> DocFacts:
+    """DocFacts from a document's columns and its grants (user_id, unit_id)."""
+    from eoffice.documents import Status
+
+    return DocFacts(agency_id, confidentiality != "thuong", number is not None or status == Status.APPROVED,
+                    tuple(sorted(set(grants), key=lambda g: (g[0] or 0, g[1] or 0))))
+
+
+# ---- keeping the reader keys of the search index in step (PostgreSQL) -------------------------
+
+ACCESS_FIELDS = ("agency_id", "confidentiality", "number", "status")  # what the clerk's rule reads
+
+
+def _after_flush(session: Session, _flush_context: object) -> None:
+    """Grants added or removed, or a change of a field the rule reads: rewrite the reader keys
+    stored with the document's search vector, in the same transaction."""
+    from eoffice.documents import Document
+
+    ids: set[int] = set()
+    for obj in (*session.new, *session.deleted):
+        if isinstance(obj, Grant):
+            ids.add(obj.document_id)
+    for obj in session.dirty:
+        if isinstance(obj, Document):
+            state = inspect(obj)
+            if any(state.attrs[a].history.has_changes() for a in ACCESS_FIELDS):
+                ids.add(obj.id)
+    if ids and session.get_bind().dialect.name == "postgresql":
+        from eoffice import search
+
+        search.store_reader_keys(session.connection(), ids)
+
+
+event.listen(Session, "after_flush", _after_flush)

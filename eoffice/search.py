@@ -4,8 +4,15 @@ The indexed text is the folded words (``eoffice.textfold.words``) of the number/
 summary, signer, type name and the extracted text of the attachments, so ``cong van trien khai``
 finds ``Công văn triển khai`` and ``123 ubnd vx`` finds ``123/UBND-VX``.
 
-- PostgreSQL: ``documents.search_vector`` = ``to_tsvector('simple', folded words)`` with a GIN
-  index (stock PostgreSQL, no extension); ranked with ``ts_rank_cd``.
+- PostgreSQL: ``documents.search_vector`` = ``to_tsvector('simple', folded words)`` plus a few
+  lexemes that are not words (they start with ``~``; words are ``[0-9a-z]+``): the document's
+  reader keys (``~u:7``, ``~g:3``, ``~r:1``, ``eoffice.access.reader_keys``) and its recency bucket
+  (``~b:12``: ids 12*8192 .. 12*8192+8191). One GIN index (stock PostgreSQL, no extension) then
+  answers "these words, in these buckets, readable with one of my keys" by intersecting posting
+  lists, without visiting rows the user may not read or old rows. Ranked with ``ts_rank_cd`` over
+  the matches of the newest buckets, widened until there are ``candidates`` of them.
+  The keys are rewritten whenever grants or the fields of the clerk's rule change
+  (``eoffice.access`` listens to flushes); hits are checked once more with ``access.visible``.
 - SQLite: an FTS5 table ``documents_fts`` (rowid = document id), ranked with ``bm25``. The
   migration creates it; Alembic is told below not to propose dropping it on autogenerate.
 
@@ -15,10 +22,13 @@ Every query carries ``eoffice.access.visible``: a document the user may not see 
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, text, update
+from sqlalchemy import Connection, Text, bindparam, cast, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, doctypes
@@ -31,10 +41,28 @@ FTS_TABLE = "documents_fts"
 FTS_TABLES = {FTS_TABLE} | {f"{FTS_TABLE}_{s}" for s in ("data", "idx", "content", "docsize", "config")}
 MAX_INDEX_CHARS = 400_000  # a tsvector holds at most 1 MB; the start of a long document is enough
 MAX_QUERY_WORDS = 12
+BUCKET_BITS = 13  # 8192 consecutive document ids share a recency bucket (PostgreSQL)
 
 
 def index_text(*parts: str) -> str:
     return " ".join(words(" ".join(p for p in parts if p)))[:MAX_INDEX_CHARS]
+
+
+def bucket(doc_id: int) -> int:
+    return doc_id >> BUCKET_BITS
+
+
+def meta_lexemes(doc_id: int, reader_keys: Iterable[str]) -> list[str]:
+    """The non-word lexemes of a document's vector: its recency bucket and its reader keys."""
+    return [f"~b:{bucket(doc_id)}", *sorted(f"~{k}" for k in reader_keys)]
+
+
+def _tsquery_any(lexemes: Iterable[str]) -> str:
+    """``'~a' | '~b'``: lexemes are ``[~0-9a-z:]`` (never user input), safe inside quotes."""
+    return " | ".join(f"'{x}'" for x in lexemes)
+
+
+_META = bindparam("meta", type_=ARRAY(Text()))
 
 
 async def index_document(uow: UnitOfWork, doc: Any) -> None:
@@ -46,9 +74,11 @@ async def index_document(uow: UnitOfWork, doc: Any) -> None:
     t = doctypes.BY_CODE.get(doc.doc_type)
     body = index_text(doc.notation, doc.sender, doc.summary, doc.signer, t.name if t else "", *texts)
     if uow.dialect == "postgresql":
+        meta = meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)))
+        vector = func.to_tsvector("simple", body).op("||")(func.array_to_tsvector(_META))
         await uow.session.execute(
-            update(Document).where(Document.id == doc.id).values(search_vector=func.to_tsvector("simple", body))
-            .execution_options(synchronize_session=False)
+            update(Document).where(Document.id == doc.id).values(search_vector=vector)
+            .execution_options(synchronize_session=False), {"meta": meta}
         )
     else:
         await uow.session.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), {"id": doc.id})
@@ -59,6 +89,34 @@ async def index_document(uow: UnitOfWork, doc: Any) -> None:
 async def unindex_document(uow: UnitOfWork, doc_id: int) -> None:
     if uow.dialect != "postgresql":
         await uow.session.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), {"id": doc_id})
+
+
+_REPLACE_META = text(
+    "UPDATE documents SET search_vector = ts_delete(coalesce(search_vector, ''::tsvector), "
+    "ARRAY(SELECT u.lexeme FROM unnest(search_vector) AS u WHERE u.lexeme LIKE '~%')) "
+    "|| array_to_tsvector(CAST(:meta AS text[])) WHERE id = :id"
+)
+
+
+def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
+    """Rewrite the reader keys in the vectors of these documents from their current rows and
+    grants (PostgreSQL; synchronous, for ``eoffice.access``'s flush listener)."""
+    from eoffice.documents import Document
+
+    ids = sorted(set(doc_ids))
+    if not ids:
+        return
+    grants: dict[int, list[tuple[int | None, int | None]]] = {i: [] for i in ids}
+    for doc_id, user_id, unit_id in connection.execute(
+            select(access.Grant.document_id, access.Grant.user_id, access.Grant.unit_id)
+            .where(access.Grant.document_id.in_(ids))):
+        grants[doc_id].append((user_id, unit_id))
+    rows = connection.execute(select(Document.id, Document.agency_id, Document.confidentiality, Document.number,
+                                     Document.status).where(Document.id.in_(ids))).all()
+    params = [{"id": r.id, "meta": meta_lexemes(r.id, access.reader_keys(access.doc_facts(
+        r.agency_id, r.confidentiality, r.number, r.status, grants[r.id])))} for r in rows]
+    if params:
+        connection.execute(_REPLACE_META, params)
 
 
 @dataclass(frozen=True)
@@ -119,15 +177,17 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
                  limit: int = 20, offset: int = 0, candidates: int = 2000) -> list[Hit]:
     """Ranked hits the actor may see. An empty query lists by filters, newest first.
 
-    Ranking is computed over at most ``candidates`` matches (the most recent ones), which keeps a
-    query for a very common word bounded on a million documents."""
+    On PostgreSQL ranking is computed over the matches of the newest buckets, at least
+    ``candidates`` of them when there are that many, which keeps a query for a very common word
+    bounded on a million documents. SQLite (small installations) ranks every match."""
     from eoffice.documents import Document
 
     terms = words(query)[:MAX_QUERY_WORDS]
     if len(query) > 500:
         raise Invalid("Chuỗi tìm kiếm quá dài.")
     viewer = await access.viewer_for(uow, actor)
-    conds = [access.visible(viewer), *_filters(filters or Filters())]
+    narrowing = _filters(filters or Filters())
+    conds = [access.visible(viewer), *narrowing]
     limit = max(1, min(limit, 100))
     if not terms:
         rows = (await uow.session.scalars(
@@ -136,17 +196,8 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
         return [Hit(d, 0.0) for d in rows]
 
     if uow.dialect == "postgresql":
-        # JIT compilation costs ~90 ms per query here and pays off only for long analytics
-        await uow.session.execute(text("SET LOCAL jit = off"))
-        tsq = func.to_tsquery("simple", " & ".join(terms))
-        matched = (
-            select(Document.id.label("id"), Document.search_vector.label("v"))
-            .where(Document.search_vector.op("@@")(tsq), *conds)
-            .order_by(Document.id.desc()).limit(candidates).subquery()
-        )
-        rank = func.ts_rank_cd(matched.c.v, tsq).label("rank")
-        ranked = select(matched.c.id, rank).order_by(rank.desc(), matched.c.id.desc()).limit(limit).offset(offset)
-        pairs = (await uow.session.execute(ranked)).all()
+        pairs = await _ranked_pg(uow, viewer, terms, narrowing, limit + offset, candidates)
+        pairs = pairs[offset:]
     else:
         match = " ".join(f'"{t}"' for t in terms)
         fts = literal_column(FTS_TABLE)
@@ -165,9 +216,56 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
         pairs = (await uow.session.execute(ranked)).all()
     if not pairs:
         return []
+    # the live rule once more on the page of hits: stale keys could hide a hit, never show one
     docs = {d.id: d for d in (await uow.session.scalars(
-        select(Document).where(Document.id.in_([p[0] for p in pairs])))).all()}
+        select(Document).where(Document.id.in_([p[0] for p in pairs]), access.visible(viewer)))).all()}
     return [Hit(docs[p[0]], float(p[1])) for p in pairs if p[0] in docs]
+
+
+async def _ranked_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], conds: list[ColumnElement[bool]],
+                     want: int, candidates: int) -> list[tuple[int, float]]:
+    """(id, rank) of the best ``want`` matches among the newest ones.
+
+    Rounds go back in time bucket by bucket, from the newest, until ``candidates`` matches were
+    seen: the first round takes the newest bucket, each next one as many buckets as the density
+    of matches so far says are missing (x4 while there was none). Each round is one GIN lookup of
+    words & buckets & reader keys that ranks only its own rows; the last one, reaching the oldest
+    bucket, drops the buckets (a long OR would cost more than it saves) and bounds the id instead.
+    The best of all rounds are the best overall, since a rank depends on the document alone."""
+    from eoffice.documents import Document
+
+    # JIT compilation costs ~90 ms per query here and pays off only for long analytics
+    await uow.session.execute(text("SET LOCAL jit = off"))
+    top = await uow.session.scalar(select(func.max(Document.id)))
+    if top is None:
+        return []
+    words_q = func.to_tsquery("simple", " & ".join(terms))
+    keys = _tsquery_any(f"~{k}" for k in sorted(access.viewer_keys(viewer)))
+    out: list[tuple[int, float]] = []
+    seen, hi, width = 0, top, 1
+    while hi >= 0 and seen < candidates:
+        lo_bucket = bucket(max(0, hi - width + 1))
+        if lo_bucket > 0:
+            buckets = _tsquery_any(f"~b:{b}" for b in range(lo_bucket, bucket(hi) + 1))
+            within, bound = f"({buckets}) & ({keys})", []
+        else:
+            within, bound = keys, [Document.id <= hi]
+        matched = (
+            select(Document.id.label("id"), func.ts_rank_cd(Document.search_vector, words_q).label("rank"),
+                   func.count().over().label("n"))
+            .where(Document.search_vector.op("@@")(words_q.op("&&")(cast(within, TSQUERY))), *bound, *conds)
+            .subquery()
+        )
+        rows = (await uow.session.execute(
+            select(matched).order_by(matched.c.rank.desc(), matched.c.id.desc()).limit(want))).all()
+        if rows:
+            seen += rows[0].n
+            out.extend((r.id, float(r.rank)) for r in rows)
+        hi = (lo_bucket << BUCKET_BITS) - 1
+        covered = top - hi
+        width = covered * 4 if not seen else math.ceil((candidates - seen) * covered / seen * 1.25)
+    out.sort(key=lambda p: (-p[1], -p[0]))
+    return out[:want]
 
 
 # ---- Alembic: the FTS5 table is created by a migration, not by the models --------------------

@@ -6,7 +6,7 @@ and the pure rule (access.can_see) checked against the SQL filter (access.visibl
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from eoffice import access, documents, export, search, tasks
 from eoffice.documents import Attachment, Document, register_incoming
@@ -127,3 +127,51 @@ async def test_every_path_respects_access(db: Database, org: Org, blobs: BlobSto
                 else:
                     with pytest.raises(NotFound):
                         await tasks.get_task(uow, user, t.id)
+
+
+async def _stored_keys(uow: object, doc_id: int) -> set[str]:
+    sql = text("SELECT u.lexeme FROM documents, unnest(search_vector) AS u WHERE id = :id AND u.lexeme LIKE '~%'")
+    return set((await uow.session.scalars(sql, {"id": doc_id})).all())  # type: ignore[attr-defined]
+
+
+async def test_search_keys_follow_grants_and_fields(db: Database, org: Org, world: dict[str, int]) -> None:
+    """PostgreSQL search reads the reader keys stored in the vector: after every flow step they are
+    ``reader_keys`` of the live facts, and a document made confidential leaves the clerk's search."""
+    if db.dialect != "postgresql":
+        pytest.skip("the keys live in the PostgreSQL search vector")
+    async with db.uow() as uow:
+        for doc in (await uow.session.scalars(select(Document))).all():
+            expected = set(search.meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc))))
+            assert await _stored_keys(uow, doc.id) == expected
+        assert f"~u:{org['chuyenvien'].id}" in await _stored_keys(uow, world["B"])  # granted by pass_down
+        a = await uow.session.get(Document, world["A"])
+        assert a is not None
+        a.confidentiality = "mat"
+        await uow.session.flush()
+        assert f"~r:{a.agency_id}" not in await _stored_keys(uow, a.id)
+        assert await search.search(uow, org["vanthu2"], "trien khai chinh quyen") == []
+        hits = await search.search(uow, org["vanthu"], "trien khai chinh quyen")  # A: registered it
+        assert {h.document.id for h in hits} == {world["A"], world["B"]}
+
+
+async def test_search_rounds_over_recency_buckets(db: Database, org: Org, blobs: BlobStore, world: dict[str, int],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """With 2 ids a bucket every PostgreSQL search goes back in several rounds: the same hits as one
+    pass, and with a small candidate bound still the newest match and nothing the user may not see."""
+    monkeypatch.setattr(search, "BUCKET_BITS", 1)
+    async with db.uow() as uow:
+        for i in range(6):
+            await register_incoming(uow, org["vanthu"], blobs, **incoming_fields(
+                100 + i, summary=f"Kế hoạch {i} triển khai chính quyền điện tử"))
+        for doc in (await uow.session.scalars(select(Document))).all():
+            await search.index_document(uow, doc)
+        await uow.commit()
+    async with db.uow() as uow:
+        for name, user in org.users.items():
+            visible = set((await uow.session.scalars(
+                select(Document.id).where(access.visible(await access.viewer_for(uow, user))))).all())
+            hits = await search.search(uow, user, "trien khai chinh quyen", limit=100)
+            assert {h.document.id for h in hits} == visible, name
+            assert [h.rank for h in hits] == sorted((h.rank for h in hits), reverse=True)
+            few = {h.document.id for h in await search.search(uow, user, "trien khai", candidates=1)}
+            assert few <= visible and (max(visible) in few if visible else not few), name
