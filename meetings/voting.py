@@ -79,6 +79,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import audit
+from eoffice.identity import ApiToken, UserSession
 from eoffice.org import User
 from meetings import rules, topics
 from meetings import voting_rules as vr
@@ -86,7 +87,7 @@ from meetings.meetings import Ctx, Meeting, Participant, get_context, user_names
 from meetings.rules import State as MeetingState
 from meetings.voting_rules import State
 from storage.db import Base, Database, UnitOfWork, utcnow
-from storage.errors import AppError, Conflict, Forbidden, Invalid, NotFound
+from storage.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 
 MAX_DURATION = 24 * 3600
 
@@ -656,6 +657,31 @@ class CastRequest:
     actor: User
     choice: Any
     participant_id: int | None = None
+    # ("session" | "bearer", sha256 of the token) when the caller authenticated earlier (a WebSocket's
+    # handshake): checked in the cast's transaction, so a logged-out session or revoked token votes no more
+    credential: tuple[str, str] | None = None
+
+
+async def _live_credentials(uow: UnitOfWork, requests: list[CastRequest],
+                            now: dt.datetime) -> dict[tuple[str, str], int]:
+    """Of the requests' credentials, those still valid: (kind, hash) -> the user they belong to (active users only)."""
+    wanted = {r.credential for r in requests if r.credential is not None}
+    sessions = [h for kind, h in wanted if kind == "session"]
+    tokens = [h for kind, h in wanted if kind == "bearer"]
+    live: dict[tuple[str, str], int] = {}
+    if sessions:
+        rows = await uow.session.execute(select(UserSession.token_hash, UserSession.user_id)
+                                         .join(User, User.id == UserSession.user_id)
+                                         .where(UserSession.token_hash.in_(sessions), UserSession.expires_at > now,
+                                                User.active.is_(True)))
+        live.update({("session", h): uid for h, uid in rows.all()})
+    if tokens:
+        rows = await uow.session.execute(select(ApiToken.token_hash, ApiToken.user_id)
+                                         .join(User, User.id == ApiToken.user_id)
+                                         .where(ApiToken.token_hash.in_(tokens), ApiToken.revoked.is_(False),
+                                                User.active.is_(True)))
+        live.update({("bearer", h): uid for h, uid in rows.all()})
+    return live
 
 
 async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest]) -> list[Receipt | AppError]:
@@ -675,6 +701,7 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
         error: AppError = NotFound("Không tìm thấy biểu quyết.") if poll.state == State.DRAFT else refused
         return [error] * len(requests)
     spec = poll.spec()
+    live = await _live_credentials(uow, requests, now)
     user_ids = {r.actor.id for r in requests}
     rows = (await uow.session.scalars(
         select(PollVoter).where(PollVoter.poll_id == poll.id, PollVoter.user_id.in_(user_ids))
@@ -688,6 +715,8 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
     weight = 0
     for i, req in enumerate(requests):
         try:
+            if req.credential is not None and live.get(req.credential) != req.actor.id:
+                raise Unauthenticated("Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại để bỏ phiếu.")
             voter = _pick_right(by_user.get(req.actor.id, []), req.participant_id)
             ballot = vr.validate_ballot(spec, req.choice)
             changed = voter.voted_at is not None or voter.id in pending

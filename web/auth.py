@@ -67,6 +67,15 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return None
 
 
+def credential(conn: HTTPConnection, settings: Settings) -> tuple[str, str] | None:
+    """("bearer" | "session", sha256 of the token) that ``resolve_user`` authenticates ``conn`` with."""
+    bearer = bearer_token(conn) or (conn.query_params.get("token") if conn.scope["type"] == "websocket" else None)
+    if bearer:
+        return "bearer", identity.sha256(bearer)
+    token = session_token(conn, settings)
+    return ("session", identity.sha256(token)) if token else None
+
+
 async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str]:
     """Returns (user, how) where how is 'bearer', 'session' or ''."""
     bearer = bearer_token(conn) or (conn.query_params.get("token") if conn.scope["type"] == "websocket" else None)

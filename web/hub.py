@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 Authorizer = Callable[[UnitOfWork, User, str], Awaitable[bool]]
 Snapshot = Callable[[UnitOfWork, User, str], Awaitable[dict[str, Any]]]
+Command = Callable[["Connection", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4008
@@ -95,6 +96,9 @@ class Connection:
         self.closed = asyncio.Event()
         self.close_code = 1000
         self.close_reason = ""
+        # how the handshake authenticated ("session" | "bearer", sha256 of the token): commands that
+        # change state check it is still valid (a logout or a revoked token ends what the socket may do)
+        self.credential: tuple[str, str] | None = None
 
     def offer(self, text: str) -> bool:
         """Queue a frame without waiting; a full queue drops the connection."""
@@ -149,6 +153,7 @@ class Hub:
         self._seen: dict[str, int] = {}  # last seq dispatched per topic with subscribers
         self._authorizers: dict[str, Authorizer] = {"user:": own_user_topic}
         self._snapshots: dict[str, Snapshot] = {}
+        self._commands: dict[str, Command] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.buffer_limit = max(settings.ws_queue_size, settings.event_log_size)
@@ -162,6 +167,13 @@ class Hub:
     def add_snapshot(self, prefix: str, fn: Snapshot) -> None:
         """State for a client too far behind to replay, for topics starting with ``prefix``."""
         self._snapshots[prefix] = fn
+
+    def add_command(self, op: str, fn: Command) -> None:
+        """A client command ``{"op": op, "id": ..., ...}``, answered by one ``reply`` frame (``web.routes.ws``)."""
+        self._commands[op] = fn
+
+    def command(self, op: str) -> Command | None:
+        return self._commands.get(op)
 
     @staticmethod
     def _lookup(table: dict[str, Any], topic: str) -> Any:

@@ -182,3 +182,82 @@ async def test_proxies_and_weights_api(app_client: TestClient, world: World) -> 
     assert rows[m["seats"]["member"]]["weight"] == 2
     assert c.delete(base + f"/proxies/{m['seats']['member2']}", headers=chair).status_code == 200
     assert c.delete(base + f"/proxies/{m['seats']['member2']}", headers=chair).status_code == 404
+
+
+async def session_cookie(world: World, key: str, settings: Settings) -> tuple[dict[str, str], str]:
+    """A tablet's browser session: the cookie header, and the raw token (to end the session)."""
+    from web.auth import SESSION_COOKIE, signer
+
+    async with world.db.uow() as uow:
+        token = await identity.start_session(uow, world.users[key], 1)
+        await uow.commit()
+    return {"Cookie": f"{SESSION_COOKIE}={signer(settings).sign(token).decode()}"}, token
+
+
+def command(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    ws.send_json(frame)
+    return receive_until(ws, lambda m: m.get("type") in ("reply", "error"))
+
+
+async def test_vote_over_the_meeting_websocket(app_client: TestClient, world: World, settings: Settings) -> None:
+    """The ``vote`` command: answered after the commit with the client's id, the same checks as HTTP, and
+    refused once the session the socket was opened with has ended."""
+    c = app_client
+    chair, member2 = await bearer(world, "chair"), await bearer(world, "member2")
+    member_cookie, member_token = await session_cookie(world, "member", settings)
+    m = await live_meeting(world)
+    mid = m["meeting_id"]
+    pid = c.post("/api/polls", json={"meeting_id": mid, "title": "Thông qua Đề án chuyển đổi số tỉnh Quảng Ninh",
+                                     "method": "yes_no_abstain", "quorum_rule": "none"}, headers=chair).json()["id"]
+
+    with c.websocket_connect("/ws", headers=member_cookie) as ws, c.websocket_connect("/ws", headers=member2) as ws2:
+        ws.send_json({"op": "subscribe", "topic": f"meeting:{mid}"})
+        assert ws.receive_json()["type"] == "subscribed"
+        early = command(ws, {"op": "vote", "id": "t-0", "poll_id": pid, "choice": "yes"})
+        assert early["ok"] is False and early["status"] == 404  # a draft does not exist for delegates
+        assert c.post(f"/api/polls/{pid}/open", headers=chair).status_code == 200
+
+        r = command(ws, {"op": "vote", "id": "t-1", "poll_id": pid, "choice": "yes"})
+        assert r["type"] == "reply" and r["op"] == "vote" and r["id"] == "t-1" and r["ok"] is True, r
+        assert r["data"] | {"message": ""} == {"poll_id": pid, "participant_id": m["seats"]["member"], "cast": 1,
+                                               "eligible": 3, "changed": False, "message": ""}
+        progress = receive_until(ws, lambda msg: msg.get("type") == "poll.progress")
+        assert progress["data"]["cast"] == 1
+
+        dup = command(ws, {"op": "vote", "id": 2, "poll_id": pid, "choice": "no"})
+        assert dup["id"] == 2 and dup["ok"] is False and dup["status"] == 409 and "đã được bỏ" in dup["message"]
+        bad = command(ws2, {"op": "vote", "id": "t-3", "poll_id": pid, "choice": ["có"]})
+        assert bad["ok"] is False and bad["status"] == 400 and bad["field"] == "choice"
+        assert command(ws2, {"op": "vote", "id": "t-4", "poll_id": pid})["field"] == "choice"
+        assert command(ws2, {"op": "vote", "id": "t-5", "poll_id": "một", "choice": "yes"})["field"] == "poll_id"
+        no_id = command(ws2, {"op": "vote", "poll_id": pid, "choice": "yes"})
+        assert no_id["type"] == "error" and no_id["op"] == "vote"
+        r2 = command(ws2, {"op": "vote", "id": "t-6", "poll_id": pid, "choice": "abstain"})
+        assert r2["ok"] is True and r2["data"]["cast"] == 2
+
+        # logging out ends what the socket may do, even though it stays open for live events
+        async with world.db.uow() as uow:
+            await identity.end_session(uow, world.member, member_token)
+            await uow.commit()
+        rc = c.post(f"/api/polls/{pid}/roll-call", json={"votes": [
+            {"participant_id": m["seats"]["chair"], "choice": "no"}]}, headers=chair)
+        assert rc.status_code == 201
+        cookie2, token2 = await session_cookie(world, "member", settings)
+    with c.websocket_connect("/ws", headers=cookie2) as ws3:
+        async with world.db.uow() as uow:
+            await identity.end_session(uow, world.member, token2)
+            await uow.commit()
+        gone = command(ws3, {"op": "vote", "id": "t-7", "poll_id": pid, "choice": "no"})
+        assert gone["ok"] is False and gone["status"] == 401
+
+    closed = c.post(f"/api/polls/{pid}/close", headers=chair).json()
+    assert closed["result"]["counts"] == {"yes": 1, "no": 1, "abstain": 1}
+    from sqlalchemy import select
+
+    from eoffice import audit
+
+    async with world.db.uow() as uow:
+        actions = (await uow.session.scalars(select(audit.AuditEntry.action).where(
+            audit.AuditEntry.object_type == "poll").order_by(audit.AuditEntry.seq))).all()
+        assert (await audit.verify(uow.session)).ok
+    assert actions == ["poll.create", "poll.open", "poll.vote", "poll.vote", "poll.roll_call", "poll.close"]

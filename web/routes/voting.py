@@ -4,10 +4,18 @@ Handlers translate HTTP to ``meetings.voting`` services, one unit of work each, 
 after the commit: a 201 for a vote means it is stored. After a commit they poke the per-process
 ``PollRunner`` (coalesced progress events, countdowns). Paths avoid ``/api/meetings/{id}/<word>``
 for POST: the meetings module's life-cycle route claims that shape.
+
+A tablet casts over the meeting WebSocket it already holds (the ``vote`` command: ``{"op": "vote",
+"id": <client id>, "poll_id", "choice", "participant_id"?}``, answered by a ``reply`` frame with
+that id after the commit) or with ``POST /api/polls/{id}/votes``; both go through ``submit_vote``
+(the same checks, the same group commit). A WebSocket vote skips the per-request session lookup
+and HTTP; the session (or API token) the socket was opened with is checked in the cast's own
+transaction instead, so a vote after a logout is refused as an HTTP one would be.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -41,8 +49,10 @@ def batcher(app: Any) -> CastBatcher:
 
 
 def setup(app: Any) -> None:
-    """At startup (when the app factory calls it): close overdue polls and resume countdowns."""
+    """At startup (when the app factory calls it): close overdue polls and resume countdowns; the
+    WebSocket ``vote`` command."""
     runner(app).ensure()
+    app.state.hub.add_command("vote", functools.partial(ws_vote, app))
 
 
 def _pid(request: Request) -> int:
@@ -181,30 +191,46 @@ async def roll_call(request: Request) -> JSONResponse:
     """Chair or secretary record votes by roll call or show of hands: {votes: [{participant_id, choice}]}."""
     body = await json_body(request)
     pid = _pid(request)
-    receipts = await _voting_call(request, pid, lambda uow, user: voting.record_roll_call(
-        uow, user, pid, body.get("votes")))
+    receipts = await _voting_call(request.app, pid, lambda: _run(request, lambda uow, user: voting.record_roll_call(
+        uow, user, pid, body.get("votes"))))
     return JSONResponse({"ok": True, "receipts": [r.public() for r in receipts]}, status_code=201)
 
 
 # ---------------------------------------------------------------- voting
 
 
-async def _voting_call(request: Request, poll_id: int,
-                       fn: Callable[[UnitOfWork, User], Awaitable[Any]] | voting.CastRequest) -> Any:
+async def _voting_call(app: Any, poll_id: int, work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a vote-recording ``work`` (it commits), then wake the progress runner."""
     try:
-        if isinstance(fn, voting.CastRequest):  # group commit with the casts arriving now; answered after it
-            result = await batcher(request.app).submit(poll_id, fn)
-        else:
-            result = await _run(request, fn)
+        result = await work()
     except voting.PollExpired:
-        async with request.app.state.db.uow() as uow:  # close it now rather than at the runner's next tick
+        async with app.state.db.uow() as uow:  # close it now rather than at the runner's next tick
             closed = await voting.close_expired(uow)
             await uow.commit()
         if closed:
-            runner(request.app).poke(None)
+            runner(app).poke(None)
         raise
-    runner(request.app).poke(poll_id)
+    runner(app).poke(poll_id)
     return result
+
+
+async def submit_vote(app: Any, user: User, poll_id: int, body: Any,
+                      credential: tuple[str, str] | None = None) -> voting.Receipt:
+    """A tablet's vote ``{choice, participant_id?}``, from HTTP or the WebSocket: group-committed with the
+    casts arriving now and returned after that commit (``CastBatcher``)."""
+    if not isinstance(body, dict) or "choice" not in body:
+        raise Invalid("Thiếu lựa chọn (choice).", field="choice")
+    seat = _int(body.get("participant_id"), "participant_id")
+    request = voting.CastRequest(user, body["choice"], seat, credential)
+    return await _voting_call(app, poll_id, lambda: batcher(app).submit(poll_id, request))
+
+
+async def ws_vote(app: Any, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
+    """The WebSocket ``vote`` command (see the module docstring); the reply carries the receipt."""
+    poll_id = _int(command.get("poll_id"), "poll_id", optional=False)
+    assert poll_id is not None
+    receipt = await submit_vote(app, conn.user, poll_id, command, conn.credential)
+    return {**receipt.public(), "message": "Đã ghi nhận phiếu biểu quyết."}
 
 
 @describe(responses={"201": {"description": "Phiếu đã được ghi nhận (đã lưu)"},
@@ -212,13 +238,9 @@ async def _voting_call(request: Request, poll_id: int,
                      "403": {"description": "Không có quyền biểu quyết"},
                      "409": {"description": "Đã bỏ phiếu, biểu quyết chưa mở hoặc đã kết thúc"}})
 async def cast(request: Request) -> JSONResponse:
-    """Cast my vote: {choice, participant_id?}; participant_id picks a proxy I hold. Answered after the commit."""
-    body = await json_body(request)
-    pid = _pid(request)
-    if "choice" not in body:
-        raise Invalid("Thiếu lựa chọn (choice).", field="choice")
-    seat = _int(body.get("participant_id"), "participant_id")
-    receipt = await _voting_call(request, pid, voting.CastRequest(require_user(request), body["choice"], seat))
+    """Cast my vote: {choice, participant_id?}; participant_id picks a proxy I hold. Answered after the commit.
+    Tablets may send the same as the WebSocket command ``vote`` instead (same checks, no per-request login lookup)."""
+    receipt = await submit_vote(request.app, require_user(request), _pid(request), await json_body(request))
     return JSONResponse({"ok": True, **receipt.public(), "message": "Đã ghi nhận phiếu biểu quyết."},
                         status_code=201)
 

@@ -5,6 +5,7 @@ Client to server::
     {"op": "subscribe", "topic": "meeting:1", "since": 12}   # since: optional, the last seq the client has
     {"op": "unsubscribe", "topic": "meeting:1"}
     {"op": "ping"}  /  {"op": "pong"}
+    {"op": "vote", "id": "c1", "poll_id": 7, "choice": "yes", "participant_id": 12}   # a command (Hub.add_command)
 
 Server to client::
 
@@ -14,6 +15,8 @@ Server to client::
     {"type": "ping"}   # every settings.ws_heartbeat_seconds; answer with anything
     {"type": "pong"}   # answer to a client ping
     {"type": "error", "message": "...", "op": ..., "topic": ...}   # bad input; the connection stays open
+    {"type": "reply", "op": "vote", "id": "c1", "ok": true, "data": {...}}   # a command's answer, once it is done
+    {"type": "reply", "op": "vote", "id": "c1", "ok": false, "status": 409, "code": "conflict", "message": "..."}
 
 Close codes: 4401 not authenticated, 4403 cross-site origin refused, 4008 too slow (the
 client's queue overflowed; reconnect and resume), 4009 out of sync (resume: a snapshot will
@@ -47,7 +50,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from storage.errors import AppError
-from web.auth import bearer_token, websocket_user
+from web.auth import bearer_token, credential, websocket_user
 from web.hub import Connection, Hub, encode
 
 log = logging.getLogger(__name__)
@@ -105,6 +108,15 @@ async def handle(hub: Hub, conn: Connection, text: str) -> None:
             await hub.subscribe(conn, topic, command.get("since"))
         except AppError as exc:
             error(exc.message, op=op, topic=topic)
+    elif isinstance(op, str) and (run := hub.command(op)) is not None:
+        rid = command.get("id")
+        if isinstance(rid, bool) or not isinstance(rid, str | int) or len(str(rid)) > 100:
+            return error("Thiếu mã yêu cầu (id) hoặc mã không hợp lệ.", op=op)
+        try:  # answered after the command is done (a vote: after its commit); frames of this socket wait
+            conn.send({"type": "reply", "op": op, "id": rid, "ok": True, "data": await run(conn, command)})
+        except AppError as exc:
+            conn.send({"type": "reply", "op": op, "id": rid, "ok": False, "status": exc.status, "code": exc.code,
+                       "message": exc.message, **exc.details})
     else:
         error(f"Thao tác không được hỗ trợ: «{str(op)[:50]}».", op=op if isinstance(op, str) else None)
     return None
@@ -124,6 +136,7 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         return
 
     conn = hub.connect(user)
+    conn.credential = credential(websocket, settings)
     interval = float(settings.ws_heartbeat_seconds)
     last_heard = time.monotonic()
     client_left = False
