@@ -2,19 +2,25 @@
 
     .venv/bin/python bench/sfu.py [--quick] [--window 20]
 
-Arrangement. The server runs in its own process (this file with ``--serve``), so its CPU time is measured alone:
+Arrangement. The server runs in its own process (this file with ``--serve``), so its CPU time is measured alone
+(developer aid: ``SFU_BENCH_PROFILE=/tmp/sfu.prof`` runs it under cProfile; ``--only meeting`` runs the meeting only):
 ``time.process_time()`` (all threads: aiortc's decoder threads and encoder executor included) read at the start and
-end of a fixed wall-clock window. Clients run in this process and cost no codec work: publishers replay pre-encoded
-VP8 (640x480, ~500 kbit/s, 30 fps, a keyframe every 2 s) and Opus (20 ms packets) as ``av.Packet``; subscribers take
-encoded frames with the same passthrough the server uses, so nothing is decoded on either side. Signalling is the
+end of a fixed wall-clock window. Clients run in this process (the meeting's in client processes, see 2) and cost no
+codec work: publishers replay pre-encoded VP8 (640x480, ~500 kbit/s, 30 fps, a keyframe every 2 s) and Opus (20 ms
+packets) as ``av.Packet``; subscribers reassemble encoded frames without a decoder (``meetings.sfu.frames``), so
+nothing is decoded on either side. Signalling is the
 SFU's JSON protocol over one TCP connection per participant; ICE runs on 127.0.0.1.
 
 1. Fan-out: one publisher, N viewers. Ours forwards; the baseline is stock aiortc in the same run: the server
    decodes the publisher's track and ``MediaRelay`` feeds each viewer's sender, which encodes (aiortc's VP8 encoder
    at its defaults). Streams per core = delivered frames per second / 30, divided by the cores the server used.
-2. Meeting: 10 participants, each publishing video and audio and receiving everyone else's (90 video + 90 audio
-   forwarded streams). Server CPU over the window; frames delivered against frames expected; RTP packet loss from
-   the subscribers' receiver statistics.
+2. Meeting: 10 participants, each publishing video and audio and receiving everyone else's: 10 video + 10 audio
+   tracks published, each forwarded to 9 viewers (90 video + 90 audio forwarded streams). Server CPU over the
+   window; frames delivered against frames expected; RTP packet loss from the subscribers' receiver statistics;
+   packets per second sent and what SRTP encryption and ``sendto`` alone cost per packet (measured apart, in this
+   process), i.e. the part of the server's CPU no Python code can remove. The participants run in a few client
+   processes (``--client-processes``): one Python process cannot receive 180 streams on a busy 2-core machine, and
+   the packets it would lose (and NACK) would be charged to the server.
 3. Latency per hop: publish -> SFU -> subscriber, measured from the moment the publisher's sender takes a packet to
    the moment the subscriber has the complete frame, minus the same path without the SFU (a direct peer
    connection), both running at once. The SFU forwards each RTP packet as it arrives (no jitter buffer on the
@@ -27,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import collections
+import contextlib
 import json
 import os
 import pickle
@@ -187,18 +195,30 @@ class Server:
 
 
 class Measure:
-    """Client-side bookkeeping: when each payload was sent (per publisher) and when frames arrived."""
+    """Client-side bookkeeping: when each payload was sent (per publisher) and when frames arrived.
 
-    def __init__(self) -> None:
+    With ``raw``, samples are also kept as they are (publisher, payload hash, time) so that a parent process can match
+    what one client process received against what another one sent (``time.monotonic`` is system-wide on Linux).
+    """
+
+    def __init__(self, raw: bool = False) -> None:
         self.sent: dict[tuple[str, int], float] = {}
         self.recording = False
         self.frames: collections.Counter[str] = collections.Counter()
         self.latency: dict[str, list[float]] = collections.defaultdict(list)
         self.first_frame: set[tuple[str, str, str]] = set()
+        self.raw = raw
+        self.raw_sent: collections.deque[tuple[str, int, float]] = collections.deque()
+        self.raw_received: list[tuple[str, str, int, float]] = []
 
     def on_sent(self, publisher: str) -> Callable[[int, bytes], None]:
         def record(index: int, data: bytes) -> None:
-            self.sent[(publisher, hash(data))] = time.monotonic()
+            now = time.monotonic()
+            self.sent[(publisher, hash(data))] = now
+            if self.raw:
+                self.raw_sent.append((publisher, hash(data), now))
+                while self.raw_sent[0][2] < now - 3.0 and not self.recording:
+                    self.raw_sent.popleft()
 
         return record
 
@@ -209,11 +229,32 @@ class Measure:
             if not self.recording:
                 return
             self.frames[f"{category}-{kind}"] += 1
+            if self.raw:
+                self.raw_received.append((publisher, kind, hash(frame.data), now))
+                return
             sent = self.sent.get((publisher, hash(frame.data)))
             if sent is not None and now - sent < 1.0:
                 self.latency[f"{category}-{kind}"].append(now - sent)
 
         return on_frame
+
+
+def match_latency(
+    sent: list[tuple[str, int, float]], received: list[tuple[str, str, int, float]]
+) -> dict[str, list[float]]:
+    """For each frame received, the time since its publisher last sent that payload (within a second)."""
+    times: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
+    for publisher, digest, at in sent:
+        times[(publisher, digest)].append(at)
+    for values in times.values():
+        values.sort()
+    latency: dict[str, list[float]] = collections.defaultdict(list)
+    for publisher, kind, digest, at in received:
+        values = times.get((publisher, digest), [])
+        i = bisect.bisect_right(values, at)
+        if i and at - values[i - 1] < 1.0:
+            latency[f"meeting-{kind}"].append(at - values[i - 1])
+    return latency
 
 
 class Participant:
@@ -339,49 +380,158 @@ async def fanout(mode: str, viewers: int, window: float, media: tuple[list[bytes
         await server.stop()
 
 
-async def meeting(sites: int, window: float, media: tuple[list[bytes], list[bytes]]) -> dict[str, Any]:
+class ClientProcess:
+    """Some of the meeting's participants, in a process of their own (one Python process cannot receive 180 streams
+    on a busy 2-core machine without losing packets, which would then be charged to the server). Commands and
+    answers are JSON lines on stdin/stdout."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, port: int, participants: list[str]) -> ClientProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--clients", str(port), *participants,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
+        )  # fmt: skip
+        client = cls(process)
+        await client.read(60)  # {"ready": true} once everyone in it has published
+        return client
+
+    async def read(self, within: float = 30) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), within)
+        if not line:
+            raise RuntimeError("a client process ended early")
+        return json.loads(line)
+
+    async def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"cmd": command}).encode() + b"\n")
+        return await self.read()
+
+    async def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 15)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+async def serve_clients(port: int, pids: list[str]) -> None:
+    """The ``--clients`` side of :class:`ClientProcess`."""
+    enable_loopback_ice()
+    media = load_media()
+    measure = Measure(raw=True)
+    people = [Participant(pid, measure, "meeting") for pid in pids]
+    for person in people:
+        await person.join(port, "sfu")
+        await person.publish(*media)
+        await person.client.published.wait()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    def answer(message: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    answer({"ready": True})
+    before: list[tuple[int, int]] = []
+    cpu = 0.0
+    while line := await reader.readline():
+        command = json.loads(line)["cmd"]
+        if command == "status":
+            answer({"started": len(measure.first_frame)})
+        elif command == "start":
+            before = [await p.receive_stats() for p in people]
+            measure.frames.clear()
+            measure.raw_received.clear()
+            cpu = time.process_time()
+            measure.recording = True
+            answer({"ok": True})
+        elif command == "stop":
+            measure.recording = False
+            cpu = time.process_time() - cpu
+            after = [await p.receive_stats() for p in people]
+            answer(
+                {
+                    "cpu": cpu,
+                    "frames": dict(measure.frames),
+                    "received": sum(a[0] - b[0] for a, b in zip(after, before, strict=True)),
+                    "lost": sum(a[1] - b[1] for a, b in zip(after, before, strict=True)),
+                    "sent": list(measure.raw_sent),
+                    "samples": measure.raw_received,
+                }
+            )
+    for person in people:
+        await person.close()
+
+
+async def meeting(sites: int, window: float, processes: int) -> dict[str, Any]:
     server = await Server.start("sfu")
-    measure = Measure()
-    people = [Participant(f"diem-cau-{n}", measure, "meeting") for n in range(sites)]
+    groups = [[f"diem-cau-{n}" for n in range(i, sites, processes)] for i in range(processes)]
+    clients: list[ClientProcess] = []
     try:
-        for person in people:
-            await person.join(server.port, "sfu")
-            await person.publish(*media)
-            await person.client.published.wait()
+        for group in groups:
+            clients.append(await ClientProcess.start(server.port, group))
         streams = sites * (sites - 1)
-        await wait_for_streams(measure, 2 * streams, 20 if window < 10 else 60)
+        deadline = time.monotonic() + (20 if window < 10 else 60)
+        while (started := sum([(await c.ask("status"))["started"] for c in clients])) < 2 * streams:
+            if time.monotonic() > deadline:
+                print(f"   only {started} of {2 * streams} streams started")
+                break
+            await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)
-        before = [await p.receive_stats() for p in people]
-        sent_before = frames_sent((await server.sample(stats=True))["stats"]["sfu"])
-        cpu = await measured_window(server, measure, window)
-        sent_after = frames_sent((await server.sample(stats=True))["stats"]["sfu"])
-        after = [await p.receive_stats() for p in people]
-        received = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
-        lost = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+        before = await server.sample(stats=True)
+        await asyncio.gather(*(c.ask("start") for c in clients))
+        await asyncio.sleep(window)
+        results = await asyncio.gather(*(c.ask("stop") for c in clients))
+        after = await server.sample(stats=True)
+        server_wall = after["wall"] - before["wall"]  # a little longer than the clients' window
+        server_cores = (after["cpu"] - before["cpu"]) / server_wall
+        sent_before, sent_after = server_counts(before["stats"]["sfu"]), server_counts(after["stats"]["sfu"])
+        received = sum(r["received"] for r in results)
+        lost = sum(r["lost"] for r in results)
+        frames: collections.Counter[str] = collections.Counter()
+        for r in results:
+            frames.update(r["frames"])
+        latency = match_latency(
+            [tuple(x) for r in results for x in r["sent"]], [tuple(x) for r in results for x in r["samples"]]
+        )
         expected = {"video": streams * FPS * window, "audio": streams * AUDIO_RATE * window}
-        sent = {k: sent_after[k] - sent_before[k] for k in expected}
+        sent = {k: sent_after[k] - sent_before[k] for k in sent_after}
         # CPU per frame the server actually forwarded, times the frames of a meeting where nothing is missing:
         # robust when the machine is too busy for the server (or the clients) to keep up.
-        per_frame = cpu["server_cores"] * window / max(1, sum(sent.values()))
-        stats = (await server.sample(stats=True))["stats"]["sfu"]
-        dropped = sum(s["frames_dropped"] for p in stats.values() for s in p["slots"])
+        per_frame = server_cores * server_wall / max(1, sent["video"] + sent["audio"])
+        rate = sent["packets"] / server_wall
+        costs = per_packet_costs(round(sent["bytes"] / max(1, sent["packets"])))
         return {
             "sites": sites,
+            "client_processes": processes,
+            "per_packet_cost": costs,
+            "srtp_cores": costs["srtp"] * rate,
+            "sendto_cores": costs["sendto"] * rate,
             "forwarded_streams": {"video": streams, "audio": streams},
-            "server_cores": cpu["server_cores"],
+            "server_cores": server_cores,
             # if frames were missing because the server did not get enough CPU, what it would need for all of them
             "server_cores_all_frames": per_frame * sum(expected.values()) / window,
-            "server_forwarded": {k: sent[k] / expected[k] for k in expected},
-            "client_cores": cpu["client_cores"],
-            "delivered": {k: measure.frames[f"meeting-{k}"] / expected[k] for k in expected},
+            "server_forwarded": {k: sent[k] / (expected[k] * server_wall / window) for k in expected},
+            "server_packets_per_second": sent["packets"] / server_wall,
+            "server_bytes_per_packet": sent["bytes"] / max(1, sent["packets"]),
+            "server_retransmissions": sent["retransmissions"],
+            "client_cores": sum(r["cpu"] for r in results) / window,
+            "delivered": {k: frames[f"meeting-{k}"] / expected[k] for k in expected},
             "rtp_packets_received": received,
             "rtp_packet_loss": lost / max(1, received + lost),
-            "server_frames_dropped": dropped,
-            "latency_ms": summarise(measure.latency, "meeting"),
+            "server_frames_dropped": sent["dropped"],
+            "latency_ms": summarise(latency, "meeting"),
         }
     finally:
-        for person in people:
-            await person.close()
+        for client in clients:
+            await client.stop()
         await server.stop()
 
 
@@ -433,11 +583,16 @@ async def latency(window: float, media: tuple[list[bytes], list[bytes]]) -> dict
         await server.stop()
 
 
-def frames_sent(stats: dict[str, Any]) -> dict[str, int]:
-    totals = {"video": 0, "audio": 0}
+def server_counts(stats: dict[str, Any]) -> dict[str, int]:
+    """Totals over every subscriber slot of the server's room: frames by kind, packets, bytes, retransmissions."""
+    totals = dict.fromkeys(("video", "audio", "packets", "bytes", "retransmissions", "dropped"), 0)
     for participant in stats.values():
         for slot in participant["slots"]:
             totals[slot["kind"]] += slot["frames_sent"]
+            totals["packets"] += slot["packets_sent"]
+            totals["bytes"] += slot["bytes_sent"]
+            totals["retransmissions"] += slot["retransmissions"]
+            totals["dropped"] += slot["frames_dropped"]
     return totals
 
 
@@ -455,6 +610,97 @@ def summarise(samples: dict[str, list[float]], prefix: str = "") -> dict[str, di
     return out
 
 
+def per_packet_costs(size: int, count: int = 20000) -> dict[str, float]:
+    """CPU seconds per packet of ``size`` bytes for the two costs no Python code can remove: SRTP encryption
+    (pylibsrtp, the profile aiortc prefers) and the ``sendto`` system call on loopback (measured with the calling
+    thread's CPU time, so the thread draining the receiving socket is not counted)."""
+    import socket
+    import threading
+
+    from aiortc.rtcdtlstransport import SRTP_PROFILES
+    from pylibsrtp import Policy, Session
+
+    profile = SRTP_PROFILES[0]
+    key = os.urandom(profile.key_length + profile.salt_length)
+    session = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile.libsrtp_profile))
+    payload = os.urandom(max(0, size - 12))
+    packets = [bytes([0x80, 96]) + n.to_bytes(2, "big") + bytes(8) + payload for n in range(count)]
+    started = time.thread_time()
+    for packet in packets:
+        session.protect(packet)
+    srtp = (time.thread_time() - started) / count
+
+    receiver, sender = (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+    )
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(0.5)
+    address = receiver.getsockname()
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while receiver.recv(2048):
+                pass
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    data = packets[0] + bytes(16)
+    started = time.thread_time()
+    for _ in range(count):
+        sender.sendto(data, address)
+    sendto = (time.thread_time() - started) / count
+    sender.close()
+    receiver.close()
+    thread.join(1)
+    return {"srtp": srtp, "sendto": sendto}
+
+
+def report_meeting(meet: dict[str, Any]) -> None:
+    print(
+        f"   {meet['forwarded_streams']['video']} video + {meet['forwarded_streams']['audio']} audio streams: "
+        f"server {meet['server_cores']:.3f} cores (target < 0.5); clients {meet['client_cores']:.3f} cores"
+    )
+    print(
+        f"   the server forwarded {meet['server_forwarded']['video']:.1%} of video and "
+        f"{meet['server_forwarded']['audio']:.1%} of audio frames; at its CPU cost per forwarded frame, every frame "
+        f"would take {meet['server_cores_all_frames']:.2f} cores (load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores)"
+    )
+    rate, costs = meet["server_packets_per_second"], meet["per_packet_cost"]
+    print(
+        f"   {rate:.0f} packets/s sent ({meet['server_bytes_per_packet']:.0f} bytes each, "
+        f"{meet['server_retransmissions']} retransmissions); of that, SRTP encryption alone "
+        f"{costs['srtp'] * 1e6:.1f} us/packet = {meet['srtp_cores']:.3f} cores and sendto "
+        f"{costs['sendto'] * 1e6:.1f} us/packet = {meet['sendto_cores']:.3f} cores"
+    )
+    print(
+        f"   delivered {meet['delivered']['video']:.1%} of video and {meet['delivered']['audio']:.1%} of audio "
+        f"frames; RTP loss {meet['rtp_packet_loss']:.3%} of {meet['rtp_packets_received']} packets; "
+        f"{meet['server_frames_dropped']} frames dropped by the server (waiting for a keyframe)"
+    )
+    for key, value in meet["latency_ms"].items():
+        print(f"   end to end {key}: median {value['median']:.1f} ms, p95 {value['p95']:.1f} ms")
+
+
+def meeting_summary(meet: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "meeting_sites": meet["sites"],
+        "meeting_streams": meet["forwarded_streams"],
+        "meeting_server_cores": round(meet["server_cores"], 3),
+        "meeting_server_cores_all_frames": round(meet["server_cores_all_frames"], 3),
+        "meeting_packets_per_second": round(meet["server_packets_per_second"]),
+        "meeting_srtp_cores": round(meet["srtp_cores"], 3),
+        "meeting_sendto_cores": round(meet["sendto_cores"], 3),
+        "meeting_delivered": {k: round(v, 4) for k, v in meet["delivered"].items()},
+        "meeting_server_forwarded": {k: round(v, 4) for k, v in meet["server_forwarded"].items()},
+        "meeting_rtp_loss": round(meet["rtp_packet_loss"], 5),
+        "meeting_retransmissions": meet["server_retransmissions"],
+        "meeting_client_cores": round(meet["client_cores"], 3),
+        "meeting_latency_ms": meet["latency_ms"],
+    }
+
+
 # -- main ---------------------------------------------------------------------------------------------------------
 
 
@@ -469,9 +715,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     if args.only == "meeting":
-        meet = await meeting(args.sites, args.window, media)
-        print(json.dumps(meet))
-        return {"bench": "sfu", "only": "meeting"}
+        meet = await meeting(args.sites, args.window, args.client_processes)
+        report_meeting(meet)
+        return {"bench": "sfu", "only": "meeting", **meeting_summary(meet)}
     print("\n1. latency per hop (publish -> SFU -> subscriber, minus a direct connection)")
     lat = await latency(args.window / 2, media)
     for key, value in lat["end_to_end_ms"].items():
@@ -491,25 +737,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     ratio = ours["streams_per_core"] / relay["streams_per_core"]
     print(f"   ratio: {ratio:.1f}x (target >= 10x)")
 
-    print(f"\n3. meeting of {args.sites} sites, everyone sees and hears everyone (window {args.window:.0f} s)")
-    meet = await meeting(args.sites, args.window, media)
     print(
-        f"   {meet['forwarded_streams']['video']} video + {meet['forwarded_streams']['audio']} audio streams: "
-        f"server {meet['server_cores']:.3f} cores (target < 0.5); clients {meet['client_cores']:.3f} cores"
+        f"\n3. meeting of {args.sites} sites, everyone sees and hears everyone (window {args.window:.0f} s, "
+        f"clients in {args.client_processes} processes)"
     )
-    print(
-        f"   the server forwarded {meet['server_forwarded']['video']:.1%} of video and "
-        f"{meet['server_forwarded']['audio']:.1%} of audio frames; at its CPU cost per forwarded frame, every frame "
-        f"would take {meet['server_cores_all_frames']:.2f} cores (load average {os.getloadavg()[0]:.1f} "
-        f"on {os.cpu_count()} cores)"
-    )
-    print(
-        f"   delivered {meet['delivered']['video']:.1%} of video and {meet['delivered']['audio']:.1%} of audio "
-        f"frames; RTP loss {meet['rtp_packet_loss']:.3%} of {meet['rtp_packets_received']} packets; "
-        f"{meet['server_frames_dropped']} frames dropped by the server"
-    )
-    for key, value in meet["latency_ms"].items():
-        print(f"   end to end {key}: median {value['median']:.1f} ms, p95 {value['p95']:.1f} ms")
+    meet = await meeting(args.sites, args.window, args.client_processes)
+    report_meeting(meet)
     elapsed = time.monotonic() - t0
     print(f"\n{elapsed:.0f} s in all")
     return {
@@ -518,14 +751,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "streams_per_core": {"sfu": round(ours["streams_per_core"], 1), "relay": round(relay["streams_per_core"], 1)},
         "ratio": round(ratio, 1),
         "fanout_viewers": {"sfu": ours["viewers"], "relay": relay["viewers"]},
-        "meeting_sites": args.sites,
-        "meeting_streams": meet["forwarded_streams"],
-        "meeting_server_cores": round(meet["server_cores"], 3),
-        "meeting_server_cores_all_frames": round(meet["server_cores_all_frames"], 3),
-        "meeting_delivered": {k: round(v, 4) for k, v in meet["delivered"].items()},
-        "meeting_server_forwarded": {k: round(v, 4) for k, v in meet["server_forwarded"].items()},
-        "meeting_rtp_loss": round(meet["rtp_packet_loss"], 5),
-        "meeting_latency_ms": meet["latency_ms"],
+        **meeting_summary(meet),
         "added_latency_per_hop_ms": {k: round(v, 2) for k, v in lat["added_per_hop_ms"].items()},
         "end_to_end_ms": lat["end_to_end_ms"],
         "seconds": round(elapsed, 1),
@@ -545,7 +771,9 @@ def parse() -> argparse.Namespace:
         choices=["meeting"],
         help="run one scenario (e.g. to profile the server with SFU_BENCH_PROFILE=/tmp/sfu.prof)",
     )
+    parser.add_argument("--client-processes", type=int, default=3, help="processes the meeting's clients run in")
     parser.add_argument("--serve", choices=["sfu", "relay"], help=argparse.SUPPRESS)
+    parser.add_argument("--clients", nargs="+", help=argparse.SUPPRESS)  # PORT PARTICIPANT...
     args = parser.parse_args()
     args.window = args.window or (8.0 if args.quick else 20.0)
     args.viewers = args.viewers or (10 if args.quick else 20)
@@ -561,6 +789,8 @@ if __name__ == "__main__":
         cProfile.run(f"asyncio.run(serve({arguments.serve!r}))", os.environ["SFU_BENCH_PROFILE"])
     elif arguments.serve:
         asyncio.run(serve(arguments.serve))
+    elif arguments.clients:
+        asyncio.run(serve_clients(int(arguments.clients[0]), arguments.clients[1:]))
     else:
         result = asyncio.run(main(arguments))
         print(json.dumps(result, ensure_ascii=False))

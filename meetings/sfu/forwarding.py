@@ -439,6 +439,7 @@ class ForwardedTrack(MediaStreamTrack):
         self._last_ts = random.getrandbits(32)  # timestamp of the newest packet sent when the source last changed
         self._last_at: float | None = None  # ...and when that packet came in
         self.packets_sent = 0
+        self.bytes_sent = 0  # RTP header and payload, before SRTP
         self.frames_sent = 0
         self.frames_dropped = 0  # video frames dropped while waiting for a keyframe
         self.retransmissions = 0
@@ -512,8 +513,10 @@ class ForwardedTrack(MediaStreamTrack):
         elif (seq - self._first_seq) & 0xFFFF >= 0x8000:
             return  # reordered from before the re-base: the subscriber's numbering has no place for it
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-        out.send(out.build(packet, seq, timestamp, ntp), len(packet.payload), timestamp, ntp)
+        data = out.build(packet, seq, timestamp, ntp)
+        out.send(data, len(packet.payload), timestamp, ntp)
         self.packets_sent += 1
+        self.bytes_sent += len(data)
         self.frames_sent += packet.marker or self.kind == "audio"
 
     def _sync(self, packet: RtpPacket) -> None:

@@ -356,6 +356,9 @@ class SfuRoom:
                         "source": s.publication.participant.id if s.publication else None,
                         "frames_sent": s.track.frames_sent,
                         "frames_dropped": s.track.frames_dropped,
+                        "packets_sent": s.track.packets_sent,
+                        "bytes_sent": s.track.bytes_sent,
+                        "retransmissions": s.track.retransmissions,
                     }
                     for s in p.slots
                 ],
