@@ -177,6 +177,8 @@ def _after_flush(session: Session, _flush_context: object) -> None:
     for obj in (*session.new, *session.deleted):
         if isinstance(obj, Grant):
             ids.add(obj.document_id)
+        elif isinstance(obj, Document) and obj in session.new:  # keys at once, words when indexed
+            ids.add(obj.id)
     for obj in session.dirty:
         if isinstance(obj, Document):
             state = inspect(obj)

@@ -11,6 +11,7 @@ finds ``Công văn triển khai`` and ``123 ubnd vx`` finds ``123/UBND-VX``.
   answers "these words, in these buckets, readable with one of my keys" by intersecting posting
   lists, without visiting rows the user may not read or old rows. Ranked with ``ts_rank_cd`` over
   the matches of the newest buckets, widened until there are ``candidates`` of them.
+  An empty query (filters only) lists the newest documents the same way, without words.
   The keys are rewritten whenever grants or the fields of the clerk's rule change
   (``eoffice.access`` listens to flushes); hits are checked once more with ``access.visible``.
 - SQLite: an FTS5 table ``documents_fts`` (rowid = document id), ranked with ``bm25``. The
@@ -189,15 +190,13 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
     narrowing = _filters(filters or Filters())
     conds = [access.visible(viewer), *narrowing]
     limit = max(1, min(limit, 100))
-    if not terms:
+    if uow.dialect == "postgresql":
+        pairs = (await _rounds_pg(uow, viewer, terms, narrowing, limit + offset, candidates))[offset:]
+    elif not terms:
         rows = (await uow.session.scalars(
             select(Document).where(*conds).order_by(Document.created_at.desc(), Document.id.desc())
             .limit(limit).offset(offset))).all()
         return [Hit(d, 0.0) for d in rows]
-
-    if uow.dialect == "postgresql":
-        pairs = await _ranked_pg(uow, viewer, terms, narrowing, limit + offset, candidates)
-        pairs = pairs[offset:]
     else:
         match = " ".join(f'"{t}"' for t in terms)
         fts = literal_column(FTS_TABLE)
@@ -222,50 +221,61 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
     return [Hit(docs[p[0]], float(p[1])) for p in pairs if p[0] in docs]
 
 
-async def _ranked_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], conds: list[ColumnElement[bool]],
+async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], conds: list[ColumnElement[bool]],
                      want: int, candidates: int) -> list[tuple[int, float]]:
-    """(id, rank) of the best ``want`` matches among the newest ones.
+    """(id, rank) of the best ``want`` matches among the newest ones; without words, the newest
+    ``want`` documents the viewer may see (rank 0).
 
-    Rounds go back in time bucket by bucket, from the newest, until ``candidates`` matches were
-    seen: the first round takes the newest bucket, each next one as many buckets as the density
-    of matches so far says are missing (x4 while there was none). Each round is one GIN lookup of
-    words & buckets & reader keys that ranks only its own rows; the last one, reaching the oldest
-    bucket, drops the buckets (a long OR would cost more than it saves) and bounds the id instead.
-    The best of all rounds are the best overall, since a rank depends on the document alone."""
+    Rounds go back in time bucket by bucket, from the newest, until ``candidates`` matches (``want``
+    documents without words) were seen: the first round takes the newest bucket, each next one as
+    many buckets as the density of matches so far says are missing (x4 while there was none). Each
+    round is one GIN lookup of words & buckets & reader keys that ranks only its own rows; the last
+    one, reaching the oldest bucket, drops the buckets (a long OR would cost more than it saves) and
+    bounds the id instead. The best of all rounds are the best overall, since a rank depends on the
+    document alone."""
     from eoffice.documents import Document
 
-    # JIT compilation costs ~90 ms per query here and pays off only for long analytics
-    await uow.session.execute(text("SET LOCAL jit = off"))
-    top = await uow.session.scalar(select(func.max(Document.id)))
+    # JIT compilation costs ~90 ms per query here and pays off only for long analytics; the plan
+    # depends on the tsquery's words, so no generic plan for a prepared statement
+    top = (await uow.session.execute(select(
+        func.set_config("jit", "off", True), func.set_config("plan_cache_mode", "force_custom_plan", True),
+        func.max(Document.id)))).one()[2]
     if top is None:
         return []
-    words_q = func.to_tsquery("simple", " & ".join(terms))
+    words_q = func.to_tsquery("simple", " & ".join(terms)) if terms else None
     keys = _tsquery_any(f"~{k}" for k in sorted(access.viewer_keys(viewer)))
-    out: list[tuple[int, float]] = []
+    goal = candidates if terms else want
+    found: list[tuple[tuple[Any, ...], int, float]] = []  # (sort key, id, rank)
     seen, hi, width = 0, top, 1
-    while hi >= 0 and seen < candidates:
+    while hi >= 0 and seen < goal:
         lo_bucket = bucket(max(0, hi - width + 1))
         if lo_bucket > 0:
             buckets = _tsquery_any(f"~b:{b}" for b in range(lo_bucket, bucket(hi) + 1))
-            within, bound = f"({buckets}) & ({keys})", []
+            within, bound = cast(f"({buckets}) & ({keys})", TSQUERY), []
         else:
-            within, bound = keys, [Document.id <= hi]
-        matched = (
-            select(Document.id.label("id"), func.ts_rank_cd(Document.search_vector, words_q).label("rank"),
-                   func.count().over().label("n"))
-            .where(Document.search_vector.op("@@")(words_q.op("&&")(cast(within, TSQUERY))), *bound, *conds)
-            .subquery()
-        )
-        rows = (await uow.session.execute(
-            select(matched).order_by(matched.c.rank.desc(), matched.c.id.desc()).limit(want))).all()
-        if rows:
-            seen += rows[0].n
-            out.extend((r.id, float(r.rank)) for r in rows)
+            within, bound = cast(keys, TSQUERY), [Document.id <= hi]
+        if words_q is not None:
+            matched = (
+                select(Document.id.label("id"), func.ts_rank_cd(Document.search_vector, words_q).label("rank"),
+                       func.count().over().label("n"))
+                .where(Document.search_vector.op("@@")(words_q.op("&&")(within)), *bound, *conds)
+                .subquery()
+            )
+            rows = (await uow.session.execute(
+                select(matched).order_by(matched.c.rank.desc(), matched.c.id.desc()).limit(want))).all()
+            seen += rows[0].n if rows else 0
+            found.extend(((-r.rank, -r.id), r.id, float(r.rank)) for r in rows)
+        else:
+            newest = (await uow.session.execute(
+                select(Document.id, Document.created_at).where(Document.search_vector.op("@@")(within), *bound, *conds)
+                .order_by(Document.created_at.desc(), Document.id.desc()).limit(want))).all()
+            seen += len(newest)
+            found.extend(((-r.created_at.timestamp(), -r.id), r.id, 0.0) for r in newest)
         hi = (lo_bucket << BUCKET_BITS) - 1
         covered = top - hi
-        width = covered * 4 if not seen else math.ceil((candidates - seen) * covered / seen * 1.25)
-    out.sort(key=lambda p: (-p[1], -p[0]))
-    return out[:want]
+        width = covered * 4 if not seen else math.ceil((goal - seen) * covered / seen * 1.25)
+    found.sort(key=lambda f: f[0])
+    return [(i, rank) for _, i, rank in found[:want]]
 
 
 # ---- Alembic: the FTS5 table is created by a migration, not by the models --------------------

@@ -175,3 +175,6 @@ async def test_search_rounds_over_recency_buckets(db: Database, org: Org, blobs:
             assert [h.rank for h in hits] == sorted((h.rank for h in hits), reverse=True)
             few = {h.document.id for h in await search.search(uow, user, "trien khai", candidates=1)}
             assert few <= visible and (max(visible) in few if visible else not few), name
+            listed = [h.document.id for h in await search.search(uow, user, "", limit=100)]
+            assert listed == sorted(visible, reverse=True), name  # created in id order: newest first
+            assert [h.document.id for h in await search.search(uow, user, "", limit=2, offset=1)] == listed[1:3]

@@ -1,6 +1,7 @@
 """Search on PostgreSQL (issue 4): the search vector also carries each document's reader keys and
 recency bucket (``eoffice.search``), so one GIN lookup applies the access rule and the recency
-bound. No schema change: this fills the new lexemes in for documents indexed before.
+bound. No schema change: this fills the new lexemes in for every document (one never indexed gets
+the keys alone: listed by an empty search, found by words once indexed).
 
 The SQL below is the rule of ``eoffice.access.reader_keys`` as of this revision (a migration is
 history); from now on the application keeps the keys in step.
@@ -19,7 +20,7 @@ down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_STRIP = ("ts_delete(search_vector, ARRAY(SELECT u.lexeme FROM unnest(search_vector) AS u "
+_STRIP = ("ts_delete(coalesce(search_vector, ''::tsvector), ARRAY(SELECT u.lexeme FROM unnest(search_vector) AS u "
           "WHERE u.lexeme LIKE '~%'))")
 
 
@@ -34,7 +35,6 @@ def upgrade() -> None:
                          FROM document_grants g WHERE g.document_id = d.id), ARRAY[]::text[])
             || CASE WHEN d.confidentiality = 'thuong' AND (d.number IS NOT NULL OR d.status = 'approved')
                     THEN ARRAY['~r:' || d.agency_id] ELSE ARRAY[]::text[] END)
-        WHERE d.search_vector IS NOT NULL
     """)
 
 
