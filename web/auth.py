@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from itsdangerous import BadSignature, TimestampSigner
+from sqlalchemy import select
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
@@ -30,7 +31,7 @@ from starlette.websockets import WebSocket
 
 from eoffice import identity
 from eoffice.org import Role, User
-from storage.db import Database
+from storage.db import Database, UnitOfWork, utcnow
 from storage.errors import Forbidden, Unauthenticated
 from storage.settings import Settings
 
@@ -74,6 +75,24 @@ def credential(conn: HTTPConnection, settings: Settings) -> tuple[str, str] | No
         return "bearer", identity.sha256(bearer)
     token = session_token(conn, settings)
     return ("session", identity.sha256(token)) if token else None
+
+
+async def credential_user(uow: UnitOfWork, cred: tuple[str, str] | None) -> User:
+    """The active user a ``credential`` (a WebSocket's handshake) still authenticates, read in the caller's own
+    transaction (one query): a command sent after a logout, an expiry, a revocation or a deactivation is refused
+    (401) as an HTTP request would be. The user is read afresh, not the one kept since the handshake."""
+    if cred is not None:
+        kind, token_hash = cred
+        if kind == "session":
+            query = select(User).join(identity.UserSession, identity.UserSession.user_id == User.id).where(
+                identity.UserSession.token_hash == token_hash, identity.UserSession.expires_at > utcnow())
+        else:
+            query = select(User).join(identity.ApiToken, identity.ApiToken.user_id == User.id).where(
+                identity.ApiToken.token_hash == token_hash, identity.ApiToken.revoked.is_(False))
+        user = await uow.session.scalar(query.where(User.active.is_(True)))
+        if user is not None:
+            return user
+    raise Unauthenticated("Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại.")
 
 
 async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str]:

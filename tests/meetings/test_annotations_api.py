@@ -15,6 +15,7 @@ import httpx
 import pymupdf
 import pytest
 import uvicorn
+from sqlalchemy import update
 from websockets.asyncio.client import ClientConnection, connect
 
 from eoffice import identity
@@ -240,3 +241,88 @@ async def test_outsiders_and_confidential_items_through_the_api(server: str, wor
     finally:
         for t in (outsider, member, member2):
             await t.close()
+
+
+async def test_annotation_commands_over_the_websocket(server: str, world: World) -> None:
+    """The tablet's own socket carries create, update and delete (the same functions as HTTP), answered after the
+    commit; private ones still reach nobody else; stale revisions, outsiders and a logged-out session are refused."""
+    m = await world.meeting(start=True, confidential_for=["member2"])
+    mid = m["meeting_id"]
+    upload = await world.upload_pdf(world.organiser, [["Báo cáo chuyển đổi số huyện Đông Triều"]], "Báo cáo")
+    _, v = await call(world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=upload,
+                      item_id=m["item_ids"][0])
+    upload = await world.upload_pdf(world.organiser, [["Phương án nhân sự"]], "Nhân sự")
+    _, secret_v = await call(world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=upload,
+                             item_id=m["item_ids"][-1])
+    member_token = await _token(world, "member")
+    owner, other, outsider = [Tablet(server, t) for t in (member_token, await _token(world, "member2"),
+                                                          await _token(world, "outsider"))]
+    counter = iter(range(1, 1000))
+
+    async def command(tablet: Tablet, op: str, **fields: Any) -> dict[str, Any]:
+        rid = f"r{next(counter)}"
+        await tablet.send({"op": op, "id": rid, "meeting_id": mid, **fields})
+        return await tablet.wait_for(lambda f: f.get("type") == "reply" and f.get("id") == rid)
+
+    def body(n: int, **kw: Any) -> dict[str, Any]:
+        return {"client_id": f"ws-{n}-abcdefgh", "page": 1, "kind": "note", "shape": {"at": [120, 140]}, **kw}
+
+    try:
+        for tablet, who in ((owner, world.member), (other, world.member2), (outsider, world.outsider)):
+            await tablet.open()
+            for topic in (f"annot:v:{v.id}", f"annot:u:{who.id}"):
+                await tablet.send({"op": "subscribe", "topic": topic})
+                await tablet.wait_for(lambda f, t=topic: f.get("topic") == t and f.get("type") in ("subscribed",
+                                                                                                   "error"))
+
+        private = await command(owner, "annotation.create", version_id=v.id, **body(1, text=PRIVATE))
+        assert private["ok"] and private["data"]["created"] and private["data"]["annotation"]["visibility"] == "private"
+        pid = private["data"]["annotation"]["id"]
+        replay = await command(owner, "annotation.create", version_id=v.id, **body(1, text=PRIVATE))
+        assert replay["ok"] and not replay["data"]["created"] and replay["data"]["annotation"]["id"] == pid
+        markup = "<img src=x onerror=alert(1)> Đông Triều"
+        shared = await command(owner, "annotation.create", version_id=v.id, **body(
+            2, kind="ink", visibility="meeting", text=markup,
+            shape={"strokes": [[[100, 100, 0.5], [140, 120, 0.8], [180, 110, 0.6]]], "width": 2}))
+        assert shared["ok"], shared
+        sid = shared["data"]["annotation"]["id"]
+        got = await other.wait_for(lambda f: f.get("type") == "annotation.saved"
+                                   and f["data"]["annotation"]["id"] == sid)
+        assert got["data"]["annotation"]["text"] == markup  # stored as text; the page renders it as text
+
+        # update: a stale revision answers 409 with the current state; a good one moves the revision on
+        stale = await command(owner, "annotation.update", annotation_id=pid, revision=7, text="cũ")
+        assert not stale["ok"] and stale["status"] == 409 and stale["current"]["text"] == PRIVATE
+        moved = await command(owner, "annotation.update", annotation_id=pid, revision=1, shape={"at": [200, 210]})
+        assert moved["ok"] and moved["data"]["annotation"]["revision"] == 2
+        bad = await command(owner, "annotation.create", version_id=v.id, **body(3, shape={"at": [5000, 1]}))
+        assert not bad["ok"] and bad["status"] == 400 and "ngoài trang" in bad["message"]
+
+        # someone else's: read only (shared) or nonexistent (private); outsiders and the confidential item: 403
+        assert (await command(other, "annotation.delete", annotation_id=sid, revision=1))["status"] == 403
+        assert (await command(other, "annotation.update", annotation_id=pid, revision=2, text="x"))["status"] == 404
+        assert (await command(outsider, "annotation.create", version_id=v.id, **body(4)))["status"] == 403
+        assert (await command(owner, "annotation.create", version_id=secret_v.id, **body(5)))["status"] == 403
+        wrong = await command(owner, "annotation.create", version_id=v.id, **{**body(6), "meeting_id": mid + 1})
+        assert not wrong["ok"] and wrong["status"] in (403, 404)
+        await owner.send({"op": "annotation.create", "version_id": v.id, "meeting_id": mid, **body(7)})  # no id
+        assert "mã yêu cầu" in (await owner.wait_for(lambda f: f.get("type") == "error"))["message"]
+
+        deleted = await command(owner, "annotation.delete", annotation_id=sid, revision=1)
+        assert deleted["ok"] and deleted["data"] == {"id": sid, "version_id": v.id}
+        await other.wait_for(lambda f: f.get("type") == "annotation.deleted" and f["data"]["id"] == sid)
+
+        # the token the socket was opened with is revoked: its next command is refused like a request would be
+        async with world.db.uow() as uow:
+            await uow.session.execute(update(identity.ApiToken).where(
+                identity.ApiToken.token_hash == identity.sha256(member_token)).values(revoked=True))
+            await uow.commit()
+        refused = await command(owner, "annotation.create", version_id=v.id, **body(8))
+        assert not refused["ok"] and refused["status"] == 401
+
+        await asyncio.sleep(0.3)
+        assert not any(PRIVATE in raw for raw in other.raw + outsider.raw)
+        assert not any(f.get("type") == "annotation.saved" for f in outsider.frames)
+    finally:
+        for tablet in (owner, other, outsider):
+            await tablet.close()

@@ -11,10 +11,26 @@ A stale ``revision`` answers 409 with ``current`` (the annotation as it is now).
 travel on ``annot:v:{version}`` (shared with the meeting) and ``annot:u:{user}`` (mine, and those
 shared with me by name); the hub learns those topics at start-up (``setup``, called by the app's
 lifespan), so a tablet reconnecting after a restart can subscribe before making any request.
+
+A tablet may send the same changes over the meeting WebSocket it already holds (``web.routes.ws``
+commands, answered by a ``reply`` frame with the client's ``id`` once committed)::
+
+    {"op": "annotation.create", "id": "r1", "meeting_id": m, "version_id": v, <the POST body>}
+        -> data: {"annotation": {...}, "created": true | false (a replay)}
+    {"op": "annotation.update", "id": "r2", "meeting_id": m, "annotation_id": a, "revision": n, <changes>}
+        -> data: {"annotation": {...}}     (stale revision: ok false, status 409, current)
+    {"op": "annotation.delete", "id": "r3", "meeting_id": m, "annotation_id": a, "revision": n}
+        -> data: {"id": a, "version_id": v}
+
+HTTP and WebSocket call the same functions below (``create_one``, ``update_one``, ``delete_one``),
+which call the same services. A command skips HTTP and the per-request session lookup; the session
+or API token the socket was opened with is checked in the change's own transaction instead
+(``web.auth.credential_user``), so a command after a logout is refused (401) as a request would be.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import quote
 
@@ -26,15 +42,19 @@ from eoffice.org import User
 from meetings import annotation_export, annotations
 from meetings.documents import version_context
 from storage import events
-from storage.db import UnitOfWork
+from storage.db import Database, UnitOfWork
 from storage.errors import Invalid, NotFound
-from web.auth import json_body, require_user
+from web.auth import credential_user, json_body, require_user
 from web.openapi import describe
 
 
 def setup(app: Any) -> None:
-    """At startup: the annot: topics' authoriser and snapshot on the hub."""
-    annotations.register(app.state.hub)
+    """At startup: the annot: topics' authoriser and snapshot on the hub, and the WebSocket commands."""
+    hub = app.state.hub
+    annotations.register(hub)
+    for op, fn in (("annotation.create", ws_create), ("annotation.update", ws_update),
+                   ("annotation.delete", ws_delete)):
+        hub.add_command(op, functools.partial(fn, app.state.db))
 
 
 def _id(request: Request, name: str) -> int:
@@ -87,16 +107,8 @@ async def create_annotation(request: Request) -> JSONResponse:
     visibility (private|meeting|people), recipient_ids}. Coordinates in PDF points of the page as displayed."""
     user = require_user(request)
     body = await json_body(request)
-    mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
     async with request.app.state.db.uow() as uow:
-        a, created = await annotations.create(
-            uow, user, vid, client_id=body.get("client_id"), page=body.get("page"), kind=body.get("kind"),
-            shape=body.get("shape"), color=body.get("color"), text=body.get("text", ""),
-            visibility=body.get("visibility", "private"), recipient_ids=body.get("recipient_ids"), meeting_id=mid)
-        recipients = getattr(a, "recipients", None)
-        if recipients is None:  # a replay: the row as it was stored
-            recipients = (await annotations.recipients_of(uow, [a.id]))[a.id]
-        data = annotations.public(a, user.full_name, recipients)
+        data, created = await create_one(uow, user, _id(request, "meeting_id"), _id(request, "version_id"), body)
         await uow.commit()
     return JSONResponse(data, status_code=201 if created else 200)
 
@@ -111,19 +123,78 @@ async def annotation(request: Request) -> Response:
         if revision is None:
             revision = (await json_body(request)).get("revision")
         async with request.app.state.db.uow() as uow:
-            await _check_annotation(uow, mid, aid)
-            a = await annotations.remove(uow, user, aid, revision=_revision(revision))
+            data = await delete_one(uow, user, mid, aid, revision)
             await uow.commit()
-        return JSONResponse({"ok": True, "id": aid, "version_id": a.version_id})
+        return JSONResponse({"ok": True, **data})
     body = await json_body(request)
-    changes = {k: body[k] for k in annotations.EDITABLE if k in body}
     async with request.app.state.db.uow() as uow:
-        await _check_annotation(uow, mid, aid)
-        a = await annotations.update(uow, user, aid, revision=_revision(body.get("revision")), **changes)
-        recipients = a.recipients  # type: ignore[attr-defined]
-        data = annotations.public(a, user.full_name, recipients)
+        data = await update_one(uow, user, mid, aid, body)
         await uow.commit()
     return JSONResponse(data)
+
+
+# ---------------------------------------------------------------- one change, from HTTP or the WebSocket
+
+
+async def create_one(uow: UnitOfWork, user: User, meeting_id: int, version_id: int,
+                     body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Add the annotation in ``body`` (the POST body); returns (what the owner sees, created)."""
+    a, created = await annotations.create(
+        uow, user, version_id, client_id=body.get("client_id"), page=body.get("page"), kind=body.get("kind"),
+        shape=body.get("shape"), color=body.get("color"), text=body.get("text", ""),
+        visibility=body.get("visibility", "private"), recipient_ids=body.get("recipient_ids"), meeting_id=meeting_id)
+    recipients = getattr(a, "recipients", None)
+    if recipients is None:  # a replay: the row as it was stored
+        recipients = (await annotations.recipients_of(uow, [a.id]))[a.id]
+    return annotations.public(a, user.full_name, recipients), created
+
+
+async def update_one(uow: UnitOfWork, user: User, meeting_id: int, annotation_id: int,
+                     body: dict[str, Any]) -> dict[str, Any]:
+    """Change my annotation: ``body`` is {revision, ...changes}; returns what the owner sees."""
+    await _check_annotation(uow, meeting_id, annotation_id)
+    changes = {k: body[k] for k in annotations.EDITABLE if k in body}
+    a = await annotations.update(uow, user, annotation_id, revision=_revision(body.get("revision")), **changes)
+    return annotations.public(a, user.full_name, a.recipients)  # type: ignore[attr-defined]
+
+
+async def delete_one(uow: UnitOfWork, user: User, meeting_id: int, annotation_id: int,
+                     revision: Any) -> dict[str, Any]:
+    await _check_annotation(uow, meeting_id, annotation_id)
+    a = await annotations.remove(uow, user, annotation_id, revision=_revision(revision))
+    return {"id": annotation_id, "version_id": a.version_id}
+
+
+def _int(command: dict[str, Any], name: str) -> int:
+    value = command.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"Thiếu hoặc sai «{name}».", field=name)
+    return value
+
+
+async def ws_create(db: Database, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
+    async with db.uow() as uow:
+        user = await credential_user(uow, conn.credential)
+        data, created = await create_one(uow, user, _int(command, "meeting_id"), _int(command, "version_id"), command)
+        await uow.commit()
+    return {"annotation": data, "created": created}
+
+
+async def ws_update(db: Database, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
+    async with db.uow() as uow:
+        user = await credential_user(uow, conn.credential)
+        data = await update_one(uow, user, _int(command, "meeting_id"), _int(command, "annotation_id"), command)
+        await uow.commit()
+    return {"annotation": data}
+
+
+async def ws_delete(db: Database, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
+    async with db.uow() as uow:
+        user = await credential_user(uow, conn.credential)
+        data = await delete_one(uow, user, _int(command, "meeting_id"), _int(command, "annotation_id"),
+                                command.get("revision"))
+        await uow.commit()
+    return data
 
 
 async def share_candidates(request: Request) -> JSONResponse:

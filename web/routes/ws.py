@@ -6,6 +6,7 @@ Client to server::
     {"op": "unsubscribe", "topic": "meeting:1"}
     {"op": "ping"}  /  {"op": "pong"}
     {"op": "vote", "id": "c1", "poll_id": 7, "choice": "yes", "participant_id": 12}   # a command (Hub.add_command)
+    {"op": "annotation.create", "id": "c2", ...}   # also annotation.update, annotation.delete (web.routes.annotations)
 
 Server to client::
 
@@ -59,7 +60,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ORIGIN = 4403
 CLOSE_HEARTBEAT = 4002
 MISSED_BEATS = 3
-MAX_FRAME = 16 * 1024  # client frames are tiny commands
+MAX_FRAME = 256 * 1024  # commands are small; the largest, an annotation, holds up to 10,000 ink points
 CLOSE_TIMEOUT = 2.0
 
 
