@@ -227,6 +227,33 @@ async def test_offline_replay_is_idempotent_and_limits(world: World) -> None:
         await _create(world, "member", v.id, 10, text="x" * (annotations.MAX_TEXT + 1))
 
 
+async def test_a_shared_stroke_is_written_in_few_statements(world: World) -> None:
+    """The write path every live stroke takes: its SQL statements are counted (an engine event listener), so a
+    change that adds round trips to it shows up here. 11: the version with its document, meeting and item; the
+    user's seats; their sites; replay-or-count; the insert; the audit entry (3); two topics and their events (3)."""
+    from sqlalchemy import event
+
+    m = await world.meeting(start=True)
+    v = await _doc(world, m)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            statements.append(statement)
+
+    for n in range(2):  # the first creates the topics: the same statements either way
+        statements.clear()
+        event.listen(world.db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            (_a, created), evs = await run(world.db, annotations.create, world.member, v.id, client_id=_cid(f"sql-{n}"),
+                                          page=1, kind="ink", visibility="meeting", meeting_id=m["meeting_id"],
+                                          shape={"strokes": [[[10, 10, 0.3], [20, 25, 0.6]]], "width": 2})
+        finally:
+            event.remove(world.db.engine.sync_engine, "before_cursor_execute", count)
+        assert created and len(evs) == 2
+        assert len(statements) <= 11, "\n".join(s.split("\n")[0][:100] for s in statements)
+
+
 async def test_confidential_documents_and_closed_meetings(world: World) -> None:
     m = await world.meeting(start=True, confidential_for=["member2"])
     secret_v = await _doc(world, m, item=-1)
