@@ -126,7 +126,7 @@ class Tablets:
 
 
 class Commands:
-    """The presenter's own WebSocket: sends commands, ``call`` resolves with the reply carrying its ``ref``."""
+    """The presenter's own WebSocket: sends commands, ``call`` resolves with the reply carrying its ``id``."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
@@ -138,7 +138,7 @@ class Commands:
         async for raw in self.ws:
             msg = json.loads(raw)
             if msg.get("type") == "reply":
-                fut = self.replies.pop(msg.get("ref"), None)
+                fut = self.replies.pop(msg.get("id"), None)
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
             elif msg.get("type") == "error" and not self.unsupported.done():
@@ -148,7 +148,7 @@ class Commands:
 
     async def call(self, command: dict[str, Any]) -> dict[str, Any]:
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.replies[command["ref"]] = fut
+        self.replies[command["id"]] = fut
         await self.ws.send(json.dumps(command))
         done, _ = await asyncio.wait([fut, self.unsupported], timeout=30, return_when=asyncio.FIRST_COMPLETED)
         if fut in done:
@@ -279,9 +279,9 @@ async def bench_app(n: int, events: int, burst: int, workdir: Path) -> dict[str,
         return time.perf_counter()
 
     async def via_ws(key: str, who: int = 0) -> float:
-        reply = await presenters[who].call({"op": "annotation.create", "ref": key, "meeting_id": mid,
+        reply = await presenters[who].call({"op": "annotation.create", "id": key, "meeting_id": mid,
                                             "version_id": vid, **body(key)})
-        assert reply.get("status") == 201, reply
+        assert reply["ok"] and reply["data"]["created"], reply
         return time.perf_counter()
 
     out: dict[str, Any] = {}
@@ -430,7 +430,7 @@ async def main() -> None:
                   f"{way}_events_per_s": round(eps, 1), f"{way}_server_cpu_ms": round(ours[f"cpu_ms_{way}"], 2),
                   f"{way}_burst_server_cpu_ms": round(ours[f"burst_cpu_ms_{way}"], 2),
                   f"{way}_ratio_e2e_p50": round(e50 / b50, 2), f"{way}_ratio_e2e_p99": round(e99 / b99, 2),
-                  f"{way}_ratio_spread_p50": round(f50 / s50, 2), f"{way}_ratio_throughput": round(
+                  f"{way}_ratio_spread_p50": round(f50 / max(s50, 0.01), 2), f"{way}_ratio_throughput": round(
                       eps / base["events_per_s"], 3), f"{way}_target_met": e99 < TARGET_P99_MS,
                   f"{way}_load": ours[f"load_{way}"], f"{way}_load_burst": ours[f"load_{way}_burst"]})
         print(f"  eoffice via {way:<4}       : e2e p50 {e50:7.2f} p99 {e99:7.2f} ms   "
