@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -82,6 +83,13 @@ async def test_a_shared_stroke_appears_on_the_other_tablet(browser: Any, live_se
     ctx_a, ctx_b = await new_context(browser), await new_context(browser)
     try:
         a, b = await ctx_a.new_page(), await ctx_b.new_page()
+        # changes travel as commands on the socket the reader already holds, not as HTTP requests
+        commands: list[str] = []
+        requests: list[str] = []
+        a.on("websocket", lambda ws: ws.on("framesent", lambda payload: commands.append(str(payload))
+                                           if '"annotation.' in str(payload) else None))
+        a.on("request", lambda r: requests.append(f"{r.method} {r.url}")
+             if r.method != "GET" and "/annotations" in r.url else None)
         await _open_reader(a, live_server, "phochutich", mid, vid)
         await _open_reader(b, live_server, "chuyenvien", mid, vid)
         ink_a = a.locator('.reader-page[data-page="1"] .annot-ink')
@@ -120,6 +128,10 @@ async def test_a_shared_stroke_appears_on_the_other_tablet(browser: Any, live_se
         await a.keyboard.press("Control+z")
         await expect(ink_a).to_have_count(1)
         await expect(ink_b).to_have_count(0)
+
+        ops = [json.loads(c)["op"] for c in commands]
+        assert ops == ["annotation.create", "annotation.create", "annotation.delete"], ops
+        assert requests == [], requests
 
         # drawn offline: queued on A, sent on reconnect, then seen on B
         await ctx_a.set_offline(True)

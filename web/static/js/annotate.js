@@ -13,7 +13,7 @@
 // Hooks into the reader without changing it: the "reader:open" event on the reader's root, the
 // reader's page elements, its words() and restore(). Loaded after the page sets window.eoReader.
 
-import { connect, STATUS_TEXT } from "./live.js";
+import { CommandError, connect, STATUS_TEXT } from "./live.js";
 import { ApiError, api, fail, h, toast } from "./meeting-common.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -680,10 +680,27 @@ export class Annotator {
     return entry.id || (a && a.id) || (this.ids && this.ids.get(entry.key));
   }
 
+  // Over the meeting socket when it is open (no HTTP request, no per-request login lookup), else over HTTP;
+  // the server runs the same code for both and answers only after the commit.
+  async call(op, fields, method, url, body) {
+    if (this.live.status === "online") {
+      try {
+        return await this.live.command(op, fields);
+      } catch (err) {
+        if (err instanceof CommandError) throw new ApiError(err.status, err.body);
+        throw err; // no answer: kept in the queue and sent again
+      }
+    }
+    return api(method, url, body);
+  }
+
   async send(entry) {
     const base = `/api/meetings/${entry.meeting}`;
+    const m = { meeting_id: entry.meeting };
     if (entry.op === "create") {
-      const saved = await api("POST", `${base}/versions/${entry.version}/annotations`, entry.body);
+      const body = entry.body;
+      const saved = await this.call("annotation.create", { ...m, version_id: entry.version, ...body },
+        "POST", `${base}/versions/${entry.version}/annotations`, body).then((r) => r.annotation || r);
       this.learnId(entry.key, saved.id);
       this.confirm(entry.key, saved);
       return;
@@ -691,10 +708,13 @@ export class Annotator {
     const id = this.idFor(entry);
     if (!id) return; // its create was refused: nothing to change
     if (entry.op === "update") {
-      const saved = await api("PATCH", `${base}/annotations/${id}`, { revision: entry.revision, ...entry.body });
+      const body = { revision: entry.revision, ...entry.body };
+      const saved = await this.call("annotation.update", { ...m, annotation_id: id, ...body },
+        "PATCH", `${base}/annotations/${id}`, body).then((r) => r.annotation || r);
       this.confirm(entry.key, saved);
     } else {
-      await api("DELETE", `${base}/annotations/${id}?revision=${entry.revision}`);
+      await this.call("annotation.delete", { ...m, annotation_id: id, revision: entry.revision },
+        "DELETE", `${base}/annotations/${id}?revision=${entry.revision}`);
     }
   }
 

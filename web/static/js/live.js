@@ -7,6 +7,7 @@
 //     onStatus(state, code) {},         // "online" | "offline" | "reconnecting"; code 4401: log in again
 //   });
 //   live.subscribe("meeting:42:control"); live.unsubscribe(...); live.close();
+//   const data = await live.command("annotation.create", {...});  // answered after the server's commit
 //
 // The last seq per topic is kept here, so a reconnect asks the server for what was missed
 // ({"op":"subscribe","since":seq}) instead of reloading the page. Reconnects back off
@@ -16,6 +17,19 @@
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 const NO_RECONNECT = new Set([4401, 4403]);
+const COMMAND_TIMEOUT_MS = 15000;
+
+// A command the server refused: status and code as an HTTP answer would have them; body is the reply
+// (a 409 carries "current"). A command that got no answer (socket closed, timeout) rejects with a plain
+// Error: it may or may not have been done, so send it again (creates carry a client id for that).
+export class CommandError extends Error {
+  constructor(reply) {
+    super(reply.message || `Lỗi ${reply.status}`);
+    this.status = reply.status;
+    this.code = reply.code;
+    this.body = reply;
+  }
+}
 
 export const STATUS_TEXT = {
   online: "Trực tuyến",
@@ -37,6 +51,8 @@ export function connect({ topics = [], onEvent = () => {}, onSnapshot = () => {}
   let timer = null;
   let closed = false;
   let status = null;
+  const pending = new Map(); // command id -> { resolve, reject, timer }
+  let commandCount = 0;
 
   function setStatus(next, code) {
     if (next !== status) {
@@ -55,7 +71,19 @@ export function connect({ topics = [], onEvent = () => {}, onSnapshot = () => {}
     return frame;
   }
 
+  function settle(id, fn) {
+    const p = pending.get(id);
+    if (!p) return;
+    pending.delete(id);
+    clearTimeout(p.timer);
+    fn(p);
+  }
+
   function handle(msg) {
+    if (msg.type === "reply") {
+      settle(msg.id, (p) => (msg.ok ? p.resolve(msg.data) : p.reject(new CommandError(msg))));
+      return;
+    }
     if (msg.type === "ping") { send({ op: "pong" }); return; }
     if (msg.type === "pong") return;
     if (msg.type === "error") { onError(msg); return; }
@@ -92,6 +120,7 @@ export function connect({ topics = [], onEvent = () => {}, onSnapshot = () => {}
     };
     socket.onclose = (ev) => {
       socket = null;
+      for (const id of [...pending.keys()]) settle(id, (p) => p.reject(new Error("Mất kết nối trước khi có trả lời.")));
       if (closed) return;
       if (NO_RECONNECT.has(ev.code)) { setStatus("offline", ev.code); return; }
       schedule();
@@ -130,6 +159,17 @@ export function connect({ topics = [], onEvent = () => {}, onSnapshot = () => {}
       send({ op: "unsubscribe", topic });
     },
     lastSeq(topic) { return lastSeq.get(topic); },
+    // A command on this socket ({op, id, ...fields}); resolves with the reply's data once the server is done.
+    command(op, fields = {}, timeoutMs = COMMAND_TIMEOUT_MS) {
+      if (!socket || socket.readyState !== WebSocket.OPEN) return Promise.reject(new Error("Chưa kết nối."));
+      commandCount += 1;
+      const id = `c${commandCount}-${Date.now().toString(36)}`;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => settle(id, (p) => p.reject(new Error("Không có trả lời."))), timeoutMs);
+        pending.set(id, { resolve, reject, timer });
+        send({ ...fields, op, id });
+      });
+    },
     get status() { return status; },
     close() {
       closed = true;
