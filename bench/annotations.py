@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.voting import Http
+from bench.voting import Http, drop_pg, pg_database
 from bench.ws_fanout import AppProcess, BareEcho, percentile
 from eoffice import identity, uploads
 from eoffice.org import User
@@ -244,8 +244,7 @@ async def setup(url: str, workdir: Path, n: int) -> dict[str, Any]:
         await db.dispose()
 
 
-async def bench_app(n: int, events: int, burst: int, workdir: Path) -> dict[str, Any]:
-    url = f"sqlite+aiosqlite:///{workdir}/bench.db"
+async def bench_app(n: int, events: int, burst: int, workdir: Path, url: str, deflate: bool) -> dict[str, Any]:
     await asyncio.to_thread(migrate, url)
     world = await setup(url, workdir, n)
     mid, vid = world["meeting_id"], world["version_id"]
@@ -253,7 +252,7 @@ async def bench_app(n: int, events: int, burst: int, workdir: Path) -> dict[str,
     settings = Settings(database_url=url, blob_url=f"file://{workdir}/blobs", secret_key=secret)
     server = AppProcess({"EOFFICE_DATABASE_URL": url, "EOFFICE_BLOB_URL": f"file://{workdir}/blobs",
                          "EOFFICE_BROKER_URL": "memory://", "EOFFICE_VAR_DIR": str(workdir / "var"),
-                         "EOFFICE_SECRET_KEY": secret}, workdir / "server.log")
+                         "EOFFICE_SECRET_KEY": secret}, workdir / "server.log", deflate=deflate)
     nonce = secrets.token_urlsafe(16)
     csrf = csrf_for(settings, nonce)
     cookies = [f"{SESSION_COOKIE}={signer(settings).sign(t).decode()}; {CSRF_COOKIE}={nonce}"
@@ -336,8 +335,8 @@ async def bench_app(n: int, events: int, burst: int, workdir: Path) -> dict[str,
 # -------------------------------------------------------------------------------------- baseline ---
 
 
-async def bench_baseline(n: int, events: int, burst: int, frame_size: int) -> dict[str, Any]:
-    bare = BareEcho()
+async def bench_baseline(n: int, events: int, burst: int, frame_size: int, deflate: bool) -> dict[str, Any]:
+    bare = BareEcho(deflate)
     tablets = Tablets('"annotation.saved"', CLIENT_ID)
     pad = "x" * max(0, frame_size - 120)
 
@@ -397,24 +396,38 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--burst", type=int, default=200, help="annotations drawn back to back for throughput")
     parser.add_argument("--quick", action="store_true", help="50 clients, 40 events: a smoke run")
+    parser.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database instead of SQLite")
+    parser.add_argument("--no-deflate", action="store_true",
+                        help="no permessage-deflate, on both servers (each compresses per connection by default)")
     args = parser.parse_args()
     n, m, burst = (50, 40, 40) if args.quick else (args.clients, args.events, args.burst)
     warm = max(5, m // 20)
 
     with tempfile.TemporaryDirectory() as tmp:
-        ours = await bench_app(n, m + warm, burst, Path(tmp))
-    base = await bench_baseline(n, m + warm, burst, ours["frame_size"])
+        pg_name = None
+        try:
+            if args.postgres:
+                url, pg_name = await pg_database()
+            else:
+                url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+            ours = await bench_app(n, m + warm, burst, Path(tmp), url, not args.no_deflate)
+        finally:
+            if pg_name:
+                await drop_pg(pg_name)
+    base = await bench_baseline(n, m + warm, burst, ours["frame_size"], not args.no_deflate)
     b50, b99 = _stats(base["latency"]["e2e"][warm:])
     s50, s99 = _stats(base["latency"]["spread"][warm:])
     r: dict[str, Any] = {
-        "bench": "annotations", "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "clients": n,
+        "bench": "annotations", "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "database": "postgresql" if args.postgres else "sqlite", "deflate": not args.no_deflate, "clients": n,
         "events": m, "burst": burst, "frame_bytes": ours["frame_size"],
         "baseline_p50_ms": b50, "baseline_p99_ms": b99, "baseline_spread_p50_ms": s50, "baseline_spread_p99_ms": s99,
         "baseline_events_per_s": round(base["events_per_s"], 1), "baseline_cpu_ms": round(base["cpu_ms"], 2),
         "baseline_load": base["load"], "target_p99_ms": TARGET_P99_MS,
     }
     print(f"Shared annotations, {n} tablets in one meeting, {m} strokes one at a time (after {warm} warm-up), "
-          f"{burst} back to back; server in its own process")
+          f"{burst} back to back; server in its own process on {r['database']}, "
+          f"{'with' if r['deflate'] else 'without'} permessage-deflate")
     print(f"  bare echo/broadcast     : e2e p50 {b50:7.2f} p99 {b99:7.2f} ms   spread p50 {s50:6.2f} p99 {s99:6.2f}"
           f"   {r['baseline_events_per_s']:7.1f} frames/s   load {base['load']}")
     for way in ("http", "ws"):

@@ -229,7 +229,7 @@ class AppProcess:
     the bench's clients each have a core instead of sharing one interpreter (and its GIL). ``env``: the
     ``EOFFICE_*`` settings; the output goes to ``log``. ``BENCH_PROFILE=file``: run it under cProfile."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, deflate: bool = True) -> None:
         self.port = free_port()
         root = Path(__file__).resolve().parents[1]
         self._out = log.open("wb")
@@ -237,7 +237,8 @@ class AppProcess:
         self.proc = subprocess.Popen(
             [sys.executable, *(["-m", "cProfile", "-o", self.profile] if self.profile else []), "-m", "uvicorn",
              "--factory", "web.app:create_app", "--host", "127.0.0.1", "--port",
-             str(self.port), "--log-level", "warning", "--backlog", "4096", "--ws-max-queue", "1024"],
+             str(self.port), "--log-level", "warning", "--backlog", "4096", "--ws-max-queue", "1024",
+             *([] if deflate else ["--ws-per-message-deflate", "false"])],
             cwd=root, env={**os.environ, "PYTHONPATH": str(root), **env}, stdout=self._out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -271,11 +272,12 @@ class BareEcho:
     """The floor for "a client sends, everyone receives" (a command answered by a broadcast): a bare
     ``websockets`` server in its own process that broadcasts every frame a client sends, as is, to every
     connected client (the sender included). Each connection first gets ``{"type":"ready"}`` once the
-    server has registered it. Same arrangement as ``AppProcess``: server and clients on separate cores."""
+    server has registered it. Same arrangement as ``AppProcess``: server and clients on separate cores.
+    ``deflate``: negotiate permessage-deflate (compression) as ``websockets`` and uvicorn do by default."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--bare-echo"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
+    def __init__(self, deflate: bool = True) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--bare-echo" if deflate else "--bare-echo-plain"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
 
@@ -293,7 +295,7 @@ class BareEcho:
             self.proc.wait()
 
 
-async def _bare_echo() -> None:
+async def _bare_echo(deflate: bool = True) -> None:
     connections: set[ServerConnection] = set()
 
     async def handler(ws: ServerConnection) -> None:
@@ -305,7 +307,7 @@ async def _bare_echo() -> None:
         finally:
             connections.discard(ws)
 
-    async with serve(handler, "127.0.0.1", 0, max_queue=1024) as srv:
+    async with serve(handler, "127.0.0.1", 0, max_queue=1024, compression="deflate" if deflate else None) as srv:
         print(next(iter(srv.sockets)).getsockname()[1], flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
@@ -364,4 +366,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_bare_echo() if sys.argv[1:] == ["--bare-echo"] else main())
+    if sys.argv[1:2] in (["--bare-echo"], ["--bare-echo-plain"]):
+        asyncio.run(_bare_echo(deflate=sys.argv[1] == "--bare-echo"))
+    else:
+        asyncio.run(main())
