@@ -450,3 +450,30 @@ async def test_an_event_the_broker_lost_is_taken_from_the_log(hub: Hub) -> None:
         assert [f.get("seq") for f in probe.frames()] == [5]  # no duplicate of 4
     finally:
         await quiet.dispose()
+
+
+async def test_an_event_is_encoded_once_whatever_the_number_of_subscribers(
+        hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fan-out hands every subscriber the same already-encoded frame (the same str object): the JSON
+    encoding is paid once per event, not once per client."""
+    import web.hub
+
+    user = await _user(hub.db, "lan")
+    probes = [Probe(hub, user) for _ in range(5)]
+    topic = f"user:{user.id}"
+    for p in probes:
+        await hub.subscribe(p.conn, topic)
+        p.frames()  # the "subscribed" frame
+    encoded: list[str] = []
+
+    def counting(message: dict[str, Any]) -> str:
+        encoded.append(web.hub.json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+        return encoded[-1]
+
+    monkeypatch.setattr(web.hub, "encode", counting)
+    await emit(hub.db, topic, 3)
+    await _settle(hub)
+    assert len(encoded) == 3
+    for p in probes:
+        frames = [p.conn.queue.get_nowait() for _ in range(3)]
+        assert all(f is e for f, e in zip(frames, encoded, strict=True))
