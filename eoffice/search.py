@@ -107,15 +107,18 @@ def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
     ids = sorted(set(doc_ids))
     if not ids:
         return
-    grants: dict[int, list[tuple[int | None, int | None]]] = {i: [] for i in ids}
-    for doc_id, user_id, unit_id in connection.execute(
-            select(access.Grant.document_id, access.Grant.user_id, access.Grant.unit_id)
-            .where(access.Grant.document_id.in_(ids))):
-        grants[doc_id].append((user_id, unit_id))
-    rows = connection.execute(select(Document.id, Document.agency_id, Document.confidentiality, Document.number,
-                                     Document.status).where(Document.id.in_(ids))).all()
-    params = [{"id": r.id, "meta": meta_lexemes(r.id, access.reader_keys(access.doc_facts(
-        r.agency_id, r.confidentiality, r.number, r.status, grants[r.id])))} for r in rows]
+    grant = access.Grant
+    docs: dict[int, tuple[Any, ...]] = {}
+    grants: dict[int, list[tuple[int | None, int | None]]] = {}
+    for r in connection.execute(  # one row per grant, or one with no grant
+            select(Document.id, Document.agency_id, Document.confidentiality, Document.number, Document.status,
+                   grant.user_id, grant.unit_id)
+            .outerjoin(grant, grant.document_id == Document.id).where(Document.id.in_(ids))):
+        docs[r.id] = (r.agency_id, r.confidentiality, r.number, r.status)
+        if r.user_id is not None or r.unit_id is not None:
+            grants.setdefault(r.id, []).append((r.user_id, r.unit_id))
+    params = [{"id": i, "meta": meta_lexemes(i, access.reader_keys(access.doc_facts(*d, grants.get(i, []))))}
+              for i, d in docs.items()]
     if params:
         connection.execute(_REPLACE_META, params)
 
