@@ -10,6 +10,11 @@ Events on ``meeting:{id}``:
 - ``video.muted`` [participant, kind, muted, by_chair] a site or person muted or unmuted (camera or microphone).
 - ``video.floor`` [participant, name] the chair gave the floor: that video becomes the main view
   (``participant`` None: the main view follows the speakers' queue and the voice again).
+
+Where the state is kept: mutes, who imposed them and the floor are rebuilt from the meeting's audit entries
+(:func:`media_state`). Every change writes one in its transaction, the log is never pruned and is the same for
+every server process, so a media room reopened after everyone left, after a restart, or in another process starts
+where the meeting was; a site muted by the chair does not come back unmuted by reconnecting.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from eoffice import audit
+from eoffice.audit import AuditEntry
 from eoffice.org import User
 from meetings import rules, speakers, topics
 from meetings.meetings import Site, get_context
@@ -28,6 +34,7 @@ from storage.db import UnitOfWork
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 KINDS = ("audio", "video")
+MEDIA_ACTIONS = ("meeting.video.mute", "meeting.video.unmute", "meeting.video.floor")
 KIND_LABELS = {"audio": "micrô", "video": "camera"}
 MEDIA_STATES = {State.INVITED, State.IN_PROGRESS}  # sites test their link before the meeting starts
 _MEDIA_ID = re.compile(r"^(site|user):(\d+)$")
@@ -85,21 +92,56 @@ async def _own_media_id(uow: UnitOfWork, user: User, meeting_id: int) -> tuple[A
     return ctx.access, f"user:{user.id}"
 
 
+@dataclass
+class MediaState:
+    """What a meeting's media room starts from: who is muted (media id, kind), which of those mutes the chair
+    imposed, and whose video has the floor."""
+
+    muted: set[tuple[str, str]]
+    imposed: set[tuple[str, str]]
+    floor: str | None
+
+
+async def media_state(uow: UnitOfWork, meeting_id: int) -> MediaState:
+    """Mutes and the floor as the meeting's audit entries record them (see the module docstring)."""
+    state = MediaState(set(), set(), None)
+    rows = await uow.session.execute(
+        select(AuditEntry.action, AuditEntry.data)
+        .where(AuditEntry.action.in_(MEDIA_ACTIONS), AuditEntry.object_type == "meeting",
+               AuditEntry.object_id == str(meeting_id))
+        .order_by(AuditEntry.seq))
+    for action, data in rows:
+        if action == "meeting.video.floor":
+            state.floor = data.get("participant")
+            continue
+        key = (str(data.get("participant")), str(data.get("kind")))
+        if action == "meeting.video.mute":
+            state.muted.add(key)
+            if data.get("by_chair"):
+                state.imposed.add(key)  # a site's own mute on top of the chair's leaves the chair's in force
+        else:
+            state.muted.discard(key)
+            state.imposed.discard(key)
+    return state
+
+
 async def set_muted(uow: UnitOfWork, actor: User, meeting_id: int, *, participant: str, kind: str, muted: bool,
-                    imposed: bool = False) -> bool:
-    """Mute or unmute a participant's camera or microphone. ``imposed``: the current mute was the chair's.
-    Returns whether the chair (or secretary) did it, which makes the mute imposed."""
+                    imposed: bool | None = None) -> bool:
+    """Mute or unmute a participant's camera or microphone. ``imposed``: the current mute was the chair's (None:
+    as the meeting's record says). Returns whether the chair (or secretary) did it, which makes the mute imposed."""
     if kind not in KINDS:
         raise Invalid("Chỉ tắt/bật được micrô (audio) hoặc camera (video).", field="kind")
     parse_media_id(participant)
     access, own = await _own_media_id(uow, actor, meeting_id)
+    if imposed is None:
+        imposed = (participant, kind) in (await media_state(uow, meeting_id)).imposed
     if not may_mute(access, own, participant, muted, imposed):
         if participant == own:
             raise Forbidden(f"Chủ trì đã tắt {KIND_LABELS[kind]} của bạn; chỉ chủ trì hoặc thư ký bật lại được.")
         raise Forbidden("Chỉ chủ trì hoặc thư ký được tắt/bật micrô, camera của điểm cầu khác.")
     by_chair = access.controller and participant != own
     await audit.record(uow, actor, "meeting.video.mute" if muted else "meeting.video.unmute", "meeting", meeting_id,
-                       participant=participant, kind=kind)
+                       participant=participant, kind=kind, by_chair=by_chair)
     uow.emit(topics.room(meeting_id), "video.muted", participant=participant, kind=kind, muted=bool(muted),
              by_chair=by_chair)
     return by_chair

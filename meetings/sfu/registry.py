@@ -17,11 +17,14 @@ never leaves the server. ``EOFFICE_TEST_MEDIA_LOOPBACK``
 (tests only) makes the server's ICE agents offer just 127.0.0.1 (see :mod:`meetings.sfu.loopback`).
 
 Rooms live in this process: with several app processes behind a load balancer, a meeting's media connections must
-reach the same one (sticky routing by meeting id). That is a deployment rule, not handled here.
+reach the same one (sticky routing by meeting id). That is a deployment rule, not handled here. What a room must not
+forget is kept outside it: a room opening (first connection, after a restart, in another process) first
+:meth:`MediaRoom.restore` s the mutes, imposed mutes and floor from the meeting's record (``meetings.video``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -29,7 +32,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +126,22 @@ class MediaRoom:
     floor: str | None = None  # media id the chair gave the floor to (None: follow the speakers' queue / voice)
     imposed: set[tuple[str, str]] = field(default_factory=set)  # (media id, kind) muted by the chair
     connections: int = 0
+    restored: bool = False
+    _restoring: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def restore(
+        self, load: Callable[[], Awaitable[tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]]]
+    ) -> None:
+        """Once per room, before anyone joins it: take (muted, imposed, floor) from ``load`` (the meeting's record),
+        so the room carries on where the meeting was rather than where this process's memory was."""
+        async with self._restoring:
+            if self.restored:
+                return
+            muted, imposed, floor = await load()
+            self.sfu.muted.update(muted)  # applied to each publication as it is made
+            self.imposed.update(imposed)
+            self.floor = floor
+            self.restored = True
 
     def roster(self) -> list[dict[str, Any]]:
         out = []

@@ -70,6 +70,29 @@ async def test_mute_writes_audit_and_event(world: World) -> None:
     assert actions == ["meeting.video.mute", "meeting.video.mute"]
 
 
+async def test_mutes_and_the_floor_are_rebuilt_from_the_meetings_record(world: World) -> None:
+    """What a media room reopened after everyone left, a restart or in another server process starts from."""
+    m = await world.meeting(start=True)
+    mid, site = m["meeting_id"], f"site:{m['site_id']}"
+    assert await call(world.db, video.media_state, mid) == video.MediaState(set(), set(), None)
+
+    await call(world.db, video.set_muted, world.chair, mid, participant=site, kind="audio", muted=True)
+    await call(world.db, video.set_muted, world.operator, mid, participant=site, kind="video", muted=True)
+    await call(world.db, video.set_muted, world.operator, mid, participant=site, kind="audio", muted=True)
+    with pytest.raises(Forbidden, match="Chủ trì đã tắt micrô"):  # known from the record, not from the caller
+        await call(world.db, video.set_muted, world.operator, mid, participant=site, kind="audio", muted=False)
+    await call(world.db, video.give_floor, world.chair, mid, participant=site)
+    state = await call(world.db, video.media_state, mid)
+    assert state == video.MediaState({(site, "audio"), (site, "video")}, {(site, "audio")}, site)
+
+    await call(world.db, video.set_muted, world.operator, mid, participant=site, kind="video", muted=False)
+    await call(world.db, video.set_muted, world.chair, mid, participant=site, kind="audio", muted=False)
+    await call(world.db, video.give_floor, world.chair, mid, participant=None)
+    assert await call(world.db, video.media_state, mid) == video.MediaState(set(), set(), None)
+    other = await world.meeting(start=True)
+    assert await call(world.db, video.media_state, other["meeting_id"]) == video.MediaState(set(), set(), None)
+
+
 async def test_floor_grants_the_waiting_turn(world: World) -> None:
     m = await world.meeting(start=True)
     mid, site_id = m["meeting_id"], m["site_id"]

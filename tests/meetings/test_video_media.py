@@ -229,3 +229,31 @@ async def test_chair_mute_stops_forwarding_and_emits_the_event(server: str, worl
         await http.aclose()
         await hub.close()
         await asyncio.wait_for(listener, 5)
+
+
+async def test_a_reopened_media_room_keeps_the_chairs_mute_and_the_floor(server: str, world: World) -> None:
+    """Mutes and the floor outlive the media room (it closes when the last one leaves; a restart or another server
+    process starts without it): a room opening takes them from the meeting's record."""
+    m = await world.meeting(start=True)
+    mid, site = m["meeting_id"], f"site:{m['site_id']}"
+    chair_tok, op_tok = [await token(world, k) for k in ("chair", "operator")]
+    async with httpx.AsyncClient(base_url=f"http://{server}", headers={"Authorization": f"Bearer {chair_tok}"}) as http:
+        # nobody is connected: this process has no media room for the meeting
+        r = await http.post(f"/api/meetings/{mid}/video/mute", json={"participant": site, "kind": "video",
+                                                                      "muted": True})
+        assert r.status_code == 200, r.text
+        r = await http.post(f"/api/meetings/{mid}/video/floor", json={"participant": site})
+        assert r.status_code == 200, r.text
+
+    async with joined(server, mid, op_tok, PatternTrack(160, 120)) as op, joined(server, mid, chair_tok) as chair:
+        await until(lambda: any(x["id"] == site and x["muted"]["video"] and x["imposed"]["video"]
+                                for x in chair.state.get("roster", [])), what="the chair's mute in the roster")
+        assert chair.state["floor"] == site
+        await until(lambda: any(x in chair.client.received for x in chair.client.mids_from(site, "video")),
+                    what="the site's video slot")
+        received = consume(chair.client.received[chair.client.mids_from(site, "video")[0]])
+        await asyncio.sleep(1.0)
+        assert received.frames == [], "still muted: nothing forwarded"
+        await op.ws.send(json.dumps({"type": "mute", "kind": "video", "muted": False}))
+        await until(lambda: any("Chủ trì đã tắt camera" in e for e in op.client.errors), what="refusal")
+        received.task.cancel()  # type: ignore[union-attr]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -80,17 +81,21 @@ async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
 
 
 async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, kind: str, muted: bool) -> None:
-    """Service (permission, audit, event), then the media room carries it out."""
-    room = registry(app).get(meeting_id)
-    imposed = room is not None and (participant, kind) in room.imposed
+    """Service (permission, audit, event; whether the chair imposed the current mute comes from the meeting's
+    record, not this process's memory), then the media room carries it out."""
     async with app.state.db.uow() as uow:
-        by_chair = await video.set_muted(uow, user, meeting_id, participant=participant, kind=kind,
-                                         muted=muted, imposed=imposed)
+        by_chair = await video.set_muted(uow, user, meeting_id, participant=participant, kind=kind, muted=muted)
         await uow.commit()
     room = registry(app).get(meeting_id)
     if room is not None:
         room.set_muted(participant, kind, muted, imposed=by_chair)
         await room.broadcast(room.state())
+
+
+async def _media_state(app: Any, meeting_id: int) -> tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]:
+    async with app.state.db.uow() as uow:
+        state = await video.media_state(uow, meeting_id)
+    return state.muted, state.imposed, state.floor
 
 
 async def media_endpoint(websocket: WebSocket) -> None:
@@ -204,6 +209,7 @@ async def media_endpoint(websocket: WebSocket) -> None:
     try:
         await send({"type": "welcome", "you": me.media_id, "name": me.name, "controller": me.controller,
                     "ice_servers": reg.client_ice_servers(me.media_id), "meeting_id": meeting_id})
+        await room.restore(functools.partial(_media_state, app, meeting_id))
         await room.join(member)
         async with anyio.create_task_group() as group:
             for fn in (receiver, sender, heartbeat):
