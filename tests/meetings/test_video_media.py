@@ -6,9 +6,13 @@ database is not what is tested here (tests/meetings/test_video.py runs the servi
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,8 @@ import websockets
 from eoffice import identity
 from meetings.sfu.client import SfuClient, consume, until
 from meetings.sfu.loopback import loopback_ice
+from meetings.sfu.registry import ICE_ENV, MediaRegistry
+from meetings.sfu.room import rtc_configuration
 from meetings.sfu.synthetic import PatternTrack, ToneTrack
 from storage.settings import Settings
 from tests.conftest import free_port
@@ -257,3 +263,45 @@ async def test_a_reopened_media_room_keeps_the_chairs_mute_and_the_floor(server:
         await op.ws.send(json.dumps({"type": "mute", "kind": "video", "muted": False}))
         await until(lambda: any("Chủ trì đã tắt camera" in e for e in op.client.errors), what="refusal")
         received.task.cancel()  # type: ignore[union-attr]
+
+
+async def test_turn_settings_reach_each_session_with_its_own_credentials(
+    server: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EOFFICE_ICE_SERVERS with a coturn shared secret: every browser session and the server's own peer connections
+    get time-limited credentials (TURN REST API), and the secret is never sent."""
+    secret = "bí-mật-coturn"
+    monkeypatch.setenv(ICE_ENV, json.dumps([
+        {"urls": "stun:stun.quangninh.gov.vn:3478"},
+        {"urls": ["turn:turn.quangninh.gov.vn:3478?transport=udp"], "secret": secret},
+    ], ensure_ascii=False))  # read when the app first needs its media rooms: after this point
+    m = await world.meeting(start=True)
+    mid, site = m["meeting_id"], f"site:{m['site_id']}"
+    chair_tok, op_tok = [await token(world, k) for k in ("chair", "operator")]
+
+    def check(server_entry: dict[str, Any], who: str) -> None:
+        expiry, name = server_entry["username"].split(":", 1)
+        assert name == who and int(expiry) > time.time() + 11 * 3600
+        digest = hmac.new(secret.encode(), server_entry["username"].encode(), hashlib.sha1).digest()
+        assert server_entry["credential"] == base64.b64encode(digest).decode()
+
+    async with websockets.connect(f"ws://{server}/ws/meetings/{mid}/media?token={op_tok}") as ws:
+        text = await ws.recv()
+        welcome = json.loads(text)
+        assert welcome["type"] == "welcome" and secret not in text
+        stun, turn = welcome["ice_servers"]
+        assert stun == {"urls": ["stun:stun.quangninh.gov.vn:3478"]}
+        assert turn["urls"] == ["turn:turn.quangninh.gov.vn:3478?transport=udp"]
+        check(turn, site)
+    async with httpx.AsyncClient(base_url=f"http://{server}", headers={"Authorization": f"Bearer {chair_tok}"}) as http:
+        r = await http.get(f"/api/meetings/{mid}/video")
+        assert r.status_code == 200 and secret not in r.text
+        check(r.json()["ice_servers"][1], f"user:{world.chair.id}")
+
+    # the server's side: its RTCPeerConnections are configured with the same servers, credentials of their own
+    room = MediaRegistry.from_env().acquire(mid)
+    config = rtc_configuration(room.sfu.ice_servers)
+    assert [s.urls for s in config.iceServers] == [["stun:stun.quangninh.gov.vn:3478"],
+                                                  ["turn:turn.quangninh.gov.vn:3478?transport=udp"]]
+    turn_server = config.iceServers[1]
+    check({"username": turn_server.username, "credential": turn_server.credential}, "sfu")
