@@ -1,16 +1,17 @@
 """Live voting: N delegates on WebSockets cast at once; cast -> acknowledgement and cast -> tally latency.
 
-    .venv/bin/python bench/voting.py [--voters 2000] [--spread 4] [--postgres] [--quick]
+    .venv/bin/python bench/voting.py [--voters 2000] [--spread 4] [--postgres] [--quick] [--http]
 
 The application runs as a real server process (``uvicorn --factory web.app:create_app``) on the
 embedded setup (SQLite, in-process broker; ``--postgres`` for a fresh PostgreSQL database), so the
 server and this client each have a core of this 2-core machine. Each simulated tablet logs in with a
-session cookie (as a browser does), keeps a WebSocket on ``meeting:{id}`` and casts its vote through
-``POST /api/polls/{id}/votes`` (with its CSRF token) at a moment spread evenly over ``--spread``
-seconds, so the load is N / spread votes per second.
+session cookie (as a browser does), keeps a WebSocket on ``meeting:{id}`` and casts its vote with the
+``vote`` command on that socket, as ``voting.js`` does (``--http``: through ``POST /api/polls/{id}/votes``
+with its CSRF token instead), at a moment spread evenly over ``--spread`` seconds, so the load is
+N / spread votes per second.
 
 Measured per voter:
-- ack: from sending the vote to the 201 (sent only after the commit);
+- ack: from sending the vote to its ``reply`` frame (or the 201); both are sent only after the commit;
 - tally: from sending the vote to the moment *its own* WebSocket receives a ``poll.progress`` whose
   count includes it (the ack carries the count after this vote; progress events are coalesced by
   the server, at most one per 100 ms per poll).
@@ -185,10 +186,15 @@ class Tablet:
         self.status = 0
         self.final = asyncio.Event()
         self.target = 0
+        self.reply: asyncio.Future[dict[str, Any]] | None = None
 
     async def read(self) -> None:
         assert self.ws is not None
         async for raw in self.ws:
+            if raw.startswith('{"type":"reply"'):
+                if self.reply is not None and not self.reply.done():
+                    self.reply.set_result(json.loads(raw))
+                continue
             if '"poll.' not in raw:
                 if '"type":"ping"' in raw:
                     await self.ws.send('{"op":"pong"}')
@@ -225,9 +231,10 @@ async def connect_all(tablets: list[Tablet], port: int, topic: str, batch: int =
 def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     out = log.open("wb")
     profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+    extra = os.environ.get("BENCH_UVICORN_ARGS", "").split()
     proc = subprocess.Popen(
         [sys.executable, *profile, "-m", "uvicorn", "--factory", "web.app:create_app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--backlog", "4096"],
+         str(port), "--log-level", "warning", "--backlog", "4096", *extra],
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -240,6 +247,18 @@ def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[
         except OSError:
             time.sleep(0.1)
     raise SystemExit("server did not start")
+
+
+def sampler(pid: int) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PYSPY=FILE: sample the server with py-spy (if installed) while the votes arrive."""
+    out = os.environ.get("BENCH_PYSPY")
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if not out or not spy:
+        return None
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--threads", "--format", "raw",
+                             "--output", out, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return proc
 
 
 async def timed_requests(http: Http, n: int, spread: float, make: Any) -> list[tuple[float, float, int, Any]]:
@@ -261,7 +280,30 @@ async def timed_requests(http: Http, n: int, spread: float, make: Any) -> list[t
     return out
 
 
-async def bench(n: int, spread: float, url: str, workdir: Path, pool: int) -> dict[str, Any]:
+async def timed_ws_votes(tablets: list[Tablet], spread: float, poll_id: int) -> list[tuple[float, float, int, Any]]:
+    """Each tablet sends its ``vote`` command at its moment of ``spread``; (sent, answered, 201 | status, data)."""
+    t0 = time.perf_counter() + 0.05
+    n = len(tablets)
+    out: list[tuple[float, float, int, Any]] = [(0.0, 0.0, 0, None)] * n
+
+    async def one(i: int, t: Tablet) -> None:
+        await asyncio.sleep(max(0.0, t0 + i * spread / n - time.perf_counter()))
+        assert t.ws is not None
+        t.reply = asyncio.get_running_loop().create_future()
+        sent = time.perf_counter()
+        try:
+            await t.ws.send(json.dumps({"op": "vote", "id": f"b{i}", "poll_id": poll_id, "choice": CHOICES[i % 3]}))
+            reply = await asyncio.wait_for(t.reply, 60)
+            status, data = (201, reply["data"]) if reply["ok"] else (reply["status"], reply)
+        except Exception as exc:  # counted as a failure below
+            status, data = 0, str(exc)
+        out[i] = (sent, time.perf_counter(), status, data)
+
+    await asyncio.gather(*(one(i, t) for i, t in enumerate(tablets)))
+    return out
+
+
+async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_votes: bool) -> dict[str, Any]:
     await asyncio.to_thread(migrate, url)
     settings = Settings(database_url=url, blob_url=f"file://{workdir}/blobs", broker_url="memory://",
                         secret_key="bench-voting-" + secrets.token_hex(16))
@@ -297,10 +339,14 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int) -> di
             return ("POST", f"/api/polls/{pid}/votes", {"Cookie": tablets[i].cookie, "X-CSRF-Token": world["csrf"]},
                     {"choice": CHOICES[i % 3]})
 
+        spy = sampler(server.pid)
         t_cast = time.perf_counter()
         cpu0, mine0 = cpu_seconds(server.pid), time.process_time()
-        results = await timed_requests(http, n, spread, cast)
+        results = await (timed_requests(http, n, spread, cast) if http_votes else timed_ws_votes(tablets, spread, pid))
         cast_s = time.perf_counter() - t_cast
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         server_cpu, client_cpu = cpu_seconds(server.pid) - cpu0, time.process_time() - mine0
         for t, (sent, acked, st, data) in zip(tablets, results, strict=True):
             t.sent, t.acked, t.status = sent, acked, st
@@ -320,6 +366,12 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int) -> di
             seen = [when for count, when in t.progress if count >= t.ack_count]
             tally_ms.append((min(seen) - t.sent) * 1000)
         progress_events = max(len(t.progress) for t in tablets)
+        spreads = []  # per progress event seen by every tablet: first to last arrival (the fan-out)
+        arrivals: dict[int, list[float]] = {}
+        for t in tablets:
+            for count, when in t.progress:
+                arrivals.setdefault(count, []).append(when)
+        spreads = [(max(w) - min(w)) * 1000 for w in arrivals.values() if len(w) == len(tablets)]
 
         status, closed = await http.request("POST", f"/api/polls/{pid}/close", chair, {})
         assert status == 200, closed
@@ -351,12 +403,15 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int) -> di
         except subprocess.TimeoutExpired:
             server.kill()
     return {
-        "voters": n, "spread_s": spread, "setup_s": round(setup_s, 2), "connect_s": round(connect_s, 2),
+        "voters": n, "via": "http" if http_votes else "websocket", "spread_s": spread,
+        "setup_s": round(setup_s, 2), "connect_s": round(connect_s, 2),
         "cast_s": round(cast_s, 3), "all_tallied_s": round(everyone_s, 3), "votes_per_s": round(n / cast_s, 1),
         "ack_p50_ms": round(percentile(ack_ms, 50), 1), "ack_p99_ms": round(percentile(ack_ms, 99), 1),
         "tally_p50_ms": round(percentile(tally_ms, 50), 1), "tally_p99_ms": round(percentile(tally_ms, 99), 1),
         "tally_max_ms": round(max(tally_ms), 1) if tally_ms else None,
-        "progress_events_per_client": progress_events, "failures": len(failures), "failure_sample": failures[:3],
+        "progress_events_per_client": progress_events,
+        "fanout_spread_p50_ms": round(percentile(spreads, 50), 1), "fanout_spread_max_ms": round(max(spreads), 1)
+        if spreads else None, "failures": len(failures), "failure_sample": failures[:3],
         "counted_once": counted_once, "result_counts": result["counts"], "sent_counts": sent_counts,
         "healthz_p50_ms": round(percentile(base_ms, 50), 1), "healthz_p99_ms": round(percentile(base_ms, 99), 1),
         "ack_vs_healthz_p50": round(percentile(ack_ms, 50) / max(percentile(base_ms, 50), 1e-6), 2),
@@ -392,6 +447,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="500 voters")
     parser.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database instead of SQLite")
     parser.add_argument("--pool", type=int, default=64, help="HTTP keep-alive connections of the client")
+    parser.add_argument("--http", action="store_true",
+                        help="vote with POST /api/polls/{id}/votes, not over the WebSocket")
     args = parser.parse_args()
     n = 500 if args.quick else args.voters
     spread = args.spread if args.spread is not None else max(1.0, n / 500)
@@ -402,7 +459,7 @@ def main() -> None:
             url, pg_name = asyncio.run(pg_database())
         else:
             url = f"sqlite+aiosqlite:///{workdir}/bench.db"
-        out = asyncio.run(bench(n, spread, url, workdir, args.pool))
+        out = asyncio.run(bench(n, spread, url, workdir, args.pool, args.http))
     finally:
         if pg_name:
             asyncio.run(drop_pg(pg_name))
@@ -410,7 +467,8 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
     out = {"bench": "voting", "database": "postgresql" if args.postgres else "sqlite",
            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **out}
-    print(f"{n} voters over {out['spread_s']} s on {out['database']}: all acknowledged in {out['cast_s']} s "
+    print(f"{n} voters over {out['spread_s']} s on {out['database']}, votes over {out['via']}: "
+          f"all acknowledged in {out['cast_s']} s "
           f"({out['votes_per_s']} votes/s), every tablet had the final count after {out['all_tallied_s']} s")
     print(f"cast -> ack    p50 {out['ack_p50_ms']} ms  p99 {out['ack_p99_ms']} ms "
           f"(healthz p50 {out['healthz_p50_ms']} ms, ratio {out['ack_vs_healthz_p50']})")

@@ -6,7 +6,9 @@ runner, which emits one ``poll.progress`` per poll at most every ``interval`` se
 polls of more than 500 voters a little longer, up to 0.4 s at 2,000, because every event is one
 frame per tablet and the fan-out must not eat the server): at once for the first vote after a quiet
 spell, then on a trailing edge. The counters are read under the poll's row lock, so the counts in
-successive events never go down.
+successive events never go down. While votes stream in, the ``CastBatcher`` carries the event
+itself: a batch whose poll is due for one emits it in the batch's own transaction (no second write
+transaction, no wait for the runner's wake-up), and the runner only sends the trailing edge.
 
 Countdown: while some open poll has ``closes_at``, the runner sleeps until the earliest one and
 closes what has run out (``voting.close_expired``; idempotent, so several processes may race).
@@ -115,6 +117,23 @@ class PollRunner:
             if poll.secret:
                 await voting.scrub(self.db)
 
+    def claim(self, poll_id: int) -> bool:
+        """A batch of casts may emit the poll's progress now (it is due): the slot is taken until ``emitted``."""
+        now = time.monotonic()
+        if self._next.get(poll_id, 0.0) > now:
+            return False
+        self._next[poll_id] = now + self.interval
+        return True
+
+    def emitted(self, poll_id: int, data: dict[str, Any]) -> None:
+        """A batch committed a progress event (``data``) for the poll: nothing is pending for it now."""
+        self.flushes += 1
+        self._dirty.discard(poll_id)
+        if data.get("state") != "open":
+            self._next.pop(poll_id, None)
+        else:
+            self._next[poll_id] = time.monotonic() + self.gap(int(data.get("eligible") or 0))
+
     def gap(self, eligible: int) -> float:
         """Seconds between two progress events of a poll with ``eligible`` voters."""
         return max(self.interval, min(0.4, eligible / 5000))
@@ -146,11 +165,15 @@ class CastBatcher:
     batch instead of once per vote (concurrent writers otherwise queue in SQLite's sleeping busy
     handler); on PostgreSQL it saves a commit (and an fsync) per vote. ``submit`` is shielded: a
     client that goes away does not undo its vote.
+
+    With a ``runner``, the batcher tells it about the votes (the caller need not ``poke``), and a batch
+    whose poll is due for a progress event emits it in its own transaction (see the module docstring).
     """
 
-    def __init__(self, db: Database, max_batch: int = 200) -> None:
+    def __init__(self, db: Database, max_batch: int = 200, runner: PollRunner | None = None) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.runner = runner
         self._queue: list[tuple[int, voting.CastRequest, asyncio.Future[voting.Receipt]]] = []
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -170,6 +193,8 @@ class CastBatcher:
             for poll_id, request, fut in batch:
                 by_poll.setdefault(poll_id, []).append((request, fut))
             outcomes: list[tuple[asyncio.Future[voting.Receipt], Any]] = []
+            progress: dict[int, dict[str, Any]] = {}  # poll id -> the progress event this batch emits
+            counted: list[int] = []  # polls with votes in this batch
             try:
                 async with self.db.uow() as uow:
                     for poll_id in sorted(by_poll):  # a fixed order of row locks
@@ -179,6 +204,13 @@ class CastBatcher:
                         except AppError as exc:
                             results = [exc] * len(items)
                         outcomes.extend(zip((f for _r, f in items), results, strict=True))
+                        if any(not isinstance(r, BaseException) for r in results):
+                            counted.append(poll_id)
+                            if self.runner is not None and self.runner.claim(poll_id):
+                                data = await voting.counts(uow, poll_id)  # the poll's row is locked already
+                                if data is not None:
+                                    uow.emit(topics.room(data.pop("meeting_id")), "poll.progress", **data)
+                                    progress[poll_id] = data
                     await uow.commit()
             except Exception as exc:
                 log.exception("a batch of %d casts failed to commit", len(batch))
@@ -188,6 +220,12 @@ class CastBatcher:
                 continue
             self.batches += 1
             self.casts += len(batch)
+            if self.runner is not None:
+                for poll_id in counted:
+                    if poll_id in progress:
+                        self.runner.emitted(poll_id, progress[poll_id])
+                    else:
+                        self.runner.poke(poll_id)  # a trailing event will carry these votes
             for fut, result in outcomes:
                 if fut.done():
                     continue

@@ -1092,7 +1092,8 @@ async def poll_results_for_meeting(uow: UnitOfWork, meeting_id: int) -> list[dic
 
 async def counts(uow: UnitOfWork, poll_id: int) -> dict[str, Any] | None:
     """Progress of one poll (for the coalescing ticker): reads the counters under the poll's row lock."""
-    poll = await uow.session.scalar(select(Poll).where(Poll.id == poll_id).with_for_update())
+    poll = await uow.session.scalar(select(Poll).where(Poll.id == poll_id).with_for_update()
+                                    .execution_options(populate_existing=True))  # the counters as of now
     if poll is None:
         return None
     data = progress_data(poll)

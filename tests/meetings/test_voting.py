@@ -495,3 +495,33 @@ async def test_batched_vote_changes_and_closed_polls(world: World) -> None:
         await batcher.submit(poll_id, voting.CastRequest(world.member2, "yes"))
     with pytest.raises(NotFound):
         await batcher.submit(10_000, voting.CastRequest(world.member2, "yes"))
+
+
+async def test_batches_carry_the_progress_events_and_counts_never_go_down(world: World) -> None:
+    """With a runner, a due batch emits poll.progress in its own transaction; the runner sends the trailing
+    edge. Counts in successive events only grow, the last one is exact, and there are far fewer events
+    than votes."""
+    from meetings.polls_live import CastBatcher, PollRunner
+    from storage.events import Event
+
+    m, users = await crowd(world, 30)
+    poll_id = await new_poll(world, m, quorum_rule="none")
+    await open_(world, poll_id)
+    runner = PollRunner(world.db, interval=0.05)
+    batcher = CastBatcher(world.db, runner=runner)
+    try:
+        async def voter(i: int, u: User) -> None:
+            await asyncio.sleep(i * 0.01)
+            await batcher.submit(poll_id, voting.CastRequest(u, "yes"))
+
+        await asyncio.gather(*(voter(i, u) for i, u in enumerate(users)))
+        await asyncio.sleep(0.5)  # the trailing edge
+    finally:
+        await runner.stop()
+    async with world.db.uow() as uow:
+        rows = (await uow.session.scalars(select(Event).where(
+            Event.topic == f"meeting:{m['meeting_id']}", Event.type == "poll.progress").order_by(Event.seq))).all()
+    counts = [r.data["cast"] for r in rows]
+    assert counts == sorted(counts) and counts[-1] == 30
+    assert len(counts) < 30
+    assert runner.flushes == len(counts)

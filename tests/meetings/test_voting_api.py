@@ -217,12 +217,17 @@ async def test_vote_over_the_meeting_websocket(app_client: TestClient, world: Wo
         assert early["ok"] is False and early["status"] == 404  # a draft does not exist for delegates
         assert c.post(f"/api/polls/{pid}/open", headers=chair).status_code == 200
 
-        r = command(ws, {"op": "vote", "id": "t-1", "poll_id": pid, "choice": "yes"})
+        ws.send_json({"op": "vote", "id": "t-1", "poll_id": pid, "choice": "yes"})
+        seen: dict[str, dict[str, Any]] = {}
+        while len(seen) < 2:  # the reply, and the progress event (which may come first: it is sent at the commit)
+            msg = ws.receive_json()
+            if msg.get("type") in ("reply", "poll.progress"):
+                seen[msg["type"]] = msg
+        r = seen["reply"]
         assert r["type"] == "reply" and r["op"] == "vote" and r["id"] == "t-1" and r["ok"] is True, r
         assert r["data"] | {"message": ""} == {"poll_id": pid, "participant_id": m["seats"]["member"], "cast": 1,
                                                "eligible": 3, "changed": False, "message": ""}
-        progress = receive_until(ws, lambda msg: msg.get("type") == "poll.progress")
-        assert progress["data"]["cast"] == 1
+        assert seen["poll.progress"]["data"]["cast"] == 1
 
         dup = command(ws, {"op": "vote", "id": 2, "poll_id": pid, "choice": "no"})
         assert dup["id"] == 2 and dup["ok"] is False and dup["status"] == 409 and "đã được bỏ" in dup["message"]

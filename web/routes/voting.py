@@ -44,7 +44,7 @@ def runner(app: Any) -> PollRunner:
 def batcher(app: Any) -> CastBatcher:
     b = getattr(app.state, "cast_batcher", None)
     if b is None or b.db is not app.state.db:
-        b = app.state.cast_batcher = CastBatcher(app.state.db)
+        b = app.state.cast_batcher = CastBatcher(app.state.db, runner=runner(app))
     return b
 
 
@@ -199,8 +199,8 @@ async def roll_call(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- voting
 
 
-async def _voting_call(app: Any, poll_id: int, work: Callable[[], Awaitable[Any]]) -> Any:
-    """Run a vote-recording ``work`` (it commits), then wake the progress runner."""
+async def _voting_call(app: Any, poll_id: int, work: Callable[[], Awaitable[Any]], poke: bool = True) -> Any:
+    """Run a vote-recording ``work`` (it commits), then wake the progress runner (the batcher does it itself)."""
     try:
         result = await work()
     except voting.PollExpired:
@@ -210,7 +210,8 @@ async def _voting_call(app: Any, poll_id: int, work: Callable[[], Awaitable[Any]
         if closed:
             runner(app).poke(None)
         raise
-    runner(app).poke(poll_id)
+    if poke:
+        runner(app).poke(poll_id)
     return result
 
 
@@ -222,7 +223,7 @@ async def submit_vote(app: Any, user: User, poll_id: int, body: Any,
         raise Invalid("Thiếu lựa chọn (choice).", field="choice")
     seat = _int(body.get("participant_id"), "participant_id")
     request = voting.CastRequest(user, body["choice"], seat, credential)
-    return await _voting_call(app, poll_id, lambda: batcher(app).submit(poll_id, request))
+    return await _voting_call(app, poll_id, lambda: batcher(app).submit(poll_id, request), poke=False)
 
 
 async def ws_vote(app: Any, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
