@@ -56,12 +56,14 @@ async def store_events(session: AsyncSession, pending: list[tuple[str, str, dict
     messages: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     now = utcnow()
-    for topic in sorted(by_topic):  # fixed order: no lock-order deadlocks between writers
-        items = by_topic[topic]
-        # one statement per topic: create it or advance it (the row lock serialises writers on PostgreSQL)
-        upsert = _insert(dialect).values(name=topic, last_seq=len(items)).on_conflict_do_update(
-            index_elements=[Topic.name], set_={"last_seq": Topic.last_seq + len(items)})
-        last = (await session.execute(upsert.returning(Topic.last_seq))).scalar_one()
+    names = sorted(by_topic)  # fixed order: no lock-order deadlocks between writers
+    # one statement for all the topics: create each or advance it (row locks serialise writers on PostgreSQL)
+    ins = _insert(dialect).values([{"name": t, "last_seq": len(by_topic[t])} for t in names])
+    upsert = ins.on_conflict_do_update(index_elements=[Topic.name],
+                                       set_={"last_seq": Topic.last_seq + ins.excluded.last_seq})
+    lasts = dict((await session.execute(upsert.returning(Topic.name, Topic.last_seq))).tuples().all())
+    for topic in names:
+        items, last = by_topic[topic], lasts[topic]
         first = last - len(items) + 1
         for offset, (type_, data) in enumerate(items):
             row = {"topic": topic, "seq": first + offset, "type": type_, "data": data, "created_at": now}
