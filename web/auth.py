@@ -77,22 +77,25 @@ def credential(conn: HTTPConnection, settings: Settings) -> tuple[str, str] | No
     return ("session", identity.sha256(token)) if token else None
 
 
+async def _user_by(uow: UnitOfWork, kind: str, token_hash: str) -> User | None:
+    """The active user of a live session or unrevoked API token (by the token's sha256), in one query."""
+    if kind == "session":
+        query = select(User).join(identity.UserSession, identity.UserSession.user_id == User.id).where(
+            identity.UserSession.token_hash == token_hash, identity.UserSession.expires_at > utcnow())
+    else:
+        query = select(User).join(identity.ApiToken, identity.ApiToken.user_id == User.id).where(
+            identity.ApiToken.token_hash == token_hash, identity.ApiToken.revoked.is_(False))
+    return await uow.session.scalar(query.where(User.active.is_(True)))
+
+
 async def credential_user(uow: UnitOfWork, cred: tuple[str, str] | None) -> User:
     """The active user a ``credential`` (a WebSocket's handshake) still authenticates, read in the caller's own
     transaction (one query): a command sent after a logout, an expiry, a revocation or a deactivation is refused
     (401) as an HTTP request would be. The user is read afresh, not the one kept since the handshake."""
-    if cred is not None:
-        kind, token_hash = cred
-        if kind == "session":
-            query = select(User).join(identity.UserSession, identity.UserSession.user_id == User.id).where(
-                identity.UserSession.token_hash == token_hash, identity.UserSession.expires_at > utcnow())
-        else:
-            query = select(User).join(identity.ApiToken, identity.ApiToken.user_id == User.id).where(
-                identity.ApiToken.token_hash == token_hash, identity.ApiToken.revoked.is_(False))
-        user = await uow.session.scalar(query.where(User.active.is_(True)))
-        if user is not None:
-            return user
-    raise Unauthenticated("Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại.")
+    user = await _user_by(uow, *cred) if cred is not None else None
+    if user is None:
+        raise Unauthenticated("Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại.")
+    return user
 
 
 async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str]:
@@ -108,12 +111,12 @@ async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -
                 await identity.touch_token(touch, bearer)
                 await touch.commit()
         return user, "bearer"
-    async with db.uow(readonly=True) as uow:
-        token = session_token(conn, settings)
-        if token:
-            user = await identity.session_user(uow, token)
-            if user is not None:
-                return user, "session"
+    token = session_token(conn, settings)
+    if token:
+        async with db.uow(readonly=True) as uow:  # the session and its user in one query
+            user = await _user_by(uow, "session", identity.sha256(token))
+        if user is not None:
+            return user, "session"
     return None, ""
 
 
