@@ -7,9 +7,11 @@ number inside the same transaction and are published to the broker after the com
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,73 @@ def _setup_sqlite(engine: AsyncEngine) -> None:
     def on_begin(conn: Any) -> None:
         # Read-only units of work take no write lock: in WAL mode readers never wait for writers.
         readonly = conn.get_execution_options().get(READONLY_OPTION, False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        if not readonly:
+            _queue_writer(conn, engine.url.database or "")
+        try:
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        except BaseException:
+            _writer_done(conn)
+            raise
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def on_end(conn: Any) -> None:
+        _writer_done(conn)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def on_release(_dbapi_conn: Any, record: Any, *_: Any) -> None:  # a connection lost mid-transaction
+        if record is not None:
+            _writer_done(record)
+
+
+# Writers of one SQLite file in one process queue here, in order, instead of in SQLite's busy
+# handler, which polls with sleeps of up to 100 ms: with two writers in a process (a request and a
+# background job) those sleeps, not the writes, were most of the time. Other processes still meet
+# at the busy handler. A writer that waits too long (a unit of work opened inside another one that
+# already writes) goes on to BEGIN IMMEDIATE as before, so nothing deadlocks that did not already.
+_WRITE_QUEUE_WAIT = 30.0
+_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _queue_writer(conn: Any, database: str) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # a synchronous engine (migrations): nothing to queue with
+        return
+    if not in_greenlet():
+        return
+    lock = _write_locks.setdefault(loop, {}).setdefault(database, asyncio.Lock())
+    try:
+        await_only(asyncio.wait_for(lock.acquire(), _WRITE_QUEUE_WAIT))
+    except TimeoutError:
+        return
+    conn.info["eoffice_write_lock"] = (lock, loop)
+
+
+def _writer_done(conn: Any) -> None:
+    """Let the next writer go. Never raises: it runs inside commit and rollback."""
+    try:
+        held = conn.info.pop("eoffice_write_lock", None)
+    except Exception:  # an invalidated connection: its pool record is released on "invalidate"
+        return
+    if held is None:
+        return
+    lock, loop = held
+
+    def release() -> None:
+        if lock.locked():
+            lock.release()
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        release()
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(release)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
