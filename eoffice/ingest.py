@@ -2,34 +2,41 @@
 
 ``inspect_pdf`` opens the file and touches every page; it runs (in a worker thread) before a
 document is registered, so a corrupt or password-protected PDF is refused with nothing
-half-registered. Extraction of the text layer then runs in the background, one job at a time
-(MuPDF is not thread-safe), with its progress (0..100) kept on an ``ingest_jobs`` row and
-published on the document's topic ``document:{id}``. Pages with no text layer but with images
-are flagged as scanned.
+half-registered. Extraction of the text layer then runs in the background, in a worker process
+(``eoffice.pdfworker``: PyMuPDF holds the GIL), one file at a time, with its progress (0..100)
+kept on an ``ingest_jobs`` row and published on the document's topic ``document:{id}``.
+Pages with no text layer but with images are flagged as scanned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
+import json
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 from sqlalchemy import ForeignKey, Integer, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from eoffice import pdfworker
+from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
 from storage.db import Base, Database, utcnow
 from storage.errors import Invalid
+
+__all__ = ["SCANNED_MIN_CHARS", "Extraction", "Extractor", "IngestJob", "IngestRunner", "extract_text",
+           "inspect_pdf", "render_page", "run_job"]
 
 log = logging.getLogger(__name__)
 
 PDF_TYPES = {"application/pdf", "application/x-pdf"}
-SCANNED_MIN_CHARS = 16  # fewer characters than this on a page with images: treated as a scan
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes
 
 
@@ -98,33 +105,6 @@ def inspect_pdf(data: bytes, filename: str = "") -> PdfInfo:
         return PdfInfo(doc.page_count)
 
 
-@dataclass
-class Extraction:
-    pages: list[str] = field(default_factory=list)
-    scanned: list[int] = field(default_factory=list)  # 1-based page numbers
-
-    @property
-    def text(self) -> str:
-        return "\n\f".join(self.pages)
-
-
-def extract_text(data: bytes, progress: Callable[[int, int], None] | None = None) -> Extraction:
-    """Text of every page; pages with images and (almost) no text flagged. Blocking."""
-    import pymupdf
-
-    out = Extraction()
-    with pymupdf.open(stream=data, filetype="pdf") as doc:
-        total = doc.page_count
-        for i, page in enumerate(doc):
-            text = page.get_text("text", sort=False)
-            out.pages.append(text)
-            if len(text.strip()) < SCANNED_MIN_CHARS and page.get_images(full=False):
-                out.scanned.append(i + 1)
-            if progress is not None:
-                progress(i + 1, total)
-    return out
-
-
 def render_page(data: bytes, page_no: int, width: int = 800) -> bytes:
     """A PNG of one page (1-based), ``width`` pixels wide. Blocking."""
     import pymupdf
@@ -150,73 +130,238 @@ async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await anyio.to_thread.run_sync(_locked, fn, *args)
 
 
-async def run_job(db: Database, blobs: BlobReader, job_id: int) -> None:
-    """Extract one attachment's text, reporting progress; store it and update the search index."""
-    from eoffice import search
-    from eoffice.documents import Attachment, Document
+# ---- extraction in a worker process (eoffice.pdfworker says why) -------------------------------
 
-    async with db.uow() as uow:  # read only: the job's state is written when there is progress to show
+class WorkerGone(RuntimeError):
+    pass
+
+
+class Extractor:
+    """Extracts text in one worker process (``python -m eoffice.pdfworker``), started at the
+    first job or by ``start``, restarted if it dies; or, with ``processes=0``, in a thread of
+    this process as before (serialised with the other PyMuPDF calls)."""
+
+    def __init__(self, processes: int = 1) -> None:
+        self.processes = 1 if processes else 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[int, tuple[asyncio.Future[Extraction], Callable[[int, int], None] | None]] = {}
+        self._next = 0
+        self._starting: asyncio.Lock | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.returncode is None else None
+
+    async def start(self) -> None:
+        """Start the worker now and wait until it answers (it imports PyMuPDF: a fraction of a
+        second, paid once per server process rather than by the first document)."""
+        if not self.processes:
+            return
+        with contextlib.suppress(Invalid):
+            await self.submit(b"")  # not a PDF: answered with an error once the worker is up
+
+    async def _ensure(self) -> asyncio.subprocess.Process:
+        self._starting = self._starting or asyncio.Lock()
+        async with self._starting:
+            if self._proc is None or self._proc.returncode is not None or self._reader is None \
+                    or self._reader.done():
+                self._proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "eoffice.pdfworker", stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE)
+                self._reader = asyncio.get_running_loop().create_task(self._read(self._proc), name="pdfworker")
+            return self._proc
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        try:
+            while True:
+                (size,) = pdfworker.HEADER.unpack(await proc.stdout.readexactly(pdfworker.HEADER.size))
+                msg = json.loads(await proc.stdout.readexactly(size))
+                fut, on_page = self._waiting.get(msg["job"], (None, None))
+                if fut is None:
+                    continue
+                if "progress" in msg:
+                    if on_page is not None:
+                        on_page(*msg["progress"])
+                    continue
+                del self._waiting[msg["job"]]
+                if fut.done():
+                    continue
+                if "error" in msg:
+                    fut.set_exception(Invalid(f"Không trích xuất được văn bản: {msg['error']}"))
+                else:
+                    fut.set_result(Extraction(msg["pages"], msg["scanned"]))
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, KeyError) as exc:
+            if proc is self._proc:  # not closed by us
+                log.error("PDF worker %s stopped: %r", proc.pid, exc)
+        finally:
+            for fut, _ in self._waiting.values():  # whatever was sent to it will not be answered
+                if not fut.done():
+                    fut.set_exception(WorkerGone("Tiến trình trích xuất văn bản đã dừng."))
+            self._waiting.clear()
+            if proc is self._proc and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+
+    def submit_nowait(self, data: bytes, on_page: Callable[[int, int], None] | None = None
+                      ) -> asyncio.Future[Extraction]:
+        """A future for the extraction of ``data`` (the worker starts if needed)."""
+        return asyncio.ensure_future(self.submit(data, on_page))
+
+    async def submit(self, data: bytes, on_page: Callable[[int, int], None] | None = None) -> Extraction:
+        if not self.processes:
+            return await in_thread(extract_text, data, on_page)  # type: ignore[no-any-return]
+        proc = await self._ensure()
+        assert proc.stdin is not None
+        self._next += 1
+        key = self._next
+        fut: asyncio.Future[Extraction] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = (fut, on_page)
+        try:
+            header = json.dumps({"job": key, "size": len(data)}).encode()
+            proc.stdin.write(pdfworker.HEADER.pack(len(header)) + header + pdfworker.HEADER.pack(len(data)))
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            self._waiting.pop(key, None)
+            raise WorkerGone("Tiến trình trích xuất văn bản đã dừng.") from exc
+        try:
+            return await fut
+        finally:
+            self._waiting.pop(key, None)
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 2)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+
+
+@dataclass
+class _Prepared:
+    job_id: int
+    document_id: int
+    attachment_id: int
+    result: asyncio.Future[Extraction]
+    state: dict[str, int]
+
+
+async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_id: int) -> _Prepared | None:
+    """Read the job and its file and hand the file to the extractor."""
+    from eoffice.documents import Attachment
+
+    async with db.uow(readonly=True) as uow:  # the job's state is written when there is progress to show
         row = (await uow.session.execute(
             select(IngestJob.status, IngestJob.document_id, Attachment.id, Attachment.blob_key)
             .join(Attachment, Attachment.id == IngestJob.attachment_id).where(IngestJob.id == job_id))).first()
     if row is None or row[0] not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
-        return
+        return None
     doc_id, att_id, key = row[1], row[2], row[3]
-
     state = {"done": 0, "total": 1}
 
     def on_page(done: int, total: int) -> None:
         state["done"], state["total"] = done, total
 
-    async def report(progress: int) -> None:
-        async with db.uow() as uow:
-            await uow.session.execute(update(IngestJob).where(IngestJob.id == job_id)
-                                      .values(status=IngestStatus.RUNNING, progress=progress, updated_at=utcnow()))
-            uow.emit(f"document:{doc_id}", "ingest.progress", job_id=job_id, progress=progress)
-            await uow.commit()
-
     try:
         data = await blobs.read(key, limit=MAX_PDF_BYTES)
-        task = asyncio.ensure_future(in_thread(extract_text, data, on_page))
-        reported = 0
-        while not task.done():
-            await asyncio.wait({task}, timeout=PROGRESS_INTERVAL)
-            progress = min(99, state["done"] * 100 // max(state["total"], 1))
-            if progress > reported and not task.done():
-                reported = progress
-                await report(progress)
-        result: Extraction = task.result()
-    except Exception as exc:
-        log.exception("ingest job %s failed", job_id)
-        async with db.uow() as uow:
-            await uow.session.execute(update(IngestJob).where(IngestJob.id == job_id).values(
-                status=IngestStatus.FAILED, error=str(exc)[:300], updated_at=utcnow()))
-            uow.emit(f"document:{doc_id}", "ingest.failed", job_id=job_id)
-            await uow.commit()
-        return
+        result = extractor.submit_nowait(data, on_page)
+    except Exception as exc:  # the blob is gone, the worker cannot start: the job fails, visibly
+        result = asyncio.get_running_loop().create_future()
+        result.set_exception(exc)
+    return _Prepared(job_id, doc_id, att_id, result, state)
+
+
+async def _wait(db: Database, job: _Prepared) -> None:
+    """Wait for one extraction, publishing its progress every ``PROGRESS_INTERVAL``."""
+    reported = 0
+    while not job.result.done():
+        await asyncio.wait({job.result}, timeout=PROGRESS_INTERVAL)
+        progress = min(99, job.state["done"] * 100 // max(job.state["total"], 1))
+        if progress > reported and not job.result.done():
+            reported = progress
+            async with db.uow() as uow:
+                await uow.session.execute(
+                    update(IngestJob).where(IngestJob.id == job.job_id)
+                    .values(status=IngestStatus.RUNNING, progress=progress, updated_at=utcnow()))
+                uow.emit(f"document:{job.document_id}", "ingest.progress", job_id=job.job_id, progress=progress)
+                await uow.commit()
+
+
+async def _store(db: Database, jobs: list[_Prepared]) -> None:
+    """Write the outcome of finished extractions, all in one short transaction: per document the
+    text in one statement, the job's state, the search index entry and the event."""
+    from eoffice import search
+    from eoffice.documents import Attachment, Document
 
     async with db.uow() as uow:
-        att = await uow.session.get(Attachment, att_id)
-        doc = await uow.session.get(Document, doc_id)
-        if att is None or doc is None:
-            return
-        att.text, att.scanned_pages, att.page_count = result.text, result.scanned, len(result.pages)
-        if result.scanned:
-            doc.has_scanned_pages = True
-        await uow.session.execute(update(IngestJob).where(IngestJob.id == job_id).values(
-            status=IngestStatus.DONE, progress=100, updated_at=utcnow()))
-        await search.index_document(uow, doc)
-        uow.emit(f"document:{doc_id}", "ingest.done", job_id=job_id, attachment_id=att_id,
-                 pages=len(result.pages), scanned_pages=result.scanned)
+        s = uow.session
+        for job in jobs:
+            exc = job.result.exception()
+            if exc is not None:
+                log.error("ingest job %s failed", job.job_id, exc_info=exc)
+                await s.execute(update(IngestJob).where(IngestJob.id == job.job_id).values(
+                    status=IngestStatus.FAILED, error=str(exc)[:300] or type(exc).__name__, updated_at=utcnow()))
+                uow.emit(f"document:{job.document_id}", "ingest.failed", job_id=job.job_id)
+                continue
+            result = job.result.result()
+            doc = await s.get(Document, job.document_id)
+            if doc is None:  # deleted meanwhile
+                continue
+            stored = await s.execute(
+                update(Attachment).where(Attachment.id == job.attachment_id)
+                .values(text=result.text, scanned_pages=result.scanned, page_count=len(result.pages))
+                .execution_options(synchronize_session=False))
+            if not stored.rowcount:
+                continue
+            if result.scanned:
+                doc.has_scanned_pages = True
+            await s.execute(update(IngestJob).where(IngestJob.id == job.job_id).values(
+                status=IngestStatus.DONE, progress=100, updated_at=utcnow()))
+            await search.index_document(uow, doc)
+            uow.emit(f"document:{job.document_id}", "ingest.done", job_id=job.job_id,
+                     attachment_id=job.attachment_id, pages=len(result.pages), scanned_pages=result.scanned)
         await uow.commit()
+
+
+async def run_job(db: Database, blobs: BlobReader, job_id: int, extractor: Extractor | None = None) -> None:
+    """Extract one attachment's text, reporting progress; store it and update the search index."""
+    own = extractor is None
+    extractor = extractor or Extractor(processes=0)
+    try:
+        job = await _prepare(db, blobs, extractor, job_id)
+        if job is not None:
+            await _wait(db, job)
+            await _store(db, [job])
+    finally:
+        if own:
+            await extractor.close()
 
 
 class IngestRunner:
     """One background consumer of ingest jobs per process. ``submit`` after the registering
-    transaction committed; ``recover`` re-queues jobs a previous process left unfinished."""
+    transaction committed; ``recover`` re-queues jobs a previous process left unfinished.
 
-    def __init__(self, db: Database, blobs: BlobReader) -> None:
+    A pipeline: while one document's text is written, the next ones are already being extracted
+    (at most ``AHEAD`` files held in memory); results that are ready together are written in one
+    transaction. ``processes=0`` extracts in a thread of this process (see ``Extractor``)."""
+
+    AHEAD = 3
+
+    def __init__(self, db: Database, blobs: BlobReader, processes: int = 1) -> None:
         self.db, self.blobs = db, blobs
+        self.extractor = Extractor(processes)
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -230,7 +375,7 @@ class IngestRunner:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest-runner")
 
     async def recover(self) -> int:
-        async with self.db.uow() as uow:
+        async with self.db.uow(readonly=True) as uow:
             ids = list((await uow.session.scalars(
                 select(IngestJob.id).where(IngestJob.status.in_([IngestStatus.QUEUED, IngestStatus.RUNNING]))
                 .order_by(IngestJob.id))).all())
@@ -238,16 +383,32 @@ class IngestRunner:
         return len(ids)
 
     async def _run(self) -> None:
-        while True:
-            try:
-                job_id = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                self._idle.set()
-                return
-            try:
-                await run_job(self.db, self.blobs, job_id)
-            except Exception:
-                log.exception("ingest job %s crashed", job_id)
+        ahead: collections.deque[_Prepared] = collections.deque()
+        try:
+            while True:
+                while len(ahead) < self.AHEAD and not self._queue.empty():
+                    job_id = self._queue.get_nowait()
+                    try:
+                        job = await _prepare(self.db, self.blobs, self.extractor, job_id)
+                    except Exception:
+                        log.exception("ingest job %s could not start", job_id)
+                        continue
+                    if job is not None:
+                        ahead.append(job)
+                if not ahead:
+                    self._idle.set()
+                    return
+                try:
+                    await _wait(self.db, ahead[0])
+                    ready = [ahead.popleft()]
+                    while ahead and ahead[0].result.done():
+                        ready.append(ahead.popleft())
+                    await _store(self.db, ready)
+                except Exception:
+                    log.exception("ingest jobs crashed")
+        finally:
+            for job in ahead:
+                job.result.cancel()
 
     async def drain(self) -> None:
         """Wait until every submitted job has run (tests, benchmarks, shutdown)."""
@@ -260,3 +421,4 @@ class IngestRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.extractor.close()

@@ -85,6 +85,7 @@ async def test_register_with_pdf_extracts_text_in_background(db: Database, org: 
     runner = IngestRunner(db, blobs)
     runner.submit(jobs)
     await runner.drain()
+    await runner.stop()  # the extraction worker process
 
     async with db.uow() as uow:
         job = await uow.session.get(IngestJob, jobs[0])

@@ -70,6 +70,7 @@ async def test_draft_approval_chain_issue_and_internal_delivery(db: Database, or
     runner = IngestRunner(db, blobs)
     runner.submit(jobs)
     await runner.drain()
+    await runner.stop()  # the extraction worker process
 
     async with db.uow() as uow:
         hist = await outgoing.history(uow, cv, doc.id)
