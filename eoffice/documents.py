@@ -248,9 +248,10 @@ async def register_incoming(
     )
     uow.session.add(doc)
     await uow.session.flush()
+    # a new document has no grants yet: no need for access.grant's look for an existing one
+    uow.session.add(access.Grant(document_id=doc.id, user_id=actor.id, reason=Reason.REGISTERED))
     job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p in files],
                             actor.id)
-    await access.grant(uow, doc.id, Reason.REGISTERED, user_id=actor.id)
     from eoffice import search
 
     await search.index_document(uow, doc)
@@ -262,19 +263,17 @@ async def register_incoming(
 
 async def _attach(uow: UnitOfWork, doc: Document, files: Sequence[tuple[str, str, str, int, int | None]],
                   user_id: int | None) -> list[int]:
-    """Attachments from (blob key, filename, content type, size, pdf page count or None); PDFs get a job."""
-    job_ids = []
-    for key, filename, content_type, size, pages in files:
-        att = Attachment(document_id=doc.id, blob_key=key, filename=filename, content_type=content_type, size=size,
-                         is_pdf=pages is not None, page_count=pages, scanned_pages=[], created_by=user_id)
-        uow.session.add(att)
-        await uow.session.flush()
-        if pages is not None:
-            job = ingest.IngestJob(document_id=doc.id, attachment_id=att.id)
-            uow.session.add(job)
-            await uow.session.flush()
-            job_ids.append(job.id)
-    return job_ids
+    """Attachments from (blob key, filename, content type, size, pdf page count or None); PDFs get a job.
+    Flushes twice whatever the number of files (and whatever else is pending in the session)."""
+    atts = [Attachment(document_id=doc.id, blob_key=key, filename=filename, content_type=content_type, size=size,
+                       is_pdf=pages is not None, page_count=pages, scanned_pages=[], created_by=user_id)
+            for key, filename, content_type, size, pages in files]
+    uow.session.add_all(atts)
+    await uow.session.flush()
+    jobs = [ingest.IngestJob(document_id=doc.id, attachment_id=att.id) for att in atts if att.is_pdf]
+    uow.session.add_all(jobs)
+    await uow.session.flush()
+    return [job.id for job in jobs]
 
 
 async def add_attachments(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, doc: Document,

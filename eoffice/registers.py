@@ -17,7 +17,7 @@ import datetime as dt
 import enum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, update
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -104,18 +104,16 @@ async def allocate_number(uow: UnitOfWork, agency_id: int, direction: str, serie
     transaction, before the audit entry (lock order: register row, then audit head)."""
     if direction not in {d.value for d in Direction}:
         raise Invalid("Chiều sổ đăng ký không hợp lệ.")
-    ins = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(Register)
-    await uow.session.execute(
-        ins.values(agency_id=agency_id, direction=direction, series=series, year=year, last_number=0,
-                   created_at=utcnow()).on_conflict_do_nothing()
-    )
+    # One statement: create the register at its first number, or take the row lock and count on.
+    # On PostgreSQL concurrent allocations queue on the row; on SQLite on the write lock.
+    ins = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(Register).values(
+        agency_id=agency_id, direction=direction, series=series, year=year, last_number=1, created_at=utcnow())
     reg_id, number = (
         await uow.session.execute(
-            update(Register)
-            .where(Register.agency_id == agency_id, Register.direction == direction, Register.series == series,
-                   Register.year == year)
-            .values(last_number=Register.last_number + 1)
-            .returning(Register.id, Register.last_number)
+            ins.on_conflict_do_update(
+                index_elements=[Register.agency_id, Register.direction, Register.series, Register.year],
+                set_={"last_number": Register.last_number + 1},
+            ).returning(Register.id, Register.last_number)
             .execution_options(synchronize_session=False)
         )
     ).one()
