@@ -64,6 +64,9 @@ async def test_open_vote_close_chart(browser: Any, context: Any, live_server: Li
     others = [await new_context(browser), await new_context(browser)]
     try:
         delegates = [await ctx.new_page() for ctx in others]
+        posted: list[str] = []  # votes go over the meeting WebSocket the tablet holds, not by HTTP
+        for page in delegates:
+            page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and "/votes" in r.url else None)
         for page, name in zip(delegates, ("phochutich", "chanhvanphong"), strict=True):
             await login(page, live_server, name)
             await open_voting(page, live_server, mid)
@@ -93,6 +96,7 @@ async def test_open_vote_close_chart(browser: Any, context: Any, live_server: Li
             await dp.get_by_role("button", name="Gửi phiếu").click()
             await expect(dp.locator(".vp-done")).to_contain_text("Đã ghi nhận phiếu")
         await expect(panel.locator(".vp-count")).to_have_text("Đã bỏ phiếu 2/3")
+        assert posted == []
         await expect(delegates[0].locator(".vp-count")).to_have_text("Đã bỏ phiếu 2/3")
         await expect(panel.locator(".vp-missing")).to_contain_text("Chưa bỏ phiếu (1)")
 

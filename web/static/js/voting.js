@@ -4,11 +4,13 @@
 // /meetings/{id}/polls page). It keeps its own live connection (meeting:{id}) so it does not depend
 // on the room's script.
 //
-// A vote is shown as recorded only when the server answered 201, which it does after the commit.
+// A vote is sent as the "vote" command on that connection (HTTP POST when it is offline) and is
+// shown as recorded only when the server answered, which it does after the commit. If the
+// connection drops before the answer, the panel asks the server whether the vote was stored.
 // Live events: poll.changed (state changes, with the public view) and poll.progress (coalesced counts;
 // the chair's list of who has not voted is refetched on them).
 
-import { connect, STATUS_TEXT } from "./live.js";
+import { CommandError, connect, STATUS_TEXT } from "./live.js";
 import { barChart } from "./chart.js";
 
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -309,7 +311,7 @@ export function mountVoting(root) {
     S.busy.add(k);
     render();
     try {
-      const r = await api("POST", `/api/polls/${p.id}/votes`, { choice, participant_id: right.participant_id });
+      const r = await castVote(p.id, { choice, participant_id: right.participant_id });
       right.voted = true;
       if (!p.secret) right.choice = choice === "abstain" ? { abstain: true } : typeof choice === "string" ? { v: choice } :
         p.method === "ranked" ? { r: choice } : { o: choice };
@@ -319,11 +321,32 @@ export function mountVoting(root) {
       const poll = S.polls.get(p.id);
       if (poll && r.cast > poll.cast) { poll.cast = r.cast; p.cast = r.cast; }
     } catch (err) {
-      S.messages.set(k, { ok: false, text: err.message });
-      if (err.status === 409) loadDetail(p.id).then(render).catch(() => {});
+      if (err.unknown) { // sent, but the answer was lost with the connection: ask the server
+        await loadDetail(p.id).catch(() => {});
+        const mine = (S.detail.get(p.id)?.me || []).find((r) => r.participant_id === right.participant_id);
+        S.messages.set(k, mine?.voted ? { ok: true, text: "Phiếu đã được ghi nhận." }
+          : { ok: false, text: "Mất kết nối khi gửi phiếu; phiếu chưa được ghi nhận. Vui lòng gửi lại." });
+        if (mine?.voted) S.selection.delete(k);
+      } else {
+        S.messages.set(k, { ok: false, text: err.message });
+        if (err.status === 409) loadDetail(p.id).then(render).catch(() => {});
+      }
     } finally {
       S.busy.delete(k);
       render();
+    }
+  }
+
+  // One vote: over the live connection when it is up (no extra HTTP request), else by HTTP; same service.
+  // A refusal comes back as a CommandError (status, message as over HTTP); any other failure means the
+  // answer was lost, so the vote may or may not be stored (err.unknown: the caller asks the server).
+  async function castVote(pollId, body) {
+    if (!live || live.status !== "online") return api("POST", `/api/polls/${pollId}/votes`, body);
+    try {
+      return await live.command("vote", { poll_id: pollId, ...body });
+    } catch (err) {
+      if (!(err instanceof CommandError)) err.unknown = true;
+      throw err;
     }
   }
 
