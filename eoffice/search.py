@@ -43,6 +43,9 @@ FTS_TABLES = {FTS_TABLE} | {f"{FTS_TABLE}_{s}" for s in ("data", "idx", "content
 MAX_INDEX_CHARS = 400_000  # a tsvector holds at most 1 MB; the start of a long document is enough
 MAX_QUERY_WORDS = 12
 BUCKET_BITS = 13  # 8192 consecutive document ids share a recency bucket (PostgreSQL)
+# GIN walks the union of OR-ed buckets (their entries are each the rarest of a query): past this
+# many, a round bounds the id instead and lets the words and keys drive the index scan
+MAX_ROUND_BUCKETS = 32
 
 
 def index_text(*parts: str) -> str:
@@ -232,8 +235,8 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     Rounds go back in time bucket by bucket, from the newest, until ``candidates`` matches (``want``
     documents without words) were seen: the first round takes the newest bucket, each next one as
     many buckets as the density of matches so far says are missing (x4 while there was none). Each
-    round is one GIN lookup of words & buckets & reader keys that ranks only its own rows; the last
-    one, reaching the oldest bucket, drops the buckets (a long OR would cost more than it saves) and
+    round is one GIN lookup of words & buckets & reader keys that ranks only its own rows; a round
+    wider than ``MAX_ROUND_BUCKETS`` (a sparse match: few rows, many buckets) drops the buckets and
     bounds the id instead. The best of all rounds are the best overall, since a rank depends on the
     document alone."""
     from eoffice.documents import Document
@@ -252,11 +255,11 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     seen, hi, width = 0, top, 1
     while hi >= 0 and seen < goal:
         lo_bucket = bucket(max(0, hi - width + 1))
-        if lo_bucket > 0:
+        if 0 < bucket(hi) - lo_bucket + 1 <= MAX_ROUND_BUCKETS:
             buckets = _tsquery_any(f"~b:{b}" for b in range(lo_bucket, bucket(hi) + 1))
             within, bound = cast(f"({buckets}) & ({keys})", TSQUERY), []
         else:
-            within, bound = cast(keys, TSQUERY), [Document.id <= hi]
+            within, bound = cast(keys, TSQUERY), [Document.id <= hi, Document.id >= lo_bucket << BUCKET_BITS]
         if words_q is not None:
             matched = (
                 select(Document.id.label("id"), func.ts_rank_cd(Document.search_vector, words_q).label("rank"),

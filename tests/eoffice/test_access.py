@@ -5,6 +5,8 @@ and the pure rule (access.can_see) checked against the SQL filter (access.visibl
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import select, text
 
@@ -167,7 +169,8 @@ async def test_search_rounds_over_recency_buckets(db: Database, org: Org, blobs:
             await search.index_document(uow, doc)
         await uow.commit()
     async with db.uow() as uow:
-        for name, user in org.users.items():
+        for (name, user), wide in itertools.product(org.users.items(), (32, 1)):
+            monkeypatch.setattr(search, "MAX_ROUND_BUCKETS", wide)  # 1: rounds past a bucket bound the id
             visible = set((await uow.session.scalars(
                 select(Document.id).where(access.visible(await access.viewer_for(uow, user))))).all())
             hits = await search.search(uow, user, "trien khai chinh quyen", limit=100)
