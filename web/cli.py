@@ -246,7 +246,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         cmd_migrate(settings, args)
     print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
     uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
-                proxy_headers=args.proxy_headers, ws_ping_interval=None)
+                proxy_headers=args.proxy_headers, ws_ping_interval=None,
+                # compression runs once per frame *per connection*: with 200 tablets it is most of the fan-out's CPU
+                ws_per_message_deflate=not args.no_ws_compression)
     return 0
 
 
@@ -266,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-level", default="info")
     s.add_argument("--no-migrate", action="store_true", help="không tự cập nhật cơ sở dữ liệu khi khởi động")
     s.add_argument("--proxy-headers", action="store_true", help="tin X-Forwarded-For từ reverse proxy")
+    s.add_argument("--no-ws-compression", action="store_true",
+                   help="không nén WebSocket (permessage-deflate): đỡ CPU máy chủ, tốn băng thông Wi-Fi hơn")
     s.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="cập nhật lược đồ cơ sở dữ liệu").set_defaults(func=cmd_migrate)
