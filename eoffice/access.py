@@ -14,6 +14,11 @@ Roles give nothing else. In particular an administrator manages accounts and uni
 also works in the flow sees what the flow gave them. Confidential documents are reached only
 through grants: never through the clerk's register rule, so they cannot leak through lists,
 search, thumbnails, exports, statistics details or the API.
+
+The rule is written as keys (``reader_keys`` of a document meet ``viewer_keys`` of a user).
+PostgreSQL search reads a copy of the reader keys stored in the search vector; a flush listener
+below rewrites it when grants or the fields the rule reads change, so change them through the ORM
+(a Core ``update``/``delete`` would bypass it: call ``eoffice.search.store_reader_keys`` then).
 """
 
 from __future__ import annotations
