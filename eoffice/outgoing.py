@@ -46,7 +46,8 @@ class DocumentVersion(Base):
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "version": self.version, "summary": self.summary, "filename": self.filename,
                 "size": self.size, "note": self.note, "created_by": self.created_by,
-                "created_at": self.created_at.isoformat()}
+                "created_at": self.created_at.isoformat(),
+                "file_url": f"/api/draft-versions/{self.id}/file" if self.blob_key else None}
 
 
 class ApprovalStep(Base):
@@ -259,6 +260,16 @@ async def history(uow: UnitOfWork, actor: User, document_id: int) -> dict[str, A
     steps = (await uow.session.scalars(select(ApprovalStep).where(ApprovalStep.document_id == doc.id)
                                        .order_by(ApprovalStep.id))).all()
     return {"versions": [v.public() for v in versions], "steps": [s.public() for s in steps]}
+
+
+async def version_file(uow: UnitOfWork, actor: User, version_id: int) -> DocumentVersion:
+    """The file of a draft's version, for whoever may see the draft (NotFound otherwise: the
+    version's existence is not confirmed either)."""
+    version = await uow.session.get(DocumentVersion, version_id)
+    if version is None or version.blob_key is None:
+        raise NotFound("Không tìm thấy tệp.")
+    await _draft(uow, actor, version.document_id)
+    return version
 
 
 async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,

@@ -227,3 +227,30 @@ async def test_search_is_diacritics_insensitive_ranked_and_filtered(db: Database
         # b repeats the words: ranked first for them
         assert ids(await search.search(uow, clerk, "trien khai chinh quyen"))[0] == b.id
         assert (await uow.session.scalar(select(Document.id).where(Document.id == a.id))) == a.id
+
+
+async def test_draft_version_files_follow_the_drafts_access(db: Database, org: Org, blobs: BlobStore) -> None:
+    cv, head = org["chuyenvien"], org["truongphong"]
+    async with db.uow() as uow:
+        doc = await outgoing.create_draft(uow, cv, blobs, doc_type="ke_hoach",
+                                          summary="Kế hoạch chuyển đổi số huyện Đông Triều")  # no file yet
+        v2 = await upload(uow, cv, blobs, make_pdf(["Dự thảo kế hoạch chuyển đổi số"]), "ke-hoach-v2.pdf")
+        await outgoing.add_version(uow, cv, blobs, doc.id, upload_id=v2, note="Kèm dự thảo")
+        await uow.commit()
+    async with db.uow(readonly=True) as uow:
+        hist = await outgoing.history(uow, cv, doc.id)
+        first, second = hist["versions"]
+        assert first["file_url"] is None and second["file_url"] == f"/api/draft-versions/{second['id']}/file"
+        v = await outgoing.version_file(uow, cv, second["id"])
+        assert v.filename == "ke-hoach-v2.pdf" and (await blobs.read(v.blob_key or "")).startswith(b"%PDF")
+        with pytest.raises(NotFound):  # a version without a file
+            await outgoing.version_file(uow, cv, first["id"])
+        with pytest.raises(NotFound):  # not sent to the head of unit yet: they cannot see it
+            await outgoing.version_file(uow, head, second["id"])
+        with pytest.raises(NotFound):
+            await outgoing.version_file(uow, cv, 10_000)
+    async with db.uow() as uow:
+        await outgoing.send_for_approval(uow, cv, doc.id, head.id)
+        await uow.commit()
+    async with db.uow(readonly=True) as uow:
+        assert (await outgoing.version_file(uow, head, second["id"])).id == second["id"]

@@ -222,6 +222,18 @@ async def task_update_file(request: Request) -> Response:
                              "application/octet-stream", headers=headers)
 
 
+async def draft_version_file(request: Request) -> Response:
+    """The file of an outgoing draft's version, if you may see the draft (404 otherwise)."""
+    user = require_user(request)
+    state = request.app.state
+    async with state.db.uow(readonly=True) as uow:
+        v = await outgoing.version_file(uow, user, _path_id(request))
+    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(v.filename or 'du-thao')}",
+               "Content-Length": str(v.size or 0), "Cache-Control": "private, no-store"}
+    return StreamingResponse(state.blobs.open(v.blob_key or ""), media_type=v.content_type or
+                             "application/octet-stream", headers=headers)
+
+
 async def page_png(request: Request) -> Response:
     """A page of a PDF attachment as PNG (``width`` pixels), for the viewer and thumbnails."""
     user = require_user(request)
@@ -557,6 +569,7 @@ routes: list[BaseRoute] = [
     Route("/api/drafts", list_drafts),
     Route("/api/drafts", create_draft, methods=["POST"]),
     Route("/api/drafts/{id:int}/history", draft_history),
+    Route("/api/draft-versions/{id:int}/file", draft_version_file),
     Route("/api/drafts/{id:int}/versions", add_version, methods=["POST"]),
     Route("/api/drafts/{id:int}/send", send_draft, methods=["POST"]),
     Route("/api/drafts/{id:int}/approve", approve_draft, methods=["POST"]),
