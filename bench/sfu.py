@@ -19,8 +19,9 @@ SFU's JSON protocol over one TCP connection per participant; ICE runs on 127.0.0
    window; frames delivered against frames expected; RTP packet loss from the subscribers' receiver statistics;
    packets per second sent and what SRTP encryption and ``sendto`` alone cost per packet (measured apart, in this
    process), i.e. the part of the server's CPU no Python code can remove. The participants run in a few client
-   processes (``--client-processes``): one Python process cannot receive 180 streams on a busy 2-core machine, and
-   the packets it would lose (and NACK) would be charged to the server.
+   processes (``--client-processes``) with 4 MiB socket receive buffers: one Python process cannot receive 180
+   streams on a busy 2-core machine, and the packets a starved client loses (and NACKs) would be charged to the
+   server.
 3. Latency per hop: publish -> SFU -> subscriber, measured from the moment the publisher's sender takes a packet to
    the moment the subscriber has the complete frame, minus the same path without the SFU (a direct peer
    connection), both running at once. The SFU forwards each RTP packet as it arrives (no jitter buffer on the
@@ -39,10 +40,12 @@ import contextlib
 import json
 import os
 import pickle
+import socket
 import statistics
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -197,8 +200,9 @@ class Server:
 class Measure:
     """Client-side bookkeeping: when each payload was sent (per publisher) and when frames arrived.
 
-    With ``raw``, samples are also kept as they are (publisher, payload hash, time) so that a parent process can match
-    what one client process received against what another one sent (``time.monotonic`` is system-wide on Linux).
+    With ``raw``, samples are also kept as they are (publisher, payload CRC, time) so that a parent process can match
+    what one client process received against what another one sent (``time.monotonic`` is system-wide on Linux;
+    ``hash()`` of bytes is not the same in two processes, hence the CRC).
     """
 
     def __init__(self, raw: bool = False) -> None:
@@ -214,9 +218,9 @@ class Measure:
     def on_sent(self, publisher: str) -> Callable[[int, bytes], None]:
         def record(index: int, data: bytes) -> None:
             now = time.monotonic()
-            self.sent[(publisher, hash(data))] = now
+            self.sent[(publisher, zlib.crc32(data))] = now
             if self.raw:
-                self.raw_sent.append((publisher, hash(data), now))
+                self.raw_sent.append((publisher, zlib.crc32(data), now))
                 while self.raw_sent[0][2] < now - 3.0 and not self.recording:
                     self.raw_sent.popleft()
 
@@ -230,9 +234,9 @@ class Measure:
                 return
             self.frames[f"{category}-{kind}"] += 1
             if self.raw:
-                self.raw_received.append((publisher, kind, hash(frame.data), now))
+                self.raw_received.append((publisher, kind, zlib.crc32(frame.data), now))
                 return
-            sent = self.sent.get((publisher, hash(frame.data)))
+            sent = self.sent.get((publisher, zlib.crc32(frame.data)))
             if sent is not None and now - sent < 1.0:
                 self.latency[f"{category}-{kind}"].append(now - sent)
 
@@ -420,6 +424,21 @@ class ClientProcess:
             await self.process.wait()
 
 
+CLIENT_RCVBUF = 4 * 1024 * 1024  # Linux's usual net.core.rmem_max; the kernel caps what we ask at it
+
+
+def enlarge_receive_buffers(pc: RTCPeerConnection) -> None:
+    """Give the client's UDP sockets room for a few seconds of media: on a machine shared with other work a client
+    process is sometimes descheduled for longer than the default 208 KiB buffer lasts (~0.3 s of 9 streams), and
+    the packets the kernel then drops would count as loss caused by the server."""
+    for transceiver in pc.getTransceivers():
+        connection = getattr(transceiver.receiver.transport.transport, "_connection", None)
+        for protocol in getattr(connection, "_protocols", []):
+            if protocol.transport is not None:
+                sock = protocol.transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_RCVBUF)
+
+
 async def serve_clients(port: int, pids: list[str]) -> None:
     """The ``--clients`` side of :class:`ClientProcess`."""
     enable_loopback_ice()
@@ -440,25 +459,28 @@ async def serve_clients(port: int, pids: list[str]) -> None:
 
     answer({"ready": True})
     before: list[tuple[int, int]] = []
-    cpu = 0.0
+    cpu = wall = 0.0
     while line := await reader.readline():
         command = json.loads(line)["cmd"]
         if command == "status":
+            for person in people:
+                enlarge_receive_buffers(person.client.sub_pc)
             answer({"started": len(measure.first_frame)})
         elif command == "start":
             before = [await p.receive_stats() for p in people]
             measure.frames.clear()
             measure.raw_received.clear()
-            cpu = time.process_time()
+            cpu, wall = time.process_time(), time.monotonic()
             measure.recording = True
             answer({"ok": True})
         elif command == "stop":
             measure.recording = False
-            cpu = time.process_time() - cpu
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
             after = [await p.receive_stats() for p in people]
             answer(
                 {
                     "cpu": cpu,
+                    "wall": wall,
                     "frames": dict(measure.frames),
                     "received": sum(a[0] - b[0] for a, b in zip(after, before, strict=True)),
                     "lost": sum(a[1] - b[1] for a, b in zip(after, before, strict=True)),
@@ -523,7 +545,12 @@ async def meeting(sites: int, window: float, processes: int) -> dict[str, Any]:
             "server_bytes_per_packet": sent["bytes"] / max(1, sent["packets"]),
             "server_retransmissions": sent["retransmissions"],
             "client_cores": sum(r["cpu"] for r in results) / window,
-            "delivered": {k: frames[f"meeting-{k}"] / expected[k] for k in expected},
+            # against what each client process should have received over its own recording window
+            "delivered": {
+                k: frames[f"meeting-{k}"]
+                / sum(len(g) * (sites - 1) * rate * r["wall"] for g, r in zip(groups, results, strict=True))
+                for k, rate in (("video", FPS), ("audio", AUDIO_RATE))
+            },
             "rtp_packets_received": received,
             "rtp_packet_loss": lost / max(1, received + lost),
             "server_frames_dropped": sent["dropped"],
@@ -614,7 +641,6 @@ def per_packet_costs(size: int, count: int = 20000) -> dict[str, float]:
     """CPU seconds per packet of ``size`` bytes for the two costs no Python code can remove: SRTP encryption
     (pylibsrtp, the profile aiortc prefers) and the ``sendto`` system call on loopback (measured with the calling
     thread's CPU time, so the thread draining the receiving socket is not counted)."""
-    import socket
     import threading
 
     from aiortc.rtcdtlstransport import SRTP_PROFILES
