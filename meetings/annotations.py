@@ -335,6 +335,12 @@ async def recipients_of(uow: UnitOfWork, annotation_ids: Iterable[int]) -> dict[
     return out
 
 
+async def _recipients(uow: UnitOfWork, a: Annotation) -> set[int]:
+    """Whom ``a`` is shared with by name: only a ``people`` annotation has recipient rows (a change of
+    visibility replaces them), so the others need no query."""
+    return (await recipients_of(uow, [a.id]))[a.id] if a.visibility == "people" else set()
+
+
 def visible_to(user_id: int) -> Any:
     """SQL condition: annotations ``user_id`` may see (their own, shared with the meeting, or with them)."""
     named = exists().where(AnnotationRecipient.annotation_id == Annotation.id,
@@ -447,15 +453,19 @@ async def create(uow: UnitOfWork, actor: User, version_id: int, *, client_id: st
     return a, True
 
 
-async def _own(uow: UnitOfWork, actor: User, annotation_id: int) -> tuple[Annotation, Meeting, Document]:
-    """The actor's annotation, locked. Someone else's is "not found" (their private ones do not exist)."""
+async def _own(uow: UnitOfWork, actor: User, annotation_id: int,
+               meeting_id: int | None = None) -> tuple[Annotation, Meeting, Document, DocumentVersion]:
+    """The actor's annotation, locked. Someone else's is "not found" (their private ones do not exist), as is
+    one of another meeting than ``meeting_id`` (the URL's)."""
     a = await uow.session.scalar(select(Annotation).where(Annotation.id == int(annotation_id)).with_for_update())
+    if a is not None and meeting_id is not None and a.meeting_id != meeting_id:
+        raise NotFound("Không tìm thấy chú thích.")
     if a is None or a.owner_id != actor.id:
         if a is not None and await _sees(uow, actor, a):
             raise Forbidden("Chỉ người tạo chú thích được sửa hoặc xóa chú thích đó.")
         raise NotFound("Không tìm thấy chú thích.")
-    meeting, doc, _version = await _doc_for_write(uow, actor, a.version_id)
-    return a, meeting, doc
+    meeting, doc, version = await _doc_for_write(uow, actor, a.version_id)
+    return a, meeting, doc, version
 
 
 async def _sees(uow: UnitOfWork, user: User, a: Annotation) -> bool:
@@ -482,18 +492,17 @@ def _stale(a: Annotation, revision: Any, recipients: set[int], owner_name: str) 
 EDITABLE = {"shape", "color", "text", "visibility", "recipient_ids", "page"}
 
 
-async def update(uow: UnitOfWork, actor: User, annotation_id: int, *, revision: Any, **changes: Any) -> Annotation:
+async def update(uow: UnitOfWork, actor: User, annotation_id: int, *, revision: Any, meeting_id: int | None = None,
+                 **changes: Any) -> Annotation:
     """Change an annotation made on ``revision``; a stale revision raises Conflict with the current state."""
     unknown = set(changes) - EDITABLE
     if unknown:
         raise Invalid(f"Không sửa được trường: {', '.join(sorted(unknown))}.")
-    a, meeting, doc = await _own(uow, actor, annotation_id)
-    recipients_before = (await recipients_of(uow, [a.id]))[a.id]
+    a, meeting, doc, version = await _own(uow, actor, annotation_id, meeting_id)
+    recipients_before = await _recipients(uow, a)
     _stale(a, revision, recipients_before, actor.full_name)
     before_audience = await _audience(uow, a, doc, recipients_before)
     was_shared = a.visibility != "private"
-    version = await uow.session.get(DocumentVersion, a.version_id)
-    assert version is not None
     page, w, h = _page_size(version, changes.get("page", a.page))
     if "shape" in changes or "page" in changes:
         a.shape = validate_shape(a.kind, changes.get("shape", a.shape), w, h)
@@ -525,10 +534,11 @@ async def update(uow: UnitOfWork, actor: User, annotation_id: int, *, revision: 
     return a
 
 
-async def remove(uow: UnitOfWork, actor: User, annotation_id: int, *, revision: Any) -> Annotation:
+async def remove(uow: UnitOfWork, actor: User, annotation_id: int, *, revision: Any,
+                 meeting_id: int | None = None) -> Annotation:
     """Delete (erase) an annotation made on ``revision``."""
-    a, meeting, doc = await _own(uow, actor, annotation_id)
-    recipients = (await recipients_of(uow, [a.id]))[a.id]
+    a, meeting, doc, _version = await _own(uow, actor, annotation_id, meeting_id)
+    recipients = await _recipients(uow, a)
     _stale(a, revision, recipients, actor.full_name)
     audience = await _audience(uow, a, doc, recipients)
     if a.visibility != "private":

@@ -245,13 +245,24 @@ async def test_a_shared_stroke_is_written_in_few_statements(world: World) -> Non
         statements.clear()
         event.listen(world.db.engine.sync_engine, "before_cursor_execute", count)
         try:
-            (_a, created), evs = await run(world.db, annotations.create, world.member, v.id, client_id=_cid(f"sql-{n}"),
+            (a, created), evs = await run(world.db, annotations.create, world.member, v.id, client_id=_cid(f"sql-{n}"),
                                           page=1, kind="ink", visibility="meeting", meeting_id=m["meeting_id"],
                                           shape={"strokes": [[[10, 10, 0.3], [20, 25, 0.6]]], "width": 2})
         finally:
             event.remove(world.db.engine.sync_engine, "before_cursor_execute", count)
         assert created and len(evs) == 2
         assert len(statements) <= 10, "\n".join(s.split("\n")[0][:100] for s in statements)
+
+    # moving it: the locked row, the version's context (3), the update, the audit entry (3), topics and events (2)
+    statements.clear()
+    event.listen(world.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        moved, evs = await run(world.db, annotations.update, world.member, a.id, revision=1,
+                               meeting_id=m["meeting_id"], shape={"strokes": [[[30, 30, 0.5], [40, 45, 0.6]]]})
+    finally:
+        event.remove(world.db.engine.sync_engine, "before_cursor_execute", count)
+    assert moved.revision == 2 and len(evs) == 2
+    assert len(statements) <= 10, "\n".join(s.split("\n")[0][:100] for s in statements)
 
 
 async def test_confidential_documents_and_closed_meetings(world: World) -> None:

@@ -67,12 +67,6 @@ async def _check_version(uow: UnitOfWork, user: User, meeting_id: int, version_i
         raise NotFound("Không tìm thấy tài liệu.")
 
 
-async def _check_annotation(uow: UnitOfWork, meeting_id: int, annotation_id: int) -> None:
-    a = await uow.session.get(annotations.Annotation, annotation_id)
-    if a is None or a.meeting_id != meeting_id:
-        raise NotFound("Không tìm thấy chú thích.")
-
-
 def _revision(value: Any) -> int:
     if isinstance(value, bool):
         raise Invalid("Số phiên bản (revision) không hợp lệ.", field="revision")
@@ -152,16 +146,15 @@ async def create_one(uow: UnitOfWork, user: User, meeting_id: int, version_id: i
 async def update_one(uow: UnitOfWork, user: User, meeting_id: int, annotation_id: int,
                      body: dict[str, Any]) -> dict[str, Any]:
     """Change my annotation: ``body`` is {revision, ...changes}; returns what the owner sees."""
-    await _check_annotation(uow, meeting_id, annotation_id)
     changes = {k: body[k] for k in annotations.EDITABLE if k in body}
-    a = await annotations.update(uow, user, annotation_id, revision=_revision(body.get("revision")), **changes)
+    a = await annotations.update(uow, user, annotation_id, revision=_revision(body.get("revision")),
+                                 meeting_id=meeting_id, **changes)
     return annotations.public(a, user.full_name, a.recipients)  # type: ignore[attr-defined]
 
 
 async def delete_one(uow: UnitOfWork, user: User, meeting_id: int, annotation_id: int,
                      revision: Any) -> dict[str, Any]:
-    await _check_annotation(uow, meeting_id, annotation_id)
-    a = await annotations.remove(uow, user, annotation_id, revision=_revision(revision))
+    a = await annotations.remove(uow, user, annotation_id, revision=_revision(revision), meeting_id=meeting_id)
     return {"id": annotation_id, "version_id": a.version_id}
 
 
