@@ -29,6 +29,16 @@ def _secret_key(var_dir: Path) -> str:
     return key
 
 
+def _digest_hour(value: str) -> int | None:
+    """EOFFICE_DIGEST_HOUR: 0..23 (local time), or "off"/"" to leave the digest to cron."""
+    if value.strip().lower() in ("", "off", "no", "false"):
+        return None
+    hour = int(value)
+    if not 0 <= hour <= 23:
+        raise ValueError(f"EOFFICE_DIGEST_HOUR must be 0..23 or off, not {value!r}")
+    return hour
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///var/eoffice.db"
@@ -44,6 +54,7 @@ class Settings:
     ws_heartbeat_seconds: float = 20.0
     ws_queue_size: int = 256
     event_log_size: int = 1000
+    digest_hour: int | None = None  # local hour of the daily digest sent by the server; None: not sent
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -57,5 +68,6 @@ class Settings:
             upload_limit=int(env.get("EOFFICE_UPLOAD_LIMIT", DEFAULT_UPLOAD_LIMIT)),
             timezone=env.get("EOFFICE_TIMEZONE", "Asia/Ho_Chi_Minh"),
             secure_cookies=env.get("EOFFICE_SECURE_COOKIES", "") in ("1", "true", "yes"),
+            digest_hour=_digest_hour(env.get("EOFFICE_DIGEST_HOUR", "7")),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

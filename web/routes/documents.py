@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from eoffice import access, doctypes, documents, dossiers, export, ingest, outgoing, search, stats, tasks
+from eoffice import access, digest, doctypes, documents, dossiers, export, ingest, outgoing, search, stats, tasks
 from eoffice.org import User
 from storage.db import UnitOfWork
 from storage.errors import Invalid, NotFound
@@ -57,9 +57,16 @@ async def startup(app: Any) -> None:
         count = await runner.recover()
         if count:
             log.info("re-queued %d unfinished ingest jobs", count)
+    hour = app.state.settings.digest_hour
+    if hour is not None:  # the daily digest at that local hour; one process of several sends it
+        app.state.digest_scheduler = digest.DigestScheduler(app.state.db, hour)
+        app.state.digest_scheduler.start()
 
 
 async def shutdown(app: Any) -> None:
+    scheduler = getattr(app.state, "digest_scheduler", None)
+    if scheduler is not None:
+        await scheduler.stop()
     runner = getattr(app.state, "ingest_runner", None)
     if runner is not None:
         await runner.stop()
