@@ -274,6 +274,9 @@ class Participant:
         source = self.client.tracks.get(transceiver.mid or "", {}).get("participant") or "?"
         sink = self.measure.sink(self.pid, source, track.kind, self.category)
         install_passthrough(transceiver.receiver, track.kind, sink)
+        # The receiver's bandwidth estimator (REMB) is a large part of a Python client's work per packet, and the
+        # SFU has no use for a subscriber's REMB (it forwards the publisher's bitrate): spare the clients that.
+        transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
 
     async def join(self, port: int, room: str) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
@@ -424,6 +427,15 @@ class ClientProcess:
             await self.process.wait()
 
 
+def udp_receive_buffer_drops() -> int | None:
+    """Datagrams the kernel dropped because a socket's receive buffer was full (whole machine, Linux only)."""
+    try:
+        lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")]
+        return int(lines[1][lines[0].index("RcvbufErrors")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 CLIENT_RCVBUF = 4 * 1024 * 1024  # Linux's usual net.core.rmem_max; the kernel caps what we ask at it
 
 
@@ -508,10 +520,12 @@ async def meeting(sites: int, window: float, processes: int) -> dict[str, Any]:
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)
         before = await server.sample(stats=True)
+        drops_before = udp_receive_buffer_drops()
         await asyncio.gather(*(c.ask("start") for c in clients))
         await asyncio.sleep(window)
         results = await asyncio.gather(*(c.ask("stop") for c in clients))
         after = await server.sample(stats=True)
+        drops_after = udp_receive_buffer_drops()
         server_wall = after["wall"] - before["wall"]  # a little longer than the clients' window
         server_cores = (after["cpu"] - before["cpu"]) / server_wall
         sent_before, sent_after = server_counts(before["stats"]["sfu"]), server_counts(after["stats"]["sfu"])
@@ -553,6 +567,7 @@ async def meeting(sites: int, window: float, processes: int) -> dict[str, Any]:
             },
             "rtp_packets_received": received,
             "rtp_packet_loss": lost / max(1, received + lost),
+            "udp_receive_buffer_drops": None if drops_before is None else drops_after - drops_before,
             "server_frames_dropped": sent["dropped"],
             "latency_ms": summarise(latency, "meeting"),
         }
@@ -702,7 +717,8 @@ def report_meeting(meet: dict[str, Any]) -> None:
     )
     print(
         f"   delivered {meet['delivered']['video']:.1%} of video and {meet['delivered']['audio']:.1%} of audio "
-        f"frames; RTP loss {meet['rtp_packet_loss']:.3%} of {meet['rtp_packets_received']} packets; "
+        f"frames; RTP loss {meet['rtp_packet_loss']:.3%} of {meet['rtp_packets_received']} packets "
+        f"(the kernel dropped {meet['udp_receive_buffer_drops']} datagrams on full receive buffers meanwhile); "
         f"{meet['server_frames_dropped']} frames dropped by the server (waiting for a keyframe)"
     )
     for key, value in meet["latency_ms"].items():
@@ -721,6 +737,7 @@ def meeting_summary(meet: dict[str, Any]) -> dict[str, Any]:
         "meeting_delivered": {k: round(v, 4) for k, v in meet["delivered"].items()},
         "meeting_server_forwarded": {k: round(v, 4) for k, v in meet["server_forwarded"].items()},
         "meeting_rtp_loss": round(meet["rtp_packet_loss"], 5),
+        "meeting_udp_receive_buffer_drops": meet["udp_receive_buffer_drops"],
         "meeting_retransmissions": meet["server_retransmissions"],
         "meeting_client_cores": round(meet["client_cores"], 3),
         "meeting_latency_ms": meet["latency_ms"],
