@@ -46,6 +46,8 @@ BUCKET_BITS = 13  # 8192 consecutive document ids share a recency bucket (Postgr
 # GIN walks the union of OR-ed buckets (their entries are each the rarest of a query): past this
 # many, a round bounds the id instead and lets the words and keys drive the index scan
 MAX_ROUND_BUCKETS = 32
+# a common word needs a full bucket anyway, and a rarer one a density measured on more than a few ids
+FIRST_ROUND_IDS = 4096
 
 
 def index_text(*parts: str) -> str:
@@ -233,7 +235,8 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     ``want`` documents the viewer may see (rank 0).
 
     Rounds go back in time bucket by bucket, from the newest, until ``candidates`` matches (``want``
-    documents without words) were seen: the first round takes the newest bucket, each next one as
+    documents without words) were seen: the first round takes the newest bucket (with words, and the
+    one before when the newest holds fewer than ``FIRST_ROUND_IDS`` ids), each next one as
     many buckets as the density of matches so far says are missing (x4 while there was none). Each
     round is one GIN lookup of words & buckets & reader keys that ranks only its own rows; a round
     wider than ``MAX_ROUND_BUCKETS`` (a sparse match: few rows, many buckets) drops the buckets and
@@ -252,7 +255,7 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     keys = _tsquery_any(f"~{k}" for k in sorted(access.viewer_keys(viewer)))
     goal = candidates if terms else want
     found: list[tuple[tuple[Any, ...], int, float]] = []  # (sort key, id, rank)
-    seen, hi, width = 0, top, 1
+    seen, hi, width = 0, top, FIRST_ROUND_IDS if terms else 1
     while hi >= 0 and seen < goal:
         lo_bucket = bucket(max(0, hi - width + 1))
         if 0 < bucket(hi) - lo_bucket + 1 <= MAX_ROUND_BUCKETS:
