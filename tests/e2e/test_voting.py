@@ -20,7 +20,7 @@ from tests.e2e.conftest import LiveServer, login, new_context
 pytestmark = pytest.mark.e2e
 
 
-async def started_meeting(var_dir: Path) -> int:
+async def started_meeting(var_dir: Path, present: tuple[str, ...] = ("lanhdao", "phochutich", "chanhvanphong")) -> int:
     """The demo meeting, started, with the chair and two members checked in (in the server's database)."""
     from sqlalchemy import select
 
@@ -35,7 +35,7 @@ async def started_meeting(var_dir: Path) -> int:
             users = {u.username: u for u in (await uow.session.scalars(select(User))).all()}
             chair = users["lanhdao"]
             await meetings.start_meeting(uow, chair, m.id)
-            for name in ("lanhdao", "phochutich", "chanhvanphong"):
+            for name in present:
                 seat = await meetings._seat_for(uow, m.id, users[name].id)
                 assert seat is not None
                 await attendance.check_in(uow, chair, seat.id)
@@ -116,3 +116,55 @@ async def test_open_vote_close_chart(browser: Any, context: Any, live_server: Li
     finally:
         for ctx in others:
             await ctx.close()
+
+
+async def test_chair_records_proxy_weight_and_roll_call_with_options(context: Any, live_server: LiveServer) -> None:
+    """The chair's panel: a proxy (ủy quyền) and a vote weight without the API, then a roll call in a poll
+    with options, including the abstain choice, for a delegate and for the proxy he holds."""
+    # a weight is kept for polls created as weighted; this one is not, so the counts are of people
+    from playwright.async_api import expect
+
+    mid = await started_meeting(live_server.var_dir)  # the department's seat (Sở TTTT) is absent
+    chair = await context.new_page()
+    await login(chair, live_server, "lanhdao")
+    await open_voting(chair, live_server, mid)
+    panel = chair.locator("[data-voting-panel]")
+
+    await panel.locator("summary", has_text="Ủy quyền và trọng số phiếu").click()
+    def seat(name: str) -> Any:
+        return panel.locator(".vp-rights li", has=chair.locator("strong", has_text=name))
+
+    sttt = "Sở Thông tin và Truyền thông"
+    absent = seat(sttt)
+    await expect(absent).to_contain_text("vắng mặt")
+    await absent.get_by_label(f"Người nhận ủy quyền của {sttt}").select_option(label="Lê Minh Tuấn")
+    await absent.get_by_label(f"Ghi chú ủy quyền của {sttt}").fill("Giấy ủy quyền số 12/GUQ ngày 01/12/2026")
+    await absent.get_by_role("button", name="Ủy quyền", exact=True).click()
+    await expect(panel.locator(".vp-rights-box .vp-msg")).to_have_text(f"Đã ghi nhận {sttt} ủy quyền cho Lê Minh Tuấn.")
+    await expect(seat(sttt)).to_contain_text(
+        "Đã ủy quyền cho Lê Minh Tuấn (Giấy ủy quyền số 12/GUQ ngày 01/12/2026)")
+    await panel.get_by_label("Trọng số phiếu của Lê Minh Tuấn").fill("3")
+    await seat("Lê Minh Tuấn").get_by_role("button", name="Lưu trọng số").click()
+    await expect(panel.locator(".vp-rights-box .vp-msg")).to_have_text("Đã lưu trọng số phiếu của Lê Minh Tuấn.")
+    await expect(panel.get_by_label("Trọng số phiếu của Lê Minh Tuấn")).to_have_value("3")
+
+    await panel.locator("summary", has_text="Tạo biểu quyết").click()
+    await panel.get_by_label("Nội dung biểu quyết").fill("Chọn địa điểm xây dựng Trung tâm hành chính công")
+    await panel.get_by_label("Hình thức").select_option("single")
+    await panel.get_by_label("Các phương án").fill("Phường Hồng Gai\nPhường Bãi Cháy")
+    await panel.get_by_role("button", name="Tạo biểu quyết").click()
+    await panel.get_by_role("button", name="Mở biểu quyết").click()
+    await expect(panel.locator(".vp-count")).to_have_text("Đã bỏ phiếu 0/4")  # 3 present and the proxy Tuấn holds
+
+    missing = panel.locator(".vp-missing")
+    await missing.get_by_role("button", name="Ghi nhận phiếu của Lê Minh Tuấn").click()
+    await missing.get_by_role("button", name="Phường Bãi Cháy").click()
+    await missing.get_by_role("button", name="Ghi nhận phiếu của Lê Minh Tuấn").click()
+    await expect(panel.locator(".vp-chair > .vp-msg")).to_have_text("Đã ghi nhận phiếu của Lê Minh Tuấn.")
+    await expect(missing).to_contain_text(f"{sttt} (ủy quyền cho Lê Minh Tuấn)")
+    await missing.get_by_role("button", name=f"Ghi nhận phiếu của {sttt}").click()
+    await missing.get_by_role("button", name="Không biểu quyết").click()
+    await missing.get_by_role("button", name=f"Ghi nhận phiếu của {sttt}").click()
+    await expect(panel.locator(".vp-chair > .vp-msg")).to_have_text(f"Đã ghi nhận phiếu của {sttt}.")
+    await expect(panel.locator(".vp-count")).to_have_text("Đã bỏ phiếu 2/4")
+    await expect(missing).to_contain_text("Chưa bỏ phiếu (2)")

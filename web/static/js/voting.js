@@ -152,7 +152,8 @@ export function mountVoting(root) {
       if (S.controller && !p.secret && p.state === "open") refreshVotersSoon(d.poll_id); // who has not voted
       renderProgress();
     } else if (ev.type === "poll.proxies" || ev.type === "attendance.changed") {
-      // who may vote is fixed when a poll opens; nothing to redraw for an open one
+      // who may vote is fixed when a poll opens; only the chair's list of proxies changes
+      if (rightsBox && rightsBox.open) loadRights({ keepTyped: true }).catch(() => {});
     }
   }
 
@@ -238,23 +239,10 @@ export function mountVoting(root) {
     return h("div", { class: "vp-ballots" }, me.map((right) => renderBallot(p, right)));
   }
 
-  function renderBallot(p, right) {
-    const k = key(p.id, right.participant_id);
-    const who = right.proxy ? `Phiếu ủy quyền của ${right.name}` : "Phiếu của bạn";
-    const msg = S.messages.get(k);
-    const wrap = h("fieldset", { class: "vp-ballot", "data-seat": right.participant_id },
-      h("legend", {}, who + (right.weight !== 1 ? ` (trọng số ${right.weight})` : "")));
-    if (right.voted && !p.allow_change) {
-      wrap.append(h("p", { class: "vp-done", role: "status" }, "✓ Đã ghi nhận phiếu",
-        right.choice ? `: ${choiceLabel(p, right.choice)}` : (p.secret ? " (phiếu kín)" : "")));
-      return wrap;
-    }
-    if (right.voted) {
-      wrap.append(h("p", { class: "vp-done" }, `✓ Đã ghi nhận: ${choiceLabel(p, right.choice)}. Bạn có thể đổi phiếu trước khi kết thúc.`));
-    }
-    const sel = S.selection.get(k);
-    const choices = h("div", { class: "vp-choices", role: "group", "aria-label": who });
-    const pick = (value) => { S.selection.set(k, value); S.messages.delete(k); render(); };
+  // The buttons of a ballot, following the poll's method (and its abstain option): the tablet's own
+  // ballot and the chair's roll call / show of hands use the same ones.
+  function choiceButtons(p, sel, pick, label) {
+    const choices = h("div", { class: "vp-choices", role: "group", "aria-label": label });
     if (p.method === "yes_no" || p.method === "yes_no_abstain") {
       for (const v of p.method === "yes_no" ? ["yes", "no"] : ["yes", "no", "abstain"]) {
         choices.append(h("button", { type: "button", class: `vp-choice vp-${v}`, "aria-pressed": String(sel === v),
@@ -292,6 +280,31 @@ export function mountVoting(root) {
       choices.append(h("button", { type: "button", class: "vp-choice vp-abstain", "aria-pressed": String(sel === "abstain"),
                                    onclick: () => pick("abstain") }, "Không biểu quyết"));
     }
+    return choices;
+  }
+
+  function selectionLabel(p, sel) {
+    if (sel === "abstain") return "Không biểu quyết";
+    if (Array.isArray(sel)) return choiceLabel(p, p.method === "ranked" ? { r: sel } : { o: sel });
+    return YES_NO[sel];
+  }
+
+  function renderBallot(p, right) {
+    const k = key(p.id, right.participant_id);
+    const who = right.proxy ? `Phiếu ủy quyền của ${right.name}` : "Phiếu của bạn";
+    const msg = S.messages.get(k);
+    const wrap = h("fieldset", { class: "vp-ballot", "data-seat": right.participant_id },
+      h("legend", {}, who + (right.weight !== 1 ? ` (trọng số ${right.weight})` : "")));
+    if (right.voted && !p.allow_change) {
+      wrap.append(h("p", { class: "vp-done", role: "status" }, "✓ Đã ghi nhận phiếu",
+        right.choice ? `: ${choiceLabel(p, right.choice)}` : (p.secret ? " (phiếu kín)" : "")));
+      return wrap;
+    }
+    if (right.voted) {
+      wrap.append(h("p", { class: "vp-done" }, `✓ Đã ghi nhận: ${choiceLabel(p, right.choice)}. Bạn có thể đổi phiếu trước khi kết thúc.`));
+    }
+    const sel = S.selection.get(k);
+    const choices = choiceButtons(p, sel, (value) => { S.selection.set(k, value); S.messages.delete(k); render(); }, who);
     wrap.append(choices);
     const ready = sel !== undefined && !(Array.isArray(sel) && sel.length === 0);
     const busy = S.busy.has(k);
@@ -299,8 +312,7 @@ export function mountVoting(root) {
       h("button", { type: "button", class: "btn btn-primary vp-submit", disabled: !ready || busy,
                     onclick: () => submit(p, right, sel) },
         busy ? "Đang gửi…" : right.voted ? "Gửi phiếu mới" : "Gửi phiếu"),
-      ready && !busy ? h("span", { class: "vp-picked" }, `Lựa chọn: ${sel === "abstain" ? "Không biểu quyết" :
-        Array.isArray(sel) ? choiceLabel(p, p.method === "ranked" ? { r: sel } : { o: sel }) : YES_NO[sel]}`) : null,
+      ready && !busy ? h("span", { class: "vp-picked" }, `Lựa chọn: ${selectionLabel(p, sel)}`) : null,
     ));
     if (msg) wrap.append(h("p", { class: `vp-msg ${msg.ok ? "ok" : "err"}`, role: "alert" }, msg.text));
     return wrap;
@@ -434,6 +446,7 @@ export function mountVoting(root) {
         h("div", { class: "vp-actions" }, chairButtons(p)),
         p.state === "open" && !p.secret ? renderNotVoted(p) : null,
       ))),
+      renderRights(),
       renderCreate(),
     );
     return sec;
@@ -465,28 +478,146 @@ export function mountVoting(root) {
     return out;
   }
 
+  // Who has not voted, and the chair's roll call / show of hands for them: the same choices as the
+  // tablet's ballot (yes/no with abstain where the poll has it, options, several options, an order).
   function renderNotVoted(p) {
     const list = (S.voters.get(p.id) || []).filter((v) => !v.voted);
     const yn = p.method.startsWith("yes_no");
     return h("details", { class: "vp-missing", open: true },
       h("summary", {}, `Chưa bỏ phiếu (${list.length})`),
-      list.length ? h("ul", { class: "list" }, list.map((v) => h("li", {},
+      list.length ? h("ul", { class: "list" }, list.map((v) => h("li", { "data-seat": v.participant_id },
         h("span", {}, v.name + (v.proxy ? ` (ủy quyền cho ${v.holder})` : "") + (v.tablet ? "" : " — không có máy tính bảng")),
         yn ? h("span", { class: "vp-roll" }, (p.method === "yes_no" ? ["yes", "no"] : ["yes", "no", "abstain"]).map((c) =>
           h("button", { type: "button", class: "btn", onclick: () => rollCall(p, v, c),
-                        "aria-label": `Ghi nhận ${v.name}: ${YES_NO[c]}` }, YES_NO[c]))) : null,
+                        "aria-label": `Ghi nhận ${v.name}: ${YES_NO[c]}` }, YES_NO[c])))
+          : renderRollCallChoices(p, v),
       ))) : h("p", { class: "muted" }, "Tất cả đã bỏ phiếu."));
   }
 
+  function renderRollCallChoices(p, v) {
+    const k = `roll:${p.id}:${v.participant_id}`;
+    if (S.rollOpen !== k) {
+      return h("span", { class: "vp-roll" }, h("button", { type: "button", class: "btn",
+        "aria-label": `Ghi nhận phiếu của ${v.name}`, onclick: () => { S.rollOpen = k; render(); } }, "Ghi nhận phiếu…"));
+    }
+    const sel = S.selection.get(k);
+    const ready = sel !== undefined && !(Array.isArray(sel) && sel.length === 0);
+    return h("div", { class: "vp-roll-call" },
+      choiceButtons(p, sel, (value) => { S.selection.set(k, value); render(); }, `Phiếu của ${v.name}`),
+      h("div", { class: "vp-send" },
+        h("button", { type: "button", class: "btn btn-primary", disabled: !ready, onclick: async () => {
+          if (await rollCall(p, v, sel)) { S.selection.delete(k); S.rollOpen = null; render(); }
+        } }, `Ghi nhận phiếu của ${v.name}`),
+        h("button", { type: "button", class: "btn", onclick: () => { S.rollOpen = null; S.selection.delete(k); render(); } },
+          "Bỏ qua"),
+        ready ? h("span", { class: "vp-picked" }, `Lựa chọn: ${selectionLabel(p, sel)}`) : null));
+  }
+
   async function rollCall(p, v, choice) {
+    let ok = false;
     try {
       await api("POST", `/api/polls/${p.id}/roll-call`, { votes: [{ participant_id: v.participant_id, choice }] });
       S.messages.set("chair", { ok: true, text: `Đã ghi nhận phiếu của ${v.name}.` });
       await loadVoters(p.id);
+      ok = true;
     } catch (err) {
       S.messages.set("chair", { ok: false, text: err.message });
     }
     render();
+    return ok;
+  }
+
+  // ---------------------------------------------------------------- proxies (ủy quyền) and vote weights
+
+  // Built once and redrawn only after loading or an action: a live event must not wipe a half-typed note.
+  let rightsBox = null;
+  const rights = { seats: [], rows: new Map(), msg: null, loaded: false, asked: 0, shown: 0 };
+
+  // keepTyped: a reload caused by someone else's change keeps what the chair is typing in the list.
+  async function loadRights({ keepTyped = false } = {}) {
+    const mine = ++rights.asked;
+    const [room, data] = await Promise.all([api("GET", `/api/meetings/${meetingId}`),
+                                            api("GET", `/api/meetings/${meetingId}/voting-rights`)]);
+    if (mine < rights.shown) return; // a later load already drew newer data
+    rights.shown = mine;
+    rights.seats = (room.participants || []).filter((x) => x.voting);
+    rights.rows = new Map(data.rights.map((r) => [r.participant_id, r]));
+    rights.loaded = true;
+    drawRights(keepTyped);
+  }
+
+  async function rightsAction(fn, done) {
+    try {
+      await fn();
+      rights.msg = { ok: true, text: done };
+    } catch (err) {
+      rights.msg = { ok: false, text: err.message };
+    }
+    await loadRights().catch(() => {});
+    drawRights();
+  }
+
+  function drawRights(keepTyped = false) {
+    if (!rightsBox) return;
+    const body = rightsBox.querySelector(".vp-rights-body");
+    const typed = new Map(keepTyped ? [...body.querySelectorAll("[data-key]")]
+      .filter((e) => e.value !== e.dataset.initial).map((e) => [e.dataset.key, e.value]) : []);
+    const name = (id) => rights.seats.find((x) => x.id === id)?.name || `#${id}`;
+    const base = `/api/meetings/${meetingId}/voting-rights`;
+    const rows = rights.seats.map((seat) => {
+      const r = rights.rows.get(seat.id) || { weight: 1, proxy_holder_id: null };
+      const weight = h("input", { type: "number", min: 0, max: 1000000, value: r.weight, class: "vp-weight",
+                                  "aria-label": `Trọng số phiếu của ${seat.name}`, "data-key": `w${seat.id}`,
+                                  "data-initial": String(r.weight) });
+      const proxy = r.proxy_holder_id
+        ? [h("span", { class: "vp-proxy-given" }, `Đã ủy quyền cho ${name(r.proxy_holder_id)}` +
+            (r.note ? ` (${r.note})` : "")),
+           h("button", { type: "button", class: "btn", onclick: () => rightsAction(
+             () => api("DELETE", `${base}/proxies/${seat.id}`), `Đã hủy ủy quyền của ${seat.name}.`) }, "Hủy ủy quyền")]
+        : (() => {
+            const holder = h("select", { "aria-label": `Người nhận ủy quyền của ${seat.name}`, "data-key": `h${seat.id}`,
+                                         "data-initial": "" },
+              h("option", { value: "" }, "— Ủy quyền cho —"),
+              rights.seats.filter((x) => x.id !== seat.id).map((x) => h("option", { value: x.id }, x.name)));
+            const note = h("input", { type: "text", placeholder: "Ghi chú (giấy ủy quyền số…)",
+                                      "aria-label": `Ghi chú ủy quyền của ${seat.name}`, "data-key": `n${seat.id}`,
+                                      "data-initial": "" });
+            return [holder, note, h("button", { type: "button", class: "btn", onclick: () => {
+              if (!holder.value) { rights.msg = { ok: false, text: "Hãy chọn người nhận ủy quyền." }; drawRights(); return; }
+              rightsAction(() => api("POST", `${base}/proxies`, { grantor_id: seat.id, holder_id: Number(holder.value),
+                                                                   note: note.value }),
+                           `Đã ghi nhận ${seat.name} ủy quyền cho ${name(Number(holder.value))}.`);
+            } }, "Ủy quyền")];
+          })();
+      return h("li", { "data-seat": seat.id },
+        h("div", {}, h("strong", {}, seat.name), " ",
+          h("span", { class: "muted" }, seat.present ? "có mặt" : "vắng mặt")),
+        h("div", { class: "vp-actions" },
+          h("span", { class: "vp-countdown" }, weight, h("button", { type: "button", class: "btn", onclick: () =>
+            rightsAction(() => api("PUT", `${base}/weights/${seat.id}`, { weight: Number(weight.value) }),
+                         `Đã lưu trọng số phiếu của ${seat.name}.`) }, "Lưu trọng số")),
+          proxy));
+    });
+    for (const li of rows) {
+      for (const e of li.querySelectorAll("[data-key]")) if (typed.has(e.dataset.key)) e.value = typed.get(e.dataset.key);
+    }
+    body.replaceChildren(
+      h("p", { class: "muted" }, "Ủy quyền và trọng số được chốt khi mở biểu quyết: thay đổi áp dụng cho biểu quyết " +
+        "mở sau đó. Trọng số chỉ dùng cho biểu quyết có tính trọng số."),
+      rights.msg ? h("p", { class: `vp-msg ${rights.msg.ok ? "ok" : "err"}`, role: "alert" }, rights.msg.text) : null,
+      rights.loaded ? (rows.length ? h("ul", { class: "list vp-rights" }, rows)
+        : h("p", { class: "muted" }, "Chưa có đại biểu có quyền biểu quyết.")) : h("p", { class: "muted" }, "Đang tải…"),
+    );
+  }
+
+  function renderRights() {
+    if (rightsBox) return rightsBox;
+    rightsBox = h("details", { class: "vp-rights-box" }, h("summary", { class: "btn" }, "Ủy quyền và trọng số phiếu"),
+      h("div", { class: "vp-rights-body" }));
+    rightsBox.addEventListener("toggle", () => { if (rightsBox.open) loadRights().catch((err) => {
+      rights.msg = { ok: false, text: err.message }; drawRights(); }); });
+    drawRights();
+    return rightsBox;
   }
 
   let createForm = null; // built once: a live event redrawing the panel must not wipe what the chair is typing
