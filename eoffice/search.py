@@ -48,6 +48,10 @@ BUCKET_BITS = 13  # 8192 consecutive document ids share a recency bucket (Postgr
 MAX_ROUND_BUCKETS = 32
 # a common word needs a full bucket anyway, and a rarer one a density measured on more than a few ids
 FIRST_ROUND_IDS = 4096
+# matches ranked at least (PostgreSQL): every match of a specific query, the newest 1000 or so of a
+# common one. The cost of a common word is proportional to it: at 1M documents on 2 busy cores
+# (load 6.5) a clerk's p95 was 48-66 ms with 2000, 24-28 ms with 1000 (bench/search.py).
+CANDIDATES = 1000
 
 
 def index_text(*parts: str) -> str:
@@ -183,7 +187,7 @@ def _unit_filter(unit_id: int) -> ColumnElement[bool]:
 
 
 async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters | None = None, *,
-                 limit: int = 20, offset: int = 0, candidates: int = 2000) -> list[Hit]:
+                 limit: int = 20, offset: int = 0, candidates: int = CANDIDATES) -> list[Hit]:
     """Ranked hits the actor may see. An empty query lists by filters, newest first.
 
     On PostgreSQL ranking is computed over the matches of the newest buckets, at least
