@@ -40,10 +40,13 @@ class TaskStatus(enum.StrEnum):
     IN_PROGRESS = "in_progress"
     RETURNED = "returned"  # trả lại
     DONE = "done"
+    WITHDRAWN = "withdrawn"  # thu hồi by the assigner
 
 
 TASK_STATUS_LABELS = {TaskStatus.OPEN: "Chưa xử lý", TaskStatus.IN_PROGRESS: "Đang xử lý",
-                      TaskStatus.RETURNED: "Đã trả lại", TaskStatus.DONE: "Hoàn thành"}
+                      TaskStatus.RETURNED: "Đã trả lại", TaskStatus.DONE: "Hoàn thành",
+                      TaskStatus.WITHDRAWN: "Đã thu hồi"}
+CLOSED = (TaskStatus.DONE, TaskStatus.WITHDRAWN)  # nothing more to do on them
 
 
 class Submission(Base):
@@ -377,6 +380,8 @@ async def _handled_task(uow: UnitOfWork, actor: User, task_id: int) -> Task:
 def _open(task: Task) -> None:
     if task.status == TaskStatus.DONE:
         raise Conflict("Nhiệm vụ đã hoàn thành.")
+    if task.status == TaskStatus.WITHDRAWN:
+        raise Conflict("Nhiệm vụ đã bị thu hồi.")
     if task.status == TaskStatus.RETURNED:
         raise Conflict("Nhiệm vụ đã bị trả lại.")
 
@@ -542,7 +547,7 @@ async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, u
     if task.document_id is not None:
         remaining = await uow.session.scalar(select(Task.id).where(
             Task.document_id == task.document_id, Task.parent_id.is_(None), Task.role == TaskRole.MAIN,
-            Task.status != TaskStatus.DONE).limit(1))
+            Task.status.not_in(CLOSED)).limit(1))
         if remaining is None:
             doc = await uow.session.get(Document, task.document_id)
             if doc is not None:
@@ -553,6 +558,82 @@ async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, u
     uow.emit(f"user:{task.assigned_by}", "task.completed", task_id=task.id)
     if task.document_id is not None:
         uow.emit(f"document:{task.document_id}", "task.completed", task_id=task.id)
+    return task
+
+
+# ---- services: the assigner takes a task back ---------------------------------------------------
+
+async def _assigned_task(uow: UnitOfWork, actor: User, task_id: int) -> Task:
+    task = await get_task(uow, actor, task_id)
+    if task.assigned_by != actor.id:
+        raise Forbidden("Chỉ người giao nhiệm vụ được thu hồi hoặc giao cho người khác.")
+    if task.status in CLOSED:
+        raise Conflict("Nhiệm vụ đã hoàn thành." if task.status == TaskStatus.DONE else "Nhiệm vụ đã bị thu hồi.")
+    return task
+
+
+async def _withdraw_below(uow: UnitOfWork, task: Task) -> list[Task]:
+    """Withdraw the open tasks passed down from ``task`` (the old handler's delegation)."""
+    out: list[Task] = []
+    parents = [task.id]
+    while parents:
+        rows = (await uow.session.scalars(select(Task).where(
+            Task.parent_id.in_(parents), Task.status.not_in(CLOSED)))).all()
+        for c in rows:
+            c.status, c.updated_at = TaskStatus.WITHDRAWN, utcnow()
+        out.extend(rows)
+        parents = [c.id for c in rows]
+    return out
+
+
+def _target_of(task: Task) -> Assignee:
+    return Assignee(user_id=task.assignee_user_id) if task.assignee_user_id is not None \
+        else Assignee(unit_id=task.assignee_unit_id)
+
+
+async def withdraw(uow: UnitOfWork, actor: User, task_id: int, reason: str) -> Task:
+    """Thu hồi: the assigner takes back an unfinished task, with the tasks passed down from it."""
+    task = await _assigned_task(uow, actor, task_id)
+    if not reason.strip():
+        raise Invalid("Cần nêu lý do thu hồi.", field="reason")
+    below = await _withdraw_below(uow, task)
+    task.status, task.updated_at = TaskStatus.WITHDRAWN, utcnow()
+    uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="withdraw", text=reason.strip()))
+    await uow.session.flush()
+    await audit.record(uow, actor, "task.withdraw", "task", task.id, reason=reason.strip(),
+                       also=[c.id for c in below])
+    message = f"Nhiệm vụ «{task.title[:120]}» đã được thu hồi: {reason.strip()}"
+    for t in [task, *below]:
+        _notify(uow, _target_of(t), "task.withdrawn", task_id=t.id, document_id=t.document_id, message=message)
+    if task.document_id is not None:
+        uow.emit(f"document:{task.document_id}", "task.withdrawn", task_id=task.id)
+    return task
+
+
+async def reassign(uow: UnitOfWork, actor: User, task_id: int, assignee: Assignee | dict[str, Any],
+                   reason: str = "") -> Task:
+    """The assigner hands an unfinished task to someone else: the new handler starts afresh (the
+    tasks the old one passed down are withdrawn), the old one is told and keeps read access."""
+    task = await _assigned_task(uow, actor, task_id)
+    target, old = Assignee.parse(assignee), _target_of(task)
+    if target == old:
+        raise Invalid("Nhiệm vụ đang được giao cho người/đơn vị này.", field="assignee")
+    await _check_target(uow, target)
+    below = await _withdraw_below(uow, task)
+    task.assignee_user_id, task.assignee_unit_id = target.user_id, target.unit_id
+    task.status, task.progress, task.updated_at = TaskStatus.OPEN, 0, utcnow()
+    uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="reassign", text=reason.strip()))
+    await uow.session.flush()
+    await _grant(uow, task.document_id, Reason.ASSIGNED, target)
+    await audit.record(uow, actor, "task.reassign", "task", task.id, reason=reason.strip(),
+                       from_user_id=old.user_id, from_unit_id=old.unit_id, to_user_id=target.user_id,
+                       to_unit_id=target.unit_id, withdrawn=[c.id for c in below])
+    message = f"Nhiệm vụ «{task.title[:120]}» đã được giao cho người khác."
+    for t, a in [(task, old), *((c, _target_of(c)) for c in below)]:
+        _notify(uow, a, "task.withdrawn", task_id=t.id, document_id=t.document_id, message=message)
+    _notify(uow, target, "task.assigned", task_id=task.id, document_id=task.document_id, role=task.role)
+    if task.document_id is not None:
+        uow.emit(f"document:{task.document_id}", "task.reassigned", task_id=task.id)
     return task
 
 
@@ -614,9 +695,9 @@ async def my_tasks(uow: UnitOfWork, actor: User, *, scope: str = "assigned_to_me
         q = q.where(Task.status == status)
     today = _today()
     if state == "overdue":
-        q = q.where(Task.status != TaskStatus.DONE, Task.deadline < today)
+        q = q.where(Task.status.not_in(CLOSED), Task.deadline < today)
     elif state == "due_soon":
-        q = q.where(Task.status != TaskStatus.DONE, Task.deadline >= today,
+        q = q.where(Task.status.not_in(CLOSED), Task.deadline >= today,
                     Task.deadline <= today + dt.timedelta(days=DUE_SOON_DAYS))
     rows = (await uow.session.scalars(q.order_by(Task.deadline.is_(None), Task.deadline, Task.id)
                                       .limit(max(1, min(limit, 500))))).all()
@@ -652,7 +733,7 @@ async def digest(uow: UnitOfWork, actor: User, today: dt.date | None = None) -> 
     today = today or _today()
     viewer = await access.viewer_for(uow, actor)
     rows = (await uow.session.scalars(select(Task).where(
-        _mine(actor), Task.status != TaskStatus.DONE, Task.deadline.is_not(None),
+        _mine(actor), Task.status.not_in(CLOSED), Task.deadline.is_not(None),
         Task.deadline <= today + dt.timedelta(days=DUE_SOON_DAYS), visible_tasks(viewer))
         .order_by(Task.deadline))).all()
     out: dict[str, list[dict[str, Any]]] = {"overdue": [], "due_soon": []}

@@ -28,6 +28,8 @@ LABELS = {
     "task.return": "Trả lại công việc",
     "task.extension_request": "Xin gia hạn",
     "task.complete": "Hoàn thành công việc",
+    "task.withdraw": "Thu hồi công việc",
+    "task.reassign": "Giao công việc cho người khác",
     "meeting.create": "Tạo cuộc họp",
     "meeting.invite": "Gửi giấy mời họp",
     "meeting.respond": "Trả lời giấy mời họp",

@@ -186,3 +186,54 @@ async def test_document_without_access_cannot_be_directed_or_submitted(db: Datab
         await uow.commit()
         count = len((await uow.session.scalars(select(Document))).all())
     assert count == 1
+
+
+async def test_assigner_withdraws_and_reassigns(db: Database, org: Org, blobs: BlobStore) -> None:
+    doc_id = await _registered(db, org, blobs)
+    leader, head, cv, cv2 = org["lanhdao"], org["truongphong"], org["chuyenvien"], org["chuyenvien2"]
+    u = org.units
+    async with db.uow() as uow:
+        await tasks.submit(uow, org["vanthu"], doc_id, leader.id)
+        await uow.commit()
+    async with db.uow() as uow:
+        _, (main,) = await tasks.direct(uow, leader, doc_id, text="Phòng Kinh tế chủ trì tham mưu",
+                                        main={"unit_id": u["KT"].id}, deadline=today() + dt.timedelta(days=7))
+        await uow.commit()
+    async with db.uow() as uow:
+        (child,) = await tasks.pass_down(uow, head, main.id, main_user_id=cv.id)
+        await uow.commit()
+
+    async with db.uow() as uow:
+        with pytest.raises(Forbidden):  # only the assigner takes a task back
+            await tasks.withdraw(uow, head, main.id, "Không cần nữa")
+        with pytest.raises(Invalid):
+            await tasks.reassign(uow, leader, main.id, {"unit_id": u["KT"].id})  # already theirs
+        task = await tasks.reassign(uow, leader, main.id, {"user_id": cv2.id}, "Giao trực tiếp chuyên viên Lý Văn Đức")
+        await uow.commit()
+    assert (task.assignee_user_id, task.assignee_unit_id, task.status) == (cv2.id, None, TaskStatus.OPEN)
+    async with db.uow(readonly=True) as uow:
+        assert (await uow.session.get(Task, child.id)).status == TaskStatus.WITHDRAWN  # type: ignore[union-attr]
+        assert [t.id for t in await tasks.my_tasks(uow, cv2)] == [main.id]
+        assert await tasks.digest(uow, cv) == {"overdue": [], "due_soon": []}
+        await get_document(uow, cv2, doc_id)  # the new handler sees the document
+        to_cv = await events_since(uow.session, f"user:{cv.id}", 0)
+        to_cv2 = await events_since(uow.session, f"user:{cv2.id}", 0)
+    assert to_cv.events[-1]["type"] == "task.withdrawn" and to_cv.events[-1]["data"]["task_id"] == child.id
+    assert to_cv2.events[-1]["type"] == "task.assigned" and to_cv2.events[-1]["data"]["task_id"] == main.id
+
+    async with db.uow() as uow:
+        with pytest.raises(Invalid, match="lý do"):
+            await tasks.withdraw(uow, leader, main.id, " ")
+        await tasks.withdraw(uow, leader, main.id, "Văn bản đã được Ủy ban tỉnh thu hồi")
+        await uow.commit()
+    async with db.uow() as uow:
+        with pytest.raises(Conflict):
+            await tasks.post_update(uow, cv2, main.id, progress=50)
+        with pytest.raises(Conflict):
+            await tasks.withdraw(uow, leader, main.id, "lần nữa")
+        assert await tasks.my_tasks(uow, cv2, state="due_soon") == []
+        from eoffice.audit import AuditEntry
+
+        actions = (await uow.session.scalars(select(AuditEntry.action).where(
+            AuditEntry.object_type == "task", AuditEntry.object_id == str(main.id)))).all()
+    assert "task.reassign" in actions and "task.withdraw" in actions

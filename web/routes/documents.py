@@ -338,6 +338,27 @@ async def return_task(request: Request) -> Response:
     return _ok(task.public())
 
 
+async def withdraw_task(request: Request) -> Response:
+    """The assigner takes an unfinished task back (with the tasks passed down from it)."""
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        task = await tasks.withdraw(uow, user, _path_id(request), _str(b, "reason"))
+        await uow.commit()
+    return _ok(task.public())
+
+
+async def reassign_task(request: Request) -> Response:
+    """The assigner hands an unfinished task to another person or unit: ``{"assignee": {"user_id":
+    5}, "reason": "..."}``."""
+    user = require_user(request)
+    b = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        task = await tasks.reassign(uow, user, _path_id(request), b.get("assignee"), _str(b, "reason"))
+        await uow.commit()
+    return _ok(task.public())
+
+
 async def request_extension(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -570,6 +591,8 @@ routes: list[BaseRoute] = [
     Route("/api/tasks/{id:int}/pass-down", pass_down, methods=["POST"]),
     Route("/api/tasks/{id:int}/updates", post_update, methods=["POST"]),
     Route("/api/tasks/{id:int}/return", return_task, methods=["POST"]),
+    Route("/api/tasks/{id:int}/withdraw", withdraw_task, methods=["POST"]),
+    Route("/api/tasks/{id:int}/reassign", reassign_task, methods=["POST"]),
     Route("/api/tasks/{id:int}/extensions", request_extension, methods=["POST"]),
     Route("/api/tasks/{id:int}/complete", complete, methods=["POST"]),
     Route("/api/extensions/{id:int}/decision", decide_extension, methods=["POST"]),

@@ -178,8 +178,9 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
 
 def _task_actions(user: User, task: Task) -> dict[str, bool]:
     handler = tasks.handles(user, task)
-    live = task.status not in (TaskStatus.DONE, TaskStatus.RETURNED)
+    live = task.status not in (*tasks.CLOSED, TaskStatus.RETURNED)
     return {
+        "take_back": task.assigned_by == user.id and task.status not in tasks.CLOSED,
         "handle": handler and live,
         "pass_down": handler and live and user.has_role(Role.LEADER) and (
             task.assignee_unit_id is not None or user.unit_id is not None),
@@ -276,7 +277,7 @@ async def tasks_page(request: Request) -> Response:
         t = today()
         items = [r.public(t) for r in rows]
         if status is None and scope == "assigned_to_me" and q.get("all") != "1":
-            items = [i for i in items if i["status"] != TaskStatus.DONE]
+            items = [i for i in items if i["status"] not in tasks.CLOSED]
         items = _sort_tasks(items)
         doc_ids = {i["document_id"] for i in items if i["document_id"]}
         docs = {d.id: d for d in (await uow.session.scalars(select(Document).where(Document.id.in_(doc_ids))))} \
@@ -387,6 +388,26 @@ async def task_complete(request: Request) -> Response:
     return await _task_action(request, go)
 
 
+@login_required()
+async def task_withdraw(request: Request) -> Response:
+    async def go(uow: UnitOfWork, user: User, task_id: int, form: Any) -> Any:
+        return await tasks.withdraw(uow, user, task_id, text(form, "reason"))
+
+    return await _task_action(request, go)
+
+
+@login_required()
+async def task_reassign(request: Request) -> Response:
+    async def go(uow: UnitOfWork, user: User, task_id: int, form: Any) -> Any:
+        target = text(form, "assignee")  # "user:12" or "unit:3"
+        kind, _, num = target.partition(":")
+        if kind not in ("user", "unit") or not num.isdigit():
+            raise Invalid("Cần chọn người hoặc đơn vị nhận.", field="assignee")
+        return await tasks.reassign(uow, user, task_id, {f"{kind}_id": int(num)}, text(form, "reason"))
+
+    return await _task_action(request, go)
+
+
 @login_required(Role.LEADER)
 async def task_pass_down(request: Request) -> Response:
     async def go(uow: UnitOfWork, user: User, task_id: int, form: Any) -> Any:
@@ -418,4 +439,6 @@ routes: list[BaseRoute] = [
     Route("/tasks/{id:int}/extension-decision", task_extension_decision, methods=["POST"]),
     Route("/tasks/{id:int}/complete", task_complete, methods=["POST"]),
     Route("/tasks/{id:int}/pass-down", task_pass_down, methods=["POST"]),
+    Route("/tasks/{id:int}/withdraw", task_withdraw, methods=["POST"]),
+    Route("/tasks/{id:int}/reassign", task_reassign, methods=["POST"]),
 ]
