@@ -44,9 +44,14 @@ by ``meetings.polls_live`` at most every 100 ms while votes arrive (never one pe
 tablets would receive N² messages). The chair's list of who has not voted (``voters_view``, named
 polls) is refetched on those progress events rather than pushed per vote.
 
-Throughput: ``polls_live.CastBatcher`` runs the casts that arrive together in one transaction, each
-in its own savepoint (one refused cast does not affect the others), and answers them all after the
-one commit (group commit: one write lock and one fsync for many votes).
+Throughput: ``polls_live.CastBatcher`` runs the casts that arrive together in one transaction
+(``cast_votes``: the poll's row locked first, then one SELECT of the voters' rights, one UPDATE of
+their has-voted rows, one INSERT of the ballots, one UPDATE of the counters and one batched audit
+append, ``audit.record_many``), and answers them all after the one commit (group commit: one write
+lock and one fsync for many votes). A refused cast (already voted, not eligible, malformed, a
+logged-out WebSocket) gets its own error and leaves the others alone. Eligibility needs no cache:
+it is fixed when the poll opens (``meeting_poll_voters``), and the one SELECT per batch that reads it
+is the same one that reads who has voted, under the lock.
 """
 
 from __future__ import annotations
