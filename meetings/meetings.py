@@ -11,7 +11,20 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, or_, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import audit
@@ -145,16 +158,17 @@ async def access_of(uow: UnitOfWork, user: User, meeting: Meeting) -> Access:
     conds = [Participant.user_id == user.id, Participant.substitute_id == user.id]
     if user.unit_id is not None:
         conds.append((Participant.unit_id == user.unit_id) & Participant.user_id.is_(None))
-    seats = (await uow.session.scalars(
-        select(Participant).where(Participant.meeting_id == meeting.id, or_(*conds))
-    )).all()
-    sites = (await uow.session.execute(
-        select(Site.id, Site.operator_id).where(Site.meeting_id == meeting.id, Site.operator_id == user.id)
-    )).all()
+    # the user's seats and the sites they operate in one query (this runs on nearly every request of a meeting)
+    seats_q = select(literal(0), Participant.id, Participant.user_id, Participant.unit_id, Participant.substitute_id,
+                     Participant.site_id).where(Participant.meeting_id == meeting.id, or_(*conds))
+    sites_q = select(literal(1), Site.id, null(), null(), null(), null()).where(
+        Site.meeting_id == meeting.id, Site.operator_id == user.id)
+    rows = (await uow.session.execute(union_all(seats_q, sites_q))).all()
+    seats = [Seat(id=r[1], user_id=r[2], unit_id=r[3], substitute_id=r[4], site_id=r[5]) for r in rows if r[0] == 0]
     return rules.access_for(
         user.id, state=meeting.state, created_by=meeting.created_by, chair_id=meeting.chair_id,
-        secretary_id=meeting.secretary_id, seats=[p.seat() for p in seats],
-        site_operators=[(s, o) for s, o in sites], user_unit_id=user.unit_id,
+        secretary_id=meeting.secretary_id, seats=seats,
+        site_operators=[(r[1], user.id) for r in rows if r[0] == 1], user_unit_id=user.unit_id,
         user_answers_for_unit=user.has_role(Role.LEADER, Role.CLERK), admin=user.is_admin,
     )
 
