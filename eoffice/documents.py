@@ -335,15 +335,17 @@ async def list_documents(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    with_total: bool = True,
 ) -> tuple[list[Document], int]:
-    """Documents the actor may see, newest first, with the total count."""
+    """Documents the actor may see, newest first, with the total count (-1 without
+    ``with_total``: pages ask for one row more than they show instead of counting them all)."""
     viewer = await access.viewer_for(uow, actor)
     q = select(Document).where(access.visible(viewer))
     if direction:
         q = q.where(Document.direction == direction)
     if status:
         q = q.where(Document.status == status)
-    total = int(await uow.session.scalar(select(func.count()).select_from(q.subquery())) or 0)
+    total = int(await uow.session.scalar(select(func.count()).select_from(q.subquery())) or 0) if with_total else -1
     rows = (await uow.session.scalars(
         q.order_by(Document.created_at.desc(), Document.id.desc()).limit(max(1, min(limit, 200))).offset(offset)
     )).all()

@@ -685,14 +685,18 @@ def _mine(actor: User) -> Any:
 
 
 async def my_tasks(uow: UnitOfWork, actor: User, *, scope: str = "assigned_to_me", status: str | None = None,
-                   state: str | None = None, limit: int = 100) -> list[Task]:
+                   state: str | None = None, limit: int = 100, offset: int = 0, open_only: bool = False
+                   ) -> list[Task]:
     """Task board: tasks I handle (``assigned_to_me``) or gave (``assigned_by_me``); ``state``
-    filters overdue / due_soon. Overdue first, then by deadline."""
+    filters overdue / due_soon, ``open_only`` leaves out done and withdrawn ones. Overdue first,
+    then by deadline; ``limit`` and ``offset`` page through them."""
     viewer = await access.viewer_for(uow, actor)
     q = select(Task).where(visible_tasks(viewer))
     q = q.where(_mine(actor) if scope == "assigned_to_me" else Task.assigned_by == actor.id)
     if status:
         q = q.where(Task.status == status)
+    elif open_only:
+        q = q.where(Task.status.not_in(CLOSED))
     today = _today()
     if state == "overdue":
         q = q.where(Task.status.not_in(CLOSED), Task.deadline < today)
@@ -700,7 +704,7 @@ async def my_tasks(uow: UnitOfWork, actor: User, *, scope: str = "assigned_to_me
         q = q.where(Task.status.not_in(CLOSED), Task.deadline >= today,
                     Task.deadline <= today + dt.timedelta(days=DUE_SOON_DAYS))
     rows = (await uow.session.scalars(q.order_by(Task.deadline.is_(None), Task.deadline, Task.id)
-                                      .limit(max(1, min(limit, 500))))).all()
+                                      .limit(max(1, min(limit, 500))).offset(max(0, offset)))).all()
     return list(rows)
 
 

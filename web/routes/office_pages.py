@@ -10,6 +10,7 @@ web/routes/office_more.py.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -63,6 +64,28 @@ def _sort_tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda t: (DEADLINE_ORDER.get(t["deadline_state"], 5), t["deadline"] or "9999", t["id"]))
 
 
+INBOX_PAGE = 20  # incoming documents per page of the inbox
+BOARD_PAGE = 50  # tasks per page of the task board
+
+
+def _page(request: Request) -> int:
+    try:
+        return max(1, min(int(request.query_params.get("page", "1")), 10_000))
+    except ValueError:
+        return 1
+
+
+def _pager(request: Request, page: int, has_next: bool) -> dict[str, Any]:
+    """Links to the previous and next page, keeping the other query parameters."""
+    def url(n: int) -> str:
+        params = {k: v for k, v in request.query_params.items() if k != "page"}
+        if n > 1:
+            params["page"] = str(n)
+        return request.url.path + ("?" + urlencode(params) if params else "")
+
+    return {"page": page, "prev": url(page - 1) if page > 1 else None, "next": url(page + 1) if has_next else None}
+
+
 @login_required()
 async def inbox_page(request: Request) -> Response:
     user = request.state.user
@@ -72,13 +95,17 @@ async def inbox_page(request: Request) -> Response:
         if user.has_role(Role.CLERK):
             to_submit, _n = await documents.list_documents(uow, user, direction="in", status=Status.REGISTERED,
                                                            limit=100)
-        recent, _total = await documents.list_documents(uow, user, direction="in", limit=20)
+        page = _page(request)
+        recent, _total = await documents.list_documents(uow, user, direction="in", limit=INBOX_PAGE + 1,
+                                                        offset=(page - 1) * INBOX_PAGE, with_total=False)
+        pager = _pager(request, page, len(recent) > INBOX_PAGE)
+        recent = recent[:INBOX_PAGE]
         task_docs = {t["document_id"] for t in box["tasks"] if t["document_id"]}
         docs = {d.id: d for d in (await uow.session.scalars(select(Document).where(Document.id.in_(task_docs))))} \
             if task_docs else {}
         users, _units = await names(uow, [t["assigned_by"] for t in box["tasks"]])
     return render(request, "office/inbox.html", section="inbox", box=box, to_submit=to_submit, recent=recent,
-                  open_tasks=_sort_tasks(box["tasks"]), task_docs=docs, users=users, year=today().year)
+                  open_tasks=_sort_tasks(box["tasks"]), task_docs=docs, users=users, year=today().year, pager=pager)
 
 
 # ---- registration -------------------------------------------------------------------------------
@@ -271,14 +298,15 @@ async def tasks_page(request: Request) -> Response:
     status = q.get("status") if q.get("status") in {s.value for s in TaskStatus} else None
     state = q.get("state") if q.get("state") in ("overdue", "due_soon") else None
     async with request.app.state.db.uow() as uow:
-        rows = await tasks.my_tasks(uow, user, scope=scope, status=status, state=state)
+        page = _page(request)
+        rows = await tasks.my_tasks(uow, user, scope=scope, status=status, state=state, limit=BOARD_PAGE + 1,
+                                    offset=(page - 1) * BOARD_PAGE,
+                                    open_only=scope == "assigned_to_me" and q.get("all") != "1")
+        pager = _pager(request, page, len(rows) > BOARD_PAGE)
         digest = await tasks.digest(uow, user)
         box = await tasks.inbox(uow, user)
         t = today()
-        items = [r.public(t) for r in rows]
-        if status is None and scope == "assigned_to_me" and q.get("all") != "1":
-            items = [i for i in items if i["status"] not in tasks.CLOSED]
-        items = _sort_tasks(items)
+        items = _sort_tasks([r.public(t) for r in rows[:BOARD_PAGE]])
         doc_ids = {i["document_id"] for i in items if i["document_id"]}
         docs = {d.id: d for d in (await uow.session.scalars(select(Document).where(Document.id.in_(doc_ids))))} \
             if doc_ids else {}
@@ -292,7 +320,8 @@ async def tasks_page(request: Request) -> Response:
         groups = [("given", "Việc tôi đã giao", items)]
     return render(request, "office/tasks.html", section="tasks", scope=scope, status=status, state=state,
                   groups=groups, informed=box["informed"], docs=docs, users=users, units=units,
-                  overdue=len(digest["overdue"]), due_soon=len(digest["due_soon"]), show_all=q.get("all") == "1")
+                  overdue=len(digest["overdue"]), due_soon=len(digest["due_soon"]), show_all=q.get("all") == "1",
+                  pager=pager)
 
 
 # ---- a task and its actions ---------------------------------------------------------------------
