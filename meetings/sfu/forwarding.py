@@ -27,7 +27,7 @@ Loss: a packet lost between publisher and server is NACKed by aiortc's receiver 
 (unwrapped from RTX by aiortc) is forwarded like any packet and fills the subscriber's gap, which the subscriber has
 NACKed meanwhile without an answer. A packet lost between server and subscriber is NACKed by the subscriber and
 resent from the publication's packet history (one history per published track, shared by all its subscribers), as
-RTX when the subscriber negotiated it.
+RTX (browsers and aiortc negotiate it for video; without it SRTP forbids resending a sequence number).
 
 Known limitation: VP8 PictureIDs are the publisher's, so they jump when a slot switches publisher. The switch always
 lands on a keyframe, which decoders accept whatever its PictureID.
@@ -62,6 +62,7 @@ from typing import Any
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -217,6 +218,7 @@ class TrackForwarder:
         self._pli_pending: asyncio.TimerHandle | None = None
         self._pli_tasks: set[asyncio.Task[None]] = set()
         self.packets_in = 0
+        self.duplicates_in = 0
         self.frames_in = 0
         self.keyframes_in = 0
         self.bytes_in = 0
@@ -255,6 +257,13 @@ class TrackForwarder:
         return packet if packet is not None and packet.sequence_number == sequence_number else None
 
     def _forward(self, packet: RtpPacket) -> None:
+        slot = packet.sequence_number % HISTORY
+        seen = self._history[slot]
+        if seen is not None and seen.sequence_number == packet.sequence_number:
+            # A duplicate: a retransmission that crossed the late original. Subscribers have it, and SRTP would
+            # refuse to encrypt the same sequence number twice anyway.
+            self.duplicates_in += 1
+            return
         video = self.kind == "video"
         if self.codec is None:
             self.codec = self._codecs.get(packet.payload_type)
@@ -267,7 +276,7 @@ class TrackForwarder:
         self.bytes_in += len(packet.payload)
         self.last_timestamp = packet.timestamp
         self.last_packet_at = time.monotonic()
-        self._history[packet.sequence_number % HISTORY] = packet
+        self._history[slot] = packet
         if self.on_packet is not None:
             self.on_packet(self, packet)
         if self._paused or not self._subscribers:
@@ -389,7 +398,11 @@ class _Output:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return True
-        route[1].sendto(dtls._tx_srtp.protect(data), route[2])
+        try:
+            route[1].sendto(dtls._tx_srtp.protect(data), route[2])
+        except pylibsrtp.Error as exc:  # e.g. an index libsrtp has used already: drop it, as a network would
+            logger.debug("SRTP refused a packet: %s", exc)
+            return False
         return True
 
     @staticmethod
@@ -400,10 +413,11 @@ class _Output:
             return dtls, pair.protocol.transport, pair.remote_addr
         return dtls, None, None
 
-    def retransmission(self, packet: RtpPacket, seq: int, timestamp: int, ntp: int) -> bytes:
-        """``packet`` again, as RTX (RFC 4588: original sequence number, then the payload) when negotiated."""
+    def retransmission(self, packet: RtpPacket, seq: int, timestamp: int, ntp: int) -> bytes | None:
+        """``packet`` again as RTX (RFC 4588: original sequence number, then the payload), if RTX was negotiated.
+        Without it there is no resending: libsrtp refuses to encrypt a sequence number a second time."""
         if self.rtx_payload_type is None:
-            return self.build(packet, seq, timestamp, ntp)
+            return None
         rtx = RtpPacket(marker=packet.marker, payload_type=0, timestamp=timestamp)
         rtx.payload = seq.to_bytes(2, "big") + packet.payload
         rtx.extensions = packet.extensions
@@ -547,7 +561,8 @@ class ForwardedTrack(MediaStreamTrack):
             return  # lost upstream too: aiortc's receiver has NACKed the publisher, the repair will be forwarded
         self._resent_at[seq % HISTORY] = now
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-        if out.transmit(out.retransmission(packet, seq, timestamp, ntp_now())):
+        data = out.retransmission(packet, seq, timestamp, ntp_now())
+        if data is not None and out.transmit(data):
             self.retransmissions += 1
 
     async def recv(self) -> Any:

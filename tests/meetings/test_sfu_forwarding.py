@@ -322,9 +322,11 @@ async def test_packets_are_forwarded_unchanged_under_the_subscribers_header(vp8_
 
     for p in packets:
         receiver.deliver(p)
+    receiver.deliver(packets[1])  # a retransmission that crossed the late original: not sent twice
 
     out = [parse(d) for d in sender.udp.sent]
     assert [o.payload for o in out] == [p.payload for p in packets], "payloads go out byte for byte"
+    assert forwarder.duplicates_in == 1
     assert [o.marker for o in out] == [p.marker for p in packets]
     assert {(o.ssrc, o.payload_type) for o in out} == {(sender._ssrc, 120)}
     assert [(o.sequence_number - out[0].sequence_number) & 0xFFFF for o in out] == list(range(len(out)))
