@@ -3,11 +3,14 @@ and an account for every role. All demo passwords are DEMO_PASSWORD (printed in 
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from sqlalchemy import func, select
 
 from eoffice import identity
 from eoffice.org import Role, Unit, UnitKind, User
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, utcnow
 
 DEMO_PASSWORD = "Demo@2026"
 
@@ -54,3 +57,92 @@ async def load_demo(uow: UnitOfWork) -> list[tuple[str, str, str]]:
                                    roles=roles, unit_id=ids[unit_code], title=title)
         created.append((username, full_name, title))
     return created
+
+
+# ---- incoming documents, so that a fresh server shows a living inbox ---------------------------
+
+# sender, notation, days ago issued, doc type, urgency, summary, body paragraphs, what happens to it:
+#   "task:<username>" submitted to the deputy chairman and directed to that person,
+#   "unit:<code>" directed to that unit, "submitted" waiting for his direction, "" just registered
+DOCUMENTS = [
+    ("Sở Thông tin và Truyền thông", "1825/STTTT-CĐS", 3, "cong_van", "khan",
+     "Công văn về việc triển khai Nền tảng trao đổi văn bản điện tử giữa các cơ quan nhà nước",
+     ["Thực hiện Nghị định số 30/2020/NĐ-CP của Chính phủ về công tác văn thư, Sở Thông tin và Truyền thông "
+      "đề nghị Văn phòng Ủy ban nhân dân tỉnh phối hợp kết nối, gửi nhận văn bản điện tử qua Trục liên thông.",
+      "Đề nghị các đơn vị rà soát chữ ký số, cập nhật danh mục mã định danh và báo cáo kết quả trước ngày 15."],
+     "task:chuyenvien", 7),
+    ("Bộ Nội vụ", "4512/BNV-CQĐP", 5, "cong_van", "thuong",
+     "Công văn về việc báo cáo số lượng, chất lượng cán bộ, công chức cấp xã năm 2026",
+     ["Để phục vụ công tác tổng hợp, Bộ Nội vụ đề nghị Ủy ban nhân dân tỉnh Quảng Ninh báo cáo số lượng, "
+      "chất lượng đội ngũ cán bộ, công chức cấp xã theo biểu mẫu kèm theo.",
+      "Báo cáo gửi về Bộ Nội vụ (Vụ Chính quyền địa phương) bằng văn bản điện tử."],
+     "unit:VP", 2),
+    ("Ủy ban nhân dân thị xã Đông Triều", "212/TTr-UBND", 2, "to_trinh", "thuong",
+     "Tờ trình về việc phê duyệt Kế hoạch chuyển đổi số thị xã Đông Triều năm 2027",
+     ["Ủy ban nhân dân thị xã Đông Triều kính trình Ủy ban nhân dân tỉnh xem xét, phê duyệt Kế hoạch chuyển "
+      "đổi số năm 2027 với các chỉ tiêu về dịch vụ công trực tuyến toàn trình và chính quyền số cấp xã."],
+     "submitted", None),
+    ("Sở Nội vụ", "96/KH-SNV", 1, "ke_hoach", "thuong",
+     "Kế hoạch tổ chức Hội nghị tập huấn nghiệp vụ văn thư, lưu trữ năm 2026",
+     ["Sở Nội vụ xây dựng kế hoạch tập huấn nghiệp vụ văn thư, lưu trữ cho công chức văn phòng các sở, ngành "
+      "và Ủy ban nhân dân cấp huyện, cấp xã, dự kiến tổ chức trong hai ngày tại thành phố Hạ Long."],
+     "", None),
+    ("Văn phòng Chính phủ", "118/TB-VPCP", 4, "thong_bao", "hoa_toc",
+     "Thông báo kết luận của Thủ tướng Chính phủ về đẩy mạnh cải cách thủ tục hành chính",
+     ["Thủ tướng Chính phủ yêu cầu các bộ, ngành, địa phương đẩy mạnh cắt giảm, đơn giản hóa thủ tục hành "
+      "chính, nâng cao tỷ lệ hồ sơ giải quyết đúng hạn và mức độ hài lòng của người dân, doanh nghiệp."],
+     "task:chuyenvien", 1),
+]
+
+
+def demo_pdf(sender: str, notation: str, summary: str, paragraphs: list[str]) -> bytes:
+    """A one-page official letter in Vietnamese (Noto Sans: the Base-14 fonts lack Vietnamese)."""
+    import pymupdf
+
+    regular, bold = pymupdf.Font("notos"), pymupdf.Font("notosbo")
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    w = pymupdf.TextWriter(page.rect)
+    w.fill_textbox(pymupdf.Rect(40, 50, 290, 110), sender.upper(), font=bold, fontsize=11, align=1)
+    w.fill_textbox(pymupdf.Rect(40, 95, 290, 120), f"Số: {notation}", font=regular, fontsize=11, align=1)
+    w.fill_textbox(pymupdf.Rect(300, 50, 560, 110), "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", font=bold, fontsize=10,
+                   align=1)
+    w.fill_textbox(pymupdf.Rect(300, 68, 560, 110), "Độc lập - Tự do - Hạnh phúc", font=bold, fontsize=11, align=1)
+    w.fill_textbox(pymupdf.Rect(60, 140, 535, 200), summary, font=bold, fontsize=12, align=1)
+    w.fill_textbox(pymupdf.Rect(60, 215, 535, 700), "\n\n".join(paragraphs), font=regular, fontsize=12)
+    w.write_text(page)
+    data = doc.tobytes(garbage=3, deflate=True)
+    doc.close()
+    return bytes(data)
+
+
+async def load_demo_documents(uow: UnitOfWork, blobs: Any) -> list[int]:
+    """Register DOCUMENTS with their PDFs and send most of them on (submitted, directed into
+    tasks), after ``load_demo``; the caller commits. Returns the text-extraction jobs, which the
+    server runs at its next start (or the caller's ingest runner)."""
+    from eoffice import documents, registers, tasks, uploads
+
+    users = {u.username: u for u in (await uow.session.scalars(select(User))).all()}
+    units = {u.code: u for u in (await uow.session.scalars(select(Unit))).all()}
+    clerk, deputy = users["vanthu"], users["phochutich"]
+    today = registers.local_date(utcnow())
+    jobs: list[int] = []
+    for i, (sender, notation, ago, doc_type, urgency, summary, body, fate, days) in enumerate(DOCUMENTS):
+        info = await blobs.put_bytes(demo_pdf(sender, notation, summary, body), content_type="application/pdf")
+        upload = await uploads.record_upload(uow, clerk, info, f"{notation.replace('/', '-')}.pdf")
+        doc, new_jobs = await documents.register_incoming(
+            uow, clerk, blobs, sender=sender, notation=notation, date_issued=today - dt.timedelta(days=ago),
+            doc_type=doc_type, urgency=urgency, summary=summary, signer="", upload_ids=[upload.id],
+            due_date=today + dt.timedelta(days=days) if days else None,
+            received_at=utcnow() - dt.timedelta(hours=len(DOCUMENTS) - i))
+        jobs += new_jobs
+        if not fate:
+            continue
+        await tasks.submit(uow, clerk, doc.id, deputy.id, "Kính trình đồng chí Phó Chủ tịch cho ý kiến chỉ đạo.")
+        if fate == "submitted":
+            continue
+        kind, _, who = fate.partition(":")
+        main = {"user_id": users[who].id} if kind == "task" else {"unit_id": units[who].id}
+        await tasks.direct(uow, deputy, doc.id, text="Giao nghiên cứu, tham mưu xử lý và báo cáo trước hạn.",
+                           main=main, deadline=today + dt.timedelta(days=days or 7))
+    return jobs

@@ -71,10 +71,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                     return 0
                 created = await demo.load_demo(uow)
                 meeting = await create_demo_meeting(uow, blobs)
+                jobs = await demo.load_demo_documents(uow, blobs)  # text extracted at the server's start
                 await uow.commit()
         finally:
             await blobs.close()
         print(f"Đã tạo cuộc họp mẫu: {meeting.title}")
+        print(f"Đã vào sổ {len(demo.DOCUMENTS)} văn bản đến mẫu ({len(jobs)} tệp PDF chờ trích xuất nội dung)")
         print(f"Đã tạo dữ liệu mẫu. Mật khẩu của mọi tài khoản: {demo.DEMO_PASSWORD}")
         for username, name, title in created:
             print(f"  {username:<20} {name} — {title}")

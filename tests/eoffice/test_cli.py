@@ -45,3 +45,37 @@ def test_migrate_demo_user_token_audit(tmp_path: Path) -> None:
     verify = _run(tmp_path, "audit", "verify")
     assert verify.returncode == 0, verify.stderr
     assert f"{entries + 2} mục" in verify.stdout  # the account and the token were audited
+
+
+def test_demo_has_a_living_inbox(tmp_path: Path) -> None:
+    import asyncio
+
+    from eoffice import demo, search, tasks
+    from eoffice.identity import get_user
+    from eoffice.ingest import IngestRunner
+    from storage.blobs import open_blob_store
+    from storage.db import Database
+
+    assert _run(tmp_path, "migrate").returncode == 0
+    out = _run(tmp_path, "demo")
+    assert out.returncode == 0 and f"{len(demo.DOCUMENTS)} văn bản đến mẫu" in out.stdout, out.stderr
+
+    async def check() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/var/eoffice.db")
+        blobs = open_blob_store(f"file://{tmp_path}/var/blobs")
+        runner = IngestRunner(db, blobs)
+        try:
+            assert await runner.recover() == len(demo.DOCUMENTS)  # as the server does at its start
+            await runner.drain()
+            async with db.uow(readonly=True) as uow:
+                cv, deputy = await get_user(uow, "chuyenvien"), await get_user(uow, "phochutich")
+                assert len((await tasks.inbox(uow, cv))["tasks"]) == 2
+                assert len((await tasks.inbox(uow, deputy))["submitted"]) == 1
+                hits = await search.search(uow, await get_user(uow, "vanthu"), "truc lien thong")  # PDF text
+                assert [h.document.notation for h in hits] == ["1825/STTTT-CĐS"]
+        finally:
+            await runner.stop()
+            await blobs.close()
+            await db.dispose()
+
+    asyncio.run(check())
