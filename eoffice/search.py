@@ -17,7 +17,9 @@ finds ``Công văn triển khai`` and ``123 ubnd vx`` finds ``123/UBND-VX``.
 - SQLite: an FTS5 table ``documents_fts`` (rowid = document id), ranked with ``bm25``. The
   migration creates it; Alembic is told below not to propose dropping it on autogenerate.
 
-Every query carries ``eoffice.access.visible``: a document the user may not see is never a hit.
+Every search applies the access rule (on PostgreSQL through the reader keys, on SQLite with
+``eoffice.access.visible``) and the page of hits passes ``access.visible`` again: a document the
+user may not see is never a hit.
 """
 
 from __future__ import annotations
