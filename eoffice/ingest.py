@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -204,13 +205,17 @@ class Extractor:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
 
-    def submit_nowait(self, data: bytes, on_page: Callable[[int, int], None] | None = None
-                      ) -> asyncio.Future[Extraction]:
-        """A future for the extraction of ``data`` (the worker starts if needed)."""
-        return asyncio.ensure_future(self.submit(data, on_page))
+    def submit_nowait(self, data: bytes, on_page: Callable[[int, int], None] | None = None,
+                      path: str | None = None) -> asyncio.Future[Extraction]:
+        """A future for the extraction of ``data`` or ``path`` (the worker starts if needed)."""
+        return asyncio.ensure_future(self.submit(data, on_page, path))
 
-    async def submit(self, data: bytes, on_page: Callable[[int, int], None] | None = None) -> Extraction:
+    async def submit(self, data: bytes, on_page: Callable[[int, int], None] | None = None,
+                     path: str | None = None) -> Extraction:
+        """The text of ``data``, or of the file at ``path`` (a local blob: the worker reads it)."""
         if not self.processes:
+            if path is not None:
+                data = await anyio.Path(path).read_bytes()
             return await in_thread(extract_text, data, on_page)  # type: ignore[no-any-return]
         proc = await self._ensure()
         assert proc.stdin is not None
@@ -219,7 +224,9 @@ class Extractor:
         fut: asyncio.Future[Extraction] = asyncio.get_running_loop().create_future()
         self._waiting[key] = (fut, on_page)
         try:
-            header = json.dumps({"job": key, "size": len(data)}).encode()
+            if path is not None:
+                data = b""
+            header = json.dumps({"job": key, "size": len(data), "path": path}).encode()
             proc.stdin.write(pdfworker.HEADER.pack(len(header)) + header + pdfworker.HEADER.pack(len(data)))
             proc.stdin.write(data)
             await proc.stdin.drain()
@@ -249,6 +256,16 @@ class Extractor:
             self._reader = None
 
 
+def _local_path(blobs: BlobReader, key: str) -> str | None:
+    from storage.blobs.local import LocalBlobStore
+
+    if isinstance(blobs, LocalBlobStore):
+        path = blobs.path(key)
+        if path.is_file() and path.stat().st_size <= MAX_PDF_BYTES:
+            return os.path.abspath(path)  # the worker has the same working directory, but be plain
+    return None
+
+
 @dataclass
 class _Prepared:
     job_id: int
@@ -275,8 +292,11 @@ async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_id
         state["done"], state["total"] = done, total
 
     try:
-        data = await blobs.read(key, limit=MAX_PDF_BYTES)
-        result = extractor.submit_nowait(data, on_page)
+        local = _local_path(blobs, key)
+        if local is not None:  # the worker reads the file: no copy through this process
+            result = extractor.submit_nowait(b"", on_page, local)
+        else:
+            result = extractor.submit_nowait(await blobs.read(key, limit=MAX_PDF_BYTES), on_page)
     except Exception as exc:  # the blob is gone, the worker cannot start: the job fails, visibly
         result = asyncio.get_running_loop().create_future()
         result.set_exception(exc)

@@ -7,7 +7,8 @@ process, ``python -m eoffice.pdfworker``, which imports nothing but PyMuPDF, rea
 stdin and answers on stdout. A PDF that crashes MuPDF takes down the worker, not the server.
 
 Frames both ways: 4-byte big-endian length, then that many bytes.
-- request: a JSON header ``{"job": id, "size": n}`` frame, then a frame of the n PDF bytes;
+- request: a JSON header ``{"job": id, "size": n}`` frame, then a frame of the n PDF bytes; or
+  ``{"job": id, "path": "..."}`` and an empty frame, for a file the worker reads itself;
 - answers, in request order: ``{"job": id, "progress": [done, total]}`` (at most twice a second)
   and finally ``{"job": id, "pages": [...], "scanned": [...]}`` or ``{"job": id, "error": "..."}``.
 """
@@ -87,6 +88,13 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         if data is None:
             return
         job, last = request["job"], time.monotonic()
+        if request.get("path"):  # a file of the local blob store: read here, not sent through the pipe
+            try:
+                with open(request["path"], "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                answer({"job": job, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                continue
 
         def progress(done: int, total: int, job: Any = job) -> None:
             nonlocal last

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+
 import pymupdf
 import pytest
 from sqlalchemy import func, select
@@ -107,3 +111,30 @@ async def test_register_with_pdf_extracts_text_in_background(db: Database, org: 
         assert png.startswith(b"\x89PNG")
         with pytest.raises(NotFound):  # thumbnails follow the document's access
             await page_image(uow, org["chuyenvien"], blobs, att.id, 1)
+
+
+async def test_extraction_worker_survives_bad_files_and_is_restarted() -> None:
+    from eoffice.ingest import Extractor, WorkerGone
+
+    ex = Extractor()
+    try:
+        await ex.start()
+        first = ex.pid
+        with pytest.raises(Invalid, match="Không trích xuất được"):
+            await ex.submit("%PDF-1.7 tệp hỏng".encode())
+        got = await ex.submit(make_pdf(["Công văn triển khai chính quyền điện tử"]))
+        assert "Công văn triển khai" in got.text and ex.pid == first  # the same worker goes on
+        progress: list[tuple[int, int]] = []
+        big = make_pdf([f"Trang {i}: Ủy ban nhân dân huyện Đông Triều" for i in range(400)])
+        assert len((await ex.submit(big, lambda d, t: progress.append((d, t)))).pages) == 400
+        assert all(t == 400 for _, t in progress)
+        assert first is not None
+        pending = ex.submit_nowait(big)
+        await asyncio.sleep(0.05)
+        os.kill(first, signal.SIGKILL)  # as if MuPDF crashed on a file
+        with pytest.raises(WorkerGone):
+            await pending
+        again = await ex.submit(make_pdf(["Trang sau khi khởi động lại"]))
+        assert "khởi động lại" in again.text and ex.pid not in (None, first)
+    finally:
+        await ex.close()
