@@ -55,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -81,6 +82,7 @@ _SENDER_COUNTERS = ("_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count",
 HISTORY = 1024  # packets kept per published track for subscribers' NACKs (1-2 s of 480p video)
 KEYFRAME_MIN_INTERVAL = 0.3  # seconds between PLIs sent to one publisher
 RETRANSMIT_MIN_INTERVAL = 0.1  # seconds before one packet is resent to one subscriber again
+RECEIVE_BUFFER = 1 << 20  # bytes of socket receive buffer asked for each publisher's connection (see _forward)
 
 URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -257,6 +259,8 @@ class TrackForwarder:
         return packet if packet is not None and packet.sequence_number == sequence_number else None
 
     def _forward(self, packet: RtpPacket) -> None:
+        if not self.packets_in:
+            _enlarge_receive_buffer(getattr(self._receiver, "transport", None))
         slot = packet.sequence_number % HISTORY
         seen = self._history[slot]
         if seen is not None and seen.sequence_number == packet.sequence_number:
@@ -316,6 +320,23 @@ class TrackForwarder:
             self._pli_pending = None
         for sub in list(self._subscribers):
             sub.set_source(None)
+
+
+def _enlarge_receive_buffer(dtls: RTCDtlsTransport | None, size: int = RECEIVE_BUFFER) -> None:
+    """Ask for a larger UDP receive buffer on the socket a publisher's media arrives on.
+
+    The default (about 208 KiB on Linux) holds some 3 s of a 500 kbit/s publication; a server process descheduled
+    longer on a busy host loses packets, and a packet lost upstream is a gap for every subscriber until the NACKed
+    retransmission comes. The kernel caps the request at ``net.core.rmem_max`` (raise it on a media server)."""
+    ice = getattr(dtls, "transport", None)
+    pair = getattr(getattr(ice, "_connection", None), "_nominated", {}).get(1)
+    transport = getattr(getattr(pair, "protocol", None), "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        except OSError:
+            logger.debug("could not enlarge a receive buffer", exc_info=True)
 
 
 def _extension_block(static: bytes, tail_id: int | None, tail_length: int) -> tuple[bytes, bytes]:

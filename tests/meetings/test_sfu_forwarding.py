@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import aioice.ice
@@ -30,7 +32,14 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unwrap_rtx
 
 from meetings.sfu.client import LocalMeeting, SfuClient, until
-from meetings.sfu.forwarding import ForwardedTrack, TrackForwarder, _Output, check_aiortc_version, starts_keyframe
+from meetings.sfu.forwarding import (
+    RECEIVE_BUFFER,
+    ForwardedTrack,
+    TrackForwarder,
+    _Output,
+    check_aiortc_version,
+    starts_keyframe,
+)
 from meetings.sfu.frames import PassthroughBuffer, is_keyframe
 from meetings.sfu.loopback import loopback_ice
 from meetings.sfu.synthetic import PatternTrack, ToneTrack, encode_vp8
@@ -49,6 +58,10 @@ async def meeting() -> AsyncIterator[LocalMeeting]:
         yield m
     finally:
         await m.close()
+
+
+def kernel_rmem_max() -> int:
+    return int(Path("/proc/sys/net/core/rmem_max").read_text())
 
 
 class CodecCalls:
@@ -121,6 +134,13 @@ async def test_video_and_audio_are_forwarded_without_decoding_or_encoding(
     senders = meeting.server_senders()
     assert len(senders) == 2 and all(s._RTCRtpSender__encoder is None for s in senders)
     assert all(s._RTCRtpSender__packet_count > 0 for s in senders), "sender reports count what was forwarded"
+
+    # The sockets publishers send to got a larger receive buffer (as large as the kernel allows; Linux doubles it).
+    rmem_max = kernel_rmem_max()
+    for receiver in meeting.server_receivers():
+        pair = receiver.transport.transport._connection._nominated[1]
+        sock = pair.protocol.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * min(RECEIVE_BUFFER, rmem_max)
     # ...while the clients did (so the counting itself works).
     assert sum(codec_calls.decodes.values()) >= len(video.frames) + len(audio.frames)
     assert sum(codec_calls.encodes.values()) > 0
