@@ -16,7 +16,8 @@ Measured per voter:
   count includes it (the ack carries the count after this vote; progress events are coalesced by
   the server, at most one per 100 ms per poll).
 Checked: every voter acknowledged once; the closed poll's result has exactly N ballots and the
-yes/no/abstain counts equal what was sent; the database holds N has-voted rows and N ballots.
+yes/no/abstain counts equal what was sent; the database holds N has-voted rows, N ballots and N
+``poll.vote`` audit entries, and the audit chain verifies.
 
 Baseline, same run, same client, same rate: ``GET /healthz`` (the HTTP round trip through the same
 server, a ``SELECT 1`` and no write). The ratio says what a durable, audited vote costs on top.
@@ -49,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, insert, select  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
-from eoffice import identity  # noqa: E402
+from eoffice import audit, identity  # noqa: E402
 from eoffice.org import User  # noqa: E402
 from meetings import meetings  # noqa: E402
 from meetings.meetings import Participant  # noqa: E402
@@ -383,9 +384,12 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
                 PollVoter.poll_id == pid, PollVoter.voted_at.is_not(None)))
             ballots = await uow.session.scalar(select(func.count()).select_from(PollBallot).where(
                 PollBallot.poll_id == pid))
+            audited = await uow.session.scalar(select(func.count()).select_from(audit.AuditEntry).where(
+                audit.AuditEntry.action == "poll.vote", audit.AuditEntry.object_id == str(pid)))
+            chain = await audit.verify(uow.session)
         await db.dispose()
         counted_once = (len(ok) == n and result["ballots"] == n and closed["cast"] == n and voted == n
-                        and ballots == n and result["counts"] == sent_counts)
+                        and ballots == n and result["counts"] == sent_counts and audited == n)
 
         cpu0 = cpu_seconds(server.pid)
         base = await timed_requests(http, n, spread, lambda i: ("GET", "/healthz", {}, None))
@@ -412,7 +416,8 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
         "progress_events_per_client": progress_events,
         "fanout_spread_p50_ms": round(percentile(spreads, 50), 1), "fanout_spread_max_ms": round(max(spreads), 1)
         if spreads else None, "failures": len(failures), "failure_sample": failures[:3],
-        "counted_once": counted_once, "result_counts": result["counts"], "sent_counts": sent_counts,
+        "counted_once": counted_once, "audited_votes": audited, "audit_chain_ok": chain.ok,
+        "result_counts": result["counts"], "sent_counts": sent_counts,
         "healthz_p50_ms": round(percentile(base_ms, 50), 1), "healthz_p99_ms": round(percentile(base_ms, 99), 1),
         "ack_vs_healthz_p50": round(percentile(ack_ms, 50) / max(percentile(base_ms, 50), 1e-6), 2),
         "server_cpu_ms_per_vote": round(server_cpu * 1000 / n, 2), "client_cpu_ms_per_vote": round(
@@ -476,7 +481,8 @@ def main() -> None:
     print(f"server CPU {out['server_cpu_ms_per_vote']} ms per vote "
           f"({out['server_cpu_ms_per_healthz']} ms per healthz), client CPU {out['client_cpu_ms_per_vote']} ms "
           f"per vote; load average {out['load_average']:.1f}")
-    print(f"counted exactly once: {out['counted_once']}  result {out['result_counts']}  sent {out['sent_counts']}")
+    print(f"counted exactly once: {out['counted_once']}  audit chain ok: {out['audit_chain_ok']}  "
+          f"result {out['result_counts']}  sent {out['sent_counts']}")
     print(json.dumps(out, ensure_ascii=False))
 
 
