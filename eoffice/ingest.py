@@ -232,6 +232,10 @@ class Extractor:
             await proc.stdin.drain()
         except (ConnectionError, RuntimeError) as exc:
             self._waiting.pop(key, None)
+            if fut.done():
+                fut.exception()  # retrieved: the reader failed it as the worker went away
+            else:
+                fut.cancel()
             raise WorkerGone("Tiến trình trích xuất văn bản đã dừng.") from exc
         try:
             return await fut
@@ -320,38 +324,44 @@ async def _wait(db: Database, job: _Prepared) -> None:
 
 
 async def _store(db: Database, jobs: list[_Prepared]) -> None:
-    """Write the outcome of finished extractions, all in one short transaction: per document the
-    text in one statement, the job's state, the search index entry and the event."""
+    """Write the outcome of finished extractions, all in one short transaction whatever their
+    number: the texts in one executemany, the jobs' state in one UPDATE, then per document its
+    search index entry and its event."""
     from eoffice import search
     from eoffice.documents import Attachment, Document
 
+    jobs = [j for j in jobs if not j.result.cancelled()]  # shutting down: recovered at the next start
+    failed = [j for j in jobs if j.result.exception() is not None]
+    done = [j for j in jobs if j.result.exception() is None]
     async with db.uow() as uow:
         s = uow.session
-        for job in jobs:
+        for job in failed:
             exc = job.result.exception()
-            if exc is not None:
-                log.error("ingest job %s failed", job.job_id, exc_info=exc)
-                await s.execute(update(IngestJob).where(IngestJob.id == job.job_id).values(
-                    status=IngestStatus.FAILED, error=str(exc)[:300] or type(exc).__name__, updated_at=utcnow()))
-                uow.emit(f"document:{job.document_id}", "ingest.failed", job_id=job.job_id)
-                continue
-            result = job.result.result()
-            doc = await s.get(Document, job.document_id)
-            if doc is None:  # deleted meanwhile
-                continue
-            stored = await s.execute(
-                update(Attachment).where(Attachment.id == job.attachment_id)
-                .values(text=result.text, scanned_pages=result.scanned, page_count=len(result.pages))
-                .execution_options(synchronize_session=False))
-            if not stored.rowcount:
-                continue
-            if result.scanned:
-                doc.has_scanned_pages = True
+            log.error("ingest job %s failed", job.job_id, exc_info=exc)
             await s.execute(update(IngestJob).where(IngestJob.id == job.job_id).values(
+                status=IngestStatus.FAILED, error=str(exc)[:300] or type(exc).__name__, updated_at=utcnow()))
+            uow.emit(f"document:{job.document_id}", "ingest.failed", job_id=job.job_id)
+        if done:
+            docs = {d.id: d for d in (await s.scalars(
+                select(Document).where(Document.id.in_({j.document_id for j in done})))).all()}
+            atts = set((await s.scalars(
+                select(Attachment.id).where(Attachment.id.in_([j.attachment_id for j in done])))).all())
+            done = [j for j in done if j.document_id in docs and j.attachment_id in atts]  # not deleted meanwhile
+        if done:
+            results = [(j, j.result.result()) for j in done]
+            await s.execute(update(Attachment), [
+                {"id": j.attachment_id, "text": r.text, "scanned_pages": r.scanned, "page_count": len(r.pages)}
+                for j, r in results])
+            await s.execute(update(IngestJob).where(IngestJob.id.in_([j.job_id for j in done])).values(
                 status=IngestStatus.DONE, progress=100, updated_at=utcnow()))
-            await search.index_document(uow, doc)
-            uow.emit(f"document:{job.document_id}", "ingest.done", job_id=job.job_id,
-                     attachment_id=job.attachment_id, pages=len(result.pages), scanned_pages=result.scanned)
+            for j, r in results:
+                if r.scanned:
+                    docs[j.document_id].has_scanned_pages = True
+            for doc_id in dict.fromkeys(j.document_id for j in done):
+                await search.index_document(uow, docs[doc_id])
+            for j, r in results:
+                uow.emit(f"document:{j.document_id}", "ingest.done", job_id=j.job_id, attachment_id=j.attachment_id,
+                         pages=len(r.pages), scanned_pages=r.scanned)
         await uow.commit()
 
 
@@ -377,7 +387,7 @@ class IngestRunner:
     (at most ``AHEAD`` files held in memory); results that are ready together are written in one
     transaction. ``processes=0`` extracts in a thread of this process (see ``Extractor``)."""
 
-    AHEAD = 3
+    AHEAD = 8  # files handed to the worker ahead of the write (paths for local blobs, else bytes)
 
     def __init__(self, db: Database, blobs: BlobReader, processes: int = 1) -> None:
         self.db, self.blobs = db, blobs
