@@ -750,7 +750,10 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
         return [r for r in out if r is not None]  # type: ignore[misc]
     if claims:
         await uow.session.execute(update(PollVoter), claims)
-        await uow.session.execute(insert(PollBallot), list(pending.values()))
+        ballots = list(pending.values())
+        if poll.secret:  # rows of one statement are stored in the order given: never the order of arrival
+            random.SystemRandom().shuffle(ballots)
+        await uow.session.execute(insert(PollBallot), ballots)
     total = (await uow.session.execute(
         update(Poll).where(Poll.id == poll.id).values(votes_cast=Poll.votes_cast + len(claims),
                                                      weight_cast=Poll.weight_cast + weight)

@@ -525,3 +525,24 @@ async def test_batches_carry_the_progress_events_and_counts_never_go_down(world:
     assert counts == sorted(counts) and counts[-1] == 30
     assert len(counts) < 30
     assert runner.flushes == len(counts)
+
+
+async def test_a_batch_of_secret_ballots_is_not_stored_in_the_order_of_arrival(world: World) -> None:
+    """One INSERT writes a whole batch; for a secret poll its rows are shuffled first, so their physical order
+    (PostgreSQL's ctid; SQLite keeps ballots in the order of their random keys anyway) says nothing about who
+    came first."""
+    from meetings.polls_live import CastBatcher
+
+    m, users = await crowd(world, 40)
+    poll_id = await new_poll(world, m, quorum_rule="none", secret=True)
+    await open_(world, poll_id)
+    batcher = CastBatcher(world.db)
+    arrival = ["yes" if i % 2 else "no" for i in range(40)]
+    await asyncio.gather(*(batcher.submit(poll_id, voting.CastRequest(u, c)) for u, c in zip(users, arrival,
+                                                                                               strict=True)))
+    assert batcher.batches == 1
+    order = "ctid" if world.db.dialect == "postgresql" else "id"  # SQLite: WITHOUT ROWID, stored by key
+    async with world.db.uow() as uow:
+        stored = [c["v"] for c in (await uow.session.scalars(select(PollBallot.choice).where(
+            PollBallot.poll_id == poll_id).order_by(text(order)))).all()]
+    assert sorted(stored) == sorted(arrival) and stored != arrival
