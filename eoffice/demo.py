@@ -111,6 +111,7 @@ def demo_pdf(sender: str, notation: str, summary: str, paragraphs: list[str]) ->
     w.fill_textbox(pymupdf.Rect(60, 140, 535, 200), summary, font=bold, fontsize=12, align=1)
     w.fill_textbox(pymupdf.Rect(60, 215, 535, 700), "\n\n".join(paragraphs), font=regular, fontsize=12)
     w.write_text(page)
+    doc.subset_fonts()  # the glyphs used, not the whole Noto Sans (500 KB -> tens of KB)
     data = doc.tobytes(garbage=3, deflate=True)
     doc.close()
     return bytes(data)

@@ -29,7 +29,10 @@ function enhance(input) {
   button.type = "button";
   button.className = "btn of-date-pick";
   button.setAttribute("aria-label", "Chọn ngày trên lịch");
-  button.textContent = "📅";
+  // drawn, not an emoji: closed networks' machines often have no emoji font
+  button.innerHTML = '<svg width="20" height="20" viewBox="0 0 20 20" aria-hidden="true" fill="none" ' +
+    'stroke="currentColor" stroke-width="1.6"><rect x="2.5" y="4" width="15" height="13.5" rx="1.5"/>' +
+    '<path d="M2.5 8h15M6.5 2v4M13.5 2v4"/><path d="M6 11.5h2M9 11.5h2M12 11.5h2M6 14.5h2M9 14.5h2"/></svg>';
   button.addEventListener("click", () => {
     picker.value = toIso(input.value);
     if (typeof picker.showPicker === "function") {
