@@ -45,9 +45,14 @@ def fold(text: str) -> str:
     return _SPACE.sub(" ", strip_marks(text).lower()).strip()
 
 
+_WORD = re.compile(r"[0-9a-z]+")
+
+
 def words(text: str) -> list[str]:
-    """The folded words (letters and digits) of ``text``, for building search queries."""
-    return re.findall(r"[0-9a-z]+", fold(text))
+    """The folded words (letters and digits) of ``text``, for search queries and the index.
+    The same as the words of ``fold(text)``, without collapsing whitespace first: that took
+    nearly half the time of indexing a document's extracted text."""
+    return _WORD.findall(strip_marks(text).lower())
 
 
 def notation_key(notation: str) -> str:
