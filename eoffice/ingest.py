@@ -279,32 +279,36 @@ class _Prepared:
     state: dict[str, int]
 
 
-async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_id: int) -> _Prepared | None:
-    """Read the job and its file and hand the file to the extractor."""
+async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_ids: list[int]) -> list[_Prepared]:
+    """Read the jobs and their files (one query for all) and hand the files to the extractor."""
     from eoffice.documents import Attachment
 
     async with db.uow(readonly=True) as uow:  # the job's state is written when there is progress to show
-        row = (await uow.session.execute(
-            select(IngestJob.status, IngestJob.document_id, Attachment.id, Attachment.blob_key)
-            .join(Attachment, Attachment.id == IngestJob.attachment_id).where(IngestJob.id == job_id))).first()
-    if row is None or row[0] not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
-        return None
-    doc_id, att_id, key = row[1], row[2], row[3]
-    state = {"done": 0, "total": 1}
+        rows = {r[0]: r for r in (await uow.session.execute(
+            select(IngestJob.id, IngestJob.status, IngestJob.document_id, Attachment.id, Attachment.blob_key)
+            .join(Attachment, Attachment.id == IngestJob.attachment_id).where(IngestJob.id.in_(job_ids)))).all()}
+    out = []
+    for job_id in job_ids:
+        row = rows.get(job_id)
+        if row is None or row[1] not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
+            continue
+        doc_id, att_id, key = row[2], row[3], row[4]
+        state = {"done": 0, "total": 1}
 
-    def on_page(done: int, total: int) -> None:
-        state["done"], state["total"] = done, total
+        def on_page(done: int, total: int, state: dict[str, int] = state) -> None:
+            state["done"], state["total"] = done, total
 
-    try:
-        local = _local_path(blobs, key)
-        if local is not None:  # the worker reads the file: no copy through this process
-            result = extractor.submit_nowait(b"", on_page, local)
-        else:
-            result = extractor.submit_nowait(await blobs.read(key, limit=MAX_PDF_BYTES), on_page)
-    except Exception as exc:  # the blob is gone, the worker cannot start: the job fails, visibly
-        result = asyncio.get_running_loop().create_future()
-        result.set_exception(exc)
-    return _Prepared(job_id, doc_id, att_id, result, state)
+        try:
+            local = _local_path(blobs, key)
+            if local is not None:  # the worker reads the file: no copy through this process
+                result = extractor.submit_nowait(b"", on_page, local)
+            else:
+                result = extractor.submit_nowait(await blobs.read(key, limit=MAX_PDF_BYTES), on_page)
+        except Exception as exc:  # the blob is gone, the worker cannot start: the job fails, visibly
+            result = asyncio.get_running_loop().create_future()
+            result.set_exception(exc)
+        out.append(_Prepared(job_id, doc_id, att_id, result, state))
+    return out
 
 
 async def _wait(db: Database, job: _Prepared) -> None:
@@ -370,8 +374,7 @@ async def run_job(db: Database, blobs: BlobReader, job_id: int, extractor: Extra
     own = extractor is None
     extractor = extractor or Extractor(processes=0)
     try:
-        job = await _prepare(db, blobs, extractor, job_id)
-        if job is not None:
+        for job in await _prepare(db, blobs, extractor, [job_id]):
             await _wait(db, job)
             await _store(db, [job])
     finally:
@@ -416,15 +419,14 @@ class IngestRunner:
         ahead: collections.deque[_Prepared] = collections.deque()
         try:
             while True:
-                while len(ahead) < self.AHEAD and not self._queue.empty():
-                    job_id = self._queue.get_nowait()
+                ids = []
+                while len(ahead) + len(ids) < self.AHEAD and not self._queue.empty():
+                    ids.append(self._queue.get_nowait())
+                if ids:
                     try:
-                        job = await _prepare(self.db, self.blobs, self.extractor, job_id)
+                        ahead.extend(await _prepare(self.db, self.blobs, self.extractor, ids))
                     except Exception:
-                        log.exception("ingest job %s could not start", job_id)
-                        continue
-                    if job is not None:
-                        ahead.append(job)
+                        log.exception("ingest jobs %s could not start", ids)
                 if not ahead:
                     self._idle.set()
                     return
