@@ -111,5 +111,16 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
             answer({"job": job, "pages": result.pages, "scanned": result.scanned})
 
 
+def main() -> None:
+    # The answers get their own copy of stdout; anything else written to stdout (MuPDF's or
+    # PyMuPDF's messages about a damaged file) goes to stderr instead of into the frames.
+    import os
+
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    serve(sys.stdin.buffer, answers)
+
+
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    main()

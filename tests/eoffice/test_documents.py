@@ -124,6 +124,9 @@ async def test_extraction_worker_survives_bad_files_and_is_restarted() -> None:
             await ex.submit("%PDF-1.7 tệp hỏng".encode())
         got = await ex.submit(make_pdf(["Công văn triển khai chính quyền điện tử"]))
         assert "Công văn triển khai" in got.text and ex.pid == first  # the same worker goes on
+        data = make_pdf(["Trang có bảng tham chiếu hỏng"])
+        damaged = data[:data.rfind(b"startxref")] + b"startxref\n999999\n%%EOF\n"  # MuPDF repairs, and talks
+        assert "tham chiếu hỏng" in (await ex.submit(damaged)).text and ex.pid == first
         progress: list[tuple[int, int]] = []
         big = make_pdf([f"Trang {i}: Ủy ban nhân dân huyện Đông Triều" for i in range(400)])
         assert len((await ex.submit(big, lambda d, t: progress.append((d, t)))).pages) == 400
