@@ -171,10 +171,11 @@ def doc_facts(agency_id: int, confidentiality: str, number: int | None, status: 
 # ---- keeping the reader keys of the search index in step (PostgreSQL) -------------------------
 
 ACCESS_FIELDS = ("agency_id", "confidentiality", "number", "status")  # what the clerk's rule reads
+INDEX_FIELDS = (*ACCESS_FIELDS, "date_issued")  # also in the vector: its year and month (eoffice.search)
 
 
 def _after_flush(session: Session, _flush_context: object) -> None:
-    """Grants added or removed, or a change of a field the rule reads: rewrite the reader keys
+    """Grants added or removed, or a change of a field the rule (or the date issued) reads: rewrite the keys
     stored with the document's search vector, in the same transaction."""
     from eoffice.documents import Document
 
@@ -187,7 +188,7 @@ def _after_flush(session: Session, _flush_context: object) -> None:
     for obj in session.dirty:
         if isinstance(obj, Document):
             state = inspect(obj)
-            if any(state.attrs[a].history.has_changes() for a in ACCESS_FIELDS):
+            if any(state.attrs[a].history.has_changes() for a in INDEX_FIELDS):
                 ids.add(obj.id)
     if ids and session.get_bind().dialect.name == "postgresql":
         from eoffice import search

@@ -62,6 +62,8 @@ class Document(Base):
         Index("ix_documents_duplicate", "agency_id", "notation_key", "date_issued"),
         Index("ix_documents_agency_direction_received", "agency_id", "direction", "received_at"),
         Index("ix_documents_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_documents_date_issued", "date_issued", "id"),  # search: the ids of a range of dates
+        Index("ix_documents_created_id", "created_at", "id"),  # lists: newest first, stopping at a page
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     direction: Mapped[str] = mapped_column(String(3))

@@ -6,8 +6,10 @@ finds ``Công văn triển khai`` and ``123 ubnd vx`` finds ``123/UBND-VX``.
 
 - PostgreSQL: ``documents.search_vector`` = ``to_tsvector('simple', folded words)`` plus a few
   lexemes that are not words (they start with ``~``; words are ``[0-9a-z]+``): the document's
-  reader keys (``~u:7``, ``~g:3``, ``~r:1``, ``eoffice.access.reader_keys``) and its recency bucket
-  (``~b:12``: ids 12*8192 .. 12*8192+8191). One GIN index (stock PostgreSQL, no extension) then
+  reader keys (``~u:7``, ``~g:3``, ``~r:1``, ``eoffice.access.reader_keys``), its recency bucket
+  (``~b:12``: ids 12*8192 .. 12*8192+8191) and the year and month of its date issued (``~y:2025``,
+  ``~m:202511``: a date range is an OR of the whole years and months it covers, so a range far in
+  the past does not make the rounds below visit every newer row). One GIN index (stock PostgreSQL, no extension) then
   answers "these words, in these buckets, readable with one of my keys" by intersecting posting
   lists, without visiting rows the user may not read or old rows. Ranked with ``ts_rank_cd`` over
   the matches of the newest buckets, widened until there are ``candidates`` of them.
@@ -54,6 +56,9 @@ FIRST_ROUND_IDS = 4096
 # common one. The cost of a common word is proportional to it: at 1M documents on 2 busy cores
 # (load 6.5) a clerk's p95 was 48-66 ms with 2000, 24-28 ms with 1000 (bench/search.py).
 CANDIDATES = 1000
+# a range of dates issued of at most this many days starts the rounds at its newest id (~40 us a day)
+MAX_SPAN_DAYS = 800
+DATE_LEXEMES = True  # a date range narrows the GIN lookup by year/month lexemes (False: bench's "before")
 
 
 def index_text(*parts: str) -> str:
@@ -64,9 +69,27 @@ def bucket(doc_id: int) -> int:
     return doc_id >> BUCKET_BITS
 
 
-def meta_lexemes(doc_id: int, reader_keys: Iterable[str]) -> list[str]:
-    """The non-word lexemes of a document's vector: its recency bucket and its reader keys."""
-    return [f"~b:{bucket(doc_id)}", *sorted(f"~{k}" for k in reader_keys)]
+def meta_lexemes(doc_id: int, reader_keys: Iterable[str], date_issued: dt.date | None = None) -> list[str]:
+    """The non-word lexemes of a document's vector: its recency bucket, its reader keys, and the
+    year and month of its date issued."""
+    when = [f"~y:{date_issued.year}", f"~m:{date_issued:%Y%m}"] if date_issued is not None else []
+    return [f"~b:{bucket(doc_id)}", *when, *sorted(f"~{k}" for k in reader_keys)]
+
+
+def date_lexemes(first: dt.date, last: dt.date) -> list[str]:
+    """Lexemes matching exactly the documents issued in the months from ``first``'s to ``last``'s:
+    a year lexeme for each whole year, month lexemes for the rest. The dates themselves are
+    checked on the rows (a range rarely starts on the 1st)."""
+    out: list[str] = []
+    y, m = first.year, first.month
+    while (y, m) <= (last.year, last.month):
+        if m == 1 and (y < last.year or last.month == 12):
+            out.append(f"~y:{y}")
+            y += 1
+        else:
+            out.append(f"~m:{y}{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
 
 
 def _tsquery_any(lexemes: Iterable[str]) -> str:
@@ -75,6 +98,19 @@ def _tsquery_any(lexemes: Iterable[str]) -> str:
 
 
 _META = bindparam("meta", type_=ARRAY(Text()))
+
+# newest and oldest id issued in [first, last]: per day present in the range (a loose index scan
+# on ix_documents_date_issued), the last and first id of that day; a plain max(id) would read
+# every entry of the range or walk the primary key from the newest document
+_ID_SPAN = text("""
+WITH RECURSIVE d(day) AS (
+  (SELECT date_issued FROM documents WHERE date_issued BETWEEN :first AND :last ORDER BY date_issued DESC LIMIT 1)
+  UNION ALL
+  SELECT (SELECT date_issued FROM documents WHERE date_issued < d.day AND date_issued >= :first
+          ORDER BY date_issued DESC LIMIT 1) FROM d WHERE d.day IS NOT NULL)
+SELECT max((SELECT x.id FROM documents x WHERE x.date_issued = d.day ORDER BY x.id DESC LIMIT 1)),
+       min((SELECT x.id FROM documents x WHERE x.date_issued = d.day ORDER BY x.id LIMIT 1))
+FROM d WHERE d.day IS NOT NULL""")
 
 
 async def index_document(uow: UnitOfWork, doc: Any) -> None:
@@ -86,7 +122,7 @@ async def index_document(uow: UnitOfWork, doc: Any) -> None:
     t = doctypes.BY_CODE.get(doc.doc_type)
     body = index_text(doc.notation, doc.sender, doc.summary, doc.signer, t.name if t else "", *texts)
     if uow.dialect == "postgresql":
-        meta = meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)))
+        meta = meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)), doc.date_issued)
         vector = func.to_tsvector("simple", body).op("||")(func.array_to_tsvector(_META))
         await uow.session.execute(
             update(Document).where(Document.id == doc.id).values(search_vector=vector)
@@ -120,15 +156,18 @@ def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
         return
     grant = access.Grant
     docs: dict[int, tuple[Any, ...]] = {}
+    issued: dict[int, dt.date | None] = {}
     grants: dict[int, list[tuple[int | None, int | None]]] = {}
     for r in connection.execute(  # one row per grant, or one with no grant
             select(Document.id, Document.agency_id, Document.confidentiality, Document.number, Document.status,
-                   grant.user_id, grant.unit_id)
+                   Document.date_issued, grant.user_id, grant.unit_id)
             .outerjoin(grant, grant.document_id == Document.id).where(Document.id.in_(ids))):
         docs[r.id] = (r.agency_id, r.confidentiality, r.number, r.status)
+        issued[r.id] = r.date_issued
         if r.user_id is not None or r.unit_id is not None:
             grants.setdefault(r.id, []).append((r.user_id, r.unit_id))
-    params = [{"id": i, "meta": meta_lexemes(i, access.reader_keys(access.doc_facts(*d, grants.get(i, []))))}
+    params = [{"id": i, "meta": meta_lexemes(i, access.reader_keys(access.doc_facts(*d, grants.get(i, []))),
+                                             issued[i])}
               for i, d in docs.items()]
     if params:
         connection.execute(_REPLACE_META, params)
@@ -205,7 +244,9 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
     conds = [access.visible(viewer), *narrowing]
     limit = max(1, min(limit, 100))
     if uow.dialect == "postgresql":
-        pairs = (await _rounds_pg(uow, viewer, terms, narrowing, limit + offset, candidates))[offset:]
+        f = filters or Filters()
+        pairs = (await _rounds_pg(uow, viewer, terms, narrowing, limit + offset, candidates,
+                                  (f.date_from, f.date_to)))[offset:]
     elif not terms:
         rows = (await uow.session.scalars(
             select(Document).where(*conds).order_by(Document.created_at.desc(), Document.id.desc())
@@ -236,7 +277,8 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
 
 
 async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], conds: list[ColumnElement[bool]],
-                     want: int, candidates: int) -> list[tuple[int, float]]:
+                     want: int, candidates: int, dates: tuple[dt.date | None, dt.date | None] = (None, None)
+                     ) -> list[tuple[int, float]]:
     """(id, rank) of the best ``want`` matches among the newest ones; without words, the newest
     ``want`` documents the viewer may see (rank 0).
 
@@ -246,12 +288,17 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     many buckets as the density of matches so far says are missing (x4 while there was none). Each
     round is one GIN lookup of words & buckets & reader keys that ranks only its own rows; a round
     wider than ``MAX_ROUND_BUCKETS`` (a sparse match: few rows, many buckets) drops the buckets and
-    bounds the id instead. The best of all rounds are the best overall, since a rank depends on the
-    document alone."""
+    bounds the id instead. A range of dates issued adds its year and month lexemes to every round
+    (``date_lexemes``; an open end is closed at the first or last date issued, read from the
+    index on it), and a range of up to ``MAX_SPAN_DAYS`` days bounds the rounds to the newest and
+    oldest id issued in it (read from the index on (date issued, id), one day at a time), so a
+    range far back starts where its documents are. The best of all rounds are the best overall,
+    since a rank depends on the document alone."""
     from eoffice.documents import Document
 
     # JIT compilation costs ~90 ms per query here and pays off only for long analytics; the plan
     # depends on the tsquery's words, so no generic plan for a prepared statement
+    floor = 0
     top = (await uow.session.execute(select(
         func.set_config("jit", "off", True), func.set_config("plan_cache_mode", "force_custom_plan", True),
         func.max(Document.id)))).one()[2]
@@ -259,10 +306,24 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
         return []
     words_q = func.to_tsquery("simple", " & ".join(terms)) if terms else None
     keys = _tsquery_any(f"~{k}" for k in sorted(access.viewer_keys(viewer)))
+    if DATE_LEXEMES and (dates[0] or dates[1]):
+        first, last = (await uow.session.execute(
+            select(func.min(Document.date_issued), func.max(Document.date_issued)))).one()
+        if first is None or (dates[0] and dates[0] > last) or (dates[1] and dates[1] < first):
+            return []  # nothing issued in the range (the rows' own check would say the same)
+        first, last = max(first, dates[0] or first), min(last, dates[1] or last)
+        months = date_lexemes(first, last)
+        if not months:
+            return []
+        keys = f"({keys}) & ({_tsquery_any(months)})"
+        if (last - first).days <= MAX_SPAN_DAYS:  # start at the newest id of the range, stop at its oldest
+            top, floor = (await uow.session.execute(_ID_SPAN, {"first": first, "last": last})).one()
+            if top is None:
+                return []
     goal = candidates if terms else want
     found: list[tuple[tuple[Any, ...], int, float]] = []  # (sort key, id, rank)
     seen, hi, width = 0, top, FIRST_ROUND_IDS if terms else 1
-    while hi >= 0 and seen < goal:
+    while hi >= floor and seen < goal:
         lo_bucket = bucket(max(0, hi - width + 1))
         if 0 < bucket(hi) - lo_bucket + 1 <= MAX_ROUND_BUCKETS:
             buckets = _tsquery_any(f"~b:{b}" for b in range(lo_bucket, bucket(hi) + 1))

@@ -143,7 +143,8 @@ async def test_search_keys_follow_grants_and_fields(db: Database, org: Org, worl
         pytest.skip("the keys live in the PostgreSQL search vector")
     async with db.uow() as uow:
         for doc in (await uow.session.scalars(select(Document))).all():
-            expected = set(search.meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc))))
+            expected = set(search.meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)),
+                                                doc.date_issued))
             assert await _stored_keys(uow, doc.id) == expected
         assert f"~u:{org['chuyenvien'].id}" in await _stored_keys(uow, world["B"])  # granted by pass_down
         a = await uow.session.get(Document, world["A"])
