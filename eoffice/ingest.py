@@ -391,6 +391,7 @@ class IngestRunner:
     transaction. ``processes=0`` extracts in a thread of this process (see ``Extractor``)."""
 
     AHEAD = 8  # files handed to the worker ahead of the write (paths for local blobs, else bytes)
+    STORE_LINGER = 0.05  # seconds a finished result waits for the next ones to share its write
 
     def __init__(self, db: Database, blobs: BlobReader, processes: int = 1) -> None:
         self.db, self.blobs = db, blobs
@@ -416,6 +417,7 @@ class IngestRunner:
         return len(ids)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         ahead: collections.deque[_Prepared] = collections.deque()
         try:
             while True:
@@ -433,7 +435,17 @@ class IngestRunner:
                 try:
                     await _wait(self.db, ahead[0])
                     ready = [ahead.popleft()]
-                    while ahead and ahead[0].result.done():
+                    # Writes queue behind each other (one writer at a time on SQLite): results that
+                    # come within STORE_LINGER share one transaction rather than one each.
+                    deadline = loop.time() + self.STORE_LINGER
+                    while ahead and len(ready) < self.AHEAD:
+                        if not ahead[0].result.done():
+                            left = deadline - loop.time()
+                            if left <= 0:
+                                break
+                            await asyncio.wait({ahead[0].result}, timeout=left)
+                            if not ahead[0].result.done():
+                                break
                         ready.append(ahead.popleft())
                     await _store(self.db, ready)
                 except Exception:
