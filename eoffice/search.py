@@ -276,6 +276,13 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
     return [Hit(docs[p[0]], float(p[1])) for p in pairs if p[0] in docs]
 
 
+async def newest_visible(uow: UnitOfWork, viewer: access.Viewer, conds: list[ColumnElement[bool]],
+                         want: int) -> list[tuple[int, float]]:
+    """(id, 0) of the newest ``want`` documents the viewer may see that meet ``conds``, newest
+    first, through the reader keys of the search vector (PostgreSQL; lists)."""
+    return await _rounds_pg(uow, viewer, [], conds, want, 0)
+
+
 async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], conds: list[ColumnElement[bool]],
                      want: int, candidates: int, dates: tuple[dt.date | None, dt.date | None] = (None, None)
                      ) -> list[tuple[int, float]]:

@@ -172,14 +172,16 @@ async def register(request: Request) -> Response:
 
 
 async def list_documents(request: Request) -> Response:
-    """Documents you may see, newest first (``direction`` in/out, ``status``, ``limit``, ``offset``)."""
+    """Documents you may see, newest first (``direction`` in/out, ``status``, ``limit``, ``offset``).
+    ``total`` is counted up to 10 000; ``total_more`` says there are more than that."""
     user = require_user(request)
     q = request.query_params
     async with request.app.state.db.uow() as uow:
         rows, total = await documents.list_documents(
             uow, user, direction=q.get("direction") or None, status=q.get("status") or None,
             limit=_int(q.get("limit", 50), "limit"), offset=_int(q.get("offset", 0), "offset"))
-    return _ok({"total": total, "items": [d.public() for d in rows]})
+    return _ok({"total": min(total, documents.TOTAL_CAP), "total_more": total > documents.TOTAL_CAP,
+                "items": [d.public() for d in rows]})
 
 
 async def get_document(request: Request) -> Response:

@@ -46,16 +46,20 @@ DEADLINE_ORDER = {"overdue": 0, "due_soon": 1, "ok": 2, "none": 3}
 
 # ---- home summary -------------------------------------------------------------------------------
 
-async def todo_summary(uow: UnitOfWork, user: User) -> dict[str, int]:
+TODO_CAP = 999  # the home page counts documents to submit up to this, then says "hơn 999"
+
+
+async def todo_summary(uow: UnitOfWork, user: User) -> dict[str, Any]:
     """Counts for the home page's "Việc cần làm"."""
     box = await tasks.inbox(uow, user)
     digest = await tasks.digest(uow, user)
     to_submit = 0
     if user.has_role(Role.CLERK):
         _rows, to_submit = await documents.list_documents(uow, user, direction="in", status=Status.REGISTERED,
-                                                          limit=1)
+                                                          limit=1, max_total=TODO_CAP)
     return {"submitted": len(box["submitted"]), "tasks": len(box["tasks"]), "informed": len(box["informed"]),
-            "overdue": len(digest["overdue"]), "due_soon": len(digest["due_soon"]), "to_submit": to_submit}
+            "overdue": len(digest["overdue"]), "due_soon": len(digest["due_soon"]),
+            "to_submit": min(to_submit, TODO_CAP), "to_submit_more": to_submit > TODO_CAP}
 
 
 # ---- inbox --------------------------------------------------------------------------------------
@@ -94,7 +98,7 @@ async def inbox_page(request: Request) -> Response:
         to_submit: list[Document] = []
         if user.has_role(Role.CLERK):
             to_submit, _n = await documents.list_documents(uow, user, direction="in", status=Status.REGISTERED,
-                                                           limit=100)
+                                                           limit=100, with_total=False)
         page = _page(request)
         recent, _total = await documents.list_documents(uow, user, direction="in", limit=INBOX_PAGE + 1,
                                                         offset=(page - 1) * INBOX_PAGE, with_total=False)
