@@ -356,6 +356,9 @@ async def list_documents(
         q = q.where(Document.status == status)
     total = -1
     if with_total:
+        if uow.dialect == "postgresql":  # a generic plan (prepared statement reused) would merge-join
+            # the grants of an average user with every document: 139 ms instead of 29 for a specialist
+            await uow.session.execute(select(func.set_config("plan_cache_mode", "force_custom_plan", True)))
         counted = q.with_only_columns(Document.id).limit(max_total + 1).subquery()
         total = int(await uow.session.scalar(select(func.count()).select_from(counted)) or 0)
     limit = max(1, min(limit, 200))
