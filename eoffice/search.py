@@ -13,7 +13,8 @@ finds ``Công văn triển khai`` and ``123 ubnd vx`` finds ``123/UBND-VX``.
   answers "these words, in these buckets, readable with one of my keys" by intersecting posting
   lists, without visiting rows the user may not read or old rows. Ranked with ``ts_rank_cd`` over
   the matches of the newest buckets, widened until there are ``candidates`` of them.
-  An empty query (filters only) lists the newest documents the same way, without words.
+  An empty query (filters only) lists the newest documents the same way, without words, and so
+  do the document lists (``newest_visible``, ``eoffice.documents.list_documents``).
   The keys are rewritten whenever grants or the fields of the clerk's rule change
   (``eoffice.access`` listens to flushes); hits are checked once more with ``access.visible``.
 - SQLite: an FTS5 table ``documents_fts`` (rowid = document id), ranked with ``bm25``. The
@@ -323,7 +324,9 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
         if not months:
             return []
         keys = f"({keys}) & ({_tsquery_any(months)})"
-        if (last - first).days <= MAX_SPAN_DAYS:  # start at the newest id of the range, stop at its oldest
+        newest = await uow.session.scalar(select(Document.date_issued).where(Document.id == top))
+        in_range = newest is not None and first <= newest <= last  # then the rounds start where they would
+        if not in_range and (last - first).days <= MAX_SPAN_DAYS:  # start at the range's newest id, stop at its oldest
             top, floor = (await uow.session.execute(_ID_SPAN, {"first": first, "last": last})).one()
             if top is None:
                 return []
