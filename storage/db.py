@@ -117,7 +117,7 @@ def _queue_writer(conn: Any, database: str) -> None:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # a synchronous engine (migrations): nothing to queue with
         return
-    if not in_greenlet():
+    if not in_greenlet() or database in ("", ":memory:"):  # each in-memory database is its own
         return
     lock = _write_locks.setdefault(loop, {}).setdefault(database, asyncio.Lock())
     try:
