@@ -14,11 +14,15 @@ from storage.db import Database
 async def test_the_next_writer_starts_as_soon_as_the_first_commits(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/writers.db")
     stamps: dict[str, float] = {}
+    a_in = asyncio.Event()
 
     async def writer(name: str, hold: float) -> None:
+        if name == "b":
+            await a_in.wait()  # b asks for the write lock while a holds it
         async with db.uow() as uow:
             await uow.session.execute(text("CREATE TABLE IF NOT EXISTS t (x TEXT)"))  # the write lock
             stamps[f"{name} in"] = time.perf_counter()
+            a_in.set()
             await asyncio.sleep(hold)
             await uow.session.execute(text("INSERT INTO t VALUES (:x)"), {"x": "Đông Triều"})
             await uow.commit()
