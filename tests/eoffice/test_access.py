@@ -136,11 +136,10 @@ async def _stored_keys(uow: object, doc_id: int) -> set[str]:
     return set((await uow.session.scalars(sql, {"id": doc_id})).all())  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the keys live in PostgreSQL's search vector
 async def test_search_keys_follow_grants_and_fields(db: Database, org: Org, world: dict[str, int]) -> None:
     """PostgreSQL search reads the reader keys stored in the vector: after every flow step they are
     ``reader_keys`` of the live facts, and a document made confidential leaves the clerk's search."""
-    if db.dialect != "postgresql":
-        pytest.skip("the keys live in the PostgreSQL search vector")
     async with db.uow() as uow:
         for doc in (await uow.session.scalars(select(Document))).all():
             expected = set(search.meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)),
