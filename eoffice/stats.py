@@ -84,7 +84,8 @@ async def statistics(uow: UnitOfWork, actor: User, *, date_from: dt.date, date_t
     in_agency = _subtree(units, agency.id)
     cols = (Task.id, Task.status, Task.deadline, Task.completed_at, Task.assignee_user_id, Task.assignee_unit_id,
             Task.parent_id, Task.role)
-    q = select(*cols).where(Task.created_at >= start, Task.created_at < end)
+    # a withdrawn task (thu hồi) was taken back by its assigner: nobody's work, neither late nor pending
+    q = select(*cols).where(Task.created_at >= start, Task.created_at < end, Task.status != TaskStatus.WITHDRAWN)
     groups: dict[Any, Counts] = defaultdict(Counts)
     labels: dict[Any, str] = {}
     if level == "agency":

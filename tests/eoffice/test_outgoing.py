@@ -166,13 +166,16 @@ async def test_statistics(db: Database, org: Org, blobs: BlobStore) -> None:
     cv, cv2 = org["chuyenvien"], org["chuyenvien2"]
     async with db.uow() as uow:
         made = []
-        for i in range(4):
+        for i in range(5):
             doc, _ = await register_incoming(uow, org["vanthu"], blobs, **incoming_fields(i))
             await tasks.submit(uow, org["vanthu"], doc.id, org["lanhdao"].id)
             who = cv if i < 3 else cv2
             _, (t,) = await tasks.direct(uow, org["lanhdao"], doc.id, text="Xử lý", main={"user_id": who.id},
                                          deadline=today + dt.timedelta(days=3))
             made.append(t)
+        await uow.commit()
+    async with db.uow() as uow:  # taken back by the leader: counted nowhere, not even as overdue
+        await tasks.withdraw(uow, org["lanhdao"], made[4].id, "Văn bản đã được thu hồi")
         await uow.commit()
     async with db.uow() as uow:
         await tasks.complete(uow, cv, made[0].id, result="Xong")
@@ -183,6 +186,9 @@ async def test_statistics(db: Database, org: Org, blobs: BlobStore) -> None:
         t2 = await uow.session.get(tasks.Task, made[3].id)
         assert t2 is not None
         t2.deadline = today - dt.timedelta(days=1)  # overdue
+        t3 = await uow.session.get(tasks.Task, made[4].id)
+        assert t3 is not None
+        t3.deadline = today - dt.timedelta(days=1)  # would be overdue, were it not withdrawn
         await uow.commit()
     async with db.uow() as uow:
         s = await stats.statistics(uow, org["lanhdao"], date_from=today.replace(day=1), date_to=today)
