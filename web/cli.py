@@ -223,7 +223,9 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
     """The daily reminder of overdue and due-soon tasks (run it from cron once a day)."""
     import datetime as dt
 
-    from eoffice import tasks
+    from eoffice import digest, tasks
+    from eoffice.registers import local_date
+    from storage.db import utcnow
 
     try:
         day = dt.date.fromisoformat(args.date) if args.date else None
@@ -232,10 +234,19 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     async def run(db: Database) -> int:
+        # the same claim as the server's scheduler (EOFFICE_DIGEST_HOUR): cron and the server
+        # together send a day's reminder once; --force sends it again
+        when = day or local_date(utcnow())
         async with db.uow() as uow:
-            sent = await tasks.send_daily_digests(uow, day)
+            if args.force:
+                sent: int | None = await tasks.send_daily_digests(uow, when)
+            else:
+                sent = await digest.claim_and_send(uow, when, f"cli:{os.getpid()}")
             await uow.commit()
-        print(f"Đã gửi nhắc việc cho {sent} người.")
+        if sent is None:
+            print(f"Nhắc việc ngày {when:%d/%m/%Y} đã được gửi (dùng --force để gửi lại).")
+        else:
+            print(f"Đã gửi nhắc việc cho {sent} người.")
         return 0
 
     return asyncio.run(_with_db(settings, run, publish=True))
@@ -296,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dg = sub.add_parser("digest", help="gửi nhắc việc quá hạn, sắp đến hạn (chạy hằng ngày)")
     dg.add_argument("--date", help="ngày tính hạn, YYYY-MM-DD (mặc định hôm nay)")
+    dg.add_argument("--force", action="store_true", help="gửi lại dù ngày này đã được gửi")
     dg.set_defaults(func=cmd_digest)
 
     aud = sub.add_parser("audit", help="nhật ký hệ thống").add_subparsers(dest="audit_command", required=True)

@@ -45,3 +45,12 @@ async def test_digest_reminds_the_handler_of_an_overdue_task(db: Database, db_ur
         replay = await events_since(uow.session, f"user:{handler.id}", 0)
     digest = [e for e in replay.events if e["type"] == "tasks.digest"]
     assert len(digest) == 1 and "1 nhiệm vụ quá hạn" in digest[0]["data"]["message"]
+
+    again = await asyncio.to_thread(_digest, db_url, tmp_path, "--date", later)  # cron twice, or cron + server
+    assert again.returncode == 0, again.stderr
+    assert "đã được gửi" in again.stdout and "--force" in again.stdout
+    forced = await asyncio.to_thread(_digest, db_url, tmp_path, "--date", later, "--force")
+    assert forced.returncode == 0 and "cho 1 người" in forced.stdout
+    async with db.uow(readonly=True) as uow:
+        replay = await events_since(uow.session, f"user:{handler.id}", 0)
+    assert len([e for e in replay.events if e["type"] == "tasks.digest"]) == 2  # the first and the forced one
