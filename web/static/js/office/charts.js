@@ -25,6 +25,10 @@ function frame(el, rows) {
   return { root, width, label, plot: width - label - 56 };
 }
 
+// As many characters as fit left of the bars at 13 px (about 7 px each): a fixed 28 ran past the SVG's left edge
+// on a phone, where the label column is only about 110 px wide.
+const fit = (label) => Math.max(8, Math.min(28, Math.floor((label - 10) / 7)));
+
 function short(text, max = 28) {
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
 }
@@ -47,7 +51,7 @@ export function stackedBars(el, rows, series) {
   const max = Math.max(1, ...rows.map((r) => series.reduce((s, x) => s + (r[x.key] || 0), 0)));
   rows.forEach((r, i) => {
     const y = i * ROW + 6;
-    const name = svg("text", { x: label - 8, y: y + BAR / 2 + 5, "text-anchor": "end" }, short(r.name));
+    const name = svg("text", { x: label - 8, y: y + BAR / 2 + 5, "text-anchor": "end" }, short(r.name, fit(label)));
     name.append(svg("title", {}, r.name));
     root.append(name);
     let x = label;
@@ -83,7 +87,7 @@ export function rateBars(el, rows) {
   withRate.forEach((r, i) => {
     const y = i * ROW + 6;
     const rate = Math.max(0, Math.min(100, r.on_time_rate));
-    const name = svg("text", { x: label - 8, y: y + BAR / 2 + 5, "text-anchor": "end" }, short(r.name));
+    const name = svg("text", { x: label - 8, y: y + BAR / 2 + 5, "text-anchor": "end" }, short(r.name, fit(label)));
     name.append(svg("title", {}, r.name));
     root.append(name);
     root.append(svg("rect", { x: label, y, width: plot, height: BAR, fill: "#ece8df", rx: 3 }));
