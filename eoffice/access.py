@@ -174,26 +174,56 @@ ACCESS_FIELDS = ("agency_id", "confidentiality", "number", "status")  # what the
 INDEX_FIELDS = (*ACCESS_FIELDS, "date_issued")  # also in the vector: its year and month (eoffice.search)
 
 
+KEYS_PENDING = "eoffice_reader_keys_pending"  # session.info: new documents whose keys are not stored yet
+
+
 def _after_flush(session: Session, _flush_context: object) -> None:
     """Grants added or removed, or a change of a field the rule (or the date issued) reads: rewrite the keys
-    stored with the document's search vector, in the same transaction."""
+    stored with the document's search vector, in the same transaction.
+
+    A new document with no grant in the same flush is only noted (``KEYS_PENDING``): its grants
+    and its words follow (registration flushes its grant next, then indexes it), and writing its
+    keys now would only be rewritten. Whatever writes them first takes it off the list: the next
+    flush touching its grants or fields, ``eoffice.search.index_document``, or else the commit."""
     from eoffice.documents import Document
 
     ids: set[int] = set()
+    new_docs: set[int] = set()
     for obj in (*session.new, *session.deleted):
         if isinstance(obj, Grant):
             ids.add(obj.document_id)
-        elif isinstance(obj, Document) and obj in session.new:  # keys at once, words when indexed
-            ids.add(obj.id)
+        elif isinstance(obj, Document) and obj in session.new:
+            new_docs.add(obj.id)
     for obj in session.dirty:
         if isinstance(obj, Document):
             state = inspect(obj)
             if any(state.attrs[a].history.has_changes() for a in INDEX_FIELDS):
                 ids.add(obj.id)
-    if ids and session.get_bind().dialect.name == "postgresql":
+    if (ids or new_docs) and session.get_bind().dialect.name == "postgresql":
+        pending: set[int] = session.info.setdefault(KEYS_PENDING, set())
+        pending |= new_docs
+        pending -= ids
+        if ids:
+            from eoffice import search
+
+            search.store_reader_keys(session.connection(), ids)
+
+
+def _before_commit(session: Session) -> None:
+    """Keys of new documents nothing has written yet (see ``_after_flush``)."""
+    if session.info.get(KEYS_PENDING) or session.new or session.dirty or session.deleted:
+        session.flush()  # the commit's own flush comes after this event
+    pending = session.info.pop(KEYS_PENDING, None)
+    if pending:
         from eoffice import search
 
-        search.store_reader_keys(session.connection(), ids)
+        search.store_reader_keys(session.connection(), pending)
+
+
+def _forget_pending(session: Session, *_: object) -> None:
+    session.info.pop(KEYS_PENDING, None)
 
 
 event.listen(Session, "after_flush", _after_flush)
+event.listen(Session, "before_commit", _before_commit)
+event.listen(Session, "after_rollback", _forget_pending)

@@ -256,7 +256,7 @@ async def register_incoming(
                             actor.id)
     from eoffice import search
 
-    await search.index_document(uow, doc)
+    await search.index_document(uow, doc, texts=[])  # its files' text comes with their extraction
     await audit.record(uow, actor, "document.register", "document", doc.id, number=number, year=year,
                        series=series, notation=doc.notation, duplicate_confirmed=confirm_duplicate)
     uow.emit(f"document:{doc.id}", "document.registered", id=doc.id, number=number)

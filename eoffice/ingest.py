@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-from sqlalchemy import ForeignKey, Integer, String, select, update
+from sqlalchemy import ForeignKey, Integer, String, case, literal, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import pdfworker
@@ -348,8 +348,13 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
         if done:
             docs = {d.id: d for d in (await s.scalars(
                 select(Document).where(Document.id.in_({j.document_id for j in done})))).all()}
-            atts = set((await s.scalars(
-                select(Attachment.id).where(Attachment.id.in_([j.attachment_id for j in done])))).all())
+            # every attachment of these documents, with the text of those not extracted here (the
+            # others' is in hand): what the index needs, and whether the files still exist
+            mine = {j.attachment_id for j in done}
+            atts = {r[0]: r for r in (await s.execute(
+                select(Attachment.id, Attachment.document_id,
+                       case((Attachment.id.in_(mine), literal("")), else_=Attachment.text))
+                .where(Attachment.document_id.in_(docs)).order_by(Attachment.id))).all()}
             done = [j for j in done if j.document_id in docs and j.attachment_id in atts]  # not deleted meanwhile
         if done:
             results = [(j, j.result.result()) for j in done]
@@ -361,8 +366,13 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
             for j, r in results:
                 if r.scanned:
                     docs[j.document_id].has_scanned_pages = True
-            for doc_id in dict.fromkeys(j.document_id for j in done):
-                await search.index_document(uow, docs[doc_id])
+            texts = {att_id: row[2] for att_id, row in atts.items()}
+            texts.update((j.attachment_id, r.text) for j, r in results)
+            by_doc: dict[int, list[str]] = {doc_id: [] for doc_id in dict.fromkeys(j.document_id for j in done)}
+            for att_id, row in atts.items():  # in attachment id order, as index_document reads them
+                if row[1] in by_doc:
+                    by_doc[row[1]].append(texts[att_id])
+            await search.index_documents(uow, [(docs[doc_id], t) for doc_id, t in by_doc.items()])
             for j, r in results:
                 uow.emit(f"document:{j.document_id}", "ingest.done", job_id=j.job_id, attachment_id=j.attachment_id,
                          pages=len(r.pages), scanned_pages=r.scanned)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,25 +114,57 @@ SELECT max((SELECT x.id FROM documents x WHERE x.date_issued = d.day ORDER BY x.
 FROM d WHERE d.day IS NOT NULL""")
 
 
-async def index_document(uow: UnitOfWork, doc: Any) -> None:
-    """(Re)compute a document's index entry; call after any change of its searchable fields."""
+# the words of a document whose keys are stored already: its meta lexemes (keys, bucket, dates) stay
+_REPLACE_WORDS = text(
+    "UPDATE documents SET search_vector = to_tsvector('simple', CAST(:body AS text)) || array_to_tsvector("
+    "ARRAY(SELECT u.lexeme FROM unnest(search_vector) AS u WHERE u.lexeme LIKE '~%')) WHERE id = :id"
+)
+
+
+async def index_document(uow: UnitOfWork, doc: Any, texts: Sequence[str] | None = None) -> None:
+    """(Re)compute a document's index entry; call after any change of its searchable fields.
+    ``texts``: its attachments' texts in attachment id order, when the caller has them (read if not)."""
+    await index_documents(uow, [(doc, texts)])
+
+
+async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[str] | None]]) -> None:
+    """``index_document`` for several documents, in one statement (two on SQLite) when their keys
+    are stored already.
+
+    On PostgreSQL the reader keys and other meta lexemes in the vector are kept as they are: the
+    flush listener of ``eoffice.access`` keeps them current, and this function flushes first. Only
+    a new document whose keys are still pending (``access.KEYS_PENDING``) gets them written here."""
     from eoffice.documents import Attachment, Document
 
-    texts = (await uow.session.scalars(
-        select(Attachment.text).where(Attachment.document_id == doc.id).order_by(Attachment.id))).all()
-    t = doctypes.BY_CODE.get(doc.doc_type)
-    body = index_text(doc.notation, doc.sender, doc.summary, doc.signer, t.name if t else "", *texts)
+    if not items:
+        return
+    await uow.session.flush()  # pending grants and fields reach the stored keys before they are kept
+    bodies: list[tuple[Any, str]] = []
+    for doc, texts in items:
+        if texts is None:
+            texts = (await uow.session.scalars(
+                select(Attachment.text).where(Attachment.document_id == doc.id).order_by(Attachment.id))).all()
+        t = doctypes.BY_CODE.get(doc.doc_type)
+        bodies.append((doc, index_text(doc.notation, doc.sender, doc.summary, doc.signer, t.name if t else "",
+                                       *texts)))
     if uow.dialect == "postgresql":
-        meta = meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)), doc.date_issued)
-        vector = func.to_tsvector("simple", body).op("||")(func.array_to_tsvector(_META))
-        await uow.session.execute(
-            update(Document).where(Document.id == doc.id).values(search_vector=vector)
-            .execution_options(synchronize_session=False), {"meta": meta}
-        )
+        pending: set[int] = uow.session.sync_session.info.get(access.KEYS_PENDING, set())
+        keep = [{"id": doc.id, "body": body} for doc, body in bodies if doc.id not in pending]
+        for doc, body in bodies:
+            if doc.id in pending:  # a new document: its keys are written with its words
+                meta = meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)), doc.date_issued)
+                vector = func.to_tsvector("simple", body).op("||")(func.array_to_tsvector(_META))
+                await uow.session.execute(
+                    update(Document).where(Document.id == doc.id).values(search_vector=vector)
+                    .execution_options(synchronize_session=False), {"meta": meta}
+                )
+                pending.discard(doc.id)
+        if keep:
+            await uow.session.execute(_REPLACE_WORDS, keep)
     else:
-        await uow.session.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), {"id": doc.id})
-        await uow.session.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, body) VALUES (:id, :body)"),
-                                  {"id": doc.id, "body": body})
+        params = [{"id": doc.id, "body": body} for doc, body in bodies]
+        await uow.session.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), [{"id": p["id"]} for p in params])
+        await uow.session.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, body) VALUES (:id, :body)"), params)
 
 
 async def unindex_document(uow: UnitOfWork, doc_id: int) -> None:
