@@ -161,13 +161,14 @@ export function mountVoting(root) {
 
   function render() {
     const cur = current();
-    root.replaceChildren(
+    // replaceChildren (unlike h) turns a null into the text "null": keep only what is shown
+    root.replaceChildren(...[
       h("div", { class: "vp-offline", role: "status", "aria-live": "polite", hidden: S.status === "online" || !S.status },
         S.status ? STATUS_TEXT[S.status] : ""),
       cur ? renderPoll(S.detail.get(cur.id) || cur) : h("p", { class: "muted vp-empty" }, "Chưa có biểu quyết nào."),
       S.controller ? renderChair() : null,
       renderHistory(cur),
-    );
+    ].filter(Boolean));
     tick();
   }
 
@@ -601,13 +602,13 @@ export function mountVoting(root) {
     for (const li of rows) {
       for (const e of li.querySelectorAll("[data-key]")) if (typed.has(e.dataset.key)) e.value = typed.get(e.dataset.key);
     }
-    body.replaceChildren(
+    body.replaceChildren(...[
       h("p", { class: "muted" }, "Ủy quyền và trọng số được chốt khi mở biểu quyết: thay đổi áp dụng cho biểu quyết " +
         "mở sau đó. Trọng số chỉ dùng cho biểu quyết có tính trọng số."),
       rights.msg ? h("p", { class: `vp-msg ${rights.msg.ok ? "ok" : "err"}`, role: "alert" }, rights.msg.text) : null,
       rights.loaded ? (rows.length ? h("ul", { class: "list vp-rights" }, rows)
         : h("p", { class: "muted" }, "Chưa có đại biểu có quyền biểu quyết.")) : h("p", { class: "muted" }, "Đang tải…"),
-    );
+    ].filter(Boolean));
   }
 
   function renderRights() {
