@@ -31,3 +31,13 @@ if (userId) {
     },
   });
 }
+
+// On a phone the navigation rows scroll sideways: bring the current page's link into view, so "Quản trị" or
+// "Thống kê" is not the one item the user cannot see.
+for (const a of document.querySelectorAll(".mainnav [aria-current='page'], .of-subnav [aria-current='page']")) {
+  const nav = a.parentElement;
+  if (nav.scrollWidth <= nav.clientWidth) continue;
+  const n = nav.getBoundingClientRect();
+  const r = a.getBoundingClientRect();
+  nav.scrollLeft += r.left - n.left - (n.width - r.width) / 2;
+}
