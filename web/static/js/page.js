@@ -39,5 +39,7 @@ for (const a of document.querySelectorAll(".mainnav [aria-current='page'], .of-s
   if (nav.scrollWidth <= nav.clientWidth) continue;
   const n = nav.getBoundingClientRect();
   const r = a.getBoundingClientRect();
-  nav.scrollLeft += r.left - n.left - (n.width - r.width) / 2;
+  const margin = 24; // scroll only as far as needed, with a little of the next link showing
+  if (r.right > n.right) nav.scrollLeft += r.right - n.right + margin;
+  else if (r.left < n.left) nav.scrollLeft -= n.left - r.left + margin;
 }
