@@ -228,7 +228,8 @@ function renderSpeakers() {
       onclick: () => moveUp(r.id) }, "▲") : null,
     (m.controller || r.user_id === m.user_id) ? h("button", { type: "button", class: "btn btn-small",
       onclick: () => speakerAction(r.id, "withdraw") }, "Rút") : null))
-    : [h("li", { class: "muted" }, "Chưa có ai đăng ký.")]));
+    : [h("li", { class: "muted" }, "Chưa có ai đăng ký." +
+      (["invited", "draft"].includes(state()) ? " Đăng ký phát biểu được khi cuộc họp bắt đầu." : ""))]));
   $("history").replaceChildren(...sp.history.slice().reverse().map((r) => h("li", {},
     h("span", { class: "name" }, r.name), h("span", { class: "muted" }, fmtDuration(r.duration || 0)))));
 }
