@@ -165,7 +165,9 @@ export function mountVoting(root) {
     root.replaceChildren(...[
       h("div", { class: "vp-offline", role: "status", "aria-live": "polite", hidden: S.status === "online" || !S.status },
         S.status ? STATUS_TEXT[S.status] : ""),
-      cur ? renderPoll(S.detail.get(cur.id) || cur) : h("p", { class: "muted vp-empty" }, "Chưa có biểu quyết nào."),
+      cur ? renderPoll(S.detail.get(cur.id) || cur) : h("p", { class: "muted vp-empty" }, "Chưa có biểu quyết nào." + (S.controller
+        ? " Tạo biểu quyết ở mục «Điều hành biểu quyết» bên dưới."
+        : " Khi chủ trì mở biểu quyết, phiếu của bạn hiện ở đây.")),
       S.controller ? renderChair() : null,
       renderHistory(cur),
     ].filter(Boolean));
