@@ -37,7 +37,7 @@ export class PdfReader {
   build(extra) {
     const btn = (label, title, fn, attrs = {}) =>
       h("button", { class: "btn btn-small", type: "button", title, "aria-label": title, onclick: fn, ...attrs }, label);
-    this.titleEl = h("span", { class: "title" }, "Chưa chọn tài liệu");
+    this.titleEl = h("span", { class: "title" });
     this.pageInput = h("input", { type: "number", min: 1, value: 1, inputmode: "numeric", "aria-label": "Trang",
                                   style: "width:64px;min-height:44px;text-align:center" });
     this.pageTotal = h("span", {}, "/ 0");
@@ -57,6 +57,8 @@ export class PdfReader {
         this.searchInput, btn("▲", "Kết quả trước", () => this.nextHit(-1)), btn("▼", "Kết quả sau", () => this.nextHit(1)),
         this.searchInfo),
       ...extra);
+    // paging, zoom and search act on an open document: hidden (via .is-empty) until one is open
+    for (const el of [...this.bar.children].slice(1, -extra.length || undefined)) el.classList.add("reader-doc-only");
     this.pagesEl = h("div", { class: "reader-pages" });
     this.scroller = h("div", { class: "reader-scroll", tabindex: "0", "aria-label": "Trang tài liệu" }, this.pagesEl);
     this.root.replaceChildren(this.bar, this.scroller);
@@ -85,8 +87,12 @@ export class PdfReader {
     this.meta = null;
     this.pages = [];
     this.pagesEl.replaceChildren(h("p", { class: "reader-empty" }, message));
-    this.titleEl.textContent = "";
-    this.pageTotal.textContent = "/ 0";
+    // no document: say where to pick one instead of a blank title and a "/ 0" page counter
+    this.titleEl.textContent = "Chọn tài liệu trong chương trình họp";
+    this.titleEl.title = "";
+    this.titleEl.classList.add("placeholder");
+    this.pageTotal.textContent = "";
+    this.bar.classList.add("is-empty");
   }
 
   // ------------------------------------------------------------------ opening
@@ -115,6 +121,8 @@ export class PdfReader {
     this.searchInfo.textContent = "";
     this.titleEl.textContent = meta.title;
     this.titleEl.title = meta.title;
+    this.titleEl.classList.remove("placeholder");
+    this.bar.classList.remove("is-empty");
     this.pageTotal.textContent = `/ ${meta.page_count}`;
     this.pageInput.max = meta.page_count;
     this.observer.disconnect();
