@@ -230,8 +230,9 @@ function renderSpeakers() {
       onclick: () => speakerAction(r.id, "withdraw") }, "Rút") : null))
     : [h("li", { class: "muted" }, "Chưa có ai đăng ký." +
       (["invited", "draft"].includes(state()) ? " Đăng ký phát biểu được khi cuộc họp bắt đầu." : ""))]));
-  $("history").replaceChildren(...sp.history.slice().reverse().map((r) => h("li", {},
-    h("span", { class: "name" }, r.name), h("span", { class: "muted" }, fmtDuration(r.duration || 0)))));
+  $("history").replaceChildren(...(sp.history.length ? sp.history.slice().reverse().map((r) => h("li", {},
+    h("span", { class: "name" }, r.name), h("span", { class: "muted" }, fmtDuration(r.duration || 0))))
+    : [h("li", { class: "muted" }, "Chưa có ai phát biểu.")]));
 }
 
 function moveUp(id) {
