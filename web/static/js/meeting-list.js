@@ -6,6 +6,13 @@ const pad = (n) => String(n).padStart(2, "0");
 const details = document.getElementById("new-meeting");
 details?.addEventListener("toggle", () => { if (details.open) fillSelects(form).catch(fail); }, { once: true });
 
+// A typed time is shown as hh:mm once the field is left: "8:30", "8h30", "8.30", "830" and "8" become "08:30" and
+// "08:00", so what is sent is what is seen. Anything else is left as typed for the pattern check to flag.
+form?.querySelectorAll('input[name$="_time"]').forEach((input) => input.addEventListener("blur", () => {
+  const t = /^\s*(\d{1,2})(?:[:h.]?(\d{2}))?\s*$/.exec(input.value);
+  if (t && Number(t[1]) < 24 && Number(t[2] || 0) < 60) input.value = `${pad(t[1])}:${t[2] || "00"}`;
+}));
+
 form?.addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = new FormData(form);
