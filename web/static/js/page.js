@@ -43,3 +43,19 @@ for (const a of document.querySelectorAll(".mainnav [aria-current='page'], .of-s
   if (r.right > n.right) nav.scrollLeft += r.right - n.right + margin;
   else if (r.left < n.left) nav.scrollLeft -= n.left - r.left + margin;
 }
+
+// Phones: the menu button folds the pages and "Đăng xuất" away (see app.css); Escape or a tap elsewhere closes it.
+const menuToggle = document.querySelector(".menu-toggle");
+const topbar = menuToggle?.closest(".topbar");
+if (menuToggle && topbar) {
+  const setMenu = (open) => {
+    topbar.dataset.menu = open ? "open" : "";
+    menuToggle.setAttribute("aria-expanded", String(open));
+  };
+  const isOpen = () => menuToggle.getAttribute("aria-expanded") === "true";
+  menuToggle.addEventListener("click", () => setMenu(!isOpen()));
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && isOpen()) { setMenu(false); menuToggle.focus(); }
+  });
+  document.addEventListener("click", (e) => { if (isOpen() && !topbar.contains(e.target)) setMenu(false); });
+}
