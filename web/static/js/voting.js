@@ -557,7 +557,7 @@ export function mountVoting(root) {
       rights.msg = { ok: false, text: err.message };
     }
     await loadRights().catch(() => {});
-    drawRights();
+    drawRights(true); // the load may have been dropped for a newer one: keep what the chair typed since
   }
 
   function drawRights(keepTyped = false) {
