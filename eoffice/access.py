@@ -181,10 +181,11 @@ def _after_flush(session: Session, _flush_context: object) -> None:
     """Grants added or removed, or a change of a field the rule (or the date issued) reads: rewrite the keys
     stored with the document's search vector, in the same transaction.
 
-    A new document with no grant in the same flush is only noted (``KEYS_PENDING``): its grants
-    and its words follow (registration flushes its grant next, then indexes it), and writing its
-    keys now would only be rewritten. Whatever writes them first takes it off the list: the next
-    flush touching its grants or fields, ``eoffice.search.index_document``, or else the commit."""
+    A new document is only noted (``KEYS_PENDING``), and stays so while its grants and fields
+    change in later flushes: its words follow (registration flushes its grant, then indexes it),
+    and ``eoffice.search.index_document`` writes its keys and words in one statement, from the
+    rows as they are then; writing the keys before would only have them rewritten. If nothing
+    indexes it, the commit writes them."""
     from eoffice.documents import Document
 
     ids: set[int] = set()
@@ -202,7 +203,7 @@ def _after_flush(session: Session, _flush_context: object) -> None:
     if (ids or new_docs) and session.get_bind().dialect.name == "postgresql":
         pending: set[int] = session.info.setdefault(KEYS_PENDING, set())
         pending |= new_docs
-        pending -= ids
+        ids -= pending  # written with their words, or at the commit, from the rows as they are then
         if ids:
             from eoffice import search
 
