@@ -29,7 +29,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import pdfworker
 from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
-from eoffice.textfold import Folded
 from storage.db import Base, Database, utcnow
 from storage.errors import Invalid
 
@@ -193,7 +192,7 @@ class Extractor:
                 if "error" in msg:
                     fut.set_exception(Invalid(f"Không trích xuất được văn bản: {msg['error']}"))
                 else:
-                    fut.set_result(Extraction(msg["pages"], msg["scanned"], msg.get("folded")))
+                    fut.set_result(Extraction(msg["pages"], msg["scanned"]))
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, KeyError) as exc:
             if proc is self._proc:  # not closed by us
                 log.error("PDF worker %s stopped: %r", proc.pid, exc)
@@ -368,8 +367,7 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
                 if r.scanned:
                     docs[j.document_id].has_scanned_pages = True
             texts = {att_id: row[2] for att_id, row in atts.items()}
-            # the worker's folded words where it sent them (eoffice.pdfworker): not folded again here
-            texts.update((j.attachment_id, r.text if r.folded is None else Folded(r.folded)) for j, r in results)
+            texts.update((j.attachment_id, r.text) for j, r in results)
             by_doc: dict[int, list[str]] = {doc_id: [] for doc_id in dict.fromkeys(j.document_id for j in done)}
             for att_id, row in atts.items():  # in attachment id order, as index_document reads them
                 if row[1] in by_doc:

@@ -10,12 +10,7 @@ Frames both ways: 4-byte big-endian length, then that many bytes.
 - request: a JSON header ``{"job": id, "size": n}`` frame, then a frame of the n PDF bytes; or
   ``{"job": id, "path": "..."}`` and an empty frame, for a file the worker reads itself;
 - answers, in request order: ``{"job": id, "progress": [done, total]}`` (at most twice a second)
-  and finally ``{"job": id, "pages": [...], "scanned": [...], "folded": "..."}`` or
-  ``{"job": id, "error": "..."}``.
-
-``folded`` is the text's folded words for the search index (``eoffice.textfold.folded_words``,
-the server's own function): folding Vietnamese text costs about as much as extracting it, and
-done here it runs on the worker's core rather than in the server's event loop.
+  and finally ``{"job": id, "pages": [...], "scanned": [...]}`` or ``{"job": id, "error": "..."}``.
 """
 
 from __future__ import annotations
@@ -37,7 +32,6 @@ HEADER = struct.Struct(">I")
 class Extraction:
     pages: list[str] = field(default_factory=list)
     scanned: list[int] = field(default_factory=list)  # 1-based page numbers
-    folded: str | None = None  # textfold.folded_words(text), when the worker computed it
 
     @property
     def text(self) -> str:
@@ -79,8 +73,6 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
     """Answer requests until stdin closes."""
     import pymupdf
 
-    from eoffice.textfold import folded_words
-
     pymupdf.TOOLS.mupdf_display_errors(False)  # errors travel in the answers, not on stderr
 
     def answer(msg: dict[str, Any]) -> None:
@@ -116,8 +108,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         except Exception as exc:  # a bad PDF: say so and go on with the next one
             answer({"job": job, "error": f"{type(exc).__name__}: {exc}"[:300]})
         else:
-            answer({"job": job, "pages": result.pages, "scanned": result.scanned,
-                    "folded": folded_words(result.text)})
+            answer({"job": job, "pages": result.pages, "scanned": result.scanned})
 
 
 def main() -> None:

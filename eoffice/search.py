@@ -39,7 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, doctypes
 from eoffice.org import User
-from eoffice.textfold import Folded, fold, words
+from eoffice.textfold import fold, words
 from storage.db import UnitOfWork
 from storage.errors import Invalid
 
@@ -63,10 +63,7 @@ DATE_LEXEMES = True  # a date range narrows the GIN lookup by year/month lexemes
 
 
 def index_text(*parts: str) -> str:
-    """The folded words of ``parts``; a ``Folded`` part (text the PDF worker folded already) is
-    taken as it is. The same as folding the parts joined by spaces: words never span a space."""
-    pieces = (p if isinstance(p, Folded) else " ".join(words(p)) for p in parts if p)
-    return " ".join(p for p in pieces if p)[:MAX_INDEX_CHARS]
+    return " ".join(words(" ".join(p for p in parts if p)))[:MAX_INDEX_CHARS]
 
 
 def bucket(doc_id: int) -> int:
@@ -126,8 +123,7 @@ _REPLACE_WORDS = text(
 
 async def index_document(uow: UnitOfWork, doc: Any, texts: Sequence[str] | None = None) -> None:
     """(Re)compute a document's index entry; call after any change of its searchable fields.
-    ``texts``: its attachments' texts in attachment id order, when the caller has them (read if
-    not); a ``textfold.Folded`` one is indexed without folding it again."""
+    ``texts``: its attachments' texts in attachment id order, when the caller has them (read if not)."""
     await index_documents(uow, [(doc, texts)])
 
 

@@ -55,20 +55,6 @@ def words(text: str) -> list[str]:
     return _WORD.findall(strip_marks(text).lower())
 
 
-class Folded(str):
-    """A text already reduced to its folded words joined by single spaces (``folded_words``):
-    the search index takes it as it is instead of folding it again. The PDF worker process
-    returns the text it extracts in this form too, so the server does not spend its own core
-    on it (``eoffice.pdfworker``)."""
-
-    __slots__ = ()
-
-
-def folded_words(text: str) -> Folded:
-    """``" ".join(words(text))``, marked as such."""
-    return Folded(" ".join(words(text)))
-
-
 def notation_key(notation: str) -> str:
     """Matching key of a notation: folded, upper case, no spaces, one kind of dash.
 

@@ -39,20 +39,6 @@ def test_fold_strips_vietnamese_marks_and_d() -> None:
     assert words("Số 123/UBND-VX, ngày 05/01") == ["so", "123", "ubnd", "vx", "ngay", "05", "01"]
 
 
-def test_index_text_takes_folded_parts_as_they_are() -> None:
-    """The PDF worker folds extracted text (textfold.folded_words); the index text is the same as
-    folding everything on the server."""
-    from eoffice.search import index_text
-    from eoffice.textfold import Folded, folded_words
-
-    parts = ["123/UBND-VX", "", "Sở Thông tin", "Hỏa tốc\n\fĐắk Lắk ", "—", "ỦY BAN, ngày 05/01"]
-    plain = index_text(*parts)
-    assert plain == "123 ubnd vx so thong tin hoa toc dak lak uy ban ngay 05 01"
-    assert index_text(*(folded_words(p) for p in parts)) == plain
-    assert index_text(*parts[:3], *(folded_words(p) for p in parts[3:])) == plain
-    assert isinstance(folded_words("x"), Folded) and index_text(Folded("ĐÃ")) == "ĐÃ"  # not folded again
-
-
 def test_notation_format_and_parse() -> None:
     assert format_notation(15, "QĐ", "UBND") == "15/QĐ-UBND"
     assert format_notation(15, "", "UBND", "VX") == "15/UBND-VX"
