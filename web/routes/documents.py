@@ -208,39 +208,37 @@ async def add_attachments(request: Request) -> Response:
     return _ok({"ingest_jobs": jobs}, 201)
 
 
+def _file_response(request: Request, blob_key: str | None, filename: str | None, size: int | None,
+                   content_type: str | None, fallback_name: str) -> StreamingResponse:
+    """A stored file streamed from the blob store, shown inline, never cached by a shared cache."""
+    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename or fallback_name)}",
+               "Content-Length": str(size or 0), "Cache-Control": "private, no-store"}
+    return StreamingResponse(request.app.state.blobs.open(blob_key or ""),
+                             media_type=content_type or "application/octet-stream", headers=headers)
+
+
 async def download(request: Request) -> Response:
     """An attachment's bytes, if you may see its document."""
     user = require_user(request)
-    state = request.app.state
-    async with state.db.uow() as uow:
+    async with request.app.state.db.uow() as uow:
         att = await documents.get_attachment(uow, user, _path_id(request))
-    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(att.filename)}",
-               "Content-Length": str(att.size), "Cache-Control": "private, no-store"}
-    return StreamingResponse(state.blobs.open(att.blob_key), media_type=att.content_type, headers=headers)
+    return _file_response(request, att.blob_key, att.filename, att.size, att.content_type, "tep")
 
 
 async def task_update_file(request: Request) -> Response:
     """A file posted on a task (progress report, comment), if you may see the task."""
     user = require_user(request)
-    state = request.app.state
-    async with state.db.uow(readonly=True) as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         row = await tasks.update_file(uow, user, _path_id(request))
-    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(row.filename or 'tep')}",
-               "Content-Length": str(row.size or 0), "Cache-Control": "private, no-store"}
-    return StreamingResponse(state.blobs.open(row.blob_key or ""), media_type=row.content_type or
-                             "application/octet-stream", headers=headers)
+    return _file_response(request, row.blob_key, row.filename, row.size, row.content_type, "tep")
 
 
 async def draft_version_file(request: Request) -> Response:
     """The file of an outgoing draft's version, if you may see the draft (404 otherwise)."""
     user = require_user(request)
-    state = request.app.state
-    async with state.db.uow(readonly=True) as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         v = await outgoing.version_file(uow, user, _path_id(request))
-    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(v.filename or 'du-thao')}",
-               "Content-Length": str(v.size or 0), "Cache-Control": "private, no-store"}
-    return StreamingResponse(state.blobs.open(v.blob_key or ""), media_type=v.content_type or
-                             "application/octet-stream", headers=headers)
+    return _file_response(request, v.blob_key, v.filename, v.size, v.content_type, "du-thao")
 
 
 async def page_png(request: Request) -> Response:
