@@ -18,8 +18,8 @@ import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -118,17 +118,14 @@ def render_page(data: bytes, page_no: int, width: int = 800) -> bytes:
         return bytes(page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False).tobytes("png"))
 
 
-_pdf_lock = threading.Lock()  # MuPDF is not thread-safe: one PDF operation at a time per process
-
-
-def _locked(fn: Callable[..., Any], *args: Any) -> Any:
-    with _pdf_lock:
-        return fn(*args)
+# MuPDF is not thread-safe: every PyMuPDF call of the process (e-office and meeting room alike,
+# ``meetings.render.run`` comes here too) runs in this one thread, in order.
+pdf_thread = ThreadPoolExecutor(1, thread_name_prefix="pymupdf")
 
 
 async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a PyMuPDF function in a worker thread, serialised with the others."""
-    return await anyio.to_thread.run_sync(_locked, fn, *args)
+    """Run a PyMuPDF function in the process's one PyMuPDF thread."""
+    return await asyncio.get_running_loop().run_in_executor(pdf_thread, fn, *args)
 
 
 # ---- extraction in a worker process (eoffice.pdfworker says why) -------------------------------

@@ -1,34 +1,33 @@
 """PyMuPDF work, off the event loop: inspect a PDF, render one page, word boxes, search, write PDFs.
 
-MuPDF is not thread safe, so every PyMuPDF call in the process goes through one worker thread.
+MuPDF is not thread safe, so every PyMuPDF call in the process goes through one worker thread, the
+one ``eoffice.ingest.in_thread`` uses for the e-office's PDFs too.
 Opened documents are kept in a small LRU inside that thread, so rendering page 1 of a 300-page
 document costs one page, and turning pages does not reopen the file.
 """
 
 from __future__ import annotations
 
-import asyncio
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pymupdf
 
+from eoffice import ingest
 from storage.errors import Invalid
 
 T = TypeVar("T")
 
-_executor = ThreadPoolExecutor(1, thread_name_prefix="pymupdf")
 _docs: OrderedDict[str, pymupdf.Document] = OrderedDict()  # touched only in the worker thread
 _DOC_CACHE = 8
 
 
 async def run(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` in the PyMuPDF worker thread."""
-    return await asyncio.get_running_loop().run_in_executor(_executor, fn, *args)
+    """Run ``fn(*args)`` in the process's one PyMuPDF thread."""
+    return await ingest.in_thread(fn, *args)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- inspecting
@@ -107,7 +106,7 @@ def forget(key: str) -> None:
         if doc is not None:
             doc.close()
 
-    _executor.submit(_drop).result()
+    ingest.pdf_thread.submit(_drop).result()
 
 
 # ---------------------------------------------------------------- pages
