@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
@@ -88,6 +89,136 @@ def parse_recipients(values: Sequence[Any]) -> list[dict[str, Any]]:
         else:
             raise Invalid("Nơi nhận không hợp lệ.", field="recipients")
     return out
+
+
+# ---- the approval chain -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Level:
+    """One step of a draft's approval chain: the leadership of one unit (the drafting unit's head
+    and deputies, then each unit above it, up to the agency's leaders, who approve last)."""
+
+    unit_id: int
+    unit_name: str
+    final: bool
+
+    @property
+    def label(self) -> str:
+        return f"Lãnh đạo {self.unit_name}"
+
+
+@dataclass
+class Progress:
+    """Where a draft stands in its chain: the levels, the steps of the current round (since the
+    last return), the level of the pending step and whose turn it is."""
+
+    chain: list[Level]
+    round: list[ApprovalStep]
+    pending: ApprovalStep | None
+    pending_level: int | None  # index in ``chain`` of the pending step (-1: its approver left the chain)
+    next_level: Level | None  # where the draft goes next: on send (draft), on approval (in review)
+    candidates: list[User]  # who may be chosen for ``next_level``
+    units: dict[int, int | None] = field(default_factory=dict)  # approver id -> their unit
+
+    def level_index(self, step: ApprovalStep) -> int:
+        unit = self.units.get(step.approver_id)
+        return next((i for i, lv in enumerate(self.chain) if lv.unit_id == unit), -1)
+
+    def public(self, doc: Document) -> dict[str, Any]:
+        approved = {self.level_index(s) for s in self.round if s.status == "approved"}
+        levels = []
+        for i, lv in enumerate(self.chain):
+            state = ("approved" if i in approved or doc.status in (Status.APPROVED, Status.ISSUED)
+                     else "pending" if i == self.pending_level else "waiting")
+            levels.append({"unit_id": lv.unit_id, "unit_name": lv.unit_name, "label": lv.label, "final": lv.final,
+                           "state": state})
+        if doc.status == Status.DRAFT:
+            turn = {"who": "author", "user_id": doc.created_by}
+        elif doc.status == Status.IN_REVIEW and self.pending is not None:
+            turn = {"who": "approver", "user_id": self.pending.approver_id,
+                    "level": self.pending_level}
+        elif doc.status == Status.APPROVED:
+            turn = {"who": "clerk", "unit_id": doc.agency_id}
+        else:
+            turn = {"who": None}
+        return {"levels": levels, "turn": turn,
+                "next": ({"unit_id": self.next_level.unit_id, "label": self.next_level.label,
+                          "final": self.next_level.final} if self.next_level else None),
+                "candidates": [u.id for u in self.candidates]}
+
+
+def _leaders_of(people: Sequence[User], unit_id: int) -> list[User]:
+    return [p for p in people if p.unit_id == unit_id and p.active and p.has_role(Role.LEADER)]
+
+
+async def chain_of(uow: UnitOfWork, doc: Document) -> list[Level]:
+    """The levels a draft must pass, in order: the drafting unit, each unit above it, the agency.
+
+    Levels at or below its author are skipped (a unit head's draft starts with the level above
+    their unit; the agency leader's own draft has no level left: sending it is approving it). A
+    unit below the agency without any active leader is skipped too (a vacant head would otherwise
+    block every draft of the unit); the agency's level is never skipped, so no draft is approved
+    without the agency's leaders."""
+    session = uow.session
+    path: list[Unit] = []
+    unit = await session.get(Unit, doc.unit_id) if doc.unit_id is not None else None
+    while unit is not None and len(path) < 32:
+        path.append(unit)
+        if unit.id == doc.agency_id:
+            break
+        unit = await session.get(Unit, unit.parent_id) if unit.parent_id is not None else None
+    if not path or path[-1].id != doc.agency_id:  # drafted outside the agency's tree: its leaders only
+        agency = await session.get(Unit, doc.agency_id)
+        path = [agency] if agency is not None else []
+    author = await session.get(User, doc.created_by) if doc.created_by is not None else None
+    if author is not None and author.has_role(Role.LEADER):
+        at = next((i for i, u in enumerate(path) if u.id == author.unit_id), None)
+        if at is not None:
+            path = path[at + 1:]
+    people: list[User] = []
+    if path:
+        people = list((await session.scalars(select(User).where(
+            User.unit_id.in_([u.id for u in path]), User.active.is_(True)))).all())
+    return [Level(u.id, u.name, u.id == doc.agency_id) for u in path
+            if u.id == doc.agency_id or _leaders_of(people, u.id)]
+
+
+async def progress(uow: UnitOfWork, doc: Document) -> Progress:
+    chain = await chain_of(uow, doc)
+    steps = (await uow.session.scalars(select(ApprovalStep).where(ApprovalStep.document_id == doc.id)
+                                       .order_by(ApprovalStep.id))).all()
+    last_return = max((i for i, s in enumerate(steps) if s.status == "returned"), default=-1)
+    rnd = list(steps[last_return + 1:])
+    approver_ids = {s.approver_id for s in rnd}
+    units = ({u.id: u.unit_id for u in (await uow.session.scalars(select(User).where(User.id.in_(approver_ids))))}
+             if approver_ids else {})
+    pending = next((s for s in rnd if s.status == "pending"), None)
+    p = Progress(chain, rnd, pending, None, None, [], units)
+    nxt: int | None = None
+    if doc.status == Status.DRAFT:
+        nxt = 0
+    elif doc.status == Status.IN_REVIEW and pending is not None:
+        p.pending_level = p.level_index(pending)
+        nxt = p.pending_level + 1
+    if nxt is not None and nxt < len(chain):
+        p.next_level = chain[nxt]
+        people = (await uow.session.scalars(select(User).where(
+            User.unit_id == p.next_level.unit_id, User.active.is_(True)).order_by(User.full_name))).all()
+        p.candidates = _leaders_of(people, p.next_level.unit_id)
+    return p
+
+
+def _check_next(p: Progress, actor: User, approver: User | None) -> None:
+    """The one rule of the chain's order: the draft goes to a leader of the next level, no other."""
+    if approver is None or not approver.active or not approver.has_role(Role.LEADER):
+        raise Invalid("Người duyệt phải là lãnh đạo.", field="approver_id")
+    if approver.id == actor.id:
+        raise Invalid("Không thể tự trình cho chính mình.", field="approver_id")
+    if p.next_level is None:
+        raise Conflict("Dự thảo đã qua đủ các cấp duyệt: đây là bước duyệt cuối cùng, không trình tiếp.")
+    if approver.unit_id != p.next_level.unit_id:
+        raise Conflict(f"Dự thảo phải được trình {p.next_level.label} theo đúng thứ tự, "
+                       "không vượt cấp hoặc trình ngược.", field="approver_id")
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -181,23 +312,50 @@ async def add_version(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, do
     return v
 
 
-async def send_for_approval(uow: UnitOfWork, actor: User, document_id: int, approver_id: int,
-                            comment: str = "") -> ApprovalStep:
-    """The drafter sends the draft (or sends it again after a return) to an approver."""
+async def _locked_draft(uow: UnitOfWork, actor: User, document_id: int) -> Document:
+    """The draft, its row locked for the rest of the transaction on PostgreSQL, so two decisions
+    on one draft (a double click, two deputies at once) queue and the second sees the first's
+    outcome. SQLite needs nothing: its writers are serialised (BEGIN IMMEDIATE)."""
     doc = await _draft(uow, actor, document_id)
+    await uow.session.execute(select(Document).where(Document.id == doc.id).with_for_update()
+                              .execution_options(populate_existing=True))
+    return doc
+
+
+async def send_for_approval(uow: UnitOfWork, actor: User, document_id: int, approver_id: int | None,
+                            comment: str = "") -> ApprovalStep:
+    """The drafter sends the draft (or sends it again after a return) to a leader of the first level
+    of its chain. A draft of the agency's leader has no level left: sending it approves it."""
+    doc = await _locked_draft(uow, actor, document_id)
     if doc.created_by != actor.id:
         raise Forbidden("Chỉ người soạn thảo được trình dự thảo.")
     if doc.status != Status.DRAFT:
         raise Conflict("Dự thảo đang được duyệt hoặc đã duyệt.")
-    return await _new_step(uow, actor, doc, approver_id, comment)
-
-
-async def _new_step(uow: UnitOfWork, actor: User, doc: Document, approver_id: int, comment: str) -> ApprovalStep:
+    p = await progress(uow, doc)
+    if not p.chain:
+        if approver_id not in (None, actor.id):
+            raise Conflict("Dự thảo của lãnh đạo cơ quan không cần trình ai: trình là duyệt.",
+                           field="approver_id")
+        latest = await _latest(uow, doc.id)
+        step = ApprovalStep(document_id=doc.id, version=latest.version if latest else 1, approver_id=actor.id,
+                            requested_by=actor.id, status="approved", request_comment=comment.strip(),
+                            comment=comment.strip(), decided_at=utcnow())
+        uow.session.add(step)
+        await uow.session.flush()
+        await audit.record(uow, actor, "draft.send", "document", doc.id, step_id=step.id, to=actor.username,
+                           level=None, step=0, of=0)
+        await _finalise(uow, actor, doc, step, level=None)
+        return step
+    if approver_id is None:
+        raise Invalid("Cần chọn người duyệt.", field="approver_id")
     approver = await uow.session.get(User, approver_id)
-    if approver is None or not approver.active or not approver.has_role(Role.LEADER):
-        raise Invalid("Người duyệt phải là lãnh đạo.", field="approver_id")
-    if approver.id == actor.id:
-        raise Invalid("Không thể tự trình cho chính mình.", field="approver_id")
+    _check_next(p, actor, approver)
+    assert approver is not None and p.next_level is not None
+    return await _new_step(uow, actor, doc, approver, comment, p, 0)
+
+
+async def _new_step(uow: UnitOfWork, actor: User, doc: Document, approver: User, comment: str, p: Progress,
+                    index: int) -> ApprovalStep:
     latest = await _latest(uow, doc.id)
     step = ApprovalStep(document_id=doc.id, version=latest.version if latest else 1, approver_id=approver.id,
                         requested_by=actor.id, request_comment=comment.strip())
@@ -205,7 +363,8 @@ async def _new_step(uow: UnitOfWork, actor: User, doc: Document, approver_id: in
     doc.status, doc.updated_at = Status.IN_REVIEW, utcnow()
     await uow.session.flush()
     await access.grant(uow, doc.id, Reason.APPROVER, user_id=approver.id)
-    await audit.record(uow, actor, "draft.send", "document", doc.id, step_id=step.id, to=approver.username)
+    await audit.record(uow, actor, "draft.send", "document", doc.id, step_id=step.id, to=approver.username,
+                       level=p.chain[index].unit_id, step=index + 1, of=len(p.chain))
     uow.emit(f"user:{approver.id}", "draft.to_approve", document_id=doc.id, step_id=step.id)
     uow.emit(f"document:{doc.id}", "draft.sent", step_id=step.id)
     return step
@@ -216,38 +375,58 @@ async def _my_step(uow: UnitOfWork, actor: User, doc: Document) -> ApprovalStep:
     if doc.status != Status.IN_REVIEW or step is None:
         raise Conflict("Dự thảo không chờ duyệt.")
     if step.approver_id != actor.id:
-        raise Forbidden("Dự thảo đang chờ người khác duyệt.")
+        raise Forbidden("Chưa đến lượt bạn: dự thảo đang chờ người khác duyệt.")
     return step
+
+
+async def _finalise(uow: UnitOfWork, actor: User, doc: Document, step: ApprovalStep, *, level: int | None
+                    ) -> None:
+    doc.status, doc.updated_at = Status.APPROVED, utcnow()
+    await access.grant(uow, doc.id, Reason.TO_ISSUE, unit_id=doc.agency_id)
+    await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=True, level=level)
+    uow.emit(f"user:{doc.created_by}", "draft.approved", document_id=doc.id)
+    uow.emit(f"unit:{doc.agency_id}", "draft.to_issue", document_id=doc.id)
+    uow.emit(f"document:{doc.id}", "draft.approved")
 
 
 async def approve(uow: UnitOfWork, actor: User, document_id: int, *, comment: str = "",
                   forward_to: int | None = None) -> ApprovalStep:
-    """Approve the step; with ``forward_to`` the draft goes up the chain, without it the
-    approval is final and the draft waits for the clerk to issue it."""
-    doc = await _draft(uow, actor, document_id)
+    """Approve the step whose turn it is. Below the last level ``forward_to`` (a leader of the next
+    level) is required and the draft goes up the chain; at the last level (the agency's leaders)
+    the approval is final and the draft waits for the clerk to issue it."""
+    doc = await _locked_draft(uow, actor, document_id)
     step = await _my_step(uow, actor, doc)
+    p = await progress(uow, doc)
+    level = p.chain[p.pending_level].unit_id if p.pending_level is not None and p.pending_level >= 0 else None
+    if forward_to is None and p.next_level is not None:
+        raise Conflict(f"Chưa thể duyệt cuối cùng: dự thảo còn phải trình {p.next_level.label}. "
+                       "Hãy chọn người để trình tiếp.", field="forward_to")
+    approver = None
+    if forward_to is not None:
+        approver = await uow.session.get(User, forward_to)
+        _check_next(p, actor, approver)
     step.status, step.comment, step.decided_at = "approved", comment.strip(), utcnow()
     await uow.session.flush()
-    if forward_to is not None:
-        await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=False)
-        return await _new_step(uow, actor, doc, forward_to, comment)
-    doc.status, doc.updated_at = Status.APPROVED, utcnow()
-    await access.grant(uow, doc.id, Reason.TO_ISSUE, unit_id=doc.agency_id)
-    await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=True)
-    uow.emit(f"user:{doc.created_by}", "draft.approved", document_id=doc.id)
-    uow.emit(f"unit:{doc.agency_id}", "draft.to_issue", document_id=doc.id)
-    uow.emit(f"document:{doc.id}", "draft.approved")
+    if approver is not None:
+        await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=False,
+                           level=level)
+        return await _new_step(uow, actor, doc, approver, comment, p, (p.pending_level or 0) + 1)
+    await _finalise(uow, actor, doc, step, level=level)
     return step
 
 
 async def return_draft(uow: UnitOfWork, actor: User, document_id: int, comment: str) -> ApprovalStep:
-    doc = await _draft(uow, actor, document_id)
+    """The approver whose turn it is returns the draft to its author, with a reason; the author
+    sends it again from the first level."""
+    doc = await _locked_draft(uow, actor, document_id)
     step = await _my_step(uow, actor, doc)
     if not comment.strip():
         raise Invalid("Cần nêu ý kiến khi trả lại dự thảo.", field="comment")
+    p = await progress(uow, doc)
     step.status, step.comment, step.decided_at = "returned", comment.strip(), utcnow()
     doc.status, doc.updated_at = Status.DRAFT, utcnow()
-    await audit.record(uow, actor, "draft.return", "document", doc.id, step_id=step.id)
+    level = p.chain[p.pending_level].unit_id if p.pending_level is not None and p.pending_level >= 0 else None
+    await audit.record(uow, actor, "draft.return", "document", doc.id, step_id=step.id, level=level)
     uow.emit(f"user:{doc.created_by}", "draft.returned", document_id=doc.id)
     uow.emit(f"document:{doc.id}", "draft.returned")
     return step
@@ -259,7 +438,8 @@ async def history(uow: UnitOfWork, actor: User, document_id: int) -> dict[str, A
                                           .order_by(DocumentVersion.version))).all()
     steps = (await uow.session.scalars(select(ApprovalStep).where(ApprovalStep.document_id == doc.id)
                                        .order_by(ApprovalStep.id))).all()
-    return {"versions": [v.public() for v in versions], "steps": [s.public() for s in steps]}
+    return {"versions": [v.public() for v in versions], "steps": [s.public() for s in steps],
+            "chain": (await progress(uow, doc)).public(doc)}
 
 
 async def version_file(uow: UnitOfWork, actor: User, version_id: int) -> DocumentVersion:

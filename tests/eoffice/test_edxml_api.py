@@ -72,7 +72,9 @@ def test_edxml_through_the_api(world: tuple[TestClient, Org, dict[str, str]]) ->
     did = draft.json()["id"]
     assert client.post(f"/api/drafts/{did}/send", json={"approver_id": org["truongphong"].id},
                        headers=as_("chuyenvien")).status_code == 201
-    assert client.post(f"/api/drafts/{did}/approve", json={}, headers=as_("truongphong")).status_code == 200
+    assert client.post(f"/api/drafts/{did}/approve", json={"forward_to": org["lanhdao"].id},
+                       headers=as_("truongphong")).status_code == 200
+    assert client.post(f"/api/drafts/{did}/approve", json={}, headers=as_("lanhdao")).status_code == 200
     assert client.post(f"/api/drafts/{did}/issue", json={"signer": "Trần Văn Hùng"},
                        headers=as_("vanthu")).status_code == 200
     exported = client.get(f"/api/documents/{did}/edxml", headers=as_("vanthu"))

@@ -32,8 +32,9 @@ async def issue_document(db: Database, org: Org, blobs: BlobStore, pdf: bytes, c
                                           due_date=dt.date(2030, 1, 31), confidentiality=confidentiality)
         await outgoing.send_for_approval(uow, cv, doc.id, head.id)
         await uow.commit()
-    async with db.uow() as uow:
-        await outgoing.approve(uow, head, doc.id, comment="Ban hành")
+    async with db.uow() as uow:  # the chain: the unit head, then the agency's leader
+        await outgoing.approve(uow, head, doc.id, comment="Trình lãnh đạo", forward_to=org["lanhdao"].id)
+        await outgoing.approve(uow, org["lanhdao"], doc.id, comment="Ban hành")
         await uow.commit()
     async with db.uow() as uow:
         issued, _, _ = await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng")
@@ -150,8 +151,9 @@ async def test_issue_signs_the_pdf_and_internal_recipients_receive_the_signed_fi
                                           recipients=[{"unit_id": org.units["DT"].id}], upload_id=up)
         await outgoing.send_for_approval(uow, cv, doc.id, head.id)
         await uow.commit()
-    async with db.uow() as uow:
-        await outgoing.approve(uow, head, doc.id, comment="Ban hành")
+    async with db.uow() as uow:  # the chain: the unit head, then the agency's leader
+        await outgoing.approve(uow, head, doc.id, comment="Trình lãnh đạo", forward_to=org["lanhdao"].id)
+        await outgoing.approve(uow, org["lanhdao"], doc.id, comment="Ban hành")
         await uow.commit()
     async with db.uow() as uow:
         issued, copies, _ = await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng", blobs=blobs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -10,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from eoffice import dossiers, export, outgoing, search, stats, tasks
+from eoffice import audit, dossiers, export, outgoing, search, stats, tasks
 from eoffice.documents import Document, Status, get_document, register_incoming
 from eoffice.ingest import IngestRunner
 from eoffice.registers import local_date
@@ -87,7 +88,8 @@ async def test_draft_approval_chain_issue_and_internal_delivery(db: Database, or
             await get_document(uow, stttt, issued.id)  # the sender's own copy stays theirs
         # a second Quyết định is number 02, a công văn starts its own series with the drafting unit
         d2 = await outgoing.create_draft(uow, cv, blobs, doc_type="cong_van", summary="Công văn đôn đốc báo cáo")
-        await outgoing.send_for_approval(uow, cv, d2.id, leader.id)
+        await outgoing.send_for_approval(uow, cv, d2.id, head.id)
+        await outgoing.approve(uow, head, d2.id, forward_to=leader.id)
         await outgoing.approve(uow, leader, d2.id)
         d2, _, _ = await outgoing.issue(uow, clerk, d2.id, signer="Trần Văn Hùng")
         await uow.commit()
@@ -260,3 +262,171 @@ async def test_draft_version_files_follow_the_drafts_access(db: Database, org: O
         await uow.commit()
     async with db.uow(readonly=True) as uow:
         assert (await outgoing.version_file(uow, head, second["id"])).id == second["id"]
+
+
+# ---- the approval chain: specialist -> unit head -> agency leader, in order -----------------------
+
+async def _audit_of(uow, doc_id: int) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def]
+    rows = (await uow.session.scalars(select(audit.AuditEntry).where(
+        audit.AuditEntry.object_type == "document", audit.AuditEntry.object_id == str(doc_id),
+        audit.AuditEntry.action.like("draft.%")).order_by(audit.AuditEntry.seq))).all()
+    return [(r.action, r.data) for r in rows]
+
+
+async def test_chain_is_followed_in_order(db: Database, org: Org, blobs: BlobStore) -> None:
+    cv, head, leader, clerk = org["chuyenvien"], org["truongphong"], org["lanhdao"], org["vanthu"]
+    kt, ubnd = org.units["KT"], org.units["UBND"]
+    async with db.uow() as uow:
+        doc = await outgoing.create_draft(uow, cv, blobs, doc_type="cong_van",
+                                          summary="Công văn về việc triển khai chính quyền điện tử")
+        await uow.commit()
+    async with db.uow() as uow:
+        chain = (await outgoing.history(uow, cv, doc.id))["chain"]
+        assert [lv["label"] for lv in chain["levels"]] == [
+            "Lãnh đạo Phòng Kinh tế", "Lãnh đạo Ủy ban nhân dân tỉnh Quảng Ninh"]
+        assert chain["turn"] == {"who": "author", "user_id": cv.id}
+        assert chain["next"]["unit_id"] == kt.id and chain["candidates"] == [head.id]
+        # the specialist cannot skip the unit head, nor send it to another unit's leader
+        with pytest.raises(Conflict, match="Lãnh đạo Phòng Kinh tế theo đúng thứ tự"):
+            await outgoing.send_for_approval(uow, cv, doc.id, leader.id)
+        with pytest.raises(Conflict, match="Phòng Kinh tế"):
+            await outgoing.send_for_approval(uow, cv, doc.id, org["chanhvp"].id)
+        with pytest.raises(Invalid, match="Cần chọn người duyệt"):
+            await outgoing.send_for_approval(uow, cv, doc.id, None)
+        await outgoing.send_for_approval(uow, cv, doc.id, head.id, "Kính trình trưởng phòng")
+        await uow.commit()
+    async with db.uow() as uow:
+        with pytest.raises(NotFound):  # the leader: not their turn yet, they do not even see it
+            await outgoing.approve(uow, leader, doc.id)
+        with pytest.raises(Forbidden, match="Chưa đến lượt"):  # the author sees it but does not decide
+            await outgoing.approve(uow, cv, doc.id)
+        # the unit head cannot give the final approval: the agency's leader is still to come
+        with pytest.raises(Conflict, match=r"Chưa thể duyệt cuối cùng.*Ủy ban nhân dân tỉnh Quảng Ninh"):
+            await outgoing.approve(uow, head, doc.id, comment="Đồng ý")
+        with pytest.raises(Conflict, match="không vượt cấp hoặc trình ngược"):
+            await outgoing.approve(uow, head, doc.id, forward_to=org["chanhvp"].id)
+        with pytest.raises(Invalid, match="lãnh đạo"):
+            await outgoing.approve(uow, head, doc.id, forward_to=cv.id)
+        chain = (await outgoing.history(uow, head, doc.id))["chain"]
+        assert chain["turn"] == {"who": "approver", "user_id": head.id, "level": 0}
+        assert [lv["state"] for lv in chain["levels"]] == ["pending", "waiting"]
+        assert chain["candidates"] == [leader.id]
+        await outgoing.approve(uow, head, doc.id, comment="Đồng ý, trình lãnh đạo", forward_to=leader.id)
+        await uow.commit()
+    async with db.uow() as uow:
+        with pytest.raises(Forbidden, match="Chưa đến lượt"):  # the head has had their turn
+            await outgoing.approve(uow, head, doc.id, forward_to=leader.id)
+        with pytest.raises(Forbidden, match="Chưa đến lượt"):
+            await outgoing.return_draft(uow, head, doc.id, "Xin rút lại")
+        with pytest.raises(NotFound):  # the clerk: nothing to issue before the chain is complete
+            await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng")
+        with pytest.raises(Conflict, match="bước duyệt cuối cùng"):  # nobody above the agency's leaders
+            await outgoing.approve(uow, leader, doc.id, forward_to=org["stttt.giamdoc"].id)
+        chain = (await outgoing.history(uow, leader, doc.id))["chain"]
+        assert [lv["state"] for lv in chain["levels"]] == ["approved", "pending"]
+        assert chain["next"] is None and chain["candidates"] == []
+        await outgoing.approve(uow, leader, doc.id, comment="Ban hành")
+        await uow.commit()
+    async with db.uow() as uow:
+        chain = (await outgoing.history(uow, cv, doc.id))["chain"]
+        assert chain["turn"] == {"who": "clerk", "unit_id": ubnd.id}
+        assert [lv["state"] for lv in chain["levels"]] == ["approved", "approved"]
+        issued, _, _ = await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng")
+        assert issued.status == Status.ISSUED
+        # every step is in the audit trail with its place in the chain (refusals changed nothing)
+        trail = await _audit_of(uow, doc.id)
+        assert [(a, d.get("step"), d.get("of"), d.get("final"), d.get("level")) for a, d in trail] == [
+            ("draft.create", None, None, None, None),
+            ("draft.send", 1, 2, None, kt.id),
+            ("draft.approve", None, None, False, kt.id),
+            ("draft.send", 2, 2, None, ubnd.id),
+            ("draft.approve", None, None, True, ubnd.id),
+        ]
+
+
+async def test_return_restarts_the_chain_from_the_first_level(db: Database, org: Org, blobs: BlobStore) -> None:
+    cv, head, leader = org["chuyenvien"], org["truongphong"], org["lanhdao"]
+    async with db.uow() as uow:
+        doc = await outgoing.create_draft(uow, cv, blobs, doc_type="to_trinh",
+                                          summary="Tờ trình kinh phí chuyển đổi số")
+        await outgoing.send_for_approval(uow, cv, doc.id, head.id)
+        await outgoing.approve(uow, head, doc.id, forward_to=leader.id)
+        await uow.commit()
+    async with db.uow() as uow:
+        await outgoing.return_draft(uow, leader, doc.id, "Đề nghị làm rõ nguồn kinh phí")
+        await uow.commit()
+    async with db.uow() as uow:
+        chain = (await outgoing.history(uow, cv, doc.id))["chain"]
+        assert chain["turn"]["who"] == "author" and [lv["state"] for lv in chain["levels"]] == ["waiting", "waiting"]
+        with pytest.raises(Conflict):  # the head approved the previous round, not this one
+            await outgoing.send_for_approval(uow, cv, doc.id, leader.id)
+        await outgoing.send_for_approval(uow, cv, doc.id, head.id)
+        await uow.commit()
+    async with db.uow() as uow:
+        trail = await _audit_of(uow, doc.id)
+        assert [a for a, _ in trail][-2:] == ["draft.return", "draft.send"]
+        assert trail[-2][1]["level"] == org.units["UBND"].id
+
+
+async def test_chain_skips_levels_at_or_below_the_author(db: Database, org: Org, blobs: BlobStore) -> None:
+    head, leader, clerk = org["truongphong"], org["lanhdao"], org["vanthu"]
+    async with db.uow() as uow:
+        # the unit head's draft starts above their unit
+        by_head = await outgoing.create_draft(uow, head, blobs, doc_type="bao_cao", summary="Báo cáo của Phòng Kinh tế")
+        chain = (await outgoing.history(uow, head, by_head.id))["chain"]
+        assert [lv["unit_id"] for lv in chain["levels"]] == [org.units["UBND"].id]
+        await outgoing.send_for_approval(uow, head, by_head.id, leader.id)
+        await outgoing.approve(uow, leader, by_head.id)
+        # the agency leader's own draft has no level left: sending it approves it, for the clerk to issue
+        by_leader = await outgoing.create_draft(uow, leader, blobs, doc_type="quyet_dinh",
+                                                summary="Quyết định của Chủ tịch Ủy ban nhân dân tỉnh")
+        assert (await outgoing.history(uow, leader, by_leader.id))["chain"]["levels"] == []
+        with pytest.raises(Conflict, match="trình là duyệt"):
+            await outgoing.send_for_approval(uow, leader, by_leader.id, head.id)
+        step = await outgoing.send_for_approval(uow, leader, by_leader.id, None, "Ban hành")
+        assert (step.approver_id, step.status) == (leader.id, "approved")
+        await uow.commit()
+    async with db.uow() as uow:
+        assert {d.id for d in await outgoing.drafts(uow, clerk)} == {by_head.id, by_leader.id}
+        issued, _, _ = await outgoing.issue(uow, clerk, by_leader.id, signer="Trần Văn Hùng")
+        assert issued.status == Status.ISSUED
+        trail = await _audit_of(uow, by_leader.id)
+        assert [(a, d.get("final")) for a, d in trail] == [
+            ("draft.create", None), ("draft.send", None), ("draft.approve", True)]
+        # a unit whose head is vacant is skipped (the clerk's office, Văn phòng, without its chánh văn phòng);
+        # the agency's level never is
+        vp_draft = await outgoing.create_draft(uow, clerk, blobs, doc_type="thong_bao", summary="Thông báo lịch họp")
+        assert [lv["unit_id"] for lv in (await outgoing.history(uow, clerk, vp_draft.id))["chain"]["levels"]] == [
+            org.units["VP"].id, org.units["UBND"].id]
+        chanhvp = await uow.session.get(type(org["chanhvp"]), org["chanhvp"].id)
+        assert chanhvp is not None
+        chanhvp.active = False
+        await uow.session.flush()
+        assert [lv["unit_id"] for lv in (await outgoing.history(uow, clerk, vp_draft.id))["chain"]["levels"]] == [
+            org.units["UBND"].id]
+
+
+async def test_two_decisions_at_once_make_one_step(db: Database, org: Org, blobs: BlobStore) -> None:
+    """A double click on 'Duyệt và trình tiếp': the draft's row lock (PostgreSQL) or the serialised
+    writers (SQLite) let exactly one through; the other is told the draft has moved on."""
+    cv, head, leader = org["chuyenvien"], org["truongphong"], org["lanhdao"]
+    async with db.uow() as uow:
+        doc = await outgoing.create_draft(uow, cv, blobs, doc_type="cong_van", summary="Công văn khẩn")
+        await outgoing.send_for_approval(uow, cv, doc.id, head.id)
+        await uow.commit()
+
+    async def decide() -> str:
+        try:
+            async with db.uow() as uow:
+                await outgoing.approve(uow, head, doc.id, forward_to=leader.id)
+                await asyncio.sleep(0.05)  # hold the lock while the other one arrives
+                await uow.commit()
+        except (Conflict, Forbidden) as exc:
+            return type(exc).__name__
+        return "ok"
+
+    results = sorted(await asyncio.gather(decide(), decide()))
+    assert results[1] == "ok" and results[0] in ("Conflict", "Forbidden")
+    async with db.uow() as uow:
+        steps = (await outgoing.history(uow, cv, doc.id))["steps"]
+        assert [(s["approver_id"], s["status"]) for s in steps] == [(head.id, "approved"), (leader.id, "pending")]

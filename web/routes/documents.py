@@ -438,17 +438,21 @@ async def add_version(request: Request) -> Response:
 
 
 async def send_draft(request: Request) -> Response:
+    """Send to a leader of the first level of the draft's chain (``approver_id``); the agency
+    leader's own draft needs none: sending it approves it."""
     user = require_user(request)
     b = await json_body(request)
     async with request.app.state.db.uow() as uow:
         step = await outgoing.send_for_approval(uow, user, _path_id(request),
-                                                _int(b.get("approver_id"), "approver_id"), _str(b, "comment"))
+                                                _int(b.get("approver_id"), "approver_id", optional=True),
+                                                _str(b, "comment"))
         await uow.commit()
     return _ok(step.public(), 201)
 
 
 async def approve_draft(request: Request) -> Response:
-    """Approve; with ``forward_to`` (a leader's id) the draft goes up the chain."""
+    """Approve when it is your turn; below the chain's last level ``forward_to`` (a leader of the
+    next level) is required and the draft goes up the chain, at the last level it is final."""
     user = require_user(request)
     b = await json_body(request)
     async with request.app.state.db.uow() as uow:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -15,7 +16,7 @@ from eoffice import documents, dossiers, outgoing, search, stats
 from eoffice.documents import Status
 from eoffice.org import Role, User
 from storage.db import UnitOfWork
-from storage.errors import AppError, Invalid
+from storage.errors import AppError
 from web.auth import login_required
 from web.routes.office_common import (
     agency_choices,
@@ -34,6 +35,14 @@ DRAFT_STATUSES = (Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.ISSUED
 
 
 # ---- outgoing -----------------------------------------------------------------------------------
+
+async def names_of(uow: UnitOfWork, user_ids: list[int]) -> list[User]:
+    """People by id, in the given order (the chain's candidates for the next level)."""
+    if not user_ids:
+        return []
+    found = {u.id: u for u in await uow.session.scalars(select(User).where(User.id.in_(user_ids)))}
+    return [found[i] for i in user_ids if i in found]
+
 
 async def _outgoing_context(request: Request, uow: UnitOfWork) -> dict[str, Any]:
     user: User = request.state.user
@@ -84,15 +93,17 @@ async def _draft_response(request: Request, doc_id: int, *, error: str | None = 
             return redirect(f"/documents/{doc.id}")
         hist = await outgoing.history(uow, user, doc.id)
         atts = await documents.attachments_of(uow, doc)
+        chain = hist["chain"]
+        candidates = [p for p in await names_of(uow, chain["candidates"]) if p.id != user.id]
         users, units = await names(
             uow, [doc.created_by, *(v["created_by"] for v in hist["versions"]),
-                  *(s["approver_id"] for s in hist["steps"]), *(s["requested_by"] for s in hist["steps"])],
+                  *(s["approver_id"] for s in hist["steps"]), *(s["requested_by"] for s in hist["steps"]),
+                  chain["turn"].get("user_id")],
             [doc.unit_id, *(r.get("unit_id") for r in doc.recipients or [])])
-        choices = await agency_choices(uow, user)
     pending = next((s for s in hist["steps"] if s["status"] == "pending"), None)
     return render(
         request, "office/draft.html", status_code=status, section="outgoing", doc=doc, hist=hist, atts=atts,
-        users=users, units=units, choices=choices, pending=pending, error=error,
+        users=users, units=units, chain=chain, candidates=candidates, pending=pending, error=error,
         may_edit=(doc.status == Status.DRAFT and doc.created_by == user.id)
         or (pending is not None and pending["approver_id"] == user.id),
         may_send=doc.status == Status.DRAFT and doc.created_by == user.id,
@@ -119,8 +130,6 @@ async def _draft_action(request: Request, fn: Any, done: str) -> Response:
 async def draft_send(request: Request) -> Response:
     async def go(uow: UnitOfWork, user: User, doc_id: int, form: Any) -> None:
         approver = opt_int(form, "approver_id", "Người duyệt")
-        if approver is None:
-            raise Invalid("Cần chọn người duyệt.", field="approver_id")
         await outgoing.send_for_approval(uow, user, doc_id, approver, text(form, "comment"))
 
     return await _draft_action(request, go, "sent")
