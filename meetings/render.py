@@ -1,33 +1,30 @@
 """PyMuPDF work, off the event loop: inspect a PDF, render one page, word boxes, search, write PDFs.
 
 MuPDF is not thread safe, so every PyMuPDF call in the process goes through one worker thread, the
-one ``eoffice.ingest.in_thread`` uses for the e-office's PDFs too.
-Opened documents are kept in a small LRU inside that thread, so rendering page 1 of a 300-page
-document costs one page, and turning pages does not reopen the file.
+one ``eoffice.ingest.in_thread`` uses for the e-office's PDFs too. Opening, caching and rendering
+pages is ``eoffice.pdfpages`` (shared with the e-office's attachment viewer): opened documents are
+kept in a small LRU inside that thread, so rendering page 1 of a 300-page document costs one page,
+and turning pages does not reopen the file.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pymupdf
 
-from eoffice import ingest
+from eoffice import pdfpages
 from storage.errors import Invalid
 
 T = TypeVar("T")
 
-_docs: OrderedDict[str, pymupdf.Document] = OrderedDict()  # touched only in the worker thread
-_DOC_CACHE = 8
-
 
 async def run(fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(*args)`` in the process's one PyMuPDF thread."""
-    return await ingest.in_thread(fn, *args)  # type: ignore[no-any-return]
+    return await pdfpages.run(fn, *args)
 
 
 # ---------------------------------------------------------------- inspecting
@@ -61,70 +58,15 @@ async def inspect(data: bytes) -> PdfInfo:
     return await run(_inspect, data)
 
 
-# ---------------------------------------------------------------- open-document cache
-
-
-def _open(key: str, data: bytes) -> None:
-    if key in _docs:
-        _docs.move_to_end(key)
-        return
-    _docs[key] = pymupdf.open(stream=data, filetype="pdf")
-    while len(_docs) > _DOC_CACHE:
-        _, old = _docs.popitem(last=False)
-        old.close()
-
-
-def _doc(key: str) -> pymupdf.Document:
-    doc = _docs[key]  # KeyError: evicted, the caller reloads
-    _docs.move_to_end(key)
-    return doc
-
-
-Loader = Callable[[], Awaitable[bytes]]
-
-
-async def with_doc(key: str, load: Loader, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(doc, *args)`` in the worker, opening the document from ``load()`` when not cached."""
-    for _attempt in range(2):
-        if key not in _docs:
-            data = await load()
-            await run(_open, key, data)
-        try:
-            return await run(_call, key, fn, args)
-        except KeyError:
-            continue
-    raise RuntimeError("PDF could not be kept open")
-
-
-def _call(key: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    return fn(_doc(key), *args)
-
-
-def forget(key: str) -> None:
-    def _drop() -> None:
-        doc = _docs.pop(key, None)
-        if doc is not None:
-            doc.close()
-
-    ingest.pdf_thread.submit(_drop).result()
-
-
 # ---------------------------------------------------------------- pages
+# The open-document cache and the page renderer are eoffice.pdfpages' (one for the process):
+# ``with_doc``, ``forget`` and ``render_page`` here are those.
 
-
-def _page(doc: pymupdf.Document, number: int) -> pymupdf.Page:
-    if not 1 <= number <= doc.page_count:
-        raise Invalid(f"Tài liệu có {doc.page_count} trang; không có trang {number}.", field="page")
-    return doc[number - 1]
-
-
-def render_page(doc: pymupdf.Document, number: int, width: int, fmt: str) -> bytes:
-    page = _page(doc, number)
-    zoom = width / page.rect.width
-    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-    if fmt == "jpeg":
-        return pix.tobytes("jpeg", jpg_quality=82)
-    return pix.tobytes("png")
+Loader = pdfpages.Loader
+with_doc = pdfpages.with_doc
+forget = pdfpages.forget
+render_page = pdfpages.render_page
+_page = pdfpages.page_of
 
 
 def page_words(doc: pymupdf.Document, number: int) -> dict[str, Any]:

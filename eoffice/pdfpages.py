@@ -1,0 +1,213 @@
+"""Page images of PDFs: the process's one way to render a page, for e-office attachments and meeting
+documents alike (``meetings.render`` re-exports what it needs from here).
+
+MuPDF is not thread safe, so every PyMuPDF call goes through ``eoffice.ingest.pdf_thread``, the
+process's one PyMuPDF thread (``run``). Two caches, both keyed by the blob key, which is the
+sha256 of the file (a key never changes meaning, so nothing needs invalidating):
+
+* open documents, a small LRU touched only inside that thread, so page 1 of a 300-page document
+  costs one page and turning pages does not reopen and reparse the file;
+* rendered pages, an LRU of image bytes on the event loop, bounded by total size, with one render
+  for any number of concurrent requests for the same page.
+
+The caches know nothing about users. A caller checks the reader's access to the document **before**
+asking for one of its pages, and takes the blob key from the database row it was allowed to read,
+never from the request: the bytes of a confidential document may sit in memory, but nobody who has
+not passed the document's access check can reach them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pymupdf
+
+from eoffice import ingest
+from storage.errors import Invalid
+
+T = TypeVar("T")
+
+Loader = Callable[[], Awaitable[bytes]]
+
+DOC_CACHE = 8  # open documents kept in the PyMuPDF thread
+PAGE_CACHE_BYTES = 64 * 1024 * 1024  # rendered images kept in memory
+PAGE_CACHE_ITEM_MAX = 8 * 1024 * 1024  # a bigger image is served but not kept
+MAX_PIXELS = 25_000_000  # one rendered page at most (a strip-shaped page at a large width)
+
+_docs: OrderedDict[str, pymupdf.Document] = OrderedDict()  # touched only in the PyMuPDF thread
+
+
+async def run(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` in the process's one PyMuPDF thread."""
+    return await ingest.in_thread(fn, *args)  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- open-document cache
+
+
+def _open(key: str, data: bytes) -> None:
+    if key in _docs:
+        _docs.move_to_end(key)
+        return
+    _docs[key] = pymupdf.open(stream=data, filetype="pdf")
+    while len(_docs) > DOC_CACHE:
+        _, old = _docs.popitem(last=False)
+        old.close()
+
+
+def _doc(key: str) -> pymupdf.Document:
+    doc = _docs[key]  # KeyError: evicted, the caller reloads
+    _docs.move_to_end(key)
+    return doc
+
+
+def _call(key: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    return fn(_doc(key), *args)
+
+
+async def with_doc(key: str, load: Loader, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(doc, *args)`` in the PyMuPDF thread, opening the document from ``load()`` when not cached."""
+    for _attempt in range(2):
+        if key not in _docs:
+            data = await load()
+            await run(_open, key, data)
+        try:
+            return await run(_call, key, fn, args)
+        except KeyError:
+            continue
+    raise RuntimeError("PDF could not be kept open")
+
+
+def forget(key: str) -> None:
+    """Close the document ``key`` and drop its rendered pages (tests, and a file taken away)."""
+    def _drop() -> None:
+        doc = _docs.pop(key, None)
+        if doc is not None:
+            doc.close()
+
+    ingest.pdf_thread.submit(_drop).result()
+    _pages.drop(key)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def page_of(doc: pymupdf.Document, number: int) -> pymupdf.Page:
+    if not 1 <= number <= doc.page_count:
+        raise Invalid(f"Tài liệu có {doc.page_count} trang; không có trang {number}.", field="page")
+    return doc[number - 1]
+
+
+def render_page(doc: pymupdf.Document, number: int, width: int, fmt: str = "png") -> bytes:
+    """Page ``number`` (1-based), ``width`` pixels wide, as PNG or JPEG. Runs in the PyMuPDF thread."""
+    page = page_of(doc, number)
+    w, h = max(page.rect.width, 1.0), max(page.rect.height, 1.0)
+    zoom = width / w
+    zoom = min(zoom, (MAX_PIXELS / (w * h)) ** 0.5)
+    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    if fmt == "jpeg":
+        return bytes(pix.tobytes("jpeg", jpg_quality=82))
+    return bytes(pix.tobytes("png"))
+
+
+# ---------------------------------------------------------------- rendered-page cache
+
+
+PageKey = tuple[str, int, int, str]  # blob key, page, width, format
+
+
+@dataclass
+class CacheInfo:
+    hits: int
+    misses: int
+    items: int
+    size: int
+
+
+class _PageCache:
+    """LRU of rendered images by total size; concurrent misses for one page share one render."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: OrderedDict[PageKey, bytes] = OrderedDict()
+        self.size = 0
+        self.hits = self.misses = 0
+        self.inflight: dict[PageKey, asyncio.Future[bytes]] = {}
+
+    def get(self, key: PageKey) -> bytes | None:
+        data = self.items.get(key)
+        if data is not None:
+            self.items.move_to_end(key)
+        return data
+
+    def put(self, key: PageKey, data: bytes) -> None:
+        if len(data) > min(PAGE_CACHE_ITEM_MAX, self.limit) or key in self.items:
+            return
+        self.items[key] = data
+        self.size += len(data)
+        while self.size > self.limit:
+            _, old = self.items.popitem(last=False)
+            self.size -= len(old)
+
+    def drop(self, blob_key: str) -> None:
+        for k in [k for k in self.items if k[0] == blob_key]:
+            self.size -= len(self.items.pop(k))
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.size = 0
+        self.hits = self.misses = 0
+
+
+_pages = _PageCache(PAGE_CACHE_BYTES)
+
+
+def cache_info() -> CacheInfo:
+    return CacheInfo(_pages.hits, _pages.misses, len(_pages.items), _pages.size)
+
+
+def clear_cache() -> None:
+    _pages.clear()
+
+
+def etag(key: str, number: int, width: int, fmt: str = "png") -> str:
+    """A strong validator of one rendered page: the file's content key, the page, width and format
+    (the renderer's output for them does not change)."""
+    digest = hashlib.sha256(f"{key}:{number}:{width}:{fmt}".encode()).hexdigest()[:32]
+    return f'"p-{digest}"'
+
+
+async def page_image(key: str, load: Loader, number: int, width: int, fmt: str = "png") -> bytes:
+    """Page ``number`` of the PDF stored under blob ``key`` as an image ``width`` pixels wide,
+    from memory when it was rendered lately. Check the reader's access before calling this."""
+    if fmt not in ("png", "jpeg"):
+        raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
+    ck: PageKey = (key, number, width, fmt)
+    data = _pages.get(ck)
+    if data is not None:
+        _pages.hits += 1
+        return data
+    pending = _pages.inflight.get(ck)
+    if pending is not None and pending.get_loop() is asyncio.get_running_loop():
+        _pages.hits += 1
+        return await asyncio.shield(pending)
+    _pages.misses += 1
+    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    _pages.inflight[ck] = future
+    try:
+        data = await with_doc(key, load, render_page, number, width, fmt)
+        _pages.put(ck, data)
+        future.set_result(data)
+        return data
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+        raise
+    finally:
+        if _pages.inflight.get(ck) is future:
+            del _pages.inflight[ck]
