@@ -312,11 +312,15 @@ async def get_attachment(uow: UnitOfWork, actor: User, attachment_id: int) -> At
 
 async def page_image(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, attachment_id: int, page: int,
                      width: int = 800) -> bytes:
+    """A page of a PDF attachment as PNG, for whoever may see its document (checked first, before
+    the shared page cache of ``eoffice.pdfpages`` is asked)."""
+    from eoffice import pdfpages
+
     att = await get_attachment(uow, actor, attachment_id)
     if not att.is_pdf:
         raise Invalid("Tệp này không phải PDF.")
-    data = await blobs.read(att.blob_key, limit=ingest.MAX_PDF_BYTES)
-    return bytes(await ingest.in_thread(ingest.render_page, data, page, max(64, min(width, 2000))))
+    return await pdfpages.page_image(att.blob_key, lambda: blobs.read(att.blob_key, limit=ingest.MAX_PDF_BYTES),
+                                     page, max(64, min(width, 2000)))
 
 
 async def attachments_of(uow: UnitOfWork, doc: Document) -> list[Attachment]:
