@@ -14,7 +14,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from eoffice import access, digest, doctypes, documents, dossiers, export, ingest, outgoing, search, stats, tasks
+from eoffice import (
+    access,
+    digest,
+    doctypes,
+    documents,
+    dossiers,
+    export,
+    ingest,
+    outgoing,
+    pdfpages,
+    search,
+    stats,
+    tasks,
+)
 from eoffice.org import User
 from storage.db import UnitOfWork
 from storage.errors import Invalid, NotFound
@@ -242,13 +255,37 @@ async def draft_version_file(request: Request) -> Response:
 
 
 async def page_png(request: Request) -> Response:
-    """A page of a PDF attachment as PNG (``width`` pixels), for the viewer and thumbnails."""
+    """A page of a PDF attachment as PNG (``width`` pixels), for the viewer and thumbnails.
+
+    The reader's access is checked first, on every request (404 otherwise), and only then is the
+    shared page cache (eoffice.pdfpages) asked or an ``If-None-Match`` answered with 304: a page
+    rendered for one reader is never handed to another who may not see the document. The browser
+    may keep the image (``private``) but revalidates it each time (``no-cache``), so a reader whose
+    access is withdrawn stops seeing it; shared caches never store it."""
     user = require_user(request)
     state = request.app.state
-    async with state.db.uow() as uow:
-        png = await documents.page_image(uow, user, state.blobs, _path_id(request), _path_id(request, "page"),
-                                         _int(request.query_params.get("width", 800), "width"))
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+    number = _path_id(request, "page")
+    width = max(64, min(_int(request.query_params.get("width", 800), "width"), 2000))
+    async with state.db.uow(readonly=True) as uow:
+        att = await documents.get_attachment(uow, user, _path_id(request))
+    if not att.is_pdf:
+        raise Invalid("Tệp này không phải PDF.")
+    tag = pdfpages.etag(att.blob_key, number, width)
+    headers = {"Cache-Control": "private, no-cache", "ETag": tag, "Vary": "Cookie, Authorization"}
+    if _etag_matches(request.headers.get("if-none-match", ""), tag):
+        return Response(status_code=304, headers=headers)
+    key = att.blob_key
+    png = await pdfpages.page_image(key, lambda: state.blobs.read(key, limit=ingest.MAX_PDF_BYTES), number, width)
+    return Response(png, media_type="image/png", headers=headers)
+
+
+def _etag_matches(header: str, tag: str) -> bool:
+    """``If-None-Match`` (a list, weak or strong, or ``*``) names ``tag``: weak comparison, as RFC 9110 asks."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(t.strip().removeprefix("W/") == tag for t in header.split(","))
 
 
 # ---- flow -------------------------------------------------------------------------------------
