@@ -324,7 +324,8 @@ function renderMinutes() {
     actions.append(h("button", { type: "button", class: "btn", onclick: () =>
       api("POST", `/api/meetings/${meetingId}/minutes/reopen`, { reason: "" }).catch(fail) }, "Mở lại để sửa"));
   }
-  if (S.minutes.readable) actions.append(h("a", { class: "btn", href: `/api/meetings/${meetingId}/minutes.pdf` }, "Tải biên bản PDF"));
+  // No minutes before the meeting has started: the PDF would be an empty form.
+  if (S.minutes.readable && ["in_progress", "ended", "archived"].includes(state())) actions.append(h("a", { class: "btn", href: `/api/meetings/${meetingId}/minutes.pdf` }, "Tải biên bản PDF"));
   parts.push(actions);
   const focused = document.activeElement && document.activeElement.id === "minutes-text";
   if (focused && minutesDraft.get(itemId)?.dirty) return; // never pull the text from under the secretary's fingers
