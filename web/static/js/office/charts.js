@@ -15,19 +15,30 @@ function svg(tag, attrs = {}, text) {
   return node;
 }
 
+// Below this width (a phone, a narrow card) a label column would leave about 110 px for names such as "Ủy ban
+// nhân dân tỉnh Quảng Ninh" and cut them to "Ủy ban nhân d…": each name goes on its own line above its bar instead.
+const NARROW = 520;
+const NAME_LINE = 22;
+
 function frame(el, rows) {
   el.textContent = "";
-  const width = Math.max(320, el.clientWidth || 600);
-  const label = Math.min(220, Math.round(width * 0.35));
-  const height = Math.max(1, rows.length) * ROW + 28;
+  const width = Math.max(280, el.clientWidth || 600);
+  const narrow = width < NARROW;
+  const label = narrow ? 0 : Math.min(220, Math.round(width * 0.35));
+  const row = narrow ? ROW + NAME_LINE : ROW;
+  const height = Math.max(1, rows.length) * row + 28;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height });
   el.append(root);
-  return { root, width, label, plot: width - label - 56 };
+  // top of row i's bar, and where its name is written (left of the bar, or on the line above it)
+  const barY = (i) => i * row + 6 + (narrow ? NAME_LINE : 0);
+  const nameAt = (i) => (narrow ? { x: 0, y: i * row + 20, "text-anchor": "start" }
+    : { x: label - 8, y: barY(i) + BAR / 2 + 5, "text-anchor": "end" });
+  const chars = narrow ? Math.floor(width / 8.5) : fit(label);
+  return { root, width, label, plot: width - label - 56, barY, nameAt, chars };
 }
 
-// As many characters as fit left of the bars at 13 px (about 7 px each): a fixed 28 ran past the SVG's left edge
-// on a phone, where the label column is only about 110 px wide.
-const fit = (label) => Math.max(8, Math.min(28, Math.floor((label - 10) / 7)));
+// As many characters as fit left of the bars at 15 px (about 8 px each): a fixed 28 ran past the SVG's left edge.
+const fit = (label) => Math.max(8, Math.min(28, Math.floor((label - 10) / 8)));
 
 function short(text, max = 28) {
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
@@ -37,21 +48,21 @@ function number(v, digits = 0) {
   return v.toLocaleString("vi-VN", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-function empty(el) {
+function empty(el, message = "Không có số liệu trong kỳ. Chọn kỳ khác (Từ ngày, Đến ngày) rồi bấm «Xem thống kê».") {
   el.textContent = "";
   const p = document.createElement("p");
   p.className = "muted";
-  p.textContent = "Không có số liệu trong kỳ.";
+  p.textContent = message;
   el.append(p);
 }
 
 export function stackedBars(el, rows, series) {
   if (!rows.length) { empty(el); return; }
-  const { root, label, plot } = frame(el, rows);
+  const { root, label, plot, barY, nameAt, chars } = frame(el, rows);
   const max = Math.max(1, ...rows.map((r) => series.reduce((s, x) => s + (r[x.key] || 0), 0)));
   rows.forEach((r, i) => {
-    const y = i * ROW + 6;
-    const name = svg("text", { x: label - 8, y: y + BAR / 2 + 5, "text-anchor": "end" }, short(r.name, fit(label)));
+    const y = barY(i);
+    const name = svg("text", { ...nameAt(i), class: "of-chart-name" }, short(r.name, chars));
     name.append(svg("title", {}, r.name));
     root.append(name);
     let x = label;
@@ -82,12 +93,15 @@ export function stackedBars(el, rows, series) {
 
 export function rateBars(el, rows) {
   const withRate = rows.filter((r) => r.on_time_rate !== null && r.on_time_rate !== undefined);
-  if (!withRate.length) { empty(el); return; }
-  const { root, label, plot } = frame(el, withRate);
+  if (!withRate.length) {
+    empty(el, "Chưa có nhiệm vụ nào hoàn thành trong kỳ, nên chưa tính được tỷ lệ đúng hạn.");
+    return;
+  }
+  const { root, label, plot, barY, nameAt, chars } = frame(el, withRate);
   withRate.forEach((r, i) => {
-    const y = i * ROW + 6;
+    const y = barY(i);
     const rate = Math.max(0, Math.min(100, r.on_time_rate));
-    const name = svg("text", { x: label - 8, y: y + BAR / 2 + 5, "text-anchor": "end" }, short(r.name, fit(label)));
+    const name = svg("text", { ...nameAt(i), class: "of-chart-name" }, short(r.name, chars));
     name.append(svg("title", {}, r.name));
     root.append(name);
     root.append(svg("rect", { x: label, y, width: plot, height: BAR, fill: "#ece8df", rx: 3 }));
