@@ -11,6 +11,9 @@
 
 const NS = "http://www.w3.org/2000/svg";
 const COLORS = ["#b3261e", "#1a56db", "#1e7b34", "#a15c00", "#6b21a8", "#0f766e", "#9d174d", "#374151"];
+// The standard answers of a yes/no vote keep their meaning whatever their order: "Tán thành" was drawn in the first
+// palette colour, red, next to a green "ĐƯỢC THÔNG QUA". A bar's own colour still wins.
+const ANSWER_COLORS = { "Tán thành": "#1e7b34", "Không tán thành": "#b3261e", "Không biểu quyết": "#6b7280" };
 
 function el(name, attrs = {}, text) {
   const node = document.createElementNS(NS, name);
@@ -62,7 +65,7 @@ function render(container, { title = "", bars = [], total = null, colors = COLOR
     const y = pad + i * rowH;
     const value = Number(b.value) || 0;
     const barW = Math.round((track * value) / max);
-    const color = b.color || colors[i % colors.length];
+    const color = b.color || ANSWER_COLORS[b.label] || colors[i % colors.length];
     const g = el("g", { "data-label": b.label, "data-value": value });
     g.appendChild(el("text", { x: 0, y: y + 17, "font-size": 16, "font-weight": b.highlight ? 700 : 400,
                                fill: "#1d1f23" }, (b.highlight ? "✓ " : "") + b.label));
