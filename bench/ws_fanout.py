@@ -45,6 +45,7 @@ from eoffice import identity
 from storage.db import Database
 from storage.migrate import migrate
 from storage.settings import Settings
+from web import ws_protocol
 from web.app import create_app
 
 NOTICE = "Thông báo: Ủy ban nhân dân huyện Đông Triều họp thường kỳ tháng 3"
@@ -118,7 +119,7 @@ def free_port() -> int:
 def start_server(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws_max_queue=1024, backlog=4096))
+                                           ws_max_queue=1024, backlog=4096, ws=ws_protocol.PROTOCOL))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -238,6 +239,7 @@ class AppProcess:
             [sys.executable, *(["-m", "cProfile", "-o", self.profile] if self.profile else []), "-m", "uvicorn",
              "--factory", "web.app:create_app", "--host", "127.0.0.1", "--port",
              str(self.port), "--log-level", "warning", "--backlog", "4096", "--ws-max-queue", "1024",
+             "--ws", ws_protocol.PROTOCOL,  # as `eoffice serve` runs it
              *([] if deflate else ["--ws-per-message-deflate", "false"])],
             cwd=root, env={**os.environ, "PYTHONPATH": str(root), **env}, stdout=self._out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

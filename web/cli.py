@@ -255,11 +255,13 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from web import ws_protocol
+
     if not args.no_migrate:
         cmd_migrate(settings, args)
     print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
     uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
-                proxy_headers=args.proxy_headers, ws_ping_interval=None,
+                proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
                 # compression runs once per frame *per connection*: with 200 tablets it is most of the fan-out's CPU
                 ws_per_message_deflate=not args.no_ws_compression)
     return 0

@@ -50,6 +50,7 @@ from storage.db import Database, UnitOfWork
 from storage.errors import Forbidden, Invalid
 from storage.pubsub import Broker, is_control
 from storage.settings import Settings
+from web.ws_protocol import FrameWriter, frame
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ Command = Callable[["Connection", dict[str, Any]], Awaitable[dict[str, Any]]]
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4008
 CLOSE_OUT_OF_SYNC = 4009  # the log no longer has what this process missed: reconnect and take a snapshot
+MIN_UNSENT_BYTES = 1 << 20  # a direct-write connection with more than this not yet taken by the client is dropped
 MAX_TOPICS = 200  # per connection
 MAX_TOPIC_LENGTH = 200  # the column size in storage.events
 READY_TIMEOUT = 5.0
@@ -99,11 +101,22 @@ class Connection:
         # how the handshake authenticated ("session" | "bearer", sha256 of the token): commands that
         # change state check it is still valid (a logout or a revoked token ends what the socket may do)
         self.credential: tuple[str, str] | None = None
+        # set when the server offers direct frame writes (``web.ws_protocol``): frames then skip the queue
+        self.writer: FrameWriter | None = None
 
     def offer(self, text: str) -> bool:
-        """Queue a frame without waiting; a full queue drops the connection."""
+        """Send a frame without waiting: written at once (``writer``) or queued; a slow client is dropped."""
         if self.closed.is_set():
             return False
+        if self.writer is not None:
+            if not self.writer.write(self.hub.frame(text)):
+                return False  # the client is gone; the endpoint sees the disconnect
+            if self.writer.buffered() > self.hub.unsent_limit:
+                log.info("hub: dropping slow connection of user %s (%d bytes unsent)", self.user.id,
+                         self.writer.buffered())
+                self.close(CLOSE_TOO_SLOW, "too slow")
+                return False
+            return True
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
@@ -117,7 +130,9 @@ class Connection:
 
     async def put(self, text: str) -> None:
         """Queue a frame, waiting for room: used only by this connection's own task (replays)."""
-        if not self.closed.is_set():
+        if self.writer is not None:
+            self.offer(text)
+        elif not self.closed.is_set():
             await self.queue.put(text)
 
     def close(self, code: int, reason: str = "") -> None:
@@ -157,6 +172,15 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.buffer_limit = max(settings.ws_queue_size, settings.event_log_size)
+        # a replay of the whole retained log must fit: about 1 KiB per event
+        self.unsent_limit = max(MIN_UNSENT_BYTES, self.buffer_limit * 1024)
+        self._frame: tuple[str, bytes] = ("", frame(""))
+
+    def frame(self, text: str) -> bytes:
+        """The wire frame of ``text``, built once per event (every subscriber gets the same ``str``)."""
+        if self._frame[0] is not text:
+            self._frame = (text, frame(text))
+        return self._frame[1]
 
     # -- configuration -------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from storage.pubsub.memory import MemoryBroker
 from storage.settings import Settings
 from tests.conftest import free_port
 from tests.web.conftest import add_user, make_token
+from web import ws_protocol
 from web.app import create_app
 from web.auth import SESSION_COOKIE, signer
 from web.hub import CLOSE_TOO_SLOW, Hub
@@ -55,9 +56,10 @@ class Server:
         return self.app.state.hub
 
 
-def start_uvicorn(app: Starlette) -> tuple[uvicorn.Server, threading.Thread, int]:
+def start_uvicorn(app: Starlette, ws: str = "auto") -> tuple[uvicorn.Server, threading.Thread, int]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           ws=ws))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -68,13 +70,19 @@ def start_uvicorn(app: Starlette) -> tuple[uvicorn.Server, threading.Thread, int
     return server, thread, port
 
 
+@pytest.fixture(params=[ws_protocol.PROTOCOL, "auto"], ids=["frames", "asgi"])
+def ws_impl(request: pytest.FixtureRequest) -> str:
+    """Both ways frames leave the server: written directly by the hub (``eoffice serve``) or through ASGI."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def server(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Server]:
+async def server(settings: Settings, ws_impl: str, request: pytest.FixtureRequest) -> AsyncIterator[Server]:
     """A running server; tests needing other queue, heartbeat or log sizes parametrise it indirectly."""
     overrides: dict[str, Any] = getattr(request, "param", {})
     settings = replace(settings, **overrides)
     app = create_app(settings)
-    uv, thread, port = start_uvicorn(app)
+    uv, thread, port = start_uvicorn(app, ws_impl)
     db = Database(settings.database_url, publisher=app.state.broker.publish)
     try:
         yield Server(f"ws://127.0.0.1:{port}/ws", app, settings, db)
@@ -145,6 +153,49 @@ async def test_subscribe_receives_live_events_in_order_and_only_own_topic(server
         assert got[0]["data"]["message"] == NOTICE and [g["seq"] for g in got] == [1, 2, 3]
         await ws.send(json.dumps({"op": "ping"}))
         assert await recv(ws) == {"type": "pong"}  # nothing of the other user's topic came in between
+
+
+async def test_eoffice_serve_writes_event_frames_directly_beside_compressed_replies(
+        server: Server, ws_impl: str) -> None:
+    """Under ``eoffice serve`` the hub writes each event's prebuilt frame straight to the transport
+    (uncompressed), while the connection has permessage-deflate negotiated: the client must read
+    events, replies and errors interleaved, in order, with Vietnamese text intact."""
+    uid, token = user_and_token(server.settings, "lan")
+    async with connect(server.url, additional_headers=bearer(token), compression="deflate") as ws:
+        assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        await subscribe(ws, f"user:{uid}")
+        (conn,) = [c for c in server.hub.connections if c.user.id == uid]
+        assert (conn.writer is not None) == (ws_impl == ws_protocol.PROTOCOL)
+        for round_ in range(3):
+            await emit(server.db, f"user:{uid}", 2, pad=3000)  # one frame over 125 bytes, one over 4 KB
+            await ws.send(json.dumps({"op": "ping"}))
+            await ws.send("không phải JSON")
+            got = [await recv(ws) for _ in range(4)]  # events travel via the broker: they may come after the pong
+            events = [m for m in got if "seq" in m]
+            others = [m for m in got if "seq" not in m]
+            assert [m["seq"] for m in events] == [2 * round_ + 1, 2 * round_ + 2]
+            assert all(m["data"]["message"] == NOTICE for m in events)
+            assert [m["type"] for m in others] == ["pong", "error"]
+            assert others[1]["message"] == "Thông điệp không phải JSON hợp lệ."
+
+
+def test_a_frame_is_a_valid_unmasked_text_frame_at_every_length_boundary() -> None:
+    from websockets.frames import Frame, Opcode
+    from websockets.streams import StreamReader
+
+    for size in (0, 1, 125, 126, 65535, 65536, 70000):
+        text = "Đ" * (size // 2) + "a" * (size % 2)
+        reader = StreamReader()
+        reader.feed_data(ws_protocol.frame(text))
+        parser = Frame.parse(reader.read_exact, mask=False)
+        try:
+            next(parser)
+        except StopIteration as done:
+            parsed = done.value
+        else:  # pragma: no cover - the whole frame was fed
+            raise AssertionError("frame incomplete")
+        assert parsed.opcode is Opcode.TEXT and parsed.fin and not parsed.rsv1
+        assert parsed.data.decode() == text
 
 
 async def test_bad_input_and_forbidden_topics_get_vietnamese_errors_without_closing(server: Server) -> None:

@@ -53,6 +53,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from storage.errors import AppError
 from web.auth import bearer_token, credential, websocket_user
 from web.hub import Connection, Hub, encode
+from web.ws_protocol import EXTENSION
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ async def ws_endpoint(websocket: WebSocket) -> None:
 
     conn = hub.connect(user)
     conn.credential = credential(websocket, settings)
+    conn.writer = websocket.scope.get("extensions", {}).get(EXTENSION)  # direct frame writes (web.ws_protocol)
     interval = float(settings.ws_heartbeat_seconds)
     last_heard = time.monotonic()
     client_left = False
@@ -186,7 +188,10 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         # An anyio task group, not bare asyncio tasks: it cooperates with the server's (and the
         # test client's) cancel scopes, so a cancelled endpoint never leaks a half-closed child.
         async with anyio.create_task_group() as group:
-            for fn in (receiver, sender, heartbeat, conn.closed.wait):
+            parts = [receiver, heartbeat, conn.closed.wait]
+            if conn.writer is None:  # frames go through ASGI: one sender drains the queue
+                parts.append(sender)
+            for fn in parts:
                 group.start_soon(guarded, fn)
     finally:
         hub.disconnect(conn)

@@ -556,7 +556,10 @@ export function mountVoting(root) {
     } catch (err) {
       rights.msg = { ok: false, text: err.message };
     }
-    await loadRights().catch(() => {});
+    // Keep what the chair typed elsewhere in the list: the live event of this very action may have
+    // started a load that is drawn first, and the chair may already be typing in another row when this
+    // one lands (a saved value equals what was typed, so keeping it is harmless).
+    await loadRights({ keepTyped: true }).catch(() => {});
     drawRights(true); // the load may have been dropped for a newer one: keep what the chair typed since
   }
 
