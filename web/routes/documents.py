@@ -15,22 +15,20 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from eoffice import (
-    access,
     digest,
     doctypes,
     documents,
     dossiers,
     export,
     ingest,
+    live,
     outgoing,
     pdfpages,
     search,
     stats,
     tasks,
 )
-from eoffice.org import User
-from storage.db import UnitOfWork
-from storage.errors import Invalid, NotFound
+from storage.errors import Invalid
 from web.auth import json_body, require_user
 
 log = logging.getLogger(__name__)
@@ -39,27 +37,11 @@ log = logging.getLogger(__name__)
 
 # ---- plumbing ---------------------------------------------------------------------------------
 
-async def _document_topic(uow: UnitOfWork, user: User, topic: str) -> bool:
-    try:
-        await documents.get_document(uow, user, int(topic.split(":", 1)[1]))
-    except (ValueError, NotFound):
-        return False
-    return True
-
-
-async def _unit_topic(uow: UnitOfWork, user: User, topic: str) -> bool:
-    try:
-        unit_id = int(topic.split(":", 1)[1])
-    except ValueError:
-        return False
-    return unit_id in (await access.viewer_for(uow, user)).unit_ids
-
-
 def setup(app: Any) -> None:
-    """At startup: topic authorisers on the hub (document:{id} follows the document's access,
-    unit:{id} its leaders and its agency clerks) and the ingest runner."""
-    app.state.hub.add_authorizer("document:", _document_topic)
-    app.state.hub.add_authorizer("unit:", _unit_topic)
+    """At startup: the e-office's hub topics (eoffice.live: document:{id} follows the document's
+    access, unit:{id} its leaders and its agency clerks, each with a snapshot for a client too far
+    behind to replay) and the ingest runner."""
+    live.register(app.state.hub)
     app.state.ingest_runner = ingest.IngestRunner(app.state.db, app.state.blobs)
 
 
@@ -198,15 +180,11 @@ async def list_documents(request: Request) -> Response:
 
 
 async def get_document(request: Request) -> Response:
-    """A document with its attachments, ingest progress, submissions, directions and task tree."""
+    """A document with its attachments, ingest progress, submissions, directions and task tree (and,
+    outgoing, its versions and approval chain): the same view as the ``document:`` snapshot."""
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
-        doc = await documents.get_document(uow, user, _path_id(request))
-        atts = await documents.attachments_of(uow, doc)
-        jobs = await documents.ingest_jobs_of(uow, doc)
-        tree = await tasks.task_tree(uow, user, doc.id)
-    return _ok({"document": doc.public(), "attachments": [a.public() for a in atts],
-                "ingest_jobs": [j.public() for j in jobs], **tree})
+    async with request.app.state.db.uow(readonly=True) as uow:
+        return _ok(await live.document_view(uow, user, _path_id(request)))
 
 
 async def add_attachments(request: Request) -> Response:
