@@ -6,7 +6,6 @@ whole ordinary register; the confidential register only lists what they were gra
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import anyio
 from sqlalchemy import select
 
-from eoffice import access, doctypes, registers
+from eoffice import access, doctypes, registers, spreadsheet
 from eoffice.documents import Document
 from eoffice.org import Role, Unit, User
 from eoffice.registers import AGENCY_TZ, CONFIDENTIAL_SERIES, Direction, register_title
@@ -101,7 +100,7 @@ async def _handlers(uow: UnitOfWork, doc_ids: list[int]) -> dict[int, str]:
 def to_csv(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
     """UTF-8 with a byte-order mark, so Excel opens Vietnamese text correctly."""
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = spreadsheet.CsvWriter(buf)
     w.writerow(columns)
     w.writerows(rows)
     return ("\ufeff" + buf.getvalue()).encode()
@@ -124,6 +123,7 @@ def to_xlsx(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
         cell.alignment = Alignment(wrap_text=True, horizontal="center", vertical="center")
     for row in rows:
         ws.append(row)
+        spreadsheet.xlsx_text_cells(ws[ws.max_row])
     widths = {0: 14, 1: 12}
     for i in range(len(columns)):
         ws.column_dimensions[chr(ord("A") + i)].width = widths.get(i, 28)

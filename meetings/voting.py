@@ -56,7 +56,6 @@ is the same one that reads who has voted, under the lock.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import random
@@ -83,7 +82,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import audit
+from eoffice import audit, spreadsheet
 from eoffice.identity import ApiToken, UserSession
 from eoffice.org import User
 from meetings import rules, topics
@@ -1051,7 +1050,7 @@ async def export_csv(uow: UnitOfWork, user: User, poll_id: int) -> tuple[str, st
     if not results_visible(poll, pc.ctx.access.controller) or poll.result is None:
         raise Forbidden("Kết quả biểu quyết chưa được công bố.")
     out = io.StringIO()
-    w = csv.writer(out)
+    w = spreadsheet.CsvWriter(out)  # titles, names and option labels are typed by people
     r = poll.result
     w.writerow(["Biểu quyết", poll.title])
     w.writerow(["Cuộc họp", pc.meeting.title])
