@@ -10,11 +10,11 @@ import itertools
 import pytest
 from sqlalchemy import select, text
 
-from eoffice import access, documents, export, search, tasks
+from eoffice import access, documents, dossiers, export, live, outgoing, registers, search, stats, tasks
 from eoffice.documents import Attachment, Document, register_incoming
 from storage.blobs import BlobStore
-from storage.db import Database
-from storage.errors import NotFound
+from storage.db import Database, utcnow
+from storage.errors import Forbidden, NotFound
 from tests.eoffice.conftest import Org, incoming_fields, make_pdf, upload
 
 # who sees what (A..D defined in scenario())
@@ -129,6 +129,145 @@ async def test_every_path_respects_access(db: Database, org: Org, blobs: BlobSto
                 else:
                     with pytest.raises(NotFound):
                         await tasks.get_task(uow, user, t.id)
+
+
+# drafts (outgoing, not in the register yet): who may list each one
+DRAFTS_EXPECTED = {name: set() for name in EXPECTED} | {
+    "chuyenvien2": {"E", "F"},  # drafted both
+    "truongphong": {"E"},  # asked to approve E (first level of a KT specialist's chain)
+}
+COUNT_FIELDS = {"received", "on_time", "late", "in_progress", "overdue", "on_time_rate"}
+
+
+async def test_side_paths_respect_access(db: Database, org: Org, blobs: BlobStore, world: dict[str, int]) -> None:
+    """The paths besides lists and search: work dossiers, the outgoing drafts list, per-person
+    statistics, and the WebSocket hub's ``document:``/``unit:`` topics (authoriser and snapshot).
+    None of them lets a user reach a document they may not see, its summary or its existence."""
+    async with db.uow() as uow:
+        e = await outgoing.create_draft(uow, org["chuyenvien2"], blobs, doc_type="cong_van", confidentiality="mat",
+                                        summary="Dự thảo mật E về phương án nhân sự")
+        f = await outgoing.create_draft(uow, org["chuyenvien2"], blobs, doc_type="cong_van",
+                                        summary="Dự thảo F về chuyển đổi số")
+        await outgoing.send_for_approval(uow, org["chuyenvien2"], e.id, org["truongphong"].id)
+        await uow.commit()
+    ids = {**world, "E": e.id, "F": f.id}
+    names = {v: k for k, v in ids.items()}
+    secret = {"B": "Văn bản B", "C": "Văn bản C", "E": "Dự thảo mật E"}  # the confidential ones' summaries
+    today = registers.local_date(utcnow())
+    hub = _FakeHub()
+    live.register(hub)
+    assert hub.authorizers == {"document:": live.authorize_document, "unit:": live.authorize_unit}
+    assert hub.snapshots == {"document:": live.document_snapshot, "unit:": live.unit_snapshot}
+
+    async with db.uow() as uow:
+        all_tasks = (await uow.session.scalars(select(tasks.Task))).all()
+        for name, user in org.users.items():
+            expected = EXPECTED[name] | DRAFTS_EXPECTED[name]
+            hidden = [s for n, s in secret.items() if n not in expected]
+            viewer = await access.viewer_for(uow, user)
+            # work dossiers: only what the owner may see can be filed, and contents follow the rule
+            d = await dossiers.open_dossier(uow, user, f"Hồ sơ của {user.full_name}")
+            for doc_name, doc_id in ids.items():
+                if doc_name in expected:
+                    await dossiers.file_document(uow, user, d.id, doc_id)
+                else:
+                    with pytest.raises(NotFound):
+                        await dossiers.file_document(uow, user, d.id, doc_id)
+            for t in all_tasks:
+                if names[t.document_id] in expected:
+                    await dossiers.file_task(uow, user, d.id, t.id)
+                else:
+                    with pytest.raises(NotFound):
+                        await dossiers.file_task(uow, user, d.id, t.id)
+            content = await dossiers.contents(uow, user, d.id)
+            assert {names[x["id"]] for x in content["documents"]} == expected, name
+            assert {names[x["document_id"]] for x in content["tasks"]} <= expected, name
+            for other in org.users.values():  # a dossier is its owner's alone
+                if other.id != user.id:
+                    with pytest.raises(NotFound):
+                        await dossiers.contents(uow, other, d.id)
+            # outgoing drafts
+            for status in (None, "draft", "in_review"):
+                listed = {names[x.id] for x in await outgoing.drafts(uow, user, status=status)}
+                assert listed <= DRAFTS_EXPECTED[name], (name, status)
+            assert {names[x.id] for x in await outgoing.drafts(uow, user)} == DRAFTS_EXPECTED[name], name
+            # statistics per person: counts only (no ids, titles or summaries of documents), the
+            # people of the actor's own agency, and only the actor's own row for a non-leader/clerk
+            for level in ("person", "unit", "agency"):
+                wide = user.has_role("leader", "clerk", "admin")
+                if not wide and level != "person":
+                    with pytest.raises(Forbidden):
+                        await stats.statistics(uow, user, date_from=today, date_to=today, level=level)
+                    continue
+                figures = await stats.statistics(uow, user, date_from=today, date_to=today, level=level)
+                assert all(set(r) == COUNT_FIELDS | {"id", "name"} for r in figures["rows"]), (name, level)
+                assert not any(s in repr(figures) for s in secret.values()), (name, level)
+                if level == "person":
+                    people = {u.id for u in org.users.values() if u.unit_id in _agency_units(org, user)}
+                    rows = {r["id"] for r in figures["rows"]}
+                    assert rows <= (people if wide else {user.id}), name
+                    if wide and org["chuyenvien"].id in people:  # B's task, counted, nothing more
+                        assert org["chuyenvien"].id in rows, name
+            # WebSocket topics: document:{id} only for readers, its snapshot NotFound for anybody else
+            for doc_name, doc_id in ids.items():
+                topic = f"document:{doc_id}"
+                assert await live.authorize_document(uow, user, topic) == (doc_name in expected), (name, doc_name)
+                if doc_name in expected:
+                    assert (await live.document_snapshot(uow, user, topic))["document"]["id"] == doc_id
+                else:
+                    with pytest.raises(NotFound):
+                        await live.document_snapshot(uow, user, topic)
+            for bad in ("document:", "document:abc", f"document:{ids['B']}x", f"unit:{ids['B']}",
+                        "document:" + "9" * 20):
+                assert not await live.authorize_document(uow, user, bad), (name, bad)
+            # unit:{id} only for its listeners; their snapshot lists only what each may see
+            for unit in org.units.values():
+                topic = f"unit:{unit.id}"
+                allowed = await live.authorize_unit(uow, user, topic)
+                assert allowed == (unit.id in viewer.unit_ids), (name, unit.code)
+                if not allowed:
+                    with pytest.raises(NotFound):
+                        await live.unit_snapshot(uow, user, topic)
+                    continue
+                snap = await live.unit_snapshot(uow, user, topic)
+                for key in ("informed", "to_issue", "registered"):
+                    assert {names[x["id"]] for x in snap[key]} <= expected, (name, unit.code, key)
+                assert {names[t["document_id"]] for t in snap["tasks"]} <= expected, (name, unit.code)
+                assert not any(s in repr(snap) for s in hidden), (name, unit.code)
+            assert not await live.authorize_unit(uow, user, "unit:x")
+            assert not any(s in repr(content) for s in hidden), name
+        # access shrinks after filing: A made confidential leaves vanthu2's dossier, topic and unit snapshot
+        clerk2 = org["vanthu2"]
+        (mine,) = await dossiers.list_dossiers(uow, clerk2)
+        agency_topic = f"unit:{org.units['UBND'].id}"
+        assert [x["id"] for x in (await dossiers.contents(uow, clerk2, mine.id))["documents"]] == [ids["A"]]
+        assert ids["A"] in {x["id"] for x in (await live.unit_snapshot(uow, clerk2, agency_topic))["registered"]}
+        a = await uow.session.get(documents.Document, ids["A"])
+        assert a is not None
+        a.confidentiality = "mat"
+        await uow.session.flush()
+        assert (await dossiers.contents(uow, clerk2, mine.id))["documents"] == []
+        assert not await live.authorize_document(uow, clerk2, f"document:{ids['A']}")
+        assert ids["A"] not in {x["id"] for x in (await live.unit_snapshot(uow, clerk2, agency_topic))["registered"]}
+
+
+class _FakeHub:
+    def __init__(self) -> None:
+        self.authorizers: dict[str, object] = {}
+        self.snapshots: dict[str, object] = {}
+
+    def add_authorizer(self, prefix: str, fn: object) -> None:
+        self.authorizers[prefix] = fn
+
+    def add_snapshot(self, prefix: str, fn: object) -> None:
+        self.snapshots[prefix] = fn
+
+
+def _agency_units(org: Org, user: object) -> set[int]:
+    """The units whose people are in the statistics of the user's agency (a nested agency keeps its own)."""
+    by_code = {"VP": "UBND", "KT": "UBND", "UBND": "UBND", "STTTT": "STTTT", "DT": "DT"}
+    mine = next(c for c, u in org.units.items() if u.id == user.unit_id)  # type: ignore[attr-defined]
+    return {org.units[c].id for c, a in by_code.items() if a == by_code[mine]}
 
 
 async def _stored_keys(uow: object, doc_id: int) -> set[str]:
