@@ -7,7 +7,8 @@
 - CSRF: a random nonce in its own cookie; the token expected in forms (``csrf_token``) and in
   ``X-CSRF-Token`` is an HMAC of it. Every unsafe cookie-carried request is checked here, in
   the middleware, so no handler can forget: url-encoded forms are read (bounded) and replayed;
-  multipart uploads must carry the token in the header or the query string.
+  anything else (JSON, raw uploads) must carry the token in the header. Never in the query
+  string: a URL ends up in access logs, proxies and the Referer of the next page.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ async def _check_csrf(conn: HTTPConnection, receive: Receive, settings: Settings
     if not nonce:
         return False, receive
     expected = csrf_for(settings, nonce)
-    given = conn.headers.get(CSRF_HEADER) or conn.query_params.get(CSRF_FIELD)
+    given = conn.headers.get(CSRF_HEADER)  # not the query string (?csrf_token=): see the module docstring
     if given is not None:
         return hmac.compare_digest(given, expected), receive
     if conn.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):

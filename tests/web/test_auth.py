@@ -69,6 +69,30 @@ def test_csrf_missing_or_forged_is_refused(client: TestClient, settings: Setting
     assert client.post("/api/tokens", json={"name": "x"}).status_code == 403
 
 
+def test_csrf_token_in_the_query_string_is_refused(client: TestClient, settings: Settings) -> None:
+    """The token goes in the X-CSRF-Token header or the form body, never in a URL (access logs,
+    proxies, the Referer of the next page would carry it)."""
+    add_user(settings, "vanthu", Role.CLERK)
+    login(client, "vanthu")
+    token = csrf_from(client.get("/").text)
+    # JSON and raw uploads: the query string does not count, the header does
+    r = client.post("/api/tokens", params={"csrf_token": token}, json={"name": "Máy quét văn thư"})
+    assert r.status_code == 403 and r.json()["error"] == "csrf"
+    r = client.post("/api/files", params={"csrf_token": token}, content=b"%PDF-1.7 test",
+                    headers={"Content-Type": "application/pdf", "X-Filename": "cong-van.pdf"})
+    assert r.status_code == 403
+    r = client.post("/api/tokens", json={"name": "Máy quét văn thư"}, headers={"X-CSRF-Token": token})
+    assert r.status_code in (200, 201), r.text
+    # a form: the query string does not count either (an empty body with the token in the URL),
+    # the field in the body does
+    r = client.post("/logout", params={"csrf_token": token}, data={"next": "/"})
+    assert r.status_code == 403 and "tải lại trang" in r.text
+    assert client.get("/api/me").status_code == 200  # still logged in
+    r = client.post("/logout", params={"csrf_token": "x"}, data={"csrf_token": token})
+    assert r.status_code == 303
+    assert client.get("/api/me").status_code == 401
+
+
 def test_tampered_session_cookie_is_not_a_session(client: TestClient, settings: Settings) -> None:
     add_user(settings, "vanthu", Role.CLERK)
     login(client, "vanthu")
