@@ -354,3 +354,41 @@ def test_search_outgoing_dossier_statistics(world: tuple[TestClient, Org, Any]) 
     assert "Chỉ lãnh đạo, văn thư xem thống kê" in page
     r = clerk.request("GET", f"/api/registers/export?direction=in&year={local_date(utcnow()).year}&format=csv")
     assert r.status_code == 200 and SENDER in r.content.decode("utf-8-sig")
+
+
+def test_home_page_shows_my_meetings(world: tuple[TestClient, Org, Any]) -> None:
+    """A delegate finds the meeting on the home page: invited ones as 'Sắp họp', the one going on first and
+    straight into its room; people not invited see none of it."""
+    _app, org, as_ = world
+    clerk, chair, member, outsider = as_("vanthu"), as_("lanhdao"), as_("truongphong"), as_("chuyenvien2")
+    empty = member.get("/")
+    assert "Cuộc họp của bạn" in empty and "Không có cuộc họp nào đang diễn ra hoặc sắp tới." in empty
+
+    def api(b: Browser, path: str, body: dict[str, object] | None = None) -> dict[str, Any]:
+        r = b.request("POST", path, json=body or {}, headers={"X-CSRF-Token": b.csrf})
+        assert r.status_code in (200, 201), (path, r.text)
+        return r.json()
+
+    ids = []
+    for title, start in (("Họp giao ban Văn phòng Ủy ban nhân dân tỉnh", "2026-12-03T08:00"),
+                         ("Phiên họp thường kỳ tháng 12 về chuyển đổi số", "2026-12-01T14:00")):
+        m = api(clerk, "/api/meetings", {"title": title, "starts_at": start, "place": "Phòng họp số 1",
+                                         "chair_id": org["lanhdao"].id, "secretary_id": org["chuyenvien"].id})
+        api(clerk, f"/api/meetings/{m['id']}/participants", {"user_id": org["truongphong"].id})
+        ids.append(m["id"])
+    draft_only = member.get("/")  # not invited yet: drafts are the organisers' business
+    assert "Họp giao ban" not in draft_only
+
+    for mid in ids:
+        api(clerk, f"/api/meetings/{mid}/invite")
+    text = _text_of(member.get("/"))
+    first, second = text.index("Phiên họp thường kỳ tháng 12"), text.index("Họp giao ban Văn phòng")
+    assert first < second, "the sooner meeting comes first"
+    assert "Sắp họp" in text and "01/12/2026" in text
+
+    api(chair, f"/api/meetings/{ids[0]}/start")  # the later one starts early: it goes on top, into the room
+    html = member.get("/")
+    text = _text_of(html)
+    assert text.index("Đang họp") < text.index("Họp giao ban Văn phòng") < text.index("Phiên họp thường kỳ")
+    assert f'href="/meetings/{ids[0]}/room"' in html and f'href="/meetings/{ids[1]}"' in html
+    assert "Họp giao ban" not in outsider.get("/")

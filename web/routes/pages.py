@@ -9,6 +9,8 @@ from starlette.routing import Route
 
 from eoffice import audit, identity
 from eoffice.org import Unit
+from meetings import meetings as meeting_service
+from meetings.rules import State
 from storage.errors import Throttled, Unauthenticated
 from web.auth import clear_session_cookie, client_ip, login_required, session_token, set_session_cookie
 
@@ -64,6 +66,11 @@ async def logout(request: Request) -> Response:
     return response
 
 
+HOME_MEETINGS = 3  # meetings on the home page: those going on, then the next ones
+HOME_MEETINGS_SCAN = 30  # the latest meetings (by start) looked at for them
+STATE_NAMES = {State.IN_PROGRESS.value: "Đang họp", State.INVITED.value: "Sắp họp"}
+
+
 @login_required()
 async def home(request: Request) -> Response:
     user = request.state.user
@@ -78,8 +85,14 @@ async def home(request: Request) -> Response:
         from web.routes.office_pages import todo_summary  # here: office_pages imports this module
 
         todo = await todo_summary(uow, user)
-    return request.app.state.templates.TemplateResponse(request, "home.html",
-                                                        {"unit": unit, "recent": recent, "todo": todo})
+        # A delegate opening the app on a tablet finds the meeting going on (or the next one) on the first screen.
+        rows = await meeting_service.list_for_user(uow, user, limit=HOME_MEETINGS_SCAN)
+    live = [m for m in rows if m.state == State.IN_PROGRESS]
+    upcoming = sorted((m for m in rows if m.state == State.INVITED), key=lambda m: m.starts_at)
+    my_meetings = (live + upcoming)[:HOME_MEETINGS]
+    return request.app.state.templates.TemplateResponse(
+        request, "home.html",
+        {"unit": unit, "recent": recent, "todo": todo, "my_meetings": my_meetings, "meeting_states": STATE_NAMES})
 
 
 routes = [
