@@ -8,6 +8,13 @@ agencies publish, such as 98.63%).
 Levels: ``agency`` counts each document's top-level main task (one per handled document);
 ``unit`` counts tasks assigned to a unit plus top-level tasks assigned directly to its people;
 ``person`` counts every task assigned to a person, passed-down ones included.
+
+A withdrawn task (thu hồi) is counted nowhere. A returned task (trả lại) went back to whoever
+assigned it, who gives it to someone else (``tasks.reassign``: the same task, counted for the new
+handler from then on) or takes it back: it is not the handler's work, neither pending nor
+overdue, so the ``unit`` and ``person`` levels leave it out. The agency still has the document to
+handle, so the ``agency`` level keeps counting it as pending (in progress, or overdue past its
+deadline): handing a document back does not handle it.
 """
 
 from __future__ import annotations
@@ -49,8 +56,14 @@ class Counts:
         return {**asdict(self), "on_time_rate": self.on_time_rate}
 
 
+def counts_for_handler(status: str) -> bool:
+    """Whether a task is its handler's work in the ``unit`` and ``person`` figures: not once it was
+    withdrawn or returned (trả lại) to its assigner."""
+    return status not in (TaskStatus.WITHDRAWN, TaskStatus.RETURNED)
+
+
 def bucket(status: str, deadline: dt.date | None, completed_at: dt.datetime | None, as_of: dt.date) -> str:
-    """on_time | late | in_progress | overdue."""
+    """on_time | late | in_progress | overdue (an open or returned task: pending, overdue past its deadline)."""
     if status == TaskStatus.DONE and completed_at is not None and local_date(completed_at) <= as_of:
         if deadline is None or local_date(completed_at) <= deadline:
             return "on_time"
@@ -99,6 +112,8 @@ async def statistics(uow: UnitOfWork, actor: User, *, date_from: dt.date, date_t
             select(User).where(User.unit_id.in_(in_agency)))).all()}
         unit_names = {u.id: u.name for u in units}
         for row in (await uow.session.execute(q)).all():
+            if not counts_for_handler(row.status):  # returned: back with its assigner, not the handler's
+                continue
             b = bucket(row.status, row.deadline, row.completed_at, as_of)
             if level == "person":
                 if row.assignee_user_id in people and (wide or row.assignee_user_id == actor.id):
