@@ -74,7 +74,7 @@ STATE_NAMES = {State.IN_PROGRESS.value: "Đang họp", State.INVITED.value: "S�
 @login_required()
 async def home(request: Request) -> Response:
     user = request.state.user
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         unit = await uow.session.get(Unit, user.unit_id) if user.unit_id else None
         recent = (
             await uow.session.scalars(
