@@ -71,3 +71,4 @@ def register(hub: Any) -> None:
     """Wire the room into the WebSocket hub (idempotent)."""
     hub.add_authorizer(topics.PREFIX, authorize)
     hub.add_snapshot(topics.PREFIX, snapshot)
+    hub.add_access_events("participants.changed")  # someone removed from the meeting stops following it

@@ -20,6 +20,11 @@ Design points, and why:
   lock (PostgreSQL) or a write lock (SQLite), seeing seq N means every seq below N is committed.
 - **Authorisation per topic prefix.** ``add_authorizer("meeting:", fn)``; a topic that no
   authorizer claims is refused. ``user:{id}`` is built in: only that user.
+- **Access that shrinks.** A subscription is authorised when it is made. Event types registered
+  with ``add_access_events`` (a participant removed, a task withdrawn, a document recalled) make
+  the hub authorise that topic's subscribers again, once per user, shortly after the event (a
+  burst of changes costs one pass); those who may no longer see the topic are unsubscribed and
+  told so with an ``error`` frame carrying ``revoked: true``.
 - **Snapshots.** A client too far behind (or ahead: a restored database) gets
   ``{"type": "snapshot", ...}`` from ``add_snapshot(prefix, fn)``; the default ``{}`` means
   "reload your state". The seq is read *before* the snapshot is built, so the snapshot is at
@@ -60,6 +65,7 @@ Command = Callable[["Connection", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4008
+REAUTHORIZE_DELAY = 0.2  # seconds: access-changing events of a burst share one re-check
 CLOSE_OUT_OF_SYNC = 4009  # the log no longer has what this process missed: reconnect and take a snapshot
 MIN_UNSENT_BYTES = 1 << 20  # a direct-write connection with more than this not yet taken by the client is dropped
 MAX_TOPICS = 200  # per connection
@@ -169,6 +175,8 @@ class Hub:
         self._authorizers: dict[str, Authorizer] = {"user:": own_user_topic}
         self._snapshots: dict[str, Snapshot] = {}
         self._commands: dict[str, Command] = {}
+        self._access_events: set[str] = set()
+        self._recheck: dict[str, asyncio.Task[None]] = {}  # topic -> pending re-authorisation
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.buffer_limit = max(settings.ws_queue_size, settings.event_log_size)
@@ -191,6 +199,10 @@ class Hub:
     def add_snapshot(self, prefix: str, fn: Snapshot) -> None:
         """State for a client too far behind to replay, for topics starting with ``prefix``."""
         self._snapshots[prefix] = fn
+
+    def add_access_events(self, *types: str) -> None:
+        """Event types after which a topic's subscribers are authorised again (access may have shrunk)."""
+        self._access_events.update(types)
 
     def add_command(self, op: str, fn: Command) -> None:
         """A client command ``{"op": op, "id": ..., ...}``, answered by one ``reply`` frame (``web.routes.ws``)."""
@@ -216,13 +228,16 @@ class Hub:
                         READY_TIMEOUT)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for pending in [self._task, *self._recheck.values()]:
+            if pending is None:
+                continue
+            pending.cancel()
             try:
-                await self._task
+                await pending
             except asyncio.CancelledError:
                 pass
-            self._task = None
+        self._task = None
+        self._recheck.clear()
         for conn in list(self.connections):
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
 
@@ -250,7 +265,7 @@ class Hub:
         if topic not in conn.topics and len(conn.topics) >= MAX_TOPICS:
             raise Invalid(f"Mỗi kết nối chỉ được theo dõi tối đa {MAX_TOPICS} kênh.")
         authorizer: Authorizer | None = self._lookup(self._authorizers, topic)
-        async with self.db.uow() as uow:
+        async with self.db.uow(readonly=True) as uow:
             if authorizer is None or not await authorizer(uow, conn.user, topic):
                 raise Forbidden(f"Bạn không có quyền theo dõi kênh «{topic}».")
 
@@ -262,7 +277,7 @@ class Hub:
         replayed: list[dict[str, Any]] = []
         snapshot: dict[str, Any] | None = None
         try:
-            async with self.db.uow() as uow:
+            async with self.db.uow(readonly=True) as uow:
                 if since is None:
                     current = await events.last_seq(uow.session, topic)
                 else:
@@ -353,6 +368,34 @@ class Hub:
                 if self._seen.get(topic, 0) >= seq:
                     return
         self._dispatch(topic, seq, encode(message))
+        if message.get("type") in self._access_events and topic not in self._recheck:
+            self._recheck[topic] = asyncio.create_task(self._reauthorize(topic), name=f"hub-reauthorize:{topic}")
+
+    async def _reauthorize(self, topic: str) -> None:
+        """Authorise ``topic``'s subscribers again; unsubscribe (and tell) those no longer allowed."""
+        try:
+            await asyncio.sleep(REAUTHORIZE_DELAY)
+            del self._recheck[topic]  # an event from now on schedules another pass
+            authorizer: Authorizer | None = self._lookup(self._authorizers, topic)
+            subscribers = list(self._subs.get(topic, ()))
+            allowed: dict[int, bool] = {}
+            async with self.db.uow(readonly=True) as uow:
+                for conn in subscribers:
+                    if conn.user.id not in allowed:
+                        allowed[conn.user.id] = authorizer is not None and await authorizer(uow, conn.user, topic)
+            for conn in subscribers:
+                if not allowed[conn.user.id] and topic in conn.topics:
+                    self.unsubscribe(conn, topic)
+                    conn.send({"type": "error", "op": "subscribe", "topic": topic, "revoked": True,
+                               "message": f"Bạn không còn quyền theo dõi kênh «{topic}»."})
+                    log.info("hub: user %s no longer may follow %s; unsubscribed", conn.user.id, topic)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("hub: re-authorising the subscribers of %s failed", topic)
+        finally:
+            if self._recheck.get(topic) is asyncio.current_task():
+                del self._recheck[topic]
 
     def _dispatch(self, topic: str, seq: int, text: str) -> None:
         self._seen[topic] = max(seq, self._seen.get(topic, 0))
@@ -377,7 +420,7 @@ class Hub:
         query = select(events.Event).where(events.Event.topic == topic, events.Event.seq > after)
         if before is not None:
             query = query.where(events.Event.seq < before)
-        async with self.db.uow() as uow:
+        async with self.db.uow(readonly=True) as uow:
             return list((await uow.session.scalars(query.order_by(events.Event.seq))).all())
 
     async def _resync(self) -> None:
@@ -385,7 +428,7 @@ class Hub:
         known = {t: s for t, s in self._seen.items() if t in self._subs}
         if not known:
             return
-        async with self.db.uow() as uow:
+        async with self.db.uow(readonly=True) as uow:
             rows = (
                 await uow.session.execute(
                     select(events.Topic.name, events.Topic.last_seq).where(events.Topic.name.in_(list(known)))

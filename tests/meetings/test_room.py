@@ -195,3 +195,51 @@ async def test_reconnect_resumes_by_seq_and_state_survives_restart(world: World,
             assert await room.snapshot(uow, world.member, f"meeting:{mid}:control") == {}
     finally:
         await fresh.dispose()
+
+
+async def test_a_member_removed_from_the_meeting_stops_receiving_its_room(world: World) -> None:
+    """The hub authorises the room topic again after ``participants.changed``: a member struck off
+    the list (before checking in) is told and receives nothing more; the others keep following."""
+    import asyncio
+    from dataclasses import replace
+
+    from storage.pubsub.memory import MemoryBroker
+    from storage.settings import Settings
+    from web.hub import Hub
+
+    m = await world.meeting(invite=True)
+    topic = f"meeting:{m['meeting_id']}"
+    broker = MemoryBroker()
+    hub = Hub(world.db, broker, replace(Settings(database_url="sqlite://"), ws_queue_size=64))
+    world.db.publisher = broker.publish
+    room.register(hub)
+    await hub.start()
+    try:
+        removed, staying = hub.connect(world.member2), hub.connect(world.member)
+        await hub.subscribe(removed, topic)
+        await hub.subscribe(staying, topic)
+
+        def frames(conn: object) -> list[dict[str, object]]:
+            out = []
+            while not conn.queue.empty():  # type: ignore[attr-defined]
+                out.append(json.loads(conn.queue.get_nowait()))  # type: ignore[attr-defined]
+            return out
+
+        frames(removed), frames(staying)
+        await call(world.db, meetings.remove_participant, world.organiser, m["seats"]["member2"])
+        for _ in range(100):
+            if topic not in removed.topics:
+                break
+            await asyncio.sleep(0.02)
+        got = frames(removed)
+        assert [f["type"] for f in got] == ["participants.changed", "error"]
+        assert got[1]["revoked"] is True and got[1]["topic"] == topic
+        await call(world.db, meetings.remove_participant, world.organiser, m["seats"]["guest"])
+        await asyncio.sleep(0.4)
+        assert frames(removed) == []
+        assert [f["type"] for f in frames(staying)] == ["participants.changed", "participants.changed"]
+        assert topic in staying.topics
+    finally:
+        await hub.stop()
+        await broker.close()
+        world.db.publisher = None

@@ -239,6 +239,44 @@ async def test_custom_authorizer_longest_prefix_wins(server: Server) -> None:
             assert (await recv(ws))["type"] == "error"
 
 
+async def test_a_subscriber_whose_access_shrank_is_unsubscribed_after_an_access_event(server: Server) -> None:
+    """Access is checked at subscribe time, and again after an event registered as access-changing:
+    the one who lost access is told (``revoked``) and gets nothing more; the other keeps receiving."""
+    lan_id, lan_token = user_and_token(server.settings, "lan")
+    _, hung_token = user_and_token(server.settings, "hung")
+    allowed = {"lan", "hung"}
+
+    async def room(uow: UnitOfWork, user: User, topic: str) -> bool:
+        return user.username in allowed
+
+    server.hub.add_authorizer("room:", room)
+    server.hub.add_access_events("participants.changed")
+    topic = "room:9"
+    async with connect(server.url, additional_headers=bearer(lan_token)) as lan, \
+            connect(server.url, additional_headers=bearer(hung_token)) as hung:
+        await subscribe(lan, topic)
+        await subscribe(hung, topic)
+        await emit(server.db, topic)
+        assert (await recv(lan))["seq"] == 1 and (await recv(hung))["seq"] == 1
+        allowed.discard("lan")
+        await emit(server.db, topic, 2)  # an ordinary event re-checks nothing: lan still gets it
+        assert [(await recv(lan))["seq"] for _ in range(2)] == [2, 3]
+        await emit(server.db, topic, type_="participants.changed")
+        assert (await recv(lan))["seq"] == 4  # dispatched before the re-check
+        revoked = await recv(lan)
+        assert revoked["type"] == "error" and revoked["revoked"] is True and revoked["topic"] == topic
+        assert revoked["message"] == f"Bạn không còn quyền theo dõi kênh «{topic}»."
+        await emit(server.db, topic)
+        assert [(await recv(hung))["seq"] for _ in range(4)] == [2, 3, 4, 5]
+        await lan.send(json.dumps({"op": "ping"}))  # lan's socket is alive, only that topic is gone
+        assert (await recv(lan))["type"] == "pong"
+        await subscribe(lan, f"user:{lan_id}")
+        with pytest.raises(TimeoutError):
+            while True:
+                message = await recv(lan, within=0.5)
+                assert message.get("topic") != topic, message
+
+
 async def test_unauthenticated_or_cross_site_is_closed_with_a_code(server: Server) -> None:
     for url, headers, code in [
         (server.url, {}, 4401),
