@@ -22,6 +22,10 @@ yes/no/abstain counts equal what was sent; the database holds N has-voted rows, 
 Baseline, same run, same client, same rate: ``GET /healthz`` (the HTTP round trip through the same
 server, a ``SELECT 1`` and no write). The ratio says what a durable, audited vote costs on top.
 
+The server runs as ``eoffice serve`` does, with the hub writing each event's frame straight to
+every socket (``web.ws_protocol``); ``BENCH_UVICORN_ARGS="--ws auto"`` measures uvicorn's ASGI send
+path instead (the JSON line says which: ``ws``).
+
 Prints the figures, then one JSON line.
 """
 
@@ -494,6 +498,7 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
             server.kill()
     return {
         "voters": n, "via": "http" if http_votes else "websocket", "spread_s": spread,
+        "ws": "asgi" if "auto" in os.environ.get("BENCH_UVICORN_ARGS", "") else "frames",
         "setup_s": round(setup_s, 2), "connect_s": round(connect_s, 2),
         "cast_s": round(cast_s, 3), "all_tallied_s": round(everyone_s, 3), "votes_per_s": round(n / cast_s, 1),
         "ack_p50_ms": round(percentile(ack_ms, 50), 1), "ack_p99_ms": round(percentile(ack_ms, 99), 1),
