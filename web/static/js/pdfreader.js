@@ -62,7 +62,8 @@ export class PdfReader {
     this.pagesEl = h("div", { class: "reader-pages" });
     this.scroller = h("div", { class: "reader-scroll", tabindex: "0", "aria-label": "Trang tài liệu" }, this.pagesEl);
     this.root.replaceChildren(this.bar, this.scroller);
-    this.empty("Chọn một tài liệu trong mục «Tài liệu» để đọc.");
+    // where the list is: below the agenda (in portrait that box scrolls, and the heading may be out of sight)
+    this.empty("Chọn một tài liệu trong mục «Tài liệu», dưới chương trình họp, để đọc.");
 
     this.pageInput.addEventListener("change", () => this.goTo(Number(this.pageInput.value) || 1, { user: true }));
     this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
