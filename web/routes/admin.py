@@ -14,7 +14,7 @@ from web.auth import login_required
 
 
 async def _users_context(request: Request) -> dict[str, object]:
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         users = (await uow.session.scalars(select(User).order_by(User.username))).all()
         units = (await uow.session.scalars(select(Unit).order_by(Unit.id))).all()
     return {"users": users, "units": units, "unit_names": {u.id: u.name for u in units}, "roles": ROLE_LABELS,
@@ -50,7 +50,7 @@ async def users_add(request: Request) -> Response:
 @login_required(Role.ADMIN)
 async def audit_page(request: Request) -> Response:
     verify = request.query_params.get("verify") == "1"
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         entries = (
             await uow.session.scalars(select(audit.AuditEntry).order_by(audit.AuditEntry.seq.desc()).limit(200))
         ).all()

@@ -65,7 +65,7 @@ async def import_package(request: Request) -> Response:
         runner.submit(result.job_ids)
     body = result.public()
     if result.action in ("registered", "replaced") and result.document is not None:
-        async with state.db.uow() as uow:  # the signatures as received, for the clerk's first look
+        async with state.db.uow(readonly=True) as uow:  # the signatures as received, for the clerk's first look
             body["signatures"] = await signatures.verify_document(uow, user, state.blobs, result.document.id)
     return JSONResponse(body, status_code=201)
 
@@ -84,7 +84,7 @@ async def export_package(request: Request) -> Response:
 async def timeline(request: Request) -> Response:
     """edXML exchange state of a document and its status events (01 ... 16)."""
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         return JSONResponse(await edxml.timeline(uow, user, int(request.path_params["id"])))
 
 
@@ -92,7 +92,7 @@ async def status_package(request: Request) -> Response:
     """One of our status events as an edXML Status package for the sending agency."""
     user = require_user(request)
     event_id = int(request.path_params["id"])
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         data = await edxml.status_package(uow, user, event_id)
     return _xml(data, f"trang-thai-{event_id}.edxml")
 
@@ -100,7 +100,7 @@ async def status_package(request: Request) -> Response:
 async def quarantine(request: Request) -> Response:
     """Refused edXML packages of your agency, newest first (clerk)."""
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         rows = await edxml.quarantined(uow, user)
     return JSONResponse({"items": [q.public() for q in rows]})
 
@@ -109,7 +109,7 @@ async def document_signatures(request: Request) -> Response:
     """Digital signatures of the document's PDF attachments: signer, time, integrity, changes, trust."""
     user = require_user(request)
     state = request.app.state
-    async with state.db.uow() as uow:
+    async with state.db.uow(readonly=True) as uow:
         items = await signatures.verify_document(uow, user, state.blobs, int(request.path_params["id"]))
     return JSONResponse({"attachments": items})
 

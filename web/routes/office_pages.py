@@ -93,7 +93,7 @@ def _pager(request: Request, page: int, has_next: bool) -> dict[str, Any]:
 @login_required()
 async def inbox_page(request: Request) -> Response:
     user = request.state.user
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         box = await tasks.inbox(uow, user)
         to_submit: list[Document] = []
         if user.has_role(Role.CLERK):
@@ -150,7 +150,7 @@ async def register_submit(request: Request) -> Response:
             await uow.commit()
     except AppError as exc:
         duplicate = exc.details if isinstance(exc, Conflict) and exc.details.get("duplicate") else None
-        async with state.db.uow() as uow:
+        async with state.db.uow(readonly=True) as uow:
             files = await _upload_rows(uow, user, upload_ids)
         return render(request, "office/register.html", status_code=exc.status, section="register",
                       form=dict(form), files=files, error=exc.message, duplicate=duplicate,
@@ -222,7 +222,7 @@ def _task_actions(user: User, task: Task) -> dict[str, bool]:
 
 async def _document_response(request: Request, doc_id: int, *, error: str | None = None, status: int = 200,
                              form: dict[str, Any] | None = None) -> Response:
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         ctx = await _document_context(request, uow, doc_id)
     notice = {"registered": "Đã vào sổ văn bản đến.", "submitted": "Đã trình văn bản.",
               "directed": "Đã cho ý kiến chỉ đạo và giao việc.", "filed": "Đã đưa văn bản vào hồ sơ.",
@@ -301,7 +301,7 @@ async def tasks_page(request: Request) -> Response:
     scope = "assigned_by_me" if q.get("scope") == "assigned_by_me" else "assigned_to_me"
     status = q.get("status") if q.get("status") in {s.value for s in TaskStatus} else None
     state = q.get("state") if q.get("state") in ("overdue", "due_soon") else None
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         page = _page(request)
         rows = await tasks.my_tasks(uow, user, scope=scope, status=status, state=state, limit=BOARD_PAGE + 1,
                                     offset=(page - 1) * BOARD_PAGE,
@@ -333,7 +333,7 @@ async def tasks_page(request: Request) -> Response:
 async def _task_response(request: Request, task_id: int, *, error: str | None = None, status: int = 200,
                          form: dict[str, Any] | None = None) -> Response:
     user = request.state.user
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         task = await tasks.get_task(uow, user, task_id)
         t = task.public(today())
         ups = await tasks.task_updates(uow, user, task.id)
