@@ -547,6 +547,15 @@ async def drafts(uow: UnitOfWork, actor: User, *, status: str | None = None) -> 
     return list((await uow.session.scalars(q.order_by(Document.updated_at.desc()).limit(200))).all())
 
 
+async def pending_approvers(uow: UnitOfWork, doc_ids: Sequence[int]) -> dict[int, int]:
+    """Whose turn it is to approve, for a list of drafts in review (one query): document id -> approver."""
+    if not doc_ids:
+        return {}
+    rows = await uow.session.execute(select(ApprovalStep.document_id, ApprovalStep.approver_id).where(
+        ApprovalStep.document_id.in_(list(doc_ids)), ApprovalStep.status == "pending"))
+    return {d: a for d, a in rows.all()}
+
+
 async def version_count(uow: UnitOfWork, doc_id: int) -> int:
     return int(await uow.session.scalar(select(func.count()).select_from(DocumentVersion)
                                         .where(DocumentVersion.document_id == doc_id)) or 0)

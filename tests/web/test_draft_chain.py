@@ -79,9 +79,12 @@ def test_page_shows_whose_turn_and_the_next_levels_leaders(world: tuple[TestClie
     page = client.get(url).text
     assert "Đang chờ Đỗ Quang Vinh duyệt (Lãnh đạo Phòng Kinh tế, bước 1/2)." in page
     assert "Duyệt dự thảo" not in page  # not the author's turn
+    draft_id = url.rsplit("/", 1)[1]
+    assert f'data-turn-of="{draft_id}">Chờ Đỗ Quang Vinh duyệt<' in client.get("/outgoing").text
 
     client.cookies.clear()
     login(client, "truongphong")
+    assert f'data-turn-of="{draft_id}">Đến lượt bạn duyệt<' in client.get("/outgoing").text
     page = client.get(url).text
     assert "Đến lượt bạn duyệt (Lãnh đạo Phòng Kinh tế, bước 1/2)." in page
     select = page.split('name="forward_to"', 1)[1].split("</select>", 1)[0]

@@ -48,7 +48,18 @@ async def _outgoing_context(request: Request, uow: UnitOfWork) -> dict[str, Any]
     user: User = request.state.user
     rows = await outgoing.drafts(uow, user)
     issued, _n = await documents.list_documents(uow, user, direction="out", status=Status.ISSUED, limit=30)
-    return {"drafts": rows, "issued": issued, "choices": await agency_choices(uow, user)}
+    approvers = await outgoing.pending_approvers(uow, [d.id for d in rows if d.status == Status.IN_REVIEW])
+    people, _units = await names(uow, approvers.values())
+    turns: dict[int, str] = {}
+    for d in rows:
+        if d.status == Status.DRAFT:
+            turns[d.id] = "Đến lượt bạn trình duyệt" if d.created_by == user.id else "Người soạn thảo đang sửa"
+        elif d.status == Status.IN_REVIEW and d.id in approvers:
+            who = approvers[d.id]
+            turns[d.id] = "Đến lượt bạn duyệt" if who == user.id else f"Chờ {people.get(who, '')} duyệt"
+        elif d.status == Status.APPROVED:
+            turns[d.id] = "Chờ văn thư cấp số và phát hành"
+    return {"drafts": rows, "issued": issued, "turns": turns, "choices": await agency_choices(uow, user)}
 
 
 @login_required()
