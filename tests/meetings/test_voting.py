@@ -543,6 +543,8 @@ async def test_a_batch_of_secret_ballots_is_not_stored_in_the_order_of_arrival(w
     assert batcher.batches == 1
     order = "ctid" if world.db.dialect == "postgresql" else "id"  # SQLite: WITHOUT ROWID, stored by key
     async with world.db.uow() as uow:
-        stored = [c["v"] for c in (await uow.session.scalars(select(PollBallot.choice).where(
+        poll = await uow.session.get(Poll, poll_id)
+        assert poll is not None
+        stored = [voting.unseal(uow, poll, c)["v"] for c in (await uow.session.scalars(select(PollBallot.choice).where(
             PollBallot.poll_id == poll_id).order_by(text(order)))).all()]
     assert sorted(stored) == sorted(arrival) and stored != arrival

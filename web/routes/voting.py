@@ -51,6 +51,7 @@ def batcher(app: Any) -> CastBatcher:
 def setup(app: Any) -> None:
     """At startup (when the app factory calls it): close overdue polls and resume countdowns; the
     WebSocket ``vote`` command."""
+    voting.use_ballot_key(app.state.db, app.state.settings.secret_key)  # secret ballots are sealed while open
     runner(app).ensure()
     app.state.hub.add_command("vote", functools.partial(ws_vote, app))
 
