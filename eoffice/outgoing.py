@@ -4,6 +4,12 @@ specialist drafts -> sends to the unit head -> who approves and forwards to the 
 who approves (final) -> the agency's clerk issues it: the number is allocated in the series of
 its type and year (``15/QĐ-UBND``, ``15/UBND-VX`` for a công văn), and every internal recipient
 agency receives it as an incoming document in its own register without retyping.
+
+The server keeps the chain in order (``chain_of``, ``progress``): its levels are the drafting unit
+and each unit above it up to the agency, each approved by one of that unit's leaders (the drafter
+or the previous approver picks which). Nobody skips a level or sends a draft back down, only the
+approver whose turn it is decides (403 otherwise), and only the agency's level approves for good
+(409 below it). A draft returned to its author starts again at the first level.
 """
 
 from __future__ import annotations
