@@ -55,7 +55,7 @@ from storage.db import Database, UnitOfWork
 from storage.errors import Forbidden, Invalid
 from storage.pubsub import Broker, is_control
 from storage.settings import Settings
-from web.ws_protocol import FrameWriter, frame
+from web.ws_protocol import Frames, FrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Connection:
         if self.closed.is_set():
             return False
         if self.writer is not None:
-            if not self.writer.write(self.hub.frame(text)):
+            if not self.writer.write(self.hub.frames(text)):
                 return False  # the client is gone; the endpoint sees the disconnect
             if self.writer.buffered() > self.hub.unsent_limit:
                 log.info("hub: dropping slow connection of user %s (%d bytes unsent)", self.user.id,
@@ -182,13 +182,13 @@ class Hub:
         self.buffer_limit = max(settings.ws_queue_size, settings.event_log_size)
         # a replay of the whole retained log must fit: about 1 KiB per event
         self.unsent_limit = max(MIN_UNSENT_BYTES, self.buffer_limit * 1024)
-        self._frame: tuple[str, bytes] = ("", frame(""))
+        self._frames: tuple[str, Frames] = ("", Frames.of(""))
 
-    def frame(self, text: str) -> bytes:
-        """The wire frame of ``text``, built once per event (every subscriber gets the same ``str``)."""
-        if self._frame[0] is not text:
-            self._frame = (text, frame(text))
-        return self._frame[1]
+    def frames(self, text: str) -> Frames:
+        """The wire frames of ``text``, built once per event (every subscriber gets the same ``str``)."""
+        if self._frames[0] is not text:
+            self._frames = (text, Frames.of(text))
+        return self._frames[1]
 
     # -- configuration -------------------------------------------------------------------
 

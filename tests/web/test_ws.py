@@ -155,28 +155,39 @@ async def test_subscribe_receives_live_events_in_order_and_only_own_topic(server
         assert await recv(ws) == {"type": "pong"}  # nothing of the other user's topic came in between
 
 
-async def test_eoffice_serve_writes_event_frames_directly_beside_compressed_replies(
+async def test_eoffice_serve_writes_event_frames_directly_with_and_without_deflate(
         server: Server, ws_impl: str) -> None:
-    """Under ``eoffice serve`` the hub writes each event's prebuilt frame straight to the transport
-    (uncompressed), while the connection has permessage-deflate negotiated: the client must read
-    events, replies and errors interleaved, in order, with Vietnamese text intact."""
+    """Under ``eoffice serve`` the hub writes each event's prebuilt frame straight to the transport:
+    deflated once per event for clients that negotiated permessage-deflate (long messages), plain
+    for the others; events, replies and errors interleave, in order, with Vietnamese text intact."""
     uid, token = user_and_token(server.settings, "lan")
-    async with connect(server.url, additional_headers=bearer(token), compression="deflate") as ws:
-        assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
-        await subscribe(ws, f"user:{uid}")
-        (conn,) = [c for c in server.hub.connections if c.user.id == uid]
-        assert (conn.writer is not None) == (ws_impl == ws_protocol.PROTOCOL)
+    long_text = NOTICE * 40  # compressible: sent deflated to the first client
+    async with connect(server.url, additional_headers=bearer(token), compression="deflate") as deflating, \
+            connect(server.url, additional_headers=bearer(token), compression=None) as plain:
+        assert "permessage-deflate" in deflating.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert "Sec-WebSocket-Extensions" not in plain.response.headers
+        for ws in (deflating, plain):
+            await subscribe(ws, f"user:{uid}")
+        conns = [c for c in server.hub.connections if c.user.id == uid]
+        assert len(conns) == 2
+        assert all((c.writer is not None) == (ws_impl == ws_protocol.PROTOCOL) for c in conns)
+        if ws_impl == ws_protocol.PROTOCOL:
+            assert sorted(c.writer.deflate for c in conns if c.writer) == [False, True]
         for round_ in range(3):
-            await emit(server.db, f"user:{uid}", 2, pad=3000)  # one frame over 125 bytes, one over 4 KB
-            await ws.send(json.dumps({"op": "ping"}))
-            await ws.send("không phải JSON")
-            got = [await recv(ws) for _ in range(4)]  # events travel via the broker: they may come after the pong
-            events = [m for m in got if "seq" in m]
-            others = [m for m in got if "seq" not in m]
-            assert [m["seq"] for m in events] == [2 * round_ + 1, 2 * round_ + 2]
-            assert all(m["data"]["message"] == NOTICE for m in events)
-            assert [m["type"] for m in others] == ["pong", "error"]
-            assert others[1]["message"] == "Thông điệp không phải JSON hợp lệ."
+            async with server.db.uow() as uow:
+                uow.emit(f"user:{uid}", "notice", message=NOTICE)  # short: plain for everyone
+                uow.emit(f"user:{uid}", "notice", message=long_text)
+                await uow.commit()
+            for ws in (deflating, plain):
+                await ws.send(json.dumps({"op": "ping"}))
+                await ws.send("không phải JSON")
+                got = [await recv(ws) for _ in range(4)]  # events travel via the broker: they may come after the pong
+                events = [m for m in got if "seq" in m]
+                others = [m for m in got if "seq" not in m]
+                assert [m["seq"] for m in events] == [2 * round_ + 1, 2 * round_ + 2]
+                assert [m["data"]["message"] for m in events] == [NOTICE, long_text]
+                assert [m["type"] for m in others] == ["pong", "error"]
+                assert others[1]["message"] == "Thông điệp không phải JSON hợp lệ."
 
 
 def test_a_frame_is_a_valid_unmasked_text_frame_at_every_length_boundary() -> None:
@@ -196,6 +207,39 @@ def test_a_frame_is_a_valid_unmasked_text_frame_at_every_length_boundary() -> No
             raise AssertionError("frame incomplete")
         assert parsed.opcode is Opcode.TEXT and parsed.fin and not parsed.rsv1
         assert parsed.data.decode() == text
+
+
+def test_a_shared_deflated_frame_inflates_in_any_receivers_context() -> None:
+    """One deflated frame per event serves every connection: a receiver keeping its window from
+    earlier messages (context takeover, as browsers negotiate by default) inflates it correctly,
+    before and after messages compressed by a per-connection compressor."""
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+    from websockets.frames import Frame, Opcode
+    from websockets.streams import StreamReader
+
+    def parse(data: bytes, receiver: PerMessageDeflate) -> Frame:
+        reader = StreamReader()
+        reader.feed_data(data)
+        parser = Frame.parse(reader.read_exact, mask=False, extensions=[receiver])  # parsed, then inflated
+        try:
+            next(parser)
+        except StopIteration as done:
+            return done.value
+        raise AssertionError("frame incomplete")
+
+    sender = PerMessageDeflate(False, False, 12, 12)  # the connection's own compressor (uvicorn's)
+    receiver = PerMessageDeflate(False, False, 12, 12)  # a browser keeping its window
+    texts = [NOTICE * 3, "Biểu quyết: " + NOTICE * 50, "ngắn", json.dumps({"điểm": list(range(3000))})]
+    for i, text in enumerate(texts):
+        if i % 2:  # a message of the connection's own, compressed with the context it keeps
+            wire = sender.encode(Frame(Opcode.TEXT, text.encode()))
+            assert receiver.decode(wire).data.decode() == text
+        frames = ws_protocol.Frames.of(text)
+        assert (frames.deflated is None) == (len(text) < ws_protocol.DEFLATE_MIN)
+        assert bool((frames.deflated or frames.plain)[0] & 0x40) == (frames.deflated is not None)  # RSV1
+        assert parse(frames.deflated or frames.plain, receiver).data.decode() == text
+        if frames.deflated is not None:
+            assert len(frames.deflated) < len(frames.plain) / 2
 
 
 async def test_bad_input_and_forbidden_topics_get_vietnamese_errors_without_closing(server: Server) -> None:
