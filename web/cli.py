@@ -262,7 +262,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
     uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
                 proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
-                # compression runs once per frame *per connection*: with 200 tablets it is most of the fan-out's CPU
+                # live events are written by the hub itself, deflated once per event (web.ws_protocol)
                 ws_per_message_deflate=not args.no_ws_compression)
     return 0
 
@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-migrate", action="store_true", help="không tự cập nhật cơ sở dữ liệu khi khởi động")
     s.add_argument("--proxy-headers", action="store_true", help="tin X-Forwarded-For từ reverse proxy")
     s.add_argument("--no-ws-compression", action="store_true",
-                   help="không nén WebSocket (permessage-deflate): đỡ CPU máy chủ, tốn băng thông Wi-Fi hơn")
+                   help="không nén WebSocket (permessage-deflate): tốn băng thông Wi-Fi hơn, "
+                        "máy tính bảng đỡ phải giải nén (máy chủ chỉ nén mỗi sự kiện một lần)")
     s.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="cập nhật lược đồ cơ sở dữ liệu").set_defaults(func=cmd_migrate)
