@@ -2,7 +2,7 @@
 
 - every check box is a 44 px touch target (the native box was 24 px);
 - no key page is wider than a 390 px phone (nothing to scroll sideways but tables inside their own box);
-- the minutes PDF is offered only once the meeting has started;
+- the minutes PDF is offered only once the meeting has started; a conclusion's deadline reads dd/mm/yyyy;
 - the room's reader hint wraps inside a phone's width;
 - statistics charts keep long agency names whole on a phone;
 - search results are not pushed below eight filter fields on a phone.
@@ -123,6 +123,22 @@ async def test_minutes_pdf_only_after_the_meeting_started(browser: Any, live_ser
     await expect(chair.locator(".mt-state")).to_have_text("Đang họp")
     await expect(minutes).to_have_count(1)
     await expect(minutes).to_have_text("Tải biên bản (PDF)")
+
+    # A conclusion's deadline is typed as dd/mm/yyyy whatever the tablet's language (a date input showed
+    # mm/dd/yyyy on an English one), tidied when the field is left, and stored as that day.
+    await chair.goto(live_server + "/meetings/1/room")
+    await chair.locator("#tab-minutes").click()
+    await chair.locator("#agenda li > button").first.click()
+    form = chair.locator("#minutes form")
+    await form.locator("textarea[name=text]").fill("Giao Văn phòng tổng hợp, báo cáo kết quả thực hiện")
+    await form.locator("select[name=assignee_id]").select_option(index=1)
+    deadline = form.locator("input[name=deadline]")
+    assert await deadline.get_attribute("type") == "text"
+    await deadline.fill("5/1/2027")
+    await deadline.press("Tab")
+    await expect(deadline).to_have_value("05/01/2027")
+    await form.get_by_role("button", name="Thêm kết luận").click()
+    await expect(chair.locator("#minutes .queue")).to_contain_text("hạn 05/01/2027")
     await chair.context.close()
 
 

@@ -10,6 +10,7 @@
 import { connect, STATUS_TEXT } from "./live.js";
 import { PdfReader } from "./pdfreader.js";
 import { api, fail, fmtDate, fmtDuration, fmtTime, h, readState, toast } from "./meeting-common.js";
+import { enhance as dateInput, toIso } from "./office/dates.js";
 
 const root = document.getElementById("room");
 const meetingId = Number(root.dataset.meeting);
@@ -21,6 +22,8 @@ let selectedItem = null;
 let openDocId = null;
 let live = null;
 const minutesDraft = new Map(); // item id -> {text, revision, dirty, timer}
+// item id -> what is typed in the new-conclusion form: a live event redraws the panel, which emptied the form
+const conclusionDraft = new Map();
 
 const $ = (id) => document.getElementById(id);
 const me = () => S.me;
@@ -272,6 +275,7 @@ function renderMinutes() {
   const itemId = selectedItem || S.meeting.current_item_id;
   const item = S.agenda.find((i) => i.id === itemId);
   const parts = [];
+  let newForm = null;
   parts.push(h("p", { class: "muted" }, S.minutes.state === "approved"
     ? `Biên bản đã được phê duyệt${S.minutes.approved_at ? ` lúc ${fmtTime(S.minutes.approved_at)} ${fmtDate(S.minutes.approved_at)}` : ""}.`
     : "Biên bản dự thảo."));
@@ -299,18 +303,38 @@ function renderMinutes() {
       canWrite() && !c.task_id ? h("button", { type: "button", class: "btn btn-small", onclick: () =>
         api("DELETE", `/api/meetings/${meetingId}/conclusions/${c.id}`).catch(fail) }, "Xóa") : null))));
     if (canWrite()) {
+      const deadline = h("input", { type: "text", name: "deadline", inputmode: "numeric", placeholder: "dd/mm/yyyy",
+        autocomplete: "off", "data-date": "", title: "Ngày dạng dd/mm/yyyy, ví dụ 05/01/2027" });
       const form = h("form", { class: "mt-form", style: "margin-top:8px" },
         h("label", { class: "wide" }, "Kết luận mới", h("textarea", { name: "text", rows: 2, required: true })),
         h("label", {}, "Giao cho", h("select", { name: "assignee_id" }, h("option", { value: "" }, "— Không giao —"),
           ...S.participants.filter((p) => p.attendee_id).map((p) => h("option", { value: p.attendee_id }, p.substitute ? p.substitute.name : p.name)))),
-        h("label", {}, "Hạn xử lý", h("input", { type: "date", name: "deadline" })),
+        // dd/mm/yyyy whatever the tablet's language (a date input showed mm/dd/yyyy on an English one)
+        h("label", {}, "Hạn xử lý", h("span", { class: "of-date" }, deadline)),
         h("div", { class: "wide" }, h("button", { class: "btn btn-primary", type: "submit" }, "Thêm kết luận")));
+      dateInput(deadline);
+      const typed0 = conclusionDraft.get(item.id);
+      if (typed0) for (const [name, value] of Object.entries(typed0.values)) form.elements[name].value = value;
+      const remember = () => conclusionDraft.set(item.id, {
+        values: Object.fromEntries(["text", "assignee_id", "deadline"].map((n) => [n, form.elements[n].value])),
+      });
+      form.addEventListener("input", remember);
+      form.addEventListener("change", remember);
+      newForm = form;
       form.addEventListener("submit", (e) => {
         e.preventDefault();
         const f = new FormData(form);
+        const typed = String(f.get("deadline") || "").trim();
+        if (typed && !toIso(typed)) { toast("Hạn xử lý: nhập ngày dạng dd/mm/yyyy, ví dụ 05/01/2027.", "error"); return; }
+        // forgotten now, not on success: the "conclusion added" event may redraw the panel before the answer
+        const kept = conclusionDraft.get(item.id);
+        conclusionDraft.delete(item.id);
         api("POST", `/api/meetings/${meetingId}/items/${item.id}/conclusions`, {
-          text: f.get("text"), assignee_id: f.get("assignee_id") || null, deadline: f.get("deadline") || null,
-        }).then(() => form.reset()).catch(fail);
+          text: f.get("text"), assignee_id: f.get("assignee_id") || null, deadline: toIso(typed) || null,
+        }).then(() => form.reset()).catch((err) => {
+          if (kept && !conclusionDraft.has(item.id)) conclusionDraft.set(item.id, kept); // still there to retry
+          fail(err);
+        });
       });
       parts.push(form);
     }
@@ -329,7 +353,11 @@ function renderMinutes() {
   parts.push(actions);
   const focused = document.activeElement && document.activeElement.id === "minutes-text";
   if (focused && minutesDraft.get(itemId)?.dirty) return; // never pull the text from under the secretary's fingers
+  // the conclusion field being typed in keeps the focus across the redraw
+  const active = document.activeElement;
+  const typing = active && active.name && active.form && box.contains(active.form) ? active.name : "";
   box.replaceChildren(...parts);
+  if (typing && newForm) newForm.elements[typing]?.focus();
 }
 
 function queueSave(itemId, text, savedEl) {

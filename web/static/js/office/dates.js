@@ -11,13 +11,17 @@ function toDmy(iso) {
   return m ? `${m[3]}/${m[2]}/${m[1]}` : "";
 }
 
-function toIso(text) {
+export function toIso(text) {
   const m = /^\s*(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})\s*$/.exec(text || "");
   if (m) return `${m[3]}-${pad(m[2])}-${pad(m[1])}`;
   return /^\d{4}-\d{2}-\d{2}$/.test(text || "") ? text : "";
 }
 
-function enhance(input) {
+// Also used by scripts that draw a form later (the meeting room's conclusions): they create the text input with
+// data-date, pass it here once it is in a parent element, and read it back with toIso.
+export function enhance(input) {
+  if (input.dataset.dateReady) return;
+  input.dataset.dateReady = "1";
   const picker = document.createElement("input");
   picker.type = "date";
   picker.tabIndex = -1;
