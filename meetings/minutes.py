@@ -247,6 +247,10 @@ async def approve(uow: UnitOfWork, actor: User, meeting_id: int, blobs: Any = No
         raise Conflict("Chỉ phê duyệt biên bản sau khi cuộc họp kết thúc.")
     if m.minutes_state == "approved":
         raise Conflict("Biên bản đã được phê duyệt.")
+    waiting = await _unpublished_results(uow, m.id)
+    if waiting:  # the approved minutes would go without them (a result is in the minutes once published)
+        raise Conflict("Còn biểu quyết chưa công bố kết quả: " + "; ".join(f"«{t}»" for t in waiting)
+                       + ". Công bố kết quả trước khi phê duyệt biên bản.", polls=waiting)
     m.minutes_state = "approved"
     m.minutes_approved_by = actor.id
     m.minutes_approved_at = utcnow()
@@ -336,9 +340,17 @@ def register_section(name: str, heading: str, fn: Section) -> None:
     _sections[name] = (heading, fn)
 
 
+async def _unpublished_results(uow: UnitOfWork, meeting_id: int) -> list[str]:
+    try:
+        from meetings.voting import unpublished_results
+    except ImportError:  # voting not installed
+        return []
+    return await unpublished_results(uow, meeting_id)
+
+
 async def _vote_results(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int | None, list[str]]:
-    """Closed and published polls (meetings.voting), under their agenda item or in a section of their own;
-    a poll on a confidential item the reader may not see is left out with the item."""
+    """Closed and published polls (meetings.voting) whose result is public, under their agenda item or in a
+    section of their own; a poll on a confidential item the reader may not see is left out with the item."""
     try:
         from meetings.voting import poll_results_for_meeting
     except ImportError:  # voting not installed: no section

@@ -1179,13 +1179,24 @@ async def export_csv(uow: UnitOfWork, user: User, poll_id: int) -> tuple[str, st
     return f"bieu-quyet-{poll.id}.csv", "\ufeff" + out.getvalue()
 
 
+async def unpublished_results(uow: UnitOfWork, meeting_id: int) -> list[str]:
+    """Titles of the meeting's closed polls whose result waits for the chair to publish it."""
+    polls = (await uow.session.scalars(select(Poll).where(
+        Poll.meeting_id == meeting_id, Poll.state == State.CLOSED).order_by(Poll.closed_at, Poll.id))).all()
+    return [p.title for p in polls if not results_visible(p, controller=False)]
+
+
 async def poll_results_for_meeting(uow: UnitOfWork, meeting_id: int) -> list[dict[str, Any]]:
-    """Closed and published polls of a meeting, for the minutes (the caller checks access)."""
+    """Closed and published polls of a meeting whose result every participant may see, for the minutes (the
+    caller checks access to the meeting). A result the chair has not published yet (visibility "published")
+    is left out, whoever reads: the minutes are one record for all, and ``minutes.approve`` waits for it."""
     polls = (await uow.session.scalars(select(Poll).where(
         Poll.meeting_id == meeting_id, Poll.state.in_([State.CLOSED, State.PUBLISHED])).order_by(Poll.closed_at,
                                                                                                   Poll.id))).all()
     out = []
     for p in polls:
+        if not results_visible(p, controller=False):
+            continue
         r = p.result or {}
         out.append({
             "poll_id": p.id, "item_id": p.item_id, "title": p.title, "secret": p.secret,

@@ -138,6 +138,43 @@ async def test_vote_results_in_the_minutes(world: World) -> None:
     assert "Nguyễn Văn Quyết" not in theirs  # the confidential item's poll goes with the item
 
 
+async def test_a_result_the_chair_has_not_published_stays_out_of_the_minutes(world: World) -> None:
+    """A poll whose result is shown only once published ("published" visibility) is closed but not published:
+    nobody's minutes show its result, and the chair cannot approve minutes that would go without it."""
+    from meetings import voting
+
+    m = await _held_meeting(world)
+    mid = m["meeting_id"]
+    async with world.db.uow() as uow:
+        chair_seat = (await meetings._seat_for(uow, mid, world.chair.id)).id
+    await call(world.db, attendance.check_in, world.chair, chair_seat)
+    title = "Thông qua Đề án sắp xếp đơn vị hành chính cấp xã"
+    poll = await call(world.db, voting.create_poll, world.chair, mid, item_id=m["first"], title=title,
+                      method="yes_no", visibility="published")
+    await call(world.db, voting.open_poll, world.chair, poll.id)
+    await call(world.db, voting.cast_vote, world.member, poll.id, "yes")
+    await call(world.db, voting.cast_vote, world.member2, poll.id, "no")
+    await call(world.db, voting.close_poll, world.chair, poll.id)
+    async with world.db.uow() as uow:
+        assert (await voting.get_poll(uow, world.member, poll.id))["result"] is None
+        assert await voting.poll_results_for_meeting(uow, mid) == []
+        drafts = [" ".join(pdf_text((await minutes.export_pdf(uow, who, mid))[1]).split())
+                  for who in (world.chair, world.secretary)]
+    for text in drafts:
+        assert title not in text and "Không tán thành: 1 phiếu" not in text
+    await call(world.db, meetings.end_meeting, world.chair, mid)
+    with pytest.raises(Conflict, match="chưa công bố kết quả") as refused:
+        await call(world.db, minutes.approve, world.chair, mid, world.blobs)
+    assert title in refused.value.message
+
+    await call(world.db, voting.publish_poll, world.chair, poll.id)  # after the meeting, still the chair's call
+    await call(world.db, minutes.approve, world.chair, mid, world.blobs)
+    async with world.db.uow() as uow:
+        _, member_copy = await minutes.export_pdf(uow, world.member, mid)
+    text = " ".join(pdf_text(member_copy).split())
+    assert title in text and "Tán thành: 1 phiếu" in text and "Không tán thành: 1 phiếu" in text
+
+
 async def test_conclusion_becomes_a_task_and_its_progress_shows(world: World) -> None:
     from eoffice import tasks
 
