@@ -97,7 +97,7 @@ async def _run(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]
 async def list_meetings(request: Request) -> JSONResponse:
     """Meetings I organise, chair, minute, attend (also as a substitute or for my unit) or operate a site of."""
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         rows = await meetings.list_for_user(uow, user)
     return JSONResponse({"meetings": [m.public() for m in rows]})
 
@@ -132,7 +132,7 @@ async def create_meeting(request: Request) -> JSONResponse:
 
 async def snapshot_with_seq(request: Request, meeting_id: int) -> dict[str, Any]:
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         seq = await events.last_seq(uow.session, topics.room(meeting_id))  # read first: the state is at least this new
         snap = await room.room_snapshot(uow, user, meeting_id)
     return {"topic": topics.room(meeting_id), "seq": seq, **snap}
@@ -368,7 +368,7 @@ async def add_version(request: Request) -> JSONResponse:
 async def _version(request: Request) -> documents.DocumentVersion:
     user = require_user(request)
     mid, vid = path_id(request), path_id(request, "version_id")
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         _ctx, doc, version = await documents.version_context(uow, user, vid)
         if doc.meeting_id != mid:
             raise NotFound("Không tìm thấy tài liệu.")
@@ -379,7 +379,7 @@ async def version_meta(request: Request) -> JSONResponse:
     """Pages (count and sizes in PDF points), title, version number, the page widths served."""
     user = require_user(request)
     mid, vid = path_id(request), path_id(request, "version_id")
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         _ctx, doc, version = await documents.version_context(uow, user, vid)
         if doc.meeting_id != mid:
             raise NotFound("Không tìm thấy tài liệu.")
@@ -500,7 +500,7 @@ async def presenter_endpoint(request: Request) -> JSONResponse:
 async def get_minutes(request: Request) -> JSONResponse:
     """Minutes per visible item (drafts for chair, secretary, organiser; approved ones for all)."""
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         ctx = await meetings.view_context(uow, user, path_id(request))
         return JSONResponse(await minutes.minutes_view(uow, ctx.access, ctx.meeting))
 
@@ -602,7 +602,7 @@ async def minutes_state(request: Request) -> JSONResponse:
 async def minutes_pdf(request: Request) -> Response:
     """The minutes as PDF (what this user may read: confidential items they cannot see are left out)."""
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         m, data = await minutes.export_pdf(uow, user, path_id(request))
     name = quote(f"bien-ban-cuoc-hop-{m.id}.pdf")
     return Response(data, media_type="application/pdf",
@@ -613,7 +613,7 @@ async def minutes_pdf(request: Request) -> Response:
 async def directory(request: Request) -> JSONResponse:
     """Accounts and units to choose from when preparing a meeting."""
     require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         users = (await uow.session.scalars(select(User).where(User.active.is_(True)).order_by(User.full_name))).all()
         units = (await uow.session.scalars(select(Unit).order_by(Unit.name))).all()
     return JSONResponse({
@@ -632,7 +632,7 @@ def _page(request: Request, template: str, **context: Any) -> Response:
 @login_required()
 async def meetings_page(request: Request) -> Response:
     user = request.state.user
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         rows = await meetings.list_for_user(uow, user)
     now = dt.datetime.now(dt.UTC)
     live = [m for m in rows if m.state == rules.State.IN_PROGRESS]
@@ -669,7 +669,7 @@ async def room_page(request: Request) -> Response:
 async def reader_page(request: Request) -> Response:
     user = request.state.user
     mid, vid = path_id(request), path_id(request, "version_id")
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         ctx, doc, version = await documents.version_context(uow, user, vid)
         if doc.meeting_id != mid:
             raise NotFound("Không tìm thấy tài liệu.")
