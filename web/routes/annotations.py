@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from eoffice.org import User
 from meetings import annotation_export, annotations
-from meetings.documents import version_context
+from meetings.documents import READ_LIMIT, Document, DocumentVersion, version_context
 from storage import events
 from storage.db import Database, UnitOfWork
 from storage.errors import Invalid, NotFound
@@ -61,10 +61,12 @@ def _id(request: Request, name: str) -> int:
     return int(request.path_params[name])
 
 
-async def _check_version(uow: UnitOfWork, user: User, meeting_id: int, version_id: int) -> None:
-    _ctx, doc, _version = await version_context(uow, user, version_id)
+async def _check_version(uow: UnitOfWork, user: User, meeting_id: int,
+                         version_id: int) -> tuple[Document, DocumentVersion]:
+    _ctx, doc, version = await version_context(uow, user, version_id)
     if doc.meeting_id != meeting_id:
         raise NotFound("Không tìm thấy tài liệu.")
+    return doc, version
 
 
 def _revision(value: Any) -> int:
@@ -84,7 +86,7 @@ async def list_annotations(request: Request) -> JSONResponse:
     user = require_user(request)
     mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
     scope = request.query_params.get("scope", "all")
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         await _check_version(uow, user, mid, vid)
         shared, mine = annotations.version_topic(vid), annotations.user_topic(user.id)
         seqs = {shared: await events.last_seq(uow.session, shared), mine: await events.last_seq(uow.session, mine)}
@@ -194,7 +196,7 @@ async def share_candidates(request: Request) -> JSONResponse:
     """People I may share an annotation of this version with (those who may read it)."""
     user = require_user(request)
     mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         await _check_version(uow, user, mid, vid)
         people = await annotations.share_candidates(uow, user, vid)
     return JSONResponse({"people": people})
@@ -205,9 +207,13 @@ async def annotated_copy(request: Request) -> Response:
     annotations (the stored original is not changed; an incremental update keeps signatures valid)."""
     user = require_user(request)
     mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
-    async with request.app.state.db.uow() as uow:
-        await _check_version(uow, user, mid, vid)
-        _doc, version, out = await annotation_export.my_copy(uow, user, request.app.state.blobs, vid)
+    # annotation_export.my_copy, split: what the copy needs is read in a read-only unit of work, and the
+    # blob read and the PDF build (seconds for a long document) run after the transaction has ended
+    async with request.app.state.db.uow(readonly=True) as uow:
+        doc, version = await _check_version(uow, user, mid, vid)
+        rows = await annotations.visible_rows(uow, user, version.id, "all")
+    original = await request.app.state.blobs.read(version.blob_key, limit=READ_LIMIT)
+    out = await annotation_export.build(original, rows, doc.title)
     stem = version.filename.rsplit(".", 1)[0] if "." in version.filename else version.filename
     name = quote(f"{stem} - bản có ghi chú.pdf")
     return Response(out.data, media_type="application/pdf", headers={

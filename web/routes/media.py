@@ -93,7 +93,7 @@ async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, ki
 
 
 async def _media_state(app: Any, meeting_id: int) -> tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]:
-    async with app.state.db.uow() as uow:
+    async with app.state.db.uow(readonly=True) as uow:
         state = await video.media_state(uow, meeting_id)
     return state.muted, state.imposed, state.floor
 
@@ -111,7 +111,7 @@ async def media_endpoint(websocket: WebSocket) -> None:
         await _close(websocket, CLOSE_UNAUTHENTICATED, "not authenticated")
         return
     try:
-        async with app.state.db.uow() as uow:
+        async with app.state.db.uow(readonly=True) as uow:
             me = await video.identity(uow, user, meeting_id)
     except AppError as exc:
         await websocket.send_json({"type": "error", "reason": exc.message, "fatal": True})
@@ -273,7 +273,7 @@ async def state_endpoint(request: Request) -> JSONResponse:
     """ICE servers for the browser and who is connected to the meeting's video."""
     user = require_user(request)
     mid = int(request.path_params["meeting_id"])
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         await view_context(uow, user, mid)
     reg = registry(request.app)
     room = reg.get(mid)
