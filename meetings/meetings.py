@@ -498,9 +498,21 @@ async def _transition(uow: UnitOfWork, actor: User, meeting_id: int, target: Sta
     elif target is State.ENDED:
         m.ended_at = now
         await _close_room(uow, m, now)
+        await _close_polls(uow, actor, m)
     await audit.record(uow, actor, action, "meeting", m.id)
     uow.emit(topics.room(m.id), "meeting.state", state=m.state, at=now.isoformat(), current_item_id=m.current_item_id)
     return m
+
+
+async def _close_polls(uow: UnitOfWork, actor: User, m: Meeting) -> None:
+    """Ending the meeting closes its open poll and counts it (reason "meeting_end", audited as every close):
+    the votes were cast in the meeting, and refusing to end would leave the chair to find and close a poll
+    while the room is leaving. Only a live meeting can have an open poll, and only ending leaves that state."""
+    try:
+        from meetings.voting import close_for_meeting_end
+    except ImportError:  # voting not installed
+        return
+    await close_for_meeting_end(uow, actor, m)
 
 
 async def _close_room(uow: UnitOfWork, m: Meeting, now: dt.datetime) -> None:

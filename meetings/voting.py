@@ -11,7 +11,10 @@ Integrity
     with ``UPDATE ... WHERE voted_at IS NULL`` (unique per poll and seat: one vote per voter and
     per proxy, a concurrent duplicate finds nothing to claim and gets ``Conflict``), then the
     ballot is inserted and the audit entry written. The HTTP answer is sent after the commit, so
-    an acknowledged vote is durable; a crashed process loses only unacknowledged ones.
+    an acknowledged vote is durable; a crashed process loses only unacknowledged ones. Under the
+    same lock a cast checks that the meeting is in progress: ending a meeting closes and counts
+    its open poll in the ending transaction (``close_for_meeting_end``, reason ``meeting_end``,
+    audited like every close), so a cast waiting behind it finds the poll closed.
 
 Secret ballots
     ``meeting_poll_ballots`` has no column that could name a voter or a time: a random UUID
@@ -167,7 +170,7 @@ class Poll(Base):
     closes_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column()
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    close_reason: Mapped[str] = mapped_column(String(20), default="")  # chair | timer
+    close_reason: Mapped[str] = mapped_column(String(20), default="")  # chair | timer | meeting_end
     published_at: Mapped[dt.datetime | None] = mapped_column()
     cancelled_at: Mapped[dt.datetime | None] = mapped_column()
     # counters, fixed at opening (eligibility) or kept by every cast under the poll's row lock
@@ -679,6 +682,16 @@ def _refuse_state(poll_state: str, closes_at: dt.datetime | None, now: dt.dateti
         raise PollExpired("Đã hết thời gian biểu quyết, không nhận thêm phiếu.", state="expired")
 
 
+async def _require_live_meeting(uow: UnitOfWork, poll: Poll) -> None:
+    """A vote counts only while its meeting is in progress (ending the meeting closes its polls; this also
+    refuses votes in a poll left open by a meeting that ended before that rule)."""
+    state = await uow.session.scalar(select(Meeting.state).where(Meeting.id == poll.meeting_id))
+    if state != MeetingState.IN_PROGRESS:
+        label = rules.STATE_LABELS[MeetingState(state)] if state else ""
+        raise Conflict(f"Cuộc họp không còn diễn ra (trạng thái «{label}»), không nhận thêm phiếu biểu quyết.",
+                       state=f"meeting_{state}")
+
+
 async def _claim(uow: UnitOfWork, poll: Poll, voter: PollVoter, ballot: dict[str, Any], *, method: str,
                  recorded_by: int | None) -> tuple[int, bool]:
     """Count one vote under the poll's row lock; returns (votes cast, changed an earlier vote)."""
@@ -698,6 +711,7 @@ async def _claim(uow: UnitOfWork, poll: Poll, voter: PollVoter, ballot: dict[str
         fresh = (await uow.session.execute(select(Poll.state, Poll.closes_at).where(Poll.id == poll.id))).one()
         _refuse_state(fresh[0], fresh[1], now)
         raise PollExpired("Đã hết thời gian biểu quyết, không nhận thêm phiếu.", state="expired")
+    await _require_live_meeting(uow, poll)  # under the poll's row lock (the caller's transaction rolls back)
     if change:
         assert voter.ballot_id is not None and not poll.secret
         done = await uow.session.execute(
@@ -799,6 +813,7 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
     out: list[Receipt | AppError | None] = [None] * len(requests)
     try:
         _refuse_state(poll.state, poll.closes_at, now)
+        await _require_live_meeting(uow, poll)
     except AppError as refused:
         error: AppError = NotFound("Không tìm thấy biểu quyết.") if poll.state == State.DRAFT else refused
         return [error] * len(requests)
@@ -965,6 +980,19 @@ async def close_poll(uow: UnitOfWork, actor: User, poll_id: int) -> Poll:
     if pc.poll.state != State.OPEN:
         raise Conflict(f"Biểu quyết đang ở trạng thái «{vr.STATE_LABELS[State(pc.poll.state)]}», không kết thúc được.")
     return await _close(uow, actor, pc.poll, pc.meeting, "chair")
+
+
+async def close_for_meeting_end(uow: UnitOfWork, actor: User, meeting: Meeting) -> list[Poll]:
+    """The meeting is ending (``meetings._transition``, which holds the meeting's row lock): close and count
+    its open polls. A cast waiting for a poll's row lock then finds the poll closed."""
+    ids = (await uow.session.scalars(select(Poll.id).where(Poll.meeting_id == meeting.id, Poll.state == State.OPEN)
+                                     .order_by(Poll.id))).all()
+    closed = []
+    for poll_id in ids:
+        poll = await _poll(uow, poll_id, lock=True)
+        if poll.state == State.OPEN:
+            closed.append(await _close(uow, actor, poll, meeting, "meeting_end"))
+    return closed
 
 
 async def close_expired(uow: UnitOfWork, now: dt.datetime | None = None) -> list[Poll]:

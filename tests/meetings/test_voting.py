@@ -548,3 +548,82 @@ async def test_a_batch_of_secret_ballots_is_not_stored_in_the_order_of_arrival(w
         stored = [voting.unseal(uow, poll, c)["v"] for c in (await uow.session.scalars(select(PollBallot.choice).where(
             PollBallot.poll_id == poll_id).order_by(text(order)))).all()]
     assert sorted(stored) == sorted(arrival) and stored != arrival
+
+
+# ---------------------------------------------------------------- the meeting ends
+
+
+async def test_ending_the_meeting_closes_and_counts_its_open_poll(world: World) -> None:
+    m = await live_meeting(world)
+    poll_id = await new_poll(world, m, secret=True)
+    await open_(world, poll_id)
+    await cast(world, "member", poll_id, "yes")
+    await cast(world, "member2", poll_id, "no")
+    meeting, events = await run(world.db, meetings.end_meeting, world.chair, m["meeting_id"])
+    assert meeting.state == "ended"
+    changed = [e["data"] for e in events if e["type"] == "poll.changed"]
+    assert [(c["poll_id"], c["state"]) for c in changed] == [(poll_id, "closed")]
+    async with world.db.uow() as uow:
+        poll = await uow.session.get(Poll, poll_id)
+        assert poll is not None and poll.state == "closed" and poll.close_reason == "meeting_end"
+        assert poll.result["counts"] == {"yes": 1, "no": 1, "abstain": 0}
+    closes = await audit_rows(world.db, "poll.close")
+    assert len(closes) == 1 and closes[0].data["reason"] == "meeting_end" and closes[0].actor_id == world.chair.id
+    with pytest.raises(Conflict, match="đã kết thúc"):
+        await cast(world, "chair", poll_id, "yes")
+
+
+async def test_no_vote_counts_in_a_poll_left_open_by_an_ended_meeting(world: World) -> None:
+    """A poll open in a meeting that is not in progress (ended before ending closed polls) takes no vote, by
+    any way of casting; the chair can still close it."""
+    from meetings.polls_live import CastBatcher
+
+    m = await live_meeting(world)
+    poll_id = await new_poll(world, m)
+    await open_(world, poll_id)
+    await cast(world, "member", poll_id, "yes")
+    async with world.db.uow() as uow:
+        await uow.session.execute(update(meetings.Meeting).where(meetings.Meeting.id == m["meeting_id"])
+                                  .values(state="ended"))
+        await uow.commit()
+    with pytest.raises(Conflict, match="không còn diễn ra"):
+        await cast(world, "member2", poll_id, "no")
+    with pytest.raises(Conflict, match="không còn diễn ra"):
+        await CastBatcher(world.db).submit(poll_id, voting.CastRequest(world.member2, "no"))
+    with pytest.raises(Conflict, match="không còn diễn ra"):
+        await call(world.db, voting.record_roll_call, world.chair, poll_id,
+                   [{"participant_id": m["seats"]["member2"], "choice": "no"}])
+    poll = await call(world.db, voting.close_poll, world.chair, poll_id)
+    assert poll.votes_cast == 1 and poll.result["counts"]["yes"] == 1 and poll.result["counts"]["no"] == 0
+
+
+async def test_casts_racing_the_end_of_the_meeting(world: World) -> None:
+    """Votes arriving while the chair ends the meeting: each is counted and acknowledged, or refused because
+    the poll closed; the result counts exactly the acknowledged ones."""
+    from meetings.polls_live import CastBatcher
+
+    m, users = await crowd(world, 30)
+    poll_id = await new_poll(world, m, quorum_rule="none")
+    await open_(world, poll_id)
+    batcher = CastBatcher(world.db)
+    outcomes: list[str] = []
+
+    async def voter(u: User, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await batcher.submit(poll_id, voting.CastRequest(u, "yes"))
+            outcomes.append("ok")
+        except Conflict as exc:
+            assert "đã kết thúc" in exc.message or "không còn diễn ra" in exc.message
+            outcomes.append("refused")
+
+    async def chair() -> None:
+        await asyncio.sleep(0.06)
+        await call(world.db, meetings.end_meeting, world.chair, m["meeting_id"])
+
+    await asyncio.gather(chair(), *(voter(u, i * 0.006) for i, u in enumerate(users)))
+    async with world.db.uow() as uow:
+        poll = await uow.session.get(Poll, poll_id)
+        assert poll is not None and poll.state == "closed" and poll.close_reason == "meeting_end"
+    assert outcomes.count("ok") == poll.votes_cast == poll.result["ballots"]
+    assert outcomes.count("refused") > 0 and outcomes.count("ok") > 0, outcomes
