@@ -212,11 +212,13 @@ class TabletSocket(asyncio.Protocol):
             self.closed.set_result(None)
 
     def send_text(self, text: str) -> None:
-        """One masked text frame (clients must mask)."""
+        self._send(0x81, text.encode())
+
+    def _send(self, first_byte: int, data: bytes) -> None:
+        """One masked frame (clients must mask)."""
         assert self.transport is not None
-        data = text.encode()
         n = len(data)
-        head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+        head = bytes((first_byte, 0x80 | n)) if n < 126 else bytes((first_byte, 0x80 | 126)) + n.to_bytes(2, "big")
         mask = secrets.token_bytes(4)
         key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
         self.transport.write(head + mask + (int.from_bytes(data, "big") ^ key).to_bytes(n, "big"))
@@ -256,6 +258,8 @@ class TabletSocket(asyncio.Protocol):
                 raise RuntimeError("compressed frame without a negotiated extension")
             if opcode == 0x1:
                 self.tablet.on_text(payload, now)
+            elif opcode == 0x9:  # a protocol-level ping: answer as every client library does
+                self._send(0x8A, payload)
             elif opcode == 0x8 and self.transport is not None:
                 self.transport.close()
         self.buf = buf[pos:]
@@ -328,8 +332,8 @@ def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[
     extra = os.environ.get("BENCH_UVICORN_ARGS", "").split()
     proc = subprocess.Popen(
         [sys.executable, *profile, "-m", "uvicorn", "--factory", "web.app:create_app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--backlog", "4096",
-         "--ws", "web.ws_protocol:FrameProtocol", *extra],  # as `eoffice serve` runs it
+         str(port), "--log-level", "warning", "--backlog", "4096", "--ws-ping-interval", "0",
+         "--ws", "web.ws_protocol:FrameProtocol", *extra],  # as `eoffice serve` runs it (the hub has its heartbeat)
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
