@@ -9,8 +9,9 @@ on the table through triggers (see the first migration).
 ``record`` appends one entry; ``record_many`` appends several in one go (the group commit of
 votes writes one per vote): the head moves once by their number, the entries are chained in
 memory and inserted with one statement, then the head takes the last hash. Three statements
-whatever the number of entries, and the chain is exactly what as many ``record`` calls would
-have written.
+whatever the number of entries (two on PostgreSQL, where the insert goes in a WITH clause of the
+head's update, up to ``ONE_STATEMENT_ROWS`` entries), and the chain is exactly what as many
+``record`` calls would have written.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.db import Base, UnitOfWork, utcnow
 
 GENESIS = "0" * 64
+ONE_STATEMENT_ROWS = 200  # PostgreSQL: up to this many entries (11 parameters each) go in with the head's hash
 
 
 class AuditEntry(Base):
@@ -119,8 +121,14 @@ async def record_many(uow: UnitOfWork, entries: Sequence[Entry]) -> list[dict[st
         }
         row["hash"] = prev = row_hash(row)
         rows.append(row)
-    await uow.session.execute(insert(AuditEntry), rows)
-    await uow.session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
+    head = update(AuditHead).where(AuditHead.id == 1).values(hash=prev)
+    if uow.dialect == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
+        # the entries and the head's new hash in one round trip: an INSERT in a WITH clause runs
+        # to completion whether or not the UPDATE reads it
+        await uow.session.execute(head.add_cte(insert(AuditEntry).values(rows).cte("entries")))
+    else:
+        await uow.session.execute(insert(AuditEntry), rows)
+        await uow.session.execute(head)
     return rows
 
 

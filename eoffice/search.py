@@ -36,8 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, func, literal_column, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY, TSVECTOR
+from sqlalchemy import Connection, cast, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, doctypes
@@ -136,8 +136,6 @@ def _tsquery_any(lexemes: Iterable[str]) -> str:
     return " | ".join(f"'{x}'" for x in lexemes)
 
 
-_META = bindparam("meta", type_=ARRAY(Text()))
-
 # newest and oldest id issued in [first, last]: per day present in the range (a loose index scan
 # on ix_documents_date_issued), the last and first id of that day; a plain max(id) would read
 # every entry of the range or walk the primary key from the newest document
@@ -172,7 +170,7 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
     On PostgreSQL the reader keys and other meta lexemes in the vector are kept as they are: the
     flush listener of ``eoffice.access`` keeps them current, and this function flushes first. Only
     a new document whose keys are still pending (``access.KEYS_PENDING``) gets them written here."""
-    from eoffice.documents import Attachment, Document
+    from eoffice.documents import Attachment
 
     if not items:
         return
@@ -190,12 +188,7 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
         keep = [{"id": doc.id, "vector": tsvector_literal(body)} for doc, body in bodies if doc.id not in pending]
         for doc, body in bodies:
             if doc.id in pending:  # a new document: its keys are written with its words
-                meta = meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)), doc.date_issued)
-                vector = cast(tsvector_literal(body), TSVECTOR).op("||")(func.array_to_tsvector(_META))
-                await uow.session.execute(
-                    update(Document).where(Document.id == doc.id).values(search_vector=vector)
-                    .execution_options(synchronize_session=False), {"meta": meta}
-                )
+                await _index_new(uow, doc, body)
                 pending.discard(doc.id)
         if keep:
             await uow.session.execute(_REPLACE_WORDS, keep)
@@ -203,6 +196,34 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
         params = [{"id": doc.id, "body": body} for doc, body in bodies]
         await uow.session.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), [{"id": p["id"]} for p in params])
         await uow.session.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, body) VALUES (:id, :body)"), params)
+
+
+# A new document's vector: its words, its meta lexemes but its grants' keys, and the grants' keys
+# (``u:<user>``, ``g:<unit>``) read by the same statement, which returns the grants it read.
+_NEW_VECTOR = text(
+    "UPDATE documents SET search_vector = CAST(:vector AS tsvector) || array_to_tsvector(CAST(:meta AS text[]) "
+    "|| ARRAY(SELECT DISTINCT k FROM document_grants g, unnest(ARRAY['~u:' || g.user_id, '~g:' || g.unit_id]) AS k "
+    "WHERE g.document_id = documents.id AND k IS NOT NULL)) WHERE id = :id "
+    "RETURNING ARRAY(SELECT g.user_id FROM document_grants g WHERE g.document_id = documents.id ORDER BY g.id), "
+    "ARRAY(SELECT g.unit_id FROM document_grants g WHERE g.document_id = documents.id ORDER BY g.id)"
+)
+
+
+async def _index_new(uow: UnitOfWork, doc: Any, body: str) -> None:
+    """Words and reader keys of a new document in one statement (PostgreSQL). The statement
+    writes the grants' keys as ``access.reader_keys`` wrote them when this was written; the rule
+    then checks them against the grants the statement read, and rewrites them if it disagrees."""
+    def facts(grants: list[tuple[int | None, int | None]]) -> access.DocFacts:
+        return access.doc_facts(doc.agency_id, doc.confidentiality, doc.number, doc.status, grants)
+
+    users, units = (await uow.session.execute(_NEW_VECTOR, {
+        "id": doc.id, "vector": tsvector_literal(body),
+        "meta": meta_lexemes(doc.id, access.reader_keys(facts([])), doc.date_issued)})).one()
+    grants = list(zip(users, units, strict=True))
+    written = access.reader_keys(facts([])) | {f"u:{u}" for u, _ in grants if u is not None} \
+        | {f"g:{g}" for _, g in grants if g is not None}
+    if written != access.reader_keys(facts(grants)):
+        await uow.session.run_sync(lambda s: store_reader_keys(s.connection(), [doc.id]))
 
 
 async def unindex_document(uow: UnitOfWork, doc_id: int) -> None:
