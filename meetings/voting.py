@@ -65,6 +65,13 @@ Secret ballots
     and re-runs). A process that did not register the key (a script with its own ``Database``)
     seals with a key of its own process and only that process can close such a poll.
 
+Paper ballots
+    In a secret poll, people without a tablet vote on paper (``record_paper_ballots``): the chair
+    or secretary records which seats put a paper in the box (their has-voted rows, method
+    "paper") and enters the papers' choices as one batch, as many as the seats, shuffled and
+    sealed like any secret ballot, with an audit entry naming the seats and the number of papers,
+    never a choice. A named poll uses the roll call instead (each vote stays with its voter).
+
 Vote changes
     A poll may allow changing one's vote until it closes: for named polls the ballot is updated
     in place (and the audit log keeps each change). Secret polls cannot allow it: changing a
@@ -902,7 +909,8 @@ async def record_roll_call(uow: UnitOfWork, actor: User, poll_id: int, votes: li
     pc.ctx.access.require_control()
     poll = pc.poll
     if poll.secret:
-        raise Conflict("Bỏ phiếu kín không ghi nhận theo hình thức giơ tay hoặc điểm danh.")
+        raise Conflict("Bỏ phiếu kín không ghi nhận theo hình thức giơ tay hoặc điểm danh; người không có máy tính "
+                       "bảng bỏ phiếu giấy (chủ trì hoặc thư ký nhập các phiếu giấy).")
     _refuse_state(poll.state, poll.closes_at, utcnow())
     if not isinstance(votes, list) or not votes:
         raise Invalid("Cần danh sách phiếu [{participant_id, choice}].", field="votes")
@@ -926,6 +934,75 @@ async def record_roll_call(uow: UnitOfWork, actor: User, poll_id: int, votes: li
         await _after_vote(uow, actor, poll, voter, ballot, changed, "poll.roll_call")
         receipts.append(Receipt(poll.id, pid, cast, poll.eligible_count, changed))
     return receipts
+
+
+async def record_paper_ballots(uow: UnitOfWork, actor: User, poll_id: int, participant_ids: Any,
+                               choices: Any) -> dict[str, Any]:
+    """Secret poll, people without a tablet: the chair or secretary records that these seats voted on paper
+    (their has-voted rows, method "paper") and enters the paper ballots taken from the box, as a batch with no
+    link to the seats: the count must equal the number of seats, the choices are shuffled and sealed like any
+    secret ballot, and the audit entry names the seats, never a choice. In a weighted poll the seats of one
+    batch must have the same weight (a ballot's weight would otherwise say whose it is). A batch of one seat
+    is allowed (someone alone without a tablet must be able to vote), but then whoever enters it knows the
+    choice, as a teller counting a single paper would: collect the papers of several people first."""
+    pc = await _load(uow, actor, poll_id)
+    pc.ctx.access.require_control()
+    if not pc.poll.secret:
+        raise Conflict("Biểu quyết công khai: ghi nhận theo hình thức giơ tay hoặc điểm danh, không dùng phiếu giấy.")
+    now = utcnow()
+    poll = await _poll(uow, poll_id, lock=True)  # every way of counting a vote takes this lock first
+    _refuse_state(poll.state, poll.closes_at, now)
+    await _require_live_meeting(uow, poll)
+    if not isinstance(participant_ids, list) or not participant_ids or any(
+            isinstance(i, bool) or not isinstance(i, int) for i in participant_ids):
+        raise Invalid("Chọn những người đã bỏ phiếu giấy.", field="participant_ids")
+    if len(set(participant_ids)) != len(participant_ids):
+        raise Invalid("Mỗi người chỉ được ghi nhận một lần.", field="participant_ids")
+    if not isinstance(choices, list) or len(choices) != len(participant_ids):
+        raise Invalid(f"Số phiếu giấy nhập vào ({len(choices) if isinstance(choices, list) else 0}) phải bằng số "
+                      f"người đã bỏ phiếu giấy ({len(participant_ids)}).", field="choices")
+    spec = poll.spec()
+    ballots = []
+    for i, choice in enumerate(choices):
+        try:
+            ballots.append(vr.validate_ballot(spec, choice))
+        except Invalid as exc:
+            raise Invalid(f"Phiếu giấy thứ {i + 1}: {exc.message}", field="choices", index=i) from None
+    voters = (await uow.session.scalars(select(PollVoter).where(
+        PollVoter.poll_id == poll.id, PollVoter.participant_id.in_(participant_ids))
+        .execution_options(populate_existing=True))).all()
+    found = {v.participant_id: v for v in voters}
+    missing = [i for i in participant_ids if i not in found]
+    if missing:
+        raise Forbidden("Có người không có quyền biểu quyết lần này.", participant_ids=missing)
+    voted = [i for i in participant_ids if found[i].voted_at is not None]
+    if voted:
+        names = await seat_names(uow, set(voted))
+        raise Conflict("Đã bỏ phiếu rồi: " + ", ".join(names.get(i, str(i)) for i in voted) + ".",
+                       participant_ids=voted)
+    weights = {v.weight for v in voters}
+    if len(weights) != 1:
+        raise Invalid("Những người trong một lần nhập phiếu giấy phải có cùng trọng số phiếu; hãy nhập riêng "
+                      "từng nhóm trọng số.", field="participant_ids")
+    weight = weights.pop()
+    done = await uow.session.execute(
+        update(PollVoter).where(PollVoter.poll_id == poll.id, PollVoter.participant_id.in_(participant_ids),
+                                PollVoter.voted_at.is_(None))
+        .values(voted_at=now, method="paper", recorded_by=actor.id, ballot_id=None)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != len(participant_ids):  # type: ignore[attr-defined]
+        raise Conflict("Có người vừa bỏ phiếu trong lúc nhập phiếu giấy; hãy tải lại danh sách.")
+    random.SystemRandom().shuffle(ballots)
+    await uow.session.execute(insert(PollBallot), [
+        {"id": new_ballot_id(), "poll_id": poll.id, "choice": seal(uow, poll, b), "weight": weight} for b in ballots])
+    n = len(ballots)
+    total = (await uow.session.execute(
+        update(Poll).where(Poll.id == poll.id).values(votes_cast=Poll.votes_cast + n,
+                                                     weight_cast=Poll.weight_cast + n * weight)
+        .returning(Poll.votes_cast).execution_options(synchronize_session=False))).scalar_one()
+    await audit.record(uow, actor, "poll.paper", "poll", poll.id, meeting_id=poll.meeting_id,
+                       participant_ids=sorted(participant_ids), ballots=n)
+    return {"poll_id": poll.id, "recorded": n, "cast": int(total), "eligible": poll.eligible_count}
 
 
 # ---------------------------------------------------------------- closing, publishing, cancelling

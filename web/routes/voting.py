@@ -197,6 +197,18 @@ async def roll_call(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "receipts": [r.public() for r in receipts]}, status_code=201)
 
 
+@describe(responses={"201": {"description": "Đã ghi nhận phiếu giấy (đã lưu), không gắn với người bỏ phiếu"}})
+async def paper_ballots(request: Request) -> JSONResponse:
+    """Secret poll: chair or secretary record that some seats voted on paper and enter the papers' choices,
+    with no link to the seats: {participant_ids: [...], choices: [...]} (as many choices as seats)."""
+    body = await json_body(request)
+    pid = _pid(request)
+    result = await _voting_call(request.app, pid, lambda: _run(
+        request, lambda uow, user: voting.record_paper_ballots(uow, user, pid, body.get("participant_ids"),
+                                                               body.get("choices"))))
+    return JSONResponse({"ok": True, **result}, status_code=201)
+
+
 # ---------------------------------------------------------------- voting
 
 
@@ -312,6 +324,7 @@ routes = [
     Route(P, get_poll, methods=["GET"]),
     Route(P + "/votes", cast, methods=["POST"]),
     Route(P + "/roll-call", roll_call, methods=["POST"]),
+    Route(P + "/paper-ballots", paper_ballots, methods=["POST"]),
     Route(P + "/voters", voters, methods=["GET"]),
     Route(P + "/export.csv", export_csv, methods=["GET"]),
     Route(P + "/{action:str}", poll_action, methods=["POST"]),

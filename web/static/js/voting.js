@@ -69,7 +69,8 @@ export function choiceLabel(poll, choice) {
 export function mountVoting(root) {
   const meetingId = Number(root.dataset.meeting);
   const S = { polls: new Map(), detail: new Map(), voters: new Map(), controller: false, skew: 0,
-              selection: new Map(), busy: new Set(), messages: new Map(), selected: null, status: null };
+              selection: new Map(), busy: new Set(), messages: new Map(), selected: null, status: null,
+              paper: { poll: null, seats: new Set(), ballots: [], sel: undefined, busy: false } };
   const topic = `meeting:${meetingId}`;
   let live = null;
   let timer = null;
@@ -149,7 +150,9 @@ export function mountVoting(root) {
       Object.assign(p, upd);
       const det = S.detail.get(d.poll_id);
       if (det) Object.assign(det, upd);
-      if (S.controller && !p.secret && p.state === "open") refreshVotersSoon(d.poll_id); // who has not voted
+      if (S.controller && p.state === "open" && (!p.secret || S.paper.poll === d.poll_id)) {
+        refreshVotersSoon(d.poll_id); // who has not voted (secret polls: while the chair enters paper ballots)
+      }
       renderProgress();
     } else if (ev.type === "poll.proxies" || ev.type === "attendance.changed") {
       // who may vote is fixed when a poll opens; only the chair's list of proxies changes
@@ -448,6 +451,7 @@ export function mountVoting(root) {
         h("div", {}, h("strong", {}, p.title), " ", badge(p), p.secret ? h("span", { class: "tag" }, "Kín") : null),
         h("div", { class: "vp-actions" }, chairButtons(p)),
         p.state === "open" && !p.secret ? renderNotVoted(p) : null,
+        p.state === "open" && p.secret ? renderPaper(p) : null,
       ))),
       renderRights(),
       renderCreate(),
@@ -528,6 +532,96 @@ export function mountVoting(root) {
     }
     render();
     return ok;
+  }
+
+  // ---------------------------------------------------------------- paper ballots (secret polls)
+
+  // People without a tablet vote on paper: the chair or secretary ticks who put a paper in the box, then
+  // enters the papers one by one. The server stores them shuffled, with no link to the people ticked.
+  function paperState(p) {
+    if (S.paper.poll !== p.id) S.paper = { poll: p.id, seats: new Set(), ballots: [], sel: undefined, busy: false, open: null };
+    return S.paper;
+  }
+
+  function renderPaper(p) {
+    const st = S.paper.poll === p.id ? S.paper : { seats: new Set(), ballots: [], sel: undefined, busy: false };
+    const waiting = (S.voters.get(p.id) || []).filter((v) => !v.voted);
+    const n = st.seats.size;
+    // open while the chair uses it (a redraw must not fold it), and at first when someone has no tablet
+    const open = st.open ?? (n > 0 || waiting.some((v) => !v.tablet));
+    const box = h("details", { class: "vp-missing vp-paper", open,
+                               ontoggle: (e) => { if (e.target.open !== open) paperState(p).open = e.target.open; } },
+      h("summary", {}, `Phiếu giấy cho người không có máy tính bảng (chưa bỏ phiếu: ${waiting.length})`),
+      h("p", { class: "muted vp-hint" }, "1. Chọn những người bỏ phiếu giấy. 2. Thu phiếu của họ vào hòm phiếu, " +
+        "rồi nhập lần lượt từng phiếu. Phiếu được lưu không kèm tên người bỏ; nên nhập cùng lúc phiếu của nhiều người."));
+    if (!waiting.length) {
+      box.append(h("p", { class: "muted" }, "Tất cả đã bỏ phiếu."));
+      return box;
+    }
+    box.append(h("div", { class: "vp-choices", role: "group", "aria-label": "Người bỏ phiếu giấy" },
+      waiting.map((v) => {
+        const on = st.seats.has(v.participant_id);
+        return h("button", { type: "button", class: "vp-choice vp-paper-seat", "aria-pressed": String(on),
+                             "data-seat": v.participant_id, onclick: () => {
+          const cur = paperState(p);
+          if (cur.seats.has(v.participant_id)) cur.seats.delete(v.participant_id); else cur.seats.add(v.participant_id);
+          render();
+        } }, (on ? "✓ " : "") + v.name + (v.tablet ? "" : " — không có máy tính bảng"));
+      })));
+    if (!n) return box;
+    const entered = st.ballots.length;
+    const add = (value) => { const cur = paperState(p); if (cur.ballots.length < cur.seats.size) cur.ballots.push(value);
+                             cur.sel = undefined; render(); };
+    const yn = p.method.startsWith("yes_no");
+    box.append(h("p", { class: "vp-count", role: "status", "aria-live": "polite" },
+      `Đã nhập ${entered}/${n} phiếu giấy.`));
+    if (entered < n) {
+      if (yn) {
+        box.append(h("div", { class: "vp-choices", role: "group", "aria-label": "Nhập một phiếu giấy" },
+          (p.method === "yes_no" ? ["yes", "no"] : ["yes", "no", "abstain"]).map((c) =>
+            h("button", { type: "button", class: `vp-choice vp-${c}`, onclick: () => add(c) }, `+ ${YES_NO[c]}`))));
+      } else {
+        const ready = st.sel !== undefined && !(Array.isArray(st.sel) && st.sel.length === 0);
+        box.append(choiceButtons(p, st.sel, (value) => { paperState(p).sel = value; render(); }, "Nhập một phiếu giấy"),
+          h("div", { class: "vp-send" }, h("button", { type: "button", class: "btn", disabled: !ready,
+            onclick: () => add(st.sel) }, "Thêm phiếu này"),
+          ready ? h("span", { class: "vp-picked" }, `Lựa chọn: ${selectionLabel(p, st.sel)}`) : null));
+      }
+    }
+    if (entered) {
+      const counts = new Map();
+      for (const b of st.ballots) counts.set(selectionLabel(p, b), (counts.get(selectionLabel(p, b)) || 0) + 1);
+      box.append(h("p", { class: "muted" }, "Đã nhập: " + [...counts].map(([k, c]) => `${k} ${c}`).join("; ") + "."),
+        h("button", { type: "button", class: "btn", onclick: () => { paperState(p).ballots.pop(); render(); } },
+          "Xóa phiếu vừa nhập"));
+    }
+    box.append(h("div", { class: "vp-send" },
+      h("button", { type: "button", class: "btn btn-primary vp-submit vp-paper-submit", disabled: entered !== n || st.busy,
+                    onclick: () => submitPaper(p) }, st.busy ? "Đang ghi nhận…" : `Ghi nhận ${n} phiếu giấy`),
+      h("button", { type: "button", class: "btn", onclick: () => {
+        S.paper = { poll: p.id, seats: new Set(), ballots: [], sel: undefined, busy: false, open: true }; render();
+      } }, "Làm lại")));
+    return box;
+  }
+
+  async function submitPaper(p) {
+    const st = paperState(p);
+    if (st.ballots.length !== st.seats.size) return;
+    if (!confirm(`Ghi nhận ${st.seats.size} phiếu giấy? Sau khi ghi nhận không sửa được.`)) return;
+    st.busy = true;
+    render();
+    try {
+      const r = await api("POST", `/api/polls/${p.id}/paper-ballots`,
+                          { participant_ids: [...st.seats], choices: st.ballots });
+      S.messages.set("chair", { ok: true, text: `Đã ghi nhận ${r.recorded} phiếu giấy (đã bỏ phiếu ${r.cast}/${r.eligible}).` });
+      S.paper = { poll: p.id, seats: new Set(), ballots: [], sel: undefined, busy: false, open: true };
+      await loadVoters(p.id);
+    } catch (err) {
+      st.busy = false;
+      S.messages.set("chair", { ok: false, text: err.message });
+      if (err.status === 409) await loadVoters(p.id);
+    }
+    render();
   }
 
   // ---------------------------------------------------------------- proxies (ủy quyền) and vote weights
