@@ -82,13 +82,14 @@ class PdfInfo:
     page_count: int
 
 
-def inspect_pdf(data: bytes, filename: str = "") -> PdfInfo:
-    """Open and check a PDF (blocking: run it in a thread). Raises Invalid with a clear message."""
+def inspect_pdf(data: bytes, filename: str = "", path: str | None = None) -> PdfInfo:
+    """Open and check a PDF, given as bytes or as the ``path`` of a local file (blocking: run it
+    in a thread). Raises Invalid with a clear message."""
     import pymupdf
 
     name = f"«{filename}» " if filename else ""
     try:
-        doc = pymupdf.open(stream=data, filetype="pdf")
+        doc = pymupdf.open(path, filetype="pdf") if path is not None else pymupdf.open(stream=data, filetype="pdf")
     except Exception as exc:
         raise Invalid(f"Tệp {name}không phải PDF hợp lệ hoặc đã bị hỏng, không đọc được.", reason="corrupt") from exc
     with doc:
@@ -257,7 +258,7 @@ class Extractor:
             self._reader = None
 
 
-def _local_path(blobs: BlobReader, key: str) -> str | None:
+def local_path(blobs: BlobReader, key: str) -> str | None:
     from storage.blobs.local import LocalBlobStore
 
     if isinstance(blobs, LocalBlobStore):
@@ -296,7 +297,7 @@ async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_id
             state["done"], state["total"] = done, total
 
         try:
-            local = _local_path(blobs, key)
+            local = local_path(blobs, key)
             if local is not None:  # the worker reads the file: no copy through this process
                 result = extractor.submit_nowait(b"", on_page, local)
             else:
