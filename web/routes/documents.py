@@ -171,7 +171,7 @@ async def list_documents(request: Request) -> Response:
     ``total`` is counted up to 10 000; ``total_more`` says there are more than that."""
     user = require_user(request)
     q = request.query_params
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         rows, total = await documents.list_documents(
             uow, user, direction=q.get("direction") or None, status=q.get("status") or None,
             limit=_int(q.get("limit", 50), "limit"), offset=_int(q.get("offset", 0), "offset"))
@@ -211,7 +211,7 @@ def _file_response(request: Request, blob_key: str | None, filename: str | None,
 async def download(request: Request) -> Response:
     """An attachment's bytes, if you may see its document."""
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         att = await documents.get_attachment(uow, user, _path_id(request))
     return _file_response(request, att.blob_key, att.filename, att.size, att.content_type, "tep")
 
@@ -296,7 +296,7 @@ async def direct(request: Request) -> Response:
 async def inbox(request: Request) -> Response:
     """What awaits you: documents submitted to you, your open tasks, documents for information."""
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         return _ok(await tasks.inbox(uow, user))
 
 
@@ -304,7 +304,7 @@ async def list_tasks(request: Request) -> Response:
     """Task board: ``scope`` assigned_to_me | assigned_by_me, ``status``, ``state`` overdue | due_soon."""
     user = require_user(request)
     q = request.query_params
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         rows = await tasks.my_tasks(uow, user, scope=q.get("scope", "assigned_to_me"),
                                     status=q.get("status") or None, state=q.get("state") or None)
         digest = await tasks.digest(uow, user)
@@ -314,7 +314,7 @@ async def list_tasks(request: Request) -> Response:
 
 async def get_task(request: Request) -> Response:
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         task = await tasks.get_task(uow, user, _path_id(request))
         updates = await tasks.task_updates(uow, user, task.id)
     return _ok({"task": task.public(), "updates": [u.public() for u in updates]})
@@ -429,14 +429,14 @@ async def create_draft(request: Request) -> Response:
 
 async def list_drafts(request: Request) -> Response:
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         rows = await outgoing.drafts(uow, user, status=request.query_params.get("status") or None)
     return _ok({"items": [d.public() for d in rows]})
 
 
 async def draft_history(request: Request) -> Response:
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         return _ok(await outgoing.history(uow, user, _path_id(request)))
 
 
@@ -504,19 +504,20 @@ async def issue_draft(request: Request) -> Response:
 
 async def dossiers_index(request: Request) -> Response:
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
-        if request.method == "POST":
-            b = await json_body(request)
+    if request.method == "POST":
+        b = await json_body(request)
+        async with request.app.state.db.uow() as uow:
             d = await dossiers.open_dossier(uow, user, _str(b, "title"), _int(b.get("year"), "year", optional=True))
             await uow.commit()
-            return _ok(d.public(), 201)
+        return _ok(d.public(), 201)
+    async with request.app.state.db.uow(readonly=True) as uow:
         rows = await dossiers.list_dossiers(uow, user, request.query_params.get("status") or None)
     return _ok({"items": [d.public() for d in rows]})
 
 
 async def dossier(request: Request) -> Response:
     user = require_user(request)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         return _ok(await dossiers.contents(uow, user, _path_id(request)))
 
 
@@ -555,7 +556,7 @@ async def search_documents(request: Request) -> Response:
         direction=q.get("direction") or None, doc_type=q.get("doc_type") or None, sender=q.get("sender") or None,
         date_from=_date(q.get("from"), "from"), date_to=_date(q.get("to"), "to"), status=q.get("status") or None,
         unit_id=_int(q.get("unit_id"), "unit_id", optional=True), confidentiality=q.get("confidentiality") or None)
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         hits = await search.search(uow, user, q.get("q", ""), filters, limit=_int(q.get("limit", 20), "limit"),
                                    offset=_int(q.get("offset", 0), "offset"))
     return _ok({"items": [{**h.document.public(), "rank": h.rank} for h in hits]})
@@ -566,7 +567,7 @@ async def export_register(request: Request) -> Response:
     user = require_user(request)
     q = request.query_params
     fmt = q.get("format", "xlsx")
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         from eoffice.registers import local_date
         from storage.db import utcnow
 
@@ -588,7 +589,7 @@ async def statistics(request: Request) -> Response:
     date_from, date_to = _date(q.get("from"), "from"), _date(q.get("to"), "to")
     if date_from is None or date_to is None:
         raise Invalid("Cần chọn khoảng thời gian (from, to).")
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         return _ok(await stats.statistics(uow, user, date_from=date_from, date_to=date_to,
                                           level=q.get("level", "agency")))
 

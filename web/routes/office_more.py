@@ -64,7 +64,7 @@ async def _outgoing_context(request: Request, uow: UnitOfWork) -> dict[str, Any]
 
 @login_required()
 async def outgoing_page(request: Request) -> Response:
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         ctx = await _outgoing_context(request, uow)
     return render(request, "office/outgoing.html", section="outgoing", error=None, form={}, year=today().year,
                   **ctx)
@@ -88,7 +88,7 @@ async def outgoing_create(request: Request) -> Response:
                 upload_id=opt_int(form, "upload_ids", "Tệp"), note=text(form, "note"))
             await uow.commit()
     except AppError as exc:
-        async with state.db.uow() as uow:
+        async with state.db.uow(readonly=True) as uow:
             ctx = await _outgoing_context(request, uow)
         return render(request, "office/outgoing.html", status_code=exc.status, section="outgoing",
                       error=exc.message, form=dict(form), year=today().year, **ctx)
@@ -98,7 +98,7 @@ async def outgoing_create(request: Request) -> Response:
 async def _draft_response(request: Request, doc_id: int, *, error: str | None = None, status: int = 200
                           ) -> Response:
     user: User = request.state.user
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         doc = await documents.get_document(uow, user, doc_id)
         if doc.direction != "out":
             return redirect(f"/documents/{doc.id}")
@@ -185,7 +185,7 @@ async def draft_issue(request: Request) -> Response:
 
 @login_required()
 async def dossiers_page(request: Request) -> Response:
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         rows = await dossiers.list_dossiers(uow, request.state.user)
     return render(request, "office/dossiers.html", section="dossiers", rows=rows, error=None, form={},
                   year=today().year)
@@ -200,7 +200,7 @@ async def dossier_open(request: Request) -> Response:
                                             opt_int(form, "year", "Năm"))
             await uow.commit()
     except AppError as exc:
-        async with request.app.state.db.uow() as uow:
+        async with request.app.state.db.uow(readonly=True) as uow:
             rows = await dossiers.list_dossiers(uow, request.state.user)
         return render(request, "office/dossiers.html", status_code=exc.status, section="dossiers", rows=rows,
                       error=exc.message, form=dict(form), year=today().year)
@@ -209,7 +209,7 @@ async def dossier_open(request: Request) -> Response:
 
 async def _dossier_response(request: Request, dossier_id: int, *, error: str | None = None,
                             status: int = 200) -> Response:
-    async with request.app.state.db.uow() as uow:
+    async with request.app.state.db.uow(readonly=True) as uow:
         c = await dossiers.contents(uow, request.state.user, dossier_id)
     return render(request, "office/dossier.html", status_code=status, section="dossiers", c=c, d=c["dossier"],
                   retentions=dossiers.RETENTIONS, error=error,
@@ -253,7 +253,7 @@ async def search_page(request: Request) -> Response:
                 sender=q.get("sender") or None, date_from=opt_date(q.get("from"), "Từ ngày", "from"),
                 date_to=opt_date(q.get("to"), "Đến ngày", "to"), status=q.get("status") or None,
                 confidentiality=q.get("confidentiality") or None)
-            async with request.app.state.db.uow() as uow:
+            async with request.app.state.db.uow(readonly=True) as uow:
                 hits = await search.search(uow, request.state.user, query, filters, limit=50)
         except AppError as exc:
             error, status_code = exc.message, exc.status
@@ -274,7 +274,7 @@ async def stats_page(request: Request) -> Response:
     try:
         date_from = opt_date(q.get("from"), "Từ ngày", "from") or dt.date(t.year, 1, 1)
         date_to = opt_date(q.get("to"), "Đến ngày", "to") or t
-        async with request.app.state.db.uow() as uow:
+        async with request.app.state.db.uow(readonly=True) as uow:
             data = await stats.statistics(uow, user, date_from=date_from, date_to=date_to, level=level)
     except AppError as exc:
         error, status_code = exc.message, exc.status
