@@ -56,14 +56,17 @@ Secret ballots
     access to the database while the poll is open (in practice the server's operator) can unseal
     and link; so can someone who copies the sealed rows and their xmin while the poll is open and
     obtains the key later. (2) A database superuser can read the write-ahead log or dead row
-    versions: these hold sealed ballots only; the plaintext rewrite at close is written in random
-    order by one transaction. (3) Anyone watching the has-voted rows live learns who voted when
-    (the chair sees that too), never what. (4) Weighted secret polls reveal the weight of each
-    ballot after the close, which identifies a voter whose weight is unique; with one voter, or a
-    unanimous result, the count itself tells. (5) If the secret key changes while a secret poll is
-    open its ballots cannot be unsealed: closing refuses with a clear message (the chair cancels
-    and re-runs). A process that did not register the key (a script with its own ``Database``)
-    seals with a key of its own process and only that process can close such a poll.
+    versions: these hold sealed ballots only (``scrub`` after a close and at start-up vacuums the
+    dead versions, though freed bytes may stay on disk until overwritten); the plaintext rewrite
+    at close is written in random order by one transaction. (3) Anyone watching the has-voted
+    rows live learns who voted when (the chair sees that too), never what. (4) Weighted secret
+    polls reveal the weight of each ballot after the close, which identifies a voter whose weight
+    is unique; with one voter, or a unanimous result, the count itself tells. (5) If the secret
+    key changes while a secret poll is open its ballots cannot be unsealed: closing refuses with
+    a clear message (the chair cancels and re-runs). A process that did not register the key (a
+    script with its own ``Database``) seals with a key of its own process, and only that process
+    can close such a poll. (6) Paper ballots entered one seat at a time are known to whoever
+    enters them, as a single paper is to a teller (``record_paper_ballots``).
 
 Paper ballots
     In a secret poll, people without a tablet vote on paper (``record_paper_ballots``): the chair

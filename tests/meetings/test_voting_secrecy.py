@@ -119,3 +119,37 @@ async def test_ballots_sealed_under_another_key_are_not_counted(world: World, db
     finally:
         voting._BALLOT_KEYS.pop(db_url, None)
         await other.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_startup_vacuums_the_sealed_ballots_a_close_left_behind(world: World, settings: object) -> None:
+    """A secret poll closed without the scrub that follows (the process died, or the meeting's end closed it):
+    the deleted sealed rows stay in the table's pages until the next start vacuums them."""
+    from starlette.testclient import TestClient
+
+    from web.app import create_app
+
+    m, users = await crowd(world, 3)
+    poll_id = await new_poll(world, m, quorum_rule="none", secret=True)
+    await open_(world, poll_id)
+    for u in users:
+        await call(world.db, voting.cast_vote, u, poll_id, "no")
+    await call(world.db, voting.close_poll, world.chair, poll_id)  # no scrub after it
+
+    async def dead_versions() -> int:
+        async with world.db.uow() as uow:
+            await uow.session.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+            pages = (await uow.session.execute(text(
+                "SELECT pg_relation_size('meeting_poll_ballots') / current_setting('block_size')::int"))).scalar_one()
+            n = 0
+            for page in range(pages):
+                n += (await uow.session.execute(text(
+                    "SELECT count(*) FROM heap_page_items(get_raw_page('meeting_poll_ballots', :n)) "
+                    "WHERE lp_flags = 1 AND t_xmax::text <> '0'"), {"n": page})).scalar_one()
+            await uow.commit()
+            return int(n)
+
+    assert await dead_versions() == 3  # the sealed ballots, deleted by the close
+    with TestClient(create_app(settings)):  # type: ignore[arg-type]
+        pass
+    assert await dead_versions() == 0

@@ -16,6 +16,7 @@ transaction instead, so a vote after a logout is refused as an HTTP one would be
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,8 @@ from storage.db import UnitOfWork, utcnow
 from storage.errors import Invalid
 from web.auth import json_body, login_required, require_user
 from web.openapi import describe
+
+log = logging.getLogger(__name__)
 
 
 def runner(app: Any) -> PollRunner:
@@ -54,6 +57,17 @@ def setup(app: Any) -> None:
     voting.use_ballot_key(app.state.db, app.state.settings.secret_key)  # secret ballots are sealed while open
     runner(app).ensure()
     app.state.hub.add_command("vote", functools.partial(ws_vote, app))
+
+
+async def startup(app: Any) -> None:
+    """At startup: reclaim the dead row versions of secret ballots (``voting.scrub``, PostgreSQL's VACUUM).
+    A close is followed by a scrub, but a process that died between the close's commit and the scrub, or
+    a poll closed by the end of its meeting (``meetings.end_meeting``, which cannot vacuum inside its
+    transaction), left them to autovacuum. Never stops the start: a failure is logged."""
+    try:
+        await voting.scrub(app.state.db)
+    except Exception:
+        log.exception("could not vacuum meeting_poll_ballots at startup")
 
 
 def _pid(request: Request) -> int:
