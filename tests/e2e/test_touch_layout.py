@@ -171,3 +171,30 @@ async def test_statistics_and_search_read_well_on_a_phone(browser: Any, live_ser
     await expect(filters.locator("summary .of-count")).to_have_text("1")
     await page.context.close()
     await clerk.context.close()
+
+
+async def test_confidential_item_readers_are_ticked_not_ctrl_clicked(browser: Any, live_server: LiveServer) -> None:
+    """Who may read a confidential agenda item: check boxes (44 px) instead of a multiple list box that needs
+    Ctrl on a desktop and cannot be used reliably with a finger."""
+    from playwright.async_api import expect
+
+    clerk = await _phone(browser, live_server, "vanthu")
+    await clerk.goto(live_server + "/meetings/1")
+    await clerk.get_by_text("Thêm nội dung", exact=True).click()
+    form = clerk.locator("#item-form")
+    await expect(form.locator("select[multiple]")).to_have_count(0)
+    person = form.locator("label.check", has_text="Lê Minh Tuấn")
+    await expect(person).to_be_visible()
+    bb = await person.locator("input").bounding_box()
+    assert bb is not None and bb["width"] >= TAP and bb["height"] >= TAP, bb
+    await form.locator("input[name=title]").fill("Báo cáo kết quả thanh tra công vụ năm 2026")
+    await form.locator("label.check", has_text="Nội dung mật").tap()
+    await person.tap()
+    async with clerk.expect_navigation():
+        await form.get_by_role("button", name="Thêm vào chương trình").click()
+    snap = await (await clerk.request.get(live_server + "/api/meetings/1")).json()
+    item = next(i for i in snap["agenda"] if i["title"] == "Báo cáo kết quả thanh tra công vụ năm 2026")
+    reader = next(p for p in snap["participants"] if p["name"] == "Lê Minh Tuấn")
+    assert item["confidential"] is True
+    assert item["allowed_user_ids"] == [reader["user_id"]]
+    await clerk.context.close()

@@ -95,10 +95,17 @@ export function readState(id = "meeting-state") {
 
 // Fill <select data-users> / <select data-units> from the directory, once per page.
 let directory = null;
+// A <div data-user-checks="name"> gets one check box (name=value: the user's id) per person.
 export async function fillSelects(root = document) {
   const selects = root.querySelectorAll("select[data-users], select[data-units]");
-  if (!selects.length) return;
+  const checks = root.querySelectorAll("[data-user-checks]");
+  if (!selects.length && !checks.length) return;
   directory = directory || await api("GET", "/api/meetings/directory");
+  for (const box of checks) {
+    box.replaceChildren(...directory.users.map((u) => h("label", { class: "check" },
+      h("input", { type: "checkbox", name: box.dataset.userChecks, value: u.id }),
+      u.title ? `${u.full_name} — ${u.title}` : u.full_name)));
+  }
   for (const sel of selects) {
     const multiple = sel.multiple;
     sel.replaceChildren();

@@ -69,7 +69,7 @@ document.getElementById("item-form")?.addEventListener("submit", async (e) => {
   const form = e.target;
   const body = formJson(form);
   body.confidential = form.confidential.checked;
-  body.allowed_user_ids = [...form.allowed_user_ids.selectedOptions].map((o) => Number(o.value));
+  body.allowed_user_ids = [...form.querySelectorAll('input[name="allowed_user_ids"]:checked')].map((o) => Number(o.value));
   if (body.presenter_id) body.presenter_id = Number(body.presenter_id);
   if (body.planned_minutes) body.planned_minutes = Number(body.planned_minutes);
   try { await api("POST", `${base}/items`, body); reload(); } catch (err) { fail(err); }
