@@ -237,7 +237,7 @@ _inflight: dict[tuple[str, int, int, str], asyncio.Future[str]] = {}
 
 async def _cached(db: Database, key: tuple[str, int, int, str]) -> str | None:
     source, page, width, fmt = key
-    async with db.uow() as uow:
+    async with db.uow(readonly=True) as uow:
         return await uow.session.scalar(select(PageRender.blob_key).where(
             PageRender.source_key == source, PageRender.page == page, PageRender.width == width,
             PageRender.fmt == fmt))

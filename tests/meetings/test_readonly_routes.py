@@ -143,10 +143,6 @@ async def test_meeting_reads_do_not_wait_behind_an_open_write_transaction(room: 
     assert (await asyncio.wait_for(write, 30)).status_code == 201
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason=(
-    "meetings.documents._cached looks the page render cache up in a read-write unit of work "
-    "(db.uow(), not db.uow(readonly=True)): a page image or word boxes already rendered still queue "
-    "behind a writer. The route's own version check is read-only; the fix is that one line of the service."))
 async def test_a_rendered_page_of_an_agenda_pdf_does_not_wait_behind_a_writer(room: Room) -> None:
     r = room
     v = f"{r.base}/versions/{r.vid}"

@@ -8,6 +8,7 @@ Runs on SQLite and PostgreSQL (the ``settings`` fixture is parametrised over bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -76,13 +77,11 @@ def ws_impl(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def server(settings: Settings, ws_impl: str, request: pytest.FixtureRequest) -> AsyncIterator[Server]:
-    """A running server; tests needing other queue, heartbeat or log sizes parametrise it indirectly."""
-    overrides: dict[str, Any] = getattr(request, "param", {})
-    settings = replace(settings, **overrides)
+@contextlib.asynccontextmanager
+async def running_server(settings: Settings, ws: str = "auto") -> AsyncIterator[Server]:
+    """The app under uvicorn in a thread, and a database handle publishing to its broker."""
     app = create_app(settings)
-    uv, thread, port = start_uvicorn(app, ws_impl)
+    uv, thread, port = start_uvicorn(app, ws)
     db = Database(settings.database_url, publisher=app.state.broker.publish)
     try:
         yield Server(f"ws://127.0.0.1:{port}/ws", app, settings, db)
@@ -90,6 +89,14 @@ async def server(settings: Settings, ws_impl: str, request: pytest.FixtureReques
         await db.dispose()
         uv.should_exit = True
         await asyncio.to_thread(thread.join, 20)
+
+
+@pytest.fixture
+async def server(settings: Settings, ws_impl: str, request: pytest.FixtureRequest) -> AsyncIterator[Server]:
+    """A running server; tests needing other queue, heartbeat or log sizes parametrise it indirectly."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    async with running_server(replace(settings, **overrides), ws_impl) as running:
+        yield running
 
 
 async def emit(db: Database, topic: str, count: int = 1, pad: int = 0, type_: str = "notice") -> list[dict[str, Any]]:

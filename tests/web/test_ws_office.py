@@ -5,7 +5,6 @@ it cannot subscribe at all. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -22,24 +21,16 @@ from storage import events
 from storage.db import Database, utcnow
 from storage.settings import Settings
 from tests.eoffice.conftest import Org, incoming_fields, make_org
-from tests.web.test_ws import Server, bearer, emit, recv, start_uvicorn, subscribe
-from web.app import create_app
+from tests.web.test_ws import Server, bearer, emit, recv, running_server, subscribe
+from web import ws_protocol
 
 LOG = 5  # events the log keeps per topic
 
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[Server]:
-    settings = replace(settings, event_log_size=LOG)
-    app = create_app(settings)
-    uv, thread, port = start_uvicorn(app)
-    db = Database(settings.database_url, publisher=app.state.broker.publish)
-    try:
-        yield Server(f"ws://127.0.0.1:{port}/ws", app, settings, db)
-    finally:
-        await db.dispose()
-        uv.should_exit = True
-        await asyncio.to_thread(thread.join, 20)
+    async with running_server(replace(settings, event_log_size=LOG), ws_protocol.PROTOCOL) as running:
+        yield running
 
 
 async def _tokens(db: Database, org: Org, *names: str) -> dict[str, str]:
