@@ -198,3 +198,23 @@ async def test_confidential_item_readers_are_ticked_not_ctrl_clicked(browser: An
     assert item["confidential"] is True
     assert item["allowed_user_ids"] == [reader["user_id"]]
     await clerk.context.close()
+
+
+async def test_phone_held_sideways_keeps_the_document_in_view(browser: Any, live_server: LiveServer) -> None:
+    """844 x 390: the header is one row with the menu button (two rows took 116 px) and the reader's bars do not
+    wrap, so the page of the document keeps most of the height."""
+    from playwright.async_api import expect
+
+    ctx = await new_context(browser, viewport={"width": 844, "height": 390}, is_mobile=True)
+    page = await ctx.new_page()
+    await login(page, live_server, "phochutich")
+    await page.goto(live_server + "/meetings/1/documents/1")
+    await expect(page.locator(".menu-toggle")).to_be_visible()
+    header = await page.locator(".topbar").bounding_box()
+    assert header is not None and header["height"] <= 64, header
+    await expect(page.locator(".reader-page").first).to_be_visible()
+    scroller = await page.locator(".reader-scroll").bounding_box()
+    assert scroller is not None and scroller["height"] >= 150, scroller
+    size = await _overflow(page)
+    assert size["scroll"] <= size["inner"], size
+    await ctx.close()
