@@ -243,9 +243,15 @@ def visible_tasks(viewer: access.Viewer) -> Any:
     return or_(and_(Task.document_id.is_not(None), doc_visible), and_(Task.document_id.is_(None), or_(*own)))
 
 
-async def get_task(uow: UnitOfWork, actor: User, task_id: int) -> Task:
+async def get_task(uow: UnitOfWork, actor: User, task_id: int, *, lock: bool = False) -> Task:
+    """A task the actor may see. ``lock``: take its row lock (PostgreSQL; SQLite's write lock already
+    orders writers) and read it afresh, for a change that depends on its current state: two people
+    completing, withdrawing or deciding at once are then ordered, and the second sees the first's result."""
     viewer = await access.viewer_for(uow, actor)
-    task = await uow.session.scalar(select(Task).where(Task.id == task_id, visible_tasks(viewer)))
+    query = select(Task).where(Task.id == task_id, visible_tasks(viewer))
+    if lock:
+        query = query.with_for_update(of=Task).execution_options(populate_existing=True)
+    task = await uow.session.scalar(query)
     if task is None:
         raise NotFound("Không tìm thấy nhiệm vụ.")
     return task
@@ -371,7 +377,7 @@ async def create_meeting_task(uow: UnitOfWork, actor: User, *, title: str, instr
 
 
 async def _handled_task(uow: UnitOfWork, actor: User, task_id: int) -> Task:
-    task = await get_task(uow, actor, task_id)
+    task = await get_task(uow, actor, task_id, lock=True)
     if not handles(actor, task):
         raise Forbidden("Bạn không phải người xử lý nhiệm vụ này.")
     return task
@@ -509,7 +515,8 @@ async def decide_extension(uow: UnitOfWork, actor: User, request_id: int, *, app
     req = await uow.session.get(ExtensionRequest, request_id)
     if req is None:
         raise NotFound("Không tìm thấy đề nghị gia hạn.")
-    task = await get_task(uow, actor, req.task_id)
+    task = await get_task(uow, actor, req.task_id, lock=True)  # the task's lock orders decisions on its requests
+    await uow.session.refresh(req)  # as it is now, after whoever decided before us
     if task.assigned_by != actor.id:
         raise Forbidden("Chỉ người giao nhiệm vụ được duyệt gia hạn.")
     if req.status != "pending":
@@ -564,7 +571,7 @@ async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, u
 # ---- services: the assigner takes a task back ---------------------------------------------------
 
 async def _assigned_task(uow: UnitOfWork, actor: User, task_id: int) -> Task:
-    task = await get_task(uow, actor, task_id)
+    task = await get_task(uow, actor, task_id, lock=True)
     if task.assigned_by != actor.id:
         raise Forbidden("Chỉ người giao nhiệm vụ được thu hồi hoặc giao cho người khác.")
     if task.status in CLOSED:
