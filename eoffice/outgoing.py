@@ -478,7 +478,13 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
     if not signer.strip():
         raise Invalid("Cần nhập người ký.", field="signer")
     now = utcnow()
-    date_issued = date_issued or registers.local_date(now)
+    today = registers.local_date(now)
+    date_issued = date_issued or today
+    if date_issued > today or date_issued.year != today.year:
+        # the date decides the year of the number (numbers restart on 1 January): a date in another
+        # year would take a number in a series already closed, or not yet open
+        raise Invalid(f"Ngày ban hành phải trong năm {today.year} và không sau hôm nay ({today:%d/%m/%Y}).",
+                      field="date_issued")
     t = doctypes.doc_type(doc.doc_type)
     unit = await uow.session.get(Unit, doc.unit_id) if doc.unit_id else None
     recipient_agencies: list[Unit] = []

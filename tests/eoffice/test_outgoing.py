@@ -61,6 +61,11 @@ async def test_draft_approval_chain_issue_and_internal_delivery(db: Database, or
         assert [d.id for d in await outgoing.drafts(uow, clerk)] == [doc.id]  # waiting for a number
         with pytest.raises(Forbidden):
             await outgoing.issue(uow, leader, doc.id, signer="Trần Văn Hùng")
+        today = local_date(utcnow())
+        for wrong in (today + dt.timedelta(days=1), dt.date(today.year - 1, 12, 31)):  # tomorrow, last year
+            with pytest.raises(Invalid, match=f"trong năm {today.year}") as refused:
+                await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng", date_issued=wrong)
+            assert refused.value.details.get("field") == "date_issued"
         issued, copies, jobs = await outgoing.issue(uow, clerk, doc.id, signer="Trần Văn Hùng")
         await uow.commit()
     year = local_date(utcnow()).year
