@@ -97,7 +97,8 @@ Throughput: ``polls_live.CastBatcher`` runs the casts that arrive together in on
 their has-voted rows, one INSERT of the ballots, one UPDATE of the counters and one batched audit
 append, ``audit.record_many``), and answers them all after the one commit (group commit: one write
 lock and one fsync for many votes). A refused cast (already voted, not eligible, malformed, a
-logged-out WebSocket) gets its own error and leaves the others alone. Eligibility needs no cache:
+logged-out WebSocket) gets its own error and leaves the others alone, and is audited
+(``poll.vote.refused``: who, the seat when known, a reason code, never the choice). Eligibility needs no cache:
 it is fixed when the poll opens (``meeting_poll_voters``), and the one SELECT per batch that reads it
 is the same one that reads who has voted, under the lock.
 """
@@ -825,8 +826,10 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
         _refuse_state(poll.state, poll.closes_at, now)
         await _require_live_meeting(uow, poll)
     except AppError as refused:
-        error: AppError = NotFound("Không tìm thấy biểu quyết.") if poll.state == State.DRAFT else refused
-        return [error] * len(requests)
+        if poll.state == State.DRAFT:
+            return [NotFound("Không tìm thấy biểu quyết.")] * len(requests)
+        await audit.record_many(uow, [_refusal_entry(r, poll, None, refused) for r in requests])
+        return [refused] * len(requests)
     spec = poll.spec()
     live = await _live_credentials(uow, requests, now)
     user_ids = {r.actor.id for r in requests}
@@ -840,7 +843,9 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
     pending: dict[int, dict[str, Any]] = {}  # voter row id -> the ballot this batch will insert for it
     accepted: list[tuple[int, PollVoter, dict[str, Any], bool]] = []
     weight = 0
+    refusals: list[audit.Entry] = []  # audited too, without the choice
     for i, req in enumerate(requests):
+        voter = None
         try:
             if req.credential is not None and live.get(req.credential) != req.actor.id:
                 raise Unauthenticated("Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại để bỏ phiếu.")
@@ -851,6 +856,7 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
                 raise Conflict("Phiếu này đã được bỏ; biểu quyết không cho phép sửa phiếu.")
         except AppError as exc:
             out[i] = exc
+            refusals.append(_refusal_entry(req, poll, voter, exc))
             continue
         if voter.id in pending:  # cast earlier in this very batch: change what will be inserted
             pending[voter.id]["choice"] = _stored_choice(uow, poll, ballot)
@@ -869,6 +875,8 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
                                  "weight": voter.weight}
             weight += voter.weight
         accepted.append((i, voter, ballot, changed))
+    if refusals:
+        await audit.record_many(uow, refusals)
     if not accepted:
         return [r for r in out if r is not None]  # type: ignore[misc]
     if claims:
@@ -890,6 +898,24 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
         out[i] = Receipt(poll.id, voter.participant_id, running, poll.eligible_count, changed)
     await audit.record_many(uow, entries)  # one audit entry per vote, written with one statement
     return out  # type: ignore[return-value]
+
+
+def _refusal_reason(exc: AppError) -> str:
+    if isinstance(exc, Unauthenticated):
+        return "logged_out"
+    if isinstance(exc, Forbidden):
+        return "not_eligible"
+    if isinstance(exc, Invalid):
+        return "malformed"
+    state = exc.details.get("state") if isinstance(exc.details, dict) else None
+    return str(state) if state else "already_voted"
+
+
+def _refusal_entry(req: CastRequest, poll: Poll, voter: PollVoter | None, exc: AppError) -> audit.Entry:
+    """A refused cast, audited with who and why (closed, not eligible, malformed, ...), never with the choice."""
+    return audit.Entry(req.actor, "poll.vote.refused", "poll", poll.id, data={
+        "meeting_id": poll.meeting_id, "reason": _refusal_reason(exc),
+        "participant_id": voter.participant_id if voter is not None else req.participant_id})
 
 
 def _vote_entry(actor: User, poll: Poll, voter: PollVoter, ballot: dict[str, Any], changed: bool,

@@ -475,7 +475,8 @@ async def test_batched_casts_each_get_their_own_answer(world: World) -> None:
     async with world.db.uow() as uow:
         poll = await uow.session.get(Poll, poll_id)
         assert poll is not None and poll.votes_cast == 12
-    assert len(await audit_rows(world.db, "poll.vote")) == 12
+    actions = [e.action for e in await audit_rows(world.db, "poll.vote")]
+    assert actions.count("poll.vote") == 12 and actions.count("poll.vote.refused") == 3
 
 
 async def test_batched_vote_changes_and_closed_polls(world: World) -> None:
@@ -629,3 +630,27 @@ async def test_casts_racing_the_end_of_the_meeting(world: World) -> None:
         assert poll is not None and poll.state == "closed" and poll.close_reason == "meeting_end"
     assert outcomes.count("ok") == poll.votes_cast == poll.result["ballots"]
     assert outcomes.count("refused") > 0 and outcomes.count("ok") > 0, outcomes
+
+
+async def test_refused_casts_are_audited_without_the_choice(world: World) -> None:
+    from meetings.polls_live import CastBatcher
+
+    m = await live_meeting(world)
+    poll_id = await new_poll(world, m, secret=True)
+    await open_(world, poll_id)
+    batcher = CastBatcher(world.db)
+    with pytest.raises(Forbidden):
+        await batcher.submit(poll_id, voting.CastRequest(world.outsider, "yes"))
+    with pytest.raises(Invalid):
+        await batcher.submit(poll_id, voting.CastRequest(world.member, "tán thành"))
+    await batcher.submit(poll_id, voting.CastRequest(world.member, "no"))
+    with pytest.raises(Conflict, match="đã được bỏ"):
+        await batcher.submit(poll_id, voting.CastRequest(world.member, "yes"))
+    await call(world.db, voting.close_poll, world.chair, poll_id)
+    with pytest.raises(Conflict, match="đã kết thúc"):
+        await batcher.submit(poll_id, voting.CastRequest(world.member2, "yes"))
+    refused = await audit_rows(world.db, "poll.vote.refused")
+    assert [(e.actor_id, e.data["reason"], e.data["participant_id"]) for e in refused] == [
+        (world.outsider.id, "not_eligible", None), (world.member.id, "malformed", m["seats"]["member"]),
+        (world.member.id, "already_voted", m["seats"]["member"]), (world.member2.id, "closed", None)]
+    assert all("choice" not in e.data and "yes" not in str(e.data) and "tán" not in str(e.data) for e in refused)

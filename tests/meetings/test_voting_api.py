@@ -262,7 +262,13 @@ async def test_vote_over_the_meeting_websocket(app_client: TestClient, world: Wo
     from eoffice import audit
 
     async with world.db.uow() as uow:
-        actions = (await uow.session.scalars(select(audit.AuditEntry.action).where(
+        entries = (await uow.session.scalars(select(audit.AuditEntry).where(
             audit.AuditEntry.object_type == "poll").order_by(audit.AuditEntry.seq))).all()
         assert (await audit.verify(uow.session)).ok
-    assert actions == ["poll.create", "poll.open", "poll.vote", "poll.vote", "poll.roll_call", "poll.close"]
+    assert [e.action for e in entries if e.action != "poll.vote.refused"] == [
+        "poll.create", "poll.open", "poll.vote", "poll.vote", "poll.roll_call", "poll.close"]
+    # refused casts are audited too: who, why, never the choice
+    refused = [e for e in entries if e.action == "poll.vote.refused"]
+    assert [(e.actor_id, e.data["reason"]) for e in refused] == [
+        (world.member.id, "already_voted"), (world.member2.id, "malformed"), (world.member.id, "logged_out")]
+    assert all(set(e.data) == {"meeting_id", "reason", "participant_id"} for e in refused)
