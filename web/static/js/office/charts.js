@@ -16,14 +16,17 @@ function svg(tag, attrs = {}, text) {
 }
 
 // Below this width (a phone, a narrow card) a label column would leave about 110 px for names such as "Ủy ban
-// nhân dân tỉnh Quảng Ninh" and cut them to "Ủy ban nhân d…": each name goes on its own line above its bar instead.
+// nhân dân tỉnh Quảng Ninh" and cut them to "Ủy ban nhân d…": each name goes on its own line above its bar instead
+// (as it does at any width when the longest name would not fit the label column).
 const NARROW = 520;
 const NAME_LINE = 22;
 
 function frame(el, rows) {
   el.textContent = "";
   const width = Math.max(280, el.clientWidth || 600);
-  const narrow = width < NARROW;
+  // names on their own lines also when one would be cut in the label column (a desktop's half-width card)
+  const longest = Math.max(0, ...rows.map((r) => String(r.name || "").length));
+  const narrow = width < NARROW || longest > fit(Math.min(220, Math.round(width * 0.35)));
   const label = narrow ? 0 : Math.min(220, Math.round(width * 0.35));
   const row = narrow ? ROW + NAME_LINE : ROW;
   const height = Math.max(1, rows.length) * row + 28;
