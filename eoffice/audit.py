@@ -9,8 +9,8 @@ on the table through triggers (see the first migration).
 ``record`` appends one entry; ``record_many`` appends several in one go (the group commit of
 votes writes one per vote): the head moves once by their number, the entries are chained in
 memory and inserted with one statement, then the head takes the last hash. Three statements
-whatever the number of entries (two on PostgreSQL, where the insert goes in a WITH clause of the
-head's update, up to ``ONE_STATEMENT_ROWS`` entries), and the chain is exactly what as many
+whatever the number of entries (two for one entry on PostgreSQL, where the insert goes in a WITH
+clause of the head's update), and the chain is exactly what as many
 ``record`` calls would have written.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, insert, select, update
+from sqlalchemy import JSON, Integer, String, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,7 +31,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.db import Base, UnitOfWork, utcnow
 
 GENESIS = "0" * 64
-ONE_STATEMENT_ROWS = 200  # PostgreSQL: up to this many entries (11 parameters each) go in with the head's hash
 
 
 class AuditEntry(Base):
@@ -121,15 +120,20 @@ async def record_many(uow: UnitOfWork, entries: Sequence[Entry]) -> list[dict[st
         }
         row["hash"] = prev = row_hash(row)
         rows.append(row)
-    head = update(AuditHead).where(AuditHead.id == 1).values(hash=prev)
-    if uow.dialect == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
-        # the entries and the head's new hash in one round trip: an INSERT in a WITH clause runs
-        # to completion whether or not the UPDATE reads it
-        await uow.session.execute(head.add_cte(insert(AuditEntry).values(rows).cte("entries")))
+    if uow.dialect == "postgresql" and len(rows) == 1:
+        # the entry and the head's new hash in one round trip: an INSERT in a WITH clause runs to
+        # completion whether or not the UPDATE reads it (a statement with bound parameters, so
+        # SQLAlchemy compiles it once)
+        await uow.session.execute(_ONE_ENTRY, {"head_hash": prev, **{f"e_{k}": v for k, v in rows[0].items()}})
     else:
         await uow.session.execute(insert(AuditEntry), rows)
-        await uow.session.execute(head)
+        await uow.session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
     return rows
+
+
+_ONE_ENTRY = update(AuditHead).where(AuditHead.id == 1).values(hash=bindparam("head_hash")).add_cte(
+    insert(AuditEntry).values({c.key: bindparam(f"e_{c.key}", type_=c.type) for c in AuditEntry.__table__.columns})
+    .cte("entry"))
 
 
 async def record(
