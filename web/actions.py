@@ -40,6 +40,8 @@ LABELS = {
     "poll.publish": "Công bố kết quả biểu quyết",
     "poll.vote": "Bỏ phiếu",
     "poll.roll_call": "Ghi nhận biểu quyết trực tiếp",
+    "poll.paper": "Ghi nhận phiếu giấy (bỏ phiếu kín)",
+    "poll.vote.refused": "Phiếu bị từ chối",
     "poll.cancel": "Hủy biểu quyết",
     "poll.countdown": "Đếm ngược biểu quyết",
     "poll.export": "Xuất kết quả biểu quyết",
