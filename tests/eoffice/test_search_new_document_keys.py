@@ -29,9 +29,8 @@ async def _expected_keys(db: Database, doc_id: int) -> set[str]:
         return set(search.meta_lexemes(doc.id, access.reader_keys(await access.facts(uow, doc)), doc.date_issued))
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the keys live in PostgreSQL's search vector
 async def test_keys_of_a_new_document_with_several_grants(db: Database, org: Org) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("the reader keys live in PostgreSQL's search vector; SQLite filters with access.visible")
     clerk, leader = org["vanthu"], org["lanhdao"]
     kt = org.units["KT"]
     async with db.uow() as uow:
@@ -53,12 +52,11 @@ async def test_keys_of_a_new_document_with_several_grants(db: Database, org: Org
     assert f"~r:{doc2.agency_id}" in stored2 and f"~u:{clerk.id}" in stored2
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the keys live in PostgreSQL's search vector
 async def test_the_rule_wins_over_what_the_statement_wrote(db: Database, org: Org,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Should access.reader_keys give a grant a key the statement does not write, the keys are
     rewritten from the rule in the same transaction."""
-    if db.dialect != "postgresql":
-        pytest.skip("the reader keys live in PostgreSQL's search vector; SQLite filters with access.visible")
     rule = access.reader_keys
 
     def with_extra(facts: access.DocFacts) -> frozenset[str]:
