@@ -175,9 +175,8 @@ async def database_cpu(db: Database) -> dict[int, float]:
 
 
 def worker_cpu(runner: ingest.IngestRunner) -> float:
-    """CPU seconds the extraction worker process has used (Linux /proc)."""
-    pid = runner.extractor.pid
-    return 0.0 if pid is None else proc_cpu(pid)
+    """CPU seconds the extraction worker processes have used (Linux /proc)."""
+    return sum(proc_cpu(pid) for pid in runner.extractor.pids)
 
 
 async def compare(url: str, blob_dir: str, pdfs: list[bytes], rounds: int, processes: int
@@ -228,9 +227,12 @@ def main() -> None:
     ap.add_argument("--postgres", action="store_true",
                     help=f"a fresh database on the PostgreSQL server of {PG_ADMIN} (dropped afterwards)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each side counts")
-    ap.add_argument("--processes", type=int, default=1,
-                    help="extraction worker processes (0: in a thread of the server process, as before)")
+    ap.add_argument("--processes", type=int, default=None,
+                    help="extraction worker processes (default: the server's, eoffice.ingest.default_processes(); "
+                         "0: in a thread of the server process)")
     args = ap.parse_args()
+    if args.processes is None:
+        args.processes = ingest.default_processes()
     n, pages = (20, 20) if args.quick else (50, 40)
     pdfs = pdfs_for(n, pages)
     pg_name = f"bench_ingest_{os.getpid()}"

@@ -135,13 +135,12 @@ class WorkerGone(RuntimeError):
     pass
 
 
-class Extractor:
-    """Extracts text in one worker process (``python -m eoffice.pdfworker``), started at the
-    first job or by ``start``, restarted if it dies; or, with ``processes=0``, in a thread of
-    this process as before (serialised with the other PyMuPDF calls)."""
+class _Process:
+    """One worker process (``python -m eoffice.pdfworker``), started at its first job or by
+    ``start``, restarted if it dies. Answers come in the order of the requests."""
 
-    def __init__(self, processes: int = 1) -> None:
-        self.processes = 1 if processes else 0
+    def __init__(self) -> None:
+        self.load = 0  # extractions handed to it and not answered (Extractor picks the least loaded)
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiting: dict[int, tuple[asyncio.Future[Extraction], Callable[[int, int], None] | None]] = {}
@@ -155,8 +154,6 @@ class Extractor:
     async def start(self) -> None:
         """Start the worker now and wait until it answers (it imports PyMuPDF: a fraction of a
         second, paid once per server process rather than by the first document)."""
-        if not self.processes:
-            return
         with contextlib.suppress(Invalid):
             await self.submit(b"")  # not a PDF: answered with an error once the worker is up
 
@@ -203,18 +200,9 @@ class Extractor:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
 
-    def submit_nowait(self, data: bytes, on_page: Callable[[int, int], None] | None = None,
-                      path: str | None = None) -> asyncio.Future[Extraction]:
-        """A future for the extraction of ``data`` or ``path`` (the worker starts if needed)."""
-        return asyncio.ensure_future(self.submit(data, on_page, path))
-
     async def submit(self, data: bytes, on_page: Callable[[int, int], None] | None = None,
                      path: str | None = None) -> Extraction:
         """The text of ``data``, or of the file at ``path`` (a local blob: the worker reads it)."""
-        if not self.processes:
-            if path is not None:
-                data = await anyio.Path(path).read_bytes()
-            return await in_thread(extract_text, data, on_page)  # type: ignore[no-any-return]
         proc = await self._ensure()
         assert proc.stdin is not None
         self._next += 1
@@ -256,6 +244,60 @@ class Extractor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+
+
+
+def default_processes() -> int:
+    """Extraction processes for a server: two where it may use two cores or more. Extraction is
+    the longest stage of registering a PDF (PyMuPDF's get_text, ~0.6 ms a page); with one process
+    it sets the pace of a batch whatever the other core does (bench/ingest.py)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
+
+
+class Extractor:
+    """Extracts text in ``processes`` worker processes (``_Process``), each file in the one with
+    the fewest files in hand; or, with ``processes=0``, in a thread of this process as before
+    (serialised with the other PyMuPDF calls)."""
+
+    def __init__(self, processes: int = 1) -> None:
+        self.processes = max(0, processes)
+        self._workers = [_Process() for _ in range(self.processes)]
+
+    @property
+    def pid(self) -> int | None:
+        """The first worker's pid (None if it is not running)."""
+        return self._workers[0].pid if self._workers else None
+
+    @property
+    def pids(self) -> list[int]:
+        return [pid for w in self._workers if (pid := w.pid) is not None]
+
+    async def start(self) -> None:
+        """Start the workers now and wait until they answer (``_Process.start``)."""
+        await asyncio.gather(*(w.start() for w in self._workers))
+
+    def submit_nowait(self, data: bytes, on_page: Callable[[int, int], None] | None = None,
+                      path: str | None = None) -> asyncio.Future[Extraction]:
+        """A future for the extraction of ``data`` or ``path`` (a worker starts if needed)."""
+        return asyncio.ensure_future(self.submit(data, on_page, path))
+
+    async def submit(self, data: bytes, on_page: Callable[[int, int], None] | None = None,
+                     path: str | None = None) -> Extraction:
+        """The text of ``data``, or of the file at ``path`` (a local blob: the worker reads it)."""
+        if not self._workers:
+            if path is not None:
+                data = await anyio.Path(path).read_bytes()
+            return await in_thread(extract_text, data, on_page)  # type: ignore[no-any-return]
+        worker = min(self._workers, key=lambda w: w.load)  # chosen before any await: in submit order
+        worker.load += 1
+        try:
+            return await worker.submit(data, on_page, path)
+        finally:
+            worker.load -= 1
+
+    async def close(self) -> None:
+        await asyncio.gather(*(w.close() for w in self._workers))
 
 
 def local_path(blobs: BlobReader, key: str) -> str | None:
@@ -396,14 +438,15 @@ class IngestRunner:
 
     A pipeline: while one document's text is written, the next ones are already being extracted
     (at most ``AHEAD`` files held in memory); results that are ready together are written in one
-    transaction. ``processes=0`` extracts in a thread of this process (see ``Extractor``)."""
+    transaction. ``processes``: extraction worker processes (default ``default_processes()``; 0
+    extracts in a thread of this process, see ``Extractor``)."""
 
     AHEAD = 8  # files handed to the worker ahead of the write (paths for local blobs, else bytes)
     STORE_LINGER = 0.05  # seconds a finished result waits for the next ones to share its write
 
-    def __init__(self, db: Database, blobs: BlobReader, processes: int = 1) -> None:
+    def __init__(self, db: Database, blobs: BlobReader, processes: int | None = None) -> None:
         self.db, self.blobs = db, blobs
-        self.extractor = Extractor(processes)
+        self.extractor = Extractor(default_processes() if processes is None else processes)
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
