@@ -36,7 +36,7 @@ async def test_chair_enters_paper_ballots_in_a_secret_poll(context: Any, live_se
     for i in (1, 2):
         await seats.nth(i).click()
         await expect(seats.nth(i)).to_have_attribute("aria-pressed", "true")
-    await expect(paper.locator(".vp-count")).to_have_text("Đã nhập 0/2 phiếu giấy.")
+    await expect(paper.locator(".vp-paper-count")).to_have_text("Đã nhập 0/2 phiếu giấy.")
     submit = paper.get_by_role("button", name="Ghi nhận 2 phiếu giấy")
     await expect(submit).to_be_disabled()
     for name in ("+ Tán thành", "+ Không tán thành"):
@@ -44,7 +44,7 @@ async def test_chair_enters_paper_ballots_in_a_secret_poll(context: Any, live_se
         box = await button.bounding_box()
         assert box is not None and box["height"] >= 44 and box["width"] >= 44
         await button.click()
-    await expect(paper.locator(".vp-count")).to_have_text("Đã nhập 2/2 phiếu giấy.")
+    await expect(paper.locator(".vp-paper-count")).to_have_text("Đã nhập 2/2 phiếu giấy.")
     await expect(paper).to_contain_text("Đã nhập: Tán thành 1; Không tán thành 1.")
 
     async def accept(dialog: Any) -> None:
@@ -53,7 +53,7 @@ async def test_chair_enters_paper_ballots_in_a_secret_poll(context: Any, live_se
     chair.once("dialog", accept)
     await submit.click()
     await expect(panel.locator(".vp-chair > .vp-msg")).to_have_text("Đã ghi nhận 2 phiếu giấy (đã bỏ phiếu 2/3).")
-    await expect(panel.locator(".vp-count").first).to_have_text("Đã bỏ phiếu 2/3")
+    await expect(panel.locator(".vp-count")).to_have_text("Đã bỏ phiếu 2/3")
     await expect(paper.locator(".vp-paper-seat")).to_have_count(1)  # only the chair has not voted
 
     chair.once("dialog", accept)

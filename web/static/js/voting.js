@@ -573,8 +573,8 @@ export function mountVoting(root) {
     const add = (value) => { const cur = paperState(p); if (cur.ballots.length < cur.seats.size) cur.ballots.push(value);
                              cur.sel = undefined; render(); };
     const yn = p.method.startsWith("yes_no");
-    box.append(h("p", { class: "vp-count", role: "status", "aria-live": "polite" },
-      `Đã nhập ${entered}/${n} phiếu giấy.`));
+    box.append(h("p", { class: "vp-paper-count", role: "status", "aria-live": "polite" },
+      h("strong", {}, `Đã nhập ${entered}/${n} phiếu giấy.`)));
     if (entered < n) {
       if (yn) {
         box.append(h("div", { class: "vp-choices", role: "group", "aria-label": "Nhập một phiếu giấy" },
