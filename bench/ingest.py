@@ -1,22 +1,27 @@
 """Registration with text extraction vs raw PyMuPDF extraction of the same PDFs.
 
-    .venv/bin/python bench/ingest.py [--quick] [--postgres | --db URL] [--rounds N] [--processes 0|1]
+    .venv/bin/python bench/ingest.py [--quick] [--postgres | --db URL] [--rounds N] [--processes N]
 
 Baseline: open each PDF with PyMuPDF and get the text of every page, in this process.
 Measured: per document one request-sized transaction (claim the upload, open and check the
 PDF, allocate the arrival number, register, grant, index the metadata, audit, event, commit),
 then the background runner has the text extracted, stores it, indexes it and publishes the
 event; the clock stops when the last text is stored. Not timed: storing the uploads (they come
-before registration, as over HTTP) and starting the extraction worker (once per server).
+before registration, as over HTTP) and starting the extraction workers (once per server).
 
 Like with like: the registration does everything the baseline does (the same get_text of every
 page) and more (a second opening of each PDF to check it, the scan check, folding and indexing
-the text, durable writes), and never less. Extraction runs in a worker process
-(eoffice.pdfworker), so the server's database work can overlap it on a second core: the wall
-ratio profits from that, the CPU ratio (baseline CPU / server + worker CPU) does not. Both are
-printed; on a loaded machine they converge. Rounds alternate baseline and registration and the
-best of each counts. Ratio = baseline time / registration time (target >= 0.8). Ends with one
-JSON line.
+the text, durable writes), and never less. Extraction runs in worker processes
+(eoffice.pdfworker; as many as the server would start, eoffice.ingest.default_processes: two
+with two cores or more), so the server's database work overlaps it on the other core: the wall
+ratio profits from that, the CPU ratio (baseline CPU / server + workers' CPU) does not. Both are
+printed, with the CPU of the PostgreSQL backends (same machine) and when the last registration
+committed (after it, only extraction and storing are left); on a loaded machine the ratios
+converge. Rounds alternate baseline and registration and the best of each counts. Ratio =
+baseline time / registration time (target >= 0.8). Ends with one JSON line.
+
+The PDFs are generated once and kept under $EOFFICE_BENCH_CACHE (default: the temp directory).
+BENCH_PROFILE=file writes cProfile statistics (CPU time) of the registered rounds.
 """
 
 from __future__ import annotations
