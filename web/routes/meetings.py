@@ -30,6 +30,7 @@ from meetings import (
     rules,
     speakers,
     topics,
+    voting,
 )
 from storage import events
 from storage.db import UnitOfWork
@@ -168,6 +169,8 @@ async def transition(request: Request) -> JSONResponse:
         m = await _run(request, lambda uow, user: meetings.cancel_meeting(uow, user, mid, reason))
     elif action in TRANSITIONS:
         m = await _run(request, lambda uow, user: TRANSITIONS[action](uow, user, mid))
+        if action == "end":  # the end closed its open poll: a secret one leaves dead ballot versions to reclaim
+            await voting.scrub(request.app.state.db)
     else:
         raise NotFound("Không có thao tác này.")
     return JSONResponse(m.public())
