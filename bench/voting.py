@@ -1,6 +1,6 @@
 """Live voting: N delegates on WebSockets cast at once; cast -> acknowledgement and cast -> tally latency.
 
-    .venv/bin/python bench/voting.py [--voters 2000] [--spread 4] [--postgres] [--quick] [--http]
+    .venv/bin/python bench/voting.py [--voters 2000] [--spread 4] [--postgres] [--quick] [--http] [--secret]
 
 The application runs as a real server process (``uvicorn --factory web.app:create_app``) on the
 embedded setup (SQLite, in-process broker; ``--postgres`` for a fresh PostgreSQL database), so the
@@ -401,7 +401,8 @@ async def timed_ws_votes(tablets: list[Tablet], spread: float, poll_id: int) -> 
     return out
 
 
-async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_votes: bool) -> dict[str, Any]:
+async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_votes: bool,
+                secret: bool = False) -> dict[str, Any]:
     await asyncio.to_thread(migrate, url)
     settings = Settings(database_url=url, blob_url=f"file://{workdir}/blobs", broker_url="memory://",
                         secret_key="bench-voting-" + secrets.token_hex(16))
@@ -424,7 +425,7 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
         chair = {"Cookie": world["chair_cookie"], "X-CSRF-Token": world["csrf"]}
         status, poll = await http.request("POST", "/api/polls", chair, {
             "meeting_id": world["meeting_id"], "title": "Thông qua Nghị quyết về kế hoạch phát triển kinh tế - xã hội",
-            "method": "yes_no_abstain", "majority": "absolute", "base": "present"})
+            "method": "yes_no_abstain", "majority": "absolute", "base": "present", "secret": secret})
         assert status == 201, poll
         pid = poll["id"]
         status, opened = await http.request("POST", f"/api/polls/{pid}/open", chair, {})
@@ -501,7 +502,7 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
         except subprocess.TimeoutExpired:
             server.kill()
     return {
-        "voters": n, "via": "http" if http_votes else "websocket", "spread_s": spread,
+        "voters": n, "via": "http" if http_votes else "websocket", "spread_s": spread, "secret": secret,
         "ws": "asgi" if "auto" in os.environ.get("BENCH_UVICORN_ARGS", "") else "frames",
         "setup_s": round(setup_s, 2), "connect_s": round(connect_s, 2),
         "cast_s": round(cast_s, 3), "all_tallied_s": round(everyone_s, 3), "votes_per_s": round(n / cast_s, 1),
@@ -547,6 +548,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="500 voters")
     parser.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database instead of SQLite")
     parser.add_argument("--pool", type=int, default=64, help="HTTP keep-alive connections of the client")
+    parser.add_argument("--secret", action="store_true", help="a secret ballot (sealed while open, shuffled at close)")
     parser.add_argument("--http", action="store_true",
                         help="vote with POST /api/polls/{id}/votes, not over the WebSocket")
     args = parser.parse_args()
@@ -559,7 +561,7 @@ def main() -> None:
             url, pg_name = asyncio.run(pg_database())
         else:
             url = f"sqlite+aiosqlite:///{workdir}/bench.db"
-        out = asyncio.run(bench(n, spread, url, workdir, args.pool, args.http))
+        out = asyncio.run(bench(n, spread, url, workdir, args.pool, args.http, args.secret))
     finally:
         if pg_name:
             asyncio.run(drop_pg(pg_name))
