@@ -55,6 +55,7 @@ class Settings:
     ws_queue_size: int = 256
     event_log_size: int = 1000
     digest_hour: int | None = None  # local hour of the daily digest sent by the server; None: not sent
+    gc_freeze: bool = False  # web.gc_policy: survivors of full collections frozen (on for a server from the env)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -69,5 +70,6 @@ class Settings:
             timezone=env.get("EOFFICE_TIMEZONE", "Asia/Ho_Chi_Minh"),
             secure_cookies=env.get("EOFFICE_SECURE_COOKIES", "") in ("1", "true", "yes"),
             digest_hour=_digest_hour(env.get("EOFFICE_DIGEST_HOUR", "7")),
+            gc_freeze=env.get("EOFFICE_GC_FREEZE", "1") not in ("0", "false", "no", "off"),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from storage.settings import Settings
 from web import templating
 from web.auth import AuthMiddleware
 from web.errors import EXCEPTION_HANDLERS
+from web.gc_policy import GcPolicy
 from web.hub import Hub
 from web.routes import (
     admin,
@@ -39,6 +41,7 @@ from web.routes import (
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
+QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collector's long pass
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, admin, api, health, ws, meetings, documents, annotations, media, voting, office_pages,
@@ -66,9 +69,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for module in ROUTE_MODULES:
             if hasattr(module, "startup"):
                 await module.startup(app)
+        gc_policy = GcPolicy(busy=lambda: time.monotonic() - hub.last_dispatch < QUIET_SECONDS)
+        if settings.gc_freeze:
+            gc_policy.start()
         try:
             yield
         finally:
+            if settings.gc_freeze:
+                await gc_policy.stop()
             for module in reversed(ROUTE_MODULES):  # video rooms, background workers: before the hub
                 if hasattr(module, "shutdown"):
                     await module.shutdown(app)

@@ -43,6 +43,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,6 +177,7 @@ class Hub:
         self._snapshots: dict[str, Snapshot] = {}
         self._commands: dict[str, Command] = {}
         self._access_events: set[str] = set()
+        self.last_dispatch = 0.0  # monotonic time of the last event handed to subscribers
         self._recheck: dict[str, asyncio.Task[None]] = {}  # topic -> pending re-authorisation
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -398,6 +400,7 @@ class Hub:
                 del self._recheck[topic]
 
     def _dispatch(self, topic: str, seq: int, text: str) -> None:
+        self.last_dispatch = time.monotonic()
         self._seen[topic] = max(seq, self._seen.get(topic, 0))
         for conn in list(self._subs.get(topic, ())):
             conn._deliver(topic, seq, text)
