@@ -64,6 +64,8 @@ class Document(Base):
         Index("ix_documents_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_documents_date_issued", "date_issued", "id"),  # search: the ids of a range of dates
         Index("ix_documents_created_id", "created_at", "id"),  # lists: newest first, stopping at a page
+        # PostgreSQL also has ix_documents_sender_trgm (pg_trgm GIN on sender_key, migration 0013) where the
+        # extension could be created: the search's sender filter is a substring match
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     direction: Mapped[str] = mapped_column(String(3))
