@@ -6,6 +6,7 @@ With ``CI`` set, a test whose service is missing fails instead of skipping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -65,6 +66,18 @@ async def _pg_exec(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_pg_database(prefix: str) -> AsyncIterator[str]:
+    """An empty PostgreSQL database of its own (for migration tests), dropped afterwards; yields its URL."""
+    require("PostgreSQL", tcp_open("127.0.0.1", 5432), "127.0.0.1:5432")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await _pg_exec(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    finally:
+        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

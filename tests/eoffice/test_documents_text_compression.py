@@ -5,7 +5,6 @@ down and up again on both databases."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +14,7 @@ from eoffice import search
 from eoffice.documents import register_incoming
 from storage.db import Database
 from storage.migrate import alembic_config, migrate
-from tests.conftest import PG_ADMIN, _pg_exec, require, tcp_open
+from tests.conftest import scratch_pg_database
 from tests.eoffice.conftest import Org, incoming_fields
 
 TEXT = "Ủy ban nhân dân huyện Đông Triều triển khai chính quyền điện tử. " * 2000  # well past TOAST's 2 kB
@@ -71,18 +70,14 @@ async def test_migration_goes_down_and_up_on_sqlite(tmp_path: Path) -> None:
 
 
 async def test_migration_goes_down_and_up_on_postgresql() -> None:
-    require("PostgreSQL", tcp_open("127.0.0.1", 5432), "127.0.0.1:5432")
-    name = f"eoffice_m0012_{uuid.uuid4().hex[:8]}"
-    await _pg_exec(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    db = Database(url)
-    try:
-        await asyncio.to_thread(migrate, url, "0012")
-        assert await _compression(db) == {"document_attachments.text": "l", "documents.search_vector": "l"}
-        await asyncio.to_thread(command.downgrade, alembic_config(url), "0011")
-        assert await _compression(db) == {"document_attachments.text": "", "documents.search_vector": ""}
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "0012")
-        assert await _compression(db) == {"document_attachments.text": "l", "documents.search_vector": "l"}
-    finally:
-        await db.dispose()
-        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with scratch_pg_database("eoffice_m0012") as url:
+        db = Database(url)
+        try:
+            await asyncio.to_thread(migrate, url, "0012")
+            assert await _compression(db) == {"document_attachments.text": "l", "documents.search_vector": "l"}
+            await asyncio.to_thread(command.downgrade, alembic_config(url), "0011")
+            assert await _compression(db) == {"document_attachments.text": "", "documents.search_vector": ""}
+            await asyncio.to_thread(command.upgrade, alembic_config(url), "0012")
+            assert await _compression(db) == {"document_attachments.text": "l", "documents.search_vector": "l"}
+        finally:
+            await db.dispose()

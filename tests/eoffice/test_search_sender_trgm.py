@@ -5,7 +5,6 @@ migration goes down and up."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from alembic import command
@@ -15,7 +14,7 @@ from eoffice import search
 from eoffice.documents import register_incoming
 from storage.db import Database
 from storage.migrate import alembic_config, migrate
-from tests.conftest import PG_ADMIN, _pg_exec, require, tcp_open
+from tests.conftest import scratch_pg_database
 from tests.eoffice.conftest import Org, incoming_fields
 
 SENDERS = ["Ủy ban nhân dân thị xã Đông Triều", "Sở Thông tin và Truyền thông", "Ủy ban nhân dân huyện Vân Đồn"]
@@ -46,24 +45,20 @@ async def test_sender_filter_uses_the_trigram_index(db: Database, org: Org) -> N
 
 
 async def test_migration_0013_goes_down_and_up_on_postgresql() -> None:
-    require("PostgreSQL", tcp_open("127.0.0.1", 5432), "127.0.0.1:5432")
-    name = f"eoffice_m0013_{uuid.uuid4().hex[:8]}"
-    await _pg_exec(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    db = Database(url)
+    async with scratch_pg_database("eoffice_m0013") as url:
+        db = Database(url)
 
-    async def has_index() -> bool:
-        async with db.uow(readonly=True) as uow:
-            return bool(await uow.session.scalar(text(
-                "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_documents_sender_trgm'")))
+        async def has_index() -> bool:
+            async with db.uow(readonly=True) as uow:
+                return bool(await uow.session.scalar(text(
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_documents_sender_trgm'")))
 
-    try:
-        await asyncio.to_thread(migrate, url, "0013")
-        assert await has_index()
-        await asyncio.to_thread(command.downgrade, alembic_config(url), "0012")
-        assert not await has_index()
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "0013")
-        assert await has_index()
-    finally:
-        await db.dispose()
-        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            await asyncio.to_thread(migrate, url, "0013")
+            assert await has_index()
+            await asyncio.to_thread(command.downgrade, alembic_config(url), "0012")
+            assert not await has_index()
+            await asyncio.to_thread(command.upgrade, alembic_config(url), "0013")
+            assert await has_index()
+        finally:
+            await db.dispose()
