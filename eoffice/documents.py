@@ -224,7 +224,11 @@ async def register_incoming(
     ids of the ingest jobs to start once the caller has committed (``IngestRunner.submit``)."""
     require_clerk(actor)
     agency = await registers.agency_of(uow, actor.unit_id)
-    received_at = received_at or utcnow()
+    now = utcnow()
+    received_at = received_at or now
+    if received_at > now + dt.timedelta(minutes=5):  # a clock a little ahead is tolerated
+        # the arrival time decides the register's year and the order of the register: never ahead of now
+        raise Invalid("Thời điểm đến không thể sau thời điểm hiện tại.", field="received_at")
     doctypes.doc_type(doc_type)
     level = doctypes.confidentiality(confidentiality)
     doctypes.urgency(urgency)

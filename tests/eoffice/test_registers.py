@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from eoffice import registers
 from eoffice.documents import Document, register_incoming
 from eoffice.registers import Register, register_title, register_year, series_for
-from storage.db import Database
-from storage.errors import Conflict, Forbidden
+from storage.db import Database, utcnow
+from storage.errors import Conflict, Forbidden, Invalid
 from tests.eoffice.conftest import Org, incoming_fields
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -128,3 +128,15 @@ async def test_only_clerks_register(db: Database, org: Org) -> None:
         async with db.uow() as uow:
             with pytest.raises(Forbidden):
                 await register_incoming(uow, org[name], None, **incoming_fields(1))  # type: ignore[arg-type]
+
+
+async def test_an_arrival_time_ahead_of_now_is_refused_and_takes_no_number(db: Database, org: Org) -> None:
+    clerk = org["vanthu"]
+    ahead = utcnow() + dt.timedelta(days=1)
+    async with db.uow() as uow:
+        with pytest.raises(Invalid, match="Thời điểm đến") as refused:
+            await register_incoming(uow, clerk, None, **incoming_fields(1, received_at=ahead))  # type: ignore[arg-type]
+        assert refused.value.details.get("field") == "received_at"
+        doc, _ = await register_incoming(uow, clerk, None, **incoming_fields(2))  # type: ignore[arg-type]
+        await uow.commit()
+    assert doc.number == 1  # the refused one took no number
