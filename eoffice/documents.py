@@ -60,6 +60,7 @@ class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (
         Index("ix_documents_duplicate", "agency_id", "notation_key", "date_issued"),
+        Index("uq_documents_register_number", "register_id", "number", unique=True),  # a number once per register
         Index("ix_documents_agency_direction_received", "agency_id", "direction", "received_at"),
         Index("ix_documents_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_documents_date_issued", "date_issued", "id"),  # search: the ids of a range of dates

@@ -140,3 +140,21 @@ async def test_an_arrival_time_ahead_of_now_is_refused_and_takes_no_number(db: D
         doc, _ = await register_incoming(uow, clerk, None, **incoming_fields(2))  # type: ignore[arg-type]
         await uow.commit()
     assert doc.number == 1  # the refused one took no number
+
+
+async def test_the_database_refuses_a_number_given_twice_in_one_register(db: Database, org: Org) -> None:
+    """Allocation never repeats a number; the unique index makes the database refuse it too."""
+    from sqlalchemy.exc import IntegrityError
+
+    from eoffice.documents import Document
+
+    async with db.uow() as uow:
+        first, _ = await register_incoming(uow, org["vanthu"], None, **incoming_fields(1))  # type: ignore[arg-type]
+        second, _ = await register_incoming(uow, org["vanthu"], None, **incoming_fields(2))  # type: ignore[arg-type]
+        await uow.commit()
+    async with db.uow() as uow:
+        row = await uow.session.get(Document, second.id)
+        assert row is not None and row.register_id == first.register_id
+        row.number = first.number
+        with pytest.raises(IntegrityError):
+            await uow.session.flush()
