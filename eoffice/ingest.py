@@ -33,7 +33,7 @@ from storage.db import Base, Database, utcnow
 from storage.errors import Invalid
 
 __all__ = ["SCANNED_MIN_CHARS", "Extraction", "Extractor", "IngestJob", "IngestRunner", "extract_text",
-           "inspect_pdf", "render_page", "run_job"]
+           "inspect_pdf", "run_job"]
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +105,6 @@ def inspect_pdf(data: bytes, filename: str = "", path: str | None = None) -> Pdf
         except Exception as exc:
             raise Invalid(f"Tệp {name}bị hỏng: không đọc được trang.", reason="corrupt") from exc
         return PdfInfo(doc.page_count)
-
-
-def render_page(data: bytes, page_no: int, width: int = 800) -> bytes:
-    """A PNG of one page (1-based), ``width`` pixels wide. Blocking."""
-    import pymupdf
-
-    with pymupdf.open(stream=data, filetype="pdf") as doc:
-        if not 1 <= page_no <= doc.page_count:
-            raise Invalid(f"Trang {page_no} không tồn tại (tệp có {doc.page_count} trang).")
-        page = doc[page_no - 1]
-        zoom = max(0.1, min(4.0, width / max(page.rect.width, 1)))
-        return bytes(page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False).tobytes("png"))
 
 
 # MuPDF is not thread-safe: every PyMuPDF call of the process (e-office and meeting room alike,
