@@ -168,7 +168,8 @@ def test_register_submit_direct_and_complete_through_the_pages(world: tuple[Test
     doc_id = _doc_id(loc)
     assert loc.endswith("?registered=1")
     page = clerk.get(loc)
-    assert "Đã vào sổ văn bản đến." in page and "Số đến: 1/" in page and "cv-123.pdf" in page
+    assert "Đã vào sổ văn bản đến: số đến 1/" in page and "Bước tiếp theo: trình lãnh đạo" in page
+    assert "Số đến: 1/" in page and "cv-123.pdf" in page
     assert "Khẩn" in page and "05/01/2026" in page and "3 trang" in page
     assert f'data-document-id="{doc_id}"' in page and 'class="of-ingest"' in page
     _wait_ingest(clerk, doc_id)

@@ -224,7 +224,10 @@ async def _document_response(request: Request, doc_id: int, *, error: str | None
                              form: dict[str, Any] | None = None) -> Response:
     async with request.app.state.db.uow(readonly=True) as uow:
         ctx = await _document_context(request, uow, doc_id)
-    notice = {"registered": "Đã vào sổ văn bản đến.", "submitted": "Đã trình văn bản.",
+    doc = ctx["doc"]
+    registered = (f"Đã vào sổ văn bản đến: số đến {doc.number}/{doc.year}. Bước tiếp theo: trình lãnh đạo cho ý kiến "
+                  "chỉ đạo (nút «Trình lãnh đạo» bên dưới)." if doc.number is not None else "Đã vào sổ văn bản đến.")
+    notice = {"registered": registered, "submitted": "Đã trình văn bản.",
               "directed": "Đã cho ý kiến chỉ đạo và giao việc.", "filed": "Đã đưa văn bản vào hồ sơ.",
               "attached": "Đã đính kèm tệp."}
     ok = next((v for k, v in notice.items() if request.query_params.get(k)), None) if request.method == "GET" else None
