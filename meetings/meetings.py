@@ -508,10 +508,8 @@ async def _close_polls(uow: UnitOfWork, actor: User, m: Meeting) -> None:
     """Ending the meeting closes its open poll and counts it (reason "meeting_end", audited as every close):
     the votes were cast in the meeting, and refusing to end would leave the chair to find and close a poll
     while the room is leaving. Only a live meeting can have an open poll, and only ending leaves that state."""
-    try:
-        from meetings.voting import close_for_meeting_end
-    except ImportError:  # voting not installed
-        return
+    from meetings.voting import close_for_meeting_end  # here: meetings.voting imports this module
+
     await close_for_meeting_end(uow, actor, m)
 
 
