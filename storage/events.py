@@ -8,11 +8,12 @@ rolled back, and two server processes never give the same number twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,6 +48,16 @@ def _insert(dialect: str) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Topic)
 
 
+@functools.cache
+def _advance_one(dialect: str) -> Any:
+    """The upsert for a commit with events on one topic (most commits), with bound parameters: built
+    once, so SQLAlchemy compiles it once (a multi-row VALUES list is compiled again on every commit)."""
+    ins = _insert(dialect).values(name=bindparam("name"), last_seq=bindparam("count"))
+    return ins.on_conflict_do_update(index_elements=[Topic.name],
+                                     set_={"last_seq": Topic.last_seq + ins.excluded.last_seq}
+                                     ).returning(Topic.name, Topic.last_seq)
+
+
 async def store_events(session: AsyncSession, pending: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """Number and store ``pending`` events; returns the messages to publish after commit."""
     dialect = session.bind.dialect.name  # type: ignore[union-attr]
@@ -58,10 +69,14 @@ async def store_events(session: AsyncSession, pending: list[tuple[str, str, dict
     now = utcnow()
     names = sorted(by_topic)  # fixed order: no lock-order deadlocks between writers
     # one statement for all the topics: create each or advance it (row locks serialise writers on PostgreSQL)
-    ins = _insert(dialect).values([{"name": t, "last_seq": len(by_topic[t])} for t in names])
-    upsert = ins.on_conflict_do_update(index_elements=[Topic.name],
-                                       set_={"last_seq": Topic.last_seq + ins.excluded.last_seq})
-    lasts = dict((await session.execute(upsert.returning(Topic.name, Topic.last_seq))).tuples().all())
+    if len(names) == 1:
+        result = await session.execute(_advance_one(dialect), {"name": names[0], "count": len(by_topic[names[0]])})
+    else:
+        ins = _insert(dialect).values([{"name": t, "last_seq": len(by_topic[t])} for t in names])
+        upsert = ins.on_conflict_do_update(index_elements=[Topic.name],
+                                           set_={"last_seq": Topic.last_seq + ins.excluded.last_seq})
+        result = await session.execute(upsert.returning(Topic.name, Topic.last_seq))
+    lasts = dict(result.tuples().all())
     for topic in names:
         items, last = by_topic[topic], lasts[topic]
         first = last - len(items) + 1

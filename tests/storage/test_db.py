@@ -40,6 +40,22 @@ async def test_event_sequence_is_per_topic_and_gapless_under_concurrency(db: Dat
         assert (await events_since(uow.session, "user:0", 0)).last_seq == 10
 
 
+async def test_one_topic_commits_number_gaplessly_under_concurrency(db: Database) -> None:
+    """Most commits have one topic and take the prebuilt upsert (storage.events._advance_one)."""
+    async def emit(i: int) -> list[int]:
+        async with db.uow() as uow:
+            for k in range(1 + i % 3):  # 1 to 3 events in the commit
+                uow.emit("meeting:2", "tick", i=i, k=k)
+            return [e["seq"] for e in await uow.commit()]
+
+    given = await asyncio.gather(*(emit(i) for i in range(30)))
+    assert all(seqs == list(range(seqs[0], seqs[0] + len(seqs))) for seqs in given)  # consecutive per commit
+    assert sorted(s for seqs in given for s in seqs) == list(range(1, 61))  # 30 commits, 60 events, no gap
+    async with db.uow(readonly=True) as uow:
+        replay = await events_since(uow.session, "meeting:2", 0)
+        assert replay.last_seq == 60 and [e["seq"] for e in replay.events] == list(range(1, 61))
+
+
 async def test_rolled_back_events_take_no_number(db: Database) -> None:
     async with db.uow() as uow:
         uow.emit("meeting:7", "lost")
