@@ -133,5 +133,11 @@ async def my_copy(uow: UnitOfWork, user: User, blobs: Blobs,
     shared with the meeting, those shared with them); nobody else's private ones."""
     _ctx, doc, version = await version_context(uow, user, int(version_id))
     rows = await visible_rows(uow, user, version.id, "all")
+    return doc, version, await copy_of(blobs, doc, version, rows)
+
+
+async def copy_of(blobs: Blobs, doc: Document, version: DocumentVersion, rows: list[dict[str, Any]]) -> Exported:
+    """The annotated copy of ``version`` with ``rows`` (already filtered for the reader). Needs no
+    database: a caller may read ``rows`` in a short transaction and build after it has ended."""
     original = await blobs.read(version.blob_key, limit=READ_LIMIT)
-    return doc, version, await build(original, rows, doc.title)
+    return await build(original, rows, doc.title)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from sqlalchemy import update
 
@@ -22,7 +21,7 @@ from eoffice import identity
 from eoffice.org import User
 from meetings import annotations, documents, minutes
 from storage.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import serving
 from tests.meetings.conftest import World, call
 from web.app import create_app
 
@@ -68,23 +67,10 @@ async def room(settings: Settings, world: World) -> AsyncIterator[Room]:
                shape={"at": [120, 140]}, text=NOTE, visibility="meeting", meeting_id=mid)
     await call(world.db, minutes.save_discussion, world.secretary, item_id, text=DISCUSSION, revision=0)
     member, secretary = await _token(world, "member"), await _token(world, "secretary")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the test runner owns signals
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
-        assert server.started, "uvicorn did not start"
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            yield Room(world, f"127.0.0.1:{port}", http, {"Authorization": f"Bearer {member}"},
-                       {"Authorization": f"Bearer {secretary}"}, member, mid, v.id, item_id)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(serving, 10)
+    async with serving(create_app(settings)) as port, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+        yield Room(world, f"127.0.0.1:{port}", http, {"Authorization": f"Bearer {member}"},
+                   {"Authorization": f"Bearer {secretary}"}, member, mid, v.id, item_id)
 
 
 @contextlib.asynccontextmanager

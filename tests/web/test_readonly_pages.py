@@ -5,13 +5,11 @@ in the process's writer queue; a read-only one reads its WAL snapshot at once)."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import update
 
 from eoffice import identity, tasks
@@ -20,7 +18,7 @@ from eoffice.org import User
 from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import serving
 from tests.eoffice.conftest import incoming_fields, make_org
 from web.app import create_app
 
@@ -50,21 +48,12 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         admin = await identity.create_token(uow, None, org["admin"], "Quản trị thử")
         await uow.commit()
     await blobs.close()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+        async with serving(create_app(settings)) as port, \
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             yield World(db, http, {"Authorization": f"Bearer {clerk}"}, {"Authorization": f"Bearer {admin}"},
                         doc.id, task.id)
     finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(serving, 10)
         await db.dispose()
 
 

@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from eoffice.org import User
 from meetings import annotation_export, annotations
-from meetings.documents import READ_LIMIT, Document, DocumentVersion, version_context
+from meetings.documents import Document, DocumentVersion, version_context
 from storage import events
 from storage.db import Database, UnitOfWork
 from storage.errors import Invalid, NotFound
@@ -212,8 +212,7 @@ async def annotated_copy(request: Request) -> Response:
     async with request.app.state.db.uow(readonly=True) as uow:
         doc, version = await _check_version(uow, user, mid, vid)
         rows = await annotations.visible_rows(uow, user, version.id, "all")
-    original = await request.app.state.blobs.read(version.blob_key, limit=READ_LIMIT)
-    out = await annotation_export.build(original, rows, doc.title)
+    out = await annotation_export.copy_of(request.app.state.blobs, doc, version, rows)
     stem = version.filename.rsplit(".", 1)[0] if "." in version.filename else version.filename
     name = quote(f"{stem} - bản có ghi chú.pdf")
     return Response(out.data, media_type="application/pdf", headers={
