@@ -37,6 +37,8 @@ from storage.errors import NotFound
 
 DOCUMENT_PREFIX = "document:"
 UNIT_PREFIX = "unit:"
+ACCESS_EVENTS = ("document.recalled", "document.updated", "document.superseded", "task.withdrawn",
+                 "task.reassigned", "draft.returned")
 LIST_LIMIT = 100  # items per list in a unit snapshot; the counts are exact
 INFORMED_DAYS = 30  # as the inbox (eoffice.tasks.inbox)
 
@@ -147,6 +149,8 @@ def register(hub: Any) -> None:
     hub.add_authorizer(UNIT_PREFIX, authorize_unit)
     hub.add_snapshot(DOCUMENT_PREFIX, document_snapshot)
     hub.add_snapshot(UNIT_PREFIX, unit_snapshot)
+    # a document's (or a unit's) listeners are authorised again when its access may have shrunk
+    hub.add_access_events(*ACCESS_EVENTS)
 
 
 __all__ = ["authorize_document", "authorize_unit", "document_snapshot", "document_view", "register",

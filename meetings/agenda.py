@@ -1,8 +1,10 @@
 """Agenda: ordered items with presenter, planned duration, access list; moving between items.
 
 A confidential item is shown only to the people listed on it (and to those who sit in for them
-as substitutes), plus the chair, secretary and organiser who prepare and minute it. Everyone else
-sees that an item exists at that position, with no title, presenter or documents.
+as substitutes once the chair approved the substitution, or when the substitute works in the
+invitee's unit), plus the chair, secretary and organiser who prepare and minute it. Everyone else
+sees that an item exists at that position, with no title, presenter or documents; a poll on it
+(``meetings.voting``) and a task made from its conclusions (``meetings.minutes``) are redacted alike.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from meetings import rules, topics
 from meetings.meetings import Ctx, Meeting, get_context, touch, user_names, view_context
 from meetings.rules import Access, State
 from storage.db import Base, UnitOfWork, utcnow
-from storage.errors import Conflict, Forbidden, Invalid, NotFound
+from storage.errors import Conflict, Denied, Invalid, NotFound
 
 RESTRICTED_TITLE = "Nội dung mật"
 
@@ -88,8 +90,30 @@ async def item_context(uow: UnitOfWork, user: User, item_id: int, *, lock: bool 
         raise NotFound("Không tìm thấy nội dung chương trình họp.")
     ctx = await view_context(uow, user, item.meeting_id, lock=lock)
     if not await can_see(uow, ctx.access, item):
-        raise Forbidden("Nội dung này thuộc diện mật, bạn không có trong danh sách được xem.")
+        raise Denied("Nội dung này thuộc diện mật, bạn không có trong danh sách được xem.",
+                     audit=("meeting.item.denied", "meeting", item.meeting_id, {"item_id": item.id}))
     return ctx, item
+
+
+async def item_viewers(uow: UnitOfWork, meeting: Meeting, item_id: int | None) -> set[int] | None:
+    """The user ids who may see a confidential item (the rule of ``Access.can_see_item``: the people
+    listed, their approved substitutes, the chair, secretary and organiser); None when the item is not
+    confidential (everyone who may view the meeting sees it) or there is no item."""
+    if item_id is None:
+        return None
+    item = await uow.session.get(AgendaItem, item_id)
+    if item is None or not item.confidential:
+        return None
+    from meetings.meetings import Participant
+
+    allowed = (await allowed_users(uow, [item.id]))[item.id]
+    subs: set[int | None] = set()
+    if allowed:
+        subs = set((await uow.session.scalars(select(Participant.substitute_id).where(
+            Participant.meeting_id == meeting.id, Participant.user_id.in_(allowed),
+            Participant.substitute_id.is_not(None), Participant.substitute_approved.is_(True)))).all())
+    officers = {uid for uid in (meeting.created_by, meeting.chair_id, meeting.secretary_id) if uid is not None}
+    return allowed | {s for s in subs if s is not None} | officers
 
 
 def redacted(item: AgendaItem) -> dict[str, Any]:

@@ -617,7 +617,25 @@ async def snapshot(uow: UnitOfWork, user: User, topic: str) -> dict[str, Any]:
     return {"version_id": version.id, "annotations": [r for r in rows if r["visibility"] == "meeting"]}
 
 
+async def replay_filter(uow: UnitOfWork, user: User, topic: str,
+                        messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the log replays to ``user``: an annotation they may not see *now* (made private again, shared
+    with others, its document moved to a confidential item, deleted) is replayed as ``annotation.hidden``."""
+    out = []
+    for m in messages:
+        if m["type"] == "annotation.saved":
+            data = (m.get("data") or {}).get("annotation") or {}
+            a = await uow.session.get(Annotation, data.get("id")) if isinstance(data.get("id"), int) else None
+            if a is None or not await _sees(uow, user, a):
+                m = {**m, "type": "annotation.hidden",
+                     "data": {"id": data.get("id"), "version_id": data.get("version_id"),
+                              "revision": data.get("revision")}}
+        out.append(m)
+    return out
+
+
 def register(hub: Any) -> None:
     """Wire the annotation topics into the WebSocket hub (idempotent)."""
     hub.add_authorizer(TOPIC_PREFIX, authorize)
     hub.add_snapshot(TOPIC_PREFIX, snapshot)
+    hub.add_replay_filter(TOPIC_PREFIX, replay_filter)

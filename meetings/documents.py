@@ -27,7 +27,7 @@ from meetings.agenda import AgendaItem, can_see, item_context, visible_item_ids
 from meetings.meetings import Ctx, Meeting, get_context, touch, user_names, view_context_of
 from meetings.rules import Access, State
 from storage.db import Base, Database, UnitOfWork, utcnow
-from storage.errors import Forbidden, Invalid, NotFound
+from storage.errors import Denied, Forbidden, Invalid, NotFound
 
 READ_LIMIT = 512 * 1024 * 1024  # a document is read whole into the PDF worker (uploads are capped lower)
 
@@ -220,7 +220,9 @@ async def version_context(uow: UnitOfWork, user: User, version_id: int) -> tuple
     ctx = await view_context_of(uow, user, meeting)
     if doc.item_id is not None:
         if item is not None and not await can_see(uow, ctx.access, item):
-            raise Forbidden("Tài liệu thuộc nội dung mật, bạn không có trong danh sách được xem.")
+            raise Denied("Tài liệu thuộc nội dung mật, bạn không có trong danh sách được xem.",
+                         audit=("meeting.document.denied", "meeting", meeting.id,
+                                {"item_id": item.id, "document_id": doc.id, "version_id": version.id}))
     return ctx, doc, version
 
 

@@ -106,6 +106,9 @@ class Participant(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_sites.id", ondelete="SET NULL"))
     response: Mapped[str] = mapped_column(String(20), default=Response.PENDING)
     substitute_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # a substitute carries the invitee's access to confidential items only once the chair approved
+    # (or when the substitute works in the invitee's unit): ``rules.Seat.substitute_approved``
+    substitute_approved: Mapped[bool] = mapped_column(Boolean, default=False)
     response_note: Mapped[str] = mapped_column(String(500), default="")
     responded_at: Mapped[dt.datetime | None] = mapped_column()
     checked_in_at: Mapped[dt.datetime | None] = mapped_column()
@@ -128,7 +131,7 @@ class Participant(Base):
 
     def seat(self) -> Seat:
         return Seat(id=self.id, user_id=self.user_id, unit_id=self.unit_id, substitute_id=self.substitute_id,
-                    site_id=self.site_id)
+                    site_id=self.site_id, substitute_approved=self.substitute_approved)
 
 
 # ---------------------------------------------------------------- loading with access
@@ -160,11 +163,13 @@ async def access_of(uow: UnitOfWork, user: User, meeting: Meeting) -> Access:
         conds.append((Participant.unit_id == user.unit_id) & Participant.user_id.is_(None))
     # the user's seats and the sites they operate in one query (this runs on nearly every request of a meeting)
     seats_q = select(literal(0), Participant.id, Participant.user_id, Participant.unit_id, Participant.substitute_id,
-                     Participant.site_id).where(Participant.meeting_id == meeting.id, or_(*conds))
-    sites_q = select(literal(1), Site.id, null(), null(), null(), null()).where(
+                     Participant.site_id, Participant.substitute_approved).where(
+        Participant.meeting_id == meeting.id, or_(*conds))
+    sites_q = select(literal(1), Site.id, null(), null(), null(), null(), literal(False)).where(
         Site.meeting_id == meeting.id, Site.operator_id == user.id)
     rows = (await uow.session.execute(union_all(seats_q, sites_q))).all()
-    seats = [Seat(id=r[1], user_id=r[2], unit_id=r[3], substitute_id=r[4], site_id=r[5]) for r in rows if r[0] == 0]
+    seats = [Seat(id=r[1], user_id=r[2], unit_id=r[3], substitute_id=r[4], site_id=r[5],
+                  substitute_approved=bool(r[6])) for r in rows if r[0] == 0]
     return rules.access_for(
         user.id, state=meeting.state, created_by=meeting.created_by, chair_id=meeting.chair_id,
         secretary_id=meeting.secretary_id, seats=seats,
@@ -601,6 +606,8 @@ async def respond(
     elif answer is Response.ACCEPTED and unit_seat:
         new_sub = actor.id  # the unit's representative attends in person
     previous_sub = p.substitute_id
+    if new_sub != previous_sub:  # a new substitute starts unapproved, unless they work in the invitee's unit
+        p.substitute_approved = new_sub is not None and await _same_unit(uow, p.user_id, new_sub)
     p.response = answer
     p.substitute_id = new_sub
     p.response_note = note.strip()[:500]
@@ -613,6 +620,36 @@ async def respond(
     for officer in {m.secretary_id, m.created_by} - {None, actor.id}:
         assert officer is not None
         notify(uow, officer, f"{actor.full_name}: {rules.RESPONSE_LABELS[answer].lower()} — {m.title}", m.id)
+    return p
+
+
+async def _same_unit(uow: UnitOfWork, invitee_id: int | None, substitute_id: int) -> bool:
+    if invitee_id is None:
+        return True  # a unit's seat: whoever the unit sends is its own delegate
+    units = dict((await uow.session.execute(
+        select(User.id, User.unit_id).where(User.id.in_([invitee_id, substitute_id])))).tuples().all())
+    return units.get(invitee_id) is not None and units.get(invitee_id) == units.get(substitute_id)
+
+
+async def approve_substitute(uow: UnitOfWork, actor: User, participant_id: int, approved: bool = True) -> Participant:
+    """The chair approves (or withdraws the approval of) a substitute: only an approved substitute, or one
+    from the invitee's own unit, sees the confidential items the invitee may see. Withdrawing takes
+    effect at once: the hub re-checks live subscriptions on ``participants.changed``."""
+    p = await uow.session.get(Participant, participant_id)
+    if p is None:
+        raise NotFound("Không tìm thấy người dự họp.")
+    ctx = await get_context(uow, actor, p.meeting_id, lock=True)
+    ctx.access.require_chair()
+    if p.substitute_id is None or p.user_id is None:
+        raise Conflict("Giấy mời này không có người dự thay cần phê duyệt.")
+    if not isinstance(approved, bool):
+        raise Invalid("Giá trị «approved» phải là true hoặc false.", field="approved")
+    p.substitute_approved = approved
+    await audit.record(uow, actor, "meeting.substitute.approve" if approved else "meeting.substitute.withdraw",
+                       "meeting", p.meeting_id, participant_id=p.id, substitute_id=p.substitute_id)
+    uow.emit(topics.room(p.meeting_id), "participants.changed", participant_id=p.id)
+    if approved:
+        notify(uow, p.substitute_id, f"Chủ trì đã phê duyệt bạn dự thay cuộc họp: {ctx.meeting.title}", p.meeting_id)
     return p
 
 
@@ -664,7 +701,8 @@ async def participants_view(uow: UnitOfWork, meeting: Meeting) -> list[dict[str,
             "role": p.role, "role_label": rules.ROLE_LABELS[ParticipantRole(p.role)], "entitled": p.entitled,
             "voting": p.voting, "site_id": p.site_id, "response": p.response,
             "response_label": rules.RESPONSE_LABELS[Response(p.response)],
-            "substitute": {"id": sub.id, "name": sub.full_name, "title": sub.title} if sub else None,
+            "substitute": {"id": sub.id, "name": sub.full_name, "title": sub.title,
+                           "approved": p.substitute_approved} if sub else None,
             "attendee_id": p.attendee_id, "present": p.present,
             "checked_in_at": p.checked_in_at.isoformat() if p.checked_in_at else None,
             "check_in_method": p.check_in_method, "note": p.response_note,

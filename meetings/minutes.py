@@ -182,6 +182,7 @@ async def remove_conclusion(uow: UnitOfWork, actor: User, conclusion_id: int) ->
 # ---------------------------------------------------------------- conclusions become e-office tasks
 
 TASK_STATES = {State.IN_PROGRESS, State.ENDED, State.ARCHIVED}
+CONFIDENTIAL_TASK_TITLE = "Nhiệm vụ từ kết luận cuộc họp (nội dung mật)"
 
 
 async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *, assignee_id: int | None = None,
@@ -207,8 +208,16 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
     due = _deadline(deadline) if deadline not in (None, "") else c.deadline
     item = await uow.session.get(AgendaItem, c.item_id)
     assert item is not None
-    title = c.text if len(c.text) <= 500 else c.text[:499] + "…"
-    instruction = f"Kết luận cuộc họp «{ctx.meeting.title}», nội dung «{item.title}»: {c.text}"
+    if item.confidential:
+        # the task lives on the e-office board (the assignee's unit, whoever it is passed down to): it names
+        # neither the item nor the conclusion; those allowed read them in the meeting's minutes, which
+        # link the conclusion to this task (``minutes_view``)
+        title = CONFIDENTIAL_TASK_TITLE
+        instruction = (f"Thực hiện kết luận thuộc nội dung mật của cuộc họp «{ctx.meeting.title}». Người được "
+                       "xem nội dung đọc kết luận trong biên bản cuộc họp.")
+    else:
+        title = c.text if len(c.text) <= 500 else c.text[:499] + "…"
+        instruction = f"Kết luận cuộc họp «{ctx.meeting.title}», nội dung «{item.title}»: {c.text}"
     task = await tasks.create_meeting_task(uow, actor, title=title, instruction=instruction, assignee=target,
                                            deadline=due, source={"meeting_id": c.meeting_id, "conclusion_id": c.id})
     c.task_id = task.id

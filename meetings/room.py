@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from eoffice.org import User
 from meetings import topics
-from meetings.agenda import AgendaItem, agenda_view, can_see
+from meetings.agenda import AgendaItem, agenda_view, can_see, visible_item_ids
 from meetings.attendance import quorum_of
 from meetings.documents import documents_view
 from meetings.meetings import get_context, participants_view, sites_view, view_context
@@ -67,8 +69,63 @@ async def snapshot(uow: UnitOfWork, user: User, topic: str) -> dict[str, Any]:
     return await room_snapshot(uow, user, parsed[0])
 
 
+# events after which who may follow a meeting's topics may have shrunk: someone removed or a substitute's
+# approval withdrawn, an item made confidential or its list shortened, the chair or secretary replaced,
+# a document moved to a confidential item
+ACCESS_EVENTS = ("participants.changed", "agenda.changed", "meeting.updated", "documents.changed")
+
+
+async def dependent_topics(uow: UnitOfWork, topic: str) -> set[str]:
+    """Topics outside ``meeting:{id}...`` whose access follows the meeting's: its documents' annotations."""
+    from meetings.annotations import version_topic
+    from meetings.documents import Document, DocumentVersion
+
+    parsed = topics.parse(topic)
+    if parsed is None:
+        return set()
+    rows = await uow.session.scalars(select(DocumentVersion.id)
+                                     .join(Document, Document.id == DocumentVersion.document_id)
+                                     .where(Document.meeting_id == parsed[0]))
+    return {version_topic(v) for v in rows.all()}
+
+
+async def replay_filter(uow: UnitOfWork, user: User, topic: str,
+                        messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the room's log replays to ``user``: a poll whose item the reader may not see *now* (it became
+    confidential after the event) keeps only its id and state, and its progress no tally."""
+    from meetings.voting import RESTRICTED_TITLE, Poll
+
+    parsed = topics.parse(topic)
+    if parsed is None or parsed[1] != "room" or not any(m["type"].startswith("poll.") for m in messages):
+        return messages
+    meeting_id = parsed[0]
+    try:
+        ctx = await view_context(uow, user, meeting_id)
+    except AppError:
+        return []
+    visible = await visible_item_ids(uow, ctx.access, meeting_id)
+    items = dict((await uow.session.execute(select(Poll.id, Poll.item_id).where(Poll.meeting_id == meeting_id)))
+                 .tuples().all())
+    out = []
+    for m in messages:
+        data = m.get("data") or {}
+        item_id = items.get(data.get("poll_id")) if m["type"].startswith("poll.") else None
+        if item_id is not None and item_id not in visible:
+            if m["type"] == "poll.changed":
+                data = {"poll_id": data.get("poll_id"), "state": data.get("state"),
+                        "poll": {"id": data.get("poll_id"), "meeting_id": meeting_id, "item_id": item_id,
+                                 "state": data.get("state"), "title": RESTRICTED_TITLE, "restricted": True}}
+            else:
+                data = {k: v for k, v in data.items() if k != "tally"}
+            m = {**m, "data": data}
+        out.append(m)
+    return out
+
+
 def register(hub: Any) -> None:
     """Wire the room into the WebSocket hub (idempotent)."""
     hub.add_authorizer(topics.PREFIX, authorize)
     hub.add_snapshot(topics.PREFIX, snapshot)
-    hub.add_access_events("participants.changed")  # someone removed from the meeting stops following it
+    hub.add_access_events(*ACCESS_EVENTS)  # e.g. someone removed from the meeting stops following it
+    hub.add_access_dependents(topics.PREFIX, dependent_topics)
+    hub.add_replay_filter(topics.PREFIX, replay_filter)

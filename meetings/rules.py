@@ -172,6 +172,7 @@ class Seat:
     unit_id: int | None
     substitute_id: int | None
     site_id: int | None = None
+    substitute_approved: bool = False  # the chair approved the substitute, or they share the invitee's unit
 
     @property
     def attendee_id(self) -> int | None:
@@ -190,7 +191,8 @@ class Access:
     secretary: bool = False
     seats: frozenset[int] = frozenset()  # participant rows this user attends (own or as substitute)
     invited: frozenset[int] = frozenset()  # participant rows naming this user (even if substituted away)
-    represents: frozenset[int] = frozenset()  # invitee user ids whose access this user carries
+    # invitee user ids whose access to confidential items this user carries (approved substitutions only)
+    represents: frozenset[int] = frozenset()
     unit_seats: frozenset[int] = frozenset()  # unit rows this user may answer for
     sites: frozenset[int] = frozenset()  # remote sites this user operates
     admin: bool = False
@@ -271,7 +273,7 @@ def access_for(
     for s in seats:
         if s.attendee_id == user_id:
             mine.add(s.id)
-            if s.user_id is not None and s.user_id != user_id:
+            if s.user_id is not None and s.user_id != user_id and s.substitute_approved:
                 represents.add(s.user_id)
         if s.user_id == user_id:
             invited.add(s.id)

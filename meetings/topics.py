@@ -9,8 +9,8 @@ Topics (every one has its own ``seq``; a tablet resumes from the last one it saw
 
 ``meeting:{id}:item:{item_id}``
     Content of one agenda item for the people who may see it (everyone when the item is not
-    confidential). Reserved for shared annotations (issue 6) and other per-item content that would
-    be too chatty to refetch.
+    confidential). ``poll.changed`` with the full view of a poll on a confidential item goes here
+    (the room topic gets its redacted view, ``voting.restricted_view``).
 
 ``meeting:{id}:control``
     Chair and secretary only: who has not voted yet in a named poll (issue 7), site operator requests
@@ -24,7 +24,7 @@ Event types on ``meeting:{id}`` (``data`` fields in brackets):
 
 - ``meeting.updated`` [fields] title, time, place, chair... changed: refetch the meeting.
 - ``meeting.state`` [state, at, current_item_id]
-- ``participants.changed`` [participant_id] invitation list or a response changed.
+- ``participants.changed`` [participant_id] invitation list, a response or a substitute's approval changed.
 - ``attendance.changed`` [participant_id, present, method, quorum{present, entitled, needed, met}]
 - ``agenda.changed`` [item_ids] items added, edited, reordered or their access changed: refetch.
 - ``agenda.current`` [item_id, previous_id, position] everyone's screen moves to this item.
@@ -34,7 +34,12 @@ Event types on ``meeting:{id}`` (``data`` fields in brackets):
 - ``minutes.changed`` [item_id, revision] ids only; chair and secretary refetch the text.
 - ``minutes.state`` [state]
 - ``conclusions.changed`` [item_id, conclusion_id] ids only.
-- reserved: ``annotation.*`` (issue 6), ``poll.*`` (issue 7), ``video.*`` (issue 8).
+- ``poll.changed`` [poll_id, state, poll] (redacted for a confidential item), ``poll.progress`` (``meetings.voting``).
+- reserved: ``annotation.*`` (issue 6), ``video.*`` (issue 8).
+
+After ``participants.changed``, ``agenda.changed``, ``meeting.updated`` or ``documents.changed`` the hub
+authorises again the subscribers of the meeting's topics and of its documents' annotation topics
+(``room.ACCESS_EVENTS``); replays of the room's log are redacted per reader (``room.replay_filter``).
 """
 
 from __future__ import annotations

@@ -92,6 +92,18 @@ by ``meetings.polls_live`` at most every 100 ms while votes arrive (never one pe
 tablets would receive N² messages). The chair's list of who has not voted (``voters_view``, named
 polls) is refetched on those progress events rather than pushed per vote.
 
+Confidential items
+    A poll on a confidential agenda item (``item_id`` naming one) is seen, and voted on, only by those
+    who may see the item (``agenda.item_viewers``: the people listed on it, their approved
+    substitutes, the chair, secretary and organiser). On the room topic its ``poll.changed`` carries a
+    redacted view (``restricted_view``: ids, state and counts, no title, description, options or
+    result) and its progress no tally; the full view goes to the item's own topic
+    (``meeting:{id}:item:{item_id}``), whose subscribers may see the item. The poll list shows others
+    the redacted view; the detail, CSV export and a cast answer 403 (``storage.errors.Denied``, audited
+    as ``poll.denied``; a refused cast as ``poll.vote.refused`` with reason ``confidential``). When the
+    poll opens, the seats whose voter may not see the item get no right (they are not counted as
+    eligible); the check is made again at every cast, because access may shrink while the poll is open.
+
 Throughput: ``polls_live.CastBatcher`` runs the casts that arrive together in one transaction
 (``cast_votes``: the poll's row locked first, then one SELECT of the voters' rights, one UPDATE of
 their has-voted rows, one INSERT of the ballots, one UPDATE of the counters and one batched audit
@@ -146,7 +158,7 @@ from meetings.meetings import Ctx, Meeting, Participant, get_context, user_names
 from meetings.rules import State as MeetingState
 from meetings.voting_rules import State
 from storage.db import Base, Database, UnitOfWork, utcnow
-from storage.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from storage.errors import AppError, Conflict, Denied, Forbidden, Invalid, NotFound, Unauthenticated
 
 MAX_DURATION = 24 * 3600
 
@@ -345,7 +357,7 @@ def public_view(poll: Poll, *, controller: bool = False, tally: dict[str, int] |
         "published_at": _iso(poll.published_at), "close_reason": poll.close_reason,
         "cast": poll.votes_cast, "eligible": poll.eligible_count, "cast_weight": poll.weight_cast,
         "eligible_weight": poll.eligible_weight, "present": poll.present_count, "entitled": poll.entitled_count,
-        "quorum_needed": poll.quorum_needed, "result": None,
+        "quorum_needed": poll.quorum_needed, "result": None, "restricted": False,
     }
     if results_visible(poll, controller):
         if poll.result is not None:
@@ -353,6 +365,35 @@ def public_view(poll: Poll, *, controller: bool = False, tally: dict[str, int] |
         elif tally is not None:
             out["tally"] = tally
     return out
+
+
+RESTRICTED_TITLE = "Biểu quyết về nội dung mật"
+
+
+def restricted_view(poll: Poll) -> dict[str, Any]:
+    """A poll on a confidential item, for someone who may not see the item: that it exists, its state and
+    counts; never its title, description, options or result."""
+    out = public_view(poll)
+    out.update(title=RESTRICTED_TITLE, description="", options=[], result=None, restricted=True, max_choices=0,
+               seats=0)
+    out.pop("tally", None)
+    return out
+
+
+async def viewers_of(uow: UnitOfWork, poll: Poll, meeting: Meeting | None = None) -> set[int] | None:
+    """Who may see (and vote on) the poll when its item is confidential; None: every participant."""
+    if poll.item_id is None:
+        return None
+    from meetings.agenda import item_viewers
+
+    meeting = meeting or await uow.session.get(Meeting, poll.meeting_id)
+    assert meeting is not None
+    return await item_viewers(uow, meeting, poll.item_id)
+
+
+def _confidential_refusal() -> Forbidden:
+    return Forbidden("Biểu quyết này thuộc nội dung mật: chỉ người được xem nội dung mới được bỏ phiếu.",
+                     reason="confidential")
 
 
 async def live_tally(uow: UnitOfWork, poll: Poll) -> dict[str, int]:
@@ -384,6 +425,13 @@ async def _emit_changed(uow: UnitOfWork, poll: Poll, meeting: Meeting) -> None:
     if meeting.state == MeetingState.DRAFT:
         return
     tally = await live_tally(uow, poll) if poll.state == State.OPEN and results_visible(poll, False) else None
+    if await viewers_of(uow, poll, meeting) is not None:  # confidential: content only on the item's topic
+        uow.emit(topics.room(poll.meeting_id), "poll.changed", poll_id=poll.id, state=poll.state,
+                 poll=restricted_view(poll))
+        assert poll.item_id is not None
+        uow.emit(topics.item(poll.meeting_id, poll.item_id), "poll.changed", poll_id=poll.id, state=poll.state,
+                 poll=public_view(poll, tally=tally))
+        return
     uow.emit(topics.room(poll.meeting_id), "poll.changed", poll_id=poll.id, state=poll.state,
              poll=public_view(poll, tally=tally))
 
@@ -416,6 +464,10 @@ async def _load(uow: UnitOfWork, user: User, poll_id: int, *, lock: bool = False
         poll = await _poll(uow, poll_id, lock=True)
     if poll.state == State.DRAFT and not ctx.access.controller:
         raise NotFound("Không tìm thấy biểu quyết.")
+    viewers = await viewers_of(uow, poll, ctx.meeting)
+    if viewers is not None and user.id not in viewers:
+        raise Denied("Biểu quyết này thuộc nội dung mật, bạn không có trong danh sách được xem.",
+                     audit=("poll.denied", "poll", poll.id, {"meeting_id": poll.meeting_id, "item_id": poll.item_id}))
     return PollCtx(poll, ctx.meeting, ctx)
 
 
@@ -618,6 +670,11 @@ async def open_poll(uow: UnitOfWork, actor: User, poll_id: int, *, duration_seco
     if not q.met:
         raise Conflict(f"Chưa đủ túc số để biểu quyết: có mặt {q.present}/{q.entitled}, cần {q.needed}.",
                        quorum=q.public())
+    viewers = await viewers_of(uow, poll, m)
+    if viewers is not None:  # a confidential item: only those who may see it vote (roll-call seats stay)
+        kept = [r for r in elig.rights if r.user_id is None or r.user_id in viewers]
+        elig = vr.Eligibility(rights=kept, refused=elig.refused, present=elig.present, entitled=elig.entitled,
+                              present_weight=sum(r.weight for r in kept), entitled_weight=elig.entitled_weight)
     if not elig.rights:
         raise Conflict("Không có đại biểu nào có quyền biểu quyết đang có mặt.")
     now = utcnow()
@@ -776,6 +833,9 @@ async def cast_vote(uow: UnitOfWork, actor: User, poll_id: int, choice: Any, *,
     if voter is None:
         raise NotFound("Không tìm thấy biểu quyết.")
     _refuse_state(poll.state, poll.closes_at, now)
+    viewers = await viewers_of(uow, poll)
+    if viewers is not None and actor.id not in viewers:
+        raise _confidential_refusal()
     ballot = vr.validate_ballot(poll.spec(), choice)
     cast, changed = await _claim(uow, poll, voter, ballot, method="tablet", recorded_by=None)
     await _after_vote(uow, actor, poll, voter, ballot, changed, "poll.vote")
@@ -840,6 +900,7 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
         await audit.record_many(uow, [_refusal_entry(r, poll, None, refused) for r in requests])
         return [refused] * len(requests)
     spec = poll.spec()
+    viewers = await viewers_of(uow, poll)  # None unless the poll's item is confidential
     live = await _live_credentials(uow, requests, now)
     user_ids = {r.actor.id for r in requests}
     rows = (await uow.session.scalars(
@@ -858,6 +919,8 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
         try:
             if req.credential is not None and live.get(req.credential) != req.actor.id:
                 raise Unauthenticated("Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại để bỏ phiếu.")
+            if viewers is not None and req.actor.id not in viewers:
+                raise _confidential_refusal()
             voter = _pick_right(by_user.get(req.actor.id, []), req.participant_id)
             ballot = vr.validate_ballot(spec, req.choice)
             changed = voter.voted_at is not None or voter.id in pending
@@ -913,7 +976,7 @@ def _refusal_reason(exc: AppError) -> str:
     if isinstance(exc, Unauthenticated):
         return "logged_out"
     if isinstance(exc, Forbidden):
-        return "not_eligible"
+        return "confidential" if exc.details.get("reason") == "confidential" else "not_eligible"
     if isinstance(exc, Invalid):
         return "malformed"
     state = exc.details.get("state") if isinstance(exc.details, dict) else None
@@ -1178,8 +1241,17 @@ async def list_polls(uow: UnitOfWork, user: User, meeting_id: int) -> list[dict[
     if not ctx.access.controller:
         q = q.where(Poll.state != State.DRAFT)
     polls = (await uow.session.scalars(q.order_by(Poll.id))).all()
+    visible: set[int] | None = None
     out = []
     for p in polls:
+        if p.item_id is not None:
+            if visible is None:
+                from meetings.agenda import visible_item_ids
+
+                visible = await visible_item_ids(uow, ctx.access, meeting_id)
+            if p.item_id not in visible:
+                out.append(restricted_view(p))
+                continue
         tally = await live_tally(uow, p) if p.state == State.OPEN and results_visible(p, False) else None
         out.append(public_view(p, controller=ctx.access.controller, tally=tally))
     return out
@@ -1361,8 +1433,8 @@ async def counts(uow: UnitOfWork, poll_id: int) -> dict[str, Any] | None:
     if poll is None:
         return None
     data = progress_data(poll)
-    if poll.state == State.OPEN and results_visible(poll, False):
-        data["tally"] = await live_tally(uow, poll)
+    if poll.state == State.OPEN and results_visible(poll, False) and await viewers_of(uow, poll) is None:
+        data["tally"] = await live_tally(uow, poll)  # never on the room topic for a confidential item
     return {"meeting_id": poll.meeting_id, **data}
 
 

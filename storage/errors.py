@@ -55,3 +55,15 @@ class Unavailable(AppError):
 
     status = 503
     code = "unavailable"
+
+
+class Denied(Forbidden):
+    """A refusal worth an audit entry (someone tried to read a confidential item or poll).
+
+    The service's transaction rolls back with the error, so the entry travels on the exception and is
+    written in a transaction of its own by whoever turns errors into answers (``web.errors``):
+    ``audit`` is ``(action, object_type, object_id, data)``."""
+
+    def __init__(self, message: str, *, audit: tuple[str, str, object, dict[str, Any]], **details: Any) -> None:
+        super().__init__(message, **details)
+        self.audit = audit

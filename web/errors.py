@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from storage.errors import AppError
+from storage.errors import AppError, Denied
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,23 @@ def error_response(request: Request, status: int, code: str, message: str, **det
 
 async def app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
+    if isinstance(exc, Denied):
+        await record_denied(request, exc)
     return error_response(request, exc.status, exc.code, exc.message, **exc.details)
+
+
+async def record_denied(request: Request, exc: Denied) -> None:
+    """Audit a refused attempt (the service's own transaction rolled back with the error)."""
+    from eoffice import audit
+
+    action, object_type, object_id, data = exc.audit
+    try:
+        async with request.app.state.db.uow() as uow:
+            await audit.record(uow, getattr(request.state, "user", None), action, object_type, object_id,
+                               ip=request.client.host if request.client else "", **data)
+            await uow.commit()
+    except Exception:  # the refusal itself must still be answered
+        log.exception("could not audit a refused access to %s %s", object_type, object_id)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

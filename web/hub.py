@@ -21,10 +21,16 @@ Design points, and why:
 - **Authorisation per topic prefix.** ``add_authorizer("meeting:", fn)``; a topic that no
   authorizer claims is refused. ``user:{id}`` is built in: only that user.
 - **Access that shrinks.** A subscription is authorised when it is made. Event types registered
-  with ``add_access_events`` (a participant removed, a task withdrawn, a document recalled) make
-  the hub authorise that topic's subscribers again, once per user, shortly after the event (a
-  burst of changes costs one pass); those who may no longer see the topic are unsubscribed and
-  told so with an ``error`` frame carrying ``revoked: true``.
+  with ``add_access_events`` (a participant removed, an item made confidential, a task withdrawn, a
+  document recalled) make the hub authorise again, once per user, shortly after the event (a burst
+  of changes costs one pass), the subscribers of that topic, of its sub-topics (``meeting:7`` also
+  re-checks ``meeting:7:item:3`` and ``meeting:7:control``) and of the topics that
+  ``add_access_dependents(prefix, fn)`` names for it (the annotation topics of a meeting's documents);
+  those who may no longer see a topic are unsubscribed and told so with an ``error`` frame carrying
+  ``revoked: true``. Every process's hub reads the event from the broker, so this holds across processes.
+- **Replay per reader.** The log keeps what was sent when it was sent. A filter registered with
+  ``add_replay_filter(prefix, fn)`` rewrites what a subscriber is replayed according to what that
+  reader may see *now* (a poll whose item became confidential, an annotation made private again).
 - **Snapshots.** A client too far behind (or ahead: a restored database) gets
   ``{"type": "snapshot", ...}`` from ``add_snapshot(prefix, fn)``; the default ``{}`` means
   "reload your state". The seq is read *before* the snapshot is built, so the snapshot is at
@@ -63,6 +69,8 @@ log = logging.getLogger(__name__)
 Authorizer = Callable[[UnitOfWork, User, str], Awaitable[bool]]
 Snapshot = Callable[[UnitOfWork, User, str], Awaitable[dict[str, Any]]]
 Command = Callable[["Connection", dict[str, Any]], Awaitable[dict[str, Any]]]
+Dependents = Callable[[UnitOfWork, str], Awaitable[set[str]]]
+ReplayFilter = Callable[[UnitOfWork, User, str, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4008
@@ -177,6 +185,8 @@ class Hub:
         self._snapshots: dict[str, Snapshot] = {}
         self._commands: dict[str, Command] = {}
         self._access_events: set[str] = set()
+        self._dependents: dict[str, Dependents] = {}
+        self._replay_filters: dict[str, ReplayFilter] = {}
         self.last_dispatch = 0.0  # monotonic time of the last event handed to subscribers
         self._recheck: dict[str, asyncio.Task[None]] = {}  # topic -> pending re-authorisation
         self._task: asyncio.Task[None] | None = None
@@ -205,6 +215,22 @@ class Hub:
     def add_access_events(self, *types: str) -> None:
         """Event types after which a topic's subscribers are authorised again (access may have shrunk)."""
         self._access_events.update(types)
+
+    def add_access_dependents(self, prefix: str, fn: Dependents) -> None:
+        """Topics (besides sub-topics) whose access depends on a topic starting with ``prefix``: re-checked
+        with it after an access event."""
+        self._dependents[prefix] = fn
+
+    def add_replay_filter(self, prefix: str, fn: ReplayFilter) -> None:
+        """Rewrite logged events replayed to a subscriber for what that reader may see now."""
+        self._replay_filters[prefix] = fn
+
+    async def _for_reader(self, conn: Connection, topic: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        fn: ReplayFilter | None = self._lookup(self._replay_filters, topic)
+        if fn is None or not messages:
+            return messages
+        async with self.db.uow(readonly=True) as uow:
+            return await fn(uow, conn.user, topic, messages)
 
     def add_command(self, op: str, fn: Command) -> None:
         """A client command ``{"op": op, "id": ..., ...}``, answered by one ``reply`` frame (``web.routes.ws``)."""
@@ -297,6 +323,8 @@ class Hub:
         if conn.topics.get(topic) is not state:
             return  # unsubscribed (or the connection closed) meanwhile
 
+        if replayed:
+            replayed = await self._for_reader(conn, topic, replayed)
         await conn.put(encode({"type": "subscribed", "topic": topic, "seq": current}))
         state.last = current if since is None or snapshot is not None else since
         if snapshot is not None:
@@ -312,9 +340,10 @@ class Hub:
                 if seq <= state.last:
                     continue
                 if seq > state.last + 1:  # committed after our read but lost by the broker: take it from the log
-                    for row in await self._log_range(topic, state.last, seq):
-                        state.last = row.seq
-                        await conn.put(encode(row.as_message()))
+                    missed = [row.as_message() for row in await self._log_range(topic, state.last, seq)]
+                    for message in await self._for_reader(conn, topic, missed):
+                        state.last = message["seq"]
+                        await conn.put(encode(message))
                 state.last = seq
                 await conn.put(text)
         state.buffer = None  # live from now on (no await between the check and this line)
@@ -359,6 +388,8 @@ class Hub:
         except (KeyError, TypeError, ValueError):
             log.warning("hub: ignoring a broker message without topic/seq: %r", message)
             return
+        if message.get("type") in self._access_events and self._subs and topic not in self._recheck:
+            self._recheck[topic] = asyncio.create_task(self._reauthorize(topic), name=f"hub-reauthorize:{topic}")
         if topic not in self._subs:
             return
         seen = self._seen.get(topic)
@@ -370,27 +401,33 @@ class Hub:
                 if self._seen.get(topic, 0) >= seq:
                     return
         self._dispatch(topic, seq, encode(message))
-        if message.get("type") in self._access_events and topic not in self._recheck:
-            self._recheck[topic] = asyncio.create_task(self._reauthorize(topic), name=f"hub-reauthorize:{topic}")
 
     async def _reauthorize(self, topic: str) -> None:
-        """Authorise ``topic``'s subscribers again; unsubscribe (and tell) those no longer allowed."""
+        """Authorise again the subscribers of ``topic``, its sub-topics and its dependents; unsubscribe
+        (and tell) those no longer allowed."""
         try:
             await asyncio.sleep(REAUTHORIZE_DELAY)
             del self._recheck[topic]  # an event from now on schedules another pass
-            authorizer: Authorizer | None = self._lookup(self._authorizers, topic)
-            subscribers = list(self._subs.get(topic, ()))
-            allowed: dict[int, bool] = {}
+            dependents: Dependents | None = self._lookup(self._dependents, topic)
             async with self.db.uow(readonly=True) as uow:
+                related = await dependents(uow, topic) if dependents is not None else set()
+                targets = [t for t in list(self._subs) if t == topic or t.startswith(topic + ":") or t in related]
+                verdicts: list[tuple[str, list[Connection], dict[int, bool]]] = []
+                for target in targets:
+                    authorizer: Authorizer | None = self._lookup(self._authorizers, target)
+                    subscribers = list(self._subs.get(target, ()))
+                    allowed: dict[int, bool] = {}
+                    for conn in subscribers:
+                        if conn.user.id not in allowed:
+                            allowed[conn.user.id] = authorizer is not None and await authorizer(uow, conn.user, target)
+                    verdicts.append((target, subscribers, allowed))
+            for target, subscribers, allowed in verdicts:
                 for conn in subscribers:
-                    if conn.user.id not in allowed:
-                        allowed[conn.user.id] = authorizer is not None and await authorizer(uow, conn.user, topic)
-            for conn in subscribers:
-                if not allowed[conn.user.id] and topic in conn.topics:
-                    self.unsubscribe(conn, topic)
-                    conn.send({"type": "error", "op": "subscribe", "topic": topic, "revoked": True,
-                               "message": f"Bạn không còn quyền theo dõi kênh «{topic}»."})
-                    log.info("hub: user %s no longer may follow %s; unsubscribed", conn.user.id, topic)
+                    if not allowed[conn.user.id] and target in conn.topics:
+                        self.unsubscribe(conn, target)
+                        conn.send({"type": "error", "op": "subscribe", "topic": target, "revoked": True,
+                                   "message": f"Bạn không còn quyền theo dõi kênh «{target}»."})
+                        log.info("hub: user %s no longer may follow %s; unsubscribed", conn.user.id, target)
         except asyncio.CancelledError:
             raise
         except Exception:

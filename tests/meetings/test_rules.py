@@ -53,7 +53,7 @@ def test_transitions(current: str, target: str, ok: bool) -> None:
 def _access(user_id: int, state: str = "invited", **kw: object) -> rules.Access:
     seats = [
         Seat(1, user_id=10, unit_id=None, substitute_id=None),  # a member
-        Seat(2, user_id=11, unit_id=None, substitute_id=12),  # 11 sent 12 instead
+        Seat(2, user_id=11, unit_id=None, substitute_id=12, substitute_approved=True),  # 11 sent 12 (approved)
         Seat(3, user_id=None, unit_id=50, substitute_id=None, site_id=7),  # a district, at site 7
         Seat(4, user_id=None, unit_id=None, substitute_id=None),  # a guest
     ]
@@ -84,6 +84,11 @@ def test_substitute_carries_the_invitees_access() -> None:
     assert _access(11).can_see_item(True, [11]) and _access(11).seats == frozenset()  # invitee keeps reading
     assert _access(3).can_see_item(True, [])  # the secretary minutes every item
     assert _access(10).can_see_item(False, [])
+    # until the chair approves (or the substitute is from the invitee's unit): the meeting, not its secrets
+    unapproved = rules.access_for(12, state="invited", created_by=1, chair_id=2, secretary_id=3,
+                                  seats=[Seat(2, user_id=11, unit_id=None, substitute_id=12)])
+    assert unapproved.seats == {2} and unapproved.can_view and unapproved.represents == frozenset()
+    assert not unapproved.can_see_item(True, [11]) and unapproved.can_see_item(False, [])
 
 
 def test_unit_seat_answered_by_its_leaders_only() -> None:

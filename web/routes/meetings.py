@@ -230,6 +230,20 @@ async def respond(request: Request) -> JSONResponse:
     return ok(response=p.response, substitute_id=p.substitute_id)
 
 
+async def substitute_approval(request: Request) -> JSONResponse:
+    """The chair approves (``{"approved": true}``) or withdraws approval of a substitute: only an approved
+    substitute (or one from the invitee's unit) sees the confidential items the invitee may see."""
+    body = await json_body(request)
+    mid, pid = path_id(request), path_id(request, "participant_id")
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        await _seat_in(uow, mid, pid)
+        return await meetings.approve_substitute(uow, user, pid, body.get("approved", True))
+
+    p = await _run(request, go)
+    return ok(substitute_id=p.substitute_id, approved=p.substitute_approved)
+
+
 async def check_in(request: Request) -> JSONResponse:
     """Check in (or, with action check-out, out): oneself on the tablet, anyone as chair or secretary,
     the people of one's remote site as its operator."""
@@ -694,6 +708,7 @@ routes = [
     Route(M + "/participants", add_participant, methods=["POST"]),
     Route(M + "/participants/{participant_id:int}", remove_participant, methods=["DELETE"]),
     Route(M + "/participants/{participant_id:int}/response", respond, methods=["POST"]),
+    Route(M + "/participants/{participant_id:int}/substitute-approval", substitute_approval, methods=["POST"]),
     Route(M + "/participants/{participant_id:int}/{action:str}", check_in, methods=["POST"]),
     Route(M + "/sites", add_site, methods=["POST"]),
     Route(M + "/items", add_item, methods=["POST"]),

@@ -80,7 +80,7 @@ export function mountVoting(root) {
   const key = (pid, seat) => `${pid}:${seat}`;
 
   function current() {
-    const list = [...S.polls.values()].filter((p) => p.state !== "draft");
+    const list = [...S.polls.values()].filter((p) => p.state !== "draft" && !p.restricted); // restricted: confidential
     const open = list.find((p) => p.state === "open");
     if (open) return open;
     if (S.selected && S.polls.has(S.selected) && S.polls.get(S.selected).state !== "draft") {
@@ -126,7 +126,14 @@ export function mountVoting(root) {
 
   function onEvent(ev) {
     const d = ev.data || {};
-    if (ev.type === "poll.changed") {
+    if (ev.type === "poll.changed" && d.poll && d.poll.restricted) {
+      // a poll on a confidential item: the room carries no content; those who may see it refetch it
+      loadAll().then(() => {
+        const p = S.polls.get(d.poll_id);
+        if (p && !p.restricted && d.state === "open") { S.selected = d.poll_id; return loadDetail(d.poll_id); }
+        return undefined;
+      }).then(render).catch(() => {});
+    } else if (ev.type === "poll.changed") {
       const before = S.polls.get(d.poll_id);
       S.polls.set(d.poll_id, { ...(before || {}), ...d.poll });
       const det = S.detail.get(d.poll_id);
