@@ -1,7 +1,7 @@
 """The one way a stored file (an upload, an attachment, an edXML file, a draft, a meeting document) is served.
 
-- The type is decided here from the bytes (``web.file_types``), never from the declared type; only PDF and raster
-  images are shown ``inline``, everything else is a download (``attachment``).
+- The type is decided here from the bytes (``web.file_types``), never from the declared type; only raster images
+  are shown ``inline``, everything else (PDF included: see web.file_types) is a download (``attachment``).
 - Every file response carries ``X-Content-Type-Options: nosniff`` and a CSP with ``sandbox``: even a file the
   browser would render as a document gets an opaque origin, no script and no access to the app's cookies.
 - With ``EOFFICE_FILES_ORIGIN`` set (production), the app's own origin never serves a file: after its access check

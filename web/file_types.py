@@ -2,7 +2,7 @@
 agency's edXML package) declared.
 
 Only an allow-list gets a real type: PDF, raster images (PNG, JPEG, GIF, WebP; never SVG, which is a
-document that runs script) and office formats. Only PDF and the images are shown ``inline``; office files
+document that runs script) and office formats. Only the images are shown ``inline``; PDFs, office files
 and everything else are downloads. Anything not recognised is ``application/octet-stream``.
 Pure functions, no I/O: ``web.file_response`` reads the head (and, for a ZIP, the tail) and asks here.
 """
@@ -51,7 +51,9 @@ def sniff(head: bytes, filename: str = "", tail: bytes = b"") -> Served:
     """The type of a file from its first bytes (``head``, at least ``HEAD_BYTES`` when the file is that long)
     and, for a ZIP, its last ``TAIL_BYTES`` (``tail``). ``filename`` only chooses among the OLE2 types."""
     if head.startswith(b"%PDF-"):
-        return Served("application/pdf", True)
+        # a download: Chrome refuses to start its PDF viewer in a sandboxed document ("blocked by Chrome"), and
+        # every file answer is sandboxed; the app's own reader shows PDFs as page images
+        return Served("application/pdf", False)
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return Served("image/png", True)
     if head.startswith(b"\xff\xd8\xff"):

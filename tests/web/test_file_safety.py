@@ -31,7 +31,7 @@ FILES = [  # (bytes, name, declared type) -> (served type, disposition)
     (XHTML, "trang.xhtml", "application/xhtml+xml", ("application/octet-stream", "attachment")),
     (b"fetch('/api/tokens',{method:'POST'})", "tien-ich.js", "text/javascript",
      ("application/octet-stream", "attachment")),
-    (PDF, "to-trinh.html", "text/html", ("application/pdf", "inline")),  # a PDF renamed .html is a PDF
+    (PDF, "to-trinh.html", "text/html", ("application/pdf", "attachment")),  # a PDF renamed .html is a PDF
     (HTML, "to-trinh-gia.pdf", "application/pdf", ("application/octet-stream", "attachment")),  # HTML "as PDF"
     (GIF_POLYGLOT, "anh.gif", "text/html", ("image/gif", "inline")),  # an image, sandboxed, never a page
 ]
@@ -87,7 +87,7 @@ def test_hostile_filename_is_cleaned(world: tuple[TestClient, Org, Api]) -> None
     assert r.status_code == 200 and "x-evil" not in r.headers
     disposition = r.headers["content-disposition"]
     assert "\u202e" not in disposition and "%E2%80%AE" not in disposition
-    assert disposition.startswith('inline; filename="bao cao')
+    assert disposition.startswith('attachment; filename="bao cao')
 
 
 def test_headers_on_pages_api_and_errors(world: tuple[TestClient, Org, Api]) -> None:

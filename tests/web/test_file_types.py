@@ -32,7 +32,7 @@ def _served(data: bytes, name: str = "tep") -> tuple[str, bool]:
 
 
 @pytest.mark.parametrize(("data", "name", "expected"), [
-    (b"%PDF-1.7\n...", "bao-cao.html", ("application/pdf", True)),  # a PDF renamed .html is still a PDF
+    (b"%PDF-1.7\n...", "bao-cao.html", ("application/pdf", False)),  # a PDF renamed .html is still a PDF
     (PNG, "anh.svg", ("image/png", True)),
     (b"\xff\xd8\xff\xe0JFIF", "anh.jpg", ("image/jpeg", True)),
     (b"GIF89a<script>alert(1)</script>", "x.html", ("image/gif", True)),  # a polyglot: an image, never a page
