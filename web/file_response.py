@@ -93,6 +93,8 @@ async def serve_blob(request: Request, user: User, blob_key: str | None, filenam
         return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
     if grant is not None and grant.get("b") != blob_key:
         raise NotFound(NOT_FOUND)  # the token was for another version of this file
+    if etag is not None and request.headers.get("if-none-match") == etag:  # content-addressed: still the same
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache, **SANDBOX_HEADERS})
     blobs = request.app.state.blobs
     info = await blobs.stat(blob_key)  # NotFound here is a 404, before the response starts
     name = file_types.clean_filename(filename or "", fallback_name)
@@ -105,8 +107,6 @@ async def serve_blob(request: Request, user: User, blob_key: str | None, filenam
     headers["Cache-Control"] = cache
     if etag is not None:
         headers["ETag"] = etag
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers=headers)
     headers["Content-Length"] = str(info.size)
     return StreamingResponse(blobs.open(blob_key), media_type=served.content_type, headers=headers)
 
