@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_UPLOAD_LIMIT = 100 * 1024 * 1024  # 100 MiB: a 300-page scanned agenda document fits
 
@@ -39,6 +40,19 @@ def _digest_hour(value: str) -> int | None:
     return hour
 
 
+def _files_origin(value: str) -> str:
+    """EOFFICE_FILES_ORIGIN: ``https://files.example`` (scheme and host, no path), or "" to serve files from the
+    app's own origin. It must be another host name than the app's, not just another port: cookies are shared
+    across the ports of one host."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"EOFFICE_FILES_ORIGIN must look like https://files.example.gov.vn, not {value!r}")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///var/eoffice.db"
@@ -55,6 +69,7 @@ class Settings:
     ws_queue_size: int = 256
     event_log_size: int = 1000
     digest_hour: int | None = None  # local hour of the daily digest sent by the server; None: not sent
+    files_origin: str = ""  # web.file_response: a separate origin for user files ("" = the app's own)
     gc_freeze: bool = False  # web.gc_policy: survivors of full collections frozen (on for a server from the env)
 
     @classmethod
@@ -70,6 +85,7 @@ class Settings:
             timezone=env.get("EOFFICE_TIMEZONE", "Asia/Ho_Chi_Minh"),
             secure_cookies=env.get("EOFFICE_SECURE_COOKIES", "") in ("1", "true", "yes"),
             digest_hour=_digest_hour(env.get("EOFFICE_DIGEST_HOUR", "7")),
+            files_origin=_files_origin(env.get("EOFFICE_FILES_ORIGIN", "")),
             gc_freeze=env.get("EOFFICE_GC_FREEZE", "1") not in ("0", "false", "no", "off"),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

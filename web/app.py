@@ -21,6 +21,7 @@ from storage.settings import Settings
 from web import templating
 from web.auth import AuthMiddleware
 from web.errors import EXCEPTION_HANDLERS
+from web.file_response import FilesOriginGuard
 from web.gc_policy import GcPolicy
 from web.hub import Hub
 from web.routes import (
@@ -38,6 +39,7 @@ from web.routes import (
     voting,
     ws,
 )
+from web.security_headers import SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
@@ -92,7 +94,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=2048), Middleware(AuthMiddleware)],
+        # SecurityHeaders outermost: errors and refusals from the others get the headers too (web.security_headers);
+        # FilesOriginGuard keeps the separate files origin, when configured, to file answers (web.file_response)
+        middleware=[Middleware(SecurityHeaders), Middleware(FilesOriginGuard, settings=settings),
+                    Middleware(GZipMiddleware, minimum_size=2048), Middleware(AuthMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

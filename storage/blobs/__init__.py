@@ -157,6 +157,19 @@ class BlobStore(abc.ABC):
                 raise too_large(limit)
         return bytes(data)
 
+    async def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``offset`` (fewer at the end): the head or tail of a blob, to tell its
+        type from its bytes. This default streams up to the range; the stores override it with a seek."""
+        data = bytearray()
+        pos = 0
+        async for chunk in self.open(key):
+            if pos + len(chunk) > offset:
+                data += chunk[max(0, offset - pos):]
+            pos += len(chunk)
+            if len(data) >= length:
+                break
+        return bytes(data[:length])
+
     @abc.abstractmethod
     async def stat(self, key: str) -> BlobInfo:
         """Size and content type; NotFound if missing."""

@@ -130,6 +130,15 @@ class LocalBlobStore(BlobStore):
             while chunk := await f.read(CHUNK_SIZE):
                 yield chunk
 
+    async def read_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            f = await anyio.open_file(self.path(validate_key(key)), "rb")
+        except FileNotFoundError:
+            raise not_found(key) from None
+        async with f:
+            await f.seek(max(0, offset))
+            return await f.read(max(0, length))
+
     async def stat(self, key: str) -> BlobInfo:
         final = self.path(key)
 

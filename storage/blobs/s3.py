@@ -166,6 +166,18 @@ class S3BlobStore(BlobStore):
             response.close()
             response.release_conn()
 
+    async def read_range(self, key: str, offset: int, length: int) -> bytes:
+        validate_key(key)
+        if length <= 0:
+            return b""
+        response = await self._call(self._client.get_object, self.bucket, key, key=key, offset=max(0, offset),
+                                    length=length)
+        try:
+            return await self._call(response.read)
+        finally:
+            response.close()
+            response.release_conn()
+
     async def stat(self, key: str) -> BlobInfo:
         validate_key(key)
         obj = await self._call(self._meta.stat_object, self.bucket, key, key=key)

@@ -86,7 +86,13 @@ async def test_meeting_through_the_api(app_client: TestClient, world: World) -> 
     assert any(w[4] == "Đông" for w in words["words"])
     hits = c.get(f"/api/meetings/{mid}/versions/{v_open}/search", params={"q": "dong trieu"}, headers=member).json()
     assert hits["total"] == 1 and hits["hits"][0]["page"] == 1
-    assert c.get(f"/api/meetings/{mid}/versions/{v_open}/file", headers=member).content.startswith(b"%PDF")
+    original = c.get(f"/api/meetings/{mid}/versions/{v_open}/file", headers=member)
+    assert original.content.startswith(b"%PDF") and original.headers["content-type"] == "application/pdf"
+    assert original.headers["x-content-type-options"] == "nosniff"  # a sandboxed download (web.file_response)
+    assert "sandbox" in original.headers["content-security-policy"]
+    assert original.headers["content-disposition"].startswith("attachment;")
+    assert c.get(f"/api/meetings/{mid}/versions/{v_open}/file",
+                 headers={**member, "If-None-Match": original.headers["etag"]}).status_code == 304
     for path in ("", "/pages/1", "/pages/1/words", "/file", "/search?q=a"):
         r = c.get(f"/api/meetings/{mid}/versions/{v_secret}{path}", headers=member)
         assert r.status_code == 403, (path, r.status_code)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,6 +43,7 @@ from meetings.documents import Document, DocumentVersion, version_context
 from storage import events
 from storage.db import Database, UnitOfWork
 from storage.errors import Invalid, NotFound
+from web import file_response
 from web.auth import credential_user, json_body, require_user
 from web.openapi import describe
 
@@ -214,9 +214,8 @@ async def annotated_copy(request: Request) -> Response:
         rows = await annotations.visible_rows(uow, user, version.id, "all")
     out = await annotation_export.copy_of(request.app.state.blobs, doc, version, rows)
     stem = version.filename.rsplit(".", 1)[0] if "." in version.filename else version.filename
-    name = quote(f"{stem} - bản có ghi chú.pdf")
     return Response(out.data, media_type="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{name}", "Cache-Control": "private, no-store",
+        **file_response.download_headers(f"{stem} - bản có ghi chú.pdf", "ban-co-ghi-chu.pdf"),
         "X-Annotations": str(out.count), "X-Save-Method": out.method})
 
 

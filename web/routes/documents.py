@@ -8,10 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from eoffice import (
@@ -29,6 +28,7 @@ from eoffice import (
     tasks,
 )
 from storage.errors import Invalid
+from web import file_response
 from web.auth import json_body, require_user
 
 log = logging.getLogger(__name__)
@@ -199,37 +199,28 @@ async def add_attachments(request: Request) -> Response:
     return _ok({"ingest_jobs": jobs}, 201)
 
 
-def _file_response(request: Request, blob_key: str | None, filename: str | None, size: int | None,
-                   content_type: str | None, fallback_name: str) -> StreamingResponse:
-    """A stored file streamed from the blob store, shown inline, never cached by a shared cache."""
-    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename or fallback_name)}",
-               "Content-Length": str(size or 0), "Cache-Control": "private, no-store"}
-    return StreamingResponse(request.app.state.blobs.open(blob_key or ""),
-                             media_type=content_type or "application/octet-stream", headers=headers)
-
-
 async def download(request: Request) -> Response:
-    """An attachment's bytes, if you may see its document."""
-    user = require_user(request)
+    """An attachment's bytes, if you may see its document (type decided from the bytes: web.file_response)."""
+    user = await file_response.requester(request)
     async with request.app.state.db.uow(readonly=True) as uow:
         att = await documents.get_attachment(uow, user, _path_id(request))
-    return _file_response(request, att.blob_key, att.filename, att.size, att.content_type, "tep")
+    return await file_response.serve_blob(request, user, att.blob_key, att.filename, fallback_name="tep")
 
 
 async def task_update_file(request: Request) -> Response:
     """A file posted on a task (progress report, comment), if you may see the task."""
-    user = require_user(request)
+    user = await file_response.requester(request)
     async with request.app.state.db.uow(readonly=True) as uow:
         row = await tasks.update_file(uow, user, _path_id(request))
-    return _file_response(request, row.blob_key, row.filename, row.size, row.content_type, "tep")
+    return await file_response.serve_blob(request, user, row.blob_key, row.filename, fallback_name="tep")
 
 
 async def draft_version_file(request: Request) -> Response:
     """The file of an outgoing draft's version, if you may see the draft (404 otherwise)."""
-    user = require_user(request)
+    user = await file_response.requester(request)
     async with request.app.state.db.uow(readonly=True) as uow:
         v = await outgoing.version_file(uow, user, _path_id(request))
-    return _file_response(request, v.blob_key, v.filename, v.size, v.content_type, "du-thao")
+    return await file_response.serve_blob(request, user, v.blob_key, v.filename, fallback_name="du-thao")
 
 
 async def page_png(request: Request) -> Response:
@@ -577,8 +568,7 @@ async def export_register(request: Request) -> Response:
             fmt=fmt, confidential=q.get("confidential") in ("1", "true"))
     media = "text/csv; charset=utf-8" if fmt == "csv" else \
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                                     "Cache-Control": "private, no-store"})
+    return Response(data, media_type=media, headers=file_response.download_headers(name, "so-van-ban"))
 
 
 async def statistics(request: Request) -> Response:

@@ -15,7 +15,7 @@ No watched folder: packages come through this endpoint or ``eoffice edxml import
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from eoffice import documents, edxml, signatures
 from storage.errors import Invalid, TooLarge
+from web import file_response
 from web.auth import require_user
 from web.uploads import limit_message
 
@@ -42,8 +43,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _xml(data: bytes, filename: str) -> Response:
-    return Response(data, media_type="application/xml", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "Cache-Control": "private, no-store"})
+    return Response(data, media_type="application/xml", headers=file_response.download_headers(filename, "goi-tin.xml"))
 
 
 async def import_package(request: Request) -> Response:

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -35,6 +34,7 @@ from meetings import (
 from storage import events
 from storage.db import UnitOfWork
 from storage.errors import Invalid, NotFound
+from web import file_response
 from web.auth import json_body, login_required, require_user
 from web.openapi import describe
 
@@ -382,8 +382,8 @@ async def add_version(request: Request) -> JSONResponse:
     return JSONResponse(version.public(), status_code=201)
 
 
-async def _version(request: Request) -> documents.DocumentVersion:
-    user = require_user(request)
+async def _version(request: Request, user: User | None = None) -> documents.DocumentVersion:
+    user = user or require_user(request)
     mid, vid = path_id(request), path_id(request, "version_id")
     async with request.app.state.db.uow(readonly=True) as uow:
         _ctx, doc, version = await documents.version_context(uow, user, vid)
@@ -443,11 +443,11 @@ async def search_document(request: Request) -> JSONResponse:
 
 
 async def download_version(request: Request) -> Response:
-    """The original PDF of a version."""
-    version = await _version(request)
-    name = quote(version.filename)
-    return _blob_response(request, version.blob_key, "application/pdf",
-                          **{"Content-Disposition": f"inline; filename*=UTF-8''{name}"})
+    """The original PDF of a version (served as what its bytes are: web.file_response)."""
+    user = await file_response.requester(request)
+    version = await _version(request, user)
+    return await file_response.serve_blob(request, user, version.blob_key, version.filename,
+                                          fallback_name="tai-lieu", cache=IMMUTABLE, etag=f'"{version.blob_key}"')
 
 
 # ---------------------------------------------------------------- speakers and presenter
@@ -621,10 +621,8 @@ async def minutes_pdf(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow(readonly=True) as uow:
         m, data = await minutes.export_pdf(uow, user, path_id(request))
-    name = quote(f"bien-ban-cuoc-hop-{m.id}.pdf")
     return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}",
-                             "Cache-Control": "private, no-store"})
+                    headers=file_response.download_headers(f"bien-ban-cuoc-hop-{m.id}.pdf"))
 
 
 async def directory(request: Request) -> JSONResponse:

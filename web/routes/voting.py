@@ -19,7 +19,6 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,6 +30,7 @@ from meetings.meetings import view_context
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Invalid
+from web import file_response
 from web.auth import json_body, login_required, require_user
 from web.openapi import describe
 
@@ -130,7 +130,7 @@ async def export_csv(request: Request) -> Response:
     """CSV of a poll's result (and each vote of a named poll for the chair and secretary)."""
     name, body = await _run(request, lambda uow, user: voting.export_csv(uow, user, _pid(request)))
     return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+                    headers=file_response.download_headers(name, "ket-qua.csv"))
 
 
 # ---------------------------------------------------------------- chair and secretary
