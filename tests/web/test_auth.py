@@ -4,7 +4,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from eoffice import identity
-
 from eoffice.org import Role
 from storage.settings import Settings
 from tests.eoffice.test_login_throttle import Clock
