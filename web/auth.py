@@ -112,6 +112,10 @@ async def credential_user(uow: UnitOfWork, cred: tuple[str, str] | None) -> User
     (401) as an HTTP request would be. The user is read afresh, not the one kept since the handshake."""
     user = await _user_by(uow, *cred) if cred is not None else None
     if user is None:
+        if cred is not None and cred[0] == "bearer" and await uow.session.scalar(  # only on refusal: which one
+                select(identity.ApiToken.id).where(identity.ApiToken.token_hash == cred[1],
+                                                   identity.token_usable(utcnow()))):  # type: ignore[arg-type]
+            raise Forbidden("Mã truy cập API này chỉ được phép đọc (phạm vi «read»).")
         raise Unauthenticated("Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại.")
     return user
 

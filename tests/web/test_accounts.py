@@ -28,17 +28,20 @@ def app_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def app(app_settings: Settings) -> Iterator[object]:
-    application = create_app(app_settings)
-    with TestClient(application):  # one lifespan (hub, broker) shared by every client below
-        yield application
+def app(app_settings: Settings) -> Iterator[TestClient]:
+    """One running app (one lifespan: database engine, hub, broker) that every "browser" below talks to."""
+    with TestClient(create_app(app_settings)) as main:
+        yield main
 
 
-def browser(app: object) -> TestClient:
-    return TestClient(app, base_url="http://testserver", follow_redirects=False)  # type: ignore[arg-type]
+def browser(app: TestClient) -> TestClient:
+    """Another browser (its own cookies) on the running app, in its event loop (asyncpg needs that)."""
+    c = TestClient(app.app, base_url="http://testserver", follow_redirects=False)
+    c.portal = app.portal
+    return c
 
 
-def logged_in(app: object, username: str, password: str = PASSWORD) -> TestClient:
+def logged_in(app: TestClient, username: str, password: str = PASSWORD) -> TestClient:
     c = browser(app)
     login(c, username, password)
     return c
@@ -83,7 +86,7 @@ async def _entries(url: str) -> list[audit.AuditEntry]:
         await db.dispose()
 
 
-def test_change_own_password_ends_other_sessions_tokens_and_their_sockets(app: object, settings: Settings) -> None:
+def test_change_own_password_ends_other_sessions_tokens_and_their_sockets(app: TestClient, settings: Settings) -> None:
     uid = add_user(settings, "chutich", Role.LEADER, full_name="Trần Văn Hùng")
     token = make_token(settings, "chutich")
     here, there = logged_in(app, "chutich"), logged_in(app, "chutich")
@@ -119,7 +122,7 @@ def test_change_own_password_ends_other_sessions_tokens_and_their_sockets(app: o
     assert PASSWORD not in json.dumps(entry.data, ensure_ascii=False) and NEW not in json.dumps(entry.data)
 
 
-def test_change_password_page(app: object, settings: Settings) -> None:
+def test_change_password_page(app: TestClient, settings: Settings) -> None:
     add_user(settings, "thuky", full_name="Phạm Thị Thu Hà")
     c = logged_in(app, "thuky")
     page = c.get("/account")
@@ -133,7 +136,7 @@ def test_change_password_page(app: object, settings: Settings) -> None:
     assert "Đã đổi mật khẩu" in c.get(r.headers["location"]).text
 
 
-def test_admin_deactivates_then_reactivates(app: object, settings: Settings) -> None:
+def test_admin_deactivates_then_reactivates(app: TestClient, settings: Settings) -> None:
     uid = add_user(settings, "daibieu", full_name="Lê Thị Hồng")
     add_user(settings, "quantri", Role.ADMIN)
     token = make_token(settings, "daibieu")
@@ -165,7 +168,7 @@ def test_admin_deactivates_then_reactivates(app: object, settings: Settings) -> 
     assert ("user.deactivate", "quantri", str(uid)) in actions and ("user.activate", "quantri", str(uid)) in actions
 
 
-def test_admin_resets_a_password_from_the_page(app: object, settings: Settings) -> None:
+def test_admin_resets_a_password_from_the_page(app: TestClient, settings: Settings) -> None:
     uid = add_user(settings, "daibieu", full_name="Lê Thị Hồng")
     add_user(settings, "quantri", Role.ADMIN)
     user, admin = logged_in(app, "daibieu"), logged_in(app, "quantri")
@@ -184,7 +187,7 @@ def test_admin_resets_a_password_from_the_page(app: object, settings: Settings) 
     assert entry.actor_name == "quantri" and entry.object_id == str(uid) and NEW not in json.dumps(entry.data)
 
 
-def test_tokens_scope_expiry_list_and_revoke(app: object, settings: Settings) -> None:
+def test_tokens_scope_expiry_list_and_revoke(app: TestClient, settings: Settings) -> None:
     add_user(settings, "vanthu", Role.CLERK)
     add_user(settings, "khac")
     c = logged_in(app, "vanthu")
@@ -205,6 +208,11 @@ def test_tokens_scope_expiry_list_and_revoke(app: object, settings: Settings) ->
     assert r.status_code == 403 and r.json()["error"] == "read_only_token"
     assert "chỉ được phép đọc" in r.json()["message"]
     assert c.post("/api/tokens", json={}, headers=bearer(full)).status_code == 201
+    with c.websocket_connect("/ws", headers=bearer(read)) as ws:  # may follow topics, not send commands
+        ws.send_json({"op": "annotation.create", "id": "c1"})
+        reply = ws.receive_json()
+        assert reply["type"] == "reply" and reply["ok"] is False and reply["status"] == 403
+        assert "chỉ được phép đọc" in reply["message"]
     # another user cannot see or revoke them
     other = logged_in(app, "khac")
     assert other.delete(f"/api/tokens/{listed[0]['id']}", headers=csrf(other)).status_code == 404
@@ -232,7 +240,7 @@ async def _expire(url: str, token_hash: str) -> None:
         await db.dispose()
 
 
-def test_token_page_creates_shows_once_and_revokes(app: object, settings: Settings) -> None:
+def test_token_page_creates_shows_once_and_revokes(app: TestClient, settings: Settings) -> None:
     add_user(settings, "vanthu", Role.CLERK)
     c = logged_in(app, "vanthu")
     token = csrf_from(c.get("/account").text)
@@ -246,7 +254,7 @@ def test_token_page_creates_shows_once_and_revokes(app: object, settings: Settin
     assert r.status_code == 303 and "Đã thu hồi" in c.get("/account").text
 
 
-def test_logout_closes_that_sessions_sockets_only(app: object, settings: Settings) -> None:
+def test_logout_closes_that_sessions_sockets_only(app: TestClient, settings: Settings) -> None:
     add_user(settings, "daibieu", full_name="Lê Thị Hồng")
     one, two = logged_in(app, "daibieu"), logged_in(app, "daibieu")
     with one.websocket_connect("/ws", headers=cookie(one)) as ws1, \
@@ -258,7 +266,7 @@ def test_logout_closes_that_sessions_sockets_only(app: object, settings: Setting
         still_open(ws2)
 
 
-def test_csrf_token_of_another_session_is_refused(app: object, settings: Settings) -> None:
+def test_csrf_token_of_another_session_is_refused(app: TestClient, settings: Settings) -> None:
     """An attacker who plants their own nonce cookie (from a sibling subdomain, say) and sends the CSRF
     token of their own session gains nothing: the token is bound to the session too."""
     add_user(settings, "nannhan", full_name="Lê Thị Hồng")
