@@ -1,7 +1,7 @@
 """API tokens get a scope (full or read-only) and an optional expiry.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-07 05:40:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.db
 
-revision: str = '0015'
-down_revision: str | None = '0014'
+revision: str = '0016'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
