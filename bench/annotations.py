@@ -254,7 +254,7 @@ async def bench_app(n: int, events: int, burst: int, workdir: Path, url: str, de
                          "EOFFICE_BROKER_URL": "memory://", "EOFFICE_VAR_DIR": str(workdir / "var"),
                          "EOFFICE_SECRET_KEY": secret}, workdir / "server.log", deflate=deflate)
     nonce = secrets.token_urlsafe(16)
-    csrf = csrf_for(settings, nonce)
+    csrfs = [csrf_for(settings, nonce, t) for t in world["drawers"]]  # a CSRF token is bound to its session
     cookies = [f"{SESSION_COOKIE}={signer(settings).sign(t).decode()}; {CSRF_COOKIE}={nonce}"
                for t in world["tokens"]]
     drawer_cookies = [f"{SESSION_COOKIE}={signer(settings).sign(t).decode()}; {CSRF_COOKIE}={nonce}"
@@ -272,7 +272,7 @@ async def bench_app(n: int, events: int, burst: int, workdir: Path, url: str, de
                 "shape": {"strokes": [stroke(counter)], "width": 2}}
 
     async def via_http(key: str, who: int = 0) -> float:
-        status, data = await http.request("POST", path, {"Cookie": drawer_cookies[who], "X-CSRF-Token": csrf},
+        status, data = await http.request("POST", path, {"Cookie": drawer_cookies[who], "X-CSRF-Token": csrfs[who]},
                                           body(key))
         assert status == 201, (status, data)
         return time.perf_counter()

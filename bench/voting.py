@@ -123,9 +123,10 @@ async def prepare(url: str, n: int, settings: Settings) -> dict[str, Any]:
         await db.dispose()
     sign = signer(settings)
     nonce = secrets.token_urlsafe(16)
-    csrf = csrf_for(settings, nonce)
+    csrfs = [csrf_for(settings, nonce, t) for t in sessions]  # a CSRF token is bound to its session
     cookies = [f"{SESSION_COOKIE}={sign.sign(t).decode()}; {CSRF_COOKIE}={nonce}" for t in sessions]
-    return {"meeting_id": m.id, "chair_cookie": cookies[0], "cookies": cookies[1:], "csrf": csrf}
+    return {"meeting_id": m.id, "chair_cookie": cookies[0], "cookies": cookies[1:], "csrf": csrfs[0],
+            "csrfs": csrfs[1:]}
 
 
 # ------------------------------------------------------------------------------------ tiny HTTP client ---
@@ -433,7 +434,7 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
         assert opened["eligible"] == n + 1, opened  # the delegates and the chair (who does not vote here)
 
         def cast(i: int) -> tuple[str, str, dict[str, str], dict[str, Any]]:
-            return ("POST", f"/api/polls/{pid}/votes", {"Cookie": tablets[i].cookie, "X-CSRF-Token": world["csrf"]},
+            return ("POST", f"/api/polls/{pid}/votes", {"Cookie": tablets[i].cookie, "X-CSRF-Token": world["csrfs"][i]},
                     {"choice": CHOICES[i % 3]})
 
         spy = sampler(server.pid)

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, ForeignKey, Integer, String, delete, func, select, update
+from sqlalchemy import Boolean, ForeignKey, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import audit
+from eoffice import audit, login_throttle
+from eoffice.login_throttle import ThrottlePolicy
 from eoffice.org import Role, Unit, User
 from storage.db import Base, UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound, Throttled, Unauthenticated
@@ -43,6 +44,17 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column()
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[dt.datetime | None] = mapped_column()  # None: until revoked
+    scope: Mapped[str] = mapped_column(String(10), default="full", server_default="full")  # TOKEN_SCOPES
+
+    def public(self) -> dict[str, object]:
+        """What the owner and administrators see; never the token (only its hash is stored anyway)."""
+        def iso(value: dt.datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {"id": self.id, "name": self.name, "scope": self.scope, "created_at": iso(self.created_at),
+                "expires_at": iso(self.expires_at), "last_used_at": iso(self.last_used_at),
+                "revoked": self.revoked}
 
 
 class LoginAttempt(Base):
@@ -69,9 +81,26 @@ def check_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def validate_password(password: str) -> None:
+MAX_PASSWORD = 200  # argon2 hashes anything, but a megabyte "password" is only a way to burn CPU
+_COMMON = {"12345678", "123456789", "1234567890", "password", "matkhau", "matkhau123", "qwerty123", "abc12345",
+           "admin123", "password1", "11111111", "00000000", "iloveyou"}
+
+
+def validate_password(password: str, username: str = "") -> None:
+    """The strength rule: 8 to 200 characters, at least two kinds among letters, digits and other
+    characters, not a well-known password, not containing the account name."""
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"Mật khẩu phải có ít nhất {MIN_PASSWORD} ký tự.", field="password")
+    if len(password) > MAX_PASSWORD:
+        raise Invalid(f"Mật khẩu không được dài quá {MAX_PASSWORD} ký tự.", field="password")
+    kinds = sum((any(c.isalpha() for c in password), any(c.isdigit() for c in password),
+                 any(not c.isalnum() for c in password)))
+    if kinds < 2 or password.lower() in _COMMON or len(set(password)) < 4:
+        raise Invalid("Mật khẩu quá dễ đoán: cần kết hợp ít nhất hai loại trong chữ cái, chữ số và ký tự khác "
+                      "(ví dụ «Hop-HDND-2026»), không dùng mật khẩu phổ biến.", field="password")
+    name = username.strip().lower()
+    if len(name) >= 3 and name in password.lower():
+        raise Invalid("Mật khẩu không được chứa tên đăng nhập.", field="password")
 
 
 def require_admin(actor: User | None) -> None:
@@ -98,7 +127,7 @@ async def create_user(
         raise Invalid("Tên đăng nhập chỉ gồm chữ, số, dấu chấm, gạch dưới, gạch ngang.", field="username")
     if not full_name.strip():
         raise Invalid("Cần nhập họ và tên.", field="full_name")
-    validate_password(password)
+    validate_password(password, username)
     bad = [r for r in roles if r not in {x.value for x in Role}]
     if bad:
         raise Invalid(f"Vai trò không hợp lệ: {', '.join(bad)}", field="roles")
@@ -114,45 +143,44 @@ async def create_user(
     return user
 
 
-async def set_password(uow: UnitOfWork, actor: User | None, user: User, password: str) -> None:
-    if actor is not None and actor.id != user.id:
-        require_admin(actor)
-    validate_password(password)
-    user.password_hash = hash_password(password)
-    await uow.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
-    await audit.record(uow, actor, "user.password", "user", user.id)
+_dummy_hash: str | None = None
 
 
-async def _recent_failures(uow: UnitOfWork, column: object, value: str, since: dt.datetime) -> int:
-    q = select(func.count()).select_from(LoginAttempt).where(
-        column == value, LoginAttempt.success.is_(False), LoginAttempt.at >= since  # type: ignore[operator]
-    )
-    return int(await uow.session.scalar(q) or 0)
+def _dummy_password_hash() -> str:
+    """A hash to check unknown usernames against: the answer takes as long as for a real account."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_password(secrets.token_urlsafe(16))
+    return _dummy_hash
 
 
 async def authenticate(
-    uow: UnitOfWork, username: str, password: str, ip: str, *, max_failures: int, window_seconds: int
+    uow: UnitOfWork, username: str, password: str, ip: str, *, policy: ThrottlePolicy | None = None,
+    now: dt.datetime | None = None,
 ) -> User:
-    """Check a password. Refuses for a while after ``max_failures`` failures per account or address.
+    """Check a password, after the progressive delay its account and address have earned (``login_throttle``).
 
     Every attempt is recorded and committed (a failed attempt too), so throttling holds across
-    server processes and restarts.
+    server processes and restarts. Unknown and inactive accounts cost one password hash like the
+    others: the answer's timing does not tell which usernames exist. ``now`` is for tests (a clock).
     """
-    username = username.strip().lower()
-    since = utcnow() - dt.timedelta(seconds=window_seconds)
-    if (
-        await _recent_failures(uow, LoginAttempt.username, username, since) >= max_failures
-        or await _recent_failures(uow, LoginAttempt.ip, ip, since) >= max_failures * 4
-    ):
-        minutes = max(1, window_seconds // 60)
-        raise Throttled(f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút.",
-                        retry_after=window_seconds)
+    policy = policy or ThrottlePolicy()
+    now = now or utcnow()
+    username = username.strip().lower()[:80]
+    wait = await login_throttle.wait_seconds(uow, policy, username, ip, now)
+    if wait:
+        raise Throttled(f"Đăng nhập sai nhiều lần. Vui lòng thử lại sau {wait} giây.", retry_after=wait)
     user = await uow.session.scalar(select(User).where(User.username == username))
-    ok = user is not None and user.active and check_password(user.password_hash, password)
-    uow.session.add(LoginAttempt(username=username, ip=ip, success=ok))
+    matches = check_password(user.password_hash if user is not None else _dummy_password_hash(), password)
+    ok = user is not None and matches and user.active
+    uow.session.add(LoginAttempt(username=username, ip=ip[:64], success=ok, at=now))
     if not ok:
-        await audit.record(uow, None, "login.failed", "user", user.id if user else "", ip=ip, username=username)
+        reason = "inactive" if user is not None and matches else "wrong"
+        await audit.record(uow, None, "login.failed", "user", user.id if user else "", ip=ip, username=username,
+                           reason=reason)
         await uow.commit()
+        if reason == "inactive":  # only to whoever knows the password
+            raise Unauthenticated("Tài khoản đã bị khóa. Vui lòng liên hệ quản trị hệ thống.")
         raise Unauthenticated("Tên đăng nhập hoặc mật khẩu không đúng.")
     assert user is not None
     if _hasher.check_needs_rehash(user.password_hash):
@@ -189,32 +217,50 @@ TOKEN_PREFIX = "eo_"
 TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=5)
 
 
-async def create_token(uow: UnitOfWork, actor: User | None, user: User, name: str = "") -> str:
+TOKEN_SCOPES = ("full", "read")  # read: GET and HEAD only
+MAX_TOKEN_DAYS = 3650
+
+
+async def create_token(uow: UnitOfWork, actor: User | None, user: User, name: str = "", *, scope: str = "full",
+                       expires_days: int | None = None) -> str:
+    """A new API token for ``user`` (shown once; only its sha256 is stored)."""
     if actor is not None and actor.id != user.id:
         require_admin(actor)
+    if scope not in TOKEN_SCOPES:
+        raise Invalid("Phạm vi mã truy cập phải là «full» (đọc và ghi) hoặc «read» (chỉ đọc).", field="scope")
+    if expires_days is not None and not 1 <= expires_days <= MAX_TOKEN_DAYS:
+        raise Invalid(f"Thời hạn mã truy cập phải từ 1 đến {MAX_TOKEN_DAYS} ngày.", field="expires_days")
+    name = name.strip()[:100]
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=sha256(token), user_id=user.id, name=name)
+    expires = utcnow() + dt.timedelta(days=expires_days) if expires_days else None
+    row = ApiToken(token_hash=sha256(token), user_id=user.id, name=name, scope=scope, expires_at=expires)
     uow.session.add(row)
     await uow.session.flush()
-    await audit.record(uow, actor, "token.create", "api_token", row.id, user=user.username, name=name)
+    await audit.record(uow, actor, "token.create", "api_token", row.id, user=user.username, name=name, scope=scope,
+                       expires_at=expires.isoformat() if expires else None)
     return token
 
 
-async def token_lookup(uow: UnitOfWork, token: str) -> tuple[User | None, bool]:
-    """The token's user (None if unknown, revoked or inactive) and whether its last use is stale.
+def token_usable(now: dt.datetime) -> object:
+    """The SQL condition of a token that authenticates: not revoked, not expired."""
+    return ApiToken.revoked.is_(False) & (ApiToken.expires_at.is_(None) | (ApiToken.expires_at > now))
+
+
+async def token_lookup(uow: UnitOfWork, token: str) -> tuple[User | None, bool, str]:
+    """The token's user (None if unknown, revoked, expired or inactive), whether its last use is
+    stale, and its scope.
 
     Reads only: an API client's every request must not be a write. ``touch_token`` records the
     use, at most every few minutes."""
-    row = await uow.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == sha256(token), ApiToken.revoked.is_(False))
-    )
+    row = await uow.session.scalar(select(ApiToken).where(ApiToken.token_hash == sha256(token),
+                                                          token_usable(utcnow())))  # type: ignore[arg-type]
     if row is None:
-        return None, False
+        return None, False, ""
     user = await uow.session.get(User, row.user_id)
     if user is None or not user.active:
-        return None, False
+        return None, False, ""
     stale = row.last_used_at is None or utcnow() - row.last_used_at > TOKEN_TOUCH_INTERVAL
-    return user, stale
+    return user, stale, row.scope
 
 
 async def touch_token(uow: UnitOfWork, token: str) -> None:

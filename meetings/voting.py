@@ -150,7 +150,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import audit, spreadsheet
-from eoffice.identity import ApiToken, UserSession
+from eoffice.identity import ApiToken, UserSession, token_usable
 from eoffice.org import User
 from meetings import rules, topics
 from meetings import voting_rules as vr
@@ -868,8 +868,8 @@ async def _live_credentials(uow: UnitOfWork, requests: list[CastRequest],
     if tokens:
         rows = await uow.session.execute(select(ApiToken.token_hash, ApiToken.user_id)
                                          .join(User, User.id == ApiToken.user_id)
-                                         .where(ApiToken.token_hash.in_(tokens), ApiToken.revoked.is_(False),
-                                                User.active.is_(True)))
+                                         .where(ApiToken.token_hash.in_(tokens), token_usable(now),  # type: ignore[arg-type]
+                                                ApiToken.scope == "full", User.active.is_(True)))
         live.update({("bearer", h): uid for h, uid in rows.all()})
     return live
 

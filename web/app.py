@@ -25,6 +25,7 @@ from web.file_response import FilesOriginGuard
 from web.gc_policy import GcPolicy
 from web.hub import Hub
 from web.routes import (
+    account,
     admin,
     annotations,
     api,
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collector's long pass
 
 # Every area contributes a `routes` list; API routes live under /api/.
-ROUTE_MODULES = [pages, admin, api, health, ws, meetings, documents, annotations, media, voting, office_pages,
+ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, documents, annotations, media, voting, office_pages,
                  office_more, edxml]
 
 

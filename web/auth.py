@@ -5,10 +5,15 @@
 - API clients: ``Authorization: Bearer eo_...`` (``eoffice token create``). Bearer requests
   are not subject to CSRF: browsers never attach that header on their own.
 - CSRF: a random nonce in its own cookie; the token expected in forms (``csrf_token``) and in
-  ``X-CSRF-Token`` is an HMAC of it. Every unsafe cookie-carried request is checked here, in
+  ``X-CSRF-Token`` is an HMAC of it and of the session token, so a token made for another session
+  (an attacker's own, with a nonce cookie planted from a sibling subdomain) is refused.
+  Every unsafe cookie-carried request is checked here, in
   the middleware, so no handler can forget: url-encoded forms are read (bounded) and replayed;
   anything else (JSON, raw uploads) must carry the token in the header. Never in the query
   string: a URL ends up in access logs, proxies and the Referer of the next page.
+- With ``EOFFICE_SECURE_COOKIES`` both cookies are named ``__Host-...``: the browser then only
+  accepts them over HTTPS, for Path=/ and without a Domain, so no sibling subdomain can set them.
+- Tokens with the ``read`` scope may only GET/HEAD (and follow WebSocket topics, not send commands).
 """
 
 from __future__ import annotations
@@ -48,12 +53,23 @@ def signer(settings: Settings) -> TimestampSigner:
     return TimestampSigner(settings.secret_key, salt="eoffice.session")
 
 
-def csrf_for(settings: Settings, nonce: str) -> str:
-    return hmac.new(settings.secret_key.encode(), b"csrf:" + nonce.encode(), hashlib.sha256).hexdigest()
+HOST_PREFIX = "__Host-"
+READ_METHODS = {"GET", "HEAD"}
+
+
+def cookie_name(settings: Settings, base: str) -> str:
+    """``__Host-`` + ``base`` with secure cookies (HTTPS, Path=/, no Domain: a subdomain cannot plant it)."""
+    return HOST_PREFIX + base if settings.secure_cookies else base
+
+
+def csrf_for(settings: Settings, nonce: str, session: str | None = None) -> str:
+    """The CSRF token of a browser: its nonce cookie bound to its session token (``session``; None logged out)."""
+    message = b"csrf:" + nonce.encode() + b":" + (session or "").encode()
+    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def session_token(conn: HTTPConnection, settings: Settings) -> str | None:
-    raw = conn.cookies.get(SESSION_COOKIE)
+    raw = conn.cookies.get(cookie_name(settings, SESSION_COOKIE))
     if not raw:
         return None
     try:
@@ -83,9 +99,10 @@ async def _user_by(uow: UnitOfWork, kind: str, token_hash: str) -> User | None:
     if kind == "session":
         query = select(User).join(identity.UserSession, identity.UserSession.user_id == User.id).where(
             identity.UserSession.token_hash == token_hash, identity.UserSession.expires_at > utcnow())
-    else:
+    else:  # a command changes state: read-only tokens may not send one
         query = select(User).join(identity.ApiToken, identity.ApiToken.user_id == User.id).where(
-            identity.ApiToken.token_hash == token_hash, identity.ApiToken.revoked.is_(False))
+            identity.ApiToken.token_hash == token_hash, identity.token_usable(utcnow()),  # type: ignore[arg-type]
+            identity.ApiToken.scope == "full")
     return await uow.session.scalar(query.where(User.active.is_(True)))
 
 
@@ -95,23 +112,27 @@ async def credential_user(uow: UnitOfWork, cred: tuple[str, str] | None) -> User
     (401) as an HTTP request would be. The user is read afresh, not the one kept since the handshake."""
     user = await _user_by(uow, *cred) if cred is not None else None
     if user is None:
+        if cred is not None and cred[0] == "bearer" and await uow.session.scalar(  # only on refusal: which one
+                select(identity.ApiToken.id).where(identity.ApiToken.token_hash == cred[1],
+                                                   identity.token_usable(utcnow()))):  # type: ignore[arg-type]
+            raise Forbidden("Mã truy cập API này chỉ được phép đọc (phạm vi «read»).")
         raise Unauthenticated("Phiên đăng nhập đã kết thúc. Vui lòng đăng nhập lại.")
     return user
 
 
 async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str]:
-    """Returns (user, how) where how is 'bearer', 'session' or ''."""
+    """Returns (user, how) where how is 'bearer', 'bearer-read' (a read-only token), 'session' or ''."""
     bearer = bearer_token(conn) or (conn.query_params.get("token") if conn.scope["type"] == "websocket" else None)
     if bearer:
         async with db.uow(readonly=True) as uow:
-            user, stale = await identity.token_lookup(uow, bearer)
+            user, stale, scope = await identity.token_lookup(uow, bearer)
         if user is None:
             raise Unauthenticated("Mã truy cập API không hợp lệ hoặc đã bị thu hồi.")
         if stale:  # after the read has given its connection back: never hold two at once
             async with db.uow() as touch:
                 await identity.touch_token(touch, bearer)
                 await touch.commit()
-        return user, "bearer"
+        return user, "bearer" if scope == "full" else "bearer-read"
     token = session_token(conn, settings)
     if token:
         async with db.uow(readonly=True) as uow:  # the session and its user in one query
@@ -150,14 +171,20 @@ class AuthMiddleware:
         except Unauthenticated as exc:
             await _reject(scope, receive, send, exc.status, exc.code, exc.message)
             return
+        if how == "bearer-read" and scope["method"] not in READ_METHODS:
+            await _reject(scope, receive, send, 403, "read_only_token",
+                          "Mã truy cập API này chỉ được phép đọc (phạm vi «read»).")
+            return
         scope["state"]["user"] = user
         scope["state"]["auth"] = how
-        nonce = conn.cookies.get(CSRF_COOKIE) or ""
+        csrf_cookie = cookie_name(settings, CSRF_COOKIE)
+        nonce = conn.cookies.get(csrf_cookie) or ""
         new_nonce = "" if nonce else secrets.token_urlsafe(24)
-        scope["state"]["csrf_token"] = csrf_for(settings, nonce or new_nonce)
+        session = session_token(conn, settings) if user is not None and how == "session" else None
+        scope["state"]["csrf_token"] = csrf_for(settings, nonce or new_nonce, session)
 
-        if scope["method"] not in SAFE_METHODS and how != "bearer":
-            ok, receive = await _check_csrf(conn, receive, settings, nonce)
+        if scope["method"] not in SAFE_METHODS and not how.startswith("bearer"):
+            ok, receive = await _check_csrf(conn, receive, settings, nonce, session)
             if not ok:
                 await _reject(scope, receive, send, 403, "csrf",
                               "Phiên biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và thử lại.")
@@ -167,16 +194,17 @@ class AuthMiddleware:
             if message["type"] == "http.response.start" and new_nonce:
                 headers = MutableHeaders(scope=message)
                 secure = "; Secure" if settings.secure_cookies else ""
-                headers.append("set-cookie", f"{CSRF_COOKIE}={new_nonce}; Path=/; HttpOnly; SameSite=Strict{secure}")
+                headers.append("set-cookie", f"{csrf_cookie}={new_nonce}; Path=/; HttpOnly; SameSite=Strict{secure}")
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
 
 
-async def _check_csrf(conn: HTTPConnection, receive: Receive, settings: Settings, nonce: str) -> tuple[bool, Receive]:
+async def _check_csrf(conn: HTTPConnection, receive: Receive, settings: Settings, nonce: str,
+                      session: str | None) -> tuple[bool, Receive]:
     if not nonce:
         return False, receive
-    expected = csrf_for(settings, nonce)
+    expected = csrf_for(settings, nonce, session)
     given = conn.headers.get(CSRF_HEADER)  # not the query string (?csrf_token=): see the module docstring
     if given is not None:
         return hmac.compare_digest(given, expected), receive
@@ -247,7 +275,7 @@ def login_required(*roles: Role) -> Callable[[Endpoint], Endpoint]:
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE,
+        cookie_name(settings, SESSION_COOKIE),
         signer(settings).sign(token).decode(),
         max_age=settings.session_days * 86400,
         httponly=True,
@@ -257,8 +285,9 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
     )
 
 
-def clear_session_cookie(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/")
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(cookie_name(settings, SESSION_COOKIE), path="/", secure=settings.secure_cookies,
+                           httponly=True, samesite="lax")
 
 
 def client_ip(request: HTTPConnection) -> str:

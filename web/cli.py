@@ -1,4 +1,5 @@
-"""The `eoffice` command: serve, migrate, demo, user add, token create, audit verify, edxml import/export."""
+"""The `eoffice` command: serve, migrate, demo, user add|passwd|deactivate|activate|list, token create|list|revoke,
+audit verify, edxml import/export."""
 
 from __future__ import annotations
 
@@ -118,15 +119,126 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, run))
 
 
+def _read_password(args: argparse.Namespace) -> str | None:
+    """The new password: --password-stdin, or asked twice on the terminal (None: the two differ)."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Mật khẩu mới: ")
+    if getpass.getpass("Nhập lại mật khẩu mới: ") != password:
+        print("Hai lần nhập mật khẩu không khớp.", file=sys.stderr)
+        return None
+    return password
+
+
+async def _close_sockets(settings: Settings, revoked: Any, reason: str) -> None:
+    """Ask every server sharing the broker (Redis) to close the sockets ``revoked`` ended."""
+    from storage.pubsub import open_broker
+    from web.hub import close_message
+
+    if revoked is None:
+        return
+    broker = open_broker(settings.broker_url)
+    try:
+        await broker.publish([close_message(revoked.user_id, reason, keep=revoked.keep,
+                                            only=list(revoked.only) if revoked.only is not None else None)])
+    except Exception as exc:  # the credentials are dead anyway: every request and command checks them
+        print(f"Cảnh báo: không báo được cho máy chủ để đóng kết nối trực tiếp ({exc}).", file=sys.stderr)
+    finally:
+        await broker.close()
+
+
+def cmd_user_passwd(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import accounts, identity
+
+    password = _read_password(args)
+    if password is None:
+        return 2
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            user = await identity.get_user(uow, args.username)
+            revoked = await accounts.reset_password(uow, None, user, password)
+            await uow.commit()
+        await _close_sockets(settings, revoked, "password reset")
+        print(f"Đã đặt mật khẩu mới cho «{user.username}»; mọi phiên đăng nhập và mã truy cập cũ đã bị thu hồi.")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import accounts, identity
+
+    active = args.user_command == "activate"
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            user = await identity.get_user(uow, args.username)
+            revoked = await accounts.set_active(uow, None, user, active)
+            await uow.commit()
+        await _close_sockets(settings, revoked, "account deactivated")
+        print(f"Đã mở khóa tài khoản «{user.username}»." if active else
+              f"Đã khóa tài khoản «{user.username}»; mọi phiên, kết nối và mã truy cập đã dừng.")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_user_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from eoffice import accounts
+
+    async def run(db: Database) -> int:
+        async with db.uow(readonly=True) as uow:
+            users = await accounts.list_users(uow, None)
+        for u in users:
+            state = "hoạt động" if u.active else "ĐÃ KHÓA"
+            print(f"{u.id:>5}  {u.username:<24} {state:<10} {','.join(u.roles):<22} {u.full_name}")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     from eoffice import identity
 
     async def run(db: Database) -> int:
         async with db.uow() as uow:
             user = await identity.get_user(uow, args.username)
-            token = await identity.create_token(uow, None, user, args.name or "cli")
+            token = await identity.create_token(uow, None, user, args.name or "cli", scope=args.scope,
+                                                expires_days=args.expires_days)
             await uow.commit()
         print(token)
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import accounts, identity
+
+    async def run(db: Database) -> int:
+        async with db.uow(readonly=True) as uow:
+            user = await identity.get_user(uow, args.username)
+            tokens = await accounts.list_tokens(uow, None, user)
+        for t in tokens:
+            state = "ĐÃ THU HỒI" if t.revoked else "hiệu lực"
+            expires = f"{t.expires_at:%d/%m/%Y}" if t.expires_at else "không hết hạn"
+            used = f"{t.last_used_at:%d/%m/%Y %H:%M}" if t.last_used_at else "chưa dùng"
+            print(f"{t.id:>5}  {t.scope:<5} {state:<11} hết hạn: {expires:<14} dùng: {used:<17} {t.name}")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import accounts
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            revoked = await accounts.revoke_token(uow, None, args.token_id)
+            await uow.commit()
+        await _close_sockets(settings, revoked, "token revoked")
+        print(f"Đã thu hồi mã truy cập #{args.token_id}.")
         return 0
 
     return asyncio.run(_with_db(settings, run))
@@ -301,12 +413,30 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--password", help="mật khẩu (nếu bỏ trống sẽ hỏi)")
     ua.add_argument("--password-stdin", action="store_true", help="đọc mật khẩu từ đầu vào chuẩn")
     ua.set_defaults(func=cmd_user_add)
+    up = user.add_parser("passwd", help="đặt mật khẩu mới (thu hồi mọi phiên và mã truy cập cũ)")
+    up.add_argument("username")
+    up.add_argument("--password-stdin", action="store_true", help="đọc mật khẩu từ đầu vào chuẩn")
+    up.set_defaults(func=cmd_user_passwd)
+    for name, text in (("deactivate", "khóa tài khoản: dừng ngay mọi phiên, kết nối và mã truy cập"),
+                       ("activate", "mở khóa tài khoản")):
+        ud = user.add_parser(name, help=text)
+        ud.add_argument("username")
+        ud.set_defaults(func=cmd_user_active)
+    user.add_parser("list", help="danh sách tài khoản").set_defaults(func=cmd_user_list)
 
     token = sub.add_parser("token", help="mã truy cập API").add_subparsers(dest="token_command", required=True)
     tc = token.add_parser("create", help="tạo mã truy cập API cho một tài khoản")
     tc.add_argument("username")
     tc.add_argument("--name", help="ghi chú mục đích")
+    tc.add_argument("--scope", choices=["full", "read"], default="full", help="read: chỉ đọc (GET/HEAD)")
+    tc.add_argument("--expires-days", type=int, metavar="N", help="hết hạn sau N ngày (mặc định: không hết hạn)")
     tc.set_defaults(func=cmd_token_create)
+    tl = token.add_parser("list", help="liệt kê mã truy cập của một tài khoản")
+    tl.add_argument("username")
+    tl.set_defaults(func=cmd_token_list)
+    tr = token.add_parser("revoke", help="thu hồi một mã truy cập (theo số hiệu trong «token list»)")
+    tr.add_argument("token_id", type=int, metavar="ID")
+    tr.set_defaults(func=cmd_token_revoke)
 
     dg = sub.add_parser("digest", help="gửi nhắc việc quá hạn, sắp đến hạn (chạy hằng ngày)")
     dg.add_argument("--date", help="ngày tính hạn, YYYY-MM-DD (mặc định hôm nay)")

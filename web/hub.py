@@ -73,6 +73,8 @@ Dependents = Callable[[UnitOfWork, str], Awaitable[set[str]]]
 ReplayFilter = Callable[[UnitOfWork, User, str, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 
 CLOSE_GOING_AWAY = 1001
+CLOSE_REVOKED = 4401  # the credential behind the socket was ended (logout, password, deactivation, revocation)
+CLOSE_REQUEST = "hub.close"  # ``type`` of a broker message asking every hub to close some user's sockets
 CLOSE_TOO_SLOW = 4008
 REAUTHORIZE_DELAY = 0.2  # seconds: access-changing events of a burst share one re-check
 CLOSE_OUT_OF_SYNC = 4009  # the log no longer has what this process missed: reconnect and take a snapshot
@@ -94,6 +96,13 @@ async def own_user_topic(uow: UnitOfWork, user: User, topic: str) -> bool:
 async def reload_snapshot(uow: UnitOfWork, user: User, topic: str) -> dict[str, Any]:
     """The default snapshot: nothing, meaning "reload your state"."""
     return {}
+
+
+def close_message(user_id: int, reason: str = "", *, only: list[tuple[str, str]] | None = None,
+                  keep: tuple[str, str] | None = None, code: int = CLOSE_REVOKED) -> dict[str, Any]:
+    """The broker message of ``Hub.close_user`` (the command line publishes it without a hub)."""
+    return {"topic": "", "type": CLOSE_REQUEST, "user_id": user_id, "code": code, "reason": reason,
+            "only": [list(c) for c in only] if only is not None else None, "keep": list(keep) if keep else None}
 
 
 @dataclass
@@ -279,6 +288,25 @@ class Hub:
         for topic in list(conn.topics):
             self.unsubscribe(conn, topic)
 
+    # -- closing sockets whose credentials ended (any process: through the broker) ------------
+
+    async def close_user(self, user_id: int, reason: str = "", *, only: list[tuple[str, str]] | None = None,
+                         keep: tuple[str, str] | None = None, code: int = CLOSE_REVOKED) -> None:
+        """Close, in every process sharing the broker, ``user_id``'s sockets: those authenticated by one of
+        ``only`` (credentials as ``web.auth.credential`` gives them; None: all) except ``keep``."""
+        await self.broker.publish([close_message(user_id, reason, only=only, keep=keep, code=code)])
+
+    def _close_matching(self, message: dict[str, Any]) -> None:
+        only = {tuple(c) for c in message["only"]} if message.get("only") is not None else None
+        keep = tuple(message["keep"]) if message.get("keep") else None
+        for conn in list(self.connections):
+            cred = conn.credential
+            if conn.user.id != message.get("user_id") or (cred is not None and cred == keep):
+                continue
+            if only is None or cred in only:
+                log.info("hub: closing a socket of user %s (%s)", conn.user.id, message.get("reason", ""))
+                conn.close(int(message.get("code", CLOSE_REVOKED)), str(message.get("reason", ""))[:100])
+
     # -- subscriptions -------------------------------------------------------------------
 
     async def subscribe(self, conn: Connection, topic: Any, since: Any = None) -> None:
@@ -366,6 +394,9 @@ class Hub:
         while True:
             try:
                 async for message in self.broker.subscribe():
+                    if message.get("type") == CLOSE_REQUEST and not message.get("topic"):
+                        self._close_matching(message)
+                        continue
                     if is_control(message):  # (re)subscribed: the first time means ready, later a resync
                         if self._ready.is_set():
                             await self._resync()

@@ -64,7 +64,7 @@ async def token(world: World, user: Any, settings: Settings) -> dict[str, str]:
         await uow.commit()
     nonce = secrets.token_urlsafe(16)
     return {"Cookie": f"{SESSION_COOKIE}={signer(settings).sign(t).decode()}; {CSRF_COOKIE}={nonce}",
-            "X-CSRF-Token": csrf_for(settings, nonce)}
+            "X-CSRF-Token": csrf_for(settings, nonce, t)}
 
 
 async def test_sigkill_loses_no_acknowledged_vote(world: World, server_env: dict[str, str], procs: list[Proc],

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
+from eoffice import identity
 from eoffice.org import Role
 from storage.settings import Settings
+from tests.eoffice.test_login_throttle import Clock
 from tests.web.conftest import PASSWORD, add_user, csrf_from, login, make_token
 
 
@@ -38,7 +41,12 @@ def test_open_redirect_after_login_is_refused(client: TestClient, settings: Sett
     assert r.headers["location"] == "/"
 
 
-def test_wrong_password_then_throttled(client: TestClient, settings: Settings) -> None:
+def test_wrong_password_then_a_short_delay_not_a_lockout(client: TestClient, settings: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the free failures the next attempt waits (429, Retry-After), even with the right password;
+    once the delay has passed the right password gets in: no 15-minute lockout."""
+    clock = Clock()
+    monkeypatch.setattr(identity, "utcnow", clock)
     add_user(settings, "lanhdao", Role.LEADER)
     token = csrf_from(client.get("/login").text)
     for _ in range(settings.login_max_failures):
@@ -46,10 +54,12 @@ def test_wrong_password_then_throttled(client: TestClient, settings: Settings) -
         assert r.status_code == 401
         assert "Tên đăng nhập hoặc mật khẩu không đúng." in r.text
         assert "eo_session" not in r.headers.get("set-cookie", "")
-    # Even the right password is refused while throttled, and the message says to wait.
     r = client.post("/login", data={"username": "lanhdao", "password": PASSWORD, "csrf_token": token})
-    assert r.status_code == 429 and "thử lại sau" in r.text
+    assert r.status_code == 429 and "thử lại sau 1 giây" in r.text and r.headers["retry-after"] == "1"
     assert client.get("/").status_code == 303
+    clock.advance(1)
+    r = client.post("/login", data={"username": "lanhdao", "password": PASSWORD, "csrf_token": token})
+    assert r.status_code == 303
 
 
 def test_csrf_missing_or_forged_is_refused(client: TestClient, settings: Settings) -> None:

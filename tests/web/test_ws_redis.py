@@ -11,6 +11,7 @@ route emits events yet. Both servers are then equally "the other process".
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -175,3 +176,34 @@ async def test_a_login_on_one_process_reaches_a_client_of_the_other(cluster: Clu
         event = await recv(on_b)
         assert event["topic"] == topic and event["type"] == "login" and event["seq"] == 1
         assert "vừa đăng nhập" in event["data"]["message"]
+
+
+async def test_logout_on_one_process_closes_that_sessions_socket_on_the_other(cluster: Cluster) -> None:
+    """``Hub.close_user`` through Redis: the logout is handled by server A, the socket lives on server B."""
+    import re
+
+    import httpx
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.web.conftest import PASSWORD
+
+    add_user(cluster.settings, "thuky", full_name="Phạm Thị Thu Hà")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.a.port}") as http:
+        page = await http.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf
+        r = await http.post("/login", data={"username": "thuky", "password": PASSWORD, "csrf_token": csrf.group(1)})
+        assert r.status_code == 303
+        cookie = {"Cookie": f"eo_session={http.cookies['eo_session']}"}
+        async with connect(cluster.b.ws, additional_headers=cookie) as on_b:
+            await on_b.send('{"op": "ping"}')
+            assert '"pong"' in await on_b.recv()
+            home = await http.get("/")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
+            assert token
+            assert (await http.post("/logout", data={"csrf_token": token.group(1)})).status_code == 303
+            with pytest.raises(ConnectionClosed) as closed:
+                for _ in range(10):
+                    await asyncio.wait_for(on_b.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+

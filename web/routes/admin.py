@@ -1,16 +1,20 @@
-"""Administration pages: accounts and the audit log."""
+"""Administration: accounts (pages and JSON API: reset a password, deactivate, reactivate, tokens) and the audit log.
+
+Deactivating, resetting a password or revoking a token closes the user's live sockets at once, in
+every server process (``web.routes.account.close_sockets``)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eoffice import audit, identity
+from eoffice import accounts, audit, identity
 from eoffice.org import ROLE_LABELS, Role, Unit, User
 from storage.errors import AppError
-from web.auth import login_required
+from web.auth import client_ip, json_body, login_required, require_user
+from web.routes.account import close_sockets
 
 
 async def _users_context(request: Request) -> dict[str, object]:
@@ -18,7 +22,7 @@ async def _users_context(request: Request) -> dict[str, object]:
         users = (await uow.session.scalars(select(User).order_by(User.username))).all()
         units = (await uow.session.scalars(select(Unit).order_by(Unit.id))).all()
     return {"users": users, "units": units, "unit_names": {u.id: u.name for u in units}, "roles": ROLE_LABELS,
-            "error": None, "form": {}}
+            "error": None, "form": {}, "notice": None}
 
 
 @login_required(Role.ADMIN)
@@ -59,8 +63,111 @@ async def audit_page(request: Request) -> Response:
                                                         {"entries": entries, "result": result})
 
 
+async def _account_action(request: Request, action: str, password: str = "") -> None:
+    """``password`` (reset), ``deactivate`` or ``activate`` the account in the path, as the logged-in admin."""
+    actor = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        user = await accounts.user_by_id(uow, accounts.parse_id(request.path_params["user_id"], "mã người dùng"))
+        if action == "password":
+            revoked: accounts.Revoked | None = await accounts.reset_password(uow, actor, user, password,
+                                                                             client_ip(request))
+        else:
+            revoked = await accounts.set_active(uow, actor, user, action == "activate", client_ip(request))
+        await uow.commit()
+    await close_sockets(request, revoked, {"password": "password reset"}.get(action, "account deactivated"))
+
+
+NOTICES = {"password": "Đã đặt lại mật khẩu; mọi phiên đăng nhập và mã truy cập của tài khoản đã bị thu hồi.",
+           "deactivate": "Đã khóa tài khoản; mọi phiên đăng nhập, kết nối và mã truy cập đã dừng.",
+           "activate": "Đã mở khóa tài khoản.", "revoke": "Đã thu hồi mã truy cập."}
+
+
+@login_required(Role.ADMIN)
+async def user_action_submit(request: Request) -> Response:
+    action = request.path_params["action"]
+    form = await request.form()
+    try:
+        if action == "revoke":
+            async with request.app.state.db.uow() as uow:
+                revoked = await accounts.revoke_token(uow, request.state.user,
+                                                      accounts.parse_id(form.get("token_id", ""), "mã truy cập"),
+                                                      client_ip(request))
+                await uow.commit()
+            await close_sockets(request, revoked, "token revoked")
+        elif action in ("password", "deactivate", "activate"):
+            await _account_action(request, action, str(form.get("password", "")))
+        else:
+            return Response(status_code=404)
+    except AppError as exc:
+        context = await _users_context(request)
+        context.update(error=exc.message)
+        return request.app.state.templates.TemplateResponse(request, "admin_users.html", context,
+                                                            status_code=exc.status)
+    context = await _users_context(request)
+    context.update(notice=NOTICES[action])
+    return request.app.state.templates.TemplateResponse(request, "admin_users.html", context)
+
+
+@login_required(Role.ADMIN)
+async def user_tokens_page(request: Request) -> Response:
+    async with request.app.state.db.uow(readonly=True) as uow:
+        user = await accounts.user_by_id(uow, accounts.parse_id(request.path_params["user_id"], "mã người dùng"))
+        tokens = await accounts.list_tokens(uow, request.state.user, user)
+    return request.app.state.templates.TemplateResponse(request, "admin_user_tokens.html",
+                                                        {"target": user, "tokens": tokens})
+
+
+# -- JSON API (administrators) -------------------------------------------------------------------
+
+def _user_json(user: identity.User) -> dict[str, object]:
+    return {**user.public(), "active": user.active}
+
+
+async def api_users(request: Request) -> JSONResponse:
+    """Every account, with whether it is active (administrators)."""
+    actor = require_user(request)
+    async with request.app.state.db.uow(readonly=True) as uow:
+        users = await accounts.list_users(uow, actor)
+    return JSONResponse({"users": [_user_json(u) for u in users]})
+
+
+async def api_user_password(request: Request) -> Response:
+    """Set a new password (`password`) for an account: its sessions end, its tokens are revoked, its sockets close."""
+    body = await json_body(request)
+    await _account_action(request, "password", str(body.get("password", "")))
+    return Response(status_code=204)
+
+
+async def api_user_deactivate(request: Request) -> Response:
+    """Deactivate an account: it cannot log in; its sessions, tokens and live sockets stop at once."""
+    await _account_action(request, "deactivate")
+    return Response(status_code=204)
+
+
+async def api_user_activate(request: Request) -> Response:
+    """Reactivate an account (no old session or token comes back)."""
+    await _account_action(request, "activate")
+    return Response(status_code=204)
+
+
+async def api_user_tokens(request: Request) -> JSONResponse:
+    """An account's API tokens (administrators)."""
+    actor = require_user(request)
+    async with request.app.state.db.uow(readonly=True) as uow:
+        user = await accounts.user_by_id(uow, accounts.parse_id(request.path_params["user_id"], "mã người dùng"))
+        tokens = await accounts.list_tokens(uow, actor, user)
+    return JSONResponse({"tokens": [t.public() for t in tokens]})
+
+
 routes = [
     Route("/admin/users", users_page, methods=["GET"]),
     Route("/admin/users", users_add, methods=["POST"]),
+    Route("/admin/users/{user_id}/tokens", user_tokens_page, methods=["GET"]),
+    Route("/admin/users/{user_id}/{action}", user_action_submit, methods=["POST"]),
+    Route("/api/users", api_users, methods=["GET"]),
+    Route("/api/users/{user_id}/password", api_user_password, methods=["POST"]),
+    Route("/api/users/{user_id}/deactivate", api_user_deactivate, methods=["POST"]),
+    Route("/api/users/{user_id}/activate", api_user_activate, methods=["POST"]),
+    Route("/api/users/{user_id}/tokens", api_user_tokens, methods=["GET"]),
     Route("/admin/audit", audit_page),
 ]

@@ -1,4 +1,4 @@
-"""JSON API basics: who am I, file uploads, tokens, the OpenAPI description."""
+"""JSON API basics: who am I, file uploads, the OpenAPI description (tokens: ``web.routes.account``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from eoffice import identity, uploads
-from web.auth import json_body, require_user
+from eoffice import uploads
+from web.auth import require_user
 from web.openapi import build_openapi, describe
 from web.uploads import receive_file
 
@@ -40,16 +40,6 @@ async def upload_file(request: Request) -> JSONResponse:
     return JSONResponse(upload.public(), status_code=201)
 
 
-async def create_token(request: Request) -> JSONResponse:
-    """Create an API bearer token for yourself (shown once)."""
-    user = require_user(request)
-    body = await json_body(request)
-    async with request.app.state.db.uow() as uow:
-        token = await identity.create_token(uow, user, user, str(body.get("name", ""))[:100])
-        await uow.commit()
-    return JSONResponse({"token": token}, status_code=201)
-
-
 async def openapi(request: Request) -> JSONResponse:
     """This description."""
     from importlib.metadata import version
@@ -60,6 +50,5 @@ async def openapi(request: Request) -> JSONResponse:
 routes = [
     Route("/api/me", me),
     Route("/api/files", upload_file, methods=["POST"]),
-    Route("/api/tokens", create_token, methods=["POST"]),
     Route("/api/openapi.json", openapi),
 ]

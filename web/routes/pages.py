@@ -8,6 +8,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from eoffice import audit, identity
+from eoffice.login_throttle import ThrottlePolicy
 from eoffice.org import Unit
 from meetings import meetings as meeting_service
 from meetings.rules import State
@@ -40,16 +41,17 @@ async def login_submit(request: Request) -> Response:
     ip = client_ip(request)
     try:
         async with state.db.uow() as uow:
-            user = await identity.authenticate(uow, username, password, ip, max_failures=settings.login_max_failures,
-                                               window_seconds=settings.login_window_seconds)
+            policy = ThrottlePolicy.from_settings(settings.login_max_failures, settings.login_window_seconds)
+            user = await identity.authenticate(uow, username, password, ip, policy=policy)
             token = await identity.start_session(uow, user, settings.session_days, ip,
                                                  request.headers.get("user-agent", ""))
             await uow.commit()
     except (Unauthenticated, Throttled) as exc:
         status = 429 if isinstance(exc, Throttled) else 401
+        headers = {"Retry-After": str(exc.details["retry_after"])} if isinstance(exc, Throttled) else None
         return state.templates.TemplateResponse(
-            request, "login.html", {"next": target, "error": exc.message, "username": username}, status_code=status
-        )
+            request, "login.html", {"next": target, "error": exc.message, "username": username}, status_code=status,
+            headers=headers)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, settings, token)
     return response
@@ -57,12 +59,15 @@ async def login_submit(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     token = session_token(request, request.app.state.settings)
+    user = request.state.user
     if token:
         async with request.app.state.db.uow() as uow:
-            await identity.end_session(uow, request.state.user, token, client_ip(request))
+            await identity.end_session(uow, user, token, client_ip(request))
             await uow.commit()
+        if user is not None:  # this session's live sockets close too (in every server process)
+            await request.app.state.hub.close_user(user.id, "logout", only=[("session", identity.sha256(token))])
     response = RedirectResponse("/login", status_code=303)
-    clear_session_cookie(response)
+    clear_session_cookie(response, request.app.state.settings)
     return response
 
 
