@@ -105,8 +105,11 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
 
         try:
             result = extract_text(data, progress)
+        except MemoryError:  # past the memory cap (main): refused, and the worker goes on
+            answer({"job": job, "error": "memory", "too_complex": True})
         except Exception as exc:  # a bad PDF: say so and go on with the next one
-            answer({"job": job, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            text = f"{type(exc).__name__}: {exc}"
+            answer({"job": job, "error": text[:300], "too_complex": "malloc" in text})
         else:
             answer({"job": job, "pages": result.pages, "scanned": result.scanned})
 
@@ -115,7 +118,11 @@ def main() -> None:
     # The answers get their own copy of stdout; anything else written to stdout (MuPDF's or
     # PyMuPDF's messages about a damaged file) goes to stderr instead of into the frames.
     import os
+    import resource
 
+    memory = int(os.environ.get("EOFFICE_PDF_WORKER_MEMORY", "0"))  # eoffice.pdfsandbox.Limits.memory
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr

@@ -293,10 +293,8 @@ async def page_image(db: Database, blobs: Blobs, version: DocumentVersion, page:
         raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
     bucket = rules.width_bucket(max(1, width))
 
-    def make(doc: Any, page_: int, width_: int, fmt_: str) -> bytes:
-        return render.render_page(doc, page_, width_, fmt_)
-
-    key = await _produce(db, blobs, (version.blob_key, page, bucket, fmt), make, rules.PAGE_FORMATS[fmt])
+    key = await _produce(db, blobs, (version.blob_key, page, bucket, fmt), render.render_page,
+                         rules.PAGE_FORMATS[fmt])
     return key, rules.PAGE_FORMATS[fmt]
 
 
@@ -304,10 +302,8 @@ async def page_words(db: Database, blobs: Blobs, version: DocumentVersion, page:
     """Blob key of the page's word boxes (JSON)."""
     _check_page(version, page)
 
-    def make(doc: Any, page_: int, _width: int, _fmt: str) -> dict[str, Any]:
-        return render.page_words(doc, page_)
-
-    return await _produce(db, blobs, (version.blob_key, page, 0, "words"), make, "application/json")
+    return await _produce(db, blobs, (version.blob_key, page, 0, "words"), render.words_for_cache,
+                          "application/json")
 
 
 async def search(blobs: Blobs, version: DocumentVersion, query: str) -> dict[str, Any]:

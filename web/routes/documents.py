@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -23,6 +24,7 @@ from eoffice import (
     live,
     outgoing,
     pdfpages,
+    pdfsandbox,
     search,
     stats,
     tasks,
@@ -42,6 +44,7 @@ def setup(app: Any) -> None:
     access, unit:{id} its leaders and its agency clerks, each with a snapshot for a client too far
     behind to replay) and the ingest runner."""
     live.register(app.state.hub)
+    pdfsandbox.configure(pdfsandbox.limits_from(app.state.settings))
     app.state.ingest_runner = ingest.IngestRunner(app.state.db, app.state.blobs)
 
 
@@ -65,6 +68,7 @@ async def shutdown(app: Any) -> None:
     runner = getattr(app.state, "ingest_runner", None)
     if runner is not None:
         await runner.stop()
+    await anyio.to_thread.run_sync(pdfsandbox.shutdown)
 
 
 def start_jobs(app: Any, job_ids: list[int]) -> None:
