@@ -176,6 +176,7 @@ class _Process:
         self._starting: asyncio.Lock | None = None
         self._order: collections.deque[int] = collections.deque()  # jobs sent, not answered, in order
         self._since = 0.0  # when the worker got to the first of them
+        self._ready = False  # the worker said its imports are done (before that, no time limit runs)
 
     @property
     def pid(self) -> int | None:
@@ -196,6 +197,7 @@ class _Process:
 
                 env = dict(os.environ, EOFFICE_PDF_WORKER_MEMORY=str(pdfsandbox.limits().memory))
                 self._order.clear()
+                self._ready = False
                 self._proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "eoffice.pdfworker", stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE, env=env)
@@ -208,13 +210,13 @@ class _Process:
         assert proc.stdout is not None
         try:
             while True:
-                wait = 1.0  # nothing in hand: look again soon (a job may come meanwhile)
-                if self._order:
+                wait = 1.0  # nothing in hand (or still starting): look again soon
+                if self._order and self._ready:
                     wait = self._since + pdfsandbox.limits().extract_timeout - time.monotonic()
                 try:
                     head = await asyncio.wait_for(proc.stdout.readexactly(pdfworker.HEADER.size), max(wait, 0))
                 except TimeoutError:
-                    if not self._order:
+                    if not self._order or not self._ready:
                         continue
                     late = self._waiting.pop(self._order.popleft(), (None, None))[0]
                     if late is not None and not late.done():
@@ -223,6 +225,9 @@ class _Process:
                     return
                 (size,) = pdfworker.HEADER.unpack(head)
                 msg = json.loads(await proc.stdout.readexactly(size))
+                if msg.get("ready"):
+                    self._ready, self._since = True, time.monotonic()
+                    continue
                 if "progress" not in msg and self._order and self._order[0] == msg["job"]:
                     self._order.popleft()
                     self._since = time.monotonic()

@@ -48,6 +48,7 @@ T = TypeVar("T")
 Loader = Callable[[], Awaitable[bytes]]
 HEADER = struct.Struct(">I")
 DOC_CACHE = 8  # open documents kept in each worker
+STARTUP_TIMEOUT = 60.0  # seconds a new worker may take to import PyMuPDF (not counted in a job's limit)
 
 TOO_COMPLEX = "Không thể hiển thị trang này: tệp PDF quá phức tạp (vượt giới hạn thời gian hoặc bộ nhớ xử lý)."
 BROKEN = "Không thể hiển thị trang này: tệp PDF bị hỏng."
@@ -111,10 +112,16 @@ class _Worker:
         if self.proc is None or self.proc.poll() is not None:
             self.kill()
             env = dict(os.environ, EOFFICE_PDF_WORKER_MEMORY=str(_limits.memory))
-            self.proc = subprocess.Popen([sys.executable, "-m", "eoffice.pdfsandbox"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, env=env, start_new_session=True)
+            self.proc = proc = subprocess.Popen([sys.executable, "-m", "eoffice.pdfsandbox"], stdin=subprocess.PIPE,
+                                                stdout=subprocess.PIPE, env=env, start_new_session=True)
             self.keys.clear()
             self.drop.clear()
+            assert proc.stdout is not None
+            try:  # it says it is ready once its imports are done: they do not count against a job
+                _read_exactly(proc.stdout, HEADER.size, time.monotonic() + STARTUP_TIMEOUT)
+            except (TimeoutError, OSError, EOFError):
+                self.kill()
+                raise RuntimeError("PDF worker did not start") from None
         return self.proc
 
     def kill(self) -> None:
@@ -291,8 +298,12 @@ def shutdown() -> None:
 def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     import pymupdf
 
+    import eoffice.pdfpages  # noqa: F401  (the page functions jobs name: imported before, not in, the first job)
+
     pymupdf.TOOLS.mupdf_display_errors(False)
     docs: OrderedDict[str, Any] = OrderedDict()
+    out.write(HEADER.pack(0))  # ready
+    out.flush()
 
     def send(msg: tuple[Any, ...]) -> None:
         payload = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)

@@ -9,8 +9,9 @@ stdin and answers on stdout. A PDF that crashes MuPDF takes down the worker, not
 Frames both ways: 4-byte big-endian length, then that many bytes.
 - request: a JSON header ``{"job": id, "size": n}`` frame, then a frame of the n PDF bytes; or
   ``{"job": id, "path": "..."}`` and an empty frame, for a file the worker reads itself;
-- answers, in request order: ``{"job": id, "progress": [done, total]}`` (at most twice a second)
-  and finally ``{"job": id, "pages": [...], "scanned": [...]}`` or ``{"job": id, "error": "..."}``.
+- answers: first ``{"ready": true}``; then, in request order, ``{"job": id, "progress": [done, total]}``
+  (at most twice a second) and finally ``{"job": id, "pages": [...], "scanned": [...]}`` or
+  ``{"job": id, "error": "..."}``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
     def answer(msg: dict[str, Any]) -> None:
         write_frame(out, json.dumps(msg, ensure_ascii=False).encode())
         out.flush()
+
+    answer({"ready": True})  # imports done: a file's time limit counts from here
 
     while True:
         header = read_frame(inp)
