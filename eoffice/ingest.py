@@ -212,12 +212,13 @@ class _Process:
             while True:
                 wait = 1.0  # nothing in hand (or still starting): look again soon
                 if self._order and self._ready:
-                    wait = self._since + pdfsandbox.limits().extract_timeout - time.monotonic()
+                    wait = min(wait, self._since + pdfsandbox.limits().extract_timeout - time.monotonic())
                 try:
                     head = await asyncio.wait_for(proc.stdout.readexactly(pdfworker.HEADER.size), max(wait, 0))
                 except TimeoutError:
-                    if not self._order or not self._ready:
-                        continue
+                    if not self._order or not self._ready or \
+                            time.monotonic() < self._since + pdfsandbox.limits().extract_timeout:
+                        continue  # a job came meanwhile, or its time is not up yet
                     late = self._waiting.pop(self._order.popleft(), (None, None))[0]
                     if late is not None and not late.done():
                         late.set_exception(_too_complex("timeout"))
