@@ -28,6 +28,7 @@ from eoffice import (
     search,
     stats,
     tasks,
+    upload_limits,
 )
 from storage.errors import Invalid
 from web import file_response
@@ -59,9 +60,16 @@ async def startup(app: Any) -> None:
     if hour is not None:  # the daily digest at that local hour; one process of several sends it
         app.state.digest_scheduler = digest.DigestScheduler(app.state.db, hour)
         app.state.digest_scheduler.start()
+    keep = app.state.settings.upload_keep_hours
+    if keep > 0:  # uploads never attached: removed after `keep` hours (eoffice.upload_limits)
+        app.state.upload_cleaner = upload_limits.UploadCleaner(app.state.db, app.state.blobs, keep)
+        app.state.upload_cleaner.start()
 
 
 async def shutdown(app: Any) -> None:
+    cleaner = getattr(app.state, "upload_cleaner", None)
+    if cleaner is not None:
+        await cleaner.stop()
     scheduler = getattr(app.state, "digest_scheduler", None)
     if scheduler is not None:
         await scheduler.stop()
