@@ -150,6 +150,19 @@ def clear_cache() -> None:
     _refused.clear()
 
 
+def check_refused(key: str, number: int) -> None:
+    """Raise ``TooComplex`` at once for a page that went past the limits before."""
+    message = _refused.get((key, number))
+    if message is not None:
+        raise pdfsandbox.TooComplex(message, reason="remembered")
+
+
+def remember_refusal(key: str, number: int, exc: pdfsandbox.TooComplex) -> None:
+    _refused[(key, number)] = exc.message
+    while len(_refused) > REFUSED_KEEP:
+        _refused.popitem(last=False)
+
+
 def etag(key: str, number: int, width: int, fmt: str = "png") -> str:
     """A strong validator of one rendered page: the file's content key, the page, width and format
     (the renderer's output for them does not change)."""
@@ -162,9 +175,7 @@ async def page_image(key: str, load: Loader, number: int, width: int, fmt: str =
     from memory when it was rendered lately. Check the reader's access before calling this."""
     if fmt not in ("png", "jpeg"):
         raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
-    refused = _refused.get((key, number))
-    if refused is not None:
-        raise pdfsandbox.TooComplex(refused, reason="remembered")
+    check_refused(key, number)
     ck: PageKey = (key, number, width, fmt)
     data = _pages.get(ck)
     if data is not None:
@@ -184,9 +195,7 @@ async def page_image(key: str, load: Loader, number: int, width: int, fmt: str =
         return data
     except BaseException as exc:
         if isinstance(exc, pdfsandbox.TooComplex):
-            _refused[(key, number)] = exc.message
-            while len(_refused) > REFUSED_KEEP:
-                _refused.popitem(last=False)
+            remember_refusal(key, number, exc)
         future.set_exception(exc)
         future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
         raise

@@ -273,6 +273,11 @@ async def with_doc(key: str, load: Loader, fn: Callable[..., T], *args: Any) -> 
     return _unwrap(answer)  # type: ignore[no-any-return]
 
 
+async def start() -> None:
+    """Start every worker now (each imports PyMuPDF once), rather than at the first pages asked for."""
+    await asyncio.gather(*(call(len, b"") for _ in range(max(1, _limits.processes))))
+
+
 def forget(key: str) -> None:
     """Close the document ``key`` in every worker (at each one's next job)."""
     _pool.forget(key)

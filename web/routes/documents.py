@@ -5,6 +5,8 @@ into JSON centrally (web.errors)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -51,6 +53,8 @@ def setup(app: Any) -> None:
 
 async def startup(app: Any) -> None:
     """Re-queue text extraction that a previous process left unfinished (a crash, a restart)."""
+    # the PDF workers start in the background: the first pages do not wait for their imports
+    app.state.pdf_workers_starting = asyncio.get_running_loop().create_task(pdfsandbox.start(), name="pdf-workers")
     runner = getattr(app.state, "ingest_runner", None)
     if runner is not None:
         count = await runner.recover()
@@ -67,6 +71,10 @@ async def startup(app: Any) -> None:
 
 
 async def shutdown(app: Any) -> None:
+    starting = getattr(app.state, "pdf_workers_starting", None)
+    if starting is not None:
+        with contextlib.suppress(Exception):
+            await starting
     cleaner = getattr(app.state, "upload_cleaner", None)
     if cleaner is not None:
         await cleaner.stop()
