@@ -223,6 +223,20 @@ class _Pool:
         with self._lock:
             return any(key in w.keys for w in self._workers)
 
+    def start_all(self) -> None:
+        """Start every worker that is not running and not in a job (blocking)."""
+        self._ensure()
+        for w in list(self._workers):
+            with self._lock:
+                if w.busy:
+                    continue
+                w.busy = True
+            try:
+                w._start()
+            finally:
+                with self._lock:
+                    w.busy = False
+
     def busy(self) -> int:
         with self._lock:
             return sum(w.busy for w in self._workers)
@@ -275,7 +289,7 @@ async def with_doc(key: str, load: Loader, fn: Callable[..., T], *args: Any) -> 
 
 async def start() -> None:
     """Start every worker now (each imports PyMuPDF once), rather than at the first pages asked for."""
-    await asyncio.gather(*(call(len, b"") for _ in range(max(1, _limits.processes))))
+    await asyncio.get_running_loop().run_in_executor(None, _pool.start_all)
 
 
 def forget(key: str) -> None:

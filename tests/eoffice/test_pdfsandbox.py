@@ -55,7 +55,7 @@ async def test_a_hostile_page_is_refused_in_time_and_others_pages_answer_meanwhi
         return NORMAL
 
     await pdfpages.page_image(NORMAL_KEY, normal, 1, 200)  # both workers up (the first start imports PyMuPDF)
-    await asyncio.gather(*(pdfsandbox.call(len, b"x") for _ in range(2)))
+    await pdfsandbox.start()
     pids = set(pdfsandbox.pids())
     assert len(pids) == 2
 
