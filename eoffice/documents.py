@@ -173,11 +173,11 @@ async def _prepare_files(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader,
         pages: int | None = None
         if ingest.looks_like_pdf(upload.filename, upload.content_type):
             local = ingest.local_path(blobs, upload.blob_key)
-            if local is not None:  # the PyMuPDF thread reads it: one thread hop, no copy
-                info = await ingest.in_thread(ingest.inspect_pdf, b"", upload.filename, local)
+            if local is not None:  # the PDF worker reads it: no copy through the pipe
+                info = await ingest.inspect(b"", upload.filename, local)
             else:
                 data = await blobs.read(upload.blob_key, limit=ingest.MAX_PDF_BYTES)
-                info = await ingest.in_thread(ingest.inspect_pdf, data, upload.filename)
+                info = await ingest.inspect(data, upload.filename)
             pages = info.page_count
         prepared.append((upload, pages))
     return prepared

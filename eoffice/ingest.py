@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,9 +83,21 @@ class PdfInfo:
     page_count: int
 
 
-def inspect_pdf(data: bytes, filename: str = "", path: str | None = None) -> PdfInfo:
-    """Open and check a PDF, given as bytes or as the ``path`` of a local file (blocking: run it
-    in a thread). Raises Invalid with a clear message."""
+def check_pages(doc: Any, name: str, max_pages: int, max_points: float) -> None:
+    """Refuse a document past the page-count or page-size limits (``eoffice.pdfsandbox.Limits``)."""
+    if doc.page_count > max_pages:
+        raise Invalid(f"Tệp {name}có {doc.page_count} trang, vượt giới hạn {max_pages} trang.", reason="pages")
+    for page in doc:
+        r = page.rect
+        if max(r.width, r.height) > max_points or min(r.width, r.height) < 1:
+            raise Invalid(f"Tệp {name}có trang {page.number + 1} kích thước bất thường "
+                          f"({r.width:.0f} × {r.height:.0f} điểm), không hiển thị được.", reason="page_size")
+
+
+def inspect_pdf(data: bytes, filename: str = "", path: str | None = None, max_pages: int = 2000,
+                max_points: float = 14400.0) -> PdfInfo:
+    """Open and check a PDF, given as bytes or as the ``path`` of a local file (blocking: ``inspect``
+    runs it in a PDF worker process). Raises Invalid with a clear message."""
     import pymupdf
 
     name = f"«{filename}» " if filename else ""
@@ -98,6 +111,7 @@ def inspect_pdf(data: bytes, filename: str = "", path: str | None = None) -> Pdf
                           reason="encrypted")
         if doc.page_count == 0:
             raise Invalid(f"Tệp {name}không có trang nào.", reason="empty")
+        check_pages(doc, name, max_pages, max_points)
         try:
             for page in doc:
                 page.bound()
@@ -105,6 +119,20 @@ def inspect_pdf(data: bytes, filename: str = "", path: str | None = None) -> Pdf
         except Exception as exc:
             raise Invalid(f"Tệp {name}bị hỏng: không đọc được trang.", reason="corrupt") from exc
         return PdfInfo(doc.page_count)
+
+
+async def inspect(data: bytes, filename: str = "", path: str | None = None) -> PdfInfo:
+    """``inspect_pdf`` in a PDF worker process, within its time, memory, page-count and page-size
+    limits: a crafted file is refused with a clear message, and nothing is registered."""
+    from eoffice import pdfsandbox
+
+    lim = pdfsandbox.limits()
+    try:
+        return await pdfsandbox.call(inspect_pdf, data, filename, path, lim.max_pages, lim.max_page_points)
+    except pdfsandbox.TooComplex as exc:
+        name = f"«{filename}» " if filename else ""
+        raise pdfsandbox.TooComplex(f"Tệp {name}quá phức tạp: vượt giới hạn thời gian hoặc bộ nhớ khi kiểm tra.",
+                                    reason=exc.details.get("reason", "")) from None
 
 
 # MuPDF is not thread-safe: every PyMuPDF call of the process (e-office and meeting room alike,
@@ -123,9 +151,21 @@ class WorkerGone(RuntimeError):
     pass
 
 
+EXTRACT_TOO_COMPLEX = "Không trích xuất được văn bản: tệp PDF quá phức tạp (vượt giới hạn thời gian hoặc bộ nhớ)."
+
+
+def _too_complex(reason: str) -> Exception:
+    from eoffice.pdfsandbox import TooComplex
+
+    return TooComplex(EXTRACT_TOO_COMPLEX, reason=reason)
+
+
 class _Process:
     """One worker process (``python -m eoffice.pdfworker``), started at its first job or by
-    ``start``, restarted if it dies. Answers come in the order of the requests."""
+    ``start``, restarted if it dies. Answers come in the order of the requests. Its address space
+    is capped (``pdfsandbox.Limits.memory``); a file that takes longer than ``extract_timeout``
+    (counted from when the worker gets to it) fails as too complex and the worker is killed: the
+    files queued behind it fail with ``WorkerGone`` and ``Extractor`` sends them again."""
 
     def __init__(self) -> None:
         self.load = 0  # extractions handed to it and not answered (Extractor picks the least loaded)
@@ -134,6 +174,9 @@ class _Process:
         self._waiting: dict[int, tuple[asyncio.Future[Extraction], Callable[[int, int], None] | None]] = {}
         self._next = 0
         self._starting: asyncio.Lock | None = None
+        self._order: collections.deque[int] = collections.deque()  # jobs sent, not answered, in order
+        self._since = 0.0  # when the worker got to the first of them
+        self._ready = False  # the worker said its imports are done (before that, no time limit runs)
 
     @property
     def pid(self) -> int | None:
@@ -150,18 +193,45 @@ class _Process:
         async with self._starting:
             if self._proc is None or self._proc.returncode is not None or self._reader is None \
                     or self._reader.done():
+                from eoffice import pdfsandbox
+
+                env = dict(os.environ, EOFFICE_PDF_WORKER_MEMORY=str(pdfsandbox.limits().memory))
+                self._order.clear()
+                self._ready = False
                 self._proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "eoffice.pdfworker", stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE)
+                    stdout=asyncio.subprocess.PIPE, env=env)
                 self._reader = asyncio.get_running_loop().create_task(self._read(self._proc), name="pdfworker")
             return self._proc
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        from eoffice import pdfsandbox
+
         assert proc.stdout is not None
         try:
             while True:
-                (size,) = pdfworker.HEADER.unpack(await proc.stdout.readexactly(pdfworker.HEADER.size))
+                wait = 1.0  # nothing in hand (or still starting): look again soon
+                if self._order and self._ready:
+                    wait = min(wait, self._since + pdfsandbox.limits().extract_timeout - time.monotonic())
+                try:
+                    head = await asyncio.wait_for(proc.stdout.readexactly(pdfworker.HEADER.size), max(wait, 0))
+                except TimeoutError:
+                    if not self._order or not self._ready or \
+                            time.monotonic() < self._since + pdfsandbox.limits().extract_timeout:
+                        continue  # a job came meanwhile, or its time is not up yet
+                    late = self._waiting.pop(self._order.popleft(), (None, None))[0]
+                    if late is not None and not late.done():
+                        late.set_exception(_too_complex("timeout"))
+                    log.warning("PDF worker %s killed: one file took longer than the limit", proc.pid)
+                    return
+                (size,) = pdfworker.HEADER.unpack(head)
                 msg = json.loads(await proc.stdout.readexactly(size))
+                if msg.get("ready"):
+                    self._ready, self._since = True, time.monotonic()
+                    continue
+                if "progress" not in msg and self._order and self._order[0] == msg["job"]:
+                    self._order.popleft()
+                    self._since = time.monotonic()
                 fut, on_page = self._waiting.get(msg["job"], (None, None))
                 if fut is None:
                     continue
@@ -172,7 +242,9 @@ class _Process:
                 del self._waiting[msg["job"]]
                 if fut.done():
                     continue
-                if "error" in msg:
+                if msg.get("too_complex"):
+                    fut.set_exception(_too_complex("memory"))
+                elif "error" in msg:
                     fut.set_exception(Invalid(f"Không trích xuất được văn bản: {msg['error']}"))
                 else:
                     fut.set_result(Extraction(msg["pages"], msg["scanned"]))
@@ -184,6 +256,7 @@ class _Process:
                 if not fut.done():
                     fut.set_exception(WorkerGone("Tiến trình trích xuất văn bản đã dừng."))
             self._waiting.clear()
+            self._order.clear()
             if proc is self._proc and proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
@@ -203,6 +276,9 @@ class _Process:
             header = json.dumps({"job": key, "size": len(data), "path": path}).encode()
             proc.stdin.write(pdfworker.HEADER.pack(len(header)) + header + pdfworker.HEADER.pack(len(data)))
             proc.stdin.write(data)
+            if not self._order:
+                self._since = time.monotonic()
+            self._order.append(key)
             await proc.stdin.drain()
         except (ConnectionError, RuntimeError) as exc:
             self._waiting.pop(key, None)
@@ -277,12 +353,17 @@ class Extractor:
             if path is not None:
                 data = await anyio.Path(path).read_bytes()
             return await in_thread(extract_text, data, on_page)  # type: ignore[no-any-return]
-        worker = min(self._workers, key=lambda w: w.load)  # chosen before any await: in submit order
-        worker.load += 1
-        try:
-            return await worker.submit(data, on_page, path)
-        finally:
-            worker.load -= 1
+        for attempt in range(2):
+            worker = min(self._workers, key=lambda w: w.load)  # chosen before any await: in submit order
+            worker.load += 1
+            try:
+                return await worker.submit(data, on_page, path)
+            except WorkerGone:  # killed for another file's sake (or crashed): once more, on a fresh one
+                if attempt:
+                    raise
+            finally:
+                worker.load -= 1
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await asyncio.gather(*(w.close() for w in self._workers))

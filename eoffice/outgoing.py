@@ -247,7 +247,7 @@ async def _version_file(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, 
     pages = None
     if ingest.looks_like_pdf(up.filename, up.content_type):
         data = await blobs.read(up.blob_key, limit=ingest.MAX_PDF_BYTES)
-        pages = (await ingest.in_thread(ingest.inspect_pdf, data, up.filename)).page_count
+        pages = (await ingest.inspect(data, up.filename)).page_count
     return {"blob_key": up.blob_key, "filename": up.filename, "content_type": up.content_type, "size": up.size,
             "page_count": pages}
 

@@ -1,14 +1,19 @@
 """Page images of PDFs: the process's one way to render a page, for e-office attachments and meeting
 documents alike (``meetings.render`` re-exports what it needs from here).
 
-MuPDF is not thread safe, so every PyMuPDF call goes through ``eoffice.ingest.pdf_thread``, the
-process's one PyMuPDF thread (``run``). Two caches, both keyed by the blob key, which is the
-sha256 of the file (a key never changes meaning, so nothing needs invalidating):
+Uploaded PDFs are opened and rendered in ``eoffice.pdfsandbox``'s worker processes, each job within
+a time and a memory limit: a crafted file is refused (``TooComplex``, a 422) instead of stalling
+everybody's pages. Two caches, both keyed by the blob key, which is the sha256 of the file (a key
+never changes meaning, so nothing needs invalidating):
 
-* open documents, a small LRU touched only inside that thread, so page 1 of a 300-page document
-  costs one page and turning pages does not reopen and reparse the file;
+* open documents, a small LRU in each worker process, so page 1 of a 300-page document costs one
+  page and turning pages does not reopen and reparse the file;
 * rendered pages, an LRU of image bytes on the event loop, bounded by total size, with one render
-  for any number of concurrent requests for the same page.
+  for any number of concurrent requests for the same page; a page refused for its complexity is
+  remembered too, so asking again does not hold a worker for another full time limit.
+
+``run`` is the process's one PyMuPDF thread, left for PDFs the server writes itself (minutes, demo
+documents, annotated copies).
 
 The caches know nothing about users. A caller checks the reader's access to the document **before**
 asking for one of its pages, and takes the blob key from the database row it was allowed to read,
@@ -27,19 +32,16 @@ from typing import Any, TypeVar
 
 import pymupdf
 
-from eoffice import ingest
+from eoffice import ingest, pdfsandbox
 from storage.errors import Invalid
 
 T = TypeVar("T")
 
 Loader = Callable[[], Awaitable[bytes]]
 
-DOC_CACHE = 8  # open documents kept in the PyMuPDF thread
 PAGE_CACHE_BYTES = 64 * 1024 * 1024  # rendered images kept in memory
 PAGE_CACHE_ITEM_MAX = 8 * 1024 * 1024  # a bigger image is served but not kept
 MAX_PIXELS = 25_000_000  # one rendered page at most (a strip-shaped page at a large width)
-
-_docs: OrderedDict[str, pymupdf.Document] = OrderedDict()  # touched only in the PyMuPDF thread
 
 
 async def run(fn: Callable[..., T], *args: Any) -> T:
@@ -47,51 +49,21 @@ async def run(fn: Callable[..., T], *args: Any) -> T:
     return await ingest.in_thread(fn, *args)  # type: ignore[no-any-return]
 
 
-# ---------------------------------------------------------------- open-document cache
-
-
-def _open(key: str, data: bytes) -> None:
-    if key in _docs:
-        _docs.move_to_end(key)
-        return
-    _docs[key] = pymupdf.open(stream=data, filetype="pdf")
-    while len(_docs) > DOC_CACHE:
-        _, old = _docs.popitem(last=False)
-        old.close()
-
-
-def _doc(key: str) -> pymupdf.Document:
-    doc = _docs[key]  # KeyError: evicted, the caller reloads
-    _docs.move_to_end(key)
-    return doc
-
-
-def _call(key: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    return fn(_doc(key), *args)
+# ---------------------------------------------------------------- open documents (in the workers)
 
 
 async def with_doc(key: str, load: Loader, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(doc, *args)`` in the PyMuPDF thread, opening the document from ``load()`` when not cached."""
-    for _attempt in range(2):
-        if key not in _docs:
-            data = await load()
-            await run(_open, key, data)
-        try:
-            return await run(_call, key, fn, args)
-        except KeyError:
-            continue
-    raise RuntimeError("PDF could not be kept open")
+    """``fn(doc, *args)`` in a PDF worker process, within its time and memory limits; the worker
+    opens the document from ``load()`` when it does not have it open. ``fn``: a module-level function."""
+    return await pdfsandbox.with_doc(key, load, fn, *args)
 
 
 def forget(key: str) -> None:
     """Close the document ``key`` and drop its rendered pages (tests, and a file taken away)."""
-    def _drop() -> None:
-        doc = _docs.pop(key, None)
-        if doc is not None:
-            doc.close()
-
-    ingest.pdf_thread.submit(_drop).result()
+    pdfsandbox.forget(key)
     _pages.drop(key)
+    for k in [k for k in _refused if k[0] == key]:
+        del _refused[k]
 
 
 # ---------------------------------------------------------------- rendering
@@ -104,7 +76,7 @@ def page_of(doc: pymupdf.Document, number: int) -> pymupdf.Page:
 
 
 def render_page(doc: pymupdf.Document, number: int, width: int, fmt: str = "png") -> bytes:
-    """Page ``number`` (1-based), ``width`` pixels wide, as PNG or JPEG. Runs in the PyMuPDF thread."""
+    """Page ``number`` (1-based), ``width`` pixels wide, as PNG or JPEG. Runs in a PDF worker."""
     page = page_of(doc, number)
     w, h = max(page.rect.width, 1.0), max(page.rect.height, 1.0)
     zoom = width / w
@@ -165,6 +137,8 @@ class _PageCache:
 
 
 _pages = _PageCache(PAGE_CACHE_BYTES)
+_refused: OrderedDict[tuple[str, int], str] = OrderedDict()  # (blob key, page): past the limits once
+REFUSED_KEEP = 1024
 
 
 def cache_info() -> CacheInfo:
@@ -173,6 +147,20 @@ def cache_info() -> CacheInfo:
 
 def clear_cache() -> None:
     _pages.clear()
+    _refused.clear()
+
+
+def check_refused(key: str, number: int) -> None:
+    """Raise ``TooComplex`` at once for a page that went past the limits before."""
+    message = _refused.get((key, number))
+    if message is not None:
+        raise pdfsandbox.TooComplex(message, reason="remembered")
+
+
+def remember_refusal(key: str, number: int, exc: pdfsandbox.TooComplex) -> None:
+    _refused[(key, number)] = exc.message
+    while len(_refused) > REFUSED_KEEP:
+        _refused.popitem(last=False)
 
 
 def etag(key: str, number: int, width: int, fmt: str = "png") -> str:
@@ -187,6 +175,7 @@ async def page_image(key: str, load: Loader, number: int, width: int, fmt: str =
     from memory when it was rendered lately. Check the reader's access before calling this."""
     if fmt not in ("png", "jpeg"):
         raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
+    check_refused(key, number)
     ck: PageKey = (key, number, width, fmt)
     data = _pages.get(ck)
     if data is not None:
@@ -205,6 +194,8 @@ async def page_image(key: str, load: Loader, number: int, width: int, fmt: str =
         future.set_result(data)
         return data
     except BaseException as exc:
+        if isinstance(exc, pdfsandbox.TooComplex):
+            remember_refusal(key, number, exc)
         future.set_exception(exc)
         future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
         raise

@@ -9,8 +9,9 @@ stdin and answers on stdout. A PDF that crashes MuPDF takes down the worker, not
 Frames both ways: 4-byte big-endian length, then that many bytes.
 - request: a JSON header ``{"job": id, "size": n}`` frame, then a frame of the n PDF bytes; or
   ``{"job": id, "path": "..."}`` and an empty frame, for a file the worker reads itself;
-- answers, in request order: ``{"job": id, "progress": [done, total]}`` (at most twice a second)
-  and finally ``{"job": id, "pages": [...], "scanned": [...]}`` or ``{"job": id, "error": "..."}``.
+- answers: first ``{"ready": true}``; then, in request order, ``{"job": id, "progress": [done, total]}``
+  (at most twice a second) and finally ``{"job": id, "pages": [...], "scanned": [...]}`` or
+  ``{"job": id, "error": "..."}``.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         write_frame(out, json.dumps(msg, ensure_ascii=False).encode())
         out.flush()
 
+    answer({"ready": True})  # imports done: a file's time limit counts from here
+
     while True:
         header = read_frame(inp)
         if header is None:
@@ -105,8 +108,11 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
 
         try:
             result = extract_text(data, progress)
+        except MemoryError:  # past the memory cap (main): refused, and the worker goes on
+            answer({"job": job, "error": "memory", "too_complex": True})
         except Exception as exc:  # a bad PDF: say so and go on with the next one
-            answer({"job": job, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            text = f"{type(exc).__name__}: {exc}"
+            answer({"job": job, "error": text[:300], "too_complex": "malloc" in text})
         else:
             answer({"job": job, "pages": result.pages, "scanned": result.scanned})
 
@@ -115,7 +121,11 @@ def main() -> None:
     # The answers get their own copy of stdout; anything else written to stdout (MuPDF's or
     # PyMuPDF's messages about a damaged file) goes to stderr instead of into the frames.
     import os
+    import resource
 
+    memory = int(os.environ.get("EOFFICE_PDF_WORKER_MEMORY", "0"))  # eoffice.pdfsandbox.Limits.memory
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr

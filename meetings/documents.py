@@ -20,7 +20,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import audit, uploads
+from eoffice import audit, pdfpages, pdfsandbox, uploads
 from eoffice.org import User
 from meetings import render, rules, topics
 from meetings.agenda import AgendaItem, can_see, item_context, visible_item_ids
@@ -259,6 +259,7 @@ async def _produce(db: Database, blobs: Blobs, key: tuple[str, int, int, str], m
     found = await _cached(db, key)
     if found:
         return found
+    pdfpages.check_refused(key[0], key[1])  # a page past the PDF workers' limits is not tried again
     pending = _inflight.get(key)
     if pending is not None:
         return await asyncio.shield(pending)
@@ -273,11 +274,16 @@ async def _produce(db: Database, blobs: Blobs, key: tuple[str, int, int, str], m
         future.set_result(info.key)
         return str(info.key)
     except BaseException as exc:
+        if isinstance(exc, pdfsandbox.TooComplex):
+            pdfpages.remember_refusal(key[0], key[1], exc)
         future.set_exception(exc)
         future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
         raise
     finally:
         _inflight.pop(key, None)
+
+
+SEARCH_PAGE = -1  # where a search past the PDF workers' limits is remembered (pdfpages.check_refused)
 
 
 def _check_page(version: DocumentVersion, page: int) -> None:
@@ -293,10 +299,8 @@ async def page_image(db: Database, blobs: Blobs, version: DocumentVersion, page:
         raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
     bucket = rules.width_bucket(max(1, width))
 
-    def make(doc: Any, page_: int, width_: int, fmt_: str) -> bytes:
-        return render.render_page(doc, page_, width_, fmt_)
-
-    key = await _produce(db, blobs, (version.blob_key, page, bucket, fmt), make, rules.PAGE_FORMATS[fmt])
+    key = await _produce(db, blobs, (version.blob_key, page, bucket, fmt), render.render_page,
+                         rules.PAGE_FORMATS[fmt])
     return key, rules.PAGE_FORMATS[fmt]
 
 
@@ -304,10 +308,8 @@ async def page_words(db: Database, blobs: Blobs, version: DocumentVersion, page:
     """Blob key of the page's word boxes (JSON)."""
     _check_page(version, page)
 
-    def make(doc: Any, page_: int, _width: int, _fmt: str) -> dict[str, Any]:
-        return render.page_words(doc, page_)
-
-    return await _produce(db, blobs, (version.blob_key, page, 0, "words"), make, "application/json")
+    return await _produce(db, blobs, (version.blob_key, page, 0, "words"), render.words_for_cache,
+                          "application/json")
 
 
 async def search(blobs: Blobs, version: DocumentVersion, query: str) -> dict[str, Any]:
@@ -317,4 +319,9 @@ async def search(blobs: Blobs, version: DocumentVersion, query: str) -> dict[str
     if len(query) > 200:
         raise Invalid("Từ cần tìm quá dài.", field="q")
     key = version.blob_key
-    return await render.with_doc(key, lambda: blobs.read(key, limit=READ_LIMIT), render.search, query)
+    pdfpages.check_refused(key, SEARCH_PAGE)
+    try:
+        return await render.with_doc(key, lambda: blobs.read(key, limit=READ_LIMIT), render.search, query)
+    except pdfsandbox.TooComplex as exc:  # searching this file again would hold a worker as long
+        pdfpages.remember_refusal(key, SEARCH_PAGE, exc)
+        raise

@@ -1,10 +1,12 @@
 """PyMuPDF work, off the event loop: inspect a PDF, render one page, word boxes, search, write PDFs.
 
-MuPDF is not thread safe, so every PyMuPDF call in the process goes through one worker thread, the
-one ``eoffice.ingest.in_thread`` uses for the e-office's PDFs too. Opening, caching and rendering
-pages is ``eoffice.pdfpages`` (shared with the e-office's attachment viewer): opened documents are
-kept in a small LRU inside that thread, so rendering page 1 of a 300-page document costs one page,
-and turning pages does not reopen the file.
+Uploaded PDFs are inspected, rendered and searched in ``eoffice.pdfsandbox``'s worker processes,
+within a time and a memory limit (``with_doc``, ``inspect``): a crafted file is refused instead of
+stalling everybody. Opening, caching and rendering pages is ``eoffice.pdfpages`` (shared with the
+e-office's attachment viewer): opened documents are kept in a small LRU inside each worker, so
+rendering page 1 of a 300-page document costs one page, and turning pages does not reopen the file.
+PDFs the server writes itself (minutes, demo documents) go through ``run``, the process's one
+PyMuPDF thread (MuPDF is not thread safe).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, TypeVar
 
 import pymupdf
 
-from eoffice import pdfpages
+from eoffice import ingest, pdfpages, pdfsandbox
 from storage.errors import Invalid
 
 T = TypeVar("T")
@@ -36,7 +38,7 @@ class PdfInfo:
     sizes: list[list[float]]  # [width, height] in PDF points, per page
 
 
-def _inspect(data: bytes) -> PdfInfo:
+def _inspect(data: bytes, max_pages: int = 2000, max_points: float = 14400.0) -> PdfInfo:
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
     except Exception as exc:
@@ -46,6 +48,9 @@ def _inspect(data: bytes) -> PdfInfo:
             raise Invalid("Tệp PDF có mật khẩu, không hiển thị được.")
         if doc.page_count == 0:
             raise Invalid("Tệp PDF không có trang nào.")
+        if doc.is_encrypted:
+            raise Invalid("Tệp PDF được mã hóa, không hiển thị được. Hãy gửi bản không mã hóa.")
+        ingest.check_pages(doc, "", max_pages, max_points)
         sizes = [[round(r.width, 2), round(r.height, 2)] for r in (doc[i].rect for i in range(doc.page_count))]
         return PdfInfo(doc.page_count, sizes)
     finally:
@@ -55,7 +60,12 @@ def _inspect(data: bytes) -> PdfInfo:
 async def inspect(data: bytes) -> PdfInfo:
     if not data.startswith(b"%PDF-"):
         raise Invalid("Tài liệu họp phải là tệp PDF.")
-    return await run(_inspect, data)
+    lim = pdfsandbox.limits()
+    try:
+        return await pdfsandbox.call(_inspect, data, lim.max_pages, lim.max_page_points)
+    except pdfsandbox.TooComplex:
+        raise pdfsandbox.TooComplex("Tệp PDF quá phức tạp: vượt giới hạn thời gian hoặc bộ nhớ khi kiểm tra.",
+                                    reason="limits") from None
 
 
 # ---------------------------------------------------------------- pages
@@ -76,6 +86,11 @@ def page_words(doc: pymupdf.Document, number: int) -> dict[str, Any]:
              for w in page.get_text("words", sort=True)]
     return {"page": number, "width": round(page.rect.width, 2), "height": round(page.rect.height, 2),
             "words": words}
+
+
+def words_for_cache(doc: pymupdf.Document, number: int, _width: int, _fmt: str) -> dict[str, Any]:
+    """``page_words`` with the (page, width, format) arguments of the derived-artefact cache."""
+    return page_words(doc, number)
 
 
 # ---------------------------------------------------------------- search

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_UPLOAD_LIMIT = 100 * 1024 * 1024  # 100 MiB: a 300-page scanned agenda document fits
+DEFAULT_UPLOAD_QUOTA = 1024 * 1024 * 1024  # 1 GiB waiting to be attached: ten full-size files at once
 
 
 def _secret_key(var_dir: Path) -> str:
@@ -71,6 +72,14 @@ class Settings:
     digest_hour: int | None = None  # local hour of the daily digest sent by the server; None: not sent
     files_origin: str = ""  # web.file_response: a separate origin for user files ("" = the app's own)
     gc_freeze: bool = False  # web.gc_policy: survivors of full collections frozen (on for a server from the env)
+    # PDF workers (eoffice.pdfsandbox): seconds per page/inspection, per file's text, MiB per worker, workers
+    pdf_timeout: float = 15.0
+    pdf_extract_timeout: float = 120.0
+    pdf_memory_mb: int = 1024
+    pdf_processes: int = 2
+    pdf_max_pages: int = 2000
+    upload_quota: int = DEFAULT_UPLOAD_QUOTA  # bytes a user may have uploaded and not attached; 0: no quota
+    upload_keep_hours: float = 24.0  # an upload never attached is removed after this long; 0: kept
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -87,5 +96,12 @@ class Settings:
             digest_hour=_digest_hour(env.get("EOFFICE_DIGEST_HOUR", "7")),
             files_origin=_files_origin(env.get("EOFFICE_FILES_ORIGIN", "")),
             gc_freeze=env.get("EOFFICE_GC_FREEZE", "1") not in ("0", "false", "no", "off"),
+            pdf_timeout=float(env.get("EOFFICE_PDF_TIMEOUT", 15)),
+            pdf_extract_timeout=float(env.get("EOFFICE_PDF_EXTRACT_TIMEOUT", 120)),
+            pdf_memory_mb=int(env.get("EOFFICE_PDF_MEMORY_MB", 1024)),
+            pdf_processes=int(env.get("EOFFICE_PDF_PROCESSES", 2)),
+            pdf_max_pages=int(env.get("EOFFICE_PDF_MAX_PAGES", 2000)),
+            upload_quota=int(env.get("EOFFICE_UPLOAD_QUOTA", DEFAULT_UPLOAD_QUOTA)),
+            upload_keep_hours=float(env.get("EOFFICE_UPLOAD_KEEP_HOURS", 24)),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

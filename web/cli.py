@@ -364,6 +364,30 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, run, publish=True))
 
 
+def cmd_uploads_clean(settings: Settings, args: argparse.Namespace) -> int:
+    """Remove uploads never attached to anything after EOFFICE_UPLOAD_KEEP_HOURS (the server does it
+    every hour too), and their files where nothing else uses them."""
+    from eoffice import upload_limits
+    from storage.blobs import open_blob_store
+
+    hours = settings.upload_keep_hours if args.hours is None else args.hours
+    if hours <= 0:
+        print("Số giờ giữ tệp phải lớn hơn 0.", file=sys.stderr)
+        return 2
+
+    async def run(db: Database) -> int:
+        blobs = open_blob_store(settings.blob_url)
+        try:
+            done = await upload_limits.clean(db, blobs, hours)
+        finally:
+            await blobs.close()
+        print(f"Đã xóa {done.uploads} tệp tải lên chưa đính kèm quá {hours:g} giờ "
+              f"({done.blobs} tệp lưu trữ, {done.bytes} byte).")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -442,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--date", help="ngày tính hạn, YYYY-MM-DD (mặc định hôm nay)")
     dg.add_argument("--force", action="store_true", help="gửi lại dù ngày này đã được gửi")
     dg.set_defaults(func=cmd_digest)
+
+    upl = sub.add_parser("uploads", help="tệp tải lên").add_subparsers(dest="uploads_command", required=True)
+    uc = upl.add_parser("clean", help="xóa tệp tải lên chưa đính kèm vào đâu sau một thời gian")
+    uc.add_argument("--hours", type=float, help="giữ bao nhiêu giờ (mặc định EOFFICE_UPLOAD_KEEP_HOURS, 24)")
+    uc.set_defaults(func=cmd_uploads_clean)
 
     aud = sub.add_parser("audit", help="nhật ký hệ thống").add_subparsers(dest="audit_command", required=True)
     aud.add_parser("verify", help="kiểm tra chuỗi băm của nhật ký").set_defaults(func=cmd_audit_verify)

@@ -114,7 +114,7 @@ async def test_register_with_pdf_extracts_text_in_background(db: Database, org: 
 
 
 async def test_extraction_worker_survives_bad_files_and_is_restarted() -> None:
-    from eoffice.ingest import Extractor, WorkerGone
+    from eoffice.ingest import Extractor
 
     ex = Extractor()
     try:
@@ -136,8 +136,7 @@ async def test_extraction_worker_survives_bad_files_and_is_restarted() -> None:
         pending = ex.submit_nowait(make_pdf(["Trang một"]))
         await asyncio.sleep(0.1)
         os.kill(first, signal.SIGKILL)  # ...then crashed, as MuPDF might on a malicious PDF
-        with pytest.raises(WorkerGone):
-            await pending
+        assert "Trang một" in (await pending).text and ex.pid not in (None, first)  # sent again to a new one
         again = await ex.submit(make_pdf(["Trang sau khi khởi động lại"]))
         assert "khởi động lại" in again.text and ex.pid not in (None, first)
     finally:

@@ -1,5 +1,5 @@
 """Text extraction in two worker processes (issue #4): files are shared between them, each answer
-goes to its own request, a dead worker fails only what it held and is restarted, and the ingest
+goes to its own request, a dead worker is restarted and what it held is sent again, and the ingest
 runner stores every text whatever worker extracted it."""
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ async def test_files_are_shared_between_the_workers() -> None:
         stuck = [ex.submit_nowait(make_pdf([f"Trang {i}"])) for i in range(2)]  # one to each worker
         await asyncio.sleep(0.2)
         os.kill(first, signal.SIGKILL)
-        outcomes = await asyncio.gather(*stuck, return_exceptions=True)
-        assert sum(isinstance(o, WorkerGone) for o in outcomes) == 1
-        assert any(not isinstance(o, BaseException) and "Trang" in o.text for o in outcomes)
+        outcomes = await asyncio.gather(*stuck, return_exceptions=True)  # the dead one's file is sent again
+        assert not any(isinstance(o, WorkerGone) for o in outcomes)
+        assert [o.text.strip() for o in outcomes] == ["Trang 0", "Trang 1"]  # type: ignore[union-attr]
         again = await ex.submit(make_pdf(["Trang sau khi khởi động lại"]))
         assert "khởi động lại" in again.text
         assert second in ex.pids and first not in ex.pids

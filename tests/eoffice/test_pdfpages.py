@@ -1,16 +1,16 @@
 """The shared page renderer (eoffice.pdfpages): one render per page however many ask at once, a
-cache bounded by bytes, errors not cached, and every PyMuPDF call in the one PyMuPDF thread."""
+cache bounded by bytes, errors not cached, and every render in a PDF worker process."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from eoffice import pdfpages
+from eoffice import pdfpages, pdfsandbox
 from storage.errors import Invalid
 from tests.eoffice.conftest import make_pdf
 
@@ -29,21 +29,21 @@ def fresh_cache() -> Iterator[None]:
 
 async def test_concurrent_requests_for_a_page_share_one_render(monkeypatch: pytest.MonkeyPatch) -> None:
     loads: list[int] = []
-    renders: list[tuple[int, str]] = []
-    real = pdfpages.render_page
+    renders: list[int] = []
+    real = pdfpages.with_doc
 
     async def load() -> bytes:
         loads.append(1)
         return PDF
 
-    def spy(doc: Any, number: int, width: int, fmt: str) -> bytes:
-        renders.append((number, threading.current_thread().name))
-        return real(doc, number, width, fmt)
+    async def spy(key: str, load_: Any, fn: Any, number: int, *args: Any) -> Any:
+        renders.append(number)
+        return await real(key, load_, fn, number, *args)
 
-    monkeypatch.setattr(pdfpages, "render_page", spy)
+    monkeypatch.setattr(pdfpages, "with_doc", spy)
     images = await asyncio.gather(*(pdfpages.page_image(KEY, load, 2, 500) for _ in range(6)))
     assert len(set(images)) == 1 and images[0].startswith(b"\x89PNG")
-    assert [n for n, _ in renders] == [2] and renders[0][1].startswith("pymupdf")
+    assert renders == [2] and pdfsandbox.pids() and os.getpid() not in pdfsandbox.pids()
     jpeg = await pdfpages.page_image(KEY, load, 3, 500, "jpeg")
     assert jpeg.startswith(b"\xff\xd8") and loads == [1]  # the document stayed open for page 3
     info = pdfpages.cache_info()

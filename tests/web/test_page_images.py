@@ -4,7 +4,7 @@ see the document, even right after an authorised reader warmed the cache."""
 
 from __future__ import annotations
 
-import threading
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from eoffice import documents, pdfpages
+from eoffice import documents, pdfpages, pdfsandbox
 from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.settings import Settings
@@ -67,14 +67,14 @@ def test_cached_page_private_etag_and_no_leak(world: tuple[As, As, As, int],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     clerk, other, anonymous, att = world
     url = f"/api/attachments/{att}/pages/2.png?width=600"
-    threads: list[str] = []
-    real = pdfpages.render_page
+    threads: list[str] = []  # what was rendered (in a PDF worker process)
+    real = pdfpages.with_doc
 
-    def spy(*args: Any) -> bytes:
-        threads.append(threading.current_thread().name)
-        return real(*args)
+    async def spy(*args: Any) -> Any:
+        threads.append(args[2].__name__)
+        return await real(*args)
 
-    monkeypatch.setattr(pdfpages, "render_page", spy)
+    monkeypatch.setattr(pdfpages, "with_doc", spy)
 
     t0 = time.perf_counter()
     first = clerk.get(url)
@@ -88,7 +88,8 @@ def test_cached_page_private_etag_and_no_leak(world: tuple[As, As, As, int],
     second = clerk.get(url)
     t_second = time.perf_counter() - t0
     assert second.content == first.content and second.headers["etag"] == tag
-    assert len(threads) == 1 and threads[0].startswith("pymupdf")  # rendered once, in the one PyMuPDF thread
+    assert threads == ["render_page"] and pdfsandbox.pids()  # rendered once, in a PDF worker process
+    assert os.getpid() not in pdfsandbox.pids()
     info = pdfpages.cache_info()
     assert (info.misses, info.hits, info.items) == (1, 1, 1)
     print(f"page image: first {t_first * 1000:.1f} ms, cached {t_second * 1000:.1f} ms")

@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from eoffice import uploads
+from eoffice import upload_limits, uploads
+from storage.errors import TooLarge
 from web.auth import require_user
 from web.openapi import build_openapi, describe
 from web.uploads import receive_file
@@ -23,7 +24,8 @@ async def me(request: Request) -> JSONResponse:
                                                                                          "format": "binary"}}}},
     parameters=[{"name": "X-Filename", "in": "header", "required": True, "schema": {"type": "string"},
                  "description": "Tên tệp (mã hóa URL)"}],
-    responses={"201": {"description": "Đã lưu"}, "413": {"description": "Vượt giới hạn kích thước"},
+    responses={"201": {"description": "Đã lưu"},
+               "413": {"description": "Vượt giới hạn kích thước, hoặc hạn mức tệp chưa đính kèm"},
                "503": {"description": "Kho lưu trữ tệp không phản hồi"}},
 )
 async def upload_file(request: Request) -> JSONResponse:
@@ -33,7 +35,19 @@ async def upload_file(request: Request) -> JSONResponse:
     """
     user = require_user(request)
     state = request.app.state
-    info, filename = await receive_file(request, state.blobs, state.settings.upload_limit)
+    settings = state.settings
+    limit, room = settings.upload_limit, None
+    if settings.upload_quota > 0:  # what the user has uploaded and not attached counts (eoffice.upload_limits)
+        room = await upload_limits.room_for(state.db, user.id, settings.upload_quota, settings.upload_keep_hours)
+        limit = min(limit, room)
+    try:
+        info, filename = await receive_file(request, state.blobs, limit)
+    except TooLarge:
+        if room is None or room >= settings.upload_limit:
+            raise
+        used = settings.upload_quota - room
+        raise TooLarge(upload_limits.quota_message(settings.upload_quota, used), reason="quota",
+                       quota=settings.upload_quota, used=used) from None
     async with state.db.uow() as uow:
         upload = await uploads.record_upload(uow, user, info, filename)
         await uow.commit()

@@ -5,10 +5,13 @@ into JSON centrally (web.errors)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -23,9 +26,11 @@ from eoffice import (
     live,
     outgoing,
     pdfpages,
+    pdfsandbox,
     search,
     stats,
     tasks,
+    upload_limits,
 )
 from storage.errors import Invalid
 from web import file_response
@@ -42,11 +47,14 @@ def setup(app: Any) -> None:
     access, unit:{id} its leaders and its agency clerks, each with a snapshot for a client too far
     behind to replay) and the ingest runner."""
     live.register(app.state.hub)
+    pdfsandbox.configure(pdfsandbox.limits_from(app.state.settings))
     app.state.ingest_runner = ingest.IngestRunner(app.state.db, app.state.blobs)
 
 
 async def startup(app: Any) -> None:
     """Re-queue text extraction that a previous process left unfinished (a crash, a restart)."""
+    # the PDF workers start in the background: the first pages do not wait for their imports
+    app.state.pdf_workers_starting = asyncio.get_running_loop().create_task(pdfsandbox.start(), name="pdf-workers")
     runner = getattr(app.state, "ingest_runner", None)
     if runner is not None:
         count = await runner.recover()
@@ -56,15 +64,27 @@ async def startup(app: Any) -> None:
     if hour is not None:  # the daily digest at that local hour; one process of several sends it
         app.state.digest_scheduler = digest.DigestScheduler(app.state.db, hour)
         app.state.digest_scheduler.start()
+    keep = app.state.settings.upload_keep_hours
+    if keep > 0:  # uploads never attached: removed after `keep` hours (eoffice.upload_limits)
+        app.state.upload_cleaner = upload_limits.UploadCleaner(app.state.db, app.state.blobs, keep)
+        app.state.upload_cleaner.start()
 
 
 async def shutdown(app: Any) -> None:
+    starting = getattr(app.state, "pdf_workers_starting", None)
+    if starting is not None:
+        with contextlib.suppress(Exception):
+            await starting
+    cleaner = getattr(app.state, "upload_cleaner", None)
+    if cleaner is not None:
+        await cleaner.stop()
     scheduler = getattr(app.state, "digest_scheduler", None)
     if scheduler is not None:
         await scheduler.stop()
     runner = getattr(app.state, "ingest_runner", None)
     if runner is not None:
         await runner.stop()
+    await anyio.to_thread.run_sync(pdfsandbox.shutdown)
 
 
 def start_jobs(app: Any, job_ids: list[int]) -> None:

@@ -1,0 +1,127 @@
+"""A crafted PDF (a few KB that keep MuPDF busy for minutes) is refused within the limits and does
+not stall anyone else's pages, search or text extraction (eoffice.pdfsandbox, eoffice.ingest)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eoffice import ingest, pdfpages, pdfsandbox
+from meetings import render
+from storage.errors import Invalid
+from tests.eoffice.conftest import make_pdf
+from tests.eoffice.hostile_pdfs import big_stream, nested_xobjects, page_of_size
+
+NORMAL = make_pdf([f"Trang {n}: Ủy ban nhân dân huyện Đông Triều" for n in range(1, 4)])
+HOSTILE = nested_xobjects(7)  # ~3 KB; about 50 s of MuPDF work for one page
+NORMAL_KEY, HOSTILE_KEY = "c" * 64, "d" * 64
+TIMEOUT = 3.0
+MEMORY = 768 * 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def tight_limits() -> Iterator[None]:
+    before = pdfsandbox.limits()
+    pdfsandbox.configure(pdfsandbox.Limits(timeout=TIMEOUT, extract_timeout=TIMEOUT, memory=MEMORY, processes=2,
+                                           max_pages=3))
+    for key in (NORMAL_KEY, HOSTILE_KEY):
+        pdfpages.forget(key)
+    pdfpages.clear_cache()
+    yield
+    pdfpages.clear_cache()
+    pdfsandbox.configure(before)
+
+
+def _address_space_limit(pid: int) -> str:
+    return next(x for x in Path(f"/proc/{pid}/limits").read_text().splitlines() if x.startswith("Max address space"))
+
+
+async def _until(cond: object, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_hostile_page_is_refused_in_time_and_others_pages_answer_meanwhile() -> None:
+    async def hostile() -> bytes:
+        return HOSTILE
+
+    async def normal() -> bytes:
+        return NORMAL
+
+    await pdfpages.page_image(NORMAL_KEY, normal, 1, 200)  # both workers up (the first start imports PyMuPDF)
+    await pdfsandbox.start()
+    pids = set(pdfsandbox.pids())
+    assert len(pids) == 2
+
+    started = time.monotonic()
+    attack = asyncio.ensure_future(pdfpages.page_image(HOSTILE_KEY, hostile, 1, 800))
+    await _until(lambda: pdfsandbox.busy() == 1)  # the hostile page is in a worker now
+    for page in (2, 3):  # another reader's pages, not cached yet: rendered by the other worker
+        t = time.monotonic()
+        image = await pdfpages.page_image(NORMAL_KEY, normal, page, 800)
+        assert image.startswith(b"\x89PNG") and time.monotonic() - t < 2.0
+        assert not attack.done()
+    found = await pdfsandbox.with_doc(NORMAL_KEY, normal, render.search, "Đông Triều")
+    assert found["total"] == 3  # the meeting room's search runs meanwhile too
+
+    with pytest.raises(pdfsandbox.TooComplex, match="quá phức tạp") as refused:
+        await attack
+    took = time.monotonic() - started
+    assert TIMEOUT <= took < TIMEOUT + 5, took
+    assert refused.value.status == 422
+    assert len(pdfsandbox.pids()) == 1 and set(pdfsandbox.pids()) < pids  # the busy worker was killed
+
+    t = time.monotonic()  # asked again: refused at once, from memory, holding no worker
+    with pytest.raises(pdfsandbox.TooComplex):
+        await pdfpages.page_image(HOSTILE_KEY, hostile, 1, 400)
+    assert time.monotonic() - t < 0.5 and pdfsandbox.busy() == 0
+    assert (await pdfpages.page_image(NORMAL_KEY, normal, 1, 300)).startswith(b"\x89PNG")  # a new worker
+
+
+async def test_workers_address_space_is_capped() -> None:
+    await pdfsandbox.call(len, b"x")
+    pid = pdfsandbox.pids()[0]
+    line = _address_space_limit(pid)
+    assert line.split()[3:5] == [str(MEMORY), str(MEMORY)]
+    with pytest.raises(pdfsandbox.TooComplex):  # past the cap: refused, and the worker goes on
+        await pdfsandbox.call(bytearray, MEMORY)
+    assert pid in pdfsandbox.pids()
+
+
+async def test_a_big_content_stream_does_not_block_text_extraction_of_other_files() -> None:
+    bomb = big_stream(40)
+    assert len(bomb) < 200_000
+    extractor = ingest.Extractor(processes=1)  # one worker: the normal file waits behind the bomb
+    try:
+        await extractor.start()
+        started = time.monotonic()
+        bad = extractor.submit_nowait(bomb)
+        good = extractor.submit_nowait(NORMAL)
+        with pytest.raises(pdfsandbox.TooComplex, match="quá phức tạp"):
+            await bad
+        assert time.monotonic() - started < TIMEOUT + 5
+        text = (await good).text
+        assert "Đông Triều" in text
+        assert extractor.pid is not None and str(MEMORY) in _address_space_limit(extractor.pid)
+    finally:
+        await extractor.close()
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (make_pdf(["một", "hai", "ba", "bốn"]), "pages"),
+    (page_of_size(100_000, 400), "page_size"),
+    (make_pdf(["mật"], password="bí mật"), "encrypted"),
+    (b"%PDF-1.7\n" + bytes(range(256)) * 8, "corrupt"),
+])
+async def test_upload_inspection_refuses_what_would_not_display(data: bytes, reason: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        await ingest.inspect(data, "công văn.pdf")
+    assert refused.value.details["reason"] == reason and "«công văn.pdf»" in refused.value.message
+    assert refused.value.status in (400, 422)
+
