@@ -30,15 +30,23 @@ Secret ballots
     with SELECT could run ``... JOIN meeting_poll_ballots b ON b.xmin = v.xmin`` and read each
     voter's choice. So while a secret poll is open its ballots are *sealed*: the stored choice is
     ``{"sealed": base64(nonce || AES-256-GCM(choice padded to a length fixed per poll))}``, with a
-    fresh random nonce per ballot and the poll id as associated data, under a key derived from the
-    application's secret key (``EOFFICE_SECRET_KEY`` or ``var/secret_key``; registered by the web
-    app at start-up, ``use_ballot_key``), which is not in the database. The xmin join or the ctid
-    order still pair a voter with *a row*, but the row says nothing: two "yes" ballots differ,
-    every ballot of a poll has the same length, and the choice is unreadable without the key.
-    When a secret poll closes (or is cancelled) the closing transaction unseals the ballots,
-    counts them, deletes them and writes them back in plaintext, in a random order, with new ids
-    (so their ids, ctid and xmin are the closing transaction's and say nothing about when each
-    was cast), and the table is vacuumed after the commit (``scrub``: the dead sealed versions go).
+    fresh random nonce per ballot and the poll id as associated data, under a random key of the
+    poll's own (``meetings.ballot_keys``), created when it opens and stored only wrapped (AES-GCM)
+    under a key derived from the application's secret, which is not in the database nor, by
+    default, in the data directory (``EOFFICE_SECRET_KEY`` or the key directory, ``storage.keys``).
+    The wrapped key is in the database so a restarted process (even after ``kill -9``) goes on.
+    The xmin join or the ctid order still pair a voter with *a row*, but the row says nothing: two
+    "yes" ballots differ, every ballot of a poll has the same length, and the choice is unreadable
+    without the key. When a secret poll closes (or is cancelled) the closing transaction unseals the
+    ballots, counts them, deletes them and writes them back in plaintext, in a random order, with new
+    ids (so their ids, ctid and xmin are the closing transaction's and say nothing about when each
+    was cast), then overwrites the poll's key row with zeros and deletes it: from then on nothing
+    opens a sealed ballot, wherever a copy of it survives. After the commit ``scrub`` makes the
+    storage forget the old versions: PostgreSQL vacuums the dead sealed ballots and key row; SQLite
+    (where ``secure_delete`` is on for every connection, so deleted rows and freed pages are zeroed
+    in the file) checkpoints the write-ahead log into the file and truncates it, so the log no longer
+    keeps the sealed ballots in commit order next to the voters' rows, nor the wrapped key.
+    ``tests/meetings/test_voting_raw_files.py`` reads the raw files after a close to check this.
 
     Cost: sealing is about 9 µs of CPU per vote and unsealing 5 µs per ballot at the close (2,000
     ballots: 10 ms), against 0.5-0.9 ms of server CPU per vote in ``bench/voting.py``.
@@ -52,21 +60,28 @@ Secret ballots
     rewritten each batch. Re-touching voter rows does not help while ballots keep their arrival
     order (``voted_at`` order against ballot order).
 
-    Residual risk, honestly: (1) someone who holds *both* the application's secret key and read
-    access to the database while the poll is open (in practice the server's operator) can unseal
-    and link; so can someone who copies the sealed rows and their xmin while the poll is open and
-    obtains the key later. (2) A database superuser can read the write-ahead log or dead row
-    versions: these hold sealed ballots only (``scrub`` after a close and at start-up vacuums the
-    dead versions, though freed bytes may stay on disk until overwritten); the plaintext rewrite
-    at close is written in random order by one transaction. (3) Anyone watching the has-voted
-    rows live learns who voted when (the chair sees that too), never what. (4) Weighted secret
-    polls reveal the weight of each ballot after the close, which identifies a voter whose weight
-    is unique; with one voter, or a unanimous result, the count itself tells. (5) If the secret
-    key changes while a secret poll is open its ballots cannot be unsealed: closing refuses with
-    a clear message (the chair cancels and re-runs). A process that did not register the key (a
-    script with its own ``Database``) seals with a key of its own process, and only that process
-    can close such a poll. (6) Paper ballots entered one seat at a time are known to whoever
-    enters them, as a single paper is to a teller (``record_paper_ballots``).
+    Residual risk, honestly: (1) someone who holds *both* the application's secret and read
+    access to the database while the poll is open (in practice the server's operator) can unwrap
+    the poll's key and link; so can someone who copies the sealed rows with their xmin (or the
+    SQLite write-ahead log) while the poll is open and obtains the secret *before the close*: once
+    the poll's key row is destroyed, the secret alone opens nothing. (2) Bytes the database freed
+    may stay on the storage device below the file system (SSD wear levelling, file-system journals,
+    snapshots, backups taken while the poll was open). On PostgreSQL the vacuumed key row's bytes
+    may stay in the page until reused, and the write-ahead log segments (and a WAL archive, if one
+    is kept) hold the wrapped key and the sealed ballots until recycled: whoever has those *and* the
+    secret can still link, so the secret must be kept apart from database backups (SQLite: the file
+    is zeroed and the log truncated, see above).
+    ``scrub`` runs after a close and at start-up; if a reader kept the SQLite log busy it tries again
+    at the next one. (3) Anyone watching the has-voted rows live learns who voted when (the chair
+    sees that too), never what. (4) Weighted secret polls reveal the weight of each ballot after the
+    close, which identifies a voter whose weight is unique; with one voter, or a unanimous result,
+    the count itself tells. (5) If the secret changes while a secret poll is open its key cannot be
+    unwrapped: casting and closing refuse with a clear message (the chair cancels and re-runs). A
+    process that did not register the secret (a script with its own ``Database``) wraps with a key of
+    its own process, and only that process can close such a poll. Polls opened before per-poll keys
+    existed are sealed with a key derived from the secret itself until they close. (6) Paper ballots
+    entered one seat at a time are known to whoever enters them, as a single paper is to a teller
+    (``record_paper_ballots``).
 
 Paper ballots
     In a secret poll, people without a tablet vote on paper (``record_paper_ballots``): the chair
