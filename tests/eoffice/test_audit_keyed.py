@@ -9,6 +9,7 @@ anchor exported earlier (``eoffice audit anchor``) catches. Entries written befo
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -23,6 +24,7 @@ from sqlalchemy import select, text
 from eoffice import audit
 from storage import keys
 from storage.db import Database
+from storage.migrate import migrate
 
 EOFFICE = str(Path(sys.executable).with_name("eoffice"))
 
@@ -159,3 +161,51 @@ async def test_entries_from_before_the_keyed_chain_are_checked_up_to_a_fixed_poi
     async with db.engine.begin() as conn:  # ... or that there never was a legacy part
         await conn.execute(text("UPDATE audit_head SET legacy_seq = 0, legacy_tag = ''"))
     assert _cli(db_url, tmp_path, "verify").returncode == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_an_old_database_upgrades_with_its_plain_entries_kept(db: Database, db_url: str, tmp_path: Path) -> None:
+    """A database written by the previous version (plain SHA-256 chain) is migrated with `eoffice migrate`:
+    its entries stay valid as legacy ones, the switch-over point is tagged, new entries are keyed."""
+    old_url = f"sqlite+aiosqlite:///{tmp_path}/cu.db"
+    await asyncio.to_thread(migrate, old_url, "0014")
+    old = Database(old_url)  # no secret registered for it: written as the old server did, through SQL
+    prev = audit.GENESIS
+    async with old.engine.begin() as conn:
+        for seq in (1, 2, 3):
+            row = {"seq": seq, "at": dt.datetime(2026, 11, 20, 8, seq, tzinfo=dt.UTC), "actor_id": None,
+                   "actor_name": "vanthu", "action": "document.register", "object_type": "document",
+                   "object_id": str(seq), "data": {"summary": f"Công văn số {seq}/UBND-VX"}, "ip": "",
+                   "prev_hash": prev}
+            prev = audit.row_hash(row, None)
+            await conn.execute(text(
+                "INSERT INTO audit_log (seq, at, actor_id, actor_name, action, object_type, object_id, data, ip, "
+                "prev_hash, hash) VALUES (:seq, :at, NULL, :actor_name, :action, :object_type, :object_id, :data, "
+                ":ip, :prev_hash, :hash)"),
+                {**row, "at": row["at"].replace(tzinfo=None), "data": json.dumps(row["data"], ensure_ascii=False),
+                 "hash": prev})
+        await conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 3, :h)"), {"h": prev})
+    await old.dispose()
+
+    secret = "bí-mật-máy-chủ-sau-nâng-cấp"
+    env = {**os.environ, "EOFFICE_DATABASE_URL": old_url, "EOFFICE_VAR_DIR": str(tmp_path / "var"),
+           "EOFFICE_SECRET_KEY": secret}
+    up = await asyncio.to_thread(subprocess.run, [EOFFICE, "migrate"], env=env, capture_output=True, text=True,
+                                 timeout=120)
+    assert up.returncode == 0, up.stderr
+    keys.register(old_url, secret)
+    upgraded = Database(old_url)
+    try:
+        async with upgraded.uow() as uow:
+            head = await uow.session.get(audit.AuditHead, 1)
+            assert head is not None and head.legacy_seq == 3 and head.legacy_tag
+            await audit.record(uow, None, "document.register", "document", 4, summary="Công văn số 4/UBND-VX")
+            await uow.commit()
+        async with upgraded.uow() as uow:
+            assert (await audit.verify(uow.session)).ok
+            e4 = await uow.session.get(audit.AuditEntry, 4)
+            assert e4 is not None and e4.hash == audit.entry_hash(e4, audit.chain_key(old_url))
+    finally:
+        await upgraded.dispose()
+    ok = _cli(old_url, tmp_path, "verify", secret=secret)
+    assert ok.returncode == 0 and "4 mục" in ok.stdout, ok.stderr
