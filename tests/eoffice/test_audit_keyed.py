@@ -4,7 +4,7 @@ An attacker with write access to the database (but not the server's secret, kept
 entry and recomputes the plain SHA-256 chain over it and every later entry, and the head: ``eoffice audit
 verify`` still fails. Deleting the newest entries and moving the head back leaves a valid chain, which an
 anchor exported earlier (``eoffice audit anchor``) catches. Entries written before the keyed chain
-(migration 0015) are checked the old way up to a switch-over point that cannot be moved.
+(migration 0016) are checked the old way up to a switch-over point that cannot be moved.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ async def test_anchor_then_truncate_is_caught(db: Database, db_url: str, tmp_pat
 
 async def test_entries_from_before_the_keyed_chain_are_checked_up_to_a_fixed_point(
         db: Database, db_url: str, tmp_path: Path) -> None:
-    """Migration 0015 marks the existing entries as legacy (plain SHA-256); the marker is tagged with the key,
+    """Migration 0016 marks the existing entries as legacy (plain SHA-256); the marker is tagged with the key,
     so an attacker cannot move it forward to pass rewritten entries off as legacy ones."""
     await _write(db, 3)
     # as an old server wrote them: plain hashes, then the migration's switch-over point at the head
@@ -168,7 +168,7 @@ async def test_an_old_database_upgrades_with_its_plain_entries_kept(db: Database
     """A database written by the previous version (plain SHA-256 chain) is migrated with `eoffice migrate`:
     its entries stay valid as legacy ones, the switch-over point is tagged, new entries are keyed."""
     old_url = f"sqlite+aiosqlite:///{tmp_path}/cu.db"
-    await asyncio.to_thread(migrate, old_url, "0014")
+    await asyncio.to_thread(migrate, old_url, "0015")
     old = Database(old_url)  # no secret registered for it: written as the old server did, through SQL
     prev = audit.GENESIS
     async with old.engine.begin() as conn:
