@@ -59,6 +59,7 @@ from eoffice.org import User  # noqa: E402
 from meetings import meetings  # noqa: E402
 from meetings.meetings import Participant  # noqa: E402
 from meetings.voting import PollBallot, PollVoter  # noqa: E402
+from storage import keys  # noqa: E402
 from storage.db import Database, utcnow  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.settings import Settings  # noqa: E402
@@ -407,6 +408,7 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
     await asyncio.to_thread(migrate, url)
     settings = Settings(database_url=url, blob_url=f"file://{workdir}/blobs", broker_url="memory://",
                         secret_key="bench-voting-" + secrets.token_hex(16))
+    keys.register(url, settings.secret_key)  # this process's audit entries are keyed as the server's
     t_setup = time.perf_counter()
     world = await prepare(url, n, settings)
     setup_s = time.perf_counter() - t_setup

@@ -12,12 +12,29 @@ memory and inserted with one statement, then the head takes the last hash. Three
 whatever the number of entries (two for one entry on PostgreSQL, where the insert goes in a WITH
 clause of the head's update), and the chain is exactly what as many
 ``record`` calls would have written.
+
+Keyed chain
+    A plain hash chain only shows accidental damage: whoever can write the database can change a row
+    and recompute every later hash. So each entry's hash is an HMAC-SHA256 under a key derived from
+    the server's secret (``storage.keys``: ``EOFFICE_SECRET_KEY`` or the key directory, never in the
+    database). Without the key an altered row cannot be given a hash that ``verify`` accepts.
+
+    Entries written before the switch (migration 0017) keep their plain SHA-256: ``audit_head.legacy_seq``
+    is the last of them, checked the old way; every later entry must carry the HMAC. The switch-over
+    point is itself authenticated (``legacy_tag``, an HMAC of it, written by ``seal_legacy`` at the
+    first start or ``eoffice migrate`` with the key), so it cannot be moved to pass forged plain entries
+    off as old ones. A fresh database has no legacy part (``legacy_seq`` 0).
+
+    Deleting the newest entries and moving the head back still leaves a valid chain. ``anchor`` gives
+    the head (seq, hash, time) to keep elsewhere (``eoffice audit anchor``: printed, mailed, on paper);
+    ``verify`` with an anchor also checks that this entry is still there, unchanged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,9 +45,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.db import Base, UnitOfWork, utcnow
+from storage import keys
+from storage.db import Base, Database, UnitOfWork, utcnow
 
 GENESIS = "0" * 64
+KEY_LABEL = "eoffice.audit.chain.v2"
 
 
 class AuditEntry(Base):
@@ -53,21 +72,48 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
+    legacy_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # last unkeyed entry
+    legacy_tag: Mapped[str] = mapped_column(String(64), default="", server_default="")  # HMAC of legacy_seq
 
 
 HASHED = ("seq", "at", "actor_id", "actor_name", "action", "object_type", "object_id", "data", "ip", "prev_hash")
 
 
-def row_hash(row: dict[str, Any]) -> str:
-    """The hash of an entry given as a mapping of its columns (``at`` an aware datetime)."""
+def _canonical(row: dict[str, Any]) -> bytes:
     body = {k: row[k] for k in HASHED}
     body["at"] = row["at"].astimezone(dt.UTC).isoformat(timespec="microseconds")
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def entry_hash(e: AuditEntry) -> str:
-    return row_hash({k: getattr(e, k) for k in HASHED})
+def row_hash(row: dict[str, Any], key: bytes | None) -> str:
+    """The hash of an entry given as a mapping of its columns (``at`` an aware datetime): HMAC-SHA256
+    under ``key``, or with ``key`` None the plain SHA-256 of entries older than the keyed chain."""
+    if key is None:
+        return hashlib.sha256(_canonical(row)).hexdigest()
+    return hmac.new(key, _canonical(row), hashlib.sha256).hexdigest()
+
+
+def entry_hash(e: AuditEntry, key: bytes | None) -> str:
+    return row_hash({k: getattr(e, k) for k in HASHED}, key)
+
+
+def chain_key(url: object) -> bytes:
+    """The MAC key of the audit chain of the database at ``url`` (module docstring)."""
+    return keys.key_for(url, KEY_LABEL)  # type: ignore[arg-type]
+
+
+def legacy_tag(key: bytes, legacy_seq: int) -> str:
+    return hmac.new(key, f"legacy:{legacy_seq}".encode(), hashlib.sha256).hexdigest()
+
+
+async def seal_legacy(db: Database) -> None:
+    """Authenticate the switch-over point left by migration 0017, once, with the key (start-up, migrate)."""
+    async with db.uow() as uow:
+        head = await uow.session.get(AuditHead, 1, with_for_update=True)
+        if head is None or head.legacy_seq == 0 or head.legacy_tag:
+            return
+        head.legacy_tag = legacy_tag(chain_key(db.url), head.legacy_seq)
+        await uow.commit()
 
 
 @dataclass
@@ -102,6 +148,7 @@ async def record_many(uow: UnitOfWork, entries: Sequence[Entry]) -> list[dict[st
     if not entries:
         return []
     last, prev = await _advance_head(uow, len(entries))
+    key = chain_key(uow.db.url)
     at = utcnow()
     rows: list[dict[str, Any]] = []
     for seq, e in enumerate(entries, start=last - len(entries) + 1):
@@ -118,7 +165,7 @@ async def record_many(uow: UnitOfWork, entries: Sequence[Entry]) -> list[dict[st
             "ip": e.ip,
             "prev_hash": prev,
         }
-        row["hash"] = prev = row_hash(row)
+        row["hash"] = prev = row_hash(row, key)
         rows.append(row)
     if uow.dialect == "postgresql" and len(rows) == 1:
         # the entry and the head's new hash in one round trip: an INSERT in a WITH clause runs to
@@ -158,18 +205,31 @@ class Verification:
     reason: str = ""
 
 
-async def verify(session: AsyncSession, progress: Any = None) -> Verification:
-    """Walk the chain; report the first broken link (altered, inserted or deleted row)."""
+async def verify(session: AsyncSession, progress: Any = None, *, key: bytes | None = None,
+                 anchor: Anchor | None = None) -> Verification:
+    """Walk the chain; report the first broken link (altered, inserted or deleted row). ``key``: the chain's
+    MAC key (default: the one registered for the session's database); ``anchor``: a head exported earlier
+    that must still be in the chain, unchanged."""
+    if key is None:
+        key = chain_key(session.bind.url)  # type: ignore[union-attr]
     head = await session.get(AuditHead, 1)
+    legacy_seq = head.legacy_seq if head else 0
+    if legacy_seq and not hmac.compare_digest(head.legacy_tag if head else "", legacy_tag(key, legacy_seq)):
+        return Verification(False, 0, legacy_seq + 1,
+                            f"ranh giới giữa các mục cũ (không khóa) và mục có khóa (mục {legacy_seq}) "
+                            "không được xác nhận bằng khóa của máy chủ")
     prev_hash, expected_seq, checked = GENESIS, 1, 0
+    anchored: AuditEntry | None = None
     result = await session.stream_scalars(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=500))
     async for e in result:
         if e.seq != expected_seq:
             return Verification(False, checked, expected_seq, f"mục {expected_seq} đã bị xóa (tiếp theo là {e.seq})")
         if e.prev_hash != prev_hash:
             return Verification(False, checked, e.seq, "liên kết với mục trước không khớp")
-        if entry_hash(e) != e.hash:
+        if not hmac.compare_digest(entry_hash(e, None if e.seq <= legacy_seq else key), e.hash):
             return Verification(False, checked, e.seq, "nội dung mục đã bị sửa")
+        if anchor is not None and e.seq == anchor.seq:
+            anchored = e
         prev_hash, expected_seq, checked = e.hash, e.seq + 1, checked + 1
         if progress is not None:
             progress(checked)
@@ -178,4 +238,47 @@ async def verify(session: AsyncSession, progress: Any = None) -> Verification:
         return Verification(False, checked, checked + 1, f"thiếu các mục cuối: sổ ghi {head_seq}, còn {checked}")
     if head is not None and head.hash != prev_hash:
         return Verification(False, checked, checked, "mục cuối không khớp với đầu chuỗi")
+    if anchor is not None and anchor.seq > 0:
+        if anchored is None:
+            return Verification(False, checked, anchor.seq,
+                                f"mục {anchor.seq} đã được neo nhưng không còn trong nhật ký (nhật ký bị cắt bớt)")
+        if anchored.hash != anchor.hash:
+            return Verification(False, checked, anchor.seq, f"mục {anchor.seq} khác với bản neo đã xuất")
     return Verification(True, checked)
+
+
+# ---------------------------------------------------------------- anchors: the head, kept elsewhere
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's head at some moment: keep it outside the server (``eoffice audit anchor``)."""
+
+    seq: int
+    hash: str
+    at: str  # the anchored entry's time, ISO 8601 UTC
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": "eoffice.audit.anchor", "seq": self.seq, "hash": self.hash, "at": self.at,
+                           "exported_at": utcnow().isoformat(timespec="seconds")}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Anchor:
+        try:
+            data = json.loads(text)
+            seq, digest, at = int(data["seq"]), str(data["hash"]), str(data.get("at", ""))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError("tệp neo không đúng định dạng (cần JSON có seq và hash)") from exc
+        if seq < 0 or len(digest) != 64:
+            raise ValueError("tệp neo không đúng định dạng (seq hoặc hash sai)")
+        return cls(seq, digest, at)
+
+
+async def anchor(session: AsyncSession) -> Anchor:
+    """The current head of the chain (the newest entry)."""
+    head = await session.get(AuditHead, 1)
+    if head is None or head.seq == 0:
+        return Anchor(0, GENESIS, "")
+    entry = await session.get(AuditEntry, head.seq)
+    at = entry.at.astimezone(dt.UTC).isoformat(timespec="microseconds") if entry else ""
+    return Anchor(head.seq, head.hash, at)

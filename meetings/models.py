@@ -2,6 +2,7 @@
 
 import meetings.agenda
 import meetings.annotations
+import meetings.ballot_keys
 import meetings.documents
 import meetings.meetings
 import meetings.minutes

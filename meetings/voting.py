@@ -30,15 +30,23 @@ Secret ballots
     with SELECT could run ``... JOIN meeting_poll_ballots b ON b.xmin = v.xmin`` and read each
     voter's choice. So while a secret poll is open its ballots are *sealed*: the stored choice is
     ``{"sealed": base64(nonce || AES-256-GCM(choice padded to a length fixed per poll))}``, with a
-    fresh random nonce per ballot and the poll id as associated data, under a key derived from the
-    application's secret key (``EOFFICE_SECRET_KEY`` or ``var/secret_key``; registered by the web
-    app at start-up, ``use_ballot_key``), which is not in the database. The xmin join or the ctid
-    order still pair a voter with *a row*, but the row says nothing: two "yes" ballots differ,
-    every ballot of a poll has the same length, and the choice is unreadable without the key.
-    When a secret poll closes (or is cancelled) the closing transaction unseals the ballots,
-    counts them, deletes them and writes them back in plaintext, in a random order, with new ids
-    (so their ids, ctid and xmin are the closing transaction's and say nothing about when each
-    was cast), and the table is vacuumed after the commit (``scrub``: the dead sealed versions go).
+    fresh random nonce per ballot and the poll id as associated data, under a random key of the
+    poll's own (``meetings.ballot_keys``), created when it opens and stored only wrapped (AES-GCM)
+    under a key derived from the application's secret, which is not in the database nor, by
+    default, in the data directory (``EOFFICE_SECRET_KEY`` or the key directory, ``storage.keys``).
+    The wrapped key is in the database so a restarted process (even after ``kill -9``) goes on.
+    The xmin join or the ctid order still pair a voter with *a row*, but the row says nothing: two
+    "yes" ballots differ, every ballot of a poll has the same length, and the choice is unreadable
+    without the key. When a secret poll closes (or is cancelled) the closing transaction unseals the
+    ballots, counts them, deletes them and writes them back in plaintext, in a random order, with new
+    ids (so their ids, ctid and xmin are the closing transaction's and say nothing about when each
+    was cast), then overwrites the poll's key row with zeros and deletes it: from then on nothing
+    opens a sealed ballot, wherever a copy of it survives. After the commit ``scrub`` makes the
+    storage forget the old versions: PostgreSQL vacuums the dead sealed ballots and key row; SQLite
+    (where ``secure_delete`` is on for every connection, so deleted rows and freed pages are zeroed
+    in the file) checkpoints the write-ahead log into the file and truncates it, so the log no longer
+    keeps the sealed ballots in commit order next to the voters' rows, nor the wrapped key.
+    ``tests/meetings/test_voting_raw_files.py`` reads the raw files after a close to check this.
 
     Cost: sealing is about 9 µs of CPU per vote and unsealing 5 µs per ballot at the close (2,000
     ballots: 10 ms), against 0.5-0.9 ms of server CPU per vote in ``bench/voting.py``.
@@ -52,21 +60,28 @@ Secret ballots
     rewritten each batch. Re-touching voter rows does not help while ballots keep their arrival
     order (``voted_at`` order against ballot order).
 
-    Residual risk, honestly: (1) someone who holds *both* the application's secret key and read
-    access to the database while the poll is open (in practice the server's operator) can unseal
-    and link; so can someone who copies the sealed rows and their xmin while the poll is open and
-    obtains the key later. (2) A database superuser can read the write-ahead log or dead row
-    versions: these hold sealed ballots only (``scrub`` after a close and at start-up vacuums the
-    dead versions, though freed bytes may stay on disk until overwritten); the plaintext rewrite
-    at close is written in random order by one transaction. (3) Anyone watching the has-voted
-    rows live learns who voted when (the chair sees that too), never what. (4) Weighted secret
-    polls reveal the weight of each ballot after the close, which identifies a voter whose weight
-    is unique; with one voter, or a unanimous result, the count itself tells. (5) If the secret
-    key changes while a secret poll is open its ballots cannot be unsealed: closing refuses with
-    a clear message (the chair cancels and re-runs). A process that did not register the key (a
-    script with its own ``Database``) seals with a key of its own process, and only that process
-    can close such a poll. (6) Paper ballots entered one seat at a time are known to whoever
-    enters them, as a single paper is to a teller (``record_paper_ballots``).
+    Residual risk, honestly: (1) someone who holds *both* the application's secret and read
+    access to the database while the poll is open (in practice the server's operator) can unwrap
+    the poll's key and link; so can someone who copies the sealed rows with their xmin (or the
+    SQLite write-ahead log) while the poll is open and obtains the secret *before the close*: once
+    the poll's key row is destroyed, the secret alone opens nothing. (2) Bytes the database freed
+    may stay on the storage device below the file system (SSD wear levelling, file-system journals,
+    snapshots, backups taken while the poll was open). On PostgreSQL the vacuumed key row's bytes
+    may stay in the page until reused, and the write-ahead log segments (and a WAL archive, if one
+    is kept) hold the wrapped key and the sealed ballots until recycled: whoever has those *and* the
+    secret can still link, so the secret must be kept apart from database backups (SQLite: the file
+    is zeroed and the log truncated, see above).
+    ``scrub`` runs after a close and at start-up; if a reader kept the SQLite log busy it tries again
+    at the next one. (3) Anyone watching the has-voted rows live learns who voted when (the chair
+    sees that too), never what. (4) Weighted secret polls reveal the weight of each ballot after the
+    close, which identifies a voter whose weight is unique; with one voter, or a unanimous result,
+    the count itself tells. (5) If the secret changes while a secret poll is open its key cannot be
+    unwrapped: casting and closing refuse with a clear message (the chair cancels and re-runs). A
+    process that did not register the secret (a script with its own ``Database``) wraps with a key of
+    its own process, and only that process can close such a poll. Polls opened before per-poll keys
+    existed are sealed with a key derived from the secret itself until they close. (6) Paper ballots
+    entered one seat at a time are known to whoever enters them, as a single paper is to a teller
+    (``record_paper_ballots``).
 
 Paper ballots
     In a secret poll, people without a tablet vote on paper (``record_paper_ballots``): the chair
@@ -117,19 +132,15 @@ is the same one that reads who has voted, under the lock.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import io
-import json
+import logging
 import random
 import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
     JSON,
@@ -144,7 +155,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -152,13 +162,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from eoffice import audit, spreadsheet
 from eoffice.identity import ApiToken, UserSession, token_usable
 from eoffice.org import User
-from meetings import rules, topics
+from meetings import ballot_keys, rules, topics
 from meetings import voting_rules as vr
 from meetings.meetings import Ctx, Meeting, Participant, get_context, user_names, view_context
 from meetings.rules import State as MeetingState
 from meetings.voting_rules import State
-from storage.db import Base, Database, UnitOfWork, utcnow
+from storage import keys
+from storage.db import Base, Database, UnitOfWork, checkpoint_truncate, utcnow
 from storage.errors import AppError, Conflict, Denied, Forbidden, Invalid, NotFound, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 MAX_DURATION = 24 * 3600
 
@@ -264,61 +277,33 @@ def new_ballot_id() -> str:
     return uuid.uuid4().hex
 
 
-# ---------------------------------------------------------------- sealed secret ballots (module docstring)
+# ---------------------------------------------------------------- sealed secret ballots (meetings.ballot_keys)
 
-_BALLOT_KEYS: dict[str, bytes] = {}  # database URL -> key for sealing that database's secret ballots
-_PROCESS_KEY = secrets.token_bytes(32)  # for a Database nobody registered a key for (scripts, unit tests)
+seal, unseal, sealed_size, sealer = ballot_keys.seal, ballot_keys.unseal, ballot_keys.sealed_size, ballot_keys.sealer
 
 
 def use_ballot_key(db: Database, secret_key: str) -> None:
-    """Seal the secret ballots written through ``db`` with a key derived from the application's secret
-    (without one, this process's own random key is used: see the module docstring, residual risk 5)."""
-    if not secret_key:
-        return
-    _BALLOT_KEYS[db.url] = hmac.new(secret_key.encode(), b"eoffice.meetings.secret-ballot.v1",
-                                    hashlib.sha256).digest()
+    """Wrap the ballot keys of secret polls written through ``db`` with a key derived from the application's
+    secret (without one, this process's own random key is used: see the module docstring, residual risk 5)."""
+    keys.register(db.url, secret_key)
 
 
-def _sealer(uow: UnitOfWork) -> AESGCM:
-    return AESGCM(_BALLOT_KEYS.get(uow.db.url, _PROCESS_KEY))
+def _stored_choice(cipher: AESGCM | None, poll: Poll, choice: dict[str, Any]) -> dict[str, Any]:
+    return seal(cipher, poll, choice) if poll.secret and cipher is not None else choice
 
 
-def sealed_size(poll: Poll) -> int:
-    """Every sealed ballot of a poll has this plaintext length (so a length says nothing about a choice)."""
-    longest = len(json.dumps({"r": list(range(1, len(poll.options) + 1))}, separators=(",", ":")))
-    return max(64, -(-(longest + 16) // 64) * 64)
-
-
-def seal(uow: UnitOfWork, poll: Poll, choice: dict[str, Any]) -> dict[str, Any]:
-    plain = json.dumps(choice, separators=(",", ":")).encode()
-    size = max(sealed_size(poll), -(-len(plain) // 64) * 64)
-    nonce = secrets.token_bytes(12)
-    data = _sealer(uow).encrypt(nonce, plain.ljust(size), f"poll:{poll.id}".encode())
-    return {"sealed": base64.b64encode(nonce + data).decode()}
-
-
-def unseal(uow: UnitOfWork, poll: Poll, stored: dict[str, Any]) -> dict[str, Any]:
-    if "sealed" not in stored:
-        return stored  # written in plaintext (a named poll, a closed one, or cast before sealing existed)
-    raw = base64.b64decode(stored["sealed"])
-    try:
-        plain = _sealer(uow).decrypt(raw[:12], raw[12:], f"poll:{poll.id}".encode())
-    except InvalidTag:
-        raise Conflict("Không mở được các phiếu kín của biểu quyết này: khóa bí mật của máy chủ đã thay đổi "
-                       "từ khi biểu quyết mở. Hãy hủy biểu quyết và biểu quyết lại.") from None
-    out: dict[str, Any] = json.loads(plain)
-    return out
-
-
-def _stored_choice(uow: UnitOfWork, poll: Poll, choice: dict[str, Any]) -> dict[str, Any]:
-    return seal(uow, poll, choice) if poll.secret else choice
+async def _cipher(uow: UnitOfWork, poll: Poll) -> AESGCM | None:
+    return await sealer(uow, poll) if poll.secret else None
 
 
 async def _ballots(uow: UnitOfWork, poll: Poll) -> list[tuple[dict[str, Any], int]]:
     """The poll's ballots as (choice, weight), unsealed."""
     rows = (await uow.session.execute(
         select(PollBallot.choice, PollBallot.weight).where(PollBallot.poll_id == poll.id))).all()
-    return [(unseal(uow, poll, c) if poll.secret else c, w) for c, w in rows]
+    if not poll.secret:
+        return [(c, w) for c, w in rows]
+    cipher = await sealer(uow, poll)
+    return [(unseal(cipher, poll, c), w) for c, w in rows]
 
 
 # ---------------------------------------------------------------- views
@@ -696,6 +681,8 @@ async def open_poll(uow: UnitOfWork, actor: User, poll_id: int, *, duration_seco
     poll.refused_proxies = [{"grantor_id": p.grantor, "holder_id": p.holder, "reason": reason}
                             for p, reason in elig.refused]
     poll.votes_cast = poll.weight_cast = 0
+    if poll.secret:
+        await ballot_keys.create(uow, poll)
     await audit.record(uow, actor, "poll.open", "poll", poll.id, meeting_id=m.id, eligible=poll.eligible_count,
                        eligible_weight=poll.eligible_weight, present=elig.present, entitled=elig.entitled,
                        closes_at=_iso(poll.closes_at), refused_proxies=poll.refused_proxies)
@@ -800,7 +787,8 @@ async def _claim(uow: UnitOfWork, poll: Poll, voter: PollVoter, ballot: dict[str
             .execution_options(synchronize_session=False))
         if done.rowcount == 1:  # type: ignore[attr-defined]
             await uow.session.execute(insert(PollBallot).values(
-                id=ballot_id, poll_id=poll.id, choice=_stored_choice(uow, poll, ballot), weight=voter.weight))
+                id=ballot_id, poll_id=poll.id, choice=_stored_choice(await _cipher(uow, poll), poll, ballot),
+                weight=voter.weight))
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("Phiếu này đã được bỏ (có một phiếu khác vừa được ghi nhận trước).")
     return int(row[0]), change
@@ -885,11 +873,12 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
     now = utcnow()
     # the poll's row lock and its meeting's state in one statement (no extra round trip per batch)
     found = (await uow.session.execute(
-        select(Poll, Meeting.state).join(Meeting, Meeting.id == Poll.meeting_id).where(Poll.id == poll_id)
+        select(Poll, Meeting.state, ballot_keys.PollKey.wrapped).join(Meeting, Meeting.id == Poll.meeting_id)
+        .outerjoin(ballot_keys.PollKey, ballot_keys.PollKey.poll_id == Poll.id).where(Poll.id == poll_id)
         .with_for_update(of=Poll).execution_options(populate_existing=True))).first()
     if found is None:
         raise NotFound("Không tìm thấy biểu quyết.")
-    poll, meeting_state = found
+    poll, meeting_state, wrapped = found
     out: list[Receipt | AppError | None] = [None] * len(requests)
     try:
         _refuse_state(poll.state, poll.closes_at, now)
@@ -901,6 +890,11 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
         return [refused] * len(requests)
     spec = poll.spec()
     viewers = await viewers_of(uow, poll)  # None unless the poll's item is confidential
+    try:
+        cipher = ballot_keys.sealer_from(uow.db, poll.id, wrapped) if poll.secret else None
+    except AppError as refused:
+        await audit.record_many(uow, [_refusal_entry(r, poll, None, refused) for r in requests])
+        return [refused] * len(requests)
     live = await _live_credentials(uow, requests, now)
     user_ids = {r.actor.id for r in requests}
     rows = (await uow.session.scalars(
@@ -931,7 +925,7 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
             refusals.append(_refusal_entry(req, poll, voter, exc))
             continue
         if voter.id in pending:  # cast earlier in this very batch: change what will be inserted
-            pending[voter.id]["choice"] = _stored_choice(uow, poll, ballot)
+            pending[voter.id]["choice"] = _stored_choice(cipher, poll, ballot)
         elif changed:
             assert voter.ballot_id is not None and not poll.secret
             await uow.session.execute(update(PollBallot).where(PollBallot.id == voter.ballot_id)
@@ -943,7 +937,7 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
             ballot_id = new_ballot_id()
             claims.append({"id": voter.id, "voted_at": now, "method": "tablet",
                            "ballot_id": None if poll.secret else ballot_id})
-            pending[voter.id] = {"id": ballot_id, "poll_id": poll.id, "choice": _stored_choice(uow, poll, ballot),
+            pending[voter.id] = {"id": ballot_id, "poll_id": poll.id, "choice": _stored_choice(cipher, poll, ballot),
                                  "weight": voter.weight}
             weight += voter.weight
         accepted.append((i, voter, ballot, changed))
@@ -1094,8 +1088,10 @@ async def record_paper_ballots(uow: UnitOfWork, actor: User, poll_id: int, parti
     if done.rowcount != len(participant_ids):  # type: ignore[attr-defined]
         raise Conflict("Có người vừa bỏ phiếu trong lúc nhập phiếu giấy; hãy tải lại danh sách.")
     random.SystemRandom().shuffle(ballots)
+    cipher = await sealer(uow, poll)
     await uow.session.execute(insert(PollBallot), [
-        {"id": new_ballot_id(), "poll_id": poll.id, "choice": seal(uow, poll, b), "weight": weight} for b in ballots])
+        {"id": new_ballot_id(), "poll_id": poll.id, "choice": seal(cipher, poll, b), "weight": weight}
+        for b in ballots])
     n = len(ballots)
     total = (await uow.session.execute(
         update(Poll).where(Poll.id == poll.id).values(votes_cast=Poll.votes_cast + n,
@@ -1118,14 +1114,11 @@ async def _shuffle_secret(uow: UnitOfWork, poll: Poll,
         return
     shuffled = list(rows)
     random.SystemRandom().shuffle(shuffled)
-    if uow.dialect == "sqlite":
-        await uow.session.execute(text("PRAGMA secure_delete = ON"))
+    # (SQLite: secure_delete, on for every connection, zeroes the deleted sealed rows in the file)
     await uow.session.execute(delete(PollBallot).where(PollBallot.poll_id == poll.id)
                               .execution_options(synchronize_session=False))
     await uow.session.execute(insert(PollBallot), [
         {"id": new_ballot_id(), "poll_id": poll.id, "choice": choice, "weight": weight} for choice, weight in shuffled])
-    if uow.dialect == "sqlite":
-        await uow.session.execute(text("PRAGMA secure_delete = OFF"))
 
 
 async def _close(uow: UnitOfWork, actor: User | None, poll: Poll, meeting: Meeting, reason: str) -> Poll:
@@ -1145,6 +1138,7 @@ async def _close(uow: UnitOfWork, actor: User | None, poll: Poll, meeting: Meeti
     poll.result = data
     if poll.secret:
         await _shuffle_secret(uow, poll, ballots)
+        await ballot_keys.destroy(uow, poll)
     await audit.record(uow, actor, "poll.close", "poll", poll.id, meeting_id=poll.meeting_id, reason=reason,
                        cast=poll.votes_cast, eligible=poll.eligible_count, passed=result.passed,
                        counts=result.counts, winners=result.winners, seed=seed)
@@ -1217,6 +1211,7 @@ async def cancel_poll(uow: UnitOfWork, actor: User, poll_id: int, reason: str = 
         except Conflict:  # sealed under a key this server no longer has: nobody will count them, drop them
             await uow.session.execute(delete(PollBallot).where(PollBallot.poll_id == poll.id)
                                       .execution_options(synchronize_session=False))
+        await ballot_keys.destroy(uow, poll)
     await audit.record(uow, actor, "poll.cancel", "poll", poll.id, meeting_id=poll.meeting_id,
                        reason=(reason or "").strip()[:500], cast=poll.votes_cast)
     await _emit_changed(uow, poll, pc.meeting)
@@ -1224,12 +1219,19 @@ async def cancel_poll(uow: UnitOfWork, actor: User, poll_id: int, reason: str = 
 
 
 async def scrub(db: Database) -> None:
-    """After a secret poll closed: let PostgreSQL reclaim the dead row versions of the shuffled ballots."""
+    """After a secret poll closed (and at start-up): make the storage forget the sealed ballots and the
+    destroyed poll key. PostgreSQL: vacuum their dead row versions. SQLite: copy the write-ahead log into
+    the database file and truncate it (the file's deleted rows are already zeroed by ``secure_delete``)."""
+    if db.dialect == "sqlite":
+        if not await checkpoint_truncate(db):
+            log.warning("the write-ahead log was busy; secret ballots' old pages stay in it until the next scrub")
+        return
     if db.dialect != "postgresql":
         return
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.exec_driver_sql("VACUUM meeting_poll_ballots")
+        await conn.exec_driver_sql("VACUUM meeting_poll_keys")
 
 
 # ---------------------------------------------------------------- reading

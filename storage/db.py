@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_only, in_greenlet
+
+from storage.private_files import create_private_file, private_dir, tighten
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,9 @@ def _setup_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows and freed pages are overwritten with zeros, not left in the file: a secret poll's
+        # sealed ballots and its destroyed key (meetings.voting) must not survive their deletion.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -155,10 +161,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
-        if db and db != ":memory:":
-            from pathlib import Path
-
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        if db and db != ":memory:" and not db.startswith("file:"):
+            _private_sqlite_file(db)
         engine = create_async_engine(url, **kwargs)
         _setup_sqlite(engine)
         return engine
@@ -166,6 +170,33 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+def _private_sqlite_file(db: str) -> None:
+    """The database file (and so its -wal and -shm, which SQLite creates with the database's mode)
+    readable by the server's account only, whatever the umask; an existing one is tightened."""
+    path = Path(db)
+    private_dir(path.parent)
+    if not create_private_file(path):
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            tighten(f)
+
+
+async def checkpoint_truncate(db: Database) -> bool:
+    """SQLite: copy the write-ahead log into the database file and truncate it to zero bytes, so it no
+    longer holds old page versions (secret ballots in commit order, a destroyed poll key). True when the
+    log was emptied; False if a reader kept it busy (the next call or start-up does it). Other databases: True.
+    """
+    if db.dialect != "sqlite":
+        return True
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection  # aiosqlite, outside SQLAlchemy's BEGIN (a checkpoint cannot run in one)
+        assert driver is not None
+        cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = await cursor.fetchone()
+        await cursor.close()
+    return row is not None and int(row[0]) == 0
 
 
 Publisher = Callable[[list[dict[str, Any]]], Awaitable[None]]

@@ -2,33 +2,29 @@
 
 Defaults point at the embedded setup under ./var/: a SQLite file, blobs on the local
 filesystem and an in-process broker, so the server runs with no other service.
+
+Key material is *not* under var/: ``secret_key`` comes from ``EOFFICE_SECRET_KEY`` or the file
+``secret_key`` in the key directory (``EOFFICE_KEY_DIR``, default ``$XDG_STATE_HOME/eoffice/keys``,
+i.e. ``~/.local/state/eoffice/keys``); see ``storage.keys`` for the order, the move of an old
+``var/secret_key`` and what a backup must keep apart. It keys the audit chain (``eoffice.audit``)
+and wraps each open secret poll's ballot key (``meetings.voting``). A backup of var/ alone
+(database + blobs) restores everything except the ability to verify the audit chain and to count
+secret polls that were open at the time; back the key up separately, never next to the data.
+Files and directories the server creates (the SQLite file and its -wal/-shm, var/, blobs, keys)
+get mode 0600/0700 whatever the umask (``storage.private_files``).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from storage.keys import key_dir, load_secret_key
+
 DEFAULT_UPLOAD_LIMIT = 100 * 1024 * 1024  # 100 MiB: a 300-page scanned agenda document fits
 DEFAULT_UPLOAD_QUOTA = 1024 * 1024 * 1024  # 1 GiB waiting to be attached: ten full-size files at once
-
-
-def _secret_key(var_dir: Path) -> str:
-    """Secret from the environment, else one generated once and kept in var/secret_key."""
-    env = os.environ.get("EOFFICE_SECRET_KEY")
-    if env:
-        return env
-    path = var_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
 
 
 def _digest_hour(value: str) -> int | None:
@@ -60,6 +56,7 @@ class Settings:
     blob_url: str = "file://var/blobs"
     broker_url: str = "memory://"
     secret_key: str = field(default="", repr=False)
+    key_dir: str = ""  # where the secret's file is (storage.keys.key_dir); "" when given directly
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
     timezone: str = "Asia/Ho_Chi_Minh"
     session_days: int = 7
@@ -89,7 +86,8 @@ class Settings:
             database_url=env.get("EOFFICE_DATABASE_URL", f"sqlite+aiosqlite:///{var_dir}/eoffice.db"),
             blob_url=env.get("EOFFICE_BLOB_URL", f"file://{var_dir}/blobs"),
             broker_url=env.get("EOFFICE_BROKER_URL", "memory://"),
-            secret_key=_secret_key(var_dir),
+            secret_key=load_secret_key(var_dir),
+            key_dir="" if env.get("EOFFICE_SECRET_KEY") else str(key_dir()),
             upload_limit=int(env.get("EOFFICE_UPLOAD_LIMIT", DEFAULT_UPLOAD_LIMIT)),
             timezone=env.get("EOFFICE_TIMEZONE", "Asia/Ho_Chi_Minh"),
             secure_cookies=env.get("EOFFICE_SECURE_COOKIES", "") in ("1", "true", "yes"),

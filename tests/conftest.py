@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from storage import keys
 from storage.db import Base, Database
 from storage.migrate import migrate
 from storage.settings import Settings
@@ -136,14 +137,17 @@ async def _truncate_all(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database URL: once on SQLite, once on PostgreSQL."""
+    """A migrated, empty database URL: once on SQLite, once on PostgreSQL. Its secret (``settings``) is
+    registered for it, so every ``Database(url)`` of the test keys the audit chain as the app does."""
     if request.param == "sqlite":
         target = tmp_path / "eoffice.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), target)
-        return f"sqlite+aiosqlite:///{target}"
-    url = request.getfixturevalue("pg_database")
-    require("PostgreSQL", url is not None, "127.0.0.1:5432")
-    await _truncate_all(url)
+        url = f"sqlite+aiosqlite:///{target}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        require("PostgreSQL", url is not None, "127.0.0.1:5432")
+        await _truncate_all(url)
+    keys.register(url, "test-secret-key-" + uuid.uuid4().hex)
     return url
 
 
@@ -161,6 +165,6 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         database_url=db_url,
         blob_url=f"file://{tmp_path}/blobs",
         broker_url="memory://",
-        secret_key="test-secret-key-" + uuid.uuid4().hex,
+        secret_key=keys.secret_for(db_url),
         upload_limit=1024 * 1024,
     )

@@ -14,6 +14,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from eoffice import audit
+from storage import keys
 from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.pubsub import open_broker
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         broker = open_broker(settings.broker_url)
         db = Database(settings.database_url, publisher=broker.publish)
+        keys.register(db.url, settings.secret_key)  # the audit chain's MAC key, secret polls' key wrapping
+        await audit.seal_legacy(db)
         blobs = open_blob_store(settings.blob_url)
         hub = Hub(db, broker, settings)
         app.state.db, app.state.blobs, app.state.broker, app.state.hub = db, blobs, broker, hub

@@ -1,5 +1,5 @@
 """The `eoffice` command: serve, migrate, demo, user add|passwd|deactivate|activate|list, token create|list|revoke,
-audit verify, edxml import/export."""
+audit verify|anchor, uploads clean, edxml import/export."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from storage import keys
 from storage.db import Database
 from storage.settings import Settings
 
@@ -41,6 +43,7 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[int]],
 
     broker = open_broker(settings.broker_url) if publish else None
     db = Database(settings.database_url, publisher=broker.publish if broker else None)
+    keys.register(db.url, settings.secret_key)  # audit entries written here are keyed like the server's
     try:
         return await fn(db)
     finally:
@@ -53,6 +56,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from storage.migrate import migrate
 
     migrate(settings.database_url)
+    asyncio.run(_with_db(settings, _seal_audit_legacy))
     print(f"Cơ sở dữ liệu đã được cập nhật: {_safe_url(settings.database_url)}")
     return 0
 
@@ -244,23 +248,60 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, run))
 
 
-def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+async def _seal_audit_legacy(db: Database) -> int:
+    from eoffice import audit
+
+    await audit.seal_legacy(db)
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
     from eoffice import audit
 
+    anchor = None
+    if args.anchor:
+        try:
+            anchor = audit.Anchor.from_json(Path(args.anchor).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"Không đọc được tệp neo {args.anchor}: {exc}", file=sys.stderr)
+            return 2
+
     async def run(db: Database) -> int:
-        async with db.uow() as uow:
+        async with db.uow(readonly=True) as uow:
             total = int(await uow.session.scalar(select(func.count()).select_from(audit.AuditEntry)) or 0)
-            result = await audit.verify(uow.session, progress=_progress("Kiểm tra nhật ký", total))
+            result = await audit.verify(uow.session, progress=_progress("Kiểm tra nhật ký", total), anchor=anchor)
         if result.ok:
-            print(f"Nhật ký toàn vẹn: {result.checked} mục, chuỗi băm khớp.")
+            print(f"Nhật ký toàn vẹn: {result.checked} mục, chuỗi băm khớp"
+                  + (f", mục neo {anchor.seq} còn nguyên." if anchor else "."))
             return 0
         print(f"NHẬT KÝ BỊ SAI LỆCH tại mục {result.broken_at}: {result.reason}. "
               f"({result.checked} mục đầu hợp lệ)", file=sys.stderr)
         return 1
 
     return asyncio.run(_with_db(settings, run))
+
+
+def cmd_audit_anchor(settings: Settings, args: argparse.Namespace) -> int:
+    """Print (or write to a file) the chain's head, to keep outside the server."""
+    from eoffice import audit
+
+    heads: list[audit.Anchor] = []
+
+    async def run(db: Database) -> int:
+        async with db.uow(readonly=True) as uow:
+            heads.append(await audit.anchor(uow.session))
+        return 0
+
+    asyncio.run(_with_db(settings, run))
+    text = heads[0].to_json() + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"Đã ghi neo nhật ký (mục {heads[0].seq}) vào {args.output}.", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 # ---- edXML (issue 9) ----------------------------------------------------------------------------
@@ -473,7 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
     uc.set_defaults(func=cmd_uploads_clean)
 
     aud = sub.add_parser("audit", help="nhật ký hệ thống").add_subparsers(dest="audit_command", required=True)
-    aud.add_parser("verify", help="kiểm tra chuỗi băm của nhật ký").set_defaults(func=cmd_audit_verify)
+    av = aud.add_parser("verify", help="kiểm tra chuỗi băm (có khóa) của nhật ký")
+    av.add_argument("--anchor", metavar="FILE", help="tệp neo đã xuất: mục neo phải còn nguyên trong nhật ký")
+    av.set_defaults(func=cmd_audit_verify)
+    an = aud.add_parser("anchor", help="xuất đầu chuỗi nhật ký (số, mã băm, thời điểm) để lưu ở nơi khác")
+    an.add_argument("-o", "--output", metavar="FILE", help="ghi vào tệp (mặc định: in ra màn hình)")
+    an.set_defaults(func=cmd_audit_anchor)
 
     ed = sub.add_parser("edxml", help="trao đổi văn bản điện tử edXML").add_subparsers(dest="edxml_command",
                                                                                          required=True)

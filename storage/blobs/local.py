@@ -36,6 +36,7 @@ from storage.blobs import (
     validate_key,
 )
 from storage.errors import Unavailable
+from storage.private_files import create_private_file, private_dir
 
 
 def _fsync_dir(path: Path) -> None:
@@ -75,7 +76,7 @@ class LocalBlobStore(BlobStore):
         content_type = clean_content_type(content_type)
 
         def create_temp() -> tuple[int, str]:
-            self.tmp.mkdir(parents=True, exist_ok=True)
+            private_dir(self.tmp)  # 0700 directories, 0600 files (mkstemp's), whatever the umask
             return tempfile.mkstemp(prefix="upload-", dir=self.tmp)
 
         fd, temp_name = await anyio.to_thread.run_sync(create_temp)
@@ -99,9 +100,10 @@ class LocalBlobStore(BlobStore):
         if final.exists():  # same content already stored: never overwrite, keep its content type
             temp.unlink(missing_ok=True)
             return BlobInfo(key, final.stat().st_size, self._read_type(final))
-        final.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(final.parent)
         type_temp = temp.with_suffix(".type")
-        type_temp.write_text(content_type + "\n", encoding="ascii")
+        type_temp.unlink(missing_ok=True)
+        create_private_file(type_temp, (content_type + "\n").encode("ascii"))
         os.replace(type_temp, final.with_name(key + ".type"))
         os.replace(temp, final)
         _fsync_dir(final.parent)
@@ -163,7 +165,7 @@ class LocalBlobStore(BlobStore):
     async def check(self) -> None:
         def check() -> None:
             try:
-                self.tmp.mkdir(parents=True, exist_ok=True)
+                private_dir(self.tmp)
             except OSError as exc:
                 raise Unavailable("Kho lưu trữ tệp không truy cập được.", reason=str(exc)) from exc
             if not os.access(self.tmp, os.W_OK):

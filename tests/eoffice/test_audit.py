@@ -49,7 +49,7 @@ async def test_record_many_chains_in_order_and_verifies(db: Database) -> None:
     assert entries[6].actor_name == "cli"
     for prev, e in itertools.pairwise(entries):
         assert e.prev_hash == prev.hash
-        assert audit.entry_hash(e) == e.hash
+        assert audit.entry_hash(e, audit.chain_key(db.url)) == e.hash
     result = await _verify(db)
     assert result.ok and result.checked == 7
 

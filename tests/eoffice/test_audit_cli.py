@@ -12,13 +12,15 @@ import pytest
 from sqlalchemy import text
 
 from eoffice import audit
+from storage import keys
 from storage.db import Database
 
 EOFFICE = str(Path(sys.executable).with_name("eoffice"))
 
 
 def _verify(db_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EOFFICE_DATABASE_URL": db_url, "EOFFICE_VAR_DIR": str(tmp_path / "var")}
+    env = {**os.environ, "EOFFICE_DATABASE_URL": db_url, "EOFFICE_VAR_DIR": str(tmp_path / "var"),
+           "EOFFICE_SECRET_KEY": keys.secret_for(db_url)}  # the server's secret, as the test's writes used
     return subprocess.run([EOFFICE, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60)
 
 

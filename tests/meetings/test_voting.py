@@ -548,8 +548,10 @@ async def test_a_batch_of_secret_ballots_is_not_stored_in_the_order_of_arrival(w
     async with world.db.uow() as uow:
         poll = await uow.session.get(Poll, poll_id)
         assert poll is not None
-        stored = [voting.unseal(uow, poll, c)["v"] for c in (await uow.session.scalars(select(PollBallot.choice).where(
-            PollBallot.poll_id == poll_id).order_by(text("ctid")))).all()]
+        cipher = await voting.sealer(uow, poll)
+        rows = (await uow.session.scalars(select(PollBallot.choice).where(
+            PollBallot.poll_id == poll_id).order_by(text("ctid")))).all()
+        stored = [voting.unseal(cipher, poll, c)["v"] for c in rows]
     assert sorted(stored) == sorted(arrival) and stored != arrival
 
 

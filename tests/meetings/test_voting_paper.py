@@ -130,7 +130,8 @@ async def test_a_batch_of_paper_ballots_is_not_stored_in_the_order_entered(world
     async with world.db.uow() as uow:
         poll = await uow.session.get(Poll, poll_id)
         assert poll is not None
-        stored = [voting.unseal(uow, poll, c)["v"] for c in (await uow.session.execute(text(
+        cipher = await voting.sealer(uow, poll)
+        stored = [voting.unseal(cipher, poll, c)["v"] for c in (await uow.session.execute(text(
             "SELECT choice FROM meeting_poll_ballots WHERE poll_id = :p ORDER BY ctid"), {"p": poll_id})).scalars()]
     assert Counter(stored) == Counter(entered) and stored != entered
 

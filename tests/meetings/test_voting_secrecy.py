@@ -13,10 +13,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from meetings import voting
+from meetings import ballot_keys, voting
 from meetings.polls_live import CastBatcher
 from meetings.voting import PollBallot
-from storage.db import Database
+from storage import keys
 from storage.errors import Conflict
 from tests.meetings.conftest import World, call
 from tests.meetings.test_voting import crowd, new_poll, open_
@@ -89,7 +89,8 @@ async def test_secret_ballots_are_sealed_until_the_close(world: World) -> None:
         assert poll is not None
         assert [set(c) for c in stored] == [{"sealed"}] * 4
         assert len({len(c["sealed"]) for c in stored}) == 1  # [1] and [1, 2, 3] look alike
-        assert sorted(map(str, (voting.unseal(uow, poll, c) for c in stored))) == sorted(
+        cipher = await voting.sealer(uow, poll)
+        assert sorted(map(str, (voting.unseal(cipher, poll, c) for c in stored))) == sorted(
             str({"r": r}) for r in rankings)
     poll = await call(world.db, voting.close_poll, world.chair, poll_id)
     assert poll.result["winners"] == [1]
@@ -99,26 +100,26 @@ async def test_secret_ballots_are_sealed_until_the_close(world: World) -> None:
 
 
 async def test_ballots_sealed_under_another_key_are_not_counted(world: World, db_url: str) -> None:
-    """The key is not in the database: a server with another secret cannot read the ballots, and says so."""
-    m, users = await crowd(world, 2)
+    """The key is not in the database: a server with another secret cannot unwrap the poll's key, and says so."""
+    m, users = await crowd(world, 3)
     poll_id = await new_poll(world, m, quorum_rule="none", secret=True)
     await open_(world, poll_id)
-    other = Database(db_url)
+    original = keys.secret_for(db_url)
     try:
-        voting.use_ballot_key(other, "bí-mật-của-máy-chủ-khác")
-        for u in users:
+        for u in users[:2]:
             await call(world.db, voting.cast_vote, u, poll_id, "yes")
-        # world.db has the same URL, so it now uses the other server's key too: the ballots were sealed with it
-        voting.use_ballot_key(world.db, "bí-mật-đã-đổi")
+        voting.use_ballot_key(world.db, "bí-mật-đã-đổi")  # the server restarted with another secret
         with pytest.raises(Conflict, match="khóa bí mật của máy chủ đã thay đổi"):
             await call(world.db, voting.close_poll, world.chair, poll_id)
+        with pytest.raises(Conflict, match="khóa bí mật của máy chủ đã thay đổi"):
+            await call(world.db, voting.cast_vote, users[2], poll_id, "no")
         poll = await call(world.db, voting.cancel_poll, world.chair, poll_id, "Đổi khóa máy chủ")
         assert poll.state == "cancelled"
         async with world.db.uow() as uow:
             assert (await uow.session.scalars(select(PollBallot).where(PollBallot.poll_id == poll_id))).all() == []
+            assert await uow.session.get(ballot_keys.PollKey, poll_id) is None
     finally:
-        voting._BALLOT_KEYS.pop(db_url, None)
-        await other.dispose()
+        keys.register(db_url, original)
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

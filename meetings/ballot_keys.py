@@ -1,0 +1,120 @@
+"""Sealing secret ballots while their poll is open, under a key of the poll's own that the close destroys.
+
+Each secret poll gets a random AES-256 key when it opens. Only its *wrapped* form is stored
+(``meeting_poll_keys``: nonce || AES-GCM(key) under the wrapping key, which is derived from the
+server's secret, ``storage.keys``, kept outside the data directory), so a restarted process (even
+after ``kill -9``) can go on sealing and later count the ballots. A ballot is stored as
+``{"sealed": base64(nonce || AES-256-GCM(choice padded to a length fixed per poll))}`` with a
+fresh nonce and the poll id as associated data.
+
+When the poll closes or is cancelled, the closing transaction unseals and counts the ballots,
+writes them back in plaintext shuffled (``meetings.voting``), then overwrites the key row with
+zeros and deletes it (``destroy``). After that nothing can open a sealed ballot copied while the
+poll was open: the per-poll key was random, and the wrapping key alone gives nothing. On SQLite
+``secure_delete`` zeroes the deleted rows in the file and the close is followed by a truncating
+WAL checkpoint (``voting.scrub``), so no old page version keeps the wrapped key or the sealed
+ballots in commit order; on PostgreSQL ``scrub`` vacuums the dead row versions.
+
+Polls opened before per-poll keys existed (no key row) are sealed with the key the server used
+then: derived from the secret directly (``LEGACY_LABEL``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import ForeignKey, LargeBinary, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage import keys
+from storage.db import Base, Database, UnitOfWork
+from storage.errors import Conflict
+
+if TYPE_CHECKING:
+    from meetings.voting import Poll
+
+WRAP_LABEL = "eoffice.meetings.poll-key-wrap.v2"
+LEGACY_LABEL = "eoffice.meetings.secret-ballot.v1"
+WRAPPED_SIZE = 12 + 32 + 16  # nonce, key, tag
+_PROCESS_KEY = secrets.token_bytes(32)  # for a Database nobody registered a secret for (scripts, unit tests)
+
+KEY_CHANGED = ("Không mở được các phiếu kín của biểu quyết này: khóa bí mật của máy chủ đã thay đổi "
+               "từ khi biểu quyết mở. Hãy hủy biểu quyết và biểu quyết lại.")
+
+
+class PollKey(Base):
+    """The ballot key of an open secret poll, wrapped; overwritten and deleted when the poll ends."""
+
+    __tablename__ = "meeting_poll_keys"
+    poll_id: Mapped[int] = mapped_column(ForeignKey("meeting_polls.id", ondelete="CASCADE"), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+def _wrapping(db: Database) -> AESGCM:
+    return AESGCM(keys.key_for(db.url, WRAP_LABEL) if keys.registered(db.url) else _PROCESS_KEY)
+
+
+def _aad(poll_id: int) -> bytes:
+    return f"poll-key:{poll_id}".encode()
+
+
+async def create(uow: UnitOfWork, poll: Poll) -> None:
+    """A new random key for ``poll`` (opening), stored wrapped in the opening transaction."""
+    nonce = secrets.token_bytes(12)
+    wrapped = nonce + _wrapping(uow.db).encrypt(nonce, AESGCM.generate_key(bit_length=256), _aad(poll.id))
+    uow.session.add(PollKey(poll_id=poll.id, wrapped=wrapped))
+    await uow.session.flush()
+
+
+def sealer_from(db: Database, poll_id: int, wrapped: bytes | None) -> AESGCM:
+    """The cipher of a poll's ballots given its stored key row (None: a poll opened before migration 0017)."""
+    if wrapped is None:
+        return AESGCM(keys.key_for(db.url, LEGACY_LABEL) if keys.registered(db.url) else _PROCESS_KEY)
+    try:
+        return AESGCM(_wrapping(db).decrypt(wrapped[:12], wrapped[12:], _aad(poll_id)))
+    except InvalidTag:
+        raise Conflict(KEY_CHANGED) from None
+
+
+async def sealer(uow: UnitOfWork, poll: Poll) -> AESGCM:
+    wrapped = await uow.session.scalar(select(PollKey.wrapped).where(PollKey.poll_id == poll.id))
+    return sealer_from(uow.db, poll.id, wrapped)
+
+
+async def destroy(uow: UnitOfWork, poll: Poll) -> None:
+    """The poll has ended: overwrite its key row with zeros, then delete it (in the closing transaction)."""
+    await uow.session.execute(update(PollKey).where(PollKey.poll_id == poll.id).values(wrapped=bytes(WRAPPED_SIZE))
+                              .execution_options(synchronize_session=False))
+    await uow.session.execute(delete(PollKey).where(PollKey.poll_id == poll.id)
+                              .execution_options(synchronize_session=False))
+
+
+def sealed_size(poll: Poll) -> int:
+    """Every sealed ballot of a poll has this plaintext length (so a length says nothing about a choice)."""
+    longest = len(json.dumps({"r": list(range(1, len(poll.options) + 1))}, separators=(",", ":")))
+    return max(64, -(-(longest + 16) // 64) * 64)
+
+
+def seal(cipher: AESGCM, poll: Poll, choice: dict[str, Any]) -> dict[str, Any]:
+    plain = json.dumps(choice, separators=(",", ":")).encode()
+    size = max(sealed_size(poll), -(-len(plain) // 64) * 64)
+    nonce = secrets.token_bytes(12)
+    data = cipher.encrypt(nonce, plain.ljust(size), f"poll:{poll.id}".encode())
+    return {"sealed": base64.b64encode(nonce + data).decode()}
+
+
+def unseal(cipher: AESGCM, poll: Poll, stored: dict[str, Any]) -> dict[str, Any]:
+    if "sealed" not in stored:
+        return stored  # written in plaintext (a named poll, a closed one, or cast before sealing existed)
+    raw = base64.b64decode(stored["sealed"])
+    try:
+        plain = cipher.decrypt(raw[:12], raw[12:], f"poll:{poll.id}".encode())
+    except InvalidTag:
+        raise Conflict(KEY_CHANGED) from None
+    out: dict[str, Any] = json.loads(plain)
+    return out
