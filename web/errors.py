@@ -85,9 +85,12 @@ def as_app_error(exc: BaseException, path_params: dict[str, Any] | None = None) 
     the database cannot hold, a string it cannot store or that is longer than its column, nesting
     deeper than Python recurses. An id in the URL that cannot exist is simply not found.
     """
+    data_error = isinstance(exc, DataError)
     cause = exc.orig if isinstance(exc, StatementError) else None
-    data_error = isinstance(exc, DataError) or isinstance(cause, OverflowError | UnicodeEncodeError) or (
-        cause is not None and "DataError" in {c.__name__ for c in type(cause).__mro__})
+    while cause is not None and not data_error:  # asyncpg's DataError sits under the adapter's generic Error
+        data_error = isinstance(cause, OverflowError | UnicodeEncodeError) or (
+            "DataError" in {c.__name__ for c in type(cause).__mro__})
+        cause = cause.__cause__
     if not (data_error or isinstance(exc, OverflowError | RecursionError | UnicodeEncodeError)):
         return None
     if any(isinstance(v, int) and not 0 < v <= ID_MAX for v in (path_params or {}).values()):
