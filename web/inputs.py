@@ -186,24 +186,26 @@ def _check_tree(data: Any) -> None:
             stack.extend((child, depth + 1) for child in node)
 
 
-def parse_json(text: str | bytes, *, max_bytes: int = JSON_MAX_BYTES) -> Any:
+def parse_json(text: str | bytes, *, max_bytes: int = JSON_MAX_BYTES,
+               invalid: str = "Nội dung JSON không hợp lệ.") -> Any:
     """Parse JSON from a client: bounded size and depth, only strings a database can store."""
     if len(text) > max_bytes:
         raise TooLarge(f"Nội dung JSON vượt quá giới hạn {max_bytes // 1024} KB.", limit=max_bytes)
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
-        raise Invalid("Nội dung JSON không hợp lệ.") from None
+        raise Invalid(invalid) from None
     except RecursionError:
         raise Invalid(f"Nội dung JSON lồng nhau quá sâu (tối đa {JSON_MAX_DEPTH} cấp).") from None
     _check_tree(data)
     return data
 
 
-def parse_json_object(text: str | bytes, *, max_bytes: int = JSON_MAX_BYTES) -> dict[str, Any]:
-    data = parse_json(text, max_bytes=max_bytes)
+def parse_json_object(text: str | bytes, *, max_bytes: int = JSON_MAX_BYTES,
+                      invalid: str = "Nội dung JSON không hợp lệ.", not_object: str = "Nội dung JSON phải là một đối tượng.") -> dict[str, Any]:
+    data = parse_json(text, max_bytes=max_bytes, invalid=invalid)
     if not isinstance(data, dict):
-        raise Invalid("Nội dung JSON phải là một đối tượng.")
+        raise Invalid(not_object)
     return data
 
 

@@ -151,7 +151,8 @@ async def media_endpoint(websocket: WebSocket) -> None:
                 await send({"type": "error", "reason": "Thông điệp quá lớn."})
                 continue
             try:
-                message = parse_json_object(text, max_bytes=MAX_FRAME)
+                message = parse_json_object(text, max_bytes=MAX_FRAME, invalid="Thông điệp không phải JSON hợp lệ.",
+                                            not_object="Thông điệp không phải JSON hợp lệ.")
             except AppError as exc:
                 await send({"type": "error", "reason": exc.message})
                 continue

@@ -90,7 +90,8 @@ async def handle(hub: Hub, conn: Connection, text: str) -> None:
     if len(text) > MAX_FRAME:
         return error("Thông điệp quá lớn.")
     try:
-        command = parse_json_object(text, max_bytes=MAX_FRAME)
+        command = parse_json_object(text, max_bytes=MAX_FRAME, invalid="Thông điệp không phải JSON hợp lệ.",
+                                    not_object="Thông điệp phải là một đối tượng JSON.")
     except AppError as exc:
         return error(exc.message)
     op = command.get("op")
