@@ -202,7 +202,8 @@ def parse_json(text: str | bytes, *, max_bytes: int = JSON_MAX_BYTES,
 
 
 def parse_json_object(text: str | bytes, *, max_bytes: int = JSON_MAX_BYTES,
-                      invalid: str = "Nội dung JSON không hợp lệ.", not_object: str = "Nội dung JSON phải là một đối tượng.") -> dict[str, Any]:
+                      invalid: str = "Nội dung JSON không hợp lệ.",
+                      not_object: str = "Nội dung JSON phải là một đối tượng.") -> dict[str, Any]:
     data = parse_json(text, max_bytes=max_bytes, invalid=invalid)
     if not isinstance(data, dict):
         raise Invalid(not_object)
