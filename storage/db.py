@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -63,6 +63,30 @@ def utcnow() -> dt.datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dt.datetime: UTCDateTime}
+
+
+_SIZED: dict[Any, list[tuple[str, int]]] = {}
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _check_lengths(mapper: Any, _connection: Any, target: Any) -> None:
+    """A string longer than its column is the caller's mistake (Invalid, 400) on every database.
+
+    PostgreSQL would refuse it with a driver error and SQLite would keep it whole, so the rule is
+    checked here once, from the columns themselves, whatever service or route set the value.
+    """
+    sized = _SIZED.get(mapper)
+    if sized is None:
+        sized = _SIZED[mapper] = [(prop.key, prop.columns[0].type.length) for prop in mapper.column_attrs
+                                  if isinstance(prop.columns[0].type, String) and prop.columns[0].type.length]
+    state = target.__dict__
+    for key, length in sized:
+        value = state.get(key)
+        if isinstance(value, str) and len(value) > length:
+            from storage.errors import Invalid
+
+            raise Invalid(f"«{key}» quá dài (tối đa {length} ký tự).", field=key)
 
 
 READONLY_OPTION = "eoffice_readonly"

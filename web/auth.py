@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
 from urllib.parse import parse_qs, quote
 
 from itsdangerous import BadSignature, TimestampSigner
@@ -40,6 +38,7 @@ from eoffice.org import Role, User
 from storage.db import Database, UnitOfWork, utcnow
 from storage.errors import Forbidden, Unauthenticated
 from storage.settings import Settings
+from web.inputs import json_body  # noqa: F401  # the one JSON reader (size, depth); re-exported for routes
 
 SESSION_COOKIE = "eo_session"
 CSRF_COOKIE = "eo_csrf"
@@ -292,15 +291,3 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
 
 def client_ip(request: HTTPConnection) -> str:
     return request.client.host if request.client else ""
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    from storage.errors import Invalid
-
-    try:
-        data = json.loads(await request.body() or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Invalid("Nội dung JSON không hợp lệ.") from exc
-    if not isinstance(data, dict):
-        raise Invalid("Nội dung JSON phải là một đối tượng.")
-    return data

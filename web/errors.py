@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from storage.errors import AppError, Denied
+from storage.errors import AppError, Denied, Invalid, NotFound
+from web.inputs import ID_MAX
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +70,41 @@ async def record_denied(request: Request, exc: Denied) -> None:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = exc.detail if exc.detail and exc.detail not in ("Not Found", "Method Not Allowed") else None
+    # Starlette's own details are English ("Missing boundary in multipart."): people get the Vietnamese one.
+    message = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else None
+    if message is None and exc.status_code == 400 and "multipart" in str(exc.detail).lower():
+        message = "Dữ liệu biểu mẫu (multipart) không hợp lệ."
     return error_response(request, exc.status_code, "http_error",
                           message or HTTP_MESSAGES.get(exc.status_code, "Lỗi."))
 
 
+def as_app_error(exc: BaseException, path_params: dict[str, Any] | None = None) -> AppError | None:
+    """What a client's bad input that slipped past the parsers is (a 4xx), or None for a real fault.
+
+    Inputs are checked where they are read (web/inputs.py); this is the net under that: a number
+    the database cannot hold, a string it cannot store or that is longer than its column, nesting
+    deeper than Python recurses. An id in the URL that cannot exist is simply not found.
+    """
+    data_error = isinstance(exc, DataError)
+    cause = exc.orig if isinstance(exc, StatementError) else None
+    while cause is not None and not data_error:  # asyncpg's DataError sits under the adapter's generic Error
+        data_error = isinstance(cause, OverflowError | UnicodeEncodeError) or (
+            "DataError" in {c.__name__ for c in type(cause).__mro__})
+        cause = cause.__cause__
+    if not (data_error or isinstance(exc, OverflowError | RecursionError | UnicodeEncodeError)):
+        return None
+    if any(isinstance(v, int) and not 0 < v <= ID_MAX for v in (path_params or {}).values()):
+        return NotFound("Không tìm thấy dữ liệu yêu cầu.")
+    if isinstance(exc, RecursionError):
+        return Invalid("Dữ liệu gửi lên lồng nhau quá sâu.")
+    return Invalid("Dữ liệu gửi lên không hợp lệ hoặc vượt quá giới hạn cho phép (số quá lớn, chuỗi quá dài).")
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
+    known = as_app_error(exc, request.path_params)
+    if known is not None:
+        log.info("bad input on %s %s: %r", request.method, request.url.path, exc)
+        return error_response(request, known.status, known.code, known.message)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, "server_error", HTTP_MESSAGES[500])
 

@@ -42,6 +42,7 @@ def _walk(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, Route]]:
 
 def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    used: set[str] = set()
     for path, route in _walk(routes):
         if not path.startswith("/api/"):
             continue
@@ -69,6 +70,9 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
             if params:
                 op["parameters"] = list(params)
             op.update(spec)
+            if op["operationId"] in used:  # one function under two paths: the path tells them apart
+                op["operationId"] += "_" + re.sub(r"\W+", "_", oa_path).strip("_")
+            used.add(op["operationId"])
             paths.setdefault(oa_path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from storage.blobs import BlobInfo, BlobStore
 from storage.errors import Invalid, TooLarge
+from web.inputs import filename_value
 
 
 def limit_message(limit: int) -> str:
@@ -29,6 +30,7 @@ async def receive_file(request: Request, store: BlobStore, limit: int) -> tuple[
     filename = unquote(request.headers.get("x-filename", "")) or request.query_params.get("filename", "")
     if not filename:
         raise Invalid("Thiếu tên tệp (X-Filename).")
+    filename = filename_value(filename)
     content_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
 
     async def chunks() -> AsyncIterator[bytes]:

@@ -43,8 +43,9 @@ from meetings.documents import Document, DocumentVersion, version_context
 from storage import events
 from storage.db import Database, UnitOfWork
 from storage.errors import Invalid, NotFound
-from web import file_response
-from web.auth import credential_user, json_body, require_user
+from web import file_response, inputs
+from web.auth import credential_user, require_user
+from web.inputs import json_body
 from web.openapi import describe
 
 
@@ -58,7 +59,7 @@ def setup(app: Any) -> None:
 
 
 def _id(request: Request, name: str) -> int:
-    return int(request.path_params[name])
+    return inputs.path_id(request, name)
 
 
 async def _check_version(uow: UnitOfWork, user: User, meeting_id: int,
@@ -162,9 +163,9 @@ async def delete_one(uow: UnitOfWork, user: User, meeting_id: int, annotation_id
 
 def _int(command: dict[str, Any], name: str) -> int:
     value = command.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, str):  # a WebSocket command carries JSON numbers
         raise Invalid(f"Thiếu hoặc sai «{name}».", field=name)
-    return value
+    return inputs.req_id(value, name)
 
 
 async def ws_create(db: Database, conn: Any, command: dict[str, Any]) -> dict[str, Any]:

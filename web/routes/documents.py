@@ -33,8 +33,9 @@ from eoffice import (
     upload_limits,
 )
 from storage.errors import Invalid
-from web import file_response
-from web.auth import json_body, require_user
+from web import file_response, inputs
+from web.auth import require_user
+from web.inputs import json_body
 
 log = logging.getLogger(__name__)
 
@@ -94,56 +95,36 @@ def start_jobs(app: Any, job_ids: list[int]) -> None:
 
 
 def _int(value: Any, field: str, *, optional: bool = False) -> Any:
-    if value in (None, "") and optional:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"Giá trị «{field}» phải là số nguyên.", field=field) from None
+    return inputs.int_value(value, field, optional=optional)
 
 
 def _date(value: Any, field: str) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise Invalid(f"Ngày «{field}» phải có dạng YYYY-MM-DD.", field=field) from None
+    return inputs.date_value(value, field)
 
 
 def _datetime(value: Any, field: str) -> dt.datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise Invalid(f"Thời điểm «{field}» không hợp lệ (ISO 8601).", field=field) from None
-    if parsed.tzinfo is None:
-        from eoffice.registers import AGENCY_TZ
+    from eoffice.registers import AGENCY_TZ
 
-        parsed = parsed.replace(tzinfo=AGENCY_TZ)
-    return parsed
+    return inputs.datetime_value(value, field, AGENCY_TZ)
 
 
 def _ids(value: Any, field: str) -> list[int]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Invalid(f"«{field}» phải là một danh sách.", field=field)
-    return [_int(v, field) for v in value]
+    return inputs.ids_value(value, field)
 
 
 def _str(body: dict[str, Any], key: str, default: str = "") -> str:
-    value = body.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise Invalid(f"«{key}» phải là chuỗi.", field=key)
+    return inputs.str_value(body.get(key, default), key, max_length=inputs.JSON_MAX_BYTES, default=default)
+
+
+def _list(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key) or []
+    if not isinstance(value, list):
+        raise Invalid(f"«{key}» phải là một danh sách.", field=key)
     return value
 
 
 def _path_id(request: Request, name: str = "id") -> int:
-    return int(request.path_params[name])
+    return inputs.path_id(request, name)
 
 
 def _ok(data: Any, status: int = 200) -> JSONResponse:
@@ -298,7 +279,7 @@ async def direct(request: Request) -> Response:
     async with request.app.state.db.uow() as uow:
         note, made = await tasks.direct(
             uow, user, _path_id(request), text=_str(b, "text"), main=b.get("main") or {},
-            collaborators=b.get("collaborators") or [], informed=b.get("informed") or [],
+            collaborators=_list(b, "collaborators"), informed=_list(b, "informed"),
             deadline=_date(b.get("deadline"), "deadline"))
         await uow.commit()
     return _ok({"direction_id": note.id, "tasks": [t.public() for t in made]}, 201)

@@ -25,6 +25,7 @@ from eoffice import documents, edxml, signatures
 from storage.errors import Invalid, TooLarge
 from web import file_response
 from web.auth import require_user
+from web.inputs import filename_value
 from web.uploads import limit_message
 
 
@@ -55,6 +56,7 @@ async def import_package(request: Request) -> Response:
     edxml.require_clerk(user)
     data = await _body(request, state.settings.upload_limit)
     filename = unquote(request.headers.get("x-filename", "")) or request.query_params.get("filename", "")
+    filename = filename_value(filename) if filename else ""
     async with state.db.uow() as uow:
         result = await edxml.import_package(uow, user, state.blobs, data, filename)
         await uow.commit()

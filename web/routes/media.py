@@ -47,7 +47,8 @@ from meetings import video
 from meetings.meetings import view_context
 from meetings.sfu.registry import MediaRegistry, MediaRoom, Member
 from storage.errors import AppError, Conflict, Invalid
-from web.auth import json_body, require_user, websocket_user
+from web.auth import require_user, websocket_user
+from web.inputs import json_body, parse_json_object
 from web.openapi import describe
 from web.routes.ws import _origin_ok
 
@@ -150,11 +151,10 @@ async def media_endpoint(websocket: WebSocket) -> None:
                 await send({"type": "error", "reason": "Thông điệp quá lớn."})
                 continue
             try:
-                message = json.loads(text)
-                if not isinstance(message, dict):
-                    raise ValueError
-            except ValueError:
-                await send({"type": "error", "reason": "Thông điệp không phải JSON hợp lệ."})
+                message = parse_json_object(text, max_bytes=MAX_FRAME, invalid="Thông điệp không phải JSON hợp lệ.",
+                                            not_object="Thông điệp không phải JSON hợp lệ.")
+            except AppError as exc:
+                await send({"type": "error", "reason": exc.message})
                 continue
             await handle(message)
 

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -34,8 +33,9 @@ from meetings import (
 from storage import events
 from storage.db import UnitOfWork
 from storage.errors import Invalid, NotFound
-from web import file_response
-from web.auth import json_body, login_required, require_user
+from web import file_response, inputs
+from web.auth import login_required, require_user
+from web.inputs import json_body
 from web.openapi import describe
 
 # ---------------------------------------------------------------- plumbing
@@ -47,33 +47,18 @@ def setup(app: Any) -> None:
 
 
 def _int(value: Any, field: str, *, optional: bool = False) -> int | None:
-    if value in (None, "") and optional:
-        return None
-    if isinstance(value, bool):
-        raise Invalid("Giá trị phải là số.", field=field)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Invalid("Giá trị phải là số.", field=field) from None
+    return inputs.int_value(value, field, optional=optional)
 
 
 def _req_int(value: Any, field: str) -> int:
-    result = _int(value, field)
-    assert result is not None
-    return result
+    return inputs.req_int(value, field)
 
 
 def _time(request: Request, value: Any, field: str, *, optional: bool = False) -> dt.datetime | None:
     """ISO date-time; without an offset it is the agency's local time (Asia/Ho_Chi_Minh)."""
-    if value in (None, "") and optional:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise Invalid("Thời gian không hợp lệ.", field=field) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(request.app.state.settings.timezone))
-    return parsed
+    if not optional and value in (None, ""):
+        raise Invalid("Thời gian không hợp lệ.", field=field)
+    return inputs.datetime_value(value, field, request.app.state.settings.timezone)
 
 
 def ok(**data: Any) -> JSONResponse:
@@ -81,7 +66,7 @@ def ok(**data: Any) -> JSONResponse:
 
 
 def path_id(request: Request, name: str = "meeting_id") -> int:
-    return int(request.path_params[name])
+    return inputs.path_id(request, name)
 
 
 async def _run(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]]) -> Any:
@@ -330,7 +315,7 @@ async def item(request: Request) -> Response:
 async def reorder_items(request: Request) -> JSONResponse:
     """New order of the agenda: item_ids (those left out keep their order after)."""
     body = await json_body(request)
-    ids = [_req_int(i, "item_ids") for i in body.get("item_ids") or []]
+    ids = inputs.ids_value(body.get("item_ids"), "item_ids")
     mid = path_id(request)
     rows = await _run(request, lambda uow, user: agenda.reorder_items(uow, user, mid, ids))
     return ok(item_ids=[r.id for r in rows])
@@ -489,7 +474,7 @@ async def speaker_action(request: Request) -> JSONResponse:
 async def reorder_speakers(request: Request) -> JSONResponse:
     """New order of the waiting list: request_ids first."""
     body = await json_body(request)
-    ids = [_req_int(i, "request_ids") for i in body.get("request_ids") or []]
+    ids = inputs.ids_value(body.get("request_ids"), "request_ids")
     mid = path_id(request)
     order = await _run(request, lambda uow, user: speakers.reorder_queue(uow, user, mid, ids))
     return ok(order=order)

@@ -30,8 +30,9 @@ from meetings.meetings import view_context
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Invalid
-from web import file_response
-from web.auth import json_body, login_required, require_user
+from web import file_response, inputs
+from web.auth import login_required, require_user
+from web.inputs import json_body
 from web.openapi import describe
 
 log = logging.getLogger(__name__)
@@ -71,17 +72,13 @@ async def startup(app: Any) -> None:
 
 
 def _pid(request: Request) -> int:
-    return int(request.path_params["poll_id"])
+    return inputs.path_id(request, "poll_id")
 
 
 def _int(value: Any, field: str, *, optional: bool = True) -> int | None:
-    if value is None or value == "":
-        if optional:
-            return None
-        raise Invalid("Thiếu giá trị.", field=field)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, str) and value:  # JSON numbers only here, as before
         raise Invalid("Giá trị phải là số nguyên.", field=field)
-    return value
+    return inputs.int_value(value, field, optional=optional)
 
 
 async def _run(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]]) -> Any:

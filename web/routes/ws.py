@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -52,7 +51,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from storage.errors import AppError
 from web.auth import bearer_token, credential, websocket_user
+from web.errors import HTTP_MESSAGES, as_app_error
 from web.hub import Connection, Hub, encode
+from web.inputs import parse_json_object
 from web.ws_protocol import EXTENSION
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,10 @@ async def handle(hub: Hub, conn: Connection, text: str) -> None:
     if len(text) > MAX_FRAME:
         return error("Thông điệp quá lớn.")
     try:
-        command = json.loads(text)
-    except ValueError:
-        return error("Thông điệp không phải JSON hợp lệ.")
-    if not isinstance(command, dict):
-        return error("Thông điệp phải là một đối tượng JSON.")
+        command = parse_json_object(text, max_bytes=MAX_FRAME, invalid="Thông điệp không phải JSON hợp lệ.",
+                                    not_object="Thông điệp phải là một đối tượng JSON.")
+    except AppError as exc:
+        return error(exc.message)
     op = command.get("op")
     if op == "ping":
         conn.send({"type": "pong"})
@@ -116,9 +116,14 @@ async def handle(hub: Hub, conn: Connection, text: str) -> None:
             return error("Thiếu mã yêu cầu (id) hoặc mã không hợp lệ.", op=op)
         try:  # answered after the command is done (a vote: after its commit); frames of this socket wait
             conn.send({"type": "reply", "op": op, "id": rid, "ok": True, "data": await run(conn, command)})
-        except AppError as exc:
-            conn.send({"type": "reply", "op": op, "id": rid, "ok": False, "status": exc.status, "code": exc.code,
-                       "message": exc.message, **exc.details})
+        except Exception as exc:
+            known = exc if isinstance(exc, AppError) else as_app_error(exc)
+            if known is None:
+                log.exception("WebSocket command %s failed", op)
+                known = AppError(HTTP_MESSAGES[500])
+                known.status, known.code = 500, "server_error"
+            conn.send({"type": "reply", "op": op, "id": rid, "ok": False, "status": known.status,
+                       "code": known.code, "message": known.message, **known.details})
     else:
         error(f"Thao tác không được hỗ trợ: «{str(op)[:50]}».", op=op if isinstance(op, str) else None)
     return None
