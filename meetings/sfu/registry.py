@@ -123,11 +123,19 @@ class MediaRoom:
     meeting_id: int
     sfu: SfuRoom
     members: dict[str, Member] = field(default_factory=dict)
-    floor: str | None = None  # media id the chair gave the floor to (None: follow the speakers' queue / voice)
     imposed: set[tuple[str, str]] = field(default_factory=set)  # (media id, kind) muted by the chair
     connections: int = 0
     restored: bool = False
     _restoring: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def floor(self) -> str | None:
+        """Media id the chair gave the floor to (None: follow the voice); the SFU puts it first for everyone."""
+        return self.sfu.floor
+
+    @floor.setter
+    def floor(self, media_id: str | None) -> None:
+        self.sfu.floor = media_id
 
     async def restore(
         self, load: Callable[[], Awaitable[tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]]]
