@@ -5,11 +5,11 @@ a 10-site meeting sends each site about 4.5 Mbit/s. Three pieces, all without I/
 
 * :class:`LinkEstimate` - one per subscriber: its available bandwidth from its own RTCP feedback on the ``sub``
   connection. REMB (browsers and aiortc send it, from the ``abs-send-time`` extension the forwarder writes) when it
-  comes; always the receiver reports' loss, jitter and round trip (aiortc's sender computes the RTT from our sender
-  reports' LSR/DLSR). Loss above 10 % (smoothed over reports) or a round trip grown well beyond the link's minimum
-  (a queue building up in front of a slow link) lowers the estimate below what was actually sent; little loss lets
-  it grow by 8 % per report, up to 1.5 times what is being sent. Loss between 2 and 10 % (a lossy radio or DSL link,
-  not congestion) holds it.
+  comes and limits (see :meth:`LinkEstimate.remb_limits`); always the receiver reports' loss, jitter and round
+  trip (aiortc's sender computes the RTT from our sender reports' LSR/DLSR). Loss above 10 % (smoothed over
+  reports) or a round trip grown well beyond the link's minimum (a queue building up in front of a slow link) lowers
+  the estimate below what was actually sent; little loss lets it grow by 8 % per report, up to 1.5 times what is
+  being sent. Loss between 2 and 10 % (a lossy radio or DSL link, not congestion) holds it.
 * :func:`choose` - Last-N and audio selection: audio of the floor holder and the 3 loudest sites first (audio is
   budgeted before any video), then video in priority order (floor holder, active speaker, the most recent speakers,
   then the others in join order) while it fits and at most ``last_n`` streams. The main view (first in the order)
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 START_BPS = 2_500_000  # before any feedback: a site on a good link sees the meeting at once
-MIN_BPS = 150_000  # never estimate below: audio of 4 sites and a small main view
+MIN_BPS = 400_000  # never estimate below: audio of 4 sites and a small main view
 MAX_BPS = 50_000_000
 AUDIO_BPS = 60_000  # one Opus stream on the wire: ~32 kbit/s payload + RTP/SRTP/UDP/IP headers at 50 packets/s
 MIN_VIDEO_BPS = 150_000  # the main view is forwarded if at least this is left after audio
@@ -89,9 +89,17 @@ class LinkEstimate:
 
     def available(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
-        if self.remb_bps is not None and now - self.remb_at < REMB_FRESH:
-            return max(MIN_BPS, min(self.remb_bps, self.loss_bps))
+        if self.remb_limits(now):
+            return max(MIN_BPS, min(self.remb_bps or 0.0, self.loss_bps))
         return self.loss_bps
+
+    def remb_limits(self, now: float) -> bool:
+        """Whether the REMB is a limit of the link rather than of what we chose to send: a receiver's estimator
+        (WebRTC's AIMD) never says more than about 1.5 times what it receives, so while Last-N sends a site little,
+        its REMB only echoes that; below 1.3 times what is sent, it saw a queue build up and means it."""
+        if self.remb_bps is None or now - self.remb_at >= REMB_FRESH:
+            return False
+        return self.remb_bps < 1.3 * self.sent_bps or self.sent_bps == 0
 
     def quality(self) -> str:
         """A word for the chair's panel: tốt (good), trung bình (fair), kém (poor)."""
