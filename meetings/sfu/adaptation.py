@@ -75,7 +75,7 @@ class LinkEstimate:
     def _queue_building(self) -> bool:
         if self.rtt is None or self.min_rtt is None:
             return False
-        return self.rtt > self.min_rtt * 1.5 + 0.1
+        return self.rtt > self.min_rtt * 2 + 0.15  # well beyond jitter and a busy host's scheduling
 
     def _update(self, fraction_lost: float) -> None:
         sent = self.sent_bps or self.loss_bps

@@ -529,6 +529,7 @@ class ForwardedTrack(MediaStreamTrack):
         self._need_keyframe = kind == "video"
         self.enabled = True  # False: Last-N or audio selection left this slot out for now
         self.on_rtcp: Callable[[ForwardedTrack, Any], None] | None = None  # the subscriber's RR / REMB (adaptation)
+        self.pacer: Any = None  # video goes through the subscriber connection's pacer (.pacing.Pacer), if set
         self._need_sync = True  # the next forwarded packet re-bases the sequence number (and timestamp) offsets
         self._switched = True  # ...and the timestamp offset too: the source changed
         self._seq_offset = 0
@@ -641,7 +642,11 @@ class ForwardedTrack(MediaStreamTrack):
             return  # reordered from before the re-base: the subscriber's numbering has no place for it
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
         data = out.build(packet, seq, timestamp, ntp)
-        out.send(data, len(packet.payload), timestamp, ntp)
+        if self.pacer is not None and self.kind == "video":
+            size = len(packet.payload)
+            self.pacer.send(len(data), lambda: out.send(data, size, timestamp, ntp))
+        else:
+            out.send(data, len(packet.payload), timestamp, ntp)
         self.packets_sent += 1
         self.bytes_sent += len(data)
         self.frames_sent += packet.marker or self.kind == "audio"
@@ -667,7 +672,10 @@ class ForwardedTrack(MediaStreamTrack):
         # Receivers repeat a NACK until the packet arrives (aiortc's repeats every missing packet each time it sees
         # a new gap): resending each time would multiply the traffic of a subscriber that is already losing packets.
         now = time.monotonic()
-        if now - self._resent_at[seq % HISTORY] < RETRANSMIT_MIN_INTERVAL:
+        # ...and a resend needs a round trip to arrive: on a 300 ms link, resending every 100 ms tripled the repair
+        # traffic of a site that is losing packets already.
+        interval = max(RETRANSMIT_MIN_INTERVAL, 1.2 * (self.round_trip or 0.0))
+        if now - self._resent_at[seq % HISTORY] < interval:
             return
         packet = source.packet((seq - self._seq_offset) & 0xFFFF)
         if packet is None:
@@ -677,6 +685,8 @@ class ForwardedTrack(MediaStreamTrack):
         data = out.retransmission(packet, seq, timestamp, ntp_now())
         if data is not None and out.transmit(data):
             self.retransmissions += 1
+            if self.pacer is not None:
+                self.pacer.charge(len(data))  # repairs go at once, and count against the video rate
 
     async def recv(self) -> Any:
         """What the sender's RTP loop waits on: nothing ever comes, the track only ends."""

@@ -18,8 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
 
-from .adaptation import LAST_N, Choice, LinkEstimate, choose, dbov_tile, publisher_cap, video_order
+from .adaptation import (
+    AUDIO_BPS,
+    LAST_N,
+    MIN_VIDEO_BPS,
+    Choice,
+    LinkEstimate,
+    choose,
+    dbov_tile,
+    publisher_cap,
+    video_order,
+)
 from .forwarding import ForwardedTrack
+from .pacing import Pacer
 
 if TYPE_CHECKING:
     from .room import Participant, SfuRoom
@@ -64,6 +75,7 @@ class LinkController:
         self._sub_rates: dict[str, _Rate] = {}
         self._report_marks: dict[int, int] = {}  # id(track) -> packets_sent at its previous report
         self._sent: dict[str, tuple[Any, ...]] = {}
+        self.pacers: dict[str, Pacer] = {}  # per subscriber: its video at what its link takes, audio first
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -71,11 +83,15 @@ class LinkController:
 
     def add(self, participant_id: str) -> None:
         self.links[participant_id] = LinkEstimate()
+        self.pacers[participant_id] = Pacer()
         if self._task is None and self.enabled:
             self._task = asyncio.ensure_future(self._run())
 
     def remove(self, participant_id: str) -> None:
         self.links.pop(participant_id, None)
+        pacer = self.pacers.pop(participant_id, None)
+        if pacer is not None:
+            pacer.close()
         self.choices.pop(participant_id, None)
         self._sub_rates.pop(participant_id, None)
         self._sent.pop(participant_id, None)
@@ -84,6 +100,8 @@ class LinkController:
 
     def watch(self, subscriber_id: str, track: ForwardedTrack) -> None:
         track.on_rtcp = lambda t, packet: self._on_rtcp(subscriber_id, t, packet)
+        if self.enabled:
+            track.pacer = self.pacers.get(subscriber_id)
 
     def _on_rtcp(self, subscriber_id: str, track: ForwardedTrack, packet: Any) -> None:
         link = self.links.get(subscriber_id)
@@ -167,6 +185,13 @@ class LinkController:
                             current=current)
             choices[p.id] = choice
             if self.enabled:
+                pacer = self.pacers.get(p.id)
+                if pacer is not None:
+                    # Smooth the bursts (keyframes) to what is left after audio, but never below what the chosen
+                    # videos send: the pacer is no bottleneck of its own (the publishers' REMB cap is the lever).
+                    chosen = sum(video_bps.get(v, 0.0) for v in choice.video)
+                    left = 0.95 * choice.budget_bps - AUDIO_BPS * len(choice.audio)
+                    pacer.set_rate(max(MIN_VIDEO_BPS, left, 1.3 * chosen))
                 self._apply(p, choice)
                 await self._tell(p, choice, levels)
         self.choices = choices
@@ -210,6 +235,7 @@ class LinkController:
                 "publish_kbps": round(self.publish_bps.get(pid, 0.0) / 1000),
                 "video_forwarded": len(choice.video) if choice and self.enabled else None,
                 "audio_forwarded": len(choice.audio) if choice and self.enabled else None,
+                "paced_dropped": self.pacers[pid].dropped if pid in self.pacers else None,
             }
         return out
 
