@@ -543,6 +543,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (make bench): 10 s window, 10 s warm-up")
     parser.add_argument("--window", type=float, default=30.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds before measuring (estimates settle)")
     parser.add_argument("--clean", type=int, default=len(CLEAN), help="unimpaired sites (the floor holder first)")
@@ -556,7 +557,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--clean-receive", action="store_true",
                         help="the unimpaired sites receive too (a Python client per 9 streams: a busy machine "
                              "starves them, so by default they only publish)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.quick:
+        args.window, args.warmup = 10.0, 10.0
+    return args
 
 
 if __name__ == "__main__":
