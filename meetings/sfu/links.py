@@ -71,6 +71,7 @@ class LinkController:
         self.choices: dict[str, Choice] = {}
         self.recent: list[str] = []  # most recent speakers first
         self.publish_bps: dict[str, float] = {}
+        self.levels: dict[str, float] = {}
         self._pub_rates: dict[int, _Rate] = {}
         self._sub_rates: dict[str, _Rate] = {}
         self._report_marks: dict[int, int] = {}  # id(track) -> packets_sent at its previous report
@@ -124,6 +125,24 @@ class LinkController:
                 return
             link.on_remb(bitrate)
 
+    def wants(self, subscriber_id: str, publisher_id: str, kind: str) -> bool:
+        """Whether a new slot carrying ``publisher_id``'s ``kind`` should start switched on: the choice the next
+        decision would make, now (a slot switched on a moment later costs a second keyframe request)."""
+        if not self.enabled:
+            return True
+        link = self.links.get(subscriber_id)
+        if link is None:
+            return True
+        video_bps = dict(self.publish_bps)
+        levels = dict(self.levels)
+        (video_bps if kind == "video" else levels).setdefault(publisher_id, 600_000.0 if kind == "video" else -127.0)
+        room = self.room
+        order = video_order(subscriber_id, room.floor, room.active_speaker, self.recent, list(room.participants))
+        previous = self.choices.get(subscriber_id)
+        choice = choose(link.available(), order, video_bps, levels, floor=room.floor, last_n=self.last_n,
+                        current=frozenset(previous.video) if previous else frozenset())
+        return publisher_id in (choice.video if kind == "video" else choice.audio)
+
     def speaker_changed(self, speaker: str | None) -> None:
         if speaker is not None:
             if speaker in self.recent:
@@ -167,7 +186,7 @@ class LinkController:
                     video_bps[p.id] = bps or 600_000.0
                 else:
                     levels[p.id] = room.speakers.level(p.id, now)
-        self.publish_bps = video_bps
+        self.publish_bps, self.levels = video_bps, levels
         floor, speaker = room.floor, room.active_speaker
         order_all = [p.id for p in participants]
         choices: dict[str, Choice] = {}
@@ -200,8 +219,10 @@ class LinkController:
                 for pub in p.publications:
                     if pub.kind == "video":
                         cap = publisher_cap(p.id, choices, video_bps)
-                        if cap is not None and cap > 1.5 * video_bps.get(p.id, 0.0):
-                            cap = None  # not a constraint: no REMB (aiortc's encoder restarts on each new rate)
+                        if cap is not None and cap > 0.9 * video_bps.get(p.id, 0.0):
+                            # It sends less already: no REMB. Each new rate costs a keyframe with aiortc's encoder
+                            # (it restarts), and a cap it does not feel would only add churn.
+                            cap = None
                         pub.forwarder.set_bitrate_cap(cap)
 
     def _apply(self, p: Participant, choice: Choice) -> None:

@@ -429,7 +429,6 @@ class SfuRoom:
         created = slot is None
         if slot is None:
             track = ForwardedTrack(pub.kind)
-            track.enabled = not self.links.enabled  # the next decision (at once: see poke below) switches it on
             transceiver = subscriber.sub.pc.addTransceiver(track, direction="sendonly")
             if pub.codec is not None:
                 transceiver.setCodecPreferences(_preferences(pub.kind, pub.codec))
@@ -438,6 +437,7 @@ class SfuRoom:
             slot = Slot(pub.kind, key, transceiver, track)
             subscriber.slots.append(slot)
         slot.publication = pub
+        slot.track.enabled = self.links.wants(subscriber.id, pub.participant.id, pub.kind)  # (no keyframe asked)
         slot.track.set_source(pub.forwarder)
         self.links.poke()
         return created
