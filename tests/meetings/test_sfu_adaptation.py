@@ -190,3 +190,17 @@ async def test_a_site_on_a_poor_link_gets_the_floor_video_and_the_loudest_audio(
     stats = room.link_stats()["xa-vung-cao"]
     assert stats["video_forwarded"] == room.links.last_n and stats["audio_forwarded"] == 4
     assert {"loss_pct", "rtt_ms", "sent_kbps", "available_kbps", "quality"} <= set(stats)
+
+
+async def test_registry_stats_count_rooms_sessions_and_forwarded_streams(meeting: LocalMeeting) -> None:
+    from meetings.sfu.registry import MediaRegistry, MediaRoom
+
+    registry = MediaRegistry()
+    registry.rooms[7] = MediaRoom(7, meeting.room)  # the meeting's room as the registry would hold it
+    assert registry.stats() == {"rooms": 1, "participants": 0, "published": 0, "forwarded_video": 0,
+                                "forwarded_audio": 0, "poor_links": 0}
+    await meeting.join("dong-trieu", PatternTrack(160, 120), ToneTrack(0.3))
+    await meeting.join("uong-bi")
+    await until(lambda: registry.stats()["forwarded_video"] == 1 and registry.stats()["forwarded_audio"] == 1,
+                what="one video and one audio forwarded")
+    assert registry.stats()["participants"] == 2 and registry.stats()["published"] == 2
