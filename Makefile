@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: help run test lint bench clean install install-test chromium
+.PHONY: help run test lint bench clean install install-test chromium netbed
 
 help:
 	@echo "make run     install into $(VENV), migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -52,7 +52,10 @@ run: $(INSTALLED)
 chromium:
 	@bash scripts/ensure-chromium.sh
 
-test: $(INSTALLED_TEST) chromium
+netbed:
+	@bash scripts/ensure-netbed.sh
+
+test: $(INSTALLED_TEST) chromium netbed
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
 
 lint: $(INSTALLED_TEST)

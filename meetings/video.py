@@ -84,6 +84,13 @@ async def identity(uow: UnitOfWork, user: User, meeting_id: int) -> Identity:
     return Identity(f"user:{user.id}", user.full_name, user.id, None, access.controller)
 
 
+async def require_link_view(uow: UnitOfWork, user: User, meeting_id: int) -> None:
+    """Only the chair and the secretary see the sites' link quality (the control view's panel)."""
+    ctx = await get_context(uow, user, meeting_id)
+    ctx.access.require_view()
+    ctx.access.require_control()
+
+
 async def _own_media_id(uow: UnitOfWork, user: User, meeting_id: int) -> tuple[Access, str]:
     ctx = await get_context(uow, user, meeting_id, lock=True)
     ctx.access.require_view()

@@ -48,6 +48,19 @@ How it hooks into aiortc 1.16 (four points, nothing else)
    ``RTCRtpReceiver._send_rtcp_pli(media_ssrc)``, rate limited per publication.
 4. Retransmissions. The same handler calls ``self._retransmit(seq)`` for each NACKed packet; we shadow it with a
    lookup in the publication's history.
+
+Adaptation (see :mod:`.adaptation`) adds two observation points on the same objects: the subscriber's receiver
+reports and REMB reach ``RTCRtpSender._handle_rtcp_packet``, which we wrap per sender to pass them on after aiortc
+has handled them (its RTT estimate, ``_RTCRtpSender__rtt``, is read there); and a publisher's REMB comes from the
+receiver's ``_RTCRtpReceiver__remote_bitrate_estimator``, which we wrap to cap the value it reports
+(:meth:`TrackForwarder.set_bitrate_cap`). A slot can be switched off (:meth:`ForwardedTrack.set_enabled`, Last-N):
+its packets are dropped at the server and it resumes at a keyframe with continuous numbering, like a mute.
+
+Why no simulcast: aiortc 1.16 answers an offer with ``a=simulcast``/``a=rid`` without them (so Chromium then sends
+one layer), routes RTP by SSRC or payload type with one NACK generator and one RTX mapping per receiver (from
+``ssrc-group:FID``, which RID-based simulcast leaves out), and parses the RID header extensions only for sending.
+Receiving layers would mean munging both SDPs and re-implementing NACK and RTX per layer in the receiver tap; the
+cap by REMB gives the poor sites a picture of the speaker without that.
 """
 
 from __future__ import annotations
@@ -70,7 +83,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +91,9 @@ SUPPORTED_AIORTC = "1.16."
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 _SENDER_COUNTERS = ("_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count", "_RTCRtpSender__ntp_timestamp")
+_ESTIMATOR_ATTR = "_RTCRtpReceiver__remote_bitrate_estimator"
+_RTCP_SSRC_ATTR = "_RTCRtpReceiver__rtcp_ssrc"
+_RTT_ATTR = "_RTCRtpSender__rtt"
 
 HISTORY = 1024  # packets kept per published track for subscribers' NACKs (1-2 s of 480p video)
 KEYFRAME_MIN_INTERVAL = 0.3  # seconds between PLIs sent to one publisher
@@ -104,6 +120,8 @@ def check_aiortc_version(version: str = aiortc.__version__) -> None:
         (RTCRtpReceiver, "_send_rtcp_pli"),
         (RTCRtpSender, "_send_keyframe"),
         (RTCRtpSender, "_retransmit"),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+        (RTCRtpReceiver, "_send_rtcp"),
         (RTCDtlsTransport, "_send_rtp"),
     ):
         if not callable(getattr(cls, name, None)):
@@ -191,6 +209,22 @@ class _ReceiverTap:
         return False, None
 
 
+class _CappedEstimator:
+    """Wraps a receiver's ``RemoteBitrateEstimator``: the REMB it makes the receiver send is at most ``cap``."""
+
+    __slots__ = ("cap", "inner")
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.cap: float | None = None
+
+    def add(self, **kwargs: Any) -> tuple[int, list[int]] | None:
+        remb = self.inner.add(**kwargs)
+        if remb is not None and self.cap is not None and remb[0] > self.cap:
+            return int(self.cap), remb[1]
+        return remb
+
+
 class TrackForwarder:
     """One published track: takes RTP packets from its receiver and forwards them to :class:`ForwardedTrack` s."""
 
@@ -227,6 +261,13 @@ class TrackForwarder:
         self.keyframe_requests_sent = 0
         self.last_timestamp: int | None = None  # RTP timestamp of the newest packet
         self.last_packet_at: float | None = None  # and when it arrived (time.monotonic)
+        self.bitrate_cap: float | None = None  # REMB cap sent to the publisher (video)
+        self.remb_sent = 0
+        self._estimator: _CappedEstimator | None = None
+        estimator = getattr(receiver, _ESTIMATOR_ATTR, None)
+        if estimator is not None:
+            self._estimator = _CappedEstimator(estimator)
+            setattr(receiver, _ESTIMATOR_ATTR, self._estimator)
         setattr(receiver, _JITTER_ATTR, _ReceiverTap(self._forward))
 
     @property
@@ -311,6 +352,27 @@ class TrackForwarder:
         self._last_pli = asyncio.get_running_loop().time()
         self.keyframe_requests_sent += 1
         task = asyncio.ensure_future(self._receiver._send_rtcp_pli(self._ssrc))
+        self._pli_tasks.add(task)
+        task.add_done_callback(self._pli_tasks.discard)
+
+    def set_bitrate_cap(self, bps: float | None) -> None:
+        """Cap what the publisher sends (video): its REMB is at most ``bps`` from now on, and a lower cap is sent at
+        once (browsers and aiortc's encoder follow REMB when transport-wide congestion control is not negotiated,
+        which aiortc never negotiates)."""
+        previous, self.bitrate_cap = self.bitrate_cap, bps
+        if self._estimator is not None:
+            self._estimator.cap = bps
+        if bps is None or self._ssrc is None or self.kind != "video":
+            return
+        if previous is not None and abs(previous - bps) < 0.1 * previous:
+            return
+        rtcp_ssrc = getattr(self._receiver, _RTCP_SSRC_ATTR, None)
+        if rtcp_ssrc is None:
+            return
+        fci = pack_remb_fci(int(bps), [self._ssrc])
+        packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=fci)
+        self.remb_sent += 1
+        task = asyncio.ensure_future(self._receiver._send_rtcp(packet))
         self._pli_tasks.add(task)
         task.add_done_callback(self._pli_tasks.discard)
 
@@ -465,6 +527,9 @@ class ForwardedTrack(MediaStreamTrack):
         self._out: _Output | None = None
         self._ended = asyncio.Event()
         self._need_keyframe = kind == "video"
+        self.enabled = True  # False: Last-N or audio selection left this slot out for now
+        self.on_rtcp: Callable[[ForwardedTrack, Any], None] | None = None  # the subscriber's RR / REMB (adaptation)
+        self.pacer: Any = None  # video goes through the subscriber connection's pacer (.pacing.Pacer), if set
         self._need_sync = True  # the next forwarded packet re-bases the sequence number (and timestamp) offsets
         self._switched = True  # ...and the timestamp offset too: the source changed
         self._seq_offset = 0
@@ -492,6 +557,18 @@ class ForwardedTrack(MediaStreamTrack):
                 raise RuntimeError(f"aiortc {aiortc.__version__}: RTCRtpSender internals changed ({name})")
         on_keyframe_request(sender, self._keyframe_requested)
         sender._retransmit = self._retransmit  # type: ignore[method-assign]
+        handle_rtcp = getattr(sender, "_handle_rtcp_packet", None)  # (test doubles have no RTCP)
+        if handle_rtcp is not None:
+
+            async def observe_rtcp(packet: Any) -> None:
+                await handle_rtcp(packet)
+                if self.on_rtcp is not None:
+                    try:
+                        self.on_rtcp(self, packet)
+                    except Exception:
+                        logger.exception("observing RTCP failed")
+
+            sender._handle_rtcp_packet = observe_rtcp  # type: ignore[method-assign]
         send = sender.send
 
         async def start(parameters: RTCRtpSendParameters) -> None:
@@ -521,6 +598,22 @@ class ForwardedTrack(MediaStreamTrack):
             if self._out is not None:
                 source.request_keyframe()
 
+    @property
+    def round_trip(self) -> float | None:
+        """aiortc's RTT estimate for this sender (from our sender reports and the subscriber's receiver reports)."""
+        out = self._out
+        return getattr(out.sender, _RTT_ATTR, None) if out is not None else None
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Forward (or stop forwarding) this slot's source; resuming video waits for a keyframe, asked for now."""
+        if enabled == self.enabled:
+            return
+        self.enabled = enabled
+        if enabled:
+            self._restart()
+            if self._source is not None and self._out is not None:
+                self._source.request_keyframe()
+
     def _restart(self) -> None:
         """Start again at the next keyframe (video) or packet (audio), continuing this stream's numbering."""
         self._need_keyframe = self.kind == "video"
@@ -533,7 +626,7 @@ class ForwardedTrack(MediaStreamTrack):
 
     def _forward(self, packet: RtpPacket, decodable: bool, ntp: int) -> None:
         out = self._out
-        if out is None:
+        if out is None or not self.enabled:
             return  # the sender has not started: a late joiner begins at a fresh keyframe, not a backlog
         if self._need_keyframe:
             if not decodable:
@@ -549,7 +642,11 @@ class ForwardedTrack(MediaStreamTrack):
             return  # reordered from before the re-base: the subscriber's numbering has no place for it
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
         data = out.build(packet, seq, timestamp, ntp)
-        out.send(data, len(packet.payload), timestamp, ntp)
+        if self.pacer is not None and self.kind == "video":
+            size = len(packet.payload)
+            self.pacer.send(len(data), lambda: out.send(data, size, timestamp, ntp))
+        else:
+            out.send(data, len(packet.payload), timestamp, ntp)
         self.packets_sent += 1
         self.bytes_sent += len(data)
         self.frames_sent += packet.marker or self.kind == "audio"
@@ -575,7 +672,10 @@ class ForwardedTrack(MediaStreamTrack):
         # Receivers repeat a NACK until the packet arrives (aiortc's repeats every missing packet each time it sees
         # a new gap): resending each time would multiply the traffic of a subscriber that is already losing packets.
         now = time.monotonic()
-        if now - self._resent_at[seq % HISTORY] < RETRANSMIT_MIN_INTERVAL:
+        # ...and a resend needs a round trip to arrive: on a 300 ms link, resending every 100 ms tripled the repair
+        # traffic of a site that is losing packets already.
+        interval = max(RETRANSMIT_MIN_INTERVAL, 1.2 * (self.round_trip or 0.0))
+        if now - self._resent_at[seq % HISTORY] < interval:
             return
         packet = source.packet((seq - self._seq_offset) & 0xFFFF)
         if packet is None:
@@ -585,6 +685,8 @@ class ForwardedTrack(MediaStreamTrack):
         data = out.retransmission(packet, seq, timestamp, ntp_now())
         if data is not None and out.transmit(data):
             self.retransmissions += 1
+            if self.pacer is not None:
+                self.pacer.charge(len(data))  # repairs go at once, and count against the video rate
 
     async def recv(self) -> Any:
         """What the sender's RTP loop waits on: nothing ever comes, the track only ends."""

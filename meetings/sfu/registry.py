@@ -123,11 +123,19 @@ class MediaRoom:
     meeting_id: int
     sfu: SfuRoom
     members: dict[str, Member] = field(default_factory=dict)
-    floor: str | None = None  # media id the chair gave the floor to (None: follow the speakers' queue / voice)
     imposed: set[tuple[str, str]] = field(default_factory=set)  # (media id, kind) muted by the chair
     connections: int = 0
     restored: bool = False
     _restoring: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def floor(self) -> str | None:
+        """Media id the chair gave the floor to (None: follow the voice); the SFU puts it first for everyone."""
+        return self.sfu.floor
+
+    @floor.setter
+    def floor(self, media_id: str | None) -> None:
+        self.sfu.floor = media_id
 
     async def restore(
         self, load: Callable[[], Awaitable[tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]]]
@@ -162,6 +170,11 @@ class MediaRoom:
             "floor": self.floor,
             "active_speaker": self.sfu.active_speaker,
         }
+
+    def link_stats(self) -> list[dict[str, Any]]:
+        """Each connected site's link as the SFU sees it (see :meth:`SfuRoom.link_stats`), in roster order."""
+        links = self.sfu.link_stats()
+        return [{"id": m.id, **links.get(m.id, {}), "name": m.name} for m in self.members.values()]
 
     async def broadcast(self, message: Message) -> None:
         for member in list(self.members.values()):
@@ -238,6 +251,22 @@ class MediaRegistry:
         del self.rooms[room.meeting_id]  # a join from now on gets a fresh room
         await room.sfu.close()
         logger.info("media room for meeting %s closed", room.meeting_id)
+
+    def stats(self) -> dict[str, int]:
+        """Totals for metrics: open rooms, connected sessions, published and forwarded video and audio streams
+        (forwarded: switched on by the adaptation), and sessions whose link is poor."""
+        out = dict.fromkeys(("rooms", "participants", "published", "forwarded_video", "forwarded_audio",
+                             "poor_links"), 0)
+        for room in self.rooms.values():
+            out["rooms"] += 1
+            for p in room.sfu.participants.values():
+                out["participants"] += 1
+                out["published"] += len(p.publications)
+                for slot in p.slots:
+                    if slot.publication is not None and slot.track.enabled:
+                        out[f"forwarded_{slot.kind}"] += 1
+            out["poor_links"] += sum(1 for s in room.sfu.link_stats().values() if s.get("quality") == "kém")
+        return out
 
     async def close(self) -> None:
         rooms, self.rooms = list(self.rooms.values()), {}

@@ -10,6 +10,10 @@ are told with a ``tracks`` message) and the next publication of the same kind an
 round trip. Only a join that needs more slots than are free renegotiates (server offer, client answer).
 
 Permissions (who may mute whom, who has the floor) belong to the meeting services; the room only carries them out.
+
+Every slot is negotiated, but not every slot carries packets: :class:`~meetings.sfu.links.LinkController` switches
+slots on and off per subscriber from its link estimate (Last-N video, the loudest sites' audio; ``adaptive=False``
+forwards everything, as before).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 
+from .adaptation import LAST_N
 from .forwarding import ForwardedTrack, TrackForwarder, negotiated_codec
+from .links import LinkController
 from .signalling import Message, Send, SignallingError, SignallingSession
 
 logger = logging.getLogger(__name__)
@@ -255,6 +261,8 @@ class SfuRoom:
         ice_servers: list[RTCIceServer] | tuple[RTCIceServer, ...] = (),
         on_event: Callable[[Message], Awaitable[None] | None] | None = None,
         speaker_detector: ActiveSpeakerDetector | None = None,
+        adaptive: bool = True,
+        last_n: int = LAST_N,
     ) -> None:
         self.id = room_id
         self.ice_servers = tuple(ice_servers)
@@ -264,7 +272,20 @@ class SfuRoom:
         self.muted: set[tuple[str, str]] = set()
         self.speakers = speaker_detector or ActiveSpeakerDetector()
         self.speakers.on_change = self._speaker_changed
+        self._floor: str | None = None
+        self.links = LinkController(self, enabled=adaptive, last_n=last_n)
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def floor(self) -> str | None:
+        """The participant the chair gave the floor: first in everyone's video and always heard."""
+        return self._floor
+
+    @floor.setter
+    def floor(self, participant_id: str | None) -> None:
+        if participant_id != self._floor:
+            self._floor = participant_id
+            self.links.poke()
 
     @property
     def active_speaker(self) -> str | None:
@@ -276,6 +297,7 @@ class SfuRoom:
             await self.leave(participant_id)
         participant = Participant(self, participant_id, name, send)
         self.participants[participant_id] = participant
+        self.links.add(participant_id)
         needs_offer = False
         for other in self.participants.values():
             if other is participant:
@@ -293,6 +315,7 @@ class SfuRoom:
         if participant is None:
             return
         self.speakers.remove(participant_id)
+        self.links.remove(participant_id)
         for pub in participant.publications:
             pub.forwarder.close()
         for slot in participant.slots:
@@ -366,7 +389,13 @@ class SfuRoom:
             for pid, p in self.participants.items()
         }
 
+    def link_stats(self) -> dict[str, dict[str, Any]]:
+        """Each participant's link as the server sees it (loss %, RTT ms, jitter, estimated and sent kbit/s,
+        quality word) and how many videos and audios it is forwarded: for the chair's panel and for metrics."""
+        return self.links.stats()
+
     async def close(self) -> None:
+        await self.links.close()
         for pid in list(self.participants):
             await self.leave(pid)
         for task in list(self._tasks):
@@ -404,10 +433,13 @@ class SfuRoom:
             if pub.codec is not None:
                 transceiver.setCodecPreferences(_preferences(pub.kind, pub.codec))
             track.bind(transceiver.sender)
+            self.links.watch(subscriber.id, track)
             slot = Slot(pub.kind, key, transceiver, track)
             subscriber.slots.append(slot)
         slot.publication = pub
+        slot.track.enabled = self.links.wants(subscriber.id, pub.participant.id, pub.kind)  # (no keyframe asked)
         slot.track.set_source(pub.forwarder)
+        self.links.poke()
         return created
 
     def _observe_packet(self, forwarder: TrackForwarder, packet: RtpPacket) -> None:
@@ -422,6 +454,7 @@ class SfuRoom:
         self.speakers.update(pub.participant.id, dbov)
 
     def _speaker_changed(self, speaker: str | None) -> None:
+        self.links.speaker_changed(speaker)
         message = {"type": "active-speaker", "participant": speaker}
         self._broadcast(message)
         self._spawn(self._event(message))

@@ -169,8 +169,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def start_server(var_dir: Path, *, demo: bool = True) -> Iterator[LiveServer]:
-    """Migrate, load demo data, serve on a free port; stop at the end. A generator for fixtures."""
+def start_server(var_dir: Path, *, demo: bool = True, host: str = "127.0.0.1") -> Iterator[LiveServer]:
+    """Migrate, load demo data, serve on a free port (of ``host``); stop at the end. A generator for fixtures."""
     var_dir.mkdir(parents=True, exist_ok=True)
     log = var_dir / "server.log"
     env = server_env(var_dir)
@@ -180,12 +180,12 @@ def start_server(var_dir: Path, *, demo: bool = True) -> Iterator[LiveServer]:
     if demo:
         _run_step([eoffice, "demo"], env, log, cwd)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     with log.open("ab") as out:
-        out.write(f"$ {eoffice} serve --host 127.0.0.1 --port {port}\n".encode())
+        out.write(f"$ {eoffice} serve --host {host} --port {port}\n".encode())
         out.flush()
         process = subprocess.Popen(
-            [eoffice, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [eoffice, "serve", "--host", host, "--port", str(port)],
             env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so teardown stops everything it started
         )

@@ -142,6 +142,16 @@ async def test_chair_and_site_see_each_other(webrtc_browser: Any, video_server: 
     await chair.get_by_role("button", name=f"Bật camera của {SITE}").click()
     await expect(site.get_by_role("button", name="Tắt camera")).to_be_enabled()
 
+    # the chair's panel shows each site's link (loss, round trip, bitrate); the site has no such panel
+    await chair.locator("#video-links summary").click()
+    row = chair.locator('#video-links tr[data-participant^="site:"]')
+    await expect(row.locator("th")).to_have_text(SITE)
+    await expect(row.locator('[data-field="rtt"]')).to_have_text(re.compile(r"^\d+ ms$"), timeout=30_000)
+    await expect(row.locator('[data-field="loss"]')).to_have_text(re.compile(r"^\d+(\.\d)? %$"))
+    await expect(row.locator('[data-field="bitrate"]')).to_have_text(re.compile(r"^\d+ kbit/s$"))
+    await expect(site.locator("#video-links")).to_have_count(0)
+    await chair.locator("#video-links summary").click()  # folded again: the panel is small
+
     # a dropped media connection: a new session, same page (no reload), video again
     await site.evaluate("window.__stillHere = true")
     dropped = time.monotonic()

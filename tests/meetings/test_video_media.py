@@ -305,3 +305,42 @@ async def test_turn_settings_reach_each_session_with_its_own_credentials(
                                                   ["turn:turn.quangninh.gov.vn:3478?transport=udp"]]
     turn_server = config.iceServers[1]
     check({"username": turn_server.username, "credential": turn_server.credential}, "sfu")
+
+
+async def test_the_chair_sees_each_sites_link_quality(server: str, world: World) -> None:
+    m = await world.meeting(start=True)
+    mid, site = m["meeting_id"], f"site:{m['site_id']}"
+    chair_tok, op_tok, member_tok = [await token(world, k) for k in ("chair", "operator", "member")]
+    me = f"user:{world.chair.id}"
+    chair_http = httpx.AsyncClient(base_url=f"http://{server}", headers={"Authorization": f"Bearer {chair_tok}"})
+    member_http = httpx.AsyncClient(base_url=f"http://{server}", headers={"Authorization": f"Bearer {member_tok}"})
+    async with chair_http, member_http:
+        r = await chair_http.get(f"/api/meetings/{mid}/video/links")
+        assert r.status_code == 200 and r.json() == {"sites": []}, "no media room yet"
+        async with joined(server, mid, op_tok, PatternTrack(160, 120), ToneTrack(0.3)), \
+                joined(server, mid, chair_tok, PatternTrack(160, 120)):
+            sites: dict[str, Any] = {}
+
+            async def measured() -> bool:
+                r = await chair_http.get(f"/api/meetings/{mid}/video/links")
+                assert r.status_code == 200, r.text
+                sites.clear()
+                sites.update({s["id"]: s for s in r.json()["sites"]})
+                chair = sites.get(me, {})
+                return chair.get("rtt_ms") is not None and (chair.get("sent_kbps") or 0) > 0
+
+            deadline = time.monotonic() + 20
+            while not await measured():
+                assert time.monotonic() < deadline, f"no link figures: {sites}"
+                await asyncio.sleep(0.5)
+            assert set(sites) == {me, site}
+            assert sites[site]["name"] == "Điểm cầu thị xã Đông Triều"
+            chair = sites[me]
+            assert 0 <= chair["loss_pct"] < 5 and 0 <= chair["rtt_ms"] < 1000
+            assert chair["quality"] in ("tốt", "trung bình", "kém")
+            assert chair["video_forwarded"] == 1 and chair["audio_forwarded"] == 1
+            assert sites[site]["publish_kbps"] > 0
+
+            r = await member_http.get(f"/api/meetings/{mid}/video/links")
+            assert r.status_code == 403
+            assert "chủ trì" in r.json()["message"].lower()

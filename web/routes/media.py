@@ -269,6 +269,18 @@ async def floor_endpoint(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "participant": participant, "granted_request_id": granted})
 
 
+@describe(responses={"403": {"description": "Chỉ chủ trì hoặc thư ký"}})
+async def links_endpoint(request: Request) -> JSONResponse:
+    """Each connected site's link quality as the media server sees it: loss (%), round trip (ms), jitter, the
+    bitrate it is sent and the estimate of what it can take (kbit/s), how many videos and audios it gets."""
+    user = require_user(request)
+    mid = int(request.path_params["meeting_id"])
+    async with request.app.state.db.uow(readonly=True) as uow:
+        await video.require_link_view(uow, user, mid)
+    room = registry(request.app).get(mid)
+    return JSONResponse({"sites": room.link_stats() if room is not None else []})
+
+
 async def state_endpoint(request: Request) -> JSONResponse:
     """ICE servers for the browser and who is connected to the meeting's video."""
     user = require_user(request)
@@ -287,4 +299,5 @@ routes = [
     Route("/api/meetings/{meeting_id:int}/video", state_endpoint, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/video/mute", mute_endpoint, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/video/floor", floor_endpoint, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/video/links", links_endpoint, methods=["GET"]),
 ]

@@ -80,6 +80,8 @@ class VideoRoom {
     this.roster = [];
     this.tracks = new Map(); // mid -> {kind, participant, name, muted}
     this.streams = new Map(); // mid -> MediaStream (one remote track)
+    this.forwarded = null; // Set of ids whose video the server forwards to us (null: not told yet, all)
+    this.levels = {}; // id -> audio level 0-100 for the tiles
     this.activeSpeaker = null;
     this.floor = null;
     this.serverFloor = null;
@@ -344,6 +346,11 @@ class VideoRoom {
       case "muted":
         this.render();
         break;
+      case "forwarding": // what the server sends us within our link (Last-N): the others are named tiles
+        this.forwarded = new Set(msg.video || []);
+        this.levels = msg.levels || {};
+        this.render();
+        break;
       case "ping":
         this.send(s, { type: "pong" });
         break;
@@ -456,7 +463,8 @@ class VideoRoom {
     const video = h("video", { autoplay: true, playsinline: true, muted: true });
     video.muted = true;
     const tile = h("figure", { class: "video-tile", dataset: { participant: r.id } }, video,
-      h("figcaption", { class: "video-name" }), h("span", { class: "video-flags", "aria-hidden": "true" }));
+      h("figcaption", { class: "video-name" }), h("span", { class: "video-flags", "aria-hidden": "true" }),
+      h("meter", { class: "video-level", min: 0, max: 100, value: 0, "aria-label": `Âm lượng ${r.name}` }));
     if (this.controller) {
       const actions = h("div", { class: "video-actions" },
         h("button", { class: "btn btn-small", type: "button", dataset: { kind: "audio" },
@@ -481,7 +489,9 @@ class VideoRoom {
     tile.querySelector("figcaption").textContent = r.name;
     tile.classList.toggle("is-main", isMain);
     tile.classList.toggle("is-speaking", speaking);
-    tile.classList.toggle("no-video", !stream || r.muted?.video);
+    const leftOut = !!this.forwarded && !this.forwarded.has(r.id); // not in our Last-N: a named tile
+    tile.classList.toggle("no-video", !stream || r.muted?.video || leftOut);
+    tile.querySelector(".video-level").value = this.levels?.[r.id] ?? 0;
     tile.querySelector(".video-flags").textContent =
       `${r.muted?.audio ? "🔇" : ""}${r.muted?.video ? " 📷✕" : ""}`;
     tile.setAttribute("aria-label", `${r.name}${r.muted?.audio ? ", đã tắt micrô" : ""}${r.muted?.video ? ", đã tắt camera" : ""}`);
