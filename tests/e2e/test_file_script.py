@@ -47,6 +47,9 @@ def _bearer(server: LiveServer, username: str) -> str:
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         r = c.post("/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": csrf})
         assert r.status_code == 303, r.text
+        # the CSRF token is bound to the session: read the one the logged-in pages carry
+        home = c.get("/").text
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', home).group(1)  # type: ignore[union-attr]
         r = c.post("/api/tokens", json={"name": "e2e"}, headers={"X-CSRF-Token": csrf})
         assert r.status_code == 201, r.text
         return str(r.json()["token"])
