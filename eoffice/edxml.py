@@ -164,10 +164,11 @@ class ImportResult:
     problem: str = ""
     recovered: list[str] = field(default_factory=list)
     job_ids: list[int] = field(default_factory=list)
+    signature: dict[str, Any] | None = None  # xmldsig check of the package (eoffice.edxml_signature)
 
     def public(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": self.ok, "action": self.action, "message": self.message,
-                               "problem": self.problem, "recovered": self.recovered}
+                               "problem": self.problem, "recovered": self.recovered, "signature": self.signature}
         if self.document is not None:
             out["document"] = self.document.public()
         if self.replaced is not None:
@@ -256,7 +257,9 @@ async def _apply(uow: UnitOfWork, actor: User, blobs: BlobStore, agency: Unit, d
         message.status_code = pkg.status.code
         uow.session.add(message)
         await uow.session.flush()
-        return await _apply_status(uow, actor, agency, pkg, message)
+        status_result = await _apply_status(uow, actor, agency, pkg, message)
+        status_result.signature = message.signature
+        return status_result
     message.business_type = pkg.business_type
     uow.session.add(message)
     await uow.session.flush()
@@ -269,7 +272,7 @@ async def _apply(uow: UnitOfWork, actor: User, blobs: BlobStore, agency: Unit, d
         if pkg.business_type == BUSINESS_REPLACE:
             await _supersede(uow, actor, agency, pkg, result)
     message.document_id = result.document.id if result.document else None
-    result.recovered = pkg.recovered
+    result.recovered, result.signature = pkg.recovered, message.signature
     return result
 
 

@@ -29,6 +29,7 @@ from eoffice.safe_names import extension, safe_filename
 
 XLINK = "http://www.w3.org/1999/xlink"
 _DATA = ("Value", "ContentTransferEncoded", "Data", "Content")
+MAX_ATTACHMENTS = 200
 _ZIP_BASED = {"zip", "docx", "xlsx", "pptx", "odt", "ods", "odp", "jar", "epub", "xps", "ofd", "apk"}
 
 
@@ -98,9 +99,12 @@ def _encoded(root: etree._Element) -> list[etree._Element]:
 
 def read_attachments(root: etree._Element, recovered: list[str]) -> list[Attachment]:
     manifest = _manifest(root)
+    encoded = _encoded(root)
+    if len(encoded) > MAX_ATTACHMENTS or len(manifest) > MAX_ATTACHMENTS:
+        raise PackageError(f"Gói tin có quá nhiều tệp đính kèm (tối đa {MAX_ATTACHMENTS}).", "too_many_attachments")
     out: list[Attachment] = []
     seen: set[str] = set()
-    for el in _encoded(root):
+    for el in encoded:
         cid = norm_cid(_text(el, "ContentId") or el.get("ContentId") or "")
         ref = manifest.get(cid.lower()) if cid else None
         name = (_text(el, "AttachmentName") or _text(el, "FileName") or _text(el, "Name")

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from eoffice import edxml
 from eoffice.documents import Document, attachments_of
@@ -16,8 +18,12 @@ from eoffice.edxml_parse import PackageError, parse, parse_date, parse_datetime
 from eoffice.safe_names import safe_filename
 from storage.blobs import BlobStore
 from storage.db import Database
+from storage.settings import Settings
 from tests.eoffice.conftest import Org
+from tests.eoffice.test_api import _setup
 from tests.eoffice.test_cli import _run
+from tests.web.conftest import run
+from web.app import create_app
 
 CORPUS_DIR = Path(__file__).parent / "edxml_corpus"
 FILES = sorted(CORPUS_DIR.glob("*.edxml"))
@@ -191,3 +197,27 @@ def test_cli_exit_status_non_zero_when_refused(tmp_path: Path) -> None:
     old.write_bytes(b'<EdXMLEnvelope xmlns="http://www.go.vn/eDoc"><Manifest/></EdXMLEnvelope>')
     refused = _run(tmp_path, "edxml", "import", str(old), "--as", "vanthu")
     assert refused.returncode == 1 and "eDoc" in refused.stderr
+
+
+def test_unmatched_and_signature_through_the_api(settings: Settings) -> None:
+    org, tokens = run(_setup(settings.database_url))  # type: ignore[misc]
+    del org
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        def post(data: bytes) -> Any:
+            return client.post("/api/edxml", content=data, headers={
+                "Authorization": f"Bearer {tokens['vanthu']}", "Content-Type": "application/xml"})
+
+        status = post(DATA["status_unknown_document.edxml"])
+        assert status.status_code < 300 and status.json()["action"] == "status_unmatched"
+        listed = client.get("/api/edxml/unmatched", headers={"Authorization": f"Bearer {tokens['vanthu']}"})
+        items = listed.json()["items"]
+        assert len(items) == 1 and items[0]["details"]["ref_notation"] == "7816/VPCP-TTĐT"
+        assert client.get("/api/edxml/unmatched", headers={
+            "Authorization": f"Bearer {tokens['chuyenvien']}"}).status_code == 403
+        forged = DATA["wrapped_signed.edxml"].replace("phê duyệt".encode(), "bãi bỏ".encode())
+        r = post(forged)
+        assert r.status_code == 201 and r.json()["signature"]["result"] == "invalid"
+        doc_id = r.json()["document"]["id"]
+        t = client.get(f"/api/documents/{doc_id}/edxml/timeline",
+                       headers={"Authorization": f"Bearer {tokens['vanthu']}"}).json()
+        assert t["signature"]["result"] == "invalid" and t["signature"]["signer"] == "Nguyễn Văn Thành"
