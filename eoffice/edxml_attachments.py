@@ -106,6 +106,8 @@ def read_attachments(root: etree._Element, recovered: list[str]) -> list[Attachm
     seen: set[str] = set()
     for el in encoded:
         cid = norm_cid(_text(el, "ContentId") or el.get("ContentId") or "")
+        if not cid:  # no id on the data: pair it with the next manifest entry, in order
+            cid = next((c for c in manifest if c not in seen), "")
         ref = manifest.get(cid.lower()) if cid else None
         name = (_text(el, "AttachmentName") or _text(el, "FileName") or _text(el, "Name")
                 or _text(ref, "AttachmentName") or _text(ref, "Description") or _text(el, "Description")

@@ -384,7 +384,11 @@ def parse(data: bytes) -> Package:
     signer = _child(message, "SignerInfo")
     pkg.signer = _text(signer, "FullName") or _text(signer, "Signer")
     pkg.signer_position = " ".join(x for x in (_text(signer, "Competence"), _text(signer, "Position")) if x)
-    pkg.due_date = parse_date(_text(message, "DueDate"), "DueDate")
+    due_text = _text(message, "DueDate")
+    try:
+        pkg.due_date = parse_date(due_text, "DueDate")
+    except PackageError:  # only a deadline hint: an impossible one is dropped and noted, not refused
+        recovered.append(f"bỏ qua hạn xử lý không hợp lệ (DueDate): «{due_text[:40]}»")
     places = _child(message, "ToPlaces")
     pkg.to_places = [_text(p) for p in places if _text(p)] if places is not None else []
     other = _child(message, "OtherInfo")

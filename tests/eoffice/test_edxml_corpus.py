@@ -221,3 +221,12 @@ def test_unmatched_and_signature_through_the_api(settings: Settings) -> None:
         t = client.get(f"/api/documents/{doc_id}/edxml/timeline",
                        headers={"Authorization": f"Bearer {tokens['vanthu']}"}).json()
         assert t["signature"]["result"] == "invalid" and t["signature"]["signer"] == "Nguyễn Văn Thành"
+
+
+def test_impossible_due_date_and_data_without_content_id_are_tolerated() -> None:
+    data = DATA["wrapped_multi_office.edxml"].replace(b"<edXML:DueDate>2026/12/20<", b"<edXML:DueDate>2026/02/30<")
+    data = data.replace(b"<ContentId>209</ContentId>", b"")
+    pkg = parse(data)
+    assert pkg.due_date is None and any("DueDate" in r for r in pkg.recovered)
+    assert pkg.attachments[0].name == "bao-cao-chinh-quyen-dien-tu.docx" and pkg.attachments[0].content_id == "209"
+    assert len(pkg.attachments) == 6
