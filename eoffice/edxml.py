@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import audit, doctypes, documents, ingest, registers, search, uploads
@@ -98,6 +98,18 @@ class EdxmlMessage(Base):
     filename: Mapped[str] = mapped_column(String(255), default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # xmldsig check of an incoming package: valid / invalid / unsigned, and who signed (migration 0018)
+    signature_result: Mapped[str] = mapped_column(String(10), default="")
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # a status about a document we do not know: kept with what it refers to, listed for the clerk
+    unmatched: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "direction": self.direction, "status_code": self.status_code,
+                "status_label": STATUS_LABELS.get(self.status_code or "", ""), "organ_id": self.organ_id,
+                "organ_name": self.organ_name, "filename": self.filename, "unmatched": self.unmatched,
+                "signature": self.signature, "details": self.details or {}, "created_at": self.created_at.isoformat()}
 
 
 class EdxmlQuarantine(Base):
@@ -152,10 +164,11 @@ class ImportResult:
     problem: str = ""
     recovered: list[str] = field(default_factory=list)
     job_ids: list[int] = field(default_factory=list)
+    signature: dict[str, Any] | None = None  # xmldsig check of the package (eoffice.edxml_signature)
 
     def public(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": self.ok, "action": self.action, "message": self.message,
-                               "problem": self.problem, "recovered": self.recovered}
+                               "problem": self.problem, "recovered": self.recovered, "signature": self.signature}
         if self.document is not None:
             out["document"] = self.document.public()
         if self.replaced is not None:
@@ -238,11 +251,15 @@ async def _apply(uow: UnitOfWork, actor: User, blobs: BlobStore, agency: Unit, d
     message = EdxmlMessage(agency_id=agency.id, direction="in", organ_id=pkg.sender.organ_id[:100],
                            organ_name=pkg.sender.name[:300], blob_key=raw.key, filename=_filename(filename),
                            created_by=actor.id)
+    if pkg.signature is not None:
+        message.signature_result, message.signature = pkg.signature.result, pkg.signature.public()
     if pkg.status is not None:
         message.status_code = pkg.status.code
         uow.session.add(message)
         await uow.session.flush()
-        return await _apply_status(uow, actor, agency, pkg, message)
+        status_result = await _apply_status(uow, actor, agency, pkg, message)
+        status_result.signature = message.signature
+        return status_result
     message.business_type = pkg.business_type
     uow.session.add(message)
     await uow.session.flush()
@@ -255,7 +272,7 @@ async def _apply(uow: UnitOfWork, actor: User, blobs: BlobStore, agency: Unit, d
         if pkg.business_type == BUSINESS_REPLACE:
             await _supersede(uow, actor, agency, pkg, result)
     message.document_id = result.document.id if result.document else None
-    result.recovered = pkg.recovered
+    result.recovered, result.signature = pkg.recovered, message.signature
     return result
 
 
@@ -391,9 +408,18 @@ async def _apply_status(uow: UnitOfWork, actor: User, agency: Unit, pkg: Package
         doc = await uow.session.scalar(select(Document).where(
             Document.agency_id == agency.id, Document.direction == registers.Direction.OUT,
             Document.notation_key == notation_key(ref.notation)).order_by(Document.id.desc()).limit(1))
-    if doc is None:
-        raise PackageError(f"Gói trạng thái nói về văn bản không có ở cơ quan này ({ref.notation or ref.document_id}).",
-                           "unknown_target")
+    if doc is None:  # kept and listed (edxml.unmatched_statuses), not refused: the document may come later
+        message.unmatched = True
+        message.details = {"code": st.code, "description": st.description, "staff": st.staff,
+                           "at": st.at.isoformat() if st.at else "", "ref_organ_id": ref.organ_id,
+                           "ref_notation": ref.notation, "ref_date": ref.date_text,
+                           "ref_document_id": ref.document_id}
+        await uow.session.flush()
+        await audit.record(uow, actor, "edxml.status_unmatched", "edxml_message", message.id, code=st.code,
+                           organ_id=st.sender.organ_id, ref=ref.notation or ref.document_id)
+        return ImportResult(ok=True, action="status_unmatched", recovered=pkg.recovered,
+                            message=f"Đã lưu trạng thái {st.code} về văn bản chưa có ở cơ quan này "
+                                    f"({ref.notation or ref.document_id}).")
     event = StatusEvent(document_id=doc.id, direction="in", code=st.code, organ_id=st.sender.organ_id[:100],
                         organ_name=st.sender.name[:300], description=st.description, at=st.at or utcnow(),
                         message_id=message.id, created_by=actor.id)
@@ -436,7 +462,20 @@ async def timeline(uow: UnitOfWork, actor: User, document_id: int) -> dict[str, 
     link = await uow.session.scalar(select(EdxmlLink).where(EdxmlLink.document_id == doc.id))
     events = (await uow.session.scalars(select(StatusEvent).where(StatusEvent.document_id == doc.id)
                                         .order_by(StatusEvent.at, StatusEvent.id))).all()
-    return {"exchange": link.public() if link else None, "status_events": [e.public() for e in events]}
+    received = await uow.session.scalar(select(EdxmlMessage).where(
+        EdxmlMessage.document_id == doc.id, EdxmlMessage.direction == "in", EdxmlMessage.status_code.is_(None))
+        .order_by(EdxmlMessage.id.desc()).limit(1))
+    return {"exchange": link.public() if link else None, "status_events": [e.public() for e in events],
+            "signature": received.signature if received is not None else None}
+
+
+async def unmatched_statuses(uow: UnitOfWork, actor: User, limit: int = 100) -> list[EdxmlMessage]:
+    """Status packages about documents this agency does not (yet) have."""
+    require_clerk(actor)
+    agency = await registers.agency_of(uow, actor.unit_id)
+    return list((await uow.session.scalars(select(EdxmlMessage).where(
+        EdxmlMessage.agency_id == agency.id, EdxmlMessage.unmatched.is_(True))
+        .order_by(EdxmlMessage.id.desc()).limit(limit))).all())
 
 
 async def status_package(uow: UnitOfWork, actor: User, event_id: int) -> bytes:
@@ -511,4 +550,4 @@ async def quarantined(uow: UnitOfWork, actor: User, limit: int = 100) -> list[Ed
 
 __all__ = ["BUSINESS_NEW", "BUSINESS_RECALL", "BUSINESS_REPLACE", "BUSINESS_UPDATE", "EdxmlLink", "EdxmlMessage",
            "EdxmlQuarantine", "ImportResult", "StatusEvent", "export_document", "import_package", "record_status",
-           "status_package", "timeline"]
+           "status_package", "timeline", "unmatched_statuses"]

@@ -20,7 +20,6 @@ update, the document acted on). A replacement (BusinessDocType 3) names the docu
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import hashlib
 import re
@@ -32,6 +31,8 @@ from lxml import etree
 from storage.errors import Invalid
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
+OLD_NS = "http://www.go.vn/eDoc"  # the earlier eDoc exchange format (EdXMLEnvelope, MessageHeader at the top)
+LAYOUT_WRAPPED, LAYOUT_BARE, LAYOUT_EDOC = "edxml_wrapped", "edxml_envelope", "edoc_go_vn"
 MAX_PACKAGE_BYTES = 200 * 1024 * 1024
 
 BUSINESS_NEW, BUSINESS_RECALL, BUSINESS_UPDATE, BUSINESS_REPLACE = 0, 1, 2, 3
@@ -82,6 +83,7 @@ class Reference:
     notation: str = ""
     date: dt.date | None = None
     document_id: str = ""
+    date_text: str = ""  # as written, also when it is not a real date (2014/02/30)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class StatusMessage:
     at: dt.datetime | None
     sender: Organ
     refers_to: Reference
+    staff: str = ""  # StaffInfo: who handled it (department, name, contact)
 
 
 @dataclass
@@ -119,6 +122,9 @@ class Package:
     attachments: list[Attachment] = field(default_factory=list)
     status: StatusMessage | None = None
     recovered: list[str] = field(default_factory=list)  # what was repaired while reading
+    layout: str = LAYOUT_BARE
+    trace: list[tuple[str, str]] = field(default_factory=list)  # TraceHeaderList: (OrganId, Timestamp)
+    signature: Any = None  # eoffice.edxml_signature.SignatureCheck, set by parse()
 
     @property
     def notation(self) -> str:
@@ -212,8 +218,9 @@ def parse_xml(data: bytes) -> tuple[etree._Element, list[str]]:
             raise PackageError(f"Gói tin XML sai cú pháp (không khôi phục được tiền tố): {exc2}", "syntax") from None
     if any(isinstance(node, etree._Entity) for node in root.iter()):
         raise PackageError("Gói tin dùng tham chiếu thực thể XML chưa khai báo: không được phép.", "entity_reference")
-    if _local(root) != "edXMLEnvelope":
-        raise PackageError(f"Phần tử gốc phải là edXMLEnvelope, không phải «{_local(root)}».", "not_edxml")
+    if _local(root) not in ("edXMLEnvelope", "edXML", "EdXMLEnvelope"):
+        raise PackageError(f"Phần tử gốc phải là edXML hoặc edXMLEnvelope (QCVN 102:2016), không phải "
+                           f"«{_local(root)}».", "not_edxml")
     return root, recovered
 
 
@@ -256,7 +263,7 @@ def parse_date(value: str, where: str) -> dt.date | None:
         return None
     for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d"):
         try:
-            return dt.datetime.strptime(value[:10], fmt).date()
+            return dt.datetime.strptime(value[:10].strip(), fmt).date()
         except ValueError:
             continue
     raise PackageError(f"Ngày không hợp lệ ({where}): «{value[:40]}».", "bad_date", field=where)
@@ -266,14 +273,18 @@ def parse_datetime(value: str, where: str) -> dt.datetime | None:
     value = value.strip()
     if not value:
         return None
+    parsed: dt.datetime | None = None
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        try:
-            parsed = dt.datetime.strptime(value, "%d/%m/%Y %H:%M:%S")
-        except ValueError:
-            raise PackageError(f"Thời điểm không hợp lệ ({where}): «{value[:40]}».", "bad_date",
-                               field=where) from None
+        for fmt in ("%d/%m/%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%d/%m/%Y"):
+            try:
+                parsed = dt.datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        raise PackageError(f"Thời điểm không hợp lệ ({where}): «{value[:40]}».", "bad_date", field=where)
     if parsed.tzinfo is None:
         from eoffice.registers import AGENCY_TZ
 
@@ -285,58 +296,69 @@ def _organ(el: etree._Element | None) -> Organ:
     return Organ(organ_id=_text(el, "OrganId"), name=_text(el, "OrganName"))
 
 
-def _reference(el: etree._Element | None, where: str) -> Reference | None:
+def _reference(el: etree._Element | None, where: str, recovered: list[str] | None = None) -> Reference | None:
+    """A referenced document. Its date is only a hint to find it: a date that does not exist
+    (2014/02/30, seen in real packages) is kept as text and noted, not refused."""
     if el is None:
         return None
     code = _child(el, "Code")
     notation = join_notation(_text(code, "CodeNumber"), _text(code, "CodeNotation")) if code is not None else ""
     if code is not None and not notation:
         notation = _text(code)
-    ref = Reference(organ_id=_text(el, "OrganId"), notation=notation,
-                    date=parse_date(_text(el, "PromulgationDate"), f"{where}/PromulgationDate"),
-                    document_id=_text(el, "DocumentId"))
+    date_text = _text(el, "PromulgationDate")
+    try:
+        date = parse_date(date_text, f"{where}/PromulgationDate")
+    except PackageError:
+        date = None
+        if recovered is not None:
+            recovered.append(f"bỏ qua ngày không hợp lệ trong {where}/PromulgationDate: «{date_text[:40]}»")
+    ref = Reference(organ_id=_text(el, "OrganId"), notation=notation, date=date,
+                    document_id=_text(el, "DocumentId"), date_text=date_text[:40])
     return ref if (ref.notation or ref.document_id) else None
 
 
-def _attachments(root: etree._Element) -> list[Attachment]:
-    out = []
-    for el in root.iter():
-        if _local(el) not in ("Attachment", "AttachmentEncoded"):
-            continue
-        name = (_text(el, "AttachmentName") or _text(el, "Name") or _text(el, "Description")
-                or el.get("name") or "").strip()
-        if not name:
-            raise PackageError("Tệp đính kèm không có tên (Attachment/AttachmentName).", "attachment_name")
-        value = _child(el, "Value", "Data", "Content")
-        raw = _text(value) if value is not None else (el.text or "")
-        try:
-            data = base64.b64decode(re.sub(r"\s+", "", raw), validate=True)
-        except (binascii.Error, ValueError):
-            raise PackageError(f"Tệp đính kèm «{name}» không phải dữ liệu base64 hợp lệ (Attachment/Value).",
-                               "bad_base64", attachment=name) from None
-        if not data:
-            raise PackageError(f"Tệp đính kèm «{name}» rỗng (Attachment/Value).", "empty_attachment",
-                               attachment=name)
-        out.append(Attachment(name=name, content_type=_text(el, "ContentType") or "application/octet-stream",
-                              data=data, description=_text(el, "Description"), content_id=_text(el, "ContentId")))
-    return out
+def _envelope_parts(root: etree._Element, recovered: list[str]) -> tuple[str, etree._Element]:
+    """(layout, header) for the three layouts met in practice; for eDoc the header is MessageHeader."""
+    ns = etree.QName(root).namespace or ""
+    if ns == OLD_NS or _local(root) == "EdXMLEnvelope":
+        message = _child(root, "MessageHeader")
+        if message is None:
+            raise PackageError("Gói tin định dạng eDoc cũ (http://www.go.vn/eDoc, EdXMLEnvelope) thiếu MessageHeader: "
+                               "không đọc được.", "old_edoc_format")
+        recovered.append("đọc gói tin định dạng eDoc cũ (http://www.go.vn/eDoc)")
+        return LAYOUT_EDOC, message
+    layout, envelope = LAYOUT_BARE, root
+    if _local(root) == "edXML":
+        layout = LAYOUT_WRAPPED
+        found = _child(root, "edXMLEnvelope")
+        if found is None:
+            raise PackageError("Gói tin edXML không có edXMLEnvelope bên trong phần tử gốc edXML.", "missing_envelope")
+        envelope = found
+    header = _child(envelope, "edXMLHeader")
+    if header is None:
+        raise PackageError("Thiếu phần đầu gói tin (edXMLHeader).", "missing_header")
+    return layout, header
 
 
 def parse(data: bytes) -> Package:
     """Read a package (document or status message); PackageError names what is wrong."""
+    from eoffice import edxml_signature
+    from eoffice.edxml_attachments import read_attachments
+
     root, recovered = parse_xml(data)
-    header = _child(root, "edXMLHeader")
-    if header is None:
-        raise PackageError("Thiếu phần đầu gói tin (edXMLHeader).", "missing_header")
+    layout, header = _envelope_parts(root, recovered)
+    signature = edxml_signature.verify(root)
     status_el = _find(header, "Status")
-    message = _child(header, "MessageHeader")
-    if message is None and status_el is not None:
-        return _parse_status(status_el, recovered)
+    message = header if layout == LAYOUT_EDOC else _child(header, "MessageHeader")
+    if layout != LAYOUT_EDOC and message is None and status_el is not None:
+        status_pkg = _parse_status(status_el, recovered)
+        status_pkg.layout, status_pkg.signature = layout, signature
+        return status_pkg
     if message is None:
         raise PackageError("Thiếu thông tin văn bản (edXMLHeader/MessageHeader).", "missing_header")
     _refuse_repeats(message, ("From", "Code", "PromulgationInfo", "DocumentType", "Subject", "DueDate", "OtherInfo",
                               "ResponseFor"))
-    pkg = Package(recovered=recovered)
+    pkg = Package(recovered=recovered, layout=layout, signature=signature)
     pkg.sender = _organ(_child(message, "From"))
     if not pkg.sender.name:
         raise PackageError("Thiếu tên cơ quan gửi (From/OrganName).", "missing_sender")
@@ -352,21 +374,32 @@ def parse(data: bytes) -> Package:
         raise PackageError("Thiếu ngày ban hành (PromulgationInfo/PromulgationDate).", "missing_date")
     pkg.type_code = _text(message, "DocumentType", "Type")
     pkg.type_name = _text(message, "DocumentType", "TypeName")
+    doc_type = _child(message, "DocumentType")
+    if not pkg.type_name and doc_type is not None and len(doc_type) == 0:
+        pkg.type_name = _text(doc_type)  # eDoc: <DocumentType>Công văn</DocumentType>
     pkg.subject = _text(message, "Subject")
     if not pkg.subject:
         raise PackageError("Thiếu trích yếu nội dung (Subject).", "missing_subject")
     pkg.content = _text(message, "Content")
     signer = _child(message, "SignerInfo")
-    pkg.signer = _text(signer, "FullName")
+    pkg.signer = _text(signer, "FullName") or _text(signer, "Signer")
     pkg.signer_position = " ".join(x for x in (_text(signer, "Competence"), _text(signer, "Position")) if x)
-    pkg.due_date = parse_date(_text(message, "DueDate"), "DueDate")
+    due_text = _text(message, "DueDate")
+    try:
+        pkg.due_date = parse_date(due_text, "DueDate")
+    except PackageError:  # only a deadline hint: an impossible one is dropped and noted, not refused
+        recovered.append(f"bỏ qua hạn xử lý không hợp lệ (DueDate): «{due_text[:40]}»")
     places = _child(message, "ToPlaces")
     pkg.to_places = [_text(p) for p in places if _text(p)] if places is not None else []
     other = _child(message, "OtherInfo")
+    trace_list = _find(header, "TraceHeaderList")
+    if trace_list is not None:
+        pkg.trace = [(_text(t, "OrganId"), _text(t, "Timestamp") or _text(t, "Time"))
+                     for t in trace_list.iter() if _local(t) == "TraceHeader"]
     pkg.priority = _text(other, "Priority")  # "" when absent: an update then keeps our urgency
     if pkg.priority and pkg.priority not in PRIORITY_TO_URGENCY:
         raise PackageError(f"Độ khẩn không hợp lệ (OtherInfo/Priority): «{pkg.priority[:20]}».", "bad_priority")
-    pkg.steering_type = _text(other, "SteeringType")
+    pkg.steering_type = _text(other, "SteeringType") or _text(message, "SteeringType")
     pages = _text(other, "PageAmount")
     pkg.page_amount = int(pages) if pages.isdigit() else None
     business = _find(header, "Bussiness|Business")
@@ -378,17 +411,17 @@ def parse(data: bytes) -> Package:
                            "1 (thu hồi), 2 (cập nhật), 3 (thay thế).", "bad_business_type")
     pkg.business_type = int(kind or 0)
     pkg.business_reason = _text(business, "BussinessDocReason|BusinessDocReason")
-    pkg.document_id = _text(business, "DocumentId") or _text(_find(header, "TraceHeaderList"), "DocumentId")
+    pkg.document_id = (_text(business, "DocumentId") or _text(trace_list, "DocumentId")
+                       or _text(message, "DocumentId"))
     replaced = _find(business, "ReplacementInfo") if business is not None else None
-    pkg.refers_to = (_reference(replaced, "ReplacementInfo")
-                     or _reference(_child(message, "ResponseFor"), "ResponseFor"))
+    pkg.refers_to = (_reference(replaced, "ReplacementInfo", recovered)
+                     or _reference(_child(message, "ResponseFor"), "ResponseFor", recovered))
     if pkg.business_type == BUSINESS_REPLACE and pkg.refers_to is None:
         raise PackageError("Văn bản thay thế không nêu văn bản bị thay thế (ReplacementInfo hoặc ResponseFor).",
                            "missing_replaced")
     if pkg.business_type in (BUSINESS_RECALL, BUSINESS_UPDATE) and not pkg.document_id and not pkg.notation:
         raise PackageError("Gói thu hồi/cập nhật không nêu văn bản (Business/DocumentId).", "missing_document_id")
-    body = _child(root, "edXMLBody")
-    pkg.attachments = _attachments(body if body is not None else root)
+    pkg.attachments = read_attachments(root, recovered)
     if pkg.business_type in (BUSINESS_NEW, BUSINESS_REPLACE) and not pkg.attachments:
         raise PackageError("Gói tin không có tệp đính kèm (edXMLBody/Attachment).", "missing_attachment")
     return pkg
@@ -410,15 +443,24 @@ def _refuse_repeats(el: etree._Element, names: tuple[str, ...]) -> None:
 
 def _parse_status(el: etree._Element, recovered: list[str]) -> Package:
     code = _text(el, "StatusCode")
-    if code not in STATUS_LABELS:
+    if code.isdigit() and len(code) == 1:
+        code = "0" + code
+    if not (code.isdigit() and len(code) == 2):
         raise PackageError(f"Mã trạng thái không hợp lệ (Status/StatusCode): «{code[:20]}».", "bad_status_code")
-    ref = _reference(_child(el, "ResponseFor"), "ResponseFor")
+    ref = _reference(_child(el, "ResponseFor"), "ResponseFor", recovered)
     if ref is None:
         raise PackageError("Gói trạng thái không nêu văn bản (Status/ResponseFor).", "missing_reference")
     sender = _organ(_child(el, "From"))
-    status = StatusMessage(code=code, description=_text(el, "Description"),
-                           at=parse_datetime(_text(el, "Timestamp"), "Status/Timestamp"), sender=sender,
-                           refers_to=ref)
+    stamp = _text(el, "Timestamp")
+    try:
+        at = parse_datetime(stamp, "Status/Timestamp")
+    except PackageError:
+        at = None
+        recovered.append(f"bỏ qua thời điểm không hợp lệ (Status/Timestamp): «{stamp[:40]}»")
+    staff_el = _child(el, "StaffInfo")
+    staff = " — ".join(_text(c) for c in staff_el if _text(c)) if staff_el is not None else ""
+    status = StatusMessage(code=code, description=_text(el, "Description"), at=at, sender=sender,
+                           refers_to=ref, staff=staff[:300])
     return Package(sender=sender, status=status, recovered=recovered)
 
 

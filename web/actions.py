@@ -97,6 +97,7 @@ LABELS = {
     "edxml.replace": "Thay thế văn bản (edXML)",
     "edxml.update": "Cập nhật văn bản (edXML)",
     "edxml.status": "Trạng thái xử lý (edXML)",
+    "edxml.status_unmatched": "Trạng thái edXML về văn bản chưa có",
 }
 
 AREAS = {

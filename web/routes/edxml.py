@@ -7,6 +7,7 @@
 - ``GET /api/documents/{id}/edxml/timeline``: exchange state (recalled, superseded) and status events.
 - ``GET /api/edxml/status/{id}``: one of our status events as an edXML Status package.
 - ``GET /api/edxml/quarantine``: refused packages of the clerk's agency.
+- ``GET /api/edxml/unmatched``: status packages about documents the agency does not have.
 - ``GET /api/documents/{id}/signatures``: the signatures of every PDF attachment, checked.
 - ``POST /api/documents/{id}/sign``: sign an issued outgoing document now (clerk).
 
@@ -107,6 +108,14 @@ async def quarantine(request: Request) -> Response:
     return JSONResponse({"items": [q.public() for q in rows]})
 
 
+async def unmatched(request: Request) -> Response:
+    """Status packages about documents your agency does not have (kept, not refused), newest first (clerk)."""
+    user = require_user(request)
+    async with request.app.state.db.uow(readonly=True) as uow:
+        rows = await edxml.unmatched_statuses(uow, user)
+    return JSONResponse({"items": [m.public() for m in rows]})
+
+
 async def document_signatures(request: Request) -> Response:
     """Digital signatures of the document's PDF attachments: signer, time, integrity, changes, trust."""
     user = require_user(request)
@@ -134,6 +143,7 @@ async def sign(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/api/edxml", import_package, methods=["POST"]),
     Route("/api/edxml/quarantine", quarantine),
+    Route("/api/edxml/unmatched", unmatched),
     Route("/api/edxml/status/{id:int}", status_package),
     Route("/api/documents/{id:int}/edxml", export_package),
     Route("/api/documents/{id:int}/edxml/timeline", timeline),

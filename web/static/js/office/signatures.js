@@ -53,6 +53,9 @@ async function showTimeline() {
     const t = await getJSON(`/api/documents/${docId}/edxml/timeline`);
     const items = t.status_events.map((e) => el("li",
       `${when(e.at)} · ${e.code} ${e.label}${e.organ_name ? " · " + e.organ_name : ""}${e.description ? " — " + e.description : ""}`));
+    const s = t.signature;  // xmldsig check of the received package: an invalid one is shown, never hidden
+    if (s) items.unshift(el("li", `${s.label}${s.signer ? " · " + s.signer : ""}${s.message ? " — " + s.message : ""}`,
+      s.result === "invalid" ? "alert alert-error" : ""));
     target.replaceChildren(...(items.length ? items : [el("li", "Văn bản này không trao đổi qua edXML.", "muted")]));
   } catch (err) {
     target.replaceChildren(el("li", `Không tải được trạng thái: ${err.message}`, "alert alert-error"));
