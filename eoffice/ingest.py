@@ -282,15 +282,26 @@ class _Process:
             await proc.stdin.drain()
         except (ConnectionError, RuntimeError) as exc:
             self._waiting.pop(key, None)
-            if fut.done():
-                fut.exception()  # retrieved: the reader failed it as the worker went away
-            else:
+            outcome = fut.exception() if fut.done() else None  # the reader may have judged it already
+            if not fut.done():
                 fut.cancel()
+            await self._gone(proc)
+            if outcome is not None and not isinstance(outcome, WorkerGone):
+                raise outcome from exc  # this file was past its time while it was being written: too complex
             raise WorkerGone("Tiến trình trích xuất văn bản đã dừng.") from exc
         try:
             return await fut
         finally:
             self._waiting.pop(key, None)
+
+    async def _gone(self, proc: asyncio.subprocess.Process) -> None:
+        """The pipe to ``proc`` broke (it died while a file was being written to it): make sure it is dead and its
+        reader has finished, so the next job starts a fresh worker instead of writing to the dead one again."""
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        reader = self._reader
+        if proc is self._proc and reader is not None and not reader.done():
+            await asyncio.wait({reader})
 
     async def close(self) -> None:
         proc, self._proc = self._proc, None

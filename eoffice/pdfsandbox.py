@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
+from eoffice.pdfworker import out_of_memory
 from storage.errors import AppError, Invalid
 
 T = TypeVar("T")
@@ -358,7 +359,7 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
             send(("memory",))
         except Exception as exc:  # a broken file, or MuPDF out of memory under the cap
             text = f"{type(exc).__name__}: {exc}"
-            send(("memory",) if "malloc" in text or "memory" in text.lower() else ("error", text[:300]))
+            send(("memory",) if out_of_memory(text) or "memory" in text.lower() else ("error", text[:300]))
 
 
 def main() -> None:

@@ -27,6 +27,14 @@ from typing import Any, BinaryIO
 SCANNED_MIN_CHARS = 16  # fewer characters than this on a page with images: treated as a scan
 PROGRESS_EVERY = 0.25  # seconds between progress answers
 HEADER = struct.Struct(">I")
+ALLOCATION_FAILED = ("malloc", "realloc", "calloc", "out of memory", "cannot allocate")
+
+
+def out_of_memory(error_text: str) -> bool:
+    """Whether MuPDF's error text says an allocation failed (the address-space cap was reached), which makes the
+    file too complex rather than broken."""
+    lowered = error_text.lower()
+    return any(word in lowered for word in ALLOCATION_FAILED)
 
 
 @dataclass
@@ -112,7 +120,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
             answer({"job": job, "error": "memory", "too_complex": True})
         except Exception as exc:  # a bad PDF: say so and go on with the next one
             text = f"{type(exc).__name__}: {exc}"
-            answer({"job": job, "error": text[:300], "too_complex": "malloc" in text})
+            answer({"job": job, "error": text[:300], "too_complex": out_of_memory(text)})
         else:
             answer({"job": job, "pages": result.pages, "scanned": result.scanned})
 

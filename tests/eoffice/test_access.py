@@ -158,6 +158,7 @@ async def test_side_paths_respect_access(db: Database, org: Org, blobs: BlobStor
     live.register(hub)
     assert hub.authorizers == {"document:": live.authorize_document, "unit:": live.authorize_unit}
     assert hub.snapshots == {"document:": live.document_snapshot, "unit:": live.unit_snapshot}
+    assert hub.access_events == set(live.ACCESS_EVENTS)
 
     async with db.uow() as uow:
         all_tasks = (await uow.session.scalars(select(tasks.Task))).all()
@@ -255,12 +256,16 @@ class _FakeHub:
     def __init__(self) -> None:
         self.authorizers: dict[str, object] = {}
         self.snapshots: dict[str, object] = {}
+        self.access_events: set[str] = set()
 
     def add_authorizer(self, prefix: str, fn: object) -> None:
         self.authorizers[prefix] = fn
 
     def add_snapshot(self, prefix: str, fn: object) -> None:
         self.snapshots[prefix] = fn
+
+    def add_access_events(self, *kinds: str) -> None:
+        self.access_events.update(kinds)
 
 
 def _agency_units(org: Org, user: object) -> set[int]:

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from eoffice import pdfsandbox
 from storage.settings import Settings
 from tests.eoffice.conftest import make_pdf
-from tests.eoffice.hostile_pdfs import big_stream, nested_xobjects
+from tests.eoffice.hostile_pdfs import full_page_fills, nested_text
 from tests.eoffice.test_api import _setup
 from tests.web.conftest import run
 from web.app import create_app
@@ -58,7 +58,7 @@ def test_a_crafted_pdf_is_refused_in_time_and_does_not_stall_other_readers(
 
     normal = register(1, [upload(make_pdf([f"Trang {i}: Ủy ban nhân dân huyện Đông Triều" for i in range(4)]),
                                  "bình thường.pdf")])
-    hostile = register(2, [upload(nested_xobjects(7), "lồng nhau.pdf"), upload(big_stream(40), "nén.pdf")])
+    hostile = register(2, [upload(full_page_fills(40), "tô kín.pdf"), upload(nested_text(7), "lồng nhau.pdf")])
 
     def detail(doc: dict[str, Any]) -> dict[str, Any]:
         return client.get(f"/api/documents/{doc['document']['id']}", headers=auth).json()  # type: ignore[no-any-return]

@@ -4,6 +4,8 @@ not stall anyone else's pages, search or text extraction (eoffice.pdfsandbox, eo
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +16,10 @@ from eoffice import ingest, pdfpages, pdfsandbox
 from meetings import render
 from storage.errors import Invalid
 from tests.eoffice.conftest import make_pdf
-from tests.eoffice.hostile_pdfs import big_stream, nested_xobjects, page_of_size
+from tests.eoffice.hostile_pdfs import full_page_fills, nested_text, nested_xobjects, page_of_size
 
 NORMAL = make_pdf([f"Trang {n}: Ủy ban nhân dân huyện Đông Triều" for n in range(1, 4)])
-HOSTILE = nested_xobjects(7)  # ~3 KB; about 50 s of MuPDF work for one page
+HOSTILE = full_page_fills(40)  # ~100 KB; minutes of MuPDF work for one page, little memory: the time limit stops it
 NORMAL_KEY, HOSTILE_KEY = "c" * 64, "d" * 64
 TIMEOUT = 3.0
 MEMORY = 768 * 1024 * 1024
@@ -94,20 +96,43 @@ async def test_workers_address_space_is_capped() -> None:
     assert pid in pdfsandbox.pids()
 
 
-async def test_a_big_content_stream_does_not_block_text_extraction_of_other_files() -> None:
-    bomb = big_stream(40)
-    assert len(bomb) < 200_000
+async def test_a_page_that_exhausts_memory_is_refused_as_too_complex_and_the_worker_goes_on() -> None:
+    async def forms() -> bytes:
+        return nested_xobjects(7)  # 3 KB of nested forms: MuPDF's allocations fail under the cap
+
+    async def normal() -> bytes:
+        return NORMAL
+
+    await pdfpages.page_image(NORMAL_KEY, normal, 1, 200)
+    pids = set(pdfsandbox.pids())
+    started = time.monotonic()
+    with pytest.raises(pdfsandbox.TooComplex, match="quá phức tạp") as refused:
+        await pdfpages.page_image(HOSTILE_KEY, forms, 1, 800)
+    assert refused.value.details["reason"] == "memory" and time.monotonic() - started < TIMEOUT + 5
+    assert pids <= set(pdfsandbox.pids())  # not a broken file, not a dead worker
+    assert (await pdfpages.page_image(NORMAL_KEY, normal, 2, 300)).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(("bomb", "reason"), [(nested_text(7), "memory"), (None, "timeout")])
+async def test_a_hostile_file_does_not_block_text_extraction_of_other_files(bomb: bytes | None, reason: str) -> None:
     extractor = ingest.Extractor(processes=1)  # one worker: the normal file waits behind the bomb
     try:
         await extractor.start()
+        first = extractor.pid
+        assert first is not None
         started = time.monotonic()
+        if bomb is None:  # a file MuPDF never finishes: the worker is stopped while it holds it
+            os.kill(first, signal.SIGSTOP)
+            bomb = NORMAL
         bad = extractor.submit_nowait(bomb)
         good = extractor.submit_nowait(NORMAL)
-        with pytest.raises(pdfsandbox.TooComplex, match="quá phức tạp"):
+        with pytest.raises(pdfsandbox.TooComplex, match="quá phức tạp") as refused:
             await bad
-        assert time.monotonic() - started < TIMEOUT + 5
+        assert refused.value.details["reason"] == reason and time.monotonic() - started < TIMEOUT + 5
         text = (await good).text
         assert "Đông Triều" in text
+        if reason == "timeout":
+            assert extractor.pid != first  # a worker past its time is replaced
         assert extractor.pid is not None and str(MEMORY) in _address_space_limit(extractor.pid)
     finally:
         await extractor.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from starlette.testclient import TestClient
@@ -16,8 +16,9 @@ from storage.settings import Settings, _files_origin
 from tests.eoffice.conftest import Org, make_pdf
 from tests.web.conftest import run
 from tests.web.file_world import Api, setup_org
-from web import file_response
+from web import file_response, file_types
 from web.app import create_app
+from web.file_response import file_headers
 
 HTML = b"<!doctype html><html><body><script>fetch('/api/tokens',{method:'POST'})</script></body></html>"
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -79,14 +80,17 @@ def test_served_type_is_decided_from_the_bytes(world: tuple[TestClient, Org, Api
     _assert_page_headers(r.headers)
 
 
-def test_hostile_filename_is_cleaned(world: tuple[TestClient, Org, Api]) -> None:
-    client, org, api = world
-    task = api.task_for_specialist(org)
-    (url,) = api.post_files(task, [(PDF, "báo cáo\u202efdp.exe\r\nX-Evil: 1.pdf", "application/pdf")])
-    r = client.get(url, headers=api.auth("lanhdao"))
-    assert r.status_code == 200 and "x-evil" not in r.headers
-    disposition = r.headers["content-disposition"]
+def test_hostile_filename_is_refused_at_upload_and_cleaned_when_served(world: tuple[TestClient, Org, Api]) -> None:
+    client, _org, api = world
+    # an upload whose name hides its extension (RLO) or smuggles a header (CR LF) is refused with a clear message
+    r = client.post("/api/files", content=PDF, headers={
+        **api.auth("chuyenvien"), "Content-Type": "application/pdf",
+        "X-Filename": quote("báo cáo\u202efdp.exe\r\nX-Evil: 1.pdf")})
+    assert r.status_code == 400 and r.json()["field"] == "filename"
+    # a name that arrived another way (another agency's package) is cleaned when the file is served
+    disposition = file_headers(file_types.sniff(PDF), "báo cáo\u202efdp.exe\r\nX-Evil: 1.pdf")["Content-Disposition"]
     assert "\u202e" not in disposition and "%E2%80%AE" not in disposition
+    assert "\r" not in disposition and "\n" not in disposition
     assert disposition.startswith('attachment; filename="bao cao')
 
 
