@@ -16,9 +16,10 @@ import datetime as dt
 import logging
 import os
 import socket
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, String
+from sqlalchemy import Date, Integer, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -78,7 +79,7 @@ async def claim_and_send(uow: UnitOfWork, day: dt.date, host: str = "") -> int |
         return None
     sent = await tasks.send_daily_digests(uow, day)
     await uow.session.execute(
-        DigestRun.__table__.update().where(DigestRun.day == day).values(sent=sent))
+        cast(Table, DigestRun.__table__).update().where(DigestRun.day == day).values(sent=sent))
     return sent
 
 

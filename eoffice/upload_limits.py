@@ -42,7 +42,7 @@ def reference_columns(include_uploads: bool = False) -> list[Column[Any]]:
     """Every column of the schema that names a blob."""
     import storage.models  # noqa: F401  (every table of every package: none that names a blob is missed)
 
-    cols = []
+    cols: list[Column[Any]] = []
     for table in Base.metadata.tables.values():
         if table.name == Upload.__tablename__ and not include_uploads:
             continue

@@ -81,7 +81,7 @@ def _add(page: pymupdf.Page, a: dict[str, Any]) -> pymupdf.Annot:
         annot = page.add_line_annot(pt(shape["from"]), pt(shape["to"]))
         annot.set_colors(stroke=color, fill=color)
         annot.set_border(width=shape["width"])
-        annot.set_line_ends(pymupdf.PDF_ANNOT_LE_NONE, pymupdf.PDF_ANNOT_LE_CLOSED_ARROW)
+        annot.set_line_ends(pymupdf.mupdf.PDF_ANNOT_LE_NONE, pymupdf.mupdf.PDF_ANNOT_LE_CLOSED_ARROW)
     else:  # validated on the way in; an unknown kind from a newer server is skipped, not guessed
         raise ValueError(kind)
     content = a["text"] or (shape.get("quote", "") if kind == "highlight" else "")
@@ -110,7 +110,7 @@ def _build(original: bytes, annotations: list[dict[str, Any]], title: str) -> Ex
                     continue
                 count += 1
             if doc.can_save_incrementally() and not doc.is_repaired:
-                doc.save(path, incremental=True, encryption=pymupdf.PDF_ENCRYPT_KEEP)
+                doc.save(path, incremental=True, encryption=pymupdf.mupdf.PDF_ENCRYPT_KEEP)
                 method, out = "incremental", path
             else:
                 out = os.path.join(tmp, "full.pdf")

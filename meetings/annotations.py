@@ -412,7 +412,7 @@ async def _check_recipients(uow: UnitOfWork, doc: Document, visibility: str, rec
     return recipients
 
 
-async def create(uow: UnitOfWork, actor: User, version_id: int, *, client_id: str, page: Any, kind: Any,
+async def create(uow: UnitOfWork, actor: User, version_id: int, *, client_id: Any, page: Any, kind: Any,
                  shape: Any, color: Any = None, text: Any = "", visibility: Any = "private",
                  recipient_ids: Any = None, meeting_id: int | None = None) -> tuple[Annotation, bool]:
     """Add an annotation; returns (row, created). A replayed ``client_id`` returns the existing row.
@@ -582,8 +582,8 @@ async def share_candidates(uow: UnitOfWork, user: User, version_id: int) -> list
     for uid, sub in (await uow.session.execute(select(Participant.user_id, Participant.substitute_id)
                                                .where(Participant.meeting_id == m.id))).all():
         ids.update((uid, sub))
-    ids = {i for i in ids if i is not None and i != user.id}
-    readers = await readers_among(uow, doc, ids)
+    known: set[int] = {i for i in ids if i is not None and i != user.id}
+    readers = await readers_among(uow, doc, known)
     names = await user_names(uow, set(readers))
     return sorted(({"id": i, "full_name": names[i].full_name, "title": names[i].title} for i in readers),
                   key=lambda p: p["full_name"])

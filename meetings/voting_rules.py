@@ -531,7 +531,8 @@ def _lowest(continuing: list[int], tallies: dict[int, Fraction], history: list[d
     return loser
 
 
-def _fmt(v: Fraction) -> str:
+def _fmt(v: Fraction | int) -> str:
+    v = Fraction(v)
     return str(v.numerator) if v.denominator == 1 else f"{float(v):.4f}"
 
 

@@ -11,9 +11,9 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, bindparam, delete, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, Table, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -42,6 +42,9 @@ class Event(Base):
     def as_message(self) -> dict[str, Any]:
         return {"topic": self.topic, "seq": self.seq, "type": self.type, "data": self.data,
                 "at": self.created_at.isoformat()}
+
+
+EVENT_TABLE = cast(Table, Event.__table__)
 
 
 def _insert(dialect: str) -> Any:
@@ -88,7 +91,7 @@ async def store_events(session: AsyncSession, pending: list[tuple[str, str, dict
             await session.execute(
                 delete(Event).where(Event.topic == topic, Event.seq <= last - EVENT_LOG_SIZE)
             )
-    await session.execute(Event.__table__.insert(), rows)  # all the events in one (executemany) statement
+    await session.execute(EVENT_TABLE.insert(), rows)  # all the events in one (executemany) statement
     return messages
 
 

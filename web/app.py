@@ -29,7 +29,6 @@ from web.hub import Hub
 from web.routes import (
     account,
     admin,
-    annotations,
     api,
     documents,
     edxml,
@@ -42,6 +41,9 @@ from web.routes import (
     voting,
     ws,
 )
+from web.routes import (
+    annotations as annotation_routes,
+)
 from web.security_headers import SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
@@ -49,8 +51,8 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collector's long pass
 
 # Every area contributes a `routes` list; API routes live under /api/.
-ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, documents, annotations, media, voting, office_pages,
-                 office_more, edxml]
+ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, documents, annotation_routes, media, voting,
+                 office_pages, office_more, edxml]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -76,6 +76,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                     return 0
                 created = await demo.load_demo(uow)
                 meeting = await create_demo_meeting(uow, blobs)
+                if meeting is None:  # load_demo just created the accounts it needs
+                    raise RuntimeError("demo accounts missing after loading the demo")
                 jobs = await demo.load_demo_documents(uow, blobs)  # text extracted at the server's start
                 await uow.commit()
         finally:

@@ -101,6 +101,7 @@ class SfuClient:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(t for t in self.sub_pc.getTransceivers() if t.receiver.track is track)
+        assert transceiver.mid is not None  # set once the offer/answer gave it a line
         self.received[transceiver.mid] = track
         if self.on_track is not None:
             self.on_track(transceiver, track)
@@ -183,6 +184,7 @@ def consume(track: MediaStreamTrack) -> Received:
         try:
             while True:
                 frame = await track.recv()
+                assert isinstance(frame, (av.VideoFrame, av.AudioFrame))  # a decoded track gives frames, not packets
                 received.frames.append(frame)
                 received.times.append(time.monotonic())
         except MediaStreamError:

@@ -447,9 +447,10 @@ class _Output:
             value = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big") if self.abs_send_time else b""
         else:
             level = packet.extensions.audio_level
-            if level is not None and self.audio_level:
+            voice, dbov = level if level is not None else (False, None)
+            if dbov is not None and self.audio_level:
                 prefix, suffix = self.level_ext
-                value = bytes([level[0] << 7 | level[1]])
+                value = bytes([voice << 7 | dbov])
             else:
                 (prefix, suffix), value = self.plain_ext, b""
         header = _HEADER.pack(
@@ -556,7 +557,7 @@ class ForwardedTrack(MediaStreamTrack):
             if not hasattr(sender, name):
                 raise RuntimeError(f"aiortc {aiortc.__version__}: RTCRtpSender internals changed ({name})")
         on_keyframe_request(sender, self._keyframe_requested)
-        sender._retransmit = self._retransmit  # type: ignore[method-assign]
+        sender._retransmit = self._retransmit  # type: ignore[method-assign,assignment]
         handle_rtcp = getattr(sender, "_handle_rtcp_packet", None)  # (test doubles have no RTCP)
         if handle_rtcp is not None:
 

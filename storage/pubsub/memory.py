@@ -71,7 +71,7 @@ class MemoryBroker:
             for item in items:
                 sub.queue.put_nowait(item)
         elif not sub.loop.is_closed():
-            sub.loop.call_soon_threadsafe(lambda: [sub.queue.put_nowait(i) for i in items])
+            sub.loop.call_soon_threadsafe(_put_all, sub.queue, items)
 
     async def publish(self, messages: list[dict[str, Any]]) -> None:
         if not messages:
@@ -98,3 +98,8 @@ class MemoryBroker:
             subs, self._subs = list(self._subs), []
         for sub in subs:
             self._deliver(sub, [None])
+
+
+def _put_all(queue: asyncio.Queue[Any], items: list[Any]) -> None:
+    for item in items:
+        queue.put_nowait(item)

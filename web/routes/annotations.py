@@ -38,7 +38,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from eoffice.org import User
-from meetings import annotation_export, annotations
+from meetings import annotation_export
+from meetings import annotations as notes
 from meetings.documents import Document, DocumentVersion, version_context
 from storage import events
 from storage.db import Database, UnitOfWork
@@ -52,7 +53,7 @@ from web.openapi import describe
 def setup(app: Any) -> None:
     """At startup: the annot: topics' authoriser and snapshot on the hub, and the WebSocket commands."""
     hub = app.state.hub
-    annotations.register(hub)
+    notes.register(hub)
     for op, fn in (("annotation.create", ws_create), ("annotation.update", ws_update),
                    ("annotation.delete", ws_delete)):
         hub.add_command(op, functools.partial(fn, app.state.db))
@@ -89,9 +90,9 @@ async def list_annotations(request: Request) -> JSONResponse:
     scope = request.query_params.get("scope", "all")
     async with request.app.state.db.uow(readonly=True) as uow:
         await _check_version(uow, user, mid, vid)
-        shared, mine = annotations.version_topic(vid), annotations.user_topic(user.id)
+        shared, mine = notes.version_topic(vid), notes.user_topic(user.id)
         seqs = {shared: await events.last_seq(uow.session, shared), mine: await events.last_seq(uow.session, mine)}
-        rows = await annotations.visible(uow, user, vid, scope=scope)
+        rows = await notes.visible(uow, user, vid, scope=scope)
     return JSONResponse({"version_id": vid, "user_id": user.id, "annotations": rows,
                          "topics": {"shared": shared, "mine": mine}, "seqs": seqs})
 
@@ -136,28 +137,28 @@ async def annotation(request: Request) -> Response:
 async def create_one(uow: UnitOfWork, user: User, meeting_id: int, version_id: int,
                      body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Add the annotation in ``body`` (the POST body); returns (what the owner sees, created)."""
-    a, created = await annotations.create(
+    a, created = await notes.create(
         uow, user, version_id, client_id=body.get("client_id"), page=body.get("page"), kind=body.get("kind"),
         shape=body.get("shape"), color=body.get("color"), text=body.get("text", ""),
         visibility=body.get("visibility", "private"), recipient_ids=body.get("recipient_ids"), meeting_id=meeting_id)
     recipients = getattr(a, "recipients", None)
     if recipients is None:  # a replay: the row as it was stored
-        recipients = (await annotations.recipients_of(uow, [a.id]))[a.id]
-    return annotations.public(a, user.full_name, recipients), created
+        recipients = (await notes.recipients_of(uow, [a.id]))[a.id]
+    return notes.public(a, user.full_name, recipients), created
 
 
 async def update_one(uow: UnitOfWork, user: User, meeting_id: int, annotation_id: int,
                      body: dict[str, Any]) -> dict[str, Any]:
     """Change my annotation: ``body`` is {revision, ...changes}; returns what the owner sees."""
-    changes = {k: body[k] for k in annotations.EDITABLE if k in body}
-    a = await annotations.update(uow, user, annotation_id, revision=_revision(body.get("revision")),
+    changes = {k: body[k] for k in notes.EDITABLE if k in body}
+    a = await notes.update(uow, user, annotation_id, revision=_revision(body.get("revision")),
                                  meeting_id=meeting_id, **changes)
-    return annotations.public(a, user.full_name, a.recipients)  # type: ignore[attr-defined]
+    return notes.public(a, user.full_name, a.recipients)  # type: ignore[attr-defined]
 
 
 async def delete_one(uow: UnitOfWork, user: User, meeting_id: int, annotation_id: int,
                      revision: Any) -> dict[str, Any]:
-    a = await annotations.remove(uow, user, annotation_id, revision=_revision(revision), meeting_id=meeting_id)
+    a = await notes.remove(uow, user, annotation_id, revision=_revision(revision), meeting_id=meeting_id)
     return {"id": annotation_id, "version_id": a.version_id}
 
 
@@ -199,7 +200,7 @@ async def share_candidates(request: Request) -> JSONResponse:
     mid, vid = _id(request, "meeting_id"), _id(request, "version_id")
     async with request.app.state.db.uow(readonly=True) as uow:
         await _check_version(uow, user, mid, vid)
-        people = await annotations.share_candidates(uow, user, vid)
+        people = await notes.share_candidates(uow, user, vid)
     return JSONResponse({"people": people})
 
 
@@ -212,7 +213,7 @@ async def annotated_copy(request: Request) -> Response:
     # blob read and the PDF build (seconds for a long document) run after the transaction has ended
     async with request.app.state.db.uow(readonly=True) as uow:
         doc, version = await _check_version(uow, user, mid, vid)
-        rows = await annotations.visible_rows(uow, user, version.id, "all")
+        rows = await notes.visible_rows(uow, user, version.id, "all")
     out = await annotation_export.copy_of(request.app.state.blobs, doc, version, rows)
     stem = version.filename.rsplit(".", 1)[0] if "." in version.filename else version.filename
     return Response(out.data, media_type="application/pdf", headers={
