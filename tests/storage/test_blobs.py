@@ -261,11 +261,6 @@ async def test_presign(blob_store: BlobStore) -> None:
         await blob_store.presign(hashlib.sha256(b"none").hexdigest(), timedelta(minutes=5))
 
 
-async def test_check(blob_store: BlobStore) -> None:
-    await blob_store.check()
-    await blob_store.check()
-
-
 async def test_local_check_fails_when_root_is_unusable(tmp_path: Path) -> None:
     (tmp_path / "not-a-dir").write_text("x")
     store = open_blob_store(f"file://{tmp_path}/not-a-dir/blobs")
