@@ -4,6 +4,7 @@ not stall anyone else's pages, search or text extraction (eoffice.pdfsandbox, eo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -103,18 +104,20 @@ async def test_a_page_that_exhausts_memory_is_refused_as_too_complex_and_the_wor
     async def normal() -> bytes:
         return NORMAL
 
+    pdfsandbox.configure(dataclasses.replace(pdfsandbox.limits(), timeout=60))  # the cap, not the clock, stops it
     await pdfpages.page_image(NORMAL_KEY, normal, 1, 200)
     pids = set(pdfsandbox.pids())
-    started = time.monotonic()
     with pytest.raises(pdfsandbox.TooComplex, match="quá phức tạp") as refused:
         await pdfpages.page_image(HOSTILE_KEY, forms, 1, 800)
-    assert refused.value.details["reason"] == "memory" and time.monotonic() - started < TIMEOUT + 5
+    assert refused.value.details["reason"] == "memory"
     assert pids <= set(pdfsandbox.pids())  # not a broken file, not a dead worker
     assert (await pdfpages.page_image(NORMAL_KEY, normal, 2, 300)).startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize(("bomb", "reason"), [(nested_text(7), "memory"), (None, "timeout")])
 async def test_a_hostile_file_does_not_block_text_extraction_of_other_files(bomb: bytes | None, reason: str) -> None:
+    if reason == "memory":  # the cap, not the clock, stops it, however busy the machine is
+        pdfsandbox.configure(dataclasses.replace(pdfsandbox.limits(), extract_timeout=60))
     extractor = ingest.Extractor(processes=1)  # one worker: the normal file waits behind the bomb
     try:
         await extractor.start()
@@ -128,7 +131,8 @@ async def test_a_hostile_file_does_not_block_text_extraction_of_other_files(bomb
         good = extractor.submit_nowait(NORMAL)
         with pytest.raises(pdfsandbox.TooComplex, match="quá phức tạp") as refused:
             await bad
-        assert refused.value.details["reason"] == reason and time.monotonic() - started < TIMEOUT + 5
+        assert refused.value.details["reason"] == reason
+        assert time.monotonic() - started < pdfsandbox.limits().extract_timeout + 5
         text = (await good).text
         assert "Đông Triều" in text
         if reason == "timeout":
