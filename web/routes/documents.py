@@ -35,6 +35,8 @@ from eoffice import (
 from storage.errors import Invalid
 from web import file_response, inputs
 from web.auth import require_user
+from web.contract import Binary, contract
+from web.contract import office as c
 from web.inputs import json_body
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ def _ok(data: Any, status: int = 200) -> JSONResponse:
 
 # ---- reference data ---------------------------------------------------------------------------
 
+@contract(ok=c.Reference)
 async def reference(request: Request) -> Response:
     """Document types (Decree 30), urgency and confidentiality levels, dossier retention periods."""
     require_user(request)
@@ -146,6 +149,8 @@ async def reference(request: Request) -> Response:
 
 # ---- incoming documents -----------------------------------------------------------------------
 
+@contract(body=c.RegisterIncoming, ok=c.Registered, status=201,
+          more={409: 'Có thể trùng văn bản đã vào sổ (duplicate: true)'})
 async def register(request: Request) -> Response:
     """Register an incoming document (clerk). Files: ``upload_ids`` from POST /api/files. A likely
     duplicate answers 409 with ``duplicate: true``; send again with ``confirm_duplicate``."""
@@ -167,6 +172,7 @@ async def register(request: Request) -> Response:
     return _ok({"document": doc.public(), "ingest_jobs": jobs}, 201)
 
 
+@contract(ok=c.DocumentList)
 async def list_documents(request: Request) -> Response:
     """Documents you may see, newest first (``direction`` in/out, ``status``, ``limit``, ``offset``).
     ``total`` is counted up to 10 000; ``total_more`` says there are more than that."""
@@ -180,6 +186,7 @@ async def list_documents(request: Request) -> Response:
                 "items": [d.public() for d in rows]})
 
 
+@contract(ok=c.DocumentView)
 async def get_document(request: Request) -> Response:
     """A document with its attachments, ingest progress, submissions, directions and task tree (and,
     outgoing, its versions and approval chain): the same view as the ``document:`` snapshot."""
@@ -188,6 +195,7 @@ async def get_document(request: Request) -> Response:
         return _ok(await live.document_view(uow, user, _path_id(request)))
 
 
+@contract(body=c.UploadIds, ok=c.IngestJobs, status=201)
 async def add_attachments(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -200,6 +208,7 @@ async def add_attachments(request: Request) -> Response:
     return _ok({"ingest_jobs": jobs}, 201)
 
 
+@contract(ok=Binary(('*/*',), 'Nội dung tệp'), more={304: 'Không đổi'})
 async def download(request: Request) -> Response:
     """An attachment's bytes, if you may see its document (type decided from the bytes: web.file_response)."""
     user = await file_response.requester(request)
@@ -208,6 +217,7 @@ async def download(request: Request) -> Response:
     return await file_response.serve_blob(request, user, att.blob_key, att.filename, fallback_name="tep")
 
 
+@contract(ok=Binary(('*/*',), 'Nội dung tệp'), more={304: 'Không đổi'})
 async def task_update_file(request: Request) -> Response:
     """A file posted on a task (progress report, comment), if you may see the task."""
     user = await file_response.requester(request)
@@ -216,6 +226,7 @@ async def task_update_file(request: Request) -> Response:
     return await file_response.serve_blob(request, user, row.blob_key, row.filename, fallback_name="tep")
 
 
+@contract(ok=Binary(('*/*',), 'Nội dung tệp'), more={304: 'Không đổi'})
 async def draft_version_file(request: Request) -> Response:
     """The file of an outgoing draft's version, if you may see the draft (404 otherwise)."""
     user = await file_response.requester(request)
@@ -224,6 +235,7 @@ async def draft_version_file(request: Request) -> Response:
     return await file_response.serve_blob(request, user, v.blob_key, v.filename, fallback_name="du-thao")
 
 
+@contract(ok=Binary(('image/png',), 'Ảnh trang'), more={304: 'Không đổi'})
 async def page_png(request: Request) -> Response:
     """A page of a PDF attachment as PNG (``width`` pixels), for the viewer and thumbnails.
 
@@ -260,6 +272,7 @@ def _etag_matches(header: str, tag: str) -> bool:
 
 # ---- flow -------------------------------------------------------------------------------------
 
+@contract(body=c.Submit, ok=c.IdStatus, status=201)
 async def submit(request: Request) -> Response:
     """Trình: submit the document to a leader (``to_user_id``, ``note``)."""
     user = require_user(request)
@@ -271,6 +284,7 @@ async def submit(request: Request) -> Response:
     return _ok({"id": sub.id, "status": sub.status}, 201)
 
 
+@contract(body=c.Direct, ok=c.Directed, status=201)
 async def direct(request: Request) -> Response:
     """Ý kiến chỉ đạo: ``text``, ``main`` ({user_id} or {unit_id}), ``collaborators``, ``informed``,
     ``deadline``."""
@@ -285,6 +299,7 @@ async def direct(request: Request) -> Response:
     return _ok({"direction_id": note.id, "tasks": [t.public() for t in made]}, 201)
 
 
+@contract(ok=c.Inbox)
 async def inbox(request: Request) -> Response:
     """What awaits you: documents submitted to you, your open tasks, documents for information."""
     user = require_user(request)
@@ -292,6 +307,7 @@ async def inbox(request: Request) -> Response:
         return _ok(await tasks.inbox(uow, user))
 
 
+@contract(ok=c.TaskList)
 async def list_tasks(request: Request) -> Response:
     """Task board: ``scope`` assigned_to_me | assigned_by_me, ``status``, ``state`` overdue | due_soon."""
     user = require_user(request)
@@ -304,6 +320,7 @@ async def list_tasks(request: Request) -> Response:
                 "due_soon": len(digest["due_soon"])})
 
 
+@contract(ok=c.TaskView)
 async def get_task(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow(readonly=True) as uow:
@@ -312,6 +329,7 @@ async def get_task(request: Request) -> Response:
     return _ok({"task": task.public(), "updates": [u.public() for u in updates]})
 
 
+@contract(body=c.PassDown, ok=c.Tasks, status=201)
 async def pass_down(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -324,6 +342,7 @@ async def pass_down(request: Request) -> Response:
     return _ok({"tasks": [t.public() for t in made]}, 201)
 
 
+@contract(body=c.PostUpdate, ok=c.TaskUpdates, status=201)
 async def post_update(request: Request) -> Response:
     """Progress (``progress`` 0..100, handlers) or a comment, with ``upload_ids``."""
     user = require_user(request)
@@ -336,6 +355,7 @@ async def post_update(request: Request) -> Response:
     return _ok({"updates": [r.public() for r in rows]}, 201)
 
 
+@contract(body=c.Reason, ok=c.Task)
 async def return_task(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -345,6 +365,7 @@ async def return_task(request: Request) -> Response:
     return _ok(task.public())
 
 
+@contract(body=c.Reason, ok=c.Task)
 async def withdraw_task(request: Request) -> Response:
     """The assigner takes an unfinished task back (with the tasks passed down from it)."""
     user = require_user(request)
@@ -355,6 +376,7 @@ async def withdraw_task(request: Request) -> Response:
     return _ok(task.public())
 
 
+@contract(body=c.Reassign, ok=c.Task)
 async def reassign_task(request: Request) -> Response:
     """The assigner hands an unfinished task to another person or unit: ``{"assignee": {"user_id":
     5}, "reason": "..."}``."""
@@ -366,6 +388,7 @@ async def reassign_task(request: Request) -> Response:
     return _ok(task.public())
 
 
+@contract(body=c.ExtensionRequest, ok=c.IdStatus, status=201)
 async def request_extension(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -378,6 +401,7 @@ async def request_extension(request: Request) -> Response:
     return _ok({"id": req.id, "status": req.status}, 201)
 
 
+@contract(body=c.ExtensionDecision, ok=c.IdStatus)
 async def decide_extension(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -388,6 +412,7 @@ async def decide_extension(request: Request) -> Response:
     return _ok({"id": req.id, "status": req.status})
 
 
+@contract(body=c.Complete, ok=c.Task)
 async def complete(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -402,6 +427,7 @@ async def complete(request: Request) -> Response:
 
 # ---- outgoing ---------------------------------------------------------------------------------
 
+@contract(body=c.CreateDraft, ok=c.Document, status=201)
 async def create_draft(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -419,6 +445,7 @@ async def create_draft(request: Request) -> Response:
     return _ok(doc.public(), 201)
 
 
+@contract(ok=c.DocumentItems)
 async def list_drafts(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow(readonly=True) as uow:
@@ -426,12 +453,14 @@ async def list_drafts(request: Request) -> Response:
     return _ok({"items": [d.public() for d in rows]})
 
 
+@contract(ok=c.DraftHistory)
 async def draft_history(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow(readonly=True) as uow:
         return _ok(await outgoing.history(uow, user, _path_id(request)))
 
 
+@contract(body=c.AddDraftVersion, ok=c.DraftVersion, status=201)
 async def add_version(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -444,6 +473,7 @@ async def add_version(request: Request) -> Response:
     return _ok(v.public(), 201)
 
 
+@contract(body=c.SendDraft, ok=c.ApprovalStep, status=201)
 async def send_draft(request: Request) -> Response:
     """Send to a leader of the first level of the draft's chain (``approver_id``); the agency
     leader's own draft needs none: sending it approves it."""
@@ -457,6 +487,7 @@ async def send_draft(request: Request) -> Response:
     return _ok(step.public(), 201)
 
 
+@contract(body=c.ApproveDraft, ok=c.ApprovalStep)
 async def approve_draft(request: Request) -> Response:
     """Approve when it is your turn; below the chain's last level ``forward_to`` (a leader of the
     next level) is required and the draft goes up the chain, at the last level it is final."""
@@ -469,6 +500,7 @@ async def approve_draft(request: Request) -> Response:
     return _ok(step.public())
 
 
+@contract(body=c.Comment, ok=c.ApprovalStep)
 async def return_draft(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -478,6 +510,7 @@ async def return_draft(request: Request) -> Response:
     return _ok(step.public())
 
 
+@contract(body=c.IssueDraft, ok=c.Issued)
 async def issue_draft(request: Request) -> Response:
     """Number and issue (clerk); internal recipients receive it in their registers."""
     user = require_user(request)
@@ -494,6 +527,8 @@ async def issue_draft(request: Request) -> Response:
 
 # ---- dossiers ---------------------------------------------------------------------------------
 
+@contract(method='POST', body=c.OpenDossier, ok=c.Dossier, status=201)
+@contract(method='GET', ok=c.DossierList)
 async def dossiers_index(request: Request) -> Response:
     user = require_user(request)
     if request.method == "POST":
@@ -507,12 +542,14 @@ async def dossiers_index(request: Request) -> Response:
     return _ok({"items": [d.public() for d in rows]})
 
 
+@contract(ok=c.DossierContents)
 async def dossier(request: Request) -> Response:
     user = require_user(request)
     async with request.app.state.db.uow(readonly=True) as uow:
         return _ok(await dossiers.contents(uow, user, _path_id(request)))
 
 
+@contract(body=c.FileIntoDossier, ok=c.Created, status=201)
 async def dossier_file(request: Request) -> Response:
     """File a document (``document_id``) or a task (``task_id``) into an open dossier."""
     user = require_user(request)
@@ -527,6 +564,7 @@ async def dossier_file(request: Request) -> Response:
     return _ok({"id": item.id}, 201)
 
 
+@contract(body=c.CloseDossier, ok=c.Dossier)
 async def dossier_close(request: Request) -> Response:
     user = require_user(request)
     b = await json_body(request)
@@ -539,6 +577,7 @@ async def dossier_close(request: Request) -> Response:
 
 # ---- search, registers, statistics ------------------------------------------------------------
 
+@contract(ok=c.SearchResults)
 async def search_documents(request: Request) -> Response:
     """Full-text search, insensitive to diacritics, ranked; filters ``direction``, ``doc_type``,
     ``sender``, ``from``/``to`` (date issued), ``status``, ``unit_id``, ``confidentiality``."""
@@ -554,6 +593,7 @@ async def search_documents(request: Request) -> Response:
     return _ok({"items": [{**h.document.public(), "rank": h.rank} for h in hits]})
 
 
+@contract(ok=Binary(('text/csv', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'), 'Sổ văn bản'))
 async def export_register(request: Request) -> Response:
     """The agency register (``direction`` in/out, ``year``, ``format`` csv/xlsx, ``confidential``)."""
     user = require_user(request)
@@ -572,6 +612,7 @@ async def export_register(request: Request) -> Response:
     return Response(data, media_type=media, headers=file_response.download_headers(name, "so-van-ban"))
 
 
+@contract(ok=c.Statistics)
 async def statistics(request: Request) -> Response:
     """Received, on time, late, in progress, overdue and on-time rate for ``from``..``to`` at
     ``level`` agency | unit | person."""
