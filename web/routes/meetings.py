@@ -99,6 +99,8 @@ def _meeting_fields(request: Request, body: dict[str, Any], partial: bool) -> di
     for key in ("chair_id", "secretary_id"):
         if key in body:
             out[key] = _int(body[key], key, optional=True)
+    if not partial:  # a new meeting without a title is refused by the service, in Vietnamese
+        out.setdefault("title", "")
     if "starts_at" in body or not partial:
         out["starts_at"] = _time(request, body.get("starts_at"), "starts_at")
     if "ends_at" in body:

@@ -159,6 +159,8 @@ async def create_poll(request: Request) -> JSONResponse:
     for key in ("max_choices", "seats", "proxy_cap", "duration_seconds", "item_id"):
         if key in kw:
             kw[key] = _int(kw[key], key)
+    for key in ("title", "method"):  # required by the service: missing, it refuses them in Vietnamese
+        kw.setdefault(key, "")
     if kw.get("proxy_cap") is None:
         kw.pop("proxy_cap", None)
     poll = await _run(request, lambda uow, user: voting.create_poll(uow, user, mid, **kw))
