@@ -134,6 +134,10 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
             declared = contract.get(method) or contract.get("*")
             if declared is not None:
                 op.update(_contract(declared, method, bool(params), models))
+                if declared.choices and params:
+                    op["parameters"] = [
+                        {**p, "schema": {"type": "string", "enum": list(declared.choices[p["name"]])}}
+                        if p["name"] in declared.choices else p for p in params]
             extra = dict(spec)
             responses = extra.pop("responses", {})
             if "parameters" in extra:

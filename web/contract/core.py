@@ -84,6 +84,7 @@ class Operation:
     ok: Answer = None
     status: int = 200
     more: dict[int, Answer | str] = field(default_factory=dict)  # other answers: 200 replay, 304, 409 ...
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path parameters that name an action
 
 
 def require(*names: str) -> Callable[[dict[str, Any]], None]:
@@ -202,14 +203,15 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def contract(*, body: type[Body] | Binary | None = None, ok: Answer = None, status: int = 200,
-             method: str = "*", more: dict[int, Answer | str] | None = None) -> Callable[[Endpoint], Endpoint]:
+             method: str = "*", more: dict[int, Answer | str] | None = None,
+             choices: dict[str, tuple[str, ...]] | None = None) -> Callable[[Endpoint], Endpoint]:
     """Declare what ``method`` (every method of the route when ``*``) takes and answers.
 
     ``ok`` is the model of the ``status`` answer (a ``Binary`` for a file, None for 204); ``more``
-    adds other answers (a model, or a description for an error answer). Stack one per method when a
-    function serves several.
+    adds other answers (a model, or a description for an error answer); ``choices`` the values a path
+    parameter such as ``{action}`` takes. Stack one per method when a function serves several.
     """
-    op = Operation(body, ok, status, dict(more or {}))
+    op = Operation(body, ok, status, dict(more or {}), dict(choices or {}))
 
     def wrap(fn: Endpoint) -> Endpoint:
         ops: dict[str, Operation] | None = getattr(fn, "__contract__", None)

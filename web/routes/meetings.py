@@ -154,7 +154,7 @@ TRANSITIONS = {
 
 
 @describe(responses={"409": {"description": "Không chuyển được từ trạng thái hiện tại"}})
-@contract(body=c.CancelReason, ok=c.Meeting)
+@contract(body=c.CancelReason, ok=c.Meeting, choices={'action': ('invite', 'start', 'end', 'archive', 'cancel')})
 async def transition(request: Request) -> JSONResponse:
     """Life cycle: invite (draft -> invited), start, end (chair), archive; cancel takes a reason."""
     mid, action = path_id(request), request.path_params["action"]
@@ -242,7 +242,7 @@ async def substitute_approval(request: Request) -> JSONResponse:
     return ok(substitute_id=p.substitute_id, approved=p.substitute_approved)
 
 
-@contract(body=Empty, ok=c.Presence)
+@contract(body=Empty, ok=c.Presence, choices={'action': ('check-in', 'check-out')})
 async def check_in(request: Request) -> JSONResponse:
     """Check in (or, with action check-out, out): oneself on the tablet, anyone as chair or secretary,
     the people of one's remote site as its operator."""
@@ -477,7 +477,7 @@ async def request_floor(request: Request) -> JSONResponse:
     return JSONResponse(req.public(), status_code=201)
 
 
-@contract(body=c.SpeakerAction, ok=c.SpeakerRequest)
+@contract(body=c.SpeakerAction, ok=c.SpeakerRequest, choices={'action': ('grant', 'finish', 'withdraw')})
 async def speaker_action(request: Request) -> JSONResponse:
     """grant (chair/secretary; optional time_limit seconds), finish, withdraw."""
     mid, rid, action = path_id(request), path_id(request, "request_id"), request.path_params["action"]
@@ -626,7 +626,7 @@ async def conclusion_task(request: Request) -> JSONResponse:
     return JSONResponse(c.public(), status_code=201)
 
 
-@contract(body=c.MinutesReopen, ok=c.MinutesState)
+@contract(body=c.MinutesReopen, ok=c.MinutesState, choices={'action': ('approve', 'reopen')})
 async def minutes_state(request: Request) -> JSONResponse:
     """approve (chair, after the meeting ended; keeps the approved PDF) or reopen {reason}."""
     mid, action = path_id(request), request.path_params["action"]

@@ -175,7 +175,8 @@ async def _after_state_change(request: Request, poll: voting.Poll) -> JSONRespon
     return JSONResponse(await _view(request, poll.id))
 
 
-@contract(body=c.PollAction, ok=c.PollView, more={201: c.PollView})
+@contract(body=c.PollAction, ok=c.PollView, more={201: c.PollView},
+          choices={'action': ('open', 'close', 'publish', 'cancel', 'countdown', 'rerun')})
 async def poll_action(request: Request) -> JSONResponse:
     """open {duration_seconds} | close | publish | cancel {reason} | countdown {seconds} | rerun {options, title}."""
     action = request.path_params["action"]
