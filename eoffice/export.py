@@ -108,6 +108,7 @@ def to_csv(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
 
 def to_xlsx(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Alignment, Font
 
     wb = Workbook()
@@ -122,7 +123,8 @@ def to_xlsx(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, horizontal="center", vertical="center")
     for row in rows:
-        ws.append(row)
+        # control characters a client stored (a summary pasted with a form feed) cannot go in a worksheet
+        ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
         spreadsheet.xlsx_text_cells(ws[ws.max_row])
     widths = {0: 14, 1: 12}
     for i in range(len(columns)):

@@ -30,11 +30,11 @@ from web.routes import (
     account,
     admin,
     api,
-    documents,
     edxml,
     health,
     media,
     meetings,
+    office,
     office_more,
     office_pages,
     pages,
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collector's long pass
 
 # Every area contributes a `routes` list; API routes live under /api/.
-ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, documents, annotation_routes, media, voting,
+ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, office, annotation_routes, media, voting,
                  office_pages, office_more, edxml]
 
 

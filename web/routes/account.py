@@ -16,6 +16,8 @@ from eoffice import accounts, identity
 from eoffice.accounts import Revoked
 from storage.errors import AppError, Invalid
 from web.auth import client_ip, json_body, login_required, require_user, session_token
+from web.contract import accounts as c
+from web.contract import contract
 
 
 async def close_sockets(request: Request, revoked: Revoked | None, reason: str) -> None:
@@ -117,6 +119,7 @@ async def token_revoke_submit(request: Request) -> Response:
 
 # -- API -----------------------------------------------------------------------------------------
 
+@contract(body=c.PasswordChange, ok=None, status=204)
 async def api_password(request: Request) -> Response:
     """Change your own password (`current_password`, `new_password`). Ends your other sessions and revokes
     every API token of yours; their live sockets are closed."""
@@ -126,6 +129,7 @@ async def api_password(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@contract(ok=c.TokenList)
 async def api_tokens(request: Request) -> JSONResponse:
     """Your API tokens (never the token itself: only its hash is stored)."""
     user = require_user(request)
@@ -134,6 +138,7 @@ async def api_tokens(request: Request) -> JSONResponse:
     return JSONResponse({"tokens": [t.public() for t in tokens]})
 
 
+@contract(body=c.TokenCreate, ok=c.TokenCreated, status=201)
 async def api_token_create(request: Request) -> JSONResponse:
     """Create an API bearer token for yourself (shown once): `name`, `scope` (`full` or `read`: GET/HEAD only),
     `expires_days` (optional)."""
@@ -143,6 +148,7 @@ async def api_token_create(request: Request) -> JSONResponse:
     return JSONResponse({"token": token}, status_code=201)
 
 
+@contract(ok=None, status=204)
 async def api_token_revoke(request: Request) -> Response:
     """Revoke one of your tokens (an administrator: anyone's); sockets using it are closed."""
     await _revoke_token(request, request.path_params["token_id"])

@@ -14,6 +14,8 @@ from eoffice import accounts, audit, identity
 from eoffice.org import ROLE_LABELS, Role, Unit, User
 from storage.errors import AppError
 from web.auth import client_ip, json_body, login_required, require_user
+from web.contract import Empty, contract
+from web.contract import accounts as c
 from web.routes.account import close_sockets
 
 
@@ -123,6 +125,7 @@ def _user_json(user: identity.User) -> dict[str, object]:
     return {**user.public(), "active": user.active}
 
 
+@contract(ok=c.UserList)
 async def api_users(request: Request) -> JSONResponse:
     """Every account, with whether it is active (administrators)."""
     actor = require_user(request)
@@ -131,6 +134,7 @@ async def api_users(request: Request) -> JSONResponse:
     return JSONResponse({"users": [_user_json(u) for u in users]})
 
 
+@contract(body=c.PasswordSet, ok=None, status=204)
 async def api_user_password(request: Request) -> Response:
     """Set a new password (`password`) for an account: its sessions end, its tokens are revoked, its sockets close."""
     body = await json_body(request)
@@ -138,18 +142,21 @@ async def api_user_password(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@contract(body=Empty, ok=None, status=204)
 async def api_user_deactivate(request: Request) -> Response:
     """Deactivate an account: it cannot log in; its sessions, tokens and live sockets stop at once."""
     await _account_action(request, "deactivate")
     return Response(status_code=204)
 
 
+@contract(body=Empty, ok=None, status=204)
 async def api_user_activate(request: Request) -> Response:
     """Reactivate an account (no old session or token comes back)."""
     await _account_action(request, "activate")
     return Response(status_code=204)
 
 
+@contract(ok=c.TokenList)
 async def api_user_tokens(request: Request) -> JSONResponse:
     """An account's API tokens (administrators)."""
     actor = require_user(request)

@@ -46,6 +46,8 @@ from storage.db import Database, UnitOfWork
 from storage.errors import Invalid, NotFound
 from web import file_response, inputs
 from web.auth import credential_user, require_user
+from web.contract import Binary, contract
+from web.contract import meetings as c
 from web.inputs import json_body
 from web.openapi import describe
 
@@ -80,6 +82,7 @@ def _revision(value: Any) -> int:
         raise Invalid("Thiếu số phiên bản (revision) của chú thích.", field="revision") from None
 
 
+@contract(ok=c.AnnotationList)
 async def list_annotations(request: Request) -> JSONResponse:
     """Annotations of a document version I may see: mine, shared with the meeting, shared with me.
 
@@ -100,6 +103,7 @@ async def list_annotations(request: Request) -> JSONResponse:
 @describe(responses={"201": {"description": "Đã thêm"},
                      "200": {"description": "Đã có (gửi lại từ hàng đợi ngoại tuyến)"},
                      "400": {"description": "Hình dạng, màu, trang hoặc người nhận không hợp lệ"}})
+@contract(body=c.AnnotationCreate, ok=c.Annotation, status=201, more={200: c.Annotation})
 async def create_annotation(request: Request) -> JSONResponse:
     """Add an annotation: {client_id, page, kind (highlight|ink|note|rect|arrow), shape, color (#rrggbb), text,
     visibility (private|meeting|people), recipient_ids}. Coordinates in PDF points of the page as displayed."""
@@ -112,6 +116,8 @@ async def create_annotation(request: Request) -> JSONResponse:
 
 
 @describe(responses={"409": {"description": "Chú thích đã được sửa ở nơi khác: kèm bản hiện tại (current)"}})
+@contract(method='PATCH', body=c.AnnotationChange, ok=c.Annotation, more={409: c.AnnotationConflict})
+@contract(method='DELETE', ok=c.AnnotationDeleted, more={409: c.AnnotationConflict})
 async def annotation(request: Request) -> Response:
     """PATCH {revision, ...changes}: change my annotation; DELETE ?revision=n: erase it."""
     user = require_user(request)
@@ -194,6 +200,7 @@ async def ws_delete(db: Database, conn: Any, command: dict[str, Any]) -> dict[st
     return data
 
 
+@contract(ok=c.SharePeople)
 async def share_candidates(request: Request) -> JSONResponse:
     """People I may share an annotation of this version with (those who may read it)."""
     user = require_user(request)
@@ -204,6 +211,7 @@ async def share_candidates(request: Request) -> JSONResponse:
     return JSONResponse({"people": people})
 
 
+@contract(ok=Binary(('application/pdf',), 'PDF'))
 async def annotated_copy(request: Request) -> Response:
     """My annotated copy: the original PDF with my annotations and the shared ones I may see, as real PDF
     annotations (the stored original is not changed; an incremental update keeps signatures valid)."""

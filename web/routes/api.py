@@ -9,10 +9,13 @@ from starlette.routing import Route
 from eoffice import upload_limits, uploads
 from storage.errors import TooLarge
 from web.auth import require_user
+from web.contract import Binary, contract
+from web.contract import accounts as c
 from web.openapi import build_openapi, describe
 from web.uploads import receive_file
 
 
+@contract(ok=c.User)
 async def me(request: Request) -> JSONResponse:
     """The logged-in user."""
     user = require_user(request)
@@ -20,14 +23,13 @@ async def me(request: Request) -> JSONResponse:
 
 
 @describe(
-    requestBody={"required": True, "content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                                         "format": "binary"}}}},
     parameters=[{"name": "X-Filename", "in": "header", "required": True, "schema": {"type": "string"},
                  "description": "Tên tệp (mã hóa URL)"}],
     responses={"201": {"description": "Đã lưu"},
                "413": {"description": "Vượt giới hạn kích thước, hoặc hạn mức tệp chưa đính kèm"},
                "503": {"description": "Kho lưu trữ tệp không phản hồi"}},
 )
+@contract(body=Binary(('application/octet-stream', '*/*')), ok=c.Upload, status=201)
 async def upload_file(request: Request) -> JSONResponse:
     """Upload a file (the raw body), to attach it to a document afterwards.
 
@@ -54,6 +56,7 @@ async def upload_file(request: Request) -> JSONResponse:
     return JSONResponse(upload.public(), status_code=201)
 
 
+@contract(ok=c.OpenApiDocument)
 async def openapi(request: Request) -> JSONResponse:
     """This description."""
     from importlib.metadata import version

@@ -26,6 +26,8 @@ from eoffice import documents, edxml, signatures
 from storage.errors import Invalid, TooLarge
 from web import file_response
 from web.auth import require_user
+from web.contract import Binary, Empty, contract
+from web.contract import office as c
 from web.inputs import filename_value
 from web.uploads import limit_message
 
@@ -48,6 +50,8 @@ def _xml(data: bytes, filename: str) -> Response:
     return Response(data, media_type="application/xml", headers=file_response.download_headers(filename, "goi-tin.xml"))
 
 
+@contract(body=Binary(('application/xml', 'text/xml', 'application/octet-stream')), ok=c.EdxmlResult, status=201,
+          more={422: 'Gói tin bị từ chối (đưa vào khu cách ly: quarantine_id)', 413: 'Vượt quá giới hạn kích thước'})
 async def import_package(request: Request) -> Response:
     """Import an edXML package (body) as an incoming document, a recall/update/replacement or a status.
 
@@ -73,6 +77,7 @@ async def import_package(request: Request) -> Response:
     return JSONResponse(body, status_code=201)
 
 
+@contract(ok=Binary(('application/xml',), 'Gói tin edXML'))
 async def export_package(request: Request) -> Response:
     """An issued outgoing document as an edXML package, its PDFs signed by the agency."""
     user = require_user(request)
@@ -84,6 +89,7 @@ async def export_package(request: Request) -> Response:
     return _xml(data, f"van-ban-{doc_id}.edxml")
 
 
+@contract(ok=c.EdxmlTimeline)
 async def timeline(request: Request) -> Response:
     """edXML exchange state of a document and its status events (01 ... 16)."""
     user = require_user(request)
@@ -91,6 +97,7 @@ async def timeline(request: Request) -> Response:
         return JSONResponse(await edxml.timeline(uow, user, int(request.path_params["id"])))
 
 
+@contract(ok=Binary(('application/xml',), 'Gói tin trạng thái edXML'))
 async def status_package(request: Request) -> Response:
     """One of our status events as an edXML Status package for the sending agency."""
     user = require_user(request)
@@ -100,6 +107,7 @@ async def status_package(request: Request) -> Response:
     return _xml(data, f"trang-thai-{event_id}.edxml")
 
 
+@contract(ok=c.Items)
 async def quarantine(request: Request) -> Response:
     """Refused edXML packages of your agency, newest first (clerk)."""
     user = require_user(request)
@@ -108,6 +116,7 @@ async def quarantine(request: Request) -> Response:
     return JSONResponse({"items": [q.public() for q in rows]})
 
 
+@contract(ok=c.Items)
 async def unmatched(request: Request) -> Response:
     """Status packages about documents your agency does not have (kept, not refused), newest first (clerk)."""
     user = require_user(request)
@@ -116,6 +125,7 @@ async def unmatched(request: Request) -> Response:
     return JSONResponse({"items": [m.public() for m in rows]})
 
 
+@contract(ok=c.DocumentSignatures)
 async def document_signatures(request: Request) -> Response:
     """Digital signatures of the document's PDF attachments: signer, time, integrity, changes, trust."""
     user = require_user(request)
@@ -125,6 +135,7 @@ async def document_signatures(request: Request) -> Response:
     return JSONResponse({"attachments": items})
 
 
+@contract(body=Empty, ok=c.Signed)
 async def sign(request: Request) -> Response:
     """Sign an issued outgoing document's PDFs with the agency certificate (clerk)."""
     user = require_user(request)

@@ -48,6 +48,8 @@ from meetings.meetings import view_context
 from meetings.sfu.registry import MediaRegistry, MediaRoom, Member
 from storage.errors import AppError, Conflict, Invalid
 from web.auth import require_user, websocket_user
+from web.contract import Ok, contract
+from web.contract import meetings as c
 from web.inputs import json_body, parse_json_object
 from web.openapi import describe
 from web.routes.ws import _origin_ok
@@ -236,6 +238,7 @@ def _participant(body: dict[str, Any]) -> str | None:
 
 
 @describe(responses={"403": {"description": "Chỉ chủ trì, thư ký, hoặc chính điểm cầu (tự tắt)"}})
+@contract(body=c.Mute, ok=Ok)
 async def mute_endpoint(request: Request) -> JSONResponse:
     """Mute or unmute a site's (or a person's) microphone or camera in the video conference."""
     user = require_user(request)
@@ -249,6 +252,7 @@ async def mute_endpoint(request: Request) -> JSONResponse:
 
 
 @describe(responses={"403": {"description": "Chỉ chủ trì hoặc thư ký"}, "409": {"description": "Chưa họp"}})
+@contract(body=c.Floor, ok=c.FloorGiven)
 async def floor_endpoint(request: Request) -> JSONResponse:
     """Give the floor: this site's video becomes the main view (and its turn in the speakers' queue is granted)."""
     user = require_user(request)
@@ -270,6 +274,7 @@ async def floor_endpoint(request: Request) -> JSONResponse:
 
 
 @describe(responses={"403": {"description": "Chỉ chủ trì hoặc thư ký"}})
+@contract(ok=c.LinkStats)
 async def links_endpoint(request: Request) -> JSONResponse:
     """Each connected site's link quality as the media server sees it: loss (%), round trip (ms), jitter, the
     bitrate it is sent and the estimate of what it can take (kbit/s), how many videos and audios it gets."""
@@ -281,6 +286,7 @@ async def links_endpoint(request: Request) -> JSONResponse:
     return JSONResponse({"sites": room.link_stats() if room is not None else []})
 
 
+@contract(ok=c.VideoState)
 async def state_endpoint(request: Request) -> JSONResponse:
     """ICE servers for the browser and who is connected to the meeting's video."""
     user = require_user(request)

@@ -35,6 +35,8 @@ from storage.db import UnitOfWork
 from storage.errors import Invalid, NotFound
 from web import file_response, inputs
 from web.auth import login_required, require_user
+from web.contract import Binary, Empty, Ok, contract
+from web.contract import meetings as c
 from web.inputs import json_body
 from web.openapi import describe
 
@@ -80,6 +82,7 @@ async def _run(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]
 # ---------------------------------------------------------------- meetings
 
 
+@contract(ok=c.MeetingList)
 async def list_meetings(request: Request) -> JSONResponse:
     """Meetings I organise, chair, minute, attend (also as a substitute or for my unit) or operate a site of."""
     user = require_user(request)
@@ -96,6 +99,8 @@ def _meeting_fields(request: Request, body: dict[str, Any], partial: bool) -> di
     for key in ("chair_id", "secretary_id"):
         if key in body:
             out[key] = _int(body[key], key, optional=True)
+    if not partial:  # a new meeting without a title is refused by the service, in Vietnamese
+        out.setdefault("title", "")
     if "starts_at" in body or not partial:
         out["starts_at"] = _time(request, body.get("starts_at"), "starts_at")
     if "ends_at" in body:
@@ -104,6 +109,7 @@ def _meeting_fields(request: Request, body: dict[str, Any], partial: bool) -> di
 
 
 @describe(responses={"201": {"description": "Đã tạo (dự thảo)"}, "400": {"description": "Dữ liệu không hợp lệ"}})
+@contract(body=c.MeetingCreate, ok=c.Meeting, status=201)
 async def create_meeting(request: Request) -> JSONResponse:
     """Create a meeting (a draft, seen only by its organiser, chair and secretary until invitations go out).
 
@@ -124,11 +130,13 @@ async def snapshot_with_seq(request: Request, meeting_id: int) -> dict[str, Any]
     return {"topic": topics.room(meeting_id), "seq": seq, **snap}
 
 
+@contract(ok=c.Room)
 async def get_meeting(request: Request) -> JSONResponse:
     """The whole room as this user may see it, with the topic's seq (resume live events from it)."""
     return JSONResponse(await snapshot_with_seq(request, path_id(request)))
 
 
+@contract(body=c.MeetingFields, ok=c.Meeting)
 async def update_meeting(request: Request) -> JSONResponse:
     """Change details, time, place, chair, secretary or quorum rule (until the meeting ends)."""
     fields = _meeting_fields(request, await json_body(request), partial=True)
@@ -146,6 +154,7 @@ TRANSITIONS = {
 
 
 @describe(responses={"409": {"description": "Không chuyển được từ trạng thái hiện tại"}})
+@contract(body=c.CancelReason, ok=c.Meeting, choices={'action': ('invite', 'start', 'end', 'archive', 'cancel')})
 async def transition(request: Request) -> JSONResponse:
     """Life cycle: invite (draft -> invited), start, end (chair), archive; cancel takes a reason."""
     mid, action = path_id(request), request.path_params["action"]
@@ -164,6 +173,7 @@ async def transition(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- participants and sites
 
 
+@contract(body=c.AddParticipant, ok=c.NewRecord, status=201)
 async def add_participant(request: Request) -> JSONResponse:
     """Invite a person (user_id), a unit (unit_id) or a guest (guest_name, guest_title); role member or invited."""
     body = await json_body(request)
@@ -188,6 +198,7 @@ async def _seat_in(uow: UnitOfWork, meeting_id: int, participant_id: int) -> Non
         raise NotFound("Không tìm thấy người dự họp.")
 
 
+@contract(ok=Ok)
 async def remove_participant(request: Request) -> JSONResponse:
     """Take someone off the invitation list (not the chair or secretary; not after check-in)."""
     mid, pid = path_id(request), path_id(request, "participant_id")
@@ -200,6 +211,7 @@ async def remove_participant(request: Request) -> JSONResponse:
     return ok()
 
 
+@contract(body=c.Respond, ok=c.Responded)
 async def respond(request: Request) -> JSONResponse:
     """Answer an invitation: accepted, declined, or substitute (with substitute_id; cử người dự thay)."""
     body = await json_body(request)
@@ -215,6 +227,7 @@ async def respond(request: Request) -> JSONResponse:
     return ok(response=p.response, substitute_id=p.substitute_id)
 
 
+@contract(body=c.SubstituteApproval, ok=c.SubstituteApproved)
 async def substitute_approval(request: Request) -> JSONResponse:
     """The chair approves (``{"approved": true}``) or withdraws approval of a substitute: only an approved
     substitute (or one from the invitee's unit) sees the confidential items the invitee may see."""
@@ -229,6 +242,7 @@ async def substitute_approval(request: Request) -> JSONResponse:
     return ok(substitute_id=p.substitute_id, approved=p.substitute_approved)
 
 
+@contract(body=Empty, ok=c.Presence, choices={'action': ('check-in', 'check-out')})
 async def check_in(request: Request) -> JSONResponse:
     """Check in (or, with action check-out, out): oneself on the tablet, anyone as chair or secretary,
     the people of one's remote site as its operator."""
@@ -245,6 +259,7 @@ async def check_in(request: Request) -> JSONResponse:
     return ok(present=p.present, quorum=q.public())
 
 
+@contract(body=c.AddSite, ok=c.Site, status=201)
 async def add_site(request: Request) -> JSONResponse:
     """Add a remote site (điểm cầu) with its unit and operator."""
     body = await json_body(request)
@@ -283,6 +298,7 @@ async def _item_in(uow: UnitOfWork, meeting_id: int, item_id: int) -> None:
         raise NotFound("Không tìm thấy nội dung chương trình họp.")
 
 
+@contract(body=c.AgendaItemFields, ok=c.NewItem, status=201)
 async def add_item(request: Request) -> JSONResponse:
     """Add an agenda item: title, presenter_id or presenter_name, planned_minutes, confidential, allowed_user_ids."""
     fields = _item_fields(await json_body(request))
@@ -292,6 +308,8 @@ async def add_item(request: Request) -> JSONResponse:
     return JSONResponse({"id": item.id, "position": item.position}, status_code=201)
 
 
+@contract(method='PATCH', body=c.AgendaItemFields, ok=Ok)
+@contract(method='DELETE', ok=Ok)
 async def item(request: Request) -> Response:
     """PATCH: edit an agenda item; DELETE: remove one never discussed and without documents."""
     mid, iid = path_id(request), path_id(request, "item_id")
@@ -312,6 +330,7 @@ async def item(request: Request) -> Response:
     return ok()
 
 
+@contract(body=c.ItemOrderBody, ok=c.ItemOrder)
 async def reorder_items(request: Request) -> JSONResponse:
     """New order of the agenda: item_ids (those left out keep their order after)."""
     body = await json_body(request)
@@ -322,6 +341,7 @@ async def reorder_items(request: Request) -> JSONResponse:
 
 
 @describe(responses={"409": {"description": "Cuộc họp chưa diễn ra, hoặc đã ở nội dung đầu/cuối"}})
+@contract(body=c.SetCurrent, ok=c.CurrentItem)
 async def set_current(request: Request) -> JSONResponse:
     """Move the room to an agenda item: {"item_id": n} or {"step": 1} / {"step": -1} (chair or secretary)."""
     body = await json_body(request)
@@ -338,6 +358,7 @@ async def set_current(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- documents
 
 
+@contract(body=c.AddMeetingDocument, ok=c.NewMeetingDocument, status=201)
 async def add_document(request: Request) -> JSONResponse:
     """Attach an uploaded PDF (upload_id from POST /api/files) to the meeting or to an item (item_id)."""
     body = await json_body(request)
@@ -349,6 +370,7 @@ async def add_document(request: Request) -> JSONResponse:
     return JSONResponse({"id": doc.id, "version": version.public()}, status_code=201)
 
 
+@contract(body=c.AddMeetingVersion, ok=c.MeetingVersion, status=201)
 async def add_version(request: Request) -> JSONResponse:
     """A new version of a document (the old versions stay, with whatever was attached to them)."""
     body = await json_body(request)
@@ -377,6 +399,7 @@ async def _version(request: Request, user: User | None = None) -> documents.Docu
     return version
 
 
+@contract(ok=c.VersionMeta)
 async def version_meta(request: Request) -> JSONResponse:
     """Pages (count and sizes in PDF points), title, version number, the page widths served."""
     user = require_user(request)
@@ -403,6 +426,7 @@ def _blob_response(request: Request, key: str, content_type: str, **headers: str
     {"name": "w", "in": "query", "schema": {"type": "integer"}, "description": "Độ rộng màn hình (px)"},
     {"name": "fmt", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"]}},
 ])
+@contract(ok=Binary(('image/png', 'image/jpeg'), 'Ảnh trang'), more={304: 'Không đổi'})
 async def page_image(request: Request) -> Response:
     """One page as an image, rendered on first request at the width bucket for ``w`` and cached."""
     version = await _version(request)
@@ -413,6 +437,7 @@ async def page_image(request: Request) -> Response:
     return _blob_response(request, key, ctype)
 
 
+@contract(ok=c.PageWords)
 async def page_words(request: Request) -> Response:
     """Word boxes of a page in PDF points: [x0, y0, x1, y1, text, block, line, word]."""
     version = await _version(request)
@@ -421,12 +446,14 @@ async def page_words(request: Request) -> Response:
     return _blob_response(request, key, "application/json")
 
 
+@contract(ok=c.DocumentSearch)
 async def search_document(request: Request) -> JSONResponse:
     """Search a document (?q=); without diacritics it ignores them. Hits carry page and word boxes."""
     version = await _version(request)
     return JSONResponse(await documents.search(request.app.state.blobs, version, request.query_params.get("q", "")))
 
 
+@contract(ok=Binary(('*/*',), 'Tệp gốc'), more={304: 'Không đổi'})
 async def download_version(request: Request) -> Response:
     """The original PDF of a version (served as what its bytes are: web.file_response)."""
     user = await file_response.requester(request)
@@ -438,6 +465,7 @@ async def download_version(request: Request) -> Response:
 # ---------------------------------------------------------------- speakers and presenter
 
 
+@contract(body=c.RequestFloor, ok=c.SpeakerRequest, status=201)
 async def request_floor(request: Request) -> JSONResponse:
     """Ask for the floor: for oneself, for one's site (site_id, operator) or, as chair/secretary, for a
     participant without a tablet (participant_id)."""
@@ -449,6 +477,7 @@ async def request_floor(request: Request) -> JSONResponse:
     return JSONResponse(req.public(), status_code=201)
 
 
+@contract(body=c.SpeakerAction, ok=c.SpeakerRequest, choices={'action': ('grant', 'finish', 'withdraw')})
 async def speaker_action(request: Request) -> JSONResponse:
     """grant (chair/secretary; optional time_limit seconds), finish, withdraw."""
     mid, rid, action = path_id(request), path_id(request, "request_id"), request.path_params["action"]
@@ -471,6 +500,7 @@ async def speaker_action(request: Request) -> JSONResponse:
     return JSONResponse(req.public())
 
 
+@contract(body=c.SpeakerOrderBody, ok=c.SpeakerOrder)
 async def reorder_speakers(request: Request) -> JSONResponse:
     """New order of the waiting list: request_ids first."""
     body = await json_body(request)
@@ -480,6 +510,9 @@ async def reorder_speakers(request: Request) -> JSONResponse:
     return ok(order=order)
 
 
+@contract(method='POST', body=Empty, ok=c.Presenter)
+@contract(method='PUT', body=c.PresenterMove, ok=c.Presenter)
+@contract(method='DELETE', ok=c.Presenter)
 async def presenter_endpoint(request: Request) -> JSONResponse:
     """POST: become the presenter; PUT {version_id, page, zoom, x, y}: move; DELETE: stop presenting."""
     mid = path_id(request)
@@ -499,6 +532,7 @@ async def presenter_endpoint(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- minutes
 
 
+@contract(ok=c.MinutesView)
 async def get_minutes(request: Request) -> JSONResponse:
     """Minutes per visible item (drafts for chair, secretary, organiser; approved ones for all)."""
     user = require_user(request)
@@ -508,6 +542,7 @@ async def get_minutes(request: Request) -> JSONResponse:
 
 
 @describe(responses={"409": {"description": "Đã có người sửa sau bản bạn đang xem: kèm nội dung mới nhất"}})
+@contract(body=c.SaveMinutes, ok=c.MinutesRevision)
 async def save_minutes(request: Request) -> JSONResponse:
     """Save an item's discussion: {text, revision}; a stale revision gets 409 with the current text."""
     body = await json_body(request)
@@ -522,6 +557,7 @@ async def save_minutes(request: Request) -> JSONResponse:
     return ok(revision=row.revision)
 
 
+@contract(body=c.ConclusionFields, ok=c.Conclusion, status=201)
 async def add_conclusion(request: Request) -> JSONResponse:
     """Add a conclusion to an item: {text, assignee_id, deadline (YYYY-MM-DD)}."""
     body = await json_body(request)
@@ -543,6 +579,8 @@ async def _conclusion_in(uow: UnitOfWork, meeting_id: int, conclusion_id: int) -
         raise NotFound("Không tìm thấy kết luận.")
 
 
+@contract(method='PATCH', body=c.ConclusionFields, ok=c.Conclusion)
+@contract(method='DELETE', ok=Ok)
 async def conclusion(request: Request) -> JSONResponse:
     """PATCH {text, assignee_id, deadline} or DELETE a conclusion (not once it became a task)."""
     mid, cid = path_id(request), path_id(request, "conclusion_id")
@@ -570,6 +608,7 @@ async def conclusion(request: Request) -> JSONResponse:
     return JSONResponse(c.public())
 
 
+@contract(body=c.ConclusionTask, ok=c.Conclusion, status=201)
 async def conclusion_task(request: Request) -> JSONResponse:
     """Turn a conclusion into an e-office task: {assignee_id | assignee_unit_id, deadline (YYYY-MM-DD)};
     without them, the conclusion's own assignee and deadline."""
@@ -587,6 +626,7 @@ async def conclusion_task(request: Request) -> JSONResponse:
     return JSONResponse(c.public(), status_code=201)
 
 
+@contract(body=c.MinutesReopen, ok=c.MinutesState, choices={'action': ('approve', 'reopen')})
 async def minutes_state(request: Request) -> JSONResponse:
     """approve (chair, after the meeting ended; keeps the approved PDF) or reopen {reason}."""
     mid, action = path_id(request), request.path_params["action"]
@@ -601,6 +641,7 @@ async def minutes_state(request: Request) -> JSONResponse:
     return ok(state=m.minutes_state)
 
 
+@contract(ok=Binary(('application/pdf',), 'PDF'))
 async def minutes_pdf(request: Request) -> Response:
     """The minutes as PDF (what this user may read: confidential items they cannot see are left out)."""
     user = require_user(request)
@@ -610,6 +651,7 @@ async def minutes_pdf(request: Request) -> Response:
                     headers=file_response.download_headers(f"bien-ban-cuoc-hop-{m.id}.pdf"))
 
 
+@contract(ok=c.Directory)
 async def directory(request: Request) -> JSONResponse:
     """Accounts and units to choose from when preparing a meeting."""
     require_user(request)

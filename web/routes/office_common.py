@@ -192,7 +192,7 @@ def redirect(url: str) -> RedirectResponse:
 async def form_action(request: Request, fn: Any, on_error: Any, success_url: str) -> Response:
     """The pages' one way to act on a document: ``fn(uow, user, id, form)`` in one unit of work,
     then start the text extraction it returns and redirect; a refusal shows ``on_error(id, exc, form)``."""
-    from web.routes import documents as documents_api
+    from web.routes import office as office_api
 
     doc_id = int(request.path_params["id"])
     form = await request.form()
@@ -202,5 +202,5 @@ async def form_action(request: Request, fn: Any, on_error: Any, success_url: str
             await uow.commit()
     except AppError as exc:
         return await on_error(doc_id, exc, form)
-    documents_api.start_jobs(request.app, jobs or [])
+    office_api.start_jobs(request.app, jobs or [])
     return redirect(success_url.format(id=doc_id))

@@ -24,7 +24,7 @@ from eoffice.tasks import ExtensionRequest, Task, TaskStatus
 from storage.db import UnitOfWork
 from storage.errors import AppError, Conflict, Invalid
 from web.auth import login_required
-from web.routes import documents as documents_api
+from web.routes import office as office_api
 from web.routes.office_common import (
     agency_choices,
     form_action,
@@ -155,7 +155,7 @@ async def register_submit(request: Request) -> Response:
         return render(request, "office/register.html", status_code=exc.status, section="register",
                       form=dict(form), files=files, error=exc.message, duplicate=duplicate,
                       error_field=exc.details.get("field", ""), today=today())
-    documents_api.start_jobs(request.app, jobs)
+    office_api.start_jobs(request.app, jobs)
     return redirect(f"/documents/{doc.id}?registered=1")
 
 

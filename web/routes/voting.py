@@ -32,6 +32,8 @@ from storage.db import UnitOfWork, utcnow
 from storage.errors import Invalid
 from web import file_response, inputs
 from web.auth import login_required, require_user
+from web.contract import Binary, Ok, contract
+from web.contract import voting as c
 from web.inputs import json_body
 from web.openapi import describe
 
@@ -98,6 +100,7 @@ async def _view(request: Request, poll_id: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- reading
 
 
+@contract(ok=c.PollList)
 async def list_polls(request: Request) -> JSONResponse:
     """The meeting's polls (drafts only for the chair and secretary), with the server's clock for countdowns."""
     user = require_user(request)
@@ -109,12 +112,14 @@ async def list_polls(request: Request) -> JSONResponse:
     return JSONResponse({"polls": polls, "controller": ctx.access.controller, "server_time": utcnow().isoformat()})
 
 
+@contract(ok=c.PollView)
 async def get_poll(request: Request) -> JSONResponse:
     """One poll: settings, progress, the result when visible to me, and my rights to vote (``me``)."""
     runner(request.app).ensure()
     return JSONResponse({**await _view(request, _pid(request)), "server_time": utcnow().isoformat()})
 
 
+@contract(ok=c.Voters)
 async def voters(request: Request) -> JSONResponse:
     """Chair and secretary: every right of the poll and whether it has voted (named polls: how, after close: what)."""
     user = require_user(request)
@@ -123,6 +128,7 @@ async def voters(request: Request) -> JSONResponse:
     return JSONResponse({"voters": rows, "not_voted": [r for r in rows if not r["voted"]]})
 
 
+@contract(ok=Binary(('text/csv',), 'Kết quả (CSV)'))
 async def export_csv(request: Request) -> Response:
     """CSV of a poll's result (and each vote of a named poll for the chair and secretary)."""
     name, body = await _run(request, lambda uow, user: voting.export_csv(uow, user, _pid(request)))
@@ -138,6 +144,7 @@ CREATE_FIELDS = {"title", "description", "method", "options", "max_choices", "se
 
 
 @describe(responses={"201": {"description": "Đã tạo biểu quyết (dự thảo)"}})
+@contract(body=c.PollCreate, ok=c.PollView, status=201)
 async def create_poll(request: Request) -> JSONResponse:
     """Create a poll (draft). Body: meeting_id, title, method (yes_no | yes_no_abstain | single | multiple | ranked),
     options (list of labels), seats, max_choices, secret, allow_change, visibility (live | closed | published),
@@ -152,6 +159,8 @@ async def create_poll(request: Request) -> JSONResponse:
     for key in ("max_choices", "seats", "proxy_cap", "duration_seconds", "item_id"):
         if key in kw:
             kw[key] = _int(kw[key], key)
+    for key in ("title", "method"):  # required by the service: missing, it refuses them in Vietnamese
+        kw.setdefault(key, "")
     if kw.get("proxy_cap") is None:
         kw.pop("proxy_cap", None)
     poll = await _run(request, lambda uow, user: voting.create_poll(uow, user, mid, **kw))
@@ -166,6 +175,8 @@ async def _after_state_change(request: Request, poll: voting.Poll) -> JSONRespon
     return JSONResponse(await _view(request, poll.id))
 
 
+@contract(body=c.PollAction, ok=c.PollView, more={201: c.PollView},
+          choices={'action': ('open', 'close', 'publish', 'cancel', 'countdown', 'rerun')})
 async def poll_action(request: Request) -> JSONResponse:
     """open {duration_seconds} | close | publish | cancel {reason} | countdown {seconds} | rerun {options, title}."""
     action = request.path_params["action"]
@@ -199,6 +210,7 @@ async def poll_action(request: Request) -> JSONResponse:
     return await _after_state_change(request, poll)
 
 
+@contract(body=c.RollCall, ok=c.Receipts, status=201)
 async def roll_call(request: Request) -> JSONResponse:
     """Chair or secretary record votes by roll call or show of hands: {votes: [{participant_id, choice}]}."""
     body = await json_body(request)
@@ -209,6 +221,7 @@ async def roll_call(request: Request) -> JSONResponse:
 
 
 @describe(responses={"201": {"description": "Đã ghi nhận phiếu giấy (đã lưu), không gắn với người bỏ phiếu"}})
+@contract(body=c.PaperBallots, ok=Ok, status=201)
 async def paper_ballots(request: Request) -> JSONResponse:
     """Secret poll: chair or secretary record that some seats voted on paper and enter the papers' choices,
     with no link to the seats: {participant_ids: [...], choices: [...]} (as many choices as seats)."""
@@ -262,6 +275,7 @@ async def ws_vote(app: Any, conn: Any, command: dict[str, Any]) -> dict[str, Any
                      "400": {"description": "Phiếu không hợp lệ"},
                      "403": {"description": "Không có quyền biểu quyết"},
                      "409": {"description": "Đã bỏ phiếu, biểu quyết chưa mở hoặc đã kết thúc"}})
+@contract(body=c.Cast, ok=c.VoteReceipt, status=201, more={409: 'Đã bỏ phiếu, biểu quyết chưa mở hoặc đã kết thúc'})
 async def cast(request: Request) -> JSONResponse:
     """Cast my vote: {choice, participant_id?}; participant_id picks a proxy I hold. Answered after the commit.
     Tablets may send the same as the WebSocket command ``vote`` instead (same checks, no per-request login lookup)."""
@@ -273,6 +287,7 @@ async def cast(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- weights and proxies
 
 
+@contract(ok=c.Rights)
 async def rights(request: Request) -> JSONResponse:
     """Vote weights and proxies (ủy quyền) recorded for the meeting."""
     user = require_user(request)
@@ -282,6 +297,7 @@ async def rights(request: Request) -> JSONResponse:
     return JSONResponse({"rights": rows})
 
 
+@contract(body=c.GrantProxy, ok=Ok, status=201)
 async def grant_proxy(request: Request) -> JSONResponse:
     """Record a proxy: {grantor_id, holder_id, note} (participant ids); by the grantor, the chair or the secretary."""
     body = await json_body(request)
@@ -294,6 +310,7 @@ async def grant_proxy(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True}, status_code=201)
 
 
+@contract(ok=Ok)
 async def revoke_proxy(request: Request) -> JSONResponse:
     """Withdraw a proxy."""
     mid = int(request.path_params["meeting_id"])
@@ -302,6 +319,7 @@ async def revoke_proxy(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
+@contract(body=c.SetWeight, ok=Ok)
 async def set_weight(request: Request) -> JSONResponse:
     """Set a member's vote weight (used by polls created as weighted): {weight}."""
     body = await json_body(request)

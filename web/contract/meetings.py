@@ -1,0 +1,425 @@
+"""Contract of the meeting API: meetings, participants, sites, agenda, documents, speakers,
+presenter, minutes and conclusions, video controls, annotations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict
+
+from web.contract.core import Body, Date, DateTime, Flag, Id, Ids, Int, Ok, OptInt, Out, Text, require
+
+# ---- answers ----------------------------------------------------------------------------------
+
+
+class Meeting(Out):
+    """A meeting."""
+
+    id: int
+    title: str
+    description: str
+    place: str
+    starts_at: str
+    ends_at: str | None
+    state: str
+    state_label: str
+    quorum_rule: str
+    chair_id: int | None
+    secretary_id: int | None
+    current_item_id: int | None
+    minutes_state: str
+
+
+class MeetingList(Out):
+    meetings: list[Meeting]
+
+
+class Quorum(Out):
+    present: int
+    entitled: int
+    needed: int
+    met: bool
+
+
+class Room(Out):
+    """The whole room as this user may see it, with the topic's seq to resume live events from."""
+
+    topic: str
+    seq: int
+    meeting: Meeting
+    me: dict[str, Any]
+    participants: list[dict[str, Any]]
+    sites: list[dict[str, Any]]
+    quorum: Quorum
+    agenda: list[dict[str, Any]]
+    documents: list[dict[str, Any]]
+
+
+class DirectoryUser(Out):
+    id: int
+    full_name: str
+    title: str
+    unit_id: int | None
+
+
+class DirectoryUnit(Out):
+    id: int
+    name: str
+    kind: str
+
+
+class Directory(Out):
+    users: list[DirectoryUser]
+    units: list[DirectoryUnit]
+
+
+class NewRecord(Out):
+    id: int
+
+
+class Responded(Ok):
+    response: str
+    substitute_id: int | None
+
+
+class SubstituteApproved(Ok):
+    substitute_id: int | None
+    approved: bool
+
+
+class Presence(Ok):
+    present: bool
+    quorum: Quorum
+
+
+class Site(Out):
+    id: int
+    name: str
+    unit_id: int | None
+    operator_id: int | None
+
+
+class NewItem(Out):
+    id: int
+    position: int
+
+
+class ItemOrder(Ok):
+    item_ids: list[int]
+
+
+class CurrentItem(Ok):
+    current_item_id: int | None
+
+
+class MeetingVersion(Out):
+    """A version of a meeting document."""
+
+    id: int
+    document_id: int
+    number: int
+    filename: str
+    size: int
+    page_count: int | None
+    note: str
+    created_at: str
+
+
+class NewMeetingDocument(Out):
+    id: int
+    version: MeetingVersion
+
+
+class VersionMeta(MeetingVersion):
+    title: str
+    meeting_id: int
+    item_id: int | None
+    current_version_id: int | None
+    page_sizes: list[list[float]]
+    widths: list[int]
+
+
+class PageWords(Out):
+    page: int
+    width: float
+    height: float
+    words: list[list[Any]]
+
+
+class DocumentSearch(Out):
+    query: str
+    hits: list[dict[str, Any]]
+    total: int
+
+
+class SpeakerRequest(Out):
+    id: int
+    user_id: int | None
+    participant_id: int | None
+    site_id: int | None
+    name: str
+    state: str
+    position: int | None
+    time_limit: int | None
+    requested_at: str
+
+
+class SpeakerOrder(Ok):
+    order: list[Any]
+
+
+class Presenter(Out):
+    presenter_id: int | None
+    version_id: int | None
+    document_id: int | None
+    page: int | None
+
+
+class MinutesView(Out):
+    state: str
+    readable: bool
+    items: dict[str, Any]
+    approved_at: str | None
+
+
+class MinutesRevision(Ok):
+    revision: int
+
+
+class Conclusion(Out):
+    id: int
+    item_id: int
+    position: int
+    text: str
+    assignee_id: int | None
+    deadline: str | None
+    task_id: int | None
+
+
+class MinutesState(Ok):
+    state: str
+
+
+class VideoState(Out):
+    ice_servers: list[dict[str, Any]]
+    roster: list[dict[str, Any]]
+    floor: str | None
+    active_speaker: str | None
+
+
+class FloorGiven(Ok):
+    participant: str | None
+    granted_request_id: int | None
+
+
+class LinkStats(Out):
+    sites: list[dict[str, Any]]
+
+
+class AnnotationList(Out):
+    version_id: int
+    user_id: int
+    annotations: list[dict[str, Any]]
+    topics: dict[str, str]
+    seqs: dict[str, int]
+
+
+class Annotation(Out):
+    """An annotation as its owner sees it."""
+
+    id: int
+    version_id: int
+    page: int
+    kind: str
+    revision: int
+    visibility: str
+
+
+class AnnotationConflict(Out):
+    """Changed elsewhere meanwhile: ``current`` is the annotation as it is now."""
+
+    error: str
+    message: str
+    current: dict[str, Any] | None = None
+
+
+class AnnotationDeleted(Ok):
+    id: int
+    version_id: int
+
+
+class Person(Out):
+    id: int
+    full_name: str
+    title: str
+
+
+class SharePeople(Out):
+    people: list[Person]
+
+
+# ---- requests ---------------------------------------------------------------------------------
+
+
+class MeetingFields(Body):
+    """Details of a meeting; times in ISO 8601 (the agency's local time without an offset)."""
+
+    title: Text = ""
+    starts_at: DateTime = None
+    ends_at: DateTime = None
+    place: Text = ""
+    description: Text = ""
+    chair_id: OptInt = None
+    secretary_id: OptInt = None
+    quorum_rule: Text = ""
+
+
+class MeetingCreate(MeetingFields):
+    model_config = ConfigDict(json_schema_extra=require("starts_at"))
+
+
+class CancelReason(Body):
+    """``cancel`` takes a reason; the other steps no body."""
+
+    reason: Text = ""
+
+
+class AddParticipant(Body):
+    """A person (``user_id``), a unit (``unit_id``) or a guest (``guest_name``)."""
+
+    user_id: OptInt = None
+    unit_id: OptInt = None
+    guest_name: Text = ""
+    guest_title: Text = ""
+    role: Text = ""
+    site_id: OptInt = None
+    entitled: Flag = True
+    voting: Flag = True
+
+
+class Respond(Body):
+    response: Text = ""
+    substitute_id: OptInt = None
+    note: Text = ""
+
+
+class SubstituteApproval(Body):
+    approved: bool = True
+
+
+class AddSite(Body):
+    name: Text = ""
+    unit_id: OptInt = None
+    operator_id: OptInt = None
+
+
+class AgendaItemFields(Body):
+    title: Text = ""
+    description: Text = ""
+    presenter_name: Text = ""
+    presenter_id: OptInt = None
+    planned_minutes: OptInt = None
+    confidential: Flag = False
+    allowed_user_ids: list[Int] | None = None
+
+
+class ItemOrderBody(Body):
+    item_ids: Ids = []
+
+
+class SetCurrent(Body):
+    """``item_id``, or ``step`` 1 / -1."""
+
+    item_id: OptInt = None
+    step: int | None = None
+
+
+class AddMeetingDocument(Body):
+    upload_id: Int
+    title: Text = ""
+    item_id: OptInt = None
+
+
+class AddMeetingVersion(Body):
+    upload_id: Int
+    note: Text = ""
+
+
+class RequestFloor(Body):
+    site_id: OptInt = None
+    participant_id: OptInt = None
+
+
+class SpeakerAction(Body):
+    """``grant`` may set ``time_limit`` (seconds); finish and withdraw take no body."""
+
+    time_limit: OptInt = None
+
+
+class SpeakerOrderBody(Body):
+    request_ids: Ids = []
+
+
+class PresenterMove(Body):
+    version_id: Int
+    page: Int
+    zoom: float = 1
+    x: float = 0
+    y: float = 0
+
+
+class SaveMinutes(Body):
+    text: Text = ""
+    revision: Int = 0
+
+
+class ConclusionFields(Body):
+    text: Text = ""
+    assignee_id: OptInt = None
+    deadline: Date = None
+
+
+class ConclusionTask(Body):
+    assignee_id: OptInt = None
+    assignee_unit_id: OptInt = None
+    deadline: Date = None
+
+
+class MinutesReopen(Body):
+    """``reopen`` takes a reason; ``approve`` no body."""
+
+    reason: Text = ""
+
+
+class Mute(Body):
+    model_config = ConfigDict(json_schema_extra=require("participant", "kind"))
+    participant: str | None = None
+    kind: Text = ""
+    muted: Flag = True
+
+
+class Floor(Body):
+    participant: str | None = None
+
+
+class AnnotationCreate(Body):
+    model_config = ConfigDict(json_schema_extra=require("page", "kind"))
+    client_id: str | int | None = None
+    page: int | None = None
+    kind: str | None = None
+    shape: dict[str, Any] | None = None
+    color: str | None = None
+    text: str | None = ""
+    visibility: str | None = "private"
+    recipient_ids: list[Id] | None = None
+
+
+class AnnotationChange(Body):
+    model_config = ConfigDict(json_schema_extra=require("revision"))
+    revision: int | str | None = None
+    page: int | None = None
+    shape: dict[str, Any] | None = None
+    color: str | None = None
+    text: str | None = None
+    visibility: str | None = None
+    recipient_ids: list[Id] | None = None

@@ -1,0 +1,406 @@
+"""Contract of the e-office API: incoming documents, direction and tasks, outgoing drafts,
+dossiers, search, statistics, edXML exchange and signatures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict
+
+from web.contract.core import Body, Date, DateTime, Flag, Ids, Int, OptInt, Out, Text, require
+
+# ---- answers ----------------------------------------------------------------------------------
+
+
+class CodeName(Out):
+    code: str
+    name: str
+
+
+class Reference(Out):
+    """Document types, urgency and confidentiality levels, retention periods."""
+
+    doc_types: list[CodeName]
+    urgency: list[CodeName]
+    confidentiality: list[CodeName]
+    retention: list[CodeName]
+
+
+class Document(Out):
+    """An incoming or outgoing document."""
+
+    id: int
+    direction: str
+    agency_id: int
+    number: int | None
+    year: int | None
+    status: str
+    status_label: str
+    doc_type: str
+    notation: str
+    sender: str
+    date_issued: str | None
+    received_at: str | None
+    summary: str
+    urgency: str
+    confidentiality: str
+    due_date: str | None
+    recipients: list[Any]
+
+
+class DocumentList(Out):
+    total: int
+    total_more: bool
+    items: list[Document]
+
+
+class Attachment(Out):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    is_pdf: bool
+    page_count: int | None
+
+
+class Task(Out):
+    """A task (việc) made by a direction or passed down."""
+
+    id: int
+    document_id: int | None
+    parent_id: int | None
+    role: str
+    assignee_user_id: int | None
+    assignee_unit_id: int | None
+    title: str
+    deadline: str | None
+    status: str
+    progress: int | None
+    deadline_state: str
+
+
+class DocumentView(Out):
+    """A document with what surrounds it (the ``document:`` snapshot)."""
+
+    document: Document
+    attachments: list[Attachment]
+    ingest_jobs: list[dict[str, Any]] = []
+    submissions: list[dict[str, Any]] = []
+    directions: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+
+
+class Registered(Out):
+    document: Document
+    ingest_jobs: list[int]
+
+
+class IngestJobs(Out):
+    ingest_jobs: list[int]
+
+
+class IdStatus(Out):
+    id: int
+    status: str
+
+
+class Created(Out):
+    id: int
+
+
+class Directed(Out):
+    direction_id: int
+    tasks: list[Task]
+
+
+class Inbox(Out):
+    submitted: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    informed: list[dict[str, Any]]
+
+
+class TaskList(Out):
+    items: list[Task]
+    overdue: int
+    due_soon: int
+
+
+class TaskUpdate(Out):
+    id: int
+    task_id: int
+    user_id: int
+    kind: str
+    text: str
+    progress: int | None
+    file_url: str | None
+    created_at: str
+
+
+class TaskView(Out):
+    task: Task
+    updates: list[TaskUpdate]
+
+
+class Tasks(Out):
+    tasks: list[Task]
+
+
+class TaskUpdates(Out):
+    updates: list[TaskUpdate]
+
+
+class DocumentItems(Out):
+    items: list[Document]
+
+
+class DraftVersion(Out):
+    id: int
+    version: int
+    summary: str
+    filename: str | None
+    note: str
+    created_at: str
+    file_url: str | None
+
+
+class ApprovalStep(Out):
+    id: int
+    version: int
+    approver_id: int
+    status: str
+    comment: str
+    created_at: str
+    decided_at: str | None
+
+
+class DraftHistory(Out):
+    versions: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+
+
+class Delivered(Out):
+    agency_id: int
+    number: int | None
+
+
+class Issued(Out):
+    document: Document
+    delivered: list[Delivered]
+
+
+class Dossier(Out):
+    id: int
+    title: str
+    year: int
+    status: str
+    file_code: str | None
+    retention: str | None
+    opened_at: str
+    closed_at: str | None
+
+
+class DossierList(Out):
+    items: list[Dossier]
+
+
+class DossierContents(Out):
+    dossier: Dossier
+    documents: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+
+
+class SearchHit(Document):
+    rank: float
+
+
+class SearchResults(Out):
+    items: list[SearchHit]
+
+
+class StatsTotal(Out):
+    received: int
+    on_time: int
+    late: int
+    in_progress: int
+    overdue: int
+    on_time_rate: float | None
+
+
+class Statistics(Out):
+    level: str
+    as_of: str
+    rows: list[dict[str, Any]]
+    total: StatsTotal
+
+
+class EdxmlResult(Out):
+    """What an imported package did (``action``: registered, replaced, recalled, status ...)."""
+
+    action: str
+
+
+class Items(Out):
+    items: list[dict[str, Any]]
+
+
+class EdxmlTimeline(Out):
+    exchange: dict[str, Any] | None
+    status_events: list[dict[str, Any]]
+    signature: dict[str, Any] | None
+
+
+class EdxmlStatus(Out):
+    """The status package (Decree 30 edXML) of a received document."""
+
+
+class DocumentSignatures(Out):
+    attachments: list[dict[str, Any]]
+
+
+class Signed(Out):
+    signed_attachments: list[int]
+
+
+# ---- requests ---------------------------------------------------------------------------------
+
+
+class Assignee(Body):
+    """A person (``user_id``) or a unit (``unit_id``)."""
+
+    user_id: OptInt = None
+    unit_id: OptInt = None
+
+
+class RegisterIncoming(Body):
+    model_config = ConfigDict(json_schema_extra=require("sender", "summary"))
+    sender: Text = ""
+    notation: Text = ""
+    date_issued: Date = None
+    doc_type: Text = "cong_van"
+    summary: Text = ""
+    signer: Text = ""
+    urgency: Text = "thuong"
+    confidentiality: Text = "thuong"
+    page_count: OptInt = None
+    due_date: Date = None
+    received_at: DateTime = None
+    upload_ids: Ids = []
+    confirm_duplicate: Flag = False
+
+
+class UploadIds(Body):
+    upload_ids: Ids = []
+
+
+class Submit(Body):
+    to_user_id: Int
+    note: Text = ""
+
+
+class Direct(Body):
+    model_config = ConfigDict(json_schema_extra=require("main"))
+    text: Text = ""
+    main: Assignee | None = None
+    collaborators: list[Assignee] | None = None
+    informed: list[Assignee] | None = None
+    deadline: Date = None
+
+
+class PassDown(Body):
+    main_user_id: Int
+    collaborator_ids: Ids = []
+    instruction: Text = ""
+    deadline: Date = None
+
+
+class PostUpdate(Body):
+    text: Text = ""
+    progress: OptInt = None
+    upload_ids: Ids = []
+
+
+class Reason(Body):
+    reason: Text = ""
+
+
+class Reassign(Body):
+    model_config = ConfigDict(json_schema_extra=require("assignee"))
+    assignee: Assignee | None = None
+    reason: Text = ""
+
+
+class ExtensionRequest(Body):
+    model_config = ConfigDict(json_schema_extra=require("new_deadline"))
+    new_deadline: Date = None
+    reason: Text = ""
+
+
+class ExtensionDecision(Body):
+    approve: Flag = False
+    note: Text = ""
+
+
+class Complete(Body):
+    result: Text = ""
+    upload_ids: Ids = []
+    result_document_id: OptInt = None
+
+
+class Recipient(Body):
+    """An internal unit (``unit_id``) or another agency by name."""
+
+    unit_id: OptInt = None
+    name: Text = ""
+
+
+class CreateDraft(Body):
+    doc_type: Text = "cong_van"
+    summary: Text = ""
+    recipients: list[Recipient | str] | None = None
+    confidentiality: Text = "thuong"
+    urgency: Text = "thuong"
+    due_date: Date = None
+    upload_id: OptInt = None
+    note: Text = ""
+
+
+class AddDraftVersion(Body):
+    summary: str | None = None
+    upload_id: OptInt = None
+    note: Text = ""
+
+
+class SendDraft(Body):
+    approver_id: OptInt = None
+    comment: Text = ""
+
+
+class ApproveDraft(Body):
+    comment: Text = ""
+    forward_to: OptInt = None
+
+
+class Comment(Body):
+    comment: Text = ""
+
+
+class IssueDraft(Body):
+    signer: Text = ""
+    date_issued: Date = None
+
+
+class OpenDossier(Body):
+    title: Text = ""
+    year: OptInt = None
+
+
+class FileIntoDossier(Body):
+    """A document (``document_id``) or a task (``task_id``)."""
+
+    document_id: OptInt = None
+    task_id: OptInt = None
+
+
+class CloseDossier(Body):
+    file_code: Text = ""
+    retention: Text = ""
