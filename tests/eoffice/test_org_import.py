@@ -199,3 +199,17 @@ def test_cli_dry_run_import_and_errors(tmp_path: Path) -> None:
     assert wrong.returncode == 2
     assert "sai.csv: Dòng 2, cột «Đơn vị cha»: không có đơn vị mã «KHONGCO»" in wrong.stderr
     assert "chưa ghi gì" in wrong.stderr
+
+
+async def test_pickers_list_people_by_rank(db: Database, tmp_path: Path) -> None:
+    """The handler and approver choices put the Chủ tịch first, then the Phó Chủ tịch, the unranked last."""
+    from web.routes.office_common import agency_choices
+
+    await do_import(db, province_files(tmp_path, "csv"))
+    async with db.uow(readonly=True) as uow:
+        clerk = await identity.get_user(uow, "vanthu.vp")
+        choices = await agency_choices(uow, clerk)
+        assert [p.username for p, _ in choices["people"]] == ["chutich", "phochutich", "vanthu.vp"]
+        assert [p.username for p, _ in choices["leaders"]] == ["chutich", "phochutich"]
+        codes = [u.code for u in choices["units"]]
+        assert codes.index("000.00.01.H41") < codes.index("000.00.12.H41") < codes.index("000.77.02.H41")
