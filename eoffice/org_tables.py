@@ -40,6 +40,7 @@ USER_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+HEADER_SEARCH = 10  # rows looked at for the header (titles above it are skipped)
 IGNORED = {"stt", "so thu tu", "tt", "ghi chu"}  # a row counter, notes: skipped without a warning
 
 
@@ -76,6 +77,10 @@ def build_table(source: str, lines: list[list[Any]]) -> Table | None:
     start = next((i for i, r in enumerate(rows) if any(r)), None)
     if start is None:
         return None
+    keys = set(USER_COLUMNS["username"] + UNIT_COLUMNS["code"])
+    # the header: the first row naming a key column, below a title («DANH SÁCH ĐƠN VỊ») if any
+    start = next((i for i in range(start, min(start + HEADER_SEARCH, len(rows)))
+                  if keys & {fold(h) for h in rows[i]}), start)
     header = rows[start]
     folded = [fold(h) for h in header]
     kind = USERS if any(f in USER_COLUMNS["username"] for f in folded) else UNITS

@@ -213,3 +213,17 @@ async def test_pickers_list_people_by_rank(db: Database, tmp_path: Path) -> None
         assert [p.username for p, _ in choices["leaders"]] == ["chutich", "phochutich"]
         codes = [u.code for u in choices["units"]]
         assert codes.index("000.00.01.H41") < codes.index("000.00.12.H41") < codes.index("000.77.02.H41")
+
+
+def test_header_below_a_title_and_rows_numbered_as_shown(tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["DANH SÁCH CÁN BỘ TỈNH QUẢNG NINH"])
+    sheet.append([])
+    sheet.append(["Ten dang nhap", "HỌ VÀ TÊN", "Ghi chú", "Số điện thoại"])
+    sheet.append(["chutich", "Trần Văn Hùng", "", "0203 3835 000"])
+    book.save(tmp_path / "can-bo.xlsx")
+    (table,) = read_tables(tmp_path / "can-bo.xlsx")
+    assert table.kind == "users" and table.skipped == ["Số điện thoại"]
+    assert table.rows[0].line == 4 and table.rows[0].cells == {"username": "chutich", "full_name": "Trần Văn Hùng"}
+    assert table.where(table.rows[0], "full_name") == "can-bo.xlsx «Sheet»: Dòng 4, cột «HỌ VÀ TÊN»"
