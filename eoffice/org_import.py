@@ -220,7 +220,9 @@ async def plan_import(uow: UnitOfWork, actor: User | None, tables: Sequence[Tabl
             user = users.get(username)
             want: dict[str, Any] = {}
             if c.get("full_name"):
-                want["full_name"] = c["full_name"][:200]
+                if len(c["full_name"]) > 200:
+                    errors.append(f"{t.where(row, 'full_name')}: họ và tên dài quá 200 ký tự.")
+                want["full_name"] = c["full_name"]
             elif user is None:
                 errors.append(f"{t.where(row, 'full_name')}: cần họ và tên cho tài khoản mới «{username}».")
             if c.get("title"):
