@@ -44,6 +44,9 @@ ROLE_LABELS = {
 }
 
 
+DEFAULT_RANK = 1000  # rank order (lower first: Chủ tịch before Phó Chủ tịch); unranked rows come last
+
+
 class Unit(Base):
     __tablename__ = "units"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -52,6 +55,7 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(20))
     is_agency: Mapped[bool] = mapped_column(Boolean, default=False)  # keeps its own registers
+    rank: Mapped[int] = mapped_column(Integer, default=DEFAULT_RANK, server_default=str(DEFAULT_RANK))  # lower first
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", lazy="raise")
@@ -68,6 +72,7 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    rank: Mapped[int] = mapped_column(Integer, default=DEFAULT_RANK, server_default=str(DEFAULT_RANK))  # lower first
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def has_role(self, *roles: Role | str) -> bool:

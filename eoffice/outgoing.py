@@ -209,7 +209,7 @@ async def progress(uow: UnitOfWork, doc: Document) -> Progress:
     if nxt is not None and nxt < len(chain):
         p.next_level = chain[nxt]
         people = (await uow.session.scalars(select(User).where(
-            User.unit_id == p.next_level.unit_id, User.active.is_(True)).order_by(User.full_name))).all()
+            User.unit_id == p.next_level.unit_id, User.active.is_(True)).order_by(User.rank, User.full_name))).all()
         p.candidates = _leaders_of(people, p.next_level.unit_id)
     return p
 

@@ -1,5 +1,5 @@
-"""The `eoffice` command: serve, migrate, demo, user add|passwd|deactivate|activate|list, token create|list|revoke,
-audit verify|anchor, uploads clean, edxml import/export."""
+"""The `eoffice` command: serve, migrate, demo, user add|passwd|deactivate|activate|list, org import,
+token create|list|revoke, audit verify|anchor, uploads clean, edxml import/export."""
 
 from __future__ import annotations
 
@@ -250,6 +250,44 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, run))
 
 
+def cmd_org_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Units and accounts from CSV/XLSX files (eoffice.org_tables): matched by code and username."""
+    from eoffice import org_import, org_tables
+
+    tables = [t for name in args.files for t in org_tables.read_tables(Path(name))]  # Invalid: main() says why
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            try:
+                plan = await org_import.plan_import(uow, None, tables, deactivate_missing=args.deactivate_missing)
+            except org_import.ImportRejected as exc:
+                for line in exc.errors:
+                    print(line, file=sys.stderr)
+                print(exc.message, file=sys.stderr)
+                return 2
+            for warning in plan.warnings:
+                print(f"Lưu ý: {warning}", file=sys.stderr)
+            if args.dry_run or args.verbose:
+                for change in plan.changes:
+                    print(change.line())
+            if args.dry_run:
+                print(f"Chạy thử, chưa ghi gì: sẽ {plan.summary()}.")
+                return 0
+            revoked = await org_import.apply_plan(uow, None, plan, progress=_progress("Nhập tổ chức",
+                                                                                       len(plan.changes)))
+            await uow.commit()
+        for r in revoked:
+            await _close_sockets(settings, r, "account deactivated")
+        print(f"Đã {plan.summary()}." if plan.changes else "Không có gì thay đổi.")
+        created = [c.key for c in plan.changes if c.action == "create" and c.kind == "user"]
+        if created:
+            print(f"{len(created)} tài khoản mới chưa có mật khẩu, chưa đăng nhập được: quản trị viên đặt mật khẩu "
+                  "cho từng người bằng «eoffice user passwd TÊN» (hoặc trang quản trị).")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
 async def _seal_audit_legacy(db: Database) -> int:
     from eoffice import audit
 
@@ -490,6 +528,15 @@ def build_parser() -> argparse.ArgumentParser:
         ud.add_argument("username")
         ud.set_defaults(func=cmd_user_active)
     user.add_parser("list", help="danh sách tài khoản").set_defaults(func=cmd_user_list)
+
+    org = sub.add_parser("org", help="cơ cấu tổ chức").add_subparsers(dest="org_command", required=True)
+    oi = org.add_parser("import", help="nhập đơn vị và tài khoản từ tệp CSV/XLSX (xem README)")
+    oi.add_argument("files", nargs="+", metavar="FILE", help="tệp .csv hoặc .xlsx")
+    oi.add_argument("--dry-run", action="store_true", help="chỉ in những gì sẽ thay đổi, không ghi gì")
+    oi.add_argument("--deactivate-missing", action="store_true",
+                    help="khóa tài khoản không có trong tệp (trừ tài khoản quản trị)")
+    oi.add_argument("-v", "--verbose", action="store_true", help="in từng thay đổi")
+    oi.set_defaults(func=cmd_org_import)
 
     token = sub.add_parser("token", help="mã truy cập API").add_subparsers(dest="token_command", required=True)
     tc = token.add_parser("create", help="tạo mã truy cập API cho một tài khoản")

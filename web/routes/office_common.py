@@ -157,7 +157,7 @@ async def agency_choices(uow: UnitOfWork, user: User) -> dict[str, Any]:
         agency = await registers.agency_of(uow, user.unit_id)
     except NotFound:
         return {"units": [], "people": [], "leaders": [], "agency": None}
-    all_units = list((await uow.session.scalars(select(Unit).order_by(Unit.id))).all())
+    all_units = list((await uow.session.scalars(select(Unit).order_by(Unit.rank, Unit.id))).all())
     children: dict[int | None, list[Unit]] = {}
     for u in all_units:
         children.setdefault(u.parent_id, []).append(u)
@@ -167,7 +167,7 @@ async def agency_choices(uow: UnitOfWork, user: User) -> dict[str, Any]:
         inside.add(n)
         stack.extend(c.id for c in children.get(n, []) if not c.is_agency)
     people = list((await uow.session.scalars(
-        select(User).where(User.unit_id.in_(inside), User.active.is_(True)).order_by(User.full_name))).all())
+        select(User).where(User.unit_id.in_(inside), User.active.is_(True)).order_by(User.rank, User.full_name))).all())
     unit_names = {u.id: u.name for u in all_units}
     ordered: list[Unit] = []
 
