@@ -28,8 +28,11 @@ HTTP_MESSAGES = {
 }
 
 
+PLAIN_JSON_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})  # machines' endpoints: never a page
+
+
 def wants_json(request: Request) -> bool:
-    if request.url.path.startswith("/api/") or request.url.path == "/healthz":
+    if request.url.path.startswith("/api/") or request.url.path in PLAIN_JSON_PATHS:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
