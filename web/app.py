@@ -22,6 +22,7 @@ from storage.pubsub import open_broker
 from storage.settings import Settings
 from web import templating
 from web.auth import AuthMiddleware
+from web.db_unavailable import DatabaseUnavailable
 from web.errors import EXCEPTION_HANDLERS
 from web.file_response import FilesOriginGuard
 from web.gc_policy import GcPolicy
@@ -104,7 +105,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # SecurityHeaders outermost: errors and refusals from the others get the headers too (web.security_headers);
         # FilesOriginGuard keeps the separate files origin, when configured, to file answers (web.file_response)
         middleware=[Middleware(SecurityHeaders), Middleware(FilesOriginGuard, settings=settings),
-                    Middleware(GZipMiddleware, minimum_size=2048), Middleware(AuthMiddleware)],
+                    Middleware(GZipMiddleware, minimum_size=2048),
+                    # outside AuthMiddleware (it reads sessions): a lost database is a 503, a lost connection a retry
+                    Middleware(DatabaseUnavailable), Middleware(AuthMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
