@@ -28,6 +28,7 @@ from web.file_response import FilesOriginGuard
 from web.gc_policy import GcPolicy
 from web.hub import Hub
 from web.metrics import MetricsMiddleware
+from web.request_id import RequestId
 from web.routes import (
     account,
     admin,
@@ -106,7 +107,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # SecurityHeaders next: errors and refusals from the others get the headers too (web.security_headers);
         # FilesOriginGuard keeps the separate files origin, when configured, to file answers (web.file_response)
         # MetricsMiddleware outermost: every answer is counted, refusals and errors included (web.metrics)
-        middleware=[Middleware(MetricsMiddleware), Middleware(SecurityHeaders),
+        # RequestId first of all: every log line of a request carries its id (web.request_id)
+        middleware=[Middleware(RequestId), Middleware(MetricsMiddleware), Middleware(SecurityHeaders),
                     Middleware(FilesOriginGuard, settings=settings),
                     Middleware(GZipMiddleware, minimum_size=2048),
                     # outside AuthMiddleware (it reads sessions): a lost database is a 503, a lost connection a retry

@@ -473,7 +473,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from storage.migrate import schema_state
-    from web import ws_protocol
+    from web import request_id, ws_protocol
 
     if args.migrate:
         cmd_migrate(settings, args)
@@ -483,6 +483,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return 3
     print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
     uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
+                log_config=request_id.logging_config(settings.log_format, args.log_level),
                 proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
                 # live events are written by the hub itself, deflated once per event (web.ws_protocol)
                 ws_per_message_deflate=not args.no_ws_compression)
