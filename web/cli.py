@@ -475,6 +475,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from storage.migrate import schema_state
     from web import request_id, ws_protocol
 
+    if args.workers > 1 and settings.broker_url.startswith("memory:"):
+        print("Nhiều tiến trình (--workers) cần một broker dùng chung: đặt EOFFICE_BROKER_URL=redis://...; với "
+              "memory:// sự kiện trực tiếp của tiến trình này không tới máy tính bảng nối với tiến trình khác.\n"
+              "Several worker processes need a shared broker: set EOFFICE_BROKER_URL=redis://... (with memory:// "
+              "live events of one process never reach tablets connected to another).", file=sys.stderr)
+        return 2
     if args.migrate:
         cmd_migrate(settings, args)
     state = asyncio.run(schema_state(settings.database_url))
@@ -483,6 +489,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return 3
     print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
     uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
+                workers=args.workers if args.workers > 1 else None,
                 log_config=request_id.logging_config(settings.log_format, args.log_level),
                 proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
                 # live events are written by the hub itself, deflated once per event (web.ws_protocol)
@@ -506,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-level", default="info")
     s.add_argument("--migrate", action="store_true",
                    help="chạy `eoffice migrate` (có khóa) trước khi phục vụ; mặc định chỉ kiểm tra lược đồ")
+    s.add_argument("--workers", type=int, default=int(os.environ.get("EOFFICE_WORKERS", "1")),
+                   help="số tiến trình phục vụ trên cùng cổng (cần EOFFICE_BROKER_URL=redis://...)")
     s.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)  # the old default's opt-out
     s.add_argument("--proxy-headers", action="store_true", help="tin X-Forwarded-For từ reverse proxy")
     s.add_argument("--no-ws-compression", action="store_true",

@@ -99,11 +99,23 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT``; records made before the factory was installed (a worker's supervisor) get "-"."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = "-"
+        return super().format(record)
+
+
 def logging_config(fmt: str, level: str = "info") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for the server (uvicorn's loggers included): ``json`` or ``text``."""
     if fmt not in ("json", "text"):
         raise ValueError(f"EOFFICE_LOG_FORMAT must be json or text, not {fmt!r}")
-    formatter = {"()": JsonFormatter} if fmt == "json" else {"format": TEXT_FORMAT}
+    formatter = {"()": JsonFormatter if fmt == "json" else TextFormatter}
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -9,13 +9,14 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
 
 from storage.migrate import LOCK_KEY, WAITING, SchemaState, migrate, schema_state
-from tests.conftest import PG_ADMIN, free_port, scratch_pg_database
+from tests.conftest import PG_ADMIN, REDIS_URL, free_port, scratch_pg_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "khóa-bí-mật-thử-nghiệm-di-chuyển"
@@ -27,7 +28,12 @@ def _env(url: str, tmp_path: Path) -> dict[str, str]:
             "EOFFICE_BROKER_URL": "memory://", "PYTHONPATH": str(ROOT)}
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+def _cli(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+    """``eoffice ARGS``; a server's output goes to ``log`` (a pipe nobody reads would fill and block it)."""
+    if log is not None:
+        with log.open("w") as out:
+            return subprocess.Popen([sys.executable, "-m", "web.cli", *args], cwd=ROOT, env=env, text=True,
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return subprocess.Popen([sys.executable, "-m", "web.cli", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
@@ -105,11 +111,11 @@ async def test_serve_refuses_an_unmigrated_or_outdated_database(tmp_path: Path) 
     assert code == 3, output
     assert "0017" in output and "cần cập nhật" in output and "must be upgraded" in output
 
-    server = _cli(env, "serve", "--port", port, "--migrate")  # migrate (locked), then serve
+    server = _cli(env, "serve", "--port", port, "--migrate", log=tmp_path / "serve.log")  # migrate, then serve
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert server.poll() is None, server.communicate()
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
             try:
                 async with httpx.AsyncClient(timeout=2) as client:
                     r = await client.get(f"http://127.0.0.1:{port}/readyz")
@@ -120,7 +126,7 @@ async def test_serve_refuses_an_unmigrated_or_outdated_database(tmp_path: Path) 
                 await asyncio.sleep(0.2)
     finally:
         server.terminate()
-        await _finish(server, 30)
+        await asyncio.to_thread(server.wait, 30)
     assert (await schema_state(url)).up_to_date
 
 
@@ -128,3 +134,30 @@ def test_a_database_newer_than_the_code_is_named_so() -> None:
     state = SchemaState(current=("9999",), head=("0018",), _known=frozenset({"0017", "0018"}))
     assert not state.up_to_date and state.ahead
     assert "mới hơn mã nguồn" in state.message() and "newer than this code" in state.message()
+
+
+async def test_serve_workers_need_a_shared_broker_and_then_all_answer(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/var/eoffice.db"
+    await asyncio.to_thread(migrate, url)
+    env = _env(url, tmp_path)
+    port = str(free_port())
+    code, output = await _finish(_cli(env, "serve", "--port", port, "--workers", "2"), 60)
+    assert code == 2 and "EOFFICE_BROKER_URL=redis://" in output and "broker dùng chung" in output
+
+    env["EOFFICE_BROKER_URL"] = f"{REDIS_URL}?channel=test:{uuid.uuid4().hex}"
+    server = _cli(env, "serve", "--port", port, "--workers", "2", log=tmp_path / "workers.log")
+    pids: set[str] = set()
+    try:
+        deadline = time.monotonic() + 90
+        while len(pids) < 2:  # both workers take connections on the one port
+            assert server.poll() is None, (tmp_path / "workers.log").read_text()
+            assert time.monotonic() < deadline, f"only {pids} answered:\n{(tmp_path / 'workers.log').read_text()}"
+            try:
+                async with httpx.AsyncClient(timeout=5) as client:  # a new connection each time
+                    pids.add(str((await client.get(f"http://127.0.0.1:{port}/livez")).json()["pid"]))
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+    finally:
+        server.terminate()
+        await asyncio.to_thread(server.wait, 30)
+    assert "Logging error" not in (tmp_path / "workers.log").read_text()

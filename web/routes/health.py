@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -64,7 +65,7 @@ async def livez(request: Request) -> JSONResponse:
     start = loop.time()
     await asyncio.sleep(0)
     lag = (loop.time() - start) * 1000
-    return JSONResponse({"status": "ok", "loop_lag_ms": round(lag, 1)}, headers=NO_STORE)
+    return JSONResponse({"status": "ok", "loop_lag_ms": round(lag, 1), "pid": os.getpid()}, headers=NO_STORE)
 
 
 def _failing_since(request: Request, name: str, ok: bool) -> float | None:
