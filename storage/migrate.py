@@ -27,6 +27,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 
+from storage.private_files import private_dir
+
 ROOT = Path(__file__).resolve().parent
 LOCK_KEY = 0x656F_6666_6D69_6772  # "eoffmigr": the advisory lock every `eoffice migrate` takes
 log = logging.getLogger(__name__)
@@ -77,9 +79,10 @@ async def migration_lock(url: str, on_wait: Notify | None = None) -> AsyncIterat
             await conn.close()
     elif parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database).with_name(Path(parsed.database).name + ".migrate-lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # var/ is created 0700 whatever the umask, as the database would be
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            os.fchmod(fd, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
