@@ -77,6 +77,8 @@ class Settings:
     pdf_max_pages: int = 2000
     upload_quota: int = DEFAULT_UPLOAD_QUOTA  # bytes a user may have uploaded and not attached; 0: no quota
     upload_keep_hours: float = 24.0  # an upload never attached is removed after this long; 0: kept
+    metrics_token: str = field(default="", repr=False)  # web.metrics: bearer token for /metrics ("" = loopback only)
+    log_format: str = "text"  # web.request_id: "json" for one JSON object per log line (eoffice serve)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -101,5 +103,7 @@ class Settings:
             pdf_max_pages=int(env.get("EOFFICE_PDF_MAX_PAGES", 2000)),
             upload_quota=int(env.get("EOFFICE_UPLOAD_QUOTA", DEFAULT_UPLOAD_QUOTA)),
             upload_keep_hours=float(env.get("EOFFICE_UPLOAD_KEEP_HOURS", 24)),
+            metrics_token=env.get("EOFFICE_METRICS_TOKEN", ""),
+            log_format=env.get("EOFFICE_LOG_FORMAT", "text").strip().lower() or "text",
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

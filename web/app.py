@@ -20,12 +20,15 @@ from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.pubsub import open_broker
 from storage.settings import Settings
-from web import templating
+from web import metrics, templating
 from web.auth import AuthMiddleware
+from web.db_unavailable import DatabaseUnavailable
 from web.errors import EXCEPTION_HANDLERS
 from web.file_response import FilesOriginGuard
 from web.gc_policy import GcPolicy
 from web.hub import Hub
+from web.metrics import MetricsMiddleware
+from web.request_id import RequestId
 from web.routes import (
     account,
     admin,
@@ -101,13 +104,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=routes,
-        # SecurityHeaders outermost: errors and refusals from the others get the headers too (web.security_headers);
+        # SecurityHeaders next: errors and refusals from the others get the headers too (web.security_headers);
         # FilesOriginGuard keeps the separate files origin, when configured, to file answers (web.file_response)
-        middleware=[Middleware(SecurityHeaders), Middleware(FilesOriginGuard, settings=settings),
-                    Middleware(GZipMiddleware, minimum_size=2048), Middleware(AuthMiddleware)],
+        # MetricsMiddleware outermost: every answer is counted, refusals and errors included (web.metrics)
+        # RequestId first of all: every log line of a request carries its id (web.request_id)
+        middleware=[Middleware(RequestId), Middleware(MetricsMiddleware), Middleware(SecurityHeaders),
+                    Middleware(FilesOriginGuard, settings=settings),
+                    Middleware(GZipMiddleware, minimum_size=2048),
+                    # outside AuthMiddleware (it reads sessions): a lost database is a 503, a lost connection a retry
+                    Middleware(DatabaseUnavailable), Middleware(AuthMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics.Metrics()
     app.state.templates = templating.make_templates(settings)
     return app

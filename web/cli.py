@@ -55,7 +55,7 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[int]],
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from storage.migrate import migrate
 
-    migrate(settings.database_url)
+    migrate(settings.database_url, on_wait=lambda message: print(message, file=sys.stderr, flush=True))
     asyncio.run(_with_db(settings, _seal_audit_legacy))
     print(f"Cơ sở dữ liệu đã được cập nhật: {_safe_url(settings.database_url)}")
     return 0
@@ -472,12 +472,25 @@ def cmd_uploads_clean(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from web import ws_protocol
+    from storage.migrate import schema_state
+    from web import request_id, ws_protocol
 
-    if not args.no_migrate:
+    if args.workers > 1 and settings.broker_url.startswith("memory:"):
+        print("Nhiều tiến trình (--workers) cần một broker dùng chung: đặt EOFFICE_BROKER_URL=redis://...; với "
+              "memory:// sự kiện trực tiếp của tiến trình này không tới máy tính bảng nối với tiến trình khác.\n"
+              "Several worker processes need a shared broker: set EOFFICE_BROKER_URL=redis://... (with memory:// "
+              "live events of one process never reach tablets connected to another).", file=sys.stderr)
+        return 2
+    if args.migrate:
         cmd_migrate(settings, args)
+    state = asyncio.run(schema_state(settings.database_url))
+    if not state.up_to_date:  # migrating is its own step (storage.migrate): never half-done by a server start
+        print(state.message(), file=sys.stderr)
+        return 3
     print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
     uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
+                workers=args.workers if args.workers > 1 else None,
+                log_config=request_id.logging_config(settings.log_format, args.log_level),
                 proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
                 # live events are written by the hub itself, deflated once per event (web.ws_protocol)
                 ws_per_message_deflate=not args.no_ws_compression)
@@ -498,7 +511,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=os.environ.get("EOFFICE_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("EOFFICE_PORT", "8000")))
     s.add_argument("--log-level", default="info")
-    s.add_argument("--no-migrate", action="store_true", help="không tự cập nhật cơ sở dữ liệu khi khởi động")
+    s.add_argument("--migrate", action="store_true",
+                   help="chạy `eoffice migrate` (có khóa) trước khi phục vụ; mặc định chỉ kiểm tra lược đồ")
+    s.add_argument("--workers", type=int, default=int(os.environ.get("EOFFICE_WORKERS", "1")),
+                   help="số tiến trình phục vụ trên cùng cổng (cần EOFFICE_BROKER_URL=redis://...)")
+    s.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)  # the old default's opt-out
     s.add_argument("--proxy-headers", action="store_true", help="tin X-Forwarded-For từ reverse proxy")
     s.add_argument("--no-ws-compression", action="store_true",
                    help="không nén WebSocket (permessage-deflate): tốn băng thông Wi-Fi hơn, "

@@ -28,8 +28,12 @@ HTTP_MESSAGES = {
 }
 
 
+RETRY_AFTER_UNAVAILABLE = 5  # seconds, on every 503
+PLAIN_JSON_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})  # machines' endpoints: never a page
+
+
 def wants_json(request: Request) -> bool:
-    if request.url.path.startswith("/api/") or request.url.path == "/healthz":
+    if request.url.path.startswith("/api/") or request.url.path in PLAIN_JSON_PATHS:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
@@ -39,6 +43,8 @@ def error_response(request: Request, status: int, code: str, message: str, **det
     headers = {}
     if status == 429 and "retry_after" in details:
         headers["Retry-After"] = str(details["retry_after"])
+    if status == 503:  # a service behind us is down (database, S3): worth trying again soon
+        headers["Retry-After"] = str(details.get("retry_after", RETRY_AFTER_UNAVAILABLE))
     if wants_json(request):
         return JSONResponse({"error": code, "message": message, **details}, status_code=status, headers=headers)
     templates = request.app.state.templates

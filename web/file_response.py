@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -108,7 +109,24 @@ async def serve_blob(request: Request, user: User, blob_key: str | None, filenam
     if etag is not None:
         headers["ETag"] = etag
     headers["Content-Length"] = str(info.size)
-    return StreamingResponse(blobs.open(blob_key), media_type=served.content_type, headers=headers)
+    return StreamingResponse(await primed(blobs.open(blob_key)), media_type=served.content_type, headers=headers)
+
+
+async def primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``stream`` with its first chunk already read: a store that fails to open the file (S3 gone since the
+    ``stat``) raises here, before the response starts, and becomes a 503 instead of a 200 with a cut body."""
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        first = b""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in stream:
+            yield chunk
+
+    return chunks()
 
 
 def file_headers(served: file_types.Served, filename: str, fallback_name: str = "tep") -> dict[str, str]:
