@@ -23,42 +23,16 @@ below rewrites it when grants or the fields the rule reads change, so change the
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ForeignKey, Index, Integer, String, and_, event, exists, inspect, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import and_, event, exists, inspect, or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice.org import Role, User
-from storage.db import Base, UnitOfWork, utcnow
-
-
-class Reason:
-    REGISTERED = "registered"
-    SUBMITTED = "submitted"  # trình
-    DIRECTED = "directed"  # ý kiến chỉ đạo
-    ASSIGNED = "assigned"  # chủ trì, phối hợp, giao lại
-    INFORMED = "informed"  # để biết
-    DRAFTED = "drafted"
-    APPROVER = "approver"
-    TO_ISSUE = "to_issue"  # approved, waiting for the clerk to number it
-    RECEIVED = "received"  # delivered to an agency in the system
-
-
-class Grant(Base):
-    __tablename__ = "document_grants"
-    __table_args__ = (
-        Index("ix_document_grants_user_doc", "user_id", "document_id"),
-        Index("ix_document_grants_unit_doc", "unit_id", "document_id"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
-    reason: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+from eoffice.schema.documents import Grant
+from storage.db import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -103,7 +77,7 @@ def can_see(viewer: Viewer, doc: DocFacts) -> bool:
 
 def visible(viewer: Viewer) -> ColumnElement[bool]:
     """SQL filter on ``documents`` equivalent to ``can_see``."""
-    from eoffice.documents import Document, Status
+    from eoffice.schema.documents import Document, Status
 
     by_grant = [Grant.user_id == viewer.user_id]
     if viewer.unit_ids:
@@ -150,7 +124,7 @@ async def grant(uow: UnitOfWork, document_id: int, reason: str, *, user_id: int 
 
 
 async def facts(uow: UnitOfWork, doc: object) -> DocFacts:
-    from eoffice.documents import Document
+    from eoffice.schema.documents import Document
 
     assert isinstance(doc, Document)
     rows = (await uow.session.execute(
@@ -162,7 +136,7 @@ async def facts(uow: UnitOfWork, doc: object) -> DocFacts:
 def doc_facts(agency_id: int, confidentiality: str, number: int | None, status: str,
               grants: Iterable[tuple[int | None, int | None]]) -> DocFacts:
     """DocFacts from a document's columns and its grants (user_id, unit_id)."""
-    from eoffice.documents import Status
+    from eoffice.schema.documents import Status
 
     return DocFacts(agency_id, confidentiality != "thuong", number is not None or status == Status.APPROVED,
                     tuple(sorted(set(grants), key=lambda g: (g[0] or 0, g[1] or 0))))
@@ -186,7 +160,7 @@ def _after_flush(session: Session, _flush_context: object) -> None:
     and ``eoffice.search.index_document`` writes its keys and words in one statement, from the
     rows as they are then; writing the keys before would only have them rewritten. If nothing
     indexes it, the commit writes them."""
-    from eoffice.documents import Document
+    from eoffice.schema.documents import Document
 
     ids: set[int] = set()
     new_docs: set[int] = set()

@@ -14,10 +14,10 @@ import anyio
 from sqlalchemy import select
 
 from eoffice import access, doctypes, registers, spreadsheet
-from eoffice.documents import Document
 from eoffice.org import Role, Unit, User
 from eoffice.registers import AGENCY_TZ, CONFIDENTIAL_SERIES, Direction, register_title
-from eoffice.tasks import Task, TaskRole
+from eoffice.schema.documents import Document
+from eoffice.schema.tasks import Task, TaskRole
 from storage.db import UnitOfWork
 from storage.errors import Forbidden, Invalid
 

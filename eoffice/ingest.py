@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
@@ -25,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-from sqlalchemy import ForeignKey, Integer, String, case, literal, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import case, literal, select, update
 
 from eoffice import pdfworker
 from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
-from storage.db import Base, Database, utcnow
+from eoffice.schema.documents import IngestJob, IngestStatus
+from storage.db import Database, utcnow
 from storage.errors import Invalid
 
 __all__ = ["SCANNED_MIN_CHARS", "Extraction", "Extractor", "IngestJob", "IngestRunner", "extract_text",
@@ -49,29 +48,6 @@ class BlobReader(Protocol):
     """What documents need of the blob store (storage.blobs.BlobStore satisfies it)."""
 
     async def read(self, key: str, limit: int = ...) -> bytes: ...
-
-
-class IngestStatus:
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class IngestJob(Base):
-    __tablename__ = "ingest_jobs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    attachment_id: Mapped[int] = mapped_column(ForeignKey("document_attachments.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(12), default=IngestStatus.QUEUED, index=True)
-    progress: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str] = mapped_column(String(300), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "attachment_id": self.attachment_id, "status": self.status,
-                "progress": self.progress, "error": self.error}
 
 
 def looks_like_pdf(filename: str, content_type: str, head: bytes = b"") -> bool:
@@ -321,7 +297,6 @@ class _Process:
             self._reader = None
 
 
-
 def default_processes() -> int:
     """Extraction processes for a server: two where it may use two cores or more. Extraction is
     the longest stage of registering a PDF (PyMuPDF's get_text, ~0.6 ms a page); with one process
@@ -401,7 +376,7 @@ class _Prepared:
 
 async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_ids: list[int]) -> list[_Prepared]:
     """Read the jobs and their files (one query for all) and hand the files to the extractor."""
-    from eoffice.documents import Attachment
+    from eoffice.schema.documents import Attachment
 
     async with db.uow(readonly=True) as uow:  # the job's state is written when there is progress to show
         rows = {r[0]: r for r in (await uow.session.execute(
@@ -452,7 +427,7 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
     number: the texts in one executemany, the jobs' state in one UPDATE, then per document its
     search index entry and its event."""
     from eoffice import search
-    from eoffice.documents import Attachment, Document
+    from eoffice.schema.documents import Attachment, Document
 
     jobs = [j for j in jobs if not j.result.cancelled()]  # shutting down: recovered at the next start
     failed = [j for j in jobs if j.result.exception() is not None]

@@ -1,9 +1,10 @@
 """Every e-office table module, for storage.models."""
 
+import eoffice.access  # the search keys' flush listener (until the unit of work indexes explicitly)
 import eoffice.audit
 import eoffice.digest  # issue 4: the server's daily digest claims
-import eoffice.edxml  # issue 9: edXML links, messages, quarantine, status events
-import eoffice.identity
 import eoffice.org
-import eoffice.uploads  # noqa: F401
-from eoffice import access, documents, dossiers, ingest, outgoing, registers, search, tasks  # noqa: F401  (issue 4)
+import eoffice.registers
+import eoffice.search  # tells Alembic's autogenerate to keep the SQLite FTS5 tables
+import eoffice.uploads
+from eoffice.schema import documents, dossiers, edxml, identity, outgoing, tasks  # noqa: F401

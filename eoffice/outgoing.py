@@ -19,62 +19,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
 from eoffice import access, audit, doctypes, ingest, registers, search, uploads
-from eoffice.access import Reason
-from eoffice.documents import Document, Status, _attach, get_document
+from eoffice.documents import _attach, get_document
 from eoffice.org import Role, Unit, User
+from eoffice.schema.documents import Document, Reason, Status
+from eoffice.schema.outgoing import ApprovalStep, DocumentVersion
 from eoffice.textfold import format_notation, notation_key, sender_key
-from storage.db import Base, UnitOfWork, utcnow
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 if TYPE_CHECKING:
     from storage.blobs import BlobStore
-
-
-class DocumentVersion(Base):
-    __tablename__ = "document_versions"
-    __table_args__ = (UniqueConstraint("document_id", "version"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    summary: Mapped[str] = mapped_column(Text)
-    blob_key: Mapped[str | None] = mapped_column(String(64))
-    filename: Mapped[str | None] = mapped_column(String(255))
-    content_type: Mapped[str | None] = mapped_column(String(120))
-    size: Mapped[int | None] = mapped_column(Integer)
-    page_count: Mapped[int | None] = mapped_column(Integer)  # PDFs
-    note: Mapped[str] = mapped_column(Text, default="")
-    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.version, "summary": self.summary, "filename": self.filename,
-                "size": self.size, "note": self.note, "created_by": self.created_by,
-                "created_at": self.created_at.isoformat(),
-                "file_url": f"/api/draft-versions/{self.id}/file" if self.blob_key else None}
-
-
-class ApprovalStep(Base):
-    __tablename__ = "approval_steps"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    approver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, returned
-    request_comment: Mapped[str] = mapped_column(Text, default="")
-    comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    decided_at: Mapped[dt.datetime | None] = mapped_column()
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.version, "approver_id": self.approver_id,
-                "requested_by": self.requested_by, "status": self.status, "request_comment": self.request_comment,
-                "comment": self.comment, "created_at": self.created_at.isoformat(),
-                "decided_at": self.decided_at.isoformat() if self.decided_at else None}
 
 
 # ---- pure rules -------------------------------------------------------------------------------

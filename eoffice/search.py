@@ -42,6 +42,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, doctypes
 from eoffice.org import User
+from eoffice.schema.documents import Grant
 from eoffice.textfold import fold, folded_words, words
 from storage.db import UnitOfWork
 from storage.errors import Invalid
@@ -170,7 +171,7 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
     On PostgreSQL the reader keys and other meta lexemes in the vector are kept as they are: the
     flush listener of ``eoffice.access`` keeps them current, and this function flushes first. Only
     a new document whose keys are still pending (``access.KEYS_PENDING``) gets them written here."""
-    from eoffice.documents import Attachment
+    from eoffice.schema.documents import Attachment
 
     if not items:
         return
@@ -241,12 +242,12 @@ _REPLACE_META = text(
 def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
     """Rewrite the reader keys in the vectors of these documents from their current rows and
     grants (PostgreSQL; synchronous, for ``eoffice.access``'s flush listener)."""
-    from eoffice.documents import Document
+    from eoffice.schema.documents import Document
 
     ids = sorted(set(doc_ids))
     if not ids:
         return
-    grant = access.Grant
+    grant = Grant
     docs: dict[int, tuple[Any, ...]] = {}
     issued: dict[int, dt.date | None] = {}
     grants: dict[int, list[tuple[int | None, int | None]]] = {}
@@ -284,7 +285,7 @@ class Hit:
 
 
 def _filters(f: Filters) -> list[ColumnElement[bool]]:
-    from eoffice.documents import Document
+    from eoffice.schema.documents import Document
 
     out: list[ColumnElement[bool]] = []
     if f.direction:
@@ -310,9 +311,9 @@ def _filters(f: Filters) -> list[ColumnElement[bool]]:
 def _unit_filter(unit_id: int) -> ColumnElement[bool]:
     from sqlalchemy import exists, or_
 
-    from eoffice.documents import Document
+    from eoffice.schema.documents import Document
     try:
-        from eoffice.tasks import Task
+        from eoffice.schema.tasks import Task
     except ImportError:  # before the tasks module exists
         return Document.agency_id == unit_id
     return or_(Document.agency_id == unit_id,
@@ -326,7 +327,7 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
     On PostgreSQL ranking is computed over the matches of the newest buckets, at least
     ``candidates`` of them when there are that many, which keeps a query for a very common word
     bounded on a million documents. SQLite (small installations) ranks every match."""
-    from eoffice.documents import Document
+    from eoffice.schema.documents import Document
 
     terms = words(query)[:MAX_QUERY_WORDS]
     if len(query) > 500:
@@ -393,7 +394,7 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     oldest id issued in it (read from the index on (date issued, id), one day at a time), so a
     range far back starts where its documents are. The best of all rounds are the best overall,
     since a rank depends on the document alone."""
-    from eoffice.documents import Document
+    from eoffice.schema.documents import Document
 
     # JIT compilation costs ~90 ms per query here and pays off only for long analytics; the plan
     # depends on the tsquery's words, so no generic plan for a prepared statement

@@ -32,8 +32,8 @@ from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 
 from eoffice import audit, documents, ingest
-from eoffice.documents import Attachment, Document
 from eoffice.org import User
+from eoffice.schema.documents import Attachment, Document, Status
 from storage.blobs import BlobStore
 from storage.db import UnitOfWork
 from storage.errors import Conflict, Invalid
@@ -231,7 +231,7 @@ async def sign_issued(uow: UnitOfWork, actor: User, blobs: BlobStore, doc: Docum
     config = config or SigningConfig.from_env()
     if config is None:
         return []
-    if doc.direction != "out" or doc.status != documents.Status.ISSUED:
+    if doc.direction != "out" or doc.status != Status.ISSUED:
         raise Conflict("Chỉ ký số văn bản đi đã phát hành.")
     from sqlalchemy import select
 

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select, text
 
 from eoffice import access, documents, dossiers, export, live, outgoing, registers, search, stats, tasks
-from eoffice.documents import Attachment, Document, register_incoming
+from eoffice.documents import register_incoming
+from eoffice.schema.documents import Attachment, Document
 from storage.blobs import BlobStore
 from storage.db import Database, utcnow
 from storage.errors import Forbidden, NotFound

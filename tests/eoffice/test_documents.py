@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from eoffice import ingest, search
-from eoffice.documents import Attachment, Document, attachments_of, get_document, page_image, register_incoming
-from eoffice.ingest import IngestJob, IngestRunner
+from eoffice.documents import attachments_of, get_document, page_image, register_incoming
+from eoffice.ingest import IngestRunner
 from eoffice.registers import Register
+from eoffice.schema.documents import Attachment, Document, IngestJob
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.errors import Forbidden, Invalid, NotFound

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from eoffice import registers, search
-from eoffice.documents import Document, register_incoming
+from eoffice.documents import register_incoming
+from eoffice.schema.documents import Document
 from storage.blobs import BlobStore
 from storage.db import Database
 from tests.eoffice.conftest import Org, incoming_fields

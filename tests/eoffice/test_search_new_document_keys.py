@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from eoffice import access, search
-from eoffice.access import Reason
-from eoffice.documents import Document, register_incoming
+from eoffice.documents import register_incoming
+from eoffice.schema.documents import Document, Reason
 from storage.db import Database
 from tests.eoffice.conftest import Org, incoming_fields
 

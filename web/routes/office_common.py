@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from eoffice import doctypes, registers
-from eoffice.documents import STATUS_LABELS
 from eoffice.org import Role, Unit, User
-from eoffice.tasks import TASK_STATUS_LABELS
+from eoffice.schema.documents import STATUS_LABELS
+from eoffice.schema.tasks import TASK_STATUS_LABELS
 from storage.db import UnitOfWork
 from storage.errors import AppError, Invalid, NotFound
 

@@ -18,9 +18,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from eoffice import documents, dossiers, tasks, uploads
-from eoffice.documents import Document, Status
 from eoffice.org import Role, User
-from eoffice.tasks import ExtensionRequest, Task, TaskStatus
+from eoffice.schema.documents import Document, Status
+from eoffice.schema.tasks import ExtensionRequest, Task, TaskStatus
 from storage.db import UnitOfWork
 from storage.errors import AppError, Conflict, Invalid
 from web.auth import login_required
