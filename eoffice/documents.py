@@ -16,7 +16,7 @@ from sqlalchemy import (
     select,
 )
 
-from eoffice import access, audit, doctypes, ingest, registers, uploads
+from eoffice import access, audit, doctypes, ingest, pdfpages, registers, search, uploads
 from eoffice.org import Role, User
 from eoffice.schema.documents import Attachment, Document, Grant, IngestJob, Reason, Status
 from eoffice.textfold import notation_key, sender_key
@@ -148,8 +148,6 @@ async def register_incoming(
     uow.session.add(Grant(document_id=doc.id, user_id=actor.id, reason=Reason.REGISTERED))
     job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p in files],
                             actor.id)
-    from eoffice import search
-
     await search.index_document(uow, doc, texts=[])  # its files' text comes with their extraction
     await audit.record(uow, actor, "document.register", "document", doc.id, number=number, year=year,
                        series=series, notation=doc.notation, duplicate_confirmed=confirm_duplicate)
@@ -208,8 +206,6 @@ async def page_image(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, att
                      width: int = 800) -> bytes:
     """A page of a PDF attachment as PNG, for whoever may see its document (checked first, before
     the shared page cache of ``eoffice.pdfpages`` is asked)."""
-    from eoffice import pdfpages
-
     att = await get_attachment(uow, actor, attachment_id)
     if not att.is_pdf:
         raise Invalid("Tệp này không phải PDF.")
@@ -264,8 +260,6 @@ async def list_documents(
         # the reader keys in the search vector find the newest visible ids bucket by bucket (the
         # same rounds as an empty search): the cost follows the page's depth, not how few of the
         # rows before it the user may see; the rows then pass access.visible once more
-        from eoffice import search
-
         conds = [c for c in (Document.direction == direction if direction else None,
                              Document.status == status if status else None) if c is not None]
         ids = [i for i, _ in await search.newest_visible(uow, viewer, conds, offset + limit)][offset:]

@@ -17,7 +17,7 @@ from eoffice.org import User
 from eoffice.schema.documents import Document
 from eoffice.schema.dossiers import RETENTIONS, Dossier, DossierItem
 from eoffice.schema.tasks import Task
-from eoffice.tasks import get_task
+from eoffice.tasks import get_task, visible_tasks
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -112,8 +112,6 @@ async def contents(uow: UnitOfWork, actor: User, dossier_id: int) -> dict[str, A
     docs = (await uow.session.scalars(select(Document).join(DossierItem, DossierItem.document_id == Document.id)
                                       .where(DossierItem.dossier_id == d.id, access.visible(viewer))
                                       .order_by(DossierItem.id))).all()
-    from eoffice.tasks import visible_tasks
-
     tasks = (await uow.session.scalars(select(Task).join(DossierItem, DossierItem.task_id == Task.id)
                                        .where(DossierItem.dossier_id == d.id, visible_tasks(viewer))
                                        .order_by(DossierItem.id))).all()

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from eoffice import audit, doctypes, documents, ingest, registers, search, uploads
+from eoffice import audit, doctypes, documents, ingest, registers, search, signatures, uploads
 from eoffice.edxml_parse import (
     BUSINESS_NEW,
     BUSINESS_RECALL,
@@ -419,8 +419,6 @@ async def export_document(uow: UnitOfWork, actor: User, blobs: BlobStore, docume
     agency = await registers.agency_of(uow, actor.unit_id)
     if agency.id != doc.agency_id:
         raise Forbidden("Văn bản không thuộc cơ quan của bạn.")
-    from eoffice import signatures
-
     await signatures.sign_issued(uow, actor, blobs, doc)
     link = await uow.session.scalar(select(EdxmlLink).where(EdxmlLink.document_id == doc.id))
     if link is None:

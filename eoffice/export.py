@@ -107,9 +107,9 @@ def to_csv(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
 
 
 def to_xlsx(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Alignment, Font
+    from openpyxl import Workbook  # heavy (openpyxl): only an .xlsx export needs it
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # (as above)
+    from openpyxl.styles import Alignment, Font  # (as above)
 
     wb = Workbook()
     ws = wb.active

@@ -26,9 +26,9 @@ from typing import Any, Protocol
 import anyio
 from sqlalchemy import case, literal, select, update
 
-from eoffice import pdfworker
+from eoffice import pdfsandbox, pdfworker, search
 from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
-from eoffice.schema.documents import IngestJob, IngestStatus
+from eoffice.schema.documents import Attachment, Document, IngestJob, IngestStatus
 from storage.db import Database, utcnow
 from storage.errors import Invalid
 
@@ -74,7 +74,7 @@ def inspect_pdf(data: bytes, filename: str = "", path: str | None = None, max_pa
                 max_points: float = 14400.0) -> PdfInfo:
     """Open and check a PDF, given as bytes or as the ``path`` of a local file (blocking: ``inspect``
     runs it in a PDF worker process). Raises Invalid with a clear message."""
-    import pymupdf
+    import pymupdf  # runs in a PDF worker process: MuPDF is loaded there
 
     name = f"«{filename}» " if filename else ""
     try:
@@ -100,8 +100,6 @@ def inspect_pdf(data: bytes, filename: str = "", path: str | None = None, max_pa
 async def inspect(data: bytes, filename: str = "", path: str | None = None) -> PdfInfo:
     """``inspect_pdf`` in a PDF worker process, within its time, memory, page-count and page-size
     limits: a crafted file is refused with a clear message, and nothing is registered."""
-    from eoffice import pdfsandbox
-
     lim = pdfsandbox.limits()
     try:
         return await pdfsandbox.call(inspect_pdf, data, filename, path, lim.max_pages, lim.max_page_points)
@@ -131,9 +129,7 @@ EXTRACT_TOO_COMPLEX = "Không trích xuất được văn bản: tệp PDF quá 
 
 
 def _too_complex(reason: str) -> Exception:
-    from eoffice.pdfsandbox import TooComplex
-
-    return TooComplex(EXTRACT_TOO_COMPLEX, reason=reason)
+    return pdfsandbox.TooComplex(EXTRACT_TOO_COMPLEX, reason=reason)
 
 
 class _Process:
@@ -169,8 +165,6 @@ class _Process:
         async with self._starting:
             if self._proc is None or self._proc.returncode is not None or self._reader is None \
                     or self._reader.done():
-                from eoffice import pdfsandbox
-
                 env = dict(os.environ, EOFFICE_PDF_WORKER_MEMORY=str(pdfsandbox.limits().memory))
                 self._order.clear()
                 self._ready = False
@@ -181,8 +175,6 @@ class _Process:
             return self._proc
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
-        from eoffice import pdfsandbox
-
         assert proc.stdout is not None
         try:
             while True:
@@ -356,7 +348,7 @@ class Extractor:
 
 
 def local_path(blobs: BlobReader, key: str) -> str | None:
-    from storage.blobs.local import LocalBlobStore
+    from storage.blobs.local import LocalBlobStore  # to go: the blob store will say where its file is (issue 15)
 
     if isinstance(blobs, LocalBlobStore):
         path = blobs.path(key)
@@ -376,8 +368,6 @@ class _Prepared:
 
 async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_ids: list[int]) -> list[_Prepared]:
     """Read the jobs and their files (one query for all) and hand the files to the extractor."""
-    from eoffice.schema.documents import Attachment
-
     async with db.uow(readonly=True) as uow:  # the job's state is written when there is progress to show
         rows = {r[0]: r for r in (await uow.session.execute(
             select(IngestJob.id, IngestJob.status, IngestJob.document_id, Attachment.id, Attachment.blob_key)
@@ -426,9 +416,6 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
     """Write the outcome of finished extractions, all in one short transaction whatever their
     number: the texts in one executemany, the jobs' state in one UPDATE, then per document its
     search index entry and its event."""
-    from eoffice import search
-    from eoffice.schema.documents import Attachment, Document
-
     jobs = [j for j in jobs if not j.result.cancelled()]  # shutting down: recovered at the next start
     failed = [j for j in jobs if j.result.exception() is not None]
     done = [j for j in jobs if j.result.exception() is None]

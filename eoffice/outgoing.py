@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from eoffice import access, audit, doctypes, ingest, registers, search, uploads
+from eoffice import access, audit, doctypes, ingest, registers, search, signatures, uploads
 from eoffice.documents import _attach, get_document
 from eoffice.org import Role, Unit, User
 from eoffice.schema.documents import Document, Reason, Status
@@ -500,8 +500,6 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
     uow.emit(f"document:{doc.id}", "document.issued", notation=doc.notation)
     uow.emit(f"user:{doc.created_by}", "draft.issued", document_id=doc.id)
     if blobs is not None:
-        from eoffice import signatures
-
         await signatures.sign_issued(uow, actor, blobs, doc)
     return doc, copies, job_ids
 

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice.agency_time import AGENCY_TZ, local_date
+from eoffice.doctypes import BY_CODE
 from eoffice.org import Unit
 from storage.db import Base, UnitOfWork, utcnow
 from storage.errors import Invalid, NotFound
@@ -67,8 +68,6 @@ def series_for(direction: str, doc_type: str, confidential: bool) -> str:
 
 
 def register_title(direction: str, series: str, year: int) -> str:
-    from eoffice.doctypes import BY_CODE
-
     confidential = series == CONFIDENTIAL_SERIES or series.startswith(CONFIDENTIAL_SERIES + ":")
     kind = series.split(":", 1)[1] if ":" in series else ("" if confidential else series)
     name = "Sổ đăng ký văn bản " + ("mật " if confidential else "") + ("đến" if direction == Direction.IN else "đi")

@@ -16,7 +16,7 @@ finds ``Công văn triển khai`` and ``123 ubnd vx`` finds ``123/UBND-VX``.
   matches of the newest buckets, widened until there are ``candidates`` of them. An empty query
   (filters only) lists the newest documents the same way, without words, and so do the document
   lists (``newest_visible``, ``eoffice.documents.list_documents``). The keys are rewritten whenever
-  grants or the fields of the clerk's rule change (``eoffice.access`` listens to flushes); hits are
+  grants or the fields of the clerk's rule change (a flush listener below); hits are
   checked once more with ``access.visible``.
 - SQLite: an FTS5 table ``documents_fts`` (rowid = document id), ranked with ``bm25``. The
   migration creates it; Alembic is told below not to propose dropping it on autogenerate.
@@ -36,13 +36,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, cast, func, literal_column, select, text
+from sqlalchemy import Connection, cast, event, exists, func, inspect, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, doctypes
 from eoffice.org import User
-from eoffice.schema.documents import Grant
+from eoffice.schema.documents import Attachment, Document, Grant
+from eoffice.schema.tasks import Task
 from eoffice.textfold import fold, folded_words, words
 from storage.db import UnitOfWork
 from storage.errors import Invalid
@@ -169,10 +171,8 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
     are stored already.
 
     On PostgreSQL the reader keys and other meta lexemes in the vector are kept as they are: the
-    flush listener of ``eoffice.access`` keeps them current, and this function flushes first. Only
-    a new document whose keys are still pending (``access.KEYS_PENDING``) gets them written here."""
-    from eoffice.schema.documents import Attachment
-
+    flush listener below keeps them current, and this function flushes first. Only
+    a new document whose keys are still pending (``KEYS_PENDING``) gets them written here."""
     if not items:
         return
     await uow.session.flush()  # pending grants and fields reach the stored keys before they are kept
@@ -185,7 +185,7 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
         bodies.append((doc, index_text(doc.notation, doc.sender, doc.summary, doc.signer, t.name if t else "",
                                        *texts)))
     if uow.dialect == "postgresql":
-        pending: set[int] = uow.session.sync_session.info.get(access.KEYS_PENDING, set())
+        pending: set[int] = uow.session.sync_session.info.get(KEYS_PENDING, set())
         keep = [{"id": doc.id, "vector": tsvector_literal(body)} for doc, body in bodies if doc.id not in pending]
         for doc, body in bodies:
             if doc.id in pending:  # a new document: its keys are written with its words
@@ -241,9 +241,7 @@ _REPLACE_META = text(
 
 def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
     """Rewrite the reader keys in the vectors of these documents from their current rows and
-    grants (PostgreSQL; synchronous, for ``eoffice.access``'s flush listener)."""
-    from eoffice.schema.documents import Document
-
+    grants (PostgreSQL; synchronous, for the flush listener below)."""
     ids = sorted(set(doc_ids))
     if not ids:
         return
@@ -266,6 +264,62 @@ def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
         connection.execute(_REPLACE_META, params)
 
 
+# ---- keeping the reader keys of the search index in step (PostgreSQL) -------------------------
+
+ACCESS_FIELDS = ("agency_id", "confidentiality", "number", "status")  # what the clerk's rule reads
+INDEX_FIELDS = (*ACCESS_FIELDS, "date_issued")  # also in the vector: its year and month (eoffice.search)
+
+
+KEYS_PENDING = "eoffice_reader_keys_pending"  # session.info: new documents whose keys are not stored yet
+
+
+def _after_flush(session: Session, _flush_context: object) -> None:
+    """Grants added or removed, or a change of a field the rule (or the date issued) reads: rewrite the keys
+    stored with the document's search vector, in the same transaction.
+
+    A new document is only noted (``KEYS_PENDING``), and stays so while its grants and fields
+    change in later flushes: its words follow (registration flushes its grant, then indexes it),
+    and ``eoffice.search.index_document`` writes its keys and words in one statement, from the
+    rows as they are then; writing the keys before would only have them rewritten. If nothing
+    indexes it, the commit writes them."""
+    ids: set[int] = set()
+    new_docs: set[int] = set()
+    for obj in (*session.new, *session.deleted):
+        if isinstance(obj, Grant):
+            ids.add(obj.document_id)
+        elif isinstance(obj, Document) and obj in session.new:
+            new_docs.add(obj.id)
+    for obj in session.dirty:
+        if isinstance(obj, Document):
+            state = inspect(obj)
+            if any(state.attrs[a].history.has_changes() for a in INDEX_FIELDS):
+                ids.add(obj.id)
+    if (ids or new_docs) and session.get_bind().dialect.name == "postgresql":
+        pending: set[int] = session.info.setdefault(KEYS_PENDING, set())
+        pending |= new_docs
+        ids -= pending  # written with their words, or at the commit, from the rows as they are then
+        if ids:
+            store_reader_keys(session.connection(), ids)
+
+
+def _before_commit(session: Session) -> None:
+    """Keys of new documents nothing has written yet (see ``_after_flush``)."""
+    if session.info.get(KEYS_PENDING) or session.new or session.dirty or session.deleted:
+        session.flush()  # the commit's own flush comes after this event
+    pending = session.info.pop(KEYS_PENDING, None)
+    if pending:
+        store_reader_keys(session.connection(), pending)
+
+
+def _forget_pending(session: Session, *_: object) -> None:
+    session.info.pop(KEYS_PENDING, None)
+
+
+event.listen(Session, "after_flush", _after_flush)
+event.listen(Session, "before_commit", _before_commit)
+event.listen(Session, "after_rollback", _forget_pending)
+
+
 @dataclass(frozen=True)
 class Filters:
     direction: str | None = None
@@ -285,8 +339,6 @@ class Hit:
 
 
 def _filters(f: Filters) -> list[ColumnElement[bool]]:
-    from eoffice.schema.documents import Document
-
     out: list[ColumnElement[bool]] = []
     if f.direction:
         out.append(Document.direction == f.direction)
@@ -309,13 +361,6 @@ def _filters(f: Filters) -> list[ColumnElement[bool]]:
 
 
 def _unit_filter(unit_id: int) -> ColumnElement[bool]:
-    from sqlalchemy import exists, or_
-
-    from eoffice.schema.documents import Document
-    try:
-        from eoffice.schema.tasks import Task
-    except ImportError:  # before the tasks module exists
-        return Document.agency_id == unit_id
     return or_(Document.agency_id == unit_id,
                exists(select(Task.id).where(Task.document_id == Document.id, Task.assignee_unit_id == unit_id)))
 
@@ -327,8 +372,6 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
     On PostgreSQL ranking is computed over the matches of the newest buckets, at least
     ``candidates`` of them when there are that many, which keeps a query for a very common word
     bounded on a million documents. SQLite (small installations) ranks every match."""
-    from eoffice.schema.documents import Document
-
     terms = words(query)[:MAX_QUERY_WORDS]
     if len(query) > 500:
         raise Invalid("Chuỗi tìm kiếm quá dài.")
@@ -394,8 +437,6 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     oldest id issued in it (read from the index on (date issued, id), one day at a time), so a
     range far back starts where its documents are. The best of all rounds are the best overall,
     since a rank depends on the document alone."""
-    from eoffice.schema.documents import Document
-
     # JIT compilation costs ~90 ms per query here and pays off only for long analytics; the plan
     # depends on the tsquery's words, so no generic plan for a prepared statement
     floor = 0
@@ -460,8 +501,8 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
 
 def _keep_fts_tables(autogen_context: Any, upgrade_ops: Any, *args: Any) -> Any:
     """Autogenerate on SQLite reflects the FTS5 table and its shadow tables and would drop them."""
-    from alembic.operations import ops
-    from alembic.util.langhelpers import PriorityDispatchResult
+    from alembic.operations import ops  # migration tooling: only when Alembic compares
+    from alembic.util.langhelpers import PriorityDispatchResult  # (as above)
 
     upgrade_ops.ops[:] = [
         op for op in upgrade_ops.ops if not (isinstance(op, ops.DropTableOp) and op.table_name in FTS_TABLES)
@@ -471,8 +512,8 @@ def _keep_fts_tables(autogen_context: Any, upgrade_ops: Any, *args: Any) -> Any:
 
 def _register_alembic_hook() -> None:
     try:
-        from alembic.autogenerate.compare import comparators
-        from alembic.util.langhelpers import DispatchPriority
+        from alembic.autogenerate.compare import comparators  # optional at run time: guarded
+        from alembic.util.langhelpers import DispatchPriority  # (as above)
     except ImportError:  # pragma: no cover - alembic is a dependency
         return
     comparators.dispatch_for("autogenerate", qualifier="sqlite", priority=DispatchPriority.LAST)(_keep_fts_tables)

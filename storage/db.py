@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
+from storage.errors import Invalid
 from storage.private_files import create_private_file, private_dir, tighten
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,6 @@ def _check_lengths(mapper: Any, _connection: Any, target: Any) -> None:
     for key, length in sized:
         value = state.get(key)
         if isinstance(value, str) and len(value) > length:
-            from storage.errors import Invalid
-
             raise Invalid(f"«{key}» quá dài (tối đa {length} ký tự).", field=key)
 
 
@@ -303,7 +302,7 @@ class UnitOfWork:
         self._pending.append((topic, type_, data))
 
     async def commit(self) -> list[dict[str, Any]]:
-        from storage.events import store_events
+        from storage.events import store_events  # storage.events imports this module (Base)
 
         if self.readonly:
             raise RuntimeError("a read-only unit of work cannot commit")

@@ -201,11 +201,11 @@ class BlobStore(abc.ABC):
 def open_blob_store(url: str) -> BlobStore:
     """The store for a ``file://`` or ``s3://`` URL (see the module docstring)."""
     if url.startswith("file://"):
-        from storage.blobs.local import LocalBlobStore
+        from storage.blobs.local import LocalBlobStore  # it imports this module (the interface)
 
         return LocalBlobStore.from_url(url)
     if url.startswith("s3://"):
-        from storage.blobs.s3 import S3BlobStore
+        from storage.blobs.s3 import S3BlobStore  # the minio client, only for an s3:// store
 
         return S3BlobStore.from_url(url)
     raise ValueError(f"unsupported blob store URL (use file:// or s3://): {url.split('?')[0]}")

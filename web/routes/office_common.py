@@ -19,8 +19,9 @@ from eoffice import doctypes, registers
 from eoffice.org import Role, Unit, User
 from eoffice.schema.documents import STATUS_LABELS
 from eoffice.schema.tasks import TASK_STATUS_LABELS
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, utcnow
 from storage.errors import AppError, Invalid, NotFound
+from web.routes import office as office_api
 
 URGENCY_LABELS = {str(k): v for k, v in doctypes.URGENCY_LABELS.items()}
 CONFIDENTIALITY_LABELS = {str(k): v for k, v in doctypes.CONFIDENTIALITY_LABELS.items()}
@@ -32,8 +33,6 @@ DEADLINE_LABELS = {"overdue": "Quá hạn", "due_soon": "Sắp đến hạn", "o
 
 
 def today() -> dt.date:
-    from storage.db import utcnow
-
     return registers.local_date(utcnow())
 
 
@@ -192,8 +191,6 @@ def redirect(url: str) -> RedirectResponse:
 async def form_action(request: Request, fn: Any, on_error: Any, success_url: str) -> Response:
     """The pages' one way to act on a document: ``fn(uow, user, id, form)`` in one unit of work,
     then start the text extraction it returns and redirect; a refusal shows ``on_error(id, exc, form)``."""
-    from web.routes import office as office_api
-
     doc_id = int(request.path_params["id"])
     form = await request.form()
     try:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from eoffice import digest, ingest, live, pdfsandbox, upload_limits
+from eoffice.agency_time import AGENCY_TZ
 from eoffice.org import User
 from storage.db import UnitOfWork
 from storage.errors import Invalid
@@ -118,8 +119,6 @@ def date(value: Any, field: str) -> dt.date | None:
 
 
 def datetime(value: Any, field: str) -> dt.datetime | None:
-    from eoffice.registers import AGENCY_TZ
-
     return inputs.datetime_value(value, field, AGENCY_TZ)
 
 
