@@ -104,7 +104,8 @@ async def register_incoming(
     confirm_duplicate: bool = False,
 ) -> tuple[Document, list[int]]:
     """Register an incoming document in the clerk's agency register. Returns the document and the
-    ids of the ingest jobs to start once the caller has committed (``IngestRunner.submit``)."""
+    ids of its ingest jobs, which the database's ingest runner takes once the caller has committed
+    (``ingest.start_after_commit``)."""
     require_clerk(actor)
     agency = await registers.agency_of(uow, actor.unit_id)
     now = utcnow()
@@ -167,7 +168,9 @@ async def _attach(uow: UnitOfWork, doc: Document, files: Sequence[tuple[str, str
     jobs = [IngestJob(document_id=doc.id, attachment_id=att.id) for att in atts if att.is_pdf]
     uow.session.add_all(jobs)
     await uow.session.flush()
-    return [job.id for job in jobs]
+    job_ids = [job.id for job in jobs]
+    ingest.start_after_commit(uow, job_ids)  # the text extraction starts once the caller commits
+    return job_ids
 
 
 async def add_attachments(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, doc: Document,

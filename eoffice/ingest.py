@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ from sqlalchemy import case, literal, select, update
 from eoffice import pdfsandbox, pdfworker, search
 from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
 from eoffice.schema.documents import Attachment, Document, IngestJob, IngestStatus
-from storage.db import Database, utcnow
+from storage.db import Database, UnitOfWork, utcnow
 from storage.errors import Invalid
 
 __all__ = ["SCANNED_MIN_CHARS", "Extraction", "Extractor", "IngestJob", "IngestRunner", "extract_text",
@@ -474,9 +474,30 @@ async def run_job(db: Database, blobs: BlobReader, job_id: int, extractor: Extra
             await extractor.close()
 
 
+CONSUMER = "ingest"  # the runner's name among its database's consumers (storage.db.Database.consumers)
+
+
+def start_after_commit(uow: UnitOfWork, job_ids: Sequence[int]) -> None:
+    """Hand these jobs to the ingest runner of the unit of work's database once it has committed
+    (none after a rollback: the jobs do not exist). Without a runner (a CLI command, a test that
+    runs jobs itself) they wait in the table for ``IngestRunner.recover`` or ``run_job``."""
+    if not job_ids:
+        return
+    ids, db = list(job_ids), uow.db
+
+    def wake() -> None:
+        consumer = db.consumers.get(CONSUMER)
+        if consumer is not None:
+            consumer(ids)
+
+    uow.after_commit(wake)
+
+
 class IngestRunner:
-    """One background consumer of ingest jobs per process. ``submit`` after the registering
-    transaction committed; ``recover`` re-queues jobs a previous process left unfinished.
+    """One background consumer of ingest jobs per process, registered with its database: the
+    services that queue jobs hand them over after their commit (``start_after_commit``); ``submit``
+    takes more, and ignores a job it already has; ``recover`` re-queues jobs a previous process
+    left unfinished.
 
     A pipeline: while one document's text is written, the next ones are already being extracted
     (at most ``AHEAD`` files held in memory); results that are ready together are written in one
@@ -493,9 +514,14 @@ class IngestRunner:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._held: set[int] = set()  # submitted and not yet stored: a second submit is ignored
+        db.consumers[CONSUMER] = self.submit
 
     def submit(self, job_ids: Iterable[int]) -> None:
         for job_id in job_ids:
+            if job_id in self._held:
+                continue
+            self._held.add(job_id)
             self._idle.clear()
             self._queue.put_nowait(job_id)
         if self._task is None or self._task.done():
@@ -518,10 +544,13 @@ class IngestRunner:
                 while len(ahead) + len(ids) < self.AHEAD and not self._queue.empty():
                     ids.append(self._queue.get_nowait())
                 if ids:
+                    prepared: list[_Prepared] = []
                     try:
-                        ahead.extend(await _prepare(self.db, self.blobs, self.extractor, ids))
+                        prepared = await _prepare(self.db, self.blobs, self.extractor, ids)
                     except Exception:
                         log.exception("ingest jobs %s could not start", ids)
+                    self._held.difference_update(set(ids) - {p.job_id for p in prepared})  # done or gone
+                    ahead.extend(prepared)
                 if not ahead:
                     self._idle.set()
                     return
@@ -540,12 +569,16 @@ class IngestRunner:
                             if not ahead[0].result.done():
                                 break
                         ready.append(ahead.popleft())
-                    await _store(self.db, ready)
+                    try:
+                        await _store(self.db, ready)
+                    finally:
+                        self._held.difference_update(j.job_id for j in ready)
                 except Exception:
                     log.exception("ingest jobs crashed")
         finally:
             for job in ahead:
                 job.result.cancel()
+                self._held.discard(job.job_id)
 
     async def drain(self) -> None:
         """Wait until every submitted job has run (tests, benchmarks, shutdown)."""
@@ -554,6 +587,8 @@ class IngestRunner:
             await self._task
 
     async def stop(self) -> None:
+        if self.db.consumers.get(CONSUMER) == self.submit:
+            del self.db.consumers[CONSUMER]
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -2,7 +2,9 @@
 
 The unit of work commits only on an explicit ``await uow.commit()``; leaving the block
 without it rolls back. Events emitted during the unit of work get their per-topic sequence
-number inside the same transaction and are published to the broker after the commit.
+number inside the same transaction and are published to the broker after the commit; other
+work that must wait for the commit (waking a background worker) is registered with
+``uow.after_commit`` and runs once after it, never after a rollback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import inspect
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -223,6 +226,7 @@ async def checkpoint_truncate(db: Database) -> bool:
 
 
 Publisher = Callable[[list[dict[str, Any]]], Awaitable[None]]
+Hook = Callable[[], object]  # after a commit: a plain function, or one returning an awaitable
 
 
 class Database:
@@ -236,6 +240,9 @@ class Database:
             self.engine.execution_options(**{READONLY_OPTION: True}), expire_on_commit=False, autoflush=True
         )
         self.publisher = publisher
+        # Background consumers of this database's work, by name (eoffice's "ingest" runner): a
+        # service hands them what it queued once its unit of work commits (``uow.after_commit``).
+        self.consumers: dict[str, Callable[[list[int]], None]] = {}
 
     @property
     def dialect(self) -> str:
@@ -257,6 +264,7 @@ class UnitOfWork:
         self.readonly = readonly
         self._session: AsyncSession | None = None
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self._after_commit: list[Hook] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -271,6 +279,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = (self.db.readonly_sessionmaker if self.readonly else self.db.sessionmaker)()
         self._pending = []
+        self._after_commit = []
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -284,22 +293,31 @@ class UnitOfWork:
             await self._session.close()
             self._session = None
             self._pending = []
+            self._after_commit = []  # not committed: the work waiting for the commit is dropped
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: if the block raises, what it wrote and the events it emitted are
         both dropped, and the unit of work goes on (e.g. a refused import gets quarantined)."""
-        queued = len(self._pending)
+        queued, hooks = len(self._pending), len(self._after_commit)
         try:
             async with self.session.begin_nested():
                 yield
         except BaseException:
             del self._pending[queued:]
+            del self._after_commit[hooks:]
             raise
 
     def emit(self, topic: str, type_: str, **data: Any) -> None:
         """Queue an event; it gets its sequence number and is published at commit."""
         self._pending.append((topic, type_, data))
+
+    def after_commit(self, hook: Hook) -> None:
+        """Run ``hook()`` once after the next successful commit (awaited if it returns an
+        awaitable), in the order registered, after the events are published. Dropped if the unit of
+        work ends without committing, or if the savepoint it was registered in rolls back. The
+        commit stands whatever a hook does: a hook that raises is logged."""
+        self._after_commit.append(hook)
 
     async def commit(self) -> list[dict[str, Any]]:
         from storage.events import store_events  # storage.events imports this module (Base)
@@ -312,9 +330,17 @@ class UnitOfWork:
             events = await store_events(self.session, self._pending)
         await self.session.commit()
         self._pending = []
+        hooks, self._after_commit = self._after_commit, []
         if events and self.db.publisher is not None:
             try:
                 await self.db.publisher(events)
             except Exception:  # committed already: clients catch up from the event log
                 log.exception("publishing %d events failed; clients will resume from the log", len(events))
+        for hook in hooks:
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # committed already: the hook's own work is what failed
+                log.exception("after-commit hook %r failed", hook)
         return events

@@ -78,12 +78,6 @@ async def shutdown(app: Any) -> None:
     await anyio.to_thread.run_sync(pdfsandbox.shutdown)
 
 
-def start_jobs(app: Any, job_ids: list[int]) -> None:
-    """Text extraction for what a committed request registered (pages use it too)."""
-    if job_ids:
-        app.state.ingest_runner.submit(job_ids)
-
-
 # ---- one unit of work per request -------------------------------------------------------------
 
 async def change(request: Request, work: Callable[[UnitOfWork, User], Awaitable[T]]) -> T:
