@@ -16,9 +16,9 @@ through grants: never through the clerk's register rule, so they cannot leak thr
 search, thumbnails, exports, statistics details or the API.
 
 The rule is written as keys (``reader_keys`` of a document meet ``viewer_keys`` of a user).
-PostgreSQL search reads a copy of the reader keys stored in the search vector; a flush listener
-in ``eoffice.search`` rewrites it when grants or the fields the rule reads change, so change them through the ORM
-(a Core ``update``/``delete`` would bypass it: call ``eoffice.search.store_reader_keys`` then).
+PostgreSQL search reads a copy of the reader keys stored in the search vector: a service that
+gives a grant (``grant`` below) or changes a field the rule reads tells ``eoffice.search.keys_changed``
+on its unit of work, which rewrites them in the same transaction.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ async def viewer_for(uow: UnitOfWork, user: User) -> Viewer:
 
 async def grant(uow: UnitOfWork, document_id: int, reason: str, *, user_id: int | None = None,
                 unit_id: int | None = None) -> None:
-    """Give access (idempotent per document, target and reason)."""
+    """Give access (idempotent per document, target and reason). The caller also tells the search
+    index (``eoffice.search.keys_changed``; a new document's keys follow its words)."""
     if (user_id is None) == (unit_id is None):
         raise ValueError("a grant is for exactly one user or one unit")
     target = Grant.user_id == user_id if user_id is not None else Grant.unit_id == unit_id

@@ -145,6 +145,7 @@ async def register_incoming(
     )
     uow.session.add(doc)
     await uow.session.flush()
+    search.new_document(uow, doc.id)
     # a new document has no grants yet: no need for access.grant's look for an existing one
     uow.session.add(Grant(document_id=doc.id, user_id=actor.id, reason=Reason.REGISTERED))
     job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p in files],

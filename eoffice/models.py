@@ -4,6 +4,6 @@ import eoffice.audit
 import eoffice.digest  # issue 4: the server's daily digest claims
 import eoffice.org
 import eoffice.registers
-import eoffice.search  # the search keys' flush listener; tells Alembic to keep the SQLite FTS5 tables
+import eoffice.search  # tells Alembic's autogenerate to keep the SQLite FTS5 tables
 import eoffice.uploads  # noqa: F401
 from eoffice.schema import documents, dossiers, edxml, identity, outgoing, tasks  # noqa: F401

@@ -239,6 +239,7 @@ async def create_draft(
                    sender_key=sender_key(agency.name), page_count=file.get("page_count") or 0)
     uow.session.add(doc)
     await uow.session.flush()
+    search.new_document(uow, doc.id)
     uow.session.add(DocumentVersion(document_id=doc.id, version=1, summary=doc.summary, note=note.strip(),
                                     created_by=actor.id, **file))
     await access.grant(uow, doc.id, Reason.DRAFTED, user_id=actor.id)
@@ -326,6 +327,7 @@ async def _new_step(uow: UnitOfWork, actor: User, doc: Document, approver: User,
     doc.status, doc.updated_at = Status.IN_REVIEW, utcnow()
     await uow.session.flush()
     await access.grant(uow, doc.id, Reason.APPROVER, user_id=approver.id)
+    search.keys_changed(uow, [doc.id])  # a grant and the status
     await audit.record(uow, actor, "draft.send", "document", doc.id, step_id=step.id, to=approver.username,
                        level=p.chain[index].unit_id, step=index + 1, of=len(p.chain))
     uow.emit(f"user:{approver.id}", "draft.to_approve", document_id=doc.id, step_id=step.id)
@@ -346,6 +348,7 @@ async def _finalise(uow: UnitOfWork, actor: User, doc: Document, step: ApprovalS
                     ) -> None:
     doc.status, doc.updated_at = Status.APPROVED, utcnow()
     await access.grant(uow, doc.id, Reason.TO_ISSUE, unit_id=doc.agency_id)
+    search.keys_changed(uow, [doc.id])  # approved: the clerk's rule reaches it
     await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=True, level=level)
     uow.emit(f"user:{doc.created_by}", "draft.approved", document_id=doc.id)
     uow.emit(f"unit:{doc.agency_id}", "draft.to_issue", document_id=doc.id)
@@ -388,6 +391,7 @@ async def return_draft(uow: UnitOfWork, actor: User, document_id: int, comment: 
     p = await progress(uow, doc)
     step.status, step.comment, step.decided_at = "returned", comment.strip(), utcnow()
     doc.status, doc.updated_at = Status.DRAFT, utcnow()
+    search.keys_changed(uow, [doc.id])
     level = p.chain[p.pending_level].unit_id if p.pending_level is not None and p.pending_level >= 0 else None
     await audit.record(uow, actor, "draft.return", "document", doc.id, step_id=step.id, level=level)
     uow.emit(f"user:{doc.created_by}", "draft.returned", document_id=doc.id)
@@ -466,6 +470,7 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
     doc.notation = format_notation(number, t.abbr, agency.code, unit.code if unit and not t.abbr else "")
     doc.notation_key, doc.date_issued, doc.signer = notation_key(doc.notation), date_issued, signer.strip()
     doc.status, doc.updated_at = Status.ISSUED, now
+    search.keys_changed(uow, [doc.id])  # its number and date issued
     latest = await _latest(uow, doc.id)
     files = []
     if latest is not None and latest.blob_key:
@@ -486,6 +491,7 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
             due_date=doc.due_date, source_document_id=doc.id, created_by=None)
         uow.session.add(copy)
         await uow.session.flush()
+        search.new_document(uow, copy.id)
         job_ids += await _attach(uow, copy, files, None)
         await access.grant(uow, copy.id, Reason.RECEIVED, unit_id=target.id)
         await search.index_document(uow, copy)

@@ -16,7 +16,7 @@ finds ``Công văn triển khai`` and ``123 ubnd vx`` finds ``123/UBND-VX``.
   matches of the newest buckets, widened until there are ``candidates`` of them. An empty query
   (filters only) lists the newest documents the same way, without words, and so do the document
   lists (``newest_visible``, ``eoffice.documents.list_documents``). The keys are rewritten whenever
-  grants or the fields of the clerk's rule change (a flush listener below); hits are
+  grants or the fields of the clerk's rule change (the services say so: ``keys_changed``); hits are
   checked once more with ``access.visible``.
 - SQLite: an FTS5 table ``documents_fts`` (rowid = document id), ranked with ``bm25``. The
   migration creates it; Alembic is told below not to propose dropping it on autogenerate.
@@ -36,9 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, cast, event, exists, func, inspect, literal_column, or_, select, text
+from sqlalchemy import Connection, cast, exists, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import TSQUERY
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, doctypes
@@ -170,12 +169,14 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
     """``index_document`` for several documents, in one statement (two on SQLite) when their keys
     are stored already.
 
-    On PostgreSQL the reader keys and other meta lexemes in the vector are kept as they are: the
-    flush listener below keeps them current, and this function flushes first. Only
-    a new document whose keys are still pending (``KEYS_PENDING``) gets them written here."""
+    On PostgreSQL the reader keys and other meta lexemes in the vector are kept as they are,
+    after the changes noted so far (``keys_changed``) are written. Only a new document whose keys
+    are still pending (``new_document``) gets them written here."""
     if not items:
         return
-    await uow.session.flush()  # pending grants and fields reach the stored keys before they are kept
+    await uow.session.flush()
+    if uow.dialect == "postgresql":
+        await write_keys(uow)  # noted grants and fields reach the stored keys before they are kept
     bodies: list[tuple[Any, str]] = []
     for doc, texts in items:
         if texts is None:
@@ -241,7 +242,7 @@ _REPLACE_META = text(
 
 def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
     """Rewrite the reader keys in the vectors of these documents from their current rows and
-    grants (PostgreSQL; synchronous, for the flush listener below)."""
+    grants (PostgreSQL; synchronous, in a connection of the transaction: ``write_keys``)."""
     ids = sorted(set(doc_ids))
     if not ids:
         return
@@ -265,59 +266,57 @@ def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
 
 
 # ---- keeping the reader keys of the search index in step (PostgreSQL) -------------------------
+# The services that change what the keys are made of say so on their unit of work: a new document
+# (``new_document``), a grant given or a field the rule or the index reads changed (``keys_changed``,
+# ACCESS_FIELDS and INDEX_FIELDS below). The keys are rewritten in the same transaction, before a
+# search reads them and before the commit, from the rows as they are then. A change made without
+# telling (a Core ``update``, an ORM edit outside the services) must call ``keys_changed`` too.
 
 ACCESS_FIELDS = ("agency_id", "confidentiality", "number", "status")  # what the clerk's rule reads
-INDEX_FIELDS = (*ACCESS_FIELDS, "date_issued")  # also in the vector: its year and month (eoffice.search)
-
+INDEX_FIELDS = (*ACCESS_FIELDS, "date_issued")  # also in the vector: its year and month
 
 KEYS_PENDING = "eoffice_reader_keys_pending"  # session.info: new documents whose keys are not stored yet
+KEYS_CHANGED = "eoffice_reader_keys_changed"  # session.info: documents whose stored keys are out of date
+_KEYS_HOOKED = "eoffice_reader_keys_hooked"  # session.info: the commit writes what is left
 
 
-def _after_flush(session: Session, _flush_context: object) -> None:
-    """Grants added or removed, or a change of a field the rule (or the date issued) reads: rewrite the keys
-    stored with the document's search vector, in the same transaction.
-
-    A new document is only noted (``KEYS_PENDING``), and stays so while its grants and fields
-    change in later flushes: its words follow (registration flushes its grant, then indexes it),
-    and ``eoffice.search.index_document`` writes its keys and words in one statement, from the
-    rows as they are then; writing the keys before would only have them rewritten. If nothing
-    indexes it, the commit writes them."""
-    ids: set[int] = set()
-    new_docs: set[int] = set()
-    for obj in (*session.new, *session.deleted):
-        if isinstance(obj, Grant):
-            ids.add(obj.document_id)
-        elif isinstance(obj, Document) and obj in session.new:
-            new_docs.add(obj.id)
-    for obj in session.dirty:
-        if isinstance(obj, Document):
-            state = inspect(obj)
-            if any(state.attrs[a].history.has_changes() for a in INDEX_FIELDS):
-                ids.add(obj.id)
-    if (ids or new_docs) and session.get_bind().dialect.name == "postgresql":
-        pending: set[int] = session.info.setdefault(KEYS_PENDING, set())
-        pending |= new_docs
-        ids -= pending  # written with their words, or at the commit, from the rows as they are then
-        if ids:
-            store_reader_keys(session.connection(), ids)
+def _keys_info(uow: UnitOfWork) -> dict[Any, Any]:
+    info = uow.session.sync_session.info
+    if not info.get(_KEYS_HOOKED):
+        info[_KEYS_HOOKED] = True
+        uow.before_commit(lambda: write_keys(uow, new_documents=True))
+    return info
 
 
-def _before_commit(session: Session) -> None:
-    """Keys of new documents nothing has written yet (see ``_after_flush``)."""
-    if session.info.get(KEYS_PENDING) or session.new or session.dirty or session.deleted:
-        session.flush()  # the commit's own flush comes after this event
-    pending = session.info.pop(KEYS_PENDING, None)
-    if pending:
-        store_reader_keys(session.connection(), pending)
+def new_document(uow: UnitOfWork, doc_id: int) -> None:
+    """A document was created in this unit of work. Its keys are not written now: its words
+    follow (registration gives its grant, then indexes it), and ``index_document`` writes its keys
+    and words in one statement, from the rows as they are then. If nothing indexes it, the commit
+    writes them."""
+    if uow.dialect == "postgresql":
+        _keys_info(uow).setdefault(KEYS_PENDING, set()).add(doc_id)
 
 
-def _forget_pending(session: Session, *_: object) -> None:
-    session.info.pop(KEYS_PENDING, None)
+def keys_changed(uow: UnitOfWork, doc_ids: Iterable[int]) -> None:
+    """Grants of these documents were given, or a field the access rule or the index reads
+    changed: their stored keys are rewritten before the next search reads them, or at the commit."""
+    if uow.dialect == "postgresql":
+        _keys_info(uow).setdefault(KEYS_CHANGED, set()).update(doc_ids)
 
 
-event.listen(Session, "after_flush", _after_flush)
-event.listen(Session, "before_commit", _before_commit)
-event.listen(Session, "after_rollback", _forget_pending)
+async def write_keys(uow: UnitOfWork, new_documents: bool = False) -> None:
+    """Rewrite the keys noted by ``keys_changed`` (PostgreSQL), after a flush; with
+    ``new_documents`` (the commit) also those of new documents nothing indexed."""
+    info = uow.session.sync_session.info
+    pending: set[int] = info.get(KEYS_PENDING, set())
+    if not (info.get(KEYS_CHANGED) or (new_documents and pending)):
+        return
+    await uow.session.flush()
+    ids = info.pop(KEYS_CHANGED, set()) - pending  # a new one's are written with its words
+    if new_documents:
+        ids |= info.pop(KEYS_PENDING, set())
+    if ids:
+        await uow.session.run_sync(lambda s: store_reader_keys(s.connection(), ids))
 
 
 @dataclass(frozen=True)
@@ -437,6 +436,7 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     oldest id issued in it (read from the index on (date issued, id), one day at a time), so a
     range far back starts where its documents are. The best of all rounds are the best overall,
     since a rank depends on the document alone."""
+    await write_keys(uow)  # keys noted in this unit of work are stored before they are read
     # JIT compilation costs ~90 ms per query here and pays off only for long analytics; the plan
     # depends on the tsquery's words, so no generic plan for a prepared statement
     floor = 0

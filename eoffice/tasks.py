@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 
-from eoffice import access, audit, edxml, uploads
+from eoffice import access, audit, edxml, search, uploads
 from eoffice.documents import get_document
 from eoffice.org import Role, Unit, User
 from eoffice.registers import local_date
@@ -105,6 +105,7 @@ async def _check_target(uow: UnitOfWork, a: Assignee) -> None:
 async def _grant(uow: UnitOfWork, doc_id: int | None, reason: str, a: Assignee) -> None:
     if doc_id is not None:
         await access.grant(uow, doc_id, reason, user_id=a.user_id, unit_id=a.unit_id)
+        search.keys_changed(uow, [doc_id])
 
 
 def visible_tasks(viewer: access.Viewer) -> Any:
@@ -156,6 +157,7 @@ async def submit(uow: UnitOfWork, actor: User, document_id: int, to_user_id: int
     doc.updated_at = utcnow()
     await uow.session.flush()
     await access.grant(uow, doc.id, Reason.SUBMITTED, user_id=leader.id)
+    search.keys_changed(uow, [doc.id])  # a grant and the status
     await audit.record(uow, actor, "document.submit", "document", doc.id, to=leader.username)
     uow.emit(f"user:{leader.id}", "document.submitted", document_id=doc.id, submission_id=sub.id)
     uow.emit(f"document:{doc.id}", "document.submitted", to_user_id=leader.id)
@@ -210,6 +212,7 @@ async def direct(
             Submission.status == "pending"))).all():
         sub.status, sub.decided_at = "directed", utcnow()
     doc.status, doc.updated_at = Status.IN_PROGRESS, utcnow()
+    search.keys_changed(uow, [doc.id])  # the director's grant and the status
     await audit.record(uow, actor, "document.direct", "document", doc.id, direction_id=note.id,
                        tasks=[t.id for t in tasks], deadline=deadline,
                        informed=[(a.user_id, a.unit_id) for a in info])
@@ -433,6 +436,7 @@ async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, u
             doc = await uow.session.get(Document, task.document_id)
             if doc is not None:
                 doc.status, doc.updated_at = Status.DONE, utcnow()
+                search.keys_changed(uow, [doc.id])
                 await edxml.record_status(uow, actor, doc.id, "06")  # issue 9: edXML status back to the sender
     await audit.record(uow, actor, "task.complete", "task", task.id, result_document_id=result_document_id,
                        files=[f.filename for f in files], on_time=deadline_state(task, _today()) == "on_time")

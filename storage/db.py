@@ -4,7 +4,8 @@ The unit of work commits only on an explicit ``await uow.commit()``; leaving the
 without it rolls back. Events emitted during the unit of work get their per-topic sequence
 number inside the same transaction and are published to the broker after the commit; other
 work that must wait for the commit (waking a background worker) is registered with
-``uow.after_commit`` and runs once after it, never after a rollback.
+``uow.after_commit`` and runs once after it, never after a rollback; work that must be done in
+the transaction just before it commits (eoffice's search keys) with ``uow.before_commit``.
 """
 
 from __future__ import annotations
@@ -265,6 +266,7 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
         self._after_commit: list[Hook] = []
+        self._before_commit: list[Hook] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -280,6 +282,7 @@ class UnitOfWork:
         self._session = (self.db.readonly_sessionmaker if self.readonly else self.db.sessionmaker)()
         self._pending = []
         self._after_commit = []
+        self._before_commit = []
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -294,6 +297,7 @@ class UnitOfWork:
             self._session = None
             self._pending = []
             self._after_commit = []  # not committed: the work waiting for the commit is dropped
+            self._before_commit = []
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -312,6 +316,13 @@ class UnitOfWork:
         """Queue an event; it gets its sequence number and is published at commit."""
         self._pending.append((topic, type_, data))
 
+    def before_commit(self, hook: Hook) -> None:
+        """Run ``hook()`` (awaited if it returns an awaitable) at the next commit, in the
+        transaction, before anything is committed; what it raises aborts the commit. Hooks run in
+        the order registered, once; a savepoint that rolls back does not drop them (they work on the
+        rows as they are at the commit)."""
+        self._before_commit.append(hook)
+
     def after_commit(self, hook: Hook) -> None:
         """Run ``hook()`` once after the next successful commit (awaited if it returns an
         awaitable), in the order registered, after the events are published. Dropped if the unit of
@@ -325,6 +336,12 @@ class UnitOfWork:
         if self.readonly:
             raise RuntimeError("a read-only unit of work cannot commit")
 
+        while self._before_commit:  # a hook may register another one
+            hooks, self._before_commit = self._before_commit, []
+            for hook in hooks:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
         events: list[dict[str, Any]] = []
         if self._pending:
             events = await store_events(self.session, self._pending)
