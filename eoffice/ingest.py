@@ -49,6 +49,8 @@ class BlobReader(Protocol):
 
     async def read(self, key: str, limit: int = ...) -> bytes: ...
 
+    def local_path(self, key: str) -> str | None: ...
+
 
 def looks_like_pdf(filename: str, content_type: str, head: bytes = b"") -> bool:
     return content_type in PDF_TYPES or filename.lower().endswith(".pdf") or head.startswith(b"%PDF-")
@@ -348,12 +350,12 @@ class Extractor:
 
 
 def local_path(blobs: BlobReader, key: str) -> str | None:
-    from storage.blobs.local import LocalBlobStore  # to go: the blob store will say where its file is (issue 15)
-
-    if isinstance(blobs, LocalBlobStore):
-        path = blobs.path(key)
-        if path.is_file() and path.stat().st_size <= MAX_PDF_BYTES:
-            return os.path.abspath(path)  # the worker has the same working directory, but be plain
+    """The blob's file for a PDF worker to read itself (not copied through the pipe), when the
+    store has one on this machine and it is not over ``MAX_PDF_BYTES``; else None."""
+    path = blobs.local_path(key)
+    with contextlib.suppress(OSError):  # removed meanwhile: the bytes path says so
+        if path is not None and os.path.getsize(path) <= MAX_PDF_BYTES:
+            return path
     return None
 
 

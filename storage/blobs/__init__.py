@@ -190,6 +190,13 @@ class BlobStore(abc.ABC):
         validate_key(key)
         return None
 
+    def local_path(self, key: str) -> str | None:
+        """The absolute path of the blob's file when it is a file on this machine that another
+        process may read (a PDF worker reads it directly instead of receiving its bytes), else None
+        (an S3 store, or no such blob). Blocking but cheap: one stat."""
+        validate_key(key)
+        return None
+
     @abc.abstractmethod
     async def check(self) -> None:
         """Health check: raise storage.errors.Unavailable when the store cannot be used."""
