@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import text
 
 from eoffice import documents
-from eoffice.documents import Status
 from eoffice.org import User
+from eoffice.schema.documents import Status
 from storage.db import Database
 
 CASES: dict[str, dict[str, Any]] = {  # what the pages ask for (web/routes/office_pages.py, documents.py)

@@ -16,49 +16,24 @@ through grants: never through the clerk's register rule, so they cannot leak thr
 search, thumbnails, exports, statistics details or the API.
 
 The rule is written as keys (``reader_keys`` of a document meet ``viewer_keys`` of a user).
-PostgreSQL search reads a copy of the reader keys stored in the search vector; a flush listener
-below rewrites it when grants or the fields the rule reads change, so change them through the ORM
-(a Core ``update``/``delete`` would bypass it: call ``eoffice.search.store_reader_keys`` then).
+PostgreSQL search reads a copy of the reader keys stored in the search vector: a service that
+gives a grant (``grant`` below) or changes a field the rule reads tells ``eoffice.search.keys_changed``
+on its unit of work, which rewrites them in the same transaction.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ForeignKey, Index, Integer, String, and_, event, exists, inspect, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice.org import Role, User
-from storage.db import Base, UnitOfWork, utcnow
-
-
-class Reason:
-    REGISTERED = "registered"
-    SUBMITTED = "submitted"  # trình
-    DIRECTED = "directed"  # ý kiến chỉ đạo
-    ASSIGNED = "assigned"  # chủ trì, phối hợp, giao lại
-    INFORMED = "informed"  # để biết
-    DRAFTED = "drafted"
-    APPROVER = "approver"
-    TO_ISSUE = "to_issue"  # approved, waiting for the clerk to number it
-    RECEIVED = "received"  # delivered to an agency in the system
-
-
-class Grant(Base):
-    __tablename__ = "document_grants"
-    __table_args__ = (
-        Index("ix_document_grants_user_doc", "user_id", "document_id"),
-        Index("ix_document_grants_unit_doc", "unit_id", "document_id"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
-    reason: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+from eoffice.registers import agency_of
+from eoffice.schema.documents import Document, Grant, Status
+from storage.db import UnitOfWork
+from storage.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -103,8 +78,6 @@ def can_see(viewer: Viewer, doc: DocFacts) -> bool:
 
 def visible(viewer: Viewer) -> ColumnElement[bool]:
     """SQL filter on ``documents`` equivalent to ``can_see``."""
-    from eoffice.documents import Document, Status
-
     by_grant = [Grant.user_id == viewer.user_id]
     if viewer.unit_ids:
         by_grant.append(Grant.unit_id.in_(sorted(viewer.unit_ids)))
@@ -120,9 +93,6 @@ def visible(viewer: Viewer) -> ColumnElement[bool]:
 
 
 async def viewer_for(uow: UnitOfWork, user: User) -> Viewer:
-    from eoffice.registers import agency_of
-    from storage.errors import NotFound
-
     units: set[int] = set()
     register_agency: int | None = None
     if user.unit_id is not None and user.has_role(Role.LEADER):
@@ -138,7 +108,8 @@ async def viewer_for(uow: UnitOfWork, user: User) -> Viewer:
 
 async def grant(uow: UnitOfWork, document_id: int, reason: str, *, user_id: int | None = None,
                 unit_id: int | None = None) -> None:
-    """Give access (idempotent per document, target and reason)."""
+    """Give access (idempotent per document, target and reason). The caller also tells the search
+    index (``eoffice.search.keys_changed``; a new document's keys follow its words)."""
     if (user_id is None) == (unit_id is None):
         raise ValueError("a grant is for exactly one user or one unit")
     target = Grant.user_id == user_id if user_id is not None else Grant.unit_id == unit_id
@@ -150,8 +121,6 @@ async def grant(uow: UnitOfWork, document_id: int, reason: str, *, user_id: int 
 
 
 async def facts(uow: UnitOfWork, doc: object) -> DocFacts:
-    from eoffice.documents import Document
-
     assert isinstance(doc, Document)
     rows = (await uow.session.execute(
         select(Grant.user_id, Grant.unit_id).where(Grant.document_id == doc.id)
@@ -162,69 +131,5 @@ async def facts(uow: UnitOfWork, doc: object) -> DocFacts:
 def doc_facts(agency_id: int, confidentiality: str, number: int | None, status: str,
               grants: Iterable[tuple[int | None, int | None]]) -> DocFacts:
     """DocFacts from a document's columns and its grants (user_id, unit_id)."""
-    from eoffice.documents import Status
-
     return DocFacts(agency_id, confidentiality != "thuong", number is not None or status == Status.APPROVED,
                     tuple(sorted(set(grants), key=lambda g: (g[0] or 0, g[1] or 0))))
-
-
-# ---- keeping the reader keys of the search index in step (PostgreSQL) -------------------------
-
-ACCESS_FIELDS = ("agency_id", "confidentiality", "number", "status")  # what the clerk's rule reads
-INDEX_FIELDS = (*ACCESS_FIELDS, "date_issued")  # also in the vector: its year and month (eoffice.search)
-
-
-KEYS_PENDING = "eoffice_reader_keys_pending"  # session.info: new documents whose keys are not stored yet
-
-
-def _after_flush(session: Session, _flush_context: object) -> None:
-    """Grants added or removed, or a change of a field the rule (or the date issued) reads: rewrite the keys
-    stored with the document's search vector, in the same transaction.
-
-    A new document is only noted (``KEYS_PENDING``), and stays so while its grants and fields
-    change in later flushes: its words follow (registration flushes its grant, then indexes it),
-    and ``eoffice.search.index_document`` writes its keys and words in one statement, from the
-    rows as they are then; writing the keys before would only have them rewritten. If nothing
-    indexes it, the commit writes them."""
-    from eoffice.documents import Document
-
-    ids: set[int] = set()
-    new_docs: set[int] = set()
-    for obj in (*session.new, *session.deleted):
-        if isinstance(obj, Grant):
-            ids.add(obj.document_id)
-        elif isinstance(obj, Document) and obj in session.new:
-            new_docs.add(obj.id)
-    for obj in session.dirty:
-        if isinstance(obj, Document):
-            state = inspect(obj)
-            if any(state.attrs[a].history.has_changes() for a in INDEX_FIELDS):
-                ids.add(obj.id)
-    if (ids or new_docs) and session.get_bind().dialect.name == "postgresql":
-        pending: set[int] = session.info.setdefault(KEYS_PENDING, set())
-        pending |= new_docs
-        ids -= pending  # written with their words, or at the commit, from the rows as they are then
-        if ids:
-            from eoffice import search
-
-            search.store_reader_keys(session.connection(), ids)
-
-
-def _before_commit(session: Session) -> None:
-    """Keys of new documents nothing has written yet (see ``_after_flush``)."""
-    if session.info.get(KEYS_PENDING) or session.new or session.dirty or session.deleted:
-        session.flush()  # the commit's own flush comes after this event
-    pending = session.info.pop(KEYS_PENDING, None)
-    if pending:
-        from eoffice import search
-
-        search.store_reader_keys(session.connection(), pending)
-
-
-def _forget_pending(session: Session, *_: object) -> None:
-    session.info.pop(KEYS_PENDING, None)
-
-
-event.listen(Session, "after_flush", _after_flush)
-event.listen(Session, "before_commit", _before_commit)
-event.listen(Session, "after_rollback", _forget_pending)

@@ -13,15 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 
 from eoffice import audit
-from eoffice.identity import (
-    ApiToken,
-    UserSession,
-    check_password,
-    hash_password,
-    require_admin,
-    validate_password,
-)
+from eoffice.identity import check_password, hash_password, require_admin, validate_password
 from eoffice.org import User
+from eoffice.schema.identity import ApiToken, UserSession
 from storage.db import UnitOfWork
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 

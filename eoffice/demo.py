@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from eoffice import identity
+from eoffice import documents, identity, registers, tasks, uploads
 from eoffice.org import Role, Unit, UnitKind, User
 from storage.db import UnitOfWork, utcnow
 
@@ -97,7 +97,7 @@ DOCUMENTS = [
 
 def demo_pdf(sender: str, notation: str, summary: str, paragraphs: list[str]) -> bytes:
     """A one-page official letter in Vietnamese (Noto Sans: the Base-14 fonts lack Vietnamese)."""
-    import pymupdf
+    import pymupdf  # heavy (MuPDF): only the demo loader draws PDFs
 
     regular, bold = pymupdf.Font("notos"), pymupdf.Font("notosbo")
     doc = pymupdf.open()
@@ -121,8 +121,6 @@ async def load_demo_documents(uow: UnitOfWork, blobs: Any) -> list[int]:
     """Register DOCUMENTS with their PDFs and send most of them on (submitted, directed into
     tasks), after ``load_demo``; the caller commits. Returns the text-extraction jobs, which the
     server runs at its next start (or the caller's ingest runner)."""
-    from eoffice import documents, registers, tasks, uploads
-
     users = {u.username: u for u in (await uow.session.scalars(select(User))).all()}
     units = {u.code: u for u in (await uow.session.scalars(select(Unit))).all()}
     clerk, deputy = users["vanthu"], users["phochutich"]

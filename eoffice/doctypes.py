@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from storage.errors import Invalid
+
 
 @dataclass(frozen=True)
 class DocType:
@@ -56,8 +58,6 @@ CONG_VAN = BY_CODE["cong_van"]
 
 
 def doc_type(code: str) -> DocType:
-    from storage.errors import Invalid
-
     try:
         return BY_CODE[code]
     except KeyError:
@@ -99,8 +99,6 @@ def is_confidential(level: str) -> bool:
 
 
 def urgency(value: str) -> Urgency:
-    from storage.errors import Invalid
-
     try:
         return Urgency(value)
     except ValueError:
@@ -108,8 +106,6 @@ def urgency(value: str) -> Urgency:
 
 
 def confidentiality(value: str) -> Confidentiality:
-    from storage.errors import Invalid
-
     try:
         return Confidentiality(value)
     except ValueError:

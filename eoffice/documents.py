@@ -9,137 +9,19 @@ number, both allocated by ``eoffice.registers``.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
     func,
     select,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import access, audit, doctypes, ingest, registers, uploads
-from eoffice.access import Reason
+from eoffice import access, audit, doctypes, ingest, pdfpages, registers, search, uploads
 from eoffice.org import Role, User
+from eoffice.schema.documents import Attachment, Document, Grant, IngestJob, Reason, Status
 from eoffice.textfold import notation_key, sender_key
-from storage.db import Base, UnitOfWork, utcnow
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
-
-
-class Status(enum.StrEnum):
-    # incoming
-    REGISTERED = "registered"  # vào sổ, chưa trình
-    SUBMITTED = "submitted"  # đã trình lãnh đạo
-    IN_PROGRESS = "in_progress"  # đã có ý kiến chỉ đạo, đang xử lý
-    DONE = "done"  # hoàn thành
-    # outgoing
-    DRAFT = "draft"
-    IN_REVIEW = "in_review"
-    APPROVED = "approved"
-    ISSUED = "issued"
-
-
-STATUS_LABELS = {
-    Status.REGISTERED: "Đã vào sổ", Status.SUBMITTED: "Đã trình", Status.IN_PROGRESS: "Đang xử lý",
-    Status.DONE: "Hoàn thành", Status.DRAFT: "Dự thảo", Status.IN_REVIEW: "Đang trình duyệt",
-    Status.APPROVED: "Đã duyệt", Status.ISSUED: "Đã ban hành",
-}
-
-
-class Document(Base):
-    __tablename__ = "documents"
-    __table_args__ = (
-        Index("ix_documents_duplicate", "agency_id", "notation_key", "date_issued"),
-        Index("uq_documents_register_number", "register_id", "number", unique=True),  # a number once per register
-        Index("ix_documents_agency_direction_received", "agency_id", "direction", "received_at"),
-        Index("ix_documents_search_vector", "search_vector", postgresql_using="gin"),
-        Index("ix_documents_date_issued", "date_issued", "id"),  # search: the ids of a range of dates
-        Index("ix_documents_created_id", "created_at", "id"),  # lists: newest first, stopping at a page
-        # PostgreSQL also has ix_documents_sender_trgm (pg_trgm GIN on sender_key, migration 0013) where the
-        # extension could be created: the search's sender filter is a substring match
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    direction: Mapped[str] = mapped_column(String(3))
-    agency_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
-    register_id: Mapped[int | None] = mapped_column(ForeignKey("registers.id"))
-    number: Mapped[int | None] = mapped_column(Integer)
-    year: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20))
-    doc_type: Mapped[str] = mapped_column(String(30))
-    notation: Mapped[str] = mapped_column(String(100), default="")
-    notation_key: Mapped[str] = mapped_column(String(100), default="")
-    sender: Mapped[str] = mapped_column(String(300), default="")
-    sender_key: Mapped[str] = mapped_column(String(300), default="")
-    sender_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    date_issued: Mapped[dt.date | None] = mapped_column(Date)
-    received_at: Mapped[dt.datetime | None] = mapped_column()
-    summary: Mapped[str] = mapped_column(Text)
-    signer: Mapped[str] = mapped_column(String(200), default="")
-    urgency: Mapped[str] = mapped_column(String(20), default=doctypes.Urgency.NORMAL)
-    confidentiality: Mapped[str] = mapped_column(String(20), default=doctypes.Confidentiality.NORMAL)
-    page_count: Mapped[int] = mapped_column(Integer, default=0)
-    due_date: Mapped[dt.date | None] = mapped_column(Date)
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))  # outgoing: drafting unit
-    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # outgoing
-    source_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
-    has_scanned_pages: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # PostgreSQL full-text vector of the folded text (eoffice.search); unused on SQLite (FTS5 table)
-    search_vector: Mapped[Any | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), deferred=True)
-
-    @property
-    def confidential(self) -> bool:
-        return doctypes.is_confidential(self.confidentiality)
-
-    def public(self) -> dict[str, Any]:
-        t = doctypes.BY_CODE.get(self.doc_type)
-        return {
-            "id": self.id, "direction": self.direction, "agency_id": self.agency_id, "number": self.number,
-            "year": self.year, "status": self.status, "status_label": STATUS_LABELS.get(Status(self.status), ""),
-            "doc_type": self.doc_type, "doc_type_name": t.name if t else "", "notation": self.notation,
-            "sender": self.sender, "date_issued": _iso(self.date_issued), "received_at": _iso(self.received_at),
-            "summary": self.summary, "signer": self.signer, "urgency": self.urgency,
-            "confidentiality": self.confidentiality, "page_count": self.page_count,
-            "due_date": _iso(self.due_date), "unit_id": self.unit_id, "recipients": list(self.recipients or []),
-            "source_document_id": self.source_document_id, "has_scanned_pages": self.has_scanned_pages,
-        }
-
-
-def _iso(value: dt.date | dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-class Attachment(Base):
-    __tablename__ = "document_attachments"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    blob_key: Mapped[str] = mapped_column(String(64))
-    filename: Mapped[str] = mapped_column(String(255))
-    content_type: Mapped[str] = mapped_column(String(120))
-    size: Mapped[int] = mapped_column(Integer)
-    is_pdf: Mapped[bool] = mapped_column(Boolean, default=False)
-    page_count: Mapped[int | None] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(Text, default="", deferred=True)
-    scanned_pages: Mapped[list[int]] = mapped_column(JSON, default=list)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "filename": self.filename, "content_type": self.content_type, "size": self.size,
-                "is_pdf": self.is_pdf, "page_count": self.page_count, "scanned_pages": list(self.scanned_pages)}
-
 
 # ---- pure rules -------------------------------------------------------------------------------
 
@@ -222,7 +104,8 @@ async def register_incoming(
     confirm_duplicate: bool = False,
 ) -> tuple[Document, list[int]]:
     """Register an incoming document in the clerk's agency register. Returns the document and the
-    ids of the ingest jobs to start once the caller has committed (``IngestRunner.submit``)."""
+    ids of its ingest jobs, which the database's ingest runner takes once the caller has committed
+    (``ingest.start_after_commit``)."""
     require_clerk(actor)
     agency = await registers.agency_of(uow, actor.unit_id)
     now = utcnow()
@@ -262,12 +145,11 @@ async def register_incoming(
     )
     uow.session.add(doc)
     await uow.session.flush()
+    search.new_document(uow, doc.id)
     # a new document has no grants yet: no need for access.grant's look for an existing one
-    uow.session.add(access.Grant(document_id=doc.id, user_id=actor.id, reason=Reason.REGISTERED))
+    uow.session.add(Grant(document_id=doc.id, user_id=actor.id, reason=Reason.REGISTERED))
     job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p in files],
                             actor.id)
-    from eoffice import search
-
     await search.index_document(uow, doc, texts=[])  # its files' text comes with their extraction
     await audit.record(uow, actor, "document.register", "document", doc.id, number=number, year=year,
                        series=series, notation=doc.notation, duplicate_confirmed=confirm_duplicate)
@@ -284,10 +166,12 @@ async def _attach(uow: UnitOfWork, doc: Document, files: Sequence[tuple[str, str
             for key, filename, content_type, size, pages in files]
     uow.session.add_all(atts)
     await uow.session.flush()
-    jobs = [ingest.IngestJob(document_id=doc.id, attachment_id=att.id) for att in atts if att.is_pdf]
+    jobs = [IngestJob(document_id=doc.id, attachment_id=att.id) for att in atts if att.is_pdf]
     uow.session.add_all(jobs)
     await uow.session.flush()
-    return [job.id for job in jobs]
+    job_ids = [job.id for job in jobs]
+    ingest.start_after_commit(uow, job_ids)  # the text extraction starts once the caller commits
+    return job_ids
 
 
 async def add_attachments(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, doc: Document,
@@ -326,8 +210,6 @@ async def page_image(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, att
                      width: int = 800) -> bytes:
     """A page of a PDF attachment as PNG, for whoever may see its document (checked first, before
     the shared page cache of ``eoffice.pdfpages`` is asked)."""
-    from eoffice import pdfpages
-
     att = await get_attachment(uow, actor, attachment_id)
     if not att.is_pdf:
         raise Invalid("Tệp này không phải PDF.")
@@ -340,9 +222,9 @@ async def attachments_of(uow: UnitOfWork, doc: Document) -> list[Attachment]:
         select(Attachment).where(Attachment.document_id == doc.id).order_by(Attachment.id))).all())
 
 
-async def ingest_jobs_of(uow: UnitOfWork, doc: Document) -> list[ingest.IngestJob]:
+async def ingest_jobs_of(uow: UnitOfWork, doc: Document) -> list[IngestJob]:
     return list((await uow.session.scalars(
-        select(ingest.IngestJob).where(ingest.IngestJob.document_id == doc.id).order_by(ingest.IngestJob.id))).all())
+        select(IngestJob).where(IngestJob.document_id == doc.id).order_by(IngestJob.id))).all())
 
 
 TOTAL_CAP = 10_000  # list_documents counts this many rows and one more at most
@@ -382,8 +264,6 @@ async def list_documents(
         # the reader keys in the search vector find the newest visible ids bucket by bucket (the
         # same rounds as an empty search): the cost follows the page's depth, not how few of the
         # rows before it the user may see; the rows then pass access.visible once more
-        from eoffice import search
-
         conds = [c for c in (Document.direction == direction if direction else None,
                              Document.status == status if status else None) if c is not None]
         ids = [i for i, _ in await search.newest_visible(uow, viewer, conds, offset + limit)][offset:]

@@ -24,7 +24,7 @@ import zipfile
 
 from lxml import etree
 
-from eoffice.edxml_parse import MAX_PACKAGE_BYTES, Attachment, PackageError, _child, _local, _text
+from eoffice.edxml_xml import MAX_PACKAGE_BYTES, Attachment, PackageError, _child, _local, _text
 from eoffice.safe_names import extension, safe_filename
 
 XLINK = "http://www.w3.org/1999/xlink"

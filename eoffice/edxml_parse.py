@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 
-from storage.errors import Invalid
+from eoffice import edxml_signature
+from eoffice.agency_time import AGENCY_TZ
+from eoffice.edxml_attachments import read_attachments
+from eoffice.edxml_xml import MAX_PACKAGE_BYTES, Attachment, PackageError, _child, _find, _local, _text
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 OLD_NS = "http://www.go.vn/eDoc"  # the earlier eDoc exchange format (EdXMLEnvelope, MessageHeader at the top)
 LAYOUT_WRAPPED, LAYOUT_BARE, LAYOUT_EDOC = "edxml_wrapped", "edxml_envelope", "edoc_go_vn"
-MAX_PACKAGE_BYTES = 200 * 1024 * 1024
 
 BUSINESS_NEW, BUSINESS_RECALL, BUSINESS_UPDATE, BUSINESS_REPLACE = 0, 1, 2, 3
 BUSINESS_LABELS = {0: "Văn bản mới", 1: "Thu hồi", 2: "Cập nhật", 3: "Thay thế"}
@@ -48,31 +49,10 @@ PRIORITY_TO_URGENCY = {"0": "thuong", "1": "khan", "2": "thuong_khan", "3": "hoa
 URGENCY_TO_PRIORITY = {"thuong": "0", "khan": "1", "thuong_khan": "2", "hoa_toc": "3"}
 
 
-class PackageError(Invalid):
-    """A package that cannot be read unambiguously; ``problem`` says which check failed."""
-
-    def __init__(self, message: str, problem: str, **details: Any) -> None:
-        super().__init__(message, problem=problem, **details)
-        self.problem = problem
-
-
 @dataclass
 class Organ:
     organ_id: str = ""
     name: str = ""
-
-
-@dataclass
-class Attachment:
-    name: str
-    content_type: str
-    data: bytes
-    description: str = ""
-    content_id: str = ""
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
 
 
 @dataclass
@@ -224,39 +204,6 @@ def parse_xml(data: bytes) -> tuple[etree._Element, list[str]]:
     return root, recovered
 
 
-def _local(el: Any) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
-
-
-def _child(el: etree._Element | None, *names: str) -> etree._Element | None:
-    if el is None:
-        return None
-    for c in el:
-        if _local(c) in names:
-            return c
-    return None
-
-
-def _path(el: etree._Element | None, *path: str) -> etree._Element | None:
-    for name in path:
-        el = _child(el, *name.split("|"))
-    return el
-
-
-def _find(el: etree._Element | None, name: str) -> etree._Element | None:
-    if el is None:
-        return None
-    for c in el.iter():
-        if _local(c) in name.split("|"):
-            return c
-    return None
-
-
-def _text(el: etree._Element | None, *path: str) -> str:
-    node = _path(el, *path) if path else el
-    return "".join(node.itertext()).strip() if node is not None else ""
-
-
 def parse_date(value: str, where: str) -> dt.date | None:
     value = value.strip()
     if not value:
@@ -286,8 +233,6 @@ def parse_datetime(value: str, where: str) -> dt.datetime | None:
     if parsed is None:
         raise PackageError(f"Thời điểm không hợp lệ ({where}): «{value[:40]}».", "bad_date", field=where)
     if parsed.tzinfo is None:
-        from eoffice.registers import AGENCY_TZ
-
         parsed = parsed.replace(tzinfo=AGENCY_TZ)
     return parsed
 
@@ -342,9 +287,6 @@ def _envelope_parts(root: etree._Element, recovered: list[str]) -> tuple[str, et
 
 def parse(data: bytes) -> Package:
     """Read a package (document or status message); PackageError names what is wrong."""
-    from eoffice import edxml_signature
-    from eoffice.edxml_attachments import read_attachments
-
     root, recovered = parse_xml(data)
     layout, header = _envelope_parts(root, recovered)
     signature = edxml_signature.verify(root)

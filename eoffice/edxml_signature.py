@@ -69,8 +69,8 @@ def verify(root: etree._Element) -> SignatureCheck:
         return check
     check.signer, check.subject = _cn(cert.subject), cert.subject.rfc4514_string()
     check.issuer, check.serial = cert.issuer.rfc4514_string(), format(cert.serial_number, "X")
-    from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
-    from signxml.exceptions import InvalidInput, InvalidSignature
+    from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier  # heavy (signxml)
+    from signxml.exceptions import InvalidInput, InvalidSignature  # heavy (signxml)
 
     config = SignatureConfiguration(expect_references=True, signature_methods=frozenset(SignatureMethod),
                                     digest_algorithms=frozenset(DigestAlgorithm))

@@ -14,10 +14,10 @@ import anyio
 from sqlalchemy import select
 
 from eoffice import access, doctypes, registers, spreadsheet
-from eoffice.documents import Document
 from eoffice.org import Role, Unit, User
 from eoffice.registers import AGENCY_TZ, CONFIDENTIAL_SERIES, Direction, register_title
-from eoffice.tasks import Task, TaskRole
+from eoffice.schema.documents import Document
+from eoffice.schema.tasks import Task, TaskRole
 from storage.db import UnitOfWork
 from storage.errors import Forbidden, Invalid
 
@@ -107,9 +107,9 @@ def to_csv(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
 
 
 def to_xlsx(title: str, columns: list[str], rows: list[list[Any]]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Alignment, Font
+    from openpyxl import Workbook  # heavy (openpyxl): only an .xlsx export needs it
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # (as above)
+    from openpyxl.styles import Alignment, Font  # (as above)
 
     wb = Workbook()
     ws = wb.active

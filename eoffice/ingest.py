@@ -13,24 +13,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-from sqlalchemy import ForeignKey, Integer, String, case, literal, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import case, literal, select, update
 
-from eoffice import pdfworker
+from eoffice import pdfsandbox, pdfworker, search
 from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
-from storage.db import Base, Database, utcnow
+from eoffice.schema.documents import Attachment, Document, IngestJob, IngestStatus
+from storage.db import Database, UnitOfWork, utcnow
 from storage.errors import Invalid
 
 __all__ = ["SCANNED_MIN_CHARS", "Extraction", "Extractor", "IngestJob", "IngestRunner", "extract_text",
@@ -50,28 +49,7 @@ class BlobReader(Protocol):
 
     async def read(self, key: str, limit: int = ...) -> bytes: ...
 
-
-class IngestStatus:
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class IngestJob(Base):
-    __tablename__ = "ingest_jobs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    attachment_id: Mapped[int] = mapped_column(ForeignKey("document_attachments.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(12), default=IngestStatus.QUEUED, index=True)
-    progress: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str] = mapped_column(String(300), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "attachment_id": self.attachment_id, "status": self.status,
-                "progress": self.progress, "error": self.error}
+    def local_path(self, key: str) -> str | None: ...
 
 
 def looks_like_pdf(filename: str, content_type: str, head: bytes = b"") -> bool:
@@ -98,7 +76,7 @@ def inspect_pdf(data: bytes, filename: str = "", path: str | None = None, max_pa
                 max_points: float = 14400.0) -> PdfInfo:
     """Open and check a PDF, given as bytes or as the ``path`` of a local file (blocking: ``inspect``
     runs it in a PDF worker process). Raises Invalid with a clear message."""
-    import pymupdf
+    import pymupdf  # runs in a PDF worker process: MuPDF is loaded there
 
     name = f"«{filename}» " if filename else ""
     try:
@@ -124,8 +102,6 @@ def inspect_pdf(data: bytes, filename: str = "", path: str | None = None, max_pa
 async def inspect(data: bytes, filename: str = "", path: str | None = None) -> PdfInfo:
     """``inspect_pdf`` in a PDF worker process, within its time, memory, page-count and page-size
     limits: a crafted file is refused with a clear message, and nothing is registered."""
-    from eoffice import pdfsandbox
-
     lim = pdfsandbox.limits()
     try:
         return await pdfsandbox.call(inspect_pdf, data, filename, path, lim.max_pages, lim.max_page_points)
@@ -155,9 +131,7 @@ EXTRACT_TOO_COMPLEX = "Không trích xuất được văn bản: tệp PDF quá 
 
 
 def _too_complex(reason: str) -> Exception:
-    from eoffice.pdfsandbox import TooComplex
-
-    return TooComplex(EXTRACT_TOO_COMPLEX, reason=reason)
+    return pdfsandbox.TooComplex(EXTRACT_TOO_COMPLEX, reason=reason)
 
 
 class _Process:
@@ -193,8 +167,6 @@ class _Process:
         async with self._starting:
             if self._proc is None or self._proc.returncode is not None or self._reader is None \
                     or self._reader.done():
-                from eoffice import pdfsandbox
-
                 env = dict(os.environ, EOFFICE_PDF_WORKER_MEMORY=str(pdfsandbox.limits().memory))
                 self._order.clear()
                 self._ready = False
@@ -205,8 +177,6 @@ class _Process:
             return self._proc
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
-        from eoffice import pdfsandbox
-
         assert proc.stdout is not None
         try:
             while True:
@@ -321,7 +291,6 @@ class _Process:
             self._reader = None
 
 
-
 def default_processes() -> int:
     """Extraction processes for a server: two where it may use two cores or more. Extraction is
     the longest stage of registering a PDF (PyMuPDF's get_text, ~0.6 ms a page); with one process
@@ -381,12 +350,12 @@ class Extractor:
 
 
 def local_path(blobs: BlobReader, key: str) -> str | None:
-    from storage.blobs.local import LocalBlobStore
-
-    if isinstance(blobs, LocalBlobStore):
-        path = blobs.path(key)
-        if path.is_file() and path.stat().st_size <= MAX_PDF_BYTES:
-            return os.path.abspath(path)  # the worker has the same working directory, but be plain
+    """The blob's file for a PDF worker to read itself (not copied through the pipe), when the
+    store has one on this machine and it is not over ``MAX_PDF_BYTES``; else None."""
+    path = blobs.local_path(key)
+    with contextlib.suppress(OSError):  # removed meanwhile: the bytes path says so
+        if path is not None and os.path.getsize(path) <= MAX_PDF_BYTES:
+            return path
     return None
 
 
@@ -401,8 +370,6 @@ class _Prepared:
 
 async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_ids: list[int]) -> list[_Prepared]:
     """Read the jobs and their files (one query for all) and hand the files to the extractor."""
-    from eoffice.documents import Attachment
-
     async with db.uow(readonly=True) as uow:  # the job's state is written when there is progress to show
         rows = {r[0]: r for r in (await uow.session.execute(
             select(IngestJob.id, IngestJob.status, IngestJob.document_id, Attachment.id, Attachment.blob_key)
@@ -451,9 +418,6 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
     """Write the outcome of finished extractions, all in one short transaction whatever their
     number: the texts in one executemany, the jobs' state in one UPDATE, then per document its
     search index entry and its event."""
-    from eoffice import search
-    from eoffice.documents import Attachment, Document
-
     jobs = [j for j in jobs if not j.result.cancelled()]  # shutting down: recovered at the next start
     failed = [j for j in jobs if j.result.exception() is not None]
     done = [j for j in jobs if j.result.exception() is None]
@@ -512,9 +476,30 @@ async def run_job(db: Database, blobs: BlobReader, job_id: int, extractor: Extra
             await extractor.close()
 
 
+CONSUMER = "ingest"  # the runner's name among its database's consumers (storage.db.Database.consumers)
+
+
+def start_after_commit(uow: UnitOfWork, job_ids: Sequence[int]) -> None:
+    """Hand these jobs to the ingest runner of the unit of work's database once it has committed
+    (none after a rollback: the jobs do not exist). Without a runner (a CLI command, a test that
+    runs jobs itself) they wait in the table for ``IngestRunner.recover`` or ``run_job``."""
+    if not job_ids:
+        return
+    ids, db = list(job_ids), uow.db
+
+    def wake() -> None:
+        consumer = db.consumers.get(CONSUMER)
+        if consumer is not None:
+            consumer(ids)
+
+    uow.after_commit(wake)
+
+
 class IngestRunner:
-    """One background consumer of ingest jobs per process. ``submit`` after the registering
-    transaction committed; ``recover`` re-queues jobs a previous process left unfinished.
+    """One background consumer of ingest jobs per process, registered with its database: the
+    services that queue jobs hand them over after their commit (``start_after_commit``); ``submit``
+    takes more, and ignores a job it already has; ``recover`` re-queues jobs a previous process
+    left unfinished.
 
     A pipeline: while one document's text is written, the next ones are already being extracted
     (at most ``AHEAD`` files held in memory); results that are ready together are written in one
@@ -531,9 +516,14 @@ class IngestRunner:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._held: set[int] = set()  # submitted and not yet stored: a second submit is ignored
+        db.consumers[CONSUMER] = self.submit
 
     def submit(self, job_ids: Iterable[int]) -> None:
         for job_id in job_ids:
+            if job_id in self._held:
+                continue
+            self._held.add(job_id)
             self._idle.clear()
             self._queue.put_nowait(job_id)
         if self._task is None or self._task.done():
@@ -556,10 +546,13 @@ class IngestRunner:
                 while len(ahead) + len(ids) < self.AHEAD and not self._queue.empty():
                     ids.append(self._queue.get_nowait())
                 if ids:
+                    prepared: list[_Prepared] = []
                     try:
-                        ahead.extend(await _prepare(self.db, self.blobs, self.extractor, ids))
+                        prepared = await _prepare(self.db, self.blobs, self.extractor, ids)
                     except Exception:
                         log.exception("ingest jobs %s could not start", ids)
+                    self._held.difference_update(set(ids) - {p.job_id for p in prepared})  # done or gone
+                    ahead.extend(prepared)
                 if not ahead:
                     self._idle.set()
                     return
@@ -578,12 +571,16 @@ class IngestRunner:
                             if not ahead[0].result.done():
                                 break
                         ready.append(ahead.popleft())
-                    await _store(self.db, ready)
+                    try:
+                        await _store(self.db, ready)
+                    finally:
+                        self._held.difference_update(j.job_id for j in ready)
                 except Exception:
                     log.exception("ingest jobs crashed")
         finally:
             for job in ahead:
                 job.result.cancel()
+                self._held.discard(job.job_id)
 
     async def drain(self) -> None:
         """Wait until every submitted job has run (tests, benchmarks, shutdown)."""
@@ -592,6 +589,8 @@ class IngestRunner:
             await self._task
 
     async def stop(self) -> None:
+        if self.db.consumers.get(CONSUMER) == self.submit:
+            del self.db.consumers[CONSUMER]
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

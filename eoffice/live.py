@@ -28,10 +28,9 @@ from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, documents, outgoing, registers, tasks
-from eoffice.access import Reason
-from eoffice.documents import Document, Status
 from eoffice.org import User
-from eoffice.tasks import Task, TaskStatus
+from eoffice.schema.documents import Document, Grant, Reason, Status
+from eoffice.schema.tasks import DUE_SOON_DAYS, Task, TaskStatus
 from storage.db import UnitOfWork, utcnow
 from storage.errors import NotFound
 
@@ -104,13 +103,13 @@ async def unit_view(uow: UnitOfWork, user: User, unit_id: int) -> dict[str, Any]
                                   .limit(LIST_LIMIT))).all()
     overdue = await _count(uow, open_q.where(Task.deadline < today))
     due_soon = await _count(uow, open_q.where(
-        Task.deadline >= today, Task.deadline <= today + dt.timedelta(days=tasks.DUE_SOON_DAYS)))
+        Task.deadline >= today, Task.deadline <= today + dt.timedelta(days=DUE_SOON_DAYS)))
 
     since = utcnow() - dt.timedelta(days=INFORMED_DAYS)
     informed_q = select(Document).where(
-        select(access.Grant.id).where(access.Grant.document_id == Document.id, access.Grant.unit_id == unit_id,
-                                      access.Grant.reason == Reason.INFORMED,
-                                      access.Grant.created_at >= since).exists(),
+        select(Grant.id).where(Grant.document_id == Document.id, Grant.unit_id == unit_id,
+                                      Grant.reason == Reason.INFORMED,
+                                      Grant.created_at >= since).exists(),
         access.visible(viewer))
     in_agency: ColumnElement[bool] = Document.agency_id == unit_id
     to_issue_q = select(Document).where(in_agency, Document.direction == registers.Direction.OUT,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from eoffice.schema.identity import LoginAttempt
 from storage.db import UnitOfWork
 
 
@@ -54,8 +55,6 @@ class ThrottlePolicy:
 
 
 async def _failures(uow: UnitOfWork, since: dt.datetime, *conditions: object) -> tuple[int, dt.datetime | None]:
-    from eoffice.identity import LoginAttempt
-
     q = select(func.count(), func.max(LoginAttempt.at)).where(
         LoginAttempt.success.is_(False), LoginAttempt.at >= since, *conditions)  # type: ignore[arg-type]
     count, last = (await uow.session.execute(q)).one()
@@ -64,8 +63,6 @@ async def _failures(uow: UnitOfWork, since: dt.datetime, *conditions: object) ->
 
 async def wait_seconds(uow: UnitOfWork, policy: ThrottlePolicy, username: str, ip: str, now: dt.datetime) -> int:
     """Seconds before the next attempt for ``username`` from ``ip`` may be checked (0: now)."""
-    from eoffice.identity import LoginAttempt
-
     since = now - dt.timedelta(seconds=policy.window)
     last_ok = await uow.session.scalar(
         select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username, LoginAttempt.success.is_(True)))

@@ -2,8 +2,8 @@
 
 import eoffice.audit
 import eoffice.digest  # issue 4: the server's daily digest claims
-import eoffice.edxml  # issue 9: edXML links, messages, quarantine, status events
-import eoffice.identity
 import eoffice.org
+import eoffice.registers
+import eoffice.search  # tells Alembic's autogenerate to keep the SQLite FTS5 tables
 import eoffice.uploads  # noqa: F401
-from eoffice import access, documents, dossiers, ingest, outgoing, registers, search, tasks  # noqa: F401  (issue 4)
+from eoffice.schema import documents, dossiers, edxml, identity, outgoing, tasks  # noqa: F401

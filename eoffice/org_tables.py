@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,7 @@ def _csv_lines(data: bytes, source: str) -> list[list[str]]:
 
 
 def _xlsx_tables(data: bytes, source: str) -> list[Table]:
-    import zipfile
-
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # heavy (openpyxl): only an .xlsx file needs it
 
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)

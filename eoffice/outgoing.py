@@ -19,62 +19,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
-from eoffice import access, audit, doctypes, ingest, registers, search, uploads
-from eoffice.access import Reason
-from eoffice.documents import Document, Status, _attach, get_document
+from eoffice import access, audit, doctypes, ingest, registers, search, signatures, uploads
+from eoffice.documents import _attach, get_document
 from eoffice.org import Role, Unit, User
+from eoffice.schema.documents import Document, Reason, Status
+from eoffice.schema.outgoing import ApprovalStep, DocumentVersion
 from eoffice.textfold import format_notation, notation_key, sender_key
-from storage.db import Base, UnitOfWork, utcnow
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 if TYPE_CHECKING:
     from storage.blobs import BlobStore
-
-
-class DocumentVersion(Base):
-    __tablename__ = "document_versions"
-    __table_args__ = (UniqueConstraint("document_id", "version"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    summary: Mapped[str] = mapped_column(Text)
-    blob_key: Mapped[str | None] = mapped_column(String(64))
-    filename: Mapped[str | None] = mapped_column(String(255))
-    content_type: Mapped[str | None] = mapped_column(String(120))
-    size: Mapped[int | None] = mapped_column(Integer)
-    page_count: Mapped[int | None] = mapped_column(Integer)  # PDFs
-    note: Mapped[str] = mapped_column(Text, default="")
-    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.version, "summary": self.summary, "filename": self.filename,
-                "size": self.size, "note": self.note, "created_by": self.created_by,
-                "created_at": self.created_at.isoformat(),
-                "file_url": f"/api/draft-versions/{self.id}/file" if self.blob_key else None}
-
-
-class ApprovalStep(Base):
-    __tablename__ = "approval_steps"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    approver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, returned
-    request_comment: Mapped[str] = mapped_column(Text, default="")
-    comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    decided_at: Mapped[dt.datetime | None] = mapped_column()
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.version, "approver_id": self.approver_id,
-                "requested_by": self.requested_by, "status": self.status, "request_comment": self.request_comment,
-                "comment": self.comment, "created_at": self.created_at.isoformat(),
-                "decided_at": self.decided_at.isoformat() if self.decided_at else None}
 
 
 # ---- pure rules -------------------------------------------------------------------------------
@@ -282,6 +239,7 @@ async def create_draft(
                    sender_key=sender_key(agency.name), page_count=file.get("page_count") or 0)
     uow.session.add(doc)
     await uow.session.flush()
+    search.new_document(uow, doc.id)
     uow.session.add(DocumentVersion(document_id=doc.id, version=1, summary=doc.summary, note=note.strip(),
                                     created_by=actor.id, **file))
     await access.grant(uow, doc.id, Reason.DRAFTED, user_id=actor.id)
@@ -369,6 +327,7 @@ async def _new_step(uow: UnitOfWork, actor: User, doc: Document, approver: User,
     doc.status, doc.updated_at = Status.IN_REVIEW, utcnow()
     await uow.session.flush()
     await access.grant(uow, doc.id, Reason.APPROVER, user_id=approver.id)
+    search.keys_changed(uow, [doc.id])  # a grant and the status
     await audit.record(uow, actor, "draft.send", "document", doc.id, step_id=step.id, to=approver.username,
                        level=p.chain[index].unit_id, step=index + 1, of=len(p.chain))
     uow.emit(f"user:{approver.id}", "draft.to_approve", document_id=doc.id, step_id=step.id)
@@ -389,6 +348,7 @@ async def _finalise(uow: UnitOfWork, actor: User, doc: Document, step: ApprovalS
                     ) -> None:
     doc.status, doc.updated_at = Status.APPROVED, utcnow()
     await access.grant(uow, doc.id, Reason.TO_ISSUE, unit_id=doc.agency_id)
+    search.keys_changed(uow, [doc.id])  # approved: the clerk's rule reaches it
     await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=True, level=level)
     uow.emit(f"user:{doc.created_by}", "draft.approved", document_id=doc.id)
     uow.emit(f"unit:{doc.agency_id}", "draft.to_issue", document_id=doc.id)
@@ -431,6 +391,7 @@ async def return_draft(uow: UnitOfWork, actor: User, document_id: int, comment: 
     p = await progress(uow, doc)
     step.status, step.comment, step.decided_at = "returned", comment.strip(), utcnow()
     doc.status, doc.updated_at = Status.DRAFT, utcnow()
+    search.keys_changed(uow, [doc.id])
     level = p.chain[p.pending_level].unit_id if p.pending_level is not None and p.pending_level >= 0 else None
     await audit.record(uow, actor, "draft.return", "document", doc.id, step_id=step.id, level=level)
     uow.emit(f"user:{doc.created_by}", "draft.returned", document_id=doc.id)
@@ -509,6 +470,7 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
     doc.notation = format_notation(number, t.abbr, agency.code, unit.code if unit and not t.abbr else "")
     doc.notation_key, doc.date_issued, doc.signer = notation_key(doc.notation), date_issued, signer.strip()
     doc.status, doc.updated_at = Status.ISSUED, now
+    search.keys_changed(uow, [doc.id])  # its number and date issued
     latest = await _latest(uow, doc.id)
     files = []
     if latest is not None and latest.blob_key:
@@ -529,6 +491,7 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
             due_date=doc.due_date, source_document_id=doc.id, created_by=None)
         uow.session.add(copy)
         await uow.session.flush()
+        search.new_document(uow, copy.id)
         job_ids += await _attach(uow, copy, files, None)
         await access.grant(uow, copy.id, Reason.RECEIVED, unit_id=target.id)
         await search.index_document(uow, copy)
@@ -543,8 +506,6 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
     uow.emit(f"document:{doc.id}", "document.issued", notation=doc.notation)
     uow.emit(f"user:{doc.created_by}", "draft.issued", document_id=doc.id)
     if blobs is not None:
-        from eoffice import signatures
-
         await signatures.sign_issued(uow, actor, blobs, doc)
     return doc, copies, job_ids
 

@@ -316,7 +316,7 @@ def shutdown() -> None:
 
 
 def _serve(inp: BinaryIO, out: BinaryIO) -> None:
-    import pymupdf
+    import pymupdf  # child process only (python -m eoffice.pdfsandbox)
 
     import eoffice.pdfpages  # noqa: F401  (the page functions jobs name: imported before, not in, the first job)
 
@@ -363,7 +363,7 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
 
 
 def main() -> None:
-    import resource
+    import resource  # Unix only; the child caps its own memory
 
     memory = int(os.environ.get("EOFFICE_PDF_WORKER_MEMORY", "0"))
     if memory > 0:

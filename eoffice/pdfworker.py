@@ -17,6 +17,7 @@ Frames both ways: 4-byte big-endian length, then that many bytes.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import sys
 import time
@@ -49,7 +50,7 @@ class Extraction:
 
 def extract_text(data: bytes, progress: Callable[[int, int], None] | None = None) -> Extraction:
     """Text of every page; pages with images and (almost) no text flagged. Blocking."""
-    import pymupdf
+    import pymupdf  # in the worker process (or the one PyMuPDF thread), not at import
 
     out = Extraction()
     with pymupdf.open(stream=data, filetype="pdf") as doc:
@@ -80,7 +81,7 @@ def read_frame(inp: BinaryIO) -> bytes | None:
 
 def serve(inp: BinaryIO, out: BinaryIO) -> None:
     """Answer requests until stdin closes."""
-    import pymupdf
+    import pymupdf  # in the worker process (or the one PyMuPDF thread), not at import
 
     pymupdf.TOOLS.mupdf_display_errors(False)  # errors travel in the answers, not on stderr
 
@@ -128,8 +129,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
 def main() -> None:
     # The answers get their own copy of stdout; anything else written to stdout (MuPDF's or
     # PyMuPDF's messages about a damaged file) goes to stderr instead of into the frames.
-    import os
-    import resource
+    import resource  # Unix only; the worker caps its own memory
 
     memory = int(os.environ.get("EOFFICE_PDF_WORKER_MEMORY", "0"))  # eoffice.pdfsandbox.Limits.memory
     if memory > 0:

@@ -21,11 +21,12 @@ from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
+from eoffice.agency_time import AGENCY_TZ, local_date
+from eoffice.doctypes import BY_CODE
 from eoffice.org import Unit
 from storage.db import Base, UnitOfWork, utcnow
 from storage.errors import Invalid, NotFound
 
-AGENCY_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CONFIDENTIAL_SERIES = "mat"
 
 
@@ -52,12 +53,6 @@ class Register(Base):
 
 # ---- pure rules -------------------------------------------------------------------------------
 
-def local_date(at: dt.datetime, tz: ZoneInfo = AGENCY_TZ) -> dt.date:
-    if at.tzinfo is None:
-        raise ValueError("naive datetime")
-    return at.astimezone(tz).date()
-
-
 def register_year(at: dt.datetime, tz: ZoneInfo = AGENCY_TZ) -> int:
     """The register year of a moment: 31/12 23:30 in Hà Nội is still the old year, 01/01 00:10 the new."""
     return local_date(at, tz).year
@@ -73,8 +68,6 @@ def series_for(direction: str, doc_type: str, confidential: bool) -> str:
 
 
 def register_title(direction: str, series: str, year: int) -> str:
-    from eoffice.doctypes import BY_CODE
-
     confidential = series == CONFIDENTIAL_SERIES or series.startswith(CONFIDENTIAL_SERIES + ":")
     kind = series.split(":", 1)[1] if ":" in series else ("" if confidential else series)
     name = "Sổ đăng ký văn bản " + ("mật " if confidential else "") + ("đến" if direction == Direction.IN else "đi")

@@ -16,7 +16,7 @@ finds ``Công văn triển khai`` and ``123 ubnd vx`` finds ``123/UBND-VX``.
   matches of the newest buckets, widened until there are ``candidates`` of them. An empty query
   (filters only) lists the newest documents the same way, without words, and so do the document
   lists (``newest_visible``, ``eoffice.documents.list_documents``). The keys are rewritten whenever
-  grants or the fields of the clerk's rule change (``eoffice.access`` listens to flushes); hits are
+  grants or the fields of the clerk's rule change (the services say so: ``keys_changed``); hits are
   checked once more with ``access.visible``.
 - SQLite: an FTS5 table ``documents_fts`` (rowid = document id), ranked with ``bm25``. The
   migration creates it; Alembic is told below not to propose dropping it on autogenerate.
@@ -36,12 +36,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, cast, func, literal_column, select, text
+from sqlalchemy import Connection, cast, exists, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, doctypes
 from eoffice.org import User
+from eoffice.schema.documents import Attachment, Document, Grant
+from eoffice.schema.tasks import Task
 from eoffice.textfold import fold, folded_words, words
 from storage.db import UnitOfWork
 from storage.errors import Invalid
@@ -167,14 +169,14 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
     """``index_document`` for several documents, in one statement (two on SQLite) when their keys
     are stored already.
 
-    On PostgreSQL the reader keys and other meta lexemes in the vector are kept as they are: the
-    flush listener of ``eoffice.access`` keeps them current, and this function flushes first. Only
-    a new document whose keys are still pending (``access.KEYS_PENDING``) gets them written here."""
-    from eoffice.documents import Attachment
-
+    On PostgreSQL the reader keys and other meta lexemes in the vector are kept as they are,
+    after the changes noted so far (``keys_changed``) are written. Only a new document whose keys
+    are still pending (``new_document``) gets them written here."""
     if not items:
         return
-    await uow.session.flush()  # pending grants and fields reach the stored keys before they are kept
+    await uow.session.flush()
+    if uow.dialect == "postgresql":
+        await write_keys(uow)  # noted grants and fields reach the stored keys before they are kept
     bodies: list[tuple[Any, str]] = []
     for doc, texts in items:
         if texts is None:
@@ -184,7 +186,7 @@ async def index_documents(uow: UnitOfWork, items: Sequence[tuple[Any, Sequence[s
         bodies.append((doc, index_text(doc.notation, doc.sender, doc.summary, doc.signer, t.name if t else "",
                                        *texts)))
     if uow.dialect == "postgresql":
-        pending: set[int] = uow.session.sync_session.info.get(access.KEYS_PENDING, set())
+        pending: set[int] = uow.session.sync_session.info.get(KEYS_PENDING, set())
         keep = [{"id": doc.id, "vector": tsvector_literal(body)} for doc, body in bodies if doc.id not in pending]
         for doc, body in bodies:
             if doc.id in pending:  # a new document: its keys are written with its words
@@ -240,13 +242,11 @@ _REPLACE_META = text(
 
 def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
     """Rewrite the reader keys in the vectors of these documents from their current rows and
-    grants (PostgreSQL; synchronous, for ``eoffice.access``'s flush listener)."""
-    from eoffice.documents import Document
-
+    grants (PostgreSQL; synchronous, in a connection of the transaction: ``write_keys``)."""
     ids = sorted(set(doc_ids))
     if not ids:
         return
-    grant = access.Grant
+    grant = Grant
     docs: dict[int, tuple[Any, ...]] = {}
     issued: dict[int, dt.date | None] = {}
     grants: dict[int, list[tuple[int | None, int | None]]] = {}
@@ -263,6 +263,60 @@ def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
               for i, d in docs.items()]
     if params:
         connection.execute(_REPLACE_META, params)
+
+
+# ---- keeping the reader keys of the search index in step (PostgreSQL) -------------------------
+# The services that change what the keys are made of say so on their unit of work: a new document
+# (``new_document``), a grant given or a field the rule or the index reads changed (``keys_changed``,
+# ACCESS_FIELDS and INDEX_FIELDS below). The keys are rewritten in the same transaction, before a
+# search reads them and before the commit, from the rows as they are then. A change made without
+# telling (a Core ``update``, an ORM edit outside the services) must call ``keys_changed`` too.
+
+ACCESS_FIELDS = ("agency_id", "confidentiality", "number", "status")  # what the clerk's rule reads
+INDEX_FIELDS = (*ACCESS_FIELDS, "date_issued")  # also in the vector: its year and month
+
+KEYS_PENDING = "eoffice_reader_keys_pending"  # session.info: new documents whose keys are not stored yet
+KEYS_CHANGED = "eoffice_reader_keys_changed"  # session.info: documents whose stored keys are out of date
+_KEYS_HOOKED = "eoffice_reader_keys_hooked"  # session.info: the commit writes what is left
+
+
+def _keys_info(uow: UnitOfWork) -> dict[Any, Any]:
+    info = uow.session.sync_session.info
+    if not info.get(_KEYS_HOOKED):
+        info[_KEYS_HOOKED] = True
+        uow.before_commit(lambda: write_keys(uow, new_documents=True))
+    return info
+
+
+def new_document(uow: UnitOfWork, doc_id: int) -> None:
+    """A document was created in this unit of work. Its keys are not written now: its words
+    follow (registration gives its grant, then indexes it), and ``index_document`` writes its keys
+    and words in one statement, from the rows as they are then. If nothing indexes it, the commit
+    writes them."""
+    if uow.dialect == "postgresql":
+        _keys_info(uow).setdefault(KEYS_PENDING, set()).add(doc_id)
+
+
+def keys_changed(uow: UnitOfWork, doc_ids: Iterable[int]) -> None:
+    """Grants of these documents were given, or a field the access rule or the index reads
+    changed: their stored keys are rewritten before the next search reads them, or at the commit."""
+    if uow.dialect == "postgresql":
+        _keys_info(uow).setdefault(KEYS_CHANGED, set()).update(doc_ids)
+
+
+async def write_keys(uow: UnitOfWork, new_documents: bool = False) -> None:
+    """Rewrite the keys noted by ``keys_changed`` (PostgreSQL), after a flush; with
+    ``new_documents`` (the commit) also those of new documents nothing indexed."""
+    info = uow.session.sync_session.info
+    pending: set[int] = info.get(KEYS_PENDING, set())
+    if not (info.get(KEYS_CHANGED) or (new_documents and pending)):
+        return
+    await uow.session.flush()
+    ids = info.pop(KEYS_CHANGED, set()) - pending  # a new one's are written with its words
+    if new_documents:
+        ids |= info.pop(KEYS_PENDING, set())
+    if ids:
+        await uow.session.run_sync(lambda s: store_reader_keys(s.connection(), ids))
 
 
 @dataclass(frozen=True)
@@ -284,8 +338,6 @@ class Hit:
 
 
 def _filters(f: Filters) -> list[ColumnElement[bool]]:
-    from eoffice.documents import Document
-
     out: list[ColumnElement[bool]] = []
     if f.direction:
         out.append(Document.direction == f.direction)
@@ -308,13 +360,6 @@ def _filters(f: Filters) -> list[ColumnElement[bool]]:
 
 
 def _unit_filter(unit_id: int) -> ColumnElement[bool]:
-    from sqlalchemy import exists, or_
-
-    from eoffice.documents import Document
-    try:
-        from eoffice.tasks import Task
-    except ImportError:  # before the tasks module exists
-        return Document.agency_id == unit_id
     return or_(Document.agency_id == unit_id,
                exists(select(Task.id).where(Task.document_id == Document.id, Task.assignee_unit_id == unit_id)))
 
@@ -326,8 +371,6 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
     On PostgreSQL ranking is computed over the matches of the newest buckets, at least
     ``candidates`` of them when there are that many, which keeps a query for a very common word
     bounded on a million documents. SQLite (small installations) ranks every match."""
-    from eoffice.documents import Document
-
     terms = words(query)[:MAX_QUERY_WORDS]
     if len(query) > 500:
         raise Invalid("Chuỗi tìm kiếm quá dài.")
@@ -393,8 +436,7 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     oldest id issued in it (read from the index on (date issued, id), one day at a time), so a
     range far back starts where its documents are. The best of all rounds are the best overall,
     since a rank depends on the document alone."""
-    from eoffice.documents import Document
-
+    await write_keys(uow)  # keys noted in this unit of work are stored before they are read
     # JIT compilation costs ~90 ms per query here and pays off only for long analytics; the plan
     # depends on the tsquery's words, so no generic plan for a prepared statement
     floor = 0
@@ -459,8 +501,8 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
 
 def _keep_fts_tables(autogen_context: Any, upgrade_ops: Any, *args: Any) -> Any:
     """Autogenerate on SQLite reflects the FTS5 table and its shadow tables and would drop them."""
-    from alembic.operations import ops
-    from alembic.util.langhelpers import PriorityDispatchResult
+    from alembic.operations import ops  # migration tooling: only when Alembic compares
+    from alembic.util.langhelpers import PriorityDispatchResult  # (as above)
 
     upgrade_ops.ops[:] = [
         op for op in upgrade_ops.ops if not (isinstance(op, ops.DropTableOp) and op.table_name in FTS_TABLES)
@@ -470,8 +512,8 @@ def _keep_fts_tables(autogen_context: Any, upgrade_ops: Any, *args: Any) -> Any:
 
 def _register_alembic_hook() -> None:
     try:
-        from alembic.autogenerate.compare import comparators
-        from alembic.util.langhelpers import DispatchPriority
+        from alembic.autogenerate.compare import comparators  # optional at run time: guarded
+        from alembic.util.langhelpers import DispatchPriority  # (as above)
     except ImportError:  # pragma: no cover - alembic is a dependency
         return
     comparators.dispatch_for("autogenerate", qualifier="sqlite", priority=DispatchPriority.LAST)(_keep_fts_tables)

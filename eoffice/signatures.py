@@ -30,10 +30,11 @@ from typing import Any
 
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
+from sqlalchemy import select
 
 from eoffice import audit, documents, ingest
-from eoffice.documents import Attachment, Document
 from eoffice.org import User
+from eoffice.schema.documents import Attachment, Document, Status
 from storage.blobs import BlobStore
 from storage.db import UnitOfWork
 from storage.errors import Conflict, Invalid
@@ -92,7 +93,7 @@ class SignatureReport:
 
 
 def _loader() -> Any:
-    from pyhanko.sign import signers
+    from pyhanko.sign import signers  # heavy (pyHanko)
 
     return signers
 
@@ -106,7 +107,7 @@ def load_signer(config: SigningConfig) -> Any:
 
 
 def _reader(data: bytes) -> Any:
-    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.pdf_utils.reader import PdfFileReader  # heavy (pyHanko)
 
     try:
         return PdfFileReader(BytesIO(data), strict=False)
@@ -120,8 +121,8 @@ def signature_count(data: bytes) -> int:
 
 async def sign_pdf(data: bytes, signer: Any, *, reason: str = "", location: str = "") -> bytes:
     """Add a PAdES signature as an incremental update (earlier signatures stay valid)."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # heavy (pyHanko)
+    from pyhanko.sign import fields  # heavy (pyHanko)
 
     signers = _loader()
     try:
@@ -148,11 +149,11 @@ def _subject(cert: Any) -> str:
 
 async def verify_pdf(data: bytes, trust_roots: list[asn1_x509.Certificate] | None = None) -> list[SignatureReport]:
     """Every signature of a PDF, checked. An unsigned PDF gives an empty list."""
-    from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
-    from pyhanko.sign.validation import async_validate_pdf_signature
-    from pyhanko.sign.validation.errors import SignatureValidationError
-    from pyhanko.sign.validation.status import SignatureCoverageLevel
-    from pyhanko_certvalidator import ValidationContext
+    from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification  # heavy (pyHanko)
+    from pyhanko.sign.validation import async_validate_pdf_signature  # heavy (pyHanko)
+    from pyhanko.sign.validation.errors import SignatureValidationError  # heavy (pyHanko)
+    from pyhanko.sign.validation.status import SignatureCoverageLevel  # heavy (pyHanko)
+    from pyhanko_certvalidator import ValidationContext  # heavy (pyHanko)
 
     roots = list(trust_roots if trust_roots is not None else trust_roots_from_env())
     reports = []
@@ -231,10 +232,8 @@ async def sign_issued(uow: UnitOfWork, actor: User, blobs: BlobStore, doc: Docum
     config = config or SigningConfig.from_env()
     if config is None:
         return []
-    if doc.direction != "out" or doc.status != documents.Status.ISSUED:
+    if doc.direction != "out" or doc.status != Status.ISSUED:
         raise Conflict("Chỉ ký số văn bản đi đã phát hành.")
-    from sqlalchemy import select
-
     signer = load_signer(config)
     ours = signer.signing_cert.sha256
     signed = []

@@ -27,10 +27,10 @@ from typing import Any
 from sqlalchemy import select
 
 from eoffice import registers
-from eoffice.documents import Document
 from eoffice.org import Role, Unit, User
 from eoffice.registers import AGENCY_TZ, local_date
-from eoffice.tasks import Task, TaskRole, TaskStatus
+from eoffice.schema.documents import Document
+from eoffice.schema.tasks import Task, TaskRole, TaskStatus
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Forbidden, Invalid
 

@@ -11,142 +11,31 @@ task. Every query below is limited by ``eoffice.access.visible``.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, and_, exists, or_, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import and_, exists, or_, select
 
-from eoffice import access, audit, edxml, uploads
-from eoffice.access import Reason
-from eoffice.documents import Document, Status, get_document
+from eoffice import access, audit, edxml, search, uploads
+from eoffice.documents import get_document
 from eoffice.org import Role, Unit, User
 from eoffice.registers import local_date
-from storage.db import Base, UnitOfWork, utcnow
+from eoffice.schema.documents import Document, Grant, Reason, Status
+from eoffice.schema.tasks import (
+    CLOSED,
+    DUE_SOON_DAYS,
+    DirectionNote,
+    ExtensionRequest,
+    Submission,
+    Task,
+    TaskRole,
+    TaskStatus,
+    TaskUpdate,
+    deadline_state,
+)
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
-
-DUE_SOON_DAYS = 2
-
-
-class TaskRole(enum.StrEnum):
-    MAIN = "main"  # chủ trì
-    COLLAB = "collab"  # phối hợp
-
-
-class TaskStatus(enum.StrEnum):
-    OPEN = "open"  # chưa xử lý
-    IN_PROGRESS = "in_progress"
-    RETURNED = "returned"  # trả lại
-    DONE = "done"
-    WITHDRAWN = "withdrawn"  # thu hồi by the assigner
-
-
-TASK_STATUS_LABELS = {TaskStatus.OPEN: "Chưa xử lý", TaskStatus.IN_PROGRESS: "Đang xử lý",
-                      TaskStatus.RETURNED: "Đã trả lại", TaskStatus.DONE: "Hoàn thành",
-                      TaskStatus.WITHDRAWN: "Đã thu hồi"}
-CLOSED = (TaskStatus.DONE, TaskStatus.WITHDRAWN)  # nothing more to do on them
-
-
-class Submission(Base):
-    __tablename__ = "document_submissions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    submitted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    to_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    note: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, directed
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    decided_at: Mapped[dt.datetime | None] = mapped_column()
-
-
-class DirectionNote(Base):
-    """Ý kiến chỉ đạo."""
-
-    __tablename__ = "document_directions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    leader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    text: Mapped[str] = mapped_column(Text)
-    deadline: Mapped[dt.date | None] = mapped_column(Date)
-    informed: Mapped[str] = mapped_column(Text, default="")  # readable list, for the record
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class Task(Base):
-    __tablename__ = "tasks"
-    __table_args__ = (
-        Index("ix_tasks_assignee_user_status", "assignee_user_id", "status"),
-        Index("ix_tasks_assignee_unit_status", "assignee_unit_id", "status"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    direction_id: Mapped[int | None] = mapped_column(ForeignKey("document_directions.id"))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)
-    role: Mapped[str] = mapped_column(String(10), default=TaskRole.MAIN)
-    assignee_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    assignee_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    assigned_by: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    title: Mapped[str] = mapped_column(String(500))
-    instruction: Mapped[str] = mapped_column(Text, default="")
-    deadline: Mapped[dt.date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(12), default=TaskStatus.OPEN)
-    progress: Mapped[int] = mapped_column(Integer, default=0)
-    result: Mapped[str] = mapped_column(Text, default="")
-    result_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
-    completed_at: Mapped[dt.datetime | None] = mapped_column()
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self, today: dt.date | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id, "document_id": self.document_id, "parent_id": self.parent_id, "role": self.role,
-            "assignee_user_id": self.assignee_user_id, "assignee_unit_id": self.assignee_unit_id,
-            "assigned_by": self.assigned_by, "title": self.title, "instruction": self.instruction,
-            "deadline": self.deadline.isoformat() if self.deadline else None, "status": self.status,
-            "status_label": TASK_STATUS_LABELS.get(TaskStatus(self.status), ""), "progress": self.progress,
-            "result": self.result, "result_document_id": self.result_document_id,
-            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
-            "deadline_state": deadline_state(self, today or local_date(utcnow())),
-        }
-
-
-class TaskUpdate(Base):
-    __tablename__ = "task_updates"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    kind: Mapped[str] = mapped_column(String(20))  # progress, comment, return, extension, complete, pass_down
-    text: Mapped[str] = mapped_column(Text, default="")
-    progress: Mapped[int | None] = mapped_column(Integer)
-    blob_key: Mapped[str | None] = mapped_column(String(64))
-    filename: Mapped[str | None] = mapped_column(String(255))
-    content_type: Mapped[str | None] = mapped_column(String(120))
-    size: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "task_id": self.task_id, "user_id": self.user_id, "kind": self.kind,
-                "text": self.text, "progress": self.progress, "filename": self.filename, "size": self.size,
-                "file_url": f"/api/task-updates/{self.id}/file" if self.blob_key else None,
-                "created_at": self.created_at.isoformat()}
-
-
-class ExtensionRequest(Base):
-    __tablename__ = "task_extensions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
-    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    old_deadline: Mapped[dt.date | None] = mapped_column(Date)
-    new_deadline: Mapped[dt.date] = mapped_column(Date)
-    reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, refused
-    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    decided_at: Mapped[dt.datetime | None] = mapped_column()
-    note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
 
 # ---- pure rules -------------------------------------------------------------------------------
 
@@ -175,21 +64,6 @@ def _int_or_none(v: Any) -> int | None:
         return int(v)
     except (TypeError, ValueError):
         raise Invalid("Mã người dùng/đơn vị không hợp lệ.") from None
-
-
-def deadline_state(task: Task, today: dt.date) -> str:
-    """none | ok | due_soon | overdue (open tasks); on_time | late (done tasks)."""
-    if task.status == TaskStatus.DONE:
-        if task.deadline is None or task.completed_at is None:
-            return "on_time"
-        return "on_time" if local_date(task.completed_at) <= task.deadline else "late"
-    if task.deadline is None:
-        return "none"
-    if task.deadline < today:
-        return "overdue"
-    if (task.deadline - today).days <= DUE_SOON_DAYS:
-        return "due_soon"
-    return "ok"
 
 
 def handles(user: User, task: Task) -> bool:
@@ -231,6 +105,7 @@ async def _check_target(uow: UnitOfWork, a: Assignee) -> None:
 async def _grant(uow: UnitOfWork, doc_id: int | None, reason: str, a: Assignee) -> None:
     if doc_id is not None:
         await access.grant(uow, doc_id, reason, user_id=a.user_id, unit_id=a.unit_id)
+        search.keys_changed(uow, [doc_id])
 
 
 def visible_tasks(viewer: access.Viewer) -> Any:
@@ -282,6 +157,7 @@ async def submit(uow: UnitOfWork, actor: User, document_id: int, to_user_id: int
     doc.updated_at = utcnow()
     await uow.session.flush()
     await access.grant(uow, doc.id, Reason.SUBMITTED, user_id=leader.id)
+    search.keys_changed(uow, [doc.id])  # a grant and the status
     await audit.record(uow, actor, "document.submit", "document", doc.id, to=leader.username)
     uow.emit(f"user:{leader.id}", "document.submitted", document_id=doc.id, submission_id=sub.id)
     uow.emit(f"document:{doc.id}", "document.submitted", to_user_id=leader.id)
@@ -336,6 +212,7 @@ async def direct(
             Submission.status == "pending"))).all():
         sub.status, sub.decided_at = "directed", utcnow()
     doc.status, doc.updated_at = Status.IN_PROGRESS, utcnow()
+    search.keys_changed(uow, [doc.id])  # the director's grant and the status
     await audit.record(uow, actor, "document.direct", "document", doc.id, direction_id=note.id,
                        tasks=[t.id for t in tasks], deadline=deadline,
                        informed=[(a.user_id, a.unit_id) for a in info])
@@ -559,6 +436,7 @@ async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, u
             doc = await uow.session.get(Document, task.document_id)
             if doc is not None:
                 doc.status, doc.updated_at = Status.DONE, utcnow()
+                search.keys_changed(uow, [doc.id])
                 await edxml.record_status(uow, actor, doc.id, "06")  # issue 9: edXML status back to the sender
     await audit.record(uow, actor, "task.complete", "task", task.id, result_document_id=result_document_id,
                        files=[f.filename for f in files], on_time=deadline_state(task, _today()) == "on_time")
@@ -727,13 +605,13 @@ async def inbox(uow: UnitOfWork, actor: User) -> dict[str, Any]:
         _mine(actor), Task.status.in_([TaskStatus.OPEN, TaskStatus.IN_PROGRESS]), visible_tasks(viewer))
         .order_by(Task.deadline.is_(None), Task.deadline, Task.id))).all()
     since = utcnow() - dt.timedelta(days=30)
-    targets = [access.Grant.user_id == actor.id]
+    targets = [Grant.user_id == actor.id]
     if viewer.unit_ids:
-        targets.append(access.Grant.unit_id.in_(sorted(viewer.unit_ids)))
+        targets.append(Grant.unit_id.in_(sorted(viewer.unit_ids)))
     informed = (await s.scalars(select(Document).where(
-        exists(select(access.Grant.id).where(access.Grant.document_id == Document.id,
-                                             access.Grant.reason == Reason.INFORMED,
-                                             access.Grant.created_at >= since, or_(*targets))),
+        exists(select(Grant.id).where(Grant.document_id == Document.id,
+                                             Grant.reason == Reason.INFORMED,
+                                             Grant.created_at >= since, or_(*targets))),
         access.visible(viewer)).order_by(Document.id.desc()).limit(50))).all()
     today = _today()
     return {"submitted": [d.public() for d in submitted], "tasks": [t.public(today) for t in open_tasks],

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from eoffice.doctypes import BY_ABBR
 from storage.errors import Invalid
 
 _D = str.maketrans({"đ": "d", "Đ": "D"})
@@ -116,8 +117,6 @@ class Notation:
     @property
     def abbr(self) -> str:
         """The document-type abbreviation if the symbol starts with one (``QĐ`` of ``QĐ-UBND``)."""
-        from eoffice.doctypes import BY_ABBR
-
         head = self.symbol.rsplit("/", 1)[-1].split("-", 1)[0]
         return head if head in BY_ABBR and "-" in self.symbol else ""
 

@@ -2,7 +2,10 @@
 
 The unit of work commits only on an explicit ``await uow.commit()``; leaving the block
 without it rolls back. Events emitted during the unit of work get their per-topic sequence
-number inside the same transaction and are published to the broker after the commit.
+number inside the same transaction and are published to the broker after the commit; other
+work that must wait for the commit (waking a background worker) is registered with
+``uow.after_commit`` and runs once after it, never after a rollback; work that must be done in
+the transaction just before it commits (eoffice's search keys) with ``uow.before_commit``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import inspect
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
+from storage.errors import Invalid
 from storage.private_files import create_private_file, private_dir, tighten
 
 log = logging.getLogger(__name__)
@@ -84,8 +89,6 @@ def _check_lengths(mapper: Any, _connection: Any, target: Any) -> None:
     for key, length in sized:
         value = state.get(key)
         if isinstance(value, str) and len(value) > length:
-            from storage.errors import Invalid
-
             raise Invalid(f"«{key}» quá dài (tối đa {length} ký tự).", field=key)
 
 
@@ -224,6 +227,7 @@ async def checkpoint_truncate(db: Database) -> bool:
 
 
 Publisher = Callable[[list[dict[str, Any]]], Awaitable[None]]
+Hook = Callable[[], object]  # after a commit: a plain function, or one returning an awaitable
 
 
 class Database:
@@ -237,6 +241,9 @@ class Database:
             self.engine.execution_options(**{READONLY_OPTION: True}), expire_on_commit=False, autoflush=True
         )
         self.publisher = publisher
+        # Background consumers of this database's work, by name (eoffice's "ingest" runner): a
+        # service hands them what it queued once its unit of work commits (``uow.after_commit``).
+        self.consumers: dict[str, Callable[[list[int]], None]] = {}
 
     @property
     def dialect(self) -> str:
@@ -258,6 +265,8 @@ class UnitOfWork:
         self.readonly = readonly
         self._session: AsyncSession | None = None
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self._after_commit: list[Hook] = []
+        self._before_commit: list[Hook] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -272,6 +281,8 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = (self.db.readonly_sessionmaker if self.readonly else self.db.sessionmaker)()
         self._pending = []
+        self._after_commit = []
+        self._before_commit = []
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -285,37 +296,68 @@ class UnitOfWork:
             await self._session.close()
             self._session = None
             self._pending = []
+            self._after_commit = []  # not committed: the work waiting for the commit is dropped
+            self._before_commit = []
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: if the block raises, what it wrote and the events it emitted are
         both dropped, and the unit of work goes on (e.g. a refused import gets quarantined)."""
-        queued = len(self._pending)
+        queued, hooks = len(self._pending), len(self._after_commit)
         try:
             async with self.session.begin_nested():
                 yield
         except BaseException:
             del self._pending[queued:]
+            del self._after_commit[hooks:]
             raise
 
     def emit(self, topic: str, type_: str, **data: Any) -> None:
         """Queue an event; it gets its sequence number and is published at commit."""
         self._pending.append((topic, type_, data))
 
+    def before_commit(self, hook: Hook) -> None:
+        """Run ``hook()`` (awaited if it returns an awaitable) at the next commit, in the
+        transaction, before anything is committed; what it raises aborts the commit. Hooks run in
+        the order registered, once; a savepoint that rolls back does not drop them (they work on the
+        rows as they are at the commit)."""
+        self._before_commit.append(hook)
+
+    def after_commit(self, hook: Hook) -> None:
+        """Run ``hook()`` once after the next successful commit (awaited if it returns an
+        awaitable), in the order registered, after the events are published. Dropped if the unit of
+        work ends without committing, or if the savepoint it was registered in rolls back. The
+        commit stands whatever a hook does: a hook that raises is logged."""
+        self._after_commit.append(hook)
+
     async def commit(self) -> list[dict[str, Any]]:
-        from storage.events import store_events
+        from storage.events import store_events  # storage.events imports this module (Base)
 
         if self.readonly:
             raise RuntimeError("a read-only unit of work cannot commit")
 
+        while self._before_commit:  # a hook may register another one
+            hooks, self._before_commit = self._before_commit, []
+            for hook in hooks:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
         events: list[dict[str, Any]] = []
         if self._pending:
             events = await store_events(self.session, self._pending)
         await self.session.commit()
         self._pending = []
+        hooks, self._after_commit = self._after_commit, []
         if events and self.db.publisher is not None:
             try:
                 await self.db.publisher(events)
             except Exception:  # committed already: clients catch up from the event log
                 log.exception("publishing %d events failed; clients will resume from the log", len(events))
+        for hook in hooks:
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # committed already: the hook's own work is what failed
+                log.exception("after-commit hook %r failed", hook)
         return events

@@ -27,6 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 
+from storage.db import create_engine
 from storage.private_files import private_dir
 
 ROOT = Path(__file__).resolve().parent
@@ -63,7 +64,7 @@ async def migration_lock(url: str, on_wait: Notify | None = None) -> AsyncIterat
     notify = on_wait or log.warning
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        import asyncpg
+        import asyncpg  # the PostgreSQL driver, only for a PostgreSQL database
 
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = await asyncpg.connect(dsn)
@@ -138,8 +139,6 @@ def _missing_sqlite_file(url: str) -> bool:
 
 async def schema_state(url: str) -> SchemaState:
     """Where the database's schema is against this code's migrations (reads only)."""
-    from storage.db import create_engine
-
     script = ScriptDirectory.from_config(alembic_config(url))
     known = frozenset(rev.revision for rev in script.walk_revisions())
     if _missing_sqlite_file(url):  # do not create an empty file just to look

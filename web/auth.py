@@ -38,6 +38,7 @@ from eoffice.org import Role, User
 from storage.db import Database, UnitOfWork, utcnow
 from storage.errors import Forbidden, Unauthenticated
 from storage.settings import Settings
+from web.errors import error_response
 from web.inputs import json_body  # noqa: F401  # the one JSON reader (size, depth); re-exported for routes
 
 SESSION_COOKIE = "eo_session"
@@ -232,8 +233,6 @@ async def _check_csrf(conn: HTTPConnection, receive: Receive, settings: Settings
 
 
 async def _reject(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
-    from web.errors import error_response
-
     request = Request(scope, receive)
     response = error_response(request, status, code, message)
     await response(scope, receive, send)

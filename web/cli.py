@@ -39,7 +39,7 @@ def _progress(label: str, total: int) -> Callable[[int], None]:
 async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[int]], publish: bool = False) -> int:
     """A database for one command; with ``publish`` its events also go to the broker, so users
     logged in on a server (sharing a Redis broker) see them live; they are in the event log anyway."""
-    from storage.pubsub import open_broker
+    from storage.pubsub import open_broker  # lazy: a command loads only what it uses
 
     broker = open_broker(settings.broker_url) if publish else None
     db = Database(settings.database_url, publisher=broker.publish if broker else None)
@@ -53,7 +53,7 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[int]],
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from storage.migrate import migrate
+    from storage.migrate import migrate  # lazy: a command loads only what it uses
 
     migrate(settings.database_url, on_wait=lambda message: print(message, file=sys.stderr, flush=True))
     asyncio.run(_with_db(settings, _seal_audit_legacy))
@@ -62,11 +62,11 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from eoffice import demo
+    from eoffice import demo  # lazy: a command loads only what it uses
 
     async def run(db: Database) -> int:
-        from meetings.demo import create_demo_meeting
-        from storage.blobs import open_blob_store
+        from meetings.demo import create_demo_meeting  # lazy: a command loads only what it uses
+        from storage.blobs import open_blob_store  # lazy: a command loads only what it uses
 
         blobs = open_blob_store(settings.blob_url)
         try:
@@ -93,10 +93,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from sqlalchemy import select  # lazy: a command loads only what it uses
 
-    from eoffice import identity
-    from eoffice.org import Unit
+    from eoffice import identity  # lazy: a command loads only what it uses
+    from eoffice.org import Unit  # lazy: a command loads only what it uses
 
     password = args.password
     if args.password_stdin:
@@ -138,8 +138,8 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 async def _close_sockets(settings: Settings, revoked: Any, reason: str) -> None:
     """Ask every server sharing the broker (Redis) to close the sockets ``revoked`` ended."""
-    from storage.pubsub import open_broker
-    from web.hub import close_message
+    from storage.pubsub import open_broker  # lazy: a command loads only what it uses
+    from web.hub import close_message  # lazy: a command loads only what it uses
 
     if revoked is None:
         return
@@ -154,7 +154,7 @@ async def _close_sockets(settings: Settings, revoked: Any, reason: str) -> None:
 
 
 def cmd_user_passwd(settings: Settings, args: argparse.Namespace) -> int:
-    from eoffice import accounts, identity
+    from eoffice import accounts, identity  # lazy: a command loads only what it uses
 
     password = _read_password(args)
     if password is None:
@@ -173,7 +173,7 @@ def cmd_user_passwd(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
-    from eoffice import accounts, identity
+    from eoffice import accounts, identity  # lazy: a command loads only what it uses
 
     active = args.user_command == "activate"
 
@@ -191,7 +191,7 @@ def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(settings: Settings, _args: argparse.Namespace) -> int:
-    from eoffice import accounts
+    from eoffice import accounts  # lazy: a command loads only what it uses
 
     async def run(db: Database) -> int:
         async with db.uow(readonly=True) as uow:
@@ -205,7 +205,7 @@ def cmd_user_list(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
-    from eoffice import identity
+    from eoffice import identity  # lazy: a command loads only what it uses
 
     async def run(db: Database) -> int:
         async with db.uow() as uow:
@@ -220,7 +220,7 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
-    from eoffice import accounts, identity
+    from eoffice import accounts, identity  # lazy: a command loads only what it uses
 
     async def run(db: Database) -> int:
         async with db.uow(readonly=True) as uow:
@@ -237,7 +237,7 @@ def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    from eoffice import accounts
+    from eoffice import accounts  # lazy: a command loads only what it uses
 
     async def run(db: Database) -> int:
         async with db.uow() as uow:
@@ -252,7 +252,7 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_org_import(settings: Settings, args: argparse.Namespace) -> int:
     """Units and accounts from CSV/XLSX files (eoffice.org_tables): matched by code and username."""
-    from eoffice import org_import, org_tables
+    from eoffice import org_import, org_tables  # lazy: a command loads only what it uses
 
     tables = [t for name in args.files for t in org_tables.read_tables(Path(name))]  # Invalid: main() says why
 
@@ -289,16 +289,16 @@ def cmd_org_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _seal_audit_legacy(db: Database) -> int:
-    from eoffice import audit
+    from eoffice import audit  # lazy: a command loads only what it uses
 
     await audit.seal_legacy(db)
     return 0
 
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select  # lazy: a command loads only what it uses
 
-    from eoffice import audit
+    from eoffice import audit  # lazy: a command loads only what it uses
 
     anchor = None
     if args.anchor:
@@ -325,7 +325,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_audit_anchor(settings: Settings, args: argparse.Namespace) -> int:
     """Print (or write to a file) the chain's head, to keep outside the server."""
-    from eoffice import audit
+    from eoffice import audit  # lazy: a command loads only what it uses
 
     heads: list[audit.Anchor] = []
 
@@ -354,12 +354,12 @@ def _edxml_user(args: argparse.Namespace) -> str:
 
 
 def cmd_edxml_import(settings: Settings, args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from pathlib import Path  # lazy: a command loads only what it uses
 
-    import anyio
+    import anyio  # lazy: a command loads only what it uses
 
-    from eoffice import edxml, identity
-    from storage.blobs import open_blob_store
+    from eoffice import edxml, identity  # lazy: a command loads only what it uses
+    from storage.blobs import open_blob_store  # lazy: a command loads only what it uses
 
     username = _edxml_user(args)
 
@@ -389,10 +389,10 @@ def cmd_edxml_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_edxml_export(settings: Settings, args: argparse.Namespace) -> int:
-    import anyio
+    import anyio  # lazy: a command loads only what it uses
 
-    from eoffice import edxml, identity
-    from storage.blobs import open_blob_store
+    from eoffice import edxml, identity  # lazy: a command loads only what it uses
+    from storage.blobs import open_blob_store  # lazy: a command loads only what it uses
 
     username = _edxml_user(args)
 
@@ -414,11 +414,11 @@ def cmd_edxml_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
     """The daily reminder of overdue and due-soon tasks (run it from cron once a day)."""
-    import datetime as dt
+    import datetime as dt  # lazy: a command loads only what it uses
 
-    from eoffice import digest, tasks
-    from eoffice.registers import local_date
-    from storage.db import utcnow
+    from eoffice import digest, tasks  # lazy: a command loads only what it uses
+    from eoffice.registers import local_date  # lazy: a command loads only what it uses
+    from storage.db import utcnow  # lazy: a command loads only what it uses
 
     try:
         day = dt.date.fromisoformat(args.date) if args.date else None
@@ -448,8 +448,8 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_uploads_clean(settings: Settings, args: argparse.Namespace) -> int:
     """Remove uploads never attached to anything after EOFFICE_UPLOAD_KEEP_HOURS (the server does it
     every hour too), and their files where nothing else uses them."""
-    from eoffice import upload_limits
-    from storage.blobs import open_blob_store
+    from eoffice import upload_limits  # lazy: a command loads only what it uses
+    from storage.blobs import open_blob_store  # lazy: a command loads only what it uses
 
     hours = settings.upload_keep_hours if args.hours is None else args.hours
     if hours <= 0:
@@ -470,10 +470,10 @@ def cmd_uploads_clean(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # lazy: a command loads only what it uses
 
-    from storage.migrate import schema_state
-    from web import request_id, ws_protocol
+    from storage.migrate import schema_state  # lazy: a command loads only what it uses
+    from web import request_id, ws_protocol  # lazy: a command loads only what it uses
 
     if args.workers > 1 and settings.broker_url.startswith("memory:"):
         print("Nhiều tiến trình (--workers) cần một broker dùng chung: đặt EOFFICE_BROKER_URL=redis://...; với "
@@ -498,7 +498,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import make_url  # lazy: a command loads only what it uses
 
     return make_url(url).render_as_string(hide_password=True)
 
@@ -602,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from storage.errors import AppError
+    from storage.errors import AppError  # lazy: a command loads only what it uses
 
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from eoffice import audit
 from storage.errors import AppError, Denied, Invalid, NotFound
 from web.inputs import ID_MAX
 
@@ -62,8 +63,6 @@ async def app_error(request: Request, exc: Exception) -> Response:
 
 async def record_denied(request: Request, exc: Denied) -> None:
     """Audit a refused attempt (the service's own transaction rolled back with the error)."""
-    from eoffice import audit
-
     action, object_type, object_id, data = exc.audit
     try:
         async with request.app.state.db.uow() as uow:

@@ -34,6 +34,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eoffice.schema.documents import IngestJob
+
 log = logging.getLogger(__name__)
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -92,8 +94,6 @@ class _StateCollector(Collector):
 
 
 async def _refresh_ingest_jobs(request: Request, collector: _StateCollector) -> None:
-    from eoffice.ingest import IngestJob
-
     try:
         async with asyncio.timeout(DB_GAUGE_TIMEOUT), request.app.state.db.uow(readonly=True) as uow:
             rows = await uow.session.execute(select(IngestJob.status, func.count()).group_by(IngestJob.status))

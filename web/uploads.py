@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 from starlette.requests import Request
 
@@ -22,8 +23,6 @@ async def receive_file(request: Request, store: BlobStore, limit: int) -> tuple[
     ``X-Filename`` (URL-encoded) or ``?filename=``. A declared length over the limit is refused
     before reading; an undeclared one is cut off as soon as it passes the limit.
     """
-    from urllib.parse import unquote
-
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(limit_message(limit), limit=limit)

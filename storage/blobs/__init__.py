@@ -190,6 +190,13 @@ class BlobStore(abc.ABC):
         validate_key(key)
         return None
 
+    def local_path(self, key: str) -> str | None:
+        """The absolute path of the blob's file when it is a file on this machine that another
+        process may read (a PDF worker reads it directly instead of receiving its bytes), else None
+        (an S3 store, or no such blob). Blocking but cheap: one stat."""
+        validate_key(key)
+        return None
+
     @abc.abstractmethod
     async def check(self) -> None:
         """Health check: raise storage.errors.Unavailable when the store cannot be used."""
@@ -201,11 +208,11 @@ class BlobStore(abc.ABC):
 def open_blob_store(url: str) -> BlobStore:
     """The store for a ``file://`` or ``s3://`` URL (see the module docstring)."""
     if url.startswith("file://"):
-        from storage.blobs.local import LocalBlobStore
+        from storage.blobs.local import LocalBlobStore  # it imports this module (the interface)
 
         return LocalBlobStore.from_url(url)
     if url.startswith("s3://"):
-        from storage.blobs.s3 import S3BlobStore
+        from storage.blobs.s3 import S3BlobStore  # the minio client, only for an s3:// store
 
         return S3BlobStore.from_url(url)
     raise ValueError(f"unsupported blob store URL (use file:// or s3://): {url.split('?')[0]}")

@@ -70,6 +70,10 @@ class LocalBlobStore(BlobStore):
         key = validate_key(key)
         return self.root / key[:2] / key[2:4] / key
 
+    def local_path(self, key: str) -> str | None:
+        path = self.path(key)
+        return os.path.abspath(path) if path.is_file() else None  # the worker shares our cwd, but be plain
+
     async def put(
         self, chunks: AsyncIterable[bytes], *, limit: int, content_type: str = DEFAULT_CONTENT_TYPE
     ) -> BlobInfo:

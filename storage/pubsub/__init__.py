@@ -44,11 +44,11 @@ def open_broker(url: str) -> Broker:
     """``memory://`` (one process) or ``redis://host:port/db[?channel=name]`` (several processes)."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
-        from storage.pubsub.memory import MemoryBroker
+        from storage.pubsub.memory import MemoryBroker  # it imports this module (SUBSCRIBED)
 
         return MemoryBroker()
     if scheme in ("redis", "rediss", "unix"):
-        from storage.pubsub.redis import RedisBroker
+        from storage.pubsub.redis import RedisBroker  # the redis client, only for a redis:// broker
 
         return RedisBroker(url)
     raise ValueError(f"unsupported broker URL {url!r}: use memory:// or redis://host:port/db")

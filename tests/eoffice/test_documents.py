@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from eoffice import ingest, search
-from eoffice.documents import Attachment, Document, attachments_of, get_document, page_image, register_incoming
-from eoffice.ingest import IngestJob, IngestRunner
+from eoffice.documents import attachments_of, get_document, page_image, register_incoming
+from eoffice.ingest import IngestRunner
 from eoffice.registers import Register
+from eoffice.schema.documents import Attachment, Document, IngestJob
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.errors import Forbidden, Invalid, NotFound
@@ -141,3 +142,34 @@ async def test_extraction_worker_survives_bad_files_and_is_restarted() -> None:
         assert "khởi động lại" in again.text and ex.pid not in (None, first)
     finally:
         await ex.close()
+
+
+async def test_the_runner_takes_the_jobs_after_the_commit_not_after_a_rollback(db: Database, org: Org,
+                                                                             blobs: BlobStore) -> None:
+    """No caller hands the jobs over: the registration queues them for after its commit."""
+    clerk = org["vanthu"]
+    runner = IngestRunner(db, blobs, processes=0)
+    try:
+        async with db.uow() as uow:
+            pdf = await upload(uow, clerk, blobs, make_pdf(["Công văn về việc triển khai chính quyền điện tử"]))
+            await uow.commit()
+        async with db.uow() as uow:  # refused after the jobs were queued: nothing reaches the runner
+            await register_incoming(uow, clerk, blobs, **incoming_fields(1), upload_ids=[pdf])
+        await runner.drain()
+        async with db.uow() as uow:
+            assert (await uow.session.scalar(select(func.count()).select_from(IngestJob))) == 0
+            doc, jobs = await register_incoming(uow, clerk, blobs, **incoming_fields(1), upload_ids=[pdf])
+            await uow.commit()
+        runner.submit(jobs)  # a caller that still hands them over: the same job is not run twice
+        await runner.drain()
+        async with db.uow() as uow:
+            job = await uow.session.get(IngestJob, jobs[0])
+            assert job is not None and (job.status, job.progress) == ("done", 100)
+            hits = await search.search(uow, clerk, "trien khai chinh quyen dien tu")
+            assert [h.document.id for h in hits] == [doc.id]
+            done = [e for e in (await events_since(uow.session, f"document:{doc.id}", 0)).events
+                    if e["type"] == "ingest.done"]
+            assert len(done) == 1
+    finally:
+        await runner.stop()
+    assert db.consumers == {}  # a stopped runner takes no more work

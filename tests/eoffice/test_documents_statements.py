@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import event, select, text
 
 from eoffice import access, ingest, search
-from eoffice.documents import Document, register_incoming
+from eoffice.documents import register_incoming
 from eoffice.ingest import IngestRunner
+from eoffice.schema.documents import Document
 from storage.blobs import BlobStore
 from storage.db import Database
 from tests.eoffice.conftest import Org, incoming_fields, make_pdf, upload

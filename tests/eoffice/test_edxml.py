@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from eoffice import edxml, uploads
-from eoffice.documents import Attachment, Document, attachments_of
+from eoffice.documents import attachments_of
 from eoffice.edxml_parse import NS, Organ, Package, PackageError, Reference, build, parse
 from eoffice.edxml_parse import Attachment as PA
+from eoffice.schema.documents import Attachment, Document
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.errors import Forbidden

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from eoffice import edxml
-from eoffice.documents import Document, attachments_of
+from eoffice.documents import attachments_of
 from eoffice.edxml_parse import PackageError, parse, parse_date, parse_datetime
 from eoffice.safe_names import safe_filename
+from eoffice.schema.documents import Document
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.settings import Settings

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from eoffice import edxml, outgoing, signatures
-from eoffice.documents import Document, attachments_of
+from eoffice.documents import attachments_of
 from eoffice.edxml_parse import parse
+from eoffice.schema.documents import Document
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.errors import Conflict, NotFound

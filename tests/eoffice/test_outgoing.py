@@ -12,9 +12,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from eoffice import audit, dossiers, export, outgoing, search, stats, tasks
-from eoffice.documents import Document, Status, get_document, register_incoming
+from eoffice.documents import get_document, register_incoming
 from eoffice.ingest import IngestRunner
 from eoffice.registers import local_date
+from eoffice.schema.documents import Document, Status
 from storage.blobs import BlobStore
 from storage.db import Database, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from eoffice import registers
-from eoffice.documents import Document, register_incoming
+from eoffice.documents import register_incoming
 from eoffice.registers import Register, register_title, register_year, series_for
+from eoffice.schema.documents import Document
 from storage.db import Database, utcnow
 from storage.errors import Conflict, Forbidden, Invalid
 from tests.eoffice.conftest import Org, incoming_fields
@@ -146,7 +147,7 @@ async def test_the_database_refuses_a_number_given_twice_in_one_register(db: Dat
     """Allocation never repeats a number; the unique index makes the database refuse it too."""
     from sqlalchemy.exc import IntegrityError
 
-    from eoffice.documents import Document
+    from eoffice.schema.documents import Document
 
     async with db.uow() as uow:
         first, _ = await register_incoming(uow, org["vanthu"], None, **incoming_fields(1))  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import pytest
 from eoffice import tasks
 from eoffice.documents import register_incoming
 from eoffice.registers import local_date
-from eoffice.tasks import TaskStatus
+from eoffice.schema.tasks import TaskStatus
 from storage.blobs import BlobStore
 from storage.db import Database, utcnow
 from storage.errors import Conflict

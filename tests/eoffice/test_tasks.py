@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from eoffice import tasks
-from eoffice.documents import Document, Status, get_document, register_incoming
-from eoffice.tasks import Assignee, Task, TaskStatus, deadline_state
+from eoffice.documents import get_document, register_incoming
+from eoffice.schema.documents import Document, Status
+from eoffice.schema.tasks import Task, TaskStatus, deadline_state
+from eoffice.tasks import Assignee
 from storage.blobs import BlobStore
 from storage.db import Database, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from eoffice.audit import AuditEntry
-from eoffice.tasks import Task
+from eoffice.schema.tasks import Task
 from meetings import agenda, annotations, attendance, documents, meetings, minutes, room, voting
 from storage.errors import Forbidden
 from storage.pubsub.memory import MemoryBroker

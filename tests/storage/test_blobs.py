@@ -332,3 +332,18 @@ async def test_local_layout_and_no_traversal(tmp_path: Path) -> None:
     assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
     blob.with_name(info.key + ".type").unlink()  # a missing sidecar reads as the generic type
     assert (await store.stat(info.key)).content_type == DEFAULT_CONTENT_TYPE
+
+
+async def test_local_path_is_the_file_for_a_local_store_and_none_for_s3(blob_store: BlobStore) -> None:
+    """A PDF worker reads a local blob's file itself; an S3 blob has no file here."""
+    data = "Quyết định về việc phê duyệt kế hoạch chuyển đổi số".encode()
+    info = await blob_store.put_bytes(data, content_type="text/plain")
+    path = blob_store.local_path(info.key)
+    if isinstance(blob_store, S3BlobStore):
+        assert path is None
+    else:
+        assert path is not None and os.path.isabs(path) and await anyio.Path(path).read_bytes() == data
+    await blob_store.delete(info.key)
+    assert blob_store.local_path(info.key) is None  # no blob, no file
+    with pytest.raises(Invalid):
+        blob_store.local_path("../../etc/passwd")

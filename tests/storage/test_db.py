@@ -123,3 +123,62 @@ async def test_savepoint_drops_its_writes_and_events_and_the_unit_of_work_goes_o
     assert [e["type"] for e in events] == ["kept.before"]
     async with db.uow(readonly=True) as uow:
         assert (await uow.session.scalars(select(Unit.code))).all() == ["VD"]
+
+
+async def test_after_commit_hooks_run_once_after_the_commit_never_after_a_rollback(db: Database) -> None:
+    ran: list[str] = []
+    published: list[list[str]] = []
+
+    async def publisher(events: list[dict[str, object]]) -> None:
+        published.append([str(e["type"]) for e in events])
+        ran.append("published")
+
+    db.publisher = publisher
+
+    async def count_units() -> int:
+        async with db.uow(readonly=True) as reader:
+            return len((await reader.session.scalars(select(Unit))).all())
+
+    async with db.uow() as uow:
+        uow.session.add(Unit(code="UBND", name="Ủy ban nhân dân huyện Đông Triều", kind=UnitKind.DISTRICT))
+        uow.emit("unit:1", "unit.created")
+
+        async def woken() -> None:  # an awaitable hook, after the commit: it sees the row
+            ran.append(f"async:{await count_units()}")
+
+        uow.after_commit(lambda: ran.append("sync"))
+        uow.after_commit(woken)
+        assert ran == []  # nothing before the commit
+        await uow.commit()
+        assert ran == ["published", "sync", "async:1"]  # after publishing, in the order registered
+        await uow.commit()  # a second commit: the hooks already ran, they do not run again
+    assert ran == ["published", "sync", "async:1"] and published == [["unit.created"]]
+
+    async with db.uow() as uow:  # ends without commit: dropped
+        uow.session.add(Unit(code="XA", name="Ủy ban nhân dân xã Bình Khê", kind=UnitKind.COMMUNE))
+        uow.after_commit(lambda: ran.append("rolled back"))
+    async with db.uow() as uow:  # a fresh unit of work does not inherit them
+        await uow.commit()
+    assert ran == ["published", "sync", "async:1"] and await count_units() == 1
+
+
+async def test_after_commit_hook_of_a_failed_savepoint_is_dropped_and_a_failing_hook_keeps_the_commit(
+        db: Database) -> None:
+    ran: list[str] = []
+    async with db.uow() as uow:
+        uow.after_commit(lambda: ran.append("kept"))
+        with pytest.raises(ValueError):
+            async with uow.savepoint():
+                uow.after_commit(lambda: ran.append("savepoint"))
+                raise ValueError("từ chối")
+
+        def broken() -> None:
+            raise RuntimeError("hook hỏng")
+
+        uow.after_commit(broken)
+        uow.after_commit(lambda: ran.append("after the broken one"))
+        uow.session.add(Unit(code="UBND", name="Ủy ban nhân dân tỉnh Quảng Ninh", kind=UnitKind.PROVINCE))
+        await uow.commit()
+    assert ran == ["kept", "after the broken one"]
+    async with db.uow(readonly=True) as uow:
+        assert (await uow.session.scalars(select(Unit.name))).all() == ["Ủy ban nhân dân tỉnh Quảng Ninh"]

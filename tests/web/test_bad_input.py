@@ -103,7 +103,7 @@ def test_lengths_beyond_the_column(api: TestClient) -> None:
 
 
 async def test_a_string_longer_than_its_column_is_invalid_on_every_database(db: Database) -> None:
-    from eoffice.dossiers import Dossier
+    from eoffice.schema.dossiers import Dossier
     from storage.errors import Invalid
 
     async with db.uow() as uow:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -59,8 +61,6 @@ async def upload_file(request: Request) -> JSONResponse:
 @contract(ok=c.OpenApiDocument)
 async def openapi(request: Request) -> JSONResponse:
     """This description."""
-    from importlib.metadata import version
-
     return JSONResponse(build_openapi(list(request.app.routes), version("eoffice")))
 
 

@@ -67,9 +67,6 @@ async def import_package(request: Request) -> Response:
         await uow.commit()
     if not result.ok:
         return JSONResponse({"error": "edxml_rejected", **result.public()}, status_code=422)
-    runner = getattr(state, "ingest_runner", None)
-    if result.job_ids and runner is not None:
-        runner.submit(result.job_ids)
     body = result.public()
     if result.action in ("registered", "replaced") and result.document is not None:
         async with state.db.uow(readonly=True) as uow:  # the signatures as received, for the clerk's first look

@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from eoffice import doctypes, registers
-from eoffice.documents import STATUS_LABELS
 from eoffice.org import Role, Unit, User
-from eoffice.tasks import TASK_STATUS_LABELS
-from storage.db import UnitOfWork
+from eoffice.schema.documents import STATUS_LABELS
+from eoffice.schema.tasks import TASK_STATUS_LABELS
+from storage.db import UnitOfWork, utcnow
 from storage.errors import AppError, Invalid, NotFound
 
 URGENCY_LABELS = {str(k): v for k, v in doctypes.URGENCY_LABELS.items()}
@@ -32,8 +32,6 @@ DEADLINE_LABELS = {"overdue": "Quá hạn", "due_soon": "Sắp đến hạn", "o
 
 
 def today() -> dt.date:
-    from storage.db import utcnow
-
     return registers.local_date(utcnow())
 
 
@@ -190,17 +188,15 @@ def redirect(url: str) -> RedirectResponse:
 
 
 async def form_action(request: Request, fn: Any, on_error: Any, success_url: str) -> Response:
-    """The pages' one way to act on a document: ``fn(uow, user, id, form)`` in one unit of work,
-    then start the text extraction it returns and redirect; a refusal shows ``on_error(id, exc, form)``."""
-    from web.routes import office as office_api
-
+    """The pages' one way to act on a document: ``fn(uow, user, id, form)`` in one unit of work
+    (text extraction it queued starts after the commit), then redirect; a refusal shows
+    ``on_error(id, exc, form)``."""
     doc_id = int(request.path_params["id"])
     form = await request.form()
     try:
         async with request.app.state.db.uow() as uow:
-            jobs = await fn(uow, request.state.user, doc_id, form)
+            await fn(uow, request.state.user, doc_id, form)
             await uow.commit()
     except AppError as exc:
         return await on_error(doc_id, exc, form)
-    office_api.start_jobs(request.app, jobs or [])
     return redirect(success_url.format(id=doc_id))

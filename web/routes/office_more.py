@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from eoffice import documents, dossiers, outgoing, search, stats
-from eoffice.documents import Status
 from eoffice.org import Role, User
+from eoffice.schema.documents import Status
 from storage.db import UnitOfWork
 from storage.errors import AppError
 from web.auth import login_required

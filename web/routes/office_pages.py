@@ -18,13 +18,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from eoffice import documents, dossiers, tasks, uploads
-from eoffice.documents import Document, Status
 from eoffice.org import Role, User
-from eoffice.tasks import ExtensionRequest, Task, TaskStatus
+from eoffice.schema.documents import Document, Status
+from eoffice.schema.tasks import ExtensionRequest, Task, TaskStatus
 from storage.db import UnitOfWork
 from storage.errors import AppError, Conflict, Invalid
 from web.auth import login_required
-from web.routes import office as office_api
 from web.routes.office_common import (
     agency_choices,
     form_action,
@@ -138,7 +137,7 @@ async def register_submit(request: Request) -> Response:
     confirm = text(form, "confirm_duplicate") == "1"
     try:
         async with state.db.uow() as uow:
-            doc, jobs = await documents.register_incoming(
+            doc, _jobs = await documents.register_incoming(
                 uow, user, state.blobs, sender=text(form, "sender"), notation=text(form, "notation"),
                 date_issued=opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued"),
                 doc_type=text(form, "doc_type") or "cong_van", summary=text(form, "summary"),
@@ -155,7 +154,6 @@ async def register_submit(request: Request) -> Response:
         return render(request, "office/register.html", status_code=exc.status, section="register",
                       form=dict(form), files=files, error=exc.message, duplicate=duplicate,
                       error_field=exc.details.get("field", ""), today=today())
-    office_api.start_jobs(request.app, jobs)
     return redirect(f"/documents/{doc.id}?registered=1")
 
 

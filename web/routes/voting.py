@@ -29,7 +29,7 @@ from meetings import voting
 from meetings.meetings import view_context
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.db import UnitOfWork, utcnow
-from storage.errors import Invalid
+from storage.errors import Invalid, NotFound
 from web import file_response, inputs
 from web.auth import login_required, require_user
 from web.contract import Binary, Ok, contract
@@ -204,8 +204,6 @@ async def poll_action(request: Request) -> JSONResponse:
                                                                        title=str(title) if title else None))
         return JSONResponse(await _view(request, poll.id), status_code=201)
     else:
-        from storage.errors import NotFound
-
         raise NotFound("Không có thao tác này.")
     return await _after_state_change(request, poll)
 

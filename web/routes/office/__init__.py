@@ -8,8 +8,8 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from web.routes.office import documents, dossiers, outgoing, reports, tasks
-from web.routes.office.plumbing import setup, shutdown, start_jobs, startup
+from web.routes.office.plumbing import setup, shutdown, startup
 
 routes: list[BaseRoute] = [*documents.routes, *tasks.routes, *outgoing.routes, *dossiers.routes, *reports.routes]
 
-__all__ = ["routes", "setup", "shutdown", "start_jobs", "startup"]
+__all__ = ["routes", "setup", "shutdown", "startup"]

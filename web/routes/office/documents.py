@@ -26,7 +26,6 @@ from web.routes.office.plumbing import (
     ok,
     path_id,
     read,
-    start_jobs,
     text,
 )
 
@@ -59,7 +58,6 @@ async def register(request: Request) -> Response:
         due_date=date(b.get("due_date"), "due_date"), received_at=datetime(b.get("received_at"), "received_at"),
         upload_ids=ids(b.get("upload_ids"), "upload_ids"), confirm_duplicate=bool(b.get("confirm_duplicate")),
     ))
-    start_jobs(request.app, jobs)
     return ok({"document": doc.public(), "ingest_jobs": jobs}, 201)
 
 
@@ -92,7 +90,6 @@ async def add_attachments(request: Request) -> Response:
         return await documents.add_attachments(uow, user, blobs, doc, ids(b.get("upload_ids"), "upload_ids"))
 
     jobs = await change(request, attach)
-    start_jobs(request.app, jobs)
     return ok({"ingest_jobs": jobs}, 201)
 
 

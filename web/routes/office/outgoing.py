@@ -12,7 +12,7 @@ from storage.errors import Invalid
 from web import file_response
 from web.contract import Binary, contract
 from web.contract import office as c
-from web.routes.office.plumbing import body, change, date, int_, ok, path_id, read, start_jobs, text
+from web.routes.office.plumbing import body, change, date, int_, ok, path_id, read, text
 
 
 @contract(body=c.CreateDraft, ok=c.Document, status=201)
@@ -95,10 +95,9 @@ async def issue_draft(request: Request) -> Response:
     """Number and issue (clerk); internal recipients receive it in their registers."""
     b = await body(request)
     blobs = request.app.state.blobs
-    doc, copies, jobs = await change(request, lambda uow, user: outgoing.issue(
+    doc, copies, _jobs = await change(request, lambda uow, user: outgoing.issue(
         uow, user, path_id(request), signer=text(b, "signer"), date_issued=date(b.get("date_issued"), "date_issued"),
         blobs=blobs))
-    start_jobs(request.app, jobs)
     return ok({"document": doc.public(), "delivered": [{"agency_id": c.agency_id, "number": c.number}
                                                        for c in copies]})
 

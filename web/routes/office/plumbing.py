@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from eoffice import digest, ingest, live, pdfsandbox, upload_limits
+from eoffice.agency_time import AGENCY_TZ
 from eoffice.org import User
 from storage.db import UnitOfWork
 from storage.errors import Invalid
@@ -77,12 +78,6 @@ async def shutdown(app: Any) -> None:
     await anyio.to_thread.run_sync(pdfsandbox.shutdown)
 
 
-def start_jobs(app: Any, job_ids: list[int]) -> None:
-    """Text extraction for what a committed request registered (pages use it too)."""
-    if job_ids:
-        app.state.ingest_runner.submit(job_ids)
-
-
 # ---- one unit of work per request -------------------------------------------------------------
 
 async def change(request: Request, work: Callable[[UnitOfWork, User], Awaitable[T]]) -> T:
@@ -118,8 +113,6 @@ def date(value: Any, field: str) -> dt.date | None:
 
 
 def datetime(value: Any, field: str) -> dt.datetime | None:
-    from eoffice.registers import AGENCY_TZ
-
     return inputs.datetime_value(value, field, AGENCY_TZ)
 
 
