@@ -84,8 +84,15 @@ async def test_two_migrations_of_a_new_sqlite_file_take_turns(tmp_path: Path) ->
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         procs = [_cli(_env(url, tmp_path), "migrate") for _ in range(2)]
-        await asyncio.sleep(3)
-        assert all(p.poll() is None for p in procs) and not db.exists()  # both wait, nothing written
+        inode = os.fstat(fd).st_ino
+
+        async def waiters() -> int:  # blocked flock requests on the lock file, as the kernel lists them
+            locks = await asyncio.to_thread(Path("/proc/locks").read_text)
+            return sum(1 for line in locks.splitlines()
+                       if "->" in line and "FLOCK" in line and line.split()[-3].endswith(f":{inode}"))
+
+        await _both_wait(procs, waiters)
+        assert not db.exists()  # both wait, nothing written
         fcntl.flock(fd, fcntl.LOCK_UN)
         results = [await _finish(p) for p in procs]
     finally:
