@@ -91,7 +91,7 @@ def inspect_pdf(data: bytes, filename: str = "", path: str | None = None, max_pa
             raise Invalid(f"Tệp {name}không có trang nào.", reason="empty")
         check_pages(doc, name, max_pages, max_points)
         try:
-            for page in doc:
+            for page in doc.pages():
                 page.bound()
                 page.get_contents()
         except Exception as exc:
@@ -542,7 +542,7 @@ class IngestRunner:
         ahead: collections.deque[_Prepared] = collections.deque()
         try:
             while True:
-                ids = []
+                ids: list[int] = []
                 while len(ahead) + len(ids) < self.AHEAD and not self._queue.empty():
                     ids.append(self._queue.get_nowait())
                 if ids:

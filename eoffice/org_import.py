@@ -186,8 +186,9 @@ async def plan_import(uow: UnitOfWork, actor: User | None, tables: Sequence[Tabl
             want.setdefault("rank", DEFAULT_RANK)
             plan.changes.append(Change("create", "unit", code, want))
         else:
-            current = {"name": unit.name, "parent": code_of.get(unit.parent_id) if unit.parent_id else None,
-                       "kind": unit.kind, "is_agency": unit.is_agency, "rank": unit.rank}
+            current: dict[str, Any] = {
+                "name": unit.name, "parent": code_of.get(unit.parent_id) if unit.parent_id else None,
+                "kind": unit.kind, "is_agency": unit.is_agency, "rank": unit.rank}
             diff = {k: v for k, v in want.items() if current[k] != v}
             if diff:
                 plan.changes.append(Change("update", "unit", code, diff, {k: current[k] for k in diff}))
@@ -218,7 +219,7 @@ async def plan_import(uow: UnitOfWork, actor: User | None, tables: Sequence[Tabl
                 continue
             listed[username] = f"dòng {row.line}"
             user = users.get(username)
-            want: dict[str, Any] = {}
+            want = {}
             if c.get("full_name"):
                 if len(c["full_name"]) > 200:
                     errors.append(f"{t.where(row, 'full_name')}: họ và tên dài quá 200 ký tự.")

@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar
+from typing import IO, Any, BinaryIO, TypeVar
 
 from eoffice.pdfworker import out_of_memory
 from storage.errors import AppError, Invalid
@@ -157,7 +157,7 @@ class _Worker:
         return pickle.loads(body)  # type: ignore[no-any-return]
 
 
-def _read_exactly(f: BinaryIO, size: int, deadline: float) -> bytes:
+def _read_exactly(f: IO[bytes], size: int, deadline: float) -> bytes:
     fd = f.fileno()
     chunks, left = [], size
     while left:
@@ -264,8 +264,8 @@ def _unwrap(answer: tuple[Any, ...]) -> Any:
     if kind == "ok":
         return answer[1]
     if kind == "app":
-        cls = next((c for c in (TooComplex, *AppError.__subclasses__(), AppError) if c.__name__ == answer[1]),
-                   Invalid)
+        known: list[type[AppError]] = [TooComplex, *AppError.__subclasses__(), AppError]
+        cls = next((c for c in known if c.__name__ == answer[1]), Invalid)
         raise cls(answer[2], **answer[3])
     if kind == "memory":
         raise TooComplex(TOO_COMPLEX, reason="memory")

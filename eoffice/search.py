@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, cast, exists, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import TSQUERY
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
 from eoffice import access, doctypes
 from eoffice.org import User
@@ -247,7 +247,7 @@ def store_reader_keys(connection: Connection, doc_ids: Iterable[int]) -> None:
     if not ids:
         return
     grant = Grant
-    docs: dict[int, tuple[Any, ...]] = {}
+    docs: dict[int, tuple[int, str, int | None, str]] = {}
     issued: dict[int, dt.date | None] = {}
     grants: dict[int, list[tuple[int | None, int | None]]] = {}
     for r in connection.execute(  # one row per grant, or one with no grant
@@ -389,7 +389,7 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
         return [Hit(d, 0.0) for d in rows]
     else:
         match = " ".join(f'"{t}"' for t in terms)
-        fts = literal_column(FTS_TABLE)
+        fts: ColumnClause[Any] = literal_column(FTS_TABLE)
         matched = (
             select(literal_column(f"{FTS_TABLE}.rowid").label("id"), func.bm25(fts).label("score"))
             .select_from(text(FTS_TABLE))
@@ -402,7 +402,7 @@ async def search(uow: UnitOfWork, actor: User, query: str = "", filters: Filters
             .where(*conds)
             .order_by(matched.c.score, Document.id.desc()).limit(limit).offset(offset)
         )
-        pairs = (await uow.session.execute(ranked)).all()
+        pairs = [(r[0], r[1]) for r in (await uow.session.execute(ranked)).all()]
     if not pairs:
         return []
     # the live rule once more on the page of hits: stale keys could hide a hit, never show one
@@ -450,7 +450,7 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
     if DATE_LEXEMES and (dates[0] or dates[1]):
         first, last = (await uow.session.execute(
             select(func.min(Document.date_issued), func.max(Document.date_issued)))).one()
-        if first is None or (dates[0] and dates[0] > last) or (dates[1] and dates[1] < first):
+        if first is None or last is None or (dates[0] and dates[0] > last) or (dates[1] and dates[1] < first):
             return []  # nothing issued in the range (the rows' own check would say the same)
         first, last = max(first, dates[0] or first), min(last, dates[1] or last)
         months = date_lexemes(first, last)
@@ -485,11 +485,11 @@ async def _rounds_pg(uow: UnitOfWork, viewer: access.Viewer, terms: list[str], c
             seen += rows[0].n if rows else 0
             found.extend(((-r.rank, -r.id), r.id, float(r.rank)) for r in rows)
         else:
-            newest = (await uow.session.execute(
+            latest = (await uow.session.execute(
                 select(Document.id, Document.created_at).where(Document.search_vector.op("@@")(within), *bound, *conds)
                 .order_by(Document.created_at.desc(), Document.id.desc()).limit(want))).all()
-            seen += len(newest)
-            found.extend(((-r.created_at.timestamp(), -r.id), r.id, 0.0) for r in newest)
+            seen += len(latest)
+            found.extend(((-r.created_at.timestamp(), -r.id), r.id, 0.0) for r in latest)
         hi = (lo_bucket << BUCKET_BITS) - 1
         covered = top - hi
         width = covered * 4 if not seen else math.ceil((goal - seen) * covered / seen * 1.25)

@@ -534,7 +534,7 @@ async def task_tree(uow: UnitOfWork, actor: User, document_id: int) -> dict[str,
     tasks = (await s.scalars(select(Task).where(Task.document_id == doc.id).order_by(Task.id))).all()
     today = _today()
     nodes = {t.id: {**t.public(today), "children": []} for t in tasks}
-    roots = []
+    roots: list[dict[str, Any]] = []
     for t in tasks:
         (nodes[t.parent_id]["children"] if t.parent_id in nodes else roots).append(nodes[t.id])
     return {

@@ -97,8 +97,8 @@ def _contract(op: Operation, method: str, has_params: bool, models: set[type[Bas
         errors += ["400", "403"]
     if has_params:
         errors.append("404")
-    for status in errors:
-        responses.setdefault(status, _answer(ERRORS[status], "", models))
+    for code in errors:
+        responses.setdefault(code, _answer(ERRORS[code], "", models))
     out["responses"] = dict(sorted(responses.items()))
     return out
 
@@ -169,7 +169,8 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
 def schemas(models: set[type[BaseModel]]) -> dict[str, Any]:
     """JSON Schemas (2020-12, as OpenAPI 3.1 takes them) of the models and of what they refer to."""
     names: dict[str, type[BaseModel]] = {}
-    for m in [*models, Error]:
+    every: list[type[BaseModel]] = [*models, Error]
+    for m in every:
         if names.setdefault(m.__name__, m) is not m:
             other = names[m.__name__].__module__
             raise ValueError(f"two contract models are named {m.__name__}: {m.__module__}, {other}")

@@ -453,6 +453,7 @@ class _Output:
                 value = bytes([voice << 7 | dbov])
             else:
                 (prefix, suffix), value = self.plain_ext, b""
+        assert self.payload_type is not None  # negotiated before anything is forwarded to this sender
         header = _HEADER.pack(
             0x90 if prefix else 0x80, packet.marker << 7 | self.payload_type, seq, timestamp, self.ssrc
         )
