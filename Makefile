@@ -17,12 +17,12 @@ PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: help run test lint bench clean install install-test chromium netbed
+.PHONY: help run test lint typecheck bench clean install install-test chromium netbed
 
 help:
 	@echo "make run     install into $(VENV), migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test    install with the test extra, ensure Chromium, run pytest (PYTEST_ARGS=... to pass options)"
-	@echo "make lint    ruff check"
+	@echo "make lint    ruff check and mypy (make typecheck: mypy alone, also run by make test)"
 	@echo "make bench   run every bench/*.py with --quick"
 	@echo "make clean   remove $(VENV), caches and test artifacts (keeps var/, the local data)"
 
@@ -55,11 +55,15 @@ chromium:
 netbed:
 	@bash scripts/ensure-netbed.sh
 
-test: $(INSTALLED_TEST) chromium netbed
+test: $(INSTALLED_TEST) chromium netbed typecheck
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
 
 lint: $(INSTALLED_TEST)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+typecheck: $(INSTALLED_TEST)
+	$(BIN)/mypy
 
 bench: $(INSTALLED)
 	@shopt -s nullglob; files=(bench/*.py); \

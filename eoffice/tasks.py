@@ -495,7 +495,7 @@ async def withdraw(uow: UnitOfWork, actor: User, task_id: int, reason: str) -> T
     return task
 
 
-async def reassign(uow: UnitOfWork, actor: User, task_id: int, assignee: Assignee | dict[str, Any],
+async def reassign(uow: UnitOfWork, actor: User, task_id: int, assignee: Assignee | dict[str, Any] | None,
                    reason: str = "") -> Task:
     """The assigner hands an unfinished task to someone else: the new handler starts afresh (the
     tasks the old one passed down are withdrawn), the old one is told and keeps read access."""
