@@ -57,8 +57,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from eoffice import audit, identity  # noqa: E402
 from eoffice.org import User  # noqa: E402
 from meetings import meetings  # noqa: E402
-from meetings.meetings import Participant  # noqa: E402
-from meetings.voting import PollBallot, PollVoter  # noqa: E402
+from meetings.schema import Participant, PollBallot, PollVoter  # noqa: E402
 from storage import keys  # noqa: E402
 from storage.db import Database, utcnow  # noqa: E402
 from storage.migrate import migrate  # noqa: E402

@@ -24,19 +24,16 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import ForeignKey, LargeBinary, delete, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select, update
 
+from meetings.schema import Poll, PollKey
 from storage import keys
-from storage.db import Base, Database, UnitOfWork
+from storage.db import Database, UnitOfWork
 from storage.errors import Conflict
-
-if TYPE_CHECKING:
-    from meetings.voting import Poll
 
 WRAP_LABEL = "eoffice.meetings.poll-key-wrap.v2"
 LEGACY_LABEL = "eoffice.meetings.secret-ballot.v1"
@@ -45,14 +42,6 @@ _PROCESS_KEY = secrets.token_bytes(32)  # for a Database nobody registered a sec
 
 KEY_CHANGED = ("Không mở được các phiếu kín của biểu quyết này: khóa bí mật của máy chủ đã thay đổi "
                "từ khi biểu quyết mở. Hãy hủy biểu quyết và biểu quyết lại.")
-
-
-class PollKey(Base):
-    """The ballot key of an open secret poll, wrapped; overwritten and deleted when the poll ends."""
-
-    __tablename__ = "meeting_poll_keys"
-    poll_id: Mapped[int] = mapped_column(ForeignKey("meeting_polls.id", ondelete="CASCADE"), primary_key=True)
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 def _wrapping(db: Database) -> AESGCM:

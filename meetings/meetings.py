@@ -11,128 +11,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    literal,
-    null,
-    or_,
-    select,
-    union_all,
-)
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import literal, null, or_, select, union_all
 
 from eoffice import audit
 from eoffice.org import Role, Unit, User
 from meetings import rules, topics
 from meetings.rules import Access, ParticipantRole, Response, Seat, State
-from storage.db import Base, UnitOfWork, utcnow
+from meetings.schema import Meeting, Participant, Site
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
-
-
-class Meeting(Base):
-    __tablename__ = "meetings"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    description: Mapped[str] = mapped_column(Text, default="")
-    place: Mapped[str] = mapped_column(String(300), default="")
-    starts_at: Mapped[dt.datetime] = mapped_column(index=True)
-    ends_at: Mapped[dt.datetime | None] = mapped_column()
-    state: Mapped[str] = mapped_column(String(20), default=State.DRAFT, index=True)
-    quorum_rule: Mapped[str] = mapped_column(String(20), default=rules.QuorumRule.HALF)
-    chair_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    secretary_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    invited_at: Mapped[dt.datetime | None] = mapped_column()
-    started_at: Mapped[dt.datetime | None] = mapped_column()
-    ended_at: Mapped[dt.datetime | None] = mapped_column()
-    # live room state (in the database, so it survives a restart)
-    current_item_id: Mapped[int | None] = mapped_column(Integer)  # meeting_agenda_items.id (no FK: cycle)
-    presenter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    presentation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    minutes_state: Mapped[str] = mapped_column(String(20), default="draft")  # draft | approved
-    minutes_approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    minutes_approved_at: Mapped[dt.datetime | None] = mapped_column()
-    minutes_blob_key: Mapped[str | None] = mapped_column(String(64))  # the approved PDF
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "title": self.title, "description": self.description, "place": self.place,
-            "starts_at": self.starts_at.isoformat(), "ends_at": self.ends_at.isoformat() if self.ends_at else None,
-            "state": self.state, "state_label": rules.STATE_LABELS[State(self.state)],
-            "quorum_rule": self.quorum_rule, "chair_id": self.chair_id, "secretary_id": self.secretary_id,
-            "created_by": self.created_by, "started_at": self.started_at.isoformat() if self.started_at else None,
-            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
-            "current_item_id": self.current_item_id, "minutes_state": self.minutes_state,
-        }
-
-
-class Site(Base):
-    """A remote site (điểm cầu): a district or commune meeting room with its operator."""
-
-    __tablename__ = "meeting_sites"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(300))
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "unit_id": self.unit_id, "operator_id": self.operator_id}
-
-
-class Participant(Base):
-    """One seat: an invited account, a unit (which names who attends), or a guest without an account."""
-
-    __tablename__ = "meeting_participants"
-    __table_args__ = (UniqueConstraint("meeting_id", "user_id"), UniqueConstraint("meeting_id", "unit_id"))
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    guest_name: Mapped[str] = mapped_column(String(200), default="")
-    guest_title: Mapped[str] = mapped_column(String(300), default="")
-    role: Mapped[str] = mapped_column(String(20), default=ParticipantRole.MEMBER)
-    entitled: Mapped[bool] = mapped_column(Boolean, default=True)  # counts for the quorum
-    voting: Mapped[bool] = mapped_column(Boolean, default=True)  # has a vote (issue 7)
-    site_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_sites.id", ondelete="SET NULL"))
-    response: Mapped[str] = mapped_column(String(20), default=Response.PENDING)
-    substitute_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    # a substitute carries the invitee's access to confidential items only once the chair approved
-    # (or when the substitute works in the invitee's unit): ``rules.Seat.substitute_approved``
-    substitute_approved: Mapped[bool] = mapped_column(Boolean, default=False)
-    response_note: Mapped[str] = mapped_column(String(500), default="")
-    responded_at: Mapped[dt.datetime | None] = mapped_column()
-    checked_in_at: Mapped[dt.datetime | None] = mapped_column()
-    checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    check_in_method: Mapped[str] = mapped_column(String(20), default="")  # tablet | secretary | operator
-    checked_out_at: Mapped[dt.datetime | None] = mapped_column()
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    @property
-    def kind(self) -> str:
-        return "user" if self.user_id else "unit" if self.unit_id else "guest"
-
-    @property
-    def attendee_id(self) -> int | None:
-        return self.substitute_id or self.user_id
-
-    @property
-    def present(self) -> bool:
-        return self.checked_in_at is not None and self.checked_out_at is None
-
-    def seat(self) -> Seat:
-        return Seat(id=self.id, user_id=self.user_id, unit_id=self.unit_id, substitute_id=self.substitute_id,
-                    site_id=self.site_id, substitute_approved=self.substitute_approved)
-
 
 # ---------------------------------------------------------------- loading with access
 
@@ -519,7 +406,7 @@ async def _close_polls(uow: UnitOfWork, actor: User, m: Meeting) -> None:
 
 
 async def _close_room(uow: UnitOfWork, m: Meeting, now: dt.datetime) -> None:
-    from meetings.agenda import AgendaItem
+    from meetings.schema import AgendaItem
     from meetings.speakers import close_queue
 
     if m.current_item_id is not None:

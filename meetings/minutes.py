@@ -15,54 +15,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, ForeignKey, Integer, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
 from eoffice import audit
 from eoffice.org import Unit, User
 from meetings import render, rules, topics
-from meetings.agenda import AgendaItem, agenda_view, item_context, visible_item_ids
+from meetings.agenda import agenda_view, item_context, visible_item_ids
 from meetings.attendance import quorum_of
-from meetings.meetings import Meeting, get_context, participants_view, sites_view, user_names, view_context
+from meetings.meetings import get_context, participants_view, sites_view, user_names, view_context
 from meetings.rules import Access, State
-from storage.db import Base, UnitOfWork, utcnow
+from meetings.schema import AgendaItem, Conclusion, ItemMinutes, Meeting
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 TZ = "Asia/Ho_Chi_Minh"
-
-
-class ItemMinutes(Base):
-    __tablename__ = "meeting_item_minutes"
-    __table_args__ = (UniqueConstraint("item_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="CASCADE"))
-    discussion: Mapped[str] = mapped_column(Text, default="")
-    revision: Mapped[int] = mapped_column(Integer, default=0)
-    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class Conclusion(Base):
-    """One conclusion of an agenda item; it can become an e-office task (assignee, deadline)."""
-
-    __tablename__ = "meeting_conclusions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    text: Mapped[str] = mapped_column(Text)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    deadline: Mapped[dt.date | None] = mapped_column(Date)
-    task_id: Mapped[int | None] = mapped_column(Integer, index=True)  # eoffice task created from it
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "item_id": self.item_id, "position": self.position, "text": self.text,
-                "assignee_id": self.assignee_id, "deadline": self.deadline.isoformat() if self.deadline else None,
-                "task_id": self.task_id}
 
 
 # ---------------------------------------------------------------- permissions

@@ -143,13 +143,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
     delete,
     func,
     insert,
@@ -157,120 +150,23 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import audit, spreadsheet
 from eoffice.identity import ApiToken, UserSession, token_usable
 from eoffice.org import User
-from meetings import ballot_keys, rules, topics
+from meetings import ballot_keys, rules, schema, topics
 from meetings import voting_rules as vr
-from meetings.meetings import Ctx, Meeting, Participant, get_context, user_names, view_context
+from meetings.meetings import Ctx, get_context, user_names, view_context
 from meetings.rules import State as MeetingState
+from meetings.schema import Meeting, Participant, Poll, PollBallot, PollVoter, VotingRight
 from meetings.voting_rules import State
 from storage import keys
-from storage.db import Base, Database, UnitOfWork, checkpoint_truncate, utcnow
+from storage.db import Database, UnitOfWork, checkpoint_truncate, utcnow
 from storage.errors import AppError, Conflict, Denied, Forbidden, Invalid, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
 
 MAX_DURATION = 24 * 3600
-
-
-class Poll(Base):
-    __tablename__ = "meeting_polls"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="SET NULL"))
-    title: Mapped[str] = mapped_column(String(500))
-    description: Mapped[str] = mapped_column(Text, default="")
-    method: Mapped[str] = mapped_column(String(20))
-    options: Mapped[list[str]] = mapped_column(JSON, default=list)
-    max_choices: Mapped[int] = mapped_column(Integer, default=1)
-    seats: Mapped[int] = mapped_column(Integer, default=1)
-    allow_abstain: Mapped[bool] = mapped_column(Boolean, default=True)
-    secret: Mapped[bool] = mapped_column(Boolean, default=False)
-    allow_change: Mapped[bool] = mapped_column(Boolean, default=False)
-    visibility: Mapped[str] = mapped_column(String(20), default=vr.Visibility.CLOSED)
-    majority: Mapped[str] = mapped_column(String(20), default=vr.Majority.SIMPLE)
-    base: Mapped[str] = mapped_column(String(20), default=vr.Base.VALID)
-    quorum_rule: Mapped[str] = mapped_column(String(20), default=rules.QuorumRule.HALF)
-    proxy_cap: Mapped[int] = mapped_column(Integer, default=1)
-    weighted: Mapped[bool] = mapped_column(Boolean, default=False)
-    duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(20), default=State.DRAFT, index=True)
-    rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_polls.id", ondelete="SET NULL"))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    opened_at: Mapped[dt.datetime | None] = mapped_column()
-    opened_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    closes_at: Mapped[dt.datetime | None] = mapped_column(index=True)
-    closed_at: Mapped[dt.datetime | None] = mapped_column()
-    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    close_reason: Mapped[str] = mapped_column(String(20), default="")  # chair | timer | meeting_end
-    published_at: Mapped[dt.datetime | None] = mapped_column()
-    cancelled_at: Mapped[dt.datetime | None] = mapped_column()
-    # counters, fixed at opening (eligibility) or kept by every cast under the poll's row lock
-    votes_cast: Mapped[int] = mapped_column(Integer, default=0)
-    weight_cast: Mapped[int] = mapped_column(Integer, default=0)
-    eligible_count: Mapped[int] = mapped_column(Integer, default=0)
-    eligible_weight: Mapped[int] = mapped_column(Integer, default=0)
-    present_count: Mapped[int] = mapped_column(Integer, default=0)
-    entitled_count: Mapped[int] = mapped_column(Integer, default=0)
-    entitled_weight: Mapped[int] = mapped_column(Integer, default=0)
-    quorum_needed: Mapped[int] = mapped_column(Integer, default=0)
-    refused_proxies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-    def spec(self) -> vr.Spec:
-        return vr.Spec(method=vr.Method(self.method), options=tuple(range(1, len(self.options) + 1)),
-                       max_choices=self.max_choices, seats=self.seats,
-                       allow_abstain=self.allow_abstain or self.method == vr.Method.YES_NO_ABSTAIN,
-                       majority=vr.Majority(self.majority), base=vr.Base(self.base))
-
-
-class PollVoter(Base):
-    """One right to vote in one poll, fixed at opening; ``voted_at`` set means "has voted"."""
-
-    __tablename__ = "meeting_poll_voters"
-    __table_args__ = (UniqueConstraint("poll_id", "participant_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    poll_id: Mapped[int] = mapped_column(ForeignKey("meeting_polls.id", ondelete="CASCADE"), index=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("meeting_participants.id", ondelete="CASCADE"))
-    holder_id: Mapped[int] = mapped_column(ForeignKey("meeting_participants.id", ondelete="CASCADE"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # who may cast it
-    weight: Mapped[int] = mapped_column(Integer, default=1)
-    proxy: Mapped[bool] = mapped_column(Boolean, default=False)
-    voted_at: Mapped[dt.datetime | None] = mapped_column()
-    method: Mapped[str] = mapped_column(String(20), default="")  # tablet | roll_call
-    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    changes: Mapped[int] = mapped_column(Integer, default=0)
-    ballot_id: Mapped[str | None] = mapped_column(String(32))  # named polls only; never for secret ones
-
-
-class PollBallot(Base):
-    """A ballot: nothing here names its voter or when it was cast (see the module docstring)."""
-
-    __tablename__ = "meeting_poll_ballots"
-    __table_args__ = {"sqlite_with_rowid": False}
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4().hex: random, not ordered
-    poll_id: Mapped[int] = mapped_column(ForeignKey("meeting_polls.id", ondelete="CASCADE"), index=True)
-    choice: Mapped[dict[str, Any]] = mapped_column(JSON)
-    weight: Mapped[int] = mapped_column(Integer, default=1)
-
-
-class VotingRight(Base):
-    """A member's vote weight in a meeting and the proxy (ủy quyền) they gave, if any."""
-
-    __tablename__ = "meeting_voting_rights"
-    __table_args__ = (UniqueConstraint("meeting_id", "participant_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("meeting_participants.id", ondelete="CASCADE"))
-    weight: Mapped[int] = mapped_column(Integer, default=1)
-    proxy_holder_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_participants.id", ondelete="SET NULL"))
-    proxy_given_at: Mapped[dt.datetime | None] = mapped_column()
-    proxy_recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    proxy_note: Mapped[str] = mapped_column(String(500), default="")
 
 
 def new_ballot_id() -> str:
@@ -492,7 +388,7 @@ async def create_poll(
     if isinstance(proxy_cap, bool) or not isinstance(proxy_cap, int) or not 0 <= proxy_cap <= 10:
         raise Invalid("Số ủy quyền tối đa mỗi người phải từ 0 đến 10.", field="proxy_cap")
     if item_id is not None:
-        from meetings.agenda import AgendaItem
+        from meetings.schema import AgendaItem
 
         item = await uow.session.get(AgendaItem, item_id)
         if item is None or item.meeting_id != meeting_id:
@@ -873,8 +769,8 @@ async def cast_votes(uow: UnitOfWork, poll_id: int, requests: list[CastRequest])
     now = utcnow()
     # the poll's row lock and its meeting's state in one statement (no extra round trip per batch)
     found = (await uow.session.execute(
-        select(Poll, Meeting.state, ballot_keys.PollKey.wrapped).join(Meeting, Meeting.id == Poll.meeting_id)
-        .outerjoin(ballot_keys.PollKey, ballot_keys.PollKey.poll_id == Poll.id).where(Poll.id == poll_id)
+        select(Poll, Meeting.state, schema.PollKey.wrapped).join(Meeting, Meeting.id == Poll.meeting_id)
+        .outerjoin(schema.PollKey, schema.PollKey.poll_id == Poll.id).where(Poll.id == poll_id)
         .with_for_update(of=Poll).execution_options(populate_existing=True))).first()
     if found is None:
         raise NotFound("Không tìm thấy biểu quyết.")

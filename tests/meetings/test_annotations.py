@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from eoffice.audit import AuditEntry
-from meetings import annotation_export, annotations, documents, meetings, render
+from meetings import annotation_export, annotations, documents, meetings, render, schema
 from meetings.annotations import validate_shape
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.meetings.conftest import World, call, run
@@ -65,7 +65,7 @@ def test_shapes_are_checked_and_normalised() -> None:
 # ------------------------------------------------------------------------------ services
 
 
-async def _doc(world: World, m: dict[str, Any], item: int | None = 0, pages: int = 2) -> documents.DocumentVersion:
+async def _doc(world: World, m: dict[str, Any], item: int | None = 0, pages: int = 2) -> schema.DocumentVersion:
     content = [[f"Trang {n}: Báo cáo chuyển đổi số của Ủy ban nhân dân huyện Đông Triều năm 2026."]
                for n in range(1, pages + 1)]
     upload = await world.upload_pdf(world.organiser, content, "Báo cáo chuyển đổi số")
@@ -310,7 +310,7 @@ async def test_snapshot_of_the_shared_topic_never_holds_private_annotations(worl
 # ------------------------------------------------------------------------------ my annotated copy
 
 
-async def _words(world: World, v: documents.DocumentVersion, page: int) -> list[list[Any]]:
+async def _words(world: World, v: schema.DocumentVersion, page: int) -> list[list[Any]]:
     key = await documents.page_words(world.db, world.blobs, v, page)
     return json.loads(await world.blobs.read(key))["words"]
 

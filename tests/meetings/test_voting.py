@@ -14,8 +14,8 @@ from sqlalchemy import select, text, update
 
 from eoffice.audit import AuditEntry
 from eoffice.org import User
-from meetings import attendance, meetings, voting
-from meetings.voting import Poll, PollBallot, PollVoter
+from meetings import attendance, meetings, schema, voting
+from meetings.schema import Poll, PollBallot, PollVoter
 from storage.db import Database, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 from storage.events import Event
@@ -588,7 +588,7 @@ async def test_no_vote_counts_in_a_poll_left_open_by_an_ended_meeting(world: Wor
     await open_(world, poll_id)
     await cast(world, "member", poll_id, "yes")
     async with world.db.uow() as uow:
-        await uow.session.execute(update(meetings.Meeting).where(meetings.Meeting.id == m["meeting_id"])
+        await uow.session.execute(update(schema.Meeting).where(schema.Meeting.id == m["meeting_id"])
                                   .values(state="ended"))
         await uow.commit()
     with pytest.raises(Conflict, match="không còn diễn ra"):

@@ -20,8 +20,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, text
 
-from meetings import ballot_keys, voting
-from meetings.voting import PollBallot
+from meetings import ballot_keys, schema, voting
+from meetings.schema import PollBallot
 from storage import keys
 from tests.meetings.conftest import World, call
 from tests.meetings.test_voting import crowd, new_poll, open_
@@ -50,7 +50,7 @@ async def _vote_one_by_one(world: World, poll_id: int, users: list) -> list[list
 async def _sealed(world: World, poll_id: int) -> tuple[bytes, bytes, list[tuple[str, str]]]:
     """What an insider copies while the poll is open: the wrapped key row, the key, and the sealed ballots."""
     async with world.db.uow() as uow:
-        row = await uow.session.get(ballot_keys.PollKey, poll_id)
+        row = await uow.session.get(schema.PollKey, poll_id)
         assert row is not None and len(row.wrapped) == ballot_keys.WRAPPED_SIZE
         wrapped = bytes(row.wrapped)
         ballots = (await uow.session.execute(
@@ -135,7 +135,7 @@ async def test_cancelling_a_secret_poll_destroys_its_key(world: World, db_url: s
     await call(world.db, voting.cancel_poll, world.chair, poll_id, "Biểu quyết lại")
     await voting.scrub(world.db)
     async with world.db.uow() as uow:
-        assert await uow.session.get(ballot_keys.PollKey, poll_id) is None
+        assert await uow.session.get(schema.PollKey, poll_id) is None
     _master_cannot_open(db_url, poll_id, sealed)
 
 
@@ -165,7 +165,7 @@ async def test_postgresql_keeps_no_version_of_the_poll_key_after_the_close(world
     assert await versions_holding(wrapped) == 1  # positive control: the open poll's key row
     await call(world.db, voting.close_poll, world.chair, poll_id)
     async with world.db.uow() as uow:
-        assert await uow.session.get(ballot_keys.PollKey, poll_id) is None
+        assert await uow.session.get(schema.PollKey, poll_id) is None
     await voting.scrub(world.db)
     assert await versions_holding(wrapped) == 0
     _master_cannot_open(db_url, poll_id, sealed)

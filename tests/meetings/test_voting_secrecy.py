@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from meetings import ballot_keys, voting
+from meetings import schema, voting
 from meetings.polls_live import CastBatcher
-from meetings.voting import PollBallot
+from meetings.schema import PollBallot
 from storage import keys
 from storage.errors import Conflict
 from tests.meetings.conftest import World, call
@@ -85,7 +85,7 @@ async def test_secret_ballots_are_sealed_until_the_close(world: World) -> None:
         await call(world.db, voting.cast_vote, u, poll_id, r)
     async with world.db.uow() as uow:
         stored = (await uow.session.scalars(select(PollBallot.choice).where(PollBallot.poll_id == poll_id))).all()
-        poll = await uow.session.get(voting.Poll, poll_id)
+        poll = await uow.session.get(schema.Poll, poll_id)
         assert poll is not None
         assert [set(c) for c in stored] == [{"sealed"}] * 4
         assert len({len(c["sealed"]) for c in stored}) == 1  # [1] and [1, 2, 3] look alike
@@ -117,7 +117,7 @@ async def test_ballots_sealed_under_another_key_are_not_counted(world: World, db
         assert poll.state == "cancelled"
         async with world.db.uow() as uow:
             assert (await uow.session.scalars(select(PollBallot).where(PollBallot.poll_id == poll_id))).all() == []
-            assert await uow.session.get(ballot_keys.PollKey, poll_id) is None
+            assert await uow.session.get(schema.PollKey, poll_id) is None
     finally:
         keys.register(db_url, original)
 

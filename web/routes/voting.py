@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from eoffice.org import User
-from meetings import voting
+from meetings import schema, voting
 from meetings.meetings import view_context
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.db import UnitOfWork, utcnow
@@ -167,7 +167,7 @@ async def create_poll(request: Request) -> JSONResponse:
     return JSONResponse(voting.public_view(poll, controller=True), status_code=201)
 
 
-async def _after_state_change(request: Request, poll: voting.Poll) -> JSONResponse:
+async def _after_state_change(request: Request, poll: schema.Poll) -> JSONResponse:
     r = runner(request.app)
     r.poke(None)
     if poll.secret and poll.state in ("closed", "cancelled"):
