@@ -19,7 +19,7 @@ from eoffice.org import User
 from meetings import rules, topics
 from meetings.meetings import Ctx, get_context, touch, user_names, view_context
 from meetings.rules import Access, State
-from meetings.schema import AgendaItem, ItemAccess, Meeting
+from meetings.schema import AgendaItem, Document, ItemAccess, Meeting, Participant
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Denied, Invalid, NotFound
 
@@ -78,8 +78,6 @@ async def item_viewers(uow: UnitOfWork, meeting: Meeting, item_id: int | None) -
     item = await uow.session.get(AgendaItem, item_id)
     if item is None or not item.confidential:
         return None
-    from meetings.schema import Participant
-
     allowed = (await allowed_users(uow, [item.id]))[item.id]
     subs: set[int | None] = set()
     if allowed:
@@ -248,8 +246,6 @@ async def reorder_items(uow: UnitOfWork, actor: User, meeting_id: int, item_ids:
 
 async def remove_item(uow: UnitOfWork, actor: User, item_id: int) -> None:
     """Only an item that was never discussed and has no documents (documents are never destroyed)."""
-    from meetings.schema import Document
-
     item = await uow.session.get(AgendaItem, item_id)
     if item is None:
         raise NotFound("Không tìm thấy nội dung chương trình họp.")

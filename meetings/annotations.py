@@ -44,7 +44,7 @@ from meetings.agenda import can_see
 from meetings.documents import version_context
 from meetings.meetings import access_of, user_names
 from meetings.rules import State
-from meetings.schema import AgendaItem, Annotation, AnnotationRecipient, Document, DocumentVersion, Meeting
+from meetings.schema import AgendaItem, Annotation, AnnotationRecipient, Document, DocumentVersion, Meeting, Participant
 from storage.db import UnitOfWork, utcnow
 from storage.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 
@@ -543,8 +543,6 @@ async def visible_rows(uow: UnitOfWork, user: User, version_id: int, scope: str 
 
 async def share_candidates(uow: UnitOfWork, user: User, version_id: int) -> list[dict[str, Any]]:
     """People one may share an annotation of this version with: those who may read it, oneself excepted."""
-    from meetings.schema import Participant
-
     ctx, doc, _version = await version_context(uow, user, int(version_id))
     m = ctx.meeting
     ids = {m.chair_id, m.secretary_id, m.created_by}

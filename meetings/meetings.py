@@ -1,5 +1,6 @@
 """Meetings: details, officers, participants (people, units, guests), remote sites, invitations,
-responses with substitutes, and the life cycle draft -> invited -> in progress -> ended -> archived.
+responses with substitutes, and sending the invitations (draft -> invited); the later steps of the life
+cycle (in progress -> ended -> archived, cancelled) are ``meetings.lifecycle``.
 
 Services take a unit of work and the acting user, check permission, change state, write the audit
 entry and queue the event; the caller commits.
@@ -370,74 +371,6 @@ async def send_invitations(uow: UnitOfWork, actor: User, meeting_id: int) -> Mee
     await audit.record(uow, actor, "meeting.invite", "meeting", m.id, notified=len(targets))
     uow.emit(topics.room(m.id), "meeting.state", state=m.state, at=m.invited_at.isoformat(),
              current_item_id=m.current_item_id)
-    return m
-
-
-async def _transition(uow: UnitOfWork, actor: User, meeting_id: int, target: State, action: str,
-                      chair_only: bool = True) -> Meeting:
-    ctx = await get_context(uow, actor, meeting_id, lock=True)
-    if chair_only:
-        ctx.access.require_chair()
-    else:
-        ctx.access.require_manage()
-    m = ctx.meeting
-    rules.check_transition(m.state, target)
-    now = utcnow()
-    m.state = target
-    touch(m)
-    if target is State.IN_PROGRESS:
-        m.started_at = now
-    elif target is State.ENDED:
-        m.ended_at = now
-        await _close_room(uow, m, now)
-        await _close_polls(uow, actor, m)
-    await audit.record(uow, actor, action, "meeting", m.id)
-    uow.emit(topics.room(m.id), "meeting.state", state=m.state, at=now.isoformat(), current_item_id=m.current_item_id)
-    return m
-
-
-async def _close_polls(uow: UnitOfWork, actor: User, m: Meeting) -> None:
-    """Ending the meeting closes its open poll and counts it (reason "meeting_end", audited as every close):
-    the votes were cast in the meeting, and refusing to end would leave the chair to find and close a poll
-    while the room is leaving. Only a live meeting can have an open poll, and only ending leaves that state."""
-    from meetings.voting import close_for_meeting_end  # here: meetings.voting imports this module
-
-    await close_for_meeting_end(uow, actor, m)
-
-
-async def _close_room(uow: UnitOfWork, m: Meeting, now: dt.datetime) -> None:
-    from meetings.schema import AgendaItem
-    from meetings.speakers import close_queue
-
-    if m.current_item_id is not None:
-        item = await uow.session.get(AgendaItem, m.current_item_id)
-        if item is not None and item.ended_at is None:
-            item.ended_at = now
-            item.status = "done"
-    m.presenter_id = None
-    m.presentation = None
-    await close_queue(uow, m.id, now)
-
-
-async def start_meeting(uow: UnitOfWork, actor: User, meeting_id: int) -> Meeting:
-    return await _transition(uow, actor, meeting_id, State.IN_PROGRESS, "meeting.start")
-
-
-async def end_meeting(uow: UnitOfWork, actor: User, meeting_id: int) -> Meeting:
-    return await _transition(uow, actor, meeting_id, State.ENDED, "meeting.end")
-
-
-async def archive_meeting(uow: UnitOfWork, actor: User, meeting_id: int) -> Meeting:
-    return await _transition(uow, actor, meeting_id, State.ARCHIVED, "meeting.archive", chair_only=False)
-
-
-async def cancel_meeting(uow: UnitOfWork, actor: User, meeting_id: int, reason: str = "") -> Meeting:
-    m = await _transition(uow, actor, meeting_id, State.CANCELLED, "meeting.cancel", chair_only=False)
-    if m.invited_at is not None:
-        seats = (await uow.session.scalars(select(Participant).where(Participant.meeting_id == m.id))).all()
-        for uid in sorted({a for p in seats if (a := p.attendee_id) and a != actor.id}):
-            notify(uow, uid, f"Cuộc họp đã bị hủy: {m.title}" + (f" ({reason.strip()})" if reason.strip() else ""),
-                   m.id)
     return m
 
 

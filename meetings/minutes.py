@@ -17,14 +17,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from eoffice import audit
+from eoffice import audit, tasks
 from eoffice.org import Unit, User
+from eoffice.tasks import Task
 from meetings import render, rules, topics
 from meetings.agenda import agenda_view, item_context, visible_item_ids
 from meetings.attendance import quorum_of
 from meetings.meetings import get_context, participants_view, sites_view, user_names, view_context
 from meetings.rules import Access, State
 from meetings.schema import AgendaItem, Conclusion, ItemMinutes, Meeting
+from meetings.voting import poll_results_for_meeting, unpublished_results
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -159,8 +161,6 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
     Chair or secretary, from the meeting's start on (also after the minutes are approved: assigning
     the work does not change what was concluded). A conclusion becomes at most one task.
     """
-    from eoffice import tasks
-
     c, ctx = await _conclusion(uow, actor, conclusion_id)
     if not (ctx.access.chair or ctx.access.secretary):
         raise Forbidden("Chỉ chủ trì hoặc thư ký được giao nhiệm vụ từ kết luận.")
@@ -199,8 +199,6 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
 
 
 async def _task_progress(uow: UnitOfWork, task_ids: list[int]) -> dict[int, dict[str, Any]]:
-    from eoffice.tasks import Task
-
     rows = (await uow.session.scalars(select(Task).where(Task.id.in_(task_ids)))).all()
     out = {}
     for t in rows:
@@ -316,20 +314,12 @@ def register_section(name: str, heading: str, fn: Section) -> None:
 
 
 async def _unpublished_results(uow: UnitOfWork, meeting_id: int) -> list[str]:
-    try:
-        from meetings.voting import unpublished_results
-    except ImportError:  # voting not installed
-        return []
     return await unpublished_results(uow, meeting_id)
 
 
 async def _vote_results(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int | None, list[str]]:
     """Closed and published polls (meetings.voting) whose result is public, under their agenda item or in a
     section of their own; a poll on a confidential item the reader may not see is left out with the item."""
-    try:
-        from meetings.voting import poll_results_for_meeting
-    except ImportError:  # voting not installed: no section
-        return {}
     out: dict[int | None, list[str]] = {}
     for poll in await poll_results_for_meeting(uow, m.id):
         item_id = poll.get("item_id")

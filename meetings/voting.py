@@ -153,12 +153,13 @@ from sqlalchemy import (
 
 from eoffice import audit, spreadsheet
 from eoffice.identity import ApiToken, UserSession, token_usable
-from eoffice.org import User
+from eoffice.org import Unit, User
 from meetings import ballot_keys, rules, schema, topics
 from meetings import voting_rules as vr
+from meetings.agenda import item_viewers, visible_item_ids
 from meetings.meetings import Ctx, get_context, user_names, view_context
 from meetings.rules import State as MeetingState
-from meetings.schema import Meeting, Participant, Poll, PollBallot, PollVoter, VotingRight
+from meetings.schema import AgendaItem, Meeting, Participant, Poll, PollBallot, PollVoter, VotingRight
 from meetings.voting_rules import State
 from storage import keys
 from storage.db import Database, UnitOfWork, checkpoint_truncate, utcnow
@@ -265,8 +266,6 @@ async def viewers_of(uow: UnitOfWork, poll: Poll, meeting: Meeting | None = None
     """Who may see (and vote on) the poll when its item is confidential; None: every participant."""
     if poll.item_id is None:
         return None
-    from meetings.agenda import item_viewers
-
     meeting = meeting or await uow.session.get(Meeting, poll.meeting_id)
     assert meeting is not None
     return await item_viewers(uow, meeting, poll.item_id)
@@ -388,8 +387,6 @@ async def create_poll(
     if isinstance(proxy_cap, bool) or not isinstance(proxy_cap, int) or not 0 <= proxy_cap <= 10:
         raise Invalid("Số ủy quyền tối đa mỗi người phải từ 0 đến 10.", field="proxy_cap")
     if item_id is not None:
-        from meetings.schema import AgendaItem
-
         item = await uow.session.get(AgendaItem, item_id)
         if item is None or item.meeting_id != meeting_id:
             raise Invalid("Nội dung chương trình không thuộc cuộc họp này.", field="item_id")
@@ -1051,7 +1048,7 @@ async def close_poll(uow: UnitOfWork, actor: User, poll_id: int) -> Poll:
 
 
 async def close_for_meeting_end(uow: UnitOfWork, actor: User, meeting: Meeting) -> list[Poll]:
-    """The meeting is ending (``meetings._transition``, which holds the meeting's row lock): close and count
+    """The meeting is ending (``lifecycle.end_meeting``, which holds the meeting's row lock): close and count
     its open polls. A cast waiting for a poll's row lock then finds the poll closed."""
     ids = (await uow.session.scalars(select(Poll.id).where(Poll.meeting_id == meeting.id, Poll.state == State.OPEN)
                                      .order_by(Poll.id))).all()
@@ -1144,8 +1141,6 @@ async def list_polls(uow: UnitOfWork, user: User, meeting_id: int) -> list[dict[
     for p in polls:
         if p.item_id is not None:
             if visible is None:
-                from meetings.agenda import visible_item_ids
-
                 visible = await visible_item_ids(uow, ctx.access, meeting_id)
             if p.item_id not in visible:
                 out.append(restricted_view(p))
@@ -1188,8 +1183,6 @@ async def seat_names(uow: UnitOfWork, participant_ids: set[int]) -> dict[int, st
         return {}
     seats = (await uow.session.scalars(select(Participant).where(Participant.id.in_(participant_ids)))).all()
     users = await user_names(uow, {p.user_id for p in seats} | {p.substitute_id for p in seats})
-    from eoffice.org import Unit
-
     unit_ids = {p.unit_id for p in seats if p.unit_id}
     units = {u.id: u.name for u in (await uow.session.scalars(select(Unit).where(Unit.id.in_(unit_ids)))).all()} \
         if unit_ids else {}

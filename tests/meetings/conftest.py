@@ -13,7 +13,7 @@ import pytest
 
 from eoffice import identity, uploads
 from eoffice.org import Role, Unit, UnitKind, User
-from meetings import agenda, meetings, render
+from meetings import agenda, lifecycle, meetings, render
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database, UnitOfWork
 
@@ -107,7 +107,7 @@ class World:
             await uow.commit()
         if start:
             async with self.db.uow() as uow:
-                await meetings.start_meeting(uow, u["chair"], out["meeting_id"])
+                await lifecycle.start_meeting(uow, u["chair"], out["meeting_id"])
                 await uow.commit()
         return out
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from eoffice.audit import AuditEntry
-from meetings import annotation_export, annotations, documents, meetings, render, schema
+from meetings import annotation_export, annotations, documents, lifecycle, render, schema
 from meetings.annotations import validate_shape
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.meetings.conftest import World, call, run
@@ -283,9 +283,9 @@ async def test_confidential_documents_and_closed_meetings(world: World) -> None:
         await call(world.db, annotations.update, world.member2, a.id, revision=1, visibility="people",
                    recipient_ids=[world.member.id])
     # an ended meeting still takes personal notes; an archived one is read only
-    await call(world.db, meetings.end_meeting, world.chair, m["meeting_id"])
+    await call(world.db, lifecycle.end_meeting, world.chair, m["meeting_id"])
     await _create(world, "member2", secret_v.id, 3)
-    await call(world.db, meetings.archive_meeting, world.chair, m["meeting_id"])
+    await call(world.db, lifecycle.archive_meeting, world.chair, m["meeting_id"])
     with pytest.raises(Conflict, match="lưu trữ"):
         await _create(world, "member2", secret_v.id, 4)
     assert len(await _list(world, "member2", secret_v.id)) == 2

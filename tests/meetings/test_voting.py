@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 
 from eoffice.audit import AuditEntry
 from eoffice.org import User
-from meetings import attendance, meetings, schema, voting
+from meetings import attendance, lifecycle, meetings, schema, voting
 from meetings.schema import Poll, PollBallot, PollVoter
 from storage.db import Database, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
@@ -564,7 +564,7 @@ async def test_ending_the_meeting_closes_and_counts_its_open_poll(world: World) 
     await open_(world, poll_id)
     await cast(world, "member", poll_id, "yes")
     await cast(world, "member2", poll_id, "no")
-    meeting, events = await run(world.db, meetings.end_meeting, world.chair, m["meeting_id"])
+    meeting, events = await run(world.db, lifecycle.end_meeting, world.chair, m["meeting_id"])
     assert meeting.state == "ended"
     changed = [e["data"] for e in events if e["type"] == "poll.changed"]
     assert [(c["poll_id"], c["state"]) for c in changed] == [(poll_id, "closed")]
@@ -630,7 +630,7 @@ async def test_casts_racing_the_end_of_the_meeting(world: World) -> None:
 
     async def chair() -> None:  # ends the meeting once the first votes are in, while the others arrive
         await started.wait()
-        await call(world.db, meetings.end_meeting, world.chair, m["meeting_id"])
+        await call(world.db, lifecycle.end_meeting, world.chair, m["meeting_id"])
         ended.set()
 
     await asyncio.gather(chair(), *(voter(i, u) for i, u in enumerate(users)))

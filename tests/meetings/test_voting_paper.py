@@ -10,7 +10,7 @@ from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
 from eoffice import identity
-from meetings import meetings, schema, voting
+from meetings import lifecycle, meetings, schema, voting
 from meetings.schema import Poll, PollBallot, PollVoter
 from storage.errors import Conflict, Forbidden, Invalid
 from storage.settings import Settings
@@ -86,7 +86,7 @@ async def test_paper_ballots_are_counted_with_no_link_to_the_seats(world: World)
     await open_(world, named_id)  # a named poll keeps each vote with its voter: roll call, not paper
     with pytest.raises(Conflict, match="giơ tay hoặc điểm danh"):
         await call(world.db, record, world.chair, named_id, paper_seats[:1], ["yes"])
-    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, lifecycle.end_meeting, world.chair, mid)
 
 
 async def test_paper_ballots_in_a_weighted_poll_share_one_weight(world: World) -> None:

@@ -21,6 +21,7 @@ from meetings import (
     agenda,
     attendance,
     documents,
+    lifecycle,
     meetings,
     minutes,
     presenter,
@@ -148,9 +149,9 @@ async def update_meeting(request: Request) -> JSONResponse:
 
 TRANSITIONS = {
     "invite": meetings.send_invitations,
-    "start": meetings.start_meeting,
-    "end": meetings.end_meeting,
-    "archive": meetings.archive_meeting,
+    "start": lifecycle.start_meeting,
+    "end": lifecycle.end_meeting,
+    "archive": lifecycle.archive_meeting,
 }
 
 
@@ -161,7 +162,7 @@ async def transition(request: Request) -> JSONResponse:
     mid, action = path_id(request), request.path_params["action"]
     if action == "cancel":
         reason = str((await json_body(request)).get("reason", ""))
-        m = await _run(request, lambda uow, user: meetings.cancel_meeting(uow, user, mid, reason))
+        m = await _run(request, lambda uow, user: lifecycle.cancel_meeting(uow, user, mid, reason))
     elif action in TRANSITIONS:
         m = await _run(request, lambda uow, user: TRANSITIONS[action](uow, user, mid))
         if action == "end":  # the end closed its open poll: a secret one leaves dead ballot versions to reclaim

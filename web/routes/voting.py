@@ -65,7 +65,7 @@ def setup(app: Any) -> None:
 async def startup(app: Any) -> None:
     """At startup: reclaim the dead row versions of secret ballots (``voting.scrub``, PostgreSQL's VACUUM).
     A close is followed by a scrub, but a process that died between the close's commit and the scrub, or
-    a poll closed by the end of its meeting (``meetings.end_meeting``, which cannot vacuum inside its
+    a poll closed by the end of its meeting (``meetings.lifecycle.end_meeting``, which cannot vacuum inside its
     transaction), left them to autovacuum. Never stops the start: a failure is logged."""
     try:
         await voting.scrub(app.state.db)
