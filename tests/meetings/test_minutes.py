@@ -9,7 +9,7 @@ import pytest
 
 from meetings import agenda, attendance, lifecycle, meetings, minutes
 from storage.errors import Conflict, Forbidden, Invalid
-from tests.meetings.conftest import World, call, run
+from tests.meetings.conftest import World, call, cast_one, run
 
 
 def pdf_text(data: bytes) -> str:
@@ -124,8 +124,8 @@ async def test_vote_results_in_the_minutes(world: World) -> None:
         await call(world.db, voting.open_poll, world.chair, poll.id)
         # on the confidential item only those who may see it vote (member2 and the chair)
         voter = world.member if poll is open_poll else world.chair
-        await call(world.db, voting.cast_vote, voter, poll.id, "yes")
-        await call(world.db, voting.cast_vote, world.member2, poll.id, "yes")
+        await call(world.db, cast_one, voter, poll.id, "yes")
+        await call(world.db, cast_one, world.member2, poll.id, "yes")
         await call(world.db, voting.close_poll, world.chair, poll.id)
     await call(world.db, lifecycle.end_meeting, world.chair, mid)
     await call(world.db, minutes.approve, world.chair, mid, world.blobs)
@@ -154,8 +154,8 @@ async def test_a_result_the_chair_has_not_published_stays_out_of_the_minutes(wor
     poll = await call(world.db, voting.create_poll, world.chair, mid, item_id=m["first"], title=title,
                       method="yes_no", visibility="published")
     await call(world.db, voting.open_poll, world.chair, poll.id)
-    await call(world.db, voting.cast_vote, world.member, poll.id, "yes")
-    await call(world.db, voting.cast_vote, world.member2, poll.id, "no")
+    await call(world.db, cast_one, world.member, poll.id, "yes")
+    await call(world.db, cast_one, world.member2, poll.id, "no")
     await call(world.db, voting.close_poll, world.chair, poll.id)
     async with world.db.uow() as uow:
         assert (await voting.get_poll(uow, world.member, poll.id))["result"] is None
