@@ -36,29 +36,23 @@ from web.contract import Binary, Ok, contract
 from web.contract import voting as c
 from web.inputs import json_body
 from web.openapi import describe
+from web.services import workers
 
 log = logging.getLogger(__name__)
 
 
 def runner(app: Any) -> PollRunner:
-    r = getattr(app.state, "poll_runner", None)
-    if r is None or r.db is not app.state.db:
-        r = app.state.poll_runner = PollRunner(app.state.db)
-    return r
+    return workers(app).poll_runner
 
 
 def batcher(app: Any) -> CastBatcher:
-    b = getattr(app.state, "cast_batcher", None)
-    if b is None or b.db is not app.state.db:
-        b = app.state.cast_batcher = CastBatcher(app.state.db, runner=runner(app))
-    return b
+    return workers(app).cast_batcher
 
 
 def setup(app: Any) -> None:
-    """At startup (when the app factory calls it): close overdue polls and resume countdowns; the
-    WebSocket ``vote`` command."""
+    """At startup (when the app factory calls it): the WebSocket ``vote`` command. (Closing overdue polls
+    and resuming countdowns is the poll runner's start, ``web.services``.)"""
     voting.use_ballot_key(app.state.db, app.state.settings.secret_key)  # secret ballots are sealed while open
-    runner(app).ensure()
     app.state.hub.add_command("vote", functools.partial(ws_vote, app))
 
 
