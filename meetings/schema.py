@@ -394,7 +394,7 @@ class PollVoter(Base):
 
 
 class PollBallot(Base):
-    """A ballot: nothing here names its voter or when it was cast (see the module docstring)."""
+    """A ballot: nothing here names its voter or when it was cast (``meetings.voting``, "Secret ballots")."""
 
     __tablename__ = "meeting_poll_ballots"
     __table_args__ = {"sqlite_with_rowid": False}

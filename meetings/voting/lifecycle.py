@@ -171,7 +171,8 @@ async def set_countdown(uow: UnitOfWork, actor: User, poll_id: int, seconds: int
 
 async def _shuffle_secret(uow: UnitOfWork, poll: Poll,
                           rows: list[tuple[dict[str, Any], int]] | None = None) -> None:
-    """Rewrite a secret poll's ballots unsealed, in a random order, with new random ids (module docstring)."""
+    """Rewrite a secret poll's ballots unsealed, in a random order, with new random ids (``meetings.voting``,
+    "Secret ballots")."""
     if rows is None:
         rows = await ballots_of(uow, poll)
     if not rows:

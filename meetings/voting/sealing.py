@@ -123,7 +123,7 @@ def new_ballot_id() -> str:
 
 def use_ballot_key(db: Database, secret_key: str) -> None:
     """Wrap the ballot keys of secret polls written through ``db`` with a key derived from the application's
-    secret (without one, this process's own random key is used: see the module docstring, residual risk 5)."""
+    secret (without one, this process's own random key is used: ``meetings.voting``, residual risk 5)."""
     keys.register(db.url, secret_key)
 
 
