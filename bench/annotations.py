@@ -54,7 +54,7 @@ from bench.voting import Http, drop_pg, pg_database
 from bench.ws_fanout import AppProcess, BareEcho, percentile
 from eoffice import identity, uploads
 from eoffice.org import User
-from meetings import agenda, documents, meetings, render
+from meetings import agenda, documents, lifecycle, meetings, render
 from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.migrate import migrate
@@ -236,7 +236,7 @@ async def setup(url: str, workdir: Path, n: int) -> dict[str, Any]:
             drawers = [await identity.start_session(uow, u, 1) for u in (chair, *people[:3])]
             await uow.commit()
         async with db.uow() as uow:
-            await meetings.start_meeting(uow, chair, m.id)
+            await lifecycle.start_meeting(uow, chair, m.id)
             await uow.commit()
         return {"meeting_id": m.id, "version_id": version.id, "tokens": tokens, "drawers": drawers}
     finally:

@@ -38,7 +38,7 @@ from websockets.asyncio.client import connect
 from bench.ws_fanout import Clients, bench_baseline, percentile, start_server
 from eoffice import identity
 from eoffice.org import Role, User
-from meetings import agenda, meetings
+from meetings import agenda, lifecycle, meetings
 from storage import events
 from storage.db import Database
 from storage.migrate import migrate
@@ -82,7 +82,7 @@ async def seed(url: str, n: int) -> dict[str, Any]:
             await meetings.send_invitations(uow, secretary, m.id)
             await uow.commit()
         async with db.uow() as uow:
-            await meetings.start_meeting(uow, chair, m.id)
+            await lifecycle.start_meeting(uow, chair, m.id)
             await agenda.step(uow, chair, m.id, 1)
             tokens = [await identity.create_token(uow, None, p, "bench") for p in people]
             chair_token = await identity.create_token(uow, None, chair, "bench")

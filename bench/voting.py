@@ -56,9 +56,8 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from eoffice import audit, identity  # noqa: E402
 from eoffice.org import User  # noqa: E402
-from meetings import meetings  # noqa: E402
-from meetings.meetings import Participant  # noqa: E402
-from meetings.voting import PollBallot, PollVoter  # noqa: E402
+from meetings import lifecycle, meetings  # noqa: E402
+from meetings.schema import Participant, PollBallot, PollVoter  # noqa: E402
 from storage import keys  # noqa: E402
 from storage.db import Database, utcnow  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
@@ -114,7 +113,7 @@ async def prepare(url: str, n: int, settings: Settings) -> dict[str, Any]:
             await meetings.send_invitations(uow, chair, m.id)
             await uow.commit()
         async with db.uow() as uow:
-            await meetings.start_meeting(uow, chair, m.id)
+            await lifecycle.start_meeting(uow, chair, m.id)
             chair_seat = await meetings._seat_for(uow, m.id, chair.id)
             assert chair_seat is not None
             chair_seat.checked_in_at = utcnow()

@@ -9,47 +9,21 @@ sees that an item exists at that position, with no title, presenter or documents
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, func, select
 
 from eoffice import audit
 from eoffice.org import User
 from meetings import rules, topics
-from meetings.meetings import Ctx, Meeting, get_context, touch, user_names, view_context
+from meetings.meetings import Ctx, get_context, touch, user_names, view_context
 from meetings.rules import Access, State
-from storage.db import Base, UnitOfWork, utcnow
+from meetings.schema import AgendaItem, Document, ItemAccess, Meeting, Participant
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Denied, Invalid, NotFound
 
 RESTRICTED_TITLE = "Nội dung mật"
-
-
-class AgendaItem(Base):
-    __tablename__ = "meeting_agenda_items"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    title: Mapped[str] = mapped_column(String(500))
-    description: Mapped[str] = mapped_column(Text, default="")
-    presenter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    presenter_name: Mapped[str] = mapped_column(String(200), default="")  # someone without an account
-    planned_minutes: Mapped[int | None] = mapped_column(Integer)
-    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | current | done
-    started_at: Mapped[dt.datetime | None] = mapped_column()
-    ended_at: Mapped[dt.datetime | None] = mapped_column()
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class ItemAccess(Base):
-    """Who may see a confidential item."""
-
-    __tablename__ = "meeting_item_access"
-    item_id: Mapped[int] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
 
 
 # ---------------------------------------------------------------- loading
@@ -104,8 +78,6 @@ async def item_viewers(uow: UnitOfWork, meeting: Meeting, item_id: int | None) -
     item = await uow.session.get(AgendaItem, item_id)
     if item is None or not item.confidential:
         return None
-    from meetings.meetings import Participant
-
     allowed = (await allowed_users(uow, [item.id]))[item.id]
     subs: set[int | None] = set()
     if allowed:
@@ -274,8 +246,6 @@ async def reorder_items(uow: UnitOfWork, actor: User, meeting_id: int, item_ids:
 
 async def remove_item(uow: UnitOfWork, actor: User, item_id: int) -> None:
     """Only an item that was never discussed and has no documents (documents are never destroyed)."""
-    from meetings.documents import Document
-
     item = await uow.session.get(AgendaItem, item_id)
     if item is None:
         raise NotFound("Không tìm thấy nội dung chương trình họp.")

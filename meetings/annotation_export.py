@@ -37,7 +37,8 @@ import pymupdf
 from eoffice.org import User
 from meetings import render
 from meetings.annotations import KIND_LABELS, visible_rows
-from meetings.documents import READ_LIMIT, Blobs, Document, DocumentVersion, version_context
+from meetings.documents import READ_LIMIT, Blobs, version_context
+from meetings.schema import Document, DocumentVersion
 from storage.db import UnitOfWork
 
 

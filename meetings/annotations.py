@@ -31,22 +31,21 @@ turns, and is not written to the audit log, which administrators read.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, delete, exists, func, or_, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, exists, func, or_, select
 
 from eoffice import audit
 from eoffice.org import User
-from meetings.agenda import AgendaItem, can_see
-from meetings.documents import Document, DocumentVersion, version_context
-from meetings.meetings import Meeting, access_of, user_names
+from meetings.agenda import can_see
+from meetings.documents import version_context
+from meetings.meetings import access_of, user_names
 from meetings.rules import State
-from storage.db import Base, UnitOfWork, utcnow
+from meetings.schema import AgendaItem, Annotation, AnnotationRecipient, Document, DocumentVersion, Meeting, Participant
+from storage.db import UnitOfWork, utcnow
 from storage.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 
 # ---------------------------------------------------------------- rules without I/O
@@ -251,36 +250,6 @@ def parse_topic(topic: str) -> tuple[str, int] | None:
 
 
 # ---------------------------------------------------------------- model
-
-
-class Annotation(Base):
-    __tablename__ = "meeting_annotations"
-    __table_args__ = (UniqueConstraint("owner_id", "client_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64))
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("meeting_documents.id", ondelete="CASCADE"))
-    version_id: Mapped[int] = mapped_column(ForeignKey("meeting_document_versions.id", ondelete="CASCADE"),
-                                            index=True)
-    page: Mapped[int] = mapped_column(Integer)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    shape: Mapped[dict[str, Any]] = mapped_column(JSON)
-    color: Mapped[str] = mapped_column(String(7))
-    text: Mapped[str] = mapped_column(Text, default="")
-    visibility: Mapped[str] = mapped_column(String(10), default="private")
-    revision: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class AnnotationRecipient(Base):
-    """Who an annotation with visibility ``people`` is shared with."""
-
-    __tablename__ = "meeting_annotation_recipients"
-    annotation_id: Mapped[int] = mapped_column(ForeignKey("meeting_annotations.id", ondelete="CASCADE"),
-                                               primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 def public(a: Annotation, owner_name: str, recipients: Iterable[int] | None = None) -> dict[str, Any]:
@@ -574,8 +543,6 @@ async def visible_rows(uow: UnitOfWork, user: User, version_id: int, scope: str 
 
 async def share_candidates(uow: UnitOfWork, user: User, version_id: int) -> list[dict[str, Any]]:
     """People one may share an annotation of this version with: those who may read it, oneself excepted."""
-    from meetings.meetings import Participant
-
     ctx, doc, _version = await version_context(uow, user, int(version_id))
     m = ctx.meeting
     ids = {m.chair_id, m.secretary_id, m.created_by}

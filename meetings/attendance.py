@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 from eoffice import audit
 from eoffice.org import User
 from meetings import rules, topics
-from meetings.meetings import Meeting, Participant, get_context
+from meetings.meetings import get_context
 from meetings.rules import Quorum, State
+from meetings.schema import Meeting, Participant
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, NotFound
 

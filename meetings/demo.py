@@ -16,7 +16,7 @@ from sqlalchemy import select
 from eoffice import uploads
 from eoffice.org import Unit, User
 from meetings import agenda, documents, meetings, render
-from meetings.meetings import Meeting
+from meetings.schema import Meeting
 from storage.db import UnitOfWork, utcnow
 
 ORGANISER, CHAIR, SECRETARY = "vanthu", "lanhdao", "chuyenvien"

@@ -12,21 +12,20 @@ same file uploaded twice (or to two meetings) renders once.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import audit, pdfpages, pdfsandbox, uploads
 from eoffice.org import User
 from meetings import render, rules, topics
-from meetings.agenda import AgendaItem, can_see, item_context, visible_item_ids
-from meetings.meetings import Ctx, Meeting, get_context, touch, user_names, view_context_of
+from meetings.agenda import can_see, item_context, visible_item_ids
+from meetings.meetings import Ctx, get_context, touch, user_names, view_context_of
 from meetings.rules import Access, State
-from storage.db import Base, Database, UnitOfWork, utcnow
+from meetings.schema import AgendaItem, Document, DocumentVersion, Meeting, PageRender
+from storage.db import Database, UnitOfWork, utcnow
 from storage.errors import Denied, Forbidden, Invalid, NotFound
 
 READ_LIMIT = 512 * 1024 * 1024  # a document is read whole into the PDF worker (uploads are capped lower)
@@ -35,51 +34,6 @@ READ_LIMIT = 512 * 1024 * 1024  # a document is read whole into the PDF worker (
 class Blobs(Protocol):
     async def put_bytes(self, data: bytes, *, content_type: str = ...) -> Any: ...
     async def read(self, key: str, limit: int = ...) -> bytes: ...
-
-
-class Document(Base):
-    __tablename__ = "meeting_documents"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_agenda_items.id"), index=True)
-    title: Mapped[str] = mapped_column(String(500))
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    current_version_id: Mapped[int | None] = mapped_column(Integer)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class DocumentVersion(Base):
-    __tablename__ = "meeting_document_versions"
-    __table_args__ = (UniqueConstraint("document_id", "number"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("meeting_documents.id", ondelete="CASCADE"), index=True)
-    number: Mapped[int] = mapped_column(Integer)
-    blob_key: Mapped[str] = mapped_column(String(64), index=True)
-    filename: Mapped[str] = mapped_column(String(255))
-    size: Mapped[int] = mapped_column(Integer)
-    page_count: Mapped[int] = mapped_column(Integer)
-    page_sizes: Mapped[list[list[float]]] = mapped_column(JSON, default=list)  # [w, h] points per page
-    note: Mapped[str] = mapped_column(String(500), default="")
-    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "document_id": self.document_id, "number": self.number, "filename": self.filename,
-                "size": self.size, "page_count": self.page_count, "note": self.note,
-                "created_at": self.created_at.isoformat()}
-
-
-class PageRender(Base):
-    __tablename__ = "meeting_page_cache"
-    __table_args__ = (UniqueConstraint("source_key", "page", "width", "fmt"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source_key: Mapped[str] = mapped_column(String(64))
-    page: Mapped[int] = mapped_column(Integer)
-    width: Mapped[int] = mapped_column(Integer)  # a bucket of rules.PAGE_WIDTHS; 0 for word boxes
-    fmt: Mapped[str] = mapped_column(String(10))  # png | jpeg | words
-    blob_key: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 # ---------------------------------------------------------------- adding documents and versions

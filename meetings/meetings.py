@@ -1,5 +1,6 @@
 """Meetings: details, officers, participants (people, units, guests), remote sites, invitations,
-responses with substitutes, and the life cycle draft -> invited -> in progress -> ended -> archived.
+responses with substitutes, and sending the invitations (draft -> invited); the later steps of the life
+cycle (in progress -> ended -> archived, cancelled) are ``meetings.lifecycle``.
 
 Services take a unit of work and the acting user, check permission, change state, write the audit
 entry and queue the event; the caller commits.
@@ -11,128 +12,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    literal,
-    null,
-    or_,
-    select,
-    union_all,
-)
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import literal, null, or_, select, union_all
 
 from eoffice import audit
 from eoffice.org import Role, Unit, User
 from meetings import rules, topics
 from meetings.rules import Access, ParticipantRole, Response, Seat, State
-from storage.db import Base, UnitOfWork, utcnow
+from meetings.schema import Meeting, Participant, Site
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
-
-
-class Meeting(Base):
-    __tablename__ = "meetings"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    description: Mapped[str] = mapped_column(Text, default="")
-    place: Mapped[str] = mapped_column(String(300), default="")
-    starts_at: Mapped[dt.datetime] = mapped_column(index=True)
-    ends_at: Mapped[dt.datetime | None] = mapped_column()
-    state: Mapped[str] = mapped_column(String(20), default=State.DRAFT, index=True)
-    quorum_rule: Mapped[str] = mapped_column(String(20), default=rules.QuorumRule.HALF)
-    chair_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    secretary_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    invited_at: Mapped[dt.datetime | None] = mapped_column()
-    started_at: Mapped[dt.datetime | None] = mapped_column()
-    ended_at: Mapped[dt.datetime | None] = mapped_column()
-    # live room state (in the database, so it survives a restart)
-    current_item_id: Mapped[int | None] = mapped_column(Integer)  # meeting_agenda_items.id (no FK: cycle)
-    presenter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    presentation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    minutes_state: Mapped[str] = mapped_column(String(20), default="draft")  # draft | approved
-    minutes_approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    minutes_approved_at: Mapped[dt.datetime | None] = mapped_column()
-    minutes_blob_key: Mapped[str | None] = mapped_column(String(64))  # the approved PDF
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "title": self.title, "description": self.description, "place": self.place,
-            "starts_at": self.starts_at.isoformat(), "ends_at": self.ends_at.isoformat() if self.ends_at else None,
-            "state": self.state, "state_label": rules.STATE_LABELS[State(self.state)],
-            "quorum_rule": self.quorum_rule, "chair_id": self.chair_id, "secretary_id": self.secretary_id,
-            "created_by": self.created_by, "started_at": self.started_at.isoformat() if self.started_at else None,
-            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
-            "current_item_id": self.current_item_id, "minutes_state": self.minutes_state,
-        }
-
-
-class Site(Base):
-    """A remote site (điểm cầu): a district or commune meeting room with its operator."""
-
-    __tablename__ = "meeting_sites"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(300))
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "unit_id": self.unit_id, "operator_id": self.operator_id}
-
-
-class Participant(Base):
-    """One seat: an invited account, a unit (which names who attends), or a guest without an account."""
-
-    __tablename__ = "meeting_participants"
-    __table_args__ = (UniqueConstraint("meeting_id", "user_id"), UniqueConstraint("meeting_id", "unit_id"))
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    guest_name: Mapped[str] = mapped_column(String(200), default="")
-    guest_title: Mapped[str] = mapped_column(String(300), default="")
-    role: Mapped[str] = mapped_column(String(20), default=ParticipantRole.MEMBER)
-    entitled: Mapped[bool] = mapped_column(Boolean, default=True)  # counts for the quorum
-    voting: Mapped[bool] = mapped_column(Boolean, default=True)  # has a vote (issue 7)
-    site_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_sites.id", ondelete="SET NULL"))
-    response: Mapped[str] = mapped_column(String(20), default=Response.PENDING)
-    substitute_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    # a substitute carries the invitee's access to confidential items only once the chair approved
-    # (or when the substitute works in the invitee's unit): ``rules.Seat.substitute_approved``
-    substitute_approved: Mapped[bool] = mapped_column(Boolean, default=False)
-    response_note: Mapped[str] = mapped_column(String(500), default="")
-    responded_at: Mapped[dt.datetime | None] = mapped_column()
-    checked_in_at: Mapped[dt.datetime | None] = mapped_column()
-    checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    check_in_method: Mapped[str] = mapped_column(String(20), default="")  # tablet | secretary | operator
-    checked_out_at: Mapped[dt.datetime | None] = mapped_column()
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    @property
-    def kind(self) -> str:
-        return "user" if self.user_id else "unit" if self.unit_id else "guest"
-
-    @property
-    def attendee_id(self) -> int | None:
-        return self.substitute_id or self.user_id
-
-    @property
-    def present(self) -> bool:
-        return self.checked_in_at is not None and self.checked_out_at is None
-
-    def seat(self) -> Seat:
-        return Seat(id=self.id, user_id=self.user_id, unit_id=self.unit_id, substitute_id=self.substitute_id,
-                    site_id=self.site_id, substitute_approved=self.substitute_approved)
-
 
 # ---------------------------------------------------------------- loading with access
 
@@ -483,74 +371,6 @@ async def send_invitations(uow: UnitOfWork, actor: User, meeting_id: int) -> Mee
     await audit.record(uow, actor, "meeting.invite", "meeting", m.id, notified=len(targets))
     uow.emit(topics.room(m.id), "meeting.state", state=m.state, at=m.invited_at.isoformat(),
              current_item_id=m.current_item_id)
-    return m
-
-
-async def _transition(uow: UnitOfWork, actor: User, meeting_id: int, target: State, action: str,
-                      chair_only: bool = True) -> Meeting:
-    ctx = await get_context(uow, actor, meeting_id, lock=True)
-    if chair_only:
-        ctx.access.require_chair()
-    else:
-        ctx.access.require_manage()
-    m = ctx.meeting
-    rules.check_transition(m.state, target)
-    now = utcnow()
-    m.state = target
-    touch(m)
-    if target is State.IN_PROGRESS:
-        m.started_at = now
-    elif target is State.ENDED:
-        m.ended_at = now
-        await _close_room(uow, m, now)
-        await _close_polls(uow, actor, m)
-    await audit.record(uow, actor, action, "meeting", m.id)
-    uow.emit(topics.room(m.id), "meeting.state", state=m.state, at=now.isoformat(), current_item_id=m.current_item_id)
-    return m
-
-
-async def _close_polls(uow: UnitOfWork, actor: User, m: Meeting) -> None:
-    """Ending the meeting closes its open poll and counts it (reason "meeting_end", audited as every close):
-    the votes were cast in the meeting, and refusing to end would leave the chair to find and close a poll
-    while the room is leaving. Only a live meeting can have an open poll, and only ending leaves that state."""
-    from meetings.voting import close_for_meeting_end  # here: meetings.voting imports this module
-
-    await close_for_meeting_end(uow, actor, m)
-
-
-async def _close_room(uow: UnitOfWork, m: Meeting, now: dt.datetime) -> None:
-    from meetings.agenda import AgendaItem
-    from meetings.speakers import close_queue
-
-    if m.current_item_id is not None:
-        item = await uow.session.get(AgendaItem, m.current_item_id)
-        if item is not None and item.ended_at is None:
-            item.ended_at = now
-            item.status = "done"
-    m.presenter_id = None
-    m.presentation = None
-    await close_queue(uow, m.id, now)
-
-
-async def start_meeting(uow: UnitOfWork, actor: User, meeting_id: int) -> Meeting:
-    return await _transition(uow, actor, meeting_id, State.IN_PROGRESS, "meeting.start")
-
-
-async def end_meeting(uow: UnitOfWork, actor: User, meeting_id: int) -> Meeting:
-    return await _transition(uow, actor, meeting_id, State.ENDED, "meeting.end")
-
-
-async def archive_meeting(uow: UnitOfWork, actor: User, meeting_id: int) -> Meeting:
-    return await _transition(uow, actor, meeting_id, State.ARCHIVED, "meeting.archive", chair_only=False)
-
-
-async def cancel_meeting(uow: UnitOfWork, actor: User, meeting_id: int, reason: str = "") -> Meeting:
-    m = await _transition(uow, actor, meeting_id, State.CANCELLED, "meeting.cancel", chair_only=False)
-    if m.invited_at is not None:
-        seats = (await uow.session.scalars(select(Participant).where(Participant.meeting_id == m.id))).all()
-        for uid in sorted({a for p in seats if (a := p.attendee_id) and a != actor.id}):
-            notify(uow, uid, f"Cuộc họp đã bị hủy: {m.title}" + (f" ({reason.strip()})" if reason.strip() else ""),
-                   m.id)
     return m
 
 

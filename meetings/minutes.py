@@ -15,54 +15,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, ForeignKey, Integer, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
-from eoffice import audit
+from eoffice import audit, tasks
 from eoffice.org import Unit, User
+from eoffice.tasks import Task
 from meetings import render, rules, topics
-from meetings.agenda import AgendaItem, agenda_view, item_context, visible_item_ids
+from meetings.agenda import agenda_view, item_context, visible_item_ids
 from meetings.attendance import quorum_of
-from meetings.meetings import Meeting, get_context, participants_view, sites_view, user_names, view_context
+from meetings.meetings import get_context, participants_view, sites_view, user_names, view_context
 from meetings.rules import Access, State
-from storage.db import Base, UnitOfWork, utcnow
+from meetings.schema import AgendaItem, Conclusion, ItemMinutes, Meeting
+from meetings.voting import poll_results_for_meeting, unpublished_results
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 TZ = "Asia/Ho_Chi_Minh"
-
-
-class ItemMinutes(Base):
-    __tablename__ = "meeting_item_minutes"
-    __table_args__ = (UniqueConstraint("item_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="CASCADE"))
-    discussion: Mapped[str] = mapped_column(Text, default="")
-    revision: Mapped[int] = mapped_column(Integer, default=0)
-    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class Conclusion(Base):
-    """One conclusion of an agenda item; it can become an e-office task (assignee, deadline)."""
-
-    __tablename__ = "meeting_conclusions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("meeting_agenda_items.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    text: Mapped[str] = mapped_column(Text)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    deadline: Mapped[dt.date | None] = mapped_column(Date)
-    task_id: Mapped[int | None] = mapped_column(Integer, index=True)  # eoffice task created from it
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "item_id": self.item_id, "position": self.position, "text": self.text,
-                "assignee_id": self.assignee_id, "deadline": self.deadline.isoformat() if self.deadline else None,
-                "task_id": self.task_id}
 
 
 # ---------------------------------------------------------------- permissions
@@ -193,8 +161,6 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
     Chair or secretary, from the meeting's start on (also after the minutes are approved: assigning
     the work does not change what was concluded). A conclusion becomes at most one task.
     """
-    from eoffice import tasks
-
     c, ctx = await _conclusion(uow, actor, conclusion_id)
     if not (ctx.access.chair or ctx.access.secretary):
         raise Forbidden("Chỉ chủ trì hoặc thư ký được giao nhiệm vụ từ kết luận.")
@@ -233,8 +199,6 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
 
 
 async def _task_progress(uow: UnitOfWork, task_ids: list[int]) -> dict[int, dict[str, Any]]:
-    from eoffice.tasks import Task
-
     rows = (await uow.session.scalars(select(Task).where(Task.id.in_(task_ids)))).all()
     out = {}
     for t in rows:
@@ -350,20 +314,12 @@ def register_section(name: str, heading: str, fn: Section) -> None:
 
 
 async def _unpublished_results(uow: UnitOfWork, meeting_id: int) -> list[str]:
-    try:
-        from meetings.voting import unpublished_results
-    except ImportError:  # voting not installed
-        return []
     return await unpublished_results(uow, meeting_id)
 
 
 async def _vote_results(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int | None, list[str]]:
     """Closed and published polls (meetings.voting) whose result is public, under their agenda item or in a
     section of their own; a poll on a confidential item the reader may not see is left out with the item."""
-    try:
-        from meetings.voting import poll_results_for_meeting
-    except ImportError:  # voting not installed: no section
-        return {}
     out: dict[int | None, list[str]] = {}
     for poll in await poll_results_for_meeting(uow, m.id):
         item_id = poll.get("item_id")

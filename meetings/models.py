@@ -1,10 +1,3 @@
-"""Every eCabinet table module, for storage.models."""
+"""Every eCabinet table, for storage.models: they are all declared in ``meetings.schema``."""
 
-import meetings.agenda
-import meetings.annotations
-import meetings.ballot_keys
-import meetings.documents
-import meetings.meetings
-import meetings.minutes
-import meetings.speakers
-import meetings.voting  # noqa: F401
+import meetings.schema  # noqa: F401

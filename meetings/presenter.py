@@ -13,9 +13,9 @@ from typing import Any
 from eoffice import audit
 from eoffice.org import User
 from meetings import rules, topics
-from meetings.agenda import AgendaItem
 from meetings.documents import version_context
-from meetings.meetings import Meeting, get_context
+from meetings.meetings import get_context
+from meetings.schema import AgendaItem, Meeting
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 

@@ -14,13 +14,16 @@ from sqlalchemy import select
 
 from eoffice.org import User
 from meetings import topics
-from meetings.agenda import AgendaItem, agenda_view, can_see, visible_item_ids
+from meetings.agenda import agenda_view, can_see, visible_item_ids
+from meetings.annotations import version_topic
 from meetings.attendance import quorum_of
 from meetings.documents import documents_view
 from meetings.meetings import get_context, participants_view, sites_view, view_context
 from meetings.minutes import minutes_view
 from meetings.presenter import presenter_event
+from meetings.schema import AgendaItem, Document, DocumentVersion, Poll
 from meetings.speakers import queue_view
+from meetings.voting import RESTRICTED_TITLE
 from storage.db import UnitOfWork, utcnow
 from storage.errors import AppError
 
@@ -77,9 +80,6 @@ ACCESS_EVENTS = ("participants.changed", "agenda.changed", "meeting.updated", "d
 
 async def dependent_topics(uow: UnitOfWork, topic: str) -> set[str]:
     """Topics outside ``meeting:{id}...`` whose access follows the meeting's: its documents' annotations."""
-    from meetings.annotations import version_topic
-    from meetings.documents import Document, DocumentVersion
-
     parsed = topics.parse(topic)
     if parsed is None:
         return set()
@@ -93,8 +93,6 @@ async def replay_filter(uow: UnitOfWork, user: User, topic: str,
                         messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the room's log replays to ``user``: a poll whose item the reader may not see *now* (it became
     confidential after the event) keeps only its id and state, and its progress no tally."""
-    from meetings.voting import RESTRICTED_TITLE, Poll
-
     parsed = topics.parse(topic)
     if parsed is None or parsed[1] != "room" or not any(m["type"].startswith("poll.") for m in messages):
         return messages

@@ -9,49 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
 from eoffice import audit
 from eoffice.org import User
 from meetings import rules, topics
-from meetings.meetings import Meeting, Participant, Site, get_context, user_names
+from meetings.meetings import get_context, user_names
 from meetings.rules import SpeakerState
-from storage.db import Base, UnitOfWork, utcnow
+from meetings.schema import Meeting, Participant, Site, SpeakerRequest
+from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 HISTORY_IN_EVENTS = 30
-
-
-class SpeakerRequest(Base):
-    __tablename__ = "meeting_speakers"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int | None] = mapped_column(Integer)  # the agenda item current when asked
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    participant_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_participants.id", ondelete="SET NULL"))
-    site_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_sites.id", ondelete="SET NULL"))
-    name: Mapped[str] = mapped_column(String(300))
-    state: Mapped[str] = mapped_column(String(20), default=SpeakerState.WAITING, index=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    time_limit: Mapped[int | None] = mapped_column(Integer)  # seconds
-    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    granted_at: Mapped[dt.datetime | None] = mapped_column()
-    ended_at: Mapped[dt.datetime | None] = mapped_column()
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-
-    @property
-    def duration(self) -> int | None:
-        if self.granted_at is None:
-            return None
-        return int(((self.ended_at or utcnow()) - self.granted_at).total_seconds())
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "item_id": self.item_id, "user_id": self.user_id, "participant_id": self.participant_id,
-                "site_id": self.site_id, "name": self.name, "state": self.state, "position": self.position,
-                "time_limit": self.time_limit, "requested_at": self.requested_at.isoformat(),
-                "granted_at": self.granted_at.isoformat() if self.granted_at else None,
-                "ended_at": self.ended_at.isoformat() if self.ended_at else None, "duration": self.duration}
 
 
 async def queue_view(uow: UnitOfWork, meeting_id: int, history: int | None = None) -> dict[str, Any]:

@@ -27,9 +27,10 @@ from sqlalchemy import select
 from eoffice import audit
 from eoffice.audit import AuditEntry
 from eoffice.org import User
-from meetings import rules, speakers, topics
-from meetings.meetings import Site, get_context
+from meetings import rules, schema, speakers, topics
+from meetings.meetings import get_context
 from meetings.rules import Access, SpeakerState, State
+from meetings.schema import Site
 from storage.db import UnitOfWork
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -166,18 +167,18 @@ async def give_floor(uow: UnitOfWork, actor: User, meeting_id: int, *, participa
     granted: int | None = None
     if participant is not None:
         kind, ident = parse_media_id(participant)
-        q = select(speakers.SpeakerRequest.id).where(
-            speakers.SpeakerRequest.meeting_id == meeting_id,
-            speakers.SpeakerRequest.state == SpeakerState.WAITING)
+        q = select(schema.SpeakerRequest.id).where(
+            schema.SpeakerRequest.meeting_id == meeting_id,
+            schema.SpeakerRequest.state == SpeakerState.WAITING)
         if kind == "site":
             site = await uow.session.get(Site, ident)
             if site is None or site.meeting_id != meeting_id:
                 raise NotFound("Không tìm thấy điểm cầu.")
-            q = q.where(speakers.SpeakerRequest.site_id == ident)
+            q = q.where(schema.SpeakerRequest.site_id == ident)
             name = name or site.name
         else:
-            q = q.where(speakers.SpeakerRequest.user_id == ident, speakers.SpeakerRequest.site_id.is_(None))
-        request_id = await uow.session.scalar(q.order_by(speakers.SpeakerRequest.position).limit(1))
+            q = q.where(schema.SpeakerRequest.user_id == ident, schema.SpeakerRequest.site_id.is_(None))
+        request_id = await uow.session.scalar(q.order_by(schema.SpeakerRequest.position).limit(1))
         if request_id is not None:
             await speakers.grant(uow, actor, request_id)
             granted = request_id

@@ -48,6 +48,7 @@ from web.routes import (
     annotations as annotation_routes,
 )
 from web.security_headers import SecurityHeaders
+from web.services import Workers
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         blobs = open_blob_store(settings.blob_url)
         hub = Hub(db, broker, settings)
         app.state.db, app.state.blobs, app.state.broker, app.state.hub = db, blobs, broker, hub
+        workers = app.state.workers = Workers.create(db, blobs)  # web.services: the one owner of background workers
         await hub.start()
         # Areas register their topic authorisers, snapshots and workers now, before any client
         # connects: a tablet reconnecting after a restart subscribes before it makes a request.
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for module in ROUTE_MODULES:
             if hasattr(module, "startup"):
                 await module.startup(app)
+        await workers.start()
         gc_policy = GcPolicy(busy=lambda: time.monotonic() - hub.last_dispatch < QUIET_SECONDS)
         if settings.gc_freeze:
             gc_policy.start()
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if settings.gc_freeze:
                 await gc_policy.stop()
+            await workers.stop()
             for module in reversed(ROUTE_MODULES):  # video rooms, background workers: before the hub
                 if hasattr(module, "shutdown"):
                     await module.shutdown(app)

@@ -80,7 +80,7 @@ class _StateCollector(Collector):
                                       value=stats.dropped)
             yield CounterMetricFamily("eoffice_broker_publish_failures", "Failed or timed-out publish rounds",
                                       value=stats.failures)
-        runner = getattr(state, "ingest_runner", None)
+        runner = getattr(getattr(state, "workers", None), "ingest_runner", None)  # web.services
         queue = getattr(runner, "_queue", None)
         if queue is not None:
             yield GaugeMetricFamily("eoffice_ingest_queue", "Ingest jobs waiting in this process",

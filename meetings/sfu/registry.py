@@ -220,7 +220,7 @@ class MediaRegistry:
         self.ice_servers = list(ice_servers or [])
         self.loopback = loopback
         if loopback:
-            from .loopback import enable_loopback_ice
+            from .loopback import enable_loopback_ice  # here: a test-only aioice patch, never loaded in production
 
             enable_loopback_ice()  # tests only: this process's ICE agents offer 127.0.0.1 alone
         self.rooms: dict[int, MediaRoom] = {}

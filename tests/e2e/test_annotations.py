@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from eoffice import identity, uploads
-from meetings import agenda, documents, meetings, render
+from meetings import agenda, documents, lifecycle, meetings, render
 from storage.blobs import open_blob_store
 from storage.db import Database
 from tests.e2e.conftest import LiveServer, login, new_context
@@ -43,7 +43,7 @@ async def _meeting_with_document(server: LiveServer) -> tuple[int, int]:
             await meetings.send_invitations(uow, u["vanthu"], m.id)
             await uow.commit()
         async with db.uow() as uow:
-            await meetings.start_meeting(uow, u["lanhdao"], m.id)
+            await lifecycle.start_meeting(uow, u["lanhdao"], m.id)
             await uow.commit()
         return m.id, version.id
     finally:

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from eoffice.org import User
-from meetings import meetings
+from meetings import lifecycle, meetings
 from storage.db import Database
 from tests.conftest import require
 from tests.e2e.conftest import CHROMIUM_ARGS, LiveServer, login, new_context, save_artifacts_if_failed, start_server
@@ -86,7 +86,7 @@ async def live_meeting(var_dir: Path) -> int:
             await meetings.send_invitations(uow, users["vanthu"], m.id)
             await uow.commit()
         async with db.uow() as uow:
-            await meetings.start_meeting(uow, users["lanhdao"], m.id)
+            await lifecycle.start_meeting(uow, users["lanhdao"], m.id)
             await uow.commit()
         return m.id
     finally:

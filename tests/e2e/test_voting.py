@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from eoffice.org import User
-from meetings import attendance, meetings
+from meetings import attendance, lifecycle, meetings
 from meetings.demo import create_demo_meeting
 from storage.blobs import open_blob_store
 from storage.db import Database
@@ -34,7 +34,7 @@ async def started_meeting(var_dir: Path, present: tuple[str, ...] = ("lanhdao", 
         async with db.uow() as uow:
             users = {u.username: u for u in (await uow.session.scalars(select(User))).all()}
             chair = users["lanhdao"]
-            await meetings.start_meeting(uow, chair, m.id)
+            await lifecycle.start_meeting(uow, chair, m.id)
             for name in present:
                 seat = await meetings._seat_for(uow, m.id, users[name].id)
                 assert seat is not None

@@ -13,9 +13,10 @@ import pytest
 
 from eoffice import identity, uploads
 from eoffice.org import Role, Unit, UnitKind, User
-from meetings import agenda, meetings, render
+from meetings import agenda, lifecycle, meetings, render, voting
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database, UnitOfWork
+from storage.errors import AppError
 
 PASSWORD = "Mật-khẩu-2026"
 
@@ -107,7 +108,7 @@ class World:
             await uow.commit()
         if start:
             async with self.db.uow() as uow:
-                await meetings.start_meeting(uow, u["chair"], out["meeting_id"])
+                await lifecycle.start_meeting(uow, u["chair"], out["meeting_id"])
                 await uow.commit()
         return out
 
@@ -158,3 +159,13 @@ async def call(db: Database, fn: Any, *args: Any, **kw: Any) -> Any:
 
 def uow_of(db: Database) -> UnitOfWork:
     return db.uow()
+
+
+async def cast_one(uow: UnitOfWork, actor: User, poll_id: int, choice: Any, *,
+                   participant_id: int | None = None) -> voting.Receipt:
+    """One tablet vote through the one cast path, ``voting.cast_votes`` (a batch of one, as the tablets' batcher
+    sends when a single vote arrives); a refusal is raised, as an HTTP handler turns it into its answer."""
+    (outcome,) = await voting.cast_votes(uow, poll_id, [voting.CastRequest(actor, choice, participant_id)])
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome

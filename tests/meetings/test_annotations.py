@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from eoffice.audit import AuditEntry
-from meetings import annotation_export, annotations, documents, meetings, render
+from meetings import annotation_export, annotations, documents, lifecycle, render, schema
 from meetings.annotations import validate_shape
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.meetings.conftest import World, call, run
@@ -65,7 +65,7 @@ def test_shapes_are_checked_and_normalised() -> None:
 # ------------------------------------------------------------------------------ services
 
 
-async def _doc(world: World, m: dict[str, Any], item: int | None = 0, pages: int = 2) -> documents.DocumentVersion:
+async def _doc(world: World, m: dict[str, Any], item: int | None = 0, pages: int = 2) -> schema.DocumentVersion:
     content = [[f"Trang {n}: Báo cáo chuyển đổi số của Ủy ban nhân dân huyện Đông Triều năm 2026."]
                for n in range(1, pages + 1)]
     upload = await world.upload_pdf(world.organiser, content, "Báo cáo chuyển đổi số")
@@ -283,9 +283,9 @@ async def test_confidential_documents_and_closed_meetings(world: World) -> None:
         await call(world.db, annotations.update, world.member2, a.id, revision=1, visibility="people",
                    recipient_ids=[world.member.id])
     # an ended meeting still takes personal notes; an archived one is read only
-    await call(world.db, meetings.end_meeting, world.chair, m["meeting_id"])
+    await call(world.db, lifecycle.end_meeting, world.chair, m["meeting_id"])
     await _create(world, "member2", secret_v.id, 3)
-    await call(world.db, meetings.archive_meeting, world.chair, m["meeting_id"])
+    await call(world.db, lifecycle.archive_meeting, world.chair, m["meeting_id"])
     with pytest.raises(Conflict, match="lưu trữ"):
         await _create(world, "member2", secret_v.id, 4)
     assert len(await _list(world, "member2", secret_v.id)) == 2
@@ -310,7 +310,7 @@ async def test_snapshot_of_the_shared_topic_never_holds_private_annotations(worl
 # ------------------------------------------------------------------------------ my annotated copy
 
 
-async def _words(world: World, v: documents.DocumentVersion, page: int) -> list[list[Any]]:
+async def _words(world: World, v: schema.DocumentVersion, page: int) -> list[list[Any]]:
     key = await documents.page_words(world.db, world.blobs, v, page)
     return json.loads(await world.blobs.read(key))["words"]
 

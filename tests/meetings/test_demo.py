@@ -33,7 +33,7 @@ async def test_demo_meeting(db: Database, tmp_path: Path) -> None:
     assert [d["versions"][0]["page_count"] for d in snap["documents"]] == [24, 6, 3]
     first = snap["documents"][0]
     async with db.uow() as uow:
-        from meetings.documents import DocumentVersion
+        from meetings.schema import DocumentVersion
 
         v = await uow.session.get(DocumentVersion, first["current_version_id"])
         text = pymupdf.open(stream=await blobs.read(v.blob_key), filetype="pdf")[0].get_text()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from meetings import documents, render
-from meetings.documents import PageRender
+from meetings.schema import PageRender
 from storage.errors import Forbidden, Invalid, NotFound
 from tests.meetings.conftest import World, call
 

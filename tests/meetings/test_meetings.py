@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from eoffice.audit import AuditEntry, verify
-from meetings import agenda, meetings
+from meetings import agenda, lifecycle, meetings
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.meetings.conftest import START, World, call, run
 
@@ -43,25 +43,25 @@ async def test_state_machine_refusals_are_clear(world: World) -> None:
     m = await world.meeting(invite=False)
     mid = m["meeting_id"]
     with pytest.raises(Conflict, match="Không thể bắt đầu cuộc họp đang ở trạng thái «Dự thảo»"):
-        await call(world.db, meetings.start_meeting, world.chair, mid)
+        await call(world.db, lifecycle.start_meeting, world.chair, mid)
     await call(world.db, meetings.send_invitations, world.organiser, mid)
     with pytest.raises(Conflict, match="gửi giấy mời"):
         await call(world.db, meetings.send_invitations, world.organiser, mid)
     with pytest.raises(Forbidden, match="chủ trì"):
-        await call(world.db, meetings.start_meeting, world.secretary, mid)
+        await call(world.db, lifecycle.start_meeting, world.secretary, mid)
     with pytest.raises(Conflict, match="kết thúc"):
-        await call(world.db, meetings.end_meeting, world.chair, mid)
-    started = await call(world.db, meetings.start_meeting, world.chair, mid)
+        await call(world.db, lifecycle.end_meeting, world.chair, mid)
+    started = await call(world.db, lifecycle.start_meeting, world.chair, mid)
     assert started.state == "in_progress" and started.started_at is not None
     with pytest.raises(Conflict):
-        await call(world.db, meetings.cancel_meeting, world.organiser, mid)
-    ended = await call(world.db, meetings.end_meeting, world.chair, mid)
+        await call(world.db, lifecycle.cancel_meeting, world.organiser, mid)
+    ended = await call(world.db, lifecycle.end_meeting, world.chair, mid)
     assert ended.state == "ended"
     with pytest.raises(Conflict, match="không còn sửa được"):
         await call(world.db, agenda.add_item, world.organiser, mid, title="Thêm nội dung")
     with pytest.raises(Conflict, match="không còn sửa được"):
         await call(world.db, meetings.add_participant, world.organiser, mid, user_id=world.outsider.id)
-    archived = await call(world.db, meetings.archive_meeting, world.organiser, mid)
+    archived = await call(world.db, lifecycle.archive_meeting, world.organiser, mid)
     assert archived.state == "archived"
     async with world.db.uow() as uow:
         actions = (await uow.session.scalars(select(AuditEntry.action).where(AuditEntry.object_id == str(mid))

@@ -7,9 +7,9 @@ import datetime as dt
 import pymupdf
 import pytest
 
-from meetings import agenda, attendance, meetings, minutes
+from meetings import agenda, attendance, lifecycle, meetings, minutes
 from storage.errors import Conflict, Forbidden, Invalid
-from tests.meetings.conftest import World, call, run
+from tests.meetings.conftest import World, call, cast_one, run
 
 
 def pdf_text(data: bytes) -> str:
@@ -70,7 +70,7 @@ async def test_approval_and_pdf(world: World) -> None:
     await call(world.db, minutes.add_conclusion, world.secretary, m["secret"], text="Đồng ý bổ nhiệm lại.")
     with pytest.raises(Conflict, match="sau khi cuộc họp kết thúc"):
         await call(world.db, minutes.approve, world.chair, mid, world.blobs)
-    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, lifecycle.end_meeting, world.chair, mid)
     with pytest.raises(Forbidden):
         await call(world.db, minutes.approve, world.secretary, mid, world.blobs)
     approved, events = await run(world.db, minutes.approve, world.chair, mid, world.blobs)
@@ -124,10 +124,10 @@ async def test_vote_results_in_the_minutes(world: World) -> None:
         await call(world.db, voting.open_poll, world.chair, poll.id)
         # on the confidential item only those who may see it vote (member2 and the chair)
         voter = world.member if poll is open_poll else world.chair
-        await call(world.db, voting.cast_vote, voter, poll.id, "yes")
-        await call(world.db, voting.cast_vote, world.member2, poll.id, "yes")
+        await call(world.db, cast_one, voter, poll.id, "yes")
+        await call(world.db, cast_one, world.member2, poll.id, "yes")
         await call(world.db, voting.close_poll, world.chair, poll.id)
-    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, lifecycle.end_meeting, world.chair, mid)
     await call(world.db, minutes.approve, world.chair, mid, world.blobs)
     async with world.db.uow() as uow:
         _, chair_copy = await minutes.export_pdf(uow, world.chair, mid)
@@ -154,8 +154,8 @@ async def test_a_result_the_chair_has_not_published_stays_out_of_the_minutes(wor
     poll = await call(world.db, voting.create_poll, world.chair, mid, item_id=m["first"], title=title,
                       method="yes_no", visibility="published")
     await call(world.db, voting.open_poll, world.chair, poll.id)
-    await call(world.db, voting.cast_vote, world.member, poll.id, "yes")
-    await call(world.db, voting.cast_vote, world.member2, poll.id, "no")
+    await call(world.db, cast_one, world.member, poll.id, "yes")
+    await call(world.db, cast_one, world.member2, poll.id, "no")
     await call(world.db, voting.close_poll, world.chair, poll.id)
     async with world.db.uow() as uow:
         assert (await voting.get_poll(uow, world.member, poll.id))["result"] is None
@@ -164,7 +164,7 @@ async def test_a_result_the_chair_has_not_published_stays_out_of_the_minutes(wor
                   for who in (world.chair, world.secretary)]
     for text in drafts:
         assert title not in text and "Không tán thành: 1 phiếu" not in text
-    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, lifecycle.end_meeting, world.chair, mid)
     with pytest.raises(Conflict, match="chưa công bố kết quả") as refused:
         await call(world.db, minutes.approve, world.chair, mid, world.blobs)
     assert title in refused.value.message

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from meetings import agenda, attendance, meetings, presenter, room, speakers
+from meetings import agenda, attendance, lifecycle, meetings, presenter, room, speakers
 from storage.db import Database
 from storage.errors import Conflict, Forbidden
 from storage.events import events_since
@@ -32,7 +32,7 @@ async def test_chair_moves_through_the_agenda(world: World) -> None:
         view = await agenda.agenda_view(uow, ctx.access, ctx.meeting)
         assert [i["status"] for i in view] == ["done", "done", "current"]
         assert all(i["started_at"] for i in view)
-    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, lifecycle.end_meeting, world.chair, mid)
     with pytest.raises(Conflict, match="chưa diễn ra hoặc đã kết thúc"):
         await call(world.db, agenda.step, world.chair, mid, -1)
 
@@ -103,8 +103,8 @@ async def test_check_in_and_live_quorum(world: World) -> None:
         assert (q2.present, q2.met) == (3, True)  # the guest does not count
     _, events = await run(world.db, attendance.check_out, world.member, seats["member"])
     assert next(e for e in events if e["type"] == "attendance.changed")["data"]["quorum"]["met"] is False
-    await call(world.db, meetings.start_meeting, world.chair, mid)
-    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, lifecycle.start_meeting, world.chair, mid)
+    await call(world.db, lifecycle.end_meeting, world.chair, mid)
     with pytest.raises(Conflict):
         await call(world.db, attendance.check_in, world.member, seats["member"])
 

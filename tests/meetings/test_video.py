@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from eoffice.audit import AuditEntry
-from meetings import meetings, speakers, video
+from meetings import lifecycle, speakers, video
 from meetings.rules import Access
 from meetings.sfu.registry import ice_servers_from_env, rtc_ice_servers, with_credentials
 from storage.errors import Conflict, Forbidden, Invalid
@@ -28,7 +28,7 @@ async def test_identity_follows_the_room_access_rules(world: World) -> None:
     assert (chair.media_id, chair.name, chair.controller) == (f"user:{world.chair.id}", "Trần Văn Hùng", True)
     assert member.media_id == f"user:{world.member.id}" and not member.controller
 
-    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, lifecycle.end_meeting, world.chair, mid)
     async with world.db.uow() as uow:
         with pytest.raises(Conflict):
             await video.identity(uow, world.member, mid)

@@ -14,12 +14,12 @@ from sqlalchemy import select, text, update
 
 from eoffice.audit import AuditEntry
 from eoffice.org import User
-from meetings import attendance, meetings, voting
-from meetings.voting import Poll, PollBallot, PollVoter
+from meetings import attendance, lifecycle, meetings, schema, voting
+from meetings.schema import Poll, PollBallot, PollVoter
 from storage.db import Database, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 from storage.events import Event
-from tests.meetings.conftest import World, call, password_hash, run
+from tests.meetings.conftest import World, call, cast_one, password_hash, run
 
 
 async def live_meeting(world: World, present: tuple[str, ...] = ("chair", "member", "member2")) -> dict[str, Any]:
@@ -50,7 +50,7 @@ async def open_(world: World, poll_id: int, **kw: Any) -> Poll:
 
 async def cast(world: World, who: str | User, poll_id: int, choice: Any, **kw: Any) -> voting.Receipt:
     user = world.users[who] if isinstance(who, str) else who
-    return await call(world.db, voting.cast_vote, user, poll_id, choice, **kw)
+    return await call(world.db, cast_one, user, poll_id, choice, **kw)
 
 
 async def audit_rows(db: Database, prefix: str = "poll.") -> list[AuditEntry]:
@@ -73,7 +73,7 @@ async def test_named_poll_life_cycle(world: World) -> None:
     with pytest.raises(NotFound):
         await call(world.db, voting.open_poll, world.member, poll_id)
     with pytest.raises(NotFound):
-        await call(world.db, voting.cast_vote, world.chair, poll_id, "yes")
+        await call(world.db, cast_one, world.chair, poll_id, "yes")
 
     poll, events = await run(world.db, voting.open_poll, world.chair, poll_id)
     assert (poll.state, poll.eligible_count, poll.present_count, poll.entitled_count) == ("open", 3, 3, 4)
@@ -81,7 +81,7 @@ async def test_named_poll_life_cycle(world: World) -> None:
 
     r = await cast(world, "chair", poll_id, "yes")
     assert (r.cast, r.eligible, r.changed) == (1, 3, False)
-    receipt, events = await run(world.db, voting.cast_vote, world.member, poll_id, "no")
+    receipt, events = await run(world.db, cast_one, world.member, poll_id, "no")
     assert receipt.cast == 2
     assert events == []  # progress is coalesced by the runner, never one event per vote
 
@@ -302,7 +302,7 @@ async def test_secret_ballot_is_unlinkable(world: World) -> None:
     poll_id = await new_poll(world, m, secret=True, method="single",
                              options=["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường"])
     await open_(world, poll_id)
-    _receipt, events = await run(world.db, voting.cast_vote, world.member, poll_id, [2])
+    _receipt, events = await run(world.db, cast_one, world.member, poll_id, [2])
     assert events == []  # nothing per vote for a secret poll, not even to the chair
     await cast(world, "chair", poll_id, [1])
     await cast(world, "member2", poll_id, [2])
@@ -564,7 +564,7 @@ async def test_ending_the_meeting_closes_and_counts_its_open_poll(world: World) 
     await open_(world, poll_id)
     await cast(world, "member", poll_id, "yes")
     await cast(world, "member2", poll_id, "no")
-    meeting, events = await run(world.db, meetings.end_meeting, world.chair, m["meeting_id"])
+    meeting, events = await run(world.db, lifecycle.end_meeting, world.chair, m["meeting_id"])
     assert meeting.state == "ended"
     changed = [e["data"] for e in events if e["type"] == "poll.changed"]
     assert [(c["poll_id"], c["state"]) for c in changed] == [(poll_id, "closed")]
@@ -588,7 +588,7 @@ async def test_no_vote_counts_in_a_poll_left_open_by_an_ended_meeting(world: Wor
     await open_(world, poll_id)
     await cast(world, "member", poll_id, "yes")
     async with world.db.uow() as uow:
-        await uow.session.execute(update(meetings.Meeting).where(meetings.Meeting.id == m["meeting_id"])
+        await uow.session.execute(update(schema.Meeting).where(schema.Meeting.id == m["meeting_id"])
                                   .values(state="ended"))
         await uow.commit()
     with pytest.raises(Conflict, match="không còn diễn ra"):
@@ -630,7 +630,7 @@ async def test_casts_racing_the_end_of_the_meeting(world: World) -> None:
 
     async def chair() -> None:  # ends the meeting once the first votes are in, while the others arrive
         await started.wait()
-        await call(world.db, meetings.end_meeting, world.chair, m["meeting_id"])
+        await call(world.db, lifecycle.end_meeting, world.chair, m["meeting_id"])
         ended.set()
 
     await asyncio.gather(chair(), *(voter(i, u) for i, u in enumerate(users)))

@@ -143,7 +143,7 @@ async def test_countdown_closes_the_poll_by_itself(app_client: TestClient, world
     assert c.post(f"/api/polls/{pid}/votes", json={"choice": "yes"}, headers=member).status_code == 201
     from sqlalchemy import update
 
-    from meetings.voting import Poll
+    from meetings.schema import Poll
     from storage.db import utcnow
 
     async with world.db.uow() as uow:  # a countdown that ends one second from now

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from eoffice import identity
-from meetings.voting import Poll, PollBallot, PollVoter
+from meetings.schema import Poll, PollBallot, PollVoter
 from storage.settings import Settings
 from tests.meetings.conftest import World
 from tests.meetings.test_voting import crowd

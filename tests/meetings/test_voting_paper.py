@@ -10,8 +10,8 @@ from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
 from eoffice import identity
-from meetings import meetings, voting
-from meetings.voting import Poll, PollBallot, PollVoter
+from meetings import lifecycle, meetings, schema, voting
+from meetings.schema import Poll, PollBallot, PollVoter
 from storage.errors import Conflict, Forbidden, Invalid
 from storage.settings import Settings
 from tests.meetings.conftest import World, call
@@ -86,7 +86,7 @@ async def test_paper_ballots_are_counted_with_no_link_to_the_seats(world: World)
     await open_(world, named_id)  # a named poll keeps each vote with its voter: roll call, not paper
     with pytest.raises(Conflict, match="giơ tay hoặc điểm danh"):
         await call(world.db, record, world.chair, named_id, paper_seats[:1], ["yes"])
-    await call(world.db, meetings.end_meeting, world.chair, mid)
+    await call(world.db, lifecycle.end_meeting, world.chair, mid)
 
 
 async def test_paper_ballots_in_a_weighted_poll_share_one_weight(world: World) -> None:
@@ -112,7 +112,7 @@ async def test_paper_ballots_only_while_the_poll_is_open_in_a_live_meeting(world
         await call(world.db, voting.record_paper_ballots, world.chair, poll_id, [seat], ["yes"])
     await open_(world, poll_id)
     async with world.db.uow() as uow:  # a meeting that stopped without closing the poll (before that rule)
-        await uow.session.execute(update(meetings.Meeting).where(meetings.Meeting.id == m["meeting_id"])
+        await uow.session.execute(update(schema.Meeting).where(schema.Meeting.id == m["meeting_id"])
                                   .values(state="ended"))
         await uow.commit()
     with pytest.raises(Conflict, match="không còn diễn ra"):

@@ -20,10 +20,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, text
 
-from meetings import ballot_keys, voting
-from meetings.voting import PollBallot
+from meetings import schema, voting
+from meetings.schema import PollBallot
+from meetings.voting import sealing
 from storage import keys
-from tests.meetings.conftest import World, call
+from tests.meetings.conftest import World, call, cast_one
 from tests.meetings.test_voting import crowd, new_poll, open_
 
 OPTIONS = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Hoàng Văn Em"]
@@ -43,26 +44,26 @@ async def _vote_one_by_one(world: World, poll_id: int, users: list) -> list[list
     rankings = [list(r) for r in itertools.islice(itertools.permutations(range(1, len(OPTIONS) + 1)), 0, 97, 12)]
     assert len(rankings) >= VOTERS and len({tuple(r) for r in rankings}) == len(rankings)
     for u, r in zip(users, rankings, strict=False):
-        await call(world.db, voting.cast_vote, u, poll_id, r)
+        await call(world.db, cast_one, u, poll_id, r)
     return rankings[:VOTERS]
 
 
 async def _sealed(world: World, poll_id: int) -> tuple[bytes, bytes, list[tuple[str, str]]]:
     """What an insider copies while the poll is open: the wrapped key row, the key, and the sealed ballots."""
     async with world.db.uow() as uow:
-        row = await uow.session.get(ballot_keys.PollKey, poll_id)
-        assert row is not None and len(row.wrapped) == ballot_keys.WRAPPED_SIZE
+        row = await uow.session.get(schema.PollKey, poll_id)
+        assert row is not None and len(row.wrapped) == sealing.WRAPPED_SIZE
         wrapped = bytes(row.wrapped)
         ballots = (await uow.session.execute(
             select(PollBallot.id, PollBallot.choice).where(PollBallot.poll_id == poll_id))).all()
-    key = ballot_keys._wrapping(world.db).decrypt(wrapped[:12], wrapped[12:], f"poll-key:{poll_id}".encode())
+    key = sealing._wrapping(world.db).decrypt(wrapped[:12], wrapped[12:], f"poll-key:{poll_id}".encode())
     return wrapped, key, [(i, c["sealed"]) for i, c in ballots]
 
 
 def _master_cannot_open(url: str, poll_id: int, sealed: list[tuple[str, str]]) -> None:
     """With the server's secret in hand, every key derived from it fails on the ballots copied while open."""
     secret = keys.secret_for(url)
-    candidates = [keys.derive(secret, label) for label in (ballot_keys.WRAP_LABEL, ballot_keys.LEGACY_LABEL,
+    candidates = [keys.derive(secret, label) for label in (sealing.WRAP_LABEL, sealing.LEGACY_LABEL,
                                                             "eoffice.audit.chain.v2")]
     candidates.append(keys.derive(secret, "").ljust(32, b"\0")[:32])
     for _id, s in sealed:
@@ -130,12 +131,12 @@ async def test_cancelling_a_secret_poll_destroys_its_key(world: World, db_url: s
     poll_id = await new_poll(world, m, quorum_rule="none", secret=True)
     await open_(world, poll_id)
     for u in users:
-        await call(world.db, voting.cast_vote, u, poll_id, "no")
+        await call(world.db, cast_one, u, poll_id, "no")
     _wrapped, _key, sealed = await _sealed(world, poll_id)
     await call(world.db, voting.cancel_poll, world.chair, poll_id, "Biểu quyết lại")
     await voting.scrub(world.db)
     async with world.db.uow() as uow:
-        assert await uow.session.get(ballot_keys.PollKey, poll_id) is None
+        assert await uow.session.get(schema.PollKey, poll_id) is None
     _master_cannot_open(db_url, poll_id, sealed)
 
 
@@ -145,7 +146,7 @@ async def test_postgresql_keeps_no_version_of_the_poll_key_after_the_close(world
     poll_id = await new_poll(world, m, quorum_rule="none", secret=True)
     await open_(world, poll_id)
     for u, c in zip(users, ["yes", "no", "abstain", "yes"], strict=True):
-        await call(world.db, voting.cast_vote, u, poll_id, c)
+        await call(world.db, cast_one, u, poll_id, c)
     wrapped, _key, sealed = await _sealed(world, poll_id)
 
     async def versions_holding(needle: bytes) -> int:
@@ -165,7 +166,7 @@ async def test_postgresql_keeps_no_version_of_the_poll_key_after_the_close(world
     assert await versions_holding(wrapped) == 1  # positive control: the open poll's key row
     await call(world.db, voting.close_poll, world.chair, poll_id)
     async with world.db.uow() as uow:
-        assert await uow.session.get(ballot_keys.PollKey, poll_id) is None
+        assert await uow.session.get(schema.PollKey, poll_id) is None
     await voting.scrub(world.db)
     assert await versions_holding(wrapped) == 0
     _master_cannot_open(db_url, poll_id, sealed)

@@ -13,12 +13,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from meetings import ballot_keys, voting
+from meetings import schema, voting
 from meetings.polls_live import CastBatcher
-from meetings.voting import PollBallot
+from meetings.schema import PollBallot
 from storage import keys
 from storage.errors import Conflict
-from tests.meetings.conftest import World, call
+from tests.meetings.conftest import World, call, cast_one
 from tests.meetings.test_voting import crowd, new_poll, open_
 
 CHOICES = ("yes", "no", "abstain")
@@ -82,10 +82,10 @@ async def test_secret_ballots_are_sealed_until_the_close(world: World) -> None:
     await open_(world, poll_id)
     rankings = [[1, 2, 3], [1], [2, 3, 1], [1, 3]]
     for u, r in zip(users, rankings, strict=True):
-        await call(world.db, voting.cast_vote, u, poll_id, r)
+        await call(world.db, cast_one, u, poll_id, r)
     async with world.db.uow() as uow:
         stored = (await uow.session.scalars(select(PollBallot.choice).where(PollBallot.poll_id == poll_id))).all()
-        poll = await uow.session.get(voting.Poll, poll_id)
+        poll = await uow.session.get(schema.Poll, poll_id)
         assert poll is not None
         assert [set(c) for c in stored] == [{"sealed"}] * 4
         assert len({len(c["sealed"]) for c in stored}) == 1  # [1] and [1, 2, 3] look alike
@@ -107,17 +107,17 @@ async def test_ballots_sealed_under_another_key_are_not_counted(world: World, db
     original = keys.secret_for(db_url)
     try:
         for u in users[:2]:
-            await call(world.db, voting.cast_vote, u, poll_id, "yes")
+            await call(world.db, cast_one, u, poll_id, "yes")
         voting.use_ballot_key(world.db, "bí-mật-đã-đổi")  # the server restarted with another secret
         with pytest.raises(Conflict, match="khóa bí mật của máy chủ đã thay đổi"):
             await call(world.db, voting.close_poll, world.chair, poll_id)
         with pytest.raises(Conflict, match="khóa bí mật của máy chủ đã thay đổi"):
-            await call(world.db, voting.cast_vote, users[2], poll_id, "no")
+            await call(world.db, cast_one, users[2], poll_id, "no")
         poll = await call(world.db, voting.cancel_poll, world.chair, poll_id, "Đổi khóa máy chủ")
         assert poll.state == "cancelled"
         async with world.db.uow() as uow:
             assert (await uow.session.scalars(select(PollBallot).where(PollBallot.poll_id == poll_id))).all() == []
-            assert await uow.session.get(ballot_keys.PollKey, poll_id) is None
+            assert await uow.session.get(schema.PollKey, poll_id) is None
     finally:
         keys.register(db_url, original)
 
@@ -148,7 +148,7 @@ async def _startup_vacuums(world: World, settings: object) -> None:
     poll_id = await new_poll(world, m, quorum_rule="none", secret=True)
     await open_(world, poll_id)
     for u in users:
-        await call(world.db, voting.cast_vote, u, poll_id, "no")
+        await call(world.db, cast_one, u, poll_id, "no")
     await call(world.db, voting.close_poll, world.chair, poll_id)  # no scrub after it
 
     async def dead_versions() -> int:

@@ -15,4 +15,4 @@ def test_topic_authorisers_are_registered_at_startup(settings: Settings) -> None
         for topic in ("user:1", "meeting:1", "document:1", "unit:1"):
             assert hub._lookup(hub._authorizers, topic) is not None, topic
         assert hub._lookup(hub._snapshots, "meeting:1") is not None
-        assert app.state.ingest_runner is not None
+        assert app.state.workers.ingest_runner is not None

@@ -40,7 +40,8 @@ from starlette.routing import Route
 from eoffice.org import User
 from meetings import annotation_export
 from meetings import annotations as notes
-from meetings.documents import Document, DocumentVersion, version_context
+from meetings.documents import version_context
+from meetings.schema import Document, DocumentVersion
 from storage import events
 from storage.db import Database, UnitOfWork
 from storage.errors import Invalid, NotFound

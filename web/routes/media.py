@@ -19,6 +19,7 @@ only for the chair and secretary), ``{"type": "ping"}`` / ``{"type": "pong"}``.
 
 Close codes: 4401 not logged in, 4403 not in this meeting (or cross-site origin), 4409 meeting not open for video
 or replaced by a newer session of the same site/person, 4002 heartbeat timeout, 1001 server shutting down. The
+handshake, the heartbeat and the close are shared with ``/ws`` (``web.ws_base``). The
 client starts a new session after any other close (aiortc has no ICE restart, so reconnecting is a new session).
 
 HTTP (chair and secretary; CSRF and auth as everywhere): ``POST /api/meetings/{id}/video/mute``
@@ -29,37 +30,35 @@ HTTP (chair and secretary; CSRF and auth as everywhere): ``POST /api/meetings/{i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
-import time
 from typing import Any
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket
 
 from eoffice.org import User
 from meetings import video
 from meetings.meetings import view_context
 from meetings.sfu.registry import MediaRegistry, MediaRoom, Member
 from storage.errors import AppError, Conflict, Invalid
-from web.auth import require_user, websocket_user
+from web import ws_base
+from web.auth import require_user
 from web.contract import Ok, contract
 from web.contract import meetings as c
 from web.inputs import json_body, parse_json_object
 from web.openapi import describe
-from web.routes.ws import _origin_ok
+from web.ws_base import CLOSE_HEARTBEAT
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 256 * 1024  # an SDP offer with a few dozen m-lines
 QUEUE_LIMIT = 512
-CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_CONFLICT, CLOSE_HEARTBEAT = 4401, 4403, 4409, 4002
-MISSED_BEATS = 3
+CLOSE_FORBIDDEN, CLOSE_CONFLICT = 4403, 4409  # 4401, 4002 and the handshake: web.ws_base
 
 
 def registry(app: Any) -> MediaRegistry:
@@ -75,12 +74,6 @@ async def shutdown(app: Any) -> None:
     reg = getattr(app.state, "media", None)
     if reg is not None:
         await reg.close()
-
-
-async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
-    if websocket.application_state == WebSocketState.CONNECTED:
-        with contextlib.suppress(Exception), anyio.move_on_after(2.0):
-            await websocket.close(code, reason[:120])
 
 
 async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, kind: str, muted: bool) -> None:
@@ -104,21 +97,15 @@ async def _media_state(app: Any, meeting_id: int) -> tuple[set[tuple[str, str]],
 async def media_endpoint(websocket: WebSocket) -> None:
     app = websocket.app
     meeting_id = int(websocket.path_params["meeting_id"])
-    origin_ok = _origin_ok(websocket)
-    user = await websocket_user(websocket) if origin_ok else None
-    await websocket.accept()
-    if not origin_ok:
-        await _close(websocket, CLOSE_FORBIDDEN, "origin not allowed")
-        return
+    user = await ws_base.accept(websocket)  # 4403 cross-site origin, 4401 not logged in
     if user is None:
-        await _close(websocket, CLOSE_UNAUTHENTICATED, "not authenticated")
         return
     try:
         async with app.state.db.uow(readonly=True) as uow:
             me = await video.identity(uow, user, meeting_id)
     except AppError as exc:
         await websocket.send_json({"type": "error", "reason": exc.message, "fatal": True})
-        await _close(websocket, CLOSE_CONFLICT if isinstance(exc, Conflict) else CLOSE_FORBIDDEN, exc.code)
+        await ws_base.close(websocket, CLOSE_CONFLICT if isinstance(exc, Conflict) else CLOSE_FORBIDDEN, exc.code)
         return
 
     reg = registry(app)
@@ -134,21 +121,13 @@ async def media_endpoint(websocket: WebSocket) -> None:
         outbox.put_nowait(message)
 
     member = Member(me.media_id, me.name, me.user_id, me.site_id, send, me.controller)
-    interval = float(app.state.settings.ws_heartbeat_seconds)
-    last_heard = time.monotonic()
+    session = ws_base.Session(websocket, float(app.state.settings.ws_heartbeat_seconds),
+                              f"media ws: meeting {meeting_id}, {me.media_id}")
     close_code: int | None = None
-    client_left = False
     room: MediaRoom = reg.acquire(meeting_id)
 
     async def receiver() -> None:
-        nonlocal last_heard, client_left
-        while True:
-            raw = await websocket.receive()
-            if raw["type"] == "websocket.disconnect":
-                client_left = True
-                return
-            last_heard = time.monotonic()
-            text = raw.get("text") or (raw.get("bytes") or b"").decode("utf-8", "replace")
+        while (text := await session.receive_text(errors="replace")) is not None:
             if len(text) > MAX_FRAME:
                 await send({"type": "error", "reason": "Thông điệp quá lớn."})
                 continue
@@ -192,38 +171,26 @@ async def media_endpoint(websocket: WebSocket) -> None:
 
     async def heartbeat() -> None:
         nonlocal close_code
-        while True:
-            await asyncio.sleep(interval)
-            if time.monotonic() - last_heard > MISSED_BEATS * interval:
-                close_code = CLOSE_HEARTBEAT
-                return
+
+        async def ping() -> None:
             await send({"type": "ping"})
 
-    async def guarded(fn: Any) -> None:
-        try:
-            await fn()
-        except Exception as exc:
-            if not isinstance(exc, WebSocketDisconnect | OSError):
-                log.exception("media ws: meeting %s, %s failed", meeting_id, me.media_id)
-        finally:
-            group.cancel_scope.cancel()
+        await session.heartbeat(ping)
+        close_code = CLOSE_HEARTBEAT
 
     try:
         await send({"type": "welcome", "you": me.media_id, "name": me.name, "controller": me.controller,
                     "ice_servers": reg.client_ice_servers(me.media_id), "meeting_id": meeting_id})
         await room.restore(functools.partial(_media_state, app, meeting_id))
         await room.join(member)
-        async with anyio.create_task_group() as group:
-            for fn in (receiver, sender, heartbeat):
-                group.start_soon(guarded, fn)
+        await session.run(receiver, sender, heartbeat)
     finally:
         with anyio.CancelScope(shield=True):
             try:
                 await room.leave(member)
             finally:
                 await reg.release(room)
-    if not client_left:
-        await _close(websocket, close_code or 1001, "")
+    await session.finish(close_code or 1001)
 
 
 # ---------------------------------------------------------------- chair controls over HTTP

@@ -21,11 +21,13 @@ from meetings import (
     agenda,
     attendance,
     documents,
+    lifecycle,
     meetings,
     minutes,
     presenter,
     room,
     rules,
+    schema,
     speakers,
     topics,
     voting,
@@ -147,9 +149,9 @@ async def update_meeting(request: Request) -> JSONResponse:
 
 TRANSITIONS = {
     "invite": meetings.send_invitations,
-    "start": meetings.start_meeting,
-    "end": meetings.end_meeting,
-    "archive": meetings.archive_meeting,
+    "start": lifecycle.start_meeting,
+    "end": lifecycle.end_meeting,
+    "archive": lifecycle.archive_meeting,
 }
 
 
@@ -160,7 +162,7 @@ async def transition(request: Request) -> JSONResponse:
     mid, action = path_id(request), request.path_params["action"]
     if action == "cancel":
         reason = str((await json_body(request)).get("reason", ""))
-        m = await _run(request, lambda uow, user: meetings.cancel_meeting(uow, user, mid, reason))
+        m = await _run(request, lambda uow, user: lifecycle.cancel_meeting(uow, user, mid, reason))
     elif action in TRANSITIONS:
         m = await _run(request, lambda uow, user: TRANSITIONS[action](uow, user, mid))
         if action == "end":  # the end closed its open poll: a secret one leaves dead ballot versions to reclaim
@@ -193,7 +195,7 @@ async def add_participant(request: Request) -> JSONResponse:
 
 
 async def _seat_in(uow: UnitOfWork, meeting_id: int, participant_id: int) -> None:
-    p = await uow.session.get(meetings.Participant, participant_id)
+    p = await uow.session.get(schema.Participant, participant_id)
     if p is None or p.meeting_id != meeting_id:
         raise NotFound("Không tìm thấy người dự họp.")
 
@@ -252,7 +254,7 @@ async def check_in(request: Request) -> JSONResponse:
     async def go(uow: UnitOfWork, user: User) -> Any:
         await _seat_in(uow, mid, pid)
         p = await fn(uow, user, pid)
-        m = await uow.session.get(meetings.Meeting, mid)
+        m = await uow.session.get(schema.Meeting, mid)
         return p, await attendance.quorum_of(uow, m)
 
     p, q = await _run(request, go)
@@ -293,7 +295,7 @@ def _item_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _item_in(uow: UnitOfWork, meeting_id: int, item_id: int) -> None:
-    item = await uow.session.get(agenda.AgendaItem, item_id)
+    item = await uow.session.get(schema.AgendaItem, item_id)
     if item is None or item.meeting_id != meeting_id:
         raise NotFound("Không tìm thấy nội dung chương trình họp.")
 
@@ -378,7 +380,7 @@ async def add_version(request: Request) -> JSONResponse:
     blobs = request.app.state.blobs
 
     async def go(uow: UnitOfWork, user: User) -> Any:
-        doc = await uow.session.get(documents.Document, did)
+        doc = await uow.session.get(schema.Document, did)
         if doc is None or doc.meeting_id != mid:
             raise NotFound("Không tìm thấy tài liệu.")
         return await documents.add_version(uow, user, blobs, did, upload_id=_req_int(body.get("upload_id"),
@@ -389,7 +391,7 @@ async def add_version(request: Request) -> JSONResponse:
     return JSONResponse(version.public(), status_code=201)
 
 
-async def _version(request: Request, user: User | None = None) -> documents.DocumentVersion:
+async def _version(request: Request, user: User | None = None) -> schema.DocumentVersion:
     user = user or require_user(request)
     mid, vid = path_id(request), path_id(request, "version_id")
     async with request.app.state.db.uow(readonly=True) as uow:
@@ -484,7 +486,7 @@ async def speaker_action(request: Request) -> JSONResponse:
     body = await json_body(request) if action == "grant" else {}
 
     async def go(uow: UnitOfWork, user: User) -> Any:
-        req = await uow.session.get(speakers.SpeakerRequest, rid)
+        req = await uow.session.get(schema.SpeakerRequest, rid)
         if req is None or req.meeting_id != mid:
             raise NotFound("Không tìm thấy lượt phát biểu.")
         if action == "grant":
@@ -574,7 +576,7 @@ async def add_conclusion(request: Request) -> JSONResponse:
 
 
 async def _conclusion_in(uow: UnitOfWork, meeting_id: int, conclusion_id: int) -> None:
-    c = await uow.session.get(minutes.Conclusion, conclusion_id)
+    c = await uow.session.get(schema.Conclusion, conclusion_id)
     if c is None or c.meeting_id != meeting_id:
         raise NotFound("Không tìm thấy kết luận.")
 

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from eoffice.org import User
-from meetings import voting
+from meetings import schema, voting
 from meetings.meetings import view_context
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.db import UnitOfWork, utcnow
@@ -36,36 +36,30 @@ from web.contract import Binary, Ok, contract
 from web.contract import voting as c
 from web.inputs import json_body
 from web.openapi import describe
+from web.services import workers
 
 log = logging.getLogger(__name__)
 
 
 def runner(app: Any) -> PollRunner:
-    r = getattr(app.state, "poll_runner", None)
-    if r is None or r.db is not app.state.db:
-        r = app.state.poll_runner = PollRunner(app.state.db)
-    return r
+    return workers(app).poll_runner
 
 
 def batcher(app: Any) -> CastBatcher:
-    b = getattr(app.state, "cast_batcher", None)
-    if b is None or b.db is not app.state.db:
-        b = app.state.cast_batcher = CastBatcher(app.state.db, runner=runner(app))
-    return b
+    return workers(app).cast_batcher
 
 
 def setup(app: Any) -> None:
-    """At startup (when the app factory calls it): close overdue polls and resume countdowns; the
-    WebSocket ``vote`` command."""
+    """At startup (when the app factory calls it): the WebSocket ``vote`` command. (Closing overdue polls
+    and resuming countdowns is the poll runner's start, ``web.services``.)"""
     voting.use_ballot_key(app.state.db, app.state.settings.secret_key)  # secret ballots are sealed while open
-    runner(app).ensure()
     app.state.hub.add_command("vote", functools.partial(ws_vote, app))
 
 
 async def startup(app: Any) -> None:
     """At startup: reclaim the dead row versions of secret ballots (``voting.scrub``, PostgreSQL's VACUUM).
     A close is followed by a scrub, but a process that died between the close's commit and the scrub, or
-    a poll closed by the end of its meeting (``meetings.end_meeting``, which cannot vacuum inside its
+    a poll closed by the end of its meeting (``meetings.lifecycle.end_meeting``, which cannot vacuum inside its
     transaction), left them to autovacuum. Never stops the start: a failure is logged."""
     try:
         await voting.scrub(app.state.db)
@@ -167,7 +161,7 @@ async def create_poll(request: Request) -> JSONResponse:
     return JSONResponse(voting.public_view(poll, controller=True), status_code=201)
 
 
-async def _after_state_change(request: Request, poll: voting.Poll) -> JSONResponse:
+async def _after_state_change(request: Request, poll: schema.Poll) -> JSONResponse:
     r = runner(request.app)
     r.poke(None)
     if poll.secret and poll.state in ("closed", "cancelled"):

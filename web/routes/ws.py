@@ -25,60 +25,32 @@ follow), 4002 heartbeat timeout (about three beats without hearing from the clie
 server shutting down.
 
 Authentication happens with the handshake (session cookie, ``Authorization: Bearer`` or
-``?token=`` for API clients). A refused client is *accepted and then closed with 4401*
-rather than refused during the handshake: a browser sees a refused handshake only as a
-generic 1006 failure and would keep reconnecting, while 4401 lets ``live.js`` stop and send
-the user to the login page.
-
-Cookies ride along on cross-origin WebSocket handshakes (same-site pages, such as another
-subdomain of the agency, included), so a cookie-authenticated handshake must come from our
-own origin; API clients with a token are not subject to that check.
+``?token=`` for API clients); a refused client is accepted and then closed with 4401 (so
+``live.js`` stops and sends the user to the login page), a cross-site cookie handshake with
+4403. The handshake, the heartbeat and the close are shared with the media socket
+(``web.ws_base``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
-import anyio
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket
 
 from storage.errors import AppError
-from web.auth import bearer_token, credential, websocket_user
+from web import ws_base
+from web.auth import credential
 from web.errors import HTTP_MESSAGES, as_app_error
 from web.hub import Connection, Hub, encode
 from web.inputs import parse_json_object
+from web.ws_base import CLOSE_HEARTBEAT
 from web.ws_protocol import EXTENSION
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_ORIGIN = 4403
-CLOSE_HEARTBEAT = 4002
-MISSED_BEATS = 3
 MAX_FRAME = 256 * 1024  # commands are small; the largest, an annotation, holds up to 10,000 ink points
-CLOSE_TIMEOUT = 2.0
-
-
-def _origin_ok(websocket: WebSocket) -> bool:
-    if bearer_token(websocket) or websocket.query_params.get("token"):
-        return True  # API client: no ambient credentials to abuse
-    origin = websocket.headers.get("origin")
-    if not origin:
-        return True  # not a browser
-    return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
-
-
-async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
-    if websocket.application_state == WebSocketState.CONNECTED:
-        with contextlib.suppress(Exception), anyio.move_on_after(CLOSE_TIMEOUT):  # never hang on a stalled peer
-            await websocket.close(code, reason)
 
 
 async def handle(hub: Hub, conn: Connection, text: str) -> None:
@@ -132,37 +104,17 @@ async def handle(hub: Hub, conn: Connection, text: str) -> None:
 async def ws_endpoint(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.hub
     settings = websocket.app.state.settings
-    origin_ok = _origin_ok(websocket)
-    user = await websocket_user(websocket) if origin_ok else None
-    await websocket.accept()
-    if not origin_ok:
-        await _close(websocket, CLOSE_ORIGIN, "origin not allowed")
-        return
+    user = await ws_base.accept(websocket)
     if user is None:
-        await _close(websocket, CLOSE_UNAUTHENTICATED, "not authenticated")
         return
 
     conn = hub.connect(user)
     conn.credential = credential(websocket, settings)
     conn.writer = websocket.scope.get("extensions", {}).get(EXTENSION)  # direct frame writes (web.ws_protocol)
-    interval = float(settings.ws_heartbeat_seconds)
-    last_heard = time.monotonic()
-    client_left = False
+    session = ws_base.Session(websocket, float(settings.ws_heartbeat_seconds), f"ws: connection of user {user.id}")
 
     async def receiver() -> None:
-        nonlocal last_heard, client_left
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                client_left = True
-                return
-            last_heard = time.monotonic()
-            text = message.get("text")
-            if text is None:
-                try:
-                    text = (message.get("bytes") or b"").decode()
-                except UnicodeDecodeError:
-                    text = ""
+        while (text := await session.receive_text()) is not None:
             await handle(hub, conn, text)
 
     async def sender() -> None:
@@ -172,36 +124,21 @@ async def ws_endpoint(websocket: WebSocket) -> None:
 
     async def heartbeat() -> None:
         ping = encode({"type": "ping"})
-        while True:
-            await asyncio.sleep(interval)
-            if time.monotonic() - last_heard > MISSED_BEATS * interval:
-                conn.close(CLOSE_HEARTBEAT, "heartbeat timeout")
-                return
+
+        async def offer() -> None:
             conn.offer(ping)
 
-    async def guarded(fn: Callable[[], Awaitable[Any]]) -> None:
-        """Whichever part ends first (client left, send failed, hub closed us) ends them all."""
-        try:
-            await fn()
-        except Exception as exc:
-            if not isinstance(exc, WebSocketDisconnect | OSError):
-                log.exception("ws: connection of user %s failed", user.id)
-        finally:
-            group.cancel_scope.cancel()
+        await session.heartbeat(offer)
+        conn.close(CLOSE_HEARTBEAT, "heartbeat timeout")
 
     try:
-        # An anyio task group, not bare asyncio tasks: it cooperates with the server's (and the
-        # test client's) cancel scopes, so a cancelled endpoint never leaks a half-closed child.
-        async with anyio.create_task_group() as group:
-            parts = [receiver, heartbeat, conn.closed.wait]
-            if conn.writer is None:  # frames go through ASGI: one sender drains the queue
-                parts.append(sender)
-            for fn in parts:
-                group.start_soon(guarded, fn)
+        parts = [receiver, heartbeat, conn.closed.wait]
+        if conn.writer is None:  # frames go through ASGI: one sender drains the queue
+            parts.append(sender)
+        await session.run(*parts)
     finally:
         hub.disconnect(conn)
-    if not client_left:
-        await _close(websocket, conn.close_code if conn.closed.is_set() else 1011, conn.close_reason)
+    await session.finish(conn.close_code if conn.closed.is_set() else 1011, conn.close_reason)
 
 
 routes = [WebSocketRoute("/ws", ws_endpoint)]

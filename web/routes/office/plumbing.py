@@ -18,7 +18,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from eoffice import digest, ingest, live, pdfsandbox, upload_limits
+from eoffice import digest, live, pdfsandbox, upload_limits
 from eoffice.agency_time import AGENCY_TZ
 from eoffice.org import User
 from storage.db import UnitOfWork
@@ -36,21 +36,16 @@ T = TypeVar("T")
 def setup(app: Any) -> None:
     """At startup: the e-office's hub topics (eoffice.live: document:{id} follows the document's
     access, unit:{id} its leaders and its agency clerks, each with a snapshot for a client too far
-    behind to replay) and the ingest runner."""
+    behind to replay). The ingest runner is one of the app's workers (``web.services``)."""
     live.register(app.state.hub)
     pdfsandbox.configure(pdfsandbox.limits_from(app.state.settings))
-    app.state.ingest_runner = ingest.IngestRunner(app.state.db, app.state.blobs)
 
 
 async def startup(app: Any) -> None:
-    """Re-queue text extraction that a previous process left unfinished (a crash, a restart)."""
+    """The PDF workers, the daily digest, the upload cleaner. (Unfinished text extraction is re-queued when
+    the ingest runner starts, ``web.services``.)"""
     # the PDF workers start in the background: the first pages do not wait for their imports
     app.state.pdf_workers_starting = asyncio.get_running_loop().create_task(pdfsandbox.start(), name="pdf-workers")
-    runner = getattr(app.state, "ingest_runner", None)
-    if runner is not None:
-        count = await runner.recover()
-        if count:
-            log.info("re-queued %d unfinished ingest jobs", count)
     hour = app.state.settings.digest_hour
     if hour is not None:  # the daily digest at that local hour; one process of several sends it
         app.state.digest_scheduler = digest.DigestScheduler(app.state.db, hour)
@@ -72,9 +67,6 @@ async def shutdown(app: Any) -> None:
     scheduler = getattr(app.state, "digest_scheduler", None)
     if scheduler is not None:
         await scheduler.stop()
-    runner = getattr(app.state, "ingest_runner", None)
-    if runner is not None:
-        await runner.stop()
     await anyio.to_thread.run_sync(pdfsandbox.shutdown)
 
 
