@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from eoffice import access, documents, outgoing, registers, tasks
+from eoffice.live_registry import TopicRegistry
 from eoffice.org import User
 from eoffice.schema.documents import Document, Grant, Reason, Status
 from eoffice.schema.tasks import DUE_SOON_DAYS, Task, TaskStatus
@@ -142,7 +143,7 @@ async def unit_snapshot(uow: UnitOfWork, user: User, topic: str) -> dict[str, An
     return await unit_view(uow, user, unit_id)
 
 
-def register(hub: Any) -> None:
+def register(hub: TopicRegistry) -> None:
     """Wire the e-office's topics into the WebSocket hub (idempotent)."""
     hub.add_authorizer(DOCUMENT_PREFIX, authorize_document)
     hub.add_authorizer(UNIT_PREFIX, authorize_unit)

@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, or_, select
 
 from eoffice import audit
+from eoffice.live_registry import TopicRegistry
 from eoffice.org import User
 from meetings.agenda import can_see
 from meetings.documents import version_context
@@ -601,7 +602,7 @@ async def replay_filter(uow: UnitOfWork, user: User, topic: str,
     return out
 
 
-def register(hub: Any) -> None:
+def register(hub: TopicRegistry) -> None:
     """Wire the annotation topics into the WebSocket hub (idempotent)."""
     hub.add_authorizer(TOPIC_PREFIX, authorize)
     hub.add_snapshot(TOPIC_PREFIX, snapshot)

@@ -9,6 +9,7 @@ entry and queue the event; the caller commits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,7 @@ async def access_of(uow: UnitOfWork, user: User, meeting: Meeting) -> Access:
         Participant.meeting_id == meeting.id, or_(*conds))
     sites_q = select(literal(1), Site.id, null(), null(), null(), null(), literal(False)).where(
         Site.meeting_id == meeting.id, Site.operator_id == user.id)
-    rows = (await uow.session.execute(union_all(seats_q, sites_q))).all()
+    rows: Sequence[Any] = (await uow.session.execute(union_all(seats_q, sites_q))).all()
     seats = [Seat(id=r[1], user_id=r[2], unit_id=r[3], substitute_id=r[4], site_id=r[5],
                   substitute_approved=bool(r[6])) for r in rows if r[0] == 0]
     return rules.access_for(

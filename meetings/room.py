@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from eoffice.live_registry import TopicRegistry
 from eoffice.org import User
 from meetings import topics
 from meetings.agenda import agenda_view, can_see, visible_item_ids
@@ -107,7 +108,8 @@ async def replay_filter(uow: UnitOfWork, user: User, topic: str,
     out = []
     for m in messages:
         data = m.get("data") or {}
-        item_id = items.get(data.get("poll_id")) if m["type"].startswith("poll.") else None
+        poll_id = data.get("poll_id")
+        item_id = items.get(poll_id) if m["type"].startswith("poll.") and isinstance(poll_id, int) else None
         if item_id is not None and item_id not in visible:
             if m["type"] == "poll.changed":
                 data = {"poll_id": data.get("poll_id"), "state": data.get("state"),
@@ -120,7 +122,7 @@ async def replay_filter(uow: UnitOfWork, user: User, topic: str,
     return out
 
 
-def register(hub: Any) -> None:
+def register(hub: TopicRegistry) -> None:
     """Wire the room into the WebSocket hub (idempotent)."""
     hub.add_authorizer(topics.PREFIX, authorize)
     hub.add_snapshot(topics.PREFIX, snapshot)

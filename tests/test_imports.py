@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["eoffice", "storage", "web"]
+PACKAGES = ["eoffice", "meetings", "storage", "web"]
 
 
 def module_name(path: Path) -> str:

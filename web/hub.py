@@ -56,6 +56,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from eoffice.live_registry import Authorizer, Dependents, ReplayFilter, Snapshot
 from eoffice.org import User
 from storage import events
 from storage.db import Database, UnitOfWork
@@ -66,11 +67,7 @@ from web.ws_protocol import Frames, FrameWriter
 
 log = logging.getLogger(__name__)
 
-Authorizer = Callable[[UnitOfWork, User, str], Awaitable[bool]]
-Snapshot = Callable[[UnitOfWork, User, str], Awaitable[dict[str, Any]]]
 Command = Callable[["Connection", dict[str, Any]], Awaitable[dict[str, Any]]]
-Dependents = Callable[[UnitOfWork, str], Awaitable[set[str]]]
-ReplayFilter = Callable[[UnitOfWork, User, str, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_REVOKED = 4401  # the credential behind the socket was ended (logout, password, deactivation, revocation)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+
+from starlette.applications import Starlette
 
 from eoffice.ingest import IngestRunner
 from meetings.polls_live import CastBatcher, PollRunner
@@ -47,7 +48,7 @@ class Workers:
         await self.ingest_runner.stop()
 
 
-def workers(app: Any) -> Workers:
+def workers(app: Starlette) -> Workers:
     """The app's workers (set by the lifespan before any request or WebSocket is served)."""
     w: Workers = app.state.workers
     return w

@@ -292,8 +292,9 @@ async def _after_vote(uow: UnitOfWork, actor: User, poll: Poll, voter: PollVoter
     await audit.record_many(uow, [_vote_entry(actor, poll, voter, ballot, changed, action)])
 
 
-async def record_roll_call(uow: UnitOfWork, actor: User, poll_id: int, votes: list[dict[str, Any]]) -> list[Receipt]:
-    """The chair or secretary records votes by roll call or show of hands (people without a tablet)."""
+async def record_roll_call(uow: UnitOfWork, actor: User, poll_id: int, votes: Any) -> list[Receipt]:
+    """The chair or secretary records votes by roll call or show of hands (people without a tablet);
+    ``votes`` as it came in (checked here to be a list of ``{participant_id, choice}``)."""
     pc = await load_poll(uow, actor, poll_id)
     pc.ctx.access.require_control()
     poll = pc.poll

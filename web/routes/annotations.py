@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -49,11 +50,12 @@ from web import file_response, inputs
 from web.auth import credential_user, require_user
 from web.contract import Binary, contract
 from web.contract import meetings as c
+from web.hub import Connection
 from web.inputs import json_body
 from web.openapi import describe
 
 
-def setup(app: Any) -> None:
+def setup(app: Starlette) -> None:
     """At startup: the annot: topics' authoriser and snapshot on the hub, and the WebSocket commands."""
     hub = app.state.hub
     notes.register(hub)
@@ -176,7 +178,7 @@ def _int(command: dict[str, Any], name: str) -> int:
     return inputs.req_id(value, name)
 
 
-async def ws_create(db: Database, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
+async def ws_create(db: Database, conn: Connection, command: dict[str, Any]) -> dict[str, Any]:
     async with db.uow() as uow:
         user = await credential_user(uow, conn.credential)
         data, created = await create_one(uow, user, _int(command, "meeting_id"), _int(command, "version_id"), command)
@@ -184,7 +186,7 @@ async def ws_create(db: Database, conn: Any, command: dict[str, Any]) -> dict[st
     return {"annotation": data, "created": created}
 
 
-async def ws_update(db: Database, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
+async def ws_update(db: Database, conn: Connection, command: dict[str, Any]) -> dict[str, Any]:
     async with db.uow() as uow:
         user = await credential_user(uow, conn.credential)
         data = await update_one(uow, user, _int(command, "meeting_id"), _int(command, "annotation_id"), command)
@@ -192,7 +194,7 @@ async def ws_update(db: Database, conn: Any, command: dict[str, Any]) -> dict[st
     return {"annotation": data}
 
 
-async def ws_delete(db: Database, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
+async def ws_delete(db: Database, conn: Connection, command: dict[str, Any]) -> dict[str, Any]:
     async with db.uow() as uow:
         user = await credential_user(uow, conn.credential)
         data = await delete_one(uow, user, _int(command, "meeting_id"), _int(command, "annotation_id"),

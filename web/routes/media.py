@@ -36,6 +36,7 @@ import logging
 from typing import Any
 
 import anyio
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -61,7 +62,7 @@ QUEUE_LIMIT = 512
 CLOSE_FORBIDDEN, CLOSE_CONFLICT = 4403, 4409  # 4401, 4002 and the handshake: web.ws_base
 
 
-def registry(app: Any) -> MediaRegistry:
+def registry(app: Starlette) -> MediaRegistry:
     """The process's media rooms, created on first use (ICE settings from the environment)."""
     reg = getattr(app.state, "media", None)
     if reg is None:
@@ -69,14 +70,14 @@ def registry(app: Any) -> MediaRegistry:
     return reg
 
 
-async def shutdown(app: Any) -> None:
+async def shutdown(app: Starlette) -> None:
     """App lifespan: close every media room (peer connections, forwarding tasks)."""
     reg = getattr(app.state, "media", None)
     if reg is not None:
         await reg.close()
 
 
-async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, kind: str, muted: bool) -> None:
+async def apply_mute(app: Starlette, user: User, meeting_id: int, participant: str, kind: str, muted: bool) -> None:
     """Service (permission, audit, event; whether the chair imposed the current mute comes from the meeting's
     record, not this process's memory), then the media room carries it out."""
     async with app.state.db.uow() as uow:
@@ -88,7 +89,8 @@ async def apply_mute(app: Any, user: User, meeting_id: int, participant: str, ki
         await room.broadcast(room.state())
 
 
-async def _media_state(app: Any, meeting_id: int) -> tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]:
+async def _media_state(app: Starlette,
+                       meeting_id: int) -> tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]:
     async with app.state.db.uow(readonly=True) as uow:
         state = await video.media_state(uow, meeting_id)
     return state.muted, state.imposed, state.floor

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -45,7 +46,7 @@ from web.openapi import describe
 # ---------------------------------------------------------------- plumbing
 
 
-def setup(app: Any) -> None:
+def setup(app: Starlette) -> None:
     """At startup: the room's topic authoriser and snapshot on the hub."""
     room.register(app.state.hub)
 
@@ -255,6 +256,7 @@ async def check_in(request: Request) -> JSONResponse:
         await _seat_in(uow, mid, pid)
         p = await fn(uow, user, pid)
         m = await uow.session.get(schema.Meeting, mid)
+        assert m is not None  # _seat_in found the seat in this meeting
         return p, await attendance.quorum_of(uow, m)
 
     p, q = await _run(request, go)

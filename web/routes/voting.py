@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -34,6 +35,7 @@ from web import file_response, inputs
 from web.auth import login_required, require_user
 from web.contract import Binary, Ok, contract
 from web.contract import voting as c
+from web.hub import Connection
 from web.inputs import json_body
 from web.openapi import describe
 from web.services import workers
@@ -41,22 +43,22 @@ from web.services import workers
 log = logging.getLogger(__name__)
 
 
-def runner(app: Any) -> PollRunner:
+def runner(app: Starlette) -> PollRunner:
     return workers(app).poll_runner
 
 
-def batcher(app: Any) -> CastBatcher:
+def batcher(app: Starlette) -> CastBatcher:
     return workers(app).cast_batcher
 
 
-def setup(app: Any) -> None:
+def setup(app: Starlette) -> None:
     """At startup (when the app factory calls it): the WebSocket ``vote`` command. (Closing overdue polls
     and resuming countdowns is the poll runner's start, ``web.services``.)"""
     voting.use_ballot_key(app.state.db, app.state.settings.secret_key)  # secret ballots are sealed while open
     app.state.hub.add_command("vote", functools.partial(ws_vote, app))
 
 
-async def startup(app: Any) -> None:
+async def startup(app: Starlette) -> None:
     """At startup: reclaim the dead row versions of secret ballots (``voting.scrub``, PostgreSQL's VACUUM).
     A close is followed by a scrub, but a process that died between the close's commit and the scrub, or
     a poll closed by the end of its meeting (``meetings.lifecycle.end_meeting``, which cannot vacuum inside its
@@ -146,6 +148,7 @@ async def create_poll(request: Request) -> JSONResponse:
     quorum_rule, proxy_cap, weighted, duration_seconds, item_id."""
     body = await json_body(request)
     mid = _int(body.get("meeting_id"), "meeting_id", optional=False)
+    assert mid is not None  # optional=False refuses a missing id
     unknown = set(body) - CREATE_FIELDS - {"meeting_id"}
     if unknown:
         raise Invalid(f"Trường không được hỗ trợ: {', '.join(sorted(unknown))}.")
@@ -228,7 +231,7 @@ async def paper_ballots(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- voting
 
 
-async def _voting_call(app: Any, poll_id: int, work: Callable[[], Awaitable[Any]], poke: bool = True) -> Any:
+async def _voting_call(app: Starlette, poll_id: int, work: Callable[[], Awaitable[Any]], poke: bool = True) -> Any:
     """Run a vote-recording ``work`` (it commits), then wake the progress runner (the batcher does it itself)."""
     try:
         result = await work()
@@ -244,7 +247,7 @@ async def _voting_call(app: Any, poll_id: int, work: Callable[[], Awaitable[Any]
     return result
 
 
-async def submit_vote(app: Any, user: User, poll_id: int, body: Any,
+async def submit_vote(app: Starlette, user: User, poll_id: int, body: Any,
                       credential: tuple[str, str] | None = None) -> voting.Receipt:
     """A tablet's vote ``{choice, participant_id?}``, from HTTP or the WebSocket: group-committed with the
     casts arriving now and returned after that commit (``CastBatcher``)."""
@@ -255,7 +258,7 @@ async def submit_vote(app: Any, user: User, poll_id: int, body: Any,
     return await _voting_call(app, poll_id, lambda: batcher(app).submit(poll_id, request), poke=False)
 
 
-async def ws_vote(app: Any, conn: Any, command: dict[str, Any]) -> dict[str, Any]:
+async def ws_vote(app: Starlette, conn: Connection, command: dict[str, Any]) -> dict[str, Any]:
     """The WebSocket ``vote`` command (see the module docstring); the reply carries the receipt."""
     poll_id = _int(command.get("poll_id"), "poll_id", optional=False)
     assert poll_id is not None

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 # ---- the e-office's workers -------------------------------------------------------------------
 
-def setup(app: Any) -> None:
+def setup(app: Starlette) -> None:
     """At startup: the e-office's hub topics (eoffice.live: document:{id} follows the document's
     access, unit:{id} its leaders and its agency clerks, each with a snapshot for a client too far
     behind to replay). The ingest runner is one of the app's workers (``web.services``)."""
@@ -41,7 +42,7 @@ def setup(app: Any) -> None:
     pdfsandbox.configure(pdfsandbox.limits_from(app.state.settings))
 
 
-async def startup(app: Any) -> None:
+async def startup(app: Starlette) -> None:
     """The PDF workers, the daily digest, the upload cleaner. (Unfinished text extraction is re-queued when
     the ingest runner starts, ``web.services``.)"""
     # the PDF workers start in the background: the first pages do not wait for their imports
@@ -56,7 +57,7 @@ async def startup(app: Any) -> None:
         app.state.upload_cleaner.start()
 
 
-async def shutdown(app: Any) -> None:
+async def shutdown(app: Starlette) -> None:
     starting = getattr(app.state, "pdf_workers_starting", None)
     if starting is not None:
         with contextlib.suppress(Exception):
