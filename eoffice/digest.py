@@ -11,7 +11,6 @@ another try. A server started after the hour sends the day's digest if nobody ha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import tasks
 from eoffice.registers import AGENCY_TZ
+from storage.background import BackgroundTask
 from storage.db import Base, Database, UnitOfWork, utcnow
 
 log = logging.getLogger(__name__)
@@ -89,19 +89,14 @@ class DigestScheduler:
     def __init__(self, db: Database, hour: int, tz: ZoneInfo = AGENCY_TZ) -> None:
         self.db, self.hour, self.tz = db, check_hour(hour), tz
         self.host = f"{socket.gethostname()}:{os.getpid()}"
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("digest-scheduler")
         self._done: dt.date | None = None  # the last day this process knows is taken care of
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="digest-scheduler")
+        self._task.ensure(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def tick(self, now: dt.datetime | None = None) -> int | None:
         """Send the due day's digest if nobody has. Returns what ``claim_and_send`` returned, or

@@ -15,7 +15,6 @@ without getting in the way of a clerk registering a batch of large scans.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Column, and_, delete, exists, func, not_, or_, select
 
 from eoffice.uploads import Upload
+from storage.background import BackgroundTask
 from storage.db import Base, Database, UnitOfWork, utcnow
 from storage.errors import TooLarge
 
@@ -126,18 +126,13 @@ class UploadCleaner:
     def __init__(self, db: Database, blobs: BlobDeleter, keep_hours: float, every: float = CLEAN_EVERY,
                  clock: Clock = utcnow) -> None:
         self.db, self.blobs, self.keep_hours, self.every, self.clock = db, blobs, keep_hours, every, clock
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("upload-cleaner")
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="upload-cleaner")
+        self._task.ensure(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def tick(self) -> Cleaned:
         return await clean(self.db, self.blobs, self.keep_hours, self.clock())

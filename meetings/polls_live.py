@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from meetings import topics, voting
+from storage.background import BackgroundTask
 from storage.db import Database, utcnow
 from storage.errors import AppError
 
@@ -42,7 +43,7 @@ class PollRunner:
         self._dirty: set[int] = set()
         self._next: dict[int, float] = {}  # poll id -> monotonic time its next progress event may go
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("poll-runner")
         self._deadline_known = False  # False: look at the database for countdowns
         self.flushes = 0
 
@@ -56,16 +57,12 @@ class PollRunner:
         self.ensure()
 
     def ensure(self) -> None:
-        if self._task is None or self._task.done():
+        if not self._task.running:
             self._deadline_known = False
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="poll-runner")
+            self._task.ensure(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         deadline: float | None = None  # monotonic time of the next countdown to run out
@@ -176,15 +173,14 @@ class CastBatcher:
         self.max_batch = max_batch
         self.runner = runner
         self._queue: list[tuple[int, voting.CastRequest, asyncio.Future[voting.Receipt]]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("cast-batcher")  # runs while casts are queued, then ends
         self.batches = 0
         self.casts = 0
 
     async def submit(self, poll_id: int, request: voting.CastRequest) -> voting.Receipt:
         fut: asyncio.Future[voting.Receipt] = asyncio.get_running_loop().create_future()
         self._queue.append((poll_id, request, fut))
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="cast-batcher")
+        self._task.ensure(self._run)
         return await asyncio.shield(fut)
 
     async def _run(self) -> None:
