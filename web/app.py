@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         blobs = open_blob_store(settings.blob_url)
         hub = Hub(db, broker, settings)
         app.state.db, app.state.blobs, app.state.broker, app.state.hub = db, blobs, broker, hub
-        workers = app.state.workers = Workers.create(db, blobs)  # web.services: the one owner of background workers
+        # web.services: the one owner of background workers
+        workers = app.state.workers = Workers.create(db, blobs, settings)
         await hub.start()
         # Areas register their topic authorisers, snapshots and workers now, before any client
         # connects: a tablet reconnecting after a restart subscribes before it makes a request.

@@ -1,11 +1,11 @@
 """The background workers of one app: created, started and stopped in one place, the lifespan of
-``web.app.create_app``.
-
-The workers themselves belong to their domains: ``meetings.polls_live.PollRunner`` (coalesced poll
-progress events, countdowns that close polls), ``meetings.polls_live.CastBatcher`` (the group commit
-of votes, telling the runner about them) and ``eoffice.ingest.IngestRunner`` (text extraction of
-registered documents). Routes reach them with ``workers(app)``; nothing creates a worker on first
-use, so there is exactly one of each per app, bound to the app's database.
+``web.app.create_app``. The workers themselves belong to their domains: ``meetings.polls_live.PollRunner``
+(coalesced poll progress events, countdowns that close polls), ``meetings.polls_live.CastBatcher`` (the group
+commit of votes, telling the runner about them), ``eoffice.ingest.IngestRunner`` (text extraction of
+registered documents), and where the settings ask for them ``eoffice.digest.DigestScheduler`` (the daily
+digest) and ``eoffice.upload_limits.UploadCleaner`` (uploads never attached). Routes reach them with
+``workers(app)``; nothing creates a worker on first use, so there is exactly one of each per app, bound to the
+app's database.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
+from eoffice.digest import DigestScheduler
 from eoffice.ingest import IngestRunner
+from eoffice.upload_limits import UploadCleaner
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.blobs import BlobStore
 from storage.db import Database
+from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +31,33 @@ class Workers:
     poll_runner: PollRunner
     cast_batcher: CastBatcher
     ingest_runner: IngestRunner
+    digest_scheduler: DigestScheduler | None = None  # the daily digest at that local hour; one process sends it
+    upload_cleaner: UploadCleaner | None = None  # uploads never attached, removed after the configured hours
 
     @classmethod
-    def create(cls, db: Database, blobs: BlobStore) -> Workers:
+    def create(cls, db: Database, blobs: BlobStore, settings: Settings) -> Workers:
         runner = PollRunner(db)
+        hour, keep = settings.digest_hour, settings.upload_keep_hours
         return cls(poll_runner=runner, cast_batcher=CastBatcher(db, runner=runner),
-                   ingest_runner=IngestRunner(db, blobs))
+                   ingest_runner=IngestRunner(db, blobs),
+                   digest_scheduler=DigestScheduler(db, hour) if hour is not None else None,
+                   upload_cleaner=UploadCleaner(db, blobs, keep) if keep > 0 else None)
 
     async def start(self) -> None:
         """Close polls whose countdown ran out while no process was running, resume the others'
         countdowns, and re-queue text extraction a previous process left unfinished (a crash, a restart)."""
         self.poll_runner.ensure()
+        for periodic in (self.digest_scheduler, self.upload_cleaner):
+            if periodic is not None:
+                periodic.start()
         count = await self.ingest_runner.recover()
         if count:
             log.info("re-queued %d unfinished ingest jobs", count)
 
     async def stop(self) -> None:
+        for periodic in (self.upload_cleaner, self.digest_scheduler):
+            if periodic is not None:
+                await periodic.stop()
         await self.poll_runner.stop()
         await self.ingest_runner.stop()
 

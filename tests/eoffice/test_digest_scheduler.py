@@ -114,6 +114,6 @@ def test_server_sends_the_due_digest_at_startup(settings: Settings) -> None:
             if run(runs()):
                 break
             time.sleep(0.05)
-        assert app.state.digest_scheduler is not None
+        assert app.state.workers.digest_scheduler is not None
     (row,) = run(runs())  # type: ignore[misc]
     assert row.sent == 1

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from eoffice import digest, live, pdfsandbox, upload_limits
+from eoffice import live, pdfsandbox
 from eoffice.agency_time import AGENCY_TZ
 from eoffice.org import User
 from storage.db import UnitOfWork
@@ -43,31 +43,14 @@ def setup(app: Starlette) -> None:
 
 
 async def startup(app: Starlette) -> None:
-    """The PDF workers, the daily digest, the upload cleaner. (Unfinished text extraction is re-queued when
-    the ingest runner starts, ``web.services``.)"""
-    # the PDF workers start in the background: the first pages do not wait for their imports
+    """The PDF workers, in the background: the first pages do not wait for their imports. (The daily digest, the
+    upload cleaner and the re-queueing of unfinished text extraction are the app's workers, ``web.services``.)"""
     app.state.pdf_workers_starting = asyncio.get_running_loop().create_task(pdfsandbox.start(), name="pdf-workers")
-    hour = app.state.settings.digest_hour
-    if hour is not None:  # the daily digest at that local hour; one process of several sends it
-        app.state.digest_scheduler = digest.DigestScheduler(app.state.db, hour)
-        app.state.digest_scheduler.start()
-    keep = app.state.settings.upload_keep_hours
-    if keep > 0:  # uploads never attached: removed after `keep` hours (eoffice.upload_limits)
-        app.state.upload_cleaner = upload_limits.UploadCleaner(app.state.db, app.state.blobs, keep)
-        app.state.upload_cleaner.start()
 
 
 async def shutdown(app: Starlette) -> None:
-    starting = getattr(app.state, "pdf_workers_starting", None)
-    if starting is not None:
-        with contextlib.suppress(Exception):
-            await starting
-    cleaner = getattr(app.state, "upload_cleaner", None)
-    if cleaner is not None:
-        await cleaner.stop()
-    scheduler = getattr(app.state, "digest_scheduler", None)
-    if scheduler is not None:
-        await scheduler.stop()
+    with contextlib.suppress(Exception):
+        await app.state.pdf_workers_starting  # set by startup, which the lifespan always runs first
     await anyio.to_thread.run_sync(pdfsandbox.shutdown)
 
 
