@@ -581,8 +581,8 @@ def count(spec: Spec, ballots: Iterable[Ballot], *, present: int, entitled: int,
     abstain = sum(w for b, w in items if is_abstain(b))
     valid = cast - abstain
     bv = base_value(spec.base, cast=cast, valid=valid, present=present, entitled=entitled)
-    common = dict(method=spec.method.value, ballots=n, cast=cast, valid=valid, abstain=abstain, base=spec.base.value,
-                  base_value=bv, majority=spec.majority.value, seed=seed)
+    common: dict[str, Any] = dict(method=spec.method.value, ballots=n, cast=cast, valid=valid, abstain=abstain,
+                                  base=spec.base.value, base_value=bv, majority=spec.majority.value, seed=seed)
     if spec.yes_no:
         yes = sum(w for b, w in items if b.get("v") == "yes")
         no = sum(w for b, w in items if b.get("v") == "no")
@@ -598,7 +598,7 @@ def count(spec: Spec, ballots: Iterable[Ballot], *, present: int, entitled: int,
         summary = (f"Tán thành {yes}, không tán thành {no}"
                    + (f", không biểu quyết {abstain}" if spec.method is Method.YES_NO_ABSTAIN else "")
                    + f". {line}.")
-        return Result(counts=counts, passed=passed, tie=tie, summary=summary,  # type: ignore[arg-type]
+        return Result(counts=counts, passed=passed, tie=tie, summary=summary,
                       headline=line, tie_rule=spec.tie_rule.value, tie_outcome=outcome.value, **common)
     if spec.method is Method.RANKED:
         return _ranked(spec, items, seed=seed, common=common)
