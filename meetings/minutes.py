@@ -329,7 +329,10 @@ async def _vote_results(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[
         lines += [f"    {line['label']}: {line['votes']} phiếu" for line in poll.get("lines", [])]
         if poll.get("winners"):
             lines.append("    Trúng cử: " + ", ".join(poll["winners"]))
-        lines.append("    Kết quả: " + ("thông qua." if poll.get("passed") else "không thông qua."))
+        if poll.get("rule_label"):
+            lines.append(f"    Điều kiện thông qua: {poll['rule_label']}.")
+        verdict = poll.get("headline") or ("Được thông qua" if poll.get("passed") else "Không được thông qua")
+        lines.append(f"    Kết quả: {verdict}.")
         out.setdefault(item_id, []).extend(lines)
     return out
 

@@ -339,6 +339,7 @@ class Poll(Base):
     visibility: Mapped[str] = mapped_column(String(20), default=vr.Visibility.CLOSED)
     majority: Mapped[str] = mapped_column(String(20), default=vr.Majority.SIMPLE)
     base: Mapped[str] = mapped_column(String(20), default=vr.Base.VALID)
+    tie_rule: Mapped[str] = mapped_column(String(20), default=vr.TieRule.NONE, server_default="")  # "" | chair
     quorum_rule: Mapped[str] = mapped_column(String(20), default=rules.QuorumRule.HALF)
     proxy_cap: Mapped[int] = mapped_column(Integer, default=1)
     weighted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -371,7 +372,8 @@ class Poll(Base):
         return vr.Spec(method=vr.Method(self.method), options=tuple(range(1, len(self.options) + 1)),
                        max_choices=self.max_choices, seats=self.seats,
                        allow_abstain=self.allow_abstain or self.method == vr.Method.YES_NO_ABSTAIN,
-                       majority=vr.Majority(self.majority), base=vr.Base(self.base))
+                       majority=vr.Majority(self.majority), base=vr.Base(self.base),
+                       tie_rule=vr.TieRule(self.tie_rule or ""), secret=self.secret)
 
 
 class PollVoter(Base):

@@ -26,7 +26,18 @@ Majorities (``Majority``) over a base (``Base``), integer arithmetic only:
     abstentions; ``present`` the voting weight represented when the poll opened (members
     present plus the proxies they hold); ``entitled`` every voting right of the meeting.
     A base of 0 never passes. **A tie never passes**: yes == no fails a simple majority and
-    exactly half fails an absolute one.
+    exactly half fails an absolute one, unless the poll carries the chair's tie rule (below).
+
+Presets (``PRESETS``), what the chair picks when creating a poll; each maps onto a majority + base:
+    ``half_members``     "Quá nửa tổng số thành viên": absolute over entitled (not over votes cast)
+    ``two_thirds_all``   "Hai phần ba tổng số đại biểu": two_thirds over entitled (the People's
+                         Council's special matters)
+    ``half_present``, ``simple_valid``, ``two_thirds_present``, ``three_quarters_all``: the others in use.
+
+Tie rule (``TieRule``, yes/no polls only): ``chair`` is the working rules of the Government and of
+People's Committees: when the votes for and against are equal, the side the chair voted for wins
+(whatever the majority). It needs the chair's vote, so it is refused on a secret poll. If the chair
+abstained or did not vote, the tie stays unresolved (not passed, and the headline says why).
 
 Choice polls: the options with the most votes win (``seats`` of them). For any majority other
 than simple, a winner must also reach the threshold over the base, counted in ballots (voters),
@@ -118,6 +129,76 @@ BASE_LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class Preset:
+    key: str
+    label: str
+    majority: Majority
+    base: Base
+    explanation: str
+
+
+PRESETS: dict[str, Preset] = {p.key: p for p in (
+    Preset("half_members", "Quá nửa tổng số thành viên", Majority.ABSOLUTE, Base.ENTITLED,
+           "Số tán thành phải hơn một nửa tổng số thành viên có quyền biểu quyết (kể cả người vắng mặt), "
+           "không phải một nửa số phiếu đã bỏ."),
+    Preset("two_thirds_all", "Hai phần ba tổng số đại biểu", Majority.TWO_THIRDS, Base.ENTITLED,
+           "Số tán thành phải đạt ít nhất hai phần ba tổng số đại biểu (kể cả người vắng mặt); "
+           "dùng cho các vấn đề đặc biệt của Hội đồng nhân dân."),
+    Preset("half_present", "Quá nửa số đại biểu có mặt", Majority.ABSOLUTE, Base.PRESENT,
+           "Số tán thành phải hơn một nửa số đại biểu có mặt khi mở biểu quyết (kể cả phiếu ủy quyền)."),
+    Preset("two_thirds_present", "Hai phần ba số đại biểu có mặt", Majority.TWO_THIRDS, Base.PRESENT,
+           "Số tán thành phải đạt ít nhất hai phần ba số đại biểu có mặt khi mở biểu quyết."),
+    Preset("three_quarters_all", "Ba phần tư tổng số thành viên", Majority.THREE_QUARTERS, Base.ENTITLED,
+           "Số tán thành phải đạt ít nhất ba phần tư tổng số thành viên có quyền biểu quyết."),
+    Preset("simple_valid", "Đa số thường", Majority.SIMPLE, Base.VALID,
+           "Số tán thành nhiều hơn số không tán thành (không tính phiếu không biểu quyết)."),
+)}
+
+
+def preset_of(majority: Majority | str, base: Base | str) -> Preset | None:
+    """The named preset a majority + base is, or None (a custom combination)."""
+    for p in PRESETS.values():
+        if p.majority == majority and p.base == base:
+            return p
+    return None
+
+
+class TieRule(enum.StrEnum):
+    NONE = ""
+    CHAIR = "chair"
+
+
+TIE_RULE_LABELS = {
+    TieRule.NONE: "Số phiếu ngang nhau thì không được thông qua",
+    TieRule.CHAIR: "Số phiếu ngang nhau thì theo ý kiến của Chủ tọa",
+}
+
+TIE_RULE_SECRET = ("Bỏ phiếu kín không áp dụng được quy tắc «số phiếu ngang nhau thì theo ý kiến của Chủ tọa»: "
+                   "phiếu kín không cho biết Chủ tọa đã biểu quyết thế nào.")
+
+
+class TieOutcome(enum.StrEnum):
+    NO_TIE = "no_tie"  # yes != no (or no ballots): the rule does not apply
+    NOT_APPLICABLE = "not_applicable"  # no chair's tie rule on this poll, or a secret poll
+    PASSED = "passed"  # tie, the chair voted for
+    REJECTED = "rejected"  # tie, the chair voted against
+    UNRESOLVED = "unresolved"  # tie, the chair abstained or did not vote
+
+
+def resolve_tie(yes: int, no: int, *, rule: TieRule | str, secret: bool, chair_vote: str | None) -> TieOutcome:
+    """The chair's tie rule: ``chair_vote`` is "yes" | "no" | "abstain" or None (did not vote)."""
+    if TieRule(rule) is not TieRule.CHAIR or secret:
+        return TieOutcome.NOT_APPLICABLE
+    if yes != no or yes == 0:
+        return TieOutcome.NO_TIE
+    if chair_vote == "yes":
+        return TieOutcome.PASSED
+    if chair_vote == "no":
+        return TieOutcome.REJECTED
+    return TieOutcome.UNRESOLVED
+
+
 class State(enum.StrEnum):
     DRAFT = "draft"
     OPEN = "open"
@@ -161,6 +242,8 @@ class Spec:
     allow_abstain: bool = True
     majority: Majority = Majority.SIMPLE
     base: Base = Base.VALID
+    tie_rule: TieRule = TieRule.NONE
+    secret: bool = False
 
     @property
     def yes_no(self) -> bool:
@@ -169,7 +252,8 @@ class Spec:
 
 def make_spec(*, method: str, options: Sequence[str] = (), max_choices: int | None = None, seats: int | None = None,
               allow_abstain: bool = True, majority: str = Majority.SIMPLE, base: str = Base.VALID,
-              secret: bool = False, allow_change: bool = False, visibility: str = Visibility.CLOSED) -> Spec:
+              secret: bool = False, allow_change: bool = False, visibility: str = Visibility.CLOSED,
+              tie_rule: str = TieRule.NONE) -> Spec:
     """Check a poll's settings when it is created; returns the spec or raises ``Invalid``."""
     try:
         m = Method(method)
@@ -187,6 +271,15 @@ def make_spec(*, method: str, options: Sequence[str] = (), max_choices: int | No
         vis = Visibility(visibility)
     except ValueError:
         raise Invalid("Chế độ hiển thị kết quả không hợp lệ.", field="results_visibility") from None
+    try:
+        tr = TieRule(tie_rule or "")
+    except ValueError:
+        raise Invalid("Quy tắc khi số phiếu ngang nhau không hợp lệ.", field="tie_rule") from None
+    if tr is TieRule.CHAIR and secret:
+        raise Invalid(TIE_RULE_SECRET, field="tie_rule")
+    if tr is TieRule.CHAIR and m not in (Method.YES_NO, Method.YES_NO_ABSTAIN):
+        raise Invalid("Quy tắc «theo ý kiến của Chủ tọa» chỉ áp dụng cho biểu quyết tán thành/không tán thành.",
+                      field="tie_rule")
     if secret and allow_change:
         raise Invalid("Bỏ phiếu kín không cho phép sửa phiếu: phiếu kín không gắn với người bỏ phiếu.",
                       field="allow_change")
@@ -195,7 +288,8 @@ def make_spec(*, method: str, options: Sequence[str] = (), max_choices: int | No
     if m in (Method.YES_NO, Method.YES_NO_ABSTAIN):
         if options:
             raise Invalid("Biểu quyết tán thành/không tán thành không có danh sách phương án.", field="options")
-        return Spec(method=m, allow_abstain=m is Method.YES_NO_ABSTAIN, majority=maj, base=b)
+        return Spec(method=m, allow_abstain=m is Method.YES_NO_ABSTAIN, majority=maj, base=b, tie_rule=tr,
+                    secret=bool(secret))
     labels = [str(o).strip() for o in options]
     if len(labels) < 2:
         raise Invalid("Cần ít nhất hai phương án.", field="options")
@@ -397,6 +491,48 @@ def threshold_text(majority: Majority | str, base_value: int) -> str:
     return f"Cần ít nhất {-(-3 * base_value // 4)} phiếu (3/4 của {base_value})"
 
 
+_BASE_PHRASE = {
+    Base.CAST: ("phiếu", "số phiếu đã bỏ"),
+    Base.VALID: ("phiếu", "số phiếu hợp lệ"),
+    Base.PRESENT: ("thành viên", "số thành viên có mặt"),
+    Base.ENTITLED: ("thành viên", "tổng số thành viên"),
+}
+
+
+def rule_phrase(majority: Majority | str, base: Base | str, reached: bool) -> str:
+    """"quá nửa tổng số thành viên" / "chưa quá nửa tổng số thành viên" ..."""
+    maj, b = Majority(majority), Base(base)
+    if maj is Majority.SIMPLE:
+        return "nhiều hơn số không tán thành" if reached else "không nhiều hơn số không tán thành"
+    whole = _BASE_PHRASE[b][1]
+    if maj is Majority.ABSOLUTE:
+        return f"quá nửa {whole}" if reached else f"chưa quá nửa {whole}"
+    part = "hai phần ba" if maj is Majority.TWO_THIRDS else "ba phần tư"
+    return f"đạt {part} {whole}" if reached else f"chưa đạt {part} {whole}"
+
+
+def headline(majority: Majority | str, base: Base | str, *, yes: int, no: int, base_value: int, passed: bool,
+             tie: TieOutcome = TieOutcome.NOT_APPLICABLE) -> str:
+    """What the rule was and whether the poll passed, e.g. "Được thông qua: 5/9 thành viên tán thành, quá nửa
+    tổng số thành viên"; a tie decided by the chair's vote says so instead of a bare "hòa phiếu"."""
+    if tie is TieOutcome.PASSED:
+        return "Được thông qua theo ý kiến của Chủ tọa (số phiếu ngang nhau)"
+    if tie is TieOutcome.REJECTED:
+        return "Không được thông qua theo ý kiến của Chủ tọa (số phiếu ngang nhau)"
+    if tie is TieOutcome.UNRESOLVED:
+        return (f"Chưa phân định: số phiếu ngang nhau ({yes} tán thành, {no} không tán thành) và Chủ tọa không "
+                "biểu quyết tán thành hay không tán thành, nên không áp dụng được ý kiến của Chủ tọa")
+    verdict = "Được thông qua" if passed else "Không được thông qua"
+    maj = Majority(majority)
+    if maj is Majority.SIMPLE:
+        tail = rule_phrase(maj, base, passed)
+        if yes == no and yes and not passed:
+            tail = "số phiếu ngang nhau"
+        return f"{verdict}: {yes} tán thành, {no} không tán thành, {tail}"
+    unit = _BASE_PHRASE[Base(base)][0]
+    return f"{verdict}: {yes}/{base_value} {unit} tán thành, {rule_phrase(maj, base, passed)}"
+
+
 def base_value(base: Base | str, *, cast: int, valid: int, present: int, entitled: int) -> int:
     b = Base(base)
     return {Base.CAST: cast, Base.VALID: valid, Base.PRESENT: present, Base.ENTITLED: entitled}[b]
@@ -427,21 +563,26 @@ class Result:
     tie_breaks: list[str] = field(default_factory=list)
     seed: str = ""
     summary: str = ""
+    headline: str = ""
+    tie_rule: str = ""
+    tie_outcome: str = ""
 
     def public(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def count(spec: Spec, ballots: Iterable[Ballot], *, present: int, entitled: int, seed: str = "") -> Result:
-    """Count the ballots of a closed poll; ``present``/``entitled`` are weights (see ``Eligibility``)."""
+def count(spec: Spec, ballots: Iterable[Ballot], *, present: int, entitled: int, seed: str = "",
+          chair_vote: str | None = None) -> Result:
+    """Count the ballots of a closed poll; ``present``/``entitled`` are weights (see ``Eligibility``);
+    ``chair_vote`` ("yes" | "no" | "abstain" | None) is the chair's own ballot of a named poll (tie rule)."""
     items = list(ballots)
     n = len(items)
     cast = sum(w for _b, w in items)
     abstain = sum(w for b, w in items if is_abstain(b))
     valid = cast - abstain
     bv = base_value(spec.base, cast=cast, valid=valid, present=present, entitled=entitled)
-    common = dict(method=spec.method.value, ballots=n, cast=cast, valid=valid, abstain=abstain, base=spec.base.value,
-                  base_value=bv, majority=spec.majority.value, seed=seed)
+    common: dict[str, Any] = dict(method=spec.method.value, ballots=n, cast=cast, valid=valid, abstain=abstain,
+                                  base=spec.base.value, base_value=bv, majority=spec.majority.value, seed=seed)
     if spec.yes_no:
         yes = sum(w for b, w in items if b.get("v") == "yes")
         no = sum(w for b, w in items if b.get("v") == "no")
@@ -450,11 +591,15 @@ def count(spec: Spec, ballots: Iterable[Ballot], *, present: int, entitled: int,
             counts["abstain"] = abstain
         passed = majority_reached(spec.majority, yes, no, bv) and yes > no
         tie: list[int | str] = ["yes", "no"] if yes == no and n else []
+        outcome = resolve_tie(yes, no, rule=spec.tie_rule, secret=spec.secret, chair_vote=chair_vote)
+        if outcome in (TieOutcome.PASSED, TieOutcome.REJECTED):
+            passed, tie = outcome is TieOutcome.PASSED, []
+        line = headline(spec.majority, spec.base, yes=yes, no=no, base_value=bv, passed=passed, tie=outcome)
         summary = (f"Tán thành {yes}, không tán thành {no}"
                    + (f", không biểu quyết {abstain}" if spec.method is Method.YES_NO_ABSTAIN else "")
-                   + (". Được thông qua." if passed else
-                      ". Hòa phiếu: không được thông qua." if tie else ". Không được thông qua."))
-        return Result(counts=counts, passed=passed, tie=tie, summary=summary, **common)  # type: ignore[arg-type]
+                   + f". {line}.")
+        return Result(counts=counts, passed=passed, tie=tie, summary=summary,
+                      headline=line, tie_rule=spec.tie_rule.value, tie_outcome=outcome.value, **common)
     if spec.method is Method.RANKED:
         return _ranked(spec, items, seed=seed, common=common)
     return _choice(spec, items, common)
@@ -499,7 +644,7 @@ def _choice(spec: Spec, items: list[Ballot], common: dict[str, Any]) -> Result:
     else:
         verdict = "Không đủ số phiếu cần thiết."
     return Result(counts={str(k): tallies[k] for k in spec.options}, passed=passed, winners=winners, tie=tie,
-                  summary=f"{names}. {verdict}", **common)
+                  summary=f"{names}. {verdict}", headline=verdict.rstrip("."), **common)
 
 
 # ---------------------------------------------------------------- ranked: IRV and STV
@@ -651,4 +796,4 @@ def _ranked(spec: Spec, items: list[Ballot], *, seed: str, common: dict[str, Any
     label = "Loại dần (một người)" if seats == 1 else f"STV, hạn ngạch Droop {_fmt(quota or Fraction(0))}"
     return Result(counts={str(k): first[k] for k in spec.options}, passed=passed, winners=elected, tie=tie,
                   rounds=rounds, quota=_fmt(quota) if quota is not None else None, tie_breaks=notes,
-                  summary=f"{label}. {summary}", **common)
+                  summary=f"{label}. {summary}", headline=summary.rstrip("."), **common)

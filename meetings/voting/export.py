@@ -11,7 +11,7 @@ from eoffice import audit, spreadsheet
 from eoffice.org import User
 from meetings import voting_rules as vr
 from meetings.schema import Poll
-from meetings.voting.views import iso, load_poll, results_visible, voters_view
+from meetings.voting.views import iso, load_poll, results_visible, rule_label, voters_view
 from meetings.voting_rules import State
 from storage.db import UnitOfWork
 from storage.errors import Forbidden
@@ -27,6 +27,12 @@ def choice_label(poll: Poll, choice: dict[str, Any] | None) -> str:
     if "r" in choice:
         return " > ".join(poll.options[k - 1] for k in choice["r"])
     return "; ".join(poll.options[k - 1] for k in choice.get("o", []))
+
+
+def headline_of(result: dict[str, Any]) -> str:
+    """The stored headline (what the rule was and whether it passed); results counted before headlines
+    existed get the bare verdict."""
+    return str(result.get("headline") or ("Được thông qua" if result.get("passed") else "Không được thông qua"))
 
 
 def _result_lines(poll: Poll) -> list[tuple[str, int]]:
@@ -57,7 +63,11 @@ async def export_csv(uow: UnitOfWork, user: User, poll_id: int) -> tuple[str, st
     w.writerow(["Số phiếu đã bỏ", poll.votes_cast])
     w.writerow(["Cách tính", vr.MAJORITY_LABELS[vr.Majority(poll.majority)], vr.BASE_LABELS[vr.Base(poll.base)],
                 r.get("threshold", "")])
-    w.writerow(["Kết quả", "Thông qua" if r.get("passed") else "Không thông qua", r.get("summary", "")])
+    w.writerow(["Điều kiện thông qua", rule_label(poll)])
+    if poll.tie_rule:
+        w.writerow(["Khi số phiếu ngang nhau", vr.TIE_RULE_LABELS[vr.TieRule(poll.tie_rule)]])
+    w.writerow(["Kết quả", "Thông qua" if r.get("passed") else "Không thông qua", headline_of(r)])
+    w.writerow(["Chi tiết", r.get("summary", "")])
     w.writerow([])
     w.writerow(["Phương án", "Số phiếu"])
     for label, value in _result_lines(poll):
@@ -99,6 +109,7 @@ async def poll_results_for_meeting(uow: UnitOfWork, meeting_id: int) -> list[dic
             "lines": [{"label": label, "votes": v} for label, v in _result_lines(p)],
             "winners": [p.options[k - 1] for k in r.get("winners", []) if isinstance(k, int)],
             "summary": r.get("summary", ""), "threshold": r.get("threshold", ""),
+            "headline": headline_of(r), "rule_label": rule_label(p),
             "text": (f"{p.title}: {r.get('summary', '')} (có {p.eligible_count} đại biểu có quyền biểu quyết, "
                      f"{p.votes_cast} đã bỏ phiếu; {'phiếu kín' if p.secret else 'biểu quyết công khai'})."),
         })

@@ -42,6 +42,7 @@ async def create_poll(
     visibility: str = vr.Visibility.CLOSED, majority: str = vr.Majority.SIMPLE, base: str = vr.Base.VALID,
     quorum_rule: str | None = None, proxy_cap: int = 1, weighted: bool = False,
     duration_seconds: int | None = None, item_id: int | None = None, rerun_of_id: int | None = None,
+    tie_rule: str = vr.TieRule.NONE,
 ) -> Poll:
     """Chair or secretary prepare a poll (a draft) before or during the meeting."""
     ctx = await get_context(uow, actor, meeting_id)
@@ -54,7 +55,7 @@ async def create_poll(
         raise Invalid("Danh sách phương án không hợp lệ.", field="options")
     spec = vr.make_spec(method=method, options=list(options or []), max_choices=max_choices, seats=seats,
                         allow_abstain=bool(allow_abstain), majority=majority, base=base, secret=bool(secret),
-                        allow_change=bool(allow_change), visibility=visibility)
+                        allow_change=bool(allow_change), visibility=visibility, tie_rule=tie_rule)
     rule = quorum_rule or ctx.meeting.quorum_rule
     vr.quorum_to_open(0, 0, rule)  # validates the rule
     if isinstance(proxy_cap, bool) or not isinstance(proxy_cap, int) or not 0 <= proxy_cap <= 10:
@@ -68,7 +69,8 @@ async def create_poll(
         method=spec.method.value, options=[str(o).strip() for o in (options or [])], max_choices=spec.max_choices,
         seats=spec.seats, allow_abstain=spec.allow_abstain, secret=bool(secret), allow_change=bool(allow_change),
         visibility=vr.Visibility(visibility).value, majority=spec.majority.value, base=spec.base.value,
-        quorum_rule=rule, proxy_cap=proxy_cap, weighted=bool(weighted), duration_seconds=_duration(duration_seconds),
+        tie_rule=spec.tie_rule.value, quorum_rule=rule, proxy_cap=proxy_cap, weighted=bool(weighted),
+        duration_seconds=_duration(duration_seconds),
         state=State.DRAFT, created_by=actor.id, rerun_of_id=rerun_of_id,
         votes_cast=0, weight_cast=0, eligible_count=0, eligible_weight=0, present_count=0, entitled_count=0,
         entitled_weight=0, quorum_needed=0, refused_proxies=[],
@@ -77,7 +79,7 @@ async def create_poll(
     await uow.session.flush()
     await audit.record(uow, actor, "poll.create", "poll", poll.id, meeting_id=meeting_id, title=poll.title,
                        method=poll.method, secret=poll.secret, majority=poll.majority, base=poll.base,
-                       rerun_of_id=rerun_of_id)
+                       tie_rule=poll.tie_rule, rerun_of_id=rerun_of_id)
     await emit_changed(uow, poll, ctx.meeting)
     return poll
 
@@ -100,6 +102,7 @@ async def rerun_poll(uow: UnitOfWork, actor: User, poll_id: int, *, options: lis
         allow_abstain=old.allow_abstain, secret=old.secret, allow_change=old.allow_change, visibility=old.visibility,
         majority=old.majority, base=old.base, quorum_rule=old.quorum_rule, proxy_cap=old.proxy_cap,
         weighted=old.weighted, duration_seconds=old.duration_seconds, item_id=old.item_id, rerun_of_id=old.id,
+        tie_rule=old.tie_rule,
     )
 
 
@@ -186,11 +189,26 @@ async def _shuffle_secret(uow: UnitOfWork, poll: Poll,
         {"id": new_ballot_id(), "poll_id": poll.id, "choice": choice, "weight": weight} for choice, weight in shuffled])
 
 
+async def chair_vote(uow: UnitOfWork, poll: Poll, meeting: Meeting) -> str | None:
+    """The chair's own ballot in a named poll ("yes" | "no" | "abstain"), None when the chair did not vote, or
+    always None for a secret poll (nothing links a secret ballot to a voter, and this does not try)."""
+    if poll.secret or (poll.tie_rule or "") != vr.TieRule.CHAIR or meeting.chair_id is None:
+        return None
+    ballot_id = await uow.session.scalar(select(PollVoter.ballot_id).where(
+        PollVoter.poll_id == poll.id, PollVoter.user_id == meeting.chair_id, PollVoter.proxy.is_(False),
+        PollVoter.voted_at.is_not(None)).order_by(PollVoter.id).limit(1))
+    if ballot_id is None:
+        return None
+    choice = await uow.session.scalar(select(PollBallot.choice).where(PollBallot.id == ballot_id))
+    vote = choice.get("v") if isinstance(choice, dict) else None
+    return vote if vote in ("yes", "no", "abstain") else None
+
+
 async def _close(uow: UnitOfWork, actor: User | None, poll: Poll, meeting: Meeting, reason: str) -> Poll:
     ballots = await ballots_of(uow, poll)
     seed = secrets.token_hex(8)
     result = vr.count(poll.spec(), ballots, present=poll.eligible_weight,
-                      entitled=poll.entitled_weight, seed=seed)
+                      entitled=poll.entitled_weight, seed=seed, chair_vote=await chair_vote(uow, poll, meeting))
     now = utcnow()
     poll.state = State.CLOSED
     poll.closed_at = now

@@ -37,6 +37,14 @@ def iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def rule_label(poll: Poll) -> str:
+    """The preset's name ("Quá nửa tổng số thành viên") or the majority over its base."""
+    preset = vr.preset_of(poll.majority, poll.base)
+    if preset is not None:
+        return preset.label
+    return f"{vr.MAJORITY_LABELS[vr.Majority(poll.majority)]} ({vr.BASE_LABELS[vr.Base(poll.base)]})"
+
+
 def public_view(poll: Poll, *, controller: bool = False, tally: dict[str, int] | None = None) -> dict[str, Any]:
     """What any participant may see; the result only when it is visible to them."""
     out: dict[str, Any] = {
@@ -49,6 +57,8 @@ def public_view(poll: Poll, *, controller: bool = False, tally: dict[str, int] |
         "secret": poll.secret, "allow_change": poll.allow_change, "visibility": poll.visibility,
         "majority": poll.majority, "majority_label": vr.MAJORITY_LABELS[vr.Majority(poll.majority)],
         "base": poll.base, "base_label": vr.BASE_LABELS[vr.Base(poll.base)], "quorum_rule": poll.quorum_rule,
+        "rule_label": rule_label(poll), "tie_rule": poll.tie_rule or "",
+        "tie_rule_label": vr.TIE_RULE_LABELS[vr.TieRule(poll.tie_rule or "")],
         "proxy_cap": poll.proxy_cap, "weighted": poll.weighted, "duration_seconds": poll.duration_seconds,
         "state": poll.state, "state_label": vr.STATE_LABELS[State(poll.state)], "rerun_of_id": poll.rerun_of_id,
         "opened_at": iso(poll.opened_at), "closes_at": iso(poll.closes_at), "closed_at": iso(poll.closed_at),

@@ -77,8 +77,10 @@ async def test_open_vote_close_chart(browser: Any, context: Any, live_server: Li
         panel = chair.locator("[data-voting-panel]")
         await panel.locator("summary", has_text="Tạo biểu quyết").click()
         await panel.get_by_label("Nội dung biểu quyết").fill("Thông qua Kế hoạch chuyển đổi số năm 2027")
-        await panel.get_by_label("Điều kiện thông qua").select_option("absolute")
-        await panel.get_by_label("Tính trên").select_option("present")
+        # a named rule sets the majority and its base (the custom fields stay hidden)
+        await panel.get_by_label("Quy tắc thông qua").select_option(label="Quá nửa số đại biểu có mặt")
+        await expect(panel.locator(".vp-preset-help")).to_contain_text("hơn một nửa số đại biểu có mặt")
+        await expect(panel.get_by_label("Điều kiện thông qua")).to_be_hidden()
         await panel.get_by_role("button", name="Tạo biểu quyết").click()
         await expect(panel).to_contain_text("Đã tạo biểu quyết (dự thảo)")
         await panel.get_by_role("button", name="Mở biểu quyết").click()
@@ -112,6 +114,8 @@ async def test_open_vote_close_chart(browser: Any, context: Any, live_server: Li
             await expect(result.locator("svg.bar-chart g[data-label='Tán thành']")).to_have_attribute(
                 "data-value", "2")
             await expect(result.locator(".vp-verdict")).to_have_text("ĐƯỢC THÔNG QUA")  # 2 of 3 present
+            await expect(result.locator(".vp-headline")).to_have_text(
+                "Được thông qua: 2/3 thành viên tán thành, quá nửa số thành viên có mặt")
             await expect(result).to_contain_text("Tán thành 2, không tán thành 0")
     finally:
         for ctx in others:

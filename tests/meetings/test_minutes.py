@@ -135,6 +135,9 @@ async def test_vote_results_in_the_minutes(world: World) -> None:
     full, theirs = (" ".join(pdf_text(d).split()) for d in (chair_copy, member_copy))
     assert "Kết quả biểu quyết:" in full
     assert "Thông qua Kế hoạch chuyển đổi số năm 2027" in full and "Tán thành: 2 phiếu" in full
+    # each result says the rule it was counted under and the outcome, not a bare "thông qua"
+    assert "Điều kiện thông qua: Đa số thường." in full
+    assert "Kết quả: Được thông qua: 2 tán thành, 0 không tán thành, nhiều hơn số không tán thành." in full
     assert "Bổ nhiệm lại ông Nguyễn Văn Quyết" in full and "phiếu kín" in full
     assert "Thông qua Kế hoạch chuyển đổi số năm 2027" in theirs
     assert "Nguyễn Văn Quyết" not in theirs  # the confidential item's poll goes with the item

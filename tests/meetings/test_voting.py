@@ -663,3 +663,65 @@ async def test_refused_casts_are_audited_without_the_choice(world: World) -> Non
         (world.outsider.id, "not_eligible", None), (world.member.id, "malformed", m["seats"]["member"]),
         (world.member.id, "already_voted", m["seats"]["member"]), (world.member2.id, "closed", None)]
     assert all("choice" not in e.data and "yes" not in str(e.data) and "tán" not in str(e.data) for e in refused)
+
+
+# ---------------------------------------------------------------- the chair's tie rule, the result headline
+
+
+async def test_tie_decided_by_the_chairs_vote(world: World) -> None:
+    m = await live_meeting(world)
+    for chair_choice, member_choice, passed, headline in (
+        ("yes", "no", True, "Được thông qua theo ý kiến của Chủ tọa (số phiếu ngang nhau)"),
+        ("no", "yes", False, "Không được thông qua theo ý kiến của Chủ tọa (số phiếu ngang nhau)"),
+    ):
+        poll_id = await new_poll(world, m, majority="absolute", base="entitled", tie_rule="chair")
+        await open_(world, poll_id)
+        await cast(world, "chair", poll_id, chair_choice)
+        await cast(world, "member", poll_id, member_choice)
+        await cast(world, "member2", poll_id, "abstain")
+        poll = await call(world.db, voting.close_poll, world.chair, poll_id)
+        assert poll.tie_rule == "chair"
+        assert (poll.result["passed"], poll.result["headline"], poll.result["tie"]) == (passed, headline, [])
+        async with world.db.uow() as uow:
+            view = await voting.get_poll(uow, world.member, poll_id)
+            _name, body = await voting.export_csv(uow, world.chair, poll_id)
+        assert view["tie_rule_label"] == "Số phiếu ngang nhau thì theo ý kiến của Chủ tọa"
+        assert view["rule_label"] == "Quá nửa tổng số thành viên" and view["result"]["headline"] == headline
+        assert headline in body and "HÒA PHIẾU" not in body.upper()
+
+    # the chair abstains: the tie stays unresolved and the headline says why
+    poll_id = await new_poll(world, m, tie_rule="chair")
+    await open_(world, poll_id)
+    await cast(world, "chair", poll_id, "abstain")
+    await cast(world, "member", poll_id, "yes")
+    await cast(world, "member2", poll_id, "no")
+    poll = await call(world.db, voting.close_poll, world.chair, poll_id)
+    assert poll.result["passed"] is False and poll.result["tie_outcome"] == "unresolved"
+    assert poll.result["headline"].startswith("Chưa phân định: số phiếu ngang nhau")
+
+    async with world.db.uow() as uow:
+        minutes = await voting.poll_results_for_meeting(uow, m["meeting_id"])
+    assert [r["headline"] for r in minutes][:2] == [
+        "Được thông qua theo ý kiến của Chủ tọa (số phiếu ngang nhau)",
+        "Không được thông qua theo ý kiến của Chủ tọa (số phiếu ngang nhau)"]
+    assert "theo ý kiến của Chủ tọa" in minutes[0]["text"]
+
+
+async def test_tie_rule_refused_on_a_secret_poll(world: World) -> None:
+    m = await live_meeting(world)
+    with pytest.raises(Invalid, match="Bỏ phiếu kín không áp dụng được") as info:
+        await new_poll(world, m, secret=True, tie_rule="chair")
+    assert info.value.details["field"] == "tie_rule"
+
+
+async def test_headline_over_all_members(world: World) -> None:
+    """4 voting members, 3 present: 2 yes of 3 cast is not more than half of all 4 members."""
+    m = await live_meeting(world)
+    poll_id = await new_poll(world, m, majority="absolute", base="entitled")
+    await open_(world, poll_id)
+    await cast(world, "chair", poll_id, "yes")
+    await cast(world, "member", poll_id, "yes")
+    await cast(world, "member2", poll_id, "no")
+    poll = await call(world.db, voting.close_poll, world.chair, poll_id)
+    assert poll.result["passed"] is False
+    assert poll.result["headline"] == "Không được thông qua: 2/4 thành viên tán thành, chưa quá nửa tổng số thành viên"

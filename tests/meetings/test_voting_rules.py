@@ -135,7 +135,84 @@ def test_majority(majority: str, yes: int, no: int, base: int, passed: bool) -> 
 def test_yes_no_tie_does_not_pass() -> None:
     r = vr.count(spec("yes_no"), yn("yes", "no", "yes", "no"), present=4, entitled=5)
     assert not r.passed and r.tie == ["yes", "no"]
-    assert "Hòa phiếu" in r.summary
+    assert r.headline == "Không được thông qua: 2 tán thành, 2 không tán thành, số phiếu ngang nhau"
+    assert r.headline in r.summary
+
+
+# ---------------------------------------------------------------- presets, headline, the chair's tie rule
+
+
+def test_presets_are_majority_and_base_combinations() -> None:
+    half = vr.PRESETS["half_members"]
+    assert (half.label, half.majority, half.base) == ("Quá nửa tổng số thành viên", Majority.ABSOLUTE, Base.ENTITLED)
+    two = vr.PRESETS["two_thirds_all"]
+    assert (two.label, two.majority, two.base) == ("Hai phần ba tổng số đại biểu", Majority.TWO_THIRDS, Base.ENTITLED)
+    assert vr.preset_of("absolute", "entitled") is half
+    assert vr.preset_of("simple", "cast") is None  # a custom combination
+    assert len({(p.majority, p.base) for p in vr.PRESETS.values()}) == len(vr.PRESETS)
+
+
+def test_half_of_all_members_not_of_votes_cast() -> None:
+    """9 members, 6 voted: 5 yes passes (5 > 4.5), 4 yes does not even though 4 of 6 cast is a majority."""
+    s = spec("yes_no", majority="absolute", base="entitled")
+    passed = vr.count(s, yn("yes", "yes", "yes", "yes", "yes", "no"), present=6, entitled=9)
+    assert passed.passed and passed.headline == "Được thông qua: 5/9 thành viên tán thành, quá nửa tổng số thành viên"
+    failed = vr.count(s, yn("yes", "yes", "yes", "yes", "no", "no"), present=6, entitled=9)
+    assert not failed.passed
+    assert failed.headline == "Không được thông qua: 4/9 thành viên tán thành, chưa quá nửa tổng số thành viên"
+
+
+def test_two_thirds_of_all_delegates_headline() -> None:
+    s = spec("yes_no", majority="two_thirds", base="entitled")
+    r = vr.count(s, yn(*["yes"] * 6, "no"), present=7, entitled=9)
+    assert r.passed and r.headline == "Được thông qua: 6/9 thành viên tán thành, đạt hai phần ba tổng số thành viên"
+    r = vr.count(s, yn(*["yes"] * 5, "no"), present=7, entitled=9)
+    assert not r.passed and r.headline.endswith("chưa đạt hai phần ba tổng số thành viên")
+
+
+def chair_spec(**kw: object) -> vr.Spec:
+    return spec("yes_no_abstain", majority="absolute", base="entitled", tie_rule="chair", **kw)
+
+
+def test_tie_with_chair_for_passes() -> None:
+    r = vr.count(chair_spec(), yn("yes", "yes", "no", "no"), present=4, entitled=4, chair_vote="yes")
+    assert r.passed and r.tie == [] and r.tie_outcome == "passed"
+    assert r.headline == "Được thông qua theo ý kiến của Chủ tọa (số phiếu ngang nhau)"
+    assert "HÒA" not in r.summary.upper()
+
+
+def test_tie_with_chair_against_does_not_pass() -> None:
+    r = vr.count(chair_spec(), yn("yes", "yes", "no", "no"), present=4, entitled=4, chair_vote="no")
+    assert not r.passed and r.tie == [] and r.tie_outcome == "rejected"
+    assert r.headline == "Không được thông qua theo ý kiến của Chủ tọa (số phiếu ngang nhau)"
+
+
+@pytest.mark.parametrize("chair_vote", ["abstain", None])
+def test_tie_with_chair_abstaining_or_absent_stays_unresolved(chair_vote: str | None) -> None:
+    r = vr.count(chair_spec(), yn("yes", "yes", "no", "no", "abstain"), present=5, entitled=5, chair_vote=chair_vote)
+    assert not r.passed and r.tie == ["yes", "no"] and r.tie_outcome == "unresolved"
+    assert r.headline.startswith("Chưa phân định: số phiếu ngang nhau") and "Chủ tọa" in r.headline
+
+
+def test_chair_rule_does_not_touch_a_non_tie() -> None:
+    r = vr.count(chair_spec(), yn("yes", "yes", "yes", "no"), present=4, entitled=4, chair_vote="no")
+    assert r.passed and r.tie_outcome == "no_tie"
+
+
+def test_tie_rule_not_applicable_to_secret_polls() -> None:
+    with pytest.raises(Invalid) as e:
+        spec("yes_no", tie_rule="chair", secret=True)
+    assert e.value.details["field"] == "tie_rule" and "Bỏ phiếu kín" in str(e.value)
+    assert vr.resolve_tie(2, 2, rule="chair", secret=True, chair_vote="yes") is vr.TieOutcome.NOT_APPLICABLE
+    assert vr.resolve_tie(2, 2, rule="", secret=False, chair_vote="yes") is vr.TieOutcome.NOT_APPLICABLE
+
+
+def test_tie_rule_only_for_yes_no_polls() -> None:
+    with pytest.raises(Invalid) as e:
+        spec("single", options=["A", "B"], tie_rule="chair")
+    assert e.value.details["field"] == "tie_rule"
+    with pytest.raises(Invalid):
+        spec("yes_no", tie_rule="lot")
 
 
 def test_abstentions_count_in_cast_not_in_valid() -> None:

@@ -68,6 +68,7 @@ class PollCreate(Body):
     visibility: Text = ""
     majority: Text = ""
     base: Text = ""
+    tie_rule: Text = ""
     quorum_rule: Text = ""
     proxy_cap: OptInt = None
     weighted: bool | None = None

@@ -135,7 +135,7 @@ async def export_csv(request: Request) -> Response:
 # ---------------------------------------------------------------- chair and secretary
 
 CREATE_FIELDS = {"title", "description", "method", "options", "max_choices", "seats", "allow_abstain", "secret",
-                 "allow_change", "visibility", "majority", "base", "quorum_rule", "proxy_cap", "weighted",
+                 "allow_change", "visibility", "majority", "base", "tie_rule", "quorum_rule", "proxy_cap", "weighted",
                  "duration_seconds", "item_id"}
 
 
@@ -145,6 +145,7 @@ async def create_poll(request: Request) -> JSONResponse:
     """Create a poll (draft). Body: meeting_id, title, method (yes_no | yes_no_abstain | single | multiple | ranked),
     options (list of labels), seats, max_choices, secret, allow_change, visibility (live | closed | published),
     majority (simple | absolute | two_thirds | three_quarters), base (cast | valid | present | entitled),
+    tie_rule ("" | chair: on a tie the side the chair voted for wins; named yes/no polls only),
     quorum_rule, proxy_cap, weighted, duration_seconds, item_id."""
     body = await json_body(request)
     mid = _int(body.get("meeting_id"), "meeting_id", optional=False)

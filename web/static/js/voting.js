@@ -391,10 +391,17 @@ export function mountVoting(root) {
     const r = p.result;
     const chart = h("div", { class: "vp-chart", "data-chart": p.id });
     barChart(chart, { title: p.method === "ranked" ? "Số phiếu ưu tiên thứ nhất" : "Kết quả biểu quyết", bars: bars(p) });
-    const verdict = r.passed ? (p.method.startsWith("yes_no") ? "ĐƯỢC THÔNG QUA" : "ĐÃ CÓ KẾT QUẢ")
-      : (r.tie && r.tie.length ? "HÒA PHIẾU" : "KHÔNG ĐƯỢC THÔNG QUA");
+    const yesNo = p.method.startsWith("yes_no");
+    // a yes/no tie is decided by the poll's rule (not passed, or the chair's side): only an unresolved one, or a
+    // tie among options (re-run), is shown as such
+    const verdict = r.passed ? (yesNo ? "ĐƯỢC THÔNG QUA" : "ĐÃ CÓ KẾT QUẢ")
+      : r.tie_outcome === "unresolved" ? "CHƯA PHÂN ĐỊNH"
+        : (!yesNo && r.tie && r.tie.length ? "HÒA PHIẾU" : "KHÔNG ĐƯỢC THÔNG QUA");
     return h("div", { class: "vp-result", role: "region", "aria-label": "Kết quả biểu quyết" },
       h("p", { class: `vp-verdict ${r.passed ? "pass" : "fail"}` }, verdict),
+      r.headline ? h("p", { class: "vp-headline" }, r.headline) : null,
+      p.rule_label ? h("p", { class: "muted vp-rule" }, `Điều kiện thông qua: ${p.rule_label}` +
+        (p.tie_rule ? `. ${p.tie_rule_label}.` : ".")) : null,
       chart,
       h("p", { class: "vp-summary" }, r.summary),
       r.threshold ? h("p", { class: "muted" }, `${r.threshold}. Đã bỏ phiếu ${r.ballots}/${r.eligible}` +
@@ -429,7 +436,8 @@ export function mountVoting(root) {
         h("button", { type: "button", class: "btn vp-link", onclick: async () => {
           S.selected = p.id; await loadDetail(p.id).catch(() => {}); render();
         } }, p.title), " ", badge(p),
-        p.result ? h("span", { class: "muted" }, ` ${p.result.passed ? "Thông qua" : "Không thông qua"}`) : null))));
+        p.result ? h("span", { class: "muted" }, ` ${p.result.headline || (p.result.passed ? "Thông qua" : "Không thông qua")}`)
+          : null))));
   }
 
   // ---------------------------------------------------------------- chair and secretary
@@ -748,6 +756,26 @@ export function mountVoting(root) {
     const visibility = h("select", { name: "visibility" },
       h("option", { value: "closed" }, "Khi kết thúc"), h("option", { value: "published" }, "Khi công bố"),
       h("option", { value: "live" }, "Ngay khi đang bỏ phiếu (chỉ biểu quyết công khai)"));
+    // named presets (meetings.voting_rules.PRESETS): each sets the majority and its base below
+    const PRESETS = [
+      ["half_members", "Quá nửa tổng số thành viên", "absolute", "entitled",
+        "Số tán thành phải hơn một nửa tổng số thành viên có quyền biểu quyết (kể cả người vắng mặt), không phải một nửa số phiếu đã bỏ."],
+      ["two_thirds_all", "Hai phần ba tổng số đại biểu", "two_thirds", "entitled",
+        "Số tán thành phải đạt ít nhất hai phần ba tổng số đại biểu (kể cả người vắng mặt); dùng cho các vấn đề đặc biệt của Hội đồng nhân dân."],
+      ["half_present", "Quá nửa số đại biểu có mặt", "absolute", "present",
+        "Số tán thành phải hơn một nửa số đại biểu có mặt khi mở biểu quyết (kể cả phiếu ủy quyền)."],
+      ["two_thirds_present", "Hai phần ba số đại biểu có mặt", "two_thirds", "present",
+        "Số tán thành phải đạt ít nhất hai phần ba số đại biểu có mặt khi mở biểu quyết."],
+      ["three_quarters_all", "Ba phần tư tổng số thành viên", "three_quarters", "entitled",
+        "Số tán thành phải đạt ít nhất ba phần tư tổng số thành viên có quyền biểu quyết."],
+      ["simple_valid", "Đa số thường", "simple", "valid",
+        "Số tán thành nhiều hơn số không tán thành (không tính phiếu không biểu quyết)."],
+    ];
+    const preset = h("select", { name: "preset" },
+      ...PRESETS.map(([key, label]) => h("option", { value: key }, label)), h("option", { value: "" }, "Tự chọn…"));
+    const presetHelp = h("p", { class: "muted vp-preset-help" }, PRESETS[0][4]);
+    const tieRule = h("input", { name: "tie_rule", type: "checkbox" });
+    const tieHelp = h("p", { class: "muted vp-tie-help" });
     const majority = h("select", { name: "majority" },
       h("option", { value: "absolute" }, "Quá nửa"), h("option", { value: "simple" }, "Đa số thường"),
       h("option", { value: "two_thirds" }, "Ít nhất 2/3"), h("option", { value: "three_quarters" }, "Ít nhất 3/4"));
@@ -759,9 +787,32 @@ export function mountVoting(root) {
     const choiceFields = h("div", { class: "vp-choice-fields", hidden: true },
       field("Các phương án", options), field("Số người/phương án được chọn", seats),
       field("Mỗi phiếu chọn tối đa", maxChoices));
-    method.addEventListener("change", () => { choiceFields.hidden = method.value.startsWith("yes_no"); });
+    const customFields = h("div", { class: "vp-custom-rule", hidden: true },
+      field("Điều kiện thông qua", majority), field("Tính trên", base));
+    const syncPreset = () => {
+      const chosen = PRESETS.find(([key]) => key === preset.value);
+      customFields.hidden = Boolean(chosen);
+      if (chosen) { majority.value = chosen[2]; base.value = chosen[3]; }
+      presetHelp.textContent = chosen ? chosen[4] : "Chọn cách tính đa số và cơ sở tính tỷ lệ.";
+    };
+    // the chair's tie rule needs the chair's vote: named yes/no polls only (the server refuses it otherwise)
+    const syncTie = () => {
+      const usable = method.value.startsWith("yes_no") && !secret.checked;
+      tieRule.disabled = !usable;
+      if (!usable) tieRule.checked = false;
+      tieHelp.textContent = secret.checked
+        ? "Bỏ phiếu kín không áp dụng được quy tắc này: phiếu kín không cho biết Chủ tọa đã biểu quyết thế nào."
+        : usable ? "Theo Quy chế làm việc của Chính phủ, UBND: khi số tán thành và không tán thành ngang nhau thì " +
+          "quyết định theo ý kiến mà Chủ tọa đã biểu quyết."
+          : "Chỉ áp dụng cho biểu quyết tán thành/không tán thành.";
+    };
+    preset.addEventListener("change", syncPreset);
+    secret.addEventListener("change", syncTie);
+    method.addEventListener("change", () => { choiceFields.hidden = method.value.startsWith("yes_no"); syncTie(); });
+    syncTie();
     f.append(h("h4", {}, "Tạo biểu quyết mới"), field("Nội dung biểu quyết", title), field("Hình thức", method),
-      choiceFields, field("Điều kiện thông qua", majority), field("Tính trên", base),
+      choiceFields, field("Quy tắc thông qua", preset), presetHelp, customFields,
+      h("label", { class: "vp-check" }, tieRule, " Số phiếu ngang nhau thì theo ý kiến của Chủ tọa"), tieHelp,
       field("Hiển thị kết quả", visibility), field("Thời gian (giây)", duration),
       h("label", { class: "vp-check" }, secret, " Bỏ phiếu kín"),
       h("label", { class: "vp-check" }, change, " Cho phép đổi phiếu trước khi kết thúc"),
@@ -770,7 +821,7 @@ export function mountVoting(root) {
       e.preventDefault();
       const body = { meeting_id: meetingId, title: title.value, method: method.value, majority: majority.value,
                      base: base.value, visibility: visibility.value, secret: secret.checked,
-                     allow_change: change.checked };
+                     allow_change: change.checked, tie_rule: tieRule.checked ? "chair" : "" };
       if (duration.value) body.duration_seconds = Number(duration.value);
       if (!method.value.startsWith("yes_no")) {
         body.options = options.value.split("\n").map((s) => s.trim()).filter(Boolean);
@@ -782,6 +833,8 @@ export function mountVoting(root) {
         S.polls.set(p.id, p);
         f.reset();
         choiceFields.hidden = true;
+        syncPreset();
+        syncTie();
         S.messages.set("chair", { ok: true, text: "Đã tạo biểu quyết (dự thảo). Bấm «Mở biểu quyết» khi sẵn sàng." });
       } catch (err) {
         S.messages.set("chair", { ok: false, text: err.message });
