@@ -250,8 +250,9 @@ async def list_documents(
     q = select(Document).where(access.visible(viewer))
     if direction:
         q = q.where(Document.direction == direction)
-    if status:
-        q = q.where(Document.status == status)
+    # a voided registration leaves the working lists (search still finds it); asked for by its status, it shows
+    status_cond = Document.status == status if status else Document.status != Status.VOIDED
+    q = q.where(status_cond)
     total = -1
     if with_total:
         if uow.dialect == "postgresql":  # a generic plan (prepared statement reused) would merge-join
@@ -264,8 +265,7 @@ async def list_documents(
         # the reader keys in the search vector find the newest visible ids bucket by bucket (the
         # same rounds as an empty search): the cost follows the page's depth, not how few of the
         # rows before it the user may see; the rows then pass access.visible once more
-        conds = [c for c in (Document.direction == direction if direction else None,
-                             Document.status == status if status else None) if c is not None]
+        conds = [c for c in (Document.direction == direction if direction else None, status_cond) if c is not None]
         ids = [i for i, _ in await search.newest_visible(uow, viewer, conds, offset + limit)][offset:]
         docs = {d.id: d for d in (await uow.session.scalars(q.where(Document.id.in_(ids)))).all()} if ids else {}
         return [docs[i] for i in ids if i in docs], total

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eoffice import documents, dossiers, tasks, uploads
+from eoffice import corrections, documents, dossiers, tasks, uploads
 from eoffice.org import Role, User
 from eoffice.schema.documents import Document, Status
 from eoffice.schema.tasks import ExtensionRequest, Task, TaskStatus
@@ -173,6 +173,7 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
     atts = await documents.attachments_of(uow, doc)
     jobs = await documents.ingest_jobs_of(uow, doc)
     tree = await tasks.task_tree(uow, user, doc.id)
+    fixes = [corrections.public(c) for c in await corrections.corrections_of(uow, user, doc.id)]
     flat = _walk(tree["tasks"])
     task_ids = [t["id"] for t in flat]
     updates: dict[int, list[Any]] = {}
@@ -187,7 +188,7 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
                 *(s["to_user_id"] for s in tree["submissions"]), *(d["leader_id"] for d in tree["directions"]),
                 *(t["assignee_user_id"] for t in flat), *(t["assigned_by"] for t in flat),
                 *(u.user_id for rows in updates.values() for u in rows),
-                *(r.requested_by for r in pending_ext.values())]
+                *(r.requested_by for r in pending_ext.values()), *(c["user_id"] for c in fixes), doc.voided_by]
     users, units = await names(uow, user_ids, [t["assignee_unit_id"] for t in flat])
     task_objs = {t.id: t for t in (await uow.session.scalars(select(Task).where(Task.id.in_(task_ids))))} \
         if task_ids else {}
@@ -199,9 +200,10 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
     return {
         "doc": doc, "attachments": atts, "jobs": job_by_att, "tree": tree, "flat": flat, "updates": updates,
         "pending_ext": pending_ext, "users": users, "units": units, "can": can, "choices": choices,
-        "my_dossiers": my_dossiers, "pending_to_me": pending_to_me,
+        "my_dossiers": my_dossiers, "pending_to_me": pending_to_me, "corrections": fixes,
         "may_submit": doc.direction == "in" and doc.status in (Status.REGISTERED, Status.SUBMITTED),
-        "may_direct": user.has_role(Role.LEADER) and doc.direction == "in" and doc.status != Status.DONE,
+        "may_direct": user.has_role(Role.LEADER) and doc.direction == "in"
+        and doc.status not in (Status.DONE, Status.VOIDED),
     }
 
 

@@ -3,11 +3,13 @@ submitting to a leader and the leader's direction, the inbox."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eoffice import doctypes, documents, dossiers, ingest, live, pdfpages, tasks
+from eoffice import corrections, doctypes, documents, dossiers, ingest, live, pdfpages, tasks
 from eoffice.org import User
 from storage.db import UnitOfWork
 from storage.errors import Invalid
@@ -78,6 +80,41 @@ async def get_document(request: Request) -> Response:
     """A document with its attachments, ingest progress, submissions, directions and task tree (and,
     outgoing, its versions and approval chain): the same view as the ``document:`` snapshot."""
     return ok(await read(request, lambda uow, user: live.document_view(uow, user, path_id(request))))
+
+
+CORRECTABLE_TEXT = ("sender", "notation", "doc_type", "summary", "signer", "urgency")
+
+
+@contract(body=c.CorrectDocument, ok=c.Corrected, status=201,
+          more={409: "Văn bản đã bị hủy vào sổ"})
+async def correct(request: Request) -> Response:
+    """Đính chính (clerk of the registering agency): the fields sent are changed, each old value kept
+    in the document's history (``corrections`` of GET /api/documents/{id}) and the audit log."""
+    b = await body(request)
+    changes: dict[str, Any] = {k: text(b, k) for k in CORRECTABLE_TEXT if k in b}
+    if "date_issued" in b:
+        changes["date_issued"] = date(b.get("date_issued"), "date_issued")
+    if "confidentiality" in b:
+        changes["confidentiality"] = b.get("confidentiality")
+    if not changes:
+        raise Invalid("Chưa có nội dung nào cần đính chính.", field="body")
+
+    async def run(uow: UnitOfWork, user: User) -> dict[str, Any]:
+        made = await corrections.correct_document(uow, user, path_id(request), changes, text(b, "reason"))
+        doc = await documents.get_document(uow, user, path_id(request))
+        return {"document": doc.public(), "corrections": [corrections.public(m) for m in made]}
+
+    return ok(await change(request, run), 201)
+
+
+@contract(body=c.VoidDocument, ok=c.Voided, more={409: "Văn bản đã bị hủy vào sổ"})
+async def void(request: Request) -> Response:
+    """Hủy vào sổ (clerk of the registering agency): a registration made by mistake. The number stays
+    taken, the document is marked voided and its unfinished tasks are withdrawn."""
+    b = await body(request)
+    doc, withdrawn = await change(request, lambda uow, user: corrections.void_document(
+        uow, user, path_id(request), text(b, "reason")))
+    return ok({"document": doc.public(), "tasks_withdrawn": withdrawn})
 
 
 @contract(body=c.UploadIds, ok=c.IngestJobs, status=201)
@@ -169,6 +206,8 @@ routes: list[BaseRoute] = [
     Route("/api/documents/incoming", register, methods=["POST"]),
     Route("/api/documents/{id:int}", get_document),
     Route("/api/documents/{id:int}/attachments", add_attachments, methods=["POST"]),
+    Route("/api/documents/{id:int}/corrections", correct, methods=["POST"]),
+    Route("/api/documents/{id:int}/void", void, methods=["POST"]),
     Route("/api/documents/{id:int}/submit", submit, methods=["POST"]),
     Route("/api/documents/{id:int}/direction", direct, methods=["POST"]),
     Route("/api/attachments/{id:int}", download),
