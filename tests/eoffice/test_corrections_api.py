@@ -77,6 +77,7 @@ def _search(client: TestClient, as_: Callable[[str], dict[str, str]], q: str) ->
 def test_a_correction_keeps_the_old_value_and_changes_what_search_finds(world: World) -> None:
     client, _org, as_, url = world
     doc = _register(client, as_)
+    assert doc["paper_only"] is True and doc["voided"] is False
     assert _search(client, as_, "chính quyền điện tử") == [doc["id"]]
 
     r = client.post(f"/api/documents/{doc['id']}/corrections", headers=as_("vanthu"), json={

@@ -96,7 +96,7 @@ def _fields(**over: object) -> dict[str, object]:
     fields: dict[str, object] = {
         "sender": SENDER, "notation": "123/UBND-VX", "date_issued": "2026-01-05", "doc_type": "cong_van",
         "summary": SUMMARY, "signer": "Vũ Đức Thắng", "urgency": "khan", "confidentiality": "thuong",
-        "page_count": "", "due_date": ""}
+        "page_count": "", "due_date": "", "paper_only": "1"}
     fields.update(over)
     return fields
 
@@ -134,6 +134,9 @@ def test_pages_render_in_vietnamese_with_nav(world: tuple[TestClient, Org, Any])
         assert "Thống kê" in b.get("/statistics")
     form = clerk.get("/documents/new")
     assert "Vào sổ văn bản đến" in form and 'name="csrf_token"' in form
+    options = form[form.index('name="doc_type"'):]
+    assert options.index("Công văn</option>") < options.index("Nghị quyết (NQ)")  # the most used first
+    assert 'data-remember="doc_type"' in form and 'data-remember="urgency"' in form and "remember.js" in form
     for name in ("Quyết định (QĐ)", "Nghị quyết (NQ)", "Tờ trình (TTr)", "Công văn</option>", "Hỏa tốc",
                  "Thượng khẩn", "Tuyệt mật", "Tối mật"):
         assert name in form, name
@@ -154,6 +157,11 @@ def test_register_submit_direct_and_complete_through_the_pages(world: tuple[Test
     # errors: missing sender, a corrupt PDF — shown in Vietnamese on the form, nothing registered
     _loc, page = clerk.post("/documents/new", _fields(sender=""), status=400)
     assert "Cần nhập cơ quan ban hành." in page and 'aria-invalid="true"' in page
+    # no file and not "paper only", or no issue date: refused, with the field marked
+    _loc, page = clerk.post("/documents/new", _fields(paper_only=""), status=400)
+    assert "Chỉ có bản giấy" in page and "Cần đính kèm tệp văn bản" in page
+    _loc, page = clerk.post("/documents/new", _fields(date_issued=""), status=400)
+    assert "Cần nhập ngày ban hành của văn bản." in page
     bad = clerk.upload(make_pdf()[:400], "hỏng.pdf")
     _loc, page = clerk.post("/documents/new", {**_fields(), "upload_ids": bad}, status=400)
     assert "«hỏng.pdf»" in page and "không phải PDF hợp lệ" in page

@@ -296,7 +296,7 @@ class Assignee(Body):
 
 
 class RegisterIncoming(Body):
-    model_config = ConfigDict(json_schema_extra=require("sender", "summary"))
+    model_config = ConfigDict(json_schema_extra=require("sender", "summary", "date_issued"))
     sender: Text = ""
     notation: Text = ""
     date_issued: Date = None
@@ -309,6 +309,7 @@ class RegisterIncoming(Body):
     due_date: Date = None
     received_at: DateTime = None
     upload_ids: Ids = []
+    paper_only: Flag = False  # no file: the document exists on paper only (else upload_ids is required)
     confirm_duplicate: Flag = False
 
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eoffice import corrections, documents, dossiers, tasks, uploads
+from eoffice import corrections, doctypes, documents, dossiers, tasks, uploads
 from eoffice.org import Role, User
 from eoffice.schema.documents import Document, Status
 from eoffice.schema.tasks import ExtensionRequest, Task, TaskStatus
@@ -125,7 +125,7 @@ async def _upload_rows(uow: UnitOfWork, user: User, ids: list[int]) -> list[uplo
 @login_required(Role.CLERK)
 async def register_page(request: Request) -> Response:
     return render(request, "office/register.html", section="register", form={}, files=[], error=None,
-                  duplicate=None, today=today())
+                  duplicate=None, today=today(), form_doc_types=doctypes.FORM_ORDER, fresh=True)
 
 
 @login_required(Role.CLERK)
@@ -136,10 +136,13 @@ async def register_submit(request: Request) -> Response:
     upload_ids = ints(form, "upload_ids")
     confirm = text(form, "confirm_duplicate") == "1"
     try:
+        paper_only = text(form, "paper_only") == "1"
+        issued = opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued")
+        documents.check_clerk_entry(upload_ids=upload_ids, paper_only=paper_only, date_issued=issued)
         async with state.db.uow() as uow:
             doc, _jobs = await documents.register_incoming(
                 uow, user, state.blobs, sender=text(form, "sender"), notation=text(form, "notation"),
-                date_issued=opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued"),
+                date_issued=issued, paper_only=paper_only,
                 doc_type=text(form, "doc_type") or "cong_van", summary=text(form, "summary"),
                 signer=text(form, "signer"), urgency=text(form, "urgency") or "thuong",
                 confidentiality=text(form, "confidentiality") or "thuong",
@@ -153,7 +156,7 @@ async def register_submit(request: Request) -> Response:
             files = await _upload_rows(uow, user, upload_ids)
         return render(request, "office/register.html", status_code=exc.status, section="register",
                       form=dict(form), files=files, error=exc.message, duplicate=duplicate,
-                      error_field=exc.details.get("field", ""), today=today())
+                      error_field=exc.details.get("field", ""), today=today(), form_doc_types=doctypes.FORM_ORDER)
     return redirect(f"/documents/{doc.id}?registered=1")
 
 

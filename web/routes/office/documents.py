@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from eoffice import corrections, doctypes, documents, dossiers, ingest, live, pdfpages, tasks
 from eoffice.org import User
+from eoffice.schema.documents import Document
 from storage.db import UnitOfWork
 from storage.errors import Invalid
 from web import file_response
@@ -34,10 +35,11 @@ from web.routes.office.plumbing import (
 
 @contract(ok=c.Reference)
 async def reference(request: Request) -> Response:
-    """Document types (Decree 30), urgency and confidentiality levels, dossier retention periods."""
+    """Document types (Decree 30; Công văn, the most used, first), urgency and confidentiality levels,
+    dossier retention periods."""
     require_user(request)
     return ok({
-        "doc_types": [{"code": t.code, "name": t.name, "abbr": t.abbr} for t in doctypes.DOC_TYPES],
+        "doc_types": [{"code": t.code, "name": t.name, "abbr": t.abbr} for t in doctypes.FORM_ORDER],
         "urgency": [{"code": str(k), "name": v} for k, v in doctypes.URGENCY_LABELS.items()],
         "confidentiality": [{"code": str(k), "name": v} for k, v in doctypes.CONFIDENTIALITY_LABELS.items()],
         "retention": [{"code": k, "name": v} for k, v in dossiers.RETENTIONS.items()],
@@ -47,19 +49,27 @@ async def reference(request: Request) -> Response:
 @contract(body=c.RegisterIncoming, ok=c.Registered, status=201,
           more={409: "Có thể trùng văn bản đã vào sổ (duplicate: true)"})
 async def register(request: Request) -> Response:
-    """Register an incoming document (clerk). Files: ``upload_ids`` from POST /api/files. A likely
+    """Register an incoming document (clerk). Files: ``upload_ids`` from POST /api/files, or
+    ``paper_only: true`` for a document that exists on paper only; ``date_issued`` is required. A likely
     duplicate answers 409 with ``duplicate: true``; send again with ``confirm_duplicate``."""
     b = await body(request)
     blobs = request.app.state.blobs
-    doc, jobs = await change(request, lambda uow, user: documents.register_incoming(
-        uow, user, blobs, sender=text(b, "sender"), notation=text(b, "notation"),
-        date_issued=date(b.get("date_issued"), "date_issued"), doc_type=text(b, "doc_type", "cong_van"),
-        summary=text(b, "summary"), signer=text(b, "signer"), urgency=text(b, "urgency", "thuong"),
-        confidentiality=text(b, "confidentiality", "thuong"),
-        page_count=int_(b.get("page_count"), "page_count", optional=True),
-        due_date=date(b.get("due_date"), "due_date"), received_at=datetime(b.get("received_at"), "received_at"),
-        upload_ids=ids(b.get("upload_ids"), "upload_ids"), confirm_duplicate=bool(b.get("confirm_duplicate")),
-    ))
+
+    async def run(uow: UnitOfWork, user: User) -> tuple[Document, list[int]]:
+        documents.require_clerk(user)  # a refusal before any complaint about the fields
+        upload_ids, paper_only = ids(b.get("upload_ids"), "upload_ids"), bool(b.get("paper_only"))
+        issued = date(b.get("date_issued"), "date_issued")
+        documents.check_clerk_entry(upload_ids=upload_ids, paper_only=paper_only, date_issued=issued)
+        return await documents.register_incoming(
+            uow, user, blobs, sender=text(b, "sender"), notation=text(b, "notation"),
+            date_issued=issued, doc_type=text(b, "doc_type", "cong_van"),
+            summary=text(b, "summary"), signer=text(b, "signer"), urgency=text(b, "urgency", "thuong"),
+            confidentiality=text(b, "confidentiality", "thuong"),
+            page_count=int_(b.get("page_count"), "page_count", optional=True),
+            due_date=date(b.get("due_date"), "due_date"), received_at=datetime(b.get("received_at"), "received_at"),
+            upload_ids=upload_ids, confirm_duplicate=bool(b.get("confirm_duplicate")), paper_only=paper_only)
+
+    doc, jobs = await change(request, run)
     return ok({"document": doc.public(), "ingest_jobs": jobs}, 201)
 
 
