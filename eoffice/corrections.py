@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import select
 
 from eoffice import audit, doctypes, documents, registers, search, tasks
-from eoffice.org import User
+from eoffice.org import Role, User
 from eoffice.schema.documents import Correction, Document, Status
 from eoffice.textfold import notation_key, sender_key
 from storage.db import UnitOfWork, utcnow
-from storage.errors import Conflict, Forbidden, Invalid
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 # the fields a clerk may correct, with their Vietnamese names (history, messages)
 FIELD_LABELS = {
@@ -49,9 +49,21 @@ def field_label(field: str) -> str:
     return FIELD_LABELS.get(field, field)
 
 
+def value_text(field: str, value: str) -> str:
+    """A stored value as people read it: names for codes, dd/mm/yyyy for dates."""
+    if field == "doc_type" and value in doctypes.BY_CODE:
+        return doctypes.BY_CODE[value].name
+    if field == "urgency" and value in {u.value for u in doctypes.Urgency}:
+        return doctypes.URGENCY_LABELS[doctypes.Urgency(value)]
+    if field == "date_issued" and value:
+        return dt.date.fromisoformat(value).strftime("%d/%m/%Y")
+    return value
+
+
 def public(c: Correction) -> dict[str, Any]:
     """A history entry as the API and the page show it."""
-    return {**c.public(), "field_label": field_label(c.field)}
+    return {**c.public(), "field_label": field_label(c.field), "old_text": value_text(c.field, c.old_value),
+            "new_text": value_text(c.field, c.new_value)}
 
 
 async def _clerk_document(uow: UnitOfWork, actor: User, document_id: int) -> Document:
@@ -64,6 +76,17 @@ async def _clerk_document(uow: UnitOfWork, actor: User, document_id: int) -> Doc
     if doc.status == Status.VOIDED:
         raise Conflict("Văn bản đã bị hủy vào sổ: không đính chính hoặc hủy lại được.")
     return doc
+
+
+async def may_correct(uow: UnitOfWork, actor: User, doc: Document) -> bool:
+    """Whether the page offers correction and voiding to the actor (the services check again)."""
+    if not actor.has_role(Role.CLERK) or doc.direction != registers.Direction.IN or doc.status == Status.VOIDED:
+        return False
+    try:
+        agency = await registers.agency_of(uow, actor.unit_id)
+    except NotFound:
+        return False
+    return agency.id == doc.agency_id
 
 
 async def correct_document(uow: UnitOfWork, actor: User, document_id: int, changes: dict[str, Any],

@@ -401,3 +401,26 @@ def test_home_page_shows_my_meetings(world: tuple[TestClient, Org, Any]) -> None
     assert text.index("Đang họp") < text.index("Họp giao ban Văn phòng") < text.index("Phiên họp thường kỳ")
     assert f'href="/meetings/{ids[0]}/room"' in html and f'href="/meetings/{ids[1]}"' in html
     assert "Họp giao ban" not in outsider.get("/")
+
+
+def test_the_clerk_corrects_and_voids_from_the_document_page(world: tuple[TestClient, Org, Any]) -> None:
+    _app, _org, as_ = world
+    clerk, leader = as_("vanthu"), as_("lanhdao")
+    loc, _ = clerk.post("/documents/new", _fields(notation="9/UBND-VX", doc_type="to_trinh"))
+    doc_id = _doc_id(loc)
+    page = clerk.get(f"/documents/{doc_id}")
+    assert 'id="correct-form"' in page and 'id="void-form"' in page
+    leader.post(f"/documents/{doc_id}/correct", {"summary": "Khác"}, status=403)  # not a clerk
+    leader.post(f"/documents/{doc_id}/void", {"reason": "Nhầm"}, status=403)
+
+    clerk.post(f"/documents/{doc_id}/correct", {"doc_type": "cong_van", "date_issued": "05/01/2026",
+                                                "reason": "Nhầm loại văn bản"})
+    page = clerk.get(f"/documents/{doc_id}?corrected=1")
+    assert "Đã đính chính thông tin văn bản." in page and "Lịch sử đính chính" in page
+    assert "Loại văn bản" in page and "«Tờ trình» → «Công văn»" in page and "Nhầm loại văn bản" in page
+
+    _loc, page = clerk.post(f"/documents/{doc_id}/void", {"reason": ""}, status=400)
+    assert "Cần nêu lý do hủy vào sổ." in page
+    clerk.post(f"/documents/{doc_id}/void", {"reason": "Vào sổ nhầm"})
+    page = clerk.get(f"/documents/{doc_id}")
+    assert 'id="doc-voided"' in page and "Vào sổ nhầm" in page and 'id="correct-form"' not in page

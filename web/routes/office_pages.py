@@ -201,9 +201,11 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
     job_by_att = {j.attachment_id: j for j in jobs}
     pending_to_me = any(s["to_user_id"] == user.id and s["status"] == "pending" for s in tree["submissions"])
     return {
+        "may_correct": await corrections.may_correct(uow, user, doc),
         "doc": doc, "attachments": atts, "jobs": job_by_att, "tree": tree, "flat": flat, "updates": updates,
         "pending_ext": pending_ext, "users": users, "units": units, "can": can, "choices": choices,
         "my_dossiers": my_dossiers, "pending_to_me": pending_to_me, "corrections": fixes,
+        "form_doc_types": doctypes.FORM_ORDER,
         "may_submit": doc.direction == "in" and doc.status in (Status.REGISTERED, Status.SUBMITTED),
         "may_direct": user.has_role(Role.LEADER) and doc.direction == "in"
         and doc.status not in (Status.DONE, Status.VOIDED),
@@ -232,7 +234,8 @@ async def _document_response(request: Request, doc_id: int, *, error: str | None
                   "chỉ đạo (nút «Trình lãnh đạo» bên dưới)." if doc.number is not None else "Đã vào sổ văn bản đến.")
     notice = {"registered": registered, "submitted": "Đã trình văn bản.",
               "directed": "Đã cho ý kiến chỉ đạo và giao việc.", "filed": "Đã đưa văn bản vào hồ sơ.",
-              "attached": "Đã đính kèm tệp."}
+              "attached": "Đã đính kèm tệp.", "corrected": "Đã đính chính thông tin văn bản.",
+              "voided": "Đã hủy vào sổ văn bản. Số đến được giữ, không cấp lại."}
     ok = next((v for k, v in notice.items() if request.query_params.get(k)), None) if request.method == "GET" else None
     return render(request, "office/document.html", status_code=status, section="inbox", error=error, ok=ok,
                   form=form or {}, **ctx)
@@ -273,6 +276,28 @@ async def document_direct(request: Request) -> Response:
                            deadline=opt_date(form.get("deadline"), "Hạn xử lý", "deadline"))
 
     return await _doc_action(request, go, "directed")
+
+
+@login_required(Role.CLERK)
+async def document_correct(request: Request) -> Response:
+    async def go(uow: UnitOfWork, user: User, doc_id: int, form: Any) -> None:
+        changes: dict[str, Any] = {k: text(form, k) for k in ("sender", "notation", "doc_type", "summary",
+                                                              "signer", "urgency") if k in form}
+        if "date_issued" in form:
+            changes["date_issued"] = opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued")
+        made = await corrections.correct_document(uow, user, doc_id, changes, text(form, "reason"))
+        if not made:
+            raise Invalid("Chưa có thông tin nào thay đổi.", field="summary")
+
+    return await _doc_action(request, go, "corrected")
+
+
+@login_required(Role.CLERK)
+async def document_void(request: Request) -> Response:
+    async def go(uow: UnitOfWork, user: User, doc_id: int, form: Any) -> None:
+        await corrections.void_document(uow, user, doc_id, text(form, "reason"))
+
+    return await _doc_action(request, go, "voided")
 
 
 @login_required()
@@ -469,6 +494,8 @@ routes: list[BaseRoute] = [
     Route("/documents/{id:int}/submit", document_submit, methods=["POST"]),
     Route("/documents/{id:int}/direction", document_direct, methods=["POST"]),
     Route("/documents/{id:int}/file", document_file, methods=["POST"]),
+    Route("/documents/{id:int}/correct", document_correct, methods=["POST"]),
+    Route("/documents/{id:int}/void", document_void, methods=["POST"]),
     Route("/documents/{id:int}/attachments", document_attach, methods=["POST"]),
     Route("/tasks", tasks_page, name="office_tasks"),
     Route("/tasks/{id:int}", task_page, name="office_task"),
