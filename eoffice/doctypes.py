@@ -55,6 +55,8 @@ DOC_TYPES: tuple[DocType, ...] = (
 BY_CODE: dict[str, DocType] = {t.code: t for t in DOC_TYPES}
 BY_ABBR: dict[str, DocType] = {t.abbr: t for t in DOC_TYPES if t.abbr}
 CONG_VAN = BY_CODE["cong_van"]
+# the registration form's order: Công văn, the most used, first; then Decree 30's order
+FORM_ORDER: tuple[DocType, ...] = (CONG_VAN, *(t for t in DOC_TYPES if t is not CONG_VAN))
 
 
 def doc_type(code: str) -> DocType:

@@ -44,6 +44,17 @@ def check_incoming_fields(*, sender: str, summary: str, date_issued: dt.date | N
         raise Invalid("Hạn xử lý không thể trước ngày ban hành.", field="due_date")
 
 
+def check_clerk_entry(*, upload_ids: Sequence[int], paper_only: bool, date_issued: dt.date | None) -> None:
+    """What a clerk's registration (form or API) must give on top of ``check_incoming_fields``: the
+    issue date, and the document's file or the explicit choice that it exists on paper only. (An
+    edXML package always carries its files and date; the demo and imports call the service directly.)"""
+    if date_issued is None:
+        raise Invalid("Cần nhập ngày ban hành của văn bản.", field="date_issued")
+    if not upload_ids and not paper_only:
+        raise Invalid("Cần đính kèm tệp văn bản, hoặc chọn «Chỉ có bản giấy» nếu văn bản không có bản điện tử.",
+                      field="upload_ids")
+
+
 # ---- services ---------------------------------------------------------------------------------
 
 async def _prepare_files(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader,
@@ -102,6 +113,7 @@ async def register_incoming(
     upload_ids: Sequence[int] = (),
     sender_unit_id: int | None = None,
     confirm_duplicate: bool = False,
+    paper_only: bool = False,
 ) -> tuple[Document, list[int]]:
     """Register an incoming document in the clerk's agency register. Returns the document and the
     ids of its ingest jobs, which the database's ingest runner takes once the caller has committed
@@ -141,7 +153,7 @@ async def register_incoming(
         sender=sender.strip(), sender_key=sender_key(sender), sender_unit_id=sender_unit_id,
         date_issued=date_issued, received_at=received_at, summary=summary.strip(), signer=signer.strip(),
         urgency=urgency, confidentiality=level, page_count=page_count if page_count is not None else pdf_pages,
-        due_date=due_date, created_by=actor.id,
+        due_date=due_date, created_by=actor.id, paper_only=paper_only and not files,
     )
     uow.session.add(doc)
     await uow.session.flush()
@@ -250,8 +262,9 @@ async def list_documents(
     q = select(Document).where(access.visible(viewer))
     if direction:
         q = q.where(Document.direction == direction)
-    if status:
-        q = q.where(Document.status == status)
+    # a voided registration leaves the working lists (search still finds it); asked for by its status, it shows
+    status_cond = Document.status == status if status else Document.status != Status.VOIDED
+    q = q.where(status_cond)
     total = -1
     if with_total:
         if uow.dialect == "postgresql":  # a generic plan (prepared statement reused) would merge-join
@@ -264,8 +277,7 @@ async def list_documents(
         # the reader keys in the search vector find the newest visible ids bucket by bucket (the
         # same rounds as an empty search): the cost follows the page's depth, not how few of the
         # rows before it the user may see; the rows then pass access.visible once more
-        conds = [c for c in (Document.direction == direction if direction else None,
-                             Document.status == status if status else None) if c is not None]
+        conds = [c for c in (Document.direction == direction if direction else None, status_cond) if c is not None]
         ids = [i for i, _ in await search.newest_visible(uow, viewer, conds, offset + limit)][offset:]
         docs = {d.id: d for d in (await uow.session.scalars(q.where(Document.id.in_(ids)))).all()} if ids else {}
         return [docs[i] for i in ids if i in docs], total

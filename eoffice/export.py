@@ -16,7 +16,7 @@ from sqlalchemy import select
 from eoffice import access, doctypes, registers, spreadsheet
 from eoffice.org import Role, Unit, User
 from eoffice.registers import AGENCY_TZ, CONFIDENTIAL_SERIES, Direction, register_title
-from eoffice.schema.documents import Document
+from eoffice.schema.documents import Document, Status
 from eoffice.schema.tasks import Task, TaskRole
 from storage.db import UnitOfWork
 from storage.errors import Forbidden, Invalid
@@ -43,6 +43,8 @@ def _type_and_summary(doc: Document) -> str:
 
 def _notes(doc: Document) -> str:
     parts = []
+    if doc.status == Status.VOIDED:  # the number stays in the register, marked
+        parts.append(f"Đã hủy vào sổ: {doc.void_reason}" if doc.void_reason else "Đã hủy vào sổ")
     if doc.confidential:
         parts.append(doctypes.CONFIDENTIALITY_LABELS[doctypes.Confidentiality(doc.confidentiality)])
     if doc.urgency != doctypes.Urgency.NORMAL:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from eoffice import access, documents, outgoing, registers, tasks
+from eoffice import access, corrections, documents, outgoing, registers, tasks
 from eoffice.live_registry import TopicRegistry
 from eoffice.org import User
 from eoffice.schema.documents import Document, Grant, Reason, Status
@@ -59,8 +59,10 @@ async def document_view(uow: UnitOfWork, user: User, document_id: int) -> dict[s
     atts = await documents.attachments_of(uow, doc)
     jobs = await documents.ingest_jobs_of(uow, doc)
     tree = await tasks.task_tree(uow, user, doc.id)
+    fixes = await corrections.corrections_of(uow, user, doc.id)
     view: dict[str, Any] = {"document": doc.public(), "attachments": [a.public() for a in atts],
-                            "ingest_jobs": [j.public() for j in jobs], **tree}
+                            "ingest_jobs": [j.public() for j in jobs],
+                            "corrections": [corrections.public(c) for c in fixes], **tree}
     if doc.direction == registers.Direction.OUT:
         view["draft"] = await outgoing.history(uow, user, doc.id)
     return view

@@ -138,11 +138,17 @@ async def _files(uow: UnitOfWork, actor: User, upload_ids: Sequence[int]) -> lis
 
 # ---- services: submission and direction -------------------------------------------------------
 
+def refuse_voided(doc: Document) -> None:
+    if doc.status == Status.VOIDED:
+        raise Conflict("Văn bản đã bị hủy vào sổ: không trình hoặc giao việc được.")
+
+
 async def submit(uow: UnitOfWork, actor: User, document_id: int, to_user_id: int, note: str = "") -> Submission:
     """Trình: the clerk (or anyone handling the document) submits it to a leader."""
     doc = await get_document(uow, actor, document_id)
     if doc.direction != "in":
         raise Invalid("Chỉ văn bản đến được trình theo cách này.")
+    refuse_voided(doc)
     leader = await uow.session.get(User, to_user_id)
     if leader is None or not leader.active or not leader.has_role(Role.LEADER):
         raise Invalid("Chỉ trình văn bản cho lãnh đạo.", field="to_user_id")
@@ -180,6 +186,7 @@ async def direct(
     if not actor.has_role(Role.LEADER):
         raise Forbidden("Chỉ lãnh đạo được cho ý kiến chỉ đạo.")
     doc = await get_document(uow, actor, document_id)
+    refuse_voided(doc)
     if not text.strip():
         raise Invalid("Cần nhập ý kiến chỉ đạo.", field="text")
     main_a = Assignee.parse(main)
@@ -495,6 +502,23 @@ async def withdraw(uow: UnitOfWork, actor: User, task_id: int, reason: str) -> T
     return task
 
 
+async def withdraw_document_tasks(uow: UnitOfWork, actor: User, document_id: int, reason: str) -> list[Task]:
+    """Withdraw every unfinished task of a document whose registration was voided
+    (``eoffice.corrections.void_document`` checks the actor). Each handler is told, as by ``withdraw``."""
+    rows = list((await uow.session.scalars(select(Task).where(
+        Task.document_id == document_id, Task.status.not_in(CLOSED)).order_by(Task.id))).all())
+    now = utcnow()
+    message = f"Văn bản đã bị hủy vào sổ, nhiệm vụ được thu hồi: {reason.strip()}"
+    for t in rows:
+        t.status, t.updated_at = TaskStatus.WITHDRAWN, now
+        uow.session.add(TaskUpdate(task_id=t.id, user_id=actor.id, kind="withdraw", text=message))
+    await uow.session.flush()
+    for t in rows:
+        _notify(uow, _target_of(t), "task.withdrawn", task_id=t.id, document_id=t.document_id, message=message)
+        uow.emit(f"document:{document_id}", "task.withdrawn", task_id=t.id)
+    return rows
+
+
 async def reassign(uow: UnitOfWork, actor: User, task_id: int, assignee: Assignee | dict[str, Any] | None,
                    reason: str = "") -> Task:
     """The assigner hands an unfinished task to someone else: the new handler starts afresh (the
@@ -599,7 +623,8 @@ async def inbox(uow: UnitOfWork, actor: User) -> dict[str, Any]:
     viewer = await access.viewer_for(uow, actor)
     s = uow.session
     submitted = (await s.scalars(select(Document).join(Submission, Submission.document_id == Document.id).where(
-        Submission.to_user_id == actor.id, Submission.status == "pending", access.visible(viewer))
+        Submission.to_user_id == actor.id, Submission.status == "pending", Document.status != Status.VOIDED,
+        access.visible(viewer))
         .order_by(Submission.created_at.desc()))).all()
     open_tasks = (await s.scalars(select(Task).where(
         _mine(actor), Task.status.in_([TaskStatus.OPEN, TaskStatus.IN_PROGRESS]), visible_tasks(viewer))
@@ -612,7 +637,7 @@ async def inbox(uow: UnitOfWork, actor: User) -> dict[str, Any]:
         exists(select(Grant.id).where(Grant.document_id == Document.id,
                                              Grant.reason == Reason.INFORMED,
                                              Grant.created_at >= since, or_(*targets))),
-        access.visible(viewer)).order_by(Document.id.desc()).limit(50))).all()
+        Document.status != Status.VOIDED, access.visible(viewer)).order_by(Document.id.desc()).limit(50))).all()
     today = _today()
     return {"submitted": [d.public() for d in submitted], "tasks": [t.public(today) for t in open_tasks],
             "informed": [d.public() for d in informed]}

@@ -17,6 +17,8 @@ LABELS = {
     "file.upload": "Tải tệp lên",
     "document.register": "Vào sổ văn bản đến",
     "document.attach": "Đính kèm tệp vào văn bản",
+    "document.correct": "Đính chính thông tin văn bản",
+    "document.void": "Hủy vào sổ văn bản",
     "document.submit": "Trình văn bản",
     "document.direct": "Cho ý kiến chỉ đạo",
     "document.issue": "Ban hành văn bản đi",

@@ -22,6 +22,7 @@ class Status(enum.StrEnum):
     SUBMITTED = "submitted"  # đã trình lãnh đạo
     IN_PROGRESS = "in_progress"  # đã có ý kiến chỉ đạo, đang xử lý
     DONE = "done"  # hoàn thành
+    VOIDED = "voided"  # hủy vào sổ (vào sổ nhầm): the number stays taken, the document out of working lists
     # outgoing
     DRAFT = "draft"
     IN_REVIEW = "in_review"
@@ -31,7 +32,8 @@ class Status(enum.StrEnum):
 
 STATUS_LABELS = {
     Status.REGISTERED: "Đã vào sổ", Status.SUBMITTED: "Đã trình", Status.IN_PROGRESS: "Đang xử lý",
-    Status.DONE: "Hoàn thành", Status.DRAFT: "Dự thảo", Status.IN_REVIEW: "Đang trình duyệt",
+    Status.DONE: "Hoàn thành", Status.VOIDED: "Đã hủy vào sổ", Status.DRAFT: "Dự thảo",
+    Status.IN_REVIEW: "Đang trình duyệt",
     Status.APPROVED: "Đã duyệt", Status.ISSUED: "Đã ban hành",
 }
 
@@ -73,6 +75,10 @@ class Document(Base):
     recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # outgoing
     source_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     has_scanned_pages: Mapped[bool] = mapped_column(Boolean, default=False)
+    paper_only: Mapped[bool] = mapped_column(Boolean, default=False)  # registered without a file: paper only
+    void_reason: Mapped[str] = mapped_column(Text, default="")  # why the registration was voided (eoffice.corrections)
+    voided_at: Mapped[dt.datetime | None] = mapped_column()
+    voided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -94,10 +100,31 @@ class Document(Base):
             "confidentiality": self.confidentiality, "page_count": self.page_count,
             "due_date": _iso(self.due_date), "unit_id": self.unit_id, "recipients": list(self.recipients or []),
             "source_document_id": self.source_document_id, "has_scanned_pages": self.has_scanned_pages,
+            "paper_only": bool(self.paper_only), "voided": self.status == Status.VOIDED,
+            "void_reason": self.void_reason or "", "voided_at": _iso(self.voided_at),
         }
 
 def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+class Correction(Base):
+    """One field of a registered document corrected by its agency's clerk (đính chính): the old value
+    is kept here and in the audit log."""
+
+    __tablename__ = "document_corrections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str] = mapped_column(Text, default="")
+    new_value: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "field": self.field, "old_value": self.old_value, "new_value": self.new_value,
+                "reason": self.reason, "user_id": self.user_id, "created_at": _iso(self.created_at)}
 
 
 class Attachment(Base):

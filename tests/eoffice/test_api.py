@@ -69,7 +69,13 @@ def test_flow_through_the_api(world: tuple[TestClient, Org, dict[str, str]]) -> 
     assert r.status_code == 201, r.text
     doc = r.json()["document"]
     assert (doc["number"], doc["page_count"], doc["urgency"]) == (1, 3, "khan")
-    r = client.post("/api/documents/incoming", json=fields, headers=as_("vanthu"))
+    r = client.post("/api/documents/incoming", json=fields, headers=as_("vanthu"))  # no file, not "paper only"
+    assert r.status_code == 400 and r.json()["field"] == "upload_ids", r.text
+    assert "Chỉ có bản giấy" in r.json()["message"]
+    r = client.post("/api/documents/incoming", json={**fields, "paper_only": True, "date_issued": None},
+                    headers=as_("vanthu"))
+    assert r.status_code == 400 and r.json()["field"] == "date_issued", r.text
+    r = client.post("/api/documents/incoming", json={**fields, "paper_only": True}, headers=as_("vanthu"))
     assert r.status_code == 409 and r.json()["duplicate_of"] == doc["id"], r.text
     assert client.post("/api/documents/incoming", json=fields, headers=as_("lanhdao")).status_code == 403
 

@@ -96,7 +96,7 @@ def _fields(**over: object) -> dict[str, object]:
     fields: dict[str, object] = {
         "sender": SENDER, "notation": "123/UBND-VX", "date_issued": "2026-01-05", "doc_type": "cong_van",
         "summary": SUMMARY, "signer": "Vũ Đức Thắng", "urgency": "khan", "confidentiality": "thuong",
-        "page_count": "", "due_date": ""}
+        "page_count": "", "due_date": "", "paper_only": "1"}
     fields.update(over)
     return fields
 
@@ -134,6 +134,9 @@ def test_pages_render_in_vietnamese_with_nav(world: tuple[TestClient, Org, Any])
         assert "Thống kê" in b.get("/statistics")
     form = clerk.get("/documents/new")
     assert "Vào sổ văn bản đến" in form and 'name="csrf_token"' in form
+    options = form[form.index('name="doc_type"'):]
+    assert options.index("Công văn</option>") < options.index("Nghị quyết (NQ)")  # the most used first
+    assert 'data-remember="doc_type"' in form and 'data-remember="urgency"' in form and "remember.js" in form
     for name in ("Quyết định (QĐ)", "Nghị quyết (NQ)", "Tờ trình (TTr)", "Công văn</option>", "Hỏa tốc",
                  "Thượng khẩn", "Tuyệt mật", "Tối mật"):
         assert name in form, name
@@ -154,6 +157,11 @@ def test_register_submit_direct_and_complete_through_the_pages(world: tuple[Test
     # errors: missing sender, a corrupt PDF — shown in Vietnamese on the form, nothing registered
     _loc, page = clerk.post("/documents/new", _fields(sender=""), status=400)
     assert "Cần nhập cơ quan ban hành." in page and 'aria-invalid="true"' in page
+    # no file and not "paper only", or no issue date: refused, with the field marked
+    _loc, page = clerk.post("/documents/new", _fields(paper_only=""), status=400)
+    assert "Chỉ có bản giấy" in page and "Cần đính kèm tệp văn bản" in page
+    _loc, page = clerk.post("/documents/new", _fields(date_issued=""), status=400)
+    assert "Cần nhập ngày ban hành của văn bản." in page
     bad = clerk.upload(make_pdf()[:400], "hỏng.pdf")
     _loc, page = clerk.post("/documents/new", {**_fields(), "upload_ids": bad}, status=400)
     assert "«hỏng.pdf»" in page and "không phải PDF hợp lệ" in page
@@ -393,3 +401,26 @@ def test_home_page_shows_my_meetings(world: tuple[TestClient, Org, Any]) -> None
     assert text.index("Đang họp") < text.index("Họp giao ban Văn phòng") < text.index("Phiên họp thường kỳ")
     assert f'href="/meetings/{ids[0]}/room"' in html and f'href="/meetings/{ids[1]}"' in html
     assert "Họp giao ban" not in outsider.get("/")
+
+
+def test_the_clerk_corrects_and_voids_from_the_document_page(world: tuple[TestClient, Org, Any]) -> None:
+    _app, _org, as_ = world
+    clerk, leader = as_("vanthu"), as_("lanhdao")
+    loc, _ = clerk.post("/documents/new", _fields(notation="9/UBND-VX", doc_type="to_trinh"))
+    doc_id = _doc_id(loc)
+    page = clerk.get(f"/documents/{doc_id}")
+    assert 'id="correct-form"' in page and 'id="void-form"' in page
+    leader.post(f"/documents/{doc_id}/correct", {"summary": "Khác"}, status=403)  # not a clerk
+    leader.post(f"/documents/{doc_id}/void", {"reason": "Nhầm"}, status=403)
+
+    clerk.post(f"/documents/{doc_id}/correct", {"doc_type": "cong_van", "date_issued": "05/01/2026",
+                                                "reason": "Nhầm loại văn bản"})
+    page = clerk.get(f"/documents/{doc_id}?corrected=1")
+    assert "Đã đính chính thông tin văn bản." in page and "Lịch sử đính chính" in page
+    assert "Loại văn bản" in page and "«Tờ trình» → «Công văn»" in page and "Nhầm loại văn bản" in page
+
+    _loc, page = clerk.post(f"/documents/{doc_id}/void", {"reason": ""}, status=400)
+    assert "Cần nêu lý do hủy vào sổ." in page
+    clerk.post(f"/documents/{doc_id}/void", {"reason": "Vào sổ nhầm"})
+    page = clerk.get(f"/documents/{doc_id}")
+    assert 'id="doc-voided"' in page and "Vào sổ nhầm" in page and 'id="correct-form"' not in page

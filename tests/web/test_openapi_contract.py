@@ -191,7 +191,8 @@ def test_what_the_fuzzer_found_once_bodies_were_declared(settings: Settings) -> 
         assert r.status_code == 400 and r.json()["error"] == "invalid", r.text
         r = api.post("vanthu", "/api/polls", {"meeting_id": 1, "title": "Biểu quyết"})  # no method
         assert r.status_code in (400, 403, 404) and r.json()["error"] != "server_error", r.text
-        r = api.post("vanthu", "/api/documents/incoming", {"sender": "Sở Nội vụ\x0c", "summary": "Tờ trình\x01 số 5"})
+        r = api.post("vanthu", "/api/documents/incoming", {"sender": "Sở Nội vụ\x0c", "summary": "Tờ trình\x01 số 5",
+                                                            "date_issued": "2026-01-05", "paper_only": True})
         assert r.status_code == 201, r.text
         r = c.get("/api/registers/export", params={"direction": "in", "format": "xlsx"}, headers=api.auth("vanthu"))
         assert r.status_code == 200 and r.content.startswith(b"PK"), r.text[:200]

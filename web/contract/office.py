@@ -79,11 +79,25 @@ class Task(Out):
     deadline_state: str
 
 
+class CorrectionEntry(Out):
+    """One corrected field: its old and new value."""
+
+    id: int
+    field: str
+    field_label: str
+    old_value: str
+    new_value: str
+    reason: str
+    user_id: int | None
+    created_at: str | None
+
+
 class DocumentView(Out):
     """A document with what surrounds it (the ``document:`` snapshot)."""
 
     document: Document
     attachments: list[Attachment]
+    corrections: list[CorrectionEntry] = []
     ingest_jobs: list[dict[str, Any]] = []
     submissions: list[dict[str, Any]] = []
     directions: list[dict[str, Any]] = []
@@ -93,6 +107,16 @@ class DocumentView(Out):
 class Registered(Out):
     document: Document
     ingest_jobs: list[int]
+
+
+class Corrected(Out):
+    document: Document
+    corrections: list[CorrectionEntry]
+
+
+class Voided(Out):
+    document: Document
+    tasks_withdrawn: list[int]
 
 
 class IngestJobs(Out):
@@ -272,7 +296,7 @@ class Assignee(Body):
 
 
 class RegisterIncoming(Body):
-    model_config = ConfigDict(json_schema_extra=require("sender", "summary"))
+    model_config = ConfigDict(json_schema_extra=require("sender", "summary", "date_issued"))
     sender: Text = ""
     notation: Text = ""
     date_issued: Date = None
@@ -285,7 +309,29 @@ class RegisterIncoming(Body):
     due_date: Date = None
     received_at: DateTime = None
     upload_ids: Ids = []
+    paper_only: Flag = False  # no file: the document exists on paper only (else upload_ids is required)
     confirm_duplicate: Flag = False
+
+
+class CorrectDocument(Body):
+    """Đính chính: only the fields sent are corrected; ``reason`` is kept with them. Confidentiality
+    cannot be corrected (400): void the registration and register again."""
+
+    sender: Text = ""
+    notation: Text = ""
+    date_issued: Date = None
+    doc_type: Text = ""
+    summary: Text = ""
+    signer: Text = ""
+    urgency: Text = ""
+    reason: Text = ""
+
+
+class VoidDocument(Body):
+    """Hủy vào sổ: why the registration was a mistake."""
+
+    model_config = ConfigDict(json_schema_extra=require("reason"))
+    reason: Text = ""
 
 
 class UploadIds(Body):

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eoffice import documents, dossiers, tasks, uploads
+from eoffice import corrections, doctypes, documents, dossiers, tasks, uploads
 from eoffice.org import Role, User
 from eoffice.schema.documents import Document, Status
 from eoffice.schema.tasks import ExtensionRequest, Task, TaskStatus
@@ -125,7 +125,7 @@ async def _upload_rows(uow: UnitOfWork, user: User, ids: list[int]) -> list[uplo
 @login_required(Role.CLERK)
 async def register_page(request: Request) -> Response:
     return render(request, "office/register.html", section="register", form={}, files=[], error=None,
-                  duplicate=None, today=today())
+                  duplicate=None, today=today(), form_doc_types=doctypes.FORM_ORDER, fresh=True)
 
 
 @login_required(Role.CLERK)
@@ -136,10 +136,13 @@ async def register_submit(request: Request) -> Response:
     upload_ids = ints(form, "upload_ids")
     confirm = text(form, "confirm_duplicate") == "1"
     try:
+        paper_only = text(form, "paper_only") == "1"
+        issued = opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued")
+        documents.check_clerk_entry(upload_ids=upload_ids, paper_only=paper_only, date_issued=issued)
         async with state.db.uow() as uow:
             doc, _jobs = await documents.register_incoming(
                 uow, user, state.blobs, sender=text(form, "sender"), notation=text(form, "notation"),
-                date_issued=opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued"),
+                date_issued=issued, paper_only=paper_only,
                 doc_type=text(form, "doc_type") or "cong_van", summary=text(form, "summary"),
                 signer=text(form, "signer"), urgency=text(form, "urgency") or "thuong",
                 confidentiality=text(form, "confidentiality") or "thuong",
@@ -153,7 +156,7 @@ async def register_submit(request: Request) -> Response:
             files = await _upload_rows(uow, user, upload_ids)
         return render(request, "office/register.html", status_code=exc.status, section="register",
                       form=dict(form), files=files, error=exc.message, duplicate=duplicate,
-                      error_field=exc.details.get("field", ""), today=today())
+                      error_field=exc.details.get("field", ""), today=today(), form_doc_types=doctypes.FORM_ORDER)
     return redirect(f"/documents/{doc.id}?registered=1")
 
 
@@ -173,6 +176,7 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
     atts = await documents.attachments_of(uow, doc)
     jobs = await documents.ingest_jobs_of(uow, doc)
     tree = await tasks.task_tree(uow, user, doc.id)
+    fixes = [corrections.public(c) for c in await corrections.corrections_of(uow, user, doc.id)]
     flat = _walk(tree["tasks"])
     task_ids = [t["id"] for t in flat]
     updates: dict[int, list[Any]] = {}
@@ -187,7 +191,7 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
                 *(s["to_user_id"] for s in tree["submissions"]), *(d["leader_id"] for d in tree["directions"]),
                 *(t["assignee_user_id"] for t in flat), *(t["assigned_by"] for t in flat),
                 *(u.user_id for rows in updates.values() for u in rows),
-                *(r.requested_by for r in pending_ext.values())]
+                *(r.requested_by for r in pending_ext.values()), *(c["user_id"] for c in fixes), doc.voided_by]
     users, units = await names(uow, user_ids, [t["assignee_unit_id"] for t in flat])
     task_objs = {t.id: t for t in (await uow.session.scalars(select(Task).where(Task.id.in_(task_ids))))} \
         if task_ids else {}
@@ -197,11 +201,14 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
     job_by_att = {j.attachment_id: j for j in jobs}
     pending_to_me = any(s["to_user_id"] == user.id and s["status"] == "pending" for s in tree["submissions"])
     return {
+        "may_correct": await corrections.may_correct(uow, user, doc),
         "doc": doc, "attachments": atts, "jobs": job_by_att, "tree": tree, "flat": flat, "updates": updates,
         "pending_ext": pending_ext, "users": users, "units": units, "can": can, "choices": choices,
-        "my_dossiers": my_dossiers, "pending_to_me": pending_to_me,
+        "my_dossiers": my_dossiers, "pending_to_me": pending_to_me, "corrections": fixes,
+        "form_doc_types": doctypes.FORM_ORDER,
         "may_submit": doc.direction == "in" and doc.status in (Status.REGISTERED, Status.SUBMITTED),
-        "may_direct": user.has_role(Role.LEADER) and doc.direction == "in" and doc.status != Status.DONE,
+        "may_direct": user.has_role(Role.LEADER) and doc.direction == "in"
+        and doc.status not in (Status.DONE, Status.VOIDED),
     }
 
 
@@ -227,7 +234,8 @@ async def _document_response(request: Request, doc_id: int, *, error: str | None
                   "chỉ đạo (nút «Trình lãnh đạo» bên dưới)." if doc.number is not None else "Đã vào sổ văn bản đến.")
     notice = {"registered": registered, "submitted": "Đã trình văn bản.",
               "directed": "Đã cho ý kiến chỉ đạo và giao việc.", "filed": "Đã đưa văn bản vào hồ sơ.",
-              "attached": "Đã đính kèm tệp."}
+              "attached": "Đã đính kèm tệp.", "corrected": "Đã đính chính thông tin văn bản.",
+              "voided": "Đã hủy vào sổ văn bản. Số đến được giữ, không cấp lại."}
     ok = next((v for k, v in notice.items() if request.query_params.get(k)), None) if request.method == "GET" else None
     return render(request, "office/document.html", status_code=status, section="inbox", error=error, ok=ok,
                   form=form or {}, **ctx)
@@ -268,6 +276,28 @@ async def document_direct(request: Request) -> Response:
                            deadline=opt_date(form.get("deadline"), "Hạn xử lý", "deadline"))
 
     return await _doc_action(request, go, "directed")
+
+
+@login_required(Role.CLERK)
+async def document_correct(request: Request) -> Response:
+    async def go(uow: UnitOfWork, user: User, doc_id: int, form: Any) -> None:
+        changes: dict[str, Any] = {k: text(form, k) for k in ("sender", "notation", "doc_type", "summary",
+                                                              "signer", "urgency") if k in form}
+        if "date_issued" in form:
+            changes["date_issued"] = opt_date(form.get("date_issued"), "Ngày ban hành", "date_issued")
+        made = await corrections.correct_document(uow, user, doc_id, changes, text(form, "reason"))
+        if not made:
+            raise Invalid("Chưa có thông tin nào thay đổi.", field="summary")
+
+    return await _doc_action(request, go, "corrected")
+
+
+@login_required(Role.CLERK)
+async def document_void(request: Request) -> Response:
+    async def go(uow: UnitOfWork, user: User, doc_id: int, form: Any) -> None:
+        await corrections.void_document(uow, user, doc_id, text(form, "reason"))
+
+    return await _doc_action(request, go, "voided")
 
 
 @login_required()
@@ -464,6 +494,8 @@ routes: list[BaseRoute] = [
     Route("/documents/{id:int}/submit", document_submit, methods=["POST"]),
     Route("/documents/{id:int}/direction", document_direct, methods=["POST"]),
     Route("/documents/{id:int}/file", document_file, methods=["POST"]),
+    Route("/documents/{id:int}/correct", document_correct, methods=["POST"]),
+    Route("/documents/{id:int}/void", document_void, methods=["POST"]),
     Route("/documents/{id:int}/attachments", document_attach, methods=["POST"]),
     Route("/tasks", tasks_page, name="office_tasks"),
     Route("/tasks/{id:int}", task_page, name="office_task"),

@@ -3,12 +3,15 @@ submitting to a leader and the leader's direction, the inbox."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eoffice import doctypes, documents, dossiers, ingest, live, pdfpages, tasks
+from eoffice import corrections, doctypes, documents, dossiers, ingest, live, pdfpages, tasks
 from eoffice.org import User
+from eoffice.schema.documents import Document
 from storage.db import UnitOfWork
 from storage.errors import Invalid
 from web import file_response
@@ -32,10 +35,11 @@ from web.routes.office.plumbing import (
 
 @contract(ok=c.Reference)
 async def reference(request: Request) -> Response:
-    """Document types (Decree 30), urgency and confidentiality levels, dossier retention periods."""
+    """Document types (Decree 30; Công văn, the most used, first), urgency and confidentiality levels,
+    dossier retention periods."""
     require_user(request)
     return ok({
-        "doc_types": [{"code": t.code, "name": t.name, "abbr": t.abbr} for t in doctypes.DOC_TYPES],
+        "doc_types": [{"code": t.code, "name": t.name, "abbr": t.abbr} for t in doctypes.FORM_ORDER],
         "urgency": [{"code": str(k), "name": v} for k, v in doctypes.URGENCY_LABELS.items()],
         "confidentiality": [{"code": str(k), "name": v} for k, v in doctypes.CONFIDENTIALITY_LABELS.items()],
         "retention": [{"code": k, "name": v} for k, v in dossiers.RETENTIONS.items()],
@@ -45,19 +49,27 @@ async def reference(request: Request) -> Response:
 @contract(body=c.RegisterIncoming, ok=c.Registered, status=201,
           more={409: "Có thể trùng văn bản đã vào sổ (duplicate: true)"})
 async def register(request: Request) -> Response:
-    """Register an incoming document (clerk). Files: ``upload_ids`` from POST /api/files. A likely
+    """Register an incoming document (clerk). Files: ``upload_ids`` from POST /api/files, or
+    ``paper_only: true`` for a document that exists on paper only; ``date_issued`` is required. A likely
     duplicate answers 409 with ``duplicate: true``; send again with ``confirm_duplicate``."""
     b = await body(request)
     blobs = request.app.state.blobs
-    doc, jobs = await change(request, lambda uow, user: documents.register_incoming(
-        uow, user, blobs, sender=text(b, "sender"), notation=text(b, "notation"),
-        date_issued=date(b.get("date_issued"), "date_issued"), doc_type=text(b, "doc_type", "cong_van"),
-        summary=text(b, "summary"), signer=text(b, "signer"), urgency=text(b, "urgency", "thuong"),
-        confidentiality=text(b, "confidentiality", "thuong"),
-        page_count=int_(b.get("page_count"), "page_count", optional=True),
-        due_date=date(b.get("due_date"), "due_date"), received_at=datetime(b.get("received_at"), "received_at"),
-        upload_ids=ids(b.get("upload_ids"), "upload_ids"), confirm_duplicate=bool(b.get("confirm_duplicate")),
-    ))
+
+    async def run(uow: UnitOfWork, user: User) -> tuple[Document, list[int]]:
+        documents.require_clerk(user)  # a refusal before any complaint about the fields
+        upload_ids, paper_only = ids(b.get("upload_ids"), "upload_ids"), bool(b.get("paper_only"))
+        issued = date(b.get("date_issued"), "date_issued")
+        documents.check_clerk_entry(upload_ids=upload_ids, paper_only=paper_only, date_issued=issued)
+        return await documents.register_incoming(
+            uow, user, blobs, sender=text(b, "sender"), notation=text(b, "notation"),
+            date_issued=issued, doc_type=text(b, "doc_type", "cong_van"),
+            summary=text(b, "summary"), signer=text(b, "signer"), urgency=text(b, "urgency", "thuong"),
+            confidentiality=text(b, "confidentiality", "thuong"),
+            page_count=int_(b.get("page_count"), "page_count", optional=True),
+            due_date=date(b.get("due_date"), "due_date"), received_at=datetime(b.get("received_at"), "received_at"),
+            upload_ids=upload_ids, confirm_duplicate=bool(b.get("confirm_duplicate")), paper_only=paper_only)
+
+    doc, jobs = await change(request, run)
     return ok({"document": doc.public(), "ingest_jobs": jobs}, 201)
 
 
@@ -78,6 +90,41 @@ async def get_document(request: Request) -> Response:
     """A document with its attachments, ingest progress, submissions, directions and task tree (and,
     outgoing, its versions and approval chain): the same view as the ``document:`` snapshot."""
     return ok(await read(request, lambda uow, user: live.document_view(uow, user, path_id(request))))
+
+
+CORRECTABLE_TEXT = ("sender", "notation", "doc_type", "summary", "signer", "urgency")
+
+
+@contract(body=c.CorrectDocument, ok=c.Corrected, status=201,
+          more={409: "Văn bản đã bị hủy vào sổ"})
+async def correct(request: Request) -> Response:
+    """Đính chính (clerk of the registering agency): the fields sent are changed, each old value kept
+    in the document's history (``corrections`` of GET /api/documents/{id}) and the audit log."""
+    b = await body(request)
+    changes: dict[str, Any] = {k: text(b, k) for k in CORRECTABLE_TEXT if k in b}
+    if "date_issued" in b:
+        changes["date_issued"] = date(b.get("date_issued"), "date_issued")
+    if "confidentiality" in b:
+        changes["confidentiality"] = b.get("confidentiality")
+    if not changes:
+        raise Invalid("Chưa có nội dung nào cần đính chính.", field="body")
+
+    async def run(uow: UnitOfWork, user: User) -> dict[str, Any]:
+        made = await corrections.correct_document(uow, user, path_id(request), changes, text(b, "reason"))
+        doc = await documents.get_document(uow, user, path_id(request))
+        return {"document": doc.public(), "corrections": [corrections.public(m) for m in made]}
+
+    return ok(await change(request, run), 201)
+
+
+@contract(body=c.VoidDocument, ok=c.Voided, more={409: "Văn bản đã bị hủy vào sổ"})
+async def void(request: Request) -> Response:
+    """Hủy vào sổ (clerk of the registering agency): a registration made by mistake. The number stays
+    taken, the document is marked voided and its unfinished tasks are withdrawn."""
+    b = await body(request)
+    doc, withdrawn = await change(request, lambda uow, user: corrections.void_document(
+        uow, user, path_id(request), text(b, "reason")))
+    return ok({"document": doc.public(), "tasks_withdrawn": withdrawn})
 
 
 @contract(body=c.UploadIds, ok=c.IngestJobs, status=201)
@@ -169,6 +216,8 @@ routes: list[BaseRoute] = [
     Route("/api/documents/incoming", register, methods=["POST"]),
     Route("/api/documents/{id:int}", get_document),
     Route("/api/documents/{id:int}/attachments", add_attachments, methods=["POST"]),
+    Route("/api/documents/{id:int}/corrections", correct, methods=["POST"]),
+    Route("/api/documents/{id:int}/void", void, methods=["POST"]),
     Route("/api/documents/{id:int}/submit", submit, methods=["POST"]),
     Route("/api/documents/{id:int}/direction", direct, methods=["POST"]),
     Route("/api/attachments/{id:int}", download),
