@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("new_value", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["document_id"], ["documents.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("id"),
@@ -36,7 +36,7 @@ def upgrade() -> None:
     with op.batch_alter_table("documents") as batch_op:
         batch_op.add_column(sa.Column("paper_only", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("void_reason", sa.Text(), nullable=False, server_default=""))
-        batch_op.add_column(sa.Column("voided_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("voided_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("voided_by", sa.Integer(), nullable=True))
         batch_op.create_foreign_key("fk_documents_voided_by_users", "users", ["voided_by"], ["id"])
 
