@@ -4,10 +4,12 @@ results, CSV, the voting page."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 from starlette.testclient import TestClient
 
@@ -44,9 +46,18 @@ async def live_meeting(world: World) -> dict[str, Any]:
     return m
 
 
-def receive_until(ws: Any, predicate: Any, limit: int = 50) -> dict[str, Any]:
+def receive_until(ws: Any, predicate: Any, limit: int = 50, timeout: float = 30.0) -> dict[str, Any]:
+    """The first message that satisfies ``predicate``; a message that never comes fails within ``timeout`` seconds
+    (TestClient's own receive waits forever, which turns a lost event into a suite-wide time-out)."""
+
+    async def next_message() -> Any:
+        with anyio.fail_after(timeout):
+            return await ws._send_rx.receive()
+
     for _ in range(limit):
-        msg = ws.receive_json()
+        message = ws.portal.call(next_message)
+        ws._raise_on_close(message)
+        msg = json.loads(message.get("text") or message["bytes"].decode())
         if predicate(msg):
             return msg
     raise AssertionError("expected message not received")
