@@ -175,6 +175,24 @@ async def pass_down_candidates(uow: UnitOfWork, actor: User, task: Task) -> list
     return [u for u in rows if may_handle(u) and u.id != actor.id]
 
 
+async def reassign_candidates(uow: UnitOfWork, actor: User, task: Task) -> list[PickerGroup] | None:
+    """Who the assigner may hand ``task`` to instead: for a task passed down, the handlers of the unit
+    it was passed down in (``pass_down_candidates``); for a task given by a direction, whoever the
+    direction could have given it to (``direction_candidates``); None (no restriction beyond an
+    existing, active person or unit) for a task from a meeting conclusion, whose chair is not
+    necessarily a leader of the unit tree."""
+    if task.parent_id is not None:
+        parent = await uow.session.get(Task, task.parent_id)
+        if parent is None:
+            return None
+        people = await pass_down_candidates(uow, actor, parent)
+        unit = await uow.session.get(Unit, parent.assignee_unit_id or actor.unit_id or 0)
+        return [PickerGroup(unit, False, people)] if unit is not None else []
+    if task.direction_id is not None:
+        return await direction_candidates(uow, actor)
+    return None
+
+
 async def _refuse_unless_candidate(uow: UnitOfWork, actor: User, groups: list[PickerGroup], a: Assignee,
                                    field: str, role_label: str) -> None:
     if a.unit_id is not None:
@@ -731,6 +749,10 @@ async def reassign(uow: UnitOfWork, actor: User, task_id: int, assignee: Assigne
     if target == old:
         raise Invalid("Nhiệm vụ đang được giao cho người/đơn vị này.", field="assignee")
     await _check_target(uow, target)
+    allowed = await reassign_candidates(uow, actor, task)
+    if allowed is not None:
+        await _refuse_unless_candidate(uow, actor, allowed, target, "assignee",
+                                       "chủ trì" if task.role == TaskRole.MAIN else "phối hợp")
     below = await _withdraw_below(uow, task)
     task.assignee_user_id, task.assignee_unit_id = target.user_id, target.unit_id
     task.status, task.progress, task.updated_at = TaskStatus.OPEN, 0, utcnow()

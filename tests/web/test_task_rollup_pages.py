@@ -100,6 +100,12 @@ def test_pickers_offer_only_who_may_take_the_task_and_the_api_refuses_others(cli
     unit_task = r.json()["tasks"][0]["id"]
     page = client.get(f"/documents/{doc}").text
     assert f'id="doc-deadline">{deadline:%d/%m/%Y}' in page and f"Hạn xử lý {deadline:%d/%m/%Y}" in page
+    # handing the task to someone else: the same people, not the unit that has it, refused otherwise
+    handover = _select(client.get(f"/tasks/{unit_task}").text, 'name="assignee"')
+    assert f'value="user:{u["chuyenvien"]}"' in handover and f'value="unit:{n["VP"]}"' in handover
+    assert f'value="unit:{n["KT"]}"' not in handover and "Nguyễn Thị Lan" not in handover
+    r = client.post(f"/api/tasks/{unit_task}/reassign", json={"assignee": {"user_id": u["vanthu"]}}, headers=boss)
+    assert r.status_code == 400 and r.json()["field"] == "assignee" and "Nguyễn Thị Lan" in r.json()["message"]
 
     # pass-down: the head's unit only, by rank, never the head himself nor the chairman
     client.cookies.clear()

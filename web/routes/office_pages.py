@@ -199,6 +199,8 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
     picks = {tid: await tasks.pass_down_candidates(uow, user, task_objs[tid]) for tid in task_ids
              if can[tid]["pass_down"]}
     ready = {tid: (await tasks.sub_results(uow, task_objs[tid])).ready for tid in task_ids if can[tid]["handle"]}
+    handover = {tid: await tasks.reassign_candidates(uow, user, task_objs[tid]) for tid in task_ids
+                if can[tid]["take_back"]}
     choices = await agency_choices(uow, user)
     may_direct = user.has_role(Role.LEADER) and doc.direction == "in" and doc.status not in (Status.DONE,
                                                                                               Status.VOIDED)
@@ -212,7 +214,7 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
         "my_dossiers": my_dossiers, "pending_to_me": pending_to_me, "corrections": fixes,
         "form_doc_types": doctypes.FORM_ORDER,
         "may_submit": doc.direction == "in" and doc.status in (Status.REGISTERED, Status.SUBMITTED),
-        "may_direct": may_direct, "picks": picks, "ready": ready,
+        "may_direct": may_direct, "picks": picks, "ready": ready, "handover": handover,
         "direction_groups": await tasks.direction_candidates(uow, user) if may_direct else [],
         "handling_deadline": _handling_deadline(doc, flat, tree["directions"]),
         "pdf_pages": [(a, n) for a in atts if a.is_pdf for n in range(1, (a.page_count or 1) + 1)][:PDF_PAGES_SHOWN],
@@ -401,9 +403,10 @@ async def _task_response(request: Request, task_id: int, *, error: str | None = 
         can = _task_actions(user, task)
         picks = await tasks.pass_down_candidates(uow, user, task) if can["pass_down"] else []
         subs = await tasks.sub_results(uow, task)
+        handover = await tasks.reassign_candidates(uow, user, task) if can["take_back"] else None
     return render(request, "office/task.html", status_code=status, section="tasks", t=t, doc=doc, updates=ups,
                   ext=ext, children=[c.public(today()) for c in children], users=users, units=units,
-                  choices=choices, can=can, error=error, form=form or {}, picks=picks, subs=subs,
+                  choices=choices, can=can, error=error, form=form or {}, picks=picks, subs=subs, handover=handover,
                   ok="Đã lưu." if request.query_params.get("ok") and request.method == "GET" else None)
 
 
