@@ -166,6 +166,10 @@ def test_specialists_progress_rolls_up_and_the_head_confirms_in_one_step(client:
         assert r.json()["total"]["received"] == 1
 
     client.cookies.clear()
+    login(client, "lanhdao")  # the statistics page: one document received, done on time
+    page = client.get(f"/statistics?level=unit&from={today.replace(day=1)}&to={today}").text
+    assert re.search(r"Tiếp nhận<b>1</b>", page) and re.search(r"Đúng hạn<b>1</b>", page), page
+    client.cookies.clear()
     login(client, "truongphong")
     page = client.get(f"/tasks/{unit_task}").text
     assert "Kết quả của cấp dưới" in page and "Báo cáo số 45/BC-KT" in page and "báo-cáo-kt.pdf" in page
