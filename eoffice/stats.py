@@ -9,6 +9,16 @@ Levels: ``agency`` counts each document's top-level main task (one per handled d
 ``unit`` counts tasks assigned to a unit plus top-level tasks assigned directly to its people;
 ``person`` counts every task assigned to a person, passed-down ones included.
 
+Received (tiếp nhận) counts documents, not tasks: a row counts each document once however many of
+its tasks fall in it (a unit that is main handler and whose specialist also collaborates, a person
+given the same document twice), and the total counts each document once across the rows; tasks
+with no document (from meetings) count one each. A document's tasks in a row are merged into one
+state: overdue if any is, else in progress if any is, else late if any was done late, else on time.
+
+A task passed down is done, for these figures, when every live task passed down from it is done
+(at the time the last of them was), before its handler confirms it in one step
+(``tasks.complete``, which keeps that time): the specialists' work counts when it is finished.
+
 A withdrawn task (thu hồi) is counted nowhere. A returned task (trả lại) went back to whoever
 assigned it, who gives it to someone else (``tasks.reassign``: the same task, counted for the new
 handler from then on) or takes it back: it is not the handler's work, neither pending nor
@@ -73,6 +83,46 @@ def bucket(status: str, deadline: dt.date | None, completed_at: dt.datetime | No
     return "in_progress"
 
 
+# merged state of a document's tasks in a row: the first of these that any of them is in
+MERGE_ORDER = ("overdue", "in_progress", "late", "on_time")
+
+
+def merge(a: str | None, b: str) -> str:
+    return b if a is None or MERGE_ORDER.index(b) < MERGE_ORDER.index(a) else a
+
+
+async def rolled_up_done(uow: UnitOfWork, open_ids: list[int]) -> dict[int, dt.datetime]:
+    """For open tasks with tasks passed down from them: when the last of their live sub-tasks was
+    done, if all are (recursively: a sub-task is itself done when its own sub-tasks all are)."""
+    nodes: dict[int, tuple[int | None, str, dt.datetime | None]] = {}
+    kids: dict[int, list[int]] = defaultdict(list)
+    frontier = list(open_ids)
+    while frontier:
+        batch, frontier = frontier[:500], frontier[500:]
+        rows = (await uow.session.execute(select(Task.id, Task.parent_id, Task.status, Task.completed_at).where(
+            Task.parent_id.in_(batch), Task.status.not_in((TaskStatus.WITHDRAWN, TaskStatus.RETURNED))))).all()
+        for r in rows:
+            if r.id not in nodes:
+                nodes[r.id] = (r.parent_id, r.status, r.completed_at)
+                kids[r.parent_id].append(r.id)
+                if r.status != TaskStatus.DONE:
+                    frontier.append(r.id)
+    memo: dict[int, dt.datetime | None] = {}
+
+    def done_at(task_id: int) -> dt.datetime | None:
+        if task_id not in memo:
+            memo[task_id] = None  # a cycle, should one exist, is not done
+            node = nodes.get(task_id)
+            if node is not None and node[1] == TaskStatus.DONE:
+                memo[task_id] = node[2]
+            elif kids.get(task_id):
+                times = [done_at(k) for k in kids[task_id]]
+                memo[task_id] = None if any(t is None for t in times) else max(t for t in times if t)
+        return memo[task_id]
+
+    return {i: t for i in open_ids if kids.get(i) and (t := done_at(i)) is not None}
+
+
 def _bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
     if date_to < date_from:
         raise Invalid("Khoảng thời gian không hợp lệ.")
@@ -96,44 +146,65 @@ async def statistics(uow: UnitOfWork, actor: User, *, date_from: dt.date, date_t
     units = (await uow.session.scalars(select(Unit))).all()
     in_agency = _subtree(units, agency.id)
     cols = (Task.id, Task.status, Task.deadline, Task.completed_at, Task.assignee_user_id, Task.assignee_unit_id,
-            Task.parent_id, Task.role)
+            Task.parent_id, Task.role, Task.document_id)
     # a withdrawn task (thu hồi) was taken back by its assigner: nobody's work, neither late nor pending
     q = select(*cols).where(Task.created_at >= start, Task.created_at < end, Task.status != TaskStatus.WITHDRAWN)
-    groups: dict[Any, Counts] = defaultdict(Counts)
+    groups: dict[Any, dict[Any, str]] = defaultdict(dict)  # row -> document (or task) -> merged state
+    everything: dict[Any, str] = {}  # document (or task) -> merged state, for the total
     labels: dict[Any, str] = {}
+
+    def put(group: Any, row: Any, b: str) -> None:
+        item = ("document", row.document_id) if row.document_id is not None else ("task", row.id)
+        groups[group][item] = merge(groups[group].get(item), b)
+        everything[item] = merge(everything.get(item), b)
+
     if level == "agency":
         q = q.join(Document, Document.id == Task.document_id).where(
             Document.agency_id == agency.id, Task.parent_id.is_(None), Task.role == TaskRole.MAIN)
-        for row in (await uow.session.execute(q)).all():
-            groups[agency.id].add(bucket(row.status, row.deadline, row.completed_at, as_of))
+    rows = (await uow.session.execute(q)).all()
+    rolled = await rolled_up_done(uow, [r.id for r in rows if r.status in (TaskStatus.OPEN, TaskStatus.IN_PROGRESS)])
+
+    def state(row: Any) -> str:
+        if row.id in rolled:
+            return bucket(TaskStatus.DONE, row.deadline, rolled[row.id], as_of)
+        return bucket(row.status, row.deadline, row.completed_at, as_of)
+
+    if level == "agency":
+        for row in rows:
+            put(agency.id, row, state(row))
         labels[agency.id] = agency.name
     else:
         people = {u.id: u for u in (await uow.session.scalars(
             select(User).where(User.unit_id.in_(in_agency)))).all()}
         unit_names = {u.id: u.name for u in units}
-        for row in (await uow.session.execute(q)).all():
+        for row in rows:
             if not counts_for_handler(row.status):  # returned: back with its assigner, not the handler's
                 continue
-            b = bucket(row.status, row.deadline, row.completed_at, as_of)
+            b = state(row)
             if level == "person":
                 if row.assignee_user_id in people and (wide or row.assignee_user_id == actor.id):
-                    groups[row.assignee_user_id].add(b)
+                    put(row.assignee_user_id, row, b)
                     labels[row.assignee_user_id] = people[row.assignee_user_id].full_name
             elif row.assignee_unit_id in in_agency:
-                groups[row.assignee_unit_id].add(b)
+                put(row.assignee_unit_id, row, b)
                 labels[row.assignee_unit_id] = unit_names[row.assignee_unit_id]
             elif row.assignee_user_id in people and row.parent_id is None:
                 uid = people[row.assignee_user_id].unit_id
                 if uid is not None:
-                    groups[uid].add(b)
+                    put(uid, row, b)
                     labels[uid] = unit_names[uid]
-    total = Counts()
-    for c in groups.values():
-        for f in ("received", "on_time", "late", "in_progress", "overdue"):
-            setattr(total, f, getattr(total, f) + getattr(c, f))
-    rows = sorted(({"id": k, "name": labels[k], **c.public()} for k, c in groups.items()), key=lambda r: r["name"])
+    counts = {k: _count(v.values()) for k, v in groups.items()}
+    total = _count(everything.values())
+    out = sorted(({"id": k, "name": labels[k], **c.public()} for k, c in counts.items()), key=lambda r: r["name"])
     return {"agency_id": agency.id, "level": level, "from": date_from.isoformat(), "to": date_to.isoformat(),
-            "as_of": as_of.isoformat(), "rows": rows, "total": total.public()}
+            "as_of": as_of.isoformat(), "rows": out, "total": total.public()}
+
+
+def _count(states: Any) -> Counts:
+    c = Counts()
+    for b in states:
+        c.add(b)
+    return c
 
 
 def _subtree(units: Any, root: int) -> set[int]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 
-from eoffice import access, audit, edxml, search, uploads
+from eoffice import access, audit, edxml, registers, search, uploads
 from eoffice.documents import get_document
 from eoffice.org import Role, Unit, User
 from eoffice.registers import local_date
@@ -80,6 +80,137 @@ def check_deadline(deadline: dt.date | None, today: dt.date, parent: dt.date | N
         raise Invalid("Hạn xử lý không thể ở trong quá khứ.", field="deadline")
     if parent is not None and deadline > parent:
         raise Invalid(f"Hạn xử lý không thể sau hạn của nhiệm vụ được giao ({parent:%d/%m/%Y}).", field="deadline")
+
+
+HANDLER_ROLES = (Role.LEADER, Role.SPECIALIST)
+
+
+def may_handle(user: User) -> bool:
+    """A person may take a task (chủ trì, phối hợp, or one passed down) when they handle documents: a
+    leader or a specialist. Administrators and clerks (văn thư) run the system and the registers;
+    they are not handlers, unless they also hold one of these roles."""
+    return user.active and user.has_role(*HANDLER_ROLES)
+
+
+def rolled_up_progress(children: Sequence[Task]) -> int | None:
+    """The progress of a task from the tasks passed down from it: the mean of its live children's
+    progress (a done child counts 100%; withdrawn and handed-back ones are left out), rounded down;
+    None when it has no live child (it keeps its own figure).
+
+    Why the mean and not "done when all are done": the leader who gave the task sees the work move
+    (two specialists, one finished: 50%) instead of 0% until the last one finishes, and rounding
+    down keeps 100% for when every one of them is at 100%. Completion itself is the unit head's
+    one-step confirmation (``complete``), which the statistics anticipate (``eoffice.stats``)."""
+    live = [c for c in children if c.status not in (TaskStatus.WITHDRAWN, TaskStatus.RETURNED)]
+    if not live:
+        return None
+    return sum(100 if c.status == TaskStatus.DONE else c.progress for c in live) // len(live)
+
+
+@dataclass
+class PickerGroup:
+    """One unit in a picker: the unit itself when it may take the task (``unit_option``), and the
+    people of the unit who may, by rank."""
+
+    unit: Unit
+    unit_option: bool
+    people: list[User]
+
+
+async def direction_candidates(uow: UnitOfWork, actor: User) -> list[PickerGroup]:
+    """Who a leader may give a task to by a direction (chủ trì or phối hợp), grouped by unit in the
+    tree's order, units and people by rank (lower first).
+
+    The unit tree bounds it: a leader of the agency itself (Chủ tịch, Phó Chủ tịch) gives tasks
+    across the agency, a leader of one of its offices (trưởng phòng) within that office's subtree
+    only (never up to the province's leaders). Units: the offices below and the agencies directly
+    under the agency (a Sở under the province), each only if it has an active leader to handle a
+    unit task; never the agency itself nor the leader's own unit. People: the handlers
+    (``may_handle``) of the agency's own units, never the leader himself."""
+    try:
+        agency = await registers.agency_of(uow, actor.unit_id)
+    except NotFound:
+        return []
+    units = list((await uow.session.scalars(select(Unit).order_by(Unit.rank, Unit.id))).all())
+    children: dict[int | None, list[Unit]] = {}
+    for u in units:
+        children.setdefault(u.parent_id, []).append(u)
+    root = next((u for u in units if u.id == actor.unit_id), agency)
+    order: list[tuple[Unit, bool]] = []  # (unit, its people are the agency's own)
+
+    def walk(unit: Unit) -> None:
+        order.append((unit, True))
+        for c in children.get(unit.id, []):
+            if c.is_agency:
+                order.append((c, False))
+            else:
+                walk(c)
+
+    walk(root)
+    ids = [u.id for u, _ in order]
+    people = (await uow.session.scalars(select(User).where(User.unit_id.in_(ids), User.active.is_(True))
+                                        .order_by(User.rank, User.full_name, User.id))).all()
+    by_unit: dict[int, list[User]] = {}
+    for p in people:
+        by_unit.setdefault(p.unit_id or 0, []).append(p)
+    groups = []
+    for unit, own in order:
+        members = by_unit.get(unit.id, [])
+        led = any(p.has_role(Role.LEADER) for p in members)
+        unit_option = led and unit.id != agency.id and unit.id != actor.unit_id
+        handlers = [p for p in members if own and may_handle(p) and p.id != actor.id]
+        if unit_option or handlers:
+            groups.append(PickerGroup(unit, unit_option, handlers))
+    return groups
+
+
+async def pass_down_candidates(uow: UnitOfWork, actor: User, task: Task) -> list[User]:
+    """Who a unit head may pass ``task`` down to: the handlers (``may_handle``) of the unit, by rank,
+    never the head himself."""
+    unit_id = task.assignee_unit_id if task.assignee_unit_id is not None else actor.unit_id
+    if unit_id is None:
+        return []
+    rows = (await uow.session.scalars(select(User).where(User.unit_id == unit_id, User.active.is_(True))
+                                      .order_by(User.rank, User.full_name, User.id))).all()
+    return [u for u in rows if may_handle(u) and u.id != actor.id]
+
+
+async def reassign_candidates(uow: UnitOfWork, actor: User, task: Task) -> list[PickerGroup] | None:
+    """Who the assigner may hand ``task`` to instead: for a task passed down, the handlers of the unit
+    it was passed down in (``pass_down_candidates``); for a task given by a direction, whoever the
+    direction could have given it to (``direction_candidates``); None (no restriction beyond an
+    existing, active person or unit) for a task from a meeting conclusion, whose chair is not
+    necessarily a leader of the unit tree."""
+    if task.parent_id is not None:
+        parent = await uow.session.get(Task, task.parent_id)
+        if parent is None:
+            return None
+        people = await pass_down_candidates(uow, actor, parent)
+        unit = await uow.session.get(Unit, parent.assignee_unit_id or actor.unit_id or 0)
+        return [PickerGroup(unit, False, people)] if unit is not None else []
+    if task.direction_id is not None:
+        return await direction_candidates(uow, actor)
+    return None
+
+
+async def _refuse_unless_candidate(uow: UnitOfWork, actor: User, groups: list[PickerGroup], a: Assignee,
+                                   field: str, role_label: str) -> None:
+    if a.unit_id is not None:
+        if any(g.unit.id == a.unit_id and g.unit_option for g in groups):
+            return
+        unit = await uow.session.get(Unit, a.unit_id)
+        name = unit.name if unit else str(a.unit_id)
+        raise Invalid(f"Đơn vị «{name}» không thể nhận nhiệm vụ {role_label}: chỉ giao cho đơn vị trong cơ quan "
+                      "có lãnh đạo xử lý, không giao cho chính cơ quan hay đơn vị của mình.",
+                      field=field, unit_id=a.unit_id)
+    if any(p.id == a.user_id for g in groups for p in g.people):
+        return
+    if a.user_id == actor.id:
+        raise Invalid(f"Không tự giao nhiệm vụ {role_label} cho chính mình.", field=field, user_id=a.user_id)
+    user = await uow.session.get(User, a.user_id)
+    name = user.full_name if user else str(a.user_id)
+    raise Invalid(f"«{name}» không thể nhận nhiệm vụ {role_label}: chỉ giao cho lãnh đạo, chuyên viên của cơ "
+                  "quan (không giao cho quản trị hệ thống, văn thư).", field=field, user_id=a.user_id)
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -198,6 +329,10 @@ async def direct(
     check_deadline(deadline, _today())
     for a in [main_a, *collab, *info]:
         await _check_target(uow, a)
+    groups = await direction_candidates(uow, actor)
+    await _refuse_unless_candidate(uow, actor, groups, main_a, "main", "chủ trì")
+    for a in collab:
+        await _refuse_unless_candidate(uow, actor, groups, a, "collaborators", "phối hợp")
     note = DirectionNote(document_id=doc.id, leader_id=actor.id, text=text.strip(), deadline=deadline)
     uow.session.add(note)
     await uow.session.flush()
@@ -295,11 +430,17 @@ async def pass_down(
     deadline = deadline or task.deadline
     check_deadline(deadline, _today(), task.deadline)
     ids = list(dict.fromkeys([main_user_id, *collaborator_ids]))
+    allowed = {u.id for u in await pass_down_candidates(uow, actor, task)}
     children = []
     for i, uid in enumerate(ids):
+        field = "main_user_id" if i == 0 else "collaborator_ids"
         user = await uow.session.get(User, uid)
         if user is None or not user.active or user.unit_id != unit_id:
-            raise Invalid("Chỉ giao lại cho người trong đơn vị.", user_id=uid)
+            raise Invalid("Chỉ giao lại cho người trong đơn vị.", field=field, user_id=uid)
+        if uid not in allowed:
+            raise Invalid("Không tự giao lại nhiệm vụ cho chính mình." if uid == actor.id else
+                          f"«{user.full_name}» không thể nhận nhiệm vụ: chỉ giao lại cho lãnh đạo, chuyên viên của "
+                          "đơn vị (không giao cho quản trị hệ thống, văn thư).", field=field, user_id=uid)
         child = Task(document_id=task.document_id, direction_id=task.direction_id, parent_id=task.id,
                      role=TaskRole.MAIN if i == 0 else TaskRole.COLLAB, assignee_user_id=uid, assigned_by=actor.id,
                      title=task.title, instruction=instruction.strip() or task.instruction, deadline=deadline)
@@ -320,6 +461,30 @@ async def pass_down(
     if task.document_id is not None:
         uow.emit(f"document:{task.document_id}", "task.passed_down", task_id=task.id)
     return children
+
+
+async def _roll_up(uow: UnitOfWork, task: Task) -> None:
+    """Carry a change of ``task``'s progress or state up to the tasks it was passed down from
+    (``rolled_up_progress``), each parent under its row lock so two sub-tasks changing at once
+    are counted one after the other."""
+    await uow.session.flush()
+    parent_id = task.parent_id
+    while parent_id is not None:
+        parent = await uow.session.scalar(select(Task).where(Task.id == parent_id).with_for_update(of=Task)
+                                          .execution_options(populate_existing=True))
+        if parent is None or parent.status in (*CLOSED, TaskStatus.RETURNED):
+            return
+        children = (await uow.session.scalars(select(Task).where(Task.parent_id == parent.id))).all()
+        progress = rolled_up_progress(children)
+        if progress is None or progress == parent.progress:
+            return
+        parent.progress, parent.updated_at = progress, utcnow()
+        if parent.status == TaskStatus.OPEN:
+            parent.status = TaskStatus.IN_PROGRESS
+        await uow.session.flush()
+        if parent.document_id is not None:
+            uow.emit(f"document:{parent.document_id}", "task.progress", task_id=parent.id, progress=progress)
+        parent_id = parent.parent_id
 
 
 async def post_update(uow: UnitOfWork, actor: User, task_id: int, *, text: str = "", progress: int | None = None,
@@ -346,6 +511,8 @@ async def post_update(uow: UnitOfWork, actor: User, task_id: int, *, text: str =
             task.status = TaskStatus.IN_PROGRESS
     task.updated_at = utcnow()
     await uow.session.flush()
+    if progress is not None:
+        await _roll_up(uow, task)
     await audit.record(uow, actor, f"task.{kind}", "task", task.id, progress=progress,
                        files=[f.filename for f in files])
     uow.emit(f"user:{task.assigned_by}", f"task.{kind}", task_id=task.id)
@@ -362,6 +529,7 @@ async def return_task(uow: UnitOfWork, actor: User, task_id: int, reason: str) -
         raise Invalid("Cần nêu lý do trả lại.", field="reason")
     task.status, task.updated_at = TaskStatus.RETURNED, utcnow()
     uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="return", text=reason.strip()))
+    await _roll_up(uow, task)
     await audit.record(uow, actor, "task.return", "task", task.id, reason=reason.strip())
     uow.emit(f"user:{task.assigned_by}", "task.returned", task_id=task.id)
     if task.document_id is not None:
@@ -418,23 +586,75 @@ async def decide_extension(uow: UnitOfWork, actor: User, request_id: int, *, app
     return req
 
 
+@dataclass
+class SubResults:
+    """What the tasks passed down from a task produced, for its handler's one-step confirmation."""
+
+    done: list[tuple[Task, str]]  # (live child done, its handler's name), main first
+    open: list[Task]  # live children not done yet
+    files: list[TaskUpdate]  # the files posted on the done children
+
+    @property
+    def ready(self) -> bool:
+        """Every live sub-task is done: the handler may confirm with their results alone."""
+        return bool(self.done) and not self.open
+
+    def text(self) -> str:
+        lines = [f"- {name} ({'chủ trì' if c.role == TaskRole.MAIN else 'phối hợp'}): {c.result or 'Hoàn thành'}"
+                 for c, name in self.done]
+        return "Kết quả của cấp dưới:\n" + "\n".join(lines) if lines else ""
+
+
+async def sub_results(uow: UnitOfWork, task: Task) -> SubResults:
+    children = (await uow.session.scalars(select(Task).where(
+        Task.parent_id == task.id, Task.status.not_in((TaskStatus.WITHDRAWN, TaskStatus.RETURNED)))
+        .order_by(Task.role != TaskRole.MAIN, Task.id))).all()
+    done = [c for c in children if c.status == TaskStatus.DONE]
+    names = {u.id: u.full_name for u in (await uow.session.scalars(
+        select(User).where(User.id.in_([c.assignee_user_id for c in done if c.assignee_user_id])))).all()}
+    files = list((await uow.session.scalars(select(TaskUpdate).where(
+        TaskUpdate.task_id.in_([c.id for c in done]), TaskUpdate.blob_key.is_not(None))
+        .order_by(TaskUpdate.id))).all()) if done else []
+    return SubResults([(c, names.get(c.assignee_user_id or 0, "")) for c in done],
+                      [c for c in children if c.status != TaskStatus.DONE], files)
+
+
 async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, upload_ids: Sequence[int] = (),
                    result_document_id: int | None = None) -> Task:
     """Completion with its result: text, files, or the outgoing document that answers it. When
-    every top-level main task of a document is done, the document is done."""
+    every top-level main task of a document is done, the document is done.
+
+    A task passed down (the unit head's) is confirmed in one step: the results of its done
+    sub-tasks are attached, their texts listed under the head's own (which may then be empty once
+    every sub-task is done) and their files linked to it; its result document is the main
+    sub-task's unless the head gives one. When every live sub-task was done, the task counts as
+    done when the last of them was (what the statistics already showed): the head's confirmation
+    attaches their work, it does not make the unit late."""
     task = await _handled_task(uow, actor, task_id)
     _open(task)
-    if not result.strip() and not upload_ids and result_document_id is None:
-        raise Invalid("Cần nêu kết quả xử lý.", field="result")
+    subs = await sub_results(uow, task)
+    if not result.strip() and not upload_ids and result_document_id is None and not subs.ready:
+        raise Invalid("Cần nêu kết quả xử lý." if not subs.open else
+                      f"Cần nêu kết quả xử lý: còn {len(subs.open)} nhiệm vụ giao lại chưa hoàn thành.",
+                      field="result")
     if result_document_id is not None:
         await get_document(uow, actor, result_document_id)
     files = await _files(uow, actor, upload_ids)
-    task.status, task.progress, task.result = TaskStatus.DONE, 100, result.strip()
-    task.result_document_id, task.completed_at, task.updated_at = result_document_id, utcnow(), utcnow()
-    uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="complete", text=result.strip(), progress=100))
+    if result_document_id is None:
+        result_document_id = next((c.result_document_id for c, _ in subs.done if c.result_document_id), None)
+    text = "\n\n".join(x for x in (result.strip(), subs.text()) if x)
+    now = utcnow()
+    done_at = max((c.completed_at or now for c, _ in subs.done), default=now) if subs.ready else now
+    task.status, task.progress, task.result = TaskStatus.DONE, 100, text
+    task.result_document_id, task.completed_at, task.updated_at = result_document_id, done_at, now
+    uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="complete", text=text, progress=100))
     uow.session.add_all([TaskUpdate(task_id=task.id, user_id=actor.id, kind="file", blob_key=f.blob_key,
                                     filename=f.filename, content_type=f.content_type, size=f.size) for f in files])
+    uow.session.add_all([TaskUpdate(task_id=task.id, user_id=f.user_id, kind="file", blob_key=f.blob_key,
+                                    text="Kết quả của cấp dưới", filename=f.filename, content_type=f.content_type,
+                                    size=f.size) for f in subs.files])
     await uow.session.flush()
+    await _roll_up(uow, task)
     if task.document_id is not None:
         remaining = await uow.session.scalar(select(Task.id).where(
             Task.document_id == task.document_id, Task.parent_id.is_(None), Task.role == TaskRole.MAIN,
@@ -446,7 +666,8 @@ async def complete(uow: UnitOfWork, actor: User, task_id: int, *, result: str, u
                 search.keys_changed(uow, [doc.id])
                 await edxml.record_status(uow, actor, doc.id, "06")  # issue 9: edXML status back to the sender
     await audit.record(uow, actor, "task.complete", "task", task.id, result_document_id=result_document_id,
-                       files=[f.filename for f in files], on_time=deadline_state(task, _today()) == "on_time")
+                       files=[f.filename for f in files], on_time=deadline_state(task, _today()) == "on_time",
+                       sub_tasks=[c.id for c, _ in subs.done], sub_files=[f.filename for f in subs.files])
     uow.emit(f"user:{task.assigned_by}", "task.completed", task_id=task.id)
     if task.document_id is not None:
         uow.emit(f"document:{task.document_id}", "task.completed", task_id=task.id)
@@ -491,7 +712,7 @@ async def withdraw(uow: UnitOfWork, actor: User, task_id: int, reason: str) -> T
     below = await _withdraw_below(uow, task)
     task.status, task.updated_at = TaskStatus.WITHDRAWN, utcnow()
     uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="withdraw", text=reason.strip()))
-    await uow.session.flush()
+    await _roll_up(uow, task)
     await audit.record(uow, actor, "task.withdraw", "task", task.id, reason=reason.strip(),
                        also=[c.id for c in below])
     message = f"Nhiệm vụ «{task.title[:120]}» đã được thu hồi: {reason.strip()}"
@@ -528,11 +749,15 @@ async def reassign(uow: UnitOfWork, actor: User, task_id: int, assignee: Assigne
     if target == old:
         raise Invalid("Nhiệm vụ đang được giao cho người/đơn vị này.", field="assignee")
     await _check_target(uow, target)
+    allowed = await reassign_candidates(uow, actor, task)
+    if allowed is not None:
+        await _refuse_unless_candidate(uow, actor, allowed, target, "assignee",
+                                       "chủ trì" if task.role == TaskRole.MAIN else "phối hợp")
     below = await _withdraw_below(uow, task)
     task.assignee_user_id, task.assignee_unit_id = target.user_id, target.unit_id
     task.status, task.progress, task.updated_at = TaskStatus.OPEN, 0, utcnow()
     uow.session.add(TaskUpdate(task_id=task.id, user_id=actor.id, kind="reassign", text=reason.strip()))
-    await uow.session.flush()
+    await _roll_up(uow, task)
     await _grant(uow, task.document_id, Reason.ASSIGNED, target)
     await audit.record(uow, actor, "task.reassign", "task", task.id, reason=reason.strip(),
                        from_user_id=old.user_id, from_unit_id=old.unit_id, to_user_id=target.user_id,

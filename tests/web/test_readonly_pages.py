@@ -42,8 +42,8 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         doc, _ = await register_incoming(uow, org["vanthu"], blobs, **incoming_fields(
             1, summary="Công văn về việc triển khai chính quyền điện tử tại huyện Đông Triều"))
         await tasks.submit(uow, org["vanthu"], doc.id, org["lanhdao"].id)
-        _, (task,) = await tasks.direct(uow, org["lanhdao"], doc.id, text="Văn thư theo dõi",
-                                        main={"user_id": org["vanthu"].id})
+        _, (task,) = await tasks.direct(uow, org["lanhdao"], doc.id, text="Chuyên viên theo dõi",
+                                        main={"user_id": org["chuyenvien"].id})
         clerk = await identity.create_token(uow, None, org["vanthu"], "Trình duyệt thử")
         admin = await identity.create_token(uow, None, org["admin"], "Quản trị thử")
         await uow.commit()

@@ -196,7 +196,14 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
     task_objs = {t.id: t for t in (await uow.session.scalars(select(Task).where(Task.id.in_(task_ids))))} \
         if task_ids else {}
     can = {tid: _task_actions(user, task_objs[tid]) for tid in task_ids}
+    picks = {tid: await tasks.pass_down_candidates(uow, user, task_objs[tid]) for tid in task_ids
+             if can[tid]["pass_down"]}
+    ready = {tid: (await tasks.sub_results(uow, task_objs[tid])).ready for tid in task_ids if can[tid]["handle"]}
+    handover = {tid: await tasks.reassign_candidates(uow, user, task_objs[tid]) for tid in task_ids
+                if can[tid]["take_back"]}
     choices = await agency_choices(uow, user)
+    may_direct = user.has_role(Role.LEADER) and doc.direction == "in" and doc.status not in (Status.DONE,
+                                                                                              Status.VOIDED)
     my_dossiers = await dossiers.list_dossiers(uow, user, "open")
     job_by_att = {j.attachment_id: j for j in jobs}
     pending_to_me = any(s["to_user_id"] == user.id and s["status"] == "pending" for s in tree["submissions"])
@@ -207,9 +214,26 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
         "my_dossiers": my_dossiers, "pending_to_me": pending_to_me, "corrections": fixes,
         "form_doc_types": doctypes.FORM_ORDER,
         "may_submit": doc.direction == "in" and doc.status in (Status.REGISTERED, Status.SUBMITTED),
-        "may_direct": user.has_role(Role.LEADER) and doc.direction == "in"
-        and doc.status not in (Status.DONE, Status.VOIDED),
+        "may_direct": may_direct, "picks": picks, "ready": ready, "handover": handover,
+        "direction_groups": await tasks.direction_candidates(uow, user) if may_direct else [],
+        "handling_deadline": _handling_deadline(doc, flat, tree["directions"]),
+        "pdf_pages": [(a, n) for a in atts if a.is_pdf for n in range(1, (a.page_count or 1) + 1)][:PDF_PAGES_SHOWN],
     }
+
+
+PDF_PAGES_SHOWN = 30  # pages of the document shown beside the direction form
+
+
+def _handling_deadline(doc: Document, flat: list[dict[str, Any]], directions: list[dict[str, Any]]) -> Any:
+    """The document's deadline as it stands: its top-level main task's (moved by extensions), else
+    the last direction's, else the due date the clerk entered."""
+    for t in flat:
+        if t["parent_id"] is None and t["role"] == "main" and t["status"] != TaskStatus.WITHDRAWN and t["deadline"]:
+            return t["deadline"]
+    for d in reversed(directions):
+        if d["deadline"]:
+            return d["deadline"]
+    return doc.due_date
 
 
 def _task_actions(user: User, task: Task) -> dict[str, bool]:
@@ -377,9 +401,12 @@ async def _task_response(request: Request, task_id: int, *, error: str | None = 
                                    [task.assignee_unit_id])
         choices = await agency_choices(uow, user)
         can = _task_actions(user, task)
+        picks = await tasks.pass_down_candidates(uow, user, task) if can["pass_down"] else []
+        subs = await tasks.sub_results(uow, task)
+        handover = await tasks.reassign_candidates(uow, user, task) if can["take_back"] else None
     return render(request, "office/task.html", status_code=status, section="tasks", t=t, doc=doc, updates=ups,
                   ext=ext, children=[c.public(today()) for c in children], users=users, units=units,
-                  choices=choices, can=can, error=error, form=form or {},
+                  choices=choices, can=can, error=error, form=form or {}, picks=picks, subs=subs, handover=handover,
                   ok="Đã lưu." if request.query_params.get("ok") and request.method == "GET" else None)
 
 
