@@ -575,13 +575,23 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(state.message(), file=sys.stderr)
         return 3
     print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
-    uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
-                workers=args.workers if args.workers > 1 else None,
-                log_config=request_id.logging_config(settings.log_format, args.log_level),
-                proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
-                # live events are written by the hub itself, deflated once per event (web.ws_protocol)
-                ws_per_message_deflate=not args.no_ws_compression)
-    return 0
+    grace = settings.drain_grace if args.drain_grace is None else args.drain_grace
+    delay = settings.drain_delay if args.drain_delay is None else args.drain_delay
+    options: dict[str, Any] = dict(
+        factory=True, host=args.host, port=args.port, log_level=args.log_level,
+        log_config=request_id.logging_config(settings.log_format, args.log_level),
+        proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
+        # live events are written by the hub itself, deflated once per event (web.ws_protocol)
+        ws_per_message_deflate=not args.no_ws_compression,
+        timeout_graceful_shutdown=grace if grace > 0 else None)
+    if args.workers > 1:  # uvicorn's supervisor stops its workers itself (web.drain: no 503 delay)
+        uvicorn.run("web.app:create_app", workers=args.workers, **options)
+        return 0
+    from web.drain import DrainServer  # lazy: a command loads only what it uses
+
+    server = DrainServer(uvicorn.Config("web.app:create_app", **options), delay)
+    server.run()
+    return 0 if server.started else 3
 
 
 def _safe_url(url: str) -> str:
@@ -607,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ws-compression", action="store_true",
                    help="không nén WebSocket (permessage-deflate): tốn băng thông Wi-Fi hơn, "
                         "máy tính bảng đỡ phải giải nén (máy chủ chỉ nén mỗi sự kiện một lần)")
+    s.add_argument("--drain-delay", type=float, metavar="GIÂY",
+                   help="sau SIGTERM: /readyz trả 503 trong chừng ấy giây trước khi ngừng nhận kết nối "
+                        "(mặc định EOFFICE_DRAIN_DELAY, 5)")
+    s.add_argument("--drain-grace", type=float, metavar="GIÂY",
+                   help="thời gian chờ các yêu cầu đang chạy xong khi dừng (mặc định EOFFICE_DRAIN_GRACE, 30)")
     s.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="cập nhật lược đồ cơ sở dữ liệu").set_defaults(func=cmd_migrate)

@@ -24,14 +24,13 @@ from sqlalchemy import select
 import storage.models  # noqa: F401  (every table in Base.metadata)
 from eoffice import audit, demo
 from eoffice.org import User
-from meetings import attendance, lifecycle, meetings, voting
-from meetings.demo import CHAIR, MEMBERS, create_demo_meeting
 from storage import backup, keys
 from storage.blobs import BlobStore, open_blob_store
 from storage.blobs.s3 import S3BlobStore
 from storage.db import Base, Database
 from storage.migrate import migrate
 from tests.conftest import in_thread, scratch_pg_database
+from tests.ops_world import populate
 from tests.s3server import bucket_url, s3_client
 from web import cli
 
@@ -57,37 +56,6 @@ async def _target_db(db_url: str, tmp_path: Path) -> AsyncIterator[str]:
         return
     async with scratch_pg_database("eoffice_restore") as url:
         yield url
-
-
-async def populate(db: Database, blobs: BlobStore) -> dict[str, Any]:
-    """Demo organisation, registered documents with their PDFs and tasks, the demo meeting live with an open
-    poll and two votes; every step audited as the services do."""
-    async with db.uow() as uow:
-        await demo.load_demo(uow)
-        meeting = await create_demo_meeting(uow, blobs)
-        assert meeting is not None
-        await demo.load_demo_documents(uow, blobs)
-        await uow.commit()
-    async with db.uow() as uow:
-        users = {u.username: u for u in (await uow.session.scalars(select(User))).all()}
-        chair = users[CHAIR]
-        await lifecycle.start_meeting(uow, chair, meeting.id)
-        for name in (CHAIR, *MEMBERS):
-            seat = await meetings._seat_for(uow, meeting.id, users[name].id)
-            assert seat is not None
-            await attendance.check_in(uow, chair, seat.id)
-        poll = await voting.create_poll(uow, chair, meeting.id, title="Thông qua Đề án chuyển đổi số tỉnh "
-                                        "Quảng Ninh giai đoạn 2026-2030", method="yes_no_abstain")
-        await uow.commit()
-    async with db.uow() as uow:
-        await voting.open_poll(uow, chair, poll.id)
-        await uow.commit()
-    async with db.uow() as uow:
-        outcomes = await voting.cast_votes(uow, poll.id, [voting.CastRequest(users[CHAIR], "yes"),
-                                                          voting.CastRequest(users[MEMBERS[0]], "no")])
-        assert not any(isinstance(o, Exception) for o in outcomes), outcomes
-        await uow.commit()
-    return {"meeting_id": meeting.id, "poll_id": poll.id}
 
 
 async def everything(url: str) -> dict[str, list[tuple[Any, ...]]]:

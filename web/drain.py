@@ -1,0 +1,81 @@
+"""Graceful drain on SIGTERM (``eoffice serve``): a restart or scale-down loses no request and no vote.
+
+1. SIGTERM (or Ctrl-C): the process starts *draining*. ``/readyz`` answers 503 ``draining`` at once, so the load
+   balancer stops sending new requests here; requests still arriving are served as usual for
+   ``EOFFICE_DRAIN_DELAY`` seconds (default 5: a few health-check intervals).
+2. Then uvicorn's own shutdown: the listening socket is closed (new connections are refused), idle keep-alive
+   connections are closed, and every WebSocket is closed with code 1012 (*service restart*), which the pages'
+   live connection (``web/static/js/live.js``) and the video room (``video.js``) treat as "reconnect": with
+   their back-off they land on another server. Requests in flight get ``EOFFICE_DRAIN_GRACE`` seconds (default
+   30) to finish; any still running then are cancelled.
+3. The app's lifespan ends: the vote batcher (``meetings.polls_live.CastBatcher``) commits every cast it holds
+   before the database is closed (a cast is acknowledged only after its commit, and a cancelled request's cast
+   is shielded), then the workers, the hub and the broker stop and the process exits with status 0.
+
+A second SIGTERM or Ctrl-C skips the wait of step 1. The draining state is per process; with ``--workers N``
+uvicorn's supervisor stops the workers itself (step 2 and 3 with the grace period, without the 503 delay).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from types import FrameType
+
+import uvicorn
+
+log = logging.getLogger(__name__)
+
+RESTART_CODE = 1012  # what uvicorn closes WebSockets with at shutdown: "service restart", the clients reconnect
+
+
+class Drain:
+    """Whether this process is draining (``/readyz`` reads it)."""
+
+    def __init__(self) -> None:
+        self.started_at: float | None = None
+
+    @property
+    def draining(self) -> bool:
+        return self.started_at is not None
+
+    def start(self) -> None:
+        if self.started_at is None:
+            self.started_at = time.monotonic()
+
+    def elapsed(self) -> float:
+        return 0.0 if self.started_at is None else time.monotonic() - self.started_at
+
+
+DRAIN = Drain()  # one per process: it is the process that drains
+
+
+class DrainServer(uvicorn.Server):
+    """uvicorn's server with step 1 (module docstring) before its own graceful shutdown."""
+
+    def __init__(self, config: uvicorn.Config, delay: float) -> None:
+        super().__init__(config)
+        self.delay = max(0.0, delay)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if DRAIN.draining or self.delay == 0:  # a second signal: stop waiting
+            super().handle_exit(sig, frame)
+            return
+        DRAIN.start()
+        # not logged here: a signal handler must not take the logging lock the interrupted code may hold
+        self._drain_signal = sig
+
+    async def on_tick(self, counter: int) -> bool:
+        if await super().on_tick(counter):
+            return True
+        if not DRAIN.draining:
+            return False
+        if not getattr(self, "_drain_logged", False):
+            self._drain_logged = True
+            log.info("%s: draining: /readyz answers 503; new connections refused in %.1f s",
+                     signal.Signals(getattr(self, "_drain_signal", signal.SIGTERM)).name, self.delay)
+        return DRAIN.elapsed() >= self.delay
+
+
+__all__ = ["DRAIN", "RESTART_CODE", "Drain", "DrainServer"]
