@@ -334,3 +334,18 @@ async def test_backup_taken_while_writes_go_on_restores_consistently(db_url: str
         report = await restore_check(result.path, SECRET, scratch)
     assert report.ok, report.problems  # every referenced blob present, counts equal, the audit chain verifies
     await blobs.close()
+
+
+async def test_restore_migrates_a_backup_of_an_older_schema(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from storage.migrate import schema_state
+
+    old = f"sqlite+aiosqlite:///{tmp_path}/old/eoffice.db"
+    await asyncio.to_thread(migrate, old, "0020")  # a release before the newest migration
+    blobs_url = f"file://{tmp_path}/blobs"
+    archive = tmp_path / "cu.tar"
+    assert run_cli(monkeypatch, capsys, old, blobs_url, "backup", str(archive))[0] == 0
+    target = f"sqlite+aiosqlite:///{tmp_path}/new/eoffice.db"
+    code, out = run_cli(monkeypatch, capsys, target, f"file://{tmp_path}/new-blobs", "restore", str(archive))
+    assert code == 0 and "đã cập nhật lược đồ từ 0020" in out, out
+    assert (await schema_state(target)).up_to_date and not (await schema_state(old)).up_to_date
