@@ -1,6 +1,6 @@
 """Graceful drain on SIGTERM (``eoffice serve``): a restart or scale-down loses no request and no vote.
 
-1. SIGTERM (or Ctrl-C): the process starts *draining*. ``/readyz`` answers 503 ``draining`` at once, so the load
+1. SIGTERM: the process starts *draining*. ``/readyz`` answers 503 ``draining`` at once, so the load
    balancer stops sending new requests here; requests still arriving are served as usual for
    ``EOFFICE_DRAIN_DELAY`` seconds (default 5: a few health-check intervals).
 2. Then uvicorn's own shutdown: the listening socket is closed (new connections are refused), idle keep-alive
@@ -12,8 +12,9 @@
    before the database is closed (a cast is acknowledged only after its commit, and a cancelled request's cast
    is shielded), then the workers, the hub and the broker stop and the process exits with status 0.
 
-A second SIGTERM or Ctrl-C skips the wait of step 1. The draining state is per process; with ``--workers N``
-uvicorn's supervisor stops the workers itself (step 2 and 3 with the grace period, without the 503 delay).
+Ctrl-C (SIGINT: someone at a terminal, no load balancer to tell) and a second SIGTERM skip the wait of step 1.
+The draining state is per process; with ``--workers N`` uvicorn's supervisor stops the workers itself (steps 2
+and 3 with the grace period, without the 503 delay).
 """
 
 from __future__ import annotations
@@ -59,12 +60,13 @@ class DrainServer(uvicorn.Server):
         self.delay = max(0.0, delay)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if DRAIN.draining or self.delay == 0:  # a second signal: stop waiting
+        if DRAIN.draining or self.delay == 0 or sig != signal.SIGTERM:  # a second signal, Ctrl-C: no waiting
+            DRAIN.start()
             super().handle_exit(sig, frame)
+            if sig == signal.SIGTERM and sig in self._captured_signals:
+                self._captured_signals.remove(sig)  # a drained stop is a clean exit (0), not death by the signal
             return
-        DRAIN.start()
-        # not logged here: a signal handler must not take the logging lock the interrupted code may hold
-        self._drain_signal = sig
+        DRAIN.start()  # not logged here: a handler must not take the logging lock the interrupted code may hold
 
     async def on_tick(self, counter: int) -> bool:
         if await super().on_tick(counter):
@@ -74,7 +76,7 @@ class DrainServer(uvicorn.Server):
         if not getattr(self, "_drain_logged", False):
             self._drain_logged = True
             log.info("%s: draining: /readyz answers 503; new connections refused in %.1f s",
-                     signal.Signals(getattr(self, "_drain_signal", signal.SIGTERM)).name, self.delay)
+                     "SIGTERM", self.delay)
         return DRAIN.elapsed() >= self.delay
 
 
