@@ -36,6 +36,11 @@ async def restore_check(archive_file: Path, secret_key: str, scratch_url: str | 
     with tempfile.TemporaryDirectory(prefix="eoffice-restore-check-") as work:
         url = scratch_url if dialect == "postgresql" else f"sqlite+aiosqlite:///{work}/check.db"
         assert url is not None
+        # checked before anything is written, and only then emptied again: naming a database in use by mistake
+        # is refused and leaves it untouched
+        if not await backup.database_is_empty(url):
+            raise backup.BackupError(f"Cơ sở dữ liệu thử {make_url(url).render_as_string(hide_password=True)} "
+                                     "không trống: chọn một cơ sở dữ liệu trống cho việc kiểm tra.")
         store = open_blob_store(f"file://{work}/blobs")
         try:
             return await _check(archive_file, url, store, secret_key, progress)
@@ -49,9 +54,6 @@ async def _check(archive_file: Path, url: str, store: backup.BlobStore, secret_k
                  progress: backup.Progress) -> backup.CheckReport:
     from eoffice import audit
 
-    if not await backup.database_is_empty(url):
-        raise backup.BackupError(f"Cơ sở dữ liệu thử {make_url(url).render_as_string(hide_password=True)} "
-                                 "không trống: chọn một cơ sở dữ liệu trống cho việc kiểm tra.")
     result = await backup.restore(archive_file, url, store, migrate_to_head=False, progress=progress)
     manifest = result.manifest
     problems = backup.compare_counts(manifest["counts"], result.counts)

@@ -196,6 +196,10 @@ async def test_restore_check_passes_then_names_a_flipped_byte_and_a_cut_archive(
             scratch = ["--scratch-db", await stack.enter_async_context(scratch_pg_database("eoffice_check"))]
             code, out = run_cli(monkeypatch, capsys, db_url, blobs_url, "restore-check", str(archive))
             assert code == 1 and "--scratch-db" in out  # a PostgreSQL dump needs a scratch database named
+            before = await everything(db_url)
+            code, out = run_cli(monkeypatch, capsys, db_url, blobs_url, "restore-check", str(archive),
+                                "--scratch-db", db_url)  # the live database named by mistake: refused, untouched
+            assert code == 1 and "không trống" in out and await everything(db_url) == before
         code, out = run_cli(monkeypatch, capsys, db_url, blobs_url, "restore-check", str(archive), *scratch)
         assert code == 0, out
         assert "mọi kiểm tra đều khớp" in out and "chuỗi băm khớp" in out
