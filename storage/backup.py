@@ -45,6 +45,7 @@ from typing import IO, Any
 from sqlalchemy.engine import URL, make_url
 
 from storage.blobs import BlobStore, is_key
+from storage.errors import NotFound
 from storage.private_files import FILE_MODE, create_private_file, private_dir
 
 FORMAT = "eoffice-backup"
@@ -344,10 +345,7 @@ async def backup(database_url: str, store: BlobStore, target: Path, *, secret_ke
                         try:
                             blob = await store.stat(key)
                             sha, size = await _spool_blob(store, key, spool)
-                        except Exception as exc:  # deleted meanwhile (an unattached upload cleaned up)
-                            from storage.errors import NotFound
-                            if not isinstance(exc, NotFound):
-                                raise
+                        except NotFound:  # deleted meanwhile (an unattached upload cleaned up)
                             if key in refs:
                                 missing.append(key)
                             show(i)

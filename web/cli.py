@@ -527,12 +527,36 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
               f"{sum(result.counts.values())} dòng, {result.blobs} tệp"
               + (f"; đã cập nhật lược đồ từ {', '.join(m['alembic_revision'])}." if result.migrated else "."))
         if result.secret_key and result.secret_key != settings.secret_key:
-            print("Bản sao lưu có khóa bí mật khác khóa của máy này: đặt nó làm khóa của máy chủ (EOFFICE_SECRET_KEY "
-                  "hoặc tệp secret_key trong EOFFICE_KEY_DIR) trước khi khởi động, nếu không nhật ký hệ thống "
-                  "không kiểm tra được.", file=sys.stderr)
+            if args.install_keys and settings.key_dir:
+                kept = _install_secret(Path(settings.key_dir), result.secret_key)
+                print(f"Đã đặt khóa bí mật trong bản sao lưu làm khóa của máy chủ ({settings.key_dir}/secret_key); "
+                      f"khóa cũ được giữ ở {kept}.")
+            else:
+                print("Bản sao lưu có khóa bí mật khác khóa của máy này: đặt nó làm khóa của máy chủ (chạy lại "
+                      "với --install-keys, hoặc đặt EOFFICE_SECRET_KEY bằng nội dung keys/secret_key trong bản "
+                      "sao lưu) trước khi khởi động, nếu không nhật ký hệ thống không kiểm tra được và phiếu kín "
+                      "đang mở không kiểm được.", file=sys.stderr)
+        elif args.install_keys and not result.secret_key:
+            print("Bản sao lưu không chứa khóa bí mật (tạo bằng «eoffice backup --include-keys»): khóa hiện có "
+                  "được giữ nguyên.", file=sys.stderr)
         return 0
 
     return asyncio.run(run())
+
+
+def _install_secret(directory: Path, secret: str) -> Path:
+    """The archive's secret as the key directory's ``secret_key``; the old file kept beside it (0600)."""
+    import datetime as dt  # lazy: a command loads only what it uses
+
+    from storage.private_files import create_private_file, private_dir  # lazy: a command loads only what it uses
+
+    private_dir(directory)
+    path = directory / "secret_key"
+    kept = directory / f"secret_key.before-restore-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+    if path.exists():
+        os.replace(path, kept)
+    create_private_file(path, secret.encode())
+    return kept
 
 
 def cmd_restore_check(settings: Settings, args: argparse.Namespace) -> int:
@@ -699,6 +723,9 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("archive", metavar="TỆP_SAO_LƯU")
     rs.add_argument("--force", action="store_true",
                     help="khôi phục cả khi nơi nhận đã có dữ liệu: XÓA cơ sở dữ liệu hiện có")
+    rs.add_argument("--install-keys", action="store_true",
+                    help="bản sao lưu có khóa bí mật (--include-keys): đặt nó làm khóa của máy chủ "
+                         "(tệp secret_key trong EOFFICE_KEY_DIR; khóa cũ được giữ lại bên cạnh)")
     rs.set_defaults(func=cmd_restore)
     rc = sub.add_parser("restore-check", help="thử khôi phục vào nơi tạm và kiểm tra bản sao lưu")
     rc.add_argument("archive", metavar="TỆP_SAO_LƯU")

@@ -268,6 +268,21 @@ async def test_restore_refuses_a_non_empty_target_unless_forced(
         assert code == 0, out
         assert await everything(target_url) == before
 
+    # a new server with a key of its own: --install-keys puts the archive's key in place, keeping the old one
+    key_dir = tmp_path / "keys"
+    monkeypatch.setenv("EOFFICE_KEY_DIR", str(key_dir))
+    monkeypatch.delenv("EOFFICE_SECRET_KEY")
+    keys.load_secret_key(tmp_path / "var")  # the new server's own, generated at its first start
+    own = (key_dir / "secret_key").read_text()
+    async with _target_db(db_url, tmp_path / "moi") as target_url:
+        capsys.readouterr()
+        monkeypatch.setenv("EOFFICE_DATABASE_URL", target_url)
+        monkeypatch.setenv("EOFFICE_BLOB_URL", f"file://{tmp_path}/moi-blobs")
+        assert in_thread(cli.main, ["restore", "--install-keys", str(archive)]) == 0, capsys.readouterr()
+        assert (key_dir / "secret_key").read_text() == SECRET
+        (kept,) = key_dir.glob("secret_key.before-restore-*")
+        assert kept.read_text() == own and stat.S_IMODE((key_dir / "secret_key").stat().st_mode) == 0o600
+
 
 async def test_a_failed_backup_leaves_no_archive(db_url: str, tmp_path: Path) -> None:
     keys.register(db_url, SECRET)
