@@ -500,8 +500,10 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
             print("CẢNH BÁO: bản sao lưu này chứa khóa bí mật của máy chủ: cất nó như cất khóa, "
                   "không để cạnh các bản sao lưu khác.", file=sys.stderr)
         else:
-            where = settings.key_dir or "biến EOFFICE_SECRET_KEY"
-            print(f"Khóa bí mật KHÔNG có trong bản sao lưu: sao lưu riêng {where} (xem README).")
+            where = (f"tệp {settings.key_dir}/secret_key" if settings.key_dir
+                     else "giá trị của biến EOFFICE_SECRET_KEY")
+            print(f"Khóa bí mật KHÔNG có trong bản sao lưu: hãy cất riêng {where}, không để cạnh bản sao lưu "
+                  "(xem README, «Sao lưu và khôi phục»).")
         return 0
 
     return asyncio.run(run())
