@@ -1,8 +1,9 @@
 """Graceful drain on SIGTERM (``eoffice serve``): a restart or scale-down loses no request and no vote.
 
 1. SIGTERM: the process starts *draining*. ``/readyz`` answers 503 ``draining`` at once, so the load
-   balancer stops sending new requests here; requests still arriving are served as usual for
-   ``EOFFICE_DRAIN_DELAY`` seconds (default 5: a few health-check intervals).
+   balancer stops sending new requests here; requests still arriving are served for ``EOFFICE_DRAIN_DELAY``
+   seconds (default 5: a few health-check intervals), each answer with ``Connection: close`` so keep-alive
+   clients reconnect through the load balancer.
 2. Then uvicorn's own shutdown: the listening socket is closed (new connections are refused), idle keep-alive
    connections are closed, and every WebSocket is closed with code 1012 (*service restart*), which the pages'
    live connection (``web/static/js/live.js``) and the video room (``video.js``) treat as "reconnect": with
@@ -25,6 +26,7 @@ import time
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,27 @@ class Drain:
 
 
 DRAIN = Drain()  # one per process: it is the process that drains
+
+
+class CloseWhileDraining:
+    """ASGI middleware: while draining, every HTTP answer says ``Connection: close``, so a client or proxy holding a
+    keep-alive connection opens its next one where the load balancer now sends it, not here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and DRAIN.draining:
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
 
 
 class DrainServer(uvicorn.Server):
@@ -80,4 +103,4 @@ class DrainServer(uvicorn.Server):
         return DRAIN.elapsed() >= self.delay
 
 
-__all__ = ["DRAIN", "RESTART_CODE", "Drain", "DrainServer"]
+__all__ = ["DRAIN", "RESTART_CODE", "CloseWhileDraining", "Drain", "DrainServer"]

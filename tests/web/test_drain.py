@@ -166,7 +166,7 @@ async def test_sigterm_drains_readyz_503_in_flight_vote_answered_and_kept(tmp_pa
 
 
 async def test_readyz_is_503_while_draining(tmp_path: Path) -> None:
-    """In process: the draining flag alone turns /readyz to 503, with the reason."""
+    """In process: the draining flag alone turns /readyz to 503, with the reason; answers end keep-alive."""
     from starlette.testclient import TestClient
 
     from storage.settings import Settings
@@ -177,15 +177,19 @@ async def test_readyz_is_503_while_draining(tmp_path: Path) -> None:
     await asyncio.to_thread(migrate, url)
     app = create_app(Settings(database_url=url, blob_url=f"file://{tmp_path}/blobs", secret_key=SECRET))
 
-    def run() -> tuple[int, int, dict[str, object]]:
+    def run() -> tuple[int, int, dict[str, object], str, str]:
         with TestClient(app) as client:
-            before = client.get("/readyz").status_code
+            before = client.get("/readyz")
             DRAIN.start()
             try:
                 during = client.get("/readyz")
+                page = client.get("/livez")  # still served, and the keep-alive connection is ended
             finally:
                 DRAIN.started_at = None
-            return before, during.status_code, during.json()
+            assert page.status_code == 200
+            return (before.status_code, during.status_code, during.json(), before.headers.get("connection", ""),
+                    page.headers.get("connection", ""))
 
-    before, during, data = await asyncio.to_thread(run)
+    before, during, data, kept, closed = await asyncio.to_thread(run)
     assert before == 200 and during == 503 and data["status"] == "draining" and "đang dừng" in str(data["message"])
+    assert kept != "close" and closed == "close"
