@@ -183,6 +183,14 @@ class CastBatcher:
         self._task.ensure(self._run)
         return await asyncio.shield(fut)
 
+    async def drain(self) -> None:
+        """Wait until every queued cast is committed (or refused) and answered: the server's shutdown calls it
+        before closing the database, so no vote a tablet was told about, or is about to be, is lost."""
+        while self._queue or self._task.running:
+            await self._task.wait()
+            if self._queue:  # queued after the task's last look: run them now
+                self._task.ensure(self._run)
+
     async def _run(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]

@@ -25,6 +25,11 @@ class BackgroundTask:
         self._task = asyncio.get_running_loop().create_task(run(), name=self.name)
         return True
 
+    async def wait(self) -> None:
+        """Wait until the task has finished on its own (not cancelled); at once when it is not running."""
+        while (task := self._task) is not None and not task.done():
+            await asyncio.wait({task})  # its outcome is its own business; our own cancellation still propagates
+
     async def stop(self) -> None:
         """Cancel the task and wait until it has finished (its own cleanup included)."""
         task, self._task = self._task, None

@@ -79,6 +79,10 @@ class Settings:
     upload_keep_hours: float = 24.0  # an upload never attached is removed after this long; 0: kept
     metrics_token: str = field(default="", repr=False)  # web.metrics: bearer token for /metrics ("" = loopback only)
     log_format: str = "text"  # web.request_id: "json" for one JSON object per log line (eoffice serve)
+    # web.drain: after SIGTERM, /readyz answers 503 for drain_delay seconds while requests are still taken (the
+    # load balancer notices), then new connections are refused and in-flight ones get drain_grace seconds
+    drain_delay: float = 5.0
+    drain_grace: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -105,5 +109,7 @@ class Settings:
             upload_keep_hours=float(env.get("EOFFICE_UPLOAD_KEEP_HOURS", 24)),
             metrics_token=env.get("EOFFICE_METRICS_TOKEN", ""),
             log_format=env.get("EOFFICE_LOG_FORMAT", "text").strip().lower() or "text",
+            drain_delay=float(env.get("EOFFICE_DRAIN_DELAY", 5)),
+            drain_grace=float(env.get("EOFFICE_DRAIN_GRACE", 30)),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

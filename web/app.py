@@ -23,6 +23,7 @@ from storage.settings import Settings
 from web import metrics, templating
 from web.auth import AuthMiddleware
 from web.db_unavailable import DatabaseUnavailable
+from web.drain import CloseWhileDraining
 from web.errors import EXCEPTION_HANDLERS
 from web.file_response import FilesOriginGuard
 from web.gc_policy import GcPolicy
@@ -113,7 +114,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # FilesOriginGuard keeps the separate files origin, when configured, to file answers (web.file_response)
         # MetricsMiddleware outermost: every answer is counted, refusals and errors included (web.metrics)
         # RequestId first of all: every log line of a request carries its id (web.request_id)
-        middleware=[Middleware(RequestId), Middleware(MetricsMiddleware), Middleware(SecurityHeaders),
+        # CloseWhileDraining: after SIGTERM every answer ends its keep-alive connection (web.drain)
+        middleware=[Middleware(RequestId), Middleware(CloseWhileDraining), Middleware(MetricsMiddleware),
+                    Middleware(SecurityHeaders),
                     Middleware(FilesOriginGuard, settings=settings),
                     Middleware(GZipMiddleware, minimum_size=2048),
                     # outside AuthMiddleware (it reads sessions): a lost database is a 503, a lost connection a retry

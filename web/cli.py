@@ -1,5 +1,6 @@
 """The `eoffice` command: serve, migrate, demo, user add|passwd|deactivate|activate|list, org import,
-token create|list|revoke, audit verify|anchor, uploads clean, edxml import/export."""
+token create|list|revoke, audit verify|anchor, uploads clean, edxml import/export, backup, restore,
+restore-check."""
 
 from __future__ import annotations
 
@@ -469,6 +470,118 @@ def cmd_uploads_clean(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, run))
 
 
+# ---- backup and restore (issue 17) -------------------------------------------------------------
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """Database + blobs (+ the secret with --include-keys) into one archive, while the server runs."""
+    from storage import backup  # lazy: a command loads only what it uses
+    from storage.blobs import open_blob_store  # lazy: a command loads only what it uses
+    from storage.private_files import private_dir  # lazy: a command loads only what it uses
+
+    if args.target.endswith(os.sep):  # a directory named as one: created (0700) if missing
+        private_dir(args.target)
+
+    async def run() -> int:
+        blobs = open_blob_store(settings.blob_url)
+        try:
+            result = await backup.backup(settings.database_url, blobs, Path(args.target),
+                                         secret_key=settings.secret_key if args.include_keys else None,
+                                         progress=_progress)
+        except backup.BackupError as exc:
+            print(f"Lỗi: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            await blobs.close()
+        m = result.manifest
+        print(f"Đã sao lưu vào {result.path}: cơ sở dữ liệu {m['dialect']} (lược đồ "
+              f"{', '.join(m['alembic_revision']) or '—'}, {sum(m['counts'].values())} dòng), "
+              f"{m['blobs']['count']} tệp ({m['blobs']['bytes']} byte).")
+        if args.include_keys:
+            print("CẢNH BÁO: bản sao lưu này chứa khóa bí mật của máy chủ: cất nó như cất khóa, "
+                  "không để cạnh các bản sao lưu khác.", file=sys.stderr)
+        else:
+            where = (f"tệp {settings.key_dir}/secret_key" if settings.key_dir
+                     else "giá trị của biến EOFFICE_SECRET_KEY")
+            print(f"Khóa bí mật KHÔNG có trong bản sao lưu: hãy cất riêng {where}, không để cạnh bản sao lưu "
+                  "(xem README, «Sao lưu và khôi phục»).")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """An archive into an empty database and blob store, then migrated when it is older than this code."""
+    from storage import backup  # lazy: a command loads only what it uses
+    from storage.blobs import open_blob_store  # lazy: a command loads only what it uses
+
+    async def run() -> int:
+        blobs = open_blob_store(settings.blob_url)
+        try:
+            result = await backup.restore(Path(args.archive), settings.database_url, blobs, force=args.force,
+                                          progress=_progress)
+        except backup.BackupError as exc:
+            print(f"Lỗi: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            await blobs.close()
+        m = result.manifest
+        print(f"Đã khôi phục {args.archive} vào {_safe_url(settings.database_url)}: "
+              f"{sum(result.counts.values())} dòng, {result.blobs} tệp"
+              + (f"; đã cập nhật lược đồ từ {', '.join(m['alembic_revision'])}." if result.migrated else "."))
+        if result.secret_key and result.secret_key != settings.secret_key:
+            if args.install_keys and settings.key_dir:
+                kept = _install_secret(Path(settings.key_dir), result.secret_key)
+                print(f"Đã đặt khóa bí mật trong bản sao lưu làm khóa của máy chủ ({settings.key_dir}/secret_key); "
+                      f"khóa cũ được giữ ở {kept}.")
+            else:
+                print("Bản sao lưu có khóa bí mật khác khóa của máy này: đặt nó làm khóa của máy chủ (chạy lại "
+                      "với --install-keys, hoặc đặt EOFFICE_SECRET_KEY bằng nội dung keys/secret_key trong bản "
+                      "sao lưu) trước khi khởi động, nếu không nhật ký hệ thống không kiểm tra được và phiếu kín "
+                      "đang mở không kiểm được.", file=sys.stderr)
+        elif args.install_keys and not result.secret_key:
+            print("Bản sao lưu không chứa khóa bí mật (tạo bằng «eoffice backup --include-keys»): khóa hiện có "
+                  "được giữ nguyên.", file=sys.stderr)
+        return 0
+
+    return asyncio.run(run())
+
+
+def _install_secret(directory: Path, secret: str) -> Path:
+    """The archive's secret as the key directory's ``secret_key``; the old file kept beside it (0600)."""
+    import datetime as dt  # lazy: a command loads only what it uses
+
+    from storage.private_files import create_private_file, private_dir  # lazy: a command loads only what it uses
+
+    private_dir(directory)
+    path = directory / "secret_key"
+    kept = directory / f"secret_key.before-restore-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+    if path.exists():
+        os.replace(path, kept)
+    create_private_file(path, secret.encode())
+    return kept
+
+
+def cmd_restore_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Restore into a scratch place and verify checksums, blobs, row counts and the audit chain."""
+    from eoffice.restore_check import restore_check  # lazy: a command loads only what it uses
+    from storage import backup  # lazy: a command loads only what it uses
+
+    try:
+        report = asyncio.run(restore_check(Path(args.archive), settings.secret_key, args.scratch_db,
+                                           progress=_progress))
+    except backup.BackupError as exc:
+        print(f"BẢN SAO LƯU KHÔNG DÙNG ĐƯỢC: {exc.message}", file=sys.stderr)
+        return 1
+    for line in report.lines:
+        print(line)
+    if report.ok:
+        print("Kết quả: bản sao lưu khôi phục được, mọi kiểm tra đều khớp.")
+        return 0
+    for problem in report.problems:
+        print(f"SAI: {problem}", file=sys.stderr)
+    return 1
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # lazy: a command loads only what it uses
 
@@ -488,13 +601,23 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(state.message(), file=sys.stderr)
         return 3
     print(f"Phục vụ tại http://{args.host}:{args.port}", flush=True)
-    uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
-                workers=args.workers if args.workers > 1 else None,
-                log_config=request_id.logging_config(settings.log_format, args.log_level),
-                proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
-                # live events are written by the hub itself, deflated once per event (web.ws_protocol)
-                ws_per_message_deflate=not args.no_ws_compression)
-    return 0
+    grace = settings.drain_grace if args.drain_grace is None else args.drain_grace
+    delay = settings.drain_delay if args.drain_delay is None else args.drain_delay
+    options: dict[str, Any] = dict(
+        factory=True, host=args.host, port=args.port, log_level=args.log_level,
+        log_config=request_id.logging_config(settings.log_format, args.log_level),
+        proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
+        # live events are written by the hub itself, deflated once per event (web.ws_protocol)
+        ws_per_message_deflate=not args.no_ws_compression,
+        timeout_graceful_shutdown=grace if grace > 0 else None)
+    if args.workers > 1:  # uvicorn's supervisor stops its workers itself (web.drain: no 503 delay)
+        uvicorn.run("web.app:create_app", workers=args.workers, **options)
+        return 0
+    from web.drain import DrainServer  # lazy: a command loads only what it uses
+
+    server = DrainServer(uvicorn.Config("web.app:create_app", **options), delay)
+    server.run()
+    return 0 if server.started else 3
 
 
 def _safe_url(url: str) -> str:
@@ -520,6 +643,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ws-compression", action="store_true",
                    help="không nén WebSocket (permessage-deflate): tốn băng thông Wi-Fi hơn, "
                         "máy tính bảng đỡ phải giải nén (máy chủ chỉ nén mỗi sự kiện một lần)")
+    s.add_argument("--drain-delay", type=float, metavar="GIÂY",
+                   help="sau SIGTERM: /readyz trả 503 trong chừng ấy giây trước khi ngừng nhận kết nối "
+                        "(mặc định EOFFICE_DRAIN_DELAY, 5)")
+    s.add_argument("--drain-grace", type=float, metavar="GIÂY",
+                   help="thời gian chờ các yêu cầu đang chạy xong khi dừng (mặc định EOFFICE_DRAIN_GRACE, 30)")
     s.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="cập nhật lược đồ cơ sở dữ liệu").set_defaults(func=cmd_migrate)
@@ -586,6 +714,26 @@ def build_parser() -> argparse.ArgumentParser:
     an = aud.add_parser("anchor", help="xuất đầu chuỗi nhật ký (số, mã băm, thời điểm) để lưu ở nơi khác")
     an.add_argument("-o", "--output", metavar="FILE", help="ghi vào tệp (mặc định: in ra màn hình)")
     an.set_defaults(func=cmd_audit_anchor)
+
+    bk = sub.add_parser("backup", help="sao lưu cơ sở dữ liệu và tệp lưu trữ (khi máy chủ đang chạy)")
+    bk.add_argument("target", metavar="TỆP_HOẶC_THƯ_MỤC",
+                    help="tệp .tar sẽ tạo, hoặc thư mục để đặt eoffice-backup-<thời điểm>.tar")
+    bk.add_argument("--include-keys", action="store_true",
+                    help="kèm khóa bí mật của máy chủ (khóa nhật ký, khóa phiếu kín) -- mặc định KHÔNG kèm")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="khôi phục một bản sao lưu vào cơ sở dữ liệu và kho tệp trống")
+    rs.add_argument("archive", metavar="TỆP_SAO_LƯU")
+    rs.add_argument("--force", action="store_true",
+                    help="khôi phục cả khi nơi nhận đã có dữ liệu: XÓA cơ sở dữ liệu hiện có")
+    rs.add_argument("--install-keys", action="store_true",
+                    help="bản sao lưu có khóa bí mật (--include-keys): đặt nó làm khóa của máy chủ "
+                         "(tệp secret_key trong EOFFICE_KEY_DIR; khóa cũ được giữ lại bên cạnh)")
+    rs.set_defaults(func=cmd_restore)
+    rc = sub.add_parser("restore-check", help="thử khôi phục vào nơi tạm và kiểm tra bản sao lưu")
+    rc.add_argument("archive", metavar="TỆP_SAO_LƯU")
+    rc.add_argument("--scratch-db", metavar="URL",
+                    help="bản sao lưu PostgreSQL: một cơ sở dữ liệu trống để thử (bị xóa trắng sau khi kiểm tra)")
+    rc.set_defaults(func=cmd_restore_check)
 
     ed = sub.add_parser("edxml", help="trao đổi văn bản điện tử edXML").add_subparsers(dest="edxml_command",
                                                                                          required=True)

@@ -55,6 +55,7 @@ class Workers:
             log.info("re-queued %d unfinished ingest jobs", count)
 
     async def stop(self) -> None:
+        await self.cast_batcher.drain()  # votes queued by requests that just finished (or were cut off) are committed
         for periodic in (self.upload_cleaner, self.digest_scheduler):
             if periodic is not None:
                 await periodic.stop()

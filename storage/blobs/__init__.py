@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_READ_LIMIT",
     "BlobInfo",
     "BlobStore",
+    "is_key",
     "open_blob_store",
     "too_large",
     "validate_key",
@@ -62,6 +63,11 @@ def validate_key(key: str) -> str:
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise Invalid("Mã tệp không hợp lệ.", key=str(key)[:80])
     return key
+
+
+def is_key(name: str) -> bool:
+    """A blob key's spelling (64 lowercase hex characters)."""
+    return bool(_KEY.fullmatch(name))
 
 
 def clean_content_type(content_type: str | None) -> str:
@@ -196,6 +202,11 @@ class BlobStore(abc.ABC):
         (an S3 store, or no such blob). Blocking but cheap: one stat."""
         validate_key(key)
         return None
+
+    def keys(self) -> AsyncIterator[str]:
+        """Every blob's key, in no particular order (a backup copies them all: ``storage.backup``). Blobs
+        being uploaded are not listed (they have no key yet); one put while listing may or may not be."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its blobs")
 
     @abc.abstractmethod
     async def check(self) -> None:

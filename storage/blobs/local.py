@@ -31,6 +31,7 @@ from storage.blobs import (
     BlobInfo,
     BlobStore,
     clean_content_type,
+    is_key,
     not_found,
     spool,
     validate_key,
@@ -165,6 +166,24 @@ class LocalBlobStore(BlobStore):
             final.with_name(key + ".type").unlink(missing_ok=True)
 
         await anyio.to_thread.run_sync(delete)
+
+    async def keys(self) -> AsyncIterator[str]:
+        def listing() -> list[str]:
+            found: list[str] = []
+            if not self.root.is_dir():
+                return found
+            for first in os.scandir(self.root):
+                if len(first.name) != 2 or not first.is_dir():  # tmp/ and anything else that is no fan-out
+                    continue
+                for second in os.scandir(first.path):
+                    if len(second.name) != 2 or not second.is_dir():
+                        continue
+                    found.extend(f.name for f in os.scandir(second.path)
+                                 if len(f.name) == 64 and is_key(f.name) and f.is_file())
+            return found
+
+        for key in await anyio.to_thread.run_sync(listing):
+            yield key
 
     async def check(self) -> None:
         def check() -> None:

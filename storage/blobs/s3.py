@@ -41,6 +41,7 @@ from storage.blobs import (
     BlobInfo,
     BlobStore,
     clean_content_type,
+    is_key,
     not_found,
     spool,
     validate_key,
@@ -192,6 +193,16 @@ class S3BlobStore(BlobStore):
         """A GET URL signed for ``expires`` (at most 7 days); NotFound if the blob is missing."""
         await self.stat(key)
         return await self._call(self._meta.presigned_get_object, self.bucket, key, expires=expires)
+
+    async def keys(self) -> AsyncIterator[str]:
+        def listing() -> list[str]:
+            if not self._meta.bucket_exists(self.bucket):
+                return []
+            names = (str(o.object_name) for o in self._client.list_objects(self.bucket, recursive=True))
+            return [n for n in names if is_key(n)]
+
+        for key in await self._call(listing):
+            yield key
 
     async def check(self) -> None:
         self._bucket_ready = False  # a health check really asks the server

@@ -111,6 +111,7 @@ def server_env(var_dir: Path) -> dict[str, str]:
         EOFFICE_BLOB_URL=f"file://{var_dir}/blobs",
         EOFFICE_BROKER_URL="memory://",
         EOFFICE_SECRET_KEY=secrets.token_urlsafe(32),
+        EOFFICE_DRAIN_DELAY="0",  # no load balancer to tell: stop at once on SIGTERM (web.drain)
         PYTHONUNBUFFERED="1",
         PYTHONIOENCODING="utf-8",
     )

@@ -496,6 +496,28 @@ async def test_batched_casts_each_get_their_own_answer(world: World) -> None:
     assert actions.count("poll.vote") == 12 and actions.count("poll.vote.refused") == 3
 
 
+async def test_drain_commits_casts_whose_requests_were_cut_off(world: World) -> None:
+    """Shutdown (web.services.Workers.stop) drains the batcher: casts whose request tasks the server cancelled
+    at the end of its grace period are still committed before the database is closed."""
+    from meetings.polls_live import CastBatcher
+
+    m, users = await crowd(world, 6)
+    poll_id = await new_poll(world, m, quorum_rule="none")
+    await open_(world, poll_id)
+    batcher = CastBatcher(world.db)
+    requests = [asyncio.create_task(batcher.submit(poll_id, voting.CastRequest(u, "yes"))) for u in users]
+    await asyncio.sleep(0)  # every request has queued its cast
+    for r in requests:
+        r.cancel()
+    await batcher.drain()
+    outcomes = await asyncio.gather(*requests, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)  # no caller is left to be answered
+    async with world.db.uow() as uow:
+        poll = await uow.session.get(Poll, poll_id)
+        assert poll is not None and poll.votes_cast == 6
+    await batcher.drain()  # nothing queued: returns at once
+
+
 async def test_batched_vote_changes_and_closed_polls(world: World) -> None:
     from meetings.polls_live import CastBatcher
 

@@ -347,3 +347,13 @@ async def test_local_path_is_the_file_for_a_local_store_and_none_for_s3(blob_sto
     assert blob_store.local_path(info.key) is None  # no blob, no file
     with pytest.raises(Invalid):
         blob_store.local_path("../../etc/passwd")
+
+
+async def test_keys_lists_every_blob_and_nothing_else(blob_store: BlobStore, spool_dir: Path) -> None:
+    """What a backup copies (``storage.backup``): every stored blob once; no temp files or type sidecars."""
+    assert [k async for k in blob_store.keys()] == []  # a new store (an S3 bucket not even created yet)
+    first = await blob_store.put_bytes("Quyết định số 15/QĐ-UBND".encode(), content_type="application/pdf")
+    second = await blob_store.put_bytes("Tờ trình số 8/TTr-STTTT".encode())
+    await blob_store.put_bytes("Quyết định số 15/QĐ-UBND".encode())  # the same content: still one blob
+    assert sorted([k async for k in blob_store.keys()]) == sorted([first.key, second.key]) == await stored_keys(
+        blob_store)

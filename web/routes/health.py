@@ -6,6 +6,7 @@
   S3 (blob store) failures are reported with their details and how long they have lasted, with status
   ``degraded`` and 200: the server still works without them (live events fall back to the database log, most
   pages need no file), so a short blip of either does not take every process out of the load balancer.
+  While the process drains after SIGTERM (``web.drain``) it answers 503 ``draining``.
 - ``/healthz``: every dependency must answer (200 ``ok``, else 503 ``unavailable``), as before.
 """
 
@@ -21,6 +22,8 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from web.drain import DRAIN
 
 CHECK_TIMEOUT = 5.0
 READY_TIMEOUT = 2.0  # /readyz answers within about this long even when a dependency hangs
@@ -79,7 +82,12 @@ def _failing_since(request: Request, name: str, ok: bool) -> float | None:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready for traffic: 503 only when the database is down; broker/blob trouble is ``degraded``."""
+    """Ready for traffic: 503 only when the database is down or the process is draining (``web.drain``);
+    broker/blob trouble is ``degraded``."""
+    if DRAIN.draining:  # stopping: send new requests elsewhere, this one is still answered
+        return JSONResponse({"status": "draining", "message": "Máy chủ đang dừng: hãy gửi yêu cầu tới máy chủ khác.",
+                             "draining_for_s": round(DRAIN.elapsed(), 1)}, status_code=503,
+                            headers={**NO_STORE, "Retry-After": "5"})
     state = request.app.state
     checks = dict(
         await asyncio.gather(
