@@ -82,13 +82,21 @@ class RequestId:
         request_id.reset(token)
 
 
+_SECRET_QUERY = re.compile(r"([?&](?:token|access_token|csrf)=)[^&\s\"']+", re.IGNORECASE)
+
+
+def redact(line: str) -> str:
+    """Secrets carried in a URL's query (the WebSocket's ``?token=`` bearer) never reach the log."""
+    return _SECRET_QUERY.sub(r"\1***", line)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
             "request_id": getattr(record, "request_id", "-"),
         }
         if record.exc_info:
@@ -108,7 +116,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "request_id"):
             record.request_id = "-"
-        return super().format(record)
+        return redact(super().format(record))
 
 
 def logging_config(fmt: str, level: str = "info") -> dict[str, Any]:
