@@ -15,12 +15,14 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
+from eoffice import audit
 from storage import backup, keys
 from storage.blobs import open_blob_store
 from storage.db import Database
-from storage.migrate import migrate
+from storage.migrate import alembic_config, migrate
 
 
 async def restore_check(archive_file: Path, secret_key: str, scratch_url: str | None = None,
@@ -52,8 +54,6 @@ async def restore_check(archive_file: Path, secret_key: str, scratch_url: str | 
 
 async def _check(archive_file: Path, url: str, store: backup.BlobStore, secret_key: str,
                  progress: backup.Progress) -> backup.CheckReport:
-    from eoffice import audit
-
     result = await backup.restore(archive_file, url, store, migrate_to_head=False, progress=progress)
     manifest = result.manifest
     problems = backup.compare_counts(manifest["counts"], result.counts)
@@ -90,9 +90,6 @@ async def _check(archive_file: Path, url: str, store: backup.BlobStore, secret_k
 
 
 def _heads(url: str) -> tuple[str, ...]:
-    from alembic.script import ScriptDirectory
-
-    from storage.migrate import alembic_config
 
     return tuple(ScriptDirectory.from_config(alembic_config(url)).get_heads())
 

@@ -39,13 +39,18 @@ import tarfile
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
 
+import asyncpg
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, make_url
 
 from storage.blobs import BlobStore, is_key
+from storage.db import Base
 from storage.errors import NotFound
+from storage.migrate import alembic_config, migrate
 from storage.private_files import FILE_MODE, create_private_file, private_dir
 
 FORMAT = "eoffice-backup"
@@ -96,8 +101,7 @@ def _utc_now() -> str:
 
 def blob_columns() -> dict[str, list[str]]:
     """Table -> columns holding blob keys (``*blob_key``, ``source_key``), from the models."""
-    import storage.models  # noqa: F401  (registers every table)
-    from storage.db import Base
+    import storage.models  # noqa: F401  (every table registered; storage.models imports the domain schemas, which import storage: a module-level import would be a circle)
 
     found: dict[str, list[str]] = {}
     for table in Base.metadata.sorted_tables:
@@ -178,7 +182,6 @@ def _asyncpg_dsn(url: URL) -> str:
 
 async def _pg_snapshot(url: URL, target: Path) -> tuple[list[str], dict[str, int], set[str]]:
     """pg_dump of one exported snapshot; counts and blob references read in that same snapshot."""
-    import asyncpg
 
     pg_dump = _pg_tool("pg_dump")
     conn = await asyncpg.connect(_asyncpg_dsn(url))
@@ -208,7 +211,6 @@ async def _pg_snapshot(url: URL, target: Path) -> tuple[list[str], dict[str, int
 
 
 async def _pg_facts(url: URL) -> tuple[list[str], dict[str, int], set[str]]:
-    import asyncpg
 
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
@@ -310,7 +312,6 @@ async def backup(database_url: str, store: BlobStore, target: Path, *, secret_ke
                  progress: Progress = _no_progress) -> BackupResult:
     """Write an archive of the database and every blob to ``target`` (a .tar file, or a directory to
     put a dated one in); ``secret_key``: include the key material (``--include-keys``)."""
-    from importlib.metadata import PackageNotFoundError, version
 
     final = archive_path(target)
     if final.exists():
@@ -534,7 +535,6 @@ def _sqlite_load(dump: Path, target: Path) -> None:
 
 
 async def pg_clear(url: URL) -> None:
-    import asyncpg
 
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
@@ -547,7 +547,6 @@ async def restore(archive_file: Path, database_url: str, store: BlobStore, *, fo
                   migrate_to_head: bool = True, progress: Progress = _no_progress) -> RestoreResult:
     """Load an archive into an empty database and blob store (``force``: replace a non-empty database,
     add to a non-empty store), then migrate it when the backup's schema is older than this code's."""
-    from storage.migrate import alembic_config, migrate
 
     url = make_url(database_url)
     with Archive.open(archive_file) as archive:
@@ -556,7 +555,6 @@ async def restore(archive_file: Path, database_url: str, store: BlobStore, *, fo
         if manifest["dialect"] != dialect:
             raise BackupError(f"Bản sao lưu là của {manifest['dialect']}, không khôi phục được vào {dialect}: "
                               f"đặt EOFFICE_DATABASE_URL trỏ tới một cơ sở dữ liệu {manifest['dialect']}.")
-        from alembic.script import ScriptDirectory
 
         script = ScriptDirectory.from_config(alembic_config(database_url))
         known = {rev.revision for rev in script.walk_revisions()}
