@@ -36,7 +36,7 @@ class Inbox:
     messages: list[email.message.EmailMessage] = field(default_factory=list)
     refused: int = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd calls it by this name
         if self.refused < self.refuse:
             self.refused += 1
             return "451 4.3.0 Máy chủ bận, thử lại sau"
