@@ -174,17 +174,23 @@ async def _queue_mail(uow: UnitOfWork, config: Config, user: User, kind: str, te
 # ---- whom an event concerns, and whether they may see it --------------------------------------
 
 async def unit_readers(uow: UnitOfWork, unit_id: int) -> list[User]:
-    """Who reads what is addressed to a unit: its leaders and, for an agency, its clerks (``access.viewer_for``)."""
-    users = (await uow.session.scalars(select(User).where(User.active.is_(True))
+    """Who reads what is addressed to a unit: its leaders and, for an agency, its clerks (the units whose
+    registers it keeps: itself and the units under it that are not agencies themselves; ``access.viewer_for``)."""
+    units = (await uow.session.execute(select(Unit.id, Unit.parent_id, Unit.is_agency))).all()
+    children: dict[int | None, list[tuple[int, bool]]] = {}
+    for uid, parent, agency in units:
+        children.setdefault(parent, []).append((uid, agency))
+    kept = {unit_id}
+    todo = [unit_id] if any(uid == unit_id and agency for uid, _, agency in units) else []
+    while todo:
+        for uid, agency in children.get(todo.pop(), []):
+            if not agency and uid not in kept:
+                kept.add(uid)
+                todo.append(uid)
+    users = (await uow.session.scalars(select(User).where(User.active.is_(True), User.unit_id.in_(sorted(kept)))
                                        .order_by(User.id))).all()
-    found = []
-    for u in users:
-        if not u.has_role(Role.LEADER, Role.CLERK):
-            continue
-        if (u.has_role(Role.LEADER) and u.unit_id == unit_id) or \
-                (u.has_role(Role.CLERK) and unit_id in (await access.viewer_for(uow, u)).unit_ids):
-            found.append(u)
-    return found
+    return [u for u in users if (u.has_role(Role.LEADER) and u.unit_id == unit_id)
+            or (u.has_role(Role.CLERK) and unit_id in (await access.viewer_for(uow, u)).unit_ids)]
 
 
 async def topic_users(uow: UnitOfWork, topic: str) -> list[User]:

@@ -289,3 +289,28 @@ async def test_retention_cleanup(ndb: Database, org: Org, blobs: BlobStore) -> N
     assert len(await texts(ndb, org["lanhdao"].id)) == 1
     assert await worker.tick(utcnow() + dt.timedelta(days=91)) == (0, 1)
     assert await texts(ndb, org["lanhdao"].id) == []
+
+
+async def test_overdue_task_passed_down_escalates_to_the_unit_head(ndb: Database, org: Org,
+                                                                   blobs: BlobStore) -> None:
+    """The unit's task passed down to a specialist: her head sees the document (the unit's grant) and is told."""
+    doc_id = await registered(ndb, org, blobs)
+    deadline = today() + dt.timedelta(days=3)
+    async with ndb.uow() as uow:
+        await tasks.submit(uow, org["vanthu"], doc_id, org["lanhdao"].id)
+        _, (main,) = await tasks.direct(uow, org["lanhdao"], doc_id, text="Phòng Kinh tế chủ trì.",
+                                        main=Assignee(unit_id=org.units["KT"].id), deadline=deadline)
+        await uow.commit()
+    async with ndb.uow() as uow:
+        (child,) = await tasks.pass_down(uow, org["truongphong"], main.id, main_user_id=org["chuyenvien2"].id)
+        await uow.commit()
+    async with ndb.uow() as uow:
+        # both tasks are overdue three days later: the head is told of his own (the unit's) task as a handler,
+        # and of the specialist's as her head; the assigner of the unit's task hears of it as the escalation
+        assert await notifications.check_deadlines(uow, Config(), deadline + dt.timedelta(days=3),
+                                                   escalate_days=2) == 4
+        await uow.commit()
+    head = [t for t in await texts(ndb, org["truongphong"].id) if t[0] == "task.overdue"]
+    assert (f"Nhiệm vụ «Công văn về việc triển khai chính quyền điện tử (lần 1)» giao cho Lý Văn Đức đã quá hạn "
+            f"3 ngày (hạn {deadline:%d/%m/%Y}).", f"/tasks/{child.id}") in [t[1:] for t in head]
+    assert [t[0] for t in await texts(ndb, org["chuyenvien2"].id)] == ["task.assigned", "task.overdue"]
