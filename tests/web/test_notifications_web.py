@@ -77,6 +77,15 @@ def test_api_list_read_and_read_all(settings: Settings) -> None:
         assert r.status_code == 200 and r.json() == {"marked": 4, "unread": 0}
         assert notes(c, api, "truongphong")["unread"] == 0
 
+        # preferences through the API: e-mail for extensions off, quiet hours over midnight
+        r = c.put("/api/notifications/preferences", headers=api.auth("truongphong"), json={
+            "kinds": {"task.extension": {"in_app": True, "email": False}}, "quiet_start": "21:30",
+            "quiet_end": "07:00"})
+        assert r.status_code == 200, r.text
+        prefs = c.get("/api/notifications/preferences", headers=api.auth("truongphong")).json()
+        assert {k["kind"]: (k["in_app"], k["email"]) for k in prefs["kinds"]}["task.extension"] == (True, False)
+        assert (prefs["quiet_start"], prefs["quiet_end"]) == ("21:30", "07:00")
+
 
 def _days(n: int) -> str:
     import datetime as dt
