@@ -17,7 +17,7 @@ from eoffice import notifications
 from eoffice.schema.notifications import Notification
 from storage.errors import AppError, Invalid
 from web.auth import client_ip, json_body, login_required, require_user
-from web.contract import contract
+from web.contract import Empty, contract
 from web.contract import notifications as c
 from web.inputs import path_id, query_int
 
@@ -113,7 +113,7 @@ async def api_list(request: Request) -> JSONResponse:
                          "next_before": next_before})
 
 
-@contract(ok=c.Unread)
+@contract(body=Empty, ok=c.Unread)
 async def api_read(request: Request) -> JSONResponse:
     """Mark one of your notifications read (somebody else's: 404); answers the unread count."""
     user = require_user(request)
@@ -124,7 +124,7 @@ async def api_read(request: Request) -> JSONResponse:
     return JSONResponse({"unread": unread})
 
 
-@contract(ok=c.MarkedAll)
+@contract(body=Empty, ok=c.MarkedAll)
 async def api_read_all(request: Request) -> JSONResponse:
     """Mark all your notifications read."""
     user = require_user(request)
