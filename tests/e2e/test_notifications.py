@@ -1,6 +1,6 @@
 """The bell in headless Chromium against a real server (issue #21): the specialist's page shows her unread count;
-when the deputy chairman assigns her a task in another browser, the count goes up without a reload; the bell opens the list,
-and the sentence opens the task (and is read)."""
+when the deputy chairman assigns her a task in another browser, the count goes up without a reload; the bell opens
+the list, and the sentence opens the task (and is read)."""
 
 from __future__ import annotations
 
