@@ -62,6 +62,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "poll": ("Biểu quyết mở trong cuộc họp của tôi", False),
 }
 PAGE_LIMIT = 100
+FIRST_CHECK_SECONDS = 60.0  # after the server starts
 OPEN_STATES = (TaskStatus.OPEN, TaskStatus.IN_PROGRESS)
 
 
@@ -563,6 +564,9 @@ class NotificationWorker:
         return sent, removed
 
     async def _run(self) -> None:
+        # not at once: the server's start (and a test app's life of a few requests) is left alone, and a stop
+        # most likely finds the worker asleep rather than in the middle of a transaction
+        await asyncio.sleep(min(FIRST_CHECK_SECONDS, self.interval))
         while True:
             try:
                 sent, removed = await self.tick()
