@@ -209,6 +209,9 @@ async def _register(uow: UnitOfWork, actor: User, blobs: BlobStore, agency: Unit
                        attachments=[{"name": a.name, "sha256": a.sha256} for a in pkg.attachments],
                        recovered=pkg.recovered)
     await _add_status(uow, doc.id, "01", agency, actor)
+    # the agency's readers (its clerks and leaders) learn of it; ``by``: the clerk who imported it knows
+    uow.emit(f"unit:{agency.id}", "document.received", document_id=doc.id, number=doc.number, via="edxml",
+             by=actor.id)
     return ImportResult(ok=True, action="registered", document=doc, job_ids=jobs)
 
 

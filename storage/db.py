@@ -228,6 +228,8 @@ async def checkpoint_truncate(db: Database) -> bool:
 
 Publisher = Callable[[list[dict[str, Any]]], Awaitable[None]]
 Hook = Callable[[], object]  # after a commit: a plain function, or one returning an awaitable
+Pending = tuple[str, str, dict[str, Any]]  # an emitted event before it is stored: (topic, type, data)
+EventHook = Callable[["UnitOfWork", list[Pending]], Awaitable[None]]
 
 
 class Database:
@@ -244,6 +246,9 @@ class Database:
         # Background consumers of this database's work, by name (eoffice's "ingest" runner): a
         # service hands them what it queued once its unit of work commits (``uow.after_commit``).
         self.consumers: dict[str, Callable[[list[int]], None]] = {}
+        # Work derived from the events of every unit of work, in its transaction just before they are stored
+        # (eoffice's notifications: whom an event concerns gets a stored notification); see ``UnitOfWork.commit``.
+        self.event_hooks: list[EventHook] = []
 
     @property
     def dialect(self) -> str:
@@ -264,7 +269,7 @@ class UnitOfWork:
         self.db = db
         self.readonly = readonly
         self._session: AsyncSession | None = None
-        self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self._pending: list[Pending] = []
         self._after_commit: list[Hook] = []
         self._before_commit: list[Hook] = []
 
@@ -342,6 +347,10 @@ class UnitOfWork:
                 result = hook()
                 if inspect.isawaitable(result):
                     await result
+        if self._pending and self.db.event_hooks:  # they see the events emitted so far, and may emit more
+            emitted = list(self._pending)
+            for event_hook in self.db.event_hooks:
+                await event_hook(self, emitted)
         events: list[dict[str, Any]] = []
         if self._pending:
             events = await store_events(self.session, self._pending)

@@ -83,6 +83,21 @@ class Settings:
     # load balancer notices), then new connections are refused and in-flight ones get drain_grace seconds
     drain_delay: float = 5.0
     drain_grace: float = 30.0
+    # notifications (eoffice.notifications): kept this many days (0: kept), checks of deadlines every so many seconds,
+    # reminded this many days before, escalated to the unit's head after this many days overdue (0: never)
+    notify_keep_days: float = 90.0
+    notify_check_seconds: float = 900.0
+    notify_due_days: int = 1
+    notify_escalate_days: int = 2
+    public_url: str = ""  # the server's address as users reach it, for links in e-mails ("" : paths only)
+    # e-mail of notifications (eoffice.mail); off while smtp_host is empty
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = ""
+    mail_retry_seconds: float = 60.0  # first retry after this long, doubled per failed attempt, at most an hour
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -111,5 +126,17 @@ class Settings:
             log_format=env.get("EOFFICE_LOG_FORMAT", "text").strip().lower() or "text",
             drain_delay=float(env.get("EOFFICE_DRAIN_DELAY", 5)),
             drain_grace=float(env.get("EOFFICE_DRAIN_GRACE", 30)),
+            notify_keep_days=float(env.get("EOFFICE_NOTIFY_KEEP_DAYS", 90)),
+            notify_check_seconds=float(env.get("EOFFICE_NOTIFY_CHECK_SECONDS", 900)),
+            notify_due_days=int(env.get("EOFFICE_NOTIFY_DUE_DAYS", 1)),
+            notify_escalate_days=int(env.get("EOFFICE_NOTIFY_ESCALATE_DAYS", 2)),
+            public_url=env.get("EOFFICE_PUBLIC_URL", "").strip().rstrip("/"),
+            smtp_host=env.get("EOFFICE_SMTP_HOST", "").strip(),
+            smtp_port=int(env.get("EOFFICE_SMTP_PORT", 587)),
+            smtp_starttls=env.get("EOFFICE_SMTP_STARTTLS", "1").strip().lower() not in ("0", "false", "no", "off"),
+            smtp_user=env.get("EOFFICE_SMTP_USER", ""),
+            smtp_password=env.get("EOFFICE_SMTP_PASSWORD", ""),
+            smtp_from=env.get("EOFFICE_SMTP_FROM", "").strip(),
+            mail_retry_seconds=float(env.get("EOFFICE_MAIL_RETRY_SECONDS", 60)),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ LABELS = {
     "user.deactivate": "Khóa tài khoản",
     "user.password.change": "Đổi mật khẩu",
     "user.password.reset": "Đặt lại mật khẩu",
+    "notification.preferences": "Đổi cách nhận thông báo",
     "file.upload": "Tải tệp lên",
     "document.register": "Vào sổ văn bản đến",
     "document.attach": "Đính kèm tệp vào văn bản",

@@ -38,6 +38,7 @@ from web.routes import (
     health,
     media,
     meetings,
+    notifications,
     office,
     office_more,
     office_pages,
@@ -49,7 +50,7 @@ from web.routes import (
     annotations as annotation_routes,
 )
 from web.security_headers import SecurityHeaders
-from web.services import Workers
+from web.services import Workers, wire_notifications
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, office, annotation_routes, media, voting,
-                 office_pages, office_more, edxml]
+                 office_pages, office_more, edxml, notifications]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         keys.register(db.url, settings.secret_key)  # the audit chain's MAC key, secret polls' key wrapping
         await audit.seal_legacy(db)
         blobs = open_blob_store(settings.blob_url)
+        wire_notifications(db, settings)  # eoffice.notifications: events become people's notifications
         hub = Hub(db, broker, settings)
         app.state.db, app.state.blobs, app.state.broker, app.state.hub = db, blobs, broker, hub
         # web.services: the one owner of background workers

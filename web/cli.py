@@ -45,6 +45,9 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[int]],
     broker = open_broker(settings.broker_url) if publish else None
     db = Database(settings.database_url, publisher=broker.publish if broker else None)
     keys.register(db.url, settings.secret_key)  # audit entries written here are keyed like the server's
+    from web.services import wire_notifications  # lazy, as above
+
+    wire_notifications(db, settings)  # an import or a digest from here notifies people as the server would
     try:
         return await fn(db)
     finally:

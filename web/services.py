@@ -2,10 +2,11 @@
 ``web.app.create_app``. The workers themselves belong to their domains: ``meetings.polls_live.PollRunner``
 (coalesced poll progress events, countdowns that close polls), ``meetings.polls_live.CastBatcher`` (the group
 commit of votes, telling the runner about them), ``eoffice.ingest.IngestRunner`` (text extraction of
-registered documents), and where the settings ask for them ``eoffice.digest.DigestScheduler`` (the daily
-digest) and ``eoffice.upload_limits.UploadCleaner`` (uploads never attached). Routes reach them with
-``workers(app)``; nothing creates a worker on first use, so there is exactly one of each per app, bound to the
-app's database.
+registered documents), ``eoffice.notifications.NotificationWorker`` (deadline reminders, escalation, the
+notifications' retention), and where the settings ask for them ``eoffice.digest.DigestScheduler`` (the daily
+digest), ``eoffice.upload_limits.UploadCleaner`` (uploads never attached) and ``eoffice.mail.MailSender`` (the
+e-mail outbox, when an SMTP server is configured). Routes reach them with ``workers(app)``; nothing creates a
+worker on first use, so there is exactly one of each per app, bound to the app's database.
 """
 
 from __future__ import annotations
@@ -15,15 +16,33 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
+from eoffice import notifications
 from eoffice.digest import DigestScheduler
 from eoffice.ingest import IngestRunner
+from eoffice.mail import MailSender, SmtpConfig
 from eoffice.upload_limits import UploadCleaner
+from meetings import notices
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def smtp_config(settings: Settings) -> SmtpConfig:
+    return SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, starttls=settings.smtp_starttls,
+                      user=settings.smtp_user, password=settings.smtp_password,
+                      sender=settings.smtp_from or f"eoffice@{settings.smtp_host or 'localhost'}")
+
+
+def notification_config(settings: Settings) -> notifications.Config:
+    return notifications.Config(email=bool(settings.smtp_host), base_url=settings.public_url)
+
+
+def wire_notifications(db: Database, settings: Settings) -> None:
+    """Every unit of work of ``db`` notifies the people its events concern (the server and the command line)."""
+    notifications.install(db, notification_config(settings), handlers=notices.HANDLERS)
 
 
 @dataclass
@@ -33,6 +52,8 @@ class Workers:
     ingest_runner: IngestRunner
     digest_scheduler: DigestScheduler | None = None  # the daily digest at that local hour; one process sends it
     upload_cleaner: UploadCleaner | None = None  # uploads never attached, removed after the configured hours
+    notification_worker: notifications.NotificationWorker | None = None  # deadlines, escalation, retention
+    mail_sender: MailSender | None = None  # the e-mail outbox, when an SMTP server is configured
 
     @classmethod
     def create(cls, db: Database, blobs: BlobStore, settings: Settings) -> Workers:
@@ -41,13 +62,19 @@ class Workers:
         return cls(poll_runner=runner, cast_batcher=CastBatcher(db, runner=runner),
                    ingest_runner=IngestRunner(db, blobs),
                    digest_scheduler=DigestScheduler(db, hour) if hour is not None else None,
-                   upload_cleaner=UploadCleaner(db, blobs, keep) if keep > 0 else None)
+                   upload_cleaner=UploadCleaner(db, blobs, keep) if keep > 0 else None,
+                   notification_worker=notifications.NotificationWorker(
+                       db, notification_config(settings), keep_days=settings.notify_keep_days,
+                       interval=settings.notify_check_seconds, due_days=settings.notify_due_days,
+                       escalate_days=settings.notify_escalate_days),
+                   mail_sender=MailSender(db, smtp_config(settings), retry_base=settings.mail_retry_seconds)
+                   if settings.smtp_host else None)
 
     async def start(self) -> None:
         """Close polls whose countdown ran out while no process was running, resume the others'
         countdowns, and re-queue text extraction a previous process left unfinished (a crash, a restart)."""
         self.poll_runner.ensure()
-        for periodic in (self.digest_scheduler, self.upload_cleaner):
+        for periodic in (self.digest_scheduler, self.upload_cleaner, self.notification_worker, self.mail_sender):
             if periodic is not None:
                 periodic.start()
         count = await self.ingest_runner.recover()
@@ -56,7 +83,7 @@ class Workers:
 
     async def stop(self) -> None:
         await self.cast_batcher.drain()  # votes queued by requests that just finished (or were cut off) are committed
-        for periodic in (self.upload_cleaner, self.digest_scheduler):
+        for periodic in (self.mail_sender, self.notification_worker, self.upload_cleaner, self.digest_scheduler):
             if periodic is not None:
                 await periodic.stop()
         await self.poll_runner.stop()

@@ -45,5 +45,5 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates", context_processors=[context])
     templates.env.filters.update(date=date, datetime=datetime, local=local, role_label=role_label,
                                  action_label=action_label)
-    templates.env.globals["static_version"] = "4"
+    templates.env.globals["static_version"] = "5"
     return templates

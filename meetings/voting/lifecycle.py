@@ -152,7 +152,7 @@ async def open_poll(uow: UnitOfWork, actor: User, poll_id: int, *, duration_seco
     await audit.record(uow, actor, "poll.open", "poll", poll.id, meeting_id=m.id, eligible=poll.eligible_count,
                        eligible_weight=poll.eligible_weight, present=elig.present, entitled=elig.entitled,
                        closes_at=iso(poll.closes_at), refused_proxies=poll.refused_proxies)
-    await emit_changed(uow, poll, m)
+    await emit_changed(uow, poll, m, opened=True)  # ``opened``: its voters are notified (meetings.notices)
     return poll
 
 

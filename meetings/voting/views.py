@@ -127,19 +127,22 @@ def progress_data(poll: Poll) -> dict[str, Any]:
             "closes_at": iso(poll.closes_at)}
 
 
-async def emit_changed(uow: UnitOfWork, poll: Poll, meeting: Meeting) -> None:
+async def emit_changed(uow: UnitOfWork, poll: Poll, meeting: Meeting, *, opened: bool = False) -> None:
+    """``poll.changed`` on the room (redacted for a confidential item) and the item's topic; ``opened``: the
+    poll has just been opened (its voters get a notification, ``meetings.notices``)."""
     if meeting.state == MeetingState.DRAFT:
         return
+    extra = {"opened": True} if opened else {}
     tally = await live_tally(uow, poll) if poll.state == State.OPEN and results_visible(poll, False) else None
     if await viewers_of(uow, poll, meeting) is not None:  # confidential: content only on the item's topic
         uow.emit(topics.room(poll.meeting_id), "poll.changed", poll_id=poll.id, state=poll.state,
-                 poll=restricted_view(poll))
+                 poll=restricted_view(poll), **extra)
         assert poll.item_id is not None
         uow.emit(topics.item(poll.meeting_id, poll.item_id), "poll.changed", poll_id=poll.id, state=poll.state,
                  poll=public_view(poll, tally=tally))
         return
     uow.emit(topics.room(poll.meeting_id), "poll.changed", poll_id=poll.id, state=poll.state,
-             poll=public_view(poll, tally=tally))
+             poll=public_view(poll, tally=tally), **extra)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from tests.meetings import test_api as meeting_api
 from tests.meetings import test_voting_api as voting_api
 from tests.meetings.conftest import World
 from tests.meetings.conftest import world as world  # the meetings' fixture, for their journeys
-from tests.web import test_accounts, test_task_take_back
+from tests.web import test_accounts, test_notifications_web, test_task_take_back
 from tests.web.conftest import replace, run
 from tests.web.file_world import Api, setup_org
 from web.app import create_app
@@ -300,6 +300,22 @@ def test_take_back_journey_matches_its_schemas(settings: Settings, doc: dict[str
         recorder.attach(c)
         test_task_take_back.test_reassign_from_the_page_and_withdraw_through_the_api(c, settings)
     assert "POST /api/tasks/{id}/withdraw" in _check_all(Contract(doc), recorder)
+
+
+def test_notification_journeys_match_their_schemas(settings: Settings, doc: dict[str, Any],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = Recorder()
+    made = test_notifications_web.TestClient
+
+    def recorded(*args: Any, **kwargs: Any) -> TestClient:
+        return recorder.attach(made(*args, **kwargs))  # type: ignore[return-value]
+
+    monkeypatch.setattr(test_notifications_web, "TestClient", recorded)
+    test_notifications_web.test_api_list_read_and_read_all(settings)
+    checked = _check_all(Contract(doc), recorder)
+    for op in ("GET /api/notifications", "POST /api/notifications/{id}/read", "POST /api/notifications/read-all",
+               "GET /api/notifications/preferences", "PUT /api/notifications/preferences"):
+        assert op in checked, (op, sorted(checked))
 
 
 async def test_meeting_and_voting_answers_match_their_schemas(settings: Settings, world: World,

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eoffice import accounts, identity
+from eoffice import accounts, identity, notifications
 from eoffice.accounts import Revoked
 from storage.errors import AppError, Invalid
 from web.auth import client_ip, json_body, login_required, require_user, session_token
@@ -75,14 +75,16 @@ async def _page(request: Request, status: int = 200, **extra: Any) -> Response:
     user = request.state.user
     async with request.app.state.db.uow(readonly=True) as uow:
         tokens = await accounts.list_tokens(uow, user, user)
-    context = {"tokens": tokens, "error": None, "notice": None, "new_token": None, **extra}
+        prefs = await notifications.preferences(uow, user)
+    context = {"tokens": tokens, "prefs": prefs, "error": None, "notice": None, "new_token": None, **extra}
     return request.app.state.templates.TemplateResponse(request, "account.html", context, status_code=status)
 
 
 @login_required()
 async def account_page(request: Request) -> Response:
     notice = {"password": "Đã đổi mật khẩu. Các phiên đăng nhập khác và mọi mã truy cập API đã bị thu hồi.",
-              "revoked": "Đã thu hồi mã truy cập."}.get(request.query_params.get("done", ""))
+              "revoked": "Đã thu hồi mã truy cập.",
+              "notifications": "Đã lưu cách nhận thông báo."}.get(request.query_params.get("done", ""))
     return await _page(request, notice=notice)
 
 

@@ -11,22 +11,64 @@ function escapeText(text) {
   return span;
 }
 
+// The bell: the unread count, from the server each time the live connection is up (page load, reconnect) (or a snapshot: too far behind),
+// then from the count each notification.new / notification.read event carries.
+const bell = document.getElementById("bell");
+const bellCount = document.getElementById("bell-count");
+const bellLabel = document.getElementById("bell-label");
+
+function setUnread(n) {
+  if (!bell || typeof n !== "number") return;
+  bell.dataset.unread = String(n);
+  bellCount.textContent = n > 99 ? "99+" : String(n);
+  bellCount.hidden = n === 0;
+  const text = n ? `Thông báo: ${n} chưa đọc` : "Thông báo: không có thông báo chưa đọc";
+  bell.setAttribute("aria-label", text);
+  bell.title = text;
+  if (bellLabel) bellLabel.textContent = text;
+}
+
+async function refreshUnread() {
+  try {
+    const r = await fetch("/api/notifications?unread=1&limit=1", { headers: { accept: "application/json" } });
+    if (r.ok) setUnread((await r.json()).unread);
+  } catch (err) { /* offline: the next reconnect asks again */ }
+}
+
+function notificationItem(data) {
+  // a clickable sentence: opens the list entry's page (the list page marks it read when opened from there)
+  const li = document.createElement("li");
+  const a = document.createElement("a");
+  a.href = typeof data.link === "string" && data.link.startsWith("/") && !data.link.startsWith("//") ? data.link : "/notifications";
+  a.appendChild(escapeText(data.text || ""));
+  li.appendChild(a);
+  return li;
+}
+
 if (userId) {
   window.eoLive = connect({
     topics: [`user:${userId}`],
     onStatus(state) {
+      if (state === "online") refreshUnread();
       if (!badge) return;
       badge.dataset.state = state;
       badge.textContent = STATUS_TEXT[state] || state;
     },
+    onSnapshot() { refreshUnread(); },
     onEvent(event) {
       document.dispatchEvent(new CustomEvent("eo:event", { detail: event }));
+      if (event.type === "notification.new" || event.type === "notification.read") setUnread(event.data?.unread);
       const list = document.getElementById("notifications");
       if (!list) return;
+      let li = null;
+      if (event.type === "notification.new") li = notificationItem(event.data || {});
+      else if (event.type === "login" && event.data?.message) {
+        li = document.createElement("li");
+        li.appendChild(escapeText(event.data.message));
+      }
+      if (!li) return;
       const empty = list.querySelector(".muted");
       if (empty) empty.remove();
-      const li = document.createElement("li");
-      li.appendChild(escapeText(event.data?.message || event.type));
       list.prepend(li);
     },
   });

@@ -1,0 +1,58 @@
+"""Contract of the notifications API: the user's own notifications, marking them read, preferences."""
+
+from __future__ import annotations
+
+from web.contract.core import Body, Out, Text
+
+
+class Notification(Out):
+    """One notification: a Vietnamese sentence and the page it is about."""
+
+    id: int
+    kind: str
+    text: str
+    link: str
+    created_at: str
+    read_at: str | None
+
+
+class NotificationList(Out):
+    """Newest first; `next_before`: the `before` of the next page (null on the last one)."""
+
+    notifications: list[Notification]
+    unread: int
+    total: int
+    next_before: int | None
+
+
+class Unread(Out):
+    unread: int
+
+
+class MarkedAll(Out):
+    marked: int
+    unread: int
+
+
+class KindPref(Out):
+    kind: str
+    label: str
+    in_app: bool
+    email: bool
+
+
+class Preferences(Out):
+    """Per kind: shown in the app, sent by e-mail; quiet hours for e-mail (HH:MM local, equal: none)."""
+
+    kinds: list[KindPref]
+    quiet_start: str
+    quiet_end: str
+    email: str
+
+
+class PreferencesChange(Body):
+    """`kinds`: {kind: {"in_app": bool, "email": bool}} for the kinds to change; `quiet_start`, `quiet_end`: HH:MM."""
+
+    kinds: dict[str, dict[str, bool]] = {}
+    quiet_start: Text = ""
+    quiet_end: Text = ""
