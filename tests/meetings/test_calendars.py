@@ -1,0 +1,323 @@
+"""Calendars (issue #21) over a real app, on SQLite and PostgreSQL: a person's week and month of meetings,
+scheduling conflicts (a warning), the leaders' weekly work calendar (draft, approve, publish, adjust after
+publishing, the page without login), and the iCalendar feeds at secret URLs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from eoffice.audit import AuditEntry
+from storage.settings import Settings
+from tests.meetings.conftest import World
+from tests.meetings.test_api import bearer
+from web.app import create_app
+
+HN = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@pytest.fixture
+def app_client(settings: Settings, world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="http://testserver", follow_redirects=False) as c:
+        yield c
+
+
+def next_monday() -> dt.date:
+    """Next week's Monday in Hà Nội: inside every feed's window whatever the day the tests run."""
+    today = dt.datetime.now(HN).date()
+    return today - dt.timedelta(days=today.weekday()) + dt.timedelta(days=7)
+
+
+def week_of(day: dt.date) -> str:
+    return day.strftime("%G-W%V")
+
+
+def at(day: dt.date, hour: int, minute: int = 0) -> str:
+    return f"{day.isoformat()}T{hour:02d}:{minute:02d}"
+
+
+def meeting(c: TestClient, org: dict[str, str], title: str, starts: str, ends: str, *, chair: int | None,
+            invite: list[int] = (), send: bool = True, confidential: bool = False) -> dict[str, Any]:  # type: ignore[assignment]
+    r = c.post("/api/meetings", json={"title": title, "starts_at": starts, "ends_at": ends, "chair_id": chair,
+                                      "place": "Phòng họp số 2, trụ sở UBND tỉnh"}, headers=org)
+    assert r.status_code == 201, r.text
+    m = r.json()
+    for uid in invite:
+        added = c.post(f"/api/meetings/{m['id']}/participants", json={"user_id": uid}, headers=org)
+        assert added.status_code == 201, added.text
+    if confidential:
+        assert c.post(f"/api/meetings/{m['id']}/items", json={"title": "Công tác cán bộ", "confidential": True},
+                      headers=org).status_code == 201
+    if send:
+        assert c.post(f"/api/meetings/{m['id']}/invite", headers=org).status_code == 200
+    return m
+
+
+def titles(day: dict[str, Any]) -> list[str]:
+    return [m["title"] for m in day["meetings"]]
+
+
+async def test_week_and_month_show_my_meetings_and_not_others(app_client: TestClient, world: World) -> None:
+    c = app_client
+    org, member, member2 = [await bearer(world, k) for k in ("organiser", "member", "member2")]
+    monday = next_monday()
+    mine = meeting(c, org, "Họp giao ban lãnh đạo UBND tỉnh", at(monday, 9), at(monday, 11), chair=world.chair.id,
+                   invite=[world.member.id])
+    other = meeting(c, org, "Họp Sở Thông tin và Truyền thông về chuyển đổi số", at(monday + dt.timedelta(days=1), 14),
+                    at(monday + dt.timedelta(days=1), 16), chair=world.district.id, invite=[world.member2.id])
+    meeting(c, org, "Dự thảo chưa gửi giấy mời", at(monday, 15), at(monday, 16), chair=world.chair.id,
+            invite=[world.member.id], send=False)
+
+    r = c.get("/api/calendar", params={"week": week_of(monday)}, headers=member)
+    assert r.status_code == 200, r.text
+    week = r.json()
+    assert [d["weekday"] for d in week["days"]] == ["Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy",
+                                                     "Chủ nhật"]
+    assert week["days"][0]["date"] == monday.isoformat()
+    assert titles(week["days"][0]) == ["Họp giao ban lãnh đạo UBND tỉnh"]  # not the draft: not sent to them yet
+    assert week["days"][0]["meetings"][0]["time"] == "09:00"
+    assert all(titles(d) == [] for d in week["days"][1:])  # the other meeting is not theirs
+    assert week["next"] == f"week={week_of(monday + dt.timedelta(days=7))}"
+
+    theirs = c.get("/api/calendar", params={"week": week_of(monday)}, headers=member2).json()
+    assert titles(theirs["days"][1]) == [other["title"]]
+    assert all(mine["title"] not in titles(d) for d in theirs["days"])
+
+    month = c.get("/api/calendar", params={"view": "month", "year": monday.year, "month": monday.month},
+                  headers=member).json()
+    assert month["from"] == monday.replace(day=1).isoformat()
+    assert [m["id"] for m in month["meetings"]] == [mine["id"]]
+
+    page = c.get("/calendar", params={"week": week_of(monday)}, headers=member)
+    assert page.status_code == 200
+    assert "Họp giao ban lãnh đạo UBND tỉnh" in page.text and other["title"] not in page.text
+    assert "Chủ nhật" in page.text and "Tuần sau" in page.text and "<script>" not in page.text
+    page = c.get("/calendar/month", params={"year": monday.year, "month": monday.month}, headers=member)
+    assert page.status_code == 200
+    assert "Họp giao ban lãnh đạo UBND tỉnh" in page.text and f"Tháng {monday.month} năm {monday.year}" in page.text
+    assert other["title"] not in c.get("/calendar/month", params={"year": monday.year, "month": monday.month},
+                                       headers=member).text
+    assert c.get("/calendar").status_code in (302, 303, 307)  # pages ask to log in
+
+
+async def test_a_leader_already_in_a_meeting_is_a_warning(app_client: TestClient, world: World) -> None:
+    c = app_client
+    org = await bearer(world, "organiser")
+    monday = next_monday()
+    first = meeting(c, org, "Tiếp công dân định kỳ", at(monday, 9), at(monday, 11), chair=world.chair.id,
+                    invite=[world.member.id])
+    r = c.post("/api/meetings", json={"title": "Họp Ban Chỉ đạo chuyển đổi số", "starts_at": at(monday, 10),
+                                      "ends_at": at(monday, 12), "chair_id": world.chair.id}, headers=org)
+    assert r.status_code == 201  # a warning, not a refusal
+    second = r.json()
+    (clash,) = second["conflicts"]
+    assert clash["user_id"] == world.chair.id and clash["meeting_id"] == first["id"]
+    assert "Trần Văn Hùng" in clash["message"] and "09:00" in clash["message"]
+    r = c.post(f"/api/meetings/{second['id']}/participants", json={"user_id": world.member.id}, headers=org)
+    assert r.status_code == 201
+    assert [x["meeting_id"] for x in r.json()["conflicts"]] == [first["id"]]
+    r = c.post(f"/api/meetings/{second['id']}/participants", json={"user_id": world.secretary.id}, headers=org)
+    assert r.json()["conflicts"] == []  # not a leader
+    page = c.get(f"/meetings/{second['id']}", headers=org)
+    assert "Trùng lịch" in page.text and "Tiếp công dân định kỳ" in page.text
+    later = c.post("/api/meetings", json={"title": "Làm việc với Sở Tài chính", "starts_at": at(monday, 14),
+                                          "ends_at": at(monday, 15), "chair_id": world.chair.id}, headers=org)
+    assert later.json()["conflicts"] == []
+    moved = c.patch(f"/api/meetings/{later.json()['id']}", json={"starts_at": at(monday, 10, 30)}, headers=org)
+    assert moved.status_code == 200 and [x["meeting_id"] for x in moved.json()["conflicts"]] == [first["id"]]
+
+
+async def audit_count(world: World, action: str) -> int:
+    async with world.db.uow(readonly=True) as uow:
+        return int(await uow.session.scalar(select(func.count()).select_from(AuditEntry)
+                                            .where(AuditEntry.action == action)) or 0)
+
+
+async def test_work_calendar_drafted_approved_published_and_adjusted(app_client: TestClient, world: World) -> None:
+    c = app_client
+    org, chair, member, member2, outsider = [await bearer(world, k) for k in
+                                              ("organiser", "chair", "member", "member2", "outsider")]
+    monday = next_monday()
+    week = week_of(monday)
+    meeting(c, org, "Họp UBND tỉnh thường kỳ", at(monday, 8), at(monday, 11), chair=world.chair.id)
+    meeting(c, org, "Họp về nhân sự", at(monday + dt.timedelta(days=2), 14), at(monday + dt.timedelta(days=2), 16),
+            chair=world.chair.id, confidential=True)
+    entry = {"starts_at": at(monday + dt.timedelta(days=1), 8), "ends_at": at(monday + dt.timedelta(days=1), 11),
+             "leader_ids": [world.chair.id], "content": "Kiểm tra tiến độ dự án đường ven biển Hạ Long – Cẩm Phả",
+             "place": "Thành phố Cẩm Phả", "participants": "Sở Giao thông vận tải, Sở Xây dựng",
+             "preparing_unit": "Văn phòng UBND tỉnh"}
+    assert c.post("/api/work-calendar/entries", json=entry, headers=outsider).status_code == 403
+    assert c.post("/api/work-calendar/entries", json=entry, headers=chair).status_code == 403
+    bad = c.post("/api/work-calendar/entries", json={**entry, "leader_ids": [world.secretary.id]}, headers=org)
+    assert bad.status_code == 400 and "lãnh đạo" in bad.json()["message"]
+    r = c.post("/api/work-calendar/entries", json=entry, headers=org)
+    assert r.status_code == 201, r.text
+    entry_id = r.json()["id"]
+
+    draft = c.get("/api/work-calendar", params={"week": week}, headers=org).json()
+    assert draft["state"] == "draft" and draft["visible"]
+    tuesday = [i for i in draft["days"][1]["items"]]
+    assert [i["kind"] for i in tuesday] == ["entry"] and tuesday[0]["leaders"] == ["Trần Văn Hùng"]
+    assert [i["title"] for i in draft["days"][0]["items"]] == ["Họp UBND tỉnh thường kỳ"]  # by itself
+    assert [i["title"] for i in draft["days"][2]["items"]] == ["Cuộc họp (mật)"]
+    seen = c.get("/api/work-calendar", params={"week": week}, headers=outsider).json()
+    assert not seen["visible"] and seen["days"][1]["items"] == []  # a draft is the office's and the leaders'
+
+    week_id = draft["id"]
+    for who in (org, outsider, member2):
+        assert c.post(f"/api/work-calendar/weeks/{week_id}/approve", json={}, headers=who).status_code == 403
+    assert c.post(f"/api/work-calendar/weeks/{week_id}/publish", json={}, headers=org).status_code == 409
+    r = c.post(f"/api/work-calendar/weeks/{week_id}/approve", json={}, headers=member)
+    assert r.status_code == 200 and r.json()["state"] == "approved"
+    assert c.post(f"/api/work-calendar/weeks/{week_id}/publish", json={"public": True},
+                  headers=outsider).status_code == 403
+    r = c.post(f"/api/work-calendar/weeks/{week_id}/publish", json={"public": True}, headers=org)
+    assert r.status_code == 200 and r.json()["state"] == "published" and r.json()["public"]
+
+    published = c.get("/api/work-calendar", params={"week": week}, headers=outsider).json()
+    assert published["visible"] and published["days"][1]["items"][0]["content"] == entry["content"]
+    assert not published["days"][1]["items"][0]["adjusted"]
+
+    r = c.patch(f"/api/work-calendar/entries/{entry_id}", json={"place": "Thị xã Quảng Yên",
+                                                                "starts_at": at(monday + dt.timedelta(days=1), 14),
+                                                                "ends_at": at(monday + dt.timedelta(days=1), 16)},
+                headers=org)
+    assert r.status_code == 200, r.text
+    changed = r.json()
+    assert changed["adjusted"]
+    assert changed["adjustment"].startswith("Điều chỉnh:")
+    assert "địa điểm: Thành phố Cẩm Phả → Thị xã Quảng Yên" in changed["adjustment"]
+    assert "08:00" in changed["adjustment"] and "14:00" in changed["adjustment"]
+    after = c.get("/api/work-calendar", params={"week": week}, headers=outsider).json()
+    assert after["state"] == "published" and after["revision"] == 1
+    assert after["days"][1]["items"][0]["time"] == "14:00"
+    assert c.delete(f"/api/work-calendar/entries/{entry_id}", headers=outsider).status_code == 403
+
+    page = c.get("/work-calendar", params={"week": week}, headers=outsider)
+    assert page.status_code == 200 and "Điều chỉnh" in page.text and "Thị xã Quảng Yên" in page.text
+    assert "Duyệt lịch tuần" not in page.text and "Thêm vào lịch" not in page.text
+    assert "Thêm vào lịch" in c.get("/work-calendar", params={"week": week}, headers=org).text
+
+    anonymous = c  # no bearer header, no cookie: nobody logged in (one client: one event loop for asyncpg)
+    public = anonymous.get(f"/public/work-calendar/{world.units['UBND'].id}", params={"week": week})
+    assert public.status_code == 200 and "Thị xã Quảng Yên" in public.text and "Điều chỉnh" in public.text
+    assert "Họp về nhân sự" not in public.text and "Cuộc họp (mật)" in public.text
+    hidden = anonymous.get(f"/public/work-calendar/{world.units['UBND'].id}",
+                           params={"week": week_of(monday + dt.timedelta(days=7))})
+    assert hidden.status_code == 200 and "chưa được công khai" in hidden.text
+
+    for action in ("workcal.entry.add", "workcal.week.approve", "workcal.week.publish", "workcal.entry.update"):
+        assert await audit_count(world, action) == 1, action
+
+
+def _events(body: bytes) -> dict[str, Any]:
+    cal = icalendar.Calendar.from_ical(body)
+    assert [tz["TZID"] for tz in cal.walk("VTIMEZONE")] == ["Asia/Ho_Chi_Minh"]
+    return {str(e["UID"]): e for e in cal.walk("VEVENT")}
+
+
+async def test_feeds_parse_with_local_times_and_reset_kills_the_old_url(app_client: TestClient,
+                                                                        world: World) -> None:
+    c = app_client
+    org, member, chair, outsider = [await bearer(world, k) for k in ("organiser", "member", "chair", "outsider")]
+    monday = next_monday()
+    open_ = meeting(c, org, "Họp giao ban tuần", at(monday, 9), at(monday, 10, 30), chair=world.chair.id,
+                    invite=[world.member.id])
+    secret = meeting(c, org, "Kỷ luật cán bộ sở X", at(monday, 14), at(monday, 15), chair=world.chair.id,
+                     invite=[world.member.id], confidential=True)
+    gone = meeting(c, org, "Hội nghị đã hủy", at(monday + dt.timedelta(days=3), 8), at(monday + dt.timedelta(days=3), 9),
+                   chair=world.chair.id, invite=[world.member.id])
+    assert c.post(f"/api/meetings/{gone['id']}/cancel", json={"reason": "Lãnh đạo bận đột xuất"},
+                  headers=org).status_code == 200
+    meeting(c, org, "Họp không mời tôi", at(monday, 16), at(monday, 17), chair=world.district.id)
+
+    assert c.get("/api/calendar/feeds", headers=member).json() == {"personal": False, "leader": False}
+    r = c.post("/api/calendar/feeds/personal", json={}, headers=member)
+    assert r.status_code == 201, r.text
+    url = r.json()["url"]
+    anonymous = c  # no bearer header, no cookie: nobody logged in (one client: one event loop for asyncpg)
+    feed = anonymous.get(url)
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    events = _events(feed.content)
+    assert set(events) == {f"meeting-{m['id']}@eoffice.invalid" for m in (open_, secret, gone)}
+    first = events[f"meeting-{open_['id']}@eoffice.invalid"]
+    start = first.decoded("DTSTART")
+    assert start.tzinfo is not None and start.astimezone(HN) == dt.datetime.combine(monday, dt.time(9), HN)
+    assert first["DTSTART"].params["TZID"] == "Asia/Ho_Chi_Minh"
+    assert first.decoded("DTEND").astimezone(HN).time() == dt.time(10, 30)
+    assert str(first["SUMMARY"]) == "Họp giao ban tuần" and str(first["STATUS"]) == "CONFIRMED"
+    assert str(events[f"meeting-{gone['id']}@eoffice.invalid"]["STATUS"]) == "CANCELLED"
+    assert str(events[f"meeting-{secret['id']}@eoffice.invalid"]["SUMMARY"]) == "Cuộc họp (mật)"
+    assert "Kỷ luật" not in feed.content.decode()
+    assert _events(anonymous.get(url).content).keys() == events.keys()  # stable UIDs
+
+    again = c.post("/api/calendar/feeds/personal", json={}, headers=member).json()["url"]
+    assert again != url
+    old = anonymous.get(url)
+    assert old.status_code == 404 and "Không tìm thấy" in old.text
+    assert anonymous.get(again).status_code == 200
+    assert c.get("/api/calendar/feeds", headers=member).json()["personal"] is True
+
+    # the leader's public calendar: published entries of public weeks
+    assert c.post("/api/calendar/feeds/leader", json={}, headers=outsider).status_code == 403
+    r = c.post("/api/work-calendar/entries", headers=org, json={
+        "starts_at": at(monday + dt.timedelta(days=4), 8), "leader_ids": [world.chair.id],
+        "content": "Tiếp và làm việc với Đoàn công tác Bộ Nội vụ", "place": "Trụ sở UBND tỉnh"})
+    assert r.status_code == 201
+    leader_url = c.post("/api/calendar/feeds/leader", json={}, headers=chair).json()["url"]
+    assert _events(anonymous.get(leader_url).content) == {}  # not published yet
+    week_id = c.get("/api/work-calendar", params={"week": week_of(monday)}, headers=org).json()["id"]
+    assert c.post(f"/api/work-calendar/weeks/{week_id}/approve", json={}, headers=chair).status_code == 200
+    assert c.post(f"/api/work-calendar/weeks/{week_id}/publish", json={"public": True}, headers=org).status_code == 200
+    public = _events(anonymous.get(leader_url).content)
+    entry_uid = f"workcal-{r.json()['id']}@eoffice.invalid"
+    assert str(public[entry_uid]["SUMMARY"]) == "Tiếp và làm việc với Đoàn công tác Bộ Nội vụ"
+    assert str(public[f"meeting-{secret['id']}@eoffice.invalid"]["SUMMARY"]) == "Cuộc họp (mật)"
+    assert "Kỷ luật" not in anonymous.get(leader_url).text
+    # the account page makes and resets the URL too
+    page = c.get("/account", headers=member)
+    assert "Lịch trên điện thoại" in page.text
+    assert await audit_count(world, "calendar.feed.reset") == 3
+
+
+async def test_bad_input_is_a_vietnamese_4xx(app_client: TestClient, world: World) -> None:
+    c = app_client
+    org = await bearer(world, "organiser")
+    for params in ({"week": "2026-W99"}, {"week": "2026-W00"}, {"week": "tuần sau"},
+                   {"view": "month", "year": "2026", "month": "13"}, {"view": "month", "year": "-1", "month": "5"},
+                   {"view": "month", "year": "2026", "month": "0"}, {"view": "month", "year": "99999999999999",
+                                                                      "month": "1"},
+                   {"view": "year"}):
+        r = c.get("/api/calendar", params=params, headers=org)
+        assert r.status_code == 400, (params, r.text)
+        assert "không hợp lệ" in r.json()["message"], params
+    for path, params in (("/calendar", {"week": "2026-W99"}), ("/calendar/month", {"year": "2026", "month": "13"}),
+                         ("/calendar/month", {"year": "-1", "month": "1"}), ("/work-calendar", {"week": "2026-W99"}),
+                         (f"/public/work-calendar/{world.units['UBND'].id}", {"week": "2026-W99"})):
+        r = c.get(path, params=params, headers=org)
+        assert r.status_code == 400, (path, params, r.status_code)
+        assert "không hợp lệ" in r.text
+    assert c.get("/api/work-calendar", params={"week": "2026-W99"}, headers=org).status_code == 400
+    assert c.get("/public/work-calendar/999999").status_code == 404
+    assert c.get(f"/public/work-calendar/{world.units['VP'].id}").status_code == 404  # not an agency
+    assert c.get("/calendar/feed/khong-co.ics").status_code == 404
+    assert c.post("/api/calendar/feeds/other", json={}, headers=org).status_code == 400
+    monday = next_monday()
+    base = {"starts_at": at(monday, 8), "leader_ids": [world.chair.id], "content": "Làm việc tại trụ sở"}
+    for body in ({**base, "starts_at": "thứ hai"}, {**base, "leader_ids": "1"}, {**base, "content": ""},
+                 {**base, "leader_ids": []}, {**base, "ends_at": at(monday, 7)}):
+        r = c.post("/api/work-calendar/entries", json=body, headers=org)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["message"] and r.json()["error"] == "invalid"
+    r = c.patch("/api/work-calendar/entries/999999", json={"place": "x"}, headers=org)
+    assert r.status_code == 404
+    r = c.post("/work-calendar/entries", data={"day": "31/02/2026", "time": "08:00", "content": "Họp",
+                                               "leader_ids": str(world.chair.id)}, headers=org)
+    assert r.status_code == 400 and "Ngày không hợp lệ" in r.text
