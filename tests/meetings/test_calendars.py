@@ -44,7 +44,7 @@ def at(day: dt.date, hour: int, minute: int = 0) -> str:
 
 
 def meeting(c: TestClient, org: dict[str, str], title: str, starts: str, ends: str, *, chair: int | None,
-            invite: list[int] = (), send: bool = True, confidential: bool = False) -> dict[str, Any]:  # type: ignore[assignment]
+            invite: tuple[int, ...] | list[int] = (), send: bool = True, confidential: bool = False) -> dict[str, Any]:
     r = c.post("/api/meetings", json={"title": title, "starts_at": starts, "ends_at": ends, "chair_id": chair,
                                       "place": "Phòng họp số 2, trụ sở UBND tỉnh"}, headers=org)
     assert r.status_code == 201, r.text
@@ -232,8 +232,9 @@ async def test_feeds_parse_with_local_times_and_reset_kills_the_old_url(app_clie
                     invite=[world.member.id])
     secret = meeting(c, org, "Kỷ luật cán bộ sở X", at(monday, 14), at(monday, 15), chair=world.chair.id,
                      invite=[world.member.id], confidential=True)
-    gone = meeting(c, org, "Hội nghị đã hủy", at(monday + dt.timedelta(days=3), 8), at(monday + dt.timedelta(days=3), 9),
-                   chair=world.chair.id, invite=[world.member.id])
+    thursday = monday + dt.timedelta(days=3)
+    gone = meeting(c, org, "Hội nghị đã hủy", at(thursday, 8), at(thursday, 9), chair=world.chair.id,
+                   invite=[world.member.id])
     assert c.post(f"/api/meetings/{gone['id']}/cancel", json={"reason": "Lãnh đạo bận đột xuất"},
                   headers=org).status_code == 200
     meeting(c, org, "Họp không mời tôi", at(monday, 16), at(monday, 17), chair=world.district.id)
@@ -321,3 +322,50 @@ async def test_bad_input_is_a_vietnamese_4xx(app_client: TestClient, world: Worl
     r = c.post("/work-calendar/entries", data={"day": "31/02/2026", "time": "08:00", "content": "Họp",
                                                "leader_ids": str(world.chair.id)}, headers=org)
     assert r.status_code == 400 and "Ngày không hợp lệ" in r.text
+
+
+async def test_the_pages_forms_work_with_a_session_and_its_csrf_token(app_client: TestClient, world: World) -> None:
+    from tests.web.conftest import csrf_from, login
+
+    c = app_client
+    monday = next_monday()
+    week = week_of(monday)
+    login(c, "vanthu")
+    page = c.get("/work-calendar", params={"week": week})
+    assert page.status_code == 200 and "Thêm vào lịch" in page.text
+    form = {"csrf_token": csrf_from(page.text), "day": (monday + dt.timedelta(days=3)).strftime("%d/%m/%Y"),
+            "time": "08:30", "end_time": "11:00", "leader_ids": str(world.member.id),
+            "content": "Dự Hội nghị tổng kết công tác năm của ngành Giáo dục", "place": "Hội trường tỉnh",
+            "participants": "Sở Giáo dục và Đào tạo", "preparing_unit": "Sở Giáo dục và Đào tạo"}
+    assert c.post("/work-calendar/entries", data={**form, "csrf_token": "sai"}).status_code == 403
+    r = c.post("/work-calendar/entries", data=form)
+    assert r.status_code == 303 and r.headers["location"] == f"/work-calendar?week={week}&done=added"
+    page = c.get(r.headers["location"])
+    assert "Dự Hội nghị tổng kết công tác năm" in page.text and "08:30–11:00" in page.text
+    assert "Thứ Năm, " + (monday + dt.timedelta(days=3)).strftime("%d/%m/%Y") in page.text
+    assert "Duyệt lịch tuần" not in page.text  # the office does not approve
+
+    c.cookies.clear()
+    login(c, "phochutich")
+    page = c.get("/work-calendar", params={"week": week})
+    week_id = c.get("/api/work-calendar", params={"week": week}).json()["id"]
+    assert "Duyệt lịch tuần" in page.text
+    r = c.post(f"/work-calendar/weeks/{week_id}/approve?week={week}", data={"csrf_token": csrf_from(page.text)})
+    assert r.status_code == 303
+    page = c.get(r.headers["location"])
+    assert "Đã duyệt lịch" in page.text and "Ban hành lịch tuần" in page.text
+    r = c.post(f"/work-calendar/weeks/{week_id}/publish?week={week}",
+               data={"csrf_token": csrf_from(page.text), "public": "1"})
+    assert r.status_code == 303
+    assert c.get("/api/work-calendar", params={"week": week}).json()["state"] == "published"
+
+    page = c.get("/account")
+    r = c.post("/account/calendar-feeds/personal/reset", data={"csrf_token": csrf_from(page.text)})
+    assert r.status_code == 201
+    url = r.text.split('id="new-feed-url">', 1)[1].split("<", 1)[0]
+    assert url.startswith("http://testserver/calendar/feed/") and url.endswith(".ics")
+    events = _events(c.get(url).content)
+    assert [str(e["SUMMARY"]) for e in events.values()] == ["Dự Hội nghị tổng kết công tác năm của ngành Giáo dục"]
+    r = c.post("/account/calendar-feeds/personal/off", data={"csrf_token": csrf_from(page.text)})
+    assert r.status_code == 200 and "Đã tắt đường dẫn lịch" in r.text
+    assert c.get(url).status_code == 404
