@@ -176,6 +176,14 @@ async def test_work_calendar_drafted_approved_published_and_adjusted(app_client:
     assert c.post(f"/api/work-calendar/weeks/{week_id}/publish", json={}, headers=org).status_code == 409
     r = c.post(f"/api/work-calendar/weeks/{week_id}/approve", json={}, headers=member)
     assert r.status_code == 200 and r.json()["state"] == "approved"
+    # a change before publishing: the leader approved another text, so it goes back to the draft
+    extra = c.post("/api/work-calendar/entries", headers=org, json={
+        **entry, "starts_at": at(monday + dt.timedelta(days=3), 15), "ends_at": None, "content": "Dự thảo bổ sung"})
+    assert extra.status_code == 201 and not extra.json()["adjusted"]
+    assert c.get("/api/work-calendar", params={"week": week}, headers=org).json()["state"] == "draft"
+    assert c.delete(f"/api/work-calendar/entries/{extra.json()['id']}", headers=org).status_code == 200
+    assert c.get("/api/work-calendar", params={"week": week}, headers=org).json()["days"][3]["items"] == []
+    assert c.post(f"/api/work-calendar/weeks/{week_id}/approve", json={}, headers=chair).status_code == 200
     assert c.post(f"/api/work-calendar/weeks/{week_id}/publish", json={"public": True},
                   headers=outsider).status_code == 403
     r = c.post(f"/api/work-calendar/weeks/{week_id}/publish", json={"public": True}, headers=org)
@@ -199,6 +207,15 @@ async def test_work_calendar_drafted_approved_published_and_adjusted(app_client:
     assert after["state"] == "published" and after["revision"] == 1
     assert after["days"][1]["items"][0]["time"] == "14:00"
     assert c.delete(f"/api/work-calendar/entries/{entry_id}", headers=outsider).status_code == 403
+    late = c.post("/api/work-calendar/entries", headers=org, json={
+        **entry, "starts_at": at(monday + dt.timedelta(days=4), 8), "ends_at": None,
+        "content": "Tiếp Đoàn công tác của Bộ Nội vụ", "leader_ids": [world.member.id]})
+    assert late.status_code == 201 and late.json()["adjusted"]
+    assert late.json()["adjustment"] == "Điều chỉnh: bổ sung sau khi ban hành."
+    assert c.delete(f"/api/work-calendar/entries/{late.json()['id']}", headers=org).status_code == 200
+    friday = c.get("/api/work-calendar", params={"week": week}, headers=outsider).json()["days"][4]["items"]
+    assert [(i["content"], i["cancelled"]) for i in friday] == [("Tiếp Đoàn công tác của Bộ Nội vụ", True)]
+    assert friday[0]["adjustment"].endswith("hủy.")  # it stays, struck out: readers must see it went
 
     page = c.get("/work-calendar", params={"week": week}, headers=outsider)
     assert page.status_code == 200 and "Điều chỉnh" in page.text and "Thị xã Quảng Yên" in page.text
@@ -213,8 +230,9 @@ async def test_work_calendar_drafted_approved_published_and_adjusted(app_client:
                            params={"week": week_of(monday + dt.timedelta(days=7))})
     assert hidden.status_code == 200 and "chưa được công khai" in hidden.text
 
-    for action in ("workcal.entry.add", "workcal.week.approve", "workcal.week.publish", "workcal.entry.update"):
-        assert await audit_count(world, action) == 1, action
+    for action, count in (("workcal.entry.add", 3), ("workcal.week.approve", 2), ("workcal.week.publish", 1),
+                          ("workcal.entry.update", 1), ("workcal.entry.remove", 2)):
+        assert await audit_count(world, action) == count, action
 
 
 def _events(body: bytes) -> dict[str, Any]:
