@@ -387,3 +387,20 @@ async def test_the_pages_forms_work_with_a_session_and_its_csrf_token(app_client
     r = c.post("/account/calendar-feeds/personal/off", data={"csrf_token": csrf_from(page.text)})
     assert r.status_code == 200 and "Đã tắt đường dẫn lịch" in r.text
     assert c.get(url).status_code == 404
+    public_url = f"/public/work-calendar/{world.units['UBND'].id}?week={week}"
+
+    c.cookies.clear()
+    login(c, "vanthu")
+    page = c.get("/work-calendar", params={"week": week})
+    entry_id = c.get("/api/work-calendar", params={"week": week}).json()["days"][3]["items"][0]["id"]
+    r = c.post(f"/work-calendar/entries/{entry_id}/edit?week={week}", data={**form, "csrf_token": csrf_from(page.text),
+                                                                           "place": "Trung tâm Hội nghị tỉnh"})
+    assert r.status_code == 303, r.text
+    page = c.get(r.headers["location"])
+    assert "Đã sửa mục lịch" in page.text
+    assert "địa điểm: Hội trường tỉnh → Trung tâm Hội nghị tỉnh" in page.text and "wc-mark" in page.text
+    assert "Trung tâm Hội nghị tỉnh" in c.get(public_url).text
+    r = c.post(f"/work-calendar/weeks/{week_id}/public?week={week}",
+               data={"csrf_token": csrf_from(page.text), "public": "0"})
+    assert r.status_code == 303
+    assert "chưa được công khai" in c.get(public_url).text

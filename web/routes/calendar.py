@@ -229,7 +229,8 @@ async def _work_page(request: Request, status: int = 200, error: str | None = No
                  approver=member and user.has_role(Role.LEADER), publisher=(member or user.is_admin)
                  and wc.user_may_publish(user), error=error,
                  notice={"added": "Đã thêm vào lịch.", "cancelled": "Đã hủy mục lịch.", "approved": "Đã duyệt lịch.",
-                         "published": "Đã ban hành lịch."}.get(request.query_params.get("done", "")),
+                         "published": "Đã ban hành lịch.", "changed": "Đã sửa mục lịch.",
+                         "public": "Đã đổi chế độ công khai."}.get(request.query_params.get("done", "")),
                  title=f"Tuần {monday:%V}: {monday:%d/%m} – {last:%d/%m/%Y}",
                  prev=mcal.week_label(monday - week), next=mcal.week_label(monday + week), week=view["week"],
                  default_day=max(monday, min(today(), last)).strftime("%d/%m/%Y"))
@@ -276,6 +277,24 @@ async def work_entry_submit(request: Request) -> Response:
 
 
 @login_required()
+async def work_entry_edit(request: Request) -> Response:
+    """The page's edit form of one line (after publishing the line is marked «Điều chỉnh» with what changed)."""
+    entry_id = inputs.path_id(request, "entry_id")
+    form = await request.form()
+    try:
+        day = str(form.get("day", ""))
+        starts_at = _form_time(day, str(form.get("time", "")), "time")
+        ends_at = _form_time(day, str(form.get("end_time", "")), "end_time", optional=True)
+        leader_ids = [inputs.req_id(v, "leader_ids") for v in form.getlist("leader_ids")]
+    except AppError as exc:
+        return await _work_page(request, exc.status, error=exc.message)
+    fields: dict[str, Any] = {"starts_at": starts_at, "ends_at": ends_at, "leader_ids": leader_ids,
+                              **{k: str(form.get(k, "")) for k in ("content", "place", "participants",
+                                                                    "preparing_unit")}}
+    return await _form_action(request, lambda uow, user: wc.update_entry(uow, user, entry_id, **fields), "changed")
+
+
+@login_required()
 async def work_entry_cancel(request: Request) -> Response:
     entry_id = inputs.path_id(request, "entry_id")
     return await _form_action(request, lambda uow, user: wc.remove_entry(uow, user, entry_id), "cancelled")
@@ -286,6 +305,9 @@ async def work_week_submit(request: Request) -> Response:
     week_id, action = inputs.path_id(request, "week_id"), request.path_params["action"]
     if action == "approve":
         return await _form_action(request, lambda uow, user: wc.approve_week(uow, user, week_id), "approved")
+    if action == "public":
+        public = (await request.form()).get("public") == "1"
+        return await _form_action(request, lambda uow, user: wc.set_public(uow, user, week_id, public), "public")
     if action == "publish":
         public = (await request.form()).get("public") == "1"
         return await _form_action(request, lambda uow, user: wc.publish_week(uow, user, week_id, public=public),
@@ -355,6 +377,7 @@ routes = [
     Route("/work-calendar", work_calendar_page, methods=["GET"], name="work_calendar"),
     Route("/work-calendar/entries", work_entry_submit, methods=["POST"]),
     Route("/work-calendar/entries/{entry_id:int}/cancel", work_entry_cancel, methods=["POST"]),
+    Route("/work-calendar/entries/{entry_id:int}/edit", work_entry_edit, methods=["POST"]),
     Route("/work-calendar/weeks/{week_id:int}/{action:str}", work_week_submit, methods=["POST"]),
     Route("/public/work-calendar/{agency_id:int}", public_work_calendar, methods=["GET"]),
     Route("/api/calendar", api_calendar, methods=["GET"]),
