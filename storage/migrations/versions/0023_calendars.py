@@ -1,7 +1,7 @@
 """Calendars (issue #21): the leaders' weekly work calendar of an agency (lịch công tác tuần) with its
 entries, and the secret iCalendar feed tokens (sha256 only).
 
-Revision ID: 0023_calendars
+Revision ID: 0023
 Revises: 0022_notifications
 Create Date: 2026-12-07 15:30:00
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0023_calendars'
+revision: str = '0023'
 down_revision: str | None = '0021'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
