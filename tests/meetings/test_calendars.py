@@ -404,3 +404,24 @@ async def test_the_pages_forms_work_with_a_session_and_its_csrf_token(app_client
                data={"csrf_token": csrf_from(page.text), "public": "0"})
     assert r.status_code == 303
     assert "chưa được công khai" in c.get(public_url).text
+
+
+async def test_calendar_answers_match_their_schemas(settings: Settings, world: World) -> None:
+    """The journeys above, with every /api answer checked against the served OpenAPI description."""
+    from tests.web.test_openapi_contract import Contract, Recorder, _check_all
+
+    recorder = Recorder()
+    with TestClient(create_app(settings), base_url="http://testserver", follow_redirects=False) as c:
+        doc = c.get("/api/openapi.json").json()
+        recorder.attach(c)
+        await test_work_calendar_drafted_approved_published_and_adjusted(c, world)
+        await test_week_and_month_show_my_meetings_and_not_others(c, world)
+        member = await bearer(world, "member")
+        assert c.post("/api/calendar/feeds/personal", json={}, headers=member).status_code == 201
+        assert c.get("/api/calendar/feeds", headers=member).json()["personal"] is True
+    checked = _check_all(Contract(doc), recorder)
+    for op in ("GET /api/calendar", "GET /api/work-calendar", "POST /api/work-calendar/entries",
+               "PATCH /api/work-calendar/entries/{entry_id}", "DELETE /api/work-calendar/entries/{entry_id}",
+               "POST /api/work-calendar/weeks/{week_id}/{action}", "GET /api/calendar/feeds",
+               "POST /api/calendar/feeds/{kind}", "POST /api/meetings/{meeting_id}/participants"):
+        assert op in checked, (op, sorted(checked))
