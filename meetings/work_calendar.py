@@ -16,6 +16,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from eoffice import audit
 from eoffice.agency_time import AGENCY_TZ
@@ -106,15 +107,21 @@ async def week_for(uow: UnitOfWork, agency_id: int, monday: dt.date) -> WorkWeek
 
 
 async def _week_to_draft(uow: UnitOfWork, actor: User, agency_id: int, monday: dt.date) -> WorkWeek:
+    """The agency's week, created as a draft when it has none: two clerks adding its first lines at once on
+    PostgreSQL both get the one row (insert or nothing on the unique (agency, week), then read)."""
     await require_drafter(uow, actor, agency_id)
     week = await week_for(uow, agency_id, monday)
     if week is None:
-        week = WorkWeek(agency_id=agency_id, week_start=monday, state=DRAFT, created_by=actor.id, public=False,
-                        revision=0)
-        uow.session.add(week)
-        await uow.session.flush()
-        await audit.record(uow, actor, "workcal.week.create", "workcal", week.id, agency_id=agency_id,
-                           week=week_label(monday))
+        now = utcnow()
+        ins = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(WorkWeek)
+        created = (await uow.session.execute(ins.values(
+            agency_id=agency_id, week_start=monday, state=DRAFT, public=False, revision=0, created_by=actor.id,
+            created_at=now, updated_at=now).on_conflict_do_nothing().returning(WorkWeek.id))).first()
+        week = await week_for(uow, agency_id, monday)
+        assert week is not None  # inserted now, or by the other transaction
+        if created is not None:
+            await audit.record(uow, actor, "workcal.week.create", "workcal", week.id, agency_id=agency_id,
+                               week=week_label(monday))
     return week
 
 

@@ -425,3 +425,28 @@ async def test_calendar_answers_match_their_schemas(settings: Settings, world: W
                "POST /api/work-calendar/weeks/{week_id}/{action}", "GET /api/calendar/feeds",
                "POST /api/calendar/feeds/{kind}", "POST /api/meetings/{meeting_id}/participants"):
         assert op in checked, (op, sorted(checked))
+
+
+async def test_two_clerks_start_the_same_week_at_once(world: World) -> None:
+    """Both first lines land in the one week (the unique (agency, week) is an insert-or-nothing, not a 500)."""
+    import asyncio
+
+    from meetings import work_calendar as wc
+    from meetings.calendar_schema import WorkEntry, WorkWeek
+
+    monday = next_monday() + dt.timedelta(days=14)
+    start = dt.datetime.combine(monday, dt.time(8), HN)
+
+    async def add(content: str) -> int:
+        async with world.db.uow() as uow:
+            entry = await wc.add_entry(uow, world.organiser, starts_at=start, leader_ids=[world.chair.id],
+                                       content=content)
+            await uow.commit()
+            return entry.week_id
+
+    weeks = await asyncio.gather(add("Làm việc với Sở Y tế"), add("Làm việc với Sở Giáo dục và Đào tạo"))
+    assert weeks[0] == weeks[1]
+    async with world.db.uow(readonly=True) as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(WorkWeek)) == 1
+        assert await uow.session.scalar(select(func.count()).select_from(WorkEntry)) == 2
+    assert await audit_count(world, "workcal.week.create") == 1
