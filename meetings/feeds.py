@@ -96,6 +96,9 @@ def _calendar(name: str) -> Calendar:
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", name)
     cal.add("x-wr-timezone", AGENCY_TZ.key)
+    cal.add("method", "PUBLISH")
+    cal.add("x-published-ttl", "PT1H")  # subscribers look again hourly (Outlook, Apple)
+    cal.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
     start = dt.datetime.now(dt.UTC) - PAST
     cal.add_component(Timezone.from_tzinfo(AGENCY_TZ, first_date=start.date(),
                                            last_date=(start + PAST + FUTURE).date()))
@@ -107,6 +110,7 @@ def _event(uid: str, summary: str, start: dt.datetime, end: dt.datetime | None, 
     ev = Event()
     ev.add("uid", f"{uid}@{UID_DOMAIN}")
     ev.add("dtstamp", stamp.astimezone(dt.UTC))
+    ev.add("last-modified", stamp.astimezone(dt.UTC))
     ev.add("summary", summary)
     ev.add("dtstart", start.astimezone(AGENCY_TZ))
     ev.add("dtend", (end or start + mcal.DEFAULT_LENGTH).astimezone(AGENCY_TZ))
