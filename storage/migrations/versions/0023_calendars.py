@@ -2,7 +2,7 @@
 entries, and the secret iCalendar feed tokens (sha256 only).
 
 Revision ID: 0023
-Revises: 0022_notifications
+Revises: 0022
 Create Date: 2026-12-07 15:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0023'
-down_revision: str | None = '0021'
+down_revision: str | None = '0022'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
