@@ -17,7 +17,7 @@ from sqlalchemy import literal, null, or_, select, union_all
 
 from eoffice import audit
 from eoffice.org import Role, Unit, User
-from meetings import rules, topics
+from meetings import calendar, rules, topics
 from meetings.rules import Access, ParticipantRole, Response, Seat, State
 from meetings.schema import Meeting, Participant, Site
 from storage.db import UnitOfWork, utcnow
@@ -478,17 +478,10 @@ async def approve_substitute(uow: UnitOfWork, actor: User, participant_id: int, 
 
 
 async def list_for_user(uow: UnitOfWork, user: User, *, limit: int = 200) -> list[Meeting]:
-    """Meetings the user organises, chairs, minutes, attends (also as substitute or for their unit) or operates."""
-    seat_meetings = select(Participant.meeting_id).where(or_(
-        Participant.user_id == user.id, Participant.substitute_id == user.id,
-        (Participant.unit_id == user.unit_id) & Participant.user_id.is_(None)
-        if user.unit_id and user.has_role(Role.LEADER, Role.CLERK) else Participant.id.is_(None),
-    ))
-    site_meetings = select(Site.meeting_id).where(Site.operator_id == user.id)
-    officer = or_(Meeting.created_by == user.id, Meeting.chair_id == user.id, Meeting.secretary_id == user.id)
-    attendee = (Meeting.state != State.DRAFT) & or_(Meeting.id.in_(seat_meetings), Meeting.id.in_(site_meetings))
+    """Meetings the user organises, chairs, minutes, attends (also as substitute or for their unit) or operates
+    (the same condition as their calendar, ``meetings.calendar.mine``)."""
     rows = (await uow.session.scalars(
-        select(Meeting).where(or_(officer, attendee)).order_by(Meeting.starts_at.desc()).limit(limit)
+        select(Meeting).where(calendar.mine(user)).order_by(Meeting.starts_at.desc()).limit(limit)
     )).all()
     return list(rows)
 

@@ -107,6 +107,15 @@ LABELS = {
     "edxml.update": "Cập nhật văn bản (edXML)",
     "edxml.status": "Trạng thái xử lý (edXML)",
     "edxml.status_unmatched": "Trạng thái edXML về văn bản chưa có",
+    "workcal.week.create": "Lập lịch công tác tuần",
+    "workcal.week.approve": "Duyệt lịch công tác tuần",
+    "workcal.week.publish": "Ban hành lịch công tác tuần",
+    "workcal.week.public": "Đổi chế độ công khai lịch công tác tuần",
+    "workcal.entry.add": "Thêm mục lịch công tác",
+    "workcal.entry.update": "Sửa mục lịch công tác",
+    "workcal.entry.remove": "Bỏ mục lịch công tác",
+    "calendar.feed.reset": "Tạo lại đường dẫn lịch (iCalendar)",
+    "calendar.feed.revoke": "Tắt đường dẫn lịch (iCalendar)",
 }
 
 AREAS = {
@@ -118,6 +127,8 @@ AREAS = {
     "dossier": "Hồ sơ",
     "user": "Tài khoản",
     "edxml": "Trao đổi edXML",
+    "workcal": "Lịch công tác",
+    "calendar": "Lịch",
 }
 
 

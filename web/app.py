@@ -34,6 +34,7 @@ from web.routes import (
     account,
     admin,
     api,
+    calendar,
     edxml,
     health,
     media,
@@ -58,7 +59,7 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, office, annotation_routes, media, voting,
-                 office_pages, office_more, edxml, notifications]
+                 office_pages, office_more, edxml, notifications, calendar]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

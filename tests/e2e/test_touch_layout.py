@@ -25,7 +25,7 @@ TAP = 44
 CLERK_PAGES = [
     "/", "/documents", "/documents/new", "/documents/1", "/tasks", "/tasks/1", "/outgoing", "/dossiers",
     "/search?q=c%C3%B4ng+v%C4%83n", "/statistics", "/meetings", "/meetings/1", "/meetings/1/room",
-    "/meetings/1/documents/1", "/meetings/1/polls",
+    "/meetings/1/documents/1", "/meetings/1/polls", "/calendar", "/calendar/month", "/work-calendar",
 ]
 ADMIN_PAGES = ["/admin/users", "/admin/audit"]
 

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from eoffice import accounts, identity, notifications
 from eoffice.accounts import Revoked
+from meetings import feeds
 from storage.errors import AppError, Invalid
 from web.auth import client_ip, json_body, login_required, require_user, session_token
 from web.contract import accounts as c
@@ -76,7 +77,9 @@ async def _page(request: Request, status: int = 200, **extra: Any) -> Response:
     async with request.app.state.db.uow(readonly=True) as uow:
         tokens = await accounts.list_tokens(uow, user, user)
         prefs = await notifications.preferences(uow, user)
-    context = {"tokens": tokens, "prefs": prefs, "error": None, "notice": None, "new_token": None, **extra}
+        calendar_feeds = await feeds.feeds_of(uow, user)
+    context = {"tokens": tokens, "prefs": prefs, "error": None, "notice": None, "new_token": None,
+               "feeds": calendar_feeds, "feed_labels": feeds.KINDS, "new_feed": None, **extra}
     return request.app.state.templates.TemplateResponse(request, "account.html", context, status_code=status)
 
 
@@ -86,6 +89,29 @@ async def account_page(request: Request) -> Response:
               "revoked": "Đã thu hồi mã truy cập.",
               "notifications": "Đã lưu cách nhận thông báo."}.get(request.query_params.get("done", ""))
     return await _page(request, notice=notice)
+
+
+@login_required()
+async def feed_submit(request: Request) -> Response:
+    """Make or reset (``/reset``) or turn off (``/off``) a calendar feed's secret URL (issue #21)."""
+    user = request.state.user
+    kind, action = request.path_params["kind"], request.path_params["action"]
+    try:
+        async with request.app.state.db.uow() as uow:
+            if action == "off":
+                await feeds.revoke(uow, user, kind)
+                token = None
+            elif action == "reset":
+                token = await feeds.reset_token(uow, user, kind)
+            else:
+                raise Invalid("Thao tác không hợp lệ.")
+            await uow.commit()
+    except AppError as exc:
+        return await _page(request, exc.status, error=exc.message)
+    if token is None:
+        return await _page(request, notice="Đã tắt đường dẫn lịch.")
+    url = str(request.base_url).rstrip("/") + f"/calendar/feed/{token}.ics"
+    return await _page(request, 201, new_feed={"kind": kind, "url": url})
 
 
 @login_required()
@@ -161,6 +187,7 @@ routes = [
     Route("/account", account_page, methods=["GET"]),
     Route("/account/password", password_submit, methods=["POST"]),
     Route("/account/tokens", token_submit, methods=["POST"]),
+    Route("/account/calendar-feeds/{kind:str}/{action:str}", feed_submit, methods=["POST"]),
     Route("/account/tokens/{token_id}/revoke", token_revoke_submit, methods=["POST"]),
     Route("/api/account/password", api_password, methods=["POST"]),
     Route("/api/tokens", api_tokens, methods=["GET"]),

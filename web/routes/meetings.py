@@ -21,6 +21,7 @@ from eoffice.org import Unit, User
 from meetings import (
     agenda,
     attendance,
+    calendar,
     documents,
     lifecycle,
     meetings,
@@ -121,8 +122,13 @@ async def create_meeting(request: Request) -> JSONResponse:
     """
     body = await json_body(request)
     fields = _meeting_fields(request, body, partial=False)
-    m = await _run(request, lambda uow, user: meetings.create_meeting(uow, user, **fields))
-    return JSONResponse(m.public(), status_code=201)
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        m = await meetings.create_meeting(uow, user, **fields)
+        return m, await calendar.conflicts_for(uow, m)
+
+    m, conflicts = await _run(request, go)
+    return JSONResponse({**m.public(), "conflicts": conflicts}, status_code=201)
 
 
 async def snapshot_with_seq(request: Request, meeting_id: int) -> dict[str, Any]:
@@ -144,8 +150,13 @@ async def update_meeting(request: Request) -> JSONResponse:
     """Change details, time, place, chair, secretary or quorum rule (until the meeting ends)."""
     fields = _meeting_fields(request, await json_body(request), partial=True)
     mid = path_id(request)
-    m = await _run(request, lambda uow, user: meetings.update_meeting(uow, user, mid, **fields))
-    return JSONResponse(m.public())
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        m = await meetings.update_meeting(uow, user, mid, **fields)
+        return m, await calendar.conflicts_for(uow, m)
+
+    m, conflicts = await _run(request, go)
+    return JSONResponse({**m.public(), "conflicts": conflicts})
 
 
 TRANSITIONS = {
@@ -191,8 +202,16 @@ async def add_participant(request: Request) -> JSONResponse:
     for flag in ("entitled", "voting"):
         if flag in body:
             kwargs[flag] = bool(body[flag])
-    p = await _run(request, lambda uow, user: meetings.add_participant(uow, user, mid, **kwargs))
-    return JSONResponse({"id": p.id}, status_code=201)
+
+    async def go(uow: UnitOfWork, user: User) -> Any:
+        p = await meetings.add_participant(uow, user, mid, **kwargs)
+        m = await uow.session.get(schema.Meeting, mid)
+        assert m is not None  # the service found it
+        return p, await calendar.conflicts_for(uow, m, {p.user_id}) if p.user_id else []
+
+    p, conflicts = await _run(request, go)
+    # a leader already in another meeting then: a warning, not a refusal (issue #21)
+    return JSONResponse({"id": p.id, "conflicts": conflicts}, status_code=201)
 
 
 async def _seat_in(uow: UnitOfWork, meeting_id: int, participant_id: int) -> None:
@@ -699,7 +718,13 @@ def _json_script(data: Any) -> str:
 async def meeting_page(request: Request) -> Response:
     snap = await snapshot_with_seq(request, path_id(request))
     m = snap["meeting"]
-    return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap),
+    conflicts: list[dict[str, Any]] = []
+    if snap["me"].get("manager"):  # who prepares the meeting sees the leaders' clashes (issue #21)
+        async with request.app.state.db.uow(readonly=True) as uow:
+            meeting = await uow.session.get(schema.Meeting, m["id"])
+            if meeting is not None:
+                conflicts = await calendar.conflicts_for(uow, meeting)
+    return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap), conflicts=conflicts,
                  starts_at=dt.datetime.fromisoformat(m["starts_at"]),
                  ends_at=dt.datetime.fromisoformat(m["ends_at"]) if m["ends_at"] else None,
                  labels=rules.STATE_LABELS, quorum_labels={k.value: v for k, v in rules.QUORUM_LABELS.items()})
