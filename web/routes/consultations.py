@@ -25,7 +25,7 @@ from storage.db import UnitOfWork
 from storage.errors import Invalid
 from web import file_response, inputs
 from web.auth import login_required, require_user
-from web.contract import Binary, contract
+from web.contract import Binary, Empty, contract
 from web.contract import consultations as c
 from web.inputs import json_body
 from web.openapi import describe
@@ -109,7 +109,7 @@ async def answer(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, **progress, "message": "Đã ghi nhận ý kiến."})
 
 
-@contract(ok=c.Consultation, more={409: "Đã kết thúc"})
+@contract(body=Empty, ok=c.Consultation, more={409: "Đã kết thúc"})
 async def close(request: Request) -> JSONResponse:
     """The office closes the consultation before its deadline; the result is counted now."""
     cid = _cid(request)
