@@ -5,6 +5,7 @@ the follow-up task, the live topic's access check."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -120,11 +121,13 @@ async def test_create_answer_change_and_result_over_all_members(app_client: Test
     assert c.post(f"/api/consultations/{cid}/answers", json=no("Cần bổ sung điều khoản chuyển tiếp"),
                   headers=heads[0]).json()["answered"] == 1
     r = c.post(f"/api/consultations/{cid}/answers", json=yes("Nhất trí, đề nghị ban hành sớm"), headers=heads[0])
-    assert r.status_code == 200 and r.json() == {"ok": True, "answered": 1, "total": 9, "message": "Đã ghi nhận ý kiến."}
+    assert r.status_code == 200
+    assert r.json() == {"ok": True, "answered": 1, "total": 9, "message": "Đã ghi nhận ý kiến."}
     for h in heads[1:4]:
         assert c.post(f"/api/consultations/{cid}/answers", json=yes(), headers=h).status_code == 200
     for h in heads[4:6]:
-        assert c.post(f"/api/consultations/{cid}/answers", json=no("Chưa phù hợp thực tế"), headers=h).status_code == 200
+        r = c.post(f"/api/consultations/{cid}/answers", json=no("Chưa phù hợp thực tế"), headers=h)
+        assert r.status_code == 200
     seen = c.get(f"/api/consultations/{cid}", headers=office).json()
     assert seen["answered"] == 6 and len(seen["not_answered"]) == 3
     assert seen["members"][0]["answers"][0]["label"] == "Đồng ý"
@@ -203,17 +206,27 @@ async def test_deadline_refuses_answers_and_closes_by_itself(app_client: TestCli
     assert r.status_code == 409 and "hết hạn" in r.json()["message"]
     monkeypatch.setattr(svc, "clock", real)
 
-    # a consultation with a short deadline is closed by the background runner, without anyone asking
+    # a consultation with a short deadline is closed by the background runner, without anyone asking; a member
+    # subscribed to its live topic gets the counts (never who answered what) and the close
     cid2 = c.post("/api/consultations", json=body(member_ids=ids, deadline=soon(1.5)), headers=office).json()["id"]
-    assert c.post(f"/api/consultations/{cid2}/answers", json=yes(), headers=head).status_code == 200
-    limit = time.monotonic() + 30
-    state = ""
-    while time.monotonic() < limit:
-        data = c.get(f"/api/consultations/{cid2}", headers=office).json()
-        state = data["state"]
-        if state == "closed":
-            break
-        time.sleep(0.1)
+    with c.websocket_connect("/ws", headers=head) as ws:
+        ws.send_json({"op": "subscribe", "topic": f"consultation:{cid2}"})
+        assert ws.receive_json()["type"] == "subscribed"
+        assert c.post(f"/api/consultations/{cid2}/answers", json=yes(), headers=head).status_code == 200
+        event = ws.receive_json()
+        assert event["type"] == "consultation.progress"
+        assert event["data"] == {"state": "open", "answered": 1, "total": 3}
+        limit = time.monotonic() + 30
+        state = ""
+        while time.monotonic() < limit:
+            data = c.get(f"/api/consultations/{cid2}", headers=office).json()
+            state = data["state"]
+            if state == "closed":
+                break
+            await asyncio.sleep(0.1)
+        assert state == "closed"
+        event = ws.receive_json()  # published with the close's commit, before the state could be read
+        assert event["type"] == "consultation.closed" and event["data"]["passed"] is False
     assert state == "closed" and data["close_reason"] == "deadline"
     assert data["result"]["answered"] == 1 and data["result"]["passed"] is False  # 1 of 3 is not over half
 
