@@ -49,11 +49,13 @@ async def test_office_consults_three_members_and_the_result_shows(browser: Any, 
             page = await ctx.new_page()
             await login(page, live_server, user)
             await page.goto(url)
-            await page.locator(".c-doc summary").click()
-            img = page.locator(".c-page").first
-            await expect(img).to_be_visible()
+            # the draft opens in the meetings' tablet reader (page images rendered by the server)
+            await page.locator("a.c-doc", has_text="Đọc dự thảo").click()
+            await expect(page.locator("#reader .reader-page").first).to_be_visible()
             await page.wait_for_function(
-                "() => { const i = document.querySelector('.c-page'); return i && i.complete && i.naturalWidth > 0; }")
+                "() => { const i = document.querySelector('#reader .reader-page img');"
+                " return i && i.complete && i.naturalWidth > 0; }")
+            await page.goto(url)
             label = {"agree": "Đồng ý", "disagree": "Không đồng ý"}[choice]
             option = page.locator("label.c-choice", has_text=label).first
             box = await option.bounding_box()

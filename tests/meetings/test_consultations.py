@@ -106,6 +106,13 @@ async def test_create_answer_change_and_result_over_all_members(app_client: Test
     doc_id = data["documents"][0]["id"]
     img = c.get(f"/api/consultations/{cid}/documents/{doc_id}/pages/1?w=800", headers=heads[0])
     assert img.status_code == 200 and img.headers["content-type"] == "image/png"
+    meta = c.get(f"/api/consultations/{cid}/documents/{doc_id}", headers=heads[0]).json()
+    assert meta["page_count"] == 1 and meta["title"] == "Dự thảo Quy chế" and meta["widths"]
+    found = c.get(f"/api/consultations/{cid}/documents/{doc_id}/search?q=quy che", headers=heads[0]).json()
+    assert found["total"] >= 1 and found["hits"][0]["page"] == 1
+    assert c.get(f"/api/consultations/{cid}/documents/{doc_id}/pages/1/words", headers=heads[0]).status_code == 200
+    assert c.get(f"/consultations/{cid}/documents/{doc_id}", headers=heads[0]).status_code == 200
+    assert c.get(f"/api/consultations/{cid}/documents/{doc_id}", headers=outsider).status_code == 403
     assert c.get(f"/api/consultations/{cid}", headers=outsider).status_code == 403
     assert c.get(f"/api/consultations/{cid}/documents/{doc_id}/pages/1", headers=outsider).status_code == 403
     assert c.post(f"/api/consultations/{cid}/answers", json=yes(), headers=outsider).status_code == 403

@@ -35,6 +35,26 @@ class Consultation(Summary):
     result: dict[str, Any] | None = None
 
 
+class DocumentMeta(Out):
+    id: int
+    consultation_id: int
+    kind: str
+    title: str
+    page_count: int
+    page_sizes: list[list[float]]
+    widths: list[int]
+
+
+class PageWords(Out):
+    page: int
+    words: list[list[Any]]
+
+
+class DocumentSearch(Out):
+    query: str
+    hits: list[dict[str, Any]]
+
+
 class Progress(Out):
     ok: bool
     answered: int

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from eoffice.org import Role, User
 from meetings import consultations as svc
-from meetings import documents
+from meetings import documents, rules
 from meetings import voting_rules as vr
 from meetings.schema import DocumentVersion
 from storage.db import UnitOfWork
@@ -140,19 +140,55 @@ async def report(request: Request) -> Response:
                     headers=file_response.download_headers(f"Kết quả lấy ý kiến - {title}.pdf", "ket-qua.pdf"))
 
 
-@describe(parameters=[
-    {"name": "w", "in": "query", "schema": {"type": "integer"}, "description": "Độ rộng màn hình (px)"},
-])
-@contract(ok=Binary(("image/png",), "Ảnh trang"), more={304: "Không đổi"})
-async def page_image(request: Request) -> Response:
-    """One page of a draft or submission as an image (the reader's page cache, ``meetings.documents``)."""
+def _doc_meta(cid: int, d: svc.ConsultationDocument) -> dict[str, Any]:
+    return {**d.public(), "consultation_id": cid, "widths": list(rules.PAGE_WIDTHS)}
+
+
+async def _version(request: Request) -> DocumentVersion:
+    """What the reader's page cache needs of a document (not a stored row: consultations keep their own)."""
     cid, did = _cid(request), inputs.path_id(request, "document_id")
     d = await _read(request, lambda uow, u: svc.document(uow, u, cid, did))
-    width = inputs.int_value(request.query_params.get("w") or 1000, "w") or 1000
-    version = DocumentVersion(blob_key=d.blob_key, page_count=d.page_count)  # not stored: what rendering needs
+    return DocumentVersion(blob_key=d.blob_key, page_count=d.page_count)
+
+
+@contract(ok=c.DocumentMeta)
+async def document_meta(request: Request) -> JSONResponse:
+    """A draft or submission: pages (count and sizes in PDF points), title, the page widths served."""
+    cid, did = _cid(request), inputs.path_id(request, "document_id")
+    d = await _read(request, lambda uow, u: svc.document(uow, u, cid, did))
+    return JSONResponse(_doc_meta(cid, d))
+
+
+@describe(parameters=[
+    {"name": "w", "in": "query", "schema": {"type": "integer"}, "description": "Độ rộng màn hình (px)"},
+    {"name": "fmt", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"]}},
+])
+@contract(ok=Binary(("image/png", "image/jpeg"), "Ảnh trang"), more={304: "Không đổi"})
+async def page_image(request: Request) -> Response:
+    """One page of a draft or submission as an image (the reader's page cache, ``meetings.documents``)."""
+    version = await _version(request)
+    width = inputs.int_value(request.query_params.get("w") or 800, "w") or 800
+    fmt = request.query_params.get("fmt", "png")
     state = request.app.state
-    key, ctype = await documents.page_image(state.db, state.blobs, version, inputs.path_id(request, "page"), width)
+    key, ctype = await documents.page_image(state.db, state.blobs, version, inputs.path_id(request, "page"), width,
+                                            fmt)
     return _blob_response(request, key, ctype)
+
+
+@contract(ok=c.PageWords)
+async def page_words(request: Request) -> Response:
+    """Word boxes of a page in PDF points: [x0, y0, x1, y1, text, block, line, word]."""
+    version = await _version(request)
+    state = request.app.state
+    key = await documents.page_words(state.db, state.blobs, version, inputs.path_id(request, "page"))
+    return _blob_response(request, key, "application/json")
+
+
+@contract(ok=c.DocumentSearch)
+async def search_document(request: Request) -> JSONResponse:
+    """Search a draft or submission (?q=); without diacritics it ignores them."""
+    version = await _version(request)
+    return JSONResponse(await documents.search(request.app.state.blobs, version, request.query_params.get("q", "")))
 
 
 # ---------------------------------------------------------------- pages
@@ -178,10 +214,24 @@ async def detail_page(request: Request) -> Response:
         "c": data, "choices": svc.YES_NO_CHOICES})
 
 
+@login_required()
+async def reader_page(request: Request) -> Response:
+    """The tablet reader (the meetings' PdfReader) on one draft or submission."""
+    user = request.state.user
+    cid, did = _cid(request), inputs.path_id(request, "document_id")
+    async with request.app.state.db.uow(readonly=True) as uow:
+        d = await svc.document(uow, user, cid, did)
+        c_row, _st = await svc.load(uow, user, cid)
+    return request.app.state.templates.TemplateResponse(request, "consultation_reader.html", {
+        "meta": _doc_meta(cid, d), "c_title": c_row.title})
+
+
 A = "/api/consultations/{consultation_id:int}"
 routes = [
     Route("/consultations", list_page, name="consultations"),
     Route("/consultations/{consultation_id:int}", detail_page, name="consultation"),
+    Route("/consultations/{consultation_id:int}/documents/{document_id:int}", reader_page,
+          name="consultation_reader"),
     Route("/api/consultations", list_consultations, methods=["GET"]),
     Route("/api/consultations", create, methods=["POST"]),
     Route(A, get, methods=["GET"]),
@@ -189,5 +239,8 @@ routes = [
     Route(A + "/close", close, methods=["POST"]),
     Route(A + "/task", to_task, methods=["POST"]),
     Route(A + "/report.pdf", report, methods=["GET"]),
+    Route(A + "/documents/{document_id:int}", document_meta, methods=["GET"]),
     Route(A + "/documents/{document_id:int}/pages/{page:int}", page_image, methods=["GET"]),
+    Route(A + "/documents/{document_id:int}/pages/{page:int}/words", page_words, methods=["GET"]),
+    Route(A + "/documents/{document_id:int}/search", search_document, methods=["GET"]),
 ]
