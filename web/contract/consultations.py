@@ -7,9 +7,10 @@ from typing import Any
 from pydantic import ConfigDict
 
 from web.contract.core import Body, Date, DateTime, Flag, Ids, OptInt, Out, Text, require
+from web.contract.meetings import DocumentSearch, PageWords
 
 
-class Summary(Out):
+class ConsultationSummary(Out):
     id: int
     title: str
     state: str
@@ -19,11 +20,11 @@ class Summary(Out):
 
 
 class ConsultationList(Out):
-    consultations: list[Summary]
+    consultations: list[ConsultationSummary]
     office: bool
 
 
-class Consultation(Summary):
+class Consultation(ConsultationSummary):
     """A consultation: questions, documents, counts; each member's answers for the office and the signer
     (``members``, ``not_answered``), for everyone once it is closed; ``result`` once closed."""
 
@@ -35,7 +36,7 @@ class Consultation(Summary):
     result: dict[str, Any] | None = None
 
 
-class DocumentMeta(Out):
+class ConsultationDocumentMeta(Out):
     id: int
     consultation_id: int
     kind: str
@@ -45,29 +46,19 @@ class DocumentMeta(Out):
     widths: list[int]
 
 
-class PageWords(Out):
-    page: int
-    words: list[list[Any]]
-
-
-class DocumentSearch(Out):
-    query: str
-    hits: list[dict[str, Any]]
-
-
-class Progress(Out):
+class ConsultationProgress(Out):
     ok: bool
     answered: int
     total: int
 
 
-class Question(Body):
+class ConsultationQuestion(Body):
     text: Text = ""
     kind: Text = ""
     options: list[Any] | None = None
 
 
-class DocumentRef(Body):
+class ConsultationDocumentRef(Body):
     upload_id: OptInt = None
     kind: Text = ""
     title: Text = ""
@@ -81,27 +72,32 @@ class ConsultationCreate(Body):
     title: Text = ""
     description: Text = ""
     deadline: DateTime = None
-    questions: list[Question] | None = None
+    questions: list[ConsultationQuestion] | None = None
     member_ids: Ids = []
     signer_id: OptInt = None
-    documents: list[DocumentRef] | None = None
+    documents: list[ConsultationDocumentRef] | None = None
     confidential: Flag = False
     rule: Text = ""
 
 
-class Answer(Body):
+class ConsultationAnswer(Body):
     question: OptInt = None
     choice: Any = None
     comment: Text = ""
 
 
-class AnswerBody(Body):
+class ConsultationAnswers(Body):
     model_config = ConfigDict(json_schema_extra=require("answers"))
-    answers: list[Answer] | None = None
+    answers: list[ConsultationAnswer] | None = None
 
 
-class TaskBody(Body):
+class ConsultationTask(Body):
     assignee_id: OptInt = None
     assignee_unit_id: OptInt = None
     deadline: Date = None
     text: Text = ""
+
+
+__all__ = ["Consultation", "ConsultationAnswer", "ConsultationAnswers", "ConsultationCreate",
+           "ConsultationDocumentMeta", "ConsultationDocumentRef", "ConsultationList", "ConsultationProgress",
+           "ConsultationQuestion", "ConsultationSummary", "ConsultationTask", "DocumentSearch", "PageWords"]

@@ -99,7 +99,7 @@ async def get(request: Request) -> JSONResponse:
 
 
 @describe(responses={"409": {"description": "Đã hết hạn lấy ý kiến"}})
-@contract(body=c.AnswerBody, ok=c.Progress, more={409: "Đã hết hạn lấy ý kiến"})
+@contract(body=c.ConsultationAnswers, ok=c.ConsultationProgress, more={409: "Đã hết hạn lấy ý kiến"})
 async def answer(request: Request) -> JSONResponse:
     """My answer to every question: {answers: [{question, choice, comment}]}; choice agree | disagree | other
     (other needs a comment) or an option number; sent again, it replaces the previous one until the deadline."""
@@ -118,7 +118,7 @@ async def close(request: Request) -> JSONResponse:
     return JSONResponse(await _read(request, lambda uow, u: svc.view(uow, u, cid)))
 
 
-@contract(body=c.TaskBody, ok=c.Consultation, status=201, more={409: "Chưa kết thúc hoặc đã giao"})
+@contract(body=c.ConsultationTask, ok=c.Consultation, status=201, more={409: "Chưa kết thúc hoặc đã giao"})
 async def to_task(request: Request) -> JSONResponse:
     """The office turns the result into an e-office task: {assignee_id | assignee_unit_id, deadline, text}."""
     body = await json_body(request)
@@ -151,7 +151,7 @@ async def _version(request: Request) -> DocumentVersion:
     return DocumentVersion(blob_key=d.blob_key, page_count=d.page_count)
 
 
-@contract(ok=c.DocumentMeta)
+@contract(ok=c.ConsultationDocumentMeta)
 async def document_meta(request: Request) -> JSONResponse:
     """A draft or submission: pages (count and sizes in PDF points), title, the page widths served."""
     cid, did = _cid(request), inputs.path_id(request, "document_id")
