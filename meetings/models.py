@@ -1,5 +1,6 @@
-"""Every eCabinet table, for storage.models: they are declared in ``meetings.schema`` and, for the
-calendars, ``meetings.calendar_schema``."""
+"""Every eCabinet table, for storage.models: they are declared in ``meetings.schema``, for the calendars
+``meetings.calendar_schema``, and for the written consultation (issue 20) ``meetings.consultations``."""
 
 import meetings.calendar_schema
+import meetings.consultations
 import meetings.schema  # noqa: F401

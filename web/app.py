@@ -35,6 +35,7 @@ from web.routes import (
     admin,
     api,
     calendar,
+    consultations,
     edxml,
     health,
     media,
@@ -59,7 +60,7 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, office, annotation_routes, media, voting,
-                 office_pages, office_more, edxml, notifications, calendar]
+                 office_pages, office_more, edxml, notifications, calendar, consultations]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -1,7 +1,8 @@
 """The background workers of one app: created, started and stopped in one place, the lifespan of
 ``web.app.create_app``. The workers themselves belong to their domains: ``meetings.polls_live.PollRunner``
 (coalesced poll progress events, countdowns that close polls), ``meetings.polls_live.CastBatcher`` (the group
-commit of votes, telling the runner about them), ``eoffice.ingest.IngestRunner`` (text extraction of
+commit of votes, telling the runner about them), ``meetings.consultations_live.ConsultationRunner``
+(closes written consultations at their deadline), ``eoffice.ingest.IngestRunner`` (text extraction of
 registered documents), ``eoffice.notifications.NotificationWorker`` (deadline reminders, escalation, the
 notifications' retention), and where the settings ask for them ``eoffice.digest.DigestScheduler`` (the daily
 digest), ``eoffice.upload_limits.UploadCleaner`` (uploads never attached) and ``eoffice.mail.MailSender`` (the
@@ -22,6 +23,7 @@ from eoffice.ingest import IngestRunner
 from eoffice.mail import MailSender, SmtpConfig
 from eoffice.upload_limits import UploadCleaner
 from meetings import notices
+from meetings.consultations_live import ConsultationRunner
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.blobs import BlobStore
 from storage.db import Database
@@ -54,6 +56,7 @@ class Workers:
     upload_cleaner: UploadCleaner | None = None  # uploads never attached, removed after the configured hours
     notification_worker: notifications.NotificationWorker | None = None  # deadlines, escalation, retention
     mail_sender: MailSender | None = None  # the e-mail outbox, when an SMTP server is configured
+    consultation_runner: ConsultationRunner | None = None  # closes written consultations at their deadline
 
     @classmethod
     def create(cls, db: Database, blobs: BlobStore, settings: Settings) -> Workers:
@@ -68,12 +71,15 @@ class Workers:
                        interval=settings.notify_check_seconds, due_days=settings.notify_due_days,
                        escalate_days=settings.notify_escalate_days),
                    mail_sender=MailSender(db, smtp_config(settings), retry_base=settings.mail_retry_seconds)
-                   if settings.smtp_host else None)
+                   if settings.smtp_host else None,
+                   consultation_runner=ConsultationRunner(db))
 
     async def start(self) -> None:
         """Close polls whose countdown ran out while no process was running, resume the others'
         countdowns, and re-queue text extraction a previous process left unfinished (a crash, a restart)."""
         self.poll_runner.ensure()
+        if self.consultation_runner is not None:
+            self.consultation_runner.ensure()  # closes consultations whose deadline passed while down
         for periodic in (self.digest_scheduler, self.upload_cleaner, self.notification_worker, self.mail_sender):
             if periodic is not None:
                 periodic.start()
@@ -87,6 +93,8 @@ class Workers:
             if periodic is not None:
                 await periodic.stop()
         await self.poll_runner.stop()
+        if self.consultation_runner is not None:
+            await self.consultation_runner.stop()
         await self.ingest_runner.stop()
 
 

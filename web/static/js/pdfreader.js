@@ -5,6 +5,8 @@
 // ({version_id, page, zoom, x, y}) that a presenter broadcasts and followers apply.
 //
 //   const reader = new PdfReader(root, { meetingId, onView(view, {user}) {}, onUserMove() {} });
+//   ``base(versionId)``: where a document's meta, pages, words and search live (default: the meeting's versions;
+//   a written consultation passes its own documents' address).
 //   await reader.openVersion(versionId, page);    reader.applyView(view);    reader.view();
 
 import { h } from "./meeting-common.js";
@@ -16,9 +18,10 @@ const ZOOM_MAX = 4;
 const DEFAULT_WIDTHS = [480, 800, 1200, 1600, 2400];
 
 export class PdfReader {
-  constructor(root, { meetingId, onView = () => {}, onUserMove = () => {}, toolbarExtra = [] } = {}) {
+  constructor(root, { meetingId, onView = () => {}, onUserMove = () => {}, toolbarExtra = [], base = null } = {}) {
     this.root = root;
     this.meetingId = meetingId;
+    this.base = base || ((versionId) => `/api/meetings/${this.meetingId}/versions/${versionId}`);
     this.onView = onView;
     this.onUserMove = onUserMove;
     this.meta = null;
@@ -99,12 +102,12 @@ export class PdfReader {
   // ------------------------------------------------------------------ opening
 
   url(path) {
-    return `/api/meetings/${this.meetingId}/versions/${this.meta.id}${path}`;
+    return `${this.base(this.meta.id)}${path}`;
   }
 
   async openVersion(versionId, page = 1) {
     if (this.meta && this.meta.id === versionId) { this.goTo(page, { smooth: true }); return true; }
-    const res = await fetch(`/api/meetings/${this.meetingId}/versions/${versionId}`, { credentials: "same-origin" });
+    const res = await fetch(this.base(versionId), { credentials: "same-origin" });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
       this.empty(res.status === 403 ? "Tài liệu thuộc nội dung mật: bạn không có quyền xem." : (body.message || "Không mở được tài liệu."));
