@@ -117,6 +117,15 @@ async def test_an_opened_poll_shows_without_scrolling(browser: Any, live_server:
                 ballot = page.locator("[data-voting-panel]").get_by_role("button", name="Tán thành", exact=True)
                 await expect(ballot).to_be_in_viewport()
                 await _api(chair, "POST", f"/api/polls/{poll['id']}/cancel", {})
+                if width == 800:
+                    # the floor given to me: the same banner, over the reader
+                    req = await _api(page, "POST", f"/api/meetings/{mid}/speakers", {})
+                    await _api(chair, "POST", f"/api/meetings/{mid}/speakers/{req['id']}/grant", {})
+                    await expect(alert).to_contain_text("Chủ trì đã mời bạn phát biểu.")
+                    await expect(alert).to_be_in_viewport(ratio=1)
+                    await alert.get_by_role("button", name="Đóng").click()
+                    await expect(alert).to_be_hidden()
+                    await _api(chair, "POST", f"/api/meetings/{mid}/speakers/{req['id']}/finish")
             finally:
                 await ctx.close()
     finally:
@@ -147,6 +156,17 @@ async def test_panels_fold_and_stay_folded(browser: Any, live_server: LiveServer
         await expect(page.locator("#room-side")).to_be_hidden()
         await page.locator("#toggle-side").click()
         await expect(page.locator("#room-side")).to_be_visible()
+
+        # side by side: the video beside the document; the choice is remembered too
+        await page.get_by_label("Bố cục: tài liệu và video").select_option("split")
+        await expect(room).to_have_attribute("data-layout", "split")
+        video = await page.locator("#video").bounding_box()
+        reader = await page.locator("#reader").bounding_box()
+        assert video and reader and reader["x"] >= video["x"] + video["width"] - 1, (video, reader)
+        assert reader["height"] > 400, reader
+        await page.reload()
+        await expect(room).to_have_attribute("data-layout", "split")
+        await page.get_by_label("Bố cục: tài liệu và video").select_option("document")
 
         # full screen: the reader fills the screen, the follow state still in sight
         await page.locator("#fullscreen-btn").click()
