@@ -44,8 +44,9 @@ async def _off_screen_controls(page: Any) -> list[dict[str, Any]]:
     return await page.evaluate("""() => {
         const out = [];
         const w = window.innerWidth;
-        for (const el of document.querySelectorAll(
-            ".room-bar button, .room-bar select, .reader-bar button, .reader-bar input, .annot-bar button, .annot-bar select")) {
+        const bars = [".room-bar", ".reader-bar", ".annot-bar"];
+        const sel = bars.map((b) => `${b} button, ${b} select, ${b} input`).join(", ");
+        for (const el of document.querySelectorAll(sel)) {
             const r = el.getBoundingClientRect();
             if (!r.width || !r.height || getComputedStyle(el).visibility === "hidden") continue;
             if (r.left < -0.5 || r.right > w + 0.5) out.push({text: el.textContent || el.getAttribute("aria-label"),
