@@ -569,8 +569,13 @@ function onEvent(ev) {
     }
     case "poll.changed":
       if (d.state === "open" && !openPolls.has(d.poll_id)) {
-        const title = d.poll && !d.poll.restricted && d.poll.title ? `: ${d.poll.title}` : "";
-        showAlert(`Biểu quyết đã mở${title}`, { action: openBallot, label: "Bỏ phiếu" });
+        const poll = d.poll || {};
+        // a poll on a confidential item: only those who may see the item are called to it
+        const hidden = poll.restricted && S.agenda.find((i) => i.id === poll.item_id)?.restricted !== false;
+        if (!hidden) {
+          showAlert(`Biểu quyết đã mở${!poll.restricted && poll.title ? `: ${poll.title}` : ""}`,
+            { action: openBallot, label: "Bỏ phiếu" });
+        }
       }
       if (d.state === "open") openPolls.add(d.poll_id); else openPolls.delete(d.poll_id);
       refreshSoon();
