@@ -79,6 +79,10 @@ async def test_toolbars_fit_and_the_document_has_the_width(browser: Any, live_se
                     assert bad == [], (width, height, user, bad)
                     size = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
                     assert size[0] <= size[1], (width, height, user, size)
+                    # the document scrolls inside the reader, under its bars (in portrait it grew to the whole
+                    # document and the bars scrolled away with the page)
+                    scroller = await page.locator(".reader-scroll").bounding_box()
+                    assert scroller is not None and 150 < scroller["height"] < height, (width, height, scroller)
                     if width > height:  # landscape, document focus (the default)
                         await expect(page.locator("#room")).to_have_attribute("data-layout", "document")
                         box = await page.locator("#reader").bounding_box()
