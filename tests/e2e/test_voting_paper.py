@@ -47,16 +47,14 @@ async def test_chair_enters_paper_ballots_in_a_secret_poll(context: Any, live_se
     await expect(paper.locator(".vp-paper-count")).to_have_text("Đã nhập 2/2 phiếu giấy.")
     await expect(paper).to_contain_text("Đã nhập: Tán thành 1; Không tán thành 1.")
 
-    async def accept(dialog: Any) -> None:
-        await dialog.accept()
-
-    chair.once("dialog", accept)
+    # the in-page confirmation (a <dialog>, issue 22) rather than the browser's confirm()
     await submit.click()
+    await chair.locator("dialog.ask-dialog").get_by_role("button", name="Ghi nhận").click()
     await expect(panel.locator(".vp-chair > .vp-msg")).to_have_text("Đã ghi nhận 2 phiếu giấy (đã bỏ phiếu 2/3).")
     await expect(panel.locator(".vp-count")).to_have_text("Đã bỏ phiếu 2/3")
     await expect(paper.locator(".vp-paper-seat")).to_have_count(1)  # only the chair has not voted
 
-    chair.once("dialog", accept)
     await panel.get_by_role("button", name="Kết thúc biểu quyết").click()
+    await chair.locator("dialog.ask-dialog").get_by_role("button", name="Kết thúc và đếm phiếu").click()
     result = panel.locator(".vp-result")
     await expect(result).to_contain_text("Tán thành 1, không tán thành 1")

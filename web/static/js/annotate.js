@@ -194,8 +194,15 @@ export class Annotator {
     this.listBtn = h("button", { type: "button", class: "btn btn-small", "aria-expanded": "false",
       "aria-controls": "annot-panel", onclick: () => this.togglePanel() }, "Ghi chú (0)");
     this.syncEl = h("span", { class: "annot-sync", role: "status", "aria-live": "polite" });
-    this.bar = h("div", { class: "annot-bar", role: "toolbar", "aria-label": "Công cụ ghi chú" },
-      ...tools, this.colorBtn, this.visSelect, this.undoBtn, this.redoBtn, this.listBtn, this.syncEl);
+    if (r.compact) {
+      // the room's compact bar (issue 22): who sees new notes and "redo" go to the reader's "⋯ Thêm" menu
+      this.bar = h("div", { class: "annot-bar", role: "toolbar", "aria-label": "Công cụ ghi chú" },
+        ...tools, this.colorBtn, this.undoBtn, this.listBtn, this.syncEl);
+      r.addMore(this.redoBtn, this.visSelect);
+    } else {
+      this.bar = h("div", { class: "annot-bar", role: "toolbar", "aria-label": "Công cụ ghi chú" },
+        ...tools, this.colorBtn, this.visSelect, this.undoBtn, this.redoBtn, this.listBtn, this.syncEl);
+    }
     r.bar.after(this.bar);
     r.root.append(this.palette);
 

@@ -117,3 +117,24 @@ export async function fillSelects(root = document) {
     }
   }
 }
+
+// An in-page confirmation (a modal <dialog>) instead of the browser's confirm(): it looks like the rest of the
+// page, speaks Vietnamese on its buttons, works in full screen and can be driven by tests. Resolves true when
+// the person confirms, false when they cancel, press Esc or tap outside.
+export function ask(message, { ok = "Đồng ý", cancel = "Hủy", danger = false, detail = "" } = {}) {
+  return new Promise((resolve) => {
+    const okBtn = h("button", { type: "submit", value: "ok", class: `btn ${danger ? "btn-danger" : "btn-primary"}` }, ok);
+    const dlg = h("dialog", { class: "ask-dialog", "aria-labelledby": "ask-dialog-text" },
+      h("form", { method: "dialog" },
+        h("p", { id: "ask-dialog-text", class: "ask-text" }, message),
+        detail ? h("p", { class: "ask-detail" }, detail) : null,
+        h("div", { class: "ask-actions" },
+          h("button", { type: "submit", value: "cancel", class: "btn" }, cancel), okBtn)));
+    // inside the element shown full screen, if any, so the question is not hidden behind it
+    (document.fullscreenElement || document.body).append(dlg);
+    dlg.addEventListener("click", (e) => { if (e.target === dlg) dlg.close("cancel"); }); // the backdrop
+    dlg.addEventListener("close", () => { resolve(dlg.returnValue === "ok"); dlg.remove(); }, { once: true });
+    dlg.showModal();
+    okBtn.focus();
+  });
+}

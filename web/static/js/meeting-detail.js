@@ -2,7 +2,7 @@
 // agenda items and PDF documents. The page is rendered by the server; after a change (ours or,
 // through the live topic, someone else's) it reloads.
 import { connect } from "./live.js";
-import { api, fail, fillSelects, readState, toast, uploadFile } from "./meeting-common.js";
+import { api, ask, fail, fillSelects, readState, toast, uploadFile } from "./meeting-common.js";
 
 const S = readState();
 const mid = S.meeting.id;
@@ -77,7 +77,7 @@ document.getElementById("item-form")?.addEventListener("submit", async (e) => {
 
 document.addEventListener("click", async (e) => {
   const btn = e.target.closest("button[data-remove]");
-  if (!btn || !confirm("Bỏ người này khỏi danh sách mời?")) return;
+  if (!btn || !await ask("Bỏ người này khỏi danh sách mời?", { ok: "Bỏ khỏi danh sách", danger: true })) return;
   try { await api("DELETE", `${base}/participants/${btn.dataset.remove}`); reload(); } catch (err) { fail(err); }
 });
 

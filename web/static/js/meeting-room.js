@@ -9,7 +9,7 @@
 
 import { connect, STATUS_TEXT } from "./live.js";
 import { PdfReader } from "./pdfreader.js";
-import { api, fail, fmtDate, fmtDuration, fmtTime, h, readState, toast } from "./meeting-common.js";
+import { api, ask, fail, fmtDate, fmtDuration, fmtTime, h, readState, toast } from "./meeting-common.js";
 import { enhance as dateInput, toIso } from "./office/dates.js";
 
 const root = document.getElementById("room");
@@ -35,13 +35,102 @@ const state = () => S.meeting.state;
 const followBtn = h("button", { class: "btn btn-small", type: "button", "aria-pressed": "true", id: "follow-btn",
   onclick: () => setFollowing(!following) }, "Theo người trình bày");
 const presentBtn = h("button", { class: "btn btn-small", type: "button", id: "present-btn", onclick: togglePresent }, "Trình chiếu");
+const fullBtn = h("button", { class: "btn btn-small", type: "button", id: "fullscreen-btn", "aria-pressed": "false",
+  title: "Đọc toàn màn hình", "aria-label": "Đọc toàn màn hình", onclick: () => setFullscreen(!isFullscreen()) }, "⛶");
 const reader = new PdfReader($("reader"), {
   meetingId,
+  compact: true,
   toolbarExtra: [followBtn, presentBtn],
+  toolbarEnd: [fullBtn],
   onView: (view, { user }) => { if (isPresenter() && (user || view)) broadcastView(view); },
   onUserMove: () => { if (following && !isPresenter()) setFollowing(false); },
 });
 window.eoReader = reader;
+
+// ------------------------------------------------------------------ layout (issue 22)
+// Side panels fold away and the choice stays on this device; three layouts of the centre column; full-screen
+// reading through the Fullscreen API, or a class that does the same where the API is refused.
+
+const PANELS_KEY = "eo.room.panels";
+const LAYOUT_KEY = "eo.room.layout";
+const stored = (key) => { try { return JSON.parse(localStorage.getItem(key) || "null"); } catch { return null; } };
+const store = (key, value) => { try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* private mode */ } };
+
+function defaultPanels() {
+  // a landscape tablet: the agenda folds so the document has two thirds of the width; a wide screen keeps both
+  const landscape = window.matchMedia("(orientation: landscape) and (min-width: 1001px)").matches;
+  return { agenda: !(landscape && window.innerWidth < 1400), side: true };
+}
+const panels = { ...defaultPanels(), ...(stored(PANELS_KEY) || {}) };
+
+function renderPanels() {
+  for (const [name, id] of [["agenda", "toggle-agenda"], ["side", "toggle-side"]]) {
+    root.dataset[name] = panels[name] ? "open" : "closed";
+    $(id).setAttribute("aria-expanded", String(panels[name]));
+  }
+}
+
+function setPanel(name, open, { remember = true } = {}) {
+  panels[name] = open;
+  if (remember) store(PANELS_KEY, { agenda: panels.agenda, side: panels.side });
+  renderPanels();
+}
+$("toggle-agenda").addEventListener("click", () => setPanel("agenda", !panels.agenda));
+$("toggle-side").addEventListener("click", () => setPanel("side", !panels.side));
+
+function setLayout(mode) {
+  if (!["document", "video", "split"].includes(mode)) mode = "document";
+  root.dataset.layout = mode;
+  $("room-layout").value = mode;
+}
+$("room-layout").addEventListener("change", (e) => { setLayout(e.target.value); store(LAYOUT_KEY, root.dataset.layout); });
+
+const isFullscreen = () => root.classList.contains("is-fullscreen");
+async function setFullscreen(on) {
+  const main = $("room-main");
+  root.classList.toggle("is-fullscreen", on);
+  fullBtn.setAttribute("aria-pressed", String(on));
+  fullBtn.title = on ? "Thoát toàn màn hình" : "Đọc toàn màn hình";
+  fullBtn.setAttribute("aria-label", fullBtn.title);
+  try {
+    if (on && main.requestFullscreen && !document.fullscreenElement) await main.requestFullscreen({ navigationUI: "hide" });
+    else if (!on && document.fullscreenElement) await document.exitFullscreen();
+  } catch { /* refused (no user gesture, an iframe, an old browser): the class alone fills the window */ }
+}
+document.addEventListener("fullscreenchange", () => { if (!document.fullscreenElement && isFullscreen()) setFullscreen(false); });
+document.addEventListener("keydown", (e) => { if (e.key === "Escape" && isFullscreen() && !document.fullscreenElement) setFullscreen(false); });
+
+// ------------------------------------------------------------------ alerts over the reader (issue 22)
+
+let alertAction = null;
+function showAlert(text, { action = null, label = "" } = {}) {
+  $("room-alert-text").textContent = text;
+  const go = $("room-alert-go");
+  go.hidden = !action;
+  go.textContent = label;
+  alertAction = action;
+  $("room-alert").hidden = false;
+}
+function hideAlert() { $("room-alert").hidden = true; alertAction = null; }
+$("room-alert-close").addEventListener("click", hideAlert);
+$("room-alert-go").addEventListener("click", () => { const act = alertAction; hideAlert(); if (act) act(); });
+
+function openBallot() {
+  if (isFullscreen()) setFullscreen(false);
+  if (!panels.side) setPanel("side", true, { remember: false });
+  const tab = $("tab-voting");
+  if (tab.getAttribute("aria-selected") !== "true") tab.click();
+  const panel = $("panel-voting");
+  panel.scrollIntoView({ block: "start" });
+  (panel.querySelector("button:not([disabled])") || tab).focus({ preventScroll: true });
+}
+
+function openSpeakers() {
+  if (isFullscreen()) setFullscreen(false);
+  if (!panels.side) setPanel("side", true, { remember: false });
+  $("tab-speakers").click();
+  $("panel-speakers").scrollIntoView({ block: "start" });
+}
 
 let sendTimer = null;
 let lastSent = "";
@@ -123,7 +212,8 @@ function currentItem() {
 function renderAgenda() {
   const list = $("agenda");
   list.replaceChildren(...S.agenda.map((item, n) => {
-    const isCurrent = item.id === S.meeting.current_item_id;
+    // "Đang thảo luận" only while the meeting runs (it stayed on the last item after the end)
+    const isCurrent = item.id === S.meeting.current_item_id && state() === "in_progress";
     const li = h("li", { dataset: { item: item.id, current: String(isCurrent), selected: String(item.id === selectedItem) } },
       h("button", { type: "button", onclick: () => { selectItem(item.id, { openFirst: true, user: true }); } },
         isCurrent ? h("span", { class: "now" }, "● Đang thảo luận") : null,
@@ -131,7 +221,7 @@ function renderAgenda() {
         item.restricted ? null : h("span", { class: "meta" },
           [item.presenter_name, item.planned_minutes ? `${item.planned_minutes} phút` : ""].filter(Boolean).join(" · "))));
     if (me().controller && state() === "in_progress" && !isCurrent) {
-      li.append(h("button", { type: "button", class: "btn btn-small", style: "margin-top:4px;min-height:44px",
+      li.append(h("button", { type: "button", class: "btn btn-small agenda-goto",
         onclick: () => api("POST", `/api/meetings/${meetingId}/current`, { item_id: item.id }).catch(fail) },
         "Chuyển tới nội dung này"));
     }
@@ -189,7 +279,12 @@ function seatActions(p) {
   if (p.kind === "unit" && !p.attendee_id) return null;
   const action = p.present ? "check-out" : "check-in";
   return h("button", { type: "button", class: `btn btn-small${p.present ? "" : " btn-ok"}`,
-    onclick: () => api("POST", `/api/meetings/${meetingId}/participants/${p.id}/${action}`).catch(fail) },
+    onclick: async () => {
+      // leaving changes the quorum: asked first (one tap checked out)
+      if (p.present && !await ask(mine ? "Rời cuộc họp? Bạn sẽ được ghi nhận là vắng mặt từ lúc này." : `Ghi nhận ${p.name} rời cuộc họp?`,
+        { ok: "Rời họp", danger: true, detail: "Túc số sẽ được tính lại." })) return;
+      api("POST", `/api/meetings/${meetingId}/participants/${p.id}/${action}`).catch(fail);
+    } },
     p.present ? "Rời họp" : "Điểm danh");
 }
 
@@ -438,6 +533,7 @@ function applySnapshot(data) {
   if (following && S.meeting.current_item_id !== itemBefore) catchUpWithRoom();
 }
 
+const openPolls = new Set();
 function onEvent(ev) {
   const d = ev.data || {};
   switch (ev.type) {
@@ -462,9 +558,27 @@ function onEvent(ev) {
         if (doc) { openDocId = doc.id; renderDocs(); }
       }
       break;
-    case "speakers.changed":
+    case "speakers.changed": {
+      const before = S.speakers.speaking;
+      if (d.speaking && d.speaking.user_id === S.me.user_id && (!before || before.id !== d.speaking.id)) {
+        showAlert("Chủ trì đã mời bạn phát biểu.", { action: openSpeakers, label: "Xem lượt phát biểu" });
+      }
       S.speakers = { queue: d.queue, speaking: d.speaking, history: d.history };
       renderSpeakers();
+      break;
+    }
+    case "poll.changed":
+      if (d.state === "open" && !openPolls.has(d.poll_id)) {
+        const poll = d.poll || {};
+        // a poll on a confidential item: only those who may see the item are called to it
+        const hidden = poll.restricted && S.agenda.find((i) => i.id === poll.item_id)?.restricted !== false;
+        if (!hidden) {
+          showAlert(`Biểu quyết đã mở${!poll.restricted && poll.title ? `: ${poll.title}` : ""}`,
+            { action: openBallot, label: "Bỏ phiếu" });
+        }
+      }
+      if (d.state === "open") openPolls.add(d.poll_id); else openPolls.delete(d.poll_id);
+      refreshSoon();
       break;
     case "attendance.changed": {
       const p = S.participants.find((x) => x.id === d.participant_id);
@@ -501,10 +615,24 @@ $("chair-controls").addEventListener("click", (e) => {
   if (btn.dataset.step) {
     api("POST", `/api/meetings/${meetingId}/current`, { step: Number(btn.dataset.step) }).catch(fail);
   } else if (btn.dataset.action === "start" || btn.dataset.action === "end") {
-    if (btn.dataset.action === "end" && !confirm("Kết thúc cuộc họp?")) return;
-    api("POST", `/api/meetings/${meetingId}/${btn.dataset.action}`).catch(fail);
+    const action = btn.dataset.action;
+    if (action === "end") {
+      endMeeting();
+      return;
+    }
+    api("POST", `/api/meetings/${meetingId}/${action}`).catch(fail);
   }
 });
+
+async function endMeeting() {
+  // a confidential item not reached: the chair is told by name before the meeting closes (issue 22)
+  const left = S.agenda.filter((i) => i.confidential && i.status !== "done" && i.id !== S.meeting.current_item_id);
+  const ok = left.length
+    ? await ask("Còn nội dung mật chưa thảo luận. Vẫn kết thúc cuộc họp?", { ok: "Vẫn kết thúc", danger: true,
+      detail: `Chưa thảo luận: ${left.map((i) => `«${i.title}»`).join(", ")}.` })
+    : await ask("Kết thúc cuộc họp?", { ok: "Kết thúc họp" });
+  if (ok) api("POST", `/api/meetings/${meetingId}/end`).catch(fail);
+}
 
 $("ask-floor").addEventListener("click", () =>
   api("POST", `/api/meetings/${meetingId}/speakers`, {}).then(() => toast("Đã đăng ký phát biểu.")).catch(fail));
@@ -529,7 +657,9 @@ document.addEventListener("keydown", (e) => {
 // ------------------------------------------------------------------ start
 
 serverOffset = Date.parse(S.server_time) - Date.now();
+renderPanels();
+setLayout(stored(LAYOUT_KEY) || "document");
 renderAll();
 setFollowing(true);
 live = connect({ topics: [topic], onEvent, onSnapshot: () => refreshSoon(0), onStatus: setStatus });
-window.eoRoom = { get state() { return S; }, reader, live, get following() { return following; } };
+window.eoRoom = { get state() { return S; }, reader, live, get following() { return following; }, showAlert, ask };

@@ -18,7 +18,8 @@ const ZOOM_MAX = 4;
 const DEFAULT_WIDTHS = [480, 800, 1200, 1600, 2400];
 
 export class PdfReader {
-  constructor(root, { meetingId, onView = () => {}, onUserMove = () => {}, toolbarExtra = [], base = null } = {}) {
+  constructor(root, { meetingId, onView = () => {}, onUserMove = () => {}, toolbarExtra = [], toolbarEnd = [],
+    compact = false, base = null } = {}) {
     this.root = root;
     this.meetingId = meetingId;
     this.base = base || ((versionId) => `/api/meetings/${this.meetingId}/versions/${versionId}`);
@@ -32,39 +33,58 @@ export class PdfReader {
     this.hits = [];
     this.hitIndex = -1;
     this.programmatic = 0;
-    this.build(toolbarExtra);
+    this.compact = compact;
+    this.build(toolbarExtra, toolbarEnd);
   }
 
   // ------------------------------------------------------------------ DOM
 
-  build(extra) {
+  build(extra, toolbarEnd = []) {
     const btn = (label, title, fn, attrs = {}) =>
       h("button", { class: "btn btn-small", type: "button", title, "aria-label": title, onclick: fn, ...attrs }, label);
     this.titleEl = h("span", { class: "title" });
     this.pageInput = h("input", { type: "number", min: 1, value: 1, inputmode: "numeric", "aria-label": "Trang",
-                                  style: "width:64px;min-height:44px;text-align:center" });
+                                  class: "reader-pageinput" });
     this.pageTotal = h("span", {}, "/ 0");
     this.zoomLabel = h("span", { class: "reader-pageno" }, "100%");
     this.searchInput = h("input", { type: "search", placeholder: "Tìm trong tài liệu", "aria-label": "Tìm trong tài liệu" });
     this.searchInfo = h("span", { class: "reader-pageno", "aria-live": "polite" });
-    this.bar = h("div", { class: "reader-bar" },
-      this.titleEl,
+    const paging = [
       btn("◀", "Trang trước", () => this.step(-1)),
       h("span", { class: "reader-pageno" }, this.pageInput, " ", this.pageTotal),
       btn("▶", "Trang sau", () => this.step(1)),
+    ];
+    const zoom = [
       btn("−", "Thu nhỏ", () => this.setZoom(this.zoom / 1.25)),
       this.zoomLabel,
       btn("+", "Phóng to", () => this.setZoom(this.zoom * 1.25)),
       btn("↔", "Vừa khung", () => this.setZoom(1)),
-      h("form", { role: "search", style: "display:flex;gap:6px;align-items:center", onsubmit: (e) => { e.preventDefault(); this.onSearch(); } },
-        this.searchInput, btn("▲", "Kết quả trước", () => this.nextHit(-1)), btn("▼", "Kết quả sau", () => this.nextHit(1)),
-        this.searchInfo),
-      ...extra);
-    // paging, zoom and search act on an open document: hidden (via .is-empty) until one is open
-    for (const el of [...this.bar.children].slice(1, -extra.length || undefined)) el.classList.add("reader-doc-only");
+    ];
+    const search = h("form", { role: "search", class: "reader-search", onsubmit: (e) => { e.preventDefault(); this.onSearch(); } },
+      this.searchInput, btn("▲", "Kết quả trước", () => this.nextHit(-1)), btn("▼", "Kết quả sau", () => this.nextHit(1)),
+      this.searchInfo);
+    if (this.compact) {
+      // The room (issue 22): the bar keeps what is used all the time (paging, following the presenter); zoom and
+      // search sit in the "⋯ Thêm" menu, so the bar fits a tablet's centre column instead of scrolling sideways.
+      this.moreMenu = h("div", { class: "reader-more", id: "reader-more", role: "group", "aria-label": "Công cụ khác", hidden: true },
+        h("div", { class: "reader-more-row reader-doc-only" }, ...zoom), h("div", { class: "reader-more-row reader-doc-only" }, search));
+      this.moreBtn = h("button", { class: "btn btn-small reader-more-btn", type: "button", "aria-expanded": "false",
+        "aria-controls": "reader-more", onclick: () => this.toggleMore() }, "⋯ Thêm");
+      this.bar = h("div", { class: "reader-bar", role: "toolbar", "aria-label": "Đọc tài liệu" },
+        this.titleEl, ...paging, ...extra, this.moreBtn, ...toolbarEnd);
+      for (const el of paging) el.classList.add("reader-doc-only");
+      document.addEventListener("click", (e) => {
+        if (!this.moreMenu.hidden && !this.moreMenu.contains(e.target) && !this.moreBtn.contains(e.target)) this.toggleMore(false);
+      });
+      document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !this.moreMenu.hidden) this.toggleMore(false); });
+    } else {
+      this.bar = h("div", { class: "reader-bar" }, this.titleEl, ...paging, ...zoom, search, ...extra, ...toolbarEnd);
+      // paging, zoom and search act on an open document: hidden (via .is-empty) until one is open
+      for (const el of [...paging, ...zoom, search]) el.classList.add("reader-doc-only");
+    }
     this.pagesEl = h("div", { class: "reader-pages" });
     this.scroller = h("div", { class: "reader-scroll", tabindex: "0", "aria-label": "Trang tài liệu" }, this.pagesEl);
-    this.root.replaceChildren(this.bar, this.scroller);
+    this.root.replaceChildren(this.bar, ...(this.moreMenu ? [this.moreMenu] : []), this.scroller);
     // where the list is: below the agenda (in portrait that box scrolls, and the heading may be out of sight)
     this.empty("Chọn một tài liệu trong mục «Tài liệu», dưới chương trình họp, để đọc.");
 
@@ -85,6 +105,17 @@ export class PdfReader {
       if (this.meta && width !== this.lastWidth) { this.lastWidth = width; this.layout(true); }
     });
     this.resizeObserver.observe(this.scroller);
+  }
+
+  toggleMore(open = this.moreMenu.hidden) {
+    this.moreMenu.hidden = !open;
+    this.moreBtn.setAttribute("aria-expanded", String(open));
+  }
+
+  /** Put a control in the "⋯ Thêm" menu (compact bar) or, without one, at the end of the bar. */
+  addMore(...els) {
+    if (this.moreMenu) this.moreMenu.append(h("div", { class: "reader-more-row" }, ...els));
+    else this.bar.append(...els);
   }
 
   empty(message) {

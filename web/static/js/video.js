@@ -122,10 +122,13 @@ class VideoRoom {
       h("figcaption", { class: "video-name" }, "Bạn"));
     this.grid = h("div", { class: "video-grid", "aria-label": "Các điểm cầu" });
     this.audioBox = h("div", { hidden: true });
+    this.sitesList = h("ul", { class: "video-sites-list" });
+    this.sitesCount = h("summary", {}, "Điều khiển các điểm cầu");
+    this.sites = h("details", { class: "video-sites", open: true, hidden: true }, this.sitesCount, this.sitesList);
     r.append(
       h("div", { class: "video-bar" }, this.statusEl, this.joinBtn, this.micBtn, this.camBtn, this.devices,
         this.leaveBtn),
-      this.errorEl, this.main, h("div", { class: "video-grid-wrap" }, this.preview, this.grid), this.audioBox);
+      this.errorEl, this.main, h("div", { class: "video-grid-wrap" }, this.preview, this.grid), this.sites, this.audioBox);
   }
 
   setStatus(state) {
@@ -446,7 +449,9 @@ class VideoRoom {
       }
       this.updateTile(tile, r, r.id === main, r.id === this.activeSpeaker);
     }
-    for (const [id, el] of tiles) if (!keep.has(id)) el.remove();
+    for (const [id, el] of tiles) if (!keep.has(id)) { el.siteRow?.remove(); el.remove(); }
+    this.sites.hidden = !this.controller || !this.sitesList.children.length;
+    this.sitesCount.textContent = `Điều khiển các điểm cầu (${this.sitesList.children.length})`;
     const mine = this.roster.find((r) => r.id === this.me);
     for (const [btn, kind, on, off] of [[this.micBtn, "audio", "Bật micrô", "Tắt micrô"],
       [this.camBtn, "video", "Bật camera", "Tắt camera"]]) {
@@ -466,14 +471,17 @@ class VideoRoom {
       h("figcaption", { class: "video-name" }), h("span", { class: "video-flags", "aria-hidden": "true" }),
       h("meter", { class: "video-level", min: 0, max: 100, value: 0, "aria-label": `Âm lượng ${r.name}` }));
     if (this.controller) {
-      const actions = h("div", { class: "video-actions" },
+      // the chair's per-site controls: a row in the list under the pictures (issue 22), not on a 200 px thumbnail
+      // where "Trao lời" was clipped
+      const actions = h("li", { class: "video-actions", dataset: { participant: r.id } }, h("span", { class: "video-site-name" }, r.name),
         h("button", { class: "btn btn-small", type: "button", dataset: { kind: "audio" },
           onclick: () => this.chairMute(r.id, "audio") }, "Tắt micrô"),
         h("button", { class: "btn btn-small", type: "button", dataset: { kind: "video" },
           onclick: () => this.chairMute(r.id, "video") }, "Tắt camera"),
         h("button", { class: "btn btn-small btn-primary", type: "button", dataset: { floor: "1" },
           onclick: () => this.giveFloor(r.id) }, "Trao lời"));
-      tile.append(actions);
+      tile.siteRow = actions;
+      this.sitesList.append(actions);
     }
     tile.addEventListener("click", (e) => { // a tap on the picture shows that site on the main view
       if (e.target.closest("button")) return;
@@ -495,7 +503,12 @@ class VideoRoom {
     tile.querySelector(".video-flags").textContent =
       `${r.muted?.audio ? "🔇" : ""}${r.muted?.video ? " 📷✕" : ""}`;
     tile.setAttribute("aria-label", `${r.name}${r.muted?.audio ? ", đã tắt micrô" : ""}${r.muted?.video ? ", đã tắt camera" : ""}`);
-    for (const btn of tile.querySelectorAll("button[data-kind]")) {
+    if (tile.siteRow) {
+      tile.siteRow.querySelector(".video-site-name").textContent =
+        `${r.name}${r.muted?.audio ? " · đã tắt micrô" : ""}${r.muted?.video ? " · đã tắt camera" : ""}`;
+      tile.siteRow.classList.toggle("is-speaking", speaking);
+    }
+    for (const btn of tile.siteRow ? tile.siteRow.querySelectorAll("button[data-kind]") : []) {
       const muted = !!r.muted?.[btn.dataset.kind];
       const what = btn.dataset.kind === "audio" ? "micrô" : "camera";
       btn.textContent = `${muted ? "Bật" : "Tắt"} ${what}`;

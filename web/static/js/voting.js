@@ -12,6 +12,7 @@
 
 import { CommandError, connect, STATUS_TEXT } from "./live.js";
 import { barChart } from "./chart.js";
+import { ask } from "./meeting-common.js";
 
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
@@ -480,14 +481,14 @@ export function mountVoting(root) {
     const out = [];
     if (p.state === "draft") {
       out.push(b("Mở biểu quyết", () => act(p, "open"), true));
-      out.push(b("Hủy", () => confirm("Hủy biểu quyết này?") && act(p, "cancel")));
+      out.push(b("Hủy", async () => await ask("Hủy biểu quyết này?", { ok: "Hủy biểu quyết", cancel: "Không", danger: true }) && act(p, "cancel")));
     } else if (p.state === "open") {
-      out.push(b("Kết thúc biểu quyết", () => confirm("Kết thúc biểu quyết và đếm phiếu?") && act(p, "close"), true));
+      out.push(b("Kết thúc biểu quyết", async () => await ask("Kết thúc biểu quyết và đếm phiếu?", { ok: "Kết thúc và đếm phiếu" }) && act(p, "close"), true));
       const input = h("input", { type: "number", min: 10, max: 86400, value: 60, class: "vp-seconds",
                                  "aria-label": "Số giây đếm ngược" });
       out.push(h("span", { class: "vp-countdown" }, input, b("Đếm ngược (giây)", () =>
         act(p, "countdown", { seconds: Number(input.value) }))));
-      out.push(b("Hủy", () => confirm("Hủy biểu quyết đang diễn ra? Các phiếu sẽ không được đếm.") && act(p, "cancel")));
+      out.push(b("Hủy", async () => await ask("Hủy biểu quyết đang diễn ra?", { detail: "Các phiếu sẽ không được đếm.", ok: "Hủy biểu quyết", cancel: "Không", danger: true }) && act(p, "cancel")));
     } else if (p.state === "closed") {
       out.push(b("Công bố kết quả", () => act(p, "publish"), true));
     }
@@ -622,7 +623,7 @@ export function mountVoting(root) {
   async function submitPaper(p) {
     const st = paperState(p);
     if (st.ballots.length !== st.seats.size) return;
-    if (!confirm(`Ghi nhận ${st.seats.size} phiếu giấy? Sau khi ghi nhận không sửa được.`)) return;
+    if (!await ask(`Ghi nhận ${st.seats.size} phiếu giấy?`, { detail: "Sau khi ghi nhận không sửa được.", ok: "Ghi nhận" })) return;
     st.busy = true;
     render();
     try {
