@@ -44,6 +44,7 @@ from web.routes import (
     office_more,
     office_pages,
     pages,
+    two_factor,
     voting,
     ws,
 )
@@ -59,7 +60,7 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, office, annotation_routes, media, voting,
-                 office_pages, office_more, edxml, notifications, calendar]
+                 office_pages, office_more, edxml, notifications, calendar, two_factor]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
