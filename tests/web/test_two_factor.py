@@ -13,6 +13,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from eoffice import audit
 from eoffice.org import Role
@@ -46,8 +47,9 @@ def code_at(secret: str, offset_steps: int = 0) -> str:
     return totp.at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30 * offset_steps))
 
 
-def enrol(c: TestClient) -> tuple[str, list[str]]:
-    """Enrol from the account page: the secret shown, its QR code, a first code; returns (secret, recovery codes)."""
+def enrol(c: TestClient) -> tuple[str, list[str], str]:
+    """Enrol from the account page: the secret shown, its QR code, a first code; returns (secret, recovery codes,
+    the code that confirmed)."""
     page = c.get("/account/two-factor")
     assert page.status_code == 200 and "Chưa bật" in page.text
     r = c.post("/account/two-factor/start", data={"csrf_token": csrf_from(page.text)})
@@ -58,15 +60,17 @@ def enrol(c: TestClient) -> tuple[str, list[str]]:
     secret = match.group(1)
     qr = c.get("/account/two-factor/qr.svg")
     assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml") and "<svg" in qr.text
+    assert 'xmlns="http://www.w3.org/2000/svg"' in qr.text  # a document an <img> can show
     assert qr.headers["cache-control"] == "no-store"
     wrong = f"{(int(code_at(secret)) + 1) % 1000000:06d}"
     r = c.post("/account/two-factor/confirm", data={"csrf_token": csrf_from(page.text), "code": wrong})
     assert r.status_code == 400 and "Mã xác thực không đúng" in r.text
-    r = c.post("/account/two-factor/confirm", data={"csrf_token": csrf_from(page.text), "code": code_at(secret)})
+    first = code_at(secret)
+    r = c.post("/account/two-factor/confirm", data={"csrf_token": csrf_from(page.text), "code": first})
     assert r.status_code == 200, r.text
     codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", r.text)
     assert len(codes) == 10 and len(set(codes)) == 10
-    return secret, codes
+    return secret, codes, first
 
 
 def password_step(c: TestClient, username: str, next_path: str = "/") -> None:
@@ -98,7 +102,7 @@ async def _rows(url: str, uid: int) -> tuple[UserTotp | None, list[RecoveryCode]
 def test_enrol_then_login_with_code_replay_refused_recovery_once(app: TestClient, settings: Settings) -> None:
     uid = add_user(settings, "chanhvanphong", Role.SPECIALIST, full_name="Lê Thị Hồng Nhung")
     c = logged_in(app, "chanhvanphong")
-    secret, codes = enrol(c)
+    secret, codes, first = enrol(c)
     totp, stored, entries = run(_rows(settings.database_url, uid))  # type: ignore[misc]
     assert totp is not None and totp.confirmed_at is not None
     assert secret.encode() not in totp.secret_enc  # encrypted at rest
@@ -111,7 +115,7 @@ def test_enrol_then_login_with_code_replay_refused_recovery_once(app: TestClient
     assert b.get("/login/code").headers["location"] == "/login"  # no pending login: back to the password
     password_step(b, "chanhvanphong", "/account")
     assert b.get("/account").status_code == 303  # not logged in yet
-    r = code_step(b, code_at(secret))  # the code just used to confirm the enrolment
+    r = code_step(b, first)  # the code just used to confirm the enrolment
     assert r.status_code == 401 and "đã được dùng" in r.text  # type: ignore[attr-defined]
     r = code_step(b, "000000" if code_at(secret, 1) != "000000" else "111111")
     assert r.status_code == 401 and "Mã xác thực không đúng." in r.text  # type: ignore[attr-defined]
@@ -153,7 +157,7 @@ def test_enrol_then_login_with_code_replay_refused_recovery_once(app: TestClient
 
 def test_wrong_codes_are_throttled_like_passwords(app: TestClient, settings: Settings) -> None:
     add_user(settings, "phochutich", Role.LEADER, full_name="Đỗ Minh Khôi")
-    secret, _codes = enrol(logged_in(app, "phochutich"))
+    secret, _codes, _first = enrol(logged_in(app, "phochutich"))
     b = browser(app)
     password_step(b, "phochutich")
     good = code_at(secret, 1)
@@ -195,14 +199,14 @@ def test_required_role_enrol_only_session_admin_reset_tokens_unaffected(app: Tes
     r = c.post("/account/password", data={"csrf_token": csrf_from(enrol_page.text), "current_password": PASSWORD,
                                           "new_password": "Mới-2027-abc", "confirm_password": "Mới-2027-abc"})
     assert r.status_code == 403 and "bắt buộc xác thực hai lớp" in r.text
-    with pytest.raises(Exception):  # no live socket for an enrol-only session
-        with c.websocket_connect("/ws", headers={"Cookie": f"eo_session={c.cookies['eo_session']}"}) as ws:
-            ws.send_json({"op": "ping"})
+    with c.websocket_connect("/ws", headers={"Cookie": f"eo_session={c.cookies['eo_session']}"}) as ws:
+        with pytest.raises(WebSocketDisconnect) as closed:  # no live socket for an enrol-only session
             ws.receive_text()
+    assert closed.value.code == 4401
     api = app.get("/api/me", headers={"Authorization": f"Bearer {token}"})  # scripts go on
     assert api.status_code == 200 and api.json()["id"] == uid
 
-    secret, _codes = enrol(c)
+    secret, _codes, _first = enrol(c)
     assert c.get("/").status_code == 200  # the same session, now whole
     page = c.get("/account/two-factor")
     r = c.post("/account/two-factor/disable", data={"csrf_token": csrf_from(page.text), "code": code_at(secret, 1)})
@@ -221,7 +225,7 @@ def test_required_role_enrol_only_session_admin_reset_tokens_unaffected(app: Tes
     assert totp is None and codes == []
     reset = [e for e in entries if e.action == "user.2fa.reset"]
     assert len(reset) == 1 and reset[0].object_id == str(uid) and reset[0].data["had"] is True
-    assert [e for e in entries if e.action == "twofactor.roles"][0].data["roles"] == ["clerk", "leader"]
+    assert next(e for e in entries if e.action == "twofactor.roles").data["roles"] == ["clerk", "leader"]
     specialist = browser(app)
     add_user(settings, "chuyenvien", Role.SPECIALIST, full_name="Ngô Thị Mai")
     login(specialist, "chuyenvien")

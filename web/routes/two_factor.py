@@ -4,6 +4,7 @@ choice of roles that must use it."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import segno
@@ -117,8 +118,10 @@ async def enrol_qr(request: Request) -> Response:
         secret = await two_factor.pending_secret(uow, user)
     if secret is None:
         return Response("Không có đăng ký xác thực hai lớp đang chờ.", status_code=404, headers=NO_STORE)
-    svg = segno.make(two_factor.provisioning_uri(secret, user.username), error="m").svg_inline(scale=5, border=2)
-    return Response(svg, media_type="image/svg+xml", headers=NO_STORE)
+    out = io.BytesIO()  # a whole SVG document (with its namespace): an <img> shows nothing less
+    segno.make(two_factor.provisioning_uri(secret, user.username), error="m").save(out, kind="svg", scale=5,
+                                                                                   border=2)
+    return Response(out.getvalue(), media_type="image/svg+xml", headers=NO_STORE)
 
 
 @login_required()
