@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -20,7 +21,9 @@ from eoffice.org import Role
 from eoffice.schema.identity import RecoveryCode, UserTotp
 from storage.db import Database
 from storage.settings import Settings
+from tests.conftest import in_thread
 from tests.web.conftest import PASSWORD, add_user, csrf_from, login, make_token, run
+from web import cli
 from web.app import create_app
 
 
@@ -241,3 +244,35 @@ def test_a_non_admin_cannot_require_or_reset(app: TestClient, settings: Settings
     assert r.status_code == 403
     r = c.post(f"/admin/users/{uid}/two-factor-reset", data={"csrf_token": csrf_from(page.text)})
     assert r.status_code == 403
+
+
+def test_command_line_roles_and_reset(app: TestClient, settings: Settings, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    uid = add_user(settings, "vanthu", Role.CLERK, full_name="Phạm Thị Thu Hà")
+    enrol(logged_in(app, "vanthu"))
+    monkeypatch.setenv("EOFFICE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("EOFFICE_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("EOFFICE_SECRET_KEY", settings.secret_key)
+
+    def eoffice(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = in_thread(cli.main, list(argv))
+        out = capsys.readouterr()
+        return int(code), out.out + out.err  # type: ignore[call-overload]
+
+    assert eoffice("user", "two-factor-roles", "--role", "clerk") == (
+        0, "Vai trò bắt buộc xác thực hai lớp: clerk\n")
+    assert eoffice("user", "two-factor-roles") == (0, "Vai trò bắt buộc xác thực hai lớp: clerk\n")
+    code, out = eoffice("user", "two-factor-reset", "khong-co-ai")
+    assert code == 2 and "Không có người dùng «khong-co-ai»" in out
+    code, out = eoffice("user", "two-factor-reset", "vanthu")
+    assert code == 0 and "Đã đặt lại xác thực hai lớp của «vanthu»" in out, out
+    totp, codes, entries = run(_rows(settings.database_url, uid))  # type: ignore[misc]
+    assert totp is None and codes == []
+    reset = [e for e in entries if e.action == "user.2fa.reset"]
+    assert len(reset) == 1 and reset[0].actor_id is None
+    c = browser(app)  # a clerk now: sent to enrol again
+    page = c.get("/login")
+    r = c.post("/login", data={"username": "vanthu", "password": PASSWORD, "csrf_token": csrf_from(page.text)})
+    assert r.status_code == 303 and r.headers["location"] == "/account/two-factor"
+    assert eoffice("user", "two-factor-roles", "--role", "") == (0, "Vai trò bắt buộc xác thực hai lớp: không có\n")
