@@ -112,13 +112,15 @@ def _dummy_password_hash() -> str:
 
 async def authenticate(
     uow: UnitOfWork, username: str, password: str, ip: str, *, policy: ThrottlePolicy | None = None,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, finish: bool = True,
 ) -> User:
     """Check a password, after the progressive delay its account and address have earned (``login_throttle``).
 
     Every attempt is recorded and committed (a failed attempt too), so throttling holds across
     server processes and restarts. Unknown and inactive accounts cost one password hash like the
     others: the answer's timing does not tell which usernames exist. ``now`` is for tests (a clock).
+    ``finish`` False: the password was right but a second factor is still to come (``eoffice.two_factor``):
+    no success is recorded yet (it would reset the counters that wrong codes build up).
     """
     policy = policy or ThrottlePolicy()
     now = now or utcnow()
@@ -129,8 +131,8 @@ async def authenticate(
     user = await uow.session.scalar(select(User).where(User.username == username))
     matches = check_password(user.password_hash if user is not None else _dummy_password_hash(), password)
     ok = user is not None and matches and user.active
-    uow.session.add(LoginAttempt(username=username, ip=ip[:64], success=ok, at=now))
     if not ok:
+        uow.session.add(LoginAttempt(username=username, ip=ip[:64], success=False, at=now))
         reason = "inactive" if user is not None and matches else "wrong"
         await audit.record(uow, None, "login.failed", "user", user.id if user else "", ip=ip, username=username,
                            reason=reason)
@@ -141,17 +143,28 @@ async def authenticate(
     assert user is not None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    await audit.record(uow, user, "login", "user", user.id, ip=ip)
-    # A security notice on the owner's other devices: a login they did not make is worth seeing.
-    where = ip or "không rõ"
-    uow.emit(f"user:{user.id}", "login", ip=ip, message=f"Tài khoản của bạn vừa đăng nhập từ địa chỉ {where}.")
+    if finish:
+        await login_succeeded(uow, user, ip, now)
     return user
 
 
-async def start_session(uow: UnitOfWork, user: User, days: int, ip: str = "", user_agent: str = "") -> str:
+async def login_succeeded(uow: UnitOfWork, user: User, ip: str, now: dt.datetime | None = None,
+                          **details: object) -> None:
+    """Record a complete login (password, and the second factor if any): the attempt, the audit entry and
+    a notice on the owner's other devices."""
+    uow.session.add(LoginAttempt(username=user.username, ip=ip[:64], success=True, at=now or utcnow()))
+    await audit.record(uow, user, "login", "user", user.id, ip=ip, **details)
+    # A security notice on the owner's other devices: a login they did not make is worth seeing.
+    where = ip or "không rõ"
+    uow.emit(f"user:{user.id}", "login", ip=ip, message=f"Tài khoản của bạn vừa đăng nhập từ địa chỉ {where}.")
+
+
+async def start_session(uow: UnitOfWork, user: User, days: int, ip: str = "", user_agent: str = "", *,
+                        enrol_only: bool = False) -> str:
+    """A browser session; ``enrol_only``: good only for enrolling a second factor (``eoffice.two_factor``)."""
     token = secrets.token_urlsafe(32)
     uow.session.add(UserSession(token_hash=sha256(token), user_id=user.id, ip=ip, user_agent=user_agent[:300],
-                                expires_at=utcnow() + dt.timedelta(days=days)))
+                                expires_at=utcnow() + dt.timedelta(days=days), enrol_only=enrol_only))
     return token
 
 

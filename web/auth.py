@@ -47,6 +47,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_FORM_BYTES = 1024 * 1024
+CHALLENGE_SECONDS = 5 * 60  # eoffice.two_factor.CHALLENGE_MINUTES
 
 
 def signer(settings: Settings) -> TimestampSigner:
@@ -96,9 +97,10 @@ def credential(conn: HTTPConnection, settings: Settings) -> tuple[str, str] | No
 
 async def _user_by(uow: UnitOfWork, kind: str, token_hash: str) -> User | None:
     """The active user of a live session or unrevoked API token (by the token's sha256), in one query."""
-    if kind == "session":
+    if kind == "session":  # a session limited to enrolling a second factor commands nothing
         query = select(User).join(identity.UserSession, identity.UserSession.user_id == User.id).where(
-            identity.UserSession.token_hash == token_hash, identity.UserSession.expires_at > utcnow())
+            identity.UserSession.token_hash == token_hash, identity.UserSession.expires_at > utcnow(),
+            identity.UserSession.enrol_only.is_(False))
     else:  # a command changes state: read-only tokens may not send one
         query = select(User).join(identity.ApiToken, identity.ApiToken.user_id == User.id).where(
             identity.ApiToken.token_hash == token_hash, identity.token_usable(utcnow()),  # type: ignore[arg-type]
@@ -121,7 +123,14 @@ async def credential_user(uow: UnitOfWork, cred: tuple[str, str] | None) -> User
 
 
 async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str]:
-    """Returns (user, how) where how is 'bearer', 'bearer-read' (a read-only token), 'session' or ''."""
+    """Returns (user, how) where how is 'bearer', 'bearer-read' (a read-only token), 'session' or ''.
+    A session limited to enrolling a second factor is not a user here (sockets, commands)."""
+    user, how, enrol_only = await resolve(conn, db, settings)
+    return (None, "") if enrol_only else (user, how)
+
+
+async def resolve(conn: HTTPConnection, db: Database, settings: Settings) -> tuple[User | None, str, bool]:
+    """(user, how, enrol_only): ``resolve_user`` and whether the session may only enrol a second factor."""
     bearer = bearer_token(conn) or (conn.query_params.get("token") if conn.scope["type"] == "websocket" else None)
     if bearer:
         async with db.uow(readonly=True) as uow:
@@ -132,14 +141,26 @@ async def resolve_user(conn: HTTPConnection, db: Database, settings: Settings) -
             async with db.uow() as touch:
                 await identity.touch_token(touch, bearer)
                 await touch.commit()
-        return user, "bearer" if scope == "full" else "bearer-read"
+        return user, "bearer" if scope == "full" else "bearer-read", False
     token = session_token(conn, settings)
     if token:
         async with db.uow(readonly=True) as uow:  # the session and its user in one query
-            user = await _user_by(uow, "session", identity.sha256(token))
-        if user is not None:
-            return user, "session"
-    return None, ""
+            row = (await uow.session.execute(
+                select(User, identity.UserSession.enrol_only)
+                .join(identity.UserSession, identity.UserSession.user_id == User.id)
+                .where(identity.UserSession.token_hash == identity.sha256(token),
+                       identity.UserSession.expires_at > utcnow(), User.active.is_(True)))).first()
+        if row is not None:
+            return row[0], "session", bool(row[1])
+    return None, "", False
+
+
+ENROL_PATHS = ("/account/two-factor", "/logout", "/static/")  # what an enrol-only session may reach
+ENROL_PAGE = "/account/two-factor"
+
+
+def enrol_allowed(path: str) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in ENROL_PATHS)
 
 
 async def websocket_user(websocket: WebSocket) -> User | None:
@@ -167,7 +188,7 @@ class AuthMiddleware:
         settings: Settings = state.settings
         scope.setdefault("state", {})
         try:
-            user, how = await resolve_user(conn, state.db, settings)
+            user, how, enrol_only = await resolve(conn, state.db, settings)
         except Unauthenticated as exc:
             await _reject(scope, receive, send, exc.status, exc.code, exc.message)
             return
@@ -183,19 +204,29 @@ class AuthMiddleware:
         session = session_token(conn, settings) if user is not None and how == "session" else None
         scope["state"]["csrf_token"] = csrf_for(settings, nonce or new_nonce, session)
 
-        if scope["method"] not in SAFE_METHODS and not how.startswith("bearer"):
-            ok, receive = await _check_csrf(conn, receive, settings, nonce, session)
-            if not ok:
-                await _reject(scope, receive, send, 403, "csrf",
-                              "Phiên biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và thử lại.")
-                return
-
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and new_nonce:
                 headers = MutableHeaders(scope=message)
                 secure = "; Secure" if settings.secure_cookies else ""
                 headers.append("set-cookie", f"{csrf_cookie}={new_nonce}; Path=/; HttpOnly; SameSite=Strict{secure}")
             await send(message)
+
+        if scope["method"] not in SAFE_METHODS and not how.startswith("bearer"):
+            ok, receive = await _check_csrf(conn, receive, settings, nonce, session)
+            if not ok:
+                await _reject(scope, receive, send, 403, "csrf",
+                              "Phiên biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và thử lại.")
+                return
+        scope["state"]["enrol_only"] = enrol_only
+        if enrol_only and not enrol_allowed(scope["path"]):
+            # a role that requires two-factor login, not enrolled yet: nothing else until it is
+            if scope["method"] in READ_METHODS and not scope["path"].startswith("/api/"):
+                await RedirectResponse(ENROL_PAGE, status_code=303)(scope, receive, send_with_cookie)
+            else:
+                await _reject(scope, receive, send_with_cookie, 403, "two_factor_required",
+                              "Vai trò của bạn bắt buộc xác thực hai lớp. Vui lòng bật xác thực hai lớp "
+                              "trước khi sử dụng hệ thống.")
+            return
 
         await self.app(scope, receive, send_with_cookie)
 
@@ -281,6 +312,35 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
         secure=settings.secure_cookies,
         path="/",
     )
+
+
+CHALLENGE_COOKIE = "eo_2fa"
+
+
+def challenge_signer(settings: Settings) -> TimestampSigner:
+    return TimestampSigner(settings.secret_key, salt="eoffice.login-challenge")
+
+
+def set_challenge_cookie(response: Response, settings: Settings, token: str) -> None:
+    """The pending second login step (``eoffice.two_factor.start_challenge``), bound to this browser."""
+    response.set_cookie(cookie_name(settings, CHALLENGE_COOKIE), challenge_signer(settings).sign(token).decode(),
+                        max_age=CHALLENGE_SECONDS, httponly=True, samesite="strict", secure=settings.secure_cookies,
+                        path="/")
+
+
+def challenge_token(conn: HTTPConnection, settings: Settings) -> str | None:
+    raw = conn.cookies.get(cookie_name(settings, CHALLENGE_COOKIE))
+    if not raw:
+        return None
+    try:
+        return challenge_signer(settings).unsign(raw, max_age=CHALLENGE_SECONDS).decode()
+    except BadSignature:
+        return None
+
+
+def clear_challenge_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(cookie_name(settings, CHALLENGE_COOKIE), path="/", secure=settings.secure_cookies,
+                           httponly=True, samesite="strict")
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:

@@ -176,6 +176,36 @@ def cmd_user_passwd(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, run))
 
 
+def cmd_user_two_factor_reset(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import identity, two_factor  # lazy: a command loads only what it uses
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            user = await identity.get_user(uow, args.username)
+            await two_factor.admin_reset(uow, None, user)
+            await uow.commit()
+        print(f"Đã đặt lại xác thực hai lớp của «{user.username}»: lần đăng nhập tới chỉ cần mật khẩu"
+              " (hoặc phải đăng ký lại nếu vai trò bắt buộc).")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_user_two_factor_roles(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import two_factor  # lazy: a command loads only what it uses
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            if args.role is not None:
+                await two_factor.set_required_roles(uow, None, [r for r in args.role if r])
+                await uow.commit()
+            roles = sorted(await two_factor.required_roles(uow))
+        print("Vai trò bắt buộc xác thực hai lớp: " + (", ".join(roles) or "không có"))
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
 def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
     from eoffice import accounts, identity  # lazy: a command loads only what it uses
 
@@ -676,6 +706,13 @@ def build_parser() -> argparse.ArgumentParser:
         ud.add_argument("username")
         ud.set_defaults(func=cmd_user_active)
     user.add_parser("list", help="danh sách tài khoản").set_defaults(func=cmd_user_list)
+    tfr = user.add_parser("two-factor-reset", help="đặt lại xác thực hai lớp (mất điện thoại)")
+    tfr.add_argument("username")
+    tfr.set_defaults(func=cmd_user_two_factor_reset)
+    tfo = user.add_parser("two-factor-roles", help="xem hoặc đặt các vai trò bắt buộc xác thực hai lớp")
+    tfo.add_argument("--role", action="append", choices=["", "admin", "clerk", "leader", "specialist"],
+                     help="lặp lại cho mỗi vai trò; --role '' để bỏ hết; không có --role: chỉ xem")
+    tfo.set_defaults(func=cmd_user_two_factor_roles)
 
     org = sub.add_parser("org", help="cơ cấu tổ chức").add_subparsers(dest="org_command", required=True)
     oi = org.add_parser("import", help="nhập đơn vị và tài khoản từ tệp CSV/XLSX (xem README)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base, utcnow
@@ -23,6 +23,9 @@ class UserSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column()
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # Opened by a user whose role requires two-factor login but who has not enrolled yet: it may only reach
+    # the enrolment page (and log out) until enrolment is confirmed (``web.auth``).
+    enrol_only: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiToken(Base):
@@ -54,3 +57,48 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     success: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UserTotp(Base):
+    """A user's TOTP authenticator (``eoffice.two_factor``). The secret is AES-GCM encrypted with a key
+    derived from the server's secret; ``confirmed_at`` None while enrolment waits for a first code."""
+
+    __tablename__ = "user_totp"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column()
+    last_step: Mapped[int] = mapped_column(Integer, default=0)  # the newest time step accepted: no replay
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code (argon2 hash, as passwords); ``used_at`` set once it has been used."""
+
+    __tablename__ = "user_recovery_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class LoginChallenge(Base):
+    """A login waiting for its second factor: the password was right, the code is still to come. Bound to the
+    browser by a random token in a signed cookie (only its sha256 here), short-lived, a few tries."""
+
+    __tablename__ = "login_challenges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_path: Mapped[str] = mapped_column(String(500), default="/")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class TwoFactorRole(Base):
+    """A role whose members must log in with a second factor (set by an administrator)."""
+
+    __tablename__ = "two_factor_roles"
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    set_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

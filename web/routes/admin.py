@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eoffice import accounts, audit, identity
+from eoffice import accounts, audit, identity, two_factor
 from eoffice.org import ROLE_LABELS, Role, Unit, User
 from storage.errors import AppError
 from web.auth import client_ip, json_body, login_required, require_user
@@ -81,7 +81,8 @@ async def _account_action(request: Request, action: str, password: str = "") -> 
 
 NOTICES = {"password": "Đã đặt lại mật khẩu; mọi phiên đăng nhập và mã truy cập của tài khoản đã bị thu hồi.",
            "deactivate": "Đã khóa tài khoản; mọi phiên đăng nhập, kết nối và mã truy cập đã dừng.",
-           "activate": "Đã mở khóa tài khoản.", "revoke": "Đã thu hồi mã truy cập."}
+           "activate": "Đã mở khóa tài khoản.", "revoke": "Đã thu hồi mã truy cập.",
+           "two-factor-reset": "Đã đặt lại xác thực hai lớp; người dùng cần đăng ký lại thiết bị."}
 
 
 @login_required(Role.ADMIN)
@@ -96,6 +97,12 @@ async def user_action_submit(request: Request) -> Response:
                                                       client_ip(request))
                 await uow.commit()
             await close_sockets(request, revoked, "token revoked")
+        elif action == "two-factor-reset":
+            async with request.app.state.db.uow() as uow:
+                user = await accounts.user_by_id(uow, accounts.parse_id(request.path_params["user_id"],
+                                                                        "mã người dùng"))
+                await two_factor.admin_reset(uow, request.state.user, user, client_ip(request))
+                await uow.commit()
         elif action in ("password", "deactivate", "activate"):
             await _account_action(request, action, str(form.get("password", "")))
         else:

@@ -7,13 +7,21 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from eoffice import audit, identity
+from eoffice import audit, identity, two_factor
 from eoffice.login_throttle import ThrottlePolicy
 from eoffice.org import Unit
 from meetings import meetings as meeting_service
 from meetings.rules import State
 from storage.errors import Throttled, Unauthenticated
-from web.auth import clear_session_cookie, client_ip, login_required, session_token, set_session_cookie
+from web.auth import (
+    ENROL_PAGE,
+    clear_session_cookie,
+    client_ip,
+    login_required,
+    session_token,
+    set_challenge_cookie,
+    set_session_cookie,
+)
 
 
 def safe_next(target: str | None) -> str:
@@ -42,10 +50,20 @@ async def login_submit(request: Request) -> Response:
     try:
         async with state.db.uow() as uow:
             policy = ThrottlePolicy.from_settings(settings.login_max_failures, settings.login_window_seconds)
-            user = await identity.authenticate(uow, username, password, ip, policy=policy)
+            user = await identity.authenticate(uow, username, password, ip, policy=policy, finish=False)
+            if await two_factor.enrolled(uow, user):  # the password was right: now the code (/login/code)
+                challenge = await two_factor.start_challenge(uow, user, target, ip)
+                await uow.commit()
+                response = RedirectResponse("/login/code", status_code=303)
+                set_challenge_cookie(response, settings, challenge)
+                return response
+            await identity.login_succeeded(uow, user, ip)
+            enrol_only = await two_factor.is_required(uow, user)  # sent to enrol, nothing else until done
             token = await identity.start_session(uow, user, settings.session_days, ip,
-                                                 request.headers.get("user-agent", ""))
+                                                 request.headers.get("user-agent", ""), enrol_only=enrol_only)
             await uow.commit()
+            if enrol_only:
+                target = ENROL_PAGE
     except (Unauthenticated, Throttled) as exc:
         status = 429 if isinstance(exc, Throttled) else 401
         headers = {"Retry-After": str(exc.details["retry_after"])} if isinstance(exc, Throttled) else None
