@@ -79,7 +79,7 @@ async def test_register_with_pdf_extracts_text_in_background(db: Database, org: 
         other = await upload(uow, clerk, blobs, "Bảng kê".encode(), "bang-ke.txt", "text/plain")
         doc, jobs = await register_incoming(uow, clerk, blobs, **incoming_fields(1), upload_ids=[pdf, other])
         await uow.commit()
-    assert doc.page_count == 41 and len(jobs) == 1
+    assert doc.page_count == 41 and len(jobs) == 2  # the text file is converted to a PDF rendition (#16)
     async with db.uow() as uow:
         atts = await attachments_of(uow, doc)
         assert [(a.filename, a.is_pdf, a.page_count) for a in atts] == [("ke-hoach.pdf", True, 41),
