@@ -497,7 +497,7 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
             results = [(j, j.result.result()) for j in done]
             await s.execute(update(Attachment), [
                 {"id": j.attachment_id, "text": r.text, "scanned_pages": r.scanned, "page_count": len(r.pages),
-                 "rendition_key": r.rendition} for j, r in results])
+                 "rendition_blob_key": r.rendition} for j, r in results])
             await s.execute(update(IngestJob).where(IngestJob.id.in_([j.job_id for j in done])).values(
                 status=IngestStatus.DONE, progress=100, updated_at=utcnow()))
             for j, r in results:

@@ -3,7 +3,7 @@
 Attachments that are not PDF (.doc, .docx, .xls, .xlsx, .odt, .ods, .txt, .rtf) are converted to a PDF
 *rendition* with LibreOffice (headless); scanned images (PNG, JPEG, TIFF) get one from Tesseract (a searchable
 PDF: the image with its recognised text under it). The rendition is stored as its own blob beside the original
-(``Attachment.rendition_key``), which is never changed; the page reader and the text extraction use the
+(``Attachment.rendition_blob_key``), which is never changed; the page reader and the text extraction use the
 rendition. PDF pages without a text layer (``pdfworker`` flags them as scanned) get their text by OCR too.
 
 The file's claimed name and type are never trusted: ``sniff`` decides from its bytes (magic numbers, the names
@@ -93,6 +93,7 @@ OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ODF = {"application/vnd.oasis.opendocument.text": "odt", "application/vnd.oasis.opendocument.spreadsheet": "ods",
         "application/vnd.oasis.opendocument.presentation": "odp"}
 _OOXML = {"word/document.xml": "docx", "xl/workbook.xml": "xlsx", "ppt/presentation.xml": "pptx"}
+MEMORY_WORDS = ("alloc", "memory", "failed to map")  # what the loader, LibreOffice or Tesseract say past the cap
 TXT_FONT = "Liberation Serif"  # a font with every Vietnamese letter (Times New Roman is often missing)
 MAX_UNZIPPED = 256 << 20  # declared size of an office zip's contents: past this, a bomb (refused before LibreOffice)
 MAX_RATIO = 300  # declared compression ratio past which an office zip is a bomb
@@ -256,9 +257,11 @@ async def convert_office(data: bytes, kind: str, cfg: Config | None = None) -> b
             raise ConversionFailed(TOO_COMPLEX, reason="timeout") from None
         pdf = anyio.Path(tmp, "out", "tep.pdf")
         if not await pdf.exists() or (await pdf.stat()).st_size == 0:
-            text = (err or out).decode("utf-8", "replace").lower()
-            if code < 0 or "alloc" in text or "memory" in text:  # killed by a signal or out of its address space
-                raise ConversionFailed(TOO_COMPLEX, reason="memory")
+            text = (out + err).decode("utf-8", "replace").lower()
+            if "could not be loaded" in text:  # LibreOffice read it and found no document it knows
+                raise ConversionFailed(BROKEN, reason="broken")
+            if code != 0 or any(word in text for word in MEMORY_WORDS):  # out of its address space, or crashed
+                raise ConversionFailed(TOO_COMPLEX, reason="memory" if code != 0 else "failed")
             raise ConversionFailed(BROKEN, reason="broken")
         return await pdf.read_bytes()
 
@@ -281,7 +284,7 @@ async def ocr_image(data: bytes, kind: str, cfg: Config | None = None, want_pdf:
         txt, pdf = anyio.Path(tmp, "out.txt"), anyio.Path(tmp, "out.pdf")
         if code != 0 or not await txt.exists() or (want_pdf and not await pdf.exists()):
             message = err.decode("utf-8", "replace").lower()
-            if code < 0 or "alloc" in message or "memory" in message:
+            if code < 0 or any(word in message for word in MEMORY_WORDS):
                 raise ConversionFailed(TOO_COMPLEX, reason="memory")
             raise ConversionFailed(BROKEN, reason="broken")
         return await txt.read_text("utf-8", "replace"), await pdf.read_bytes() if want_pdf else b""

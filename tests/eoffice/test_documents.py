@@ -110,7 +110,7 @@ async def test_register_with_pdf_extracts_text_in_background(db: Database, org: 
         done = {e["data"]["job_id"]: e["data"] for e in replay.events if e["type"] == "ingest.done"}
         assert done[jobs[0]]["scanned_pages"] == [41]
         text_file = (await attachments_of(uow, doc))[1]  # the .txt: a PDF rendition, its original kept (#16)
-        assert done[jobs[1]]["attachment_id"] == text_file.id and text_file.rendition_key is not None
+        assert done[jobs[1]]["attachment_id"] == text_file.id and text_file.rendition_blob_key is not None
         png = await page_image(uow, clerk, blobs, att.id, 1, width=300)
         assert png.startswith(b"\x89PNG")
         with pytest.raises(NotFound):  # thumbnails follow the document's access

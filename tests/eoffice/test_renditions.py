@@ -156,9 +156,9 @@ async def test_edxml_docx_and_xlsx_get_searchable_pdf_renditions(db: Database, o
         assert doc is not None
         atts = {a.filename: a for a in await attachments_of(uow, doc)}
         word = atts["ke-hoach.docx"]
-        assert not word.is_pdf and word.rendition_key and word.page_count == 1 and word.viewable
+        assert not word.is_pdf and word.rendition_blob_key and word.page_count == 1 and word.viewable
         assert await blobs.read(word.blob_key) == docx  # the original, untouched
-        rendition = await blobs.read(word.rendition_key)
+        rendition = await blobs.read(word.rendition_blob_key)
         assert rendition.startswith(b"%PDF-")
         png = await page_image(uow, org["vanthu"], blobs, word.id, 1, 400)
         assert png.startswith(b"\x89PNG")
@@ -193,10 +193,10 @@ async def test_scanned_image_and_scanned_pdf_page_are_read_by_ocr(db: Database, 
     async with db.uow(readonly=True) as uow:
         atts = await attachments_of(uow, doc)
         image = atts[0]
-        assert image.rendition_key and not image.is_pdf  # a searchable PDF made by Tesseract
-        with pymupdf.open(stream=await blobs.read(image.rendition_key), filetype="pdf") as pdf:
+        assert image.rendition_blob_key and not image.is_pdf  # a searchable PDF made by Tesseract
+        with pymupdf.open(stream=await blobs.read(image.rendition_blob_key), filetype="pdf") as pdf:
             assert "Quảng Ninh" in pdf[0].get_text()
-        assert atts[1].is_pdf and atts[1].rendition_key is None and atts[1].scanned_pages == [1]
+        assert atts[1].is_pdf and atts[1].rendition_blob_key is None and atts[1].scanned_pages == [1]
 
 
 async def test_doc_claimed_as_pdf_is_detected_and_converted(db: Database, org: Org, blobs: BlobStore,
@@ -210,7 +210,7 @@ async def test_doc_claimed_as_pdf_is_detected_and_converted(db: Database, org: O
     await _ingest(db, blobs, jobs)
     async with db.uow(readonly=True) as uow:
         (att,) = await attachments_of(uow, doc)
-        assert not att.is_pdf and att.rendition_key is not None
+        assert not att.is_pdf and att.rendition_blob_key is not None
         text = await uow.session.scalar(select(Attachment.text).where(Attachment.id == att.id))
         assert DOC_TEXT in " ".join((text or "").split())
     assert await _hits(db, org, "tong ket thi dua khen thuong") == [doc.id]
@@ -242,7 +242,7 @@ async def test_conversion_past_time_limit_fails_cleanly(db: Database, org: Org, 
         other = await uow.session.get(IngestJob, jobs[1])
         assert other is not None and other.status == "done"  # the other work went on
         word, _ = await attachments_of(uow, doc)
-        assert word.rendition_key is None and await blobs.read(word.blob_key) == docx  # the original kept
+        assert word.rendition_blob_key is None and await blobs.read(word.blob_key) == docx  # the original kept
     assert not glob.glob(f"{tempfile.gettempdir()}/eoffice-convert-*")  # its private profile removed
     assert await _hits(db, org, "phong chay chua chay") == [doc.id]
 
@@ -256,6 +256,16 @@ def test_zip_bomb_is_too_complex_before_libreoffice() -> None:
     with pytest.raises(renditions.ConversionFailed) as info:
         run(renditions.render(buf.getvalue()))
     assert str(info.value) == renditions.TOO_COMPLEX
+
+
+def test_conversion_past_memory_limit_is_too_complex(docx: bytes) -> None:
+    small = dataclasses.replace(renditions.config(), memory=150 << 20)  # LibreOffice cannot even load in this
+    with pytest.raises(renditions.ConversionFailed) as info:
+        run(renditions.convert_office(docx, "docx", small))
+    assert str(info.value) == renditions.TOO_COMPLEX and info.value.details["reason"] == "memory"
+    with pytest.raises(renditions.ConversionFailed) as info:  # a damaged file is not "too complex"
+        run(renditions.convert_office(b"PK\x03\x04" + b"hong" * 500, "docx"))
+    assert str(info.value) == renditions.BROKEN
 
 
 def test_missing_binary_says_not_available(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,9 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("document_attachments") as batch_op:
-        batch_op.add_column(sa.Column("rendition_key", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("rendition_blob_key", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("document_attachments") as batch_op:
-        batch_op.drop_column("rendition_key")
+        batch_op.drop_column("rendition_blob_key")
