@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import html
 import io
 import os
 import subprocess
@@ -283,8 +284,7 @@ def world(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
         yield client, tokens
 
 
-def test_document_page_shows_conversion_status(world: tuple[TestClient, dict[str, str]], docx: bytes) -> None:
-    client, tokens = world
+def _register_docx(client: TestClient, tokens: dict[str, str], docx: bytes) -> int:
     auth = {"Authorization": f"Bearer {tokens['vanthu']}"}
     r = client.post("/api/files", content=docx, headers={**auth, "Content-Type": "application/octet-stream",
                                                          "X-Filename": quote("kế-hoạch.docx")})
@@ -293,15 +293,40 @@ def test_document_page_shows_conversion_status(world: tuple[TestClient, dict[str
         "sender": "Sở Nông nghiệp", "notation": "77/SNN-TL", "date_issued": "2026-01-05", "doc_type": "cong_van",
         "summary": "Công văn về việc chuẩn bị mùa mưa", "signer": "Lê Văn Hùng", "upload_ids": [r.json()["id"]]})
     assert r.status_code == 201, r.text
-    doc_id = r.json()["document"]["id"]
+    return int(r.json()["document"]["id"])
+
+
+def _page_when(client: TestClient, tokens: dict[str, str], doc_id: int, marker: str) -> str:
+    """The document page once ``marker`` is on it (the app's ingest runner converts in the background)."""
     deadline = time.monotonic() + 120
-    while True:  # the app's ingest runner converts it in the background
-        page = client.get(f"/documents/{doc_id}", headers=auth)
+    while True:
+        page = client.get(f"/documents/{doc_id}", headers={"Authorization": f"Bearer {tokens['vanthu']}"})
         assert page.status_code == 200
-        if 'data-conversion="done"' in page.text or time.monotonic() > deadline:
-            break
+        if marker in page.text or time.monotonic() > deadline:
+            return page.text
         time.sleep(0.2)
-    assert "Đã chuyển sang PDF để xem và tìm kiếm" in page.text
+
+
+def test_document_page_shows_failed_conversion(settings: Settings, docx: bytes) -> None:
+    _, tokens = run(_setup(settings.database_url))  # type: ignore[misc]
+    try:
+        with TestClient(create_app(dataclasses.replace(settings, office_timeout=0.05)),
+                        base_url="http://testserver") as client:
+            doc_id = _register_docx(client, tokens, docx)
+            page = _page_when(client, tokens, doc_id, 'data-conversion="failed"')
+            r = client.get(f"/api/documents/{doc_id}", headers={"Authorization": f"Bearer {tokens['vanthu']}"})
+    finally:
+        renditions.configure(renditions.Config())
+    assert renditions.TOO_COMPLEX in html.unescape(page)
+    assert r.json()["document"]["number"] == 1 and not r.json()["attachments"][0]["has_rendition"]
+
+
+def test_document_page_shows_conversion_status(world: tuple[TestClient, dict[str, str]], docx: bytes) -> None:
+    client, tokens = world
+    auth = {"Authorization": f"Bearer {tokens['vanthu']}"}
+    doc_id = _register_docx(client, tokens, docx)
+    page = _page_when(client, tokens, doc_id, 'data-conversion="done"')
+    assert "Đã chuyển sang PDF để xem và tìm kiếm" in page
     att = client.get(f"/api/documents/{doc_id}", headers=auth).json()["attachments"][0]
     assert att["has_rendition"] and not att["is_pdf"]
     png = client.get(f"/api/attachments/{att['id']}/pages/1.png?width=300", headers=auth)

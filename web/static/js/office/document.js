@@ -21,7 +21,7 @@ function setJob(jobId, status, progress, error) {
   if (label.dataset.conversion !== undefined) {  // an office file or a scan: its conversion to PDF (#16)
     label.dataset.conversion = status;
     if (status === "done") label.textContent = "Đã chuyển sang PDF để xem và tìm kiếm";
-    else if (status === "failed") label.textContent = `Chuyển đổi thất bại${error ? ": " + error : ""}`;
+    else if (status === "failed") label.textContent = error || "Chuyển đổi thất bại.";  // the reason says it
     else label.textContent = "Đang chuyển đổi sang PDF…";
   } else if (status === "done") label.textContent = "Đã trích xuất nội dung";
   else if (status === "failed") label.textContent = `Không trích xuất được nội dung${error ? ": " + error : ""}`;
