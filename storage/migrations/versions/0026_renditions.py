@@ -2,7 +2,7 @@
 as its own blob beside the untouched original; the conversion's state is the attachment's ingest job.
 
 Revision ID: 0026
-Revises: 0021
+Revises: 0025
 Create Date: 2026-12-07 16:10:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0026'
-down_revision: str | None = '0021'
+down_revision: str | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
