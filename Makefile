@@ -1,6 +1,6 @@
 # The two commands of the README, for a fresh machine with only Python 3.11:
 #   make run    create .venv, install, migrate, load demo data if the database is empty, serve on :8000
-#   make test   create .venv, install with the test extra, make sure Chromium is there, run pytest
+#   make test   create .venv, install with the test extra, make sure Chromium, LibreOffice and Tesseract are there, run pytest
 # Everything runs through $(VENV)/bin/...; no activated shell is needed.
 
 SHELL := /bin/bash
@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: help run test lint typecheck bench clean install install-test chromium netbed
+.PHONY: help run test lint typecheck bench clean install install-test chromium netbed office
 
 help:
 	@echo "make run     install into $(VENV), migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -42,7 +42,7 @@ $(INSTALLED_TEST): pyproject.toml | $(BIN)/python
 
 install: $(INSTALLED)
 
-install-test: $(INSTALLED_TEST)
+install-test: $(INSTALLED_TEST) office
 
 run: $(INSTALLED)
 	$(BIN)/eoffice migrate
@@ -55,7 +55,10 @@ chromium:
 netbed:
 	@bash scripts/ensure-netbed.sh
 
-test: $(INSTALLED_TEST) chromium netbed typecheck
+office:
+	@bash scripts/ensure-office.sh
+
+test: $(INSTALLED_TEST) chromium netbed office typecheck
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
 
 lint: $(INSTALLED_TEST)

@@ -9,14 +9,14 @@ number, both allocated by ``eoffice.registers``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import (
     func,
     select,
 )
 
-from eoffice import access, audit, doctypes, ingest, pdfpages, registers, search, uploads
+from eoffice import access, audit, doctypes, ingest, pdfpages, registers, renditions, search, uploads
 from eoffice.org import Role, User
 from eoffice.schema.documents import Attachment, Document, Grant, IngestJob, Reason, Status
 from eoffice.textfold import notation_key, sender_key
@@ -58,13 +58,18 @@ def check_clerk_entry(*, upload_ids: Sequence[int], paper_only: bool, date_issue
 # ---- services ---------------------------------------------------------------------------------
 
 async def _prepare_files(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader,
-                         upload_ids: Sequence[int]) -> list[tuple[uploads.Upload, int | None]]:
-    """Claim the uploads and open every PDF before anything is written. (upload, page count)."""
+                         upload_ids: Sequence[int]) -> list[tuple[uploads.Upload, int | None, bool]]:
+    """Claim the uploads and open every PDF before anything is written. (upload, page count, whether it gets a
+    conversion job). The file's bytes decide, not its name or claimed type: a .doc named «x.pdf» is not opened as
+    a PDF but converted (``eoffice.renditions``), in the background like the text extraction."""
     prepared = []
     for upload_id in dict.fromkeys(upload_ids):
         upload = await uploads.claim(uow, actor, upload_id)
         pages: int | None = None
-        if ingest.looks_like_pdf(upload.filename, upload.content_type):
+        head = await blobs.read_range(upload.blob_key, 0, renditions.HEAD)
+        convert = renditions.other_format(head) or (not ingest.looks_like_pdf(upload.filename, upload.content_type,
+                                                                               head) and renditions.candidate(head))
+        if not convert and ingest.looks_like_pdf(upload.filename, upload.content_type, head):
             local = ingest.local_path(blobs, upload.blob_key)
             if local is not None:  # the PDF worker reads it: no copy through the pipe
                 info = await ingest.inspect(b"", upload.filename, local)
@@ -72,7 +77,7 @@ async def _prepare_files(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader,
                 data = await blobs.read(upload.blob_key, limit=ingest.MAX_PDF_BYTES)
                 info = await ingest.inspect(data, upload.filename)
             pages = info.page_count
-        prepared.append((upload, pages))
+        prepared.append((upload, pages, convert))
     return prepared
 
 
@@ -146,7 +151,7 @@ async def register_incoming(
     year = registers.register_year(received_at)
     series = registers.series_for(registers.Direction.IN, doc_type, doctypes.is_confidential(level))
     register_id, number = await registers.allocate_number(uow, agency.id, registers.Direction.IN, series, year)
-    pdf_pages = sum(p or 0 for _, p in files)
+    pdf_pages = sum(p or 0 for _, p, _ in files)
     doc = Document(
         direction=registers.Direction.IN, agency_id=agency.id, register_id=register_id, number=number, year=year,
         status=Status.REGISTERED, doc_type=doc_type, notation=notation.strip(), notation_key=notation_key(notation),
@@ -160,8 +165,8 @@ async def register_incoming(
     search.new_document(uow, doc.id)
     # a new document has no grants yet: no need for access.grant's look for an existing one
     uow.session.add(Grant(document_id=doc.id, user_id=actor.id, reason=Reason.REGISTERED))
-    job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p in files],
-                            actor.id)
+    job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p, _ in files],
+                            actor.id, convert={u.blob_key for u, _, c in files if c})
     await search.index_document(uow, doc, texts=[])  # its files' text comes with their extraction
     await audit.record(uow, actor, "document.register", "document", doc.id, number=number, year=year,
                        series=series, notation=doc.notation, duplicate_confirmed=confirm_duplicate)
@@ -170,15 +175,17 @@ async def register_incoming(
 
 
 async def _attach(uow: UnitOfWork, doc: Document, files: Sequence[tuple[str, str, str, int, int | None]],
-                  user_id: int | None) -> list[int]:
-    """Attachments from (blob key, filename, content type, size, pdf page count or None); PDFs get a job.
-    Flushes twice whatever the number of files (and whatever else is pending in the session)."""
+                  user_id: int | None, convert: Collection[str] = ()) -> list[int]:
+    """Attachments from (blob key, filename, content type, size, pdf page count or None); PDFs get a job, and so
+    do the files whose blob key is in ``convert`` (an office file or a scan: ``eoffice.renditions``). Flushes twice
+    whatever the number of files (and whatever else is pending in the session)."""
     atts = [Attachment(document_id=doc.id, blob_key=key, filename=filename, content_type=content_type, size=size,
                        is_pdf=pages is not None, page_count=pages, scanned_pages=[], created_by=user_id)
             for key, filename, content_type, size, pages in files]
     uow.session.add_all(atts)
     await uow.session.flush()
-    jobs = [IngestJob(document_id=doc.id, attachment_id=att.id) for att in atts if att.is_pdf]
+    jobs = [IngestJob(document_id=doc.id, attachment_id=att.id) for att in atts
+            if att.is_pdf or att.blob_key in convert]
     uow.session.add_all(jobs)
     await uow.session.flush()
     job_ids = [job.id for job in jobs]
@@ -190,9 +197,9 @@ async def add_attachments(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader
                           upload_ids: Sequence[int]) -> list[int]:
     """Attach further files to a document the actor may see. Returns ingest job ids."""
     files = await _prepare_files(uow, actor, blobs, upload_ids)
-    job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p in files],
-                            actor.id)
-    await audit.record(uow, actor, "document.attach", "document", doc.id, files=[u.filename for u, _ in files])
+    job_ids = await _attach(uow, doc, [(u.blob_key, u.filename, u.content_type, u.size, p) for u, p, _ in files],
+                            actor.id, convert={u.blob_key for u, _, c in files if c})
+    await audit.record(uow, actor, "document.attach", "document", doc.id, files=[u.filename for u, _, _ in files])
     uow.emit(f"document:{doc.id}", "document.attached", id=doc.id)
     return job_ids
 
@@ -223,9 +230,10 @@ async def page_image(uow: UnitOfWork, actor: User, blobs: ingest.BlobReader, att
     """A page of a PDF attachment as PNG, for whoever may see its document (checked first, before
     the shared page cache of ``eoffice.pdfpages`` is asked)."""
     att = await get_attachment(uow, actor, attachment_id)
-    if not att.is_pdf:
-        raise Invalid("Tệp này không phải PDF.")
-    return await pdfpages.page_image(att.blob_key, lambda: blobs.read(att.blob_key, limit=ingest.MAX_PDF_BYTES),
+    if not att.viewable:
+        raise Invalid("Tệp này không phải PDF và chưa có bản PDF chuyển đổi.")
+    key = att.pages_key  # an office file or a scan: the pages of its PDF rendition
+    return await pdfpages.page_image(key, lambda: blobs.read(key, limit=ingest.MAX_PDF_BYTES),
                                      page, max(64, min(width, 2000)))
 
 

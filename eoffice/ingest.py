@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import anyio
 from sqlalchemy import case, literal, select, update
 
-from eoffice import pdfsandbox, pdfworker, search
+from eoffice import pdfsandbox, pdfworker, renditions, search
 from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
 from eoffice.schema.documents import Attachment, Document, IngestJob, IngestStatus
 from storage.db import Database, UnitOfWork, utcnow
@@ -48,6 +48,10 @@ class BlobReader(Protocol):
     """What documents need of the blob store (storage.blobs.BlobStore satisfies it)."""
 
     async def read(self, key: str, limit: int = ...) -> bytes: ...
+
+    async def read_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+    async def put_bytes(self, data: bytes, *, content_type: str = ...) -> Any: ...
 
     def local_path(self, key: str) -> str | None: ...
 
@@ -372,7 +376,8 @@ async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_id
     """Read the jobs and their files (one query for all) and hand the files to the extractor."""
     async with db.uow(readonly=True) as uow:  # the job's state is written when there is progress to show
         rows = {r[0]: r for r in (await uow.session.execute(
-            select(IngestJob.id, IngestJob.status, IngestJob.document_id, Attachment.id, Attachment.blob_key)
+            select(IngestJob.id, IngestJob.status, IngestJob.document_id, Attachment.id, Attachment.blob_key,
+                   Attachment.is_pdf)
             .join(Attachment, Attachment.id == IngestJob.attachment_id).where(IngestJob.id.in_(job_ids)))).all()}
     out = []
     for job_id in job_ids:
@@ -385,17 +390,65 @@ async def _prepare(db: Database, blobs: BlobReader, extractor: Extractor, job_id
         def on_page(done: int, total: int, state: dict[str, int] = state) -> None:
             state["done"], state["total"] = done, total
 
+        result: asyncio.Future[Extraction]
         try:
-            local = local_path(blobs, key)
-            if local is not None:  # the worker reads the file: no copy through this process
-                result = extractor.submit_nowait(b"", on_page, local)
+            if not row[5]:  # an office file or a scan: its PDF rendition first (eoffice.renditions)
+                result = asyncio.ensure_future(_render(db, blobs, extractor, job_id, doc_id, key, on_page))
             else:
-                result = extractor.submit_nowait(await blobs.read(key, limit=MAX_PDF_BYTES), on_page)
+                local = local_path(blobs, key)
+                if local is not None:  # the worker reads the file: no copy through this process
+                    result = extractor.submit_nowait(b"", on_page, local)
+                else:
+                    result = extractor.submit_nowait(await blobs.read(key, limit=MAX_PDF_BYTES), on_page)
+                if renditions.ocr_available():  # pages without a text layer get their text by OCR
+                    result = asyncio.ensure_future(_ocr_after(blobs, key, result))
         except Exception as exc:  # the blob is gone, the worker cannot start: the job fails, visibly
             result = asyncio.get_running_loop().create_future()
             result.set_exception(exc)
         out.append(_Prepared(job_id, doc_id, att_id, result, state))
     return out
+
+
+async def _render(db: Database, blobs: BlobReader, extractor: Extractor, job_id: int, document_id: int, key: str,
+                  on_page: Callable[[int, int], None]) -> Extraction:
+    """The PDF rendition of a non-PDF attachment, stored as its own blob (the original untouched), and its text.
+    The job shows as running (converting) meanwhile; a failure is a ``renditions.ConversionFailed`` with the reason
+    in Vietnamese, which ``_store`` writes on the job."""
+    async with db.uow() as uow:
+        await uow.session.execute(update(IngestJob).where(IngestJob.id == job_id).values(
+            status=IngestStatus.RUNNING, updated_at=utcnow()))
+        uow.emit(f"document:{document_id}", "ingest.converting", job_id=job_id)
+        await uow.commit()
+    data = await blobs.read(key, limit=MAX_PDF_BYTES)
+    pdf = await renditions.render(data)
+    del data
+    info = await blobs.put_bytes(pdf, content_type="application/pdf")
+    result = await extractor.submit(pdf, on_page)
+    result.rendition = info.key
+    if result.scanned and renditions.ocr_available():  # an office file holding a scanned page
+        result = await _ocr_scanned(blobs, info.key, result)
+    return result
+
+
+async def _ocr_after(blobs: BlobReader, key: str, extraction: asyncio.Future[Extraction]) -> Extraction:
+    return await _ocr_scanned(blobs, key, await extraction)
+
+
+async def _ocr_scanned(blobs: BlobReader, key: str, result: Extraction) -> Extraction:
+    """The extraction, with the text of its scanned pages (no text layer) read by OCR: each page rendered at 300 dpi
+    in a PDF worker, then Tesseract (``eoffice.renditions``). A page OCR cannot read keeps its empty text; the
+    extraction itself never fails for it."""
+    for page in result.scanned[:renditions.config().ocr_max_pages]:
+        try:
+            png = await pdfsandbox.with_doc(key, lambda: blobs.read(key, limit=MAX_PDF_BYTES),
+                                            renditions.render_doc_page_png, page)
+            text = await renditions.ocr(png)
+        except Exception:
+            log.warning("OCR of page %s of %s failed", page, key, exc_info=True)
+            continue
+        if page <= len(result.pages):
+            result.pages[page - 1] = text
+    return result
 
 
 async def _wait(db: Database, job: _Prepared) -> None:
@@ -443,8 +496,8 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
         if done:
             results = [(j, j.result.result()) for j in done]
             await s.execute(update(Attachment), [
-                {"id": j.attachment_id, "text": r.text, "scanned_pages": r.scanned, "page_count": len(r.pages)}
-                for j, r in results])
+                {"id": j.attachment_id, "text": r.text, "scanned_pages": r.scanned, "page_count": len(r.pages),
+                 "rendition_blob_key": r.rendition} for j, r in results])
             await s.execute(update(IngestJob).where(IngestJob.id.in_([j.job_id for j in done])).values(
                 status=IngestStatus.DONE, progress=100, updated_at=utcnow()))
             for j, r in results:

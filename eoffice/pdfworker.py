@@ -42,6 +42,7 @@ def out_of_memory(error_text: str) -> bool:
 class Extraction:
     pages: list[str] = field(default_factory=list)
     scanned: list[int] = field(default_factory=list)  # 1-based page numbers
+    rendition: str | None = None  # blob key of the PDF the text comes from, when the original is not a PDF
 
     @property
     def text(self) -> str:

@@ -37,6 +37,10 @@ def _digest_hour(value: str) -> int | None:
     return hour
 
 
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
 def _files_origin(value: str) -> str:
     """EOFFICE_FILES_ORIGIN: ``https://files.example`` (scheme and host, no path), or "" to serve files from the
     app's own origin. It must be another host name than the app's, not just another port: cookies are shared
@@ -75,6 +79,17 @@ class Settings:
     pdf_memory_mb: int = 1024
     pdf_processes: int = 2
     pdf_max_pages: int = 2000
+    # office files and scans (eoffice.renditions, #16): LibreOffice converts to a PDF rendition, Tesseract reads
+    # scans; each run in its own process group with a time limit (seconds) and an address-space cap (MiB)
+    office_enabled: bool = True
+    ocr_enabled: bool = True
+    soffice_path: str = "soffice"
+    tesseract_path: str = "tesseract"
+    office_timeout: float = 120.0
+    ocr_timeout: float = 120.0
+    converter_memory_mb: int = 2048
+    converter_processes: int = 1
+    ocr_languages: str = "vie+eng"
     upload_quota: int = DEFAULT_UPLOAD_QUOTA  # bytes a user may have uploaded and not attached; 0: no quota
     upload_keep_hours: float = 24.0  # an upload never attached is removed after this long; 0: kept
     metrics_token: str = field(default="", repr=False)  # web.metrics: bearer token for /metrics ("" = loopback only)
@@ -120,6 +135,15 @@ class Settings:
             pdf_memory_mb=int(env.get("EOFFICE_PDF_MEMORY_MB", 1024)),
             pdf_processes=int(env.get("EOFFICE_PDF_PROCESSES", 2)),
             pdf_max_pages=int(env.get("EOFFICE_PDF_MAX_PAGES", 2000)),
+            office_enabled=_flag(env.get("EOFFICE_OFFICE_ENABLED", "1")),
+            ocr_enabled=_flag(env.get("EOFFICE_OCR_ENABLED", "1")),
+            soffice_path=env.get("EOFFICE_SOFFICE_PATH", "soffice"),
+            tesseract_path=env.get("EOFFICE_TESSERACT_PATH", "tesseract"),
+            office_timeout=float(env.get("EOFFICE_OFFICE_TIMEOUT", 120)),
+            ocr_timeout=float(env.get("EOFFICE_OCR_TIMEOUT", 120)),
+            converter_memory_mb=int(env.get("EOFFICE_CONVERTER_MEMORY_MB", 2048)),
+            converter_processes=int(env.get("EOFFICE_CONVERTER_PROCESSES", 1)),
+            ocr_languages=env.get("EOFFICE_OCR_LANGUAGES", "vie+eng").strip() or "vie+eng",
             upload_quota=int(env.get("EOFFICE_UPLOAD_QUOTA", DEFAULT_UPLOAD_QUOTA)),
             upload_keep_hours=float(env.get("EOFFICE_UPLOAD_KEEP_HOURS", 24)),
             metrics_token=env.get("EOFFICE_METRICS_TOKEN", ""),

@@ -139,12 +139,26 @@ class Attachment(Base):
     page_count: Mapped[int | None] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text, default="", deferred=True)
     scanned_pages: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # the PDF made of a non-PDF original (eoffice.renditions): page images and text come from it; the original
+    # blob stays as it came
+    rendition_blob_key: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    @property
+    def viewable(self) -> bool:
+        """Whether the page reader can show it (a PDF, or a file with a PDF rendition)."""
+        return self.is_pdf or self.rendition_blob_key is not None
+
+    @property
+    def pages_key(self) -> str:
+        """The blob whose pages the reader shows."""
+        return self.rendition_blob_key or self.blob_key
+
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "filename": self.filename, "content_type": self.content_type, "size": self.size,
-                "is_pdf": self.is_pdf, "page_count": self.page_count, "scanned_pages": list(self.scanned_pages)}
+                "is_pdf": self.is_pdf, "page_count": self.page_count, "scanned_pages": list(self.scanned_pages),
+                "has_rendition": self.rendition_blob_key is not None}
 
 
 class Reason:

@@ -79,7 +79,7 @@ async def test_register_with_pdf_extracts_text_in_background(db: Database, org: 
         other = await upload(uow, clerk, blobs, "Bảng kê".encode(), "bang-ke.txt", "text/plain")
         doc, jobs = await register_incoming(uow, clerk, blobs, **incoming_fields(1), upload_ids=[pdf, other])
         await uow.commit()
-    assert doc.page_count == 41 and len(jobs) == 1
+    assert doc.page_count == 41 and len(jobs) == 2  # the text file is converted to a PDF rendition (#16)
     async with db.uow() as uow:
         atts = await attachments_of(uow, doc)
         assert [(a.filename, a.is_pdf, a.page_count) for a in atts] == [("ke-hoach.pdf", True, 41),
@@ -107,7 +107,10 @@ async def test_register_with_pdf_extracts_text_in_background(db: Database, org: 
         assert types[0] == "document.registered" and types[-1] == "ingest.done"
         progress = [e["data"]["progress"] for e in replay.events if e["type"] == "ingest.progress"]
         assert progress == sorted(progress) and all(0 < p < 100 for p in progress)
-        assert replay.events[-1]["data"]["scanned_pages"] == [41]
+        done = {e["data"]["job_id"]: e["data"] for e in replay.events if e["type"] == "ingest.done"}
+        assert done[jobs[0]]["scanned_pages"] == [41]
+        text_file = (await attachments_of(uow, doc))[1]  # the .txt: a PDF rendition, its original kept (#16)
+        assert done[jobs[1]]["attachment_id"] == text_file.id and text_file.rendition_blob_key is not None
         png = await page_image(uow, clerk, blobs, att.id, 1, width=300)
         assert png.startswith(b"\x89PNG")
         with pytest.raises(NotFound):  # thumbnails follow the document's access

@@ -61,6 +61,7 @@ class Attachment(Out):
     size: int
     is_pdf: bool
     page_count: int | None
+    has_rendition: bool = False  # a PDF made of an office file or a scan (eoffice.renditions) shows its pages
 
 
 class Task(Out):

@@ -217,7 +217,7 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
         "may_direct": may_direct, "picks": picks, "ready": ready, "handover": handover,
         "direction_groups": await tasks.direction_candidates(uow, user) if may_direct else [],
         "handling_deadline": _handling_deadline(doc, flat, tree["directions"]),
-        "pdf_pages": [(a, n) for a in atts if a.is_pdf for n in range(1, (a.page_count or 1) + 1)][:PDF_PAGES_SHOWN],
+        "pdf_pages": [(a, n) for a in atts if a.viewable for n in range(1, (a.page_count or 1) + 1)][:PDF_PAGES_SHOWN],
     }
 
 

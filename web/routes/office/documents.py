@@ -163,13 +163,13 @@ async def page_png(request: Request) -> Response:
     number = path_id(request, "page")
     width = max(64, min(int_(request.query_params.get("width", 800), "width"), 2000))
     att = await read(request, lambda uow, user: documents.get_attachment(uow, user, path_id(request)))
-    if not att.is_pdf:
-        raise Invalid("Tệp này không phải PDF.")
-    tag = pdfpages.etag(att.blob_key, number, width)
+    if not att.viewable:
+        raise Invalid("Tệp này không phải PDF và chưa có bản PDF chuyển đổi.")
+    key = att.pages_key  # an office file or a scan: the pages of its PDF rendition (eoffice.renditions)
+    tag = pdfpages.etag(key, number, width)
     headers = {"Cache-Control": "private, no-cache", "ETag": tag, "Vary": "Cookie, Authorization"}
     if etag_matches(request.headers.get("if-none-match", ""), tag):
         return Response(status_code=304, headers=headers)
-    key = att.blob_key
     png = await pdfpages.page_image(key, lambda: state.blobs.read(key, limit=ingest.MAX_PDF_BYTES), number, width)
     return Response(png, media_type="image/png", headers=headers)
 

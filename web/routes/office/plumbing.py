@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from eoffice import live, pdfsandbox
+from eoffice import live, pdfsandbox, renditions
 from eoffice.agency_time import AGENCY_TZ
 from eoffice.org import User
 from storage.db import UnitOfWork
@@ -40,6 +40,7 @@ def setup(app: Starlette) -> None:
     behind to replay). The ingest runner is one of the app's workers (``web.services``)."""
     live.register(app.state.hub)
     pdfsandbox.configure(pdfsandbox.limits_from(app.state.settings))
+    renditions.configure(renditions.config_from(app.state.settings))
 
 
 async def startup(app: Starlette) -> None:

@@ -18,7 +18,12 @@ function setJob(jobId, status, progress, error) {
     bar.value = progress;
     pct.textContent = `${progress}%`;
   }
-  if (status === "done") label.textContent = "Đã trích xuất nội dung";
+  if (label.dataset.conversion !== undefined) {  // an office file or a scan: its conversion to PDF (#16)
+    label.dataset.conversion = status;
+    if (status === "done") label.textContent = "Đã chuyển sang PDF để xem và tìm kiếm";
+    else if (status === "failed") label.textContent = error || "Chuyển đổi thất bại.";  // the reason says it
+    else label.textContent = "Đang chuyển đổi sang PDF…";
+  } else if (status === "done") label.textContent = "Đã trích xuất nội dung";
   else if (status === "failed") label.textContent = `Không trích xuất được nội dung${error ? ": " + error : ""}`;
   else label.textContent = "Đang trích xuất nội dung…";
 }
@@ -44,6 +49,7 @@ if (docId) {
     onEvent(ev) {
       const d = ev.data || {};
       if (ev.type === "ingest.progress") setJob(d.job_id, "running", d.progress);
+      else if (ev.type === "ingest.converting") setJob(d.job_id, "running", 0);
       else if (ev.type === "ingest.done") { setJob(d.job_id, "done", 100); }
       else if (ev.type === "ingest.failed") { setJob(d.job_id, "failed"); refreshJobs(); }
       else if (changed) changed.hidden = false;
