@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.pubsub import open_broker
 from storage.settings import Settings
-from web import metrics, templating
+from web import metrics, shutdown, templating
 from web.auth import AuthMiddleware
 from web.db_unavailable import DatabaseUnavailable
 from web.drain import CloseWhileDraining
@@ -97,16 +98,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            # each step bounded (web.shutdown): one that hangs is logged by name and the rest still close
             if settings.gc_freeze:
-                await gc_policy.stop()
-            await workers.stop()
+                await shutdown.step("gc policy", gc_policy.stop)
+            await shutdown.step("workers", workers.stop)
             for module in reversed(ROUTE_MODULES):  # video rooms, background workers: before the hub
                 if hasattr(module, "shutdown"):
-                    await module.shutdown(app)
-            await hub.stop()
-            await broker.close()
-            await blobs.close()
-            await db.dispose()
+                    await shutdown.step(module.__name__, functools.partial(module.shutdown, app))
+            await shutdown.step("hub", hub.stop)
+            await shutdown.step("broker", broker.close)
+            await shutdown.step("blobs", blobs.close)
+            await shutdown.step("database", db.dispose)
 
     routes: list[BaseRoute] = []
     for module in ROUTE_MODULES:
