@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.exc import DataError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eoffice import audit
-from storage.errors import AppError, Denied, Invalid, NotFound
+from storage.errors import AppError, Conflict, Denied, Invalid, NotFound
 from web.inputs import ID_MAX
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,12 @@ def as_app_error(exc: BaseException, path_params: dict[str, Any] | None = None) 
 
     Inputs are checked where they are read (web/inputs.py); this is the net under that: a number
     the database cannot hold, a string it cannot store or that is longer than its column, nesting
-    deeper than Python recurses. An id in the URL that cannot exist is simply not found.
+    deeper than Python recurses. An id in the URL that cannot exist is simply not found. A unique or
+    foreign key the database refused is two requests that raced (the same member answering twice at once
+    where SQLite has no row lock to serialise them): a 409 to try again, never a 500.
     """
+    if isinstance(exc, IntegrityError):
+        return Conflict("Dữ liệu vừa được một yêu cầu khác ghi cùng lúc; vui lòng tải lại trang và thử lại.")
     data_error = isinstance(exc, DataError)
     cause = exc.orig if isinstance(exc, StatementError) else None
     while cause is not None and not data_error:  # asyncpg's DataError sits under the adapter's generic Error

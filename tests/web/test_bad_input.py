@@ -8,14 +8,17 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from starlette.testclient import TestClient
 
 from eoffice import identity
 from eoffice.org import Role, Unit, UnitKind
 from storage.db import Database
+from storage.errors import Conflict
 from storage.settings import Settings
 from tests.web.conftest import run
 from web.app import create_app
+from web.errors import as_app_error
 
 HUGE = "99999999999999999999"  # beyond 64 bits
 DEEP_ARRAYS = "[" * 100_000 + "]" * 100_000
@@ -163,3 +166,9 @@ def test_websocket_command_with_impossible_ids_replies_4xx(api: TestClient) -> N
             reply = ws.receive_json()
             assert reply["type"] == "reply" and reply["ok"] is False, reply
             assert 400 <= reply["status"] < 500 and not reply["message"].isascii(), reply
+
+
+def test_a_constraint_the_database_refuses_is_a_409_not_a_500() -> None:
+    raced = IntegrityError("INSERT INTO consultation_answers ...", {}, Exception("UNIQUE constraint failed"))
+    known = as_app_error(raced, {"consultation_id": 3})
+    assert isinstance(known, Conflict) and known.status == 409 and "thử lại" in known.message
