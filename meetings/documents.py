@@ -16,6 +16,7 @@ import collections
 import contextlib
 import json
 import logging
+import weakref
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
@@ -198,12 +199,32 @@ def version_meta(doc: Document, version: DocumentVersion) -> dict[str, Any]:
 _inflight: dict[tuple[str, int, int, str], asyncio.Future[str]] = {}
 
 
+# What the cache table holds, remembered per database: a row never changes (the source is content-addressed and
+# so is the render), so the room opening an item costs no lookup per tablet once the page is known (#22).
+KNOWN_KEEP = 8192
+_known: weakref.WeakKeyDictionary[Database, collections.OrderedDict[tuple[str, int, int, str], str]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _know(db: Database, key: tuple[str, int, int, str], blob_key: str) -> None:
+    known = _known.setdefault(db, collections.OrderedDict())
+    known[key] = blob_key
+    while len(known) > KNOWN_KEEP:
+        known.popitem(last=False)
+
+
 async def _cached(db: Database, key: tuple[str, int, int, str]) -> str | None:
+    known = _known.get(db)
+    if known is not None and (hit := known.get(key)) is not None:
+        return hit
     source, page, width, fmt = key
     async with db.uow(readonly=True) as uow:
-        return await uow.session.scalar(select(PageRender.blob_key).where(
+        found = await uow.session.scalar(select(PageRender.blob_key).where(
             PageRender.source_key == source, PageRender.page == page, PageRender.width == width,
             PageRender.fmt == fmt))
+    if found:
+        _know(db, key, found)
+    return found
 
 
 async def _remember(db: Database, key: tuple[str, int, int, str], blob_key: str) -> None:
@@ -232,6 +253,7 @@ async def _produce(db: Database, blobs: Blobs, key: tuple[str, int, int, str], m
             data = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         info = await blobs.put_bytes(data, content_type=content_type)
         await _remember(db, key, info.key)
+        _know(db, key, str(info.key))
         future.set_result(info.key)
         return str(info.key)
     except BaseException as exc:
