@@ -39,7 +39,9 @@ def after_commit(uow: UnitOfWork, version_ids: Sequence[int]) -> None:
 
 
 async def item_versions(uow: UnitOfWork, item_id: int) -> list[int]:
-    """The current versions of an agenda item's documents, in their order."""
+    """The current versions of an agenda item's documents, in their order (none asked for without a pre-renderer)."""
+    if CONSUMER not in uow.db.consumers:
+        return []
     rows = await uow.session.scalars(select(Document.current_version_id).where(Document.item_id == item_id)
                                      .order_by(Document.position))
     return [v for v in rows.all() if v is not None]

@@ -33,12 +33,10 @@ async def rendered(world: World, blob_key: str) -> set[tuple[int, int, str]]:
         return {(p, w, f) for p, w, f in rows.all()}
 
 
-async def wait_rendered(world: World, blob_key: str, want: set[tuple[int, int, str]]) -> set[tuple[int, int, str]]:
-    async def poll() -> set[tuple[int, int, str]]:
-        while not want <= (have := await rendered(world, blob_key)):
-            await asyncio.sleep(0.05)
-        return have
-    return await asyncio.wait_for(poll(), WAIT)
+async def wait_rendered(world: World, p: documents.Prerenderer, blob_key: str) -> set[tuple[int, int, str]]:
+    """What is in the cache once the pre-renderer has nothing left to do (woken at the commit)."""
+    await asyncio.wait_for(p.drain(), WAIT)
+    return await rendered(world, blob_key)
 
 
 def pages(n: int) -> list[list[str]]:
@@ -52,9 +50,7 @@ async def test_attaching_renders_the_first_pages(world: World, prerenderer: docu
                       upload_id=up, item_id=m["item_ids"][0], title="Báo cáo chuyển đổi số")
     first = {(p, w, "png") for p in range(1, documents.PRERENDER_PAGES + 1)
              for w in documents.PRERENDER_DEFAULT_WIDTHS}
-    have = await wait_rendered(world, v.blob_key, first)
-    await asyncio.wait_for(prerenderer.drain(), WAIT)
-    assert await rendered(world, v.blob_key) == have == first  # the first pages only, nothing else
+    assert await wait_rendered(world, prerenderer, v.blob_key) == first  # the first pages only, nothing else
     # a tablet's request is answered from what was pre-rendered: the same blob, nothing rendered again
     async with world.db.uow(readonly=True) as uow:
         cached = await uow.session.scalar(select(PageRender.blob_key).where(
@@ -83,11 +79,10 @@ async def test_making_the_item_current_renders_at_the_widths_asked(world: World)
     p = documents.Prerenderer(world.db, world.blobs)
     try:
         await call(world.db, agenda.set_current_item, world.chair, mid, items[0])  # no document: nothing to do
-        await asyncio.wait_for(p.drain(), WAIT)
-        assert await rendered(world, v.blob_key) == set()
+        assert await wait_rendered(world, p, v.blob_key) == set()
         await call(world.db, agenda.set_current_item, world.chair, mid, items[1])
         want = {(n, w, "png") for n in (1, 2, 3) for w in (480, 1200)}
-        assert await wait_rendered(world, v.blob_key, want) == want
+        assert await wait_rendered(world, p, v.blob_key) == want
         # a version that is gone, or pages already cached, cost nothing and break nothing
         async with world.db.uow(readonly=True) as uow:
             last = await uow.session.scalar(select(DocumentVersion.id).order_by(DocumentVersion.id.desc()))
