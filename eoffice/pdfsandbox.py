@@ -177,7 +177,8 @@ class _Pool:
     thread while a worker is free, and waiting jobs queue in the executor, holding no thread)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # a condition: a job that finds every worker busy (``start_all`` holds one while it starts) waits for one
+        self._lock = threading.Condition()
         self._workers: list[_Worker] = []
         self._executor: ThreadPoolExecutor | None = None
 
@@ -191,6 +192,9 @@ class _Pool:
     def _take(self, key: str | None) -> _Worker:
         with self._lock:
             free = [w for w in self._workers if not w.busy]
+            while self._workers and not free:
+                self._lock.wait(1.0)
+                free = [w for w in self._workers if not w.busy]
             worker = next((w for w in free if key is not None and key in w.keys), None) or \
                 next((w for w in free if w.pid is not None), None) or free[0]
             worker.busy = True
@@ -209,6 +213,7 @@ class _Pool:
         finally:
             with self._lock:
                 worker.busy = False
+                self._lock.notify_all()
 
     async def job(self, key: str | None, msg: tuple[Any, ...]) -> tuple[Any, ...]:
         loop = asyncio.get_running_loop()
@@ -237,6 +242,7 @@ class _Pool:
             finally:
                 with self._lock:
                     w.busy = False
+                    self._lock.notify_all()
 
     def busy(self) -> int:
         with self._lock:

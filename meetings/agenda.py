@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 
 from eoffice import audit
 from eoffice.org import User
-from meetings import rules, topics
+from meetings import prerender, rules, topics
 from meetings.meetings import Ctx, get_context, touch, user_names, view_context
 from meetings.rules import Access, State
 from meetings.schema import AgendaItem, Document, ItemAccess, Meeting, Participant
@@ -296,6 +296,8 @@ async def set_current_item(uow: UnitOfWork, actor: User, meeting_id: int, item_i
     await audit.record(uow, actor, "meeting.item.current", "meeting", m.id, item_id=item_id, previous_id=previous)
     uow.emit(topics.room(m.id), "agenda.current", item_id=item_id, previous_id=previous,
              position=target.position if target else None, presenter_id=m.presenter_id)
+    if target is not None:  # every tablet is about to ask for its documents' first pages (#22)
+        prerender.after_commit(uow, await prerender.item_versions(uow, target.id))
     return m
 
 

@@ -12,7 +12,11 @@ same file uploaded twice (or to two meetings) renders once.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
+import logging
+import weakref
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
@@ -20,13 +24,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from eoffice import audit, pdfpages, pdfsandbox, uploads
 from eoffice.org import User
-from meetings import render, rules, topics
+from meetings import prerender, render, rules, topics
 from meetings.agenda import can_see, item_context, visible_item_ids
 from meetings.meetings import Ctx, get_context, touch, user_names, view_context_of
 from meetings.rules import Access, State
 from meetings.schema import AgendaItem, Document, DocumentVersion, Meeting, PageRender
 from storage.db import Database, UnitOfWork, utcnow
 from storage.errors import Denied, Forbidden, Invalid, NotFound
+
+log = logging.getLogger(__name__)
 
 READ_LIMIT = 512 * 1024 * 1024  # a document is read whole into the PDF worker (uploads are capped lower)
 
@@ -93,6 +99,7 @@ async def add_document(
     if ctx.meeting.state != State.DRAFT:
         uow.emit(topics.room(meeting_id), "documents.changed", item_id=item_id, document_id=doc.id,
                  version_id=version.id)
+    prerender.after_commit(uow, [version.id])  # its first pages are rendered before anyone opens it (#22)
     return doc, version
 
 
@@ -121,6 +128,7 @@ async def add_version(uow: UnitOfWork, actor: User, blobs: Blobs, document_id: i
     if ctx.meeting.state != State.DRAFT:
         uow.emit(topics.room(doc.meeting_id), "documents.changed", item_id=doc.item_id, document_id=doc.id,
                  version_id=version.id)
+    prerender.after_commit(uow, [version.id])
     return version
 
 
@@ -191,12 +199,32 @@ def version_meta(doc: Document, version: DocumentVersion) -> dict[str, Any]:
 _inflight: dict[tuple[str, int, int, str], asyncio.Future[str]] = {}
 
 
+# What the cache table holds, remembered per database: a row never changes (the source is content-addressed and
+# so is the render), so the room opening an item costs no lookup per tablet once the page is known (#22).
+KNOWN_KEEP = 8192
+_known: weakref.WeakKeyDictionary[Database, collections.OrderedDict[tuple[str, int, int, str], str]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _know(db: Database, key: tuple[str, int, int, str], blob_key: str) -> None:
+    known = _known.setdefault(db, collections.OrderedDict())
+    known[key] = blob_key
+    while len(known) > KNOWN_KEEP:
+        known.popitem(last=False)
+
+
 async def _cached(db: Database, key: tuple[str, int, int, str]) -> str | None:
+    known = _known.get(db)
+    if known is not None and (hit := known.get(key)) is not None:
+        return hit
     source, page, width, fmt = key
     async with db.uow(readonly=True) as uow:
-        return await uow.session.scalar(select(PageRender.blob_key).where(
+        found = await uow.session.scalar(select(PageRender.blob_key).where(
             PageRender.source_key == source, PageRender.page == page, PageRender.width == width,
             PageRender.fmt == fmt))
+    if found:
+        _know(db, key, found)
+    return found
 
 
 async def _remember(db: Database, key: tuple[str, int, int, str], blob_key: str) -> None:
@@ -225,6 +253,7 @@ async def _produce(db: Database, blobs: Blobs, key: tuple[str, int, int, str], m
             data = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         info = await blobs.put_bytes(data, content_type=content_type)
         await _remember(db, key, info.key)
+        _know(db, key, str(info.key))
         future.set_result(info.key)
         return str(info.key)
     except BaseException as exc:
@@ -252,6 +281,7 @@ async def page_image(db: Database, blobs: Blobs, version: DocumentVersion, page:
     if fmt not in rules.PAGE_FORMATS:
         raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
     bucket = rules.width_bucket(max(1, width))
+    _asked[bucket] += 1  # the widths the tablets of this server ask for are the ones pre-rendered
 
     key = await _produce(db, blobs, (version.blob_key, page, bucket, fmt), render.render_page,
                          rules.PAGE_FORMATS[fmt])
@@ -279,3 +309,85 @@ async def search(blobs: Blobs, version: DocumentVersion, query: str) -> dict[str
     except pdfsandbox.TooComplex as exc:  # searching this file again would hold a worker as long
         pdfpages.remember_refusal(key, SEARCH_PAGE, exc)
         raise
+
+
+# ---------------------------------------------------------------- pre-rendering (meetings.prerender)
+
+PRERENDER_PAGES = 3  # the first pages of a document, the ones every tablet opens on
+PRERENDER_WIDTHS = 2  # at the most asked-for width buckets of this server...
+PRERENDER_DEFAULT_WIDTHS = (1600, 800)  # ...or, before any tablet asked, a 10-inch tablet (2x) and a laptop
+PRERENDER_QUEUE = 64  # versions waiting; more are dropped (their pages render when asked, as before)
+_asked: collections.Counter[int] = collections.Counter()
+
+
+def prerender_widths() -> list[int]:
+    common = [w for w, _ in _asked.most_common(PRERENDER_WIDTHS)]
+    return common or list(PRERENDER_DEFAULT_WIDTHS[:PRERENDER_WIDTHS])
+
+
+class Prerenderer:
+    """The background renderer of ``meetings.prerender``: one version at a time, its first
+    ``pages`` pages (``EOFFICE_PRERENDER_PAGES``) at ``prerender_widths()`` as PNG, page 1 at every width first. A page
+    already in the cache costs one lookup; a page a tablet asks for meanwhile is rendered once for
+    both (``_produce``'s in-flight futures). Failures (a file past the workers' limits, a missing
+    blob) are logged and skipped: the page is then rendered, or refused, when asked, as without."""
+
+    def __init__(self, db: Database, blobs: Blobs, pages: int = PRERENDER_PAGES) -> None:
+        self.db, self.blobs, self.pages = db, blobs, pages
+        self._queue: collections.deque[int] = collections.deque()
+        self._held: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        db.consumers[prerender.CONSUMER] = self.submit
+
+    def submit(self, version_ids: list[int]) -> None:
+        for vid in version_ids:
+            if vid in self._held or len(self._queue) >= PRERENDER_QUEUE:
+                continue
+            self._held.add(vid)
+            self._queue.append(vid)
+            self._idle.clear()
+        if self._queue and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="meeting-prerender")
+
+    async def _run(self) -> None:
+        try:
+            while self._queue:
+                vid = self._queue.popleft()
+                try:
+                    await self.warm(vid)
+                except Exception:
+                    log.warning("pre-rendering document version %s failed", vid, exc_info=True)
+                finally:
+                    self._held.discard(vid)
+        finally:
+            if not self._queue:
+                self._idle.set()
+
+    async def warm(self, version_id: int) -> None:
+        async with self.db.uow(readonly=True) as uow:
+            version = await uow.session.get(DocumentVersion, version_id)
+        if version is None:
+            return
+        widths = prerender_widths()
+        for page in range(1, min(self.pages, version.page_count) + 1):
+            for width in widths:
+                key = (version.blob_key, page, width, "png")
+                try:
+                    await _produce(self.db, self.blobs, key, render.render_page, rules.PAGE_FORMATS["png"])
+                except pdfsandbox.TooComplex:
+                    return  # remembered by _produce; the rest of this file would hold the workers as long
+
+    async def drain(self) -> None:
+        """Wait until every submitted version is warmed (tests, benchmarks)."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self.db.consumers.get(prerender.CONSUMER) == self.submit:
+            del self.db.consumers[prerender.CONSUMER]
+        self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

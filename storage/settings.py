@@ -92,6 +92,7 @@ class Settings:
     ocr_languages: str = "vie+eng"
     upload_quota: int = DEFAULT_UPLOAD_QUOTA  # bytes a user may have uploaded and not attached; 0: no quota
     upload_keep_hours: float = 24.0  # an upload never attached is removed after this long; 0: kept
+    prerender_pages: int = 3  # meetings.prerender: first pages of a meeting document rendered ahead; 0: none
     metrics_token: str = field(default="", repr=False)  # web.metrics: bearer token for /metrics ("" = loopback only)
     log_format: str = "text"  # web.request_id: "json" for one JSON object per log line (eoffice serve)
     # web.drain: after SIGTERM, /readyz answers 503 for drain_delay seconds while requests are still taken (the
@@ -146,6 +147,7 @@ class Settings:
             ocr_languages=env.get("EOFFICE_OCR_LANGUAGES", "vie+eng").strip() or "vie+eng",
             upload_quota=int(env.get("EOFFICE_UPLOAD_QUOTA", DEFAULT_UPLOAD_QUOTA)),
             upload_keep_hours=float(env.get("EOFFICE_UPLOAD_KEEP_HOURS", 24)),
+            prerender_pages=max(0, int(env.get("EOFFICE_PRERENDER_PAGES", 3))),
             metrics_token=env.get("EOFFICE_METRICS_TOKEN", ""),
             log_format=env.get("EOFFICE_LOG_FORMAT", "text").strip().lower() or "text",
             drain_delay=float(env.get("EOFFICE_DRAIN_DELAY", 5)),

@@ -4,7 +4,8 @@
 commit of votes, telling the runner about them), ``meetings.consultations_live.ConsultationRunner``
 (closes written consultations at their deadline), ``eoffice.ingest.IngestRunner`` (text extraction of
 registered documents), ``eoffice.notifications.NotificationWorker`` (deadline reminders, escalation, the
-notifications' retention), and where the settings ask for them ``eoffice.digest.DigestScheduler`` (the daily
+notifications' retention), ``meetings.documents.Prerenderer`` (first pages of meeting documents rendered
+before the tablets ask), and where the settings ask for them ``eoffice.digest.DigestScheduler`` (the daily
 digest), ``eoffice.upload_limits.UploadCleaner`` (uploads never attached) and ``eoffice.mail.MailSender`` (the
 e-mail outbox, when an SMTP server is configured). Routes reach them with ``workers(app)``; nothing creates a
 worker on first use, so there is exactly one of each per app, bound to the app's database.
@@ -24,6 +25,7 @@ from eoffice.mail import MailSender, SmtpConfig
 from eoffice.upload_limits import UploadCleaner
 from meetings import notices
 from meetings.consultations_live import ConsultationRunner
+from meetings.documents import Prerenderer
 from meetings.polls_live import CastBatcher, PollRunner
 from storage.blobs import BlobStore
 from storage.db import Database
@@ -57,6 +59,7 @@ class Workers:
     notification_worker: notifications.NotificationWorker | None = None  # deadlines, escalation, retention
     mail_sender: MailSender | None = None  # the e-mail outbox, when an SMTP server is configured
     consultation_runner: ConsultationRunner | None = None  # closes written consultations at their deadline
+    prerenderer: Prerenderer | None = None  # first pages of meeting documents, before the tablets ask (#22)
 
     @classmethod
     def create(cls, db: Database, blobs: BlobStore, settings: Settings) -> Workers:
@@ -72,7 +75,9 @@ class Workers:
                        escalate_days=settings.notify_escalate_days),
                    mail_sender=MailSender(db, smtp_config(settings), retry_base=settings.mail_retry_seconds)
                    if settings.smtp_host else None,
-                   consultation_runner=ConsultationRunner(db))
+                   consultation_runner=ConsultationRunner(db),
+                   prerenderer=Prerenderer(db, blobs, pages=settings.prerender_pages)
+                   if settings.prerender_pages > 0 else None)
 
     async def start(self) -> None:
         """Close polls whose countdown ran out while no process was running, resume the others'
@@ -96,6 +101,8 @@ class Workers:
         if self.consultation_runner is not None:
             await self.consultation_runner.stop()
         await self.ingest_runner.stop()
+        if self.prerenderer is not None:
+            await self.prerenderer.stop()
 
 
 def workers(app: Starlette) -> Workers:
