@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pymupdf
 
 from storage.errors import Invalid
 
@@ -293,8 +294,6 @@ async def ocr_image(data: bytes, kind: str, cfg: Config | None = None, want_pdf:
 def render_doc_page_png(doc: Any, page: int, dpi: int = 300) -> bytes:
     """Page ``page`` (1-based) of an open PDF as a greyscale PNG at ``dpi``, for OCR (in a PDF worker process,
     ``pdfsandbox.with_doc``)."""
-    import pymupdf
-
     pix = doc[page - 1].get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
     return pix.tobytes("png")  # type: ignore[no-any-return]
 
