@@ -8,7 +8,6 @@ a create or a close the per-process ``ConsultationRunner`` is poked (it closes c
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,12 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from eoffice.org import Role, User
+from eoffice.org import Role
 from meetings import consultations as svc
 from meetings import documents, rules
 from meetings import voting_rules as vr
 from meetings.schema import DocumentVersion
-from storage.db import UnitOfWork
 from storage.errors import Invalid
 from web import file_response, inputs
 from web.auth import login_required, require_user
@@ -30,6 +28,7 @@ from web.contract import consultations as c
 from web.inputs import json_body
 from web.openapi import describe
 from web.routes.meetings import _blob_response
+from web.routes.office.plumbing import change, read
 from web.services import workers
 
 
@@ -44,20 +43,6 @@ def _poke(request: Request) -> None:
         runner.poke()
 
 
-async def _run(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]]) -> Any:
-    user = require_user(request)
-    async with request.app.state.db.uow() as uow:
-        result = await fn(uow, user)
-        await uow.commit()
-    return result
-
-
-async def _read(request: Request, fn: Callable[[UnitOfWork, User], Awaitable[Any]]) -> Any:
-    user = require_user(request)
-    async with request.app.state.db.uow(readonly=True) as uow:
-        return await fn(uow, user)
-
-
 def _cid(request: Request) -> int:
     return inputs.path_id(request, "consultation_id")
 
@@ -66,7 +51,7 @@ def _cid(request: Request) -> int:
 async def list_consultations(request: Request) -> JSONResponse:
     """Consultations I am asked in, prepare (the office) or sign."""
     user = require_user(request)
-    rows = await _read(request, lambda uow, u: svc.list_for_user(uow, u))
+    rows = await read(request, lambda uow, u: svc.list_for_user(uow, u))
     return JSONResponse({"consultations": rows, "office": user.has_role(Role.CLERK) or user.is_admin})
 
 
@@ -83,19 +68,19 @@ async def create(request: Request) -> JSONResponse:
     if not isinstance(docs, list):
         raise Invalid("«documents» phải là một danh sách.", field="documents")
     blobs = request.app.state.blobs
-    made = await _run(request, lambda uow, user: svc.create(
+    made = await change(request, lambda uow, user: svc.create(
         uow, user, blobs, title=str(body.get("title") or ""), deadline=deadline, questions=body.get("questions"),
         member_ids=member_ids, signer_id=signer, documents=docs, description=str(body.get("description") or ""),
         confidential=bool(body.get("confidential")), rule=str(body.get("rule") or "half_members")))
     _poke(request)
-    return JSONResponse(await _read(request, lambda uow, u: svc.view(uow, u, made.id)), status_code=201)
+    return JSONResponse(await read(request, lambda uow, u: svc.view(uow, u, made.id)), status_code=201)
 
 
 @contract(ok=c.Consultation)
 async def get(request: Request) -> JSONResponse:
     """One consultation as I may see it."""
     cid = _cid(request)
-    return JSONResponse(await _read(request, lambda uow, u: svc.view(uow, u, cid)))
+    return JSONResponse(await read(request, lambda uow, u: svc.view(uow, u, cid)))
 
 
 @describe(responses={"409": {"description": "Đã hết hạn lấy ý kiến"}})
@@ -105,7 +90,7 @@ async def answer(request: Request) -> JSONResponse:
     (other needs a comment) or an option number; sent again, it replaces the previous one until the deadline."""
     body = await json_body(request)
     cid = _cid(request)
-    progress = await _run(request, lambda uow, user: svc.answer(uow, user, cid, body.get("answers")))
+    progress = await change(request, lambda uow, user: svc.answer(uow, user, cid, body.get("answers")))
     return JSONResponse({"ok": True, **progress, "message": "Đã ghi nhận ý kiến."})
 
 
@@ -113,9 +98,9 @@ async def answer(request: Request) -> JSONResponse:
 async def close(request: Request) -> JSONResponse:
     """The office closes the consultation before its deadline; the result is counted now."""
     cid = _cid(request)
-    await _run(request, lambda uow, user: svc.close(uow, user, cid))
+    await change(request, lambda uow, user: svc.close(uow, user, cid))
     _poke(request)
-    return JSONResponse(await _read(request, lambda uow, u: svc.view(uow, u, cid)))
+    return JSONResponse(await read(request, lambda uow, u: svc.view(uow, u, cid)))
 
 
 @contract(body=c.ConsultationTask, ok=c.Consultation, status=201, more={409: "Chưa kết thúc hoặc đã giao"})
@@ -126,16 +111,16 @@ async def to_task(request: Request) -> JSONResponse:
     deadline = inputs.date_value(body.get("deadline"), "deadline")
     assignee = inputs.int_value(body.get("assignee_id"), "assignee_id", optional=True)
     unit = inputs.int_value(body.get("assignee_unit_id"), "assignee_unit_id", optional=True)
-    await _run(request, lambda uow, user: svc.to_task(uow, user, cid, assignee_id=assignee, assignee_unit_id=unit,
+    await change(request, lambda uow, user: svc.to_task(uow, user, cid, assignee_id=assignee, assignee_unit_id=unit,
                                                       deadline=deadline, text=str(body.get("text") or "")))
-    return JSONResponse(await _read(request, lambda uow, u: svc.view(uow, u, cid)), status_code=201)
+    return JSONResponse(await read(request, lambda uow, u: svc.view(uow, u, cid)), status_code=201)
 
 
 @contract(ok=Binary(("application/pdf",), "Báo cáo kết quả lấy ý kiến (PDF)"), more={409: "Chưa kết thúc"})
 async def report(request: Request) -> Response:
     """The report PDF: the result and each member's answers and comments."""
     cid = _cid(request)
-    title, data = await _read(request, lambda uow, u: svc.report_pdf(uow, u, cid))
+    title, data = await read(request, lambda uow, u: svc.report_pdf(uow, u, cid))
     return Response(data, media_type="application/pdf",
                     headers=file_response.download_headers(f"Kết quả lấy ý kiến - {title}.pdf", "ket-qua.pdf"))
 
@@ -147,7 +132,7 @@ def _doc_meta(cid: int, d: svc.ConsultationDocument) -> dict[str, Any]:
 async def _version(request: Request) -> DocumentVersion:
     """What the reader's page cache needs of a document (not a stored row: consultations keep their own)."""
     cid, did = _cid(request), inputs.path_id(request, "document_id")
-    d = await _read(request, lambda uow, u: svc.document(uow, u, cid, did))
+    d = await read(request, lambda uow, u: svc.document(uow, u, cid, did))
     return DocumentVersion(blob_key=d.blob_key, page_count=d.page_count)
 
 
@@ -155,7 +140,7 @@ async def _version(request: Request) -> DocumentVersion:
 async def document_meta(request: Request) -> JSONResponse:
     """A draft or submission: pages (count and sizes in PDF points), title, the page widths served."""
     cid, did = _cid(request), inputs.path_id(request, "document_id")
-    d = await _read(request, lambda uow, u: svc.document(uow, u, cid, did))
+    d = await read(request, lambda uow, u: svc.document(uow, u, cid, did))
     return JSONResponse(_doc_meta(cid, d))
 
 
