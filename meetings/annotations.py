@@ -520,6 +520,39 @@ async def remove(uow: UnitOfWork, actor: User, annotation_id: int, *, revision: 
     return a
 
 
+async def withdraw(uow: UnitOfWork, actor: User, annotation_id: int, *, meeting_id: int) -> Annotation:
+    """The chair or secretary takes someone else's mark off the shared page (issue 22): it goes back to its
+    owner as private (nothing is deleted), the others' tablets drop it at once, the audit names the owner."""
+    a = await uow.session.scalar(select(Annotation).where(Annotation.id == int(annotation_id)).with_for_update())
+    if a is None or a.meeting_id != meeting_id or not await _sees(uow, actor, a):
+        raise NotFound("Không tìm thấy chú thích.")
+    ctx, doc, _version = await version_context(uow, actor, a.version_id)
+    if not ctx.access.controller:
+        raise Forbidden("Chỉ chủ tọa hoặc thư ký được ẩn ghi chú của người khác.")
+    if State(ctx.meeting.state) in LOCKED_STATES:
+        raise Conflict("Cuộc họp đã lưu trữ hoặc đã hủy: không thêm, sửa chú thích được nữa.",
+                       state=ctx.meeting.state)
+    if a.owner_id == actor.id:
+        raise Invalid("Ghi chú của chính bạn: đổi chế độ chia sẻ thành «Riêng tôi».")
+    if a.visibility == "private":
+        raise Conflict("Ghi chú này đã không còn được chia sẻ.")
+    recipients = await _recipients(uow, a)
+    before = await _audience(uow, a, doc, recipients)
+    a.visibility = "private"
+    await uow.session.execute(delete(AnnotationRecipient).where(AnnotationRecipient.annotation_id == a.id))
+    a.revision += 1
+    a.updated_at = utcnow()
+    await uow.session.flush()
+    await audit.record(uow, actor, "meeting.annotation.withdraw", "meeting", ctx.meeting.id,
+                       owner_id=a.owner_id, **_audit_data(a, recipients))
+    owner = (await user_names(uow, {a.owner_id})).get(a.owner_id)
+    owner_name = owner.full_name if owner else ""
+    _emit_saved(uow, a, owner_name, set(), await _audience(uow, a, doc, set()), before)
+    uow.emit(user_topic(a.owner_id), "annotation.withdrawn", id=a.id, version_id=a.version_id,
+             by=actor.full_name)
+    return a
+
+
 async def visible(uow: UnitOfWork, user: User, version_id: int, *, scope: str = "all") -> list[dict[str, Any]]:
     """The annotations of a version ``user`` may see: scope all | mine | shared (shared with me or the meeting)."""
     _ctx, _doc, version = await version_context(uow, user, int(version_id))

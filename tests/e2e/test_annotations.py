@@ -115,6 +115,12 @@ async def test_a_shared_stroke_appears_on_the_other_tablet(browser: Any, live_se
         assert abs(x - 0.2 * width) < 6 and abs(y - 0.05 * height) < 6, (x, y)  # PDF points, not screen pixels
         assert not any(s["visibility"] == "private" for s in shared)
 
+        # marked apart on the page (issue 22): A's private stroke "Riêng", the shared one "Chia sẻ"; B sees the
+        # author's name on it
+        chips_a = a.locator('.reader-page[data-page="1"] .annot-chip text')
+        await expect(chips_a).to_have_text(["Riêng", "Chia sẻ"])
+        await expect(b.locator('.reader-page[data-page="1"] .annot-chip text')).to_have_text(["Tuấn"])
+
         # the side list on B shows it with its author; "mine" is empty there
         await b.get_by_role("button", name="Ghi chú (1)").click()
         await expect(b.locator(".annot-list li")).to_contain_text("Lê Minh Tuấn")
@@ -148,6 +154,21 @@ async def test_a_shared_stroke_appears_on_the_other_tablet(browser: Any, live_se
 
         # B never received A's private stroke
         assert await b.evaluate("() => [...window.eoAnnotate.anns.values()].every(a => a.visibility !== 'private')")
+
+        # the chair takes A's shared stroke off everyone's page: gone on B, kept (private) on A, who is told
+        ctx_c = await new_context(browser)
+        try:
+            c = await ctx_c.new_page()
+            await _open_reader(c, live_server, "lanhdao", mid, vid)
+            await c.get_by_role("button", name="Ghi chú (1)").click()
+            await c.get_by_role("button", name="Ẩn khỏi mọi người").click()
+            await expect(ink_b).to_have_count(0)
+            await expect(c.locator('.reader-page[data-page="1"] .annot-ink')).to_have_count(0)
+            await expect(a.locator("#toast")).to_contain_text("đã ẩn một ghi chú")
+            await expect(ink_a).to_have_count(2)
+            await expect(chips_a).to_have_text(["Riêng", "Riêng"])
+        finally:
+            await ctx_c.close()
     finally:
         await ctx_a.close()
         await ctx_b.close()

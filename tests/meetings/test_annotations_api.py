@@ -15,10 +15,11 @@ import httpx
 import pymupdf
 import pytest
 import uvicorn
-from sqlalchemy import update
+from sqlalchemy import select, update
 from websockets.asyncio.client import ClientConnection, connect
 
 from eoffice import identity
+from eoffice.audit import AuditEntry
 from meetings import annotations, documents
 from storage.settings import Settings
 from tests.conftest import free_port
@@ -325,4 +326,54 @@ async def test_annotation_commands_over_the_websocket(server: str, world: World)
         assert not any(f.get("type") == "annotation.saved" for f in outsider.frames)
     finally:
         for tablet in (owner, other, outsider):
+            await tablet.close()
+
+
+async def test_chair_withdraws_a_shared_mark_from_everyone(server: str, world: World) -> None:
+    """Issue 22: the chair takes a member's shared mark off everyone's page; the owner keeps it, private; a
+    member cannot do it; the audit names the owner."""
+    m = await world.meeting(start=True)
+    mid = m["meeting_id"]
+    upload = await world.upload_pdf(world.organiser, [["Tờ trình về quy hoạch xã Yên Đức"]], "Tờ trình")
+    _, v = await call(world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=upload,
+                      item_id=m["item_ids"][0])
+    owner, other, chair = [Tablet(server, await _token(world, k)) for k in ("member", "member2", "chair")]
+    base = f"/api/meetings/{mid}"
+    try:
+        r = await owner.http.post(f"{base}/versions/{v.id}/annotations", json={
+            "client_id": "ipad-w1-abcdefgh", "page": 1, "kind": "note", "shape": {"at": [80, 90]},
+            "visibility": "meeting", "text": SHARED})
+        shared = r.json()
+        await other.http.get(base)
+        await other.open()
+        await other.send({"op": "subscribe", "topic": f"annot:v:{v.id}"})
+        await other.wait_for(lambda f: f.get("type") == "subscribed")
+        await owner.open()
+        await owner.send({"op": "subscribe", "topic": f"annot:u:{world.member.id}"})
+        await owner.wait_for(lambda f: f.get("type") == "subscribed")
+
+        refused = await other.http.post(f"{base}/annotations/{shared['id']}/withdraw")
+        assert refused.status_code == 403 and "chủ tọa" in refused.json()["message"]
+        own = await owner.http.post(f"{base}/annotations/{shared['id']}/withdraw")
+        assert own.status_code == 403  # the owner is no chair either: they change visibility themselves
+
+        r = await chair.http.post(f"{base}/annotations/{shared['id']}/withdraw")
+        assert r.status_code == 200 and r.json()["visibility"] == "private", r.text
+        gone = await other.wait_for(lambda f: f.get("type") == "annotation.hidden")
+        assert gone["data"]["id"] == shared["id"]
+        told = await owner.wait_for(lambda f: f.get("type") == "annotation.withdrawn")
+        assert told["data"]["by"] == world.chair.full_name
+
+        for tablet, expected in ((other, set()), (chair, set()), (owner, {shared["id"]})):
+            rows = (await tablet.http.get(f"{base}/versions/{v.id}/annotations")).json()["annotations"]
+            assert {a["id"] for a in rows} == expected
+        again = await chair.http.post(f"{base}/annotations/{shared['id']}/withdraw")
+        assert again.status_code == 404  # private now: the chair no longer sees it at all
+        async with world.db.uow(readonly=True) as uow:
+            entries = (await uow.session.scalars(select(AuditEntry).where(
+                AuditEntry.action == "meeting.annotation.withdraw"))).all()
+        assert [(e.actor_id, e.data["owner_id"], e.data["annotation_id"]) for e in entries] == [
+            (world.chair.id, world.member.id, shared["id"])]
+    finally:
+        for tablet in (owner, other, chair):
             await tablet.close()

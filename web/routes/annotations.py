@@ -5,6 +5,7 @@
     GET    /api/meetings/{m}/versions/{v}/annotations/people                  whom I may share with
     PATCH  /api/meetings/{m}/annotations/{id}   {revision, shape?, color?, text?, visibility?, recipient_ids?}
     DELETE /api/meetings/{m}/annotations/{id}?revision=n
+    POST   /api/meetings/{m}/annotations/{id}/withdraw    the chair takes someone's shared mark off the page
     GET    /api/meetings/{m}/versions/{v}/annotated.pdf                       my annotated copy
 
 A stale ``revision`` answers 409 with ``current`` (the annotation as it is now). Live changes
@@ -48,7 +49,7 @@ from storage.db import Database, UnitOfWork
 from storage.errors import Invalid, NotFound
 from web import file_response, inputs
 from web.auth import credential_user, require_user
-from web.contract import Binary, contract
+from web.contract import Binary, Empty, contract
 from web.contract import meetings as c
 from web.hub import Connection
 from web.inputs import json_body
@@ -138,6 +139,19 @@ async def annotation(request: Request) -> Response:
         data = await update_one(uow, user, mid, aid, body)
         await uow.commit()
     return JSONResponse(data)
+
+
+@describe(responses={"403": {"description": "Chỉ chủ tọa hoặc thư ký"},
+                     "409": {"description": "Ghi chú đã không còn được chia sẻ"}})
+@contract(body=Empty, ok=c.Annotation)
+async def withdraw_annotation(request: Request) -> JSONResponse:
+    """The chair or secretary hides someone else's shared annotation from everyone: it stays its owner's,
+    private; the others' tablets drop it at once; audited with the owner's id."""
+    user = require_user(request)
+    async with request.app.state.db.uow() as uow:
+        a = await notes.withdraw(uow, user, _id(request, "annotation_id"), meeting_id=_id(request, "meeting_id"))
+        await uow.commit()
+    return JSONResponse(notes.public(a, ""))
 
 
 # ---------------------------------------------------------------- one change, from HTTP or the WebSocket
@@ -240,4 +254,5 @@ routes = [
     Route(V + "/annotations/people", share_candidates, methods=["GET"]),
     Route(V + "/annotated.pdf", annotated_copy, methods=["GET"]),
     Route(M + "/annotations/{annotation_id:int}", annotation, methods=["PATCH", "DELETE"]),
+    Route(M + "/annotations/{annotation_id:int}/withdraw", withdraw_annotation, methods=["POST"]),
 ]

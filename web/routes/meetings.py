@@ -745,6 +745,8 @@ async def reader_page(request: Request) -> Response:
         if doc.meeting_id != mid:
             raise NotFound("Không tìm thấy tài liệu.")
         meta = documents.version_meta(doc, version)
+        # whose marks are the presenter's, and whether the reader may take others' shared marks off the page
+        meta["room"] = {"presenterId": ctx.meeting.presenter_id, "controller": ctx.access.controller}
     return _page(request, "meeting_reader.html", m=ctx.meeting.public(), meta=meta, meta_json=_json_script(meta))
 
 

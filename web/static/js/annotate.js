@@ -89,6 +89,12 @@ function smoothPath(points) {
   return `${d}L${last[0]} ${last[1]}`;
 }
 
+// "Nguyễn Thị Lan" -> "Lan", "Trần Văn Hùng" -> "Hùng": a tag on the page must stay small
+function shortName(name) {
+  const parts = String(name || "").trim().split(/\s+/);
+  return parts.length > 2 ? parts.slice(-1)[0] : parts.join(" ");
+}
+
 function bounds(a) {
   const s = a.shape;
   if (a.kind === "highlight") {
@@ -140,6 +146,7 @@ export class Annotator {
     this.width = 2;
     this.visibility = "private";
     this.filter = "all";
+    this.room = { presenterId: null, controller: false, ...(window.eoRoomInfo || {}) }; // the room's (setRoom)
     this.version = null;
     this.lastPen = 0;
     this.draft = null;
@@ -162,6 +169,13 @@ export class Annotator {
   }
 
   key(a) { return `${a.owner_id}:${a.client_id}`; }
+  // The room tells who presents and whether I chair: the presenter's marks get their own badge, the chair may
+  // take someone's shared mark off everyone's page.
+  setRoom({ presenterId = null, controller = false } = {}) {
+    if (presenterId === this.room.presenterId && controller === this.room.controller) return;
+    this.room = { presenterId, controller };
+    this.renderAll();
+  }
   mine(a) { return a.owner_id === this.me; }
   base() { return `/api/meetings/${this.meetingId}`; }
 
@@ -357,6 +371,8 @@ export class Annotator {
     const d = ev.data || {};
     if (ev.type === "annotation.saved") {
       if (this.merge(d.annotation)) this.renderPage(d.annotation.page);
+    } else if (ev.type === "annotation.withdrawn") {
+      toast(`${d.by || "Chủ tọa"} đã ẩn một ghi chú chia sẻ của bạn khỏi trang chung; ghi chú vẫn còn, chỉ bạn thấy.`);
     } else if (ev.type === "annotation.deleted" || ev.type === "annotation.hidden") {
       if (d.version_id !== this.version) return;
       for (const [k, a] of this.anns) {
@@ -819,6 +835,31 @@ export class Annotator {
         stroke: c, "stroke-width": s.width, "stroke-linecap": "round" }));
       g.append(el("path", { d: `M${x1} ${y1}L${hx(0.45)} ${hy(0.45)}L${hx(-0.45)} ${hy(-0.45)}Z`, fill: c }));
     }
+    const chip = this.chipOf(a);
+    g.dataset.chip = chip.kind;
+    if (a.id != null) g.append(this.chipEl(a, chip));
+    return g;
+  }
+
+  // Whose mark and who sees it, drawn on the page (issue 22): my private ones carry a small "Riêng" tag, my
+  // shared ones "Chia sẻ", someone else's their name, the presenter's a gold "Trình bày" tag.
+  chipOf(a) {
+    if (this.room.presenterId != null && a.owner_id === this.room.presenterId) {
+      return { kind: "presenter", text: this.mine(a) ? "Trình bày (tôi)" : `Trình bày · ${shortName(a.owner_name)}` };
+    }
+    if (this.mine(a)) return a.visibility === "private" ? { kind: "private", text: "Riêng" } : { kind: "shared", text: "Chia sẻ" };
+    return { kind: "other", text: shortName(a.owner_name) || "Người khác" };
+  }
+
+  chipEl(a, chip) {
+    const [x0, y0] = bounds(a);
+    const size = 7; const w = chip.text.length * size * 0.56 + 6;
+    const y = Math.max(0, y0 - size - 5);
+    const g = el("g", { class: "annot-chip", "data-chip": chip.kind, "aria-hidden": "true" });
+    g.append(el("rect", { x: x0, y, width: w, height: size + 4, rx: 3 }));
+    const t = el("text", { x: x0 + 3, y: y + size + 0.5, "font-size": size });
+    t.textContent = chip.text; // a person's name: text, never markup
+    g.append(t);
     return g;
   }
 
@@ -838,7 +879,9 @@ export class Annotator {
       h("div", { class: "annot-item-head" },
         h("span", { class: "annot-dot", style: `background:${a.color}`, "aria-hidden": "true" }),
         h("strong", {}, KIND_LABELS[a.kind] || a.kind), h("span", { class: "muted" }, ` · trang ${a.page}`),
-        h("span", { class: "annot-badge", dataset: { v: a.visibility } }, mine ? VIS_LABELS[a.visibility] : (a.owner_name || "Người khác"))),
+        h("span", { class: "annot-badge", dataset: { v: a.visibility, chip: this.chipOf(a).kind } },
+          (mine ? VIS_LABELS[a.visibility] : (a.owner_name || "Người khác"))
+          + (this.chipOf(a).kind === "presenter" ? " · trình bày" : ""))),
       excerpt ? h("p", { class: "annot-excerpt" }, excerpt) : null); // textContent through h()
     const actions = h("div", { class: "annot-item-actions" },
       h("button", { type: "button", class: "btn btn-small", onclick: () => this.jump(a) }, "Xem"));
@@ -854,9 +897,21 @@ export class Annotator {
         } }, "Sửa"));
       }
       actions.append(h("button", { type: "button", class: "btn btn-small", onclick: () => this.remove(a) }, "Xóa"));
+    } else if (this.room.controller && a.visibility === "meeting" && a.id != null) {
+      actions.append(h("button", { type: "button", class: "btn btn-small annot-withdraw",
+        onclick: () => this.withdraw(a) }, "Ẩn khỏi mọi người"));
     }
     li.append(actions);
     return li;
+  }
+
+  async withdraw(a) {
+    try {
+      await api("POST", `${this.base()}/annotations/${a.id}/withdraw`);
+    } catch (err) { fail(err); return; }
+    this.anns.delete(this.key(a));
+    this.renderPage(a.page);
+    toast(`Đã ẩn ghi chú của ${a.owner_name || "người khác"} khỏi trang chung.`);
   }
 
   async changeVisibility(a, visibility, li) {

@@ -193,6 +193,8 @@ function renderBar() {
   qEl.textContent = `Có mặt ${q.present}/${q.entitled} · ${q.met ? "Đủ túc số" : `Chưa đủ túc số (cần ${q.needed})`}`;
   const controls = $("chair-controls");
   controls.hidden = !me().controller;
+  window.eoRoomInfo = { presenterId: S.presenter?.presenter_id ?? null, controller: Boolean(me().controller) };
+  window.eoAnnotate?.setRoom(window.eoRoomInfo); // the annotator starts later reads eoRoomInfo itself
   const live_ = m.state === "in_progress";
   controls.querySelector('[data-action="start"]').hidden = !(me().chair && m.state === "invited");
   controls.querySelector('[data-action="end"]').hidden = !(me().chair && live_);
