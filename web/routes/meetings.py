@@ -737,6 +737,13 @@ async def room_page(request: Request) -> Response:
 
 
 @login_required()
+async def minutes_editor_page(request: Request) -> Response:
+    """The secretary's full-width minutes editor: every item's discussion and conclusions (issue 22)."""
+    snap = await snapshot_with_seq(request, path_id(request))
+    return _page(request, "meeting_minutes_editor.html", m=snap["meeting"], state_json=_json_script(snap))
+
+
+@login_required()
 async def reader_page(request: Request) -> Response:
     user = request.state.user
     mid, vid = path_id(request), path_id(request, "version_id")
@@ -755,6 +762,7 @@ routes = [
     Route("/meetings", meetings_page, name="meetings"),
     Route("/meetings/{meeting_id:int}", meeting_page, name="meeting"),
     Route("/meetings/{meeting_id:int}/room", room_page, name="meeting_room"),
+    Route("/meetings/{meeting_id:int}/minutes", minutes_editor_page, name="meeting_minutes_editor"),
     Route("/meetings/{meeting_id:int}/documents/{version_id:int}", reader_page, name="meeting_reader"),
     Route("/api/meetings", list_meetings, methods=["GET"]),
     Route("/api/meetings", create_meeting, methods=["POST"]),

@@ -386,7 +386,9 @@ function renderMinutes() {
     const area = h("textarea", { class: "minutes-area", id: "minutes-text", "aria-label": "Ý kiến thảo luận",
       placeholder: "Ghi ý kiến thảo luận…", readonly: !canWrite() });
     area.value = text;
-    const saved = h("div", { class: "saved", id: "minutes-saved", "aria-live": "polite" });
+    // the save state stays after a redraw (issue 22): it was lost whenever a live event redrew the panel
+    const saved = h("div", { class: "saved", id: "minutes-saved", "aria-live": "polite" },
+      draft?.dirty ? "Đang soạn…" : draft?.savedAt ? `Đã lưu lúc ${fmtTime(draft.savedAt)}` : "");
     area.addEventListener("input", () => queueSave(item.id, area.value, saved));
     parts.push(area, saved);
     parts.push(h("h4", {}, "Kết luận"));
@@ -437,6 +439,8 @@ function renderMinutes() {
     }
   }
   const actions = h("div", { class: "mt-actions", style: "margin-top:12px" });
+  if (canWrite()) actions.append(h("a", { class: "btn", href: `/meetings/${meetingId}/minutes`, target: "_blank" },
+    "Soạn toàn màn hình"));
   if (me().chair && state() === "ended" && S.minutes.state !== "approved") {
     actions.append(h("button", { type: "button", class: "btn btn-primary", onclick: () =>
       api("POST", `/api/meetings/${meetingId}/minutes/approve`).then(() => toast("Đã phê duyệt biên bản.")).catch(fail) }, "Phê duyệt biên bản"));
@@ -477,7 +481,8 @@ async function saveMinutes(itemId, savedEl) {
     d.revision = res.revision;
     if (S.minutes.items?.[String(itemId)]) Object.assign(S.minutes.items[String(itemId)], { discussion: text, revision: res.revision });
     if (d.text === text) d.dirty = false;
-    savedEl.textContent = `Đã lưu lúc ${fmtTime(new Date().toISOString())}`;
+    d.savedAt = new Date().toISOString();
+    savedEl.textContent = `Đã lưu lúc ${fmtTime(d.savedAt)}`;
   } catch (err) {
     if (err.status === 409 && err.body.revision !== undefined) {
       d.revision = err.body.revision;
