@@ -100,6 +100,7 @@ LABELS = {
     "meeting.annotation.unshare": "Thôi chia sẻ ghi chú",
     "meeting.annotation.update": "Sửa ghi chú chia sẻ",
     "meeting.annotation.delete": "Xóa ghi chú chia sẻ",
+    "meeting.message": "Gửi tin nhắn tới phòng họp",
     "meeting.annotation.withdraw": "Chủ tọa ẩn ghi chú chia sẻ của người khác",
     "meeting.video.mute": "Tắt tiếng điểm cầu",
     "meeting.video.unmute": "Bật tiếng điểm cầu",

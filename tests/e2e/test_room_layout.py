@@ -226,3 +226,36 @@ async def test_leaving_is_asked_and_ending_warns_of_a_confidential_item(browser:
     finally:
         await ctx.close()
         await chair_ctx.close()
+
+
+async def test_a_chair_message_raises_a_banner_on_every_tablet(browser: Any, live_server: LiveServer) -> None:
+    """Issue 22 item 3: the chair types a message in the room; a phone and a portrait tablet see it over the
+    reader without scrolling, as text (markup in it is shown, not run)."""
+    from playwright.async_api import expect
+
+    mid = await started_meeting(live_server.var_dir)
+    chair_ctx, chair = await _room(browser, live_server, "lanhdao", mid, 1280, 800)
+    others = [await _room(browser, live_server, "phochutich", mid, w, h) for w, h in ((390, 844), (800, 1280))]
+    try:
+        await chair.get_by_role("button", name="Nhắn cả phòng").click()
+        dialog = chair.get_by_role("dialog", name="Nhắn cả phòng họp")
+        await dialog.get_by_label("Nội dung tin nhắn").fill("Nghỉ giải lao 15 phút <b>10 giờ 30</b> họp tiếp.")
+        await dialog.get_by_role("button", name="Gửi").click()
+        await expect(chair.locator("#toast")).to_contain_text("Đã gửi tin nhắn")
+        for _ctx, page in others:
+            alert = page.locator("#room-alert")
+            await expect(alert).to_contain_text("Trần Văn Hùng: Nghỉ giải lao 15 phút <b>10 giờ 30</b> họp tiếp.")
+            await expect(alert).to_be_in_viewport(ratio=1)
+            assert await alert.locator("b").count() == 0
+            # a delegate has no such button, and the server refuses them too
+            assert await page.get_by_role("button", name="Nhắn cả phòng").count() == 0
+            try:
+                await _api(page, "POST", f"/api/meetings/{mid}/messages", {"text": "Tôi cũng muốn nhắn"})
+            except Exception as err:  # page.evaluate wraps the thrown Error
+                assert "403" in str(err)
+            else:
+                raise AssertionError("a delegate sent a room message")
+    finally:
+        for ctx, _page in others:
+            await ctx.close()
+        await chair_ctx.close()

@@ -360,6 +360,16 @@ class SpeakerOrderBody(Body):
     request_ids: Ids = []
 
 
+class ChairMessage(Body):
+    text: Text
+
+
+class ChairMessageSent(Out):
+    text: str
+    sender: str
+    at: str
+
+
 class PresenterMove(Body):
     version_id: Int
     page: Int

@@ -22,6 +22,7 @@ from meetings import (
     agenda,
     attendance,
     calendar,
+    chair_messages,
     documents,
     lifecycle,
     meetings,
@@ -736,6 +737,16 @@ async def room_page(request: Request) -> Response:
     return _page(request, "meeting_room.html", m=snap["meeting"], state_json=_json_script(snap))
 
 
+@describe(responses={"403": {"description": "Chỉ chủ tọa hoặc thư ký"},
+                     "409": {"description": "Cuộc họp chưa diễn ra hoặc đã kết thúc"}})
+@contract(body=c.ChairMessage, ok=c.ChairMessageSent, status=201)
+async def chair_message(request: Request) -> JSONResponse:
+    """The chair or secretary sends a short message to every tablet in the room (a banner over the reader)."""
+    body = await json_body(request)
+    msg = await _run(request, lambda uow, user: chair_messages.send(uow, user, path_id(request), body.get("text")))
+    return JSONResponse(msg, status_code=201)
+
+
 @login_required()
 async def minutes_editor_page(request: Request) -> Response:
     """The secretary's full-width minutes editor: every item's discussion and conclusions (issue 22)."""
@@ -791,6 +802,7 @@ routes = [
     Route(M + "/speakers", request_floor, methods=["POST"]),
     Route(M + "/speakers/order", reorder_speakers, methods=["POST"]),
     Route(M + "/speakers/{request_id:int}/{action:str}", speaker_action, methods=["POST"]),
+    Route(M + "/messages", chair_message, methods=["POST"]),
     Route(M + "/presenter", presenter_endpoint, methods=["POST", "PUT", "DELETE"]),
     Route(M + "/minutes", get_minutes, methods=["GET"]),
     Route(M + "/minutes.pdf", minutes_pdf, methods=["GET"]),

@@ -198,6 +198,7 @@ function renderBar() {
   const live_ = m.state === "in_progress";
   controls.querySelector('[data-action="start"]').hidden = !(me().chair && m.state === "invited");
   controls.querySelector('[data-action="end"]').hidden = !(me().chair && live_);
+  controls.querySelector('[data-action="message"]').hidden = !(me().controller && live_);
   for (const b of controls.querySelectorAll("[data-step]")) b.hidden = !live_;
   const canPresent = live_ && (me().controller || currentItem()?.presenter_id === me().user_id);
   presentBtn.hidden = !canPresent && !isPresenter();
@@ -565,6 +566,9 @@ function onEvent(ev) {
         if (doc) { openDocId = doc.id; renderDocs(); }
       }
       break;
+    case "chair.message":
+      showAlert(`${d.sender || "Chủ tọa"}: ${d.text}`); // textContent: a message is text, never markup
+      break;
     case "speakers.changed": {
       const before = S.speakers.speaking;
       if (d.speaking && d.speaking.user_id === S.me.user_id && (!before || before.id !== d.speaking.id)) {
@@ -621,6 +625,8 @@ $("chair-controls").addEventListener("click", (e) => {
   if (!btn) return;
   if (btn.dataset.step) {
     api("POST", `/api/meetings/${meetingId}/current`, { step: Number(btn.dataset.step) }).catch(fail);
+  } else if (btn.dataset.action === "message") {
+    sendMessage();
   } else if (btn.dataset.action === "start" || btn.dataset.action === "end") {
     const action = btn.dataset.action;
     if (action === "end") {
@@ -630,6 +636,28 @@ $("chair-controls").addEventListener("click", (e) => {
     api("POST", `/api/meetings/${meetingId}/${action}`).catch(fail);
   }
 });
+
+// The chair's message to every tablet (issue 22): a banner over the reader, whatever the layout.
+function sendMessage() {
+  const text = h("textarea", { name: "text", rows: 3, maxlength: 500, required: true, "aria-label": "Nội dung tin nhắn",
+    placeholder: "Ví dụ: Nghỉ giải lao 15 phút, 10 giờ 30 họp tiếp." });
+  const dlg = h("dialog", { class: "ask-dialog", "aria-label": "Nhắn cả phòng họp" },
+    h("form", { method: "dialog" },
+      h("p", { class: "ask-text" }, "Tin nhắn tới mọi máy tính bảng và điểm cầu"), text,
+      h("div", { class: "ask-actions" },
+        h("button", { type: "submit", value: "cancel", class: "btn", formnovalidate: true }, "Hủy"),
+        h("button", { type: "submit", value: "ok", class: "btn btn-primary" }, "Gửi"))));
+  (document.fullscreenElement || document.body).append(dlg);
+  dlg.addEventListener("close", () => {
+    if (dlg.returnValue === "ok" && text.value.trim()) {
+      api("POST", `/api/meetings/${meetingId}/messages`, { text: text.value }).then(() => toast("Đã gửi tin nhắn."))
+        .catch(fail);
+    }
+    dlg.remove();
+  }, { once: true });
+  dlg.showModal();
+  text.focus();
+}
 
 async function endMeeting() {
   // a confidential item not reached: the chair is told by name before the meeting closes (issue 22)
