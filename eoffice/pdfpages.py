@@ -75,13 +75,29 @@ def page_of(doc: pymupdf.Document, number: int) -> pymupdf.Page:
     return doc[number - 1]
 
 
+RENDERING = 2  # changes the validators when the renderer's output changes (2: greyscale pages)
+GRAY_PROBE_WIDTH = 240  # px: the small rendering that tells a page without colour
+
+
+def shows_colour(page: pymupdf.Page) -> bool:
+    """Whether the page shows any colour: a small RGB rendering with some pixel whose channels differ.
+    (Black text anti-aliased in RGB stays exactly grey; a red seal or a coloured chart does not.)"""
+    zoom = GRAY_PROBE_WIDTH / max(page.rect.width, 1.0)
+    samples = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False).samples
+    return not (samples[0::3] == samples[1::3] == samples[2::3])
+
+
 def render_page(doc: pymupdf.Document, number: int, width: int, fmt: str = "png") -> bytes:
-    """Page ``number`` (1-based), ``width`` pixels wide, as PNG or JPEG. Runs in a PDF worker."""
+    """Page ``number`` (1-based), ``width`` pixels wide, as PNG or JPEG. Runs in a PDF worker.
+
+    A page without colour (most administrative documents: black text, a black signature) is rendered in
+    greyscale: the same pixels, a PNG about 40% smaller and quicker to encode (issue 22's open storm)."""
     page = page_of(doc, number)
     w, h = max(page.rect.width, 1.0), max(page.rect.height, 1.0)
     zoom = width / w
     zoom = min(zoom, (MAX_PIXELS / (w * h)) ** 0.5)
-    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    colourspace = pymupdf.csRGB if shows_colour(page) else pymupdf.csGRAY
+    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, colorspace=colourspace)
     if fmt == "jpeg":
         return bytes(pix.tobytes("jpeg", jpg_quality=82))
     return bytes(pix.tobytes("png"))
@@ -166,7 +182,7 @@ def remember_refusal(key: str, number: int, exc: pdfsandbox.TooComplex) -> None:
 def etag(key: str, number: int, width: int, fmt: str = "png") -> str:
     """A strong validator of one rendered page: the file's content key, the page, width and format
     (the renderer's output for them does not change)."""
-    digest = hashlib.sha256(f"{key}:{number}:{width}:{fmt}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{key}:{number}:{width}:{fmt}:{RENDERING}".encode()).hexdigest()[:32]
     return f'"p-{digest}"'
 
 

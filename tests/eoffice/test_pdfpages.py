@@ -76,3 +76,25 @@ def test_etag_names_content_page_width_and_format() -> None:
             pdfpages.etag(KEY, 1, 800, "jpeg"), pdfpages.etag("b" * 64, 1, 800)}
     assert len(tags) == 5 and pdfpages.etag(KEY, 1, 800) == pdfpages.etag(KEY, 1, 800)
     assert all(t.startswith('"p-') and t.endswith('"') for t in tags)
+
+
+def test_pages_without_colour_are_greyscale_pngs_and_coloured_ones_stay_rgb() -> None:
+    """Issue 22: a black-text page is served as an 8-bit greyscale PNG (smaller, same pixels); a page with a red
+    seal keeps its colour."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    text = "Ủy ban nhân dân huyện Đông Triều triển khai chính quyền điện tử năm 2026. " * 40
+    for seal in (False, True):
+        page = doc.new_page()
+        page.insert_textbox(pymupdf.Rect(50, 50, 545, 780), text, fontsize=11)
+        if seal:
+            page.draw_circle((420, 700), 40, color=(0.85, 0.1, 0.1), width=3)
+    grey, colour = (pdfpages.render_page(doc, n, 1280) for n in (1, 2))
+    png_colour_type = 25  # byte of the IHDR chunk: 0 grey, 2 RGB
+    assert grey[:8] == b"\x89PNG\r\n\x1a\n" and grey[png_colour_type] == 0
+    assert colour[png_colour_type] == 2
+    rgb = doc[0].get_pixmap(matrix=pymupdf.Matrix(1280 / doc[0].rect.width, 1280 / doc[0].rect.width),
+                            alpha=False).tobytes("png")
+    assert len(grey) < 0.8 * len(rgb), (len(grey), len(rgb))
+    assert not pdfpages.shows_colour(doc[0]) and pdfpages.shows_colour(doc[1])
