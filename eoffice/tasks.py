@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select
 
 from eoffice import access, audit, edxml, registers, search, uploads
+from eoffice import ink as ink_module
 from eoffice.documents import get_document
 from eoffice.org import Role, Unit, User
 from eoffice.registers import local_date
-from eoffice.schema.documents import Document, Grant, Reason, Status
+from eoffice.schema.documents import Attachment, Document, Grant, Reason, Status
 from eoffice.schema.tasks import (
     CLOSED,
     DUE_SOON_DAYS,
@@ -83,6 +84,7 @@ def check_deadline(deadline: dt.date | None, today: dt.date, parent: dt.date | N
 
 
 HANDLER_ROLES = (Role.LEADER, Role.SPECIALIST)
+INK_ONLY_TEXT = "Ý kiến chỉ đạo bằng bút phê trên văn bản."  # the tasks' instruction when only ink was written
 
 
 def may_handle(user: User) -> bool:
@@ -311,15 +313,22 @@ async def direct(
     collaborators: Sequence[Assignee | dict[str, Any]] = (),
     informed: Sequence[Assignee | dict[str, Any]] = (),
     deadline: dt.date | None = None,
+    ink: Any = None,
 ) -> tuple[DirectionNote, list[Task]]:
     """Ý kiến chỉ đạo: a leader who may see the document assigns the main handler, collaborators,
-    for-information recipients and a deadline (defaulting to the document's due date)."""
+    for-information recipients and a deadline (defaulting to the document's due date). The direction is
+    written as text, by hand on the document's pages (bút phê, ``ink``: eoffice.ink), or both."""
     if not actor.has_role(Role.LEADER):
         raise Forbidden("Chỉ lãnh đạo được cho ý kiến chỉ đạo.")
     doc = await get_document(uow, actor, document_id)
     refuse_voided(doc)
+    pages = {a.id: a.page_count or 1 for a in (await uow.session.scalars(
+        select(Attachment).where(Attachment.document_id == doc.id))).all() if a.viewable}
+    handwriting = ink_module.clean(ink, pages)
     if not text.strip():
-        raise Invalid("Cần nhập ý kiến chỉ đạo.", field="text")
+        if not handwriting:
+            raise Invalid("Cần nhập ý kiến chỉ đạo hoặc bút phê trên văn bản.", field="text")
+        text = INK_ONLY_TEXT
     main_a = Assignee.parse(main)
     collab = [Assignee.parse(c) for c in collaborators]
     info = [Assignee.parse(c) for c in informed]
@@ -333,7 +342,8 @@ async def direct(
     await _refuse_unless_candidate(uow, actor, groups, main_a, "main", "chủ trì")
     for a in collab:
         await _refuse_unless_candidate(uow, actor, groups, a, "collaborators", "phối hợp")
-    note = DirectionNote(document_id=doc.id, leader_id=actor.id, text=text.strip(), deadline=deadline)
+    note = DirectionNote(document_id=doc.id, leader_id=actor.id, text=text.strip(), deadline=deadline,
+                         ink=handwriting)
     uow.session.add(note)
     await uow.session.flush()
     tasks = []
@@ -357,6 +367,7 @@ async def direct(
     search.keys_changed(uow, [doc.id])  # the director's grant and the status
     await audit.record(uow, actor, "document.direct", "document", doc.id, direction_id=note.id,
                        tasks=[t.id for t in tasks], deadline=deadline,
+                       ink_pages=[(p["attachment_id"], p["page"]) for p in handwriting or []],
                        informed=[(a.user_id, a.unit_id) for a in info])
     for task, a in zip(tasks, [main_a, *dict.fromkeys(collab)], strict=True):
         _notify(uow, a, "task.assigned", task_id=task.id, document_id=doc.id, role=task.role)
@@ -790,7 +801,7 @@ async def task_tree(uow: UnitOfWork, actor: User, document_id: int) -> dict[str,
         "submissions": [{"id": x.id, "submitted_by": x.submitted_by, "to_user_id": x.to_user_id, "note": x.note,
                          "status": x.status, "created_at": x.created_at.isoformat()} for x in subs],
         "directions": [{"id": n.id, "leader_id": n.leader_id, "text": n.text,
-                        "deadline": n.deadline.isoformat() if n.deadline else None,
+                        "deadline": n.deadline.isoformat() if n.deadline else None, "ink": n.ink,
                         "created_at": n.created_at.isoformat()} for n in notes],
         "tasks": roots,
     }

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from eoffice import ink
 from eoffice.org import ROLE_LABELS, Role
 from storage.settings import Settings
 from web.actions import action_label
@@ -45,5 +46,6 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates", context_processors=[context])
     templates.env.filters.update(date=date, datetime=datetime, local=local, role_label=role_label,
                                  action_label=action_label)
-    templates.env.globals["static_version"] = "5"
+    templates.env.globals["static_version"] = "6"
+    templates.env.globals["ink_paths"] = ink.svg_paths  # bút phê drawn over a page (issue 22)
     return templates

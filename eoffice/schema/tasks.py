@@ -8,7 +8,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice.agency_time import local_date
@@ -58,6 +58,8 @@ class DirectionNote(Base):
     text: Mapped[str] = mapped_column(Text)
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     informed: Mapped[str] = mapped_column(Text, default="")  # readable list, for the record
+    # bút phê: the leader's handwriting on the document's pages (eoffice.ink), or None
+    ink: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -351,6 +351,7 @@ class Direct(Body):
     collaborators: list[Assignee] | None = None
     informed: list[Assignee] | None = None
     deadline: Date = None
+    ink: list[dict[str, Any]] | None = None  # bút phê: eoffice.ink
 
 
 class PassDown(Body):

@@ -297,7 +297,8 @@ async def document_direct(request: Request) -> Response:
         await tasks.direct(uow, user, doc_id, text=text(form, "text"), main=main,
                            collaborators=targets(form.getlist("collaborators")),
                            informed=targets(form.getlist("informed")),
-                           deadline=opt_date(form.get("deadline"), "Hạn xử lý", "deadline"))
+                           deadline=opt_date(form.get("deadline"), "Hạn xử lý", "deadline"),
+                           ink=text(form, "ink") or None)
 
     return await _doc_action(request, go, "directed")
 

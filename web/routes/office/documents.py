@@ -200,7 +200,7 @@ async def direct(request: Request) -> Response:
     note, made = await change(request, lambda uow, user: tasks.direct(
         uow, user, path_id(request), text=text(b, "text"), main=b.get("main") or {},
         collaborators=items(b, "collaborators"), informed=items(b, "informed"),
-        deadline=date(b.get("deadline"), "deadline")))
+        deadline=date(b.get("deadline"), "deadline"), ink=b.get("ink")))
     return ok({"direction_id": note.id, "tasks": [t.public() for t in made]}, 201)
 
 
