@@ -207,7 +207,7 @@ def test_register_submit_direct_and_complete_through_the_pages(world: tuple[Test
     deadline = local_date(utcnow()) + dt.timedelta(days=1)
     _loc, page = leader.post(f"/documents/{doc_id}/direction", {"text": "", "main": f"user:{org['chuyenvien'].id}"},
                              status=400)
-    assert "Cần nhập ý kiến chỉ đạo." in page
+    assert "Cần nhập ý kiến chỉ đạo hoặc bút phê trên văn bản." in page
     loc, _ = leader.post(f"/documents/{doc_id}/direction", {
         "text": "Giao chị Hà chủ trì tham mưu, báo cáo kết quả.", "main": f"user:{org['chuyenvien'].id}",
         "collaborators": [f"user:{org['chuyenvien2'].id}"], "informed": [f"unit:{org.units['VP'].id}"],
