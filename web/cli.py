@@ -639,7 +639,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     options: dict[str, Any] = dict(
         factory=True, host=args.host, port=args.port, log_level=args.log_level,
         log_config=request_id.logging_config(settings.log_format, args.log_level),
-        proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
+        # X-Forwarded-For/-Proto are believed from these addresses only (uvicorn's default without a list: 127.0.0.1)
+        proxy_headers=args.proxy_headers or bool(args.trusted_proxies),
+        forwarded_allow_ips=args.trusted_proxies or None, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
         # live events are written by the hub itself, deflated once per event (web.ws_protocol)
         ws_per_message_deflate=not args.no_ws_compression,
         timeout_graceful_shutdown=grace if grace > 0 else None)
@@ -673,6 +675,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="số tiến trình phục vụ trên cùng cổng (cần EOFFICE_BROKER_URL=redis://...)")
     s.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)  # the old default's opt-out
     s.add_argument("--proxy-headers", action="store_true", help="tin X-Forwarded-For từ reverse proxy")
+    s.add_argument("--trusted-proxies", metavar="ĐỊA_CHỈ", default=os.environ.get("EOFFICE_TRUSTED_PROXIES", ""),
+                   help="địa chỉ reverse proxy (cách nhau bởi dấu phẩy) được tin X-Forwarded-For/-Proto")
     s.add_argument("--no-ws-compression", action="store_true",
                    help="không nén WebSocket (permessage-deflate): tốn băng thông Wi-Fi hơn, "
                         "máy tính bảng đỡ phải giải nén (máy chủ chỉ nén mỗi sự kiện một lần)")
