@@ -54,26 +54,63 @@ async def problem_jobs(uow: UnitOfWork, actor: User | None) -> list[JobView]:
     require_admin(actor)
     s = uow.session
     views: list[JobView] = []
-    rows = (await s.execute(
-        select(IngestJob, Attachment.filename, Attachment.is_pdf, Document.confidentiality)
-        .join(Attachment, Attachment.id == IngestJob.attachment_id).join(Document, Document.id == IngestJob.document_id)
-        .where((IngestJob.status == IngestStatus.FAILED) |
-               ((IngestJob.status == IngestStatus.QUEUED) & (IngestJob.attempts > 0)))
-        .order_by(IngestJob.updated_at.desc()).limit(500))).tuples().all()
+    rows = (
+        (
+            await s.execute(
+                select(IngestJob, Attachment.filename, Attachment.is_pdf, Document.confidentiality)
+                .join(Attachment, Attachment.id == IngestJob.attachment_id)
+                .join(Document, Document.id == IngestJob.document_id)
+                .where(
+                    (IngestJob.status == IngestStatus.FAILED)
+                    | ((IngestJob.status == IngestStatus.QUEUED) & (IngestJob.attempts > 0))
+                )
+                .order_by(IngestJob.updated_at.desc())
+                .limit(500)
+            )
+        )
+        .tuples()
+        .all()
+    )
     for job, filename, is_pdf, confidentiality in rows:
         doc = Document(confidentiality=confidentiality)
         name = f"tệp #{job.attachment_id}" if doc.confidential else f"tệp «{filename}»"
-        views.append(JobView(
-            f"ingest-{job.id}", "ingest",
-            "Trích xuất nội dung PDF" if is_pdf else "Chuyển sang PDF (LibreOffice / OCR) và trích xuất nội dung",
-            f"Văn bản #{job.document_id}, {name}", f"/documents/{job.document_id}",
-            "failed" if job.status == IngestStatus.FAILED else "retrying", job.error, job.attempts,
-            job.next_attempt_at, job.updated_at))
-    mails = (await s.scalars(select(MailOutbox).where(MailOutbox.sent_at.is_(None), MailOutbox.attempts > 0)
-                             .order_by(MailOutbox.next_attempt_at).limit(500))).all()
+        views.append(
+            JobView(
+                f"ingest-{job.id}",
+                "ingest",
+                "Trích xuất nội dung PDF" if is_pdf else "Chuyển sang PDF (LibreOffice / OCR) và trích xuất nội dung",
+                f"Văn bản #{job.document_id}, {name}",
+                f"/documents/{job.document_id}",
+                "failed" if job.status == IngestStatus.FAILED else "retrying",
+                job.error,
+                job.attempts,
+                job.next_attempt_at,
+                job.updated_at,
+            )
+        )
+    mails = (
+        await s.scalars(
+            select(MailOutbox)
+            .where(MailOutbox.sent_at.is_(None), MailOutbox.attempts > 0)
+            .order_by(MailOutbox.next_attempt_at)
+            .limit(500)
+        )
+    ).all()
     for mail in mails:
-        views.append(JobView(f"mail-{mail.id}", "mail", "Gửi thư điện tử thông báo", f"Thư tới {mail.to_addr}", "",
-                             "retrying", mail.last_error, mail.attempts, mail.next_attempt_at, None))
+        views.append(
+            JobView(
+                f"mail-{mail.id}",
+                "mail",
+                "Gửi thư điện tử thông báo",
+                f"Thư tới {mail.to_addr}",
+                "",
+                "retrying",
+                mail.last_error,
+                mail.attempts,
+                mail.next_attempt_at,
+                None,
+            )
+        )
     return views
 
 
@@ -90,18 +127,32 @@ async def retry(uow: UnitOfWork, actor: User | None, key: str | None, ip: str = 
     else:
         kind, number = parse_key(key)
         row = await s.get(IngestJob if kind == "ingest" else MailOutbox, number)
-        if row is None or (isinstance(row, MailOutbox) and row.sent_at is not None) or (
-                isinstance(row, IngestJob) and row.status in (IngestStatus.DONE, IngestStatus.RUNNING)):
+        if (
+            row is None
+            or (isinstance(row, MailOutbox) and row.sent_at is not None)
+            or (isinstance(row, IngestJob) and row.status in (IngestStatus.DONE, IngestStatus.RUNNING))
+        ):
             raise NotFound(f"Không có tác vụ lỗi hoặc đang chờ mã «{key}».")
         (ingest_ids if kind == "ingest" else mail_ids).append(number)
     if ingest_ids:
-        await s.execute(update(IngestJob).where(IngestJob.id.in_(ingest_ids)).values(
-            status=IngestStatus.QUEUED, attempts=0, progress=0, next_attempt_at=now, updated_at=now))
+        await s.execute(
+            update(IngestJob)
+            .where(IngestJob.id.in_(ingest_ids))
+            .values(status=IngestStatus.QUEUED, attempts=0, progress=0, next_attempt_at=now, updated_at=now)
+        )
     if mail_ids:
         await s.execute(update(MailOutbox).where(MailOutbox.id.in_(mail_ids)).values(next_attempt_at=now))
     count = len(ingest_ids) + len(mail_ids)
-    await audit.record(uow, actor, "job.retry", "job", key or "all", ip=ip, count=count,
-                       jobs=[f"ingest-{i}" for i in ingest_ids] + [f"mail-{i}" for i in mail_ids])
+    await audit.record(
+        uow,
+        actor,
+        "job.retry",
+        "job",
+        key or "all",
+        ip=ip,
+        count=count,
+        jobs=[f"ingest-{i}" for i in ingest_ids] + [f"mail-{i}" for i in mail_ids],
+    )
     db = uow.db
 
     def wake() -> None:  # this process's runners look at once; the others within their poll interval

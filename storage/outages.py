@@ -13,8 +13,9 @@ from storage.errors import Unavailable
 # SQLSTATEs of a lost or refused connection: class 08 (connection exception), admin/crash shutdown, cannot
 # connect now (starting up, recovering), too many connections
 LOST_STATES = ("08", "57P01", "57P02", "57P03", "53300")
-NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH,
-                            errno.ETIMEDOUT, errno.EPIPE})
+NETWORK_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE}
+)
 
 
 def _sqlstate(error: BaseException) -> str:
@@ -39,8 +40,9 @@ def is_database_unavailable(error: BaseException) -> bool:
         name = type(current).__name__
         if name in ("ConnectionDoesNotExistError", "ConnectionFailureError", "ClientConnectionFailureError"):
             return True
-        if isinstance(current, ConnectionError) or (isinstance(current, OSError) and (
-                current.errno in NETWORK_ERRNOS or "connect" in str(current).lower())):
+        if isinstance(current, ConnectionError) or (
+            isinstance(current, OSError) and (current.errno in NETWORK_ERRNOS or "connect" in str(current).lower())
+        ):
             return True  # refused, reset, unreachable (asyncpg's "Multiple exceptions: ... Connect call failed")
         nxt = getattr(current, "orig", None) if isinstance(current, sa_exc.StatementError) else None
         current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
