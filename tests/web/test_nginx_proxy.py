@@ -314,15 +314,19 @@ async def _meeting(nginx: Nginx, a: Server, b: Server, meeting_id: int, tokens: 
             assert a.process is not None
             os.kill(a.process.pid, signal.SIGKILL)
             killed = time.monotonic()
+            reconnected = asyncio.create_task(
+                until(
+                    "the dead process's tablets to reconnect",
+                    lambda: (
+                        sum(t.connects > 1 for t in tablets) == on_a and all(t.subscribed.is_set() for t in tablets)
+                    ),
+                    watch=followers,
+                )
+            )
             for _ in range(3):  # during: the tablets of the dead process are reconnecting
                 await move()
             moved = time.monotonic() - killed
-            await until(
-                "the dead process's tablets to reconnect",
-                lambda: sum(t.connects > 1 for t in tablets) == on_a and all(t.subscribed.is_set() for t in tablets),
-                watch=followers,
-            )
-            back = time.monotonic() - killed
+            back = await reconnected  # seconds from the kill
             assert a.process.wait(10) == -signal.SIGKILL
             for _ in range(3):  # after
                 await move()
