@@ -3,7 +3,7 @@ because S3 or the database was briefly unavailable is queued again with a back-o
 its next one are kept, shown to administrators (/admin/jobs, `eoffice jobs list`) with a retry button.
 
 Revision ID: 0031
-Revises: 0026
+Revises: 0034
 Create Date: 2026-12-07 19:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0031'
-down_revision: str | None = '0026'
+down_revision: str | None = '0034'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
