@@ -1,6 +1,6 @@
 # The two commands of the README, for a fresh machine with only Python 3.11:
 #   make run    create .venv, install, migrate, load demo data if the database is empty, serve on :8000
-#   make test   create .venv, install with the test extra, make sure Chromium, LibreOffice and Tesseract are there, run pytest
+#   make test   create .venv, install with the test extra, make sure Chromium, LibreOffice, Tesseract and nginx are there, run pytest
 # Everything runs through $(VENV)/bin/...; no activated shell is needed.
 
 SHELL := /bin/bash
@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: help run test lint typecheck bench clean install install-test chromium netbed office
+.PHONY: help run test lint typecheck bench clean install install-test chromium netbed office nginx
 
 help:
 	@echo "make run     install into $(VENV), migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -58,7 +58,10 @@ netbed:
 office:
 	@bash scripts/ensure-office.sh
 
-test: $(INSTALLED_TEST) chromium netbed office typecheck
+nginx:
+	@bash scripts/ensure-nginx.sh
+
+test: $(INSTALLED_TEST) chromium netbed office nginx typecheck
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
 
 lint: $(INSTALLED_TEST)

@@ -27,10 +27,13 @@ import anyio
 from sqlalchemy import case, literal, select, update
 
 from eoffice import pdfsandbox, pdfworker, renditions, search
+from eoffice.job_retry import RetryPolicy
 from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
 from eoffice.schema.documents import Attachment, Document, IngestJob, IngestStatus
+from storage.background import BackgroundTask
 from storage.db import Database, UnitOfWork, utcnow
 from storage.errors import Invalid
+from storage.outages import is_transient
 
 __all__ = ["SCANNED_MIN_CHARS", "Extraction", "Extractor", "IngestJob", "IngestRunner", "extract_text",
            "inspect_pdf", "run_job"]
@@ -467,21 +470,34 @@ async def _wait(db: Database, job: _Prepared) -> None:
                 await uow.commit()
 
 
-async def _store(db: Database, jobs: list[_Prepared]) -> None:
+async def _store(db: Database, jobs: list[_Prepared], retry: RetryPolicy | None = None) -> None:
     """Write the outcome of finished extractions, all in one short transaction whatever their
     number: the texts in one executemany, the jobs' state in one UPDATE, then per document its
-    search index entry and its event."""
+    search index entry and its event. A job that failed because S3 or the database was briefly unavailable
+    is queued again for later (``retry``; without one it fails like any other)."""
     jobs = [j for j in jobs if not j.result.cancelled()]  # shutting down: recovered at the next start
     failed = [j for j in jobs if j.result.exception() is not None]
     done = [j for j in jobs if j.result.exception() is None]
     async with db.uow() as uow:
         s = uow.session
+        attempts = dict((await s.execute(select(IngestJob.id, IngestJob.attempts).where(
+            IngestJob.id.in_([j.job_id for j in failed])))).tuples().all()) if failed else {}
         for job in failed:
             exc = job.result.exception()
-            log.error("ingest job %s failed", job.job_id, exc_info=exc)
+            assert exc is not None
+            now, tries = utcnow(), attempts.get(job.job_id, 0) + 1
+            again = retry.next_attempt(exc, tries, now) if retry is not None else None
+            message = str(exc)[:300] or type(exc).__name__
+            if again is not None:
+                log.warning("ingest job %s failed (attempt %d), retried at %s: %s", job.job_id, tries,
+                            again.isoformat(timespec="seconds"), message)
+            else:
+                log.error("ingest job %s failed", job.job_id, exc_info=None if is_transient(exc) else exc)
             await s.execute(update(IngestJob).where(IngestJob.id == job.job_id).values(
-                status=IngestStatus.FAILED, error=str(exc)[:300] or type(exc).__name__, updated_at=utcnow()))
-            uow.emit(f"document:{job.document_id}", "ingest.failed", job_id=job.job_id)
+                status=IngestStatus.FAILED if again is None else IngestStatus.QUEUED, error=message,
+                attempts=tries, next_attempt_at=again, updated_at=now))
+            uow.emit(f"document:{job.document_id}", "ingest.failed" if again is None else "ingest.retrying",
+                     job_id=job.job_id)
         if done:
             docs = {d.id: d for d in (await s.scalars(
                 select(Document).where(Document.id.in_({j.document_id for j in done})))).all()}
@@ -499,7 +515,7 @@ async def _store(db: Database, jobs: list[_Prepared]) -> None:
                 {"id": j.attachment_id, "text": r.text, "scanned_pages": r.scanned, "page_count": len(r.pages),
                  "rendition_blob_key": r.rendition} for j, r in results])
             await s.execute(update(IngestJob).where(IngestJob.id.in_([j.job_id for j in done])).values(
-                status=IngestStatus.DONE, progress=100, updated_at=utcnow()))
+                status=IngestStatus.DONE, progress=100, error="", next_attempt_at=None, updated_at=utcnow()))
             for j, r in results:
                 if r.scanned:
                     docs[j.document_id].has_scanned_pages = True
@@ -530,6 +546,7 @@ async def run_job(db: Database, blobs: BlobReader, job_id: int, extractor: Extra
 
 
 CONSUMER = "ingest"  # the runner's name among its database's consumers (storage.db.Database.consumers)
+RETRY_CONSUMER = "ingest-retry"  # wakes the runner's retry loop (an administrator retried a job)
 
 
 def start_after_commit(uow: UnitOfWork, job_ids: Sequence[int]) -> None:
@@ -557,20 +574,33 @@ class IngestRunner:
     A pipeline: while one document's text is written, the next ones are already being extracted
     (at most ``AHEAD`` files held in memory); results that are ready together are written in one
     transaction. ``processes``: extraction worker processes (default ``default_processes()``; 0
-    extracts in a thread of this process, see ``Extractor``)."""
+    extracts in a thread of this process, see ``Extractor``).
+
+    Outages: a job that failed because S3 or the database was briefly unavailable is queued again with a back-off
+    (``retry``, ``eoffice.job_retry``); ``start`` runs the loop that claims such jobs when they are due (one process
+    takes each: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and jobs an administrator retried. Jobs whose outcome
+    could not even be written (the database down) are handed to this runner again after the same back-off."""
 
     AHEAD = 8  # files handed to the worker ahead of the write (paths for local blobs, else bytes)
     STORE_LINGER = 0.05  # seconds a finished result waits for the next ones to share its write
+    RETRY_POLL = 30.0  # seconds between looks for due retries (an administrator's retry from the command line)
 
-    def __init__(self, db: Database, blobs: BlobReader, processes: int | None = None) -> None:
+    def __init__(self, db: Database, blobs: BlobReader, processes: int | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         self.db, self.blobs = db, blobs
+        self.retry = retry or RetryPolicy()
         self.extractor = Extractor(default_processes() if processes is None else processes)
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._held: set[int] = set()  # submitted and not yet stored: a second submit is ignored
+        self._failures: dict[int, int] = {}  # job id: runs whose outcome could not be read or written
+        self._later: dict[int, float] = {}  # job id: loop time to hand it back to this runner
+        self._retries = BackgroundTask("ingest-retry")
+        self._wake = asyncio.Event()
         db.consumers[CONSUMER] = self.submit
+        db.consumers[RETRY_CONSUMER] = self.wake
 
     def submit(self, job_ids: Iterable[int]) -> None:
         for job_id in job_ids:
@@ -582,13 +612,82 @@ class IngestRunner:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest-runner")
 
+    def wake(self, _ids: Iterable[int] = ()) -> None:
+        """Look for due retries now (an administrator asked for one)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._retries.ensure(self._retry_loop)
+
     async def recover(self) -> int:
+        now = utcnow()
         async with self.db.uow(readonly=True) as uow:
             ids = list((await uow.session.scalars(
-                select(IngestJob.id).where(IngestJob.status.in_([IngestStatus.QUEUED, IngestStatus.RUNNING]))
+                select(IngestJob.id).where(IngestJob.status.in_([IngestStatus.QUEUED, IngestStatus.RUNNING]),
+                                           IngestJob.next_attempt_at.is_(None) | (IngestJob.next_attempt_at <= now))
                 .order_by(IngestJob.id))).all())
         self.submit(ids)
         return len(ids)
+
+    def _hand_back_later(self, job_ids: Iterable[int]) -> None:
+        """These jobs could not be read or written (the database is down): run them again after a back-off."""
+        loop = asyncio.get_running_loop()
+        for job_id in job_ids:
+            failures = self._failures[job_id] = self._failures.get(job_id, 0) + 1
+            self._later[job_id] = loop.time() + self.retry.delay(failures).total_seconds()
+            self._held.discard(job_id)
+        self._wake.set()
+
+    async def _claim_due(self) -> list[int]:
+        """Queued jobs whose retry time has come, taken by this process (their time cleared)."""
+        async with self.db.uow() as uow:
+            q = (select(IngestJob).where(IngestJob.status == IngestStatus.QUEUED,
+                                         IngestJob.next_attempt_at.is_not(None), IngestJob.next_attempt_at <= utcnow())
+                 .order_by(IngestJob.next_attempt_at).limit(100))
+            if uow.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = list((await uow.session.scalars(q)).all())
+            for row in rows:
+                row.next_attempt_at = None
+            await uow.commit()
+        return [row.id for row in rows]
+
+    async def _next_due(self) -> float | None:
+        """Seconds until the next retry is due (in the database or held here), None when there is none."""
+        loop = asyncio.get_running_loop()
+        waits = [at - loop.time() for at in self._later.values()]
+        async with self.db.uow(readonly=True) as uow:
+            at = await uow.session.scalar(select(IngestJob.next_attempt_at).where(
+                IngestJob.status == IngestStatus.QUEUED, IngestJob.next_attempt_at.is_not(None))
+                .order_by(IngestJob.next_attempt_at).limit(1))
+        if at is not None:
+            waits.append((at - utcnow()).total_seconds())
+        return min(waits) if waits else None
+
+    async def _retry_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            wait = self.RETRY_POLL
+            due = [job_id for job_id, at in self._later.items() if at <= loop.time()]
+            for job_id in due:
+                del self._later[job_id]
+            if due:
+                self.submit(due)
+            try:
+                claimed = await self._claim_due()
+                if claimed:
+                    self.submit(claimed)
+                left = await self._next_due()
+                if left is not None:
+                    wait = min(wait, max(left, 0.05))
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("ingest retries: looking for due jobs failed")
+                left = min((at - loop.time() for at in self._later.values()), default=wait)
+                wait = min(wait, max(left, 0.05), self.retry.base)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -602,8 +701,12 @@ class IngestRunner:
                     prepared: list[_Prepared] = []
                     try:
                         prepared = await _prepare(self.db, self.blobs, self.extractor, ids)
-                    except Exception:
-                        log.exception("ingest jobs %s could not start", ids)
+                    except Exception as exc:
+                        if is_transient(exc):
+                            log.warning("ingest jobs %s could not start (%s): retried later", ids, exc)
+                            self._hand_back_later(ids)
+                        else:
+                            log.exception("ingest jobs %s could not start", ids)
                     self._held.difference_update(set(ids) - {p.job_id for p in prepared})  # done or gone
                     ahead.extend(prepared)
                 if not ahead:
@@ -625,11 +728,26 @@ class IngestRunner:
                                 break
                         ready.append(ahead.popleft())
                     try:
-                        await _store(self.db, ready)
+                        await _store(self.db, ready, self.retry)
+                        for job in ready:
+                            self._failures.pop(job.job_id, None)
+                        if any(j.result.done() and not j.result.cancelled() and j.result.exception() is not None
+                               for j in ready):
+                            self._wake.set()  # a failed job may be queued for a retry: the loop reads its time
+                    except Exception as exc:
+                        if not is_transient(exc):
+                            raise
+                        log.warning("ingest jobs %s: outcome not written (%s): run again later",
+                                    [j.job_id for j in ready], exc)
+                        self._hand_back_later(j.job_id for j in ready)
                     finally:
                         self._held.difference_update(j.job_id for j in ready)
-                except Exception:
-                    log.exception("ingest jobs crashed")
+                except Exception as exc:
+                    if is_transient(exc):  # a progress write failed: the job is run again later
+                        log.warning("ingest job %s interrupted (%s): run again later", ahead[0].job_id, exc)
+                        self._hand_back_later([ahead.popleft().job_id])
+                    else:
+                        log.exception("ingest jobs crashed")
         finally:
             for job in ahead:
                 job.result.cancel()
@@ -644,6 +762,9 @@ class IngestRunner:
     async def stop(self) -> None:
         if self.db.consumers.get(CONSUMER) == self.submit:
             del self.db.consumers[CONSUMER]
+        if self.db.consumers.get(RETRY_CONSUMER) == self.wake:
+            del self.db.consumers[RETRY_CONSUMER]
+        await self._retries.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

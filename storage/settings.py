@@ -114,6 +114,7 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_from: str = ""
     mail_retry_seconds: float = 60.0  # first retry after this long, doubled per failed attempt, at most an hour
+    job_retry_seconds: float = 30.0  # a background job hit by an outage (S3, database): first retry, then doubled
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -164,5 +165,6 @@ class Settings:
             smtp_password=env.get("EOFFICE_SMTP_PASSWORD", ""),
             smtp_from=env.get("EOFFICE_SMTP_FROM", "").strip(),
             mail_retry_seconds=float(env.get("EOFFICE_MAIL_RETRY_SECONDS", 60)),
+            job_retry_seconds=float(env.get("EOFFICE_JOB_RETRY_SECONDS", 30)),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

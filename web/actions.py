@@ -20,6 +20,7 @@ LABELS = {
     "user.2fa.reset": "Đặt lại xác thực hai lớp",
     "twofactor.roles": "Đặt vai trò bắt buộc xác thực hai lớp",
     "file.upload": "Tải tệp lên",
+    "job.retry": "Chạy lại tác vụ nền bị lỗi",
     "document.register": "Vào sổ văn bản đến",
     "document.attach": "Đính kèm tệp vào văn bản",
     "document.correct": "Đính chính thông tin văn bản",

@@ -1,6 +1,6 @@
 """The `eoffice` command: serve, migrate, demo, user add|passwd|deactivate|activate|list, org import,
-token create|list|revoke, audit verify|anchor, uploads clean, edxml import/export, backup, restore,
-restore-check."""
+token create|list|revoke, audit verify|anchor, uploads clean, jobs list|retry, edxml import/export, backup,
+restore, restore-check."""
 
 from __future__ import annotations
 
@@ -505,6 +505,47 @@ def cmd_uploads_clean(settings: Settings, args: argparse.Namespace) -> int:
 
 # ---- backup and restore (issue 17) -------------------------------------------------------------
 
+def cmd_jobs_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from eoffice import jobs  # lazy: a command loads only what it uses
+    from eoffice.agency_time import AGENCY_TZ  # lazy: a command loads only what it uses
+
+    async def run(db: Database) -> int:
+        async with db.uow(readonly=True) as uow:
+            listed = await jobs.problem_jobs(uow, None)
+        if not listed:
+            print("Không có tác vụ nền nào bị lỗi hoặc đang chờ thử lại.")
+            return 0
+        for job in listed:
+            at = job.next_attempt_at
+            when = at.astimezone(AGENCY_TZ).strftime("%d/%m/%Y %H:%M") if at else "—"
+            print(f"{job.key:<14} {job.status_label:<28} lần {job.attempts:<3} thử lại: {when:<16} "
+                  f"{job.label}: {job.subject}")
+            if job.error:
+                print(f"{'':<14} lỗi: {job.error}")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_jobs_retry(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import jobs  # lazy: a command loads only what it uses
+    from eoffice.ingest import IngestRunner  # lazy: a command loads only what it uses
+
+    if (args.job is None) == (not args.all):
+        print("Cho một mã tác vụ (xem «eoffice jobs list») hoặc --all.", file=sys.stderr)
+        return 2
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            count = await jobs.retry(uow, None, None if args.all else args.job)
+            await uow.commit()
+        print(f"Đã xếp {count} tác vụ chạy lại; máy chủ đang chạy sẽ nhận trong vòng "
+              f"{IngestRunner.RETRY_POLL:.0f} giây.")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     """Database + blobs (+ the secret with --include-keys) into one archive, while the server runs."""
     from storage import backup  # lazy: a command loads only what it uses
@@ -639,7 +680,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     options: dict[str, Any] = dict(
         factory=True, host=args.host, port=args.port, log_level=args.log_level,
         log_config=request_id.logging_config(settings.log_format, args.log_level),
-        proxy_headers=args.proxy_headers, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
+        # X-Forwarded-For/-Proto are believed from these addresses only (uvicorn's default without a list: 127.0.0.1)
+        proxy_headers=args.proxy_headers or bool(args.trusted_proxies),
+        forwarded_allow_ips=args.trusted_proxies or None, ws_ping_interval=None, ws=ws_protocol.PROTOCOL,
         # live events are written by the hub itself, deflated once per event (web.ws_protocol)
         ws_per_message_deflate=not args.no_ws_compression,
         timeout_graceful_shutdown=grace if grace > 0 else None)
@@ -673,6 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="số tiến trình phục vụ trên cùng cổng (cần EOFFICE_BROKER_URL=redis://...)")
     s.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)  # the old default's opt-out
     s.add_argument("--proxy-headers", action="store_true", help="tin X-Forwarded-For từ reverse proxy")
+    s.add_argument("--trusted-proxies", metavar="ĐỊA_CHỈ", default=os.environ.get("EOFFICE_TRUSTED_PROXIES", ""),
+                   help="địa chỉ reverse proxy (cách nhau bởi dấu phẩy) được tin X-Forwarded-For/-Proto")
     s.add_argument("--no-ws-compression", action="store_true",
                    help="không nén WebSocket (permessage-deflate): tốn băng thông Wi-Fi hơn, "
                         "máy tính bảng đỡ phải giải nén (máy chủ chỉ nén mỗi sự kiện một lần)")
@@ -754,6 +799,14 @@ def build_parser() -> argparse.ArgumentParser:
     an = aud.add_parser("anchor", help="xuất đầu chuỗi nhật ký (số, mã băm, thời điểm) để lưu ở nơi khác")
     an.add_argument("-o", "--output", metavar="FILE", help="ghi vào tệp (mặc định: in ra màn hình)")
     an.set_defaults(func=cmd_audit_anchor)
+
+    jb = sub.add_parser("jobs", help="tác vụ nền bị lỗi").add_subparsers(dest="jobs_command", required=True)
+    jb.add_parser("list", help="tác vụ nền bị lỗi hoặc đang chờ thử lại (trích xuất, chuyển đổi, OCR, thư)"
+                  ).set_defaults(func=cmd_jobs_list)
+    jr = jb.add_parser("retry", help="chạy lại một tác vụ (mã trong «jobs list») hoặc tất cả (--all)")
+    jr.add_argument("job", nargs="?", metavar="MÃ", help="ví dụ ingest-12 hoặc mail-5")
+    jr.add_argument("--all", action="store_true", help="chạy lại mọi tác vụ trong danh sách")
+    jr.set_defaults(func=cmd_jobs_retry)
 
     bk = sub.add_parser("backup", help="sao lưu cơ sở dữ liệu và tệp lưu trữ (khi máy chủ đang chạy)")
     bk.add_argument("target", metavar="TỆP_HOẶC_THƯ_MỤC",

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from eoffice import notifications
 from eoffice.digest import DigestScheduler
 from eoffice.ingest import IngestRunner
+from eoffice.job_retry import RetryPolicy
 from eoffice.mail import MailSender, SmtpConfig
 from eoffice.upload_limits import UploadCleaner
 from meetings import notices
@@ -66,7 +67,7 @@ class Workers:
         runner = PollRunner(db)
         hour, keep = settings.digest_hour, settings.upload_keep_hours
         return cls(poll_runner=runner, cast_batcher=CastBatcher(db, runner=runner),
-                   ingest_runner=IngestRunner(db, blobs),
+                   ingest_runner=IngestRunner(db, blobs, retry=RetryPolicy(base=settings.job_retry_seconds)),
                    digest_scheduler=DigestScheduler(db, hour) if hour is not None else None,
                    upload_cleaner=UploadCleaner(db, blobs, keep) if keep > 0 else None,
                    notification_worker=notifications.NotificationWorker(
@@ -88,6 +89,7 @@ class Workers:
         for periodic in (self.digest_scheduler, self.upload_cleaner, self.notification_worker, self.mail_sender):
             if periodic is not None:
                 periodic.start()
+        self.ingest_runner.start()  # retries of jobs an outage interrupted, and those an administrator retried
         count = await self.ingest_runner.recover()
         if count:
             log.info("re-queued %d unfinished ingest jobs", count)

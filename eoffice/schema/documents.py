@@ -204,6 +204,10 @@ class IngestJob(Base):
     error: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # failed runs so far; a run that failed because a service was briefly down (S3, the database) is queued again
+    # for ``next_attempt_at`` (a back-off), other failures end it (status failed) until someone retries it
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "attachment_id": self.attachment_id, "status": self.status,

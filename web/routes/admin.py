@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eoffice import accounts, audit, identity, two_factor
+from eoffice import accounts, audit, identity, jobs, two_factor
 from eoffice.org import ROLE_LABELS, Role, Unit, User
 from storage.errors import AppError
 from web.auth import client_ip, json_body, login_required, require_user
@@ -126,6 +126,33 @@ async def user_tokens_page(request: Request) -> Response:
                                                         {"target": user, "tokens": tokens})
 
 
+async def _jobs_page(request: Request, notice: str | None = None, error: str | None = None,
+                     status: int = 200) -> Response:
+    async with request.app.state.db.uow(readonly=True) as uow:
+        listed = await jobs.problem_jobs(uow, request.state.user)
+    return request.app.state.templates.TemplateResponse(
+        request, "admin_jobs.html", {"jobs": listed, "notice": notice, "error": error}, status_code=status)
+
+
+@login_required(Role.ADMIN)
+async def jobs_page(request: Request) -> Response:
+    """Failed background jobs (text extraction, renditions, OCR, e-mail) with a retry button each."""
+    return await _jobs_page(request)
+
+
+@login_required(Role.ADMIN)
+async def jobs_retry(request: Request) -> Response:
+    form = await request.form()
+    key = None if form.get("all") else str(form.get("job", ""))
+    try:
+        async with request.app.state.db.uow() as uow:
+            count = await jobs.retry(uow, request.state.user, key, client_ip(request))
+            await uow.commit()
+    except AppError as exc:
+        return await _jobs_page(request, error=exc.message, status=exc.status)
+    return await _jobs_page(request, notice=f"Đã xếp {count} tác vụ chạy lại.")
+
+
 # -- JSON API (administrators) -------------------------------------------------------------------
 
 def _user_json(user: identity.User) -> dict[str, object]:
@@ -184,4 +211,6 @@ routes = [
     Route("/api/users/{user_id}/activate", api_user_activate, methods=["POST"]),
     Route("/api/users/{user_id}/tokens", api_user_tokens, methods=["GET"]),
     Route("/admin/audit", audit_page),
+    Route("/admin/jobs", jobs_page, methods=["GET"]),
+    Route("/admin/jobs/retry", jobs_retry, methods=["POST"]),
 ]

@@ -18,6 +18,10 @@ function setJob(jobId, status, progress, error) {
     bar.value = progress;
     pct.textContent = `${progress}%`;
   }
+  if (status === "queued" && error) {  // an outage (S3, the database) interrupted it: the server retries it (#17)
+    label.textContent = `Tạm dừng vì sự cố, máy chủ sẽ tự thử lại: ${error}`;
+    return;
+  }
   if (label.dataset.conversion !== undefined) {  // an office file or a scan: its conversion to PDF (#16)
     label.dataset.conversion = status;
     if (status === "done") label.textContent = "Đã chuyển sang PDF để xem và tìm kiếm";
@@ -52,6 +56,7 @@ if (docId) {
       else if (ev.type === "ingest.converting") setJob(d.job_id, "running", 0);
       else if (ev.type === "ingest.done") { setJob(d.job_id, "done", 100); }
       else if (ev.type === "ingest.failed") { setJob(d.job_id, "failed"); refreshJobs(); }
+      else if (ev.type === "ingest.retrying") refreshJobs();
       else if (changed) changed.hidden = false;
     },
     onSnapshot() { refreshJobs(); if (changed) changed.hidden = false; },
