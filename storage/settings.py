@@ -114,6 +114,14 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_from: str = ""
     mail_retry_seconds: float = 60.0  # first retry after this long, doubled per failed attempt, at most an hour
+    # (the same for Web Push and SMS, which share the outbox's loop: eoffice.outbox)
+    # Web Push (eoffice.channels): off by default -- the browsers' push services are the vendors', outside the
+    # agency's network; push_subject is the VAPID contact ("mailto:..." or "https://...")
+    push_enabled: bool = False
+    push_subject: str = ""
+    # SMS of urgent notifications through the agency's gateway (eoffice.channels); off while sms_url is empty
+    sms_url: str = ""
+    sms_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -164,5 +172,9 @@ class Settings:
             smtp_password=env.get("EOFFICE_SMTP_PASSWORD", ""),
             smtp_from=env.get("EOFFICE_SMTP_FROM", "").strip(),
             mail_retry_seconds=float(env.get("EOFFICE_MAIL_RETRY_SECONDS", 60)),
+            push_enabled=env.get("EOFFICE_PUSH_ENABLED", "0").strip().lower() in ("1", "true", "yes", "on"),
+            push_subject=env.get("EOFFICE_PUSH_SUBJECT", "").strip(),
+            sms_url=env.get("EOFFICE_SMS_URL", "").strip(),
+            sms_token=env.get("EOFFICE_SMS_TOKEN", ""),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]
