@@ -76,14 +76,21 @@ async def profile(browser: Any, path: Path) -> Any:
     """A persistent (not incognito) profile with notifications allowed: Chromium does not offer to install an app
     from an incognito window, so its installability check needs one."""
     ctx = await browser.browser_type.launch_persistent_context(
-        str(path), executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True, locale=LOCALE,
-        timezone_id=TIMEZONE, viewport=VIEWPORT, has_touch=True, permissions=["notifications"])
+        str(path),
+        executable_path=shutil.which("chromium"),
+        args=CHROMIUM_ARGS,
+        headless=True,
+        locale=LOCALE,
+        timezone_id=TIMEZONE,
+        viewport=VIEWPORT,
+        has_touch=True,
+        permissions=["notifications"],
+    )
     ctx.set_default_timeout(DEFAULT_TIMEOUT_MS)
     return ctx
 
 
-async def test_installable_app_and_system_notification(browser: Any, live_server: LiveServer,
-                                                       tmp_path: Path) -> None:
+async def test_installable_app_and_system_notification(browser: Any, live_server: LiveServer, tmp_path: Path) -> None:
     from playwright.async_api import expect
 
     ctx = await profile(browser, tmp_path / "profile")
@@ -97,12 +104,17 @@ async def test_installable_app_and_system_notification(browser: Any, live_server
     manifest = await (await page.request.get(live_server + "/manifest.webmanifest")).json()
     assert manifest["short_name"] == "Văn phòng điện tử" and manifest["display"] == "standalone"
     for icon in manifest["icons"]:  # decoded by the browser at the declared size
-        size = await page.evaluate("""(src) => new Promise((ok, fail) => {
+        size = await page.evaluate(
+            """(src) => new Promise((ok, fail) => {
           const img = new Image(); img.onload = () => ok(`${img.naturalWidth}x${img.naturalHeight}`);
-          img.onerror = () => fail(new Error(src)); img.src = src; })""", icon["src"])
+          img.onerror = () => fail(new Error(src)); img.src = src; })""",
+            icon["src"],
+        )
         assert size == icon["sizes"], icon
-    assert await page.evaluate("fetch('/favicon.ico').then((r) => r.ok && r.headers.get('content-type'))") == \
-        "image/x-icon"
+    assert (
+        await page.evaluate("fetch('/favicon.ico').then((r) => r.ok && r.headers.get('content-type'))")
+        == "image/x-icon"
+    )
 
     # pages and the API went through the worker's scope: only /static/ files are in its cache
     await page.goto(live_server + "/tasks")
@@ -123,10 +135,13 @@ async def test_installable_app_and_system_notification(browser: Any, live_server
 
     # opening it: the service worker's click handler (a script cannot click a system notification)
     (worker,) = ctx.service_workers
-    await worker.evaluate("""async (needle) => {
+    await worker.evaluate(
+        """async (needle) => {
       const ns = await self.registration.getNotifications();
       await self.eofficeOpenNotification(ns.find((n) => n.body.includes(needle)));
-    }""", SUMMARY)
+    }""",
+        SUMMARY,
+    )
     await expect(page).to_have_url(live_server + shown["link"])
     await expect(page.locator("body")).to_contain_text(SUMMARY)
     assert await page.evaluate(NOTIFICATIONS_JS, SUMMARY) == []  # closed once opened

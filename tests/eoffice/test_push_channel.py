@@ -49,9 +49,14 @@ async def task_due_tomorrow(db: Database, org: Org, blobs: BlobStore) -> int:
         await tasks.submit(uow, org["vanthu"], doc_id, org["lanhdao"].id)
         await uow.commit()
     async with db.uow() as uow:
-        _, (task,) = await tasks.direct(uow, org["lanhdao"], doc_id, text="Chị Hà chủ trì, báo cáo đúng hạn.",
-                                        main=Assignee(user_id=org["chuyenvien"].id),
-                                        deadline=today() + dt.timedelta(days=1))
+        _, (task,) = await tasks.direct(
+            uow,
+            org["lanhdao"],
+            doc_id,
+            text="Chị Hà chủ trì, báo cáo đúng hạn.",
+            main=Assignee(user_id=org["chuyenvien"].id),
+            deadline=today() + dt.timedelta(days=1),
+        )
         await uow.commit()
     return task.id
 
@@ -61,8 +66,14 @@ async def subscribe(db: Database, org: Org, browser: Browser) -> None:
         user = await uow.session.get(User, org["chuyenvien"].id)
         assert user is not None
         sub = browser.subscription()
-        await channels.subscribe(uow, user, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"],
-                                 user_agent="Chromium (máy tính bảng)")
+        await channels.subscribe(
+            uow,
+            user,
+            sub["endpoint"],
+            sub["keys"]["p256dh"],
+            sub["keys"]["auth"],
+            user_agent="Chromium (máy tính bảng)",
+        )
         await uow.commit()
 
 
@@ -80,7 +91,8 @@ async def rows(db: Database) -> list[ChannelOutbox]:
 
 
 async def test_task_deadline_arrives_signed_and_decrypts_to_the_vietnamese_sentence(
-        db: Database, org: Org, blobs: BlobStore, push_service: Receiver) -> None:
+    db: Database, org: Org, blobs: BlobStore, push_service: Receiver
+) -> None:
     task_id = await task_due_tomorrow(db, org, blobs)
     browser = Browser(f"{push_service.origin}/wpush/v2/gAAAAABn-thiet-bi-1")
     await subscribe(db, org, browser)
@@ -107,7 +119,8 @@ async def test_task_deadline_arrives_signed_and_decrypts_to_the_vietnamese_sente
 
 
 async def test_a_gone_subscription_is_removed_with_what_waits_for_it(
-        db: Database, org: Org, blobs: BlobStore, push_service: Receiver) -> None:
+    db: Database, org: Org, blobs: BlobStore, push_service: Receiver
+) -> None:
     await task_due_tomorrow(db, org, blobs)
     await subscribe(db, org, Browser(f"{push_service.origin}/wpush/het-han"))
     push_service.statuses = [410]
@@ -122,7 +135,8 @@ async def test_a_gone_subscription_is_removed_with_what_waits_for_it(
 
 
 async def test_a_push_service_error_is_retried_after_the_backoff(
-        db: Database, org: Org, blobs: BlobStore, push_service: Receiver) -> None:
+    db: Database, org: Org, blobs: BlobStore, push_service: Receiver
+) -> None:
     await task_due_tomorrow(db, org, blobs)
     browser = Browser(f"{push_service.origin}/wpush/ban")
     await subscribe(db, org, browser)
@@ -142,7 +156,8 @@ async def test_a_push_service_error_is_retried_after_the_backoff(
 
 
 async def test_a_confidential_documents_push_does_not_carry_its_title(
-        db: Database, org: Org, blobs: BlobStore, push_service: Receiver) -> None:
+    db: Database, org: Org, blobs: BlobStore, push_service: Receiver
+) -> None:
     notifications.install(db, Config(push=True, base_url=BASE))
     browser = Browser(f"{push_service.origin}/wpush/mat")
     async with db.uow() as uow:

@@ -37,8 +37,9 @@ def gateway() -> Iterator[Receiver]:
 
 
 def sender(db: Database, gateway: Receiver) -> ChannelSender:
-    return ChannelSender(db, PushConfig(), SmsConfig(url=f"{gateway.origin}/api/sms/send", token=TOKEN, timeout=10),
-                         retry_base=60)
+    return ChannelSender(
+        db, PushConfig(), SmsConfig(url=f"{gateway.origin}/api/sms/send", token=TOKEN, timeout=10), retry_base=60
+    )
 
 
 async def submit(db: Database, org: Org, blobs: BlobStore, i: int, **fields: object) -> int:
@@ -60,12 +61,18 @@ async def give_phone(db: Database, user_id: int, phone: str = PHONE) -> None:
 
 async def sms_rows(db: Database) -> list[ChannelOutbox]:
     async with db.uow() as uow:
-        return list((await uow.session.scalars(select(ChannelOutbox).where(ChannelOutbox.channel == "sms")
-                                               .order_by(ChannelOutbox.id))).all())
+        return list(
+            (
+                await uow.session.scalars(
+                    select(ChannelOutbox).where(ChannelOutbox.channel == "sms").order_by(ChannelOutbox.id)
+                )
+            ).all()
+        )
 
 
-async def test_a_flash_document_goes_by_sms_retried_after_a_500(db: Database, org: Org, blobs: BlobStore,
-                                                                gateway: Receiver) -> None:
+async def test_a_flash_document_goes_by_sms_retried_after_a_500(
+    db: Database, org: Org, blobs: BlobStore, gateway: Receiver
+) -> None:
     await give_phone(db, org["lanhdao"].id)
     doc_id = await submit(db, org, blobs, 1, urgency="hoa_toc")
     gateway.statuses = [500]
@@ -82,16 +89,22 @@ async def test_a_flash_document_goes_by_sms_retried_after_a_500(db: Database, or
     assert second.path == "/api/sms/send" and second.headers["authorization"] == f"Bearer {TOKEN}"
     assert second.headers["content-type"] == "application/json"
     summary = "Công văn về việc triển khai chính quyền điện tử (lần 1)"
-    assert second.json() == first.json() == {
-        "to": PHONE,
-        "message": f"[VPĐT] Nguyễn Thị Lan trình văn bản «{summary}» để đồng chí cho ý kiến chỉ đạo. "
-                   f"{BASE}/documents/{doc_id}"}
+    assert (
+        second.json()
+        == first.json()
+        == {
+            "to": PHONE,
+            "message": f"[VPĐT] Nguyễn Thị Lan trình văn bản «{summary}» để đồng chí cho ý kiến chỉ đạo. "
+            f"{BASE}/documents/{doc_id}",
+        }
+    )
     (row,) = await sms_rows(db)
     assert row.sent_at is not None and row.attempts == 2 and row.last_error == ""
 
 
-async def test_only_urgent_items_to_people_with_a_phone(db: Database, org: Org, blobs: BlobStore,
-                                                        gateway: Receiver) -> None:
+async def test_only_urgent_items_to_people_with_a_phone(
+    db: Database, org: Org, blobs: BlobStore, gateway: Receiver
+) -> None:
     await give_phone(db, org["lanhdao"].id)
     await submit(db, org, blobs, 1)  # thường: no SMS
     assert await sms_rows(db) == []

@@ -66,7 +66,7 @@ def test_manifest_service_worker_and_icons_are_public_and_valid(settings: Settin
 
 
 def test_subscribing_needs_csrf_and_push_enabled_and_is_per_user(settings: Settings) -> None:
-    org, tokens = run(setup_org(settings.database_url))  # type: ignore[misc]
+    _org, tokens = run(setup_org(settings.database_url))  # type: ignore[misc]
     browser = Browser("https://push.example.net/wpush/thiet-bi-cua-chi-ha")
     with TestClient(create_app(settings), base_url="http://testserver", follow_redirects=False) as c:
         api = Api(c, tokens)
@@ -74,8 +74,9 @@ def test_subscribing_needs_csrf_and_push_enabled_and_is_per_user(settings: Setti
         r = api.post("chuyenvien", "/api/push/subscriptions", browser.subscription())
         assert r.status_code == 409 and "chưa bật thông báo đẩy" in r.json()["message"]
 
-    with TestClient(create_app(replace(settings, push_enabled=True)), base_url="http://testserver",
-                    follow_redirects=False) as c:
+    with TestClient(
+        create_app(replace(settings, push_enabled=True)), base_url="http://testserver", follow_redirects=False
+    ) as c:
         api = Api(c, tokens)
         key = c.get("/api/push/key", headers=api.auth("chuyenvien")).json()
         assert key["enabled"] is True and len(key["public_key"]) == 87  # a P-256 point, base64url
@@ -97,8 +98,11 @@ def test_subscribing_needs_csrf_and_push_enabled_and_is_per_user(settings: Setti
         assert r.status_code == 404  # somebody else's browser
         r = c.post("/api/push/unsubscribe", json={"endpoint": browser.endpoint}, headers=csrf)
         assert r.status_code == 200 and r.json() == {"ok": True, "subscriptions": 0}
-        r = c.put("/api/notifications/preferences", json={"kinds": {"task.due": {"in_app": True, "push": False}}},
-                  headers=csrf)
+        r = c.put(
+            "/api/notifications/preferences",
+            json={"kinds": {"task.due": {"in_app": True, "push": False}}},
+            headers=csrf,
+        )
         assert r.status_code == 200
         assert [k["push"] for k in r.json()["kinds"] if k["kind"] == "task.due"] == [False]
 
@@ -107,8 +111,12 @@ def test_the_apps_sender_delivers_an_assignment_to_the_push_service(settings: Se
     org, tokens = run(setup_org(settings.database_url))  # type: ignore[misc]
     service = Receiver()
     browser = Browser(f"{service.origin}/wpush/may-tinh-bang")
-    app_settings = replace(settings, push_enabled=True, push_subject="mailto:vpdt@quangninh.gov.vn",
-                           public_url="https://vpdt.quangninh.gov.vn")
+    app_settings = replace(
+        settings,
+        push_enabled=True,
+        push_subject="mailto:vpdt@quangninh.gov.vn",
+        public_url="https://vpdt.quangninh.gov.vn",
+    )
     try:
         with TestClient(create_app(app_settings), base_url="http://testserver", follow_redirects=False) as c:
             api = Api(c, tokens)
