@@ -4,13 +4,15 @@ subscribed, and SMS of urgent items (a hỏa tốc document, a meeting changed o
 Both are rows of ``ChannelOutbox``, written in the notification's transaction (``queue``) and delivered by
 ``ChannelSender``, the e-mail outbox's loop (``eoffice.outbox``: claim, retries with backoff, at-least-once).
 
-Web Push (RFC 8030/8291/8292, with ``pywebpush``): the payload is encrypted for the browser (aes128gcm), so
-the push service only carries it; the server signs each request with its VAPID key. That key pair is derived
-from the server's secret (``storage.keys.key_for``, label ``vapid``), like the audit chain's key: every server
-process (and a restored backup with the same secret) has the same one, nothing more to back up; a new secret
-means a new key, and browsers must subscribe again. A subscription the push service says is gone (404/410) is
-removed with its pending messages. Off unless ``EOFFICE_PUSH_ENABLED``: browsers' push services are the
-vendors' (Google, Mozilla, Apple), which closed agency networks usually cannot reach.
+Web Push (RFC 8030/8291/8292, with ``pywebpush``): the payload is encrypted for the browser (aes128gcm), so the push
+service only carries it; the server signs each request with its VAPID key. That key pair is derived from the
+server's secret (``storage.keys.key_for``, label ``vapid``), like the audit chain's key: every server process (and a
+restored backup with the same secret) has the same one, nothing more to back up; a new secret means a new key, and
+browsers must subscribe again. A subscription the push service says is gone (404/410) is removed with its pending
+messages. Subscriptions are accepted only at the vendors' push services (https) and at hosts the agency lists
+(``EOFFICE_PUSH_HOSTS``): otherwise any user could make the server POST to any address. Off unless
+``EOFFICE_PUSH_ENABLED``: browsers' push services are the vendors' (Google, Mozilla, Apple), which closed agency
+networks usually cannot reach.
 
 SMS: a POST of ``{"to": phone, "message": text}`` in JSON to the agency's gateway (``EOFFICE_SMS_URL``) with
 ``Authorization: Bearer EOFFICE_SMS_TOKEN``; any 2xx is delivered, anything else is retried.
@@ -24,6 +26,7 @@ import base64
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import requests
@@ -53,6 +56,7 @@ class PushConfig:
     enabled: bool = False
     subject: str = "mailto:eoffice@localhost"  # the VAPID "sub": who the push service may contact
     timeout: float = 30.0
+    hosts: tuple[str, ...] = ()  # push services besides the browsers' vendors' (EOFFICE_PUSH_HOSTS)
 
 
 @dataclass(frozen=True)
@@ -93,9 +97,39 @@ def vapid_public(db_url: Any) -> str:
 # ---- subscriptions ------------------------------------------------------------------------------
 
 
-def _check_subscription(endpoint: str, p256dh: str, auth: str) -> None:
-    if not endpoint.startswith(("https://", "http://")) or len(endpoint) > 1000:
-        raise Invalid("Địa chỉ nhận thông báo đẩy không hợp lệ.", field="endpoint")
+# The browsers' vendors' push services (Chrome/Edge/Android, Firefox, Safari, old Edge): a subscription elsewhere
+# would make the server POST to any address a user names (server-side request forgery into the agency's network)
+VENDOR_PUSH_HOSTS = (
+    "fcm.googleapis.com",
+    "android.googleapis.com",
+    "updates.push.services.mozilla.com",
+    ".push.services.mozilla.com",
+    ".push.apple.com",
+    ".notify.windows.com",
+)
+
+
+def _host_in(host: str, hosts: tuple[str, ...]) -> bool:
+    return any(host == h or (h.startswith(".") and host.endswith(h)) for h in hosts)
+
+
+def push_endpoint_allowed(endpoint: str, extra_hosts: tuple[str, ...] = ()) -> bool:
+    """An https URL of a vendor's push service, or (http or https) of a host the agency listed."""
+    try:
+        url = urlsplit(endpoint)
+        host = (url.hostname or "").lower()
+    except ValueError:
+        return False
+    if not host or url.username or url.password:
+        return False
+    if _host_in(host, tuple(h.lower() for h in extra_hosts)):
+        return url.scheme in ("https", "http")
+    return url.scheme == "https" and url.port in (None, 443) and _host_in(host, VENDOR_PUSH_HOSTS)
+
+
+def _check_subscription(endpoint: str, p256dh: str, auth: str, hosts: tuple[str, ...]) -> None:
+    if len(endpoint) > 1000 or not push_endpoint_allowed(endpoint, hosts):
+        raise Invalid("Địa chỉ nhận thông báo đẩy không thuộc dịch vụ thông báo đẩy được phép.", field="endpoint")
     try:
         point, secret = unb64url(p256dh), unb64url(auth)
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
@@ -106,10 +140,19 @@ def _check_subscription(endpoint: str, p256dh: str, auth: str) -> None:
 
 
 async def subscribe(
-    uow: UnitOfWork, user: User, endpoint: str, p256dh: str, auth: str, *, user_agent: str = "", ip: str = ""
+    uow: UnitOfWork,
+    user: User,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    *,
+    hosts: tuple[str, ...] = (),
+    user_agent: str = "",
+    ip: str = "",
 ) -> PushSubscription:
-    """Keep a browser's subscription for the user (the same endpoint again: its keys and owner updated)."""
-    _check_subscription(endpoint, p256dh, auth)
+    """Keep a browser's subscription for the user (the same endpoint again: its keys and owner updated).
+    ``hosts``: push services allowed besides the vendors' (``push_endpoint_allowed``)."""
+    _check_subscription(endpoint, p256dh, auth, hosts)
     user_id = user.id
     row = await uow.session.scalar(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
     if row is None:
@@ -327,7 +370,7 @@ class ChannelSender(OutboxSender):
         if sub is None:
             raise Gone("the subscription was removed")
         if not self.push.enabled:
-            raise DeliveryError("Web Push is turned off (EOFFICE_PUSH_ENABLED)")
+            raise Gone("Web Push is turned off (EOFFICE_PUSH_ENABLED)")
         try:
             await anyio.to_thread.run_sync(_push_sync, self.push, vapid_key(self.db.url), sub, row.payload)
         except Gone:
@@ -345,7 +388,7 @@ class ChannelSender(OutboxSender):
 
     async def _deliver_sms(self, row: ChannelOutbox) -> None:
         if not self.sms.enabled:
-            raise DeliveryError("no SMS gateway (EOFFICE_SMS_URL)")
+            raise Gone("no SMS gateway (EOFFICE_SMS_URL)")
         await anyio.to_thread.run_sync(_sms_sync, self.sms, row.phone, json.loads(row.payload)["text"])
 
 

@@ -30,7 +30,8 @@ BATCH = 20
 
 
 class Gone(Exception):
-    """The address will never work again (a push subscription answered 404/410): not retried."""
+    """The row can never be delivered (a push subscription answered 404/410, the channel was turned off): closed
+    with the reason, not retried."""
 
 
 class OutboxSender:

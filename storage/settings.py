@@ -119,6 +119,7 @@ class Settings:
     # agency's network; push_subject is the VAPID contact ("mailto:..." or "https://...")
     push_enabled: bool = False
     push_subject: str = ""
+    push_hosts: tuple[str, ...] = ()  # push services allowed besides the browsers' vendors' (https) ones
     # SMS of urgent notifications through the agency's gateway (eoffice.channels); off while sms_url is empty
     sms_url: str = ""
     sms_token: str = field(default="", repr=False)
@@ -174,6 +175,7 @@ class Settings:
             mail_retry_seconds=float(env.get("EOFFICE_MAIL_RETRY_SECONDS", 60)),
             push_enabled=env.get("EOFFICE_PUSH_ENABLED", "0").strip().lower() in ("1", "true", "yes", "on"),
             push_subject=env.get("EOFFICE_PUSH_SUBJECT", "").strip(),
+            push_hosts=tuple(h.strip().lower() for h in env.get("EOFFICE_PUSH_HOSTS", "").split(",") if h.strip()),
             sms_url=env.get("EOFFICE_SMS_URL", "").strip(),
             sms_token=env.get("EOFFICE_SMS_TOKEN", ""),
         )

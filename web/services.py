@@ -48,7 +48,7 @@ def notification_config(settings: Settings) -> notifications.Config:
 def push_config(settings: Settings) -> PushConfig:
     subject = settings.push_subject or (f"mailto:{settings.smtp_from}" if settings.smtp_from else "") \
         or settings.public_url or "mailto:eoffice@localhost"
-    return PushConfig(enabled=settings.push_enabled, subject=subject)
+    return PushConfig(enabled=settings.push_enabled, subject=subject, hosts=settings.push_hosts)
 
 
 def channel_sender(db: Database, settings: Settings) -> ChannelSender | None:

@@ -72,6 +72,7 @@ async def subscribe(db: Database, org: Org, browser: Browser) -> None:
             sub["endpoint"],
             sub["keys"]["p256dh"],
             sub["keys"]["auth"],
+            hosts=("127.0.0.1",),
             user_agent="Chromium (máy tính bảng)",
         )
         await uow.commit()
@@ -164,7 +165,9 @@ async def test_a_confidential_documents_push_does_not_carry_its_title(
         lead = await uow.session.get(User, org["lanhdao"].id)
         assert lead is not None
         sub = browser.subscription()
-        await channels.subscribe(uow, lead, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"])
+        await channels.subscribe(
+            uow, lead, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"], hosts=("127.0.0.1",)
+        )
         await uow.commit()
     doc_id = await registered(db, org, blobs, 2, confidentiality="mat", summary="Phương án nhân sự (mật)")
     async with db.uow() as uow:

@@ -67,7 +67,7 @@ def test_manifest_service_worker_and_icons_are_public_and_valid(settings: Settin
 
 def test_subscribing_needs_csrf_and_push_enabled_and_is_per_user(settings: Settings) -> None:
     _org, tokens = run(setup_org(settings.database_url))  # type: ignore[misc]
-    browser = Browser("https://push.example.net/wpush/thiet-bi-cua-chi-ha")
+    browser = Browser("https://fcm.googleapis.com/fcm/send/thiet-bi-cua-chi-ha")
     with TestClient(create_app(settings), base_url="http://testserver", follow_redirects=False) as c:
         api = Api(c, tokens)
         assert c.get("/api/push/key", headers=api.auth("chuyenvien")).json() == {"enabled": False, "public_key": ""}
@@ -89,6 +89,14 @@ def test_subscribing_needs_csrf_and_push_enabled_and_is_per_user(settings: Setti
         csrf = {"X-CSRF-Token": csrf_meta(account)}
         bad = {**browser.subscription(), "keys": {"p256dh": "khong-phai-khoa", "auth": "x"}}
         assert c.post("/api/push/subscriptions", json=bad, headers=csrf).status_code == 400
+        for elsewhere in (
+            "http://127.0.0.1:6379/",
+            "https://10.0.0.5/push",
+            "http://fcm.googleapis.com/fcm/send/x",
+            "https://fcm.googleapis.com.example.org/x",
+        ):  # not a push service: no request forgery
+            r = c.post("/api/push/subscriptions", json={**browser.subscription(), "endpoint": elsewhere}, headers=csrf)
+            assert r.status_code == 400 and "dịch vụ thông báo đẩy" in r.json()["message"], elsewhere
         r = c.post("/api/push/subscriptions", json=browser.subscription(), headers=csrf)
         assert r.status_code == 200 and r.json() == {"ok": True, "subscriptions": 1}
         prefs = c.get("/api/notifications/preferences").json()
@@ -115,6 +123,7 @@ def test_the_apps_sender_delivers_an_assignment_to_the_push_service(settings: Se
         settings,
         push_enabled=True,
         push_subject="mailto:vpdt@quangninh.gov.vn",
+        push_hosts=("127.0.0.1",),
         public_url="https://vpdt.quangninh.gov.vn",
     )
     try:

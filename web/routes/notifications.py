@@ -197,8 +197,8 @@ async def api_push_subscribe(request: Request) -> JSONResponse:
     keys: dict[str, Any] = raw_keys if isinstance(raw_keys, dict) else {}
     async with request.app.state.db.uow() as uow:
         await channels.subscribe(uow, user, str(body.get("endpoint") or ""), str(keys.get("p256dh") or ""),
-                                 str(keys.get("auth") or ""), user_agent=request.headers.get("user-agent", ""),
-                                 ip=client_ip(request))
+                                 str(keys.get("auth") or ""), hosts=request.app.state.settings.push_hosts,
+                                 user_agent=request.headers.get("user-agent", ""), ip=client_ip(request))
         count = await channels.subscription_count(uow, user.id)
         await uow.commit()
     return JSONResponse({"ok": True, "subscriptions": count})
