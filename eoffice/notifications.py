@@ -1,5 +1,6 @@
 """Notifications that reach people (issue #21): a Vietnamese sentence with a link, kept per user, shown in
-the bell of every page, and sent by e-mail when the user wants it.
+the bell of every page (and as a system notification where the user allowed it), and sent by e-mail and by Web
+Push when the user wants it, and by SMS when urgent (``eoffice.mail``, ``eoffice.channels``).
 
 Where they come from: the events the services already emit. ``install(db, config)`` adds an event hook
 to the database (``storage.db.Database.event_hooks``): at every commit, in the same transaction, each
