@@ -124,6 +124,14 @@ async def test_installable_app_and_system_notification(browser: Any, live_server
     for key, url in cached:
         assert re.fullmatch(r"eoffice-static-[0-9a-f]{16}", key) and url.startswith(live_server + "/static/"), url
 
+    # the account page's button asks the permission (granted for this profile) and says so
+    await page.goto(live_server + "/account#device-notifications")
+    state = page.locator("#notify-state")
+    await expect(state).to_have_text("Đã bật thông báo trên thiết bị này.")
+    await page.get_by_role("button", name="Bật thông báo trên thiết bị này").click()
+    await expect(state).to_have_text("Đã bật thông báo trên thiết bị này.")
+    await expect(page.get_by_role("button", name="Bật thông báo trên thiết bị này")).to_be_enabled()
+
     # a task assigned in another browser: a system notification, shown through the service worker
     await expect(page.locator("#live-status")).to_have_attribute("data-state", "online")
     await assign_task(browser, live_server, "2027-03-31")
