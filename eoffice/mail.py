@@ -1,21 +1,16 @@
 """E-mail of notifications: composed in Vietnamese (plain text and HTML), kept in a durable outbox
 (``MailOutbox``, written in the transaction of the notification) and sent over SMTP by ``MailSender``.
 
-Sending: a batch of due rows is claimed first (their ``next_attempt_at`` moved a lease ahead, under
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two server processes never send the same row; each is then
-sent with ``smtplib`` in a thread (never on the event loop) and marked sent, or its attempt counted and
-retried after an exponential backoff (``retry_base`` doubled per attempt, at most ``retry_max``). A server
-that is down or refuses leaves the row in the outbox: nothing is dropped, however long it takes. A row can be
-sent twice only if the process dies between the server's acceptance and the mark (at-least-once).
+Sending: the outbox's loop (claim, backoff, retries; ``eoffice.outbox.OutboxSender``, shared with Web Push
+and SMS) hands each due row to ``MailSender.deliver``, which sends it with ``smtplib`` in a thread (never on
+the event loop). A server that is down or refuses leaves the row in the outbox: nothing is dropped, however
+long it takes. A row can be sent twice only if the process dies between the server's acceptance and the mark
+(at-least-once).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import datetime as dt
 import html
-import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -23,16 +18,11 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
 import anyio
-from sqlalchemy import select
 
+from eoffice.outbox import OutboxSender
 from eoffice.schema.notifications import MailOutbox
-from storage.background import BackgroundTask
-from storage.db import Database, utcnow
+from storage.db import Database
 
-log = logging.getLogger(__name__)
-
-LEASE = dt.timedelta(minutes=5)  # a claimed row is left alone this long by other processes
-BATCH = 20
 APP_NAME = "Văn phòng điện tử"
 
 
@@ -97,88 +87,21 @@ def send_sync(config: SmtpConfig, msg: EmailMessage) -> None:
         smtp.send_message(msg)
 
 
-class MailSender:
-    """The outbox's background sender: woken after a commit that queued mail, and every ``poll`` seconds."""
+class MailSender(OutboxSender):
+    """The e-mail outbox's background sender (``eoffice.outbox.OutboxSender``)."""
+
+    model = MailOutbox
+    name = "mail"
+    retry_on = (OSError, smtplib.SMTPException, ValueError)  # refused, down, unreachable, bad address
 
     def __init__(self, db: Database, config: SmtpConfig, *, retry_base: float = 60.0, retry_max: float = 3600.0,
                  poll: float = 60.0) -> None:
-        self.db, self.config = db, config
-        self.retry_base, self.retry_max, self.poll = retry_base, retry_max, poll
-        self._task = BackgroundTask("mail-sender")
-        self._wake = asyncio.Event()
+        super().__init__(db, retry_base=retry_base, retry_max=retry_max, poll=poll)
+        self.config = config
 
-    def start(self) -> None:
-        self.db.consumers["mail"] = lambda _ids: self._wake.set()
-        self._task.ensure(self._run)
-
-    async def stop(self) -> None:
-        self.db.consumers.pop("mail", None)
-        await self._task.stop()
-
-    def backoff(self, attempts: int) -> dt.timedelta:
-        return dt.timedelta(seconds=min(self.retry_base * 2 ** max(attempts - 1, 0), self.retry_max))
-
-    async def _claim(self, now: dt.datetime) -> list[MailOutbox]:
-        async with self.db.uow() as uow:
-            q = (select(MailOutbox).where(MailOutbox.sent_at.is_(None), MailOutbox.next_attempt_at <= now)
-                 .order_by(MailOutbox.next_attempt_at, MailOutbox.id).limit(BATCH))
-            if uow.dialect == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            rows = list((await uow.session.scalars(q)).all())
-            for row in rows:
-                row.next_attempt_at = now + LEASE
-            await uow.commit()
-        return rows
-
-    async def send_due(self, now: dt.datetime | None = None) -> tuple[int, int]:
-        """Send what is due at ``now``; returns (sent, failed)."""
-        now = now or utcnow()
-        sent = failed = 0
-        for row in await self._claim(now):
-            error = ""
-            try:
-                msg = build_message(self.config, row)
-                await anyio.to_thread.run_sync(send_sync, self.config, msg)
-            except (OSError, smtplib.SMTPException, ValueError) as exc:  # refused, down, unreachable, bad address
-                error = f"{type(exc).__name__}: {exc}"[:500]
-            async with self.db.uow() as uow:
-                fresh = await uow.session.get(MailOutbox, row.id)
-                if fresh is not None:
-                    if error:
-                        fresh.attempts += 1
-                        fresh.last_error = error
-                        fresh.next_attempt_at = now + self.backoff(fresh.attempts)
-                    else:
-                        fresh.attempts += 1
-                        fresh.sent_at, fresh.last_error = utcnow(), ""
-                    await uow.commit()
-            if error:
-                failed += 1
-                log.warning("mail %d to %s not sent (attempt %d): %s", row.id, row.to_addr, row.attempts + 1, error)
-            else:
-                sent += 1
-        return sent, failed
-
-    async def next_due(self) -> dt.datetime | None:
-        async with self.db.uow(readonly=True) as uow:
-            at: dt.datetime | None = await uow.session.scalar(
-                select(MailOutbox.next_attempt_at).where(MailOutbox.sent_at.is_(None))
-                .order_by(MailOutbox.next_attempt_at).limit(1))
-        return at
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            wait = self.poll
-            try:
-                await self.send_due()
-                due = await self.next_due()
-                if due is not None:
-                    wait = min(self.poll, max((due - utcnow()).total_seconds(), 0.5))
-            except Exception:
-                log.exception("mail sender failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    async def deliver(self, row: MailOutbox) -> None:
+        msg = build_message(self.config, row)
+        await anyio.to_thread.run_sync(send_sync, self.config, msg)
 
 
 __all__ = ["MailSender", "SmtpConfig", "build_message", "compose", "send_sync"]

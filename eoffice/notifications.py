@@ -1,5 +1,6 @@
 """Notifications that reach people (issue #21): a Vietnamese sentence with a link, kept per user, shown in
-the bell of every page, and sent by e-mail when the user wants it.
+the bell of every page (and as a system notification where the user allowed it), and sent by e-mail and by Web
+Push when the user wants it, and by SMS when urgent (``eoffice.mail``, ``eoffice.channels``).
 
 Where they come from: the events the services already emit. ``install(db, config)`` adds an event hook
 to the database (``storage.db.Database.event_hooks``): at every commit, in the same transaction, each
@@ -29,16 +30,24 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from eoffice import access, audit
+from eoffice import access, audit, channels
+from eoffice.doctypes import Urgency
 from eoffice.org import Role, Unit, User
 from eoffice.registers import AGENCY_TZ, local_date
 from eoffice.schema.documents import Document
-from eoffice.schema.notifications import MailOutbox, Notification, NotificationPref, NotificationQuiet, TaskReminder
+from eoffice.schema.notifications import (
+    ChannelOutbox,
+    MailOutbox,
+    Notification,
+    NotificationPref,
+    NotificationQuiet,
+    TaskReminder,
+)
 from eoffice.schema.tasks import ExtensionRequest, Submission, Task, TaskRole, TaskStatus, TaskUpdate
 from storage.background import BackgroundTask
 from storage.db import Database, Pending, UnitOfWork, utcnow
@@ -72,6 +81,8 @@ class Config:
 
     email: bool = False  # an SMTP server is configured: e-mails are queued in the outbox
     base_url: str = ""  # the server's public address, for the links in e-mails ("" : paths only)
+    push: bool = False  # Web Push is on: subscribed browsers get a message (eoffice.channels)
+    sms: bool = False  # an SMS gateway is configured: urgent items go to users' phones
 
 
 # ---- pure rules -------------------------------------------------------------------------------
@@ -116,18 +127,23 @@ def parse_minute(value: str, field: str) -> int:
 
 # ---- storing one notification ----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Pref:
+class Pref(NamedTuple):
     in_app: bool
     email: bool
+    push: bool = True  # Web Push to the browsers the user subscribed
 
 
 async def pref_of(uow: UnitOfWork, user_id: int, kind: str) -> Pref:
     row = await uow.session.scalar(select(NotificationPref).where(
         NotificationPref.user_id == user_id, NotificationPref.kind == kind))
     if row is not None:
-        return Pref(row.in_app, row.email)
-    return Pref(True, KINDS.get(kind, ("", False))[1])
+        return Pref(row.in_app, row.email, row.push)
+    return Pref(True, KINDS.get(kind, ("", False))[1], True)
+
+
+def title_of(kind: str) -> str:
+    """The heading of a notification shown by the system (the kind's label)."""
+    return KINDS.get(kind, ("Thông báo mới", False))[0]
 
 
 async def unread_count(uow: UnitOfWork, user_id: int) -> int:
@@ -136,9 +152,11 @@ async def unread_count(uow: UnitOfWork, user_id: int) -> int:
 
 
 async def notify(uow: UnitOfWork, config: Config, user_id: int, kind: str, text: str, link: str = "", *,
-                 secret: bool = False) -> Notification | None:
-    """Notify one user (as they chose for this kind): stored and shown live, and queued as an e-mail.
-    ``secret``: about a confidential document, so the e-mail does not repeat the sentence."""
+                 secret: bool = False, urgent: bool = False) -> Notification | None:
+    """Notify one user (as they chose for this kind): stored and shown live, queued as an e-mail and as a
+    Web Push message to each browser they subscribed, and -- ``urgent`` (a hỏa tốc document, a meeting changed
+    or cancelled) -- as an SMS to their phone. ``secret``: about a confidential document, so what leaves the
+    server does not repeat the sentence."""
     user = await uow.session.get(User, user_id)
     if user is None or not user.active:
         return None
@@ -148,10 +166,16 @@ async def notify(uow: UnitOfWork, config: Config, user_id: int, kind: str, text:
         row = Notification(user_id=user_id, kind=kind, text=text[:1000], link=link[:300], created_at=utcnow())
         uow.session.add(row)
         await uow.session.flush()
-        uow.emit(f"user:{user_id}", "notification.new", id=row.id, kind=kind, text=row.text, link=row.link,
-                 message=row.text, url=row.link, unread=await unread_count(uow, user_id))
+        uow.emit(f"user:{user_id}", "notification.new", id=row.id, kind=kind, title=title_of(kind), text=row.text,
+                 link=row.link, message=row.text, url=row.link, unread=await unread_count(uow, user_id))
     if pref.email and config.email and user.email.strip():
         await _queue_mail(uow, config, user, kind, text, link, secret, row)
+    if pref.push and config.push:
+        await channels.queue_push(uow, user_id, row.id if row else None, title_of(kind), text[:1000], link[:300],
+                                  base_url=config.base_url, secret=secret)
+    if urgent and config.sms and user.phone.strip() and (pref.in_app or pref.email or pref.push):
+        await channels.queue_sms(uow, user_id, user.phone.strip(), row.id if row else None, text, link,
+                                 base_url=config.base_url, secret=secret)
     return row
 
 
@@ -228,6 +252,16 @@ async def _secret_task(uow: UnitOfWork, task: Task) -> bool:
     return doc is not None and doc.confidential
 
 
+def flash(doc: Document) -> bool:
+    """A hỏa tốc document: its notifications also go by SMS."""
+    return bool(doc.urgency == Urgency.FLASH)
+
+
+async def _flash_task(uow: UnitOfWork, task: Task) -> bool:
+    doc = await uow.session.get(Document, task.document_id) if task.document_id is not None else None
+    return doc is not None and flash(doc)
+
+
 async def _name(uow: UnitOfWork, user_id: int | None) -> str:
     user = await uow.session.get(User, user_id) if user_id is not None else None
     return user.full_name if user is not None else "Một cán bộ"
@@ -247,7 +281,7 @@ async def _on_submitted(uow: UnitOfWork, config: Config, topic: str, data: dict[
         by = await _name(uow, sub.submitted_by) if sub is not None else "Văn thư"
         await notify(uow, config, user.id, "document.submitted",
                      f"{by} trình văn bản {quoted(doc.summary)} để đồng chí cho ý kiến chỉ đạo.",
-                     f"/documents/{doc.id}", secret=doc.confidential)
+                     f"/documents/{doc.id}", secret=doc.confidential, urgent=flash(doc))
 
 
 async def _on_assigned(uow: UnitOfWork, config: Config, topic: str, data: dict[str, Any]) -> None:
@@ -264,7 +298,7 @@ async def _on_assigned(uow: UnitOfWork, config: Config, topic: str, data: dict[s
         due = f", hạn {vn_date(task.deadline)}" if task.deadline else ""
         await notify(uow, config, user.id, "task.assigned",
                      f"{who} được {by} giao {role} xử lý {quoted(task.title)}{due}.", f"/tasks/{task.id}",
-                     secret=await _secret_task(uow, task))
+                     secret=await _secret_task(uow, task), urgent=await _flash_task(uow, task))
 
 
 async def _on_informed(uow: UnitOfWork, config: Config, topic: str, data: dict[str, Any]) -> None:
@@ -273,7 +307,7 @@ async def _on_informed(uow: UnitOfWork, config: Config, topic: str, data: dict[s
         if doc is not None:
             await notify(uow, config, user.id, "document.informed",
                          f"Văn bản {quoted(doc.summary)} được gửi đến bạn để biết.", f"/documents/{doc.id}",
-                         secret=doc.confidential)
+                         secret=doc.confidential, urgent=flash(doc))
 
 
 def _task_handler(kind: str, sentence: Callable[[UnitOfWork, Task, dict[str, Any]], Awaitable[str]]) -> Handler:
@@ -340,7 +374,7 @@ async def _on_received(uow: UnitOfWork, config: Config, topic: str, data: dict[s
         number = f", số đến {doc.number}" if doc.number else ""
         await notify(uow, config, user.id, "document.received",
                      f"Văn bản {how}{sender} đã đến cơ quan: {quoted(doc.summary)}{number}.",
-                     f"/documents/{doc.id}", secret=doc.confidential)
+                     f"/documents/{doc.id}", secret=doc.confidential, urgent=flash(doc))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -421,26 +455,30 @@ async def preferences(uow: UnitOfWork, user: User) -> dict[str, Any]:
         select(NotificationPref).where(NotificationPref.user_id == user.id))).all()}
     quiet = await uow.session.get(NotificationQuiet, user.id)
     kinds = [{"kind": k, "label": label, "in_app": rows[k].in_app if k in rows else True,
-              "email": rows[k].email if k in rows else default} for k, (label, default) in KINDS.items()]
+              "email": rows[k].email if k in rows else default, "push": rows[k].push if k in rows else True}
+             for k, (label, default) in KINDS.items()]
     start, end = (quiet.start_minute, quiet.end_minute) if quiet is not None else (0, 0)
     return {"kinds": kinds, "quiet_start": f"{start // 60:02d}:{start % 60:02d}",
-            "quiet_end": f"{end // 60:02d}:{end % 60:02d}", "email": user.email}
+            "quiet_end": f"{end // 60:02d}:{end % 60:02d}", "email": user.email,
+            "push_subscriptions": await channels.subscription_count(uow, user.id)}
 
 
-async def set_preferences(uow: UnitOfWork, user: User, choices: dict[str, tuple[bool, bool]],
+async def set_preferences(uow: UnitOfWork, user: User, choices: dict[str, Pref] | dict[str, tuple[bool, bool]],
                           quiet: tuple[int, int] | None, ip: str = "") -> dict[str, Any]:
-    """``choices``: kind -> (in_app, email), for the kinds given; ``quiet``: (start, end) minutes, or None to
+    """``choices``: kind -> channels, for the kinds given; ``quiet``: (start, end) minutes, or None to
     leave the quiet hours as they are."""
     unknown = sorted(set(choices) - set(KINDS))
     if unknown:
         raise Invalid(f"Loại thông báo không hợp lệ: {unknown[0][:40]}.", field="kinds")
-    for kind, (in_app, email) in choices.items():
+    for kind, value in choices.items():
+        pref = Pref(*value)
         row = await uow.session.scalar(select(NotificationPref).where(
             NotificationPref.user_id == user.id, NotificationPref.kind == kind))
         if row is None:
-            uow.session.add(NotificationPref(user_id=user.id, kind=kind, in_app=in_app, email=email))
+            uow.session.add(NotificationPref(user_id=user.id, kind=kind, in_app=pref.in_app, email=pref.email,
+                                             push=pref.push))
         else:
-            row.in_app, row.email = in_app, email
+            row.in_app, row.email, row.push = pref.in_app, pref.email, pref.push
     if quiet is not None:
         row_q = await uow.session.get(NotificationQuiet, user.id)
         if row_q is None:
@@ -449,7 +487,7 @@ async def set_preferences(uow: UnitOfWork, user: User, choices: dict[str, tuple[
             row_q.start_minute, row_q.end_minute = quiet
     await uow.session.flush()
     await audit.record(uow, user, "notification.preferences", "user", user.id, ip,
-                       kinds={k: {"in_app": a, "email": e} for k, (a, e) in choices.items()},
+                       kinds={k: Pref(*p)._asdict() for k, p in choices.items()},
                        quiet=list(quiet) if quiet is not None else None)
     return await preferences(uow, user)
 
@@ -530,11 +568,13 @@ async def check_deadlines(uow: UnitOfWork, config: Config, today: dt.date, *, du
 
 
 async def cleanup(uow: UnitOfWork, keep_days: float, now: dt.datetime | None = None) -> int:
-    """Remove notifications older than ``keep_days`` and e-mails sent that long ago (unsent ones stay)."""
+    """Remove notifications older than ``keep_days`` and e-mails, push messages and SMS sent that long ago
+    (unsent ones stay)."""
     cutoff = (now or utcnow()) - dt.timedelta(days=keep_days)
-    await uow.session.execute(delete(MailOutbox).where(MailOutbox.sent_at.is_not(None), MailOutbox.sent_at < cutoff))
-    await uow.session.execute(update(MailOutbox).where(MailOutbox.notification_id.in_(
-        select(Notification.id).where(Notification.created_at < cutoff))).values(notification_id=None))
+    for box in (MailOutbox, ChannelOutbox):
+        await uow.session.execute(delete(box).where(box.sent_at.is_not(None), box.sent_at < cutoff))
+        await uow.session.execute(update(box).where(box.notification_id.in_(
+            select(Notification.id).where(Notification.created_at < cutoff))).values(notification_id=None))
     result = await uow.session.execute(delete(Notification).where(Notification.created_at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -68,6 +68,7 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(200), default="")  # chức vụ
     email: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(30), default="", server_default="")  # SMS of urgent notifications
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     password_hash: Mapped[str] = mapped_column(String(200))

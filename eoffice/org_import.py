@@ -30,6 +30,7 @@ from storage.errors import Invalid
 NO_PASSWORD = "!imported"  # not an argon2 hash: no password ever matches it (identity.check_password)
 _USERNAME = re.compile(r"^[a-z0-9._-]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9]{8,15}$")  # for SMS of urgent notifications (eoffice.channels)
 
 _KINDS: dict[str, str] = {fold(k.value): k.value for k in UnitKind} | {
     fold(label): k.value for k, label in UNIT_KIND_LABELS.items()} | {
@@ -41,7 +42,8 @@ _ROLES: dict[str, str] = {fold(r.value): r.value for r in Role} | {
 _YES, _NO = {"co", "x", "1", "true", "yes"}, {"khong", "0", "false", "no"}
 
 FIELD_LABELS = {"name": "tên", "parent": "đơn vị cha", "kind": "loại", "is_agency": "cơ quan", "rank": "thứ tự",
-                "full_name": "họ và tên", "title": "chức vụ", "unit": "đơn vị", "roles": "vai trò", "email": "email"}
+                "full_name": "họ và tên", "title": "chức vụ", "unit": "đơn vị", "roles": "vai trò", "email": "email",
+                "phone": "điện thoại"}
 
 
 class ImportRejected(Invalid):
@@ -248,6 +250,11 @@ async def plan_import(uow: UnitOfWork, actor: User | None, tables: Sequence[Tabl
                 if not _EMAIL.match(c["email"]) or len(c["email"]) > 200:
                     errors.append(f"{t.where(row, 'email')}: «{c['email']}» không phải địa chỉ email.")
                 want["email"] = c["email"]
+            if c.get("phone"):
+                phone = re.sub(r"[\s.()-]", "", c["phone"])
+                if not _PHONE.match(phone):
+                    errors.append(f"{t.where(row, 'phone')}: «{c['phone']}» không phải số điện thoại.")
+                want["phone"] = phone
             rank = _rank(t, row, errors)
             if rank is not None:
                 want["rank"] = rank
@@ -256,10 +263,11 @@ async def plan_import(uow: UnitOfWork, actor: User | None, tables: Sequence[Tabl
                 want.setdefault("unit", None)
                 want.setdefault("roles", [Role.SPECIALIST.value])
                 want.setdefault("email", "")
+                want.setdefault("phone", "")
                 want.setdefault("rank", DEFAULT_RANK)
                 plan.changes.append(Change("create", "user", username, want))
             else:
-                current = {"full_name": user.full_name, "title": user.title, "email": user.email,
+                current = {"full_name": user.full_name, "title": user.title, "email": user.email, "phone": user.phone,
                            "unit": code_of.get(user.unit_id) if user.unit_id else None,
                            "roles": list(user.roles), "rank": user.rank}
                 diff = {k: v for k, v in want.items() if current[k] != v}

@@ -37,6 +37,7 @@ USER_COLUMNS: dict[str, tuple[str, ...]] = {
     "unit": ("don vi", "ma don vi", "unit"),
     "roles": ("vai tro", "quyen", "roles"),
     "email": ("email", "thu dien tu"),
+    "phone": ("dien thoai", "so dien thoai", "di dong", "phone"),
     "rank": ("thu tu", "thu tu sap xep", "rank"),
 }
 

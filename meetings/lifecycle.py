@@ -84,5 +84,5 @@ async def cancel_meeting(uow: UnitOfWork, actor: User, meeting_id: int, reason: 
         seats = (await uow.session.scalars(select(Participant).where(Participant.meeting_id == m.id))).all()
         for uid in sorted({a for p in seats if (a := p.attendee_id) and a != actor.id}):
             notify(uow, uid, f"Cuộc họp đã bị hủy: {m.title}" + (f" ({reason.strip()})" if reason.strip() else ""),
-                   m.id)
+                   m.id, urgent=True)
     return m

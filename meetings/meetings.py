@@ -333,10 +333,11 @@ async def add_site(uow: UnitOfWork, actor: User, meeting_id: int, *, name: str, 
 # ---------------------------------------------------------------- notifications
 
 
-def notify(uow: UnitOfWork, user_id: int, message: str, meeting_id: int) -> None:
-    """A personal notification on the user's own topic (shown by page.js on every page)."""
+def notify(uow: UnitOfWork, user_id: int, message: str, meeting_id: int, *, urgent: bool = False) -> None:
+    """A personal notification on the user's own topic (shown by page.js on every page); ``urgent``: sent by
+    SMS too (``eoffice.channels``)."""
     uow.emit(topics.user(user_id), "notification", message=message, url=f"/meetings/{meeting_id}",
-             meeting_id=meeting_id)
+             meeting_id=meeting_id, **({"urgent": True} if urgent else {}))
 
 
 async def _notify_targets(uow: UnitOfWork, p: Participant) -> list[int]:

@@ -1,8 +1,8 @@
 """The meeting room's notifications (issue #21): the personal messages the meeting services already send
 (``meetings.meetings.notify``: invitations, substitutions, cancellation), a changed time or place of a meeting
-people were invited to, and a poll opened for its voters (``poll.changed`` with ``opened``). Wired into
-``eoffice.notifications.install`` by the web app; each handler turns one event of a committing unit of work into
-notifications in that transaction."""
+people were invited to (a change and a cancellation are urgent: sent by SMS too), and a poll opened for its voters
+(``poll.changed`` with ``opened``). Wired into ``eoffice.notifications.install`` by the web app; each handler turns
+one event of a committing unit of work into notifications in that transaction."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ async def _personal(uow: UnitOfWork, config: n.Config, topic: str, data: dict[st
     message, url = str(data.get("message", "")), str(data.get("url", ""))
     for user in users:
         if message:
-            await n.notify(uow, config, user.id, "meeting", message + ("" if message.endswith(".") else "."), url)
+            await n.notify(uow, config, user.id, "meeting", message + ("" if message.endswith(".") else "."), url,
+                           urgent=data.get("urgent") is True)
 
 
 async def _invitees(uow: UnitOfWork, meeting: Meeting) -> set[int]:
@@ -55,7 +56,7 @@ async def _updated(uow: UnitOfWork, config: n.Config, topic: str, data: dict[str
     text = f"Cuộc họp {n.quoted(meeting.title)} đã thay đổi {what}: bắt đầu lúc {local_time(meeting.starts_at)}"
     text += f", tại {meeting.place}." if meeting.place else "."
     for uid in sorted(await _invitees(uow, meeting)):
-        await n.notify(uow, config, uid, "meeting", text, f"/meetings/{meeting.id}")
+        await n.notify(uow, config, uid, "meeting", text, f"/meetings/{meeting.id}", urgent=True)
 
 
 async def _poll_opened(uow: UnitOfWork, config: n.Config, topic: str, data: dict[str, Any]) -> None:

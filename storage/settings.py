@@ -114,6 +114,15 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_from: str = ""
     mail_retry_seconds: float = 60.0  # first retry after this long, doubled per failed attempt, at most an hour
+    # (the same for Web Push and SMS, which share the outbox's loop: eoffice.outbox)
+    # Web Push (eoffice.channels): off by default -- the browsers' push services are the vendors', outside the
+    # agency's network; push_subject is the VAPID contact ("mailto:..." or "https://...")
+    push_enabled: bool = False
+    push_subject: str = ""
+    push_hosts: tuple[str, ...] = ()  # push services allowed besides the browsers' vendors' (https) ones
+    # SMS of urgent notifications through the agency's gateway (eoffice.channels); off while sms_url is empty
+    sms_url: str = ""
+    sms_token: str = field(default="", repr=False)
     job_retry_seconds: float = 30.0  # a background job hit by an outage (S3, database): first retry, then doubled
 
     @classmethod
@@ -166,5 +175,10 @@ class Settings:
             smtp_from=env.get("EOFFICE_SMTP_FROM", "").strip(),
             mail_retry_seconds=float(env.get("EOFFICE_MAIL_RETRY_SECONDS", 60)),
             job_retry_seconds=float(env.get("EOFFICE_JOB_RETRY_SECONDS", 30)),
+            push_enabled=env.get("EOFFICE_PUSH_ENABLED", "0").strip().lower() in ("1", "true", "yes", "on"),
+            push_subject=env.get("EOFFICE_PUSH_SUBJECT", "").strip(),
+            push_hosts=tuple(h.strip().lower() for h in env.get("EOFFICE_PUSH_HOSTS", "").split(",") if h.strip()),
+            sms_url=env.get("EOFFICE_SMS_URL", "").strip(),
+            sms_token=env.get("EOFFICE_SMS_TOKEN", ""),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -15,6 +15,8 @@ LABELS = {
     "user.password.change": "Đổi mật khẩu",
     "user.password.reset": "Đặt lại mật khẩu",
     "notification.preferences": "Đổi cách nhận thông báo",
+    "push.subscribe": "Đăng ký nhận thông báo đẩy trên trình duyệt",
+    "push.unsubscribe": "Hủy nhận thông báo đẩy trên trình duyệt",
     "user.2fa.enable": "Bật xác thực hai lớp",
     "user.2fa.disable": "Tắt xác thực hai lớp",
     "user.2fa.reset": "Đặt lại xác thực hai lớp",

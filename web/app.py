@@ -46,6 +46,7 @@ from web.routes import (
     office_more,
     office_pages,
     pages,
+    pwa,
     two_factor,
     voting,
     ws,
@@ -62,7 +63,7 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, api, health, ws, meetings, office, annotation_routes, media, voting,
-                 office_pages, office_more, edxml, notifications, calendar, consultations, two_factor]
+                 office_pages, office_more, edxml, notifications, calendar, consultations, two_factor, pwa]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -1,15 +1,14 @@
 """The background workers of one app: created, started and stopped in one place, the lifespan of
 ``web.app.create_app``. The workers themselves belong to their domains: ``meetings.polls_live.PollRunner``
-(coalesced poll progress events, countdowns that close polls), ``meetings.polls_live.CastBatcher`` (the group
-commit of votes, telling the runner about them), ``meetings.consultations_live.ConsultationRunner``
-(closes written consultations at their deadline), ``eoffice.ingest.IngestRunner`` (text extraction of
-registered documents), ``eoffice.notifications.NotificationWorker`` (deadline reminders, escalation, the
-notifications' retention), ``meetings.documents.Prerenderer`` (first pages of meeting documents rendered
-before the tablets ask), and where the settings ask for them ``eoffice.digest.DigestScheduler`` (the daily
-digest), ``eoffice.upload_limits.UploadCleaner`` (uploads never attached) and ``eoffice.mail.MailSender`` (the
-e-mail outbox, when an SMTP server is configured). Routes reach them with ``workers(app)``; nothing creates a
-worker on first use, so there is exactly one of each per app, bound to the app's database.
-"""
+(coalesced poll progress events, countdowns that close polls), ``meetings.polls_live.CastBatcher`` (the group commit
+of votes, telling the runner about them), ``meetings.consultations_live.ConsultationRunner`` (closes written
+consultations at their deadline), ``eoffice.ingest.IngestRunner`` (text extraction of registered documents),
+``eoffice.notifications.NotificationWorker`` (deadline reminders, escalation, the notifications' retention),
+``meetings.documents.Prerenderer`` (first pages of meeting documents rendered before the tablets ask), and where the
+settings ask for them ``eoffice.digest.DigestScheduler`` (the daily digest), ``eoffice.upload_limits.UploadCleaner``
+(uploads never attached) and ``eoffice.mail.MailSender`` (the e-mail outbox, when an SMTP server is configured) and
+``eoffice.channels.ChannelSender`` (Web Push and SMS). Routes reach them with ``workers(app)``; nothing creates a
+worker on first use, so there is exactly one of each per app, bound to the app's database."""
 
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 
 from eoffice import notifications
+from eoffice.channels import ChannelSender, PushConfig, SmsConfig
 from eoffice.digest import DigestScheduler
 from eoffice.ingest import IngestRunner
 from eoffice.job_retry import RetryPolicy
@@ -42,7 +42,22 @@ def smtp_config(settings: Settings) -> SmtpConfig:
 
 
 def notification_config(settings: Settings) -> notifications.Config:
-    return notifications.Config(email=bool(settings.smtp_host), base_url=settings.public_url)
+    return notifications.Config(email=bool(settings.smtp_host), base_url=settings.public_url,
+                                push=settings.push_enabled, sms=bool(settings.sms_url))
+
+
+def push_config(settings: Settings) -> PushConfig:
+    subject = settings.push_subject or (f"mailto:{settings.smtp_from}" if settings.smtp_from else "") \
+        or settings.public_url or "mailto:eoffice@localhost"
+    return PushConfig(enabled=settings.push_enabled, subject=subject, hosts=settings.push_hosts)
+
+
+def channel_sender(db: Database, settings: Settings) -> ChannelSender | None:
+    """The Web Push and SMS outbox's sender, when either is configured."""
+    if not (settings.push_enabled or settings.sms_url):
+        return None
+    return ChannelSender(db, push_config(settings), SmsConfig(url=settings.sms_url, token=settings.sms_token),
+                         retry_base=settings.mail_retry_seconds)
 
 
 def wire_notifications(db: Database, settings: Settings) -> None:
@@ -59,6 +74,7 @@ class Workers:
     upload_cleaner: UploadCleaner | None = None  # uploads never attached, removed after the configured hours
     notification_worker: notifications.NotificationWorker | None = None  # deadlines, escalation, retention
     mail_sender: MailSender | None = None  # the e-mail outbox, when an SMTP server is configured
+    channel_sender: ChannelSender | None = None  # Web Push and SMS, when either is configured
     consultation_runner: ConsultationRunner | None = None  # closes written consultations at their deadline
     prerenderer: Prerenderer | None = None  # first pages of meeting documents, before the tablets ask (#22)
 
@@ -76,6 +92,7 @@ class Workers:
                        escalate_days=settings.notify_escalate_days),
                    mail_sender=MailSender(db, smtp_config(settings), retry_base=settings.mail_retry_seconds)
                    if settings.smtp_host else None,
+                   channel_sender=channel_sender(db, settings),
                    consultation_runner=ConsultationRunner(db),
                    prerenderer=Prerenderer(db, blobs, pages=settings.prerender_pages)
                    if settings.prerender_pages > 0 else None)
@@ -86,7 +103,8 @@ class Workers:
         self.poll_runner.ensure()
         if self.consultation_runner is not None:
             self.consultation_runner.ensure()  # closes consultations whose deadline passed while down
-        for periodic in (self.digest_scheduler, self.upload_cleaner, self.notification_worker, self.mail_sender):
+        for periodic in (self.digest_scheduler, self.upload_cleaner, self.notification_worker, self.mail_sender,
+                         self.channel_sender):
             if periodic is not None:
                 periodic.start()
         self.ingest_runner.start()  # retries of jobs an outage interrupted, and those an administrator retried
@@ -96,7 +114,8 @@ class Workers:
 
     async def stop(self) -> None:
         await self.cast_batcher.drain()  # votes queued by requests that just finished (or were cut off) are committed
-        for periodic in (self.mail_sender, self.notification_worker, self.upload_cleaner, self.digest_scheduler):
+        for periodic in (self.channel_sender, self.mail_sender, self.notification_worker, self.upload_cleaner,
+                         self.digest_scheduler):
             if periodic is not None:
                 await periodic.stop()
         await self.poll_runner.stop()

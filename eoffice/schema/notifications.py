@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base, utcnow
@@ -40,6 +40,7 @@ class NotificationPref(Base):
     kind: Mapped[str] = mapped_column(String(40))
     in_app: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[bool] = mapped_column(Boolean, default=False)
+    push: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # Web Push, when subscribed
 
 
 class NotificationQuiet(Base):
@@ -65,6 +66,41 @@ class MailOutbox(Base):
     body_html: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # not before (quiet hours, backoff)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class PushSubscription(Base):
+    """One browser's Web Push subscription (``PushManager.subscribe``): where the push service takes messages
+    for it and the keys its payloads are encrypted with (RFC 8291). Removed when the service answers 404/410."""
+
+    __tablename__ = "push_subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(1000), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))  # the browser's P-256 public key, base64url
+    auth: Mapped[str] = mapped_column(String(100))  # its 16-byte authentication secret, base64url
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ChannelOutbox(Base):
+    """One Web Push message (``subscription_id``) or SMS (``phone``) to deliver: the e-mail outbox's twin, sent by
+    the same loop (``eoffice.outbox``); ``payload`` is the JSON the channel sends."""
+
+    __tablename__ = "channel_outbox"
+    __table_args__ = (Index("ix_channel_outbox_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10))  # "push" | "sms"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id", ondelete="SET NULL"))
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("push_subscriptions.id", ondelete="CASCADE"),
+                                                        index=True)
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     sent_at: Mapped[dt.datetime | None] = mapped_column()

@@ -170,16 +170,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def start_server(var_dir: Path, *, demo: bool = True, host: str = "127.0.0.1") -> Iterator[LiveServer]:
-    """Migrate, load demo data, serve on a free port (of ``host``); stop at the end. A generator for fixtures."""
+def start_server(var_dir: Path, *, demo: bool = True, host: str = "127.0.0.1",
+                 env_extra: dict[str, str] | None = None, steps: list[list[str]] | None = None) -> Iterator[LiveServer]:
+    """Migrate, load demo data, serve on a free port (of ``host``); stop at the end. A generator for fixtures.
+    ``env_extra``: settings of this server (``EOFFICE_SMTP_HOST``, ...); ``steps``: more ``eoffice`` commands
+    to run before it serves (``["org", "import", "nguoi-dung.csv"]``)."""
     var_dir.mkdir(parents=True, exist_ok=True)
     log = var_dir / "server.log"
-    env = server_env(var_dir)
+    env = {**server_env(var_dir), **(env_extra or {})}
     cwd = Path(__file__).resolve().parents[2]
     eoffice = _eoffice()
     _run_step([eoffice, "migrate"], env, log, cwd)
     if demo:
         _run_step([eoffice, "demo"], env, log, cwd)
+    for step in steps or []:
+        _run_step([eoffice, *step], env, log, cwd)
     port = free_port()
     url = f"http://{host}:{port}"
     with log.open("ab") as out:

@@ -220,10 +220,23 @@ def test_header_below_a_title_and_rows_numbered_as_shown(tmp_path: Path) -> None
     sheet = book.active
     sheet.append(["DANH SÁCH CÁN BỘ TỈNH QUẢNG NINH"])
     sheet.append([])
-    sheet.append(["Ten dang nhap", "HỌ VÀ TÊN", "Ghi chú", "Số điện thoại"])
-    sheet.append(["chutich", "Trần Văn Hùng", "", "0203 3835 000"])
+    sheet.append(["Ten dang nhap", "HỌ VÀ TÊN", "Ghi chú", "Ngày sinh"])  # (a phone number is read: for SMS)
+    sheet.append(["chutich", "Trần Văn Hùng", "", "02/09/1975"])
     book.save(tmp_path / "can-bo.xlsx")
     (table,) = read_tables(tmp_path / "can-bo.xlsx")
-    assert table.kind == "users" and table.skipped == ["Số điện thoại"]
+    assert table.kind == "users" and table.skipped == ["Ngày sinh"]
     assert table.rows[0].line == 4 and table.rows[0].cells == {"username": "chutich", "full_name": "Trần Văn Hùng"}
     assert table.where(table.rows[0], "full_name") == "can-bo.xlsx «Sheet»: Dòng 4, cột «HỌ VÀ TÊN»"
+
+
+async def test_phone_numbers_for_sms_are_imported_and_checked(db: Database, tmp_path: Path) -> None:
+    await do_import(db, province_files(tmp_path, "csv"))
+    username = USERS[0][1]
+    header = ["Tên đăng nhập", "Số điện thoại"]
+    with pytest.raises(ImportRejected) as caught:
+        await do_import(db, [write_csv(tmp_path / "sai.csv", header, [[username, "gọi văn phòng"]])])
+    assert caught.value.errors == ["sai.csv: Dòng 2, cột «Số điện thoại»: «gọi văn phòng» không phải số điện thoại."]
+    await do_import(db, [write_csv(tmp_path / "dien-thoai.csv", header, [[username, "0912 345.678"]])])
+    async with db.uow(readonly=True) as uow:
+        user = await uow.session.scalar(select(User).where(User.username == username))
+    assert user is not None and user.phone == "0912345678"

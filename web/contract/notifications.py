@@ -39,20 +39,53 @@ class KindPref(Out):
     label: str
     in_app: bool
     email: bool
+    push: bool
 
 
 class Preferences(Out):
-    """Per kind: shown in the app, sent by e-mail; quiet hours for e-mail (HH:MM local, equal: none)."""
+    """Per kind: shown in the app, sent by e-mail, sent by Web Push to your subscribed browsers; quiet hours for
+    e-mail (HH:MM local, equal: none); `push_enabled`: whether this server sends Web Push at all."""
 
     kinds: list[KindPref]
     quiet_start: str
     quiet_end: str
     email: str
+    push_enabled: bool
+    push_subscriptions: int
 
 
 class PreferencesChange(Body):
-    """`kinds`: {kind: {"in_app": bool, "email": bool}} for the kinds to change; `quiet_start`, `quiet_end`: HH:MM."""
+    """`kinds`: {kind: {"in_app": bool, "email": bool, "push": bool}} for the kinds to change; `quiet_start`,
+    `quiet_end`: HH:MM."""
 
     kinds: dict[str, dict[str, bool]] = {}
     quiet_start: Text = ""
     quiet_end: Text = ""
+
+
+class PushKey(Out):
+    """Web Push on this server: `enabled`, and the VAPID public key browsers subscribe with (base64url)."""
+
+    enabled: bool
+    public_key: str
+
+
+class PushKeys(Body):
+    p256dh: Text
+    auth: Text
+
+
+class PushSubscribe(Body):
+    """A browser's `PushSubscription.toJSON()`: the push service's `endpoint` and the `keys` to encrypt for."""
+
+    endpoint: Text
+    keys: PushKeys
+
+
+class PushUnsubscribe(Body):
+    endpoint: Text
+
+
+class PushSubscribed(Out):
+    ok: bool
+    subscriptions: int

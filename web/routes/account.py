@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eoffice import accounts, identity, notifications
+from eoffice import accounts, channels, identity, notifications
 from eoffice.accounts import Revoked
 from meetings import feeds
 from storage.errors import AppError, Invalid
@@ -78,6 +78,8 @@ async def _page(request: Request, status: int = 200, **extra: Any) -> Response:
         tokens = await accounts.list_tokens(uow, user, user)
         prefs = await notifications.preferences(uow, user)
         calendar_feeds = await feeds.feeds_of(uow, user)
+    push = request.app.state.settings.push_enabled  # Web Push (eoffice.channels): its column and the browser's key
+    prefs = {**prefs, "push_enabled": push, "push_key": channels.vapid_public(request.app.state.db.url) if push else ""}
     context = {"tokens": tokens, "prefs": prefs, "error": None, "notice": None, "new_token": None,
                "feeds": calendar_feeds, "feed_labels": feeds.KINDS, "new_feed": None, **extra}
     return request.app.state.templates.TemplateResponse(request, "account.html", context, status_code=status)

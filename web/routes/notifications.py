@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eoffice import notifications
+from eoffice import channels, notifications
 from eoffice.schema.notifications import Notification
-from storage.errors import AppError, Invalid
+from storage.errors import AppError, Conflict, Invalid
 from web.auth import client_ip, json_body, login_required, require_user
 from web.contract import Empty, contract
 from web.contract import notifications as c
@@ -80,7 +80,12 @@ def _bool(value: Any) -> bool:
 @login_required()
 async def preferences_submit(request: Request) -> Response:
     form = await request.form()
-    choices = {k: (_bool(form.get(f"in_app:{k}")), _bool(form.get(f"email:{k}"))) for k in notifications.KINDS}
+    push = request.app.state.settings.push_enabled  # without the push column, the choices stay as they were
+    old = (await preferences_of(request))["kinds"] if not push else []
+    kept = {k["kind"]: k["push"] for k in old}
+    choices = {k: notifications.Pref(_bool(form.get(f"in_app:{k}")), _bool(form.get(f"email:{k}")),
+                                     _bool(form.get(f"push:{k}")) if push else kept.get(k, True))
+               for k in notifications.KINDS}
     try:
         quiet = (notifications.parse_minute(str(form.get("quiet_start", "") or "00:00"), "quiet_start"),
                  notifications.parse_minute(str(form.get("quiet_end", "") or "00:00"), "quiet_end"))
@@ -92,13 +97,13 @@ async def preferences_submit(request: Request) -> Response:
     return RedirectResponse("/account?done=notifications#notifications", status_code=303)
 
 
-async def _save_preferences(request: Request, choices: dict[str, tuple[bool, bool]],
+async def _save_preferences(request: Request, choices: dict[str, notifications.Pref],
                             quiet: tuple[int, int] | None) -> dict[str, Any]:
     user = require_user(request)
     async with request.app.state.db.uow() as uow:
         prefs = await notifications.set_preferences(uow, user, choices, quiet, client_ip(request))
         await uow.commit()
-    return prefs
+    return {**prefs, "push_enabled": request.app.state.settings.push_enabled}
 
 
 # -- API -----------------------------------------------------------------------------------------
@@ -136,10 +141,8 @@ async def api_read_all(request: Request) -> JSONResponse:
 
 @contract(ok=c.Preferences)
 async def api_preferences(request: Request) -> JSONResponse:
-    """Your notification preferences: per kind, in the app and by e-mail; quiet hours for e-mail."""
-    user = require_user(request)
-    async with request.app.state.db.uow(readonly=True) as uow:
-        return JSONResponse(await notifications.preferences(uow, user))
+    """Your notification preferences: per kind, in the app, by e-mail and by Web Push; quiet hours for e-mail."""
+    return JSONResponse(await preferences_of(request))
 
 
 @contract(body=c.PreferencesChange, ok=c.Preferences, method="PUT")
@@ -149,11 +152,12 @@ async def api_preferences_put(request: Request) -> JSONResponse:
     raw = body.get("kinds") or {}
     if not isinstance(raw, dict):
         raise Invalid("«kinds» phải là một đối tượng.", field="kinds")
-    choices: dict[str, tuple[bool, bool]] = {}
+    choices: dict[str, notifications.Pref] = {}
     for kind, value in raw.items():
         if not isinstance(value, dict):
             raise Invalid(f"Lựa chọn cho «{str(kind)[:40]}» phải là một đối tượng.", field="kinds")
-        choices[str(kind)] = (value.get("in_app", True) is True, value.get("email", False) is True)
+        choices[str(kind)] = notifications.Pref(value.get("in_app", True) is True, value.get("email", False) is True,
+                                                value.get("push", True) is True)
     start, end = str(body.get("quiet_start") or ""), str(body.get("quiet_end") or "")
     quiet = None
     if start or end:
@@ -163,10 +167,53 @@ async def api_preferences_put(request: Request) -> JSONResponse:
 
 
 async def preferences_of(request: Request) -> dict[str, Any]:
-    """For the account page's section."""
+    """The user's preferences, and whether this server sends Web Push (the account page's section too)."""
     user = require_user(request)
     async with request.app.state.db.uow(readonly=True) as uow:
-        return await notifications.preferences(uow, user)
+        prefs = await notifications.preferences(uow, user)
+    return {**prefs, "push_enabled": request.app.state.settings.push_enabled}
+
+
+# -- Web Push subscriptions (eoffice.channels) ----------------------------------------------------
+
+@contract(ok=c.PushKey)
+async def api_push_key(request: Request) -> JSONResponse:
+    """Whether this server sends Web Push, and its VAPID public key (the `applicationServerKey` to subscribe with)."""
+    require_user(request)
+    enabled = request.app.state.settings.push_enabled
+    return JSONResponse({"enabled": enabled,
+                         "public_key": channels.vapid_public(request.app.state.db.url) if enabled else ""})
+
+
+@contract(body=c.PushSubscribe, ok=c.PushSubscribed, more={409: "Web Push is turned off on this server"})
+async def api_push_subscribe(request: Request) -> JSONResponse:
+    """Receive your notifications by Web Push in this browser (its `PushSubscription`); the same endpoint again
+    updates it. Which kinds: the `push` choice of each kind in the preferences."""
+    user = require_user(request)
+    if not request.app.state.settings.push_enabled:
+        raise Conflict("Máy chủ chưa bật thông báo đẩy (Web Push).")
+    body = await json_body(request)
+    raw_keys = body.get("keys")
+    keys: dict[str, Any] = raw_keys if isinstance(raw_keys, dict) else {}
+    async with request.app.state.db.uow() as uow:
+        await channels.subscribe(uow, user, str(body.get("endpoint") or ""), str(keys.get("p256dh") or ""),
+                                 str(keys.get("auth") or ""), hosts=request.app.state.settings.push_hosts,
+                                 user_agent=request.headers.get("user-agent", ""), ip=client_ip(request))
+        count = await channels.subscription_count(uow, user.id)
+        await uow.commit()
+    return JSONResponse({"ok": True, "subscriptions": count})
+
+
+@contract(body=c.PushUnsubscribe, ok=c.PushSubscribed)
+async def api_push_unsubscribe(request: Request) -> JSONResponse:
+    """Stop Web Push to this browser (its endpoint); another user's or unknown: 404."""
+    user = require_user(request)
+    body = await json_body(request)
+    async with request.app.state.db.uow() as uow:
+        await channels.unsubscribe(uow, user, str(body.get("endpoint") or ""), ip=client_ip(request))
+        count = await channels.subscription_count(uow, user.id)
+        await uow.commit()
+    return JSONResponse({"ok": True, "subscriptions": count})
 
 
 routes = [
@@ -179,4 +226,7 @@ routes = [
     Route("/api/notifications/{id:int}/read", api_read, methods=["POST"]),
     Route("/api/notifications/preferences", api_preferences, methods=["GET"]),
     Route("/api/notifications/preferences", api_preferences_put, methods=["PUT"]),
+    Route("/api/push/key", api_push_key, methods=["GET"]),
+    Route("/api/push/subscriptions", api_push_subscribe, methods=["POST"]),
+    Route("/api/push/unsubscribe", api_push_unsubscribe, methods=["POST"]),
 ]

@@ -45,6 +45,22 @@ function notificationItem(data) {
   return li;
 }
 
+// System notifications (the Notification API) for each notification.new of the live socket, while the page is
+// open, in front or behind: shown through the service worker's registration (which also works in the background
+// and on Android), tagged by id so one arriving by Web Push as well is shown once. Only once the user allowed it,
+// with the button on the account page (page-notify.js): never asked on load.
+async function systemNotify(data) {
+  if (!("Notification" in window) || Notification.permission !== "granted" || !("serviceWorker" in navigator)) return;
+  try {
+    const reg = await navigator.serviceWorker.ready;
+    const link = typeof data.link === "string" && data.link.startsWith("/") && !data.link.startsWith("//") ? data.link : "/notifications";
+    await reg.showNotification(String(data.title || "Văn phòng điện tử"), {
+      body: String(data.text || ""), tag: `eoffice-${data.id}`, data: { link }, lang: "vi",
+      icon: "/static/icons/icon-192.png", badge: "/static/icons/icon-192.png",
+    });
+  } catch (err) { /* no service worker (an insecure origin): the bell is enough */ }
+}
+
 if (userId) {
   window.eoLive = connect({
     topics: [`user:${userId}`],
@@ -58,6 +74,7 @@ if (userId) {
     onEvent(event) {
       document.dispatchEvent(new CustomEvent("eo:event", { detail: event }));
       if (event.type === "notification.new" || event.type === "notification.read") setUnread(event.data?.unread);
+      if (event.type === "notification.new" && event.data?.id) systemNotify(event.data);
       const list = document.getElementById("notifications");
       if (!list) return;
       let li = null;
