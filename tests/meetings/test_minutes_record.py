@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pymupdf
 import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
 
-from eoffice import registers
+from eoffice import identity, registers
+from eoffice.audit import AuditEntry
 from eoffice.signatures import load_certificates, verify_pdf
 from meetings import attendance, lifecycle, minutes, minutes_record, render
 from meetings.schema import Meeting
 from storage.errors import Conflict, Forbidden, Invalid
+from storage.settings import Settings
 from tests.eoffice.test_signatures import PASSPHRASE, make_pki
-from tests.meetings.conftest import World, call, run
+from tests.meetings.conftest import PASSWORD, World, call, run
+from web.app import create_app
 
 
 def words(data: bytes) -> str:
@@ -148,3 +154,55 @@ async def test_chair_and_secretary_sign(world: World, personal_keys: list) -> No
     async with world.db.uow() as uow:
         view = await minutes_record.record_view(uow, world.chair, mid)
     assert view["signatures"] == [] and view["can_sign"] and view["notation"] == "01/BB-UBND"
+
+
+@pytest.fixture
+def app_client(settings: Settings, world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="http://testserver", follow_redirects=False) as c:
+        yield c
+
+
+async def test_sign_over_http(app_client: TestClient, world: World, personal_keys: list) -> None:
+    from tests.web.conftest import login
+
+    c = app_client
+    mid = await _ended(world)
+    record = f"/api/meetings/{mid}/minutes/record"
+    login(c, "chutich", PASSWORD)
+    assert c.get(record).json()["notation"] is None
+    page = c.get(f"/meetings/{mid}")
+    token = page.text.split('name="csrf-token" content="')[1].split('"')[0]
+    csrf = {"X-CSRF-Token": token}
+    assert c.post(f"/api/meetings/{mid}/minutes/approve", headers=csrf).json()["state"] == "approved"
+    body = {"passphrase": PASSPHRASE}
+    assert c.post(f"/api/meetings/{mid}/minutes/sign", json=body).status_code == 403  # no CSRF token
+    assert c.post(f"/api/meetings/{mid}/minutes/sign", json={}, headers=csrf).status_code == 400
+    r = c.post(f"/api/meetings/{mid}/minutes/sign", json=body, headers=csrf)
+    assert r.status_code == 201 and r.json() == {"ok": True, "role": "chair", "signatures": 1}
+    view = c.get(record).json()
+    assert view["notation"] == "01/BB-UBND" and view["signatures"][0]["name"] == "Trần Văn Hùng"
+    assert "01/BB-UBND" in c.get(f"/meetings/{mid}").text  # the number on the meeting page
+    c.cookies.clear()
+
+    member = {"Authorization": "Bearer " + await _token(world, "member")}
+    assert c.post(f"/api/meetings/{mid}/minutes/sign", json=body, headers=member).status_code == 403
+    assert c.get(f"/api/meetings/{mid}/minutes/signed.pdf", headers=member).status_code == 403
+    secretary = {"Authorization": "Bearer " + await _token(world, "secretary")}
+    r = c.post(f"/api/meetings/{mid}/minutes/sign", json=body, headers=secretary)
+    assert r.status_code == 201 and r.json()["signatures"] == 2
+    r = c.get(f"/api/meetings/{mid}/minutes/signed.pdf", headers=secretary)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert [s.ok for s in await verify_pdf(r.content, personal_keys)] == [True, True]
+
+    async with world.db.uow() as uow:
+        rows = (await uow.session.scalars(select(AuditEntry).where(AuditEntry.action == "meeting.minutes.sign")
+                                          .order_by(AuditEntry.seq))).all()
+    assert [(e.actor_id, e.data["role"]) for e in rows] == [(world.chair.id, "chair"),
+                                                               (world.secretary.id, "secretary")]
+
+
+async def _token(world: World, key: str) -> str:
+    async with world.db.uow() as uow:
+        token = await identity.create_token(uow, None, world.users[key])
+        await uow.commit()
+    return str(token)
