@@ -114,6 +114,14 @@ async def number_minutes(uow: UnitOfWork, m: Meeting) -> None:
 # ---------------------------------------------------------------- signatures
 
 
+def has_personal_p12(username: str) -> bool:
+    try:
+        personal_p12(username)
+    except Conflict:
+        return False
+    return True
+
+
 def personal_p12(username: str) -> Path:
     folder = os.environ.get("EOFFICE_PERSONAL_P12_DIR", "").strip()
     if not folder:
@@ -188,7 +196,8 @@ async def record_view(uow: UnitOfWork, actor: User, meeting_id: int) -> dict[str
     return {"notation": m.minutes_notation, "number": m.minutes_number, "state": m.minutes_state,
             "signatures": [_public(s, names) for s in done],
             "signed_file": f"/api/meetings/{m.id}/minutes/signed.pdf" if done else None,
-            "can_sign": bool(role and m.minutes_state == "approved" and role not in {s.role for s in done})}
+            "can_sign": bool(role and m.minutes_state == "approved" and role not in {s.role for s in done}),
+            "has_certificate": has_personal_p12(actor.username) if role else False}
 
 
 async def signed_pdf(uow: UnitOfWork, actor: User, blobs: BlobStore, meeting_id: int) -> tuple[Meeting, bytes]:

@@ -120,7 +120,7 @@ def personal_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     return load_certificates(pki.root_pem.read_bytes())
 
 
-async def test_chair_and_secretary_sign(world: World, personal_keys: list) -> None:
+async def test_chair_and_secretary_sign(world: World, personal_keys: list, monkeypatch: pytest.MonkeyPatch) -> None:
     mid = await _ended(world)
     with pytest.raises(Conflict, match="đã được chủ trì phê duyệt"):
         await call(world.db, minutes_record.sign, world.chair, world.blobs, mid, passphrase=PASSPHRASE)
@@ -154,6 +154,11 @@ async def test_chair_and_secretary_sign(world: World, personal_keys: list) -> No
     async with world.db.uow() as uow:
         view = await minutes_record.record_view(uow, world.chair, mid)
     assert view["signatures"] == [] and view["can_sign"] and view["notation"] == "01/BB-UBND"
+    monkeypatch.delenv("EOFFICE_PERSONAL_P12_DIR")
+    async with world.db.uow() as uow:
+        assert not (await minutes_record.record_view(uow, world.chair, mid))["has_certificate"]
+    with pytest.raises(Conflict, match="chưa cấu hình chứng thư số cá nhân"):
+        await call(world.db, minutes_record.sign, world.chair, world.blobs, mid, passphrase=PASSPHRASE)
 
 
 @pytest.fixture
@@ -181,6 +186,7 @@ async def test_sign_over_http(app_client: TestClient, world: World, personal_key
     assert r.status_code == 201 and r.json() == {"ok": True, "role": "chair", "signatures": 1}
     view = c.get(record).json()
     assert view["notation"] == "01/BB-UBND" and view["signatures"][0]["name"] == "Trần Văn Hùng"
+    assert view["has_certificate"] and not view["can_sign"]
     assert "01/BB-UBND" in c.get(f"/meetings/{mid}").text  # the number on the meeting page
     c.cookies.clear()
 

@@ -219,6 +219,7 @@ class MinutesRecord(Out):
     signatures: list[MinutesSignature]
     signed_file: str | None
     can_sign: bool
+    has_certificate: bool
 
 
 class MinutesSigned(Ok):
