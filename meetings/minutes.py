@@ -478,6 +478,7 @@ def _write_minutes(d: dict[str, Any]) -> bytes:
     if not d["approved"]:
         w.text("DỰ THẢO — biên bản chưa được chủ trì phê duyệt.", style="italic", after=4)
     w.space(14)
+    w.keep(130)  # the signature block stays on one page, headings with names
     w.columns("THƯ KÝ", "CHỦ TRÌ", size=SIZE)
     w.space(64)  # room for the signatures
     w.columns(d["secretary"], d["chair"], size=SIZE)

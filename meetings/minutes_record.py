@@ -14,18 +14,24 @@ place-and-date line, a number in the agency's register, and the chair's and secr
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+import pymupdf
 from sqlalchemy import select
 
 from eoffice import audit, doctypes, ingest, registers, signatures
+from eoffice.agency_time import AGENCY_TZ
 from eoffice.org import Unit, UnitKind, User
 from eoffice.textfold import format_notation
-from meetings import topics
+from meetings import render, topics
 from meetings.meetings import get_context, view_context
 from meetings.schema import Meeting, MinutesSignature
 from storage.blobs import BlobStore
@@ -132,6 +138,54 @@ def personal_p12(username: str) -> Path:
     return path
 
 
+HEADINGS = {"chair": "CHỦ TRÌ", "secretary": "THƯ KÝ"}  # the signature block of meetings.minutes
+
+
+def signature_box(data: bytes, heading: str) -> tuple[int, tuple[int, int, int, int]] | None:
+    """Where a signature goes: under its heading in the signature block, the last match in the document
+    («chủ trì» also appears in the list of participants). PDF coordinates, origin bottom left."""
+    doc = pymupdf.open(stream=data, filetype="pdf")
+    try:
+        for index in range(doc.page_count - 1, -1, -1):
+            page = doc[index]
+            hits = sorted(page.search_for(heading), key=lambda r: r.y1)
+            if hits:
+                r, height = hits[-1], page.rect.height
+                mid, top = (r.x0 + r.x1) / 2, r.y1 + 4
+                return index, (int(mid - 90), int(height - top - 56), int(mid + 90), int(height - top))
+        return None
+    finally:
+        doc.close()
+
+
+async def _appearance(data: bytes, role: str) -> signatures.Appearance | None:
+    found = await render.run(signature_box, data, HEADINGS[role])
+    if found is None:
+        return None
+    page, box = found
+    when = utcnow().astimezone(AGENCY_TZ).strftime("%H:%M %d/%m/%Y")  # the agency's time, not the server's
+    return signatures.Appearance(page, box, f"Ký số bởi: %(signer)s\nThời gian: {when}", await _stamp_font())
+
+
+@functools.cache
+def _stamp_font_file() -> str:
+    """Noto Sans (pymupdf-fonts) as a file for pyHanko's stamp: written once per process, by content
+    hash, where only this process writes. (pyHanko lays out Liberation Serif with wrong spacing.)"""
+    data = pymupdf.Font("notos").buffer
+    folder = Path(tempfile.gettempdir()) / f"eoffice-fonts-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"notosans-{hashlib.sha256(data).hexdigest()[:16]}.ttf"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return str(path)
+
+
+async def _stamp_font() -> str:
+    return await anyio.to_thread.run_sync(_stamp_font_file)
+
+
 def _role(m: Meeting, actor: User) -> str:
     if actor.id == m.chair_id:
         return "chair"
@@ -166,7 +220,8 @@ async def sign(uow: UnitOfWork, actor: User, blobs: BlobStore, meeting_id: int, 
     source = done[-1].blob_key if done else m.minutes_blob_key
     data = await blobs.read(source, limit=ingest.MAX_PDF_BYTES)
     signed = await signatures.sign_pdf(data, signer, reason=f"{ROLES[role]} ký biên bản {m.minutes_notation or ''}",
-                                       location=(await issuer_of(uow, m)).place)
+                                       location=(await issuer_of(uow, m)).place,
+                                       appearance=await _appearance(data, role))
     info = await blobs.put_bytes(signed, content_type="application/pdf")
     row = MinutesSignature(meeting_id=m.id, source_key=m.minutes_blob_key, role=role, user_id=actor.id,
                            blob_key=info.key, size=info.size, signed_at=utcnow(),

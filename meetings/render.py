@@ -282,6 +282,11 @@ class Writer:
         self.page.draw_line((x0, self.y + 2), (x1, self.y + 2), color=color, width=0.6)
         self.y += after
 
+    def keep(self, points: float) -> None:
+        """Start a new page unless ``points`` more fit on this one (a block that must stay together)."""
+        if self.y + points > self.height - self.margin:
+            self._new_page()
+
     def space(self, points: float) -> None:
         self.y += points
 

@@ -42,6 +42,15 @@ def fonts(data: bytes) -> set[str]:
         doc.close()
 
 
+def visible_signatures(data: bytes) -> dict[str, pymupdf.Rect]:
+    doc = pymupdf.open(stream=data, filetype="pdf")
+    try:
+        return {w.field_name: w.rect for page in doc for w in page.widgets()
+                if w.field_type == pymupdf.PDF_WIDGET_TYPE_SIGNATURE}
+    finally:
+        doc.close()
+
+
 def test_place_and_date_lines() -> None:
     assert minutes_record.place_name("Ủy ban nhân dân tỉnh Quảng Ninh") == "Quảng Ninh"
     assert minutes_record.place_name("Ủy ban nhân dân thị xã Đông Triều") == "Đông Triều"
@@ -147,6 +156,8 @@ async def test_chair_and_secretary_sign(world: World, personal_keys: list, monke
     assert secretary_sig.ok and secretary_sig.trusted and not secretary_sig.modified_after_signing
     assert "Quảng Ninh" in chair_sig.signer and "Sở Thông tin" in secretary_sig.signer
     assert "Số: 01/BB-UBND" in words(signed)
+    boxes = visible_signatures(signed)  # shown under their headings in the signature block
+    assert len(boxes) == 2 and all(r.width > 100 and r.height > 40 for r in boxes.values()), boxes
 
     # reopened: the signatures belong to the old approval; the new one is signed afresh
     await call(world.db, minutes.reopen, world.chair, mid, reason="Sửa lỗi chính tả")
