@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from eoffice import audit, tasks
-from eoffice.org import Unit, User
+from eoffice.org import User
 from eoffice.tasks import Task
-from meetings import render, rules, topics
+from meetings import minutes_record, render, rules, topics
 from meetings.agenda import agenda_view, item_context, visible_item_ids
 from meetings.attendance import quorum_of
 from meetings.meetings import get_context, participants_view, sites_view, user_names, view_context
@@ -224,6 +224,7 @@ async def approve(uow: UnitOfWork, actor: User, meeting_id: int, blobs: Any = No
     if waiting:  # the approved minutes would go without them (a result is in the minutes once published)
         raise Conflict("Còn biểu quyết chưa công bố kết quả: " + "; ".join(f"«{t}»" for t in waiting)
                        + ". Công bố kết quả trước khi phê duyệt biên bản.", polls=waiting)
+    await minutes_record.number_minutes(uow, m)  # before the audit entry: the register's lock first
     m.minutes_state = "approved"
     m.minutes_approved_by = actor.id
     m.minutes_approved_at = utcnow()
@@ -232,7 +233,8 @@ async def approve(uow: UnitOfWork, actor: User, meeting_id: int, blobs: Any = No
         data = await build_pdf(uow, ctx.access, m)
         info = await blobs.put_bytes(data, content_type="application/pdf")
         m.minutes_blob_key = info.key
-    await audit.record(uow, actor, "meeting.minutes.approve", "meeting", m.id, sha256=m.minutes_blob_key)
+    await audit.record(uow, actor, "meeting.minutes.approve", "meeting", m.id, sha256=m.minutes_blob_key,
+                       notation=m.minutes_notation)
     uow.emit(topics.room(m.id), "minutes.state", state=m.minutes_state)
     return m
 
@@ -345,24 +347,14 @@ def _fmt_dt(value: dt.datetime | None, tz: ZoneInfo) -> str:
     return value.astimezone(tz).strftime("%H:%M ngày %d/%m/%Y") if value else ""
 
 
-async def _agency(uow: UnitOfWork, unit_id: int | None) -> str:
-    seen = 0
-    while unit_id is not None and seen < 10:
-        unit = await uow.session.get(Unit, unit_id)
-        if unit is None:
-            break
-        if unit.is_agency:
-            return unit.name
-        unit_id, seen = unit.parent_id, seen + 1
-    return ""
-
-
 async def minutes_data(uow: UnitOfWork, access: Access, m: Meeting, tz: str = TZ) -> dict[str, Any]:
     zone = ZoneInfo(tz)
     users = await user_names(uow, {m.chair_id, m.secretary_id, m.created_by})
     chair, secretary = users.get(m.chair_id or 0), users.get(m.secretary_id or 0)
-    lead = chair or secretary or users.get(m.created_by or 0)
-    agency = await _agency(uow, lead.unit_id if lead else None)
+    issuer = await minutes_record.issuer_of(uow, m)
+    agency = issuer.agency.name if issuer.agency else ""
+    code = issuer.agency.code if issuer.agency else ""
+    day = (m.started_at or m.starts_at).astimezone(zone).date()
     people = await participants_view(uow, m)
     sites = await sites_view(uow, m)
     agenda = await agenda_view(uow, access, m)
@@ -373,7 +365,10 @@ async def minutes_data(uow: UnitOfWork, access: Access, m: Meeting, tz: str = TZ
     for name, (heading, fn) in _sections.items():
         extra[name] = (heading, await fn(uow, m, visible))
     return {
-        "agency": agency, "title": m.title, "place": m.place, "start": _fmt_dt(m.started_at or m.starts_at, zone),
+        "agency": agency, "parent_agency": issuer.parent.name if issuer.parent else "",
+        "number_line": minutes_record.number_line(m.minutes_notation, code),
+        "date_line": minutes_record.date_line(issuer.place, day), "closing": _closing(m.ended_at, zone),
+        "title": m.title, "place": m.place, "start": _fmt_dt(m.started_at or m.starts_at, zone),
         "end": _fmt_dt(m.ended_at, zone), "chair": chair.full_name if chair else "",
         "chair_title": chair.title if chair else "", "secretary": secretary.full_name if secretary else "",
         "people": people, "sites": sites, "agenda": agenda, "minutes": minutes["items"], "quorum": q.public(),
@@ -382,20 +377,54 @@ async def minutes_data(uow: UnitOfWork, access: Access, m: Meeting, tz: str = TZ
     }
 
 
+def _closing(ended: dt.datetime | None, tz: ZoneInfo) -> str:
+    if ended is None:
+        return "Cuộc họp kết thúc vào ... giờ ... phút, ngày ... tháng ... năm .../."
+    t = ended.astimezone(tz)
+    return (f"Cuộc họp kết thúc vào {t.hour:02d} giờ {t.minute:02d} phút, ngày {t.day:02d} tháng "
+            f"{t.month:02d} năm {t.year}./.")
+
+
+SIZE = 13  # Decree 30, Appendix I: body text 13-14 pt, Times New Roman (here its metric twin)
+
+
+def _header(w: render.Writer, d: dict[str, Any]) -> None:
+    """Decree 30's two columns: issuing agency and number on the left, national motto and the
+    place-and-date line on the right, each name over a short rule."""
+    full = w.width - 2 * w.margin
+    lw = full * 0.42
+    lx, rx, rw = w.margin, w.margin + lw, full - lw
+    top = w.y
+    if d["parent_agency"]:
+        w.text(d["parent_agency"].upper(), size=12, align="center", x=lx, width=lw, after=0)
+    w.text((d["agency"] or "CƠ QUAN TỔ CHỨC").upper(), style="bold", size=12, align="center", x=lx, width=lw,
+           after=0)
+    mid = lx + lw / 2
+    w.line(mid - 28, mid + 28, after=8)
+    w.text(d["number_line"], size=SIZE, align="center", x=lx, width=lw, after=0)
+    left_end = w.y
+    w.y = top
+    w.text("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", style="bold", size=12, align="center", x=rx, width=rw, after=0)
+    motto = "Độc lập - Tự do - Hạnh phúc"
+    w.text(motto, style="bold", size=SIZE, align="center", x=rx, width=rw, after=0)
+    half = w.length(motto, w.fonts["bold"], SIZE) / 2
+    w.line(rx + rw / 2 - half, rx + rw / 2 + half, after=8)
+    w.text(d["date_line"], style="italic", size=SIZE, align="center", x=rx, width=rw, after=0)
+    w.y = max(w.y, left_end) + 18
+
+
 def _write_minutes(d: dict[str, Any]) -> bytes:
-    w = render.Writer()
-    w.columns((d["agency"] or "CƠ QUAN TỔ CHỨC").upper(),
-              "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc", size=10.5)
-    w.space(10)
-    w.text("BIÊN BẢN CUỘC HỌP", style="bold", size=15, align="center", after=2)
-    w.text(d["title"], style="bold", size=12, align="center", after=12)
+    w = render.Writer(margin=60, size=SIZE, family=render.LIBERATION_SERIF)
+    _header(w, d)
+    w.text("BIÊN BẢN", style="bold", size=14, align="center", after=0)
+    w.text(d["title"], style="bold", size=14, align="center", after=14)
     w.text(f"Thời gian: từ {d['start']}" + (f" đến {d['end']}" if d["end"] else ""))
     if d["place"]:
         w.text(f"Địa điểm: {d['place']}")
     w.text(f"Chủ trì: {d['chair']}" + (f", {d['chair_title']}" if d["chair_title"] else ""))
     w.text(f"Thư ký: {d['secretary']}", after=10)
 
-    w.text("I. THÀNH PHẦN THAM DỰ", style="bold", size=12, after=4)
+    w.text("I. THÀNH PHẦN THAM DỰ", style="bold", after=4)
     q = d["quorum"]
     w.text(f"Có mặt {q['present']}/{q['entitled']} thành viên ({q['label'].lower()}: cần {q['needed']}) — "
            + ("đủ túc số." if q["met"] else "chưa đủ túc số."), after=6)
@@ -410,7 +439,7 @@ def _write_minutes(d: dict[str, Any]) -> bytes:
         w.text("Điểm cầu: " + "; ".join(s["name"] for s in d["sites"]), after=4)
     w.space(8)
 
-    w.text("II. NỘI DUNG CUỘC HỌP", style="bold", size=12, after=4)
+    w.text("II. NỘI DUNG CUỘC HỌP", style="bold", after=4)
     for n, item in enumerate(d["agenda"], start=1):
         w.text(f"{n}. {item['title']}", style="bold", after=2)
         if item["restricted"]:
@@ -440,16 +469,22 @@ def _write_minutes(d: dict[str, Any]) -> bytes:
     roman = ["III", "IV", "V", "VI"]
     for n, (_name, (heading, lines)) in enumerate(d["extra"].items()):
         if lines.get(None):
-            w.text(f"{roman[n % 4]}. {heading.upper()}", style="bold", size=12, after=4)
+            w.text(f"{roman[n % 4]}. {heading.upper()}", style="bold", after=4)
             for line in lines[None]:
                 w.text(line, indent=12, after=1)
             w.space(6)
-    w.space(6)
-    w.text(("Biên bản đã được chủ trì phê duyệt lúc " + d["approved_at"] + ".") if d["approved"]
-           else "DỰ THẢO — biên bản chưa được chủ trì phê duyệt.", style="italic", after=18)
-    w.columns("THƯ KÝ", "CHỦ TRÌ")
-    w.space(40)
-    w.columns(d["secretary"], d["chair"], style="regular")
+    w.space(4)
+    w.text(d["closing"], after=4)
+    if not d["approved"]:
+        w.text("DỰ THẢO — biên bản chưa được chủ trì phê duyệt.", style="italic", after=4)
+    w.space(14)
+    w.keep(130)  # the signature block stays on one page, headings with names
+    w.columns("THƯ KÝ", "CHỦ TRÌ", size=SIZE)
+    w.space(64)  # room for the signatures
+    w.columns(d["secretary"], d["chair"], size=SIZE)
+    w.space(18)
+    w.text("Nơi nhận:", style="bold", size=12, after=0)
+    w.text("- Các thành viên dự họp;\n- Lưu: VT, hồ sơ cuộc họp.", size=11, after=0)
     w.doc.set_metadata({"title": f"Biên bản: {d['title']}", "producer": "eOffice phòng họp không giấy"})
     return w.to_bytes()
 

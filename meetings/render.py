@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pymupdf
@@ -152,13 +153,45 @@ def search(doc: pymupdf.Document, query: str, limit: int = 200) -> dict[str, Any
 # ---------------------------------------------------------------- writing PDFs with Vietnamese text
 
 
-class Writer:
-    """Flowing text on A4 pages with Noto Sans (Base-14 fonts lose Vietnamese letters)."""
+@dataclass(frozen=True)
+class FontFamily:
+    """Where each style's font comes from: a pymupdf-fonts name (``notos``) or a font file path."""
 
-    def __init__(self, margin: float = 56, size: float = 11) -> None:
+    regular: str
+    bold: str
+    italic: str
+
+    def load(self) -> dict[str, pymupdf.Font]:
+        return {style: _font(getattr(self, style)) for style in ("regular", "bold", "italic")}
+
+
+def _font(spec: str) -> pymupdf.Font:
+    if "/" not in spec:
+        return pymupdf.Font(spec)
+    if not Path(spec).is_file():
+        raise FontMissing(f"Thiếu phông chữ {spec}: cài gói fonts-liberation2 (scripts/ensure-office.sh).",
+                          path=spec)
+    return pymupdf.Font(fontfile=spec)
+
+
+class FontMissing(Invalid):
+    """A font file the PDF needs is not installed."""
+
+
+NOTO_SANS = FontFamily("notos", "notosbo", "notosit")
+_LIBERATION = "/usr/share/fonts/truetype/liberation2/LiberationSerif-"
+# Times New Roman's free metric twin with every Vietnamese letter: the font of administrative documents
+# (Decree 30/2020/NĐ-CP, Appendix I) where the agency has no Times New Roman licence on the server
+LIBERATION_SERIF = FontFamily(_LIBERATION + "Regular.ttf", _LIBERATION + "Bold.ttf", _LIBERATION + "Italic.ttf")
+
+
+class Writer:
+    """Flowing text on A4 pages in one font family (Noto Sans by default; Base-14 fonts lose
+    Vietnamese letters)."""
+
+    def __init__(self, margin: float = 56, size: float = 11, family: FontFamily = NOTO_SANS) -> None:
         self.doc = pymupdf.open()
-        self.fonts = {"regular": pymupdf.Font("notos"), "bold": pymupdf.Font("notosbo"),
-                      "italic": pymupdf.Font("notosit")}
+        self.fonts = family.load()
         self.margin = margin
         self.size = size
         self.page: pymupdf.Page | None = None
@@ -239,12 +272,20 @@ class Writer:
         self.y = max(self.y, y_left) + 8
 
     def rule(self, after: float = 8) -> None:
+        self.line(self.margin, self.width - self.margin, after=after, color=(0.6, 0.6, 0.6))
+
+    def line(self, x0: float, x1: float, *, after: float = 8, color: tuple[float, float, float] = (0, 0, 0)) -> None:
+        """A horizontal line from x0 to x1 just under the last line of text."""
         assert self.page is not None
         self._flush()
         self.writer = pymupdf.TextWriter(self.page.rect)
-        self.page.draw_line((self.margin, self.y + 2), (self.width - self.margin, self.y + 2), color=(0.6, 0.6, 0.6),
-                            width=0.6)
+        self.page.draw_line((x0, self.y + 2), (x1, self.y + 2), color=color, width=0.6)
         self.y += after
+
+    def keep(self, points: float) -> None:
+        """Start a new page unless ``points`` more fit on this one (a block that must stay together)."""
+        if self.y + points > self.height - self.margin:
+            self._new_page()
 
     def space(self, points: float) -> None:
         self.y += points

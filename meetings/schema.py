@@ -60,6 +60,10 @@ class Meeting(Base):
     minutes_approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     minutes_approved_at: Mapped[dt.datetime | None] = mapped_column()
     minutes_blob_key: Mapped[str | None] = mapped_column(String(64))  # the approved PDF
+    # the minutes' number in the BB series of the issuing agency's register (kept when reopened)
+    minutes_register_id: Mapped[int | None] = mapped_column(ForeignKey("registers.id"))
+    minutes_number: Mapped[int | None] = mapped_column(Integer)
+    minutes_notation: Mapped[str | None] = mapped_column(String(80))  # 12/BB-UBND
 
     def public(self) -> dict[str, Any]:
         return {
@@ -260,6 +264,23 @@ class ItemMinutes(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MinutesSignature(Base):
+    """A signature (chair's or secretary's) added to the approved minutes PDF ``source_key``; the signed
+    file after it is ``blob_key``. Reopening the minutes leaves these as history of the old approval."""
+
+    __tablename__ = "meeting_minutes_signatures"
+    __table_args__ = (UniqueConstraint("meeting_id", "source_key", "role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    source_key: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))  # chair | secretary
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    blob_key: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    certificate: Mapped[str] = mapped_column(String(500), default="")
+    signed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Conclusion(Base):

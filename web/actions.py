@@ -95,6 +95,7 @@ LABELS = {
     "meeting.presenter.stop": "Dừng trình bày",
     "meeting.minutes.edit": "Ghi biên bản",
     "meeting.minutes.reopen": "Mở lại biên bản",
+    "meeting.minutes.sign": "Ký số biên bản họp",
     "meeting.conclusion.add": "Thêm kết luận",
     "meeting.conclusion.update": "Sửa kết luận",
     "meeting.conclusion.remove": "Bỏ kết luận",

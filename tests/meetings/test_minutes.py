@@ -80,12 +80,13 @@ async def test_approval_and_pdf(world: World) -> None:
         await call(world.db, minutes.save_discussion, world.secretary, m["first"], text="Sửa", revision=1)
 
     full = pdf_text(await world.blobs.read(approved.minutes_blob_key))
-    for expected in ("BIÊN BẢN CUỘC HỌP", "Họp UBND tỉnh thường kỳ tháng 12", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+    for expected in ("BIÊN BẢN", "Số: 01/BB-UBND", "Họp UBND tỉnh thường kỳ tháng 12",
+                     "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
                      "ỦY BAN NHÂN DÂN TỈNH QUẢNG NINH", "Chủ trì: Trần Văn Hùng", "Thư ký: Nguyễn Thị Lan",
                      "Lê Minh Tuấn", "Hoàng Đức Thắng", "có mặt", "vắng mặt", "Ông Phan Văn Khải",
                      "Điểm cầu thị xã Đông Triều", "lộ trình chuyển đổi số của huyện Đông Triều",
                      "Thông qua kế hoạch", "giao Nguyễn Thị Lan, hạn 15/12/2026", "Phương án nhân sự (mật)",
-                     "bổ nhiệm ông Nguyễn Văn Quyết", "Biên bản đã được chủ trì phê duyệt lúc"):
+                     "bổ nhiệm ông Nguyễn Văn Quyết", "Cuộc họp kết thúc vào", "THƯ KÝ", "CHỦ TRÌ", "Nơi nhận:"):
         assert expected in " ".join(full.split()), expected
     assert "Có mặt 2/4 thành viên" in full and "chưa đủ túc số" in full
 

@@ -200,6 +200,33 @@ class MinutesState(Ok):
     state: str
 
 
+class MinutesSignature(Out):
+    id: int
+    role: str
+    role_label: str
+    user_id: int
+    name: str
+    certificate: str
+    signed_at: str
+
+
+class MinutesRecord(Out):
+    """The minutes as a record: number in the BB series, signatures of the current approval, signed file."""
+
+    notation: str | None
+    number: int | None
+    state: str
+    signatures: list[MinutesSignature]
+    signed_file: str | None
+    can_sign: bool
+    has_certificate: bool
+
+
+class MinutesSigned(Ok):
+    role: str
+    signatures: int
+
+
 class VideoState(Out):
     ice_servers: list[dict[str, Any]]
     roster: list[dict[str, Any]]
@@ -399,6 +426,13 @@ class MinutesReopen(Body):
     """``reopen`` takes a reason; ``approve`` no body."""
 
     reason: Text = ""
+
+
+class MinutesSign(Body):
+    """The passphrase (PIN) of the signer's own certificate, typed for each signature."""
+
+    model_config = ConfigDict(json_schema_extra=require("passphrase"))
+    passphrase: Text = ""
 
 
 class Mute(Body):

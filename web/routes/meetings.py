@@ -27,6 +27,7 @@ from meetings import (
     lifecycle,
     meetings,
     minutes,
+    minutes_record,
     presenter,
     room,
     rules,
@@ -675,6 +676,39 @@ async def minutes_pdf(request: Request) -> Response:
                     headers=file_response.download_headers(f"bien-ban-cuoc-hop-{m.id}.pdf"))
 
 
+@contract(ok=c.MinutesRecord)
+async def minutes_record_view(request: Request) -> JSONResponse:
+    """The minutes' number (Số: NN/BB-...) and the chair's and secretary's signatures of the approved PDF."""
+    user = require_user(request)
+    async with request.app.state.db.uow(readonly=True) as uow:
+        return JSONResponse(await minutes_record.record_view(uow, user, path_id(request)))
+
+
+@contract(body=c.MinutesSign, ok=c.MinutesSigned, status=201)
+async def minutes_sign(request: Request) -> JSONResponse:
+    """The chair or the secretary signs the approved minutes with their own certificate: {passphrase}."""
+    body = await json_body(request)
+    mid, blobs = path_id(request), request.app.state.blobs
+    passphrase = str(body.get("passphrase") or "")
+    if not passphrase:
+        raise Invalid("Cần nhập mật khẩu chứng thư số.", field="passphrase")
+    row = await _run(request, lambda uow, user: minutes_record.sign(uow, user, blobs, mid, passphrase=passphrase))
+    async with request.app.state.db.uow(readonly=True) as uow:
+        view = await minutes_record.record_view(uow, require_user(request), mid)
+    return JSONResponse({"ok": True, "role": row.role, "signatures": len(view["signatures"])}, status_code=201)
+
+
+@contract(ok=Binary(('application/pdf',), 'PDF'))
+async def minutes_signed_pdf(request: Request) -> Response:
+    """The approved minutes carrying the chair's and secretary's digital signatures."""
+    user = require_user(request)
+    async with request.app.state.db.uow(readonly=True) as uow:
+        m, data = await minutes_record.signed_pdf(uow, user, request.app.state.blobs, path_id(request))
+    name = (m.minutes_notation or str(m.id)).replace("/", "-")
+    return Response(data, media_type="application/pdf",
+                    headers=file_response.download_headers(f"bien-ban-{name}-da-ky.pdf"))
+
+
 @contract(ok=c.Directory)
 async def directory(request: Request) -> JSONResponse:
     """Accounts and units to choose from when preparing a meeting."""
@@ -725,7 +759,12 @@ async def meeting_page(request: Request) -> Response:
             meeting = await uow.session.get(schema.Meeting, m["id"])
             if meeting is not None:
                 conflicts = await calendar.conflicts_for(uow, meeting)
+    async with request.app.state.db.uow(readonly=True) as uow:
+        record = await minutes_record.record_view(uow, require_user(request), m["id"])
+    for sig in record["signatures"]:
+        sig["signed_at"] = dt.datetime.fromisoformat(sig["signed_at"])
     return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap), conflicts=conflicts,
+                 record=record,
                  starts_at=dt.datetime.fromisoformat(m["starts_at"]),
                  ends_at=dt.datetime.fromisoformat(m["ends_at"]) if m["ends_at"] else None,
                  labels=rules.STATE_LABELS, quorum_labels={k.value: v for k, v in rules.QUORUM_LABELS.items()})
@@ -806,6 +845,9 @@ routes = [
     Route(M + "/presenter", presenter_endpoint, methods=["POST", "PUT", "DELETE"]),
     Route(M + "/minutes", get_minutes, methods=["GET"]),
     Route(M + "/minutes.pdf", minutes_pdf, methods=["GET"]),
+    Route(M + "/minutes/record", minutes_record_view, methods=["GET"]),
+    Route(M + "/minutes/sign", minutes_sign, methods=["POST"]),
+    Route(M + "/minutes/signed.pdf", minutes_signed_pdf, methods=["GET"]),
     Route(M + "/minutes/{action:str}", minutes_state, methods=["POST"]),
     Route(M + "/conclusions/{conclusion_id:int}", conclusion, methods=["PATCH", "DELETE"]),
     Route(M + "/conclusions/{conclusion_id:int}/task", conclusion_task, methods=["POST"]),

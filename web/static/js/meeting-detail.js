@@ -110,3 +110,16 @@ if (S.meeting.state !== "draft" || S.me.manager) {
   };
   connect({ topics: [`meeting:${mid}`], onEvent: () => { clearTimeout(timer); timer = setTimeout(later, 800); } });
 }
+
+// the chair or the secretary signs the approved minutes with their own certificate (passphrase typed each time)
+document.getElementById("sign-form")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const btn = form.querySelector("button[type=submit]");
+  btn.disabled = true;
+  try {
+    await api("POST", `${base}/minutes/sign`, { passphrase: form.passphrase.value });
+    toast("Đã ký số biên bản.");
+    reload();
+  } catch (err) { fail(err); btn.disabled = false; form.passphrase.value = ""; }
+});
