@@ -414,7 +414,7 @@ def _header(w: render.Writer, d: dict[str, Any]) -> None:
 
 
 def _write_minutes(d: dict[str, Any]) -> bytes:
-    w = render.Writer(margin=60, size=SIZE, family=render.LIBERATION_SERIF)
+    w = render.Writer(margin=60, size=SIZE, family=render.administrative_family())
     _header(w, d)
     w.text("BIÊN BẢN", style="bold", size=14, align="center", after=0)
     w.text(d["title"], style="bold", size=14, align="center", after=14)

@@ -11,6 +11,7 @@ PyMuPDF thread (MuPDF is not thread safe).
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import pymupdf
 
 from eoffice import ingest, pdfpages, pdfsandbox
 from storage.errors import Invalid
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -183,6 +186,20 @@ _LIBERATION = "/usr/share/fonts/truetype/liberation2/LiberationSerif-"
 # Times New Roman's free metric twin with every Vietnamese letter: the font of administrative documents
 # (Decree 30/2020/NĐ-CP, Appendix I) where the agency has no Times New Roman licence on the server
 LIBERATION_SERIF = FontFamily(_LIBERATION + "Regular.ttf", _LIBERATION + "Bold.ttf", _LIBERATION + "Italic.ttf")
+
+
+def administrative_family() -> FontFamily:
+    """Liberation Serif where it is installed (``make test`` and the container install it); otherwise Noto Sans,
+    which ships with PyMuPDF, so a server started with nothing but Python still writes its minutes (logged once)."""
+    if all(Path(p).is_file() for p in (LIBERATION_SERIF.regular, LIBERATION_SERIF.bold, LIBERATION_SERIF.italic)):
+        return LIBERATION_SERIF
+    if not _warned:
+        _warned.append(True)
+        log.warning("fonts-liberation2 is not installed: minutes are written in Noto Sans instead of a Times face")
+    return NOTO_SANS
+
+
+_warned: list[bool] = []
 
 
 class Writer:

@@ -223,3 +223,12 @@ async def _token(world: World, key: str) -> str:
         token = await identity.create_token(uow, None, world.users[key])
         await uow.commit()
     return str(token)
+
+
+def test_without_liberation_serif_minutes_fall_back_to_the_bundled_font(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    """A server started with nothing but Python (no Debian fonts) still writes its minutes."""
+    assert render.administrative_family() == render.LIBERATION_SERIF  # installed by make test
+    missing = render.FontFamily(*(str(tmp_path / f"{n}.ttf") for n in ("r", "b", "i")))
+    monkeypatch.setattr(render, "LIBERATION_SERIF", missing)
+    assert render.administrative_family() == render.NOTO_SANS

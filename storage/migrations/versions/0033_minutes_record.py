@@ -2,7 +2,7 @@
 reopened) and the chair's and secretary's PAdES signatures on the approved PDF.
 
 Revision ID: 0033
-Revises: 0026
+Revises: 0029
 Create Date: 2026-12-07 19:10:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0033'
-down_revision: str | None = '0026'
+down_revision: str | None = '0029'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
