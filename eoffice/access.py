@@ -9,6 +9,9 @@ deputies, who pass work down) and, for an agency, the agency's clerks (who keep 
 Besides grants, a clerk sees the ordinary (non-confidential) registered documents of the agency
 whose registers they keep, and its approved drafts waiting for a number.
 
+A deputy holding an active delegation (ủy quyền, ``eoffice.delegation``) sees, while it lasts, what the
+leader they act for sees: the leader's user grants are theirs (``Viewer.principals``).
+
 Roles give nothing else. In particular an administrator manages accounts and units and does
 **not** read documents (confidential or not) by virtue of being an administrator; an admin who
 also works in the flow sees what the flow gave them. Confidential documents are reached only
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from eoffice import delegation
 from eoffice.org import Role, User
 from eoffice.registers import agency_of
 from eoffice.schema.documents import Document, Grant, Status
@@ -43,6 +47,7 @@ class Viewer:
     user_id: int
     unit_ids: frozenset[int] = field(default_factory=frozenset)  # unit grants that reach them
     register_agency_id: int | None = None  # clerks: the agency whose registers they keep
+    principals: frozenset[int] = field(default_factory=frozenset)  # leaders they act for now (eoffice.delegation)
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ def reader_keys(doc: DocFacts) -> frozenset[str]:
 
 def viewer_keys(viewer: Viewer) -> frozenset[str]:
     """The keys that open a document for this viewer (same vocabulary as ``reader_keys``)."""
-    keys = {f"u:{viewer.user_id}"} | {f"g:{u}" for u in viewer.unit_ids}
+    keys = {f"u:{u}" for u in {viewer.user_id, *viewer.principals}} | {f"g:{u}" for u in viewer.unit_ids}
     if viewer.register_agency_id is not None:
         keys.add(f"r:{viewer.register_agency_id}")
     return frozenset(keys)
@@ -78,7 +83,8 @@ def can_see(viewer: Viewer, doc: DocFacts) -> bool:
 
 def visible(viewer: Viewer) -> ColumnElement[bool]:
     """SQL filter on ``documents`` equivalent to ``can_see``."""
-    by_grant = [Grant.user_id == viewer.user_id]
+    by_grant = [Grant.user_id == viewer.user_id if not viewer.principals
+                else Grant.user_id.in_(sorted({viewer.user_id, *viewer.principals}))]
     if viewer.unit_ids:
         by_grant.append(Grant.unit_id.in_(sorted(viewer.unit_ids)))
     clauses: list[ColumnElement[bool]] = []
@@ -103,7 +109,9 @@ async def viewer_for(uow: UnitOfWork, user: User) -> Viewer:
             units.add(register_agency)
         except NotFound:
             pass
-    return Viewer(user.id, frozenset(units), register_agency)
+    # ủy quyền: a deputy sees, while the delegation lasts, what the leader they act for sees
+    principals = frozenset(await delegation.principals(uow, user)) if user.has_role(Role.LEADER) else frozenset()
+    return Viewer(user.id, frozenset(units), register_agency, principals)
 
 
 async def grant(uow: UnitOfWork, document_id: int, reason: str, *, user_id: int | None = None,

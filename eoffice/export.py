@@ -64,7 +64,9 @@ async def register_rows(uow: UnitOfWork, actor: User, direction: str, year: int,
     level = Document.confidentiality != "thuong" if confidential else Document.confidentiality == "thuong"
     q = select(Document).where(
         Document.agency_id == agency.id, Document.direction == direction, Document.year == year,
-        Document.number.is_not(None), level, access.visible(viewer))
+        Document.number.is_not(None), level, access.visible(viewer),
+        # the agency's own series: documents of units merged into it keep their old registers (eoffice.org_merge)
+        Document.register_id.in_(select(registers.Register.id).where(registers.Register.agency_id == agency.id)))
     # outgoing numbers run per type: the register lists each series in order
     q = q.order_by(Document.doc_type, Document.number) if direction == Direction.OUT else q.order_by(Document.number)
     docs = (await uow.session.scalars(q)).all()

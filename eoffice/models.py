@@ -6,4 +6,4 @@ import eoffice.org
 import eoffice.registers
 import eoffice.search  # tells Alembic's autogenerate to keep the SQLite FTS5 tables
 import eoffice.uploads  # noqa: F401
-from eoffice.schema import documents, dossiers, edxml, identity, notifications, outgoing, tasks  # noqa: F401
+from eoffice.schema import delegations, documents, dossiers, edxml, identity, notifications, outgoing, tasks  # noqa: F401

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import Base, utcnow
 
@@ -44,6 +45,16 @@ ROLE_LABELS = {
 }
 
 
+class UnitStatus(enum.StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"  # giải thể: takes no new documents or tasks, hidden from pickers; its history stays
+    MERGED = "merged"  # sáp nhập into ``merged_into_id`` (eoffice.org_merge): the same, and its records moved there
+
+
+UNIT_STATUS_LABELS = {UnitStatus.ACTIVE: "Đang hoạt động", UnitStatus.CLOSED: "Đã giải thể",
+                      UnitStatus.MERGED: "Đã sáp nhập"}
+
+
 DEFAULT_RANK = 1000  # rank order (lower first: Chủ tịch before Phó Chủ tịch); unranked rows come last
 
 
@@ -56,9 +67,34 @@ class Unit(Base):
     kind: Mapped[str] = mapped_column(String(20))
     is_agency: Mapped[bool] = mapped_column(Boolean, default=False)  # keeps its own registers
     rank: Mapped[int] = mapped_column(Integer, default=DEFAULT_RANK, server_default=str(DEFAULT_RANK))  # lower first
+    # mã định danh of the national directory (Quyết định 20/2020/QĐ-TTg), e.g. 000.00.00.H41; "" when not known
+    agency_code: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    status: Mapped[str] = mapped_column(String(10), default=UnitStatus.ACTIVE, server_default=UnitStatus.ACTIVE.value)
+    closed_at: Mapped[dt.datetime | None] = mapped_column()
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
-    parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", lazy="raise")
+    parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", lazy="raise", foreign_keys=[parent_id])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == UnitStatus.ACTIVE
+
+
+def open_units() -> ColumnElement[bool]:
+    """The SQL condition of every picker: units that still take documents and tasks."""
+    return Unit.status == UnitStatus.ACTIVE.value
+
+
+class Position(Base):
+    """A position (chức vụ) and its rank: people whose title is ``name`` are listed in this order
+    (Chủ tịch before Phó Chủ tịch). Setting it sets ``User.rank`` of those people (eoffice.org_admin)."""
+
+    __tablename__ = "positions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    rank: Mapped[int] = mapped_column(Integer, default=DEFAULT_RANK)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class User(Base):

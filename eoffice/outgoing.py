@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from eoffice import access, audit, doctypes, ingest, registers, search, signatures, uploads
+from eoffice import access, audit, delegation, doctypes, ingest, org_admin, registers, search, signatures, uploads
 from eoffice.documents import _attach, get_document
 from eoffice.org import Role, Unit, User
 from eoffice.schema.documents import Document, Reason, Status
@@ -230,8 +230,11 @@ async def create_draft(
     agency = await registers.agency_of(uow, actor.unit_id)
     rec = parse_recipients(recipients)
     for r in rec:
-        if "unit_id" in r and await uow.session.get(Unit, r["unit_id"]) is None:
-            raise NotFound("Không tìm thấy đơn vị nhận.", unit_id=r["unit_id"])
+        if "unit_id" in r:
+            unit = await uow.session.get(Unit, r["unit_id"])
+            if unit is None:
+                raise NotFound("Không tìm thấy đơn vị nhận.", unit_id=r["unit_id"])
+            org_admin.require_open(unit, "nhận văn bản mới")
     file = await _version_file(uow, actor, blobs, upload_id)
     doc = Document(direction=registers.Direction.OUT, agency_id=agency.id, status=Status.DRAFT, doc_type=doc_type,
                    summary=summary.strip(), urgency=urg, confidentiality=level, due_date=due_date,
@@ -335,21 +338,26 @@ async def _new_step(uow: UnitOfWork, actor: User, doc: Document, approver: User,
     return step
 
 
-async def _my_step(uow: UnitOfWork, actor: User, doc: Document) -> ApprovalStep:
+async def _my_step(uow: UnitOfWork, actor: User, doc: Document) -> tuple[ApprovalStep, dict[str, str]]:
+    """The pending step if it is the actor's turn, themselves or for its approver by a delegation of
+    ``approve`` (``delegation.acting_for``; the step then records ``decided_by``), with what the audit
+    entry adds for such an action."""
     step = await _pending_step(uow, doc.id)
     if doc.status != Status.IN_REVIEW or step is None:
         raise Conflict("Dự thảo không chờ duyệt.")
-    if step.approver_id != actor.id:
-        raise Forbidden("Chưa đến lượt bạn: dự thảo đang chờ người khác duyệt.")
-    return step
+    on_behalf = await delegation.acting_for(uow, actor, [step.approver_id], delegation.APPROVE,
+                                            "Chưa đến lượt bạn: dự thảo đang chờ người khác duyệt.")
+    step.decided_by = actor.id if on_behalf is not None else None
+    return step, await delegation.audit_fields(uow, actor, on_behalf)
 
 
-async def _finalise(uow: UnitOfWork, actor: User, doc: Document, step: ApprovalStep, *, level: int | None
-                    ) -> None:
+async def _finalise(uow: UnitOfWork, actor: User, doc: Document, step: ApprovalStep, *, level: int | None,
+                    behalf: dict[str, str] | None = None) -> None:
     doc.status, doc.updated_at = Status.APPROVED, utcnow()
     await access.grant(uow, doc.id, Reason.TO_ISSUE, unit_id=doc.agency_id)
     search.keys_changed(uow, [doc.id])  # approved: the clerk's rule reaches it
-    await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=True, level=level)
+    await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=True, level=level,
+                       **(behalf or {}))
     uow.emit(f"user:{doc.created_by}", "draft.approved", document_id=doc.id)
     uow.emit(f"unit:{doc.agency_id}", "draft.to_issue", document_id=doc.id)
     uow.emit(f"document:{doc.id}", "draft.approved")
@@ -361,7 +369,7 @@ async def approve(uow: UnitOfWork, actor: User, document_id: int, *, comment: st
     level) is required and the draft goes up the chain; at the last level (the agency's leaders)
     the approval is final and the draft waits for the clerk to issue it."""
     doc = await _locked_draft(uow, actor, document_id)
-    step = await _my_step(uow, actor, doc)
+    step, behalf = await _my_step(uow, actor, doc)
     p = await progress(uow, doc)
     level = p.chain[p.pending_level].unit_id if p.pending_level is not None and p.pending_level >= 0 else None
     if forward_to is None and p.next_level is not None:
@@ -375,9 +383,9 @@ async def approve(uow: UnitOfWork, actor: User, document_id: int, *, comment: st
     await uow.session.flush()
     if approver is not None:
         await audit.record(uow, actor, "draft.approve", "document", doc.id, step_id=step.id, final=False,
-                           level=level)
+                           level=level, **behalf)
         return await _new_step(uow, actor, doc, approver, comment, p, (p.pending_level or 0) + 1)
-    await _finalise(uow, actor, doc, step, level=level)
+    await _finalise(uow, actor, doc, step, level=level, behalf=behalf)
     return step
 
 
@@ -385,7 +393,7 @@ async def return_draft(uow: UnitOfWork, actor: User, document_id: int, comment: 
     """The approver whose turn it is returns the draft to its author, with a reason; the author
     sends it again from the first level."""
     doc = await _locked_draft(uow, actor, document_id)
-    step = await _my_step(uow, actor, doc)
+    step, behalf = await _my_step(uow, actor, doc)
     if not comment.strip():
         raise Invalid("Cần nêu ý kiến khi trả lại dự thảo.", field="comment")
     p = await progress(uow, doc)
@@ -393,7 +401,7 @@ async def return_draft(uow: UnitOfWork, actor: User, document_id: int, comment: 
     doc.status, doc.updated_at = Status.DRAFT, utcnow()
     search.keys_changed(uow, [doc.id])
     level = p.chain[p.pending_level].unit_id if p.pending_level is not None and p.pending_level >= 0 else None
-    await audit.record(uow, actor, "draft.return", "document", doc.id, step_id=step.id, level=level)
+    await audit.record(uow, actor, "draft.return", "document", doc.id, step_id=step.id, level=level, **behalf)
     uow.emit(f"user:{doc.created_by}", "draft.returned", document_id=doc.id)
     uow.emit(f"document:{doc.id}", "draft.returned")
     return step

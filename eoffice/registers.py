@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from eoffice.agency_time import AGENCY_TZ, local_date
 from eoffice.doctypes import BY_CODE
 from eoffice.org import Unit
+from eoffice.org_admin import require_open
 from storage.db import Base, UnitOfWork, utcnow
 from storage.errors import Invalid, NotFound
 
@@ -97,6 +98,9 @@ async def allocate_number(uow: UnitOfWork, agency_id: int, direction: str, serie
     transaction, before the audit entry (lock order: register row, then audit head)."""
     if direction not in {d.value for d in Direction}:
         raise Invalid("Chiều sổ đăng ký không hợp lệ.")
+    agency = await uow.session.get(Unit, agency_id)
+    if agency is not None:  # a closed or merged agency's registers are read-only (eoffice.org_merge)
+        require_open(agency, "cấp số mới trong sổ của mình")
     # One statement: create the register at its first number, or take the row lock and count on.
     # On PostgreSQL concurrent allocations queue on the row; on SQLite on the write lock.
     ins = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(Register).values(

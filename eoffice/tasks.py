@@ -10,6 +10,7 @@ task. Every query below is limited by ``eoffice.access.visible``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 
-from eoffice import access, audit, edxml, registers, search, uploads
+from eoffice import access, audit, delegation, edxml, org_admin, registers, search, uploads
 from eoffice import ink as ink_module
 from eoffice.documents import get_document
-from eoffice.org import Role, Unit, User
+from eoffice.org import Role, Unit, User, open_units
 from eoffice.registers import local_date
 from eoffice.schema.documents import Attachment, Document, Grant, Reason, Status
 from eoffice.schema.tasks import (
@@ -133,7 +134,7 @@ async def direction_candidates(uow: UnitOfWork, actor: User) -> list[PickerGroup
         agency = await registers.agency_of(uow, actor.unit_id)
     except NotFound:
         return []
-    units = list((await uow.session.scalars(select(Unit).order_by(Unit.rank, Unit.id))).all())
+    units = list((await uow.session.scalars(select(Unit).where(open_units()).order_by(Unit.rank, Unit.id))).all())
     children: dict[int | None, list[Unit]] = {}
     for u in units:
         children.setdefault(u.parent_id, []).append(u)
@@ -231,8 +232,11 @@ async def _check_target(uow: UnitOfWork, a: Assignee) -> None:
         user = await uow.session.get(User, a.user_id)
         if user is None or not user.active:
             raise NotFound("Không tìm thấy người nhận.", user_id=a.user_id)
-    elif await uow.session.get(Unit, a.unit_id) is None:
-        raise NotFound("Không tìm thấy đơn vị nhận.", unit_id=a.unit_id)
+    else:
+        unit = await uow.session.get(Unit, a.unit_id)
+        if unit is None:
+            raise NotFound("Không tìm thấy đơn vị nhận.", unit_id=a.unit_id)
+        org_admin.require_open(unit)
 
 
 async def _grant(uow: UnitOfWork, doc_id: int | None, reason: str, a: Assignee) -> None:
@@ -320,11 +324,13 @@ async def direct(
     written as text, by hand on the document's pages (bút phê, ``ink``: eoffice.ink), or both."""
     if not actor.has_role(Role.LEADER):
         raise Forbidden("Chỉ lãnh đạo được cho ý kiến chỉ đạo.")
-    doc = await get_document(uow, actor, document_id)
+    viewer = await access.viewer_for(uow, actor)
+    doc = await get_document(uow, actor, document_id, viewer)
     refuse_voided(doc)
     pages = {a.id: a.page_count or 1 for a in (await uow.session.scalars(
         select(Attachment).where(Attachment.document_id == doc.id))).all() if a.viewable}
     handwriting = ink_module.clean(ink, pages)
+    on_behalf = await _directing_for(uow, actor, viewer, doc)
     if not text.strip():
         if not handwriting:
             raise Invalid("Cần nhập ý kiến chỉ đạo hoặc bút phê trên văn bản.", field="text")
@@ -343,7 +349,7 @@ async def direct(
     for a in collab:
         await _refuse_unless_candidate(uow, actor, groups, a, "collaborators", "phối hợp")
     note = DirectionNote(document_id=doc.id, leader_id=actor.id, text=text.strip(), deadline=deadline,
-                         ink=handwriting)
+                         ink=handwriting, on_behalf_of=on_behalf)
     uow.session.add(note)
     await uow.session.flush()
     tasks = []
@@ -360,7 +366,7 @@ async def direct(
     for a in info:
         await _grant(uow, doc.id, Reason.INFORMED, a)
     for sub in (await uow.session.scalars(select(Submission).where(
-            Submission.document_id == doc.id, Submission.to_user_id == actor.id,
+            Submission.document_id == doc.id, Submission.to_user_id.in_([actor.id, on_behalf or actor.id]),
             Submission.status == "pending"))).all():
         sub.status, sub.decided_at = "directed", utcnow()
     doc.status, doc.updated_at = Status.IN_PROGRESS, utcnow()
@@ -368,7 +374,8 @@ async def direct(
     await audit.record(uow, actor, "document.direct", "document", doc.id, direction_id=note.id,
                        tasks=[t.id for t in tasks], deadline=deadline,
                        ink_pages=[(p["attachment_id"], p["page"]) for p in handwriting or []],
-                       informed=[(a.user_id, a.unit_id) for a in info])
+                       informed=[(a.user_id, a.unit_id) for a in info],
+                       **await delegation.audit_fields(uow, actor, on_behalf))
     for task, a in zip(tasks, [main_a, *dict.fromkeys(collab)], strict=True):
         _notify(uow, a, "task.assigned", task_id=task.id, document_id=doc.id, role=task.role)
     for a in info:
@@ -376,6 +383,23 @@ async def direct(
     uow.emit(f"document:{doc.id}", "document.directed", direction_id=note.id)
     await edxml.record_status(uow, actor, doc.id, "03", "04")  # issue 9: edXML status back to the sender
     return note, tasks
+
+
+async def _directing_for(uow: UnitOfWork, actor: User, viewer: access.Viewer, doc: Document) -> int | None:
+    """Whom a leader directs for: None (themselves) when the document was submitted to them or they reach it
+    on their own; else the leader it waits for or who holds it, through a delegation of ``direct``
+    (``delegation.acting_for``, the one check)."""
+    if not viewer.principals:
+        return None
+    pending = set((await uow.session.scalars(select(Submission.to_user_id).where(
+        Submission.document_id == doc.id, Submission.status == "pending"))).all())
+    own = access.can_see(dataclasses.replace(viewer, principals=frozenset()), await access.facts(uow, doc))
+    if actor.id in pending or (own and not pending & viewer.principals):
+        return None
+    held = {u for u in (await uow.session.scalars(select(Grant.user_id).where(
+        Grant.document_id == doc.id, Grant.user_id.in_(sorted(viewer.principals))))).all() if u is not None}
+    return await delegation.acting_for(uow, actor, sorted(pending & viewer.principals) + sorted(held),
+                                       delegation.DIRECT, "Ủy quyền bạn nhận không gồm việc chỉ đạo văn bản này.")
 
 
 # ---- services: tasks ---------------------------------------------------------------------------
@@ -800,7 +824,7 @@ async def task_tree(uow: UnitOfWork, actor: User, document_id: int) -> dict[str,
     return {
         "submissions": [{"id": x.id, "submitted_by": x.submitted_by, "to_user_id": x.to_user_id, "note": x.note,
                          "status": x.status, "created_at": x.created_at.isoformat()} for x in subs],
-        "directions": [{"id": n.id, "leader_id": n.leader_id, "text": n.text,
+        "directions": [{"id": n.id, "leader_id": n.leader_id, "on_behalf_of": n.on_behalf_of, "text": n.text,
                         "deadline": n.deadline.isoformat() if n.deadline else None, "ink": n.ink,
                         "created_at": n.created_at.isoformat()} for n in notes],
         "tasks": roots,
@@ -858,8 +882,10 @@ async def inbox(uow: UnitOfWork, actor: User) -> dict[str, Any]:
     information directed to them in the last 30 days."""
     viewer = await access.viewer_for(uow, actor)
     s = uow.session
+    # a deputy acting for a leader (ủy quyền) sees the leader's queue too
+    queue = [actor.id, *await delegation.principals(uow, actor, delegation.DIRECT)]
     submitted = (await s.scalars(select(Document).join(Submission, Submission.document_id == Document.id).where(
-        Submission.to_user_id == actor.id, Submission.status == "pending", Document.status != Status.VOIDED,
+        Submission.to_user_id.in_(queue), Submission.status == "pending", Document.status != Status.VOIDED,
         access.visible(viewer))
         .order_by(Submission.created_at.desc()))).all()
     open_tasks = (await s.scalars(select(Task).where(

@@ -74,6 +74,7 @@ class Document(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))  # outgoing: drafting unit
     recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # outgoing
     source_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    former_agency_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))  # before a merge (eoffice.org_merge)
     has_scanned_pages: Mapped[bool] = mapped_column(Boolean, default=False)
     paper_only: Mapped[bool] = mapped_column(Boolean, default=False)  # registered without a file: paper only
     void_reason: Mapped[str] = mapped_column(Text, default="")  # why the registration was voided (eoffice.corrections)
@@ -102,6 +103,7 @@ class Document(Base):
             "source_document_id": self.source_document_id, "has_scanned_pages": self.has_scanned_pages,
             "paper_only": bool(self.paper_only), "voided": self.status == Status.VOIDED,
             "void_reason": self.void_reason or "", "voided_at": _iso(self.voided_at),
+            "former_agency_id": self.former_agency_id,
         }
 
 def _iso(value: dt.date | dt.datetime | None) -> str | None:

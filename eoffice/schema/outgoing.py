@@ -46,9 +46,10 @@ class ApprovalStep(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column()
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # ủy quyền: a deputy decided for approver_id
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.version, "approver_id": self.approver_id,
+        return {"id": self.id, "version": self.version, "approver_id": self.approver_id, "decided_by": self.decided_by,
                 "requested_by": self.requested_by, "status": self.status, "request_comment": self.request_comment,
                 "comment": self.comment, "created_at": self.created_at.isoformat(),
                 "decided_at": self.decided_at.isoformat() if self.decided_at else None}

@@ -60,6 +60,7 @@ class DirectionNote(Base):
     informed: Mapped[str] = mapped_column(Text, default="")  # readable list, for the record
     # bút phê: the leader's handwriting on the document's pages (eoffice.ink), or None
     ink: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    on_behalf_of: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # ủy quyền: leader_id acted for them
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

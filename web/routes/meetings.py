@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from eoffice.org import Unit, User
+from eoffice.org import Unit, User, open_units
 from meetings import (
     agenda,
     attendance,
@@ -715,7 +715,7 @@ async def directory(request: Request) -> JSONResponse:
     require_user(request)
     async with request.app.state.db.uow(readonly=True) as uow:
         users = (await uow.session.scalars(select(User).where(User.active.is_(True)).order_by(User.full_name))).all()
-        units = (await uow.session.scalars(select(Unit).order_by(Unit.name))).all()
+        units = (await uow.session.scalars(select(Unit).where(open_units()).order_by(Unit.name))).all()
     return JSONResponse({
         "users": [{"id": u.id, "full_name": u.full_name, "title": u.title, "unit_id": u.unit_id} for u in users],
         "units": [{"id": u.id, "name": u.name, "kind": u.kind} for u in units],

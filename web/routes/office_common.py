@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from eoffice import doctypes, registers
-from eoffice.org import Role, Unit, User
+from eoffice.org import Role, Unit, User, open_units
 from eoffice.schema.documents import STATUS_LABELS
 from eoffice.schema.tasks import TASK_STATUS_LABELS
 from storage.db import UnitOfWork, utcnow
@@ -155,7 +155,7 @@ async def agency_choices(uow: UnitOfWork, user: User) -> dict[str, Any]:
         agency = await registers.agency_of(uow, user.unit_id)
     except NotFound:
         return {"units": [], "people": [], "leaders": [], "agency": None}
-    all_units = list((await uow.session.scalars(select(Unit).order_by(Unit.rank, Unit.id))).all())
+    all_units = list((await uow.session.scalars(select(Unit).where(open_units()).order_by(Unit.rank, Unit.id))).all())
     children: dict[int | None, list[Unit]] = {}
     for u in all_units:
         children.setdefault(u.parent_id, []).append(u)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eoffice import documents, dossiers, outgoing, search, stats
+from eoffice import delegation, documents, dossiers, outgoing, search, stats
 from eoffice.org import Role, User
 from eoffice.schema.documents import Status
 from storage.db import UnitOfWork
@@ -111,14 +111,16 @@ async def _draft_response(request: Request, doc_id: int, *, error: str | None = 
                   *(s["approver_id"] for s in hist["steps"]), *(s["requested_by"] for s in hist["steps"]),
                   chain["turn"].get("user_id")],
             [doc.unit_id, *(r.get("unit_id") for r in doc.recipients or [])])
+        behalf = await delegation.labels(uow, [(s["decided_by"], s["approver_id"]) for s in hist["steps"]])
+        acting = {user.id, *await delegation.principals(uow, user, delegation.APPROVE)}  # ủy quyền
     pending = next((s for s in hist["steps"] if s["status"] == "pending"), None)
     return render(
         request, "office/draft.html", status_code=status, section="outgoing", doc=doc, hist=hist, atts=atts,
         users=users, units=units, chain=chain, candidates=candidates, pending=pending, error=error,
         may_edit=(doc.status == Status.DRAFT and doc.created_by == user.id)
         or (pending is not None and pending["approver_id"] == user.id),
-        may_send=doc.status == Status.DRAFT and doc.created_by == user.id,
-        my_turn=pending is not None and pending["approver_id"] == user.id,
+        may_send=doc.status == Status.DRAFT and doc.created_by == user.id, behalf=behalf,
+        my_turn=pending is not None and pending["approver_id"] in acting,
         may_issue=doc.status == Status.APPROVED and user.has_role(Role.CLERK),
         ok={"sent": "Đã trình duyệt dự thảo.", "approved": "Đã duyệt.", "returned": "Đã trả lại dự thảo.",
             "version": "Đã lưu phiên bản mới.", "issued": "Đã cấp số và phát hành văn bản."}.get(

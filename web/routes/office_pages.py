@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eoffice import corrections, doctypes, documents, dossiers, tasks, uploads
+from eoffice import corrections, delegation, doctypes, documents, dossiers, tasks, uploads
 from eoffice.org import Role, User
 from eoffice.schema.documents import Document, Status
 from eoffice.schema.tasks import ExtensionRequest, Task, TaskStatus
@@ -192,7 +192,9 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
                 *(t["assignee_user_id"] for t in flat), *(t["assigned_by"] for t in flat),
                 *(u.user_id for rows in updates.values() for u in rows),
                 *(r.requested_by for r in pending_ext.values()), *(c["user_id"] for c in fixes), doc.voided_by]
-    users, units = await names(uow, user_ids, [t["assignee_unit_id"] for t in flat])
+    users, units = await names(uow, user_ids, [t["assignee_unit_id"] for t in flat]
+                               + [doc.agency_id, doc.former_agency_id])
+    behalf = await delegation.labels(uow, [(d["leader_id"], d["on_behalf_of"]) for d in tree["directions"]])
     task_objs = {t.id: t for t in (await uow.session.scalars(select(Task).where(Task.id.in_(task_ids))))} \
         if task_ids else {}
     can = {tid: _task_actions(user, task_objs[tid]) for tid in task_ids}
@@ -206,12 +208,13 @@ async def _document_context(request: Request, uow: UnitOfWork, doc_id: int) -> d
                                                                                               Status.VOIDED)
     my_dossiers = await dossiers.list_dossiers(uow, user, "open")
     job_by_att = {j.attachment_id: j for j in jobs}
-    pending_to_me = any(s["to_user_id"] == user.id and s["status"] == "pending" for s in tree["submissions"])
+    queue = {user.id, *await delegation.principals(uow, user, delegation.DIRECT)}  # ủy quyền: the leader's queue
+    pending_to_me = any(s["to_user_id"] in queue and s["status"] == "pending" for s in tree["submissions"])
     return {
         "may_correct": await corrections.may_correct(uow, user, doc),
         "doc": doc, "attachments": atts, "jobs": job_by_att, "tree": tree, "flat": flat, "updates": updates,
         "pending_ext": pending_ext, "users": users, "units": units, "can": can, "choices": choices,
-        "my_dossiers": my_dossiers, "pending_to_me": pending_to_me, "corrections": fixes,
+        "my_dossiers": my_dossiers, "pending_to_me": pending_to_me, "corrections": fixes, "behalf": behalf,
         "form_doc_types": doctypes.FORM_ORDER,
         "may_submit": doc.direction == "in" and doc.status in (Status.REGISTERED, Status.SUBMITTED),
         "may_direct": may_direct, "picks": picks, "ready": ready, "handover": handover,
