@@ -35,8 +35,10 @@ MAX_DAYS = 366
 
 def on_behalf_label(deputy: User, principal: User) -> str:
     """«Phó Chủ tịch UBND tỉnh Lê Minh Tuấn thay mặt Chủ tịch UBND tỉnh Trần Văn Hùng»."""
+
     def who(u: User) -> str:
         return f"{u.title} {u.full_name}".strip()
+
     return f"{who(deputy)} thay mặt {who(principal)}"
 
 
@@ -44,16 +46,23 @@ def _active(now: dt.datetime) -> list[ColumnElement[bool]]:
     return [Delegation.revoked_at.is_(None), Delegation.starts_at <= now, Delegation.ends_at > now]
 
 
-async def principals(uow: UnitOfWork, user: User, scope: str | None = None, now: dt.datetime | None = None
-                     ) -> list[int]:
+async def principals(
+    uow: UnitOfWork, user: User, scope: str | None = None, now: dt.datetime | None = None
+) -> list[int]:
     """The leaders for whom ``user`` may act now (in ``scope``, or any)."""
-    rows = (await uow.session.scalars(select(Delegation).where(
-        Delegation.to_user_id == user.id, *_active(now or utcnow())).order_by(Delegation.id))).all()
+    rows = (
+        await uow.session.scalars(
+            select(Delegation)
+            .where(Delegation.to_user_id == user.id, *_active(now or utcnow()))
+            .order_by(Delegation.id)
+        )
+    ).all()
     return list(dict.fromkeys(d.from_user_id for d in rows if scope is None or scope in d.scopes))
 
 
-async def acting_for(uow: UnitOfWork, actor: User, owner_ids: Iterable[int | None], scope: str,
-                     refusal: str) -> int | None:
+async def acting_for(
+    uow: UnitOfWork, actor: User, owner_ids: Iterable[int | None], scope: str, refusal: str
+) -> int | None:
     """The one check of acting in someone's place. ``owner_ids``: whose turn it is. None when the actor is
     one of them (acting as themselves); the owner's id when the actor holds an active delegation of
     ``scope`` from them; Forbidden(``refusal``) otherwise."""
@@ -85,8 +94,17 @@ async def audit_fields(uow: UnitOfWork, actor: User, principal_id: int | None) -
     return {"on_behalf_of": principal.username, "on_behalf_label": on_behalf_label(actor, principal)}
 
 
-async def create(uow: UnitOfWork, actor: User, *, to_user_id: int, scopes: Sequence[str], starts_at: dt.datetime,
-                 ends_at: dt.datetime, note: str = "", from_user_id: int | None = None) -> Delegation:
+async def create(
+    uow: UnitOfWork,
+    actor: User,
+    *,
+    to_user_id: int,
+    scopes: Sequence[str],
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    note: str = "",
+    from_user_id: int | None = None,
+) -> Delegation:
     """A leader delegates to a deputy (an administrator may record it for a leader: ``from_user_id``)."""
     principal = actor
     if from_user_id is not None and from_user_id != actor.id:
@@ -107,8 +125,9 @@ async def create(uow: UnitOfWork, actor: User, *, to_user_id: int, scopes: Seque
     if deputy.id == principal.id:
         raise Invalid("Không tự ủy quyền cho chính mình.", field="to_user_id")
     try:
-        same = (await registers.agency_of(uow, deputy.unit_id)).id == (await registers.agency_of(
-            uow, principal.unit_id)).id
+        same = (await registers.agency_of(uow, deputy.unit_id)).id == (
+            await registers.agency_of(uow, principal.unit_id)
+        ).id
     except NotFound:
         same = False
     if not same:
@@ -119,12 +138,29 @@ async def create(uow: UnitOfWork, actor: User, *, to_user_id: int, scopes: Seque
         raise Invalid("Thời điểm kết thúc đã qua.", field="ends_at")
     if ends_at - starts_at > dt.timedelta(days=MAX_DAYS):
         raise Invalid(f"Ủy quyền tối đa {MAX_DAYS} ngày.", field="ends_at")
-    d = Delegation(from_user_id=principal.id, to_user_id=deputy.id, scopes=chosen, starts_at=starts_at,
-                   ends_at=ends_at, note=note.strip()[:2000], created_by=actor.id)
+    d = Delegation(
+        from_user_id=principal.id,
+        to_user_id=deputy.id,
+        scopes=chosen,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        note=note.strip()[:2000],
+        created_by=actor.id,
+    )
     uow.session.add(d)
     await uow.session.flush()
-    await audit.record(uow, actor, "delegation.create", "delegation", d.id, from_user=principal.username,
-                       to_user=deputy.username, scopes=chosen, starts_at=starts_at, ends_at=ends_at)
+    await audit.record(
+        uow,
+        actor,
+        "delegation.create",
+        "delegation",
+        d.id,
+        from_user=principal.username,
+        to_user=deputy.username,
+        scopes=chosen,
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
     uow.emit(f"user:{deputy.id}", "delegation.created", delegation_id=d.id)
     return d
 
@@ -143,6 +179,13 @@ async def revoke(uow: UnitOfWork, actor: User, delegation_id: int) -> Delegation
 
 async def mine(uow: UnitOfWork, actor: User) -> list[Delegation]:
     """Delegations the actor gave or received, newest first."""
-    return list((await uow.session.scalars(select(Delegation).where(
-        or_(Delegation.from_user_id == actor.id, Delegation.to_user_id == actor.id))
-        .order_by(Delegation.id.desc()).limit(200))).all())
+    return list(
+        (
+            await uow.session.scalars(
+                select(Delegation)
+                .where(or_(Delegation.from_user_id == actor.id, Delegation.to_user_id == actor.id))
+                .order_by(Delegation.id.desc())
+                .limit(200)
+            )
+        ).all()
+    )

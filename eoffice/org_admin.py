@@ -63,8 +63,15 @@ async def unit_tree(uow: UnitOfWork, actor: User | None, *, with_closed: bool = 
     if not with_closed:
         q = q.where(Unit.status == UnitStatus.ACTIVE.value)
     units = (await uow.session.scalars(q)).all()
-    counts = dict((await uow.session.execute(
-        select(User.unit_id, func.count()).where(User.active.is_(True)).group_by(User.unit_id))).tuples().all())
+    counts = dict(
+        (
+            await uow.session.execute(
+                select(User.unit_id, func.count()).where(User.active.is_(True)).group_by(User.unit_id)
+            )
+        )
+        .tuples()
+        .all()
+    )
     return [TreeRow(u, d, counts.get(u.id, 0)) for u, d in order_tree(units)]
 
 
@@ -95,14 +102,25 @@ def _name(name: str) -> str:
 def _agency_code(code: str) -> str:
     code = code.strip()
     if len(code) > 40 or any(c.isspace() for c in code):
-        raise Invalid("Mã định danh không hợp lệ (tối đa 40 ký tự, không có khoảng trắng; ví dụ 000.00.00.H41).",
-                      field="agency_code")
+        raise Invalid(
+            "Mã định danh không hợp lệ (tối đa 40 ký tự, không có khoảng trắng; ví dụ 000.00.00.H41).",
+            field="agency_code",
+        )
     return code
 
 
-async def create_unit(uow: UnitOfWork, actor: User | None, *, code: str, name: str, kind: str,
-                      parent_id: int | None, is_agency: bool | None = None, agency_code: str = "",
-                      rank: int = DEFAULT_RANK) -> Unit:
+async def create_unit(
+    uow: UnitOfWork,
+    actor: User | None,
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    parent_id: int | None,
+    is_agency: bool | None = None,
+    agency_code: str = "",
+    rank: int = DEFAULT_RANK,
+) -> Unit:
     require_admin(actor)
     code = code.strip()
     if not code or len(code) > 40 or any(c.isspace() for c in code):
@@ -113,17 +131,42 @@ async def create_unit(uow: UnitOfWork, actor: User | None, *, code: str, name: s
         raise Conflict(f"Mã đơn vị «{code}» đã có.", field="code")
     if parent_id is not None:
         require_open(await get_unit(uow, parent_id, "parent_id"), "nhận đơn vị trực thuộc mới")
-    unit = Unit(code=code, name=_name(name), kind=kind, parent_id=parent_id, agency_code=_agency_code(agency_code),
-                is_agency=kind != UnitKind.OFFICE if is_agency is None else is_agency, rank=rank)
+    unit = Unit(
+        code=code,
+        name=_name(name),
+        kind=kind,
+        parent_id=parent_id,
+        agency_code=_agency_code(agency_code),
+        is_agency=kind != UnitKind.OFFICE if is_agency is None else is_agency,
+        rank=rank,
+    )
     uow.session.add(unit)
     await uow.session.flush()
-    await audit.record(uow, actor, "unit.create", "unit", unit.id, code=code, name=unit.name, kind=kind,
-                       parent_id=parent_id, agency_code=unit.agency_code, source="admin")
+    await audit.record(
+        uow,
+        actor,
+        "unit.create",
+        "unit",
+        unit.id,
+        code=code,
+        name=unit.name,
+        kind=kind,
+        parent_id=parent_id,
+        agency_code=unit.agency_code,
+        source="admin",
+    )
     return unit
 
 
-async def update_unit(uow: UnitOfWork, actor: User | None, unit_id: int, *, name: str | None = None,
-                      agency_code: str | None = None, rank: int | None = None) -> Unit:
+async def update_unit(
+    uow: UnitOfWork,
+    actor: User | None,
+    unit_id: int,
+    *,
+    name: str | None = None,
+    agency_code: str | None = None,
+    rank: int | None = None,
+) -> Unit:
     """Rename (đổi tên), set the national agency code or the rank of a unit; audited with old and new values."""
     require_admin(actor)
     unit = await get_unit(uow, unit_id)
@@ -156,12 +199,16 @@ async def move_unit(uow: UnitOfWork, actor: User | None, unit_id: int, parent_id
         require_open(parent, "nhận đơn vị trực thuộc mới")
         parent_of = dict((await uow.session.execute(select(Unit.id, Unit.parent_id))).tuples().all())
         if would_cycle(parent_of, unit.id, parent_id):
-            raise Conflict(f"Không thể chuyển «{unit.name}» vào «{parent.name}»: «{parent.name}» là chính nó "
-                           "hoặc thuộc nó (vòng lặp).", field="parent_id")
+            raise Conflict(
+                f"Không thể chuyển «{unit.name}» vào «{parent.name}»: «{parent.name}» là chính nó "
+                "hoặc thuộc nó (vòng lặp).",
+                field="parent_id",
+            )
     old = unit.parent_id
     unit.parent_id = parent_id
-    await audit.record(uow, actor, "unit.move", "unit", unit.id, code=unit.code,
-                       changes={"parent_id": [old, parent_id]})
+    await audit.record(
+        uow, actor, "unit.move", "unit", unit.id, code=unit.code, changes={"parent_id": [old, parent_id]}
+    )
     return unit
 
 
@@ -170,22 +217,38 @@ async def close_unit(uow: UnitOfWork, actor: User | None, unit_id: int, reason: 
     require_admin(actor)
     unit = await get_unit(uow, unit_id)
     require_open(unit, "giải thể lại được")
-    people = int(await uow.session.scalar(select(func.count()).select_from(User).where(
-        User.unit_id == unit.id, User.active.is_(True))) or 0)
+    people = int(
+        await uow.session.scalar(
+            select(func.count()).select_from(User).where(User.unit_id == unit.id, User.active.is_(True))
+        )
+        or 0
+    )
     if people:
-        raise Conflict(f"Đơn vị «{unit.name}» còn {people} cán bộ đang làm việc: chuyển họ sang đơn vị khác "
-                       "(hoặc sáp nhập đơn vị) trước khi giải thể.", people=people)
-    children = int(await uow.session.scalar(select(func.count()).select_from(Unit).where(
-        Unit.parent_id == unit.id, Unit.status == UnitStatus.ACTIVE.value)) or 0)
+        raise Conflict(
+            f"Đơn vị «{unit.name}» còn {people} cán bộ đang làm việc: chuyển họ sang đơn vị khác "
+            "(hoặc sáp nhập đơn vị) trước khi giải thể.",
+            people=people,
+        )
+    children = int(
+        await uow.session.scalar(
+            select(func.count())
+            .select_from(Unit)
+            .where(Unit.parent_id == unit.id, Unit.status == UnitStatus.ACTIVE.value)
+        )
+        or 0
+    )
     if children:
-        raise Conflict(f"Đơn vị «{unit.name}» còn {children} đơn vị trực thuộc đang hoạt động: chuyển hoặc giải "
-                       "thể chúng trước.", children=children)
+        raise Conflict(
+            f"Đơn vị «{unit.name}» còn {children} đơn vị trực thuộc đang hoạt động: chuyển hoặc giải thể chúng trước.",
+            children=children,
+        )
     unit.status, unit.closed_at = UnitStatus.CLOSED.value, utcnow()
     await audit.record(uow, actor, "unit.close", "unit", unit.id, code=unit.code, reason=reason.strip())
     return unit
 
 
 # ---- positions ----------------------------------------------------------------------------------
+
 
 @dataclass
 class PositionRow:
@@ -199,11 +262,19 @@ async def positions(uow: UnitOfWork, actor: User | None) -> list[PositionRow]:
     """The positions table and every title in use, by rank then name."""
     require_admin(actor)
     saved = {p.name: p for p in (await uow.session.scalars(select(Position))).all()}
-    used = dict((await uow.session.execute(
-        select(User.title, func.count()).where(User.title != "", User.active.is_(True)).group_by(User.title)
-    )).tuples().all())
-    rows = [PositionRow(n, saved[n].rank if n in saved else DEFAULT_RANK, used.get(n, 0), n in saved)
-            for n in set(saved) | set(used)]
+    used = dict(
+        (
+            await uow.session.execute(
+                select(User.title, func.count()).where(User.title != "", User.active.is_(True)).group_by(User.title)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    rows = [
+        PositionRow(n, saved[n].rank if n in saved else DEFAULT_RANK, used.get(n, 0), n in saved)
+        for n in set(saved) | set(used)
+    ]
     return sorted(rows, key=lambda r: (r.rank, r.name))
 
 
@@ -221,8 +292,9 @@ async def set_position(uow: UnitOfWork, actor: User | None, name: str, rank: int
         pos = Position(name=name, rank=rank)
         uow.session.add(pos)
     pos.rank = rank
-    result = await uow.session.execute(update(User).where(User.title == name).values(rank=rank)
-                                       .execution_options(synchronize_session="fetch"))
+    result = await uow.session.execute(
+        update(User).where(User.title == name).values(rank=rank).execution_options(synchronize_session="fetch")
+    )
     moved = int(getattr(result, "rowcount", 0) or 0)
     await uow.session.flush()
     await audit.record(uow, actor, "position.set", "position", pos.id, name=name, rank=[old, rank], people=moved)

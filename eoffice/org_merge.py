@@ -47,9 +47,15 @@ class MergeCounts:
     grants: int = 0
 
     def lines(self) -> list[str]:
-        return [f"{self.people} cán bộ", f"{self.sub_units} đơn vị trực thuộc", f"{self.documents} văn bản",
-                f"{self.registers} sổ đăng ký (giữ nguyên số, chỉ đọc)", f"{self.tasks} nhiệm vụ giao cho đơn vị",
-                f"{self.dossiers} hồ sơ công việc", f"{self.grants} quyền truy cập của đơn vị"]
+        return [
+            f"{self.people} cán bộ",
+            f"{self.sub_units} đơn vị trực thuộc",
+            f"{self.documents} văn bản",
+            f"{self.registers} sổ đăng ký (giữ nguyên số, chỉ đọc)",
+            f"{self.tasks} nhiệm vụ giao cho đơn vị",
+            f"{self.dossiers} hồ sơ công việc",
+            f"{self.grants} quyền truy cập của đơn vị",
+        ]
 
 
 @dataclass
@@ -97,12 +103,15 @@ async def _check_target(uow: UnitOfWork, target: Unit, sources: list[Unit]) -> N
     parent_of = dict((await uow.session.execute(select(Unit.id, Unit.parent_id))).tuples().all())
     for src in sources:  # C inside A: A's units moving to C would include C itself
         if org_admin.would_cycle(parent_of, src.id, target.id):
-            raise Invalid(f"Đơn vị nhận «{target.name}» thuộc «{src.name}»: chọn đơn vị khác hoặc chuyển nó ra "
-                          "trước.", field="target_id")
+            raise Invalid(
+                f"Đơn vị nhận «{target.name}» thuộc «{src.name}»: chọn đơn vị khác hoặc chuyển nó ra trước.",
+                field="target_id",
+            )
 
 
-async def preview_merge(uow: UnitOfWork, actor: User | None, source_ids: Sequence[int],
-                        target_id: int | None) -> MergeCounts:
+async def preview_merge(
+    uow: UnitOfWork, actor: User | None, source_ids: Sequence[int], target_id: int | None
+) -> MergeCounts:
     """What a merge would move (dry run: nothing is written). ``target_id`` None: into a new unit."""
     require_admin(actor)
     sources = await _sources(uow, source_ids, target_id)
@@ -111,8 +120,14 @@ async def preview_merge(uow: UnitOfWork, actor: User | None, source_ids: Sequenc
     return await _counts(uow, [u.id for u in sources])
 
 
-async def merge_units(uow: UnitOfWork, actor: User | None, source_ids: Sequence[int], *,
-                      target_id: int | None = None, new: NewUnit | None = None) -> tuple[Unit, MergeCounts]:
+async def merge_units(
+    uow: UnitOfWork,
+    actor: User | None,
+    source_ids: Sequence[int],
+    *,
+    target_id: int | None = None,
+    new: NewUnit | None = None,
+) -> tuple[Unit, MergeCounts]:
     """Merge the sources into ``target_id`` or into ``new`` (created here); the caller commits."""
     require_admin(actor)
     if (target_id is None) == (new is None):
@@ -120,8 +135,15 @@ async def merge_units(uow: UnitOfWork, actor: User | None, source_ids: Sequence[
     sources = await _sources(uow, source_ids, target_id)
     source_codes = [u.code for u in sources]
     if new is not None:
-        target = await org_admin.create_unit(uow, actor, code=new.code, name=new.name, kind=new.kind,
-                                             parent_id=new.parent_id, agency_code=new.agency_code)
+        target = await org_admin.create_unit(
+            uow,
+            actor,
+            code=new.code,
+            name=new.name,
+            kind=new.kind,
+            parent_id=new.parent_id,
+            agency_code=new.agency_code,
+        )
     else:
         target = await org_admin.get_unit(uow, target_id, "target_id")
     await _check_target(uow, target, sources)
@@ -132,11 +154,24 @@ async def merge_units(uow: UnitOfWork, actor: User | None, source_ids: Sequence[
     async def run(stmt: Any) -> None:
         await s.execute(stmt.execution_options(synchronize_session=False))
 
-    doc_ids = list((await s.scalars(select(Document.id).where(or_(
-        Document.agency_id.in_(ids), Document.unit_id.in_(ids),
-        Document.id.in_(select(Grant.document_id).where(Grant.unit_id.in_(ids))))))).all())
-    await run(update(Document).where(Document.agency_id.in_(ids)).values(
-        former_agency_id=func.coalesce(Document.former_agency_id, Document.agency_id), agency_id=target.id))
+    doc_ids = list(
+        (
+            await s.scalars(
+                select(Document.id).where(
+                    or_(
+                        Document.agency_id.in_(ids),
+                        Document.unit_id.in_(ids),
+                        Document.id.in_(select(Grant.document_id).where(Grant.unit_id.in_(ids))),
+                    )
+                )
+            )
+        ).all()
+    )
+    await run(
+        update(Document)
+        .where(Document.agency_id.in_(ids))
+        .values(former_agency_id=func.coalesce(Document.former_agency_id, Document.agency_id), agency_id=target.id)
+    )
     await run(update(Document).where(Document.unit_id.in_(ids)).values(unit_id=target.id))
     await run(update(Grant).where(Grant.unit_id.in_(ids)).values(unit_id=target.id))
     await run(update(Task).where(Task.assignee_unit_id.in_(ids)).values(assignee_unit_id=target.id))
@@ -153,7 +188,15 @@ async def merge_units(uow: UnitOfWork, actor: User | None, source_ids: Sequence[
             s.expire(obj)
     await s.refresh(target)
     search.keys_changed(uow, doc_ids)
-    await audit.record(uow, actor, "unit.merge", "unit", target.id, sources=source_codes,
-                       source_ids=ids, target=target.code, counts=asdict(counts))
+    await audit.record(
+        uow,
+        actor,
+        "unit.merge",
+        "unit",
+        target.id,
+        sources=source_codes,
+        source_ids=ids,
+        target=target.code,
+        counts=asdict(counts),
+    )
     return target, counts
-

@@ -30,7 +30,13 @@ class Delegation(Base):
         return self.revoked_at is None and self.starts_at <= now < self.ends_at
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "from_user_id": self.from_user_id, "to_user_id": self.to_user_id,
-                "scopes": list(self.scopes), "starts_at": self.starts_at.isoformat(),
-                "ends_at": self.ends_at.isoformat(), "note": self.note,
-                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+        return {
+            "id": self.id,
+            "from_user_id": self.from_user_id,
+            "to_user_id": self.to_user_id,
+            "scopes": list(self.scopes),
+            "starts_at": self.starts_at.isoformat(),
+            "ends_at": self.ends_at.isoformat(),
+            "note": self.note,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }

@@ -51,7 +51,8 @@ async def test_admin_merges_two_communes_and_leader_delegates(page: Any, live_se
     await expect(page.locator("p.alert[role=status]")).to_contain_text("Đã sáp nhập đơn vị")
     await expect(page.locator('#unit-tree li[data-status="merged"]')).to_have_count(2)
     await expect(page.locator('#unit-tree li[data-code="BK"] .unit-status')).to_contain_text(
-        "Đã sáp nhập vào Ủy ban nhân dân xã Bình Khê (mới)")
+        "Đã sáp nhập vào Ủy ban nhân dân xã Bình Khê (mới)"
+    )
     await page.get_by_role("button", name="Đăng xuất").click()
 
     await _submit_login(page, "lanhdao", DEMO_PASSWORD)

@@ -25,9 +25,16 @@ async def _deputy(db: Database, org: Org) -> User:
         chief = await uow.session.get(User, org["lanhdao"].id)
         assert chief is not None
         chief.title = "Chủ tịch UBND tỉnh"
-        deputy = await identity.create_user(uow, None, username="phochutich", full_name="Lê Minh Tuấn",
-                                            password=PASSWORD, roles=[Role.LEADER], unit_id=org.units["UBND"].id,
-                                            title="Phó Chủ tịch UBND tỉnh")
+        deputy = await identity.create_user(
+            uow,
+            None,
+            username="phochutich",
+            full_name="Lê Minh Tuấn",
+            password=PASSWORD,
+            roles=[Role.LEADER],
+            unit_id=org.units["UBND"].id,
+            title="Phó Chủ tịch UBND tỉnh",
+        )
         await uow.commit()
     return deputy
 
@@ -42,9 +49,15 @@ async def _submitted(db: Database, org: Org, blobs: BlobStore, i: int) -> int:
 
 async def _delegate(db: Database, org: Org, deputy: User, scopes: list[str]) -> Delegation:
     async with db.uow() as uow:
-        d = await delegation.create(uow, org["lanhdao"], to_user_id=deputy.id, scopes=scopes,
-                                    starts_at=utcnow() - dt.timedelta(minutes=5),
-                                    ends_at=utcnow() + dt.timedelta(days=3), note="Đi công tác Hà Nội")
+        d = await delegation.create(
+            uow,
+            org["lanhdao"],
+            to_user_id=deputy.id,
+            scopes=scopes,
+            starts_at=utcnow() - dt.timedelta(minutes=5),
+            ends_at=utcnow() + dt.timedelta(days=3),
+            note="Đi công tác Hà Nội",
+        )
         await uow.commit()
     return d
 
@@ -52,15 +65,17 @@ async def _delegate(db: Database, org: Org, deputy: User, scopes: list[str]) -> 
 async def _expire(db: Database, delegation_id: int) -> None:
     """Time passes: the delegation's end is now behind us."""
     async with db.uow() as uow:
-        await uow.session.execute(update(Delegation).where(Delegation.id == delegation_id).values(
-            ends_at=utcnow() - dt.timedelta(seconds=1)))
+        await uow.session.execute(
+            update(Delegation).where(Delegation.id == delegation_id).values(ends_at=utcnow() - dt.timedelta(seconds=1))
+        )
         await uow.commit()
 
 
 async def _direct(db: Database, org: Org, actor: User, doc_id: int) -> DirectionNote:
     async with db.uow() as uow:
-        note, _ = await tasks.direct(uow, actor, doc_id, text="Giao Phòng Kinh tế chủ trì tham mưu.",
-                                     main={"unit_id": org.units["KT"].id})
+        note, _ = await tasks.direct(
+            uow, actor, doc_id, text="Giao Phòng Kinh tế chủ trì tham mưu.", main={"unit_id": org.units["KT"].id}
+        )
         await uow.commit()
     return note
 
@@ -72,14 +87,32 @@ async def test_deputy_directs_during_the_period_and_not_after(db: Database, org:
         with pytest.raises(NotFound):
             await get_document(uow, deputy, first)
         with pytest.raises(Invalid, match="chính mình"):
-            await delegation.create(uow, org["lanhdao"], to_user_id=org["lanhdao"].id, scopes=["direct"],
-                                    starts_at=utcnow(), ends_at=utcnow() + dt.timedelta(days=1))
+            await delegation.create(
+                uow,
+                org["lanhdao"],
+                to_user_id=org["lanhdao"].id,
+                scopes=["direct"],
+                starts_at=utcnow(),
+                ends_at=utcnow() + dt.timedelta(days=1),
+            )
         with pytest.raises(Invalid, match="lãnh đạo"):
-            await delegation.create(uow, org["lanhdao"], to_user_id=org["chuyenvien"].id, scopes=["direct"],
-                                    starts_at=utcnow(), ends_at=utcnow() + dt.timedelta(days=1))
+            await delegation.create(
+                uow,
+                org["lanhdao"],
+                to_user_id=org["chuyenvien"].id,
+                scopes=["direct"],
+                starts_at=utcnow(),
+                ends_at=utcnow() + dt.timedelta(days=1),
+            )
         with pytest.raises(Forbidden):
-            await delegation.create(uow, org["chuyenvien"], to_user_id=deputy.id, scopes=["direct"],
-                                    starts_at=utcnow(), ends_at=utcnow() + dt.timedelta(days=1))
+            await delegation.create(
+                uow,
+                org["chuyenvien"],
+                to_user_id=deputy.id,
+                scopes=["direct"],
+                starts_at=utcnow(),
+                ends_at=utcnow() + dt.timedelta(days=1),
+            )
     d = await _delegate(db, org, deputy, ["direct"])
 
     async with db.uow(readonly=True) as uow:  # the chief's queue is the deputy's while it lasts
@@ -90,12 +123,17 @@ async def test_deputy_directs_during_the_period_and_not_after(db: Database, org:
     async with db.uow(readonly=True) as uow:
         sub = await uow.session.scalar(select(Submission).where(Submission.document_id == first))
         assert sub is not None and sub.status == "directed"
-        entry = await uow.session.scalar(select(audit.AuditEntry).where(
-            audit.AuditEntry.action == "document.direct").order_by(audit.AuditEntry.seq.desc()).limit(1))
+        entry = await uow.session.scalar(
+            select(audit.AuditEntry)
+            .where(audit.AuditEntry.action == "document.direct")
+            .order_by(audit.AuditEntry.seq.desc())
+            .limit(1)
+        )
         assert entry is not None and entry.actor_name == "phochutich"
         assert entry.data["on_behalf_of"] == "lanhdao"
-        assert entry.data["on_behalf_label"] == ("Phó Chủ tịch UBND tỉnh Lê Minh Tuấn thay mặt "
-                                                 "Chủ tịch UBND tỉnh Trần Văn Hùng")
+        assert entry.data["on_behalf_label"] == (
+            "Phó Chủ tịch UBND tỉnh Lê Minh Tuấn thay mặt Chủ tịch UBND tỉnh Trần Văn Hùng"
+        )
         view = await tasks.task_tree(uow, deputy, first)
         assert view["directions"][0]["on_behalf_of"] == org["lanhdao"].id
 
@@ -125,8 +163,11 @@ async def test_revoke_ends_it_at_once(db: Database, org: Org, blobs: BlobStore) 
     async with db.uow(readonly=True) as uow:
         row = await uow.session.get(Delegation, d.id)
         assert row is not None and row.revoked_by == org["lanhdao"].id
-        actions = (await uow.session.scalars(select(audit.AuditEntry.action).where(
-            audit.AuditEntry.object_type == "delegation"))).all()
+        actions = (
+            await uow.session.scalars(
+                select(audit.AuditEntry.action).where(audit.AuditEntry.object_type == "delegation")
+            )
+        ).all()
         assert list(actions) == ["delegation.create", "delegation.revoke"]
 
 
@@ -135,8 +176,9 @@ async def test_deputy_approves_a_draft_on_behalf(db: Database, org: Org, blobs: 
     cv, head, chief = org["chuyenvien"], org["truongphong"], org["lanhdao"]
     async with db.uow() as uow:
         file_id = await upload(uow, cv, blobs, make_pdf(["Dự thảo Kế hoạch chuyển đổi số năm 2027"]), "kh.pdf")
-        doc = await outgoing.create_draft(uow, cv, blobs, doc_type="ke_hoach",
-                                          summary="Kế hoạch chuyển đổi số năm 2027", upload_id=file_id)
+        doc = await outgoing.create_draft(
+            uow, cv, blobs, doc_type="ke_hoach", summary="Kế hoạch chuyển đổi số năm 2027", upload_id=file_id
+        )
         await outgoing.send_for_approval(uow, cv, doc.id, head.id)
         await uow.commit()
     async with db.uow() as uow:
@@ -156,7 +198,11 @@ async def test_deputy_approves_a_draft_on_behalf(db: Database, org: Org, blobs: 
     async with db.uow(readonly=True) as uow:
         row = await uow.session.get(ApprovalStep, step.id)
         assert row is not None and (row.approver_id, row.decided_by, row.status) == (chief.id, deputy.id, "approved")
-        entry = await uow.session.scalar(select(audit.AuditEntry).where(
-            audit.AuditEntry.action == "draft.approve").order_by(audit.AuditEntry.seq.desc()).limit(1))
+        entry = await uow.session.scalar(
+            select(audit.AuditEntry)
+            .where(audit.AuditEntry.action == "draft.approve")
+            .order_by(audit.AuditEntry.seq.desc())
+            .limit(1)
+        )
         assert entry is not None and entry.data["final"] is True and entry.data["on_behalf_of"] == "lanhdao"
         assert "thay mặt Chủ tịch UBND tỉnh Trần Văn Hùng" in entry.data["on_behalf_label"]

@@ -21,27 +21,36 @@ from tests.eoffice.conftest import PASSWORD, Org, incoming_fields
 
 async def _actions(db: Database, action: str) -> list[audit.AuditEntry]:
     async with db.uow(readonly=True) as uow:
-        return list((await uow.session.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == action)
-                                               .order_by(audit.AuditEntry.seq))).all())
+        return list(
+            (
+                await uow.session.scalars(
+                    select(audit.AuditEntry).where(audit.AuditEntry.action == action).order_by(audit.AuditEntry.seq)
+                )
+            ).all()
+        )
 
 
 async def test_create_rename_move_close_and_cycles(db: Database, org: Org) -> None:
     admin, u = org["admin"], org.units
     async with db.uow() as uow:
         with pytest.raises(Forbidden):
-            await org_admin.create_unit(uow, org["lanhdao"], code="TC", name="Phòng Tài chính",
-                                        kind=UnitKind.OFFICE, parent_id=u["UBND"].id)
-        tc = await org_admin.create_unit(uow, admin, code="TC", name="Phòng  Tài chính ", kind=UnitKind.OFFICE,
-                                         parent_id=u["UBND"].id)
+            await org_admin.create_unit(
+                uow, org["lanhdao"], code="TC", name="Phòng Tài chính", kind=UnitKind.OFFICE, parent_id=u["UBND"].id
+            )
+        tc = await org_admin.create_unit(
+            uow, admin, code="TC", name="Phòng  Tài chính ", kind=UnitKind.OFFICE, parent_id=u["UBND"].id
+        )
         with pytest.raises(Conflict, match="đã có"):
             await org_admin.create_unit(uow, admin, code="TC", name="Trùng mã", kind=UnitKind.OFFICE, parent_id=None)
-        ns = await org_admin.create_unit(uow, admin, code="NS", name="Tổ Ngân sách", kind=UnitKind.OFFICE,
-                                         parent_id=tc.id)
+        ns = await org_admin.create_unit(
+            uow, admin, code="NS", name="Tổ Ngân sách", kind=UnitKind.OFFICE, parent_id=tc.id
+        )
         await uow.commit()
     assert tc.name == "Phòng Tài chính" and not tc.is_agency and tc.status == UnitStatus.ACTIVE
     async with db.uow() as uow:
-        await org_admin.update_unit(uow, admin, u["DT"].id, name="Ủy ban nhân dân thành phố Đông Triều",
-                                    agency_code="000.00.15.H41")
+        await org_admin.update_unit(
+            uow, admin, u["DT"].id, name="Ủy ban nhân dân thành phố Đông Triều", agency_code="000.00.15.H41"
+        )
         with pytest.raises(Invalid, match="Mã định danh"):
             await org_admin.update_unit(uow, admin, u["DT"].id, agency_code="000 00")
         with pytest.raises(Conflict, match="vòng lặp"):
@@ -97,8 +106,15 @@ async def test_positions_rank_people(db: Database, org: Org) -> None:
     async with db.uow(readonly=True) as uow:
         rows = await org_admin.positions(uow, admin)
         assert [r.name for r in rows[:2]] == ["Chủ tịch UBND tỉnh", "Phó Chủ tịch UBND tỉnh"]
-        ranks = dict((await uow.session.execute(select(User.username, User.rank).where(
-            User.username.in_(["lanhdao", "chanhvp"])))).tuples().all())
+        ranks = dict(
+            (
+                await uow.session.execute(
+                    select(User.username, User.rank).where(User.username.in_(["lanhdao", "chanhvp"]))
+                )
+            )
+            .tuples()
+            .all()
+        )
     assert ranks == {"lanhdao": 10, "chanhvp": 20}
     assert (await _actions(db, "position.set"))[-1].data["people"] == 1
 
@@ -108,11 +124,24 @@ async def _commune(db: Database, code: str, name: str, parent: int) -> tuple[Uni
         unit = Unit(code=code, name=name, kind=UnitKind.COMMUNE, is_agency=True, parent_id=parent)
         uow.session.add(unit)
         await uow.session.flush()
-        clerk = await identity.create_user(uow, None, username=f"{code.lower()}.vanthu", full_name=f"Văn thư {name}",
-                                           password=PASSWORD, roles=[Role.CLERK], unit_id=unit.id)
-        leader = await identity.create_user(uow, None, username=f"{code.lower()}.chutich",
-                                            full_name=f"Chủ tịch {name}", password=PASSWORD, roles=[Role.LEADER],
-                                            unit_id=unit.id)
+        clerk = await identity.create_user(
+            uow,
+            None,
+            username=f"{code.lower()}.vanthu",
+            full_name=f"Văn thư {name}",
+            password=PASSWORD,
+            roles=[Role.CLERK],
+            unit_id=unit.id,
+        )
+        leader = await identity.create_user(
+            uow,
+            None,
+            username=f"{code.lower()}.chutich",
+            full_name=f"Chủ tịch {name}",
+            password=PASSWORD,
+            roles=[Role.LEADER],
+            unit_id=unit.id,
+        )
         await uow.commit()
     return unit, clerk, leader
 
@@ -123,17 +152,34 @@ async def test_merge_two_communes_into_a_new_one(db: Database, org: Org, blobs: 
     b, b_clerk, _ = await _commune(db, "TT", "Ủy ban nhân dân xã Tràng Lương", dt_id)
     docs = {}
     async with db.uow() as uow:  # each commune registers a document; a task goes to commune A; a dossier
-        docs["a"], _ = await register_incoming(uow, a_clerk, blobs, **incoming_fields(
-            1, summary="Công văn về việc chuyển đổi số ở xã Bình Khê"), paper_only=True)
-        docs["b"], _ = await register_incoming(uow, b_clerk, blobs, **incoming_fields(
-            2, summary="Công văn về việc chuyển đổi số ở xã Tràng Lương"), paper_only=True)
+        docs["a"], _ = await register_incoming(
+            uow,
+            a_clerk,
+            blobs,
+            **incoming_fields(1, summary="Công văn về việc chuyển đổi số ở xã Bình Khê"),
+            paper_only=True,
+        )
+        docs["b"], _ = await register_incoming(
+            uow,
+            b_clerk,
+            blobs,
+            **incoming_fields(2, summary="Công văn về việc chuyển đổi số ở xã Tràng Lương"),
+            paper_only=True,
+        )
         await uow.commit()
     async with db.uow() as uow:
         dossier = await dossiers.open_dossier(uow, a_leader, "Hồ sơ chuyển đổi số xã Bình Khê")
         await uow.commit()
     async with db.uow() as uow:
-        task = await tasks.create_meeting_task(uow, admin, title="Rà soát hồ sơ địa chính xã", instruction="",
-                                               assignee={"unit_id": a.id}, deadline=None, source={"test": 1})
+        task = await tasks.create_meeting_task(
+            uow,
+            admin,
+            title="Rà soát hồ sơ địa chính xã",
+            instruction="",
+            assignee={"unit_id": a.id},
+            deadline=None,
+            source={"test": 1},
+        )
         await uow.commit()
     assert (docs["a"].number, docs["b"].number) == (1, 1)  # each commune's own register
 
@@ -145,8 +191,13 @@ async def test_merge_two_communes_into_a_new_one(db: Database, org: Org, blobs: 
     async with db.uow(readonly=True) as uow:  # the preview changed nothing
         assert (await uow.session.get(Unit, a.id)).status == UnitStatus.ACTIVE  # type: ignore[union-attr]
 
-    new = org_merge.NewUnit(code="BKM", name="Ủy ban nhân dân xã Bình Khê (mới)", kind=UnitKind.COMMUNE,
-                            parent_id=dt_id, agency_code="000.21.15.H41")
+    new = org_merge.NewUnit(
+        code="BKM",
+        name="Ủy ban nhân dân xã Bình Khê (mới)",
+        kind=UnitKind.COMMUNE,
+        parent_id=dt_id,
+        agency_code="000.21.15.H41",
+    )
     async with db.uow() as uow:
         with pytest.raises(Invalid, match="đồng thời"):
             await org_merge.merge_units(uow, admin, [a.id, b.id], target_id=a.id)
@@ -156,19 +207,28 @@ async def test_merge_two_communes_into_a_new_one(db: Database, org: Org, blobs: 
 
     async with db.uow(readonly=True) as uow:
         olds = {u.code: u for u in (await uow.session.scalars(select(Unit).where(Unit.id.in_([a.id, b.id])))).all()}
-        assert {u.status for u in olds.values()} == {UnitStatus.MERGED} and {u.merged_into_id for u in olds.values()} \
-            == {c.id}
-        moved = {d.id: d for d in (await uow.session.scalars(select(Document).where(
-            Document.id.in_([docs["a"].id, docs["b"].id])))).all()}
+        assert {u.status for u in olds.values()} == {UnitStatus.MERGED} and {
+            u.merged_into_id for u in olds.values()
+        } == {c.id}
+        moved = {
+            d.id: d
+            for d in (
+                await uow.session.scalars(select(Document).where(Document.id.in_([docs["a"].id, docs["b"].id])))
+            ).all()
+        }
         assert {d.agency_id for d in moved.values()} == {c.id}
         assert moved[docs["a"].id].former_agency_id == a.id and moved[docs["b"].id].former_agency_id == b.id
         assert (await uow.session.get(Task, task.id)).assignee_unit_id == c.id  # type: ignore[union-attr]
-        people = (await uow.session.scalars(select(User.unit_id).where(
-            User.id.in_([a_clerk.id, b_clerk.id, a_leader.id])))).all()
+        people = (
+            await uow.session.scalars(select(User.unit_id).where(User.id.in_([a_clerk.id, b_clerk.id, a_leader.id])))
+        ).all()
         assert set(people) == {c.id}
         # registers stay where they were (read-only) with their numbers
-        regs = (await uow.session.execute(select(Register.agency_id, Register.last_number).where(
-            Register.agency_id.in_([a.id, b.id])))).all()
+        regs = (
+            await uow.session.execute(
+                select(Register.agency_id, Register.last_number).where(Register.agency_id.in_([a.id, b.id]))
+            )
+        ).all()
         assert sorted(regs) == sorted([(a.id, 1), (b.id, 1)])
         # search by the new unit finds both; its clerk (formerly of A) sees B's too, and the dossier moved
         clerk = await uow.session.get(User, a_clerk.id)
@@ -188,15 +248,26 @@ async def test_merge_two_communes_into_a_new_one(db: Database, org: Org, blobs: 
     async with db.uow() as uow:  # new numbers come from C's own series, which starts at 1
         clerk = await uow.session.get(User, b_clerk.id)
         assert clerk is not None
-        third, _ = await register_incoming(uow, clerk, blobs, **incoming_fields(
-            3, summary="Công văn sau sáp nhập về chuyển đổi số"), paper_only=True)
+        third, _ = await register_incoming(
+            uow, clerk, blobs, **incoming_fields(3, summary="Công văn sau sáp nhập về chuyển đổi số"), paper_only=True
+        )
         await uow.commit()
-    assert third.agency_id == c.id and third.number == 1 and third.register_id not in {
-        docs["a"].register_id, docs["b"].register_id}
+    assert (
+        third.agency_id == c.id
+        and third.number == 1
+        and third.register_id not in {docs["a"].register_id, docs["b"].register_id}
+    )
     async with db.uow() as uow:  # nothing new for a merged unit
         with pytest.raises(Conflict, match="sáp nhập"):
-            await tasks.create_meeting_task(uow, admin, title="Việc mới", instruction="", assignee={"unit_id": b.id},
-                                            deadline=None, source={"test": 2})
+            await tasks.create_meeting_task(
+                uow,
+                admin,
+                title="Việc mới",
+                instruction="",
+                assignee={"unit_id": b.id},
+                deadline=None,
+                source={"test": 2},
+            )
         with pytest.raises(Conflict, match="sáp nhập"):
             await org_merge.merge_units(uow, admin, [a.id], target_id=c.id)
     async with db.uow(readonly=True) as uow:  # C's register export lists C's own series only
@@ -204,8 +275,9 @@ async def test_merge_two_communes_into_a_new_one(db: Database, org: Org, blobs: 
         assert clerk is not None
         _, _, rows = await export.register_rows(uow, clerk, "in", local_date(utcnow()).year)
         assert [r[1] for r in rows] == [1] and len(rows) == 1
-        assert await uow.session.scalar(select(func.count()).select_from(Unit).where(
-            Unit.id.in_([a.id, b.id]))) == 2  # not deleted
+        assert (
+            await uow.session.scalar(select(func.count()).select_from(Unit).where(Unit.id.in_([a.id, b.id]))) == 2
+        )  # not deleted
     merge = (await _actions(db, "unit.merge"))[-1]
     assert merge.data["sources"] == ["BK", "TT"] and merge.data["counts"]["documents"] == 2
 

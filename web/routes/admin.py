@@ -23,7 +23,8 @@ async def _users_context(request: Request) -> dict[str, object]:
     async with request.app.state.db.uow(readonly=True) as uow:
         users = (await uow.session.scalars(select(User).order_by(User.username))).all()
         units = (await uow.session.scalars(select(Unit).order_by(Unit.id))).all()
-    return {"users": users, "units": units, "unit_names": {u.id: u.name for u in units}, "roles": ROLE_LABELS,
+    return {"users": users, "units": [u for u in units if u.is_open], "unit_names": {u.id: u.name for u in units},
+            "roles": ROLE_LABELS,
             "error": None, "form": {}, "notice": None}
 
 

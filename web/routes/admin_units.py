@@ -16,9 +16,14 @@ from eoffice.org import UNIT_KIND_LABELS, UNIT_STATUS_LABELS, Role, UnitKind
 from storage.errors import AppError, Invalid
 from web.auth import login_required
 
-NOTICES = {"created": "Đã thêm đơn vị.", "update": "Đã lưu thông tin đơn vị.", "move": "Đã chuyển đơn vị.",
-           "close": "Đã giải thể đơn vị: đơn vị không nhận văn bản, nhiệm vụ mới; lịch sử được giữ nguyên.",
-           "merged": "Đã sáp nhập đơn vị.", "position": "Đã lưu thứ tự chức vụ."}
+NOTICES = {
+    "created": "Đã thêm đơn vị.",
+    "update": "Đã lưu thông tin đơn vị.",
+    "move": "Đã chuyển đơn vị.",
+    "close": "Đã giải thể đơn vị: đơn vị không nhận văn bản, nhiệm vụ mới; lịch sử được giữ nguyên.",
+    "merged": "Đã sáp nhập đơn vị.",
+    "position": "Đã lưu thứ tự chức vụ.",
+}
 
 
 def _int(form: FormData, name: str, label: str, *, optional: bool = False) -> int | None:
@@ -34,15 +39,25 @@ def _ids(form: FormData, name: str) -> list[int]:
     return [int(str(v)) for v in form.getlist(name) if str(v).isdigit()]
 
 
-async def _render(request: Request, template: str, *, error: str | None = None, status: int = 200,
-                  **extra: Any) -> Response:
+async def _render(
+    request: Request, template: str, *, error: str | None = None, status: int = 200, **extra: Any
+) -> Response:
     async with request.app.state.db.uow(readonly=True) as uow:
         tree = await org_admin.unit_tree(uow, request.state.user)
         positions = await org_admin.positions(uow, request.state.user) if template == "admin_positions.html" else []
     names = {r.unit.id: r.unit.name for r in tree}
-    context = {"tree": tree, "open_rows": [r for r in tree if r.unit.is_open], "names": names,
-               "kinds": UNIT_KIND_LABELS, "statuses": UNIT_STATUS_LABELS, "positions": positions, "error": error,
-               "notice": NOTICES.get(request.query_params.get("ok", "")), "form": {}, **extra}
+    context = {
+        "tree": tree,
+        "open_rows": [r for r in tree if r.unit.is_open],
+        "names": names,
+        "kinds": UNIT_KIND_LABELS,
+        "statuses": UNIT_STATUS_LABELS,
+        "positions": positions,
+        "error": error,
+        "notice": NOTICES.get(request.query_params.get("ok", "")),
+        "form": {},
+        **extra,
+    }
     return request.app.state.templates.TemplateResponse(request, template, context, status_code=status)
 
 
@@ -57,10 +72,15 @@ async def unit_create(request: Request) -> Response:
     try:
         async with request.app.state.db.uow() as uow:
             await org_admin.create_unit(
-                uow, request.state.user, code=str(form.get("code", "")), name=str(form.get("name", "")),
-                kind=str(form.get("kind", UnitKind.OFFICE)), parent_id=_int(form, "parent_id", "Đơn vị cấp trên",
-                                                                             optional=True),
-                agency_code=str(form.get("agency_code", "")), is_agency=form.get("is_agency") == "1")
+                uow,
+                request.state.user,
+                code=str(form.get("code", "")),
+                name=str(form.get("name", "")),
+                kind=str(form.get("kind", UnitKind.OFFICE)),
+                parent_id=_int(form, "parent_id", "Đơn vị cấp trên", optional=True),
+                agency_code=str(form.get("agency_code", "")),
+                is_agency=form.get("is_agency") == "1",
+            )
             await uow.commit()
     except AppError as exc:
         return await _render(request, "admin_units.html", error=exc.message, status=exc.status, form=dict(form))
@@ -78,12 +98,16 @@ async def unit_action(request: Request) -> Response:
     try:
         async with request.app.state.db.uow() as uow:
             if action == "update":
-                await org_admin.update_unit(uow, user, unit_id, name=str(form.get("name", "")),
-                                            agency_code=str(form.get("agency_code", "")),
-                                            rank=_int(form, "rank", "Thứ tự", optional=True))
+                await org_admin.update_unit(
+                    uow,
+                    user,
+                    unit_id,
+                    name=str(form.get("name", "")),
+                    agency_code=str(form.get("agency_code", "")),
+                    rank=_int(form, "rank", "Thứ tự", optional=True),
+                )
             elif action == "move":
-                await org_admin.move_unit(uow, user, unit_id, _int(form, "parent_id", "Đơn vị cấp trên",
-                                                                   optional=True))
+                await org_admin.move_unit(uow, user, unit_id, _int(form, "parent_id", "Đơn vị cấp trên", optional=True))
             else:
                 await org_admin.close_unit(uow, user, unit_id, str(form.get("reason", "")))
             await uow.commit()
@@ -107,10 +131,17 @@ async def merge_submit(request: Request) -> Response:
     fields = {**dict(form), "source_ids": sources}
     try:
         target_id = None if new_unit else _int(form, "target_id", "Đơn vị nhận sáp nhập")
-        new = org_merge.NewUnit(code=str(form.get("new_code", "")), name=str(form.get("new_name", "")),
-                                kind=str(form.get("new_kind", UnitKind.COMMUNE)),
-                                parent_id=_int(form, "new_parent_id", "Đơn vị cấp trên", optional=True),
-                                agency_code=str(form.get("new_agency_code", ""))) if new_unit else None
+        new = (
+            org_merge.NewUnit(
+                code=str(form.get("new_code", "")),
+                name=str(form.get("new_name", "")),
+                kind=str(form.get("new_kind", UnitKind.COMMUNE)),
+                parent_id=_int(form, "new_parent_id", "Đơn vị cấp trên", optional=True),
+                agency_code=str(form.get("new_agency_code", "")),
+            )
+            if new_unit
+            else None
+        )
         if form.get("confirm") != "1":
             async with request.app.state.db.uow(readonly=True) as uow:
                 counts = await org_merge.preview_merge(uow, user, sources, target_id)
@@ -119,8 +150,9 @@ async def merge_submit(request: Request) -> Response:
             target, _ = await org_merge.merge_units(uow, user, sources, target_id=target_id, new=new)
             await uow.commit()
     except AppError as exc:
-        return await _render(request, "admin_merge.html", error=exc.message, status=exc.status, preview=None,
-                             form=fields)
+        return await _render(
+            request, "admin_merge.html", error=exc.message, status=exc.status, preview=None, form=fields
+        )
     return RedirectResponse(f"/admin/units?ok=merged#unit-{target.id}", status_code=303)
 
 

@@ -34,10 +34,18 @@ async def _page(request: Request, *, error: str | None = None, status: int = 200
         except NotFound:
             deputies = []
     now = utcnow()
-    return render(request, "delegations.html", status_code=status, rows=rows, people=people, deputies=deputies,
-                  scopes=delegation.SCOPES, now=now, error=error,
-                  ok={"created": "Đã ủy quyền.", "revoked": "Đã thu hồi ủy quyền."}.get(
-                      request.query_params.get("ok", "")))
+    return render(
+        request,
+        "delegations.html",
+        status_code=status,
+        rows=rows,
+        people=people,
+        deputies=deputies,
+        scopes=delegation.SCOPES,
+        now=now,
+        error=error,
+        ok={"created": "Đã ủy quyền.", "revoked": "Đã thu hồi ủy quyền."}.get(request.query_params.get("ok", "")),
+    )
 
 
 async def _people(uow: UnitOfWork, ids: set[int]) -> list[User]:
@@ -59,9 +67,15 @@ async def delegation_create(request: Request) -> Response:
         if ends is None:
             raise Invalid("Cần nhập thời điểm kết thúc ủy quyền.", field="ends_at")
         async with request.app.state.db.uow() as uow:
-            await delegation.create(uow, request.state.user, to_user_id=deputy,
-                                    scopes=[str(s) for s in form.getlist("scopes")], starts_at=starts,
-                                    ends_at=ends, note=str(form.get("note", "")))
+            await delegation.create(
+                uow,
+                request.state.user,
+                to_user_id=deputy,
+                scopes=[str(s) for s in form.getlist("scopes")],
+                starts_at=starts,
+                ends_at=ends,
+                note=str(form.get("note", "")),
+            )
             await uow.commit()
     except AppError as exc:
         return await _page(request, error=exc.message, status=exc.status)
