@@ -27,7 +27,7 @@ CLERK_PAGES = [
     "/search?q=c%C3%B4ng+v%C4%83n", "/statistics", "/meetings", "/meetings/1", "/meetings/1/room",
     "/meetings/1/documents/1", "/meetings/1/polls", "/calendar", "/calendar/month", "/work-calendar",
 ]
-ADMIN_PAGES = ["/admin/users", "/admin/audit"]
+ADMIN_PAGES = ["/admin/users", "/admin/audit", "/admin/units", "/admin/units/merge", "/admin/positions"]
 
 
 async def _phone(browser: Any, base: str, username: str) -> Any:
