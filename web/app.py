@@ -65,7 +65,8 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, admin_units, delegations, api, health, ws, meetings, office, annotation_routes,
-                 media, voting, office_pages, office_more, edxml, notifications, calendar, consultations, two_factor, pwa]
+                 media, voting, office_pages, office_more, edxml, notifications, calendar, consultations, two_factor,
+                 pwa]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
