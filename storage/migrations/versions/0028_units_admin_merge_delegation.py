@@ -3,7 +3,7 @@
 authority (ủy quyền) recorded on directions (``on_behalf_of``) and approval steps (``decided_by``).
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0033
 Create Date: 2026-12-07 18:40:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028"
-down_revision: str | None = "0026"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
