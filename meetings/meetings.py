@@ -146,9 +146,11 @@ async def create_meeting(
     chair_id: int | None = None,
     secretary_id: int | None = None,
     quorum_rule: str = rules.QuorumRule.HALF,
+    speaking_time: int | None = None,
 ) -> Meeting:
     """Any active account may organise a meeting; it stays a draft, seen by its organisers only."""
     _check_times(starts_at, ends_at)
+    _check_speaking_time(speaking_time)
     if quorum_rule not in QUORUM_VALUES:
         raise Invalid("Quy tắc túc số không hợp lệ.", field="quorum_rule")
     await _user(uow, chair_id, "chair_id")
@@ -158,7 +160,8 @@ async def create_meeting(
     starts_at, ends_at = starts_at.astimezone(dt.UTC), ends_at.astimezone(dt.UTC) if ends_at else None
     meeting = Meeting(title=_clean_title(title), starts_at=starts_at, ends_at=ends_at, place=place.strip()[:300],
                       description=description.strip(), chair_id=chair_id, secretary_id=secretary_id,
-                      quorum_rule=quorum_rule, created_by=actor.id, state=State.DRAFT)
+                      quorum_rule=quorum_rule, speaking_time=speaking_time, created_by=actor.id,
+                      state=State.DRAFT)
     uow.session.add(meeting)
     await uow.session.flush()
     await _ensure_officer_seat(uow, meeting, chair_id, ParticipantRole.CHAIR)
@@ -169,7 +172,14 @@ async def create_meeting(
     return meeting
 
 
-EDITABLE_FIELDS = {"title", "description", "place", "starts_at", "ends_at", "chair_id", "secretary_id", "quorum_rule"}
+EDITABLE_FIELDS = {"title", "description", "place", "starts_at", "ends_at", "chair_id", "secretary_id", "quorum_rule",
+                   "speaking_time"}
+SPEAKING_TIME_RANGE = (10, 3 * 3600)  # seconds, as meetings.speakers.LIMIT_RANGE
+
+
+def _check_speaking_time(value: int | None) -> None:
+    if value is not None and not SPEAKING_TIME_RANGE[0] <= value <= SPEAKING_TIME_RANGE[1]:
+        raise Invalid("Thời gian phát biểu mặc định từ 10 giây đến 3 giờ.", field="speaking_time")
 
 
 async def update_meeting(uow: UnitOfWork, actor: User, meeting_id: int, **changes: Any) -> Meeting:
@@ -187,6 +197,7 @@ async def update_meeting(uow: UnitOfWork, actor: User, meeting_id: int, **change
     if ("chair_id" in changes or "secretary_id" in changes) and not (ctx.access.organiser or ctx.access.chair):
         raise Forbidden("Chỉ người tổ chức hoặc chủ trì được đổi chủ trì, thư ký.")
     _check_times(changes.get("starts_at", m.starts_at), changes.get("ends_at", m.ends_at))
+    _check_speaking_time(changes.get("speaking_time"))
     chair = changes.get("chair_id", m.chair_id)
     secretary = changes.get("secretary_id", m.secretary_id)
     if chair is not None and chair == secretary:

@@ -26,6 +26,7 @@ from meetings.attendance import quorum_of
 from meetings.meetings import get_context, participants_view, sites_view, user_names, view_context
 from meetings.rules import Access, State
 from meetings.schema import AgendaItem, Conclusion, ItemMinutes, Meeting
+from meetings.speakers import speaker_stats
 from meetings.voting import poll_results_for_meeting, unpublished_results
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
@@ -339,7 +340,24 @@ async def _vote_results(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[
     return out
 
 
+def spoken(seconds: int) -> str:
+    """«3 phút 05 giây», «45 giây»."""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} phút {rest:02d} giây" if minutes else f"{rest} giây"
+
+
+async def _speakers(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int | None, list[str]]:
+    """Who spoke, how many times and for how long (pauses left out; turns on items the reader may not see left
+    out), in a section of its own."""
+    lines = []
+    for n, row in enumerate(await speaker_stats(uow, m.id, visible), start=1):
+        over = f"; quá giờ {row['over']} lượt" if row["over"] else ""
+        lines.append(f"{n}. {row['name']}: {row['count']} lượt, tổng thời gian {spoken(row['seconds'])}{over}.")
+    return {None: lines} if lines else {}
+
+
 register_section("votes", "Kết quả biểu quyết", _vote_results)
+register_section("speakers", "Thống kê phát biểu", _speakers)
 register_task_status(_task_progress)
 
 

@@ -64,6 +64,8 @@ class Meeting(Base):
     minutes_register_id: Mapped[int | None] = mapped_column(ForeignKey("registers.id"))
     minutes_number: Mapped[int | None] = mapped_column(Integer)
     minutes_notation: Mapped[str | None] = mapped_column(String(80))  # 12/BB-UBND
+    speaking_time: Mapped[int | None] = mapped_column(Integer)  # seconds: default limit of a turn to speak
+    screen_nonce: Mapped[str | None] = mapped_column(String(64))  # room screen link (meetings.screen); None: off
 
     def public(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class Meeting(Base):
             "created_by": self.created_by, "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "current_item_id": self.current_item_id, "minutes_state": self.minutes_state,
+            "speaking_time": self.speaking_time,
         }
 
 
@@ -235,19 +238,28 @@ class SpeakerRequest(Base):
     granted_at: Mapped[dt.datetime | None] = mapped_column()
     ended_at: Mapped[dt.datetime | None] = mapped_column()
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    paused_at: Mapped[dt.datetime | None] = mapped_column()  # the chair paused the clock (meetings.speakers)
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # pauses ended so far
+
+    def elapsed(self, now: dt.datetime | None = None) -> int | None:
+        """Seconds spoken: from the floor given to its end (or ``now``), pauses left out."""
+        if self.granted_at is None:
+            return None
+        until = self.ended_at or self.paused_at or now or utcnow()
+        return max(0, int((until - self.granted_at).total_seconds()) - self.paused_seconds)
 
     @property
     def duration(self) -> int | None:
-        if self.granted_at is None:
-            return None
-        return int(((self.ended_at or utcnow()) - self.granted_at).total_seconds())
+        return self.elapsed()
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "item_id": self.item_id, "user_id": self.user_id, "participant_id": self.participant_id,
                 "site_id": self.site_id, "name": self.name, "state": self.state, "position": self.position,
                 "time_limit": self.time_limit, "requested_at": self.requested_at.isoformat(),
                 "granted_at": self.granted_at.isoformat() if self.granted_at else None,
-                "ended_at": self.ended_at.isoformat() if self.ended_at else None, "duration": self.duration}
+                "ended_at": self.ended_at.isoformat() if self.ended_at else None, "duration": self.duration,
+                "paused_at": self.paused_at.isoformat() if self.paused_at else None,
+                "paused_seconds": self.paused_seconds or 0}
 
 
 

@@ -1,12 +1,19 @@
 """Speakers' queue: request to speak, the chair orders and grants the floor, timer, history with durations.
 
 One person speaks at a time: granting the floor ends the current turn. The timer runs on the
-clients from ``granted_at`` (the snapshot carries the server time to correct tablet clocks).
+clients from ``granted_at``, ``paused_at`` and ``paused_seconds`` (the snapshot carries the server time to
+correct tablet clocks; ``web/static/js/speaking-clock.js``).
+
+Speaking time (#20): a turn's limit is the one the chair set on the request, else the meeting's
+``speaking_time``, else none. The clock starts when the floor is given; the chair pauses, resumes and
+extends it. Over time is shown (in red), never cut. Every service that reads the time takes ``clock``
+(``storage.db.utcnow`` by default) so tests move time without sleeping.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,13 +21,34 @@ from sqlalchemy import func, select
 from eoffice import audit
 from eoffice.org import User
 from meetings import rules, topics
-from meetings.meetings import get_context, user_names
+from meetings.meetings import SPEAKING_TIME_RANGE, get_context, user_names
 from meetings.rules import SpeakerState
 from meetings.schema import Meeting, Participant, Site, SpeakerRequest
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 HISTORY_IN_EVENTS = 30
+LIMIT_RANGE = SPEAKING_TIME_RANGE  # seconds a turn may be given
+EXTEND_RANGE = (10, 3600)  # seconds added at once
+
+Clock = Callable[[], dt.datetime]
+
+
+def timing(req: SpeakerRequest, now: dt.datetime) -> dict[str, Any]:
+    """Where a turn's clock stands at ``now``: seconds spoken, the limit, what is left (negative: over time)."""
+    elapsed = req.elapsed(now) or 0
+    limit = req.time_limit
+    return {"elapsed": elapsed, "limit": limit, "remaining": None if limit is None else limit - elapsed,
+            "over": limit is not None and elapsed > limit, "paused": req.paused_at is not None}
+
+
+def _limit(value: int | None, field: str = "time_limit", bounds: tuple[int, int] = LIMIT_RANGE) -> int | None:
+    if value is None:
+        return None
+    if not bounds[0] <= int(value) <= bounds[1]:
+        low, high = bounds
+        raise Invalid(f"Thời gian từ {low} giây đến {high // 60} phút.", field=field)
+    return int(value)
 
 
 async def queue_view(uow: UnitOfWork, meeting_id: int, history: int | None = None) -> dict[str, Any]:
@@ -130,27 +158,40 @@ async def withdraw(uow: UnitOfWork, actor: User, request_id: int) -> SpeakerRequ
     return req
 
 
+def _end(req: SpeakerRequest, now: dt.datetime) -> None:
+    _settle_pause(req, now)
+    req.state = SpeakerState.DONE
+    req.ended_at = now
+
+
+def _settle_pause(req: SpeakerRequest, now: dt.datetime) -> None:
+    if req.paused_at is not None:
+        req.paused_seconds = (req.paused_seconds or 0) + max(0, int((now - req.paused_at).total_seconds()))
+        req.paused_at = None
+
+
 async def _end_current(uow: UnitOfWork, meeting_id: int, now: dt.datetime) -> SpeakerRequest | None:
     current = await uow.session.scalar(select(SpeakerRequest).where(
         SpeakerRequest.meeting_id == meeting_id, SpeakerRequest.state == SpeakerState.SPEAKING))
     if current is not None:
-        current.state = SpeakerState.DONE
-        current.ended_at = now
+        _end(current, now)
     return current
 
 
-async def grant(uow: UnitOfWork, actor: User, request_id: int, *, time_limit: int | None = None) -> SpeakerRequest:
+async def grant(uow: UnitOfWork, actor: User, request_id: int, *, time_limit: int | None = None,
+                clock: Clock = utcnow) -> SpeakerRequest:
+    """Give the floor; the limit is ``time_limit``, else the one set on the request, else the meeting's."""
     req, m, access = await _request(uow, actor, request_id)
     access.require_control()
     if req.state != SpeakerState.WAITING:
         raise Conflict("Lượt phát biểu này không còn chờ.")
-    if time_limit is not None and not 10 <= int(time_limit) <= 3 * 3600:
-        raise Invalid("Thời gian phát biểu từ 10 giây đến 3 giờ.", field="time_limit")
-    now = utcnow()
+    limit = _limit(time_limit)
+    now = clock()
     previous = await _end_current(uow, m.id, now)
     req.state = SpeakerState.SPEAKING
     req.granted_at = now
-    req.time_limit = int(time_limit) if time_limit is not None else None
+    req.time_limit = limit or req.time_limit or m.speaking_time
+    req.paused_at, req.paused_seconds = None, 0
     req.item_id = m.current_item_id
     await audit.record(uow, actor, "meeting.speaker.grant", "meeting", m.id, request_id=req.id,
                        ended_request_id=previous.id if previous else None, time_limit=req.time_limit)
@@ -158,14 +199,13 @@ async def grant(uow: UnitOfWork, actor: User, request_id: int, *, time_limit: in
     return req
 
 
-async def finish(uow: UnitOfWork, actor: User, request_id: int) -> SpeakerRequest:
+async def finish(uow: UnitOfWork, actor: User, request_id: int, *, clock: Clock = utcnow) -> SpeakerRequest:
     req, m, access = await _request(uow, actor, request_id)
     if not (access.controller or req.user_id == actor.id):
         raise Forbidden("Chỉ chủ trì, thư ký hoặc người đang phát biểu được kết thúc lượt này.")
     if req.state != SpeakerState.SPEAKING:
         raise Conflict("Lượt này không đang phát biểu.")
-    req.state = SpeakerState.DONE
-    req.ended_at = utcnow()
+    _end(req, clock())
     await audit.record(uow, actor, "meeting.speaker.finish", "meeting", m.id, request_id=req.id,
                        seconds=req.duration)
     await _emit(uow, m.id)
@@ -195,5 +235,85 @@ async def close_queue(uow: UnitOfWork, meeting_id: int, now: dt.datetime) -> Non
         SpeakerRequest.meeting_id == meeting_id,
         SpeakerRequest.state.in_([SpeakerState.WAITING, SpeakerState.SPEAKING])))).all()
     for r in rows:
-        r.state = SpeakerState.DONE if r.state == SpeakerState.SPEAKING else SpeakerState.WITHDRAWN
-        r.ended_at = now
+        if r.state == SpeakerState.SPEAKING:
+            _end(r, now)
+        else:
+            r.state, r.ended_at = SpeakerState.WITHDRAWN, now
+
+
+# ---------------------------------------------------------------- speaking time
+
+
+async def set_limit(uow: UnitOfWork, actor: User, request_id: int, seconds: int | None) -> SpeakerRequest:
+    """The chair sets a request's own limit (None: the meeting's default), before or during the turn."""
+    req, m, access = await _request(uow, actor, request_id)
+    access.require_control()
+    if req.state not in (SpeakerState.WAITING, SpeakerState.SPEAKING):
+        raise Conflict("Lượt phát biểu này đã kết thúc.")
+    req.time_limit = _limit(seconds)
+    if req.time_limit is None and req.state == SpeakerState.SPEAKING:
+        req.time_limit = m.speaking_time
+    await audit.record(uow, actor, "meeting.speaker.limit", "meeting", m.id, request_id=req.id,
+                       time_limit=req.time_limit)
+    await _emit(uow, m.id)
+    return req
+
+
+async def _speaking(uow: UnitOfWork, actor: User, request_id: int) -> tuple[SpeakerRequest, Meeting]:
+    req, m, access = await _request(uow, actor, request_id)
+    access.require_control()
+    if req.state != SpeakerState.SPEAKING:
+        raise Conflict("Lượt này không đang phát biểu.")
+    return req, m
+
+
+async def pause(uow: UnitOfWork, actor: User, request_id: int, *, clock: Clock = utcnow) -> SpeakerRequest:
+    req, m = await _speaking(uow, actor, request_id)
+    if req.paused_at is None:
+        req.paused_at = clock()
+        await audit.record(uow, actor, "meeting.speaker.pause", "meeting", m.id, request_id=req.id,
+                           seconds=req.elapsed())
+        await _emit(uow, m.id)
+    return req
+
+
+async def resume(uow: UnitOfWork, actor: User, request_id: int, *, clock: Clock = utcnow) -> SpeakerRequest:
+    req, m = await _speaking(uow, actor, request_id)
+    if req.paused_at is not None:
+        _settle_pause(req, clock())
+        await audit.record(uow, actor, "meeting.speaker.resume", "meeting", m.id, request_id=req.id)
+        await _emit(uow, m.id)
+    return req
+
+
+async def extend(uow: UnitOfWork, actor: User, request_id: int, seconds: int, *,
+                 clock: Clock = utcnow) -> SpeakerRequest:
+    """Give more time: added to the limit (a turn without one gets its time so far plus ``seconds``)."""
+    req, m = await _speaking(uow, actor, request_id)
+    more = _limit(seconds, "seconds", EXTEND_RANGE) or 0
+    base = req.time_limit if req.time_limit is not None else (req.elapsed(clock()) or 0)
+    req.time_limit = min(base + more, LIMIT_RANGE[1] + EXTEND_RANGE[1])
+    await audit.record(uow, actor, "meeting.speaker.extend", "meeting", m.id, request_id=req.id, seconds=more,
+                       time_limit=req.time_limit)
+    await _emit(uow, m.id)
+    return req
+
+
+async def speaker_stats(uow: UnitOfWork, meeting_id: int, visible: set[int] | None = None) -> list[dict[str, Any]]:
+    """Per speaker, in order of first turn: turns taken and seconds spoken (pauses left out). ``visible``: only
+    turns on those agenda items (and those outside any item)."""
+    rows = (await uow.session.scalars(select(SpeakerRequest).where(
+        SpeakerRequest.meeting_id == meeting_id, SpeakerRequest.granted_at.is_not(None))
+        .order_by(SpeakerRequest.granted_at, SpeakerRequest.id))).all()
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        if visible is not None and r.item_id is not None and r.item_id not in visible:
+            continue
+        key = ("site", r.site_id) if r.site_id else ("user", r.user_id) if r.user_id else ("name", r.name)
+        row = out.setdefault(key, {"name": r.name, "user_id": r.user_id, "site_id": r.site_id, "count": 0,
+                                   "seconds": 0, "over": 0})
+        row["count"] += 1
+        row["seconds"] += r.elapsed() or 0
+        if r.time_limit is not None and (r.elapsed() or 0) > r.time_limit:
+            row["over"] += 1
+    return list(out.values())

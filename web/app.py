@@ -49,6 +49,7 @@ from web.routes import (
     office_pages,
     pages,
     pwa,
+    screen,
     two_factor,
     voting,
     ws,
@@ -64,9 +65,9 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collector's long pass
 
 # Every area contributes a `routes` list; API routes live under /api/.
-ROUTE_MODULES = [pages, account, admin, admin_units, delegations, api, health, ws, meetings, office, annotation_routes,
-                 media, voting, office_pages, office_more, edxml, notifications, calendar, consultations, two_factor,
-                 pwa]
+ROUTE_MODULES = [pages, account, admin, admin_units, delegations, api, health, ws, screen, meetings, office,
+                 annotation_routes, media, voting, office_pages, office_more, edxml, notifications, calendar,
+                 consultations, two_factor, pwa]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

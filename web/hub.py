@@ -102,6 +102,11 @@ def close_message(user_id: int, reason: str = "", *, only: list[tuple[str, str]]
             "only": [list(c) for c in only] if only is not None else None, "keep": list(keep) if keep else None}
 
 
+def _verdict_key(conn: Connection) -> tuple[str, int]:
+    """One access check per user, or per connection when it brings its own check."""
+    return ("conn", id(conn)) if conn.authorizer is not None else ("user", conn.user.id)
+
+
 @dataclass
 class _TopicState:
     last: int = 0
@@ -124,6 +129,9 @@ class Connection:
         self.credential: tuple[str, str] | None = None
         # set when the server offers direct frame writes (``web.ws_protocol``): frames then skip the queue
         self.writer: FrameWriter | None = None
+        # a connection that is not a user's (the room screen, opened by a signed link) brings its own check,
+        # used instead of the topic prefix's when it subscribes and when access is checked again
+        self.authorizer: Authorizer | None = None
 
     def offer(self, text: str) -> bool:
         """Send a frame without waiting: written at once (``writer``) or queued; a slow client is dropped."""
@@ -317,7 +325,7 @@ class Hub:
             raise Invalid("Giá trị «since» phải là số nguyên không âm.")
         if topic not in conn.topics and len(conn.topics) >= MAX_TOPICS:
             raise Invalid(f"Mỗi kết nối chỉ được theo dõi tối đa {MAX_TOPICS} kênh.")
-        authorizer: Authorizer | None = self._lookup(self._authorizers, topic)
+        authorizer: Authorizer | None = conn.authorizer or self._lookup(self._authorizers, topic)
         async with self.db.uow(readonly=True) as uow:
             if authorizer is None or not await authorizer(uow, conn.user, topic):
                 raise Forbidden(f"Bạn không có quyền theo dõi kênh «{topic}».")
@@ -440,18 +448,19 @@ class Hub:
             async with self.db.uow(readonly=True) as uow:
                 related = await dependents(uow, topic) if dependents is not None else set()
                 targets = [t for t in list(self._subs) if t == topic or t.startswith(topic + ":") or t in related]
-                verdicts: list[tuple[str, list[Connection], dict[int, bool]]] = []
+                verdicts: list[tuple[str, list[Connection], dict[tuple[str, int], bool]]] = []
                 for target in targets:
                     authorizer: Authorizer | None = self._lookup(self._authorizers, target)
                     subscribers = list(self._subs.get(target, ()))
-                    allowed: dict[int, bool] = {}
+                    allowed: dict[tuple[str, int], bool] = {}
                     for conn in subscribers:
-                        if conn.user.id not in allowed:
-                            allowed[conn.user.id] = authorizer is not None and await authorizer(uow, conn.user, target)
+                        if _verdict_key(conn) not in allowed:
+                            check = conn.authorizer or authorizer
+                            allowed[_verdict_key(conn)] = check is not None and await check(uow, conn.user, target)
                     verdicts.append((target, subscribers, allowed))
             for target, subscribers, allowed in verdicts:
                 for conn in subscribers:
-                    if not allowed[conn.user.id] and target in conn.topics:
+                    if not allowed[_verdict_key(conn)] and target in conn.topics:
                         self.unsubscribe(conn, target)
                         conn.send({"type": "error", "op": "subscribe", "topic": target, "revoked": True,
                                    "message": f"Bạn không còn quyền theo dõi kênh «{target}»."})

@@ -28,6 +28,7 @@ class Meeting(Out):
     secretary_id: int | None
     current_item_id: int | None
     minutes_state: str
+    speaking_time: int | None = None
 
 
 class MeetingList(Out):
@@ -162,6 +163,16 @@ class SpeakerRequest(Out):
     position: int | None
     time_limit: int | None
     requested_at: str
+    granted_at: str | None = None
+    paused_at: str | None = None
+    paused_seconds: int = 0
+    duration: int | None = None
+
+
+class ScreenLink(Out):
+    """The room screen's signed link (null: none made, or turned off)."""
+
+    url: str | None
 
 
 class SpeakerOrder(Ok):
@@ -299,6 +310,7 @@ class MeetingFields(Body):
     chair_id: OptInt = None
     secretary_id: OptInt = None
     quorum_rule: Text = ""
+    speaking_time: OptInt = None  # seconds: default limit of a turn to speak (10 s to 3 h)
 
 
 class MeetingCreate(MeetingFields):
@@ -378,9 +390,10 @@ class RequestFloor(Body):
 
 
 class SpeakerAction(Body):
-    """``grant`` may set ``time_limit`` (seconds); finish and withdraw take no body."""
+    """``grant`` and ``limit`` take ``time_limit`` (seconds), ``extend`` takes ``seconds``; the others no body."""
 
     time_limit: OptInt = None
+    seconds: OptInt = None
 
 
 class SpeakerOrderBody(Body):

@@ -32,6 +32,7 @@ from meetings import (
     room,
     rules,
     schema,
+    screen,
     speakers,
     topics,
     voting,
@@ -102,7 +103,7 @@ def _meeting_fields(request: Request, body: dict[str, Any], partial: bool) -> di
     for key in ("title", "place", "description", "quorum_rule"):
         if key in body:
             out[key] = str(body[key] or "")
-    for key in ("chair_id", "secretary_id"):
+    for key in ("chair_id", "secretary_id", "speaking_time"):
         if key in body:
             out[key] = _int(body[key], key, optional=True)
     if not partial:  # a new meeting without a title is refused by the service, in Vietnamese
@@ -502,23 +503,31 @@ async def request_floor(request: Request) -> JSONResponse:
     return JSONResponse(req.public(), status_code=201)
 
 
-@contract(body=c.SpeakerAction, ok=c.SpeakerRequest, choices={'action': ('grant', 'finish', 'withdraw')})
+SPEAKER_ACTIONS = ('grant', 'finish', 'withdraw', 'limit', 'pause', 'resume', 'extend')
+
+
+@contract(body=c.SpeakerAction, ok=c.SpeakerRequest, choices={'action': SPEAKER_ACTIONS})
 async def speaker_action(request: Request) -> JSONResponse:
-    """grant (chair/secretary; optional time_limit seconds), finish, withdraw."""
+    """grant (chair/secretary; optional time_limit seconds), finish, withdraw; speaking time (chair/secretary):
+    limit {time_limit} (null: the meeting's default), pause, resume, extend {seconds}."""
     mid, rid, action = path_id(request), path_id(request, "request_id"), request.path_params["action"]
-    body = await json_body(request) if action == "grant" else {}
+    body = await json_body(request) if action in ("grant", "limit", "extend") else {}
 
     async def go(uow: UnitOfWork, user: User) -> Any:
         req = await uow.session.get(schema.SpeakerRequest, rid)
         if req is None or req.meeting_id != mid:
             raise NotFound("Không tìm thấy lượt phát biểu.")
+        limit = _int(body.get("time_limit"), "time_limit", optional=True)
         if action == "grant":
-            return await speakers.grant(uow, user, rid, time_limit=_int(body.get("time_limit"), "time_limit",
-                                                                          optional=True))
-        if action == "finish":
-            return await speakers.finish(uow, user, rid)
-        if action == "withdraw":
-            return await speakers.withdraw(uow, user, rid)
+            return await speakers.grant(uow, user, rid, time_limit=limit)
+        if action == "limit":
+            return await speakers.set_limit(uow, user, rid, limit)
+        if action == "extend":
+            return await speakers.extend(uow, user, rid, _req_int(body.get("seconds"), "seconds"))
+        simple = {"finish": speakers.finish, "withdraw": speakers.withdraw, "pause": speakers.pause,
+                  "resume": speakers.resume}
+        if action in simple:
+            return await simple[action](uow, user, rid)
         raise NotFound("Không có thao tác này.")
 
     req = await _run(request, go)
@@ -749,22 +758,31 @@ def _json_script(data: Any) -> str:
         "&", "\\u0026")
 
 
+def room_screen_url(request: Request, token: str) -> str:
+    """The room screen's address (``web.routes.screen``)."""
+    return str(request.base_url).rstrip("/") + f"/screen/{token}"
+
+
 @login_required()
 async def meeting_page(request: Request) -> Response:
     snap = await snapshot_with_seq(request, path_id(request))
     m = snap["meeting"]
     conflicts: list[dict[str, Any]] = []
+    screen_url = None
     if snap["me"].get("manager"):  # who prepares the meeting sees the leaders' clashes (issue #21)
         async with request.app.state.db.uow(readonly=True) as uow:
             meeting = await uow.session.get(schema.Meeting, m["id"])
             if meeting is not None:
                 conflicts = await calendar.conflicts_for(uow, meeting)
+                token = screen.token_of(request.app.state.settings.secret_key, meeting)
+                if token and snap["me"].get("controller"):  # the room screen's link (issue #20)
+                    screen_url = room_screen_url(request, token)
     async with request.app.state.db.uow(readonly=True) as uow:
         record = await minutes_record.record_view(uow, require_user(request), m["id"])
     for sig in record["signatures"]:
         sig["signed_at"] = dt.datetime.fromisoformat(sig["signed_at"])
     return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap), conflicts=conflicts,
-                 record=record,
+                 record=record, screen_url=screen_url,
                  starts_at=dt.datetime.fromisoformat(m["starts_at"]),
                  ends_at=dt.datetime.fromisoformat(m["ends_at"]) if m["ends_at"] else None,
                  labels=rules.STATE_LABELS, quorum_labels={k.value: v for k, v in rules.QUORUM_LABELS.items()})

@@ -28,6 +28,34 @@ document.getElementById("actions")?.addEventListener("click", async (e) => {
   } catch (err) { fail(err); btn.disabled = false; }
 });
 
+// The room screen's link and the default speaking time (issue 20): chair and secretary.
+document.getElementById("screen-card")?.addEventListener("click", async (e) => {
+  const btn = e.target.closest("button[data-screen]");
+  if (!btn) return;
+  const what = btn.dataset.screen;
+  if (what === "copy") {
+    const input = document.getElementById("screen-url");
+    input.select();
+    try { await navigator.clipboard.writeText(input.value); } catch { document.execCommand("copy"); }
+    toast("Đã sao chép đường dẫn.");
+    return;
+  }
+  if (what === "reset" && document.getElementById("screen-url") && !await ask(
+    "Tạo đường dẫn mới? Màn hình đang mở bằng đường dẫn cũ sẽ ngừng hiển thị ngay.", { ok: "Tạo đường dẫn mới" })) return;
+  if (what === "revoke" && !await ask("Tắt đường dẫn màn hình phòng họp?", { ok: "Tắt", danger: true })) return;
+  try { await api(what === "reset" ? "POST" : "DELETE", `${base}/screen`, what === "reset" ? {} : undefined); reload(); }
+  catch (err) { fail(err); }
+});
+
+document.getElementById("speaking-time-form")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const minutes = e.target.elements.minutes.value;
+  try {
+    await api("PATCH", base, { speaking_time: minutes ? Math.round(Number(minutes) * 60) : null });
+    toast("Đã lưu thời gian phát biểu.");
+  } catch (err) { fail(err); }
+});
+
 for (const form of document.querySelectorAll(".respond-form")) {
   form.addEventListener("click", async (e) => {
     const btn = e.target.closest("button[data-response]");

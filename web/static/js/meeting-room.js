@@ -9,6 +9,7 @@
 
 import { connect, STATUS_TEXT } from "./live.js";
 import { PdfReader } from "./pdfreader.js";
+import { clockLabel, clockText, speakingClock } from "./speaking-clock.js";
 import { api, ask, fail, fmtDate, fmtDuration, fmtTime, h, readState, toast } from "./meeting-common.js";
 import { enhance as dateInput, toIso } from "./office/dates.js";
 
@@ -311,9 +312,17 @@ function renderSpeakers() {
   const speaking = sp.speaking;
   const box = $("speaking");
   if (speaking) {
-    const timer = h("div", { class: "timer", id: "speaker-timer", dataset: { granted: speaking.granted_at, limit: speaking.time_limit || "" } });
+    // the countdown (issue 20): the speaker, the chair and the room screen see the same clock; over time in red
+    const timer = h("div", { class: "timer", id: "speaker-timer", role: "timer", "aria-live": "off" });
+    const chair = m.controller ? h("div", { class: "speaker-clock-controls" },
+      speaking.paused_at
+        ? h("button", { type: "button", class: "btn btn-small", id: "speaker-resume", onclick: () => speakerAction(speaking.id, "resume") }, "▶ Tiếp tục")
+        : h("button", { type: "button", class: "btn btn-small", id: "speaker-pause", onclick: () => speakerAction(speaking.id, "pause") }, "⏸ Tạm dừng"),
+      h("button", { type: "button", class: "btn btn-small", id: "speaker-extend",
+        onclick: () => speakerAction(speaking.id, "extend", { seconds: 60 }) }, "+1 phút")) : null;
     box.replaceChildren(h("div", { class: "speaking" }, h("div", {}, "Đang phát biểu"),
-      h("strong", { style: "font-size:20px" }, speaking.name), timer,
+      h("strong", { style: "font-size:20px" }, speaking.name), h("div", { class: "muted", id: "speaker-clock-label" }), timer,
+      chair,
       (m.controller || speaking.user_id === m.user_id)
         ? h("button", { type: "button", class: "btn btn-small", onclick: () => speakerAction(speaking.id, "finish") }, "Kết thúc lượt")
         : null));
@@ -325,6 +334,7 @@ function renderSpeakers() {
   $("queue").replaceChildren(...(sp.queue.length ? sp.queue.map((r, i) => h("li", { dataset: { request: r.id } },
     h("span", { class: "name" }, `${i + 1}. ${r.name}`),
     m.controller ? h("button", { type: "button", class: "btn btn-small btn-ok", onclick: () => speakerAction(r.id, "grant") }, "Mời phát biểu") : null,
+    m.controller ? limitPicker(r) : null,
     m.controller && i > 0 ? h("button", { type: "button", class: "btn btn-small", "aria-label": "Đưa lên trước",
       onclick: () => moveUp(r.id) }, "▲") : null,
     (m.controller || r.user_id === m.user_id) ? h("button", { type: "button", class: "btn btn-small",
@@ -343,17 +353,32 @@ function moveUp(id) {
   api("POST", `/api/meetings/${meetingId}/speakers/order`, { request_ids: ids }).catch(fail);
 }
 
-function speakerAction(id, action) {
-  api("POST", `/api/meetings/${meetingId}/speakers/${id}/${action}`, action === "grant" ? {} : undefined).catch(fail);
+function speakerAction(id, action, body) {
+  const withBody = ["grant", "limit", "extend"].includes(action);
+  api("POST", `/api/meetings/${meetingId}/speakers/${id}/${action}`, withBody ? (body || {}) : undefined).catch(fail);
+}
+
+const LIMIT_CHOICES = [60, 120, 180, 300, 600, 900];
+function limitPicker(r) {
+  // the chair gives this request its own time (else the meeting's default)
+  const fallback = S.meeting.speaking_time ? `Mặc định (${fmtDuration(S.meeting.speaking_time)})` : "Không giới hạn";
+  const values = new Set([...LIMIT_CHOICES, ...(r.time_limit ? [r.time_limit] : [])]);
+  return h("select", { class: "speaker-limit", "aria-label": `Thời gian phát biểu của ${r.name}`,
+    onchange: (e) => speakerAction(r.id, "limit", { time_limit: e.target.value ? Number(e.target.value) : null }) },
+  h("option", { value: "" }, fallback),
+  ...[...values].sort((a, b) => a - b).map((v) => h("option", { value: v, selected: v === r.time_limit },
+    `${Math.floor(v / 60)} phút${v % 60 ? ` ${v % 60} giây` : ""}`)));
 }
 
 function tick() {
   const el = $("speaker-timer");
-  if (!el) return;
-  const elapsed = (Date.now() + serverOffset - Date.parse(el.dataset.granted)) / 1000;
-  const limit = Number(el.dataset.limit) || 0;
-  el.textContent = limit ? `${fmtDuration(elapsed)} / ${fmtDuration(limit)}` : fmtDuration(elapsed);
-  el.dataset.over = String(limit > 0 && elapsed > limit);
+  const speaking = S.speakers.speaking;
+  if (!el || !speaking) return;
+  const c = speakingClock(speaking, Date.now() + serverOffset);
+  el.textContent = clockText(c);
+  el.dataset.over = String(c.over);
+  el.dataset.paused = String(c.paused);
+  $("speaker-clock-label").textContent = clockLabel(c) + (c.limit ? ` · ${fmtDuration(c.limit)}` : "");
 }
 setInterval(tick, 1000);
 

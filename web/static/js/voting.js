@@ -67,6 +67,38 @@ export function choiceLabel(poll, choice) {
   return (choice.o || []).map(label).join("; ");
 }
 
+// The bars of a poll's result (or of a live tally shaped as one): shared with the room screen (screen.js).
+export function pollBars(p) {
+  const r = p.result;
+  if (p.method === "yes_no" || p.method === "yes_no_abstain") {
+    return Object.entries(r.counts).map(([k, v]) => ({ label: YES_NO[k], value: v,
+      highlight: k === "yes" && r.passed }));
+  }
+  const out = Object.entries(r.counts).map(([k, v]) => ({ label: p.options[Number(k) - 1].label, value: v,
+    highlight: (r.winners || []).includes(Number(k)) }));
+  if (r.abstain) out.push({ label: "Không biểu quyết", value: r.abstain, color: "#9ca3af" });
+  return out;
+}
+
+// The bars of an open poll's live tally (a named poll shown live).
+export function tallyBars(p) {
+  const r = { counts: {}, winners: [], abstain: p.tally.abstain || 0 };
+  if (p.method.startsWith("yes_no")) {
+    for (const k of p.method === "yes_no" ? ["yes", "no"] : ["yes", "no", "abstain"]) r.counts[k] = p.tally[k] || 0;
+  } else for (const o of p.options) r.counts[o.key] = p.tally[String(o.key)] || 0;
+  return pollBars({ ...p, result: r });
+}
+
+// A yes/no tie is decided by the poll's rule (not passed, or the chair's side): only an unresolved one, or a
+// tie among options (re-run), is shown as such.
+export function verdictOf(p) {
+  const r = p.result;
+  const yesNo = p.method.startsWith("yes_no");
+  return r.passed ? (yesNo ? "ĐƯỢC THÔNG QUA" : "ĐÃ CÓ KẾT QUẢ")
+    : r.tie_outcome === "unresolved" ? "CHƯA PHÂN ĐỊNH"
+      : (!yesNo && r.tie && r.tie.length ? "HÒA PHIẾU" : "KHÔNG ĐƯỢC THÔNG QUA");
+}
+
 export function mountVoting(root) {
   const meetingId = Number(root.dataset.meeting);
   const S = { polls: new Map(), detail: new Map(), voters: new Map(), controller: false, skew: 0,
@@ -376,28 +408,11 @@ export function mountVoting(root) {
     }
   }
 
-  function bars(p) {
-    const r = p.result;
-    if (p.method === "yes_no" || p.method === "yes_no_abstain") {
-      return Object.entries(r.counts).map(([k, v]) => ({ label: YES_NO[k], value: v,
-        highlight: k === "yes" && r.passed }));
-    }
-    const out = Object.entries(r.counts).map(([k, v]) => ({ label: p.options[Number(k) - 1].label, value: v,
-      highlight: (r.winners || []).includes(Number(k)) }));
-    if (r.abstain) out.push({ label: "Không biểu quyết", value: r.abstain, color: "#9ca3af" });
-    return out;
-  }
-
   function renderResult(p) {
     const r = p.result;
     const chart = h("div", { class: "vp-chart", "data-chart": p.id });
-    barChart(chart, { title: p.method === "ranked" ? "Số phiếu ưu tiên thứ nhất" : "Kết quả biểu quyết", bars: bars(p) });
-    const yesNo = p.method.startsWith("yes_no");
-    // a yes/no tie is decided by the poll's rule (not passed, or the chair's side): only an unresolved one, or a
-    // tie among options (re-run), is shown as such
-    const verdict = r.passed ? (yesNo ? "ĐƯỢC THÔNG QUA" : "ĐÃ CÓ KẾT QUẢ")
-      : r.tie_outcome === "unresolved" ? "CHƯA PHÂN ĐỊNH"
-        : (!yesNo && r.tie && r.tie.length ? "HÒA PHIẾU" : "KHÔNG ĐƯỢC THÔNG QUA");
+    barChart(chart, { title: p.method === "ranked" ? "Số phiếu ưu tiên thứ nhất" : "Kết quả biểu quyết", bars: pollBars(p) });
+    const verdict = verdictOf(p);
     return h("div", { class: "vp-result", role: "region", "aria-label": "Kết quả biểu quyết" },
       h("p", { class: `vp-verdict ${r.passed ? "pass" : "fail"}` }, verdict),
       r.headline ? h("p", { class: "vp-headline" }, r.headline) : null,
@@ -418,12 +433,8 @@ export function mountVoting(root) {
   }
 
   function renderTally(p) {
-    const r = { counts: {}, winners: [], abstain: p.tally.abstain || 0 };
-    if (p.method.startsWith("yes_no")) {
-      for (const k of p.method === "yes_no" ? ["yes", "no"] : ["yes", "no", "abstain"]) r.counts[k] = p.tally[k] || 0;
-    } else for (const o of p.options) r.counts[o.key] = p.tally[String(o.key)] || 0;
     const chart = h("div", { class: "vp-chart vp-tally" });
-    barChart(chart, { title: "Kết quả tạm thời", bars: bars({ ...p, result: r }) });
+    barChart(chart, { title: "Kết quả tạm thời", bars: tallyBars(p) });
     return chart;
   }
 
