@@ -240,6 +240,9 @@ class SpeakerRequest(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     paused_at: Mapped[dt.datetime | None] = mapped_column()  # the chair paused the clock (meetings.speakers)
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # pauses ended so far
+    # the question or topic sent with a registration (often before the meeting): for the chair and secretary only,
+    # never in the room's events (``public``)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     def elapsed(self, now: dt.datetime | None = None) -> int | None:
         """Seconds spoken: from the floor given to its end (or ``now``), pauses left out."""

@@ -28,7 +28,7 @@ from meetings import rules, topics
 from meetings import voting_rules as vr
 from meetings.agenda import items_of
 from meetings.attendance import quorum_of
-from meetings.meetings import get_context
+from meetings.meetings import get_context, user_names
 from meetings.schema import AgendaItem, Document, DocumentVersion, Meeting, Poll
 from meetings.speakers import queue_view
 from meetings.voting import live_tally, public_view, results_visible
@@ -150,12 +150,13 @@ async def view(uow: UnitOfWork, m: Meeting) -> dict[str, Any]:
     item = None
     if current is not None:
         secret = current.confidential
+        presenter = (await user_names(uow, {current.presenter_id})).get(current.presenter_id or 0)
         item = {
             "id": current.id,
             "number": items.index(current) + 1,
             "confidential": secret,
             "title": CONFIDENTIAL if secret else current.title,
-            "presenter_name": "" if secret else current.presenter_name,
+            "presenter_name": "" if secret else presenter.full_name if presenter else current.presenter_name,
         }
     version = await presented_version(uow, m)
     p = m.presentation or {}

@@ -21,13 +21,15 @@ from sqlalchemy import func, select
 from eoffice import audit
 from eoffice.org import User
 from meetings import rules, topics
+from meetings.agenda import can_see, items_of
 from meetings.meetings import SPEAKING_TIME_RANGE, get_context, user_names
 from meetings.rules import SpeakerState
-from meetings.schema import Meeting, Participant, Site, SpeakerRequest
+from meetings.schema import AgendaItem, Meeting, Participant, Site, SpeakerRequest
 from storage.db import UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 HISTORY_IN_EVENTS = 30
+NOTE_LIMIT = 2000
 LIMIT_RANGE = SPEAKING_TIME_RANGE  # seconds a turn may be given
 EXTEND_RANGE = (10, 3600)  # seconds added at once
 
@@ -85,12 +87,24 @@ async def request_floor(
     *,
     site_id: int | None = None,
     participant_id: int | None = None,
+    item_id: int | None = None,
+    note: str = "",
 ) -> SpeakerRequest:
     """Ask for the floor for oneself, for one's remote site (operator), or, as chair or secretary,
-    put a participant without a tablet in the queue."""
+    put a participant without a tablet in the queue. Before the meeting (invitations sent) too: a registration
+    with the question or topic (``note``) and the agenda item it is about, which the chair reads when preparing
+    and which waits in the queue when the meeting starts."""
     ctx = await get_context(uow, actor, meeting_id, lock=True)
     m = ctx.meeting
-    rules.require_live(m.state)
+    if m.state != rules.State.INVITED:
+        rules.require_live(m.state)
+    note = str(note or "").strip()
+    if len(note) > NOTE_LIMIT:
+        raise Invalid(f"Nội dung đăng ký tối đa {NOTE_LIMIT} ký tự.", field="note")
+    if item_id is not None:
+        item = await uow.session.get(AgendaItem, item_id)
+        if item is None or item.meeting_id != m.id or not await can_see(uow, ctx.access, item):
+            raise NotFound("Không tìm thấy nội dung họp.")
     user_id: int | None = actor.id
     name = actor.full_name
     seat_id: int | None = None
@@ -118,12 +132,13 @@ async def request_floor(
         raise Conflict("Đã có trong danh sách chờ phát biểu.")
     last = await uow.session.scalar(select(func.max(SpeakerRequest.position))
                                     .where(SpeakerRequest.meeting_id == m.id)) or 0
-    req = SpeakerRequest(meeting_id=m.id, item_id=m.current_item_id, user_id=user_id, participant_id=seat_id,
-                         site_id=site_id, name=name[:300], position=last + 1, created_by=actor.id)
+    req = SpeakerRequest(meeting_id=m.id, item_id=item_id or m.current_item_id, user_id=user_id,
+                         participant_id=seat_id, site_id=site_id, name=name[:300], position=last + 1,
+                         created_by=actor.id, note=note)
     uow.session.add(req)
     await uow.session.flush()
     await audit.record(uow, actor, "meeting.speaker.request", "meeting", m.id, request_id=req.id, site_id=site_id,
-                       participant_id=seat_id)
+                       participant_id=seat_id, early=m.state == rules.State.INVITED, note_length=len(note))
     await _emit(uow, m.id)
     return req
 
@@ -135,18 +150,20 @@ async def _seat_name(uow: UnitOfWork, p: Participant) -> str:
     return p.guest_name
 
 
-async def _request(uow: UnitOfWork, actor: User, request_id: int) -> tuple[SpeakerRequest, Meeting, rules.Access]:
+async def _request(uow: UnitOfWork, actor: User, request_id: int, *,
+                   early: bool = False) -> tuple[SpeakerRequest, Meeting, rules.Access]:
     req = await uow.session.get(SpeakerRequest, request_id)
     if req is None:
         raise NotFound("Không tìm thấy lượt phát biểu.")
     ctx = await get_context(uow, actor, req.meeting_id, lock=True)
-    rules.require_live(ctx.meeting.state)
+    if not (early and ctx.meeting.state == rules.State.INVITED):
+        rules.require_live(ctx.meeting.state)
     await uow.session.refresh(req)  # re-read under the meeting lock
     return req, ctx.meeting, ctx.access
 
 
 async def withdraw(uow: UnitOfWork, actor: User, request_id: int) -> SpeakerRequest:
-    req, m, access = await _request(uow, actor, request_id)
+    req, m, access = await _request(uow, actor, request_id, early=True)
     if not (access.controller or req.created_by == actor.id or req.user_id == actor.id):
         raise Forbidden("Bạn không rút được lượt phát biểu này.")
     if req.state != SpeakerState.WAITING:
@@ -246,7 +263,7 @@ async def close_queue(uow: UnitOfWork, meeting_id: int, now: dt.datetime) -> Non
 
 async def set_limit(uow: UnitOfWork, actor: User, request_id: int, seconds: int | None) -> SpeakerRequest:
     """The chair sets a request's own limit (None: the meeting's default), before or during the turn."""
-    req, m, access = await _request(uow, actor, request_id)
+    req, m, access = await _request(uow, actor, request_id, early=True)
     access.require_control()
     if req.state not in (SpeakerState.WAITING, SpeakerState.SPEAKING):
         raise Conflict("Lượt phát biểu này đã kết thúc.")
@@ -317,3 +334,19 @@ async def speaker_stats(uow: UnitOfWork, meeting_id: int, visible: set[int] | No
         if r.time_limit is not None and (r.elapsed() or 0) > r.time_limit:
             row["over"] += 1
     return list(out.values())
+
+
+async def registrations(uow: UnitOfWork, actor: User, meeting_id: int) -> list[dict[str, Any]]:
+    """Who is waiting to speak, in order, with their question or topic and its agenda item: what the chair reads
+    when preparing (registrations sent before the meeting are marked ``early``). Chair, secretary, organiser."""
+    ctx = await get_context(uow, actor, meeting_id)
+    ctx.access.require_manage()
+    m = ctx.meeting
+    rows = (await uow.session.scalars(select(SpeakerRequest).where(
+        SpeakerRequest.meeting_id == m.id, SpeakerRequest.state == SpeakerState.WAITING)
+        .order_by(SpeakerRequest.position, SpeakerRequest.id))).all()
+    items = {i.id: i for i in await items_of(uow, m.id)}
+    numbers = {iid: n for n, iid in enumerate(items, start=1)}
+    return [{**r.public(), "note": r.note, "item_title": items[r.item_id].title if r.item_id in items else "",
+             "item_number": numbers.get(r.item_id or 0),
+             "early": m.started_at is None or r.requested_at < m.started_at} for r in rows]

@@ -39,10 +39,12 @@ async def test_signed_link_state_pages_and_confidential_items(client: TestClient
     chair, secretary, member = [await bearer(world, k) for k in ("chair", "secretary", "member")]
     pdf = await world.upload_pdf(world.organiser, [["Báo cáo chuyển đổi số huyện Đông Triều"], ["Phụ lục"]], "Báo cáo")
     hidden = await world.upload_pdf(world.organiser, [["Danh sách nhân sự đề nghị bổ nhiệm"]], "Hồ sơ nhân sự")
-    _, v_open = await call(world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=pdf,
-                           item_id=open_item)
-    _, v_secret = await call(world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=hidden,
-                             item_id=secret_item)
+    _, v_open = await call(
+        world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=pdf, item_id=open_item
+    )
+    _, v_secret = await call(
+        world.db, documents.add_document, world.organiser, world.blobs, mid, upload_id=hidden, item_id=secret_item
+    )
 
     # only the chair and the secretary make, see and reset the link
     assert c.get(f"/api/meetings/{mid}/screen", headers=chair).json() == {"url": None}
@@ -92,15 +94,31 @@ async def test_signed_link_state_pages_and_confidential_items(client: TestClient
         assert c.get(f"/screen/{token}/versions/{v_secret.id}{path}").status_code == 404
 
     # a poll on that item shows only that there is one; a secret ballot on an open item shows counts, no voters
-    restricted = await call(world.db, voting.create_poll, world.chair, mid, title="Biểu quyết bổ nhiệm",
-                            method="yes_no", item_id=secret_item, quorum_rule="none")
+    restricted = await call(
+        world.db,
+        voting.create_poll,
+        world.chair,
+        mid,
+        title="Biểu quyết bổ nhiệm",
+        method="yes_no",
+        item_id=secret_item,
+        quorum_rule="none",
+    )
     await call(world.db, voting.open_poll, world.chair, restricted.id)
     state = c.get(f"/screen/{token}/state").json()
     assert state["poll"] == {"id": restricted.id, "state": "open", "restricted": True, "title": "Nội dung mật"}
     await call(world.db, voting.close_poll, world.chair, restricted.id)
-    ballot = await call(world.db, voting.create_poll, world.chair, mid, title="Thông qua báo cáo chuyển đổi số",
-                        method="yes_no_abstain", secret=True, item_id=open_item,
-                        quorum_rule="none")
+    ballot = await call(
+        world.db,
+        voting.create_poll,
+        world.chair,
+        mid,
+        title="Thông qua báo cáo chuyển đổi số",
+        method="yes_no_abstain",
+        secret=True,
+        item_id=open_item,
+        quorum_rule="none",
+    )
     await call(world.db, voting.open_poll, world.chair, ballot.id)
     async with world.db.uow() as uow:
         await cast_one(uow, world.member, ballot.id, "yes")
@@ -120,8 +138,7 @@ async def test_signed_link_state_pages_and_confidential_items(client: TestClient
     assert c.get(f"/screen/{token_of(new_url)}/state").status_code == 404
 
 
-async def test_live_socket_follows_the_room_and_closes_when_the_link_is_reset(client: TestClient,
-                                                                               world: World) -> None:
+async def test_live_socket_follows_the_room_and_closes_when_the_link_is_reset(client: TestClient, world: World) -> None:
     c = client
     m = await world.meeting(start=True, items=2, confidential_for=["member2"])
     mid, (open_item, secret_item) = m["meeting_id"], m["item_ids"]
@@ -139,8 +156,9 @@ async def test_live_socket_follows_the_room_and_closes_when_the_link_is_reset(cl
         moved = receive_until(ws, lambda msg: msg.get("type") == "snapshot" and msg["data"]["item"] is not None)
         assert moved["data"]["item"]["title"].startswith("Nội dung 1")
         c.post(f"/api/meetings/{mid}/current", json={"item_id": secret_item}, headers=chair)
-        moved = receive_until(ws, lambda msg: msg.get("type") == "snapshot"
-                              and msg["data"]["item"]["id"] == secret_item)
+        moved = receive_until(
+            ws, lambda msg: msg.get("type") == "snapshot" and msg["data"]["item"]["id"] == secret_item
+        )
         assert moved["data"]["item"]["title"] == "Nội dung mật"
         assert SECRET_TITLE not in json.dumps(moved, ensure_ascii=False)
 

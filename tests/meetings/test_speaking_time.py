@@ -5,12 +5,13 @@ through an injected clock: no sleeping (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pymupdf
 import pytest
 
-from meetings import agenda, meetings, minutes, speakers
-from storage.errors import Conflict, Forbidden, Invalid
+from meetings import agenda, lifecycle, meetings, minutes, speakers
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.meetings.conftest import World, call, run
 
 T0 = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
@@ -53,8 +54,13 @@ async def test_countdown_pause_extend_over_time_and_statistics(world: World) -> 
     speaking = next(e for e in events if e["type"] == "speakers.changed")["data"]["speaking"]
     assert speaking["granted_at"] == T0.isoformat() and speaking["paused_at"] is None
     assert speaking["paused_seconds"] == 0 and speaking["time_limit"] == 90
-    assert speakers.timing(g, clock.at(30)()) == {"elapsed": 30, "limit": 90, "remaining": 60, "over": False,
-                                                   "paused": False}
+    assert speakers.timing(g, clock.at(30)()) == {
+        "elapsed": 30,
+        "limit": 90,
+        "remaining": 60,
+        "over": False,
+        "paused": False,
+    }
 
     # paused by the chair (not by the speaker): the clock stands still
     with pytest.raises(Forbidden):
@@ -92,7 +98,9 @@ async def test_countdown_pause_extend_over_time_and_statistics(world: World) -> 
     async with world.db.uow() as uow:
         stats = await speakers.speaker_stats(uow, mid)
     assert [(s["name"], s["count"], s["seconds"], s["over"]) for s in stats] == [
-        ("Lê Minh Tuấn", 2, 160, 0), ("Hoàng Đức Thắng", 1, 130, 1)]
+        ("Lê Minh Tuấn", 2, 160, 0),
+        ("Hoàng Đức Thắng", 1, 130, 1),
+    ]
 
     # listed in the minutes
     _, pdf = await call(world.db, minutes.export_pdf, world.chair, mid)
@@ -112,3 +120,45 @@ async def test_turns_on_a_confidential_item_stay_out_of_the_minutes_of_those_who
     async with world.db.uow() as uow:
         assert [s["count"] for s in await speakers.speaker_stats(uow, mid)] == [1]
         assert await speakers.speaker_stats(uow, mid, visible={open_item}) == []
+
+
+async def test_registrations_and_questions_sent_before_the_meeting(world: World) -> None:
+    draft = await world.meeting(invite=False)
+    with pytest.raises(Conflict):  # a draft: not yet (its chair may see it, the members do not)
+        await call(world.db, speakers.request_floor, world.chair, draft["meeting_id"])
+    m = await world.meeting(items=2, confidential_for=["member2"])
+    mid, (open_item, secret_item) = m["meeting_id"], m["item_ids"]
+    question = "Đề nghị làm rõ tiến độ kết nối hệ thống quản lý văn bản đến cấp xã của thị xã Đông Triều?"
+    a, events = await run(world.db, speakers.request_floor, world.member, mid, item_id=open_item, note=question)
+    assert question not in json.dumps(events, ensure_ascii=False)  # the room hears names only
+    with pytest.raises(NotFound):  # an item one may not see
+        await call(world.db, speakers.request_floor, world.member2, mid, item_id=secret_item + 1000)
+    with pytest.raises(NotFound):
+        await call(world.db, speakers.request_floor, world.member, mid, item_id=secret_item)
+    with pytest.raises(Forbidden):
+        await call(world.db, speakers.request_floor, world.outsider, mid)
+    with pytest.raises(Invalid):
+        await call(world.db, speakers.request_floor, world.member2, mid, note="x" * 2001)
+    b = await call(
+        world.db, speakers.request_floor, world.member2, mid, item_id=secret_item, note="Ý kiến về phương án nhân sự"
+    )
+    withdrawn = await call(world.db, speakers.request_floor, world.chair, mid)
+    await call(world.db, speakers.withdraw, world.chair, withdrawn.id)  # before the meeting, too
+
+    with pytest.raises(Forbidden):
+        await call(world.db, speakers.registrations, world.member, mid)
+    rows = await call(world.db, speakers.registrations, world.chair, mid)
+    assert [(r["id"], r["note"], r["item_number"], r["early"]) for r in rows] == [
+        (a.id, question, 1, True),
+        (b.id, "Ý kiến về phương án nhân sự", 2, True),
+    ]
+    assert rows[1]["item_title"] == "Phương án nhân sự (mật)"  # the chair sees the confidential item
+
+    # the meeting starts: they wait in the queue, in order, and the chair gives the floor
+    await call(world.db, lifecycle.start_meeting, world.chair, mid)
+    async with world.db.uow() as uow:
+        assert [r["id"] for r in (await speakers.queue_view(uow, mid))["queue"]] == [a.id, b.id]
+    assert (await call(world.db, speakers.grant, world.chair, a.id)).state == "speaking"
+    later = await call(world.db, speakers.request_floor, world.chair, mid)
+    rows = await call(world.db, speakers.registrations, world.secretary, mid)
+    assert [(r["id"], r["early"]) for r in rows] == [(b.id, True), (later.id, False)]

@@ -169,6 +169,12 @@ class SpeakerRequest(Out):
     duration: int | None = None
 
 
+class SpeakerRegistrations(Out):
+    """Waiting requests to speak with their ``note``, ``item_title``, ``item_number`` and ``early``."""
+
+    registrations: list[Any]
+
+
 class ScreenLink(Out):
     """The room screen's signed link (null: none made, or turned off)."""
 
@@ -387,6 +393,8 @@ class AddMeetingVersion(Body):
 class RequestFloor(Body):
     site_id: OptInt = None
     participant_id: OptInt = None
+    item_id: OptInt = None  # the agenda item the registration is about
+    note: Text = ""  # the question or topic (up to 2,000 characters), read by the chair and secretary only
 
 
 class SpeakerAction(Body):

@@ -494,13 +494,24 @@ async def download_version(request: Request) -> Response:
 @contract(body=c.RequestFloor, ok=c.SpeakerRequest, status=201)
 async def request_floor(request: Request) -> JSONResponse:
     """Ask for the floor: for oneself, for one's site (site_id, operator) or, as chair/secretary, for a
-    participant without a tablet (participant_id)."""
+    participant without a tablet (participant_id); also before the meeting (invitations sent), with the question or
+    topic (note) and the agenda item (item_id) it is about."""
     body = await json_body(request)
     mid = path_id(request)
     req = await _run(request, lambda uow, user: speakers.request_floor(
         uow, user, mid, site_id=_int(body.get("site_id"), "site_id", optional=True),
-        participant_id=_int(body.get("participant_id"), "participant_id", optional=True)))
+        participant_id=_int(body.get("participant_id"), "participant_id", optional=True),
+        item_id=_int(body.get("item_id"), "item_id", optional=True), note=str(body.get("note") or "")))
     return JSONResponse(req.public(), status_code=201)
+
+
+@contract(ok=c.SpeakerRegistrations)
+async def speaker_registrations(request: Request) -> JSONResponse:
+    """Who waits to speak, with their question or topic and its agenda item (sent before or during the meeting):
+    chair, secretary, organiser."""
+    mid = path_id(request)
+    rows = await _run(request, lambda uow, user: speakers.registrations(uow, user, mid))
+    return JSONResponse({"registrations": rows})
 
 
 SPEAKER_ACTIONS = ('grant', 'finish', 'withdraw', 'limit', 'pause', 'resume', 'extend')
@@ -769,11 +780,13 @@ async def meeting_page(request: Request) -> Response:
     m = snap["meeting"]
     conflicts: list[dict[str, Any]] = []
     screen_url = None
+    registrations: list[dict[str, Any]] = []
     if snap["me"].get("manager"):  # who prepares the meeting sees the leaders' clashes (issue #21)
         async with request.app.state.db.uow(readonly=True) as uow:
             meeting = await uow.session.get(schema.Meeting, m["id"])
             if meeting is not None:
                 conflicts = await calendar.conflicts_for(uow, meeting)
+                registrations = await speakers.registrations(uow, request.state.user, meeting.id)
                 token = screen.token_of(request.app.state.settings.secret_key, meeting)
                 if token and snap["me"].get("controller"):  # the room screen's link (issue #20)
                     screen_url = room_screen_url(request, token)
@@ -782,7 +795,7 @@ async def meeting_page(request: Request) -> Response:
     for sig in record["signatures"]:
         sig["signed_at"] = dt.datetime.fromisoformat(sig["signed_at"])
     return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap), conflicts=conflicts,
-                 record=record, screen_url=screen_url,
+                 record=record, screen_url=screen_url, registrations=registrations,
                  starts_at=dt.datetime.fromisoformat(m["starts_at"]),
                  ends_at=dt.datetime.fromisoformat(m["ends_at"]) if m["ends_at"] else None,
                  labels=rules.STATE_LABELS, quorum_labels={k.value: v for k, v in rules.QUORUM_LABELS.items()})
@@ -858,6 +871,7 @@ routes = [
     Route(M + "/versions/{version_id:int}/pages/{page:int}/words", page_words, methods=["GET"]),
     Route(M + "/speakers", request_floor, methods=["POST"]),
     Route(M + "/speakers/order", reorder_speakers, methods=["POST"]),
+    Route(M + "/speakers/registrations", speaker_registrations, methods=["GET"]),
     Route(M + "/speakers/{request_id:int}/{action:str}", speaker_action, methods=["POST"]),
     Route(M + "/messages", chair_message, methods=["POST"]),
     Route(M + "/presenter", presenter_endpoint, methods=["POST", "PUT", "DELETE"]),

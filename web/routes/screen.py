@@ -132,7 +132,11 @@ async def screen_ws(websocket: WebSocket) -> None:
             pass  # pongs: hearing anything is the point; the screen sends no commands
 
     async def events() -> None:
-        await hub.subscribe(conn, topics.room(meeting_id))
+        try:
+            await hub.subscribe(conn, topics.room(meeting_id))
+        except AppError:  # reset between the handshake and here
+            conn.close(ws_base.CLOSE_UNAUTHENTICATED, "screen link reset")
+            return
         while True:
             message = json.loads(await conn.queue.get())
             if message.get("type") == "error" and message.get("revoked"):

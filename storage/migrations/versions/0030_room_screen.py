@@ -1,5 +1,5 @@
 """Room screen and speaking time (#20): the meeting's default time to speak and the room screen link's nonce; a
-turn's pauses.
+turn's pauses; the question sent with a registration to speak (before the meeting).
 
 Revision ID: 0030
 Revises: 0026
@@ -24,10 +24,12 @@ def upgrade() -> None:
     with op.batch_alter_table("meeting_speakers") as batch_op:
         batch_op.add_column(sa.Column("paused_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("paused_seconds", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("note", sa.Text(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("meeting_speakers") as batch_op:
+        batch_op.drop_column("note")
         batch_op.drop_column("paused_seconds")
         batch_op.drop_column("paused_at")
     with op.batch_alter_table("meetings") as batch_op:

@@ -56,6 +56,20 @@ document.getElementById("speaking-time-form")?.addEventListener("submit", async 
   } catch (err) { fail(err); }
 });
 
+// Registering to speak, with a question, before the meeting (issue 20); the chair reads them on this page.
+document.getElementById("register-form")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target.elements;
+  try {
+    await api("POST", `${base}/speakers`, { item_id: f.item_id.value ? Number(f.item_id.value) : null, note: f.note.value });
+    reload();
+  } catch (err) { fail(err); }
+});
+document.querySelector("[data-withdraw-request]")?.addEventListener("click", async (e) => {
+  try { await api("POST", `${base}/speakers/${e.currentTarget.dataset.withdrawRequest}/withdraw`); reload(); }
+  catch (err) { fail(err); }
+});
+
 for (const form of document.querySelectorAll(".respond-form")) {
   form.addEventListener("click", async (e) => {
     const btn = e.target.closest("button[data-response]");

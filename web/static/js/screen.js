@@ -13,13 +13,15 @@ import { pollBars, tallyBars, verdictOf } from "./voting.js";
 const root = document.getElementById("screen");
 const token = root.dataset.token;
 const $ = (id) => document.getElementById(id);
+// replaceChildren() would write a left-out part (null) as the text "null"
+const fill = (box, ...parts) => box.replaceChildren(...parts.flat().filter((x) => x !== null && x !== undefined && x !== false));
 let S = readState("screen-state");
 let offset = Date.parse(S.server_time) - Date.now();
 const clockFmt = new Intl.DateTimeFormat("vi-VN", { timeZone: TZ, hour: "2-digit", minute: "2-digit", hour12: false });
 
 function renderQuorum() {
   const q = S.quorum;
-  $("sc-quorum").replaceChildren(h("span", { class: "sc-q-label" }, "Có mặt"),
+  fill($("sc-quorum"), h("span", { class: "sc-q-label" }, "Có mặt"),
     h("strong", { id: "sc-present" }, `${q.present}/${q.entitled}`),
     h("span", { class: `sc-q-met ${q.met ? "ok" : "no"}` }, q.met ? "Đủ túc số" : `Chưa đủ túc số (cần ${q.needed})`));
 }
@@ -29,11 +31,11 @@ function renderItem() {
   const box = $("sc-item");
   box.dataset.confidential = String(Boolean(it && it.confidential));
   if (!it) {
-    box.replaceChildren(h("p", { class: "sc-item-title muted" },
+    fill(box, h("p", { class: "sc-item-title muted" },
       S.meeting.state === "in_progress" ? "Chưa vào nội dung nào" : S.meeting.state_label));
     return;
   }
-  box.replaceChildren(h("p", { class: "sc-item-no" }, `Nội dung ${it.number}/${S.items}`),
+  fill(box, h("p", { class: "sc-item-no" }, `Nội dung ${it.number}/${S.items}`),
     h("h2", { class: "sc-item-title", id: "sc-item-title" }, it.title),
     it.presenter_name ? h("p", { class: "sc-item-presenter" }, `Trình bày: ${it.presenter_name}`) : null);
 }
@@ -46,12 +48,12 @@ function renderPage() {
   if (key === shownPage) return;
   shownPage = key;
   if (!p) {
-    box.replaceChildren(h("p", { class: "sc-page-empty" },
+    fill(box, h("p", { class: "sc-page-empty" },
       S.item && S.item.confidential ? "Nội dung mật" : "Không có tài liệu đang trình chiếu"));
     return;
   }
   const width = Math.min(2400, Math.round(box.clientWidth * (window.devicePixelRatio || 1))) || 1600;
-  box.replaceChildren(
+  fill(box,
     h("img", { id: "sc-page-img", alt: `Trang ${p.page}/${p.page_count}`, dataset: { version: p.version_id, page: p.page },
       src: `/screen/${encodeURIComponent(token)}/versions/${p.version_id}/pages/${p.page}?w=${width}` }),
     h("p", { class: "sc-page-no" }, `Trang ${p.page}/${p.page_count}`));
@@ -61,11 +63,11 @@ function renderSpeaker() {
   const sp = S.speaking;
   const box = $("sc-speaker");
   if (!sp) {
-    box.replaceChildren(h("h3", {}, "Phát biểu"), h("p", { class: "muted sc-none" }, "Chưa có người phát biểu"),
+    fill(box, h("h3", {}, "Phát biểu"), h("p", { class: "muted sc-none" }, "Chưa có người phát biểu"),
       S.queue.length ? h("p", { class: "sc-next" }, `Tiếp theo: ${S.queue.slice(0, 3).join(", ")}`) : null);
     return;
   }
-  box.replaceChildren(h("h3", {}, "Đang phát biểu"), h("p", { class: "sc-speaker-name", id: "sc-speaker-name" }, sp.name),
+  fill(box, h("h3", {}, "Đang phát biểu"), h("p", { class: "sc-speaker-name", id: "sc-speaker-name" }, sp.name),
     h("p", { class: "sc-clock-label", id: "sc-clock-label" }),
     h("p", { class: "sc-countdown", id: "sc-countdown", role: "timer" }),
     S.queue.length ? h("p", { class: "sc-next" }, `Tiếp theo: ${S.queue.slice(0, 3).join(", ")}`) : null);
@@ -76,9 +78,9 @@ function renderPoll() {
   const p = S.poll;
   const box = $("sc-poll");
   box.hidden = !p;
-  if (!p) { box.replaceChildren(); return; }
+  if (!p) { fill(box); return; }
   if (p.restricted) {
-    box.replaceChildren(h("h3", {}, "Biểu quyết"), h("p", { class: "sc-poll-title" }, "Nội dung mật"));
+    fill(box, h("h3", {}, "Biểu quyết"), h("p", { class: "sc-poll-title" }, "Nội dung mật"));
     return;
   }
   const parts = [h("h3", {}, p.state === "open" ? "Đang biểu quyết" : "Biểu quyết"),
@@ -90,7 +92,7 @@ function renderPoll() {
       r.headline ? h("p", { class: "sc-headline", id: "sc-headline" }, r.headline) : null,
       p.rule_label ? h("p", { class: "sc-rule" }, `Điều kiện thông qua: ${p.rule_label}` +
         (p.tie_rule ? `. ${p.tie_rule_label}.` : ".")) : null, chart);
-    box.replaceChildren(...parts);
+    fill(box, ...parts);
     barChart(chart, { title: "Kết quả biểu quyết", bars: pollBars(p) });
     return;
   }
@@ -98,7 +100,7 @@ function renderPoll() {
     h("strong", { id: "sc-cast" }, `${p.cast}/${p.eligible}`)));
   if (p.state !== "open") parts.push(h("p", { class: "sc-rule" }, "Đã kết thúc bỏ phiếu, chờ công bố kết quả."));
   const chart = p.tally && p.state === "open" ? h("div", { class: "sc-chart" }) : null;
-  box.replaceChildren(...parts, chart);
+  fill(box, ...parts, chart);
   if (chart) barChart(chart, { title: "Kết quả tạm thời", bars: tallyBars(p) });
 }
 
