@@ -150,13 +150,13 @@ async def view(uow: UnitOfWork, m: Meeting) -> dict[str, Any]:
     item = None
     if current is not None:
         secret = current.confidential
-        presenter = (await user_names(uow, {current.presenter_id})).get(current.presenter_id or 0)
+        by = (await user_names(uow, {current.presenter_id})).get(current.presenter_id or 0)
         item = {
             "id": current.id,
             "number": items.index(current) + 1,
             "confidential": secret,
             "title": CONFIDENTIAL if secret else current.title,
-            "presenter_name": "" if secret else presenter.full_name if presenter else current.presenter_name,
+            "presenter_name": "" if secret else by.full_name if by else current.presenter_name,
         }
     version = await presented_version(uow, m)
     p = m.presentation or {}
