@@ -2,7 +2,7 @@
 turn's pauses; the question sent with a registration to speak (before the meeting).
 
 Revision ID: 0030
-Revises: 0026
+Revises: 0028
 Create Date: 2026-12-07 18:40:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0030"
-down_revision: str | None = "0026"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
