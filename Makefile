@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: help run test lint typecheck bench clean install install-test chromium netbed office nginx
+.PHONY: help run test lint typecheck bench clean install install-test chromium netbed office nginx oidc-provider
 
 help:
 	@echo "make run     install into $(VENV), migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -42,7 +42,7 @@ $(INSTALLED_TEST): pyproject.toml | $(BIN)/python
 
 install: $(INSTALLED)
 
-install-test: $(INSTALLED_TEST) office
+install-test: $(INSTALLED_TEST) office oidc-provider
 
 run: $(INSTALLED)
 	$(BIN)/eoffice migrate
@@ -61,7 +61,10 @@ office:
 nginx:
 	@bash scripts/ensure-nginx.sh
 
-test: $(INSTALLED_TEST) chromium netbed office nginx typecheck
+oidc-provider:
+	@bash scripts/ensure-oidc-provider.sh
+
+test: $(INSTALLED_TEST) chromium netbed office nginx oidc-provider typecheck
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
 
 lint: $(INSTALLED_TEST)

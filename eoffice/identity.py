@@ -160,11 +160,13 @@ async def login_succeeded(uow: UnitOfWork, user: User, ip: str, now: dt.datetime
 
 
 async def start_session(uow: UnitOfWork, user: User, days: int, ip: str = "", user_agent: str = "", *,
-                        enrol_only: bool = False) -> str:
-    """A browser session; ``enrol_only``: good only for enrolling a second factor (``eoffice.two_factor``)."""
+                        enrol_only: bool = False, sso_id_token: str | None = None) -> str:
+    """A browser session; ``enrol_only``: good only for enrolling a second factor (``eoffice.two_factor``);
+    ``sso_id_token``: opened through the OpenID Provider (``eoffice.sso``), kept for logging out there."""
     token = secrets.token_urlsafe(32)
     uow.session.add(UserSession(token_hash=sha256(token), user_id=user.id, ip=ip, user_agent=user_agent[:300],
-                                expires_at=utcnow() + dt.timedelta(days=days), enrol_only=enrol_only))
+                                expires_at=utcnow() + dt.timedelta(days=days), enrol_only=enrol_only,
+                                sso_id_token=sso_id_token))
     return token
 
 
@@ -176,10 +178,14 @@ async def session_user(uow: UnitOfWork, token: str) -> User | None:
     return user if user is not None and user.active else None
 
 
-async def end_session(uow: UnitOfWork, user: User | None, token: str, ip: str = "") -> None:
-    await uow.session.execute(delete(UserSession).where(UserSession.token_hash == sha256(token)))
+async def end_session(uow: UnitOfWork, user: User | None, token: str, ip: str = "") -> str | None:
+    """End a browser session; returns the provider's ID token when it was opened through SSO (for the provider's
+    own logout), else None."""
+    sso_id_token = await uow.session.scalar(
+        delete(UserSession).where(UserSession.token_hash == sha256(token)).returning(UserSession.sso_id_token))
     if user is not None:
-        await audit.record(uow, user, "logout", "user", user.id, ip=ip)
+        await audit.record(uow, user, "logout", "user", user.id, ip=ip, **({"via": "sso"} if sso_id_token else {}))
+    return sso_id_token
 
 
 TOKEN_PREFIX = "eo_"

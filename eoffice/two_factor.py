@@ -247,14 +247,16 @@ async def admin_reset(uow: UnitOfWork, actor: User | None, user: User, ip: str =
 
 # -- the second login step ------------------------------------------------------------------------
 
-async def start_challenge(uow: UnitOfWork, user: User, next_path: str, ip: str = "") -> str:
-    """After the right password of an enrolled user: the token of a pending login (for a cookie)."""
+async def start_challenge(uow: UnitOfWork, user: User, next_path: str, ip: str = "", *,
+                          sso_id_token: str | None = None) -> str:
+    """After the right password of an enrolled user (or the OpenID Provider's word, with the ID token it gave:
+    ``eoffice.sso``): the token of a pending login (for a cookie)."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     await uow.session.execute(delete(LoginChallenge).where(LoginChallenge.expires_at < now))
     uow.session.add(LoginChallenge(token_hash=identity.sha256(token), user_id=user.id, ip=ip[:64],
                                    expires_at=now + dt.timedelta(minutes=CHALLENGE_MINUTES), tries=0,
-                                   next_path=next_path[:500]))
+                                   next_path=next_path[:500], sso_id_token=sso_id_token))
     return token
 
 
@@ -264,9 +266,10 @@ async def challenge_pending(uow: UnitOfWork, token: str) -> bool:
 
 
 async def complete_login(uow: UnitOfWork, token: str, code: str, ip: str, *, policy: ThrottlePolicy | None = None,
-                         now: dt.datetime | None = None) -> tuple[User, str]:
-    """The code step: (user, where to go) on success, the login recorded. A wrong code is a failed login
-    attempt (committed, then ``Unauthenticated``); after the progressive delay it earned, ``Throttled``."""
+                         now: dt.datetime | None = None) -> tuple[User, str, str | None]:
+    """The code step: (user, where to go, the provider's ID token of an SSO login) on success, the login recorded.
+    A wrong code is a failed login attempt (committed, then ``Unauthenticated``); after the progressive delay it
+    earned, ``Throttled``."""
     policy = policy or ThrottlePolicy()
     now = now or utcnow()
     row = await uow.session.scalar(select(LoginChallenge).where(LoginChallenge.token_hash == identity.sha256(token)))
@@ -278,10 +281,11 @@ async def complete_login(uow: UnitOfWork, token: str, code: str, ip: str, *, pol
         raise Throttled(f"Nhập sai nhiều lần. Vui lòng thử lại sau {wait} giây.", retry_after=wait)
     result = await verify_code(uow, user, code, now)
     if result in ("totp", "recovery"):
-        target = row.next_path
+        target, sso_id_token = row.next_path, row.sso_id_token
         await uow.session.delete(row)
-        await identity.login_succeeded(uow, user, ip, now, factor=result)
-        return user, target
+        via = {"via": "sso"} if sso_id_token else {}
+        await identity.login_succeeded(uow, user, ip, now, factor=result, **via)
+        return user, target, sso_id_token
     row.tries += 1
     expired = row.tries >= CHALLENGE_TRIES
     if expired:

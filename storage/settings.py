@@ -54,6 +54,18 @@ def _files_origin(value: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def _words(value: str) -> tuple[str, ...]:
+    """A list setting: words separated by commas or spaces."""
+    return tuple(w for w in value.replace(",", " ").split() if w)
+
+
+def _oidc_match(value: str) -> str:
+    value = value.strip().lower() or "username"
+    if value not in ("username", "email"):
+        raise ValueError(f"EOFFICE_OIDC_MATCH must be username or email, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///var/eoffice.db"
@@ -124,6 +136,18 @@ class Settings:
     sms_url: str = ""
     sms_token: str = field(default="", repr=False)
     job_retry_seconds: float = 30.0  # a background job hit by an outage (S3, database): first retry, then doubled
+    # OpenID Connect login (eoffice.sso, web.routes.sso), beside local passwords; off while oidc_issuer is empty
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
+    oidc_scopes: str = "openid profile email"
+    oidc_match: str = "username"  # "username": the local username is the claim oidc_claim; "email": the e-mail
+    oidc_claim: str = "preferred_username"
+    oidc_jit_unit: str = ""  # unit code for accounts created at first SSO login; "" : no creation
+    oidc_jit_role: str = "specialist"
+    oidc_mfa_amr: tuple[str, ...] = ()  # amr values that count as the provider's own second factor
+    oidc_mfa_acr: tuple[str, ...] = ()  # acr values that do
+    oidc_button: str = "Đăng nhập bằng tài khoản một cửa / SSO"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -180,5 +204,16 @@ class Settings:
             push_hosts=tuple(h.strip().lower() for h in env.get("EOFFICE_PUSH_HOSTS", "").split(",") if h.strip()),
             sms_url=env.get("EOFFICE_SMS_URL", "").strip(),
             sms_token=env.get("EOFFICE_SMS_TOKEN", ""),
+            oidc_issuer=env.get("EOFFICE_OIDC_ISSUER", "").strip().rstrip("/"),
+            oidc_client_id=env.get("EOFFICE_OIDC_CLIENT_ID", "").strip(),
+            oidc_client_secret=env.get("EOFFICE_OIDC_CLIENT_SECRET", ""),
+            oidc_scopes=env.get("EOFFICE_OIDC_SCOPES", "").strip() or "openid profile email",
+            oidc_match=_oidc_match(env.get("EOFFICE_OIDC_MATCH", "username")),
+            oidc_claim=env.get("EOFFICE_OIDC_CLAIM", "").strip() or "preferred_username",
+            oidc_jit_unit=env.get("EOFFICE_OIDC_JIT_UNIT", "").strip(),
+            oidc_jit_role=env.get("EOFFICE_OIDC_JIT_ROLE", "").strip() or "specialist",
+            oidc_mfa_amr=_words(env.get("EOFFICE_OIDC_MFA_AMR", "")),
+            oidc_mfa_acr=_words(env.get("EOFFICE_OIDC_MFA_ACR", "")),
+            oidc_button=env.get("EOFFICE_OIDC_BUTTON", "").strip() or "Đăng nhập bằng tài khoản một cửa / SSO",
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 LABELS = {
     "login": "Đăng nhập",
     "login.failed": "Đăng nhập không thành công",
+    "login.sso": "Xác thực qua hệ thống đăng nhập một cửa (SSO)",
     "logout": "Đăng xuất",
     "user.create": "Tạo tài khoản",
     "user.password": "Đổi mật khẩu",

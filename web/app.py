@@ -50,6 +50,7 @@ from web.routes import (
     pages,
     pwa,
     screen,
+    sso,
     two_factor,
     voting,
     ws,
@@ -67,7 +68,7 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, admin_units, delegations, api, health, ws, screen, meetings, office,
                  annotation_routes, media, voting, office_pages, office_more, edxml, notifications, calendar,
-                 consultations, two_factor, pwa]
+                 consultations, two_factor, pwa, sso]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.oidc = None  # the OpenID Provider's client when configured (web.routes.sso.setup)
     app.state.metrics = metrics.Metrics()
     app.state.templates = templating.make_templates(settings)
     return app

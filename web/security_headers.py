@@ -22,15 +22,18 @@ STATIC_HEADERS = [
 ]
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
             "media-src 'self' blob:; font-src 'self'; connect-src 'self'{ws}; worker-src 'self' blob:; "
-            "frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+            "frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'{forms}; frame-ancestors 'none'")
 
 
-def page_csp(host: str) -> str:
+def page_csp(host: str, form_origins: list[str] | tuple[str, ...] = ()) -> str:
     """The CSP for pages served on ``host``. ``connect-src 'self'`` covers ws:/wss: to the same host in
-    current browsers; the explicit entries are for older tablet browsers (Safari before 15.4)."""
+    current browsers; the explicit entries are for older tablet browsers (Safari before 15.4).
+    ``form_origins``: other origins a form's answer may redirect to (the OpenID Provider's logout: browsers apply
+    form-action to the redirects after a form is sent)."""
     safe_host = host if host and all(c.isalnum() or c in ".-:[]" for c in host) else ""
     ws = f" ws://{safe_host} wss://{safe_host}" if safe_host else ""
-    return PAGE_CSP.format(ws=ws)
+    forms = "".join(f" {o}" for o in form_origins if o and all(c.isalnum() or c in ".-:/[]" for c in o))
+    return PAGE_CSP.format(ws=ws, forms=forms)
 
 
 class SecurityHeaders:
@@ -53,7 +56,9 @@ class SecurityHeaders:
                         if name == b"host":
                             host = value.decode("latin-1")
                             break
-                    headers.append((b"content-security-policy", page_csp(host).encode("latin-1")))
+                    oidc = getattr(getattr(scope.get("app"), "state", None), "oidc", None)
+                    forms = oidc.known_origins() if oidc is not None else ()
+                    headers.append((b"content-security-policy", page_csp(host, forms).encode("latin-1")))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base, utcnow
@@ -26,6 +26,8 @@ class UserSession(Base):
     # Opened by a user whose role requires two-factor login but who has not enrolled yet: it may only reach
     # the enrolment page (and log out) until enrolment is confirmed (``web.auth``).
     enrol_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Opened through the OpenID Provider (``eoffice.sso``): its ID token, the hint its logout endpoint asks for
+    sso_id_token: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiToken(Base):
@@ -93,6 +95,22 @@ class LoginChallenge(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     next_path: Mapped[str] = mapped_column(String(500), default="/")
     ip: Mapped[str] = mapped_column(String(64), default="")
+    sso_id_token: Mapped[str | None] = mapped_column(Text)  # the login came through the OpenID Provider
+
+
+class OidcLogin(Base):
+    """A login sent to the OpenID Provider and not back yet (``eoffice.sso``): the state, nonce and PKCE verifier
+    of one authorization request, bound to the browser that started it by a random token in a cookie (only its
+    sha256 here). Used once (deleted when the provider answers), expires after a few minutes."""
+
+    __tablename__ = "oidc_logins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(64), index=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_path: Mapped[str] = mapped_column(String(500), default="/")
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class TwoFactorRole(Base):

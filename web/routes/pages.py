@@ -9,9 +9,10 @@ from starlette.routing import Route
 
 from eoffice import audit, identity, two_factor
 from eoffice.login_throttle import ThrottlePolicy
-from eoffice.org import Unit
+from eoffice.org import Unit, User
 from meetings import meetings as meeting_service
 from meetings.rules import State
+from storage.db import UnitOfWork
 from storage.errors import Throttled, Unauthenticated
 from web.auth import (
     ENROL_PAGE,
@@ -31,12 +32,54 @@ def safe_next(target: str | None) -> str:
     return "/"
 
 
-async def login_page(request: Request) -> Response:
-    if request.state.user is not None:
-        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+def public_base(request: Request) -> str:
+    """The server's address as browsers reach it: ``EOFFICE_PUBLIC_URL``, else this request's."""
+    return request.app.state.settings.public_url or str(request.base_url).rstrip("/")
+
+
+async def after_first_factor(request: Request, uow: UnitOfWork, user: User, target: str, *,
+                             sso_id_token: str | None = None, provider_mfa: bool = False,
+                             via: str = "password") -> Response:
+    """The password (or the OpenID Provider, ``web.routes.sso``) proved who this is: the code step for an enrolled
+    user, an enrolment-only session for a role that requires two-factor login, else a session. ``provider_mfa``:
+    the provider did a second factor itself, ours is skipped. Commits."""
+    settings = request.app.state.settings
+    ip = client_ip(request)
+    if not provider_mfa and await two_factor.enrolled(uow, user):  # now the code (/login/code)
+        challenge = await two_factor.start_challenge(uow, user, target, ip, sso_id_token=sso_id_token)
+        await uow.commit()
+        response = RedirectResponse("/login/code", status_code=303)
+        set_challenge_cookie(response, settings, challenge)
+        return response
+    if via == "password":
+        await identity.login_succeeded(uow, user, ip)
+    else:
+        await identity.login_succeeded(uow, user, ip, via=via)
+    enrol_only = not provider_mfa and await two_factor.is_required(uow, user)  # sent to enrol, nothing else
+    token = await identity.start_session(uow, user, settings.session_days, ip, request.headers.get("user-agent", ""),
+                                         enrol_only=enrol_only, sso_id_token=sso_id_token)
+    await uow.commit()
+    response = RedirectResponse(ENROL_PAGE if enrol_only else target, status_code=303)
+    set_session_cookie(response, settings, token)
+    return response
+
+
+def login_form(request: Request, status: int = 200, *, next_path: str = "/", error: str | None = None,
+               username: str = "", notice: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    """The login page; with a button to the OpenID Provider when one is configured (``web.routes.sso``)."""
+    settings = request.app.state.settings
+    sso = settings.oidc_button if request.app.state.oidc is not None else None
     return request.app.state.templates.TemplateResponse(
-        request, "login.html", {"next": safe_next(request.query_params.get("next")), "error": None, "username": ""}
-    )
+        request, "login.html", {"next": next_path, "error": error, "username": username, "notice": notice,
+                                "sso_button": sso}, status_code=status, headers=headers)
+
+
+async def login_page(request: Request) -> Response:
+    target = safe_next(request.query_params.get("next"))
+    if request.state.user is not None:
+        return RedirectResponse(target, status_code=303)
+    notice = "Bạn đã đăng xuất." if request.query_params.get("done") == "logout" else None
+    return login_form(request, next_path=target, notice=notice)
 
 
 async def login_submit(request: Request) -> Response:
@@ -51,41 +94,32 @@ async def login_submit(request: Request) -> Response:
         async with state.db.uow() as uow:
             policy = ThrottlePolicy.from_settings(settings.login_max_failures, settings.login_window_seconds)
             user = await identity.authenticate(uow, username, password, ip, policy=policy, finish=False)
-            if await two_factor.enrolled(uow, user):  # the password was right: now the code (/login/code)
-                challenge = await two_factor.start_challenge(uow, user, target, ip)
-                await uow.commit()
-                response = RedirectResponse("/login/code", status_code=303)
-                set_challenge_cookie(response, settings, challenge)
-                return response
-            await identity.login_succeeded(uow, user, ip)
-            enrol_only = await two_factor.is_required(uow, user)  # sent to enrol, nothing else until done
-            token = await identity.start_session(uow, user, settings.session_days, ip,
-                                                 request.headers.get("user-agent", ""), enrol_only=enrol_only)
-            await uow.commit()
-            if enrol_only:
-                target = ENROL_PAGE
+            return await after_first_factor(request, uow, user, target)
     except (Unauthenticated, Throttled) as exc:
         status = 429 if isinstance(exc, Throttled) else 401
         headers = {"Retry-After": str(exc.details["retry_after"])} if isinstance(exc, Throttled) else None
-        return state.templates.TemplateResponse(
-            request, "login.html", {"next": target, "error": exc.message, "username": username}, status_code=status,
-            headers=headers)
-    response = RedirectResponse(target, status_code=303)
-    set_session_cookie(response, settings, token)
-    return response
+        return login_form(request, status, next_path=target, error=exc.message, username=username, headers=headers)
 
 
 async def logout(request: Request) -> Response:
-    token = session_token(request, request.app.state.settings)
+    """End this session (its live sockets close at once, in every server process); a session opened through the
+    OpenID Provider then goes on to the provider's own logout (RP-initiated logout, ``eoffice.oidc_client``)."""
+    settings = request.app.state.settings
+    token = session_token(request, settings)
     user = request.state.user
+    sso_id_token = None
     if token:
         async with request.app.state.db.uow() as uow:
-            await identity.end_session(uow, user, token, client_ip(request))
+            sso_id_token = await identity.end_session(uow, user, token, client_ip(request))
             await uow.commit()
-        if user is not None:  # this session's live sockets close too (in every server process)
+        if user is not None:
             await request.app.state.hub.close_user(user.id, "logout", only=[("session", identity.sha256(token))])
-    response = RedirectResponse("/login", status_code=303)
-    clear_session_cookie(response, request.app.state.settings)
+    target = "/login"
+    oidc = request.app.state.oidc
+    if sso_id_token and oidc is not None:  # the provider's end_session, which sends the browser back to us
+        target = await oidc.logout_url(sso_id_token, public_base(request) + "/login?done=logout") or target
+    response = RedirectResponse(target, status_code=303)
+    clear_session_cookie(response, settings)
     return response
 
 

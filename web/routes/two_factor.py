@@ -24,6 +24,7 @@ from web.auth import (
     require_user,
     set_session_cookie,
 )
+from web.routes.pages import login_form
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -57,16 +58,16 @@ async def code_submit(request: Request) -> Response:
             raise Unauthenticated(two_factor.EXPIRED, expired=True)
         async with state.db.uow() as uow:
             policy = ThrottlePolicy.from_settings(settings.login_max_failures, settings.login_window_seconds)
-            user, target = await two_factor.complete_login(uow, token, str(form.get("code", "")), ip, policy=policy)
+            user, target, sso_id_token = await two_factor.complete_login(uow, token, str(form.get("code", "")), ip,
+                                                                         policy=policy)
             session = await identity.start_session(uow, user, settings.session_days, ip,
-                                                   request.headers.get("user-agent", ""))
+                                                   request.headers.get("user-agent", ""), sso_id_token=sso_id_token)
             await uow.commit()
     except Throttled as exc:
         return _code_page(request, 429, exc.message, {"Retry-After": str(exc.details["retry_after"])})
     except Unauthenticated as exc:
         if exc.details.get("expired"):
-            response = request.app.state.templates.TemplateResponse(
-                request, "login.html", {"next": "/", "error": exc.message, "username": ""}, status_code=401)
+            response = login_form(request, 401, error=exc.message)
             clear_challenge_cookie(response, settings)
             return response
         return _code_page(request, 401, exc.message)
