@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -16,12 +17,13 @@ import pytest
 
 from eoffice.oidc_client import OidcClient
 from storage.errors import Unauthenticated
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import DEMO_PASSWORD, LiveServer
 from tests.e2e.sso_world import CLIENT_SECRET, PASSWORD, authorize, provider_session, query, sso_server, start
 from tests.oidc_provider import Provider, running_glewlwyd
 
 KNOWN = "chuyenvien"  # a demo account: Phạm Thu Hà
 NEWCOMER = "nguyen.moi"
+LEADER = "lanhdao"  # a demo leader: the role the two-factor tests make require it
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +44,34 @@ def jit_server(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def people(provider: Provider, server: LiveServer, jit_server: LiveServer) -> None:
-    """The provider's people, each having consented to both of our servers."""
-    provider.add_user(KNOWN, PASSWORD, name="Phạm Thu Hà", email="ha.pt@quangninh.gov.vn",
-                      grant_clients=[server.client_id, jit_server.client_id])  # type: ignore[attr-defined]
-    provider.add_user(NEWCOMER, PASSWORD, name="Trần Thị Mới", email="moi.tt@quangninh.gov.vn",
-                      grant_clients=[server.client_id, jit_server.client_id])  # type: ignore[attr-defined]
+def mfa_server(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Trusts the provider's second factor: Glewlwyd's ``amr`` for its password login is ["password"], so here
+    that counts (a real deployment would list ``otp``, ``hwk``, ``mfa``...)."""
+    yield from sso_server(provider, tmp_path_factory.mktemp("sso-mfa") / "var", scopes="openid", mfa_amr="password")
+
+
+@pytest.fixture(scope="module")
+def people(provider: Provider, server: LiveServer, jit_server: LiveServer, mfa_server: LiveServer) -> None:
+    """The provider's people, each having consented to all of our servers; leaders must use two-factor login on
+    ``server`` and ``mfa_server`` (set by the administrator's page)."""
+    clients = [s.client_id for s in (server, jit_server, mfa_server)]  # type: ignore[attr-defined]
+    provider.add_user(KNOWN, PASSWORD, name="Phạm Thu Hà", email="ha.pt@quangninh.gov.vn", grant_clients=clients)
+    provider.add_user(NEWCOMER, PASSWORD, name="Trần Thị Mới", email="moi.tt@quangninh.gov.vn", grant_clients=clients)
+    provider.add_user(LEADER, PASSWORD, name="Trần Văn Hùng", email="hung.tv@quangninh.gov.vn", grant_clients=clients)
+    for ours in (server, mfa_server):
+        with _ours(ours) as admin:
+            form = admin.get("/login").text
+            assert admin.post("/login", data={"csrf_token": _csrf(form), "username": "admin",
+                                              "password": DEMO_PASSWORD, "next": "/"}).status_code == 303
+            page = admin.get("/admin/two-factor").text
+            saved = admin.post("/admin/two-factor", data={"csrf_token": _csrf(page), "roles": "leader"})
+            assert saved.status_code == 200 and "Đã lưu" in saved.text
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1)
 
 
 def _ours(server: str) -> httpx.Client:
@@ -77,8 +101,9 @@ def provider_session_for(server: LiveServer, username: str) -> contextlib.Abstra
 
 
 @pytest.fixture(autouse=True)
-def _wired(provider: Provider, server: LiveServer, jit_server: LiveServer, people: None) -> None:
-    server.provider = jit_server.provider = provider  # type: ignore[attr-defined]
+def _wired(provider: Provider, server: LiveServer, jit_server: LiveServer, mfa_server: LiveServer,
+           people: None) -> None:
+    server.provider = jit_server.provider = mfa_server.provider = provider  # type: ignore[attr-defined]
 
 
 def test_existing_account_logs_in_by_username(server: LiveServer) -> None:
@@ -125,6 +150,20 @@ def test_jit_creates_the_account_in_the_configured_unit(jit_server: LiveServer) 
     assert "Văn phòng Ủy ban nhân dân tỉnh" in home.text  # the configured unit (VP)
     again, second = _login(jit_server, NEWCOMER)  # the next login finds the account made the first time
     assert second.status_code == 303 and "Trần Thị Mới" in again.get("/").text
+
+
+def test_our_second_factor_when_the_provider_asserts_none(server: LiveServer) -> None:
+    """No amr/acr configured: a leader (whose role requires two-factor login) coming through SSO must enrol
+    first, as after a password login."""
+    ours, answer = _login(server, LEADER)
+    assert answer.status_code == 303 and answer.headers["location"] == "/account/two-factor", answer.text[:300]
+    assert ours.get("/", follow_redirects=False).headers["location"] == "/account/two-factor"  # nothing else
+
+
+def test_provider_mfa_stands_in_for_ours(mfa_server: LiveServer) -> None:
+    ours, answer = _login(mfa_server, LEADER)
+    assert answer.status_code == 303 and answer.headers["location"] == "/", answer.text[:300]
+    assert "Trần Văn Hùng" in ours.get("/").text
 
 
 async def test_id_token_checks_against_the_provider(provider: Provider, server: LiveServer) -> None:
