@@ -24,6 +24,7 @@ from tests.oidc_provider import Provider, running_glewlwyd
 KNOWN = "chuyenvien"  # a demo account: Phạm Thu Hà
 NEWCOMER = "nguyen.moi"
 LEADER = "lanhdao"  # a demo leader: the role the two-factor tests make require it
+SAME_EMAIL = "moi.tt"  # NEWCOMER's e-mail (in other letter case) under another provider username
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +52,38 @@ def mfa_server(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def people(provider: Provider, server: LiveServer, jit_server: LiveServer, mfa_server: LiveServer) -> None:
+def email_server(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Maps people by the e-mail the provider gives, creating unknown ones in VP."""
+    yield from sso_server(provider, tmp_path_factory.mktemp("sso-email") / "var", scopes="openid", match="email",
+                          jit_unit="VP")
+
+
+@pytest.fixture(scope="module")
+def people(provider: Provider, server: LiveServer, jit_server: LiveServer, mfa_server: LiveServer,
+           email_server: LiveServer) -> None:
     """The provider's people, each having consented to all of our servers; leaders must use two-factor login on
     ``server`` and ``mfa_server`` (set by the administrator's page)."""
-    clients = [s.client_id for s in (server, jit_server, mfa_server)]  # type: ignore[attr-defined]
+    clients = [s.client_id for s in (server, jit_server, mfa_server, email_server)]  # type: ignore[attr-defined]
     provider.add_user(KNOWN, PASSWORD, name="Phạm Thu Hà", email="ha.pt@quangninh.gov.vn", grant_clients=clients)
     provider.add_user(NEWCOMER, PASSWORD, name="Trần Thị Mới", email="moi.tt@quangninh.gov.vn", grant_clients=clients)
     provider.add_user(LEADER, PASSWORD, name="Trần Văn Hùng", email="hung.tv@quangninh.gov.vn", grant_clients=clients)
+    # the same person under another name at the provider, with the same e-mail
+    provider.add_user(SAME_EMAIL, PASSWORD, name="Trần Thị Mới", email="Moi.TT@quangninh.gov.vn", grant_clients=clients)
     for ours in (server, mfa_server):
-        with _ours(ours) as admin:
-            form = admin.get("/login").text
-            assert admin.post("/login", data={"csrf_token": _csrf(form), "username": "admin",
-                                              "password": DEMO_PASSWORD, "next": "/"}).status_code == 303
+        with _admin(ours) as admin:
             page = admin.get("/admin/two-factor").text
             saved = admin.post("/admin/two-factor", data={"csrf_token": _csrf(page), "roles": "leader"})
             assert saved.status_code == 200 and "Đã lưu" in saved.text
+
+
+@contextlib.contextmanager
+def _admin(server: LiveServer) -> Iterator[httpx.Client]:
+    """The demo administrator, logged in by password."""
+    with _ours(server) as admin:
+        form = admin.get("/login").text
+        assert admin.post("/login", data={"csrf_token": _csrf(form), "username": "admin", "password": DEMO_PASSWORD,
+                                          "next": "/"}).status_code == 303
+        yield admin
 
 
 def _csrf(html: str) -> str:
@@ -102,8 +120,9 @@ def provider_session_for(server: LiveServer, username: str) -> contextlib.Abstra
 
 @pytest.fixture(autouse=True)
 def _wired(provider: Provider, server: LiveServer, jit_server: LiveServer, mfa_server: LiveServer,
-           people: None) -> None:
-    server.provider = jit_server.provider = mfa_server.provider = provider  # type: ignore[attr-defined]
+           email_server: LiveServer, people: None) -> None:
+    for ours in (server, jit_server, mfa_server, email_server):
+        ours.provider = provider  # type: ignore[attr-defined]
 
 
 def test_existing_account_logs_in_by_username(server: LiveServer) -> None:
@@ -150,6 +169,17 @@ def test_jit_creates_the_account_in_the_configured_unit(jit_server: LiveServer) 
     assert "Văn phòng Ủy ban nhân dân tỉnh" in home.text  # the configured unit (VP)
     again, second = _login(jit_server, NEWCOMER)  # the next login finds the account made the first time
     assert second.status_code == 303 and "Trần Thị Mới" in again.get("/").text
+
+
+def test_mapping_by_email(email_server: LiveServer) -> None:
+    first, answer = _login(email_server, NEWCOMER)  # created (the username from preferred_username)
+    assert answer.status_code == 303 and "Trần Thị Mới" in first.get("/").text
+    second, answer = _login(email_server, SAME_EMAIL)  # another provider name, the same e-mail: the same account
+    assert answer.status_code == 303 and "Trần Thị Mới" in second.get("/").text
+    with _admin(email_server) as admin:
+        users = admin.get("/api/users").json()
+    names = [u["username"] for u in (users["users"] if isinstance(users, dict) else users)]
+    assert "nguyen.moi" in names and "moi.tt" not in names  # mapped by e-mail, not made twice
 
 
 def test_our_second_factor_when_the_provider_asserts_none(server: LiveServer) -> None:
