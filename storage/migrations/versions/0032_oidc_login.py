@@ -2,7 +2,7 @@
 ID token kept with the sessions (and pending second-factor steps) it opened, for logout at the provider.
 
 Revision ID: 0032
-Revises: 0026
+Revises: 0030
 Create Date: 2026-12-07 18:40:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0032'
-down_revision: str | None = '0026'
+down_revision: str | None = '0030'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
