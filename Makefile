@@ -1,6 +1,7 @@
 # The two commands of the README, for a fresh machine with only Python 3.11:
 #   make run    create .venv, install, migrate, load demo data if the database is empty, serve on :8000
-#   make test   create .venv, install with the test extra, make sure Chromium, LibreOffice, Tesseract and nginx are there, run pytest
+#   make test   create .venv, install with the test extra, make sure Chromium, LibreOffice, Tesseract, nginx and
+#               OpenLDAP (slapd, for the directory tests) are there, run pytest
 # Everything runs through $(VENV)/bin/...; no activated shell is needed.
 
 SHELL := /bin/bash
@@ -17,7 +18,7 @@ PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: help run test lint typecheck bench clean install install-test chromium netbed office nginx oidc-provider
+.PHONY: help run test lint typecheck bench clean install install-test chromium netbed office nginx oidc-provider ldap
 
 help:
 	@echo "make run     install into $(VENV), migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -42,7 +43,7 @@ $(INSTALLED_TEST): pyproject.toml | $(BIN)/python
 
 install: $(INSTALLED)
 
-install-test: $(INSTALLED_TEST) office oidc-provider
+install-test: $(INSTALLED_TEST) office oidc-provider ldap
 
 run: $(INSTALLED)
 	$(BIN)/eoffice migrate
@@ -64,7 +65,10 @@ nginx:
 oidc-provider:
 	@bash scripts/ensure-oidc-provider.sh
 
-test: $(INSTALLED_TEST) chromium netbed office nginx oidc-provider typecheck
+ldap:
+	@bash scripts/ensure-ldap.sh
+
+test: $(INSTALLED_TEST) chromium netbed office nginx oidc-provider ldap typecheck
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
 
 lint: $(INSTALLED_TEST)
