@@ -72,6 +72,8 @@ class Unit(Base):
     status: Mapped[str] = mapped_column(String(10), default=UnitStatus.ACTIVE, server_default=UnitStatus.ACTIVE.value)
     closed_at: Mapped[dt.datetime | None] = mapped_column()
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    # the unit's stable id in the LDAP directory (entryUUID, objectGUID): renamed or moved there, renamed here
+    directory_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", lazy="raise", foreign_keys=[parent_id])
@@ -110,6 +112,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     rank: Mapped[int] = mapped_column(Integer, default=DEFAULT_RANK, server_default=str(DEFAULT_RANK))  # lower first
+    # set: the account comes from the LDAP directory (eoffice.directory): its stable id there, and it logs in by a
+    # bind to the directory, not with a password kept here
+    directory_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def has_role(self, *roles: Role | str) -> bool:
