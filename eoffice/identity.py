@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from collections.abc import Sequence
 
+import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 
-from eoffice import audit, login_throttle
+from eoffice import audit, directory, login_throttle
 from eoffice.login_throttle import ThrottlePolicy
 from eoffice.org import Role, Unit, User
 from eoffice.schema.identity import ApiToken, LoginAttempt, UserSession
@@ -110,9 +112,27 @@ def _dummy_password_hash() -> str:
     return _dummy_hash
 
 
+async def _password_matches(user: User | None, username: str, password: str,
+                            config: directory.DirectoryConfig | None) -> tuple[bool, bool]:
+    """(matches, by the directory): the password kept here, or a bind to the directory (``eoffice.directory``)
+    for the accounts that come from it, for every account when its local password fails and ``login`` is
+    "all", and for unknown names too (a search that finds no one): with a directory, the answer's timing
+    tells no more than without one."""
+    if config is None or (user is not None and user.directory_id is None and config.login != "all"):
+        return check_password(user.password_hash if user is not None else _dummy_password_hash(), password), False
+    if user is not None and user.directory_id is None:  # login "all": the local password first
+        if check_password(user.password_hash, password):
+            return True, False
+    else:
+        check_password(_dummy_password_hash(), password)  # the same cost as a local account's check
+    bind = functools.partial(directory.check_password, config, username, password,
+                             user.directory_id if user is not None else None)
+    return await anyio.to_thread.run_sync(bind), True
+
+
 async def authenticate(
     uow: UnitOfWork, username: str, password: str, ip: str, *, policy: ThrottlePolicy | None = None,
-    now: dt.datetime | None = None, finish: bool = True,
+    now: dt.datetime | None = None, finish: bool = True, directory_config: directory.DirectoryConfig | None = None,
 ) -> User:
     """Check a password, after the progressive delay its account and address have earned (``login_throttle``).
 
@@ -121,6 +141,8 @@ async def authenticate(
     others: the answer's timing does not tell which usernames exist. ``now`` is for tests (a clock).
     ``finish`` False: the password was right but a second factor is still to come (``eoffice.two_factor``):
     no success is recorded yet (it would reset the counters that wrong codes build up).
+    ``directory_config``: the LDAP directory that checks the passwords of its accounts (``_password_matches``);
+    when it does not answer, ``DirectoryUnavailable`` and no attempt is recorded (nothing was decided).
     """
     policy = policy or ThrottlePolicy()
     now = now or utcnow()
@@ -129,19 +151,19 @@ async def authenticate(
     if wait:
         raise Throttled(f"Đăng nhập sai nhiều lần. Vui lòng thử lại sau {wait} giây.", retry_after=wait)
     user = await uow.session.scalar(select(User).where(User.username == username))
-    matches = check_password(user.password_hash if user is not None else _dummy_password_hash(), password)
+    matches, by_directory = await _password_matches(user, username, password, directory_config)
     ok = user is not None and matches and user.active
     if not ok:
         uow.session.add(LoginAttempt(username=username, ip=ip[:64], success=False, at=now))
         reason = "inactive" if user is not None and matches else "wrong"
         await audit.record(uow, None, "login.failed", "user", user.id if user else "", ip=ip, username=username,
-                           reason=reason)
+                           reason=reason, **({"via": "directory"} if by_directory else {}))
         await uow.commit()
         if reason == "inactive":  # only to whoever knows the password
             raise Unauthenticated("Tài khoản đã bị khóa. Vui lòng liên hệ quản trị hệ thống.")
         raise Unauthenticated("Tên đăng nhập hoặc mật khẩu không đúng.")
     assert user is not None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if not by_directory and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     if finish:
         await login_succeeded(uow, user, ip, now)

@@ -43,7 +43,20 @@ _YES, _NO = {"co", "x", "1", "true", "yes"}, {"khong", "0", "false", "no"}
 
 FIELD_LABELS = {"name": "tên", "parent": "đơn vị cha", "kind": "loại", "is_agency": "cơ quan", "rank": "thứ tự",
                 "full_name": "họ và tên", "title": "chức vụ", "unit": "đơn vị", "roles": "vai trò", "email": "email",
-                "phone": "điện thoại"}
+                "phone": "điện thoại", "username": "tên đăng nhập", "directory_id": "mã trong thư mục LDAP"}
+
+
+def unit_kind(text: str) -> str | None:
+    """The ``UnitKind`` value a kind written in Vietnamese or English means («Sở», «Xã», "commune"), None if unclear."""
+    return _KINDS.get(fold(text))
+
+
+def valid_username(name: str) -> bool:
+    return bool(_USERNAME.match(name)) and len(name) <= 80
+
+
+def valid_email(text: str) -> bool:
+    return bool(_EMAIL.match(text)) and len(text) <= 200
 
 
 class ImportRejected(Invalid):
@@ -212,7 +225,7 @@ async def plan_import(uow: UnitOfWork, actor: User | None, tables: Sequence[Tabl
         for row in t.rows:
             c = row.cells
             username = c["username"].lower()
-            if not username or not _USERNAME.match(username) or len(username) > 80:
+            if not valid_username(username):
                 errors.append(f"{t.where(row, 'username')}: tên đăng nhập «{c['username']}» chỉ được gồm chữ "
                               "không dấu, số, dấu chấm, gạch dưới, gạch ngang (tối đa 80 ký tự).")
                 continue
@@ -247,7 +260,7 @@ async def plan_import(uow: UnitOfWork, actor: User | None, tables: Sequence[Tabl
                 else:
                     want["roles"] = sorted(set(roles), key=lambda r: list(_ROLES.values()).index(r))  # type: ignore[arg-type]
             if c.get("email"):
-                if not _EMAIL.match(c["email"]) or len(c["email"]) > 200:
+                if not valid_email(c["email"]):
                     errors.append(f"{t.where(row, 'email')}: «{c['email']}» không phải địa chỉ email.")
                 want["email"] = c["email"]
             if c.get("phone"):
@@ -290,9 +303,9 @@ async def plan_import(uow: UnitOfWork, actor: User | None, tables: Sequence[Tabl
 
 
 async def apply_plan(uow: UnitOfWork, actor: User | None, plan: Plan, *,
-                     progress: Callable[[int], None] | None = None) -> list[accounts.Revoked]:
-    """Make the changes of ``plan`` (from ``plan_import`` in this transaction), audited; returns the
-    credentials that deactivations ended, for the caller to close their live sockets after commit."""
+                     progress: Callable[[int], None] | None = None, source: str = "import") -> list[accounts.Revoked]:
+    """Make the changes of ``plan`` (from ``plan_import`` in this transaction), audited as coming from ``source``;
+    returns the credentials that deactivations ended, for the caller to close their live sockets after commit."""
     require_admin(actor)
     units = {u.code: u for u in (await uow.session.scalars(select(Unit))).all()}
     users = {u.username: u for u in (await uow.session.scalars(select(User))).all()}
@@ -316,7 +329,7 @@ async def apply_plan(uow: UnitOfWork, actor: User | None, plan: Plan, *,
                 unit = units[ch.key]
                 for k, value in v.items():
                     setattr(unit, k, value)
-            entries.append((unit, f"unit.{ch.action}", {"code": ch.key, "source": "import",
+            entries.append((unit, f"unit.{ch.action}", {"code": ch.key, "source": source,
                                                         "changes": _changes(ch)}))
         elif ch.action == "deactivate":
             r = await accounts.set_active(uow, actor, users[ch.key], False)
@@ -333,7 +346,7 @@ async def apply_plan(uow: UnitOfWork, actor: User | None, plan: Plan, *,
                 user = users[ch.key]
                 for k, value in v.items():
                     setattr(user, k, value)
-            entries.append((user, f"user.{ch.action}", {"username": ch.key, "source": "import",
+            entries.append((user, f"user.{ch.action}", {"username": ch.key, "source": source,
                                                         "changes": _changes(ch)}))
         if progress is not None:
             progress(done)

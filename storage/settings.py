@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from storage.keys import key_dir, load_secret_key
@@ -64,6 +65,20 @@ def _oidc_match(value: str) -> str:
     if value not in ("username", "email"):
         raise ValueError(f"EOFFICE_OIDC_MATCH must be username or email, not {value!r}")
     return value
+def _ldap_env(env: os._Environ[str]) -> dict[str, Any]:
+    """The EOFFICE_LDAP_* variables that are set (the others keep the defaults)."""
+    values: dict[str, Any] = {}
+    for name, kind in (("url", str), ("starttls", bool), ("ca_file", str), ("base_dn", str), ("bind_dn", str),
+                       ("bind_password", str), ("user_filter", str), ("unit_filter", str),
+                       ("disabled_filter", str), ("attrs", str), ("login", str), ("sync_seconds", float),
+                       ("timeout", float)):
+        raw = env.get(f"EOFFICE_LDAP_{name.upper()}")
+        if raw is None:
+            continue
+        values[f"ldap_{name}"] = _flag(raw) if kind is bool else kind(raw.strip() if name != "bind_password" else raw)
+    if values.get("ldap_login", "directory") not in ("directory", "all"):
+        raise ValueError(f"EOFFICE_LDAP_LOGIN must be directory or all, not {values['ldap_login']!r}")
+    return values
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,22 @@ class Settings:
     oidc_mfa_amr: tuple[str, ...] = ()  # amr values that count as the provider's own second factor
     oidc_mfa_acr: tuple[str, ...] = ()  # acr values that do
     oidc_button: str = "Đăng nhập bằng tài khoản một cửa / SSO"
+    # LDAP / Active Directory (eoffice.directory): off while ldap_url is empty. Accounts from the directory log in by
+    # a bind to it ("all": local accounts too, when their local password fails) and are kept in step with it every
+    # ldap_sync_seconds (0: only by `eoffice directory sync`)
+    ldap_url: str = ""  # ldap://host:389 or ldaps://host:636
+    ldap_starttls: bool = False
+    ldap_ca_file: str = ""  # CA certificates (PEM) that sign the server's certificate ("": the system's)
+    ldap_base_dn: str = ""
+    ldap_bind_dn: str = ""  # the account that searches ("": anonymous)
+    ldap_bind_password: str = field(default="", repr=False)
+    ldap_user_filter: str = "(objectClass=inetOrgPerson)"
+    ldap_unit_filter: str = "(objectClass=organizationalUnit)"
+    ldap_disabled_filter: str = "(|(nsAccountLock=TRUE)(pwdAccountLockedTime=*)(employeeType=disabled))"
+    ldap_attrs: str = ""  # overrides of the attribute mapping: "username=sAMAccountName,id=objectGUID,..."
+    ldap_login: str = "directory"  # directory: directory accounts bind; all: local accounts may bind too
+    ldap_sync_seconds: float = 3600.0
+    ldap_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -215,5 +246,6 @@ class Settings:
             oidc_mfa_amr=_words(env.get("EOFFICE_OIDC_MFA_AMR", "")),
             oidc_mfa_acr=_words(env.get("EOFFICE_OIDC_MFA_ACR", "")),
             oidc_button=env.get("EOFFICE_OIDC_BUTTON", "").strip() or "Đăng nhập bằng tài khoản một cửa / SSO",
+            **_ldap_env(env),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

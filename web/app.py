@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from eoffice import audit
+from eoffice.directory import DirectoryConfig
 from storage import keys
 from storage.blobs import open_blob_store
 from storage.db import Database
@@ -59,7 +60,7 @@ from web.routes import (
     annotations as annotation_routes,
 )
 from web.security_headers import SecurityHeaders
-from web.services import Workers, wire_notifications
+from web.services import Workers, close_revoked, wire_notifications
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub = Hub(db, broker, settings)
         app.state.db, app.state.blobs, app.state.broker, app.state.hub = db, blobs, broker, hub
         # web.services: the one owner of background workers
-        workers = app.state.workers = Workers.create(db, blobs, settings)
+        workers = app.state.workers = Workers.create(db, blobs, settings, close=functools.partial(
+            close_revoked, hub, "account deactivated"))
         await hub.start()
         # Areas register their topic authorisers, snapshots and workers now, before any client
         # connects: a tablet reconnecting after a restart subscribes before it makes a request.
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.oidc = None  # the OpenID Provider's client when configured (web.routes.sso.setup)
+    app.state.directory = DirectoryConfig.from_settings(settings)  # LDAP login and sync (None: not configured)
     app.state.metrics = metrics.Metrics()
     app.state.templates = templating.make_templates(settings)
     return app

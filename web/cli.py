@@ -1,6 +1,6 @@
 """The `eoffice` command: serve, migrate, demo, user add|passwd|deactivate|activate|list, org import,
-token create|list|revoke, audit verify|anchor, uploads clean, jobs list|retry, edxml import/export, backup,
-restore, restore-check."""
+directory sync, token create|list|revoke, audit verify|anchor, uploads clean, jobs list|retry, edxml import/export,
+backup, restore, restore-check."""
 
 from __future__ import annotations
 
@@ -317,6 +317,40 @@ def cmd_org_import(settings: Settings, args: argparse.Namespace) -> int:
         if created:
             print(f"{len(created)} tài khoản mới chưa có mật khẩu, chưa đăng nhập được: quản trị viên đặt mật khẩu "
                   "cho từng người bằng «eoffice user passwd TÊN» (hoặc trang quản trị).")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_directory_sync(settings: Settings, args: argparse.Namespace) -> int:
+    """Units and accounts from the LDAP directory (eoffice.directory_sync), as the server does every so often."""
+    from eoffice import directory, directory_sync  # lazy: a command loads only what it uses
+
+    config = directory.DirectoryConfig.from_settings(settings)
+    if config is None:
+        print("Chưa cấu hình thư mục LDAP: đặt EOFFICE_LDAP_URL, EOFFICE_LDAP_BASE_DN... (xem README).",
+              file=sys.stderr)
+        return 2
+
+    async def run(db: Database) -> int:
+        bar: dict[str, Callable[[int], None]] = {}
+
+        def progress(done: int, total: int) -> None:
+            bar.setdefault("show", _progress("Đồng bộ thư mục", total))(done)
+
+        result = await directory_sync.sync(db, config, dry_run=args.dry_run, progress=progress,
+                                           close=lambda r: _close_sockets(settings, r, "account deactivated"))
+        plan = result.plan
+        for warning in plan.warnings:
+            print(f"Lưu ý: {warning}", file=sys.stderr)
+        if args.dry_run or args.verbose:
+            for change in plan.changes:
+                print(change.line())
+        if args.dry_run:
+            print(f"Chạy thử, chưa ghi gì: sẽ {plan.summary()}." if plan.changes else
+                  "Chạy thử: không có gì thay đổi.")
+        else:
+            print(f"Đã {plan.summary()}." if plan.changes else "Không có gì thay đổi.")
         return 0
 
     return asyncio.run(_with_db(settings, run))
@@ -767,6 +801,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="khóa tài khoản không có trong tệp (trừ tài khoản quản trị)")
     oi.add_argument("-v", "--verbose", action="store_true", help="in từng thay đổi")
     oi.set_defaults(func=cmd_org_import)
+
+    dsub = sub.add_parser("directory", help="thư mục LDAP / Active Directory").add_subparsers(
+        dest="directory_command", required=True)
+    ds = dsub.add_parser("sync", help="đồng bộ đơn vị và tài khoản từ thư mục LDAP ngay (máy chủ cũng tự làm định kỳ)")
+    ds.add_argument("--dry-run", action="store_true", help="chỉ in những gì sẽ thay đổi, không ghi gì")
+    ds.add_argument("-v", "--verbose", action="store_true", help="in từng thay đổi")
+    ds.set_defaults(func=cmd_directory_sync)
 
     token = sub.add_parser("token", help="mã truy cập API").add_subparsers(dest="token_command", required=True)
     tc = token.add_parser("create", help="tạo mã truy cập API cho một tài khoản")

@@ -6,9 +6,11 @@ consultations at their deadline), ``eoffice.ingest.IngestRunner`` (text extracti
 ``eoffice.notifications.NotificationWorker`` (deadline reminders, escalation, the notifications' retention),
 ``meetings.documents.Prerenderer`` (first pages of meeting documents rendered before the tablets ask), and where the
 settings ask for them ``eoffice.digest.DigestScheduler`` (the daily digest), ``eoffice.upload_limits.UploadCleaner``
-(uploads never attached) and ``eoffice.mail.MailSender`` (the e-mail outbox, when an SMTP server is configured) and
-``eoffice.channels.ChannelSender`` (Web Push and SMS). Routes reach them with ``workers(app)``; nothing creates a
-worker on first use, so there is exactly one of each per app, bound to the app's database."""
+(uploads never attached) and ``eoffice.mail.MailSender`` (the e-mail outbox, when an SMTP server is configured),
+``eoffice.channels.ChannelSender`` (Web Push and SMS) and ``eoffice.directory_sync.DirectorySync`` (units and
+accounts kept in step with the LDAP directory, when one is configured with a sync interval). Routes reach them with
+``workers(app)``; nothing creates a worker on first use, so there is exactly one of each per app, bound to the
+app's database."""
 
 from __future__ import annotations
 
@@ -18,8 +20,11 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 
 from eoffice import notifications
+from eoffice.accounts import Revoked
 from eoffice.channels import ChannelSender, PushConfig, SmsConfig
 from eoffice.digest import DigestScheduler
+from eoffice.directory import DirectoryConfig
+from eoffice.directory_sync import Closer, DirectorySync
 from eoffice.ingest import IngestRunner
 from eoffice.job_retry import RetryPolicy
 from eoffice.mail import MailSender, SmtpConfig
@@ -31,6 +36,7 @@ from meetings.polls_live import CastBatcher, PollRunner
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.settings import Settings
+from web.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +83,13 @@ class Workers:
     channel_sender: ChannelSender | None = None  # Web Push and SMS, when either is configured
     consultation_runner: ConsultationRunner | None = None  # closes written consultations at their deadline
     prerenderer: Prerenderer | None = None  # first pages of meeting documents, before the tablets ask (#22)
+    directory_sync: DirectorySync | None = None  # the LDAP directory's units and accounts, every so many seconds
 
     @classmethod
-    def create(cls, db: Database, blobs: BlobStore, settings: Settings) -> Workers:
+    def create(cls, db: Database, blobs: BlobStore, settings: Settings, *, close: Closer | None = None) -> Workers:
+        """``close``: closes the live sockets of an account a directory sync deactivated (the hub's)."""
         runner = PollRunner(db)
+        ldap = DirectoryConfig.from_settings(settings)
         hour, keep = settings.digest_hour, settings.upload_keep_hours
         return cls(poll_runner=runner, cast_batcher=CastBatcher(db, runner=runner),
                    ingest_runner=IngestRunner(db, blobs, retry=RetryPolicy(base=settings.job_retry_seconds)),
@@ -95,7 +104,9 @@ class Workers:
                    channel_sender=channel_sender(db, settings),
                    consultation_runner=ConsultationRunner(db),
                    prerenderer=Prerenderer(db, blobs, pages=settings.prerender_pages)
-                   if settings.prerender_pages > 0 else None)
+                   if settings.prerender_pages > 0 else None,
+                   directory_sync=DirectorySync(db, ldap, settings.ldap_sync_seconds, close)
+                   if ldap is not None and settings.ldap_sync_seconds > 0 else None)
 
     async def start(self) -> None:
         """Close polls whose countdown ran out while no process was running, resume the others'
@@ -104,7 +115,7 @@ class Workers:
         if self.consultation_runner is not None:
             self.consultation_runner.ensure()  # closes consultations whose deadline passed while down
         for periodic in (self.digest_scheduler, self.upload_cleaner, self.notification_worker, self.mail_sender,
-                         self.channel_sender):
+                         self.channel_sender, self.directory_sync):
             if periodic is not None:
                 periodic.start()
         self.ingest_runner.start()  # retries of jobs an outage interrupted, and those an administrator retried
@@ -114,8 +125,8 @@ class Workers:
 
     async def stop(self) -> None:
         await self.cast_batcher.drain()  # votes queued by requests that just finished (or were cut off) are committed
-        for periodic in (self.channel_sender, self.mail_sender, self.notification_worker, self.upload_cleaner,
-                         self.digest_scheduler):
+        for periodic in (self.directory_sync, self.channel_sender, self.mail_sender, self.notification_worker,
+                         self.upload_cleaner, self.digest_scheduler):
             if periodic is not None:
                 await periodic.stop()
         await self.poll_runner.stop()
@@ -124,6 +135,12 @@ class Workers:
         await self.ingest_runner.stop()
         if self.prerenderer is not None:
             await self.prerenderer.stop()
+
+
+async def close_revoked(hub: Hub, reason: str, revoked: Revoked) -> None:
+    """Close, in every process, the live sockets whose credentials ``revoked`` ended."""
+    await hub.close_user(revoked.user_id, reason, keep=revoked.keep,
+                         only=list(revoked.only) if revoked.only is not None else None)
 
 
 def workers(app: Starlette) -> Workers:

@@ -19,13 +19,13 @@ from storage.errors import AppError, Invalid
 from web.auth import client_ip, json_body, login_required, require_user, session_token
 from web.contract import accounts as c
 from web.contract import contract
+from web.services import close_revoked
 
 
 async def close_sockets(request: Request, revoked: Revoked | None, reason: str) -> None:
     """After the commit: close the sockets whose credentials ``revoked`` ended (all processes)."""
     if revoked is not None:
-        await request.app.state.hub.close_user(revoked.user_id, reason, keep=revoked.keep,
-                                               only=list(revoked.only) if revoked.only is not None else None)
+        await close_revoked(request.app.state.hub, reason, revoked)
 
 
 def _session_hash(request: Request) -> str | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from eoffice import audit, identity, two_factor
+from eoffice.directory import DirectoryUnavailable
 from eoffice.login_throttle import ThrottlePolicy
 from eoffice.org import Unit, User
 from meetings import meetings as meeting_service
@@ -23,6 +26,8 @@ from web.auth import (
     set_challenge_cookie,
     set_session_cookie,
 )
+
+log = logging.getLogger(__name__)
 
 
 def safe_next(target: str | None) -> str:
@@ -93,12 +98,17 @@ async def login_submit(request: Request) -> Response:
     try:
         async with state.db.uow() as uow:
             policy = ThrottlePolicy.from_settings(settings.login_max_failures, settings.login_window_seconds)
-            user = await identity.authenticate(uow, username, password, ip, policy=policy, finish=False)
+            user = await identity.authenticate(uow, username, password, ip, policy=policy, finish=False,
+                                               directory_config=state.directory)
             return await after_first_factor(request, uow, user, target)
-    except (Unauthenticated, Throttled) as exc:
-        status = 429 if isinstance(exc, Throttled) else 401
+    except (Unauthenticated, Throttled, DirectoryUnavailable) as exc:
+        status = exc.status
         headers = {"Retry-After": str(exc.details["retry_after"])} if isinstance(exc, Throttled) else None
-        return login_form(request, status, next_path=target, error=exc.message, username=username, headers=headers)
+        message = exc.message
+        if isinstance(exc, DirectoryUnavailable):  # the details (host, error) go to the log, not to the page
+            log.warning("login: %s", exc.message)
+            message = "Máy chủ thư mục (LDAP) tạm thời không trả lời. Vui lòng thử lại sau ít phút."
+        return login_form(request, status, next_path=target, error=message, username=username, headers=headers)
 
 
 async def logout(request: Request) -> Response:
