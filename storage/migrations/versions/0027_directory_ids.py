@@ -2,7 +2,7 @@
 from the directory, so a rename there renames here; an account with one logs in by a bind to the directory.
 
 Revision ID: 0027
-Revises: 0026
+Revises: 0032
 Create Date: 2026-12-07 18:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0027'
-down_revision: str | None = '0026'
+down_revision: str | None = '0032'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
