@@ -69,6 +69,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "document.received": ("Văn bản điện tử đến cơ quan", False),
     "meeting": ("Cuộc họp (giấy mời, thay đổi, hủy)", True),
     "poll": ("Biểu quyết mở trong cuộc họp của tôi", False),
+    "consultation.due": ("Phiếu lấy ý kiến sắp hết hạn mà tôi chưa trả lời", True),
 }
 PAGE_LIMIT = 100
 FIRST_CHECK_SECONDS = 60.0  # after the server starts

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, func, or_, select
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import audit, tasks, uploads
+from eoffice import audit, notifications, tasks, uploads
 from eoffice.org import Role, Unit, User
-from meetings import render
+from meetings import minutes_record, render
 from meetings import voting_rules as vr
 from storage.db import Base, UnitOfWork, utcnow
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
@@ -89,6 +89,12 @@ class Consultation(Base):
     close_reason: Mapped[str] = mapped_column(String(20), default="")  # office | deadline
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     task_id: Mapped[int | None] = mapped_column(Integer)
+    # the result report as the designated signer signed it (PAdES, personal certificate)
+    signed_blob_key: Mapped[str | None] = mapped_column(String(64))
+    signed_size: Mapped[int | None] = mapped_column(Integer)
+    signed_at: Mapped[dt.datetime | None] = mapped_column()
+    signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    signed_certificate: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
 
 class ConsultationMember(Base):
@@ -99,6 +105,7 @@ class ConsultationMember(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     answered_at: Mapped[dt.datetime | None] = mapped_column()
     changes: Mapped[int] = mapped_column(Integer, default=0)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column()  # reminded before the deadline (once)
 
 
 class ConsultationDocument(Base):
@@ -476,6 +483,9 @@ async def view(uow: UnitOfWork, user: User, consultation_id: int) -> dict[str, A
                "may_answer": st.member and c.state == State.OPEN and clock() < c.deadline},
         "closed_at": c.closed_at.isoformat() if c.closed_at else None, "close_reason": c.close_reason,
         "result": c.result, "task_id": c.task_id, "server_time": utcnow().isoformat(),
+        "signed": {"at": _fmt(c.signed_at), "certificate": c.signed_certificate, "size": c.signed_size,
+                   "file": f"/api/consultations/{c.id}/report-signed.pdf"} if c.signed_blob_key else None,
+        "may_sign": st.signer and c.state == State.CLOSED and not c.signed_blob_key,
     }
     if st.sees_answers or c.state == State.CLOSED:  # named by law; members see each answer once closed
         by_user: dict[int, list[dict[str, Any]]] = {}
@@ -596,6 +606,88 @@ async def to_task(uow: UnitOfWork, actor: User, consultation_id: int, *, assigne
     await audit.record(uow, actor, "consultation.task", "consultation", c.id, task_id=task.id,
                        assignee_user_id=assignee_id, assignee_unit_id=assignee_unit_id)
     return c
+
+
+# ---------------------------------------------------------------- the signed report
+
+
+SIGN_HEADING = "NGƯỜI KÝ"  # the report's signature column (``_write_report``)
+
+
+async def sign_report(uow: UnitOfWork, actor: User, blobs: Any, consultation_id: int, *,
+                      passphrase: str) -> Consultation:
+    """The designated signer signs the closed consultation's result report with their own certificate (once)."""
+    c, _st = await load(uow, actor, consultation_id, lock=True)
+    if c.signer_id is None or c.signer_id != actor.id:
+        raise Forbidden("Chỉ người được giao ký mới ký báo cáo kết quả lấy ý kiến.")
+    if c.state != State.CLOSED or not c.result:
+        raise Conflict("Phiếu lấy ý kiến chưa kết thúc, chưa có báo cáo kết quả để ký.")
+    if c.signed_blob_key:
+        raise Conflict("Báo cáo kết quả đã được ký số.")
+    _title, data = await report_pdf(uow, actor, consultation_id)
+    creator = await uow.session.get(User, c.created_by) if c.created_by else None
+    agency = await _agency_of(uow, creator.unit_id if creator else None)
+    signed, subject = await minutes_record.sign_personal(
+        actor, passphrase, data, heading=SIGN_HEADING, reason=f"Ký báo cáo kết quả lấy ý kiến: {c.title}"[:200],
+        location=minutes_record.place_name(agency.name) if agency else "")
+    info = await blobs.put_bytes(signed, content_type="application/pdf")
+    c.signed_blob_key, c.signed_size, c.signed_at = info.key, info.size, utcnow()
+    c.signed_by, c.signed_certificate = actor.id, subject
+    await audit.record(uow, actor, "consultation.sign", "consultation", c.id, blob=info.key, size=info.size,
+                       certificate=subject)
+    uow.emit(topic(c.id), "consultation.signed", state=c.state)
+    return c
+
+
+async def signed_report(uow: UnitOfWork, actor: User, blobs: Any, consultation_id: int) -> tuple[str, bytes]:
+    """The signed result report, for whoever may read the report (the consultation closed)."""
+    c, _st = await load(uow, actor, consultation_id)
+    if not c.signed_blob_key:
+        raise NotFound("Báo cáo kết quả chưa được ký số.")
+    return c.title, await blobs.read(c.signed_blob_key, limit=READ_LIMIT)
+
+
+# ---------------------------------------------------------------- reminders before the deadline
+
+
+async def remind_unanswered(uow: UnitOfWork, config: notifications.Config, *, hours: float) -> int:
+    """Members who have not answered an open consultation whose deadline is within ``hours`` get a
+    ``consultation.due`` notification, once each (the row is claimed by a conditional update, so two
+    processes never both remind). Returns how many were reminded."""
+    now = clock()
+    if hours <= 0:
+        return 0
+    rows = (await uow.session.execute(select(ConsultationMember, Consultation).join(
+        Consultation, Consultation.id == ConsultationMember.consultation_id).where(
+        Consultation.state == State.OPEN, Consultation.deadline > now,
+        Consultation.deadline <= now + dt.timedelta(hours=hours),
+        ConsultationMember.answered_at.is_(None), ConsultationMember.reminded_at.is_(None))
+        .order_by(ConsultationMember.id))).all()
+    sent = 0
+    for m, c in rows:
+        claimed = await uow.session.execute(update(ConsultationMember).where(
+            ConsultationMember.id == m.id, ConsultationMember.reminded_at.is_(None),
+            ConsultationMember.answered_at.is_(None)).values(reminded_at=utcnow())
+            .execution_options(synchronize_session=False))
+        if not getattr(claimed, "rowcount", 0):
+            continue
+        what = "Phiếu lấy ý kiến" + (" (nội dung mật)" if c.confidential else f" {notifications.quoted(c.title)}")
+        text = f"{what} hết hạn trả lời lúc {_fmt(c.deadline)}; bạn chưa trả lời."
+        await notifications.notify(uow, config, m.user_id, "consultation.due", text, f"/consultations/{c.id}",
+                                   secret=c.confidential)
+        sent += 1
+    return sent
+
+
+async def next_reminder(uow: UnitOfWork, hours: float) -> dt.datetime | None:
+    """When the next reminder falls due: ``hours`` before the earliest deadline with someone not reminded."""
+    if hours <= 0:
+        return None
+    at: dt.datetime | None = await uow.session.scalar(select(func.min(Consultation.deadline)).join(
+        ConsultationMember, ConsultationMember.consultation_id == Consultation.id).where(
+        Consultation.state == State.OPEN, ConsultationMember.answered_at.is_(None),
+        ConsultationMember.reminded_at.is_(None)))
+    return at - dt.timedelta(hours=hours) if at is not None else None
 
 
 # ---------------------------------------------------------------- live topic

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 
+from eoffice.notifications import Config
 from meetings import consultations
 from storage.background import BackgroundTask
 from storage.db import Database
@@ -19,11 +20,14 @@ MAX_SLEEP = 30.0
 
 
 class ConsultationRunner:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, notify: Config | None = None, *, remind_hours: float = 0.0) -> None:
+        """``notify``: the notifications' config; with ``remind_hours`` > 0 members who have not answered are
+        reminded that long before the deadline (``consultations.remind_unanswered``)."""
+        self.db, self.notify, self.remind_hours = db, notify, remind_hours if notify is not None else 0.0
         self._wake = asyncio.Event()
         self._task = BackgroundTask("consultation-runner")
         self.closed = 0
+        self.reminded = 0
 
     def poke(self) -> None:
         self._wake.set()
@@ -39,10 +43,18 @@ class ConsultationRunner:
         while True:
             try:
                 self._wake.clear()
+                if self.notify is not None and self.remind_hours > 0:
+                    async with self.db.uow() as uow:
+                        self.reminded += await consultations.remind_unanswered(uow, self.notify,
+                                                                               hours=self.remind_hours)
+                        await uow.commit()
                 async with self.db.uow() as uow:
                     at = await consultations.next_deadline(uow)
+                    remind = await consultations.next_reminder(uow, self.remind_hours)
                 if at is None:
                     return  # nothing open: poke() starts us again
+                if remind is not None and remind > consultations.clock():
+                    at = min(at, remind)
                 wait = (at - consultations.clock()).total_seconds()
                 if wait <= 0:
                     async with self.db.uow() as uow:

@@ -158,8 +158,8 @@ def signature_box(data: bytes, heading: str) -> tuple[int, tuple[int, int, int, 
         doc.close()
 
 
-async def _appearance(data: bytes, role: str) -> signatures.Appearance | None:
-    found = await render.run(signature_box, data, HEADINGS[role])
+async def _appearance(data: bytes, heading: str) -> signatures.Appearance | None:
+    found = await render.run(signature_box, data, heading)
     if found is None:
         return None
     page, box = found
@@ -184,6 +184,21 @@ def _stamp_font_file() -> str:
 
 async def _stamp_font() -> str:
     return await anyio.to_thread.run_sync(_stamp_font_file)
+
+
+async def sign_personal(actor: User, passphrase: str, data: bytes, *, heading: str, reason: str,
+                        location: str) -> tuple[bytes, str]:
+    """PAdES-sign ``data`` with the actor's own certificate (``<username>.p12`` in EOFFICE_PERSONAL_P12_DIR,
+    unlocked by the passphrase typed now), the visible stamp under ``heading``. Returns the signed PDF and
+    the certificate's subject (the minutes and the consultations' result report both sign this way)."""
+    config = signatures.SigningConfig(str(personal_p12(actor.username)), passphrase)
+    try:
+        signer = signatures.load_signer(config)
+    except (ValueError, OSError, Invalid):
+        raise Invalid("Sai mật khẩu chứng thư số hoặc tệp chứng thư hỏng.", field="passphrase") from None
+    signed = await signatures.sign_pdf(data, signer, reason=reason, location=location,
+                                       appearance=await _appearance(data, heading))
+    return signed, signatures._subject(signer.signing_cert)[:500]
 
 
 def _role(m: Meeting, actor: User) -> str:
@@ -212,20 +227,14 @@ async def sign(uow: UnitOfWork, actor: User, blobs: BlobStore, meeting_id: int, 
     done = await _current(uow, m)
     if any(s.role == role for s in done):
         raise Conflict("Bạn đã ký biên bản này.")
-    config = signatures.SigningConfig(str(personal_p12(actor.username)), passphrase)
-    try:
-        signer = signatures.load_signer(config)
-    except (ValueError, OSError, Invalid):
-        raise Invalid("Sai mật khẩu chứng thư số hoặc tệp chứng thư hỏng.", field="passphrase") from None
     source = done[-1].blob_key if done else m.minutes_blob_key
     data = await blobs.read(source, limit=ingest.MAX_PDF_BYTES)
-    signed = await signatures.sign_pdf(data, signer, reason=f"{ROLES[role]} ký biên bản {m.minutes_notation or ''}",
-                                       location=(await issuer_of(uow, m)).place,
-                                       appearance=await _appearance(data, role))
+    signed, subject = await sign_personal(actor, passphrase, data, heading=HEADINGS[role],
+                                          reason=f"{ROLES[role]} ký biên bản {m.minutes_notation or ''}",
+                                          location=(await issuer_of(uow, m)).place)
     info = await blobs.put_bytes(signed, content_type="application/pdf")
     row = MinutesSignature(meeting_id=m.id, source_key=m.minutes_blob_key, role=role, user_id=actor.id,
-                           blob_key=info.key, size=info.size, signed_at=utcnow(),
-                           certificate=signatures._subject(signer.signing_cert)[:500])
+                           blob_key=info.key, size=info.size, signed_at=utcnow(), certificate=subject)
     uow.session.add(row)
     await uow.session.flush()
     await audit.record(uow, actor, "meeting.minutes.sign", "meeting", m.id, role=role, before=source,

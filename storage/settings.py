@@ -131,6 +131,7 @@ class Settings:
     notify_keep_days: float = 90.0
     notify_check_seconds: float = 900.0
     notify_due_days: int = 1
+    consultation_remind_hours: float = 24.0  # members not yet answering are reminded this long before
     notify_escalate_days: int = 2
     public_url: str = ""  # the server's address as users reach it, for links in e-mails ("" : paths only)
     # e-mail of notifications (eoffice.mail); off while smtp_host is empty
@@ -220,6 +221,7 @@ class Settings:
             notify_keep_days=float(env.get("EOFFICE_NOTIFY_KEEP_DAYS", 90)),
             notify_check_seconds=float(env.get("EOFFICE_NOTIFY_CHECK_SECONDS", 900)),
             notify_due_days=int(env.get("EOFFICE_NOTIFY_DUE_DAYS", 1)),
+            consultation_remind_hours=float(env.get("EOFFICE_CONSULTATION_REMIND_HOURS", 24)),
             notify_escalate_days=int(env.get("EOFFICE_NOTIFY_ESCALATE_DAYS", 2)),
             public_url=env.get("EOFFICE_PUBLIC_URL", "").strip().rstrip("/"),
             smtp_host=env.get("EOFFICE_SMTP_HOST", "").strip(),

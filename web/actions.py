@@ -64,6 +64,7 @@ LABELS = {
     "consultation.answer.change": "Thay đổi ý kiến trả lời phiếu lấy ý kiến",
     "consultation.close": "Kết thúc lấy ý kiến thành viên",
     "consultation.task": "Giao nhiệm vụ từ kết quả lấy ý kiến",
+    "consultation.sign": "Ký số báo cáo kết quả lấy ý kiến",
     "poll.open": "Mở biểu quyết",
     "poll.close": "Kết thúc biểu quyết",
     "poll.publish": "Công bố kết quả biểu quyết",

@@ -102,7 +102,8 @@ class Workers:
                    mail_sender=MailSender(db, smtp_config(settings), retry_base=settings.mail_retry_seconds)
                    if settings.smtp_host else None,
                    channel_sender=channel_sender(db, settings),
-                   consultation_runner=ConsultationRunner(db),
+                   consultation_runner=ConsultationRunner(db, notification_config(settings),
+                                                          remind_hours=settings.consultation_remind_hours),
                    prerenderer=Prerenderer(db, blobs, pages=settings.prerender_pages)
                    if settings.prerender_pages > 0 else None,
                    directory_sync=DirectorySync(db, ldap, settings.ldap_sync_seconds, close)

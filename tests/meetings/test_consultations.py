@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pymupdf
@@ -16,12 +18,15 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from eoffice import identity
+from eoffice import identity, notifications
 from eoffice.audit import AuditEntry
 from eoffice.org import Role, User
+from eoffice.schema.notifications import Notification
+from eoffice.signatures import load_certificates, verify_pdf
 from eoffice.tasks import Task
 from meetings import consultations as svc
 from storage.settings import Settings
+from tests.eoffice.test_signatures import PASSPHRASE, make_pki
 from tests.meetings.conftest import World, password_hash
 from web.app import create_app
 
@@ -286,3 +291,101 @@ async def test_progress_events_carry_counts_only(world: World) -> None:
     assert closed.result is not None
     q = closed.result["questions"][0]
     assert [b["count"] for b in q["bars"]] == [0, 2] and q["passed"] and "Phương án B" in q["headline"]
+
+
+@pytest.fixture
+def personal_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    pki = make_pki(tmp_path)
+    folder = tmp_path / "personal"
+    folder.mkdir()
+    shutil.copy(pki.p12, folder / "chutich.p12")
+    shutil.copy(pki.other_p12, folder / "vanthu.p12")
+    monkeypatch.setenv("EOFFICE_PERSONAL_P12_DIR", str(folder))
+    return load_certificates(pki.root_pem.read_bytes())
+
+
+async def test_signer_signs_the_result_report(app_client: TestClient, world: World, personal_keys: list) -> None:
+    c = app_client
+    members = await committee(world)
+    office = await bearer(world, world.organiser)
+    signer = await bearer(world, world.chair)
+    head = await bearer(world, members[0])
+    cid = c.post("/api/consultations", json=body(member_ids=[m.id for m in members[:3]], signer_id=world.chair.id),
+                 headers=office).json()["id"]
+    assert c.post(f"/api/consultations/{cid}/answers", json=yes("Nhất trí"), headers=head).status_code == 200
+    r = c.post(f"/api/consultations/{cid}/sign", json={"passphrase": PASSPHRASE}, headers=signer)
+    assert r.status_code == 409 and "chưa kết thúc" in r.json()["message"]
+    assert c.post(f"/api/consultations/{cid}/close", headers=office).status_code == 200
+    assert c.get(f"/api/consultations/{cid}", headers=signer).json()["may_sign"] is True
+    # only the designated signer: the office (with a certificate of its own) and a member are refused
+    for other in (office, head):
+        r = c.post(f"/api/consultations/{cid}/sign", json={"passphrase": PASSPHRASE}, headers=other)
+        assert r.status_code == 403, r.text
+    r = c.post(f"/api/consultations/{cid}/sign", json={"passphrase": "sai"}, headers=signer)
+    assert r.status_code == 400 and "Sai mật khẩu" in r.json()["message"]
+    assert c.get(f"/api/consultations/{cid}/report-signed.pdf", headers=office).status_code == 404
+    r = c.post(f"/api/consultations/{cid}/sign", json={"passphrase": PASSPHRASE}, headers=signer)
+    assert r.status_code == 201, r.text
+    data = r.json()
+    assert data["signed"]["file"] == f"/api/consultations/{cid}/report-signed.pdf" and not data["may_sign"]
+    assert "Quảng Ninh" in data["signed"]["certificate"]
+    r = c.post(f"/api/consultations/{cid}/sign", json={"passphrase": PASSPHRASE}, headers=signer)
+    assert r.status_code == 409 and "đã được ký" in r.json()["message"]
+
+    r = c.get(f"/api/consultations/{cid}/report-signed.pdf", headers=head)  # members read the closed result
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    (sig,) = await verify_pdf(r.content, personal_keys)
+    assert sig.ok and sig.trusted and not sig.modified_after_signing and "Quảng Ninh" in sig.signer
+    with pymupdf.open(stream=r.content, filetype="pdf") as doc:
+        text = "".join(p.get_text() for p in doc)
+        widgets = [w for p in doc for w in p.widgets() if w.field_type == pymupdf.PDF_WIDGET_TYPE_SIGNATURE]
+    assert "BÁO CÁO KẾT QUẢ LẤY Ý KIẾN THÀNH VIÊN" in text and "Nhất trí" in text
+    assert widgets and widgets[0].rect.width > 100  # the visible stamp, under «NGƯỜI KÝ»
+    assert "/consultations/" in c.get(f"/consultations/{cid}", headers=signer).text
+    assert "report-signed.pdf" in c.get(f"/consultations/{cid}", headers=signer).text
+    async with world.db.uow() as uow:
+        entry = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "consultation.sign"))
+    assert entry is not None and entry.actor_id == world.chair.id and entry.object_id == str(cid)
+
+
+async def test_unanswered_members_reminded_once_before_the_deadline(world: World,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    members = await committee(world)
+    start = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
+    now = [start]
+    monkeypatch.setattr(svc, "clock", lambda: now[0])
+    config = notifications.Config()
+    async with world.db.uow() as uow:
+        c = await svc.create(uow, world.organiser, world.blobs, title="Lấy ý kiến về Quy chế làm việc",
+                             deadline=start + dt.timedelta(hours=48), questions=["Đồng ý ban hành?"],
+                             member_ids=[m.id for m in members[:3]])
+        await uow.commit()
+    async with world.db.uow() as uow:
+        await svc.answer(uow, members[0], c.id, yes()["answers"])
+        await uow.commit()
+
+    async def remind() -> int:
+        async with world.db.uow() as uow:
+            sent = await svc.remind_unanswered(uow, config, hours=24)
+            await uow.commit()
+        return sent
+
+    async def notes(user: User) -> list[Notification]:
+        async with world.db.uow() as uow:
+            return list((await uow.session.scalars(select(Notification).where(
+                Notification.user_id == user.id, Notification.kind == "consultation.due"))).all())
+
+    assert await remind() == 0  # 48 h before: too early
+    async with world.db.uow() as uow:
+        assert await svc.next_reminder(uow, 24) == start + dt.timedelta(hours=24)
+    now[0] = start + dt.timedelta(hours=25)  # 23 h left
+    assert await remind() == 2
+    assert await remind() == 0  # once each
+    now[0] = start + dt.timedelta(hours=47)
+    assert await remind() == 0
+    assert await notes(members[0]) == []  # answered: left alone
+    for m in members[1:3]:
+        (n,) = await notes(m)
+        assert n.link == f"/consultations/{c.id}" and "chưa trả lời" in n.text and "Quy chế làm việc" in n.text
+    async with world.db.uow() as uow:
+        assert await svc.next_reminder(uow, 24) is None

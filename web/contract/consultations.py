@@ -34,6 +34,8 @@ class Consultation(ConsultationSummary):
     total: int
     me: dict[str, Any]
     result: dict[str, Any] | None = None
+    signed: dict[str, Any] | None = None  # the signer's signed result report: at, certificate, size, file
+    may_sign: bool = False
 
 
 class ConsultationDocumentMeta(Out):

@@ -25,6 +25,7 @@ from web import file_response, inputs
 from web.auth import login_required, require_user
 from web.contract import Binary, Empty, contract
 from web.contract import consultations as c
+from web.contract.meetings import MinutesSign
 from web.inputs import json_body
 from web.openapi import describe
 from web.routes.meetings import _blob_response
@@ -123,6 +124,28 @@ async def report(request: Request) -> Response:
     title, data = await read(request, lambda uow, u: svc.report_pdf(uow, u, cid))
     return Response(data, media_type="application/pdf",
                     headers=file_response.download_headers(f"Kết quả lấy ý kiến - {title}.pdf", "ket-qua.pdf"))
+
+
+@contract(body=MinutesSign, ok=c.Consultation, status=201, more={409: "Chưa kết thúc hoặc đã ký"})
+async def sign(request: Request) -> JSONResponse:
+    """The designated signer signs the closed consultation's result report with their own certificate:
+    {passphrase}."""
+    body = await json_body(request)
+    cid, blobs = _cid(request), request.app.state.blobs
+    passphrase = str(body.get("passphrase") or "")
+    if not passphrase:
+        raise Invalid("Cần nhập mật khẩu chứng thư số.", field="passphrase")
+    await change(request, lambda uow, user: svc.sign_report(uow, user, blobs, cid, passphrase=passphrase))
+    return JSONResponse(await read(request, lambda uow, u: svc.view(uow, u, cid)), status_code=201)
+
+
+@contract(ok=Binary(("application/pdf",), "Báo cáo kết quả đã ký số (PDF)"))
+async def signed_report(request: Request) -> Response:
+    """The result report carrying the signer's digital signature."""
+    cid, blobs = _cid(request), request.app.state.blobs
+    title, data = await read(request, lambda uow, u: svc.signed_report(uow, u, blobs, cid))
+    return Response(data, media_type="application/pdf", headers=file_response.download_headers(
+        f"Kết quả lấy ý kiến - {title} (đã ký số).pdf", "ket-qua-da-ky.pdf"))
 
 
 def _doc_meta(cid: int, d: svc.ConsultationDocument) -> dict[str, Any]:
@@ -224,6 +247,8 @@ routes = [
     Route(A + "/close", close, methods=["POST"]),
     Route(A + "/task", to_task, methods=["POST"]),
     Route(A + "/report.pdf", report, methods=["GET"]),
+    Route(A + "/sign", sign, methods=["POST"]),
+    Route(A + "/report-signed.pdf", signed_report, methods=["GET"]),
     Route(A + "/documents/{document_id:int}", document_meta, methods=["GET"]),
     Route(A + "/documents/{document_id:int}/pages/{page:int}", page_image, methods=["GET"]),
     Route(A + "/documents/{document_id:int}/pages/{page:int}/words", page_words, methods=["GET"]),

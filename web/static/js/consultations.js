@@ -63,6 +63,15 @@ function detail(state) {
     if (!confirm("Kết thúc lấy ý kiến ngay và tính kết quả?")) return;
     try { await api("POST", `/api/consultations/${state.id}/close`); location.reload(); } catch (err) { fail(err); }
   });
+  const signForm = document.getElementById("sign-form");
+  signForm?.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const passphrase = String(new FormData(signForm).get("passphrase") || "");
+    try {
+      await api("POST", `/api/consultations/${state.id}/sign`, { passphrase });
+      location.reload();
+    } catch (err) { fail(err); }
+  });
   const taskForm = document.getElementById("task-form");
   if (taskForm) {
     fillSelects(taskForm);
