@@ -7,7 +7,10 @@ answers every question (agree / disagree / other opinion, or one of several opti
 optional comment and may change the answer until the deadline. At the deadline (or earlier, when
 the office closes it) the answers are counted by the legal rule of ``meetings.voting_rules``
 (``half_members`` by default: more than half of ALL consulted members, not of the answers), a
-report PDF lists each member's answers and comments, and the result can become an e-office task.
+report PDF lists each member's answers and comments, and the result can become an e-office task. The
+designated signer signs the report with their personal certificate (``sign_report``: PAdES through
+``minutes_record.sign_personal``, the signed PDF kept as a blob). ``remind_unanswered`` (run by the
+``ConsultationRunner``) notifies members who have not answered N hours before the deadline, once each.
 
 Who sees a consultation: the members consulted, the signer, and the office (its creator and the
 clerks of the creator's unit). A confidential one does not exist for anyone else (404); an open one

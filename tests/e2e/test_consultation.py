@@ -1,6 +1,7 @@
 """Written consultation in headless Chromium against a real server (issue 20): the office (văn thư) prepares a
 consultation with a draft PDF for three members, each member reads the draft and answers on a tablet, the
-office's page counts the answers live, the office closes it and the result shows as a chart."""
+office's page counts the answers live, the office closes it and the result shows as a chart. The form's
+second question is a choice of options (lines starting with «-»)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from tests.e2e.conftest import LiveServer, login, new_context
 
 pytestmark = pytest.mark.e2e
 
-MEMBERS = [("lanhdao", "Trần Văn Hùng", "agree", ""), ("phochutich", "Lê Minh Tuấn", "agree", "Nhất trí ban hành"),
-           ("chanhvanphong", "Đỗ Quang Vinh", "disagree", "Đề nghị bổ sung điều khoản chuyển tiếp")]
+MEMBERS = [("lanhdao", "Trần Văn Hùng", "agree", "", "Từ ngày 01/01/2027"),
+           ("phochutich", "Lê Minh Tuấn", "agree", "Nhất trí ban hành", "Từ ngày 01/01/2027"),
+           ("chanhvanphong", "Đỗ Quang Vinh", "disagree", "Đề nghị bổ sung điều khoản chuyển tiếp", "Từ ngày ký")]
 
 
 async def test_office_consults_three_members_and_the_result_shows(browser: Any, context: Any,
@@ -32,9 +34,10 @@ async def test_office_consults_three_members_and_the_result_shows(browser: Any, 
     await expect(office.locator("h1")).to_have_text("Lấy ý kiến thành viên bằng văn bản")
     form = office.locator("#consult-form")
     await form.get_by_label("Tên phiếu").fill("Lấy ý kiến về dự thảo Quy chế làm việc của UBND tỉnh")
-    await form.locator("textarea[name=questions]").fill("Đồng ý ban hành Quy chế theo dự thảo?")
+    await form.locator("textarea[name=questions]").fill(  # a yes/no question and a choice of two options
+        "Đồng ý ban hành Quy chế theo dự thảo?\nChọn thời điểm áp dụng:\n- Từ ngày ký\n- Từ ngày 01/01/2027")
     await form.locator("input[name=draft]").set_input_files(str(pdf))
-    for _user, name, _choice, _comment in MEMBERS:
+    for _user, name, _choice, _comment, _when in MEMBERS:
         await form.locator("label.check", has_text=name).locator("input").check()
     async with office.expect_navigation():
         await form.get_by_role("button", name="Gửi phiếu lấy ý kiến").click()
@@ -45,7 +48,7 @@ async def test_office_consults_three_members_and_the_result_shows(browser: Any, 
 
     contexts = [await new_context(browser) for _ in MEMBERS]
     try:
-        for n, (ctx, (user, _name, choice, comment)) in enumerate(zip(contexts, MEMBERS, strict=True), start=1):
+        for n, (ctx, (user, _name, choice, comment, when)) in enumerate(zip(contexts, MEMBERS, strict=True), start=1):
             page = await ctx.new_page()
             await login(page, live_server, user)
             await page.goto(url)
@@ -63,6 +66,7 @@ async def test_office_consults_three_members_and_the_result_shows(browser: Any, 
             await option.click()
             if comment:
                 await page.locator("textarea[name=c0]").fill(comment)
+            await page.locator("fieldset[data-question='1'] label.c-choice", has_text=when).click()
             async with page.expect_navigation():
                 await page.get_by_role("button", name="Gửi ý kiến").click()
             await expect(page.get_by_role("button", name="Cập nhật ý kiến")).to_be_visible()
@@ -78,7 +82,9 @@ async def test_office_consults_three_members_and_the_result_shows(browser: Any, 
         result = office.locator("#c-result")
         await expect(result.locator("h2")).to_have_text("Kết quả: ĐƯỢC THÔNG QUA")  # 2 of 3 members agree
         await expect(result.locator("meter.c-bar").first).to_have_attribute("value", "2")
-        await expect(result.locator(".c-headline")).to_contain_text("2/3 thành viên đồng ý")
+        await expect(result.locator(".c-headline").first).to_contain_text("2/3 thành viên đồng ý")
+        await expect(result.locator(".c-headline").nth(1)).to_contain_text(
+            "Phương án được chọn: Từ ngày 01/01/2027")
         await expect(office.locator("table")).to_contain_text("Đề nghị bổ sung điều khoản chuyển tiếp")
         report = await office.request.get(url.replace("/consultations/", "/api/consultations/") + "/report.pdf")
         assert report.status == 200 and report.headers["content-type"] == "application/pdf"

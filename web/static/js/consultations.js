@@ -10,6 +10,23 @@ function localIso(date, time) {
   return `${m[3]}-${m[2].padStart(2, "0")}-${m[1].padStart(2, "0")}T${hh.padStart(2, "0")}:${mm}`;
 }
 
+// One question a line; lines starting with "-" under a question are its options (a choice question).
+export function parseQuestions(text) {
+  const out = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line) continue;
+    const last = out[out.length - 1];
+    if (line.startsWith("-") && last) {
+      last.kind = "choice";
+      last.options.push(line.replace(/^-+\s*/, ""));
+    } else {
+      out.push({ text: line, kind: "yes_no", options: [] });
+    }
+  }
+  return out;
+}
+
 async function createForm(form) {
   await fillSelects(document);
   form.addEventListener("submit", async (ev) => {
@@ -28,8 +45,7 @@ async function createForm(form) {
       const body = {
         title: fd.get("title"), rule: fd.get("rule"), confidential: fd.get("confidential") === "on",
         deadline: localIso(fd.get("deadline_date"), fd.get("deadline_time")),
-        questions: String(fd.get("questions") || "").split("\n").map((s) => s.trim()).filter(Boolean)
-          .map((text) => ({ text, kind: "yes_no" })),
+        questions: parseQuestions(String(fd.get("questions") || "")),
         member_ids: fd.getAll("member_ids").map(Number), documents,
       };
       if (fd.get("signer_id")) body.signer_id = Number(fd.get("signer_id"));
