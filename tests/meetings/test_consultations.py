@@ -25,6 +25,7 @@ from eoffice.schema.notifications import Notification
 from eoffice.signatures import load_certificates, verify_pdf
 from eoffice.tasks import Task
 from meetings import consultations as svc
+from meetings.consultations_live import ConsultationRunner
 from storage.settings import Settings
 from tests.eoffice.test_signatures import PASSPHRASE, make_pki
 from tests.meetings.conftest import World, password_hash
@@ -389,3 +390,29 @@ async def test_unanswered_members_reminded_once_before_the_deadline(world: World
         assert n.link == f"/consultations/{c.id}" and "chưa trả lời" in n.text and "Quy chế làm việc" in n.text
     async with world.db.uow() as uow:
         assert await svc.next_reminder(uow, 24) is None
+
+
+async def test_runner_sends_the_reminders(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    members = await committee(world)
+    async with world.db.uow() as uow:
+        c = await svc.create(uow, world.organiser, world.blobs, title="Lấy ý kiến về kế hoạch chuyển đổi số",
+                             deadline=svc.clock() + dt.timedelta(hours=30), questions=["Đồng ý?"],
+                             member_ids=[m.id for m in members[:2]])
+        await uow.commit()
+    real = svc.clock
+    monkeypatch.setattr(svc, "clock", lambda: real() + dt.timedelta(hours=7))  # 23 h before the deadline
+    runner = ConsultationRunner(world.db, notifications.Config(), remind_hours=24)
+    runner.poke()
+    try:
+        limit = time.monotonic() + 30
+        while time.monotonic() < limit:  # wait for the condition, not a fixed time
+            if runner.reminded >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert runner.reminded == 2
+    finally:
+        await runner.stop()
+    async with world.db.uow() as uow:
+        rows = (await uow.session.scalars(select(Notification).where(Notification.kind == "consultation.due"))).all()
+    assert sorted(n.user_id for n in rows) == sorted(m.id for m in members[:2])
+    assert all(n.link == f"/consultations/{c.id}" for n in rows)
