@@ -40,6 +40,7 @@ from web.routes import (
     calendar,
     consultations,
     delegations,
+    desk,
     edxml,
     health,
     media,
@@ -67,7 +68,7 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collector's long pass
 
 # Every area contributes a `routes` list; API routes live under /api/.
-ROUTE_MODULES = [pages, account, admin, admin_units, delegations, api, health, ws, screen, meetings, office,
+ROUTE_MODULES = [pages, account, admin, admin_units, delegations, api, health, ws, screen, desk, meetings, office,
                  annotation_routes, media, voting, office_pages, office_more, edxml, notifications, calendar,
                  consultations, two_factor, pwa, sso]
 

@@ -63,6 +63,7 @@ from storage.db import Database, UnitOfWork
 from storage.errors import Forbidden, Invalid
 from storage.pubsub import Broker, is_control
 from storage.settings import Settings
+from web.presence import Presence
 from web.ws_protocol import Frames, FrameWriter
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ class Hub:
         # a replay of the whole retained log must fit: about 1 KiB per event
         self.unsent_limit = max(MIN_UNSENT_BYTES, self.buffer_limit * 1024)
         self._frames: tuple[str, Frames] = ("", Frames.of(""))
+        self.presence = Presence()  # who followed a meeting's room and when they left (the control desk)
 
     def frames(self, text: str) -> Frames:
         """The wire frames of ``text``, built once per event (every subscriber gets the same ``str``)."""
@@ -385,11 +387,16 @@ class Hub:
     def unsubscribe(self, conn: Connection, topic: str) -> None:
         conn.topics.pop(topic, None)
         subs = self._subs.get(topic)
-        if subs is not None:
+        if subs is not None and conn in subs:
             subs.discard(conn)
             if not subs:
                 del self._subs[topic]
                 self._seen.pop(topic, None)
+            self.presence.left(self, conn, topic)
+
+    def subscribers(self, topic: str) -> list[Connection]:
+        """This process's connections following ``topic`` now (live or still catching up)."""
+        return list(self._subs.get(topic, ()))
 
     # -- the consumer --------------------------------------------------------------------
 

@@ -175,6 +175,19 @@ class SpeakerRegistrations(Out):
     registrations: list[Any]
 
 
+class ControlDesk(Out):
+    """The control desk of a running meeting (issue #17): tablets online and dropped, remote sites and their
+    links, open polls' cast / entitled counts (never who voted how), database and broker health."""
+
+    meeting: dict[str, Any]
+    tablets: list[dict[str, Any]]
+    sites: list[dict[str, Any]]
+    links: list[dict[str, Any]]
+    polls: list[dict[str, Any]]
+    services: dict[str, dict[str, Any]]
+    at: str
+
+
 class ScreenLink(Out):
     """The room screen's signed link (null: none made, or turned off)."""
 

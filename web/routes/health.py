@@ -81,6 +81,17 @@ def _failing_since(request: Request, name: str, ok: bool) -> float | None:
     return round(now - since.setdefault(name, now), 1)
 
 
+async def service_checks(request: Request) -> dict[str, dict[str, Any]]:
+    """The database and the broker as ``/readyz`` checks them (for the meeting control desk)."""
+    state = request.app.state
+    checks = dict(await asyncio.gather(_timed("database", _db_check(request), READY_TIMEOUT),
+                                       _timed("broker", state.broker.check(), READY_TIMEOUT)))
+    stats = getattr(state.broker, "stats", None)
+    if stats is not None and stats.failing_since is not None and checks["broker"]["ok"]:
+        checks["broker"] = {**checks["broker"], "ok": False, "error": "gửi sự kiện tới Redis đang lỗi"}
+    return checks
+
+
 async def readyz(request: Request) -> JSONResponse:
     """Ready for traffic: 503 only when the database is down or the process is draining (``web.drain``);
     broker/blob trouble is ``degraded``."""
