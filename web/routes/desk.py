@@ -52,7 +52,7 @@ async def desk_state(request: Request, user: User, meeting_id: int) -> dict[str,
     async with request.app.state.db.uow(readonly=True) as uow:
         data = await desk.desk_data(uow, user, meeting_id)
         seated = {p["attendee_id"] for p in data["participants"] if p["attendee_id"]}
-        others = await user_names(uow, (set(online) | set(dropped)) - seated)
+        others = await user_names(uow, {uid for uid in set(online) | set(dropped) if uid not in seated})
     tablets = []
     for p in data["participants"]:
         uid = p["attendee_id"]
