@@ -336,6 +336,7 @@ class Hub:
         state = _TopicState()
         conn.topics[topic] = state
         self._subs.setdefault(topic, set()).add(conn)  # from here on, live events are buffered
+        self.presence.joined(conn, topic)
 
         replayed: list[dict[str, Any]] = []
         snapshot: dict[str, Any] | None = None
@@ -392,11 +393,7 @@ class Hub:
             if not subs:
                 del self._subs[topic]
                 self._seen.pop(topic, None)
-            self.presence.left(self, conn, topic)
-
-    def subscribers(self, topic: str) -> list[Connection]:
-        """This process's connections following ``topic`` now (live or still catching up)."""
-        return list(self._subs.get(topic, ()))
+            self.presence.left(conn, topic)
 
     # -- the consumer --------------------------------------------------------------------
 
