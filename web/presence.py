@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 WATCHED = re.compile(r"meeting:\d+")
 KEEP_SECONDS = 24 * 3600  # a departure older than this is forgotten
+PRUNE_EVERY = 60.0  # seconds between passes forgetting old departures
 
 
 def _watched(conn: Connection, topic: str) -> bool:
@@ -28,6 +29,7 @@ class Presence:
     def __init__(self) -> None:
         self._online: dict[str, dict[int, int]] = {}  # topic -> user id -> sockets following it now
         self._left: dict[str, dict[int, float]] = {}  # topic -> user id -> time.time() of the last departure
+        self._pruned_at = 0.0
 
     def joined(self, conn: Connection, topic: str) -> None:
         if _watched(conn, topic):
@@ -49,8 +51,12 @@ class Presence:
         now = time.time()
         departures = self._left.setdefault(topic, {})
         departures[conn.user.id] = now
-        for uid in [u for u, at in departures.items() if now - at > KEEP_SECONDS]:
-            del departures[uid]
+        if now - self._pruned_at > PRUNE_EVERY:  # at most once a minute, so a mass close stays linear
+            self._pruned_at = now
+            for left in self._left.values():
+                for uid in [u for u, at in left.items() if now - at > KEEP_SECONDS]:
+                    del left[uid]
+            self._left = {t: left for t, left in self._left.items() if left}
 
     def online(self, topic: str) -> dict[int, int]:
         """User id -> how many of their sockets follow ``topic`` now."""
