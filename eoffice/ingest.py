@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import anyio
 from sqlalchemy import case, literal, select, update
 
-from eoffice import pdfsandbox, pdfworker, renditions, search
+from eoffice import pdfsandbox, pdfworker, renditions, search, spawn
 from eoffice.job_retry import RetryPolicy
 from eoffice.pdfworker import SCANNED_MIN_CHARS, Extraction, extract_text
 from eoffice.schema.documents import Attachment, Document, IngestJob, IngestStatus
@@ -150,7 +150,7 @@ class _Process:
 
     def __init__(self) -> None:
         self.load = 0  # extractions handed to it and not answered (Extractor picks the least loaded)
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: spawn.Child | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiting: dict[int, tuple[asyncio.Future[Extraction], Callable[[int, int], None] | None]] = {}
         self._next = 0
@@ -169,7 +169,7 @@ class _Process:
         with contextlib.suppress(Invalid):
             await self.submit(b"")  # not a PDF: answered with an error once the worker is up
 
-    async def _ensure(self) -> asyncio.subprocess.Process:
+    async def _ensure(self) -> spawn.Child:
         self._starting = self._starting or asyncio.Lock()
         async with self._starting:
             if self._proc is None or self._proc.returncode is not None or self._reader is None \
@@ -177,13 +177,12 @@ class _Process:
                 env = dict(os.environ, EOFFICE_PDF_WORKER_MEMORY=str(pdfsandbox.limits().memory))
                 self._order.clear()
                 self._ready = False
-                self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "eoffice.pdfworker", stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE, env=env)
+                # not asyncio.create_subprocess_exec: see eoffice.spawn (a start-up freeze under uvloop)
+                self._proc = await spawn.start([sys.executable, "-m", "eoffice.pdfworker"], env)
                 self._reader = asyncio.get_running_loop().create_task(self._read(self._proc), name="pdfworker")
             return self._proc
 
-    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+    async def _read(self, proc: spawn.Child) -> None:
         assert proc.stdout is not None
         try:
             while True:
@@ -271,7 +270,7 @@ class _Process:
         finally:
             self._waiting.pop(key, None)
 
-    async def _gone(self, proc: asyncio.subprocess.Process) -> None:
+    async def _gone(self, proc: spawn.Child) -> None:
         """The pipe to ``proc`` broke (it died while a file was being written to it): make sure it is dead and its
         reader has finished, so the next job starts a fresh worker instead of writing to the dead one again."""
         with contextlib.suppress(ProcessLookupError):
