@@ -355,10 +355,14 @@ async def _doc_for_write(uow: UnitOfWork, actor: User, version_id: int,
     ctx, doc, version = await version_context(uow, actor, int(version_id))
     if meeting_id is not None and doc.meeting_id != meeting_id:
         raise NotFound("Không tìm thấy tài liệu.")
-    if State(ctx.meeting.state) in LOCKED_STATES:
-        raise Conflict("Cuộc họp đã lưu trữ hoặc đã hủy: không thêm, sửa chú thích được nữa.",
-                       state=ctx.meeting.state)
+    _refuse_locked(ctx.meeting)
     return ctx.meeting, doc, version
+
+
+def _refuse_locked(meeting: Meeting) -> None:
+    """No annotation changes once a meeting is archived or cancelled."""
+    if State(meeting.state) in LOCKED_STATES:
+        raise Conflict("Cuộc họp đã lưu trữ hoặc đã hủy: không thêm, sửa chú thích được nữa.", state=meeting.state)
 
 
 def _page_size(version: DocumentVersion, page: Any) -> tuple[int, float, float]:
@@ -529,9 +533,7 @@ async def withdraw(uow: UnitOfWork, actor: User, annotation_id: int, *, meeting_
     ctx, doc, _version = await version_context(uow, actor, a.version_id)
     if not ctx.access.controller:
         raise Forbidden("Chỉ chủ tọa hoặc thư ký được ẩn ghi chú của người khác.")
-    if State(ctx.meeting.state) in LOCKED_STATES:
-        raise Conflict("Cuộc họp đã lưu trữ hoặc đã hủy: không thêm, sửa chú thích được nữa.",
-                       state=ctx.meeting.state)
+    _refuse_locked(ctx.meeting)
     if a.owner_id == actor.id:
         raise Invalid("Ghi chú của chính bạn: đổi chế độ chia sẻ thành «Riêng tôi».")
     if a.visibility == "private":
