@@ -31,7 +31,15 @@ async def test_clerk_enrols_and_logs_in_with_a_code(page: Any, live_server: Live
 
     qr = page.get_by_role("img", name="Mã QR để thêm tài khoản vào ứng dụng xác thực")
     await expect(qr).to_be_visible()
-    assert await qr.evaluate("img => img.complete && img.naturalWidth > 100")  # the SVG really loaded
+    # The SVG really loaded: wait for the image's own load event rather than sampling it once, because
+    # "visible" is true as soon as the <img> has its box, before the bytes arrive on a busy machine.
+    width = await qr.evaluate(
+        """img => img.complete ? img.naturalWidth : new Promise(done => {
+            img.addEventListener("load", () => done(img.naturalWidth), {once: true});
+            img.addEventListener("error", () => done(0), {once: true});
+        })"""
+    )
+    assert width > 100
     secret = (await page.locator("#totp-secret").text_content() or "").strip()
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
 
