@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ Loader = Callable[[], Awaitable[bytes]]
 PAGE_CACHE_BYTES = 64 * 1024 * 1024  # rendered images kept in memory
 PAGE_CACHE_ITEM_MAX = 8 * 1024 * 1024  # a bigger image is served but not kept
 MAX_PIXELS = 25_000_000  # one rendered page at most (a strip-shaped page at a large width)
+# The page image formats a reader may ask for, with their content types. WebP is lossless: the same pixels as the
+# PNG, about 3.5x fewer bytes for a page of text (1600 px: 219 KB -> 63 KB), which is what 200 tablets on one
+# meeting-room Wi-Fi, or a commune on a 2 Mbit/s link, wait for; it costs ~100 ms more CPU per page in a worker.
+PAGE_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+FORMATS_MESSAGE = "Định dạng ảnh chỉ nhận png, jpeg hoặc webp."
 
 
 async def run(fn: Callable[..., T], *args: Any) -> T:
@@ -88,7 +94,7 @@ def shows_colour(page: pymupdf.Page) -> bool:
 
 
 def render_page(doc: pymupdf.Document, number: int, width: int, fmt: str = "png") -> bytes:
-    """Page ``number`` (1-based), ``width`` pixels wide, as PNG or JPEG. Runs in a PDF worker.
+    """Page ``number`` (1-based), ``width`` pixels wide, as PNG, JPEG or lossless WebP. Runs in a PDF worker.
 
     A page without colour (most administrative documents: black text, a black signature) is rendered in
     greyscale: the same pixels, a PNG about 40% smaller and quicker to encode (issue 22's open storm)."""
@@ -100,7 +106,21 @@ def render_page(doc: pymupdf.Document, number: int, width: int, fmt: str = "png"
     pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, colorspace=colourspace)
     if fmt == "jpeg":
         return bytes(pix.tobytes("jpeg", jpg_quality=82))
+    if fmt == "webp":
+        return _webp(pix)
     return bytes(pix.tobytes("png"))
+
+
+def _webp(pix: pymupdf.Pixmap) -> bytes:
+    """Lossless WebP of a greyscale or RGB pixmap without alpha. Method 1 / quality 80: method 2-6 save under
+    1% more on text pages for more encoding time; method 0 is twice the size of method 1."""
+    from PIL import Image  # imported in the worker that renders, not by every process that imports this module
+
+    mode = "L" if pix.n == 1 else "RGB"
+    out = io.BytesIO()
+    Image.frombuffer(mode, (pix.width, pix.height), pix.samples, "raw", mode, pix.stride, 1).save(
+        out, "WEBP", lossless=True, method=1, quality=80)
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------- rendered-page cache
@@ -189,8 +209,8 @@ def etag(key: str, number: int, width: int, fmt: str = "png") -> str:
 async def page_image(key: str, load: Loader, number: int, width: int, fmt: str = "png") -> bytes:
     """Page ``number`` of the PDF stored under blob ``key`` as an image ``width`` pixels wide,
     from memory when it was rendered lately. Check the reader's access before calling this."""
-    if fmt not in ("png", "jpeg"):
-        raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
+    if fmt not in PAGE_FORMATS:
+        raise Invalid(FORMATS_MESSAGE, field="fmt")
     check_refused(key, number)
     ck: PageKey = (key, number, width, fmt)
     data = _pages.get(ck)

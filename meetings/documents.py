@@ -278,14 +278,15 @@ async def page_image(db: Database, blobs: Blobs, version: DocumentVersion, page:
                      fmt: str = "png") -> tuple[str, str]:
     """(blob key, content type) of page ``page`` at the bucket for ``width``; renders it if needed."""
     _check_page(version, page)
-    if fmt not in rules.PAGE_FORMATS:
-        raise Invalid("Định dạng ảnh chỉ nhận png hoặc jpeg.", field="fmt")
+    if fmt not in pdfpages.PAGE_FORMATS:
+        raise Invalid(pdfpages.FORMATS_MESSAGE, field="fmt")
     bucket = rules.width_bucket(max(1, width))
     _asked[bucket] += 1  # the widths the tablets of this server ask for are the ones pre-rendered
+    _formats[fmt] += 1  # and in the format they ask for most
 
     key = await _produce(db, blobs, (version.blob_key, page, bucket, fmt), render.render_page,
-                         rules.PAGE_FORMATS[fmt])
-    return key, rules.PAGE_FORMATS[fmt]
+                         pdfpages.PAGE_FORMATS[fmt])
+    return key, pdfpages.PAGE_FORMATS[fmt]
 
 
 async def page_words(db: Database, blobs: Blobs, version: DocumentVersion, page: int) -> str:
@@ -317,7 +318,9 @@ PRERENDER_PAGES = 3  # the first pages of a document, the ones every tablet open
 PRERENDER_WIDTHS = 2  # at the most asked-for width buckets of this server...
 PRERENDER_DEFAULT_WIDTHS = (1600, 800)  # ...or, before any tablet asked, a 10-inch tablet (2x) and a laptop
 PRERENDER_QUEUE = 64  # versions waiting; more are dropped (their pages render when asked, as before)
+PRERENDER_DEFAULT_FORMAT = "webp"  # what the reader (web/static/js/pdfreader.js) asks for where WebP decodes
 _asked: collections.Counter[int] = collections.Counter()
+_formats: collections.Counter[str] = collections.Counter()
 
 
 def prerender_widths() -> list[int]:
@@ -325,9 +328,21 @@ def prerender_widths() -> list[int]:
     return common or list(PRERENDER_DEFAULT_WIDTHS[:PRERENDER_WIDTHS])
 
 
+def forget_asked() -> None:
+    """Forget the widths and formats asked so far (tests start from the defaults)."""
+    _asked.clear()
+    _formats.clear()
+
+
+def prerender_format() -> str:
+    common = _formats.most_common(1)
+    return common[0][0] if common else PRERENDER_DEFAULT_FORMAT
+
+
 class Prerenderer:
     """The background renderer of ``meetings.prerender``: one version at a time, its first
-    ``pages`` pages (``EOFFICE_PRERENDER_PAGES``) at ``prerender_widths()`` as PNG, page 1 at every width first. A page
+    ``pages`` pages (``EOFFICE_PRERENDER_PAGES``) at ``prerender_widths()`` in ``prerender_format()``, page 1
+    at every width first. A page
     already in the cache costs one lookup; a page a tablet asks for meanwhile is rendered once for
     both (``_produce``'s in-flight futures). Failures (a file past the workers' limits, a missing
     blob) are logged and skipped: the page is then rendered, or refused, when asked, as without."""
@@ -370,12 +385,12 @@ class Prerenderer:
             version = await uow.session.get(DocumentVersion, version_id)
         if version is None:
             return
-        widths = prerender_widths()
+        widths, fmt = prerender_widths(), prerender_format()
         for page in range(1, min(self.pages, version.page_count) + 1):
             for width in widths:
-                key = (version.blob_key, page, width, "png")
+                key = (version.blob_key, page, width, fmt)
                 try:
-                    await _produce(self.db, self.blobs, key, render.render_page, rules.PAGE_FORMATS["png"])
+                    await _produce(self.db, self.blobs, key, render.render_page, pdfpages.PAGE_FORMATS[fmt])
                 except pdfsandbox.TooComplex:
                     return  # remembered by _produce; the rest of this file would hold the workers as long
 

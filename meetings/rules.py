@@ -321,7 +321,6 @@ def reorder(current: list[int], wanted: list[int]) -> list[int]:
 # ---------------------------------------------------------------- page rendering
 
 PAGE_WIDTHS = (480, 800, 1200, 1600, 2400)
-PAGE_FORMATS = {"png": "image/png", "jpeg": "image/jpeg"}
 
 
 def width_bucket(requested: int) -> int:

@@ -46,6 +46,6 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates", context_processors=[context])
     templates.env.filters.update(date=date, datetime=datetime, local=local, role_label=role_label,
                                  action_label=action_label)
-    templates.env.globals["static_version"] = "6"
+    templates.env.globals["static_version"] = "7"
     templates.env.globals["ink_paths"] = ink.svg_paths  # bút phê drawn over a page (issue 22)
     return templates

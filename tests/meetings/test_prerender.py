@@ -19,11 +19,11 @@ WAIT = 60.0  # seconds: a loaded machine renders slowly, a broken pre-renderer n
 
 @pytest.fixture
 async def prerenderer(world: World) -> AsyncIterator[documents.Prerenderer]:
-    documents._asked.clear()
+    documents.forget_asked()
     p = documents.Prerenderer(world.db, world.blobs)
     yield p
     await p.stop()
-    documents._asked.clear()
+    documents.forget_asked()
 
 
 async def rendered(world: World, blob_key: str) -> set[tuple[int, int, str]]:
@@ -48,7 +48,7 @@ async def test_attaching_renders_the_first_pages(world: World, prerenderer: docu
     up = await world.upload_pdf(world.organiser, pages(5), "Báo cáo năm trang")
     _, v = await call(world.db, documents.add_document, world.organiser, world.blobs, m["meeting_id"],
                       upload_id=up, item_id=m["item_ids"][0], title="Báo cáo chuyển đổi số")
-    first = {(p, w, "png") for p in range(1, documents.PRERENDER_PAGES + 1)
+    first = {(p, w, "webp") for p in range(1, documents.PRERENDER_PAGES + 1)
              for w in documents.PRERENDER_DEFAULT_WIDTHS}
     assert await wait_rendered(world, prerenderer, v.blob_key) == first  # the first pages only, nothing else
     # a tablet's request is answered from what was pre-rendered: the same blob, nothing rendered again
@@ -56,13 +56,13 @@ async def test_attaching_renders_the_first_pages(world: World, prerenderer: docu
         cached = await uow.session.scalar(select(PageRender.blob_key).where(
             PageRender.source_key == v.blob_key, PageRender.page == 1, PageRender.width == 1600))
     render.forget(v.blob_key)
-    key, ctype = await documents.page_image(world.db, world.blobs, v, 1, 1500)
-    assert (key, ctype) == (cached, "image/png")
+    key, ctype = await documents.page_image(world.db, world.blobs, v, 1, 1500, "webp")  # as the reader asks
+    assert (key, ctype) == (cached, "image/webp")
     assert await rendered(world, v.blob_key) == first
 
 
 async def test_making_the_item_current_renders_at_the_widths_asked(world: World) -> None:
-    documents._asked.clear()
+    documents.forget_asked()
     m = await world.meeting(start=True)
     mid, items = m["meeting_id"], m["item_ids"]
     up = await world.upload_pdf(world.organiser, pages(4), "Tờ trình")
@@ -76,6 +76,7 @@ async def test_making_the_item_current_renders_at_the_widths_asked(world: World)
         await documents.page_image(world.db, world.blobs, o, 1, 400)
     await documents.page_image(world.db, world.blobs, o, 1, 1000)
     assert documents.prerender_widths() == [480, 1200]
+    assert documents.prerender_format() == "png"  # these tablets asked for PNG (no WebP): pre-rendered as asked
     p = documents.Prerenderer(world.db, world.blobs)
     try:
         await call(world.db, agenda.set_current_item, world.chair, mid, items[0])  # no document: nothing to do
@@ -91,4 +92,4 @@ async def test_making_the_item_current_renders_at_the_widths_asked(world: World)
         assert await rendered(world, v.blob_key) == want
     finally:
         await p.stop()
-        documents._asked.clear()
+        documents.forget_asked()

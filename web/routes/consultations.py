@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from eoffice.org import Role
+from eoffice.pdfpages import PAGE_FORMATS
 from meetings import consultations as svc
 from meetings import documents, rules
 from meetings import voting_rules as vr
@@ -169,9 +170,9 @@ async def document_meta(request: Request) -> JSONResponse:
 
 @describe(parameters=[
     {"name": "w", "in": "query", "schema": {"type": "integer"}, "description": "Độ rộng màn hình (px)"},
-    {"name": "fmt", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"]}},
+    {"name": "fmt", "in": "query", "schema": {"type": "string", "enum": list(PAGE_FORMATS)}},
 ])
-@contract(ok=Binary(("image/png", "image/jpeg"), "Ảnh trang"), more={304: "Không đổi"})
+@contract(ok=Binary(tuple(PAGE_FORMATS.values()), "Ảnh trang"), more={304: "Không đổi"})
 async def page_image(request: Request) -> Response:
     """One page of a draft or submission as an image (the reader's page cache, ``meetings.documents``)."""
     version = await _version(request)

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from eoffice.org import Unit, User, open_units
+from eoffice.pdfpages import PAGE_FORMATS
 from meetings import (
     agenda,
     attendance,
@@ -450,9 +451,9 @@ def _blob_response(request: Request, key: str, content_type: str, **headers: str
 
 @describe(parameters=[
     {"name": "w", "in": "query", "schema": {"type": "integer"}, "description": "Độ rộng màn hình (px)"},
-    {"name": "fmt", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"]}},
+    {"name": "fmt", "in": "query", "schema": {"type": "string", "enum": list(PAGE_FORMATS)}},
 ])
-@contract(ok=Binary(('image/png', 'image/jpeg'), 'Ảnh trang'), more={304: 'Không đổi'})
+@contract(ok=Binary(tuple(PAGE_FORMATS.values()), 'Ảnh trang'), more={304: 'Không đổi'})
 async def page_image(request: Request) -> Response:
     """One page as an image, rendered on first request at the width bucket for ``w`` and cached."""
     version = await _version(request)
