@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -36,8 +35,8 @@ from meetings.sfu.loopback import AIOICE_HOST_ADDRESSES
 from meetings.sfu.registry import TURN_SECRET_ENV, TURN_URLS_ENV
 from meetings.sfu.synthetic import PatternTrack
 from storage.settings import Settings
-from tests import netbed
-from tests.conftest import free_port, require, tcp_open
+from tests import coturn, netbed
+from tests.conftest import free_port, require
 from tests.meetings.conftest import World
 from tests.meetings.test_video_media import joined, token
 from web.app import create_app
@@ -58,7 +57,7 @@ def db_url(tmp_path: Path, sqlite_template: Path) -> str:
 def link() -> Iterator[netbed.Link]:
     why = netbed.missing()
     require("network namespaces (TURN test bed)", why is None, why or "")
-    require("coturn", shutil.which("turnserver") is not None, "turnserver not installed (apt-get install coturn)")
+    require("coturn", coturn.missing() is None, coturn.missing() or "")
     try:
         with netbed.impaired_link(None, 0, NETNS, host_ip=HOST, site_ip=SITE) as built:
             yield built
@@ -67,46 +66,19 @@ def link() -> Iterator[netbed.Link]:
 
 
 @pytest.fixture(scope="module")
-def coturn(link: netbed.Link, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def turn(link: netbed.Link, tmp_path_factory: pytest.TempPathFactory) -> Iterator[coturn.Coturn]:
     """turnserver on the bridge: plain port (UDP and TCP) and TLS port, relay ports from a random range."""
-    tmp = tmp_path_factory.mktemp("coturn")
-    cert, key = tmp / "turn.pem", tmp / "turn.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={HOST}",
-                    "-addext", f"subjectAltName=IP:{HOST}", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
-    port, tls_port = free_port(), free_port()
-    low = random.randrange(40000, 60000, 200)
-    log = (tmp / "turnserver.log").open("w")
-    proc = subprocess.Popen(
-        ["turnserver", "-n", f"--listening-ip={HOST}", f"--relay-ip={HOST}", f"--listening-port={port}",
-         f"--tls-listening-port={tls_port}", f"--min-port={low}", f"--max-port={low + 199}", "--use-auth-secret",
-         f"--static-auth-secret={SECRET}", "--realm=eoffice.test", "--fingerprint", "--no-dtls", "--no-cli",
-         f"--cert={cert}", f"--pkey={key}", "--no-software-attribute", "--log-file=stdout", "--simple-log",
-         "--no-multicast-peers"],
-        stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while not (tcp_open(HOST, port) and tcp_open(HOST, tls_port)):
-            assert proc.poll() is None, (tmp / "turnserver.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "coturn did not start listening"
-            time.sleep(0.2)
-        yield {"port": port, "tls_port": tls_port, "cert": cert, "log": tmp / "turnserver.log"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        with coturn.running(HOST, SECRET, tmp_path_factory.mktemp("coturn")) as started:
+            yield started
+    except RuntimeError as exc:
+        require("coturn", False, str(exc))
 
 
 @pytest.fixture
-async def server(settings: Settings, world: World, coturn: dict[str, Any],
+async def server(settings: Settings, world: World, turn: coturn.Coturn,
                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
-    monkeypatch.setenv(TURN_URLS_ENV, ",".join([
-        f"turn:{HOST}:{coturn['port']}?transport=udp", f"turn:{HOST}:{coturn['port']}?transport=tcp",
-        f"turns:{HOST}:{coturn['tls_port']}?transport=tcp"]))
+    monkeypatch.setenv(TURN_URLS_ENV, turn.urls())
     monkeypatch.setenv(TURN_SECRET_ENV, SECRET)
     monkeypatch.setattr(aioice.ice, "get_host_addresses", AIOICE_HOST_ADDRESSES)  # real addresses, not loopback
     app = create_app(settings)
@@ -212,17 +184,17 @@ def relayed(report: dict[str, Any]) -> bool:
 
 @pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
 async def test_a_site_without_direct_udp_gets_the_video_through_coturn_and_restarts_ice(
-    transport: str, link: netbed.Link, coturn: dict[str, Any], server: str, world: World
+    transport: str, link: netbed.Link, turn: coturn.Coturn, server: str, world: World
 ) -> None:
     m = await world.meeting(start=True)
     mid, site_id = m["meeting_id"], f"site:{m['site_id']}"
     chair_tok, op_tok = [await token(world, k) for k in ("chair", "operator")]
-    turn_port = coturn["tls_port"] if transport == "tls" else coturn["port"]
+    turn_port = turn.tls_port if transport == "tls" else turn.port
     started = time.monotonic()
-    with only_turn_reachable(link, transport, coturn["port"]):
+    with only_turn_reachable(link, transport, turn.port):
         async with joined(server, mid, chair_tok, PatternTrack(160, 120)) as chair, \
                 site_process(link, f"ws://{server}/ws/meetings/{mid}/media?token={op_tok}", transport,
-                             coturn["cert"]) as site:
+                             turn.cert) as site:
             await wait(site, lambda: (site.last["frames"] >= 20 and relayed(site.last))
                        or site.proc.returncode is not None, 90, "the chair's picture at the site")
             assert site.proc.returncode is None, site.tail()
@@ -234,6 +206,8 @@ async def test_a_site_without_direct_udp_gets_the_video_through_coturn_and_resta
             assert pair["local"] == "relay" and pair["local_address"].startswith(f"{HOST}:"), pair
             assert first["pub_pair"] and first["pub_pair"]["local"] == "relay", first
             assert first["errors"] == []
+            assert first["turn"].startswith("turns:" if transport == "tls" else "turn:")
+            assert first["turn"].endswith("transport=udp" if transport == "udp" else "transport=tcp")
             connected_in = time.monotonic() - started
 
             # the chair mutes the site's microphone and gives it the floor; the site's place in the roster

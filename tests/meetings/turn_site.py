@@ -101,7 +101,8 @@ async def main(url: str, transport: str) -> None:
                 restarted_at = now
                 await client.restart()
             print(json.dumps({"you": welcome["you"], "frames": sum(len(r.frames) for r in consumers),
-                              "restarts": client.restarts, "pair": selected_pair(client.sub_pc),
+                              "restarts": client.restarts, "turn": client.ice_servers[0].urls[0],
+                              "pair": selected_pair(client.sub_pc),
                               "pub_pair": selected_pair(client.pub_pc), "errors": client.errors}), flush=True)
 
     tasks = [asyncio.ensure_future(read()), asyncio.ensure_future(report())]
