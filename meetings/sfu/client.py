@@ -132,6 +132,8 @@ class SfuClient:
             self.active_speaker = message["participant"]
         elif kind == "error":
             self.errors.append(message["reason"])
+            if message.get("op") == "restart":  # refused (too soon): the old connections stay
+                self.restarting = False
 
     def _set_tracks(self, tracks: list[dict[str, Any]]) -> None:
         self.tracks = {t["mid"]: t for t in tracks}

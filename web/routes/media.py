@@ -37,6 +37,7 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME = 256 * 1024  # an SDP offer with a few dozen m-lines
 QUEUE_LIMIT = 512
+RESTART_INTERVAL = 2.0  # seconds between two ICE restarts of one session
 CLOSE_FORBIDDEN, CLOSE_CONFLICT = 4403, 4409  # 4401, 4002 and the handshake: web.ws_base
 
 
@@ -131,6 +133,7 @@ async def media_endpoint(websocket: WebSocket) -> None:
                               f"media ws: meeting {meeting_id}, {me.media_id}")
     close_code: int | None = None
     room: MediaRoom = reg.acquire(meeting_id)
+    last_restart = [-RESTART_INTERVAL]
 
     async def receiver() -> None:
         while (text := await session.receive_text(errors="replace")) is not None:
@@ -160,6 +163,11 @@ async def media_endpoint(websocket: WebSocket) -> None:
         elif kind == "restart":  # ICE restart: new peer connections in this session (meetings.sfu.room)
             if room.members.get(me.media_id) is not member:  # replaced by a newer session
                 return
+            now = time.monotonic()
+            if now - last_restart[0] < RESTART_INTERVAL:  # two new peer connections each: not a flood of them
+                await send({"type": "error", "reason": "Đang kết nối lại video, vui lòng chờ.", "op": "restart"})
+                return
+            last_restart[0] = now
             await send({"type": "restarted", "ice_servers": reg.client_ice_servers(me.media_id)})
             await room.sfu.restart(me.media_id)
         else:

@@ -403,6 +403,7 @@ class VideoRoom {
         s.replaced = true;
         break;
       case "error":
+        // a refused restart (too soon) leaves s.restarting set: RESTARTED_WAIT_MS later, a new session
         if (msg.op === "mute") fail(new Error(msg.reason));
         else console.warn("video:", msg.reason);
         if (msg.fatal) this.showError(msg.reason);
