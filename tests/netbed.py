@@ -60,8 +60,11 @@ def _shape(dev: str, rate_kbps: int, netns: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def impaired_link(rate_kbps: int, loss: float, name: str = "eolink") -> Iterator[Link]:
-    """A namespace ``name`` behind ``rate_kbps`` and ``loss`` (0..1) of UDP each way; removed afterwards."""
+def impaired_link(rate_kbps: int | None, loss: float, name: str = "eolink", *, host_ip: str = HOST_IP,
+                  site_ip: str = SITE_IP) -> Iterator[Link]:
+    """A namespace ``name`` behind ``rate_kbps`` and ``loss`` (0..1) of UDP each way; removed afterwards.
+    ``rate_kbps`` None and ``loss`` 0: a plain link (tests that add their own iptables rules). Tests that may run
+    beside another test bed use their own ``name`` and addresses (another /24)."""
     bridge, host_end, site_end = f"{name}br", f"{name}h", f"{name}n"
 
     def down() -> None:
@@ -71,21 +74,22 @@ def impaired_link(rate_kbps: int, loss: float, name: str = "eolink") -> Iterator
     down()
     try:
         _sh("ip", "link", "add", bridge, "type", "bridge")
-        _sh("ip", "addr", "add", f"{HOST_IP}/24", "dev", bridge)
+        _sh("ip", "addr", "add", f"{host_ip}/24", "dev", bridge)
         _sh("ip", "link", "set", bridge, "up")
         _sh("ip", "netns", "add", name)
         _sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", site_end)
         _sh("ip", "link", "set", site_end, "netns", name)
         _sh("ip", "link", "set", host_end, "master", bridge)
         _sh("ip", "link", "set", host_end, "up")
-        _sh("ip", "netns", "exec", name, "ip", "addr", "add", f"{SITE_IP}/24", "dev", site_end)
+        _sh("ip", "netns", "exec", name, "ip", "addr", "add", f"{site_ip}/24", "dev", site_end)
         _sh("ip", "netns", "exec", name, "ip", "link", "set", site_end, "up")
         _sh("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
-        _shape(host_end, rate_kbps)
-        _shape(site_end, rate_kbps, name)
-        for chain in ("INPUT", "OUTPUT"):
+        if rate_kbps is not None:
+            _shape(host_end, rate_kbps)
+            _shape(site_end, rate_kbps, name)
+        for chain in ("INPUT", "OUTPUT") if loss > 0 else ():
             _sh("ip", "netns", "exec", name, "iptables", "-A", chain, "-p", "udp", "-m", "statistic", "--mode",
                 "random", "--probability", str(loss), "-j", "DROP")
-        yield Link(name)
+        yield Link(name, host_ip, site_ip)
     finally:
         down()

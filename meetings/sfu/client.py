@@ -41,9 +41,11 @@ class SfuClient:
         ice_servers: list[RTCIceServer] | tuple[RTCIceServer, ...] = (),
         on_track: Callable[[RTCRtpTransceiver, MediaStreamTrack], None] | None = None,
     ) -> None:
-        config = rtc_configuration(ice_servers)
-        self.pub_pc = RTCPeerConnection(config)
-        self.sub_pc = RTCPeerConnection(config)
+        self.ice_servers = list(ice_servers)
+        self.pub_pc, self.sub_pc = self._new_connections()
+        self.local_tracks: list[MediaStreamTrack] = []
+        self.restarts = 0  # ICE restarts asked for
+        self.restarting = False  # between our "restart" and the server's "restarted"
         self.send: Send | None = None
         self.on_track = on_track
         self.tracks: dict[str, dict[str, Any]] = {}  # mid -> what the server says the slot carries
@@ -53,7 +55,12 @@ class SfuClient:
         self.messages: list[Message] = []
         self.published = asyncio.Event()
         self.tracks_changed = asyncio.Event()
-        self.sub_pc.on("track", self._on_track)
+
+    def _new_connections(self) -> tuple[RTCPeerConnection, RTCPeerConnection]:
+        config = rtc_configuration(self.ice_servers)
+        pub, sub = RTCPeerConnection(config), RTCPeerConnection(config)
+        sub.on("track", self._on_track)
+        return pub, sub
 
     def transceiver(self, mid: str) -> RTCRtpTransceiver:
         return next(t for t in self.sub_pc.getTransceivers() if t.mid == mid)
@@ -67,10 +74,37 @@ class SfuClient:
 
     async def publish(self, *tracks: MediaStreamTrack) -> None:
         assert self.send is not None, "connect the client first"
+        self.local_tracks.extend(tracks)
         for track in tracks:
-            self.pub_pc.addTransceiver(track, direction="sendonly")
+            self.pub_pc.addTransceiver(_Borrowed(track), direction="sendonly")
         await self.pub_pc.setLocalDescription(await self.pub_pc.createOffer())
         await self.send({"type": "offer", "pc": "pub", "sdp": self.pub_pc.localDescription.sdp})
+
+    async def restart(self) -> None:
+        """ICE restart after a network change (new address, a path that stopped working): ask the server for new
+        connections; :meth:`handle` makes ours when it says ``restarted`` and publishes the same tracks again.
+        aiortc cannot restart ICE on a live connection, so this is a new pair (see ``SfuRoom.restart``)."""
+        assert self.send is not None, "connect the client first"
+        self.restarting = True
+        self.restarts += 1
+        self.published.clear()
+        await self.send({"type": "restart"})
+
+    async def _restarted(self, message: Message) -> None:
+        if message.get("ice_servers") is not None:  # fresh TURN credentials
+            self.ice_servers = [
+                RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+                for s in message["ice_servers"]
+            ]
+        old = (self.pub_pc, self.sub_pc)
+        self.pub_pc, self.sub_pc = self._new_connections()
+        self.received.clear()
+        self.tracks = {}
+        self.restarting = False
+        await asyncio.gather(*(pc.close() for pc in old))
+        tracks, self.local_tracks = self.local_tracks, []
+        if tracks:
+            await self.publish(*tracks)
 
     async def mute(self, kind: str, muted: bool = True) -> None:
         assert self.send is not None
@@ -79,7 +113,11 @@ class SfuClient:
     async def handle(self, message: Message) -> None:
         self.messages.append(message)
         kind, pc = message.get("type"), message.get("pc")
-        if kind == "answer" and pc == "pub":
+        if kind == "restarted":
+            await self._restarted(message)
+        elif self.restarting and (pc is not None or kind == "tracks"):
+            pass  # meant for the connections being replaced
+        elif kind == "answer" and pc == "pub":
             await self.pub_pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
             self.published.set()
         elif kind == "offer" and pc == "sub":
@@ -94,6 +132,8 @@ class SfuClient:
             self.active_speaker = message["participant"]
         elif kind == "error":
             self.errors.append(message["reason"])
+            if message.get("op") == "restart":  # refused (too soon): the old connections stay
+                self.restarting = False
 
     def _set_tracks(self, tracks: list[dict[str, Any]]) -> None:
         self.tracks = {t["mid"]: t for t in tracks}
@@ -108,6 +148,19 @@ class SfuClient:
 
     async def close(self) -> None:
         await asyncio.gather(self.pub_pc.close(), self.sub_pc.close())
+
+
+class _Borrowed(MediaStreamTrack):
+    """A local track as one peer connection sends it: aiortc stops a sender's track when its connection closes,
+    and a restart must send the same camera again on the new one."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+
+    async def recv(self) -> Any:
+        return await self.source.recv()
 
 
 class Pipe:
@@ -146,7 +199,10 @@ class InProcessLink:
         joined: asyncio.Future[Participant] = asyncio.get_running_loop().create_future()
 
         async def to_participant(message: Message) -> None:
-            await (await joined).handle(message)
+            await joined
+            current = room.participants.get(participant_id)  # a restart replaces the Participant, like a socket's
+            if current is not None:  # handler the link looks it up for every message
+                await current.handle(message)
 
         to_server = Pipe(to_participant)
         client.send = to_server.send  # the room may offer before join() returns

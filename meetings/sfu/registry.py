@@ -13,7 +13,16 @@ ICE configuration comes from ``EOFFICE_ICE_SERVERS``: a JSON list of ``{"urls", 
 aiortc and to the browsers; empty (the default) means host candidates only. For coturn with ``use-auth-secret``
 (docker/turnserver.conf) give ``{"urls", "secret"}`` instead: each session then gets time-limited credentials
 (TURN REST API: username ``expiry:media-id``, credential base64 HMAC-SHA1 of it with the secret), and the secret
-never leaves the server. ``EOFFICE_TEST_MEDIA_LOOPBACK``
+never leaves the server.
+
+``EOFFICE_TURN_URLS`` (comma list: ``turn:host:3478?transport=udp,turn:host:3478?transport=tcp,
+turns:host:5349?transport=tcp``) with ``EOFFICE_TURN_SECRET`` (coturn's ``static-auth-secret``) is the short form
+of the same for the sites: one TURN entry with per-session credentials, added to what the browsers and the aiortc
+clients get, not to the server's own peer connections. The SFU listens on an address every site reaches over TCP
+already (the WebSocket), and a relayed site needs no relay on the server's side as well: its relay candidate pairs
+with the server's host candidate through coturn. ``EOFFICE_TURN_SFU=1`` gives the server's peer connections the
+TURN server too (a server behind NAT with no public address; aiortc uses the first TURN URL only).
+``EOFFICE_TEST_MEDIA_LOOPBACK``
 (tests only) makes the server's ICE agents offer just 127.0.0.1 (see :mod:`meetings.sfu.loopback`).
 
 Rooms live in this process: with several app processes behind a load balancer, a meeting's media connections must
@@ -45,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 ICE_ENV = "EOFFICE_ICE_SERVERS"
 LOOPBACK_ENV = "EOFFICE_TEST_MEDIA_LOOPBACK"
+TURN_URLS_ENV, TURN_SECRET_ENV, TURN_SFU_ENV = "EOFFICE_TURN_URLS", "EOFFICE_TURN_SECRET", "EOFFICE_TURN_SFU"
 
 
 def ice_servers_from_env(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
@@ -75,6 +85,20 @@ def ice_servers_from_env(env: Mapping[str, str] | None = None) -> list[dict[str,
                 server[key] = str(entry[key])
         servers.append(server)
     return servers
+
+
+def turn_servers_from_env(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """``EOFFICE_TURN_URLS`` and ``EOFFICE_TURN_SECRET`` as one ICE server entry with a shared secret (or none)."""
+    env = os.environ if env is None else env
+    urls = [u.strip() for u in env.get(TURN_URLS_ENV, "").split(",") if u.strip()]
+    secret = env.get(TURN_SECRET_ENV, "")
+    if not urls:
+        return []
+    if not all(u.split(":", 1)[0] in ("turn", "turns") for u in urls):
+        raise ValueError(f"{TURN_URLS_ENV}: a comma list of turn: or turns: URLs")
+    if not secret:
+        raise ValueError(f"{TURN_URLS_ENV} needs {TURN_SECRET_ENV} (coturn's static-auth-secret)")
+    return [{"urls": urls, "secret": secret}]
 
 
 TURN_CREDENTIAL_TTL = 12 * 3600  # seconds: a long meeting day; a reconnect gets fresh ones
@@ -216,8 +240,10 @@ class MediaRoom:
 class MediaRegistry:
     """Media rooms by meeting id. ``acquire`` before joining, ``release`` when the connection ends."""
 
-    def __init__(self, *, ice_servers: list[dict[str, Any]] | None = None, loopback: bool = False) -> None:
-        self.ice_servers = list(ice_servers or [])
+    def __init__(self, *, ice_servers: list[dict[str, Any]] | None = None, loopback: bool = False,
+                 client_turn: list[dict[str, Any]] | None = None) -> None:
+        self.ice_servers = list(ice_servers or [])  # the server's peer connections and the clients
+        self.client_turn = list(client_turn or [])  # the clients only (EOFFICE_TURN_URLS)
         self.loopback = loopback
         if loopback:
             from .loopback import enable_loopback_ice  # here: a test-only aioice patch, never loaded in production
@@ -226,11 +252,15 @@ class MediaRegistry:
         self.rooms: dict[int, MediaRoom] = {}
 
     def client_ice_servers(self, media_id: str) -> list[dict[str, Any]]:
-        return with_credentials(self.ice_servers, media_id)
+        return with_credentials(self.ice_servers + self.client_turn, media_id)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MediaRegistry:
-        return cls(ice_servers=ice_servers_from_env(env), loopback=loopback_from_env(env))
+        turn = turn_servers_from_env(env)
+        servers = ice_servers_from_env(env)
+        if (os.environ if env is None else env).get(TURN_SFU_ENV, "") in ("1", "true", "yes"):
+            servers, turn = servers + turn, []
+        return cls(ice_servers=servers, loopback=loopback_from_env(env), client_turn=turn)
 
     def get(self, meeting_id: int) -> MediaRoom | None:
         return self.rooms.get(meeting_id)

@@ -198,6 +198,10 @@ class Participant:
     async def handle(self, message: Message) -> None:
         """One message from this participant's client (the WebSocket handler calls this)."""
         kind = message.get("type")
+        if kind == "restart":  # new connections after a network change (the WebSocket handler adds ICE servers)
+            await self._send({"type": "restarted"})
+            await self.room.restart(self.id)
+            return
         if kind == "mute":  # a site's operator mutes or unmutes itself
             what = message.get("kind")
             if what not in KINDS:
@@ -309,6 +313,22 @@ class SfuRoom:
         if self.speakers.speaker is not None:
             await participant._send({"type": "active-speaker", "participant": self.speakers.speaker})
         return participant
+
+    async def restart(self, participant_id: str) -> Participant | None:
+        """The ICE restart of a participant whose network changed (address, path): fresh ``pub`` and ``sub``
+        connections in place of the old ones, for the same participant in the same session.
+
+        aiortc cannot restart ICE on a live connection (an offer with new ICE credentials is not applied to the
+        running transport), so a restart is a new pair of connections: the client sends ``{"type": "restart"}``,
+        then offers its tracks again on a new ``pub``; the server offers the others' on a new ``sub``. What belongs
+        to the participant rather than to a connection stays: its id and name, mutes (kept by id), the floor, and
+        the roster it is in (:class:`~meetings.sfu.registry.MediaRoom`). The others see its slots empty until it
+        has published again (the slots are reused, no renegotiation for them)."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return None
+        await self.leave(participant_id)
+        return await self.join(participant_id, participant.send, name=participant.name)
 
     async def leave(self, participant_id: str) -> None:
         participant = self.participants.pop(participant_id, None)

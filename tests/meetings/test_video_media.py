@@ -344,3 +344,26 @@ async def test_the_chair_sees_each_sites_link_quality(server: str, world: World)
             r = await member_http.get(f"/api/meetings/{mid}/video/links")
             assert r.status_code == 403
             assert "chủ trì" in r.json()["message"].lower()
+
+
+async def test_an_ice_restart_keeps_the_session_and_is_not_a_flood(server: str, world: World) -> None:
+    """``restart`` over the real socket: fresh TURN-less ICE servers in ``restarted``, new connections, media again,
+    the same roster entry; a second restart within two seconds is refused, not carried out."""
+    m = await world.meeting(start=True)
+    mid, site = m["meeting_id"], f"site:{m['site_id']}"
+    chair_tok, op_tok = [await token(world, k) for k in ("chair", "operator")]
+    async with joined(server, mid, chair_tok) as chair, joined(server, mid, op_tok, PatternTrack(160, 120)) as op:
+        await until(lambda: any(x in chair.client.received for x in chair.client.mids_from(site, "video")),
+                    what="the site's video")
+        old_pub = op.client.pub_pc
+        await op.client.restart()
+        await op.client.restart()
+        await until(lambda: op.client.pub_pc is not old_pub and op.client.published.is_set(), within=20,
+                    what="the restarted site's new connections")
+        assert [x for x in op.client.messages if x["type"] == "restarted"] == [{"type": "restarted", "ice_servers": []}]
+        assert any("chờ" in e for e in op.client.errors), op.client.errors
+        mid_ = chair.client.mids_from(site, "video")[0]
+        received = consume(chair.client.received[mid_])
+        await until(lambda: len(received.frames) >= 5, within=20, what="the site's picture after the restart")
+        received.task.cancel()  # type: ignore[union-attr]
+        assert [x["id"] for x in chair.state["roster"]].count(site) == 1

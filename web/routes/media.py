@@ -15,12 +15,16 @@ Server to client::
 
 Client to server: the SFU signalling messages (offer on ``pub``, answer on ``sub``, trickled candidates),
 ``{"type": "mute", "kind": "audio" | "video", "muted": bool, "participant": id?}`` (own by default; another's
-only for the chair and secretary), ``{"type": "ping"}`` / ``{"type": "pong"}``.
+only for the chair and secretary), ``{"type": "ping"}`` / ``{"type": "pong"}``, ``{"type": "restart"}`` (ICE
+restart after a network change: the server answers ``{"type": "restarted", "ice_servers": [...]}`` with fresh TURN
+credentials, drops the session's peer connections and offers a new ``sub``; the client makes new ones and offers
+``pub`` again. Same participant, place in the roster, mutes and floor; see ``SfuRoom.restart``).
 
 Close codes: 4401 not logged in, 4403 not in this meeting (or cross-site origin), 4409 meeting not open for video
 or replaced by a newer session of the same site/person, 4002 heartbeat timeout, 1001 server shutting down. The
 handshake, the heartbeat and the close are shared with ``/ws`` (``web.ws_base``). The
-client starts a new session after any other close (aiortc has no ICE restart, so reconnecting is a new session).
+client starts a new session after any other close; when only the media path failed (ICE) and the socket is fine,
+it sends ``restart`` instead.
 
 HTTP (chair and secretary; CSRF and auth as everywhere): ``POST /api/meetings/{id}/video/mute``
 {participant, kind, muted}; ``POST /api/meetings/{id}/video/floor`` {participant | null};
@@ -33,6 +37,7 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -59,6 +64,7 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME = 256 * 1024  # an SDP offer with a few dozen m-lines
 QUEUE_LIMIT = 512
+RESTART_INTERVAL = 2.0  # seconds between two ICE restarts of one session
 CLOSE_FORBIDDEN, CLOSE_CONFLICT = 4403, 4409  # 4401, 4002 and the handshake: web.ws_base
 
 
@@ -127,6 +133,7 @@ async def media_endpoint(websocket: WebSocket) -> None:
                               f"media ws: meeting {meeting_id}, {me.media_id}")
     close_code: int | None = None
     room: MediaRoom = reg.acquire(meeting_id)
+    last_restart = [-RESTART_INTERVAL]
 
     async def receiver() -> None:
         while (text := await session.receive_text(errors="replace")) is not None:
@@ -153,6 +160,16 @@ async def media_endpoint(websocket: WebSocket) -> None:
                                  str(message.get("kind")), bool(message.get("muted", True)))
             except AppError as exc:
                 await send({"type": "error", "reason": exc.message, "op": "mute"})
+        elif kind == "restart":  # ICE restart: new peer connections in this session (meetings.sfu.room)
+            if room.members.get(me.media_id) is not member:  # replaced by a newer session
+                return
+            now = time.monotonic()
+            if now - last_restart[0] < RESTART_INTERVAL:  # two new peer connections each: not a flood of them
+                await send({"type": "error", "reason": "Đang kết nối lại video, vui lòng chờ.", "op": "restart"})
+                return
+            last_restart[0] = now
+            await send({"type": "restarted", "ice_servers": reg.client_ice_servers(me.media_id)})
+            await room.sfu.restart(me.media_id)
         else:
             participant = room.sfu.participants.get(me.media_id)
             if participant is None:  # replaced by a newer session

@@ -2,8 +2,11 @@
 //
 // Talks to /ws/meetings/{id}/media (see web/routes/media.py): two peer connections per session, "pub" (we offer
 // our camera and microphone) and "sub" (the server offers the others' media, one slot per track; a "tracks" map
-// says which site each slot carries). Both use bundlePolicy "max-bundle". The server cannot restart ICE
-// (aiortc), so after a network drop we start a new session: new socket, new peer connections, same camera.
+// says which site each slot carries). Both use bundlePolicy "max-bundle". ICE restart: the server (aiortc) cannot
+// restart ICE on a live connection, so when the media path fails (a new address, a path that stopped working) and
+// the socket is still up we send {"type": "restart"} and, on "restarted" (with fresh TURN credentials), make new
+// peer connections in the same session: same participant, place, mutes and floor. After ICE_RESTARTS_MAX failed
+// tries, or when the socket itself dropped, we start a new session: new socket, new connections, same camera.
 //
 // The main view follows, newest first: the chair's "give the floor" (video.floor), the speakers' queue
 // (speakers.changed), the voice (active-speaker from the server's audio levels).
@@ -28,6 +31,8 @@ const FATAL = { 4401: "login", 4403: "refused" };
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 15000;
 const DISCONNECTED_GRACE_MS = 5000; // ICE "disconnected" often recovers by itself; "failed" never does here
+const ICE_RESTARTS_MAX = 3; // ICE restarts in a row without getting connected, then a new session
+const RESTARTED_WAIT_MS = 10000; // no "restarted" from the server by then: a new session
 const SILENCE_MS = 70000; // the server pings every 20 s
 
 function deviceError(err) {
@@ -286,39 +291,76 @@ class VideoRoom {
         : { type: "candidate", pc: name, candidate: null });
     };
     pc.onconnectionstatechange = () => {
+      if (pc !== s.pub && pc !== s.sub) return; // replaced by an ICE restart
       const st = pc.connectionState;
       if (st === "connected") {
-        if (s.pub?.connectionState !== "failed" && s === this.session) { this.attempt = 0; this.setStatus("live"); }
+        if (s.pub?.connectionState !== "failed" && s === this.session) {
+          this.attempt = 0;
+          s.iceRestarts = 0;
+          this.setStatus("live");
+        }
       } else if (st === "failed") {
-        this.restart(s);
+        this.iceRestart(s);
       } else if (st === "disconnected") {
-        s.timers.push(setTimeout(() => { if (pc.connectionState === "disconnected") this.restart(s); },
-          DISCONNECTED_GRACE_MS));
+        s.timers.push(setTimeout(() => {
+          if ((pc === s.pub || pc === s.sub) && pc.connectionState === "disconnected") this.iceRestart(s);
+        }, DISCONNECTED_GRACE_MS));
       }
     };
     return pc;
   }
 
+  // New peer connections for this session: at the welcome, and after an ICE restart.
+  async openPcs(s) {
+    s.sub = this.newPc(s, "sub");
+    s.sub.ontrack = (e) => this.onTrack(e);
+    s.pub = this.newPc(s, "pub");
+    const stream = this.local || new MediaStream();
+    for (const track of stream.getTracks()) s.pub.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    this.applyOwnMutes();
+    if (stream.getTracks().length) {
+      await s.pub.setLocalDescription(await s.pub.createOffer());
+      this.send(s, { type: "offer", pc: "pub", sdp: s.pub.localDescription.sdp });
+    } else if (s.sub) {
+      this.setStatus("live"); // receive only
+    }
+  }
+
+  // The media path failed but the socket may be fine: ask the server for new connections (see the top).
+  iceRestart(s) {
+    if (s !== this.session || s.closed || s.restarting) return;
+    if (s.ws.readyState !== WebSocket.OPEN || (s.iceRestarts || 0) >= ICE_RESTARTS_MAX) { this.restart(s); return; }
+    s.restarting = true;
+    s.iceRestarts = (s.iceRestarts || 0) + 1;
+    this.iceRestarts = (this.iceRestarts || 0) + 1;
+    this.setStatus("reconnecting");
+    this.send(s, { type: "restart" });
+    s.timers.push(setTimeout(() => { if (s.restarting) this.restart(s); }, RESTARTED_WAIT_MS));
+  }
+
   async onMessage(s, msg) {
     if (s !== this.session) return;
+    if (s.restarting && msg.type !== "restarted" && (msg.pc || msg.type === "tracks")) return; // for the old pair
     switch (msg.type) {
       case "welcome": {
         s.welcomed = true;
         this.me = msg.you;
         this.controller = !!msg.controller;
         this.iceServers = msg.ice_servers || [];
-        s.sub = this.newPc(s, "sub");
-        s.sub.ontrack = (e) => this.onTrack(e);
-        s.pub = this.newPc(s, "pub");
-        const stream = this.local || new MediaStream();
-        for (const track of stream.getTracks()) s.pub.addTransceiver(track, { direction: "sendonly", streams: [stream] });
-        this.applyOwnMutes();
-        if (stream.getTracks().length) {
-          await s.pub.setLocalDescription(await s.pub.createOffer());
-          this.send(s, { type: "offer", pc: "pub", sdp: s.pub.localDescription.sdp });
-        } else if (s.sub) {
-          this.setStatus("live"); // receive only
-        }
+        await this.openPcs(s);
+        break;
+      }
+      case "restarted": {
+        s.restarting = false;
+        const old = [s.pub, s.sub];
+        s.pub = s.sub = null;
+        for (const pc of old) { try { pc?.close(); } catch { /* closed */ } }
+        this.tracks.clear();
+        this.streams.clear();
+        this.audioBox.replaceChildren();
+        if (msg.ice_servers) this.iceServers = msg.ice_servers; // fresh TURN credentials
+        await this.openPcs(s);
+        this.render();
         break;
       }
       case "answer":
@@ -361,6 +403,7 @@ class VideoRoom {
         s.replaced = true;
         break;
       case "error":
+        // a refused restart (too soon) leaves s.restarting set: RESTARTED_WAIT_MS later, a new session
         if (msg.op === "mute") fail(new Error(msg.reason));
         else console.warn("video:", msg.reason);
         if (msg.fatal) this.showError(msg.reason);
