@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from eoffice import registers  # noqa: F401  the registers table the minutes' number refers to (its ForeignKey)
 from meetings import rules
 from meetings import voting_rules as vr
 from meetings.rules import ParticipantRole, Response, Seat, SpeakerState, State
