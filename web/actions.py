@@ -138,6 +138,10 @@ LABELS = {
     "edxml.update": "Cập nhật văn bản (edXML)",
     "edxml.status": "Trạng thái xử lý (edXML)",
     "edxml.status_unmatched": "Trạng thái edXML về văn bản chưa có",
+    "exchange.peer": "Đăng ký cơ quan liên thông",
+    "exchange.receive": "Nhận gói tin liên thông từ cơ quan khác",
+    "exchange.resend": "Gửi lại gói tin liên thông",
+    "exchange.reimport": "Nhập lại gói tin bị cách ly",
     "workcal.week.create": "Lập lịch công tác tuần",
     "workcal.week.approve": "Duyệt lịch công tác tuần",
     "workcal.week.publish": "Ban hành lịch công tác tuần",
@@ -158,6 +162,7 @@ AREAS = {
     "dossier": "Hồ sơ",
     "user": "Tài khoản",
     "edxml": "Trao đổi edXML",
+    "exchange": "Liên thông văn bản",
     "workcal": "Lịch công tác",
     "calendar": "Lịch",
 }
