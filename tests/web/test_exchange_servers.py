@@ -27,6 +27,7 @@ from eoffice.exchange_sign import H_SIGNATURE, Envelope, sign
 from tests.conftest import free_port
 from tests.e2e.conftest import _eoffice, server_env, start_server
 from tests.eoffice.conftest import make_pdf
+from tests.web.conftest import csrf_from
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME_A, NAME_B = "Ủy ban nhân dân tỉnh Quảng Ninh", "Ủy ban nhân dân thị xã Đông Triều"
@@ -147,7 +148,7 @@ def test_two_servers_exchange_a_document_and_its_statuses_both_ways(peers: tuple
     got = until("registered at B", lambda: next((r for r in items(b, "dt.vanthu", "received")
                                                  if r["result"] == "imported" and r["action"] == "registered"), None))
     with b.api("dt.vanthu") as api:
-        incoming = api.get(f"/api/documents/{got['document_id']}").json()
+        incoming = api.get(f"/api/documents/{got['document_id']}").json()["document"]
     assert incoming["direction"] == "in" and incoming["summary"] == summary
     assert incoming["notation"] == doc["notation"] and incoming["sender"] == NAME_A and incoming["number"]
     until("status 01 back at A", lambda: ("in", "01") in statuses(a, "vanthu", doc["id"]))
@@ -184,8 +185,30 @@ def test_two_servers_exchange_a_document_and_its_statuses_both_ways(peers: tuple
     at_a = until("registered at A", lambda: next((r for r in items(a, "vanthu", "received")
                                                   if r["action"] == "registered"), None))
     with a.api("vanthu") as api:
-        assert api.get(f"/api/documents/{at_a['document_id']}").json()["notation"] == back["notation"]
+        assert api.get(f"/api/documents/{at_a['document_id']}").json()["document"]["notation"] == back["notation"]
     until("status 01 back at B", lambda: ("in", "01") in statuses(b, "dt.vanthu", back["id"]))
+
+    # the clerk's page at A: what was sent (attempts, statuses back), what arrived; re-send with CSRF only
+    web, html = clerk_page(a, "vanthu")
+    with web:
+        assert "Liên thông văn bản" in html and NAME_B in html and "Văn bản → " in html
+        assert "01 Đã đến (tiếp nhận)" in html and "04 Đã phân công" in html
+        assert "Đã tiếp nhận" in html and f"/documents/{at_a['document_id']}" in html
+        assert web.post(f"/exchange/sent/{row['id']}/resend").status_code == 403  # no CSRF token
+        r = web.post(f"/exchange/sent/{row['id']}/resend", data={"csrf_token": csrf_from(html)})
+        assert r.status_code == 303 and r.headers["location"] == "/exchange?done=resent"
+        assert "Đã xếp gói tin để gửi lại ngay." in web.get("/exchange?done=resent").text
+
+
+def clerk_page(side: Side, username: str) -> tuple[httpx.Client, str]:
+    """A browser-like session of ``username`` on the exchange page (login form, cookies, CSRF)."""
+    web = httpx.Client(base_url=side.url, timeout=60, follow_redirects=False)
+    form = web.get("/login")
+    r = web.post("/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": csrf_from(form.text)})
+    assert r.status_code == 303, r.text
+    page = web.get("/exchange")
+    assert page.status_code == 200, page.text
+    return web, page.text
 
 
 def _post(side: Side, body: bytes, *, secret: str, organ: str = "UBND", to: str = "DT", request_id: str = "",
@@ -224,6 +247,12 @@ def test_inbox_refuses_bad_signatures_unknown_peers_old_and_replayed_requests(pe
         assert again.status_code == 422 and again.json()["quarantine_id"] != quarantine_id
     with b.api("dongtrieu.lanhdao") as api:  # the clerk's, not the leader's
         assert api.get(f"/api/exchange/refused/{quarantine_id}/file").status_code == 403
+
+    web, html = clerk_page(b, "dt.vanthu")
+    with web:
+        assert "Bị từ chối (khu cách ly)" in html and f"/api/exchange/refused/{quarantine_id}/file" in html
+        r = web.post(f"/exchange/refused/{quarantine_id}/reimport", data={"csrf_token": csrf_from(html)})
+        assert r.status_code == 422 and "Gói tin vẫn bị từ chối" in r.text
 
     too_big = _post(b, b"<x>" + b"a" * (3 * 1024 * 1024) + b"</x>", secret=a.secret)
     assert too_big.status_code == 413
