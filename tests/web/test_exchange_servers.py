@@ -10,11 +10,13 @@ a package delivered twice is registered once."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,22 +67,23 @@ def until(what: str, check: Callable[[], T | None], within: float = 120.0) -> T:
 @pytest.fixture(scope="module")
 def sides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]]:
     base = tmp_path_factory.mktemp("exchange")
-    made: list[tuple[Iterator[Any], Side]] = []
     b_users = [["user", "add", "dt.vanthu", "--name", "Đinh Thị Thu", "--unit", "DT", "--role", "clerk",
                 "--password", DEMO_PASSWORD],
                ["user", "add", "dt.chuyenvien", "--name", "Lương Văn Đức", "--unit", "DT", "--role", "specialist",
                 "--password", DEMO_PASSWORD]]
+    made = []
+    for name, steps in (("a", []), ("b", b_users)):
+        extra = {"EOFFICE_SECRET_KEY": secrets.token_urlsafe(32), "EOFFICE_EXCHANGE_RETRY_SECONDS": "1",
+                 "EOFFICE_EXCHANGE_MAX_BYTES": str(2 * 1024 * 1024)}
+        made.append((start_server(base / name, env_extra=extra, steps=steps), base / name, extra))
     try:
-        for name, steps in (("a", []), ("b", b_users)):
-            secret = secrets.token_urlsafe(32)
-            extra = {"EOFFICE_SECRET_KEY": secret, "EOFFICE_EXCHANGE_RETRY_SECONDS": "1",
-                     "EOFFICE_EXCHANGE_MAX_BYTES": str(2 * 1024 * 1024)}
-            gen = start_server(base / name, env_extra=extra, steps=steps)
-            server = next(gen)
-            made.append((gen, Side(str(server), {**server_env(base / name), **extra}, secret)))
-        yield made[0][1], made[1][1]
+        with ThreadPoolExecutor(2) as pool:  # both installations migrate, load the demo and start at once
+            servers = list(pool.map(lambda m: next(m[0]), made))
+        a, b = (Side(str(server), {**server_env(var), **extra}, extra["EOFFICE_SECRET_KEY"])
+                for server, (_, var, extra) in zip(servers, made, strict=True))
+        yield a, b
     finally:
-        for gen, _ in made:
+        for gen, _, _ in made:
             gen.close()
 
 
@@ -153,9 +156,14 @@ def test_two_servers_exchange_a_document_and_its_statuses_both_ways(peers: tuple
     assert incoming["notation"] == doc["notation"] and incoming["sender"] == NAME_A and incoming["number"]
     until("status 01 back at A", lambda: ("in", "01") in statuses(a, "vanthu", doc["id"]))
 
-    # B moves it: the leader directs it (03 and 04), the specialist finishes it (06)
+    # B moves it: the clerk submits it to the leader, who directs it (03 and 04); the specialist finishes it (06)
     with b.api("dt.chuyenvien") as api:
         specialist = api.get("/api/me").json()["id"]
+    with b.api("dongtrieu.lanhdao") as api:
+        leader = api.get("/api/me").json()["id"]
+    with b.api("dt.vanthu") as api:
+        r = api.post(f"/api/documents/{got['document_id']}/submit", json={"to_user_id": leader, "note": "Kính trình"})
+        assert r.status_code == 201, r.text
     with b.api("dongtrieu.lanhdao") as api:
         r = api.post(f"/api/documents/{got['document_id']}/direction",
                      json={"text": "Giao anh Đức chủ trì tham mưu.", "main": {"user_id": specialist}})
@@ -190,7 +198,7 @@ def test_two_servers_exchange_a_document_and_its_statuses_both_ways(peers: tuple
 
     # the clerk's page at A: what was sent (attempts, statuses back), what arrived; re-send with CSRF only
     web, html = clerk_page(a, "vanthu")
-    with web:
+    with contextlib.closing(web):
         assert "Liên thông văn bản" in html and NAME_B in html and "Văn bản → " in html
         assert "01 Đã đến (tiếp nhận)" in html and "04 Đã phân công" in html
         assert "Đã tiếp nhận" in html and f"/documents/{at_a['document_id']}" in html
@@ -249,7 +257,7 @@ def test_inbox_refuses_bad_signatures_unknown_peers_old_and_replayed_requests(pe
         assert api.get(f"/api/exchange/refused/{quarantine_id}/file").status_code == 403
 
     web, html = clerk_page(b, "dt.vanthu")
-    with web:
+    with contextlib.closing(web):
         assert "Bị từ chối (khu cách ly)" in html and f"/api/exchange/refused/{quarantine_id}/file" in html
         r = web.post(f"/exchange/refused/{quarantine_id}/reimport", data={"csrf_token": csrf_from(html)})
         assert r.status_code == 422 and "Gói tin vẫn bị từ chối" in r.text
