@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from eoffice import exchange
+from storage.errors import Conflict
 from web import file_response
 from web.auth import require_user
 from web.contract import Binary, Empty, contract
@@ -32,10 +34,15 @@ async def inbox(request: Request) -> Response:
     state = request.app.state
     data = await _body(request, state.settings.exchange_max_bytes)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    async with state.db.uow() as uow:
-        peer, env = await exchange.authenticate(uow, request.method, request.url.path, headers, data)
-        got = await exchange.receive(uow, state.blobs, peer, env, data)
-        await uow.commit()
+    try:
+        async with state.db.uow() as uow:
+            peer, env = await exchange.authenticate(uow, request.method, request.url.path, headers, data)
+            got = await exchange.receive(uow, state.blobs, peer, env, data)
+            await uow.commit()
+    except IntegrityError as exc:  # the same request id, arrived twice at once: the other one was taken
+        if "exchange_receipts" not in str(exc.orig):
+            raise
+        raise Conflict("Yêu cầu này đã được nhận (gửi lại cùng mã yêu cầu).", problem="replay") from None
     return JSONResponse(got.public(), status_code=got.status)
 
 
