@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from eoffice import audit, edxml, registers
+from eoffice import audit, documents, edxml, exchange_outbox, registers
 from eoffice.exchange_outbox import CONSUMER
 from eoffice.exchange_sign import Envelope, fresh, load_public_key, verify
 from eoffice.org import Role, Unit, User
+from eoffice.schema.documents import Status
 from eoffice.schema.edxml import EdxmlQuarantine, StatusEvent
 from eoffice.schema.exchange import ExchangeOutbox, ExchangePeer, ExchangeReceipt
 from storage.blobs import BlobStore
@@ -172,6 +173,27 @@ async def sent(uow: UnitOfWork, actor: User, limit: int = 100) -> list[dict[str,
     return [{**r.public(), "peer_name": name, "statuses": history.get(r.document_id or 0, [])} for r, name in rows]
 
 
+async def send_document(uow: UnitOfWork, actor: User, document_id: int, organ_id: str) -> ExchangeOutbox:
+    """Queue an issued outgoing document for one peer by hand (issued before the peer was registered, or
+    addressed under another name). Once per peer: a document already queued for it is a conflict (re-send it)."""
+    agency = await _agency(uow, actor)
+    doc = await documents.get_document(uow, actor, document_id)
+    if doc.agency_id != agency.id or doc.direction != registers.Direction.OUT or doc.status != Status.ISSUED:
+        raise Conflict("Chỉ gửi đi được văn bản đi đã phát hành của cơ quan mình.")
+    if doc.confidential:
+        raise Conflict("Văn bản mật không được gửi qua trục liên thông.")
+    peer = await uow.session.scalar(select(ExchangePeer).where(ExchangePeer.agency_id == agency.id,
+                                                               ExchangePeer.organ_id == organ_id.strip()))
+    if peer is None:
+        raise NotFound(f"Cơ quan «{organ_id}» chưa được đăng ký liên thông.")
+    link = await edxml.out_link(uow, doc, agency)
+    row = await exchange_outbox.queue_document(uow, peer, doc.id, link.remote_document_id, actor.id)
+    if row is None:
+        raise Conflict(f"Văn bản đã được xếp gửi cho {peer.name}; dùng «Gửi lại» nếu cần gửi lần nữa.")
+    await audit.record(uow, actor, "exchange.send", "document", doc.id, organ_id=peer.organ_id, key=row.idem_key)
+    return row
+
+
 async def resend(uow: UnitOfWork, actor: User, outbox_id: int) -> ExchangeOutbox:
     """Deliver a package again now (after the peer fixed what made it refuse it, or to stop waiting)."""
     agency = await _agency(uow, actor)
@@ -207,4 +229,4 @@ async def reimport(uow: UnitOfWork, actor: User, blobs: BlobStore, quarantine_id
 
 
 __all__ = ["INBOX_PATH", "Received", "add_peer", "authenticate", "peers", "quarantined_package", "receive",
-           "received", "refused", "reimport", "resend", "sent"]
+           "received", "refused", "reimport", "resend", "send_document", "sent"]

@@ -39,9 +39,17 @@ from storage.errors import AppError
 class Undelivered(Exception):
     """The peer did not take the package now (down, overloaded, refused our signature): try again later."""
 
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(f"{status}: {reason}" if status else reason)
+        self.status = status
+
 
 class Refused(Gone):
     """The peer read the package and refused it for good (quarantined there): not retried; the clerk may re-send."""
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(f"{status}: {reason}" if status else reason)
+        self.status = status
 
 
 class ExchangePlatform(Protocol):
@@ -70,10 +78,9 @@ class DirectTransport:
                 response = await client.post(url, content=package, headers=headers)
         if response.status_code in (200, 201):
             return response.status_code
-        reason = _reason(response)
         if response.status_code == 422:
-            raise Refused(f"{response.status_code}: {reason}")
-        raise Undelivered(f"{response.status_code}: {reason}")
+            raise Refused(response.status_code, _reason(response))
+        raise Undelivered(response.status_code, _reason(response))
 
 
 def _reason(response: httpx.Response) -> str:
@@ -126,13 +133,11 @@ class ExchangeSender(OutboxSender):
 
     async def deliver(self, row: ExchangeOutbox) -> None:
         peer, organ, data = await self.package(row)
+        answer: int | None = None  # no answer: unreachable, timed out
         try:
-            answer: int | None = await self.platform.deliver(peer, organ, row.idem_key, data)
+            answer = await self.platform.deliver(peer, organ, row.idem_key, data)
         except (Undelivered, Refused) as exc:
-            answer = int(str(exc).split(":", 1)[0]) if str(exc)[:3].isdigit() else None
-            raise
-        except (OSError, httpx.HTTPError):
-            answer = None
+            answer = exc.status
             raise
         finally:
             async with self.db.uow() as uow:

@@ -140,6 +140,7 @@ LABELS = {
     "edxml.status_unmatched": "Trạng thái edXML về văn bản chưa có",
     "exchange.peer": "Đăng ký cơ quan liên thông",
     "exchange.receive": "Nhận gói tin liên thông từ cơ quan khác",
+    "exchange.send": "Gửi văn bản cho cơ quan liên thông",
     "exchange.resend": "Gửi lại gói tin liên thông",
     "exchange.reimport": "Nhập lại gói tin bị cách ly",
     "workcal.week.create": "Lập lịch công tác tuần",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from eoffice import edxml, exchange
@@ -15,6 +16,7 @@ from eoffice.exchange_transport import ExchangeSender, Refused
 from eoffice.schema.exchange import ExchangeOutbox, ExchangePeer
 from storage.blobs import BlobStore
 from storage.db import Database, utcnow
+from storage.errors import Conflict, Forbidden, NotFound
 from tests.eoffice.conftest import Org, make_pdf
 from tests.eoffice.test_edxml_exchange import issue_document
 
@@ -30,7 +32,7 @@ class Platform:
             self.down -= 1
             raise ConnectionRefusedError("máy chủ bên nhận không trả lời")
         if self.refuse:
-            raise Refused("422: Gói tin không đọc được")
+            raise Refused(422, "Gói tin không đọc được")
         self.got.append((peer.organ_id, from_organ, idem_key, package))
         return 201
 
@@ -77,6 +79,20 @@ async def test_issued_to_a_peer_is_delivered_after_retries_once(db: Database, or
     ((organ, ours, key, package),) = platform.got
     assert (organ, ours, key) == ("000.00.00.H41", "UBND", row.idem_key)
     assert parse(package).document_id == link.remote_document_id and parse(package).subject == issued.summary
+
+    # sent by hand to another peer (not among the recipients); once per peer; only registered peers
+    await _peer(db, "UBND", "000.00.00.H42", "Ủy ban nhân dân huyện Vân Đồn", "vanthu")
+    async with db.uow() as uow:
+        extra = await exchange.send_document(uow, org["vanthu"], issued.id, "000.00.00.H42")
+        await uow.commit()
+    assert extra.idem_key == row.idem_key and extra.peer_id != row.peer_id
+    async with db.uow() as uow:
+        with pytest.raises(Conflict, match="Gửi lại"):
+            await exchange.send_document(uow, org["vanthu"], issued.id, "000.00.00.H42")
+        with pytest.raises(NotFound, match="chưa được đăng ký"):
+            await exchange.send_document(uow, org["vanthu"], issued.id, "000.00.00.H99")
+        with pytest.raises(Forbidden):
+            await exchange.send_document(uow, org["chuyenvien"], issued.id, "000.00.00.H42")
 
 
 async def test_statuses_go_back_to_the_peer_that_sent_the_document(db: Database, org: Org, blobs: BlobStore

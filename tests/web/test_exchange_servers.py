@@ -181,6 +181,8 @@ def test_two_servers_exchange_a_document_and_its_statuses_both_ways(peers: tuple
 
     # delivered twice (the clerk re-sends it): registered once at B
     with a.api("vanthu") as api:
+        again = api.post(f"/api/documents/{doc['id']}/exchange", json={"organ_id": "DT"})
+        assert again.status_code == 409 and "Gửi lại" in again.json()["message"]  # queued once per peer
         assert api.post(f"/api/exchange/sent/{row['id']}/resend").status_code == 200
     until("duplicate answered by B", lambda: any(r["result"] == "duplicate" for r in items(b, "dt.vanthu",
                                                                                         "received")))

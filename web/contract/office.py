@@ -469,3 +469,10 @@ class ExchangeSent(Out):
     kind: str
     attempts: int
     sent_at: str | None
+
+
+class ExchangeSend(Body):
+    """The peer (its organisation id) to send the document to."""
+
+    model_config = ConfigDict(json_schema_extra=require("organ_id"))
+    organ_id: Text = ""

@@ -6,7 +6,8 @@
   signature, 403 unknown peer, 409 replayed request id, 413 too large.
 - ``GET /api/exchange/received|refused|sent``: the clerk's lists; ``GET /api/exchange/refused/{id}/file``
   the quarantined package, always as a download.
-- ``POST /api/exchange/sent/{id}/resend``, ``POST /api/exchange/refused/{id}/reimport`` (clerk).
+- ``POST /api/exchange/sent/{id}/resend``, ``POST /api/exchange/refused/{id}/reimport``,
+  ``POST /api/documents/{id}/exchange`` (``organ_id``: send an issued document to a peer by hand) (clerk).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from web.auth import require_user
 from web.contract import Binary, Empty, contract
 from web.contract import office as c
 from web.routes.edxml import _body
+from web.routes.office.plumbing import body, change, path_id, text
 
 
 @contract(body=Binary(("application/xml", "text/xml", "application/octet-stream")), ok=c.ExchangeReceived,
@@ -82,6 +84,15 @@ async def refused_file(request: Request) -> Response:
                     headers=file_response.download_headers(q.filename, "goi-tin-cach-ly.xml"))
 
 
+@contract(body=c.ExchangeSend, ok=c.ExchangeSent, status=201)
+async def send(request: Request) -> Response:
+    """Queue an issued outgoing document for a registered peer (``organ_id``) by hand (clerk)."""
+    b = await body(request)
+    row = await change(request, lambda uow, user: exchange.send_document(uow, user, path_id(request),
+                                                                          text(b, "organ_id")))
+    return JSONResponse(row.public(), status_code=201)
+
+
 @contract(body=Empty, ok=c.ExchangeSent)
 async def resend(request: Request) -> Response:
     """Deliver a package to its peer again now (clerk)."""
@@ -113,4 +124,5 @@ routes: list[BaseRoute] = [
     Route("/api/exchange/refused/{id:int}/reimport", reimport, methods=["POST"]),
     Route("/api/exchange/sent", sent),
     Route("/api/exchange/sent/{id:int}/resend", resend, methods=["POST"]),
+    Route("/api/documents/{id:int}/exchange", send, methods=["POST"]),
 ]
