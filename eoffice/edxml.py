@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from eoffice import audit, doctypes, documents, ingest, registers, search, signatures, uploads
+from eoffice import audit, doctypes, documents, exchange_outbox, ingest, registers, search, signatures, uploads
 from eoffice.edxml_parse import (
     BUSINESS_NEW,
     BUSINESS_RECALL,
@@ -356,6 +356,11 @@ async def _add_status(uow: UnitOfWork, document_id: int, code: str, agency: Unit
                         created_by=actor.id if actor else None)
     uow.session.add(event)
     await uow.session.flush()
+    link = await uow.session.scalar(select(EdxmlLink).where(EdxmlLink.document_id == document_id,
+                                                            EdxmlLink.direction == "in"))
+    if link is not None:  # back to the sender, when it is one of our peers (#16)
+        await exchange_outbox.queue_status(uow, link.agency_id, link.organ_id, link.remote_document_id, document_id,
+                                           event.id, code)
     return event
 
 
@@ -400,6 +405,11 @@ async def status_package(uow: UnitOfWork, actor: User, event_id: int) -> bytes:
     if event is None or event.direction != "out":
         raise NotFound("Không tìm thấy trạng thái.")
     doc = await documents.get_document(uow, actor, event.document_id)
+    return await status_xml(uow, event, doc)
+
+
+async def status_xml(uow: UnitOfWork, event: StatusEvent, doc: Document) -> bytes:
+    """The status package of ``event`` about ``doc`` (no permission check: the caller made it)."""
     link = await uow.session.scalar(select(EdxmlLink).where(EdxmlLink.document_id == doc.id))
     ref = Reference(organ_id=link.organ_id if link else "", notation=doc.notation, date=doc.date_issued,
                     document_id=link.remote_document_id if link else "")
@@ -423,11 +433,7 @@ async def export_document(uow: UnitOfWork, actor: User, blobs: BlobStore, docume
     if agency.id != doc.agency_id:
         raise Forbidden("Văn bản không thuộc cơ quan của bạn.")
     await signatures.sign_issued(uow, actor, blobs, doc)
-    link = await uow.session.scalar(select(EdxmlLink).where(EdxmlLink.document_id == doc.id))
-    if link is None:
-        link = EdxmlLink(document_id=doc.id, agency_id=agency.id, direction="out", organ_id=agency.code,
-                         organ_name=agency.name, remote_document_id=str(uuid.uuid4()))
-        uow.session.add(link)
+    link = await out_link(uow, doc, agency)
     recipients = []
     for r in doc.recipients or []:
         unit = await uow.session.get(Unit, r["unit_id"]) if "unit_id" in r else None
@@ -453,6 +459,17 @@ async def export_document(uow: UnitOfWork, actor: User, blobs: BlobStore, docume
     await audit.record(uow, actor, "edxml.export", "document", doc.id, sha256=info.key,
                        remote_document_id=link.remote_document_id)
     return data
+
+
+async def out_link(uow: UnitOfWork, doc: Document, agency: Unit) -> EdxmlLink:
+    """The exchange record of an outgoing document, made on first use with the DocumentId it is known by."""
+    link = await uow.session.scalar(select(EdxmlLink).where(EdxmlLink.document_id == doc.id))
+    if link is None:
+        link = EdxmlLink(document_id=doc.id, agency_id=agency.id, direction="out", organ_id=agency.code,
+                         organ_name=agency.name, remote_document_id=str(uuid.uuid4()))
+        uow.session.add(link)
+        await uow.session.flush()
+    return link
 
 
 async def quarantined(uow: UnitOfWork, actor: User, limit: int = 100) -> list[EdxmlQuarantine]:

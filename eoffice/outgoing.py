@@ -21,7 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from eoffice import access, audit, delegation, doctypes, ingest, org_admin, registers, search, signatures, uploads
+from eoffice import (
+    access,
+    audit,
+    delegation,
+    doctypes,
+    edxml,
+    exchange_outbox,
+    ingest,
+    org_admin,
+    registers,
+    search,
+    signatures,
+    uploads,
+)
 from eoffice.documents import _attach, get_document
 from eoffice.org import Role, Unit, User
 from eoffice.schema.documents import Document, Reason, Status
@@ -46,7 +59,10 @@ def parse_recipients(values: Sequence[Any]) -> list[dict[str, Any]]:
             except (TypeError, ValueError):
                 raise Invalid("Nơi nhận không hợp lệ.", field="recipients") from None
         elif isinstance(v, dict) and str(v.get("name", "")).strip():
-            out.append({"name": str(v["name"]).strip()[:300]})
+            item: dict[str, Any] = {"name": str(v["name"]).strip()[:300]}
+            if str(v.get("organ_id") or "").strip():  # another installation's agency (#16: eoffice.exchange_outbox)
+                item["organ_id"] = str(v["organ_id"]).strip()[:100]
+            out.append(item)
         elif isinstance(v, str) and v.strip():
             out.append({"name": v.strip()[:300]})
         else:
@@ -515,6 +531,10 @@ async def issue(uow: UnitOfWork, actor: User, document_id: int, *, signer: str,
     uow.emit(f"user:{doc.created_by}", "draft.issued", document_id=doc.id)
     if blobs is not None:
         await signatures.sign_issued(uow, actor, blobs, doc)
+    if not doc.confidential:  # recipients at other installations receive it through their exchange peer (#16)
+        for peer in await exchange_outbox.peers_for_recipients(uow, agency.id, doc.recipients or []):
+            link = await edxml.out_link(uow, doc, agency)
+            await exchange_outbox.queue_document(uow, peer, doc.id, link.remote_document_id, actor.id)
     return doc, copies, job_ids
 
 

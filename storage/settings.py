@@ -151,6 +151,11 @@ class Settings:
     # SMS of urgent notifications through the agency's gateway (eoffice.channels); off while sms_url is empty
     sms_url: str = ""
     sms_token: str = field(default="", repr=False)
+    # exchange between installations (#16, eoffice.exchange): first retry of an undelivered package (doubled per
+    # attempt, at most an hour), the largest request body the inbox takes, the platform packages leave through
+    exchange_retry_seconds: float = 60.0
+    exchange_max_bytes: int = 64 * 1024 * 1024
+    exchange_platform: str = "direct"
     job_retry_seconds: float = 30.0  # a background job hit by an outage (S3, database): first retry, then doubled
     # OpenID Connect login (eoffice.sso, web.routes.sso), beside local passwords; off while oidc_issuer is empty
     oidc_issuer: str = ""
@@ -232,6 +237,9 @@ class Settings:
             smtp_from=env.get("EOFFICE_SMTP_FROM", "").strip(),
             mail_retry_seconds=float(env.get("EOFFICE_MAIL_RETRY_SECONDS", 60)),
             job_retry_seconds=float(env.get("EOFFICE_JOB_RETRY_SECONDS", 30)),
+            exchange_retry_seconds=float(env.get("EOFFICE_EXCHANGE_RETRY_SECONDS", 60)),
+            exchange_max_bytes=int(env.get("EOFFICE_EXCHANGE_MAX_BYTES", 64 * 1024 * 1024)),
+            exchange_platform=env.get("EOFFICE_EXCHANGE_PLATFORM", "direct").strip().lower() or "direct",
             push_enabled=env.get("EOFFICE_PUSH_ENABLED", "0").strip().lower() in ("1", "true", "yes", "on"),
             push_subject=env.get("EOFFICE_PUSH_SUBJECT", "").strip(),
             push_hosts=tuple(h.strip().lower() for h in env.get("EOFFICE_PUSH_HOSTS", "").split(",") if h.strip()),

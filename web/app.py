@@ -42,6 +42,8 @@ from web.routes import (
     delegations,
     desk,
     edxml,
+    exchange,
+    exchange_pages,
     health,
     media,
     meetings,
@@ -69,8 +71,8 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, admin_units, delegations, api, health, ws, screen, desk, meetings, office,
-                 annotation_routes, media, voting, office_pages, office_more, edxml, notifications, calendar,
-                 consultations, two_factor, pwa, sso]
+                 annotation_routes, media, voting, office_pages, office_more, edxml, exchange, exchange_pages,
+                 notifications, calendar, consultations, two_factor, pwa, sso]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -155,6 +155,7 @@ async def resolve(conn: HTTPConnection, db: Database, settings: Settings) -> tup
     return None, "", False
 
 
+SIGNED_PATHS = ("/api/exchange/inbox",)  # authenticated by their own signature (eoffice.exchange), never a cookie
 ENROL_PATHS = ("/account/two-factor", "/logout", "/static/")  # what an enrol-only session may reach
 ENROL_PAGE = "/account/two-factor"
 
@@ -211,7 +212,7 @@ class AuthMiddleware:
                 headers.append("set-cookie", f"{csrf_cookie}={new_nonce}; Path=/; HttpOnly; SameSite=Strict{secure}")
             await send(message)
 
-        if scope["method"] not in SAFE_METHODS and not how.startswith("bearer"):
+        if scope["method"] not in SAFE_METHODS and not how.startswith("bearer") and scope["path"] not in SIGNED_PATHS:
             ok, receive = await _check_csrf(conn, receive, settings, nonce, session)
             if not ok:
                 await _reject(scope, receive, send, 403, "csrf",

@@ -1,6 +1,6 @@
 """The `eoffice` command: serve, migrate, demo, user add|passwd|deactivate|activate|list, org import,
 directory sync, token create|list|revoke, audit verify|anchor, uploads clean, jobs list|retry, edxml import/export,
-backup, restore, restore-check."""
+exchange key|peer add|peer list, backup, restore, restore-check."""
 
 from __future__ import annotations
 
@@ -736,6 +736,42 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# ---- exchange between installations (issue 16) --------------------------------------------------------------------
+
+def cmd_exchange_key(settings: Settings, _args: argparse.Namespace) -> int:
+    from eoffice.exchange_sign import public_key_text  # lazy: a command loads only what it uses
+
+    print(public_key_text(settings.secret_key))
+    return 0
+
+
+def cmd_exchange_peer_add(settings: Settings, args: argparse.Namespace) -> int:
+    from eoffice import exchange  # lazy: a command loads only what it uses
+
+    async def run(db: Database) -> int:
+        async with db.uow() as uow:
+            peer = await exchange.add_peer(uow, agency_code=args.agency, organ_id=args.organ, name=args.name,
+                                           base_url=args.url, public_key=args.key, clerk=args.clerk)
+            await uow.commit()
+        print(f"Đã đăng ký cơ quan liên thông «{peer.name}» ({peer.organ_id}) tại {peer.base_url}.")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
+def cmd_exchange_peer_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from eoffice import exchange  # lazy: a command loads only what it uses
+
+    async def run(db: Database) -> int:
+        async with db.uow(readonly=True) as uow:
+            rows = await exchange.peers(uow)
+        for peer, agency in rows:
+            print(f"{agency}\t{peer.organ_id}\t{peer.name}\t{peer.base_url}\t{peer.public_key}")
+        return 0
+
+    return asyncio.run(_with_db(settings, run))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eoffice", description="Văn phòng điện tử và phòng họp không giấy.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -880,6 +916,21 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("-o", "--output", required=True, metavar="FILE")
     ee.add_argument("--as", dest="as_user", help="tài khoản văn thư (mặc định EOFFICE_EDXML_USER)")
     ee.set_defaults(func=cmd_edxml_export)
+
+    ex = sub.add_parser("exchange", help="liên thông văn bản với máy chủ của cơ quan khác").add_subparsers(
+        dest="exchange_command", required=True)
+    ex.add_parser("key", help="in khóa công khai (Ed25519) của máy chủ này để gửi cho quản trị viên bên kia"
+                  ).set_defaults(func=cmd_exchange_key)
+    peer = ex.add_parser("peer", help="cơ quan liên thông").add_subparsers(dest="peer_command", required=True)
+    pa = peer.add_parser("add", help="đăng ký (hoặc cập nhật) một cơ quan ở máy chủ khác")
+    pa.add_argument("--agency", required=True, metavar="MÃ", help="mã cơ quan của mình trao đổi với cơ quan đó")
+    pa.add_argument("--organ", required=True, metavar="MÃ_ĐỊNH_DANH", help="mã định danh của cơ quan bên kia")
+    pa.add_argument("--name", required=True, help="tên cơ quan bên kia")
+    pa.add_argument("--url", required=True, help="địa chỉ máy chủ bên kia, ví dụ https://vpdt.dongtrieu.gov.vn")
+    pa.add_argument("--key", required=True, help="khóa công khai do «eoffice exchange key» bên kia in ra")
+    pa.add_argument("--clerk", required=True, metavar="TÊN", help="tài khoản văn thư tiếp nhận gói tin từ cơ quan đó")
+    pa.set_defaults(func=cmd_exchange_peer_add)
+    peer.add_parser("list", help="liệt kê cơ quan liên thông").set_defaults(func=cmd_exchange_peer_list)
     return p
 
 

@@ -25,6 +25,7 @@ from eoffice.channels import ChannelSender, PushConfig, SmsConfig
 from eoffice.digest import DigestScheduler
 from eoffice.directory import DirectoryConfig
 from eoffice.directory_sync import Closer, DirectorySync
+from eoffice.exchange_transport import ExchangeSender
 from eoffice.ingest import IngestRunner
 from eoffice.job_retry import RetryPolicy
 from eoffice.mail import MailSender, SmtpConfig
@@ -66,6 +67,13 @@ def channel_sender(db: Database, settings: Settings) -> ChannelSender | None:
                          retry_base=settings.mail_retry_seconds)
 
 
+def exchange_sender(db: Database, blobs: BlobStore, settings: Settings) -> ExchangeSender:
+    """The exchange outbox's sender through the configured platform (``direct``: installation to installation)."""
+    if settings.exchange_platform != "direct":
+        raise ValueError(f"EOFFICE_EXCHANGE_PLATFORM={settings.exchange_platform!r}: only «direct» is implemented")
+    return ExchangeSender(db, blobs, retry_base=settings.exchange_retry_seconds)
+
+
 def wire_notifications(db: Database, settings: Settings) -> None:
     """Every unit of work of ``db`` notifies the people its events concern (the server and the command line)."""
     notifications.install(db, notification_config(settings), handlers=notices.HANDLERS)
@@ -84,6 +92,7 @@ class Workers:
     consultation_runner: ConsultationRunner | None = None  # closes written consultations at their deadline
     prerenderer: Prerenderer | None = None  # first pages of meeting documents, before the tablets ask (#22)
     directory_sync: DirectorySync | None = None  # the LDAP directory's units and accounts, every so many seconds
+    exchange_sender: ExchangeSender | None = None  # packages to other installations (#16)
 
     @classmethod
     def create(cls, db: Database, blobs: BlobStore, settings: Settings, *, close: Closer | None = None) -> Workers:
@@ -107,7 +116,8 @@ class Workers:
                    prerenderer=Prerenderer(db, blobs, pages=settings.prerender_pages)
                    if settings.prerender_pages > 0 else None,
                    directory_sync=DirectorySync(db, ldap, settings.ldap_sync_seconds, close)
-                   if ldap is not None and settings.ldap_sync_seconds > 0 else None)
+                   if ldap is not None and settings.ldap_sync_seconds > 0 else None,
+                   exchange_sender=exchange_sender(db, blobs, settings))
 
     async def start(self) -> None:
         """Close polls whose countdown ran out while no process was running, resume the others'
@@ -116,7 +126,7 @@ class Workers:
         if self.consultation_runner is not None:
             self.consultation_runner.ensure()  # closes consultations whose deadline passed while down
         for periodic in (self.digest_scheduler, self.upload_cleaner, self.notification_worker, self.mail_sender,
-                         self.channel_sender, self.directory_sync):
+                         self.channel_sender, self.directory_sync, self.exchange_sender):
             if periodic is not None:
                 periodic.start()
         self.ingest_runner.start()  # retries of jobs an outage interrupted, and those an administrator retried
@@ -126,8 +136,8 @@ class Workers:
 
     async def stop(self) -> None:
         await self.cast_batcher.drain()  # votes queued by requests that just finished (or were cut off) are committed
-        for periodic in (self.directory_sync, self.channel_sender, self.mail_sender, self.notification_worker,
-                         self.upload_cleaner, self.digest_scheduler):
+        for periodic in (self.exchange_sender, self.directory_sync, self.channel_sender, self.mail_sender,
+                         self.notification_worker, self.upload_cleaner, self.digest_scheduler):
             if periodic is not None:
                 await periodic.stop()
         await self.poll_runner.stop()

@@ -452,3 +452,27 @@ class FileIntoDossier(Body):
 class CloseDossier(Body):
     file_code: Text = ""
     retention: Text = ""
+
+
+class ExchangeReceived(Out):
+    """What became of a signed request from a peer (``result``: imported, refused, duplicate)."""
+
+    result: str
+    idem_key: str
+    document_id: int | None
+
+
+class ExchangeSent(Out):
+    """A package queued for a peer, with its delivery attempts."""
+
+    id: int
+    kind: str
+    attempts: int
+    sent_at: str | None
+
+
+class ExchangeSend(Body):
+    """The peer (its organisation id) to send the document to."""
+
+    model_config = ConfigDict(json_schema_extra=require("organ_id"))
+    organ_id: Text = ""
