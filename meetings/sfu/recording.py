@@ -184,11 +184,14 @@ class RoomRecording:
     ``on_track`` gets each finished file (a participant left, its track ended, or the recording stopped); the caller
     stores it (blob store, meeting archive)."""
 
-    def __init__(self, directory: Path, session: str) -> None:
+    def __init__(self, directory: Path, session: str, started_at: float | None = None) -> None:
+        """``started_at``: the session's start (Unix time) when it began before this room's recording (a room
+        reopened while the meeting is being recorded): the files then share the session's time line."""
         self.directory = directory
         self.session = session
-        self.origin = time.monotonic()
-        self.wall_origin = time.time()
+        now = time.time()
+        self.wall_origin = min(now, started_at) if started_at is not None else now
+        self.origin = time.monotonic() - (now - self.wall_origin)
         self._recorders: dict[TrackForwarder, TrackRecorder] = {}
         self._count = 0
 

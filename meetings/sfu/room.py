@@ -421,13 +421,13 @@ class SfuRoom:
         quality word) and how many videos and audios it is forwarded: for the chair's panel and for metrics."""
         return self.links.stats()
 
-    def start_recording(self, directory: Path, session: str,
-                        on_track: Callable[[RecordedTrack], Awaitable[None]]) -> RoomRecording:
+    def start_recording(self, directory: Path, session: str, on_track: Callable[[RecordedTrack], Awaitable[None]],
+                        *, started_at: float | None = None) -> RoomRecording:
         """Record every publication, present and future, to ``directory`` (see :mod:`.recording`) until
         :meth:`stop_recording`; ``on_track`` gets each finished file (a participant left, or the recording stopped)."""
         if self.recording is not None:
             return self.recording
-        recording = self.recording = RoomRecording(directory, session)
+        recording = self.recording = RoomRecording(directory, session, started_at)
         self._on_recorded = on_track
         for participant in self.participants.values():
             for pub in participant.publications:

@@ -52,7 +52,7 @@ from meetings import video
 from meetings.meetings import view_context
 from meetings.sfu.registry import MediaRegistry, MediaRoom, Member
 from storage.errors import AppError, Conflict, Invalid
-from web import ws_base
+from web import media_recording, ws_base
 from web.auth import require_user
 from web.contract import Ok, contract
 from web.contract import meetings as c
@@ -201,6 +201,7 @@ async def media_endpoint(websocket: WebSocket) -> None:
         await send({"type": "welcome", "you": me.media_id, "name": me.name, "controller": me.controller,
                     "ice_servers": reg.client_ice_servers(me.media_id), "meeting_id": meeting_id})
         await room.restore(functools.partial(_media_state, app, meeting_id))
+        await media_recording.resume(app, room)  # the meeting is being recorded: this room records too
         await room.join(member)
         await session.run(receiver, sender, heartbeat)
     finally:
@@ -281,7 +282,8 @@ async def state_endpoint(request: Request) -> JSONResponse:
         await view_context(uow, user, mid)
     reg = registry(request.app)
     room = reg.get(mid)
-    state = room.state() if room is not None else {"roster": [], "floor": None, "active_speaker": None}
+    state = room.state() if room is not None else {"roster": [], "floor": None, "active_speaker": None,
+                                                     "recording": False}
     state.pop("type", None)
     return JSONResponse({"ice_servers": reg.client_ice_servers(f"user:{user.id}"), **state})
 
