@@ -160,6 +160,12 @@ async def test_the_chair_records_and_the_files_reach_the_archive(served: tuple[s
                 sent = set(vp8 if f["kind"] == "video" else opus)
                 assert all(bytes(p) in sent for p in packets)
                 assert len(packets) >= (85 if f["kind"] == "video" else 140)
+        # listed in the meeting's archive (its page), for the chair, not for a member
+        page = await chair_http.get(f"/meetings/{mid}")
+        assert page.status_code == 200, page.text
+        assert "Bản ghi hình cuộc họp" in page.text and all(f["url"] in page.text for f in files)
+        page = await member.get(f"/meetings/{mid}")
+        assert page.status_code == 200 and "Bản ghi hình cuộc họp" not in page.text
         # the local copies are gone once stored
         left = await asyncio.to_thread(lambda: [p for p in Path(settings.recording_dir).rglob("*") if p.is_file()])
         assert left == []
