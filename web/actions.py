@@ -125,6 +125,7 @@ LABELS = {
     "meeting.video.mute": "Tắt tiếng điểm cầu",
     "meeting.video.unmute": "Bật tiếng điểm cầu",
     "meeting.video.floor": "Trao lời (video)",
+    "meeting.video.mute_all": "Tắt micrô tất cả điểm cầu",
     "meeting.recording.start": "Bắt đầu ghi hình cuộc họp",
     "meeting.recording.stop": "Dừng ghi hình cuộc họp",
     "meeting.recording.policy": "Chọn người được ghi hình cuộc họp",

@@ -209,6 +209,14 @@ class MediaRoom:
             except Exception:  # a closing socket; its handler cleans up
                 logger.debug("media room %s: could not send to %s", self.meeting_id, member.id, exc_info=True)
 
+    async def send_to(self, media_id: str, message: Message) -> None:
+        member = self.members.get(media_id)
+        if member is not None:
+            try:
+                await member.send(dict(message))
+            except Exception:  # a closing socket; its handler cleans up
+                logger.debug("media room %s: could not send to %s", self.meeting_id, media_id, exc_info=True)
+
     async def join(self, member: Member) -> Any:
         """Add the member to the roster and the SFU (replacing an earlier session with the same media id)."""
         previous = self.members.get(member.id)

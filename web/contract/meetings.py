@@ -267,6 +267,11 @@ class VideoState(Out):
 class FloorGiven(Ok):
     participant: str | None
     granted_request_id: int | None
+    unmuted: bool
+
+
+class MutedAll(Ok):
+    muted: list[str]
 
 
 class LinkStats(Out):

@@ -27,7 +27,9 @@ client starts a new session after any other close; when only the media path fail
 it sends ``restart`` instead.
 
 HTTP (chair and secretary; CSRF and auth as everywhere): ``POST /api/meetings/{id}/video/mute``
-{participant, kind, muted}; ``POST /api/meetings/{id}/video/floor`` {participant | null};
+{participant, kind, muted}; ``POST /api/meetings/{id}/video/floor`` {participant | null} (also opens that site's
+microphone; it is sent ``{"type": "floor"}``, its cue); ``POST /api/meetings/{id}/video/mute-all`` (every connected
+microphone but the floor holder's and your own, as the chair's mutes);
 ``GET /api/meetings/{id}/video`` the ICE servers and the current state.
 """
 
@@ -54,7 +56,7 @@ from meetings.sfu.registry import MediaRegistry, MediaRoom, Member
 from storage.errors import AppError, Conflict, Invalid
 from web import media_recording, ws_base
 from web.auth import require_user
-from web.contract import Ok, contract
+from web.contract import Empty, Ok, contract
 from web.contract import meetings as c
 from web.inputs import json_body, parse_json_object
 from web.openapi import describe
@@ -251,13 +253,37 @@ async def floor_endpoint(request: Request) -> JSONResponse:
     if room is not None and participant in room.members:
         name = room.members[participant].name
     async with request.app.state.db.uow() as uow:
-        granted = await video.give_floor(uow, user, mid, participant=participant, name=name)
+        granted, unmuted = await video.give_floor(uow, user, mid, participant=participant, name=name)
         await uow.commit()
     room = registry(request.app).get(mid)
     if room is not None:
         room.floor = participant
+        if participant is not None:  # the floor holder is heard: its microphone opens
+            room.set_muted(participant, "audio", False, imposed=False)
+            await room.send_to(participant, {"type": "floor", "participant": participant})
         await room.broadcast(room.state())
-    return JSONResponse({"ok": True, "participant": participant, "granted_request_id": granted})
+    return JSONResponse({"ok": True, "participant": participant, "granted_request_id": granted,
+                         "unmuted": unmuted})
+
+
+@describe(responses={"403": {"description": "Chỉ chủ trì hoặc thư ký"}})
+@contract(body=Empty, ok=c.MutedAll)
+async def mute_all_endpoint(request: Request) -> JSONResponse:
+    """Mute every connected site's microphone at once (the chair's mute: sites cannot lift it), except the floor
+    holder's and your own."""
+    user = require_user(request)
+    mid = int(request.path_params["meeting_id"])
+    room = registry(request.app).get(mid)
+    connected = list(room.members) if room is not None else []
+    async with request.app.state.db.uow() as uow:
+        muted = await video.mute_all(uow, user, mid, participants=connected)
+        await uow.commit()
+    room = registry(request.app).get(mid)
+    if room is not None:
+        for participant in muted:
+            room.set_muted(participant, "audio", True, imposed=True)
+        await room.broadcast(room.state())
+    return JSONResponse({"ok": True, "muted": muted})
 
 
 @describe(responses={"403": {"description": "Chỉ chủ trì hoặc thư ký"}})
@@ -293,5 +319,6 @@ routes = [
     Route("/api/meetings/{meeting_id:int}/video", state_endpoint, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/video/mute", mute_endpoint, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/video/floor", floor_endpoint, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/video/mute-all", mute_all_endpoint, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/video/links", links_endpoint, methods=["GET"]),
 ]

@@ -143,7 +143,10 @@ class VideoRoom {
     this.audioBox = h("div", { hidden: true });
     this.sitesList = h("ul", { class: "video-sites-list" });
     this.sitesCount = h("summary", {}, "Điều khiển các điểm cầu");
-    this.sites = h("details", { class: "video-sites", open: true, hidden: true }, this.sitesCount, this.sitesList);
+    this.muteAllBtn = h("button", { class: "btn btn-small", type: "button", onclick: () => this.muteAll() },
+      "Tắt micrô tất cả");
+    this.sites = h("details", { class: "video-sites", open: true, hidden: true }, this.sitesCount,
+      h("p", { class: "video-sites-all" }, this.muteAllBtn), this.sitesList);
     r.append(
       h("div", { class: "video-bar" }, this.statusEl, this.joinBtn, this.micBtn, this.camBtn, this.devices,
         this.recBtn, this.leaveBtn),
@@ -390,6 +393,9 @@ class VideoRoom {
       case "tracks":
         this.setTracks(msg.tracks || []);
         break;
+      case "floor": // the chair gave us the floor: our microphone is open (the server lifted its mute)
+        this.cue();
+        break;
       case "state":
         if (typeof msg.recording === "boolean") this.setRecording(msg.recording);
         this.roster = msg.roster || [];
@@ -537,7 +543,7 @@ class VideoRoom {
         h("button", { class: "btn btn-small", type: "button", dataset: { kind: "video" },
           onclick: () => this.chairMute(r.id, "video") }, "Tắt camera"),
         h("button", { class: "btn btn-small btn-primary", type: "button", dataset: { floor: "1" },
-          onclick: () => this.giveFloor(r.id) }, "Trao lời"));
+          "aria-label": `Trao lời cho ${r.name}`, onclick: () => this.giveFloor(r.id) }, "Trao lời"));
       tile.siteRow = actions;
       this.sitesList.append(actions);
     }
@@ -595,6 +601,18 @@ class VideoRoom {
       await api("POST", `/api/meetings/${this.meetingId}/video/mute`,
         { participant, kind, muted: !entry?.muted?.[kind] });
     } catch (err) { fail(err); }
+  }
+
+  async muteAll() {
+    try {
+      await api("POST", `/api/meetings/${this.meetingId}/video/mute-all`);
+    } catch (err) { fail(err); }
+  }
+
+  cue() {
+    const text = "Mời phát biểu: chủ trì đã trao lời cho bạn, micrô đã được bật.";
+    if (window.eoRoom?.showAlert) window.eoRoom.showAlert(text);
+    else this.showError(text);
   }
 
   async giveFloor(participant) {

@@ -1,6 +1,7 @@
-"""Recording in Chromium: the chair records from the room page, every page of the room (a site in the video, a
-delegate's tablet that never joined it) shows the red "Đang ghi hình" badge until the chair stops, and the files are
-listed on the meeting's page for download."""
+"""The chair's video controls in Chromium. Recording: the chair records from the room page, every page of the room (a
+site in the video, a delegate's tablet that never joined it) shows the red "Đang ghi hình" badge until the chair
+stops, and the files are listed on the meeting's page for download. Mute all, and the floor that opens a site's
+microphone with its cue."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from eoffice import registers  # noqa: F401  (the meetings table refers to registers: the model must be loaded)
 from tests.e2e import test_video
 from tests.e2e.conftest import LiveServer, login, new_context
-from tests.e2e.test_video import join_video, live_meeting, until_frames
+from tests.e2e.test_video import SITE, join_video, live_meeting, until_frames
 
 pytestmark = pytest.mark.e2e
 video_server = test_video.video_server  # the same fixtures (a server with loopback media, Chromium with fake media)
@@ -61,3 +62,24 @@ async def test_everyone_sees_the_meeting_is_recorded(webrtc_browser: Any, video_
     for page in (site, tablet):
         await page.context.close()
     await chair.context.close()
+
+
+async def test_mute_all_then_the_floor_opens_the_sites_microphone(webrtc_browser: Any,
+                                                                  video_server: LiveServer) -> None:
+    """The chair's "Tắt micrô tất cả" (the site cannot open its microphone again), then "Trao lời" to the site: its
+    microphone opens and its page shows "Mời phát biểu"."""
+    from playwright.async_api import expect
+
+    mid = await live_meeting(video_server.var_dir)
+    chair = await join_video(webrtc_browser, video_server, "lanhdao", mid)
+    site = await join_video(webrtc_browser, video_server, "dongtrieu.lanhdao", mid)
+    await expect(chair.get_by_role("button", name=f"Tắt micrô của {SITE}")).to_be_visible(timeout=30_000)
+    await expect(site.get_by_role("button", name="Tắt micrô tất cả")).to_be_hidden()
+    await chair.get_by_role("button", name="Tắt micrô tất cả").click()
+    await expect(site.get_by_role("button", name="Bật micrô")).to_be_disabled()
+    await expect(chair.get_by_role("button", name="Tắt micrô", exact=True)).to_be_enabled()  # the chair's own
+    await chair.get_by_role("button", name=f"Trao lời cho {SITE}").click()
+    await expect(site.locator("#room-alert")).to_contain_text("Mời phát biểu")
+    await expect(site.get_by_role("button", name="Tắt micrô", exact=True)).to_be_enabled()
+    for page in (chair, site):
+        await page.context.close()
