@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from eoffice import registers  # noqa: F401  (the meetings table refers to registers: the model must be loaded)
 from tests.e2e import test_video
 from tests.e2e.conftest import LiveServer, login, new_context
 from tests.e2e.test_video import SITE, join_video, live_meeting, until_frames
