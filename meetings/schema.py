@@ -29,7 +29,7 @@ from storage.db import Base, utcnow
 __all__ = [
     "AgendaItem", "Annotation", "AnnotationRecipient", "Conclusion", "Document", "DocumentVersion", "ItemAccess",
     "ItemMinutes", "Meeting", "PageRender", "Participant", "Poll", "PollBallot", "PollKey", "PollVoter",
-    "Site", "SpeakerRequest", "VotingRight",
+    "Recording", "Site", "SpeakerRequest", "VotingRight",
 ]
 
 # ---------------------------------------------------------------- meetings, seats, remote sites
@@ -265,6 +265,35 @@ class SpeakerRequest(Base):
                 "paused_at": self.paused_at.isoformat() if self.paused_at else None,
                 "paused_seconds": self.paused_seconds or 0}
 
+
+class Recording(Base):
+    """One recorded track (a site's camera or microphone) of one recording session: a WebM file in the blob store
+    as the SFU forwarded it (``meetings.recordings``), placed on the session's time line by ``offset_ms``."""
+
+    __tablename__ = "meeting_recordings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    session: Mapped[str] = mapped_column(String(40))  # one start-to-stop recording (several rooms if reopened)
+    participant: Mapped[str] = mapped_column(String(40))  # media id: site:3, user:12
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(10))  # audio, video
+    codec: Mapped[str] = mapped_column(String(20))
+    blob_key: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(60))
+    started_at: Mapped[dt.datetime] = mapped_column()  # the track's first frame
+    session_started_at: Mapped[dt.datetime] = mapped_column()  # the session's time line starts here
+    offset_ms: Mapped[int] = mapped_column(Integer)  # started_at - session_started_at (also the file's first pts)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "session": self.session, "participant": self.participant, "name": self.name,
+                "kind": self.kind, "codec": self.codec, "size": self.size, "content_type": self.content_type,
+                "started_at": self.started_at.isoformat(), "session_started_at": self.session_started_at.isoformat(),
+                "offset_ms": self.offset_ms, "duration_ms": self.duration_ms,
+                "url": f"/api/meetings/{self.meeting_id}/recordings/{self.id}/file"}
 
 
 # ---------------------------------------------------------------- minutes and conclusions

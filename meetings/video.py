@@ -8,8 +8,11 @@ lives in the server process. Media ids: ``site:{id}`` for a remote site (điểm
 Events on ``meeting:{id}``:
 
 - ``video.muted`` [participant, kind, muted, by_chair] a site or person muted or unmuted (camera or microphone).
-- ``video.floor`` [participant, name] the chair gave the floor: that video becomes the main view
-  (``participant`` None: the main view follows the speakers' queue and the voice again).
+- ``video.floor`` [participant, name, unmuted] the chair gave the floor: that video becomes the main view
+  (``participant`` None: the main view follows the speakers' queue and the voice again), and that site's
+  microphone is opened (``unmuted``: it was muted; a ``video.muted`` event says so too). The site shows a cue.
+- ``video.muted_all`` [participants] the chair muted every connected microphone but the floor holder's and the
+  chair's own, as imposed mutes (one action, one audit entry).
 
 Where the state is kept: mutes, who imposed them and the floor are rebuilt from the meeting's audit entries
 (:func:`media_state`). Every change writes one in its transaction, the log is never pruned and is the same for
@@ -35,7 +38,7 @@ from storage.db import UnitOfWork
 from storage.errors import Conflict, Forbidden, Invalid, NotFound
 
 KINDS = ("audio", "video")
-MEDIA_ACTIONS = ("meeting.video.mute", "meeting.video.unmute", "meeting.video.floor")
+MEDIA_ACTIONS = ("meeting.video.mute", "meeting.video.unmute", "meeting.video.floor", "meeting.video.mute_all")
 KIND_LABELS = {"audio": "micrô", "video": "camera"}
 MEDIA_STATES = {State.INVITED, State.IN_PROGRESS}  # sites test their link before the meeting starts
 _MEDIA_ID = re.compile(r"^(site|user):(\d+)$")
@@ -122,6 +125,11 @@ async def media_state(uow: UnitOfWork, meeting_id: int) -> MediaState:
         if action == "meeting.video.floor":
             state.floor = data.get("participant")
             continue
+        if action == "meeting.video.mute_all":
+            for participant in data.get("participants") or []:
+                state.muted.add((str(participant), "audio"))
+                state.imposed.add((str(participant), "audio"))
+            continue
         key = (str(data.get("participant")), str(data.get("kind")))
         if action == "meeting.video.mute":
             state.muted.add(key)
@@ -155,12 +163,30 @@ async def set_muted(uow: UnitOfWork, actor: User, meeting_id: int, *, participan
     return by_chair
 
 
+async def mute_all(uow: UnitOfWork, actor: User, meeting_id: int, *, participants: list[str]) -> list[str]:
+    """The chair (or secretary) mutes the microphones of ``participants`` (those connected), all but the floor
+    holder's and the actor's own, as imposed mutes: a site cannot lift them. Returns who was muted."""
+    for participant in participants:
+        parse_media_id(participant)
+    access, own = await _own_media_id(uow, actor, meeting_id)
+    access.require_control()
+    state = await media_state(uow, meeting_id)
+    targets = sorted({p for p in participants
+                      if p not in (own, state.floor) and (p, "audio") not in state.imposed})
+    if targets:
+        await audit.record(uow, actor, "meeting.video.mute_all", "meeting", meeting_id, participants=targets)
+        uow.emit(topics.room(meeting_id), "video.muted_all", participants=targets)
+    return targets
+
+
 async def give_floor(uow: UnitOfWork, actor: User, meeting_id: int, *, participant: str | None,
-                     name: str = "") -> int | None:
-    """The chair makes ``participant``'s video the main view (None: back to following the queue and the voice).
+                     name: str = "") -> tuple[int | None, bool]:
+    """The chair makes ``participant``'s video the main view (None: back to following the queue and the voice),
+    and opens its microphone (lifting the chair's mute, if any): whoever has the floor is heard.
 
     Tied to the speakers' queue: when that site or person is waiting in it, their turn is granted too (the queue's
-    own audit and ``speakers.changed`` event). Returns the granted request id, if any."""
+    own audit and ``speakers.changed`` event). Returns the granted request id, if any, and whether the
+    microphone was muted (and is now open)."""
     ctx = await get_context(uow, actor, meeting_id, lock=True)
     ctx.access.require_control()
     rules.require_live(ctx.meeting.state)
@@ -182,7 +208,14 @@ async def give_floor(uow: UnitOfWork, actor: User, meeting_id: int, *, participa
         if request_id is not None:
             await speakers.grant(uow, actor, request_id)
             granted = request_id
+    unmuted = False
+    if participant is not None and (participant, "audio") in (await media_state(uow, meeting_id)).muted:
+        await audit.record(uow, actor, "meeting.video.unmute", "meeting", meeting_id, participant=participant,
+                           kind="audio", by_chair=True)
+        uow.emit(topics.room(meeting_id), "video.muted", participant=participant, kind="audio", muted=False,
+                 by_chair=True)
+        unmuted = True
     await audit.record(uow, actor, "meeting.video.floor", "meeting", meeting_id, participant=participant,
                        request_id=granted)
-    uow.emit(topics.room(meeting_id), "video.floor", participant=participant, name=name[:300])
-    return granted
+    uow.emit(topics.room(meeting_id), "video.floor", participant=participant, name=name[:300], unmuted=unmuted)
+    return granted, unmuted

@@ -85,6 +85,7 @@ def _ldap_env(env: os._Environ[str]) -> dict[str, Any]:
 class Settings:
     database_url: str = "sqlite+aiosqlite:///var/eoffice.db"
     blob_url: str = "file://var/blobs"
+    recording_dir: str = "var/recordings"  # video recordings being written, before they go to the blob store
     broker_url: str = "memory://"
     secret_key: str = field(default="", repr=False)
     key_dir: str = ""  # where the secret's file is (storage.keys.key_dir); "" when given directly
@@ -193,6 +194,7 @@ class Settings:
         settings = cls(
             database_url=env.get("EOFFICE_DATABASE_URL", f"sqlite+aiosqlite:///{var_dir}/eoffice.db"),
             blob_url=env.get("EOFFICE_BLOB_URL", f"file://{var_dir}/blobs"),
+            recording_dir=env.get("EOFFICE_RECORDING_DIR", f"{var_dir}/recordings"),
             broker_url=env.get("EOFFICE_BROKER_URL", "memory://"),
             secret_key=load_secret_key(var_dir),
             key_dir="" if env.get("EOFFICE_SECRET_KEY") else str(key_dir()),

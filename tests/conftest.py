@@ -164,6 +164,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=db_url,
         blob_url=f"file://{tmp_path}/blobs",
+        recording_dir=str(tmp_path / "recordings"),
         broker_url="memory://",
         secret_key=keys.secret_for(db_url),
         upload_limit=1024 * 1024,

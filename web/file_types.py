@@ -2,8 +2,9 @@
 agency's edXML package) declared.
 
 Only an allow-list gets a real type: PDF, raster images (PNG, JPEG, GIF, WebP; never SVG, which is a
-document that runs script) and office formats. Only the images are shown ``inline``; PDFs, office files
-and everything else are downloads. Anything not recognised is ``application/octet-stream``.
+document that runs script), office formats and WebM (the meeting's video recordings). Only the images are
+shown ``inline``; PDFs, office files, recordings and everything else are downloads. Anything not recognised
+is ``application/octet-stream``.
 Pure functions, no I/O: ``web.file_response`` reads the head (and, for a ZIP, the tail) and asks here.
 """
 
@@ -21,6 +22,7 @@ TAIL_BYTES = 64 * 1024  # a ZIP's central directory (names of its entries) for a
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # Matroska / WebM (meeting recordings, meetings.sfu.recording)
 
 _OLE_TYPES = {  # an OLE2 compound file: which one is only told by the name; all are downloads anyway
     "doc": "application/msword",
@@ -67,6 +69,8 @@ def sniff(head: bytes, filename: str = "", tail: bytes = b"") -> Served:
         return Served(_OLE_TYPES.get(ext, OCTET_STREAM), False)
     if head.startswith(ZIP_MAGIC):
         return Served(_zip_type(head, tail), False)
+    if head.startswith(EBML_MAGIC) and b"\x42\x82\x84webm" in head[:64]:  # EBML DocType "webm": a recording
+        return Served("video/webm" if b"V_VP" in head else "audio/webm", False)
     return Served(OCTET_STREAM, False)
 
 

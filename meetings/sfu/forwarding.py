@@ -242,6 +242,7 @@ class TrackForwarder:
         self.kind = kind
         self.codec = codec
         self.on_packet = on_packet  # observer (audio levels for active-speaker detection)
+        self.recorder: Callable[[RtpPacket], None] | None = None  # the room's recording (.recording), if on
         self._codecs: dict[int, RTCRtpCodecParameters] = getattr(receiver, _CODECS_ATTR)  # filled by receive()
         self._codec_name = codec.name if codec is not None else ""
         self._receiver = receiver
@@ -324,7 +325,14 @@ class TrackForwarder:
         self._history[slot] = packet
         if self.on_packet is not None:
             self.on_packet(self, packet)
-        if self._paused or not self._subscribers:
+        if self._paused:
+            return
+        if self.recorder is not None:
+            try:
+                self.recorder(packet)
+            except Exception:  # a failing recording must not stop the meeting's media
+                logger.exception("recording an RTP packet failed")
+        if not self._subscribers:
             return
         ntp = ntp_now()
         for sub in self._subscribers:

@@ -150,6 +150,7 @@ class MediaRoom:
     imposed: set[tuple[str, str]] = field(default_factory=set)  # (media id, kind) muted by the chair
     connections: int = 0
     restored: bool = False
+    recording_checked: bool = False  # web.media_recording.resume ran for this room
     _restoring: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -193,6 +194,7 @@ class MediaRoom:
             "roster": self.roster(),
             "floor": self.floor,
             "active_speaker": self.sfu.active_speaker,
+            "recording": self.sfu.recording is not None,
         }
 
     def link_stats(self) -> list[dict[str, Any]]:
@@ -206,6 +208,14 @@ class MediaRoom:
                 await member.send(dict(message))
             except Exception:  # a closing socket; its handler cleans up
                 logger.debug("media room %s: could not send to %s", self.meeting_id, member.id, exc_info=True)
+
+    async def send_to(self, media_id: str, message: Message) -> None:
+        member = self.members.get(media_id)
+        if member is not None:
+            try:
+                await member.send(dict(message))
+            except Exception:  # a closing socket; its handler cleans up
+                logger.debug("media room %s: could not send to %s", self.meeting_id, media_id, exc_info=True)
 
     async def join(self, member: Member) -> Any:
         """Add the member to the roster and the SFU (replacing an earlier session with the same media id)."""
@@ -279,7 +289,7 @@ class MediaRegistry:
         if room.connections > 0 or self.rooms.get(room.meeting_id) is not room:
             return
         del self.rooms[room.meeting_id]  # a join from now on gets a fresh room
-        await room.sfu.close()
+        await room.sfu.close()  # (a recording's files are finished and stored first)
         logger.info("media room for meeting %s closed", room.meeting_id)
 
     def stats(self) -> dict[str, int]:

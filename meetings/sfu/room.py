@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
@@ -35,6 +36,7 @@ from aiortc.rtp import RtpPacket
 from .adaptation import LAST_N
 from .forwarding import ForwardedTrack, TrackForwarder, negotiated_codec
 from .links import LinkController
+from .recording import RecordedTrack, RoomRecording
 from .signalling import Message, Send, SignallingError, SignallingSession
 
 logger = logging.getLogger(__name__)
@@ -279,6 +281,9 @@ class SfuRoom:
         self._floor: str | None = None
         self.links = LinkController(self, enabled=adaptive, last_n=last_n)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.recording: RoomRecording | None = None
+        self._on_recorded: Callable[[RecordedTrack], Awaitable[None]] | None = None
+        self._saving: set[asyncio.Task[None]] = set()
 
     @property
     def floor(self) -> str | None:
@@ -337,6 +342,8 @@ class SfuRoom:
         self.speakers.remove(participant_id)
         self.links.remove(participant_id)
         for pub in participant.publications:
+            if self.recording is not None:
+                self._recorded(self.recording.remove(pub.forwarder))
             pub.forwarder.close()
         for slot in participant.slots:
             slot.track.stop()
@@ -414,7 +421,43 @@ class SfuRoom:
         quality word) and how many videos and audios it is forwarded: for the chair's panel and for metrics."""
         return self.links.stats()
 
+    def start_recording(self, directory: Path, session: str, on_track: Callable[[RecordedTrack], Awaitable[None]],
+                        *, started_at: float | None = None) -> RoomRecording:
+        """Record every publication, present and future, to ``directory`` (see :mod:`.recording`) until
+        :meth:`stop_recording`; ``on_track`` gets each finished file (a participant left, or the recording stopped)."""
+        if self.recording is not None:
+            return self.recording
+        recording = self.recording = RoomRecording(directory, session, started_at)
+        self._on_recorded = on_track
+        for participant in self.participants.values():
+            for pub in participant.publications:
+                recording.add(pub.forwarder, participant.id, participant.name)
+        return recording
+
+    async def stop_recording(self) -> list[RecordedTrack]:
+        """Finish every file and wait until ``on_track`` has had each one (also those finished earlier)."""
+        recording, self.recording = self.recording, None
+        tracks = recording.stop() if recording is not None else []
+        for track in tracks:
+            self._recorded(track)
+        while self._saving:
+            await asyncio.gather(*self._saving, return_exceptions=True)
+        return tracks
+
+    def _recorded(self, track: RecordedTrack | None) -> None:
+        if track is None or self._on_recorded is None:
+            return
+        task = asyncio.ensure_future(self._on_recorded(track))
+        self._saving.add(task)
+        task.add_done_callback(self._saved)
+
+    def _saved(self, task: asyncio.Task[None]) -> None:
+        self._saving.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("room %s: storing a recorded track failed", self.id, exc_info=task.exception())
+
     async def close(self) -> None:
+        await self.stop_recording()
         await self.links.close()
         for pid in list(self.participants):
             await self.leave(pid)
@@ -428,6 +471,8 @@ class SfuRoom:
         """A new publication: give it a slot in every other participant's ``sub`` connection."""
         if pub.participant.id not in self.participants:
             return
+        if self.recording is not None:
+            self.recording.add(pub.forwarder, pub.participant.id, pub.participant.name)
         for other in list(self.participants.values()):
             if other is pub.participant:
                 continue

@@ -81,9 +81,9 @@ async def test_mutes_and_the_floor_are_rebuilt_from_the_meetings_record(world: W
     await call(world.db, video.set_muted, world.operator, mid, participant=site, kind="audio", muted=True)
     with pytest.raises(Forbidden, match="Chủ trì đã tắt micrô"):  # known from the record, not from the caller
         await call(world.db, video.set_muted, world.operator, mid, participant=site, kind="audio", muted=False)
-    await call(world.db, video.give_floor, world.chair, mid, participant=site)
+    await call(world.db, video.give_floor, world.chair, mid, participant=site)  # ...which opens its microphone
     state = await call(world.db, video.media_state, mid)
-    assert state == video.MediaState({(site, "audio"), (site, "video")}, {(site, "audio")}, site)
+    assert state == video.MediaState({(site, "video")}, set(), site)
 
     await call(world.db, video.set_muted, world.operator, mid, participant=site, kind="video", muted=False)
     await call(world.db, video.set_muted, world.chair, mid, participant=site, kind="audio", muted=False)
@@ -97,14 +97,17 @@ async def test_floor_grants_the_waiting_turn(world: World) -> None:
     m = await world.meeting(start=True)
     mid, site_id = m["meeting_id"], m["site_id"]
     req = await call(world.db, speakers.request_floor, world.operator, mid, site_id=site_id)
-    granted, events = await run(world.db, video.give_floor, world.chair, mid, participant=f"site:{site_id}")
-    assert granted == req.id
+    (granted, unmuted), events = await run(world.db, video.give_floor, world.chair, mid,
+                                           participant=f"site:{site_id}")
+    assert granted == req.id and unmuted is False
     types = [e["type"] for e in events]
     assert types == ["speakers.changed", "video.floor"]
     assert events[0]["data"]["speaking"]["site_id"] == site_id
-    assert events[1]["data"] == {"participant": f"site:{site_id}", "name": "Điểm cầu thị xã Đông Triều"}
+    assert events[1]["data"] == {"participant": f"site:{site_id}", "name": "Điểm cầu thị xã Đông Triều",
+                                 "unmuted": False}
     # nobody waiting: the floor moves without touching the queue; None goes back to following the voice
-    granted, events = await run(world.db, video.give_floor, world.chair, mid, participant=f"user:{world.member.id}")
+    (granted, _), events = await run(world.db, video.give_floor, world.chair, mid,
+                                     participant=f"user:{world.member.id}")
     assert granted is None and [e["type"] for e in events] == ["video.floor"]
     _, events = await run(world.db, video.give_floor, world.chair, mid, participant=None)
     assert events[0]["data"]["participant"] is None

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from web.file_types import OCTET_STREAM, TAIL_BYTES, clean_filename, content_disposition, sniff
+from web.file_types import OCTET_STREAM, TAIL_BYTES, Served, clean_filename, content_disposition, sniff
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 20
 HTML = b"<!doctype html><html><body><script>fetch('/api/tokens',{method:'POST'})</script></body></html>"
@@ -82,3 +82,12 @@ def test_filenames_are_cleaned_and_encoded() -> None:
     assert header.startswith('attachment; filename="Cong van _so 5__ Dong Trieu.pdf"; filename*=UTF-8\'\'')
     assert header.endswith("C%C3%B4ng%20v%C4%83n%20%22s%E1%BB%91%205%22%3B%20%C4%90%C3%B4ng%20Tri%E1%BB%81u.pdf")
     header.encode("latin-1")  # a header value must be latin-1 (ASCII here)
+
+
+def test_meeting_recordings_are_webm_downloads() -> None:
+    """The EBML header of a WebM file (meetings.sfu.recording): its tracks' codec ids say video or sound."""
+    ebml = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm"
+    assert sniff(ebml + b"\x00" * 64 + b"\x86\x85V_VP8", "ghi-hinh.webm") == Served("video/webm", False)
+    assert sniff(ebml + b"\x00" * 64 + b"\x86\x86A_OPUS", "ghi-hinh.webm") == Served("audio/webm", False)
+    matroska = ebml.replace(b"\x84webm", b"\x88matroska")
+    assert sniff(matroska + b"\x86\x85V_VP8") == Served(OCTET_STREAM, False), "only WebM, nothing else from EBML"

@@ -267,6 +267,11 @@ class VideoState(Out):
 class FloorGiven(Ok):
     participant: str | None
     granted_request_id: int | None
+    unmuted: bool
+
+
+class MutedAll(Ok):
+    muted: list[str]
 
 
 class LinkStats(Out):
@@ -501,3 +506,19 @@ class AnnotationChange(Body):
     text: str | None = None
     visibility: str | None = None
     recipient_ids: list[Id] | None = None
+
+
+class RecordingPolicy(Body):
+    model_config = ConfigDict(json_schema_extra=require("who"))
+    who: Text = ""
+
+
+class RecordingStatus(Out):
+    recording: bool
+    session: str | None
+    started_at: str | None
+    policy: str
+
+
+class RecordingList(Out):
+    recordings: list[dict[str, Any]]

@@ -27,7 +27,9 @@ client starts a new session after any other close; when only the media path fail
 it sends ``restart`` instead.
 
 HTTP (chair and secretary; CSRF and auth as everywhere): ``POST /api/meetings/{id}/video/mute``
-{participant, kind, muted}; ``POST /api/meetings/{id}/video/floor`` {participant | null};
+{participant, kind, muted}; ``POST /api/meetings/{id}/video/floor`` {participant | null} (also opens that site's
+microphone; it is sent ``{"type": "floor"}``, its cue); ``POST /api/meetings/{id}/video/mute-all`` (every connected
+microphone but the floor holder's and your own, as the chair's mutes);
 ``GET /api/meetings/{id}/video`` the ICE servers and the current state.
 """
 
@@ -52,9 +54,9 @@ from meetings import video
 from meetings.meetings import view_context
 from meetings.sfu.registry import MediaRegistry, MediaRoom, Member
 from storage.errors import AppError, Conflict, Invalid
-from web import ws_base
+from web import media_recording, ws_base
 from web.auth import require_user
-from web.contract import Ok, contract
+from web.contract import Empty, Ok, contract
 from web.contract import meetings as c
 from web.inputs import json_body, parse_json_object
 from web.openapi import describe
@@ -201,6 +203,7 @@ async def media_endpoint(websocket: WebSocket) -> None:
         await send({"type": "welcome", "you": me.media_id, "name": me.name, "controller": me.controller,
                     "ice_servers": reg.client_ice_servers(me.media_id), "meeting_id": meeting_id})
         await room.restore(functools.partial(_media_state, app, meeting_id))
+        await media_recording.resume(app, room)  # the meeting is being recorded: this room records too
         await room.join(member)
         await session.run(receiver, sender, heartbeat)
     finally:
@@ -250,13 +253,37 @@ async def floor_endpoint(request: Request) -> JSONResponse:
     if room is not None and participant in room.members:
         name = room.members[participant].name
     async with request.app.state.db.uow() as uow:
-        granted = await video.give_floor(uow, user, mid, participant=participant, name=name)
+        granted, unmuted = await video.give_floor(uow, user, mid, participant=participant, name=name)
         await uow.commit()
     room = registry(request.app).get(mid)
     if room is not None:
         room.floor = participant
+        if participant is not None:  # the floor holder is heard: its microphone opens
+            room.set_muted(participant, "audio", False, imposed=False)
+            await room.send_to(participant, {"type": "floor", "participant": participant})
         await room.broadcast(room.state())
-    return JSONResponse({"ok": True, "participant": participant, "granted_request_id": granted})
+    return JSONResponse({"ok": True, "participant": participant, "granted_request_id": granted,
+                         "unmuted": unmuted})
+
+
+@describe(responses={"403": {"description": "Chỉ chủ trì hoặc thư ký"}})
+@contract(body=Empty, ok=c.MutedAll)
+async def mute_all_endpoint(request: Request) -> JSONResponse:
+    """Mute every connected site's microphone at once (the chair's mute: sites cannot lift it), except the floor
+    holder's and your own."""
+    user = require_user(request)
+    mid = int(request.path_params["meeting_id"])
+    room = registry(request.app).get(mid)
+    connected = list(room.members) if room is not None else []
+    async with request.app.state.db.uow() as uow:
+        muted = await video.mute_all(uow, user, mid, participants=connected)
+        await uow.commit()
+    room = registry(request.app).get(mid)
+    if room is not None:
+        for participant in muted:
+            room.set_muted(participant, "audio", True, imposed=True)
+        await room.broadcast(room.state())
+    return JSONResponse({"ok": True, "muted": muted})
 
 
 @describe(responses={"403": {"description": "Chỉ chủ trì hoặc thư ký"}})
@@ -281,7 +308,8 @@ async def state_endpoint(request: Request) -> JSONResponse:
         await view_context(uow, user, mid)
     reg = registry(request.app)
     room = reg.get(mid)
-    state = room.state() if room is not None else {"roster": [], "floor": None, "active_speaker": None}
+    state = room.state() if room is not None else {"roster": [], "floor": None, "active_speaker": None,
+                                                     "recording": False}
     state.pop("type", None)
     return JSONResponse({"ice_servers": reg.client_ice_servers(f"user:{user.id}"), **state})
 
@@ -291,5 +319,6 @@ routes = [
     Route("/api/meetings/{meeting_id:int}/video", state_endpoint, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/video/mute", mute_endpoint, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/video/floor", floor_endpoint, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/video/mute-all", mute_all_endpoint, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/video/links", links_endpoint, methods=["GET"]),
 ]

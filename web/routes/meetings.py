@@ -30,6 +30,7 @@ from meetings import (
     minutes,
     minutes_record,
     presenter,
+    recordings,
     room,
     rules,
     schema,
@@ -791,12 +792,17 @@ async def meeting_page(request: Request) -> Response:
                 token = screen.token_of(request.app.state.settings.secret_key, meeting)
                 if token and snap["me"].get("controller"):  # the room screen's link (issue #20)
                     screen_url = room_screen_url(request, token)
+    recorded: list[dict[str, Any]] = []
     async with request.app.state.db.uow(readonly=True) as uow:
         record = await minutes_record.record_view(uow, require_user(request), m["id"])
+        if snap["me"].get("manager"):  # the video recordings in the meeting's archive (issue #19)
+            recorded = await recordings.list_files(uow, require_user(request), m["id"])
+    for rec in recorded:
+        rec["started"] = dt.datetime.fromisoformat(rec["started_at"])
     for sig in record["signatures"]:
         sig["signed_at"] = dt.datetime.fromisoformat(sig["signed_at"])
     return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap), conflicts=conflicts,
-                 record=record, screen_url=screen_url, registrations=registrations,
+                 record=record, screen_url=screen_url, registrations=registrations, recorded=recorded,
                  starts_at=dt.datetime.fromisoformat(m["starts_at"]),
                  ends_at=dt.datetime.fromisoformat(m["ends_at"]) if m["ends_at"] else None,
                  labels=rules.STATE_LABELS, quorum_labels={k.value: v for k, v in rules.QUORUM_LABELS.items()})

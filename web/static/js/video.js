@@ -11,6 +11,10 @@
 // The main view follows, newest first: the chair's "give the floor" (video.floor), the speakers' queue
 // (speakers.changed), the voice (active-speaker from the server's audio levels).
 //
+// Recording (issue 19): a red "Đang ghi hình" badge on every page of the room while the meeting is recorded (the
+// recording.started / recording.stopped events and the media state's "recording"), and the chair's button (the
+// secretary's too when the chair allows it) to start and stop it.
+//
 // For tests: window.eofficeVideo exposes the current peer connections.
 
 import { api, fail, h, readState } from "./meeting-common.js";
@@ -93,8 +97,12 @@ class VideoRoom {
     this.lastSpeaking = mediaIdOfSpeaker(snapshot?.speakers?.speaking, []);
     this.floor = this.lastSpeaking;
     this.speakingRaw = snapshot?.speakers?.speaking || null;
+    this.meRole = snapshot?.me || {};
+    this.recording = false;
+    this.recordPolicy = "chair";
     this.build();
     this.setStatus("idle");
+    this.loadRecording();
     this.live = connect({ topics: [`meeting:${meetingId}`], onEvent: (ev) => this.onEvent(ev) });
   }
 
@@ -117,6 +125,12 @@ class VideoRoom {
     this.devices = h("details", { class: "video-devices" }, h("summary", {}, "Thiết bị"),
       h("label", {}, "Camera ", this.camSel), h("label", {}, "Micrô ", this.micSel));
     this.errorEl = h("p", { class: "video-error", role: "alert", hidden: true });
+    this.recBtn = h("button", { class: "btn video-rec", type: "button", hidden: true,
+      onclick: () => this.toggleRecording() }, "Ghi hình");
+    // over every layout of the room page (document, video, both), not inside the video panel that may be hidden
+    this.recBadge = h("div", { class: "rec-badge", role: "status", "aria-live": "polite", hidden: true },
+      h("span", { class: "rec-dot", "aria-hidden": "true" }), "Đang ghi hình");
+    document.body.append(this.recBadge);
     this.mainVideo = h("video", { class: "video-main-el", autoplay: true, playsinline: true, muted: true });
     this.mainVideo.muted = true;
     this.mainName = h("span", { class: "video-name" });
@@ -129,10 +143,13 @@ class VideoRoom {
     this.audioBox = h("div", { hidden: true });
     this.sitesList = h("ul", { class: "video-sites-list" });
     this.sitesCount = h("summary", {}, "Điều khiển các điểm cầu");
-    this.sites = h("details", { class: "video-sites", open: true, hidden: true }, this.sitesCount, this.sitesList);
+    this.muteAllBtn = h("button", { class: "btn btn-small", type: "button", onclick: () => this.muteAll() },
+      "Tắt micrô tất cả");
+    this.sites = h("details", { class: "video-sites", open: true, hidden: true }, this.sitesCount,
+      h("p", { class: "video-sites-all" }, this.muteAllBtn), this.sitesList);
     r.append(
       h("div", { class: "video-bar" }, this.statusEl, this.joinBtn, this.micBtn, this.camBtn, this.devices,
-        this.leaveBtn),
+        this.recBtn, this.leaveBtn),
       this.errorEl, this.main, h("div", { class: "video-grid-wrap" }, this.preview, this.grid), this.sites, this.audioBox);
   }
 
@@ -376,7 +393,11 @@ class VideoRoom {
       case "tracks":
         this.setTracks(msg.tracks || []);
         break;
+      case "floor": // the chair gave us the floor: our microphone is open (the server lifted its mute)
+        this.cue();
+        break;
       case "state":
+        if (typeof msg.recording === "boolean") this.setRecording(msg.recording);
         this.roster = msg.roster || [];
         this.activeSpeaker = msg.active_speaker ?? this.activeSpeaker;
         if (msg.floor !== this.serverFloor) { this.serverFloor = msg.floor; this.floor = msg.floor; }
@@ -522,7 +543,7 @@ class VideoRoom {
         h("button", { class: "btn btn-small", type: "button", dataset: { kind: "video" },
           onclick: () => this.chairMute(r.id, "video") }, "Tắt camera"),
         h("button", { class: "btn btn-small btn-primary", type: "button", dataset: { floor: "1" },
-          onclick: () => this.giveFloor(r.id) }, "Trao lời"));
+          "aria-label": `Trao lời cho ${r.name}`, onclick: () => this.giveFloor(r.id) }, "Trao lời"));
       tile.siteRow = actions;
       this.sitesList.append(actions);
     }
@@ -582,14 +603,59 @@ class VideoRoom {
     } catch (err) { fail(err); }
   }
 
+  async muteAll() {
+    try {
+      await api("POST", `/api/meetings/${this.meetingId}/video/mute-all`);
+    } catch (err) { fail(err); }
+  }
+
+  cue() {
+    const text = "Mời phát biểu: chủ trì đã trao lời cho bạn, micrô đã được bật.";
+    if (window.eoRoom?.showAlert) window.eoRoom.showAlert(text);
+    else this.showError(text);
+  }
+
   async giveFloor(participant) {
     try {
       await api("POST", `/api/meetings/${this.meetingId}/video/floor`, { participant });
     } catch (err) { fail(err); }
   }
 
+  // --------------------------------------------------------------------------------------- recording ---
+
+  async loadRecording() {
+    try {
+      const st = await api("GET", `/api/meetings/${this.meetingId}/video/recording`);
+      this.recordPolicy = st.policy || "chair";
+      this.setRecording(!!st.recording);
+    } catch { /* the badge follows the events anyway */ }
+  }
+
+  setRecording(on) {
+    this.recording = on;
+    this.recBadge.hidden = !on;
+    document.body.classList.toggle("is-recording", on);
+    const may = !!this.meRole.chair || (!!this.meRole.secretary && this.recordPolicy === "chair_secretary");
+    this.recBtn.hidden = !may;
+    this.recBtn.textContent = on ? "Dừng ghi hình" : "Ghi hình";
+    this.recBtn.setAttribute("aria-pressed", String(on));
+  }
+
+  async toggleRecording() {
+    this.recBtn.disabled = true;
+    try {
+      const st = await api("POST", `/api/meetings/${this.meetingId}/video/recording/${this.recording ? "stop" : "start"}`);
+      this.setRecording(!!st.recording);
+    } catch (err) { fail(err); } finally { this.recBtn.disabled = false; }
+  }
+
   onEvent(ev) {
-    if (ev.type === "video.floor") {
+    if (ev.type === "recording.started" || ev.type === "recording.stopped") {
+      this.setRecording(ev.type === "recording.started");
+    } else if (ev.type === "recording.policy") {
+      this.recordPolicy = ev.data.who;
+      this.setRecording(this.recording);
+    } else if (ev.type === "video.floor") {
       this.floor = ev.data.participant;
       this.render();
     } else if (ev.type === "speakers.changed") {
