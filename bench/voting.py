@@ -79,6 +79,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), its children not included."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -421,9 +429,12 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
     try:
         await http.open()
         topic = f"meeting:{world['meeting_id']}"
+        await http.request("GET", "/healthz", {}, None)  # the server has started and served
+        rss_idle = rss_bytes(server.pid)
         t_conn = time.perf_counter()
         await connect_all(tablets, port, topic)
         connect_s = time.perf_counter() - t_conn
+        rss_connected = rss_bytes(server.pid)  # every tablet logged in, connected and subscribed
         chair = {"Cookie": world["chair_cookie"], "X-CSRF-Token": world["csrf"]}
         status, poll = await http.request("POST", "/api/polls", chair, {
             "meeting_id": world["meeting_id"], "title": "Thông qua Nghị quyết về kế hoạch phát triển kinh tế - xã hội",
@@ -447,6 +458,7 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
         server_cpu, client_cpu = cpu_seconds(server.pid) - cpu0, time.process_time() - mine0
+        rss_voted = rss_bytes(server.pid)
         for t, (sent, acked, st, data) in zip(tablets, results, strict=True):
             t.sent, t.acked, t.status = sent, acked, st
             t.ack_count = data.get("cast", 0) if isinstance(data, dict) else 0
@@ -520,6 +532,9 @@ async def bench(n: int, spread: float, url: str, workdir: Path, pool: int, http_
         "ack_vs_healthz_p50": round(percentile(ack_ms, 50) / max(percentile(base_ms, 50), 1e-6), 2),
         "server_cpu_ms_per_vote": round(server_cpu * 1000 / n, 2), "client_cpu_ms_per_vote": round(
             client_cpu * 1000 / n, 2), "server_cpu_ms_per_healthz": round(healthz_cpu * 1000 / n, 2),
+        "server_rss_mb_idle": round(rss_idle / 2**20, 1), "server_rss_mb_connected": round(rss_connected / 2**20, 1),
+        "server_rss_mb_after_votes": round(rss_voted / 2**20, 1),
+        "rss_kib_per_tablet": round((rss_connected - rss_idle) / 1024 / n, 1),
         "load_average": os.getloadavg()[0],
     }
 
@@ -580,6 +595,9 @@ def main() -> None:
     print(f"server CPU {out['server_cpu_ms_per_vote']} ms per vote "
           f"({out['server_cpu_ms_per_healthz']} ms per healthz), client CPU {out['client_cpu_ms_per_vote']} ms "
           f"per vote; load average {out['load_average']:.1f}")
+    print(f"server memory (RSS) {out['server_rss_mb_idle']} MB idle, {out['server_rss_mb_connected']} MB with every "
+          f"tablet subscribed ({out['rss_kib_per_tablet']} KiB per tablet), {out['server_rss_mb_after_votes']} MB "
+          "after the votes")
     print(f"counted exactly once: {out['counted_once']}  audit chain ok: {out['audit_chain_ok']}  "
           f"result {out['result_counts']}  sent {out['sent_counts']}")
     print(json.dumps(out, ensure_ascii=False))

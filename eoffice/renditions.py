@@ -17,12 +17,9 @@ group is killed and the job fails as "too complex", the original kept. Missing b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import os
-import resource
 import shutil
-import signal
 import tempfile
 import weakref
 import zipfile
@@ -33,6 +30,7 @@ from typing import Any
 import anyio
 import pymupdf
 
+from eoffice import spawn
 from storage.errors import Invalid
 
 # ---- configuration --------------------------------------------------------------------------------
@@ -200,35 +198,12 @@ def zip_bomb(data: bytes) -> bool:
 # ---- running a converter --------------------------------------------------------------------------------
 
 
-def _limit_memory(memory: int) -> Any:
-    def apply() -> None:  # in the child, before exec
-        if memory > 0:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
-
-
 async def run(args: list[str], seconds: float, memory: int, cwd: str, env: dict[str, str] | None = None,
               stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
     """Run ``args`` in its own process group, with an address-space cap; past ``seconds`` the whole group
-    is killed and ``TimeoutError`` raised. (returncode, stdout, stderr)"""
-    proc = await asyncio.create_subprocess_exec(
-        *args, cwd=cwd, env=env, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-        preexec_fn=_limit_memory(memory))
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), seconds)
-    except BaseException:  # past the time limit, or cancelled: the group goes, LibreOffice's children too
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # a stray child left behind
-        os.killpg(proc.pid, signal.SIGKILL)
-    return proc.returncode or 0, out, err
+    is killed and ``TimeoutError`` raised. (returncode, stdout, stderr). Through ``eoffice.spawn``, not
+    ``asyncio.create_subprocess_exec`` (a start-up freeze under uvloop, see there)."""
+    return await spawn.run(spawn.limited(args, memory), env, input=stdin, seconds=seconds, cwd=cwd)
 
 
 def _env(home: str) -> dict[str, str]:

@@ -47,6 +47,7 @@ import asyncpg
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, make_url
 
+from eoffice import spawn  # stdlib only: no domain code comes with it
 from storage.blobs import BlobStore, is_key
 from storage.db import Base
 from storage.errors import NotFound
@@ -169,11 +170,10 @@ def _pg_tool(name: str) -> str:
 
 
 async def _run(args: list[str], env: dict[str, str], what: str) -> None:
-    proc = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
-    _out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise BackupError(f"{what} thất bại (mã {proc.returncode}): {err.decode(errors='replace').strip()[-800:]}")
+    # eoffice.spawn, not asyncio.create_subprocess_exec: a fork under uvloop can hang before exec (see there)
+    code, _out, err = await spawn.run(args, env)
+    if code != 0:
+        raise BackupError(f"{what} thất bại (mã {code}): {err.decode(errors='replace').strip()[-800:]}")
 
 
 def _asyncpg_dsn(url: URL) -> str:

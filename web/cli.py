@@ -720,10 +720,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # live events are written by the hub itself, deflated once per event (web.ws_protocol)
         ws_per_message_deflate=not args.no_ws_compression,
         timeout_graceful_shutdown=grace if grace > 0 else None)
-    if args.workers > 1:  # uvicorn's supervisor stops its workers itself (web.drain: no 503 delay)
-        uvicorn.run("web.app:create_app", workers=args.workers, **options)
+    from web.drain import DrainServer, serve_workers  # lazy: a command loads only what it uses
+
+    if args.workers > 1:  # uvicorn's supervisor; each worker drains on SIGTERM (web.drain)
+        serve_workers(uvicorn.Config("web.app:create_app", workers=args.workers, **options), delay)
         return 0
-    from web.drain import DrainServer  # lazy: a command loads only what it uses
 
     server = DrainServer(uvicorn.Config("web.app:create_app", **options), delay)
     server.run()

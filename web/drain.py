@@ -14,19 +14,24 @@
    is shielded), then the workers, the hub and the broker stop and the process exits with status 0.
 
 Ctrl-C (SIGINT: someone at a terminal, no load balancer to tell) and a second SIGTERM skip the wait of step 1.
-The draining state is per process; with ``--workers N`` uvicorn's supervisor stops the workers itself (steps 2
-and 3 with the grace period, without the 503 delay).
+
+``--workers N`` (``serve_workers``): uvicorn's supervisor, each worker process a ``DrainServer``. SIGTERM to the
+supervisor makes it send SIGTERM to every worker, and wait for them: each drains as above (its own /readyz 503
+for the delay, its sockets closed with 1012, its requests in flight finished), then the supervisor exits.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
+import socket
 import time
 from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.supervisors import multiprocess
 
 log = logging.getLogger(__name__)
 
@@ -103,4 +108,38 @@ class DrainServer(uvicorn.Server):
         return DRAIN.elapsed() >= self.delay
 
 
-__all__ = ["DRAIN", "RESTART_CODE", "CloseWhileDraining", "Drain", "DrainServer"]
+class DrainProcess(multiprocess.Process):
+    """One worker of uvicorn's supervisor running a ``DrainServer`` instead of uvicorn's plain server (pickled to
+    the spawned worker with its delay)."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], delay: float = 0.0) -> None:
+        self.delay = delay
+        super().__init__(config, sockets)
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainServer(self.config, self.delay)
+        return self._server
+
+
+def serve_workers(config: uvicorn.Config, delay: float) -> None:
+    """``uvicorn.run(..., workers=N)`` with every worker draining on SIGTERM (module docstring).
+
+    uvicorn's supervisor builds its workers from its module's ``Process`` (at start, on SIGHUP, SIGTTIN and when it
+    replaces a dead worker) and offers no way to choose the class: that name is pointed at ``DrainProcess`` while
+    the supervisor runs (it is this process's only job). ``tests/web/test_drain_workers.py`` fails if uvicorn
+    stops using it."""
+    sock = config.bind_socket()
+    original = multiprocess.Process
+    setattr(multiprocess, "Process", functools.partial(DrainProcess, delay=delay))  # noqa: B010
+    try:
+        multiprocess.Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:  # as uvicorn.run
+        pass
+    finally:
+        setattr(multiprocess, "Process", original)  # noqa: B010
+        sock.close()
+
+
+__all__ = ["DRAIN", "RESTART_CODE", "CloseWhileDraining", "Drain", "DrainProcess", "DrainServer", "serve_workers"]

@@ -61,7 +61,7 @@ from eoffice.org import User
 from storage import events
 from storage.db import Database, UnitOfWork
 from storage.errors import Forbidden, Invalid
-from storage.pubsub import Broker, is_control
+from storage.pubsub import Broker, is_control, open_presence
 from storage.settings import Settings
 from web.presence import Presence
 from web.ws_protocol import Frames, FrameWriter
@@ -210,7 +210,8 @@ class Hub:
         # a replay of the whole retained log must fit: about 1 KiB per event
         self.unsent_limit = max(MIN_UNSENT_BYTES, self.buffer_limit * 1024)
         self._frames: tuple[str, Frames] = ("", Frames.of(""))
-        self.presence = Presence()  # who followed a meeting's room and when they left (the control desk)
+        # who followed a meeting's room and when they left (the control desk), shared through Redis if used
+        self.presence = Presence(open_presence(settings.broker_url))
 
     def frames(self, text: str) -> Frames:
         """The wire frames of ``text``, built once per event (every subscriber gets the same ``str``)."""
@@ -265,6 +266,7 @@ class Hub:
     async def start(self) -> None:
         """Start consuming the broker; returns once subscribed (or after a few seconds, with a warning)."""
         self._task = asyncio.create_task(self._consume(), name="hub-consumer")
+        await self.presence.start()
         try:
             await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT)
         except TimeoutError:
@@ -284,6 +286,7 @@ class Hub:
         self._recheck.clear()
         for conn in list(self.connections):
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
+        await self.presence.stop()
 
     def connect(self, user: User) -> Connection:
         conn = Connection(self, user, self.settings.ws_queue_size)

@@ -16,8 +16,11 @@ from the log).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from storage.pubsub.presence import RedisPresence
 
 SUBSCRIBED = "broker.subscribed"
 """``type`` of the control message a subscription yields when it (re)becomes active."""
@@ -54,4 +57,14 @@ def open_broker(url: str) -> Broker:
     raise ValueError(f"unsupported broker URL {url!r}: use memory:// or redis://host:port/db")
 
 
-__all__ = ["SUBSCRIBED", "Broker", "is_control", "open_broker"]
+def open_presence(url: str) -> RedisPresence | None:
+    """Where processes share who is online (the control desk): Redis for a ``redis://`` broker, else ``None``
+    (one process: its own view is the whole view)."""
+    if urlsplit(url).scheme in ("redis", "rediss", "unix"):
+        from storage.pubsub.presence import RedisPresence
+
+        return RedisPresence(url)
+    return None
+
+
+__all__ = ["SUBSCRIBED", "Broker", "is_control", "open_broker", "open_presence"]

@@ -48,7 +48,7 @@ def _tablet(user_id: int, online: dict[int, int], dropped: dict[int, float]) -> 
 async def desk_state(request: Request, user: User, meeting_id: int) -> dict[str, Any]:
     hub: Hub = request.app.state.hub
     topic = topics.room(meeting_id)
-    online, dropped = hub.presence.online(topic), hub.presence.dropped(topic)
+    online, dropped = await hub.presence.view(topic)  # every process's tablets (web.presence)
     async with request.app.state.db.uow(readonly=True) as uow:
         data = await desk.desk_data(uow, user, meeting_id)
         seated = {p["attendee_id"] for p in data["participants"] if p["attendee_id"]}
