@@ -33,7 +33,7 @@ from tests.web.conftest import add_user, make_token
 from tests.web.test_ws import bearer, collect, emit, recv, subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 30
+STARTUP_SECONDS = 120  # a loaded 2-core machine took up to 83 s (the lifespan waits for the PDF workers)
 
 
 @dataclass
