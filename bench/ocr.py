@@ -13,7 +13,8 @@ Measured: eoffice.renditions.ocr_image, the function the server runs on an uploa
 renditions.ocr, on a PDF page without text layer, with its configuration (languages, page segmentation,
 Tesseract options) as eoffice.renditions.Config has them.
 Baseline: the raw `tesseract <img> - -l vie` on the same image.
-Optional extra baseline (--extra; skipped cleanly if the package is missing): RapidOCR, if installed.
+Optional extra baseline (--extra; skipped cleanly if the package is missing): RapidOCR 3 (`pip install rapidocr`,
+not a project dependency), whose PP-OCRv6 models ship in its wheel.
 
 CER = Levenshtein distance / length of the truth, both NFC-normalised with whitespace collapsed to one
 space (line breaks are not counted as errors, word order is). Lower is better; ratio = our CER / baseline
@@ -223,16 +224,16 @@ def baseline(image: bytes) -> str:
 
 
 def rapidocr() -> Callable[[bytes], str] | None:
-    """RapidOCR (ONNX models shipped in the wheel) when installed, else None."""
+    """RapidOCR 3 (PP-OCRv6 small: detection and multilingual recognition models shipped in the wheel, ONNX
+    Runtime), when installed; else None. Not a project dependency: `pip install rapidocr` to compare."""
     try:
-        from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-not-found]
+        from rapidocr import RapidOCR  # type: ignore[import-not-found]
     except ImportError:
         return None
-    engine = RapidOCR()
+    engine = RapidOCR(params={"Global.log_level": "warning"})
 
     def read(image: bytes) -> str:
-        result, _ = engine(image)
-        return "\n".join(r[1] for r in result or [])
+        return "\n".join(engine(image).txts or ())
 
     return read
 
@@ -280,7 +281,7 @@ def main() -> None:
     if args.extra:
         reader = rapidocr()
         if reader is None:
-            print("RapidOCR: not installed (pip install rapidocr-onnxruntime), skipped")
+            print("RapidOCR: not installed (pip install rapidocr), skipped")
         else:
             extra = measure(reader, pages)
     load = os.getloadavg()

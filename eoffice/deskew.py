@@ -81,7 +81,7 @@ def deskew(data: bytes) -> bytes:
     straight enough, not an image MuPDF reads, or not one page."""
     try:
         pix = pymupdf.Pixmap(data)
-    except (RuntimeError, ValueError):
+    except Exception:  # MuPDF's own errors (FzErrorFormat, ...): not an image it reads
         return data
     dpi = float(pix.xres or 200)
     angle = skew_angle(_gray(pix), dpi)
