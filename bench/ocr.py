@@ -9,9 +9,9 @@ missing), rendered in grey at --dpi (200: an office scanner's default) and degra
 scanned: a small skew (1-3 degrees, rendered rotated as a crooked sheet is), noise (Gaussian grain plus
 specks), blur (a slightly defocused scanner) and all three together.
 
-Measured: eoffice.renditions.ocr_image, the function the server runs on an uploaded scan and, through
-renditions.ocr, on a PDF page without text layer, with its configuration (languages, page segmentation,
-Tesseract options) as eoffice.renditions.Config has them.
+Measured: eoffice.renditions.ocr_image, the function the server runs on an uploaded scan (--path image, the
+default) and, through renditions.ocr after rendering the page again at 300 dpi, on a PDF page without text layer
+(--path pdf), with its configuration (languages, deskew) as eoffice.renditions.Config has them.
 Baseline: the raw `tesseract <img> - -l vie` on the same image.
 Optional extra baseline (--extra; skipped cleanly if the package is missing): RapidOCR 3 (`pip install rapidocr`,
 not a project dependency), whose PP-OCRv6 models ship in its wheel.
@@ -214,6 +214,16 @@ def pipeline(image: bytes) -> str:
     return asyncio.run(renditions.ocr_image(image, "png", want_pdf=False))[0]
 
 
+def pipeline_pdf(image: bytes) -> str:
+    """The server's OCR of a scanned PDF page (no text layer): the scan on an A4 page, rendered again at 300 dpi
+    (renditions.render_doc_page_png, as the PDF worker does), then renditions.ocr."""
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=595, height=842)
+        page.insert_image(page.rect, stream=image)
+        png = renditions.render_doc_page_png(doc, 1)
+    return asyncio.run(renditions.ocr(png))
+
+
 def baseline(image: bytes) -> str:
     """Raw Tesseract, Vietnamese model, defaults (one thread, as the server runs it)."""
     with tempfile.NamedTemporaryFile(suffix=".png") as f:
@@ -266,6 +276,8 @@ def main() -> None:
     ap.add_argument("--extra", action="store_true", help="also RapidOCR, when installed")
     ap.add_argument("--languages", default="", help="the pipeline's Tesseract languages (default: the server's)")
     ap.add_argument("--no-deskew", action="store_true", help="the pipeline without straightening")
+    ap.add_argument("--path", choices=("image", "pdf"), default="image",
+                    help="the server path measured: an uploaded scan image (default) or a scanned PDF page")
     args = ap.parse_args()
     cfg = renditions.config()
     if args.languages or args.no_deskew:
@@ -275,7 +287,7 @@ def main() -> None:
         raise SystemExit("tesseract is not installed: run scripts/ensure-office.sh")
     n = args.pages or (1 if args.quick else 4)
     pages = corpus(n, args.dpi)
-    ours = measure(pipeline, pages)
+    ours = measure(pipeline if args.path == "image" else pipeline_pdf, pages)
     base = measure(baseline, pages)
     extra = None
     if args.extra:
@@ -286,7 +298,7 @@ def main() -> None:
             extra = measure(reader, pages)
     load = os.getloadavg()
     print(f"{len(pages)} pages ({n} texts x {len(FONTS)} fonts x {len(DEGRADATIONS)} degradations) at {args.dpi} "
-          f"dpi; pipeline: tesseract -l {cfg.languages}, deskew {'on' if cfg.deskew else 'off'}")
+          f"dpi; pipeline ({args.path}): tesseract -l {cfg.languages}, deskew {'on' if cfg.deskew else 'off'}")
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     head = f"{'degradation':<12}{'pipeline CER':>14}{'raw vie CER':>14}{'ratio':>8}"
     print(head + (f"{'RapidOCR CER':>14}" if extra else ""))
@@ -305,7 +317,7 @@ def main() -> None:
            "ratio": round(ours.overall / base.overall, 3) if base.overall else None,
            "cer_by_degradation": {k: round(v, 4) for k, v in ours.cer.items()},
            "baseline_cer_by_degradation": {k: round(v, 4) for k, v in base.cer.items()},
-           "languages": cfg.languages, "deskew": cfg.deskew, "load1": round(load[0], 2)}
+           "languages": cfg.languages, "deskew": cfg.deskew, "path": args.path, "load1": round(load[0], 2)}
     if extra:
         out["rapidocr_cer"] = round(extra.overall, 4)
         out["rapidocr_pages_per_s"] = round(len(pages) / extra.seconds, 3)
