@@ -11,7 +11,8 @@ specks), blur (a slightly defocused scanner) and all three together.
 
 Measured: eoffice.renditions.ocr_image, the function the server runs on an uploaded scan (--path image, the
 default) and, through renditions.ocr after rendering the page again at 300 dpi, on a PDF page without text layer
-(--path pdf), with its configuration (languages, deskew) as eoffice.renditions.Config has them.
+(--path pdf), with its configuration (languages; scan preparation: eoffice.scan_prep straightens and
+despeckles) as eoffice.renditions.Config has them.
 Baseline: the raw `tesseract <img> - -l vie` on the same image.
 Optional extra baseline (--extra; skipped cleanly if the package is missing): RapidOCR 3 (`pip install rapidocr`,
 not a project dependency), whose PP-OCRv6 models ship in its wheel.
@@ -275,13 +276,13 @@ def main() -> None:
     ap.add_argument("--dpi", type=int, default=200)
     ap.add_argument("--extra", action="store_true", help="also RapidOCR, when installed")
     ap.add_argument("--languages", default="", help="the pipeline's Tesseract languages (default: the server's)")
-    ap.add_argument("--no-deskew", action="store_true", help="the pipeline without straightening")
+    ap.add_argument("--no-prepare", action="store_true", help="the pipeline without straightening and despeckling")
     ap.add_argument("--path", choices=("image", "pdf"), default="image",
                     help="the server path measured: an uploaded scan image (default) or a scanned PDF page")
     args = ap.parse_args()
     cfg = renditions.config()
-    if args.languages or args.no_deskew:
-        cfg = dataclasses.replace(cfg, languages=args.languages or cfg.languages, deskew=not args.no_deskew)
+    if args.languages or args.no_prepare:
+        cfg = dataclasses.replace(cfg, languages=args.languages or cfg.languages, prepare_scans=not args.no_prepare)
         renditions.configure(cfg)
     if not renditions.ocr_available() or shutil.which("tesseract") is None:
         raise SystemExit("tesseract is not installed: run scripts/ensure-office.sh")
@@ -298,7 +299,8 @@ def main() -> None:
             extra = measure(reader, pages)
     load = os.getloadavg()
     print(f"{len(pages)} pages ({n} texts x {len(FONTS)} fonts x {len(DEGRADATIONS)} degradations) at {args.dpi} "
-          f"dpi; pipeline ({args.path}): tesseract -l {cfg.languages}, deskew {'on' if cfg.deskew else 'off'}")
+          f"dpi; pipeline ({args.path}): tesseract -l {cfg.languages}, "
+          f"scan preparation {'on' if cfg.prepare_scans else 'off'}")
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     head = f"{'degradation':<12}{'pipeline CER':>14}{'raw vie CER':>14}{'ratio':>8}"
     print(head + (f"{'RapidOCR CER':>14}" if extra else ""))
@@ -317,7 +319,8 @@ def main() -> None:
            "ratio": round(ours.overall / base.overall, 3) if base.overall else None,
            "cer_by_degradation": {k: round(v, 4) for k, v in ours.cer.items()},
            "baseline_cer_by_degradation": {k: round(v, 4) for k, v in base.cer.items()},
-           "languages": cfg.languages, "deskew": cfg.deskew, "path": args.path, "load1": round(load[0], 2)}
+           "languages": cfg.languages, "prepare_scans": cfg.prepare_scans, "path": args.path,
+           "load1": round(load[0], 2)}
     if extra:
         out["rapidocr_cer"] = round(extra.overall, 4)
         out["rapidocr_pages_per_s"] = round(len(pages) / extra.seconds, 3)

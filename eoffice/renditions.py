@@ -30,7 +30,7 @@ from typing import Any
 import anyio
 import pymupdf
 
-from eoffice import deskew, spawn
+from eoffice import scan_prep, spawn
 from storage.errors import Invalid
 
 # ---- configuration --------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ class Config:
     ocr_timeout: float = 120.0  # seconds the OCR of one image / page may take
     memory: int = 2048 << 20  # bytes of address space of a converter process
     languages: str = "vie"  # bench/ocr.py: "vie+eng" read Vietnamese pages worse (CER 0.0067 vs 0.0045)
-    deskew: bool = True  # straighten a crooked PNG / JPEG scan before Tesseract (eoffice.deskew; bench/ocr.py)
+    prepare_scans: bool = True  # straighten and despeckle a PNG / JPEG scan before Tesseract (eoffice.scan_prep)
     ocr_max_pages: int = 200  # scanned PDF pages read by OCR per file (the rest stay without text)
     processes: int = 1  # conversions / OCR runs at a time in this process
 
@@ -248,10 +248,11 @@ async def ocr_image(data: bytes, kind: str, cfg: Config | None = None, want_pdf:
     cfg = cfg or _config
     if not ocr_available(cfg):
         raise ConversionFailed(NOT_AVAILABLE_OCR, reason="not_available")
-    if cfg.deskew and kind in ("png", "jpg") and deskew.small_enough(data):  # not a TIFF: it may have many pages
-        straight = await anyio.to_thread.run_sync(deskew.deskew, data)
-        if straight is not data:
-            data, kind = straight, "png"
+    # straightened and despeckled first; not a TIFF: it may have many pages
+    if cfg.prepare_scans and kind in ("png", "jpg") and scan_prep.small_enough(data):
+        prepared = await anyio.to_thread.run_sync(scan_prep.prepare, data)
+        if prepared is not data:
+            data, kind = prepared, "png"
     with tempfile.TemporaryDirectory(prefix="eoffice-ocr-") as tmp:
         src = Path(tmp) / f"anh.{kind}"
         await anyio.Path(src).write_bytes(data)
