@@ -19,7 +19,8 @@ import pymupdf
 MAX_ANGLE = 6.0  # degrees searched either way (a sheet more crooked than this is rescanned, not read)
 MIN_ANGLE = 0.2  # degrees below which a page is left as it is (no resampling for nothing)
 BLOCK = 96  # target dpi of the averaged copy the angle is measured on
-GRAIN = 6.0  # grey levels of paper grain past which a page is despeckled (3x3 median) before OCR
+GRAIN = 3.0  # grey levels of paper grain past which a page is despeckled (3x3 median): clean renders < 1,
+#               noisy scans 11 at 200 dpi and 5 re-rendered at 300 dpi from a scanned PDF (bench/ocr.py --path pdf)
 MAX_PIXELS = 60_000_000  # an A4 page at 600 dpi is 35 million; past this the image is left to Tesseract's own caps
 
 
