@@ -117,7 +117,7 @@ class Settings:
     ocr_timeout: float = 120.0
     converter_memory_mb: int = 2048
     converter_processes: int = 1
-    ocr_languages: str = "vie+eng"
+    ocr_languages: str = "vie"  # Tesseract -l; "vie+eng" confuses diacritics more (bench/ocr.py)
     upload_quota: int = DEFAULT_UPLOAD_QUOTA  # bytes a user may have uploaded and not attached; 0: no quota
     upload_keep_hours: float = 24.0  # an upload never attached is removed after this long; 0: kept
     prerender_pages: int = 3  # meetings.prerender: first pages of a meeting document rendered ahead; 0: none
@@ -217,7 +217,7 @@ class Settings:
             ocr_timeout=float(env.get("EOFFICE_OCR_TIMEOUT", 120)),
             converter_memory_mb=int(env.get("EOFFICE_CONVERTER_MEMORY_MB", 2048)),
             converter_processes=int(env.get("EOFFICE_CONVERTER_PROCESSES", 1)),
-            ocr_languages=env.get("EOFFICE_OCR_LANGUAGES", "vie+eng").strip() or "vie+eng",
+            ocr_languages=env.get("EOFFICE_OCR_LANGUAGES", "vie").strip() or "vie",
             upload_quota=int(env.get("EOFFICE_UPLOAD_QUOTA", DEFAULT_UPLOAD_QUOTA)),
             upload_keep_hours=float(env.get("EOFFICE_UPLOAD_KEEP_HOURS", 24)),
             prerender_pages=max(0, int(env.get("EOFFICE_PRERENDER_PAGES", 3))),
