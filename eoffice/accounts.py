@@ -125,6 +125,6 @@ async def revoke_token(uow: UnitOfWork, actor: User | None, token_id: int, ip: s
 def parse_id(value: object, what: str = "mã") -> int:
     """An id from a URL or form: a clear 4xx for anything but a positive 63-bit integer."""
     text = str(value)
-    if not text.isdigit() or not 0 < int(text) < 2**63:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**63:
         raise Invalid(f"{what.capitalize()} không hợp lệ.")
     return int(text)

@@ -343,7 +343,7 @@ def parse(data: bytes) -> Package:
         raise PackageError(f"Độ khẩn không hợp lệ (OtherInfo/Priority): «{pkg.priority[:20]}».", "bad_priority")
     pkg.steering_type = _text(other, "SteeringType") or _text(message, "SteeringType")
     pages = _text(other, "PageAmount")
-    pkg.page_amount = int(pages) if pages.isdigit() else None
+    pkg.page_amount = int(pages) if (pages.isascii() and pages.isdigit()) else None
     business = _find(header, "Bussiness|Business")
     kind = _text(business, "BussinessDocType|BusinessDocType") if business is not None else ""
     if kind == "":
@@ -385,9 +385,9 @@ def _refuse_repeats(el: etree._Element, names: tuple[str, ...]) -> None:
 
 def _parse_status(el: etree._Element, recovered: list[str]) -> Package:
     code = _text(el, "StatusCode")
-    if code.isdigit() and len(code) == 1:
+    if (code.isascii() and code.isdigit()) and len(code) == 1:
         code = "0" + code
-    if not (code.isdigit() and len(code) == 2):
+    if not ((code.isascii() and code.isdigit()) and len(code) == 2):
         raise PackageError(f"Mã trạng thái không hợp lệ (Status/StatusCode): «{code[:20]}».", "bad_status_code")
     ref = _reference(_child(el, "ResponseFor"), "ResponseFor", recovered)
     if ref is None:

@@ -66,7 +66,7 @@ class Envelope:
         values = {h: headers.get(h, "").strip() for h in (H_FROM, H_TO, H_TIME, H_REQUEST, H_KEY)}
         if not all(values.values()):
             raise ValueError("thiếu tiêu đề ký")
-        if not values[H_TIME].isdigit():
+        if not (values[H_TIME].isascii() and values[H_TIME].isdigit()):
             raise ValueError("thời điểm ký không hợp lệ")
         return cls(values[H_FROM], values[H_TO], int(values[H_TIME]), values[H_REQUEST][:64], values[H_KEY][:140])
 

@@ -44,7 +44,7 @@ class JobView:
 
 def parse_key(key: str) -> tuple[str, int]:
     kind, _, number = key.strip().partition("-")
-    if kind not in KINDS or not number.isdigit() or not 0 < int(number) < 2**31:
+    if kind not in KINDS or not (number.isascii() and number.isdigit()) or not 0 < int(number) < 2**31:
         raise Invalid(f"Mã tác vụ «{key}» không hợp lệ (dạng ingest-12 hoặc mail-5).")
     return kind, int(number)
 

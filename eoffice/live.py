@@ -47,7 +47,7 @@ def _topic_id(topic: str, prefix: str) -> int | None:
     if not topic.startswith(prefix):
         return None
     raw = topic[len(prefix):]
-    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+    return int(raw) if (raw.isascii() and raw.isdigit()) and len(raw) < 12 else None
 
 
 # ---- document:{id} -----------------------------------------------------------------------------

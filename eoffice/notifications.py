@@ -221,7 +221,7 @@ async def unit_readers(uow: UnitOfWork, unit_id: int) -> list[User]:
 
 async def topic_users(uow: UnitOfWork, topic: str) -> list[User]:
     kind, _, raw = topic.partition(":")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         return []
     if kind == "user":
         user = await uow.session.get(User, int(raw))

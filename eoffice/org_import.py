@@ -114,7 +114,7 @@ def _rank(table: Table, row: Row, errors: list[str]) -> int | None:
     text = row.cells.get("rank", "")
     if not text:
         return None
-    if not text.isdigit() or int(text) > 1_000_000:
+    if not (text.isascii() and text.isdigit()) or int(text) > 1_000_000:
         errors.append(f"{table.where(row, 'rank')}: «{text}» không phải số thứ tự (số nguyên không âm).")
         return None
     return int(text)

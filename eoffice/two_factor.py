@@ -196,7 +196,7 @@ async def verify_code(uow: UnitOfWork, user: User, code: str, now: dt.datetime |
     if row is None or row.confirmed_at is None:
         return "wrong"
     code = _normalise(code)
-    if len(code) == 6 and code.isdigit():
+    if len(code) == 6 and (code.isascii() and code.isdigit()):
         step = _matching_step(decrypt_secret(uow, user.id, row.secret_enc), code, now)
         if step is None:
             return "wrong"

@@ -28,7 +28,7 @@ from web import file_response
 from web.auth import require_user
 from web.contract import Binary, Empty, contract
 from web.contract import office as c
-from web.inputs import filename_value
+from web.inputs import filename_value, path_id
 from web.uploads import limit_message
 
 
@@ -79,7 +79,7 @@ async def export_package(request: Request) -> Response:
     """An issued outgoing document as an edXML package, its PDFs signed by the agency."""
     user = require_user(request)
     state = request.app.state
-    doc_id = int(request.path_params["id"])
+    doc_id = path_id(request, "id")
     async with state.db.uow() as uow:
         data = await edxml.export_document(uow, user, state.blobs, doc_id)
         await uow.commit()
@@ -91,14 +91,14 @@ async def timeline(request: Request) -> Response:
     """edXML exchange state of a document and its status events (01 ... 16)."""
     user = require_user(request)
     async with request.app.state.db.uow(readonly=True) as uow:
-        return JSONResponse(await edxml.timeline(uow, user, int(request.path_params["id"])))
+        return JSONResponse(await edxml.timeline(uow, user, path_id(request, "id")))
 
 
 @contract(ok=Binary(('application/xml',), 'Gói tin trạng thái edXML'))
 async def status_package(request: Request) -> Response:
     """One of our status events as an edXML Status package for the sending agency."""
     user = require_user(request)
-    event_id = int(request.path_params["id"])
+    event_id = path_id(request, "id")
     async with request.app.state.db.uow(readonly=True) as uow:
         data = await edxml.status_package(uow, user, event_id)
     return _xml(data, f"trang-thai-{event_id}.edxml")
@@ -128,7 +128,7 @@ async def document_signatures(request: Request) -> Response:
     user = require_user(request)
     state = request.app.state
     async with state.db.uow(readonly=True) as uow:
-        items = await signatures.verify_document(uow, user, state.blobs, int(request.path_params["id"]))
+        items = await signatures.verify_document(uow, user, state.blobs, path_id(request, "id"))
     return JSONResponse({"attachments": items})
 
 
@@ -142,7 +142,7 @@ async def sign(request: Request) -> Response:
     if config is None:
         raise Invalid("Chưa cấu hình chứng thư số của cơ quan (EOFFICE_SIGNING_P12).")
     async with state.db.uow() as uow:
-        doc = await documents.get_document(uow, user, int(request.path_params["id"]))
+        doc = await documents.get_document(uow, user, path_id(request, "id"))
         signed = await signatures.sign_issued(uow, user, state.blobs, doc, config=config)
         await uow.commit()
     return JSONResponse({"signed_attachments": [a.id for a in signed]})

@@ -78,7 +78,7 @@ async def refused_file(request: Request) -> Response:
     user = require_user(request)
     state = request.app.state
     async with state.db.uow(readonly=True) as uow:
-        q = await exchange.quarantined_package(uow, user, int(request.path_params["id"]))
+        q = await exchange.quarantined_package(uow, user, path_id(request, "id"))
     data = await state.blobs.read(q.blob_key, limit=max(q.size, 1))
     return Response(data, media_type="application/octet-stream",
                     headers=file_response.download_headers(q.filename, "goi-tin-cach-ly.xml"))
@@ -98,7 +98,7 @@ async def resend(request: Request) -> Response:
     """Deliver a package to its peer again now (clerk)."""
     user = require_user(request)
     async with request.app.state.db.uow() as uow:
-        row = await exchange.resend(uow, user, int(request.path_params["id"]))
+        row = await exchange.resend(uow, user, path_id(request, "id"))
         await uow.commit()
     return JSONResponse(row.public())
 
@@ -109,7 +109,7 @@ async def reimport(request: Request) -> Response:
     user = require_user(request)
     state = request.app.state
     async with state.db.uow() as uow:
-        result = await exchange.reimport(uow, user, state.blobs, int(request.path_params["id"]))
+        result = await exchange.reimport(uow, user, state.blobs, path_id(request, "id"))
         await uow.commit()
     if not result.ok:
         return JSONResponse({"error": "edxml_rejected", **result.public()}, status_code=422)

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from eoffice import exchange
 from storage.errors import AppError
 from web.auth import login_required
+from web.inputs import path_id
 from web.routes.office_common import redirect, render
 
 
@@ -34,7 +35,7 @@ async def exchange_page(request: Request) -> Response:
 async def resend(request: Request) -> Response:
     try:
         async with request.app.state.db.uow() as uow:
-            await exchange.resend(uow, request.state.user, int(request.path_params["id"]))
+            await exchange.resend(uow, request.state.user, path_id(request, "id"))
             await uow.commit()
     except AppError as exc:
         return await _page(request, error=exc.message, status=exc.status)
@@ -46,7 +47,7 @@ async def reimport(request: Request) -> Response:
     state = request.app.state
     try:
         async with state.db.uow() as uow:
-            result = await exchange.reimport(uow, request.state.user, state.blobs, int(request.path_params["id"]))
+            result = await exchange.reimport(uow, request.state.user, state.blobs, path_id(request, "id"))
             await uow.commit()
     except AppError as exc:
         return await _page(request, error=exc.message, status=exc.status)

@@ -58,7 +58,7 @@ from web import media_recording, ws_base
 from web.auth import require_user
 from web.contract import Empty, Ok, contract
 from web.contract import meetings as c
-from web.inputs import json_body, parse_json_object
+from web.inputs import json_body, parse_json_object, path_id
 from web.openapi import describe
 from web.ws_base import CLOSE_HEARTBEAT
 
@@ -106,11 +106,11 @@ async def _media_state(app: Starlette,
 
 async def media_endpoint(websocket: WebSocket) -> None:
     app = websocket.app
-    meeting_id = int(websocket.path_params["meeting_id"])
     user = await ws_base.accept(websocket)  # 4403 cross-site origin, 4401 not logged in
     if user is None:
         return
     try:
+        meeting_id = path_id(websocket, "meeting_id")  # an id that cannot exist: not found, as over HTTP
         async with app.state.db.uow(readonly=True) as uow:
             me = await video.identity(uow, user, meeting_id)
     except AppError as exc:
@@ -231,7 +231,7 @@ def _participant(body: dict[str, Any]) -> str | None:
 async def mute_endpoint(request: Request) -> JSONResponse:
     """Mute or unmute a site's (or a person's) microphone or camera in the video conference."""
     user = require_user(request)
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     body = await json_body(request)
     participant = _participant(body)
     if participant is None:
@@ -245,7 +245,7 @@ async def mute_endpoint(request: Request) -> JSONResponse:
 async def floor_endpoint(request: Request) -> JSONResponse:
     """Give the floor: this site's video becomes the main view (and its turn in the speakers' queue is granted)."""
     user = require_user(request)
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     body = await json_body(request)
     participant = _participant(body)
     room = registry(request.app).get(mid)
@@ -272,7 +272,7 @@ async def mute_all_endpoint(request: Request) -> JSONResponse:
     """Mute every connected site's microphone at once (the chair's mute: sites cannot lift it), except the floor
     holder's and your own."""
     user = require_user(request)
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     room = registry(request.app).get(mid)
     connected = list(room.members) if room is not None else []
     async with request.app.state.db.uow() as uow:
@@ -292,7 +292,7 @@ async def links_endpoint(request: Request) -> JSONResponse:
     """Each connected site's link quality as the media server sees it: loss (%), round trip (ms), jitter, the
     bitrate it is sent and the estimate of what it can take (kbit/s), how many videos and audios it gets."""
     user = require_user(request)
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     async with request.app.state.db.uow(readonly=True) as uow:
         await video.require_link_view(uow, user, mid)
     room = registry(request.app).get(mid)
@@ -303,7 +303,7 @@ async def links_endpoint(request: Request) -> JSONResponse:
 async def state_endpoint(request: Request) -> JSONResponse:
     """ICE servers for the browser and who is connected to the meeting's video."""
     user = require_user(request)
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     async with request.app.state.db.uow(readonly=True) as uow:
         await view_context(uow, user, mid)
     reg = registry(request.app)

@@ -21,6 +21,7 @@ from eoffice.schema.documents import STATUS_LABELS
 from eoffice.schema.tasks import TASK_STATUS_LABELS
 from storage.db import UnitOfWork, utcnow
 from storage.errors import AppError, Invalid, NotFound
+from web.inputs import path_id
 
 URGENCY_LABELS = {str(k): v for k, v in doctypes.URGENCY_LABELS.items()}
 CONFIDENTIALITY_LABELS = {str(k): v for k, v in doctypes.CONFIDENTIALITY_LABELS.items()}
@@ -191,7 +192,7 @@ async def form_action(request: Request, fn: Any, on_error: Any, success_url: str
     """The pages' one way to act on a document: ``fn(uow, user, id, form)`` in one unit of work
     (text extraction it queued starts after the commit), then redirect; a refusal shows
     ``on_error(id, exc, form)``."""
-    doc_id = int(request.path_params["id"])
+    doc_id = path_id(request, "id")
     form = await request.form()
     try:
         async with request.app.state.db.uow() as uow:

@@ -18,6 +18,7 @@ from eoffice.schema.documents import Status
 from storage.db import UnitOfWork
 from storage.errors import AppError
 from web.auth import login_required
+from web.inputs import path_id
 from web.routes.office_common import (
     agency_choices,
     form_action,
@@ -129,7 +130,7 @@ async def _draft_response(request: Request, doc_id: int, *, error: str | None = 
 
 @login_required()
 async def draft_page(request: Request) -> Response:
-    return await _draft_response(request, int(request.path_params["id"]))
+    return await _draft_response(request, path_id(request, "id"))
 
 
 async def _draft_action(request: Request, fn: Any, done: str) -> Response:
@@ -220,12 +221,12 @@ async def _dossier_response(request: Request, dossier_id: int, *, error: str | N
 
 @login_required()
 async def dossier_page(request: Request) -> Response:
-    return await _dossier_response(request, int(request.path_params["id"]))
+    return await _dossier_response(request, path_id(request, "id"))
 
 
 @login_required()
 async def dossier_close(request: Request) -> Response:
-    dossier_id = int(request.path_params["id"])
+    dossier_id = path_id(request, "id")
     form = await request.form()
     try:
         async with request.app.state.db.uow() as uow:

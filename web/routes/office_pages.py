@@ -24,6 +24,7 @@ from eoffice.schema.tasks import ExtensionRequest, Task, TaskStatus
 from storage.db import UnitOfWork
 from storage.errors import AppError, Conflict, Invalid
 from web.auth import login_required
+from web.inputs import path_id
 from web.routes.office_common import (
     agency_choices,
     form_action,
@@ -270,7 +271,7 @@ async def _document_response(request: Request, doc_id: int, *, error: str | None
 
 @login_required()
 async def document_page(request: Request) -> Response:
-    return await _document_response(request, int(request.path_params["id"]))
+    return await _document_response(request, path_id(request, "id"))
 
 
 async def _doc_action(request: Request, fn: Any, done: str) -> Response:
@@ -416,11 +417,11 @@ async def _task_response(request: Request, task_id: int, *, error: str | None = 
 
 @login_required()
 async def task_page(request: Request) -> Response:
-    return await _task_response(request, int(request.path_params["id"]))
+    return await _task_response(request, path_id(request, "id"))
 
 
 async def _task_action(request: Request, fn: Any) -> Response:
-    task_id = int(request.path_params["id"])
+    task_id = path_id(request, "id")
     form = await request.form()
     try:
         async with request.app.state.db.uow() as uow:

@@ -25,13 +25,13 @@ from web import file_response, media_recording
 from web.auth import require_user
 from web.contract import Binary, Empty, contract
 from web.contract import meetings as c
-from web.inputs import json_body
+from web.inputs import json_body, path_id
 from web.openapi import describe
 from web.routes.media import registry
 
 
 def _meeting_id(request: Request) -> int:
-    return int(request.path_params["meeting_id"])
+    return path_id(request, "meeting_id")
 
 
 async def _announce(request: Request, mid: int) -> None:
@@ -112,7 +112,7 @@ async def file_endpoint(request: Request) -> Response:
     """One recorded file, as a download."""
     user = await file_response.requester(request)
     async with request.app.state.db.uow(readonly=True) as uow:
-        row = await recordings.get_file(uow, user, _meeting_id(request), int(request.path_params["rid"]))
+        row = await recordings.get_file(uow, user, _meeting_id(request), path_id(request, "rid"))
     name = f"ghi-hinh-{row.meeting_id}-{row.id}-{row.name}-{'video' if row.kind == 'video' else 'am-thanh'}.webm"
     return await file_response.serve_blob(request, user, row.blob_key, name, fallback_name="ghi-hinh.webm",
                                           cache="private, max-age=31536000, immutable", etag=f'"{row.blob_key}"')

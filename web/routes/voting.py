@@ -36,7 +36,7 @@ from web.auth import login_required, require_user
 from web.contract import Binary, Ok, contract
 from web.contract import voting as c
 from web.hub import Connection
-from web.inputs import json_body
+from web.inputs import json_body, path_id
 from web.openapi import describe
 from web.services import workers
 
@@ -101,7 +101,7 @@ async def list_polls(request: Request) -> JSONResponse:
     """The meeting's polls (drafts only for the chair and secretary), with the server's clock for countdowns."""
     user = require_user(request)
     runner(request.app).ensure()
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     async with request.app.state.db.uow() as uow:
         polls = await voting.list_polls(uow, user, mid)
         ctx = await view_context(uow, user, mid)
@@ -287,7 +287,7 @@ async def cast(request: Request) -> JSONResponse:
 async def rights(request: Request) -> JSONResponse:
     """Vote weights and proxies (ủy quyền) recorded for the meeting."""
     user = require_user(request)
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     async with request.app.state.db.uow() as uow:
         rows = await voting.rights_view(uow, user, mid)
     return JSONResponse({"rights": rows})
@@ -297,7 +297,7 @@ async def rights(request: Request) -> JSONResponse:
 async def grant_proxy(request: Request) -> JSONResponse:
     """Record a proxy: {grantor_id, holder_id, note} (participant ids); by the grantor, the chair or the secretary."""
     body = await json_body(request)
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     grantor = _int(body.get("grantor_id"), "grantor_id", optional=False)
     holder = _int(body.get("holder_id"), "holder_id", optional=False)
     note = str(body.get("note") or "")
@@ -309,8 +309,8 @@ async def grant_proxy(request: Request) -> JSONResponse:
 @contract(ok=Ok)
 async def revoke_proxy(request: Request) -> JSONResponse:
     """Withdraw a proxy."""
-    mid = int(request.path_params["meeting_id"])
-    grantor = int(request.path_params["participant_id"])
+    mid = path_id(request, "meeting_id")
+    grantor = path_id(request, "participant_id")
     await _run(request, lambda uow, user: voting.revoke_proxy(uow, user, mid, grantor))
     return JSONResponse({"ok": True})
 
@@ -319,8 +319,8 @@ async def revoke_proxy(request: Request) -> JSONResponse:
 async def set_weight(request: Request) -> JSONResponse:
     """Set a member's vote weight (used by polls created as weighted): {weight}."""
     body = await json_body(request)
-    mid = int(request.path_params["meeting_id"])
-    participant = int(request.path_params["participant_id"])
+    mid = path_id(request, "meeting_id")
+    participant = path_id(request, "participant_id")
     weight = _int(body.get("weight"), "weight", optional=False)
     assert weight is not None
     await _run(request, lambda uow, user: voting.set_weight(uow, user, mid, participant, weight))
@@ -333,7 +333,7 @@ async def set_weight(request: Request) -> JSONResponse:
 @login_required()
 async def polls_page(request: Request) -> Response:
     user = request.state.user
-    mid = int(request.path_params["meeting_id"])
+    mid = path_id(request, "meeting_id")
     async with request.app.state.db.uow() as uow:
         ctx = await view_context(uow, user, mid)
     return request.app.state.templates.TemplateResponse(
