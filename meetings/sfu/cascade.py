@@ -85,8 +85,8 @@ class CascadeSettings:
             return None
         if not url or not secret:
             raise ValueError(f"the SFU cascade needs both {NODE_URL_ENV} and {SECRET_ENV}")
-        if len(secret) < 16:
-            raise ValueError(f"{SECRET_ENV} must be at least 16 characters")
+        if len(secret) < 16 or not secret.isascii() or not secret.isprintable():
+            raise ValueError(f"{SECRET_ENV} must be at least 16 printable ASCII characters (it travels in a header)")
         if not broker_url.startswith(("redis://", "rediss://")):
             raise ValueError("the SFU cascade needs the Redis broker (EOFFICE_BROKER_URL=redis://...)")
         from storage.pubsub.redis import channel_for

@@ -1,6 +1,6 @@
 """Cascade in one process: two SFU rooms (standing for two server processes) joined by a relay leg, the same
 :class:`~meetings.sfu.cascade.RelayImport` and relay participant the servers use, signalling through in-process
-pipes instead of the internal WebSocket. The two-process version is tests/web/test_sfu_cascade_servers.py."""
+pipes instead of the internal WebSocket. The two-process version is tests/meetings/test_sfu_cascade_servers.py."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ async def test_a_track_crosses_the_leg_once_for_three_subscribers(rooms: tuple[L
                                                                                "site:mong-cai")]
         received.append(await a.receive("site:uong-bi", "site:dong-trieu", "video"))
         await until(lambda: all(len(r.frames) >= 10 for r in received), within=30, what="decoded frames")
-        assert {(f.width, f.height) for r in received for f in r.frames} == {(160, 120)}
+        assert {(f.width, f.height) for r in received for f in r.frames} == {(160, 120)}  # type: ignore[union-attr]
         names = {t["name"] for t in b.clients["site:ha-long"].tracks.values()}
         assert names == {"Điểm cầu site:dong-trieu"}
 
