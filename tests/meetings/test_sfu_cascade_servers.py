@@ -169,10 +169,10 @@ async def test_a_site_on_one_process_is_seen_on_the_other_through_one_leg(
         sender = next(t.sender for t in publisher.client.pub_pc.getTransceivers() if t.kind == "video")
         asked: list[int] = []
         on_keyframe_request(sender, lambda: asked.append(1))
-        viewer = on_b[1].client
+        b_client = on_b[1].client
         video_mid = _video_from(on_b[1], site)
         assert video_mid is not None
-        receiver = viewer.transceiver(video_mid).receiver
+        receiver = b_client.transceiver(video_mid).receiver
         await receiver._send_rtcp_pli(receiver.getSynchronizationSources()[0].source)
         await until(lambda: bool(asked), within=10, what="the PLI at the publisher")
 
