@@ -105,7 +105,13 @@ class RelayImport:
         self.pc = RTCPeerConnection(rtc_configuration(room.ice_servers))
         self.forwarders: dict[str, TrackForwarder] = {}  # mid -> the leg's receiver, for the life of the leg
         self.pubs: dict[str, Publication] = {}  # mid -> what it carries now, published in the room
+        self.failed = asyncio.Event()  # ICE or DTLS gave up (aiortc has no ICE restart): open a new leg
         self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self.failed.set()
 
     async def handle(self, message: Message) -> None:
         kind = message.get("type")
@@ -314,12 +320,18 @@ class Cascade:
                     relay = self.imports[(meeting_id, node)] = RelayImport(room.sfu, node, send)
                     delay = RETRY_MIN
                     logger.info("SFU cascade: leg from %s for meeting %s open", node, meeting_id)
-                    async for text in ws:
-                        message = json.loads(text)
-                        if message.get("type") == "ping":
-                            await send({"type": "pong"})
-                        else:
-                            await relay.handle(message)
+                    async def watch(ws: Any = ws, relay: RelayImport = relay) -> None:
+                        await relay.failed.wait()
+                        logger.warning("SFU cascade: leg from %s for meeting %s failed; reopening", node,
+                                       meeting_id)
+                        await ws.close()
+
+                    watcher = asyncio.ensure_future(watch())
+                    try:
+                        async for text in ws:
+                            await relay.handle(json.loads(text))
+                    finally:
+                        watcher.cancel()
             except (OSError, WebSocketException, TimeoutError, ValueError) as exc:
                 logger.info("SFU cascade: leg from %s for meeting %s: %s", node, meeting_id, exc)
             finally:
