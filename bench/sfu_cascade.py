@@ -40,7 +40,7 @@ from meetings.sfu.loopback import enable_loopback_ice
 from meetings.sfu.room import SfuRoom
 from meetings.sfu.signalling import Message
 
-CLIENT_PROCESSES_PER_NODE = 2
+CLIENT_PROCESSES_PER_NODE = 3
 
 
 # -- server process -----------------------------------------------------------------------------------------------

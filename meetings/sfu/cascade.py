@@ -31,9 +31,11 @@ Discovery and signalling:
   shared secret in the ``X-Eoffice-Sfu-Secret`` header (browsers cannot set it); keep ``/internal/`` off the public
   proxy as well. ``/internal/sfu/stats`` (same secret) gives the process's media statistics.
 
-Known limits: mutes and the floor are carried out by the process that handles the chair's request (a mute of a
-site on A requested on B stops that site on B's side only); rosters are per process; a process that dies without
-removing itself leaves a stale entry, which the others retry with backoff until it comes back or the meeting ends.
+A mute carried out on the site's own process crosses the leg (``muted``), so the other processes' sites are told.
+Known limits: a mute is carried out by the process that handles the chair's request, so one requested on B for a
+site on A stops that site on B's side only; the floor is per process; rosters are per process; a process that
+dies without removing itself leaves a stale entry, which the others retry with backoff until it comes back or the
+meeting ends.
 """
 
 from __future__ import annotations
@@ -122,6 +124,10 @@ class RelayImport:
             await self._set_tracks(message.get("tracks") or [])
         elif kind == "tracks":
             await self._set_tracks(message.get("tracks") or [])
+        elif kind == "muted":  # a site muted on its process: this side's sites are told too
+            who = self.room.participants.get(str(message.get("participant")))
+            if who is not None and who.remote and message.get("kind") in ("audio", "video"):
+                self.room.set_muted(who.id, str(message["kind"]), bool(message.get("muted")))
         elif kind == "error":
             logger.warning("relay leg from %s: %s", self.origin, message.get("reason"))
 

@@ -107,6 +107,12 @@ async def test_a_track_crosses_the_leg_once_for_three_subscribers(rooms: tuple[L
         await until(lambda: bool(asked), within=5, what="the PLI at the publisher")
         assert relay_slot.track.keyframe_requests_received > before
 
+        # a mute on the site's own process crosses the leg: B's sites are told
+        a.room.set_muted("site:dong-trieu", "audio", True)
+        await until(lambda: any(m.get("type") == "muted" and m.get("participant") == "site:dong-trieu"
+                                for m in b.clients["site:cam-pha"].messages), what="the mute on B")
+        assert ("site:dong-trieu", "audio") in b.room.muted
+
         # the publisher leaves A: B's subscribers see its tracks end (slots freed) and it leaves B's room
         await a.leave("site:dong-trieu")
         await until(lambda: all(all(t["participant"] is None for t in b.clients[s].tracks.values())
