@@ -40,7 +40,7 @@ from meetings.sfu.loopback import enable_loopback_ice
 from meetings.sfu.room import SfuRoom
 from meetings.sfu.signalling import Message
 
-CLIENT_PROCESSES_PER_NODE = 3
+CLIENT_PROCESSES = 4  # in both arrangements (split between the nodes): the same client-side load
 
 
 # -- server process -----------------------------------------------------------------------------------------------
@@ -197,8 +197,8 @@ async def meeting(nodes: int, args: argparse.Namespace) -> dict[str, Any]:
         publishing = set(sites[: args.publishers])
         per_node = [sites[i::nodes] for i in range(nodes)]
         for server, group in zip(servers, per_node, strict=True):
-            for k in range(CLIENT_PROCESSES_PER_NODE):
-                chunk = group[k::CLIENT_PROCESSES_PER_NODE]
+            for k in range(CLIENT_PROCESSES // nodes):
+                chunk = group[k::CLIENT_PROCESSES // nodes]
                 pubs = [s for s in chunk if s in publishing]
                 chunk = pubs + [s for s in chunk if s not in publishing]  # publishers first (see serve_clients)
                 if chunk:
@@ -219,6 +219,12 @@ async def meeting(nodes: int, args: argparse.Namespace) -> dict[str, Any]:
         results = await asyncio.gather(*(c.ask("stop") for c in clients))
         after = [await s.command(stats=True) for s in servers]
         cores = [(y["cpu"] - x["cpu"]) / (y["wall"] - x["wall"]) for x, y in zip(before, after, strict=True)]
+        if os.environ.get("SFU_CASCADE_DEBUG"):  # developer aid: what each server forwarded to whom
+            for x, y in zip(before, after, strict=True):
+                for pid, p in y["stats"].items():
+                    old = {(s["source"], s["kind"]): s["frames_sent"] for s in x["stats"].get(pid, {}).get("slots", [])}
+                    print(pid, [(s["source"], s["kind"], s["frames_sent"] - old.get((s["source"], s["kind"]), 0))
+                                for s in p["slots"]], file=sys.stderr)
         frames: collections.Counter[str] = collections.Counter()
         for r in results:
             frames.update(r["frames"])
