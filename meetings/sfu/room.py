@@ -388,6 +388,8 @@ class SfuRoom:
         if pub not in participant.publications:
             return
         participant.publications.remove(pub)
+        if self.recording is not None:  # a recording here has the other processes' sites too: this file ends
+            self._recorded(self.recording.remove(pub.forwarder))
         pub.forwarder.close()
         await self._unroute([pub])
         if not participant.publications and self.participants.get(participant.id) is participant:
