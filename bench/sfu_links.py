@@ -532,7 +532,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         profiles[p] = {**{k: int(v) if k == "rate_kbps" else v for k, v in profile.items()},
                        **{k: a.get(k) for k in keys}, "server_view": a.get("server_view"),
                        "baseline": {k: b.get(k) for k in keys}, "ratio": ratio}
+    cascade: dict[str, Any] = {}
+    if not args.no_cascade:  # one meeting over two processes (bench/sfu_cascade.py), no network shaping
+        from bench import sfu_cascade
+
+        cascade = await sfu_cascade.main(sfu_cascade.parse(["--quick"] if args.quick else []))
     return {"bench": "sfu_links", "sites": args.clean + len(impaired), "window_s": args.window,
+            "cascade_sites": cascade.get("cascade_sites"), "cascade_server_cores": cascade.get("cascade_server_cores"),
+            "cascade_baseline_server_cores": cascade.get("baseline_server_cores"),
+            "cascade_ratio": cascade.get("ratio"),
             "warmup_s": args.warmup, "clean_sites_receive": args.clean_receive, "profiles": profiles,
             "server_cores": adaptive["server_cores"], "baseline_server_cores": stock["server_cores"],
             "load_average": adaptive["load_average"], "baseline_load_average": stock["load_average"],
@@ -544,6 +552,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (make bench): 10 s window, 10 s warm-up")
+    parser.add_argument("--no-cascade", action="store_true", help="leave out the two-process meeting (sfu_cascade)")
     parser.add_argument("--window", type=float, default=30.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds before measuring (estimates settle)")
     parser.add_argument("--clean", type=int, default=len(CLEAN), help="unimpaired sites (the floor holder first)")

@@ -55,6 +55,7 @@ from web.routes import (
     pwa,
     recordings,
     screen,
+    sfu_relay,
     sso,
     two_factor,
     voting,
@@ -73,7 +74,7 @@ QUIET_SECONDS = 5.0  # no live event for this long: a good moment for the collec
 # Every area contributes a `routes` list; API routes live under /api/.
 ROUTE_MODULES = [pages, account, admin, admin_units, delegations, api, health, ws, screen, desk, meetings, office,
                  annotation_routes, media, voting, office_pages, office_more, edxml, exchange, exchange_pages,
-                 notifications, calendar, consultations, two_factor, pwa, sso, recordings]
+                 notifications, calendar, consultations, two_factor, pwa, sso, recordings, sfu_relay]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

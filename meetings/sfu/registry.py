@@ -25,8 +25,9 @@ TURN server too (a server behind NAT with no public address; aiortc uses the fir
 ``EOFFICE_TEST_MEDIA_LOOPBACK``
 (tests only) makes the server's ICE agents offer just 127.0.0.1 (see :mod:`meetings.sfu.loopback`).
 
-Rooms live in this process: with several app processes behind a load balancer, a meeting's media connections must
-reach the same one (sticky routing by meeting id). That is a deployment rule, not handled here. What a room must not
+Rooms live in this process. With several app processes a meeting's sites may connect to different ones only when
+the cascade is configured (:mod:`.cascade`: the processes relay their sites' tracks to each other); without it a
+meeting's media connections must reach the same process (sticky routing by meeting id). What a room must not
 forget is kept outside it: a room opening (first connection, after a restart, in another process) first
 :meth:`MediaRoom.restore` s the mutes, imposed mutes and floor from the meeting's record (``meetings.video``).
 """
@@ -47,6 +48,7 @@ from typing import Any
 
 from aiortc import RTCIceServer
 
+from .cascade import Cascade, CascadeSettings
 from .room import SfuRoom
 from .signalling import Message, Send
 
@@ -251,9 +253,11 @@ class MediaRegistry:
     """Media rooms by meeting id. ``acquire`` before joining, ``release`` when the connection ends."""
 
     def __init__(self, *, ice_servers: list[dict[str, Any]] | None = None, loopback: bool = False,
-                 client_turn: list[dict[str, Any]] | None = None) -> None:
+                 client_turn: list[dict[str, Any]] | None = None, cascade: CascadeSettings | None = None) -> None:
         self.ice_servers = list(ice_servers or [])  # the server's peer connections and the clients
         self.client_turn = list(client_turn or [])  # the clients only (EOFFICE_TURN_URLS)
+        # several processes sharing meetings (see .cascade); None: this process's rooms stand alone
+        self.cascade = Cascade(cascade, self) if cascade is not None else None
         self.loopback = loopback
         if loopback:
             from .loopback import enable_loopback_ice  # here: a test-only aioice patch, never loaded in production
@@ -265,12 +269,13 @@ class MediaRegistry:
         return with_credentials(self.ice_servers + self.client_turn, media_id)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> MediaRegistry:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, broker_url: str = "memory://") -> MediaRegistry:
         turn = turn_servers_from_env(env)
         servers = ice_servers_from_env(env)
         if (os.environ if env is None else env).get(TURN_SFU_ENV, "") in ("1", "true", "yes"):
             servers, turn = servers + turn, []
-        return cls(ice_servers=servers, loopback=loopback_from_env(env), client_turn=turn)
+        return cls(ice_servers=servers, loopback=loopback_from_env(env), client_turn=turn,
+                   cascade=CascadeSettings.from_env(broker_url, env))
 
     def get(self, meeting_id: int) -> MediaRoom | None:
         return self.rooms.get(meeting_id)
@@ -309,6 +314,8 @@ class MediaRegistry:
         return out
 
     async def close(self) -> None:
+        if self.cascade is not None:
+            await self.cascade.close()
         rooms, self.rooms = list(self.rooms.values()), {}
         for room in rooms:
             await room.broadcast({"type": "closing"})

@@ -188,8 +188,15 @@ class Participant:
     sub: SignallingSession = field(init=False)
     publications: list[Publication] = field(default_factory=list)
     slots: list[Slot] = field(default_factory=list)
+    # Cascade (see :mod:`.cascade`): a *relay* is another SFU process subscribing to this process's own sites'
+    # tracks (every slot always on, never the tracks it relayed here itself); a *remote* participant is a site
+    # connected to another process, whose tracks arrive here over a relay leg (no peer connection of its own).
+    relay: bool = False
+    remote: bool = False
 
     def __post_init__(self) -> None:
+        if self.remote:
+            return
         config = rtc_configuration(self.room.ice_servers)
         self.pub = SignallingSession(RTCPeerConnection(config), self._send, name="pub")
         self.sub = SignallingSession(
@@ -300,19 +307,23 @@ class SfuRoom:
     def active_speaker(self) -> str | None:
         return self.speakers.speaker
 
-    async def join(self, participant_id: str, send: Send, *, name: str = "") -> Participant:
-        """Add a participant; a second join with the same id (a reconnect) replaces the first."""
+    async def join(self, participant_id: str, send: Send, *, name: str = "", relay: bool = False) -> Participant:
+        """Add a participant; a second join with the same id (a reconnect) replaces the first.
+
+        ``relay``: another SFU process (see :mod:`.cascade`) receiving every track of this process's own sites."""
         if participant_id in self.participants:
             await self.leave(participant_id)
-        participant = Participant(self, participant_id, name, send)
+        participant = Participant(self, participant_id, name, send, relay=relay)
         self.participants[participant_id] = participant
-        self.links.add(participant_id)
+        if not relay:  # a relay's slots are never switched off: the other process adapts for its own sites
+            self.links.add(participant_id)
         needs_offer = False
         for other in self.participants.values():
             if other is participant:
                 continue
             for pub in other.publications:
-                needs_offer |= self._assign(participant, pub)
+                if _routes(participant, pub):
+                    needs_offer |= self._assign(participant, pub)
         if needs_offer:
             await participant.sub.negotiate()
         if self.speakers.speaker is not None:
@@ -347,17 +358,57 @@ class SfuRoom:
             pub.forwarder.close()
         for slot in participant.slots:
             slot.track.stop()
-        participant.publications.clear()
+        pubs, participant.publications = participant.publications, []
+        await self._unroute(pubs)
+        if not participant.remote:
+            await asyncio.gather(participant.pub.close(), participant.sub.close())
+        await self._event({"type": "left", "participant": participant_id})
+
+    def add_remote(self, participant_id: str, name: str, kind: str, forwarder: TrackForwarder) -> Publication | None:
+        """A track of a site connected to another process, arriving over a relay leg (see :mod:`.cascade`):
+        published here like a local one. None if that site is (also) connected here: the local session wins."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            participant = Participant(self, participant_id, name, _discard, remote=True)
+            self.participants[participant_id] = participant
+        elif not participant.remote:
+            return None
+        forwarder.on_packet = self._observe_packet
+        forwarder.set_paused((participant_id, kind) in self.muted)
+        pub = Publication(participant, kind, None, forwarder)
+        forwarder.publication = pub  # type: ignore[attr-defined]
+        participant.publications.append(pub)
+        self._spawn(self._publish(pub))
+        return pub
+
+    async def remove_remote(self, pub: Publication) -> None:
+        """The other process's site stopped publishing ``pub`` (it left there): free its slots here; the site
+        leaves this room with its last track. The leg's forwarder stays (its slot on the other side is reused)."""
+        participant = pub.participant
+        if pub not in participant.publications:
+            return
+        participant.publications.remove(pub)
+        if self.recording is not None:  # a recording here has the other processes' sites too: this file ends
+            self._recorded(self.recording.remove(pub.forwarder))
+        pub.forwarder.close()
+        await self._unroute([pub])
+        if not participant.publications and self.participants.get(participant.id) is participant:
+            del self.participants[participant.id]
+            self.speakers.remove(participant.id)
+            await self._event({"type": "left", "participant": participant.id})
+
+    async def _unroute(self, pubs: list[Publication]) -> None:
+        """Free the slots carrying ``pubs`` and tell their subscribers."""
+        if not pubs:
+            return
         for other in self.participants.values():
             changed = False
             for slot in other.slots:
-                if slot.publication is not None and slot.publication.participant is participant:
+                if slot.publication is not None and slot.publication in pubs:
                     slot.publication = None
                     changed = True
             if changed:
                 await other._send({"type": "tracks", "tracks": other.track_map()})
-        await asyncio.gather(participant.pub.close(), participant.sub.close())
-        await self._event({"type": "left", "participant": participant_id})
 
     def set_muted(self, participant_id: str, kind: str, muted: bool) -> bool:
         """Stop or resume forwarding a participant's audio or video. Returns whether anything changed.
@@ -474,7 +525,7 @@ class SfuRoom:
         if self.recording is not None:
             self.recording.add(pub.forwarder, pub.participant.id, pub.participant.name)
         for other in list(self.participants.values()):
-            if other is pub.participant:
+            if other is pub.participant or not _routes(other, pub):
                 continue
             if self._assign(other, pub):
                 await other.sub.negotiate()
@@ -548,6 +599,16 @@ class SfuRoom:
                 logger.info("room %s: %s", self.id, exc)
             else:
                 logger.error("room %s task failed", self.id, exc_info=exc)
+
+
+def _routes(subscriber: Participant, pub: Publication) -> bool:
+    """Whether ``pub`` goes to ``subscriber``: a remote site receives nothing here (its process does), and a relay
+    never gets back a track relayed here (each process relays only its own sites' tracks: no loops, one hop)."""
+    return not subscriber.remote and not (subscriber.relay and pub.participant.remote)
+
+
+async def _discard(message: Message) -> None:
+    """A remote participant's messages: its own process talks to it."""
 
 
 def _preferences(kind: str, codec: RTCRtpCodecParameters) -> list[Any]:

@@ -74,7 +74,7 @@ def registry(app: Starlette) -> MediaRegistry:
     """The process's media rooms, created on first use (ICE settings from the environment)."""
     reg = getattr(app.state, "media", None)
     if reg is None:
-        reg = app.state.media = MediaRegistry.from_env()
+        reg = app.state.media = MediaRegistry.from_env(broker_url=app.state.settings.broker_url)
     return reg
 
 
@@ -205,11 +205,15 @@ async def media_endpoint(websocket: WebSocket) -> None:
         await room.restore(functools.partial(_media_state, app, meeting_id))
         await media_recording.resume(app, room)  # the meeting is being recorded: this room records too
         await room.join(member)
+        if reg.cascade is not None:  # this process has a site in the meeting: legs to and from the others
+            await reg.cascade.attach(room)
         await session.run(receiver, sender, heartbeat)
     finally:
         with anyio.CancelScope(shield=True):
             try:
                 await room.leave(member)
+                if reg.cascade is not None and not room.members:
+                    await reg.cascade.detach(room)
             finally:
                 await reg.release(room)
     await session.finish(close_code or 1001)
