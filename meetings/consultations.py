@@ -98,6 +98,7 @@ class Consultation(Base):
     signed_at: Mapped[dt.datetime | None] = mapped_column()
     signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     signed_certificate: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id", ondelete="SET NULL"))  # signed report
 
 
 class ConsultationMember(Base):

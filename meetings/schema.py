@@ -67,6 +67,8 @@ class Meeting(Base):
     minutes_notation: Mapped[str | None] = mapped_column(String(80))  # 12/BB-UBND
     speaking_time: Mapped[int | None] = mapped_column(Integer)  # seconds: default limit of a turn to speak
     screen_nonce: Mapped[str | None] = mapped_column(String(64))  # room screen link (meetings.screen); None: off
+    # the work dossier (hồ sơ công việc) the signed minutes are filed in (meetings.dossier)
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id", ondelete="SET NULL"))
 
     def public(self) -> dict[str, Any]:
         return {
@@ -338,6 +340,8 @@ class Conclusion(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     text: Mapped[str] = mapped_column(Text)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # or an agency or unit (its head sees the task): a person or a unit, never both
+    assignee_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     task_id: Mapped[int | None] = mapped_column(Integer, index=True)  # eoffice task created from it
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -346,7 +350,8 @@ class Conclusion(Base):
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "item_id": self.item_id, "position": self.position, "text": self.text,
-                "assignee_id": self.assignee_id, "deadline": self.deadline.isoformat() if self.deadline else None,
+                "assignee_id": self.assignee_id, "assignee_unit_id": self.assignee_unit_id,
+                "deadline": self.deadline.isoformat() if self.deadline else None,
                 "task_id": self.task_id}
 
 

@@ -112,6 +112,7 @@ LABELS = {
     "meeting.minutes.edit": "Ghi biên bản",
     "meeting.minutes.reopen": "Mở lại biên bản",
     "meeting.minutes.sign": "Ký số biên bản họp",
+    "meeting.dossier.link": "Gắn hồ sơ công việc cho cuộc họp",
     "meeting.conclusion.add": "Thêm kết luận",
     "meeting.conclusion.update": "Sửa kết luận",
     "meeting.conclusion.remove": "Bỏ kết luận",

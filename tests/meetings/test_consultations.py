@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +21,13 @@ from eoffice import identity, notifications
 from eoffice.audit import AuditEntry
 from eoffice.org import Role, User
 from eoffice.schema.notifications import Notification
-from eoffice.signatures import load_certificates, verify_pdf
+from eoffice.signatures import verify_pdf
 from eoffice.tasks import Task
 from meetings import consultations as svc
 from meetings.consultations_live import ConsultationRunner
 from storage.settings import Settings
-from tests.eoffice.test_signatures import PASSPHRASE, make_pki
 from tests.meetings.conftest import World, password_hash
+from tests.meetings.personal_keys import PASSPHRASE, use_personal_keys
 from web.app import create_app
 
 NAMES = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Hoàng Văn Đức", "Vũ Thị Hạnh",
@@ -296,13 +295,7 @@ async def test_progress_events_carry_counts_only(world: World) -> None:
 
 @pytest.fixture
 def personal_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
-    pki = make_pki(tmp_path)
-    folder = tmp_path / "personal"
-    folder.mkdir()
-    shutil.copy(pki.p12, folder / "chutich.p12")
-    shutil.copy(pki.other_p12, folder / "vanthu.p12")
-    monkeypatch.setenv("EOFFICE_PERSONAL_P12_DIR", str(folder))
-    return load_certificates(pki.root_pem.read_bytes())
+    return use_personal_keys(tmp_path, monkeypatch, "chutich", "vanthu")
 
 
 async def test_signer_signs_the_result_report(app_client: TestClient, world: World, personal_keys: list) -> None:

@@ -240,6 +240,19 @@ class MinutesSignature(Out):
     signed_at: str
 
 
+class MeetingDossier(Out):
+    id: int
+    title: str
+    status: str
+    url: str
+
+
+class LinkDossier(Body):
+    """Link the meeting to one of your open work dossiers (null: unlink)."""
+
+    dossier_id: OptInt = None
+
+
 class MinutesRecord(Out):
     """The minutes as a record: number in the BB series, signatures of the current approval, signed file."""
 
@@ -250,6 +263,7 @@ class MinutesRecord(Out):
     signed_file: str | None
     can_sign: bool
     has_certificate: bool
+    dossier: MeetingDossier | None  # the work dossier the signed minutes are filed in (for its owner)
 
 
 class MinutesSigned(Ok):
@@ -450,8 +464,12 @@ class SaveMinutes(Body):
 
 
 class ConclusionFields(Body):
+    """A conclusion is assigned to a person in the meeting (assignee_id) or to an agency or unit
+    (assignee_unit_id), not both: setting one clears the other."""
+
     text: Text = ""
     assignee_id: OptInt = None
+    assignee_unit_id: OptInt = None
     deadline: Date = None
 
 

@@ -26,6 +26,7 @@ from meetings import (
     chair_messages,
     documents,
     lifecycle,
+    meeting_dossier,
     meetings,
     minutes,
     minutes_record,
@@ -606,7 +607,8 @@ async def save_minutes(request: Request) -> JSONResponse:
 
 @contract(body=c.ConclusionFields, ok=c.Conclusion, status=201)
 async def add_conclusion(request: Request) -> JSONResponse:
-    """Add a conclusion to an item: {text, assignee_id, deadline (YYYY-MM-DD)}."""
+    """Add a conclusion to an item: {text, assignee_id or assignee_unit_id (an agency or unit), deadline
+    (YYYY-MM-DD)}."""
     body = await json_body(request)
     mid, iid = path_id(request), path_id(request, "item_id")
 
@@ -614,6 +616,8 @@ async def add_conclusion(request: Request) -> JSONResponse:
         await _item_in(uow, mid, iid)
         return await minutes.add_conclusion(uow, user, iid, text=str(body.get("text") or ""),
                                             assignee_id=_int(body.get("assignee_id"), "assignee_id", optional=True),
+                                            assignee_unit_id=_int(body.get("assignee_unit_id"), "assignee_unit_id",
+                                                                  optional=True),
                                             deadline=body.get("deadline"))
 
     c = await _run(request, go)
@@ -629,7 +633,7 @@ async def _conclusion_in(uow: UnitOfWork, meeting_id: int, conclusion_id: int) -
 @contract(method='PATCH', body=c.ConclusionFields, ok=c.Conclusion)
 @contract(method='DELETE', ok=Ok)
 async def conclusion(request: Request) -> JSONResponse:
-    """PATCH {text, assignee_id, deadline} or DELETE a conclusion (not once it became a task)."""
+    """PATCH {text, assignee_id | assignee_unit_id, deadline} or DELETE a conclusion (not once it became a task)."""
     mid, cid = path_id(request), path_id(request, "conclusion_id")
     if request.method == "DELETE":
         async def remove(uow: UnitOfWork, user: User) -> None:
@@ -642,8 +646,9 @@ async def conclusion(request: Request) -> JSONResponse:
     changes: dict[str, Any] = {}
     if "text" in body:
         changes["text"] = str(body["text"] or "")
-    if "assignee_id" in body:
-        changes["assignee_id"] = _int(body["assignee_id"], "assignee_id", optional=True)
+    for key in ("assignee_id", "assignee_unit_id"):
+        if key in body:
+            changes[key] = _int(body[key], key, optional=True)
     if "deadline" in body:
         changes["deadline"] = body["deadline"]
 
@@ -718,6 +723,17 @@ async def minutes_sign(request: Request) -> JSONResponse:
     async with request.app.state.db.uow(readonly=True) as uow:
         view = await minutes_record.record_view(uow, require_user(request), mid)
     return JSONResponse({"ok": True, "role": row.role, "signatures": len(view["signatures"])}, status_code=201)
+
+
+@contract(body=c.LinkDossier, ok=c.MinutesRecord)
+async def link_dossier(request: Request) -> JSONResponse:
+    """Link the meeting to one of your open work dossiers, where the signed minutes are filed: {dossier_id}."""
+    body = await json_body(request)
+    mid = path_id(request)
+    did = _int(body.get("dossier_id"), "dossier_id", optional=True)
+    await _run(request, lambda uow, user: meeting_dossier.link(uow, user, mid, did))
+    async with request.app.state.db.uow(readonly=True) as uow:
+        return JSONResponse(await minutes_record.record_view(uow, require_user(request), mid))
 
 
 @contract(ok=Binary(('application/pdf',), 'PDF'))
@@ -886,6 +902,7 @@ routes = [
     Route(M + "/minutes.pdf", minutes_pdf, methods=["GET"]),
     Route(M + "/minutes/record", minutes_record_view, methods=["GET"]),
     Route(M + "/minutes/sign", minutes_sign, methods=["POST"]),
+    Route(M + "/dossier", link_dossier, methods=["POST"]),
     Route(M + "/minutes/signed.pdf", minutes_signed_pdf, methods=["GET"]),
     Route(M + "/minutes/{action:str}", minutes_state, methods=["POST"]),
     Route(M + "/conclusions/{conclusion_id:int}", conclusion, methods=["PATCH", "DELETE"]),

@@ -422,7 +422,7 @@ function renderMinutes() {
       h("span", { class: "name" }, c.text),
       c.assignee ? h("small", { class: "muted" }, `Giao: ${c.assignee}${c.deadline ? `, hạn ${fmtDate(c.deadline)}` : ""}`) : null,
       c.task ? h("small", { class: "muted" }, `Nhiệm vụ: ${c.task.status_label || c.task.status} (${c.task.progress ?? 0}%)`) : null,
-      canAssign() && !c.task_id && c.assignee_id ? h("button", { type: "button", class: "btn btn-small btn-ok", onclick: () =>
+      canAssign() && !c.task_id && (c.assignee_id || c.assignee_unit_id) ? h("button", { type: "button", class: "btn btn-small btn-ok", onclick: () =>
         api("POST", `/api/meetings/${meetingId}/conclusions/${c.id}/task`, {})
           .then(() => toast("Đã giao nhiệm vụ.")).catch(fail) }, "Giao nhiệm vụ") : null,
       canWrite() && !c.task_id ? h("button", { type: "button", class: "btn btn-small", onclick: () =>
