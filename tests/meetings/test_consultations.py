@@ -340,6 +340,13 @@ async def test_signer_signs_the_result_report(app_client: TestClient, world: Wor
     async with world.db.uow() as uow:
         entry = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "consultation.sign"))
     assert entry is not None and entry.actor_id == world.chair.id and entry.object_id == str(cid)
+    # filed in a work dossier of the office that prepared it, linked from the consultation for the office only
+    assert c.get(f"/api/consultations/{cid}", headers=signer).json()["dossier"] is None
+    dossier = c.get(f"/api/consultations/{cid}", headers=office).json()["dossier"]
+    assert dossier["title"].startswith("Hồ sơ lấy ý kiến: ")
+    assert 'id="c-dossier"' in c.get(f"/consultations/{cid}", headers=office).text
+    (f,) = c.get(f"/api/dossiers/{dossier['id']}", headers=office).json()["files"]
+    assert c.get(f["url"], headers=office).content == r.content
 
 
 async def test_unanswered_members_reminded_once_before_the_deadline(world: World,
