@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from eoffice import audit, tasks
 from eoffice.org import Unit, User, open_units
 from eoffice.tasks import Task
-from meetings import minutes_record, render, rules, topics
+from meetings import minutes_record, render, rules, speaking_budgets, topics
 from meetings.agenda import agenda_view, item_context, visible_item_ids
 from meetings.attendance import quorum_of
 from meetings.meetings import get_context, participants_view, sites_view, user_names, view_context
@@ -383,8 +383,23 @@ async def _speakers(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int 
     return {None: lines} if lines else {}
 
 
+async def _delegations(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int | None, list[str]]:
+    """Per delegation (tổ đại biểu) of a council: turns and time spoken against its budget."""
+    lines = []
+    for n, row in enumerate(await speaking_budgets.usage(uow, m.id, visible), start=1):
+        budget = ""
+        if row["budget"] is not None:
+            left = row["remaining"]
+            budget = (f" / {spoken(row['budget'])} được phân bổ"
+                      + (f", còn {spoken(left)}" if left >= 0 else f", vượt {spoken(-left)}"))
+        lines.append(f"{n}. {row['name']} ({row['members']} đại biểu): {row['count']} lượt, "
+                     f"{spoken(row['used'])}{budget}.")
+    return {None: lines} if lines else {}
+
+
 register_section("votes", "Kết quả biểu quyết", _vote_results)
 register_section("speakers", "Thống kê phát biểu", _speakers)
+register_section("delegations", "Thời gian phát biểu theo tổ đại biểu", _delegations)
 register_task_status(_task_progress)
 
 

@@ -123,6 +123,8 @@ class Participant(Base):
     checked_in_at: Mapped[dt.datetime | None] = mapped_column()
     checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     check_in_method: Mapped[str] = mapped_column(String(20), default="")  # tablet | secretary | operator
+    # the delegation (tổ đại biểu) the seat belongs to in a council: its speaking budget (meetings.speaking_budgets)
+    delegation_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_delegations.id", ondelete="SET NULL"))
     checked_out_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -225,6 +227,18 @@ class PageRender(Base):
 # ---------------------------------------------------------------- speakers' queue
 
 
+class Delegation(Base):
+    """A delegation (tổ đại biểu) of a council's session: a group of seats sharing a total speaking time."""
+
+    __tablename__ = "meeting_delegations"
+    __table_args__ = (UniqueConstraint("meeting_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    budget: Mapped[int | None] = mapped_column(Integer)  # seconds for all its members' turns; None: no budget
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class SpeakerRequest(Base):
     __tablename__ = "meeting_speakers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -246,6 +260,9 @@ class SpeakerRequest(Base):
     # the question or topic sent with a registration (often before the meeting): for the chair and secretary only,
     # never in the room's events (``public``)
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # the agenda item the registration named (``item_id`` becomes the item current when the floor is given): the
+    # room screen never shows a question about a confidential item
+    note_item_id: Mapped[int | None] = mapped_column(Integer)
 
     def elapsed(self, now: dt.datetime | None = None) -> int | None:
         """Seconds spoken: from the floor given to its end (or ``now``), pauses left out."""

@@ -113,6 +113,8 @@ LABELS = {
     "meeting.minutes.reopen": "Mở lại biên bản",
     "meeting.minutes.sign": "Ký số biên bản họp",
     "meeting.dossier.link": "Gắn hồ sơ công việc cho cuộc họp",
+    "meeting.delegation.save": "Lập tổ đại biểu, đặt thời gian phát biểu của tổ",
+    "meeting.participant.delegation": "Xếp đại biểu vào tổ đại biểu",
     "meeting.conclusion.add": "Thêm kết luận",
     "meeting.conclusion.update": "Sửa kết luận",
     "meeting.conclusion.remove": "Bỏ kết luận",

@@ -175,6 +175,41 @@ class SpeakerRegistrations(Out):
     registrations: list[Any]
 
 
+class SpeakerQuestions(Out):
+    """The registered question of each waiting or speaking turn, by request id (chair and secretary)."""
+
+    questions: dict[str, str]
+
+
+class DelegationFields(Body):
+    """A delegation (tổ đại biểu) and its total speaking time in seconds (null: no budget)."""
+
+    name: Text
+    budget: OptInt = None
+
+
+class SeatDelegation(Body):
+    delegation_id: OptInt = None
+
+
+class DelegationUse(Out):
+    id: int
+    name: str
+    budget: int | None
+    used: int
+    remaining: int | None
+    count: int
+    members: int
+
+
+class Delegations(Out):
+    """Delegations with the time their members spoke, and the delegation of each seat (participant id)."""
+
+    delegations: list[DelegationUse]
+    seats: dict[str, int | None]
+    may_manage: bool
+
+
 class ControlDesk(Out):
     """The control desk of a running meeting (issue #17): tablets online and dropped, remote sites and their
     links, open polls' cast / entitled counts (never who voted how), database and broker health."""

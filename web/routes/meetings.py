@@ -37,6 +37,7 @@ from meetings import (
     schema,
     screen,
     speakers,
+    speaking_budgets,
     topics,
     voting,
 )
@@ -517,6 +518,48 @@ async def speaker_registrations(request: Request) -> JSONResponse:
     return JSONResponse({"registrations": rows})
 
 
+@contract(ok=c.SpeakerQuestions)
+async def speaker_questions(request: Request) -> JSONResponse:
+    """The questions registered with the turns waiting and speaking, for the chair's live queue."""
+    mid = path_id(request)
+    return JSONResponse({"questions": await _run(request, lambda uow, user: speakers.questions(uow, user, mid))})
+
+
+@contract(method="POST", body=c.DelegationFields, ok=c.Delegations, status=201)
+@contract(method="GET", ok=c.Delegations)
+async def delegations(request: Request) -> JSONResponse:
+    """The delegations (tổ đại biểu) with their speaking budgets and use; POST {name, budget (seconds)} adds one
+    (organiser, chair, secretary)."""
+    mid = path_id(request)
+    if request.method == "POST":
+        body = await json_body(request)
+        await _run(request, lambda uow, user: speaking_budgets.save(
+            uow, user, mid, name=str(body.get("name") or ""), budget=_int(body.get("budget"), "budget", optional=True)))
+    view = await _run(request, lambda uow, user: speaking_budgets.delegations_view(uow, user, mid))
+    return JSONResponse(view, status_code=201 if request.method == "POST" else 200)
+
+
+@contract(method="PATCH", body=c.DelegationFields, ok=c.Delegations)
+async def delegation(request: Request) -> JSONResponse:
+    """Rename a delegation or change its budget: {name, budget (seconds, null: none)}."""
+    mid, did = path_id(request), path_id(request, "delegation_id")
+    body = await json_body(request)
+    await _run(request, lambda uow, user: speaking_budgets.save(
+        uow, user, mid, name=str(body.get("name") or ""), budget=_int(body.get("budget"), "budget", optional=True),
+        delegation_id=did))
+    return JSONResponse(await _run(request, lambda uow, user: speaking_budgets.delegations_view(uow, user, mid)))
+
+
+@contract(body=c.SeatDelegation, ok=c.Delegations)
+async def seat_delegation(request: Request) -> JSONResponse:
+    """Put a seat in a delegation: {delegation_id} (null: in none)."""
+    mid, pid = path_id(request), path_id(request, "participant_id")
+    body = await json_body(request)
+    did = _int(body.get("delegation_id"), "delegation_id", optional=True)
+    await _run(request, lambda uow, user: speaking_budgets.assign(uow, user, mid, pid, did))
+    return JSONResponse(await _run(request, lambda uow, user: speaking_budgets.delegations_view(uow, user, mid)))
+
+
 SPEAKER_ACTIONS = ('grant', 'finish', 'withdraw', 'limit', 'pause', 'resume', 'extend')
 
 
@@ -877,7 +920,10 @@ routes = [
     Route(M + "/participants/{participant_id:int}", remove_participant, methods=["DELETE"]),
     Route(M + "/participants/{participant_id:int}/response", respond, methods=["POST"]),
     Route(M + "/participants/{participant_id:int}/substitute-approval", substitute_approval, methods=["POST"]),
+    Route(M + "/participants/{participant_id:int}/delegation", seat_delegation, methods=["POST"]),
     Route(M + "/participants/{participant_id:int}/{action:str}", check_in, methods=["POST"]),
+    Route(M + "/delegations", delegations, methods=["GET", "POST"]),
+    Route(M + "/delegations/{delegation_id:int}", delegation, methods=["PATCH"]),
     Route(M + "/sites", add_site, methods=["POST"]),
     Route(M + "/items", add_item, methods=["POST"]),
     Route(M + "/items/order", reorder_items, methods=["POST"]),
@@ -895,6 +941,7 @@ routes = [
     Route(M + "/speakers", request_floor, methods=["POST"]),
     Route(M + "/speakers/order", reorder_speakers, methods=["POST"]),
     Route(M + "/speakers/registrations", speaker_registrations, methods=["GET"]),
+    Route(M + "/speakers/questions", speaker_questions, methods=["GET"]),
     Route(M + "/speakers/{request_id:int}/{action:str}", speaker_action, methods=["POST"]),
     Route(M + "/messages", chair_message, methods=["POST"]),
     Route(M + "/presenter", presenter_endpoint, methods=["POST", "PUT", "DELETE"]),
