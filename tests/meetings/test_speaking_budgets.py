@@ -146,3 +146,13 @@ async def test_delegations_and_questions_over_http(app_client: TestClient, world
     assert c.get(f"/api/meetings/{mid}/speakers/questions", headers=member).status_code == 403
     assert c.get(f"/api/meetings/{mid}/speakers/questions", headers=secretary).json()["questions"] == {
         str(r.json()["id"]): QUESTION}
+    # the meeting page: the delegations card with a seat's delegation chosen (who manages the meeting)
+    from tests.web.conftest import login
+
+    login(c, "thuky")
+    page = c.get(f"/meetings/{mid}").text
+    assert 'id="delegations-card"' in page and "Tổ đại biểu số 1" in page and "20 phút" in page
+    assert f'data-seat-delegation="{m["seats"]["member"]}"' in page
+    c.cookies.clear()
+    login(c, "phochutich")
+    assert 'id="delegations-card"' not in c.get(f"/meetings/{mid}").text

@@ -842,12 +842,14 @@ async def meeting_page(request: Request) -> Response:
     conflicts: list[dict[str, Any]] = []
     screen_url = None
     registrations: list[dict[str, Any]] = []
+    budgets: dict[str, Any] | None = None
     if snap["me"].get("manager"):  # who prepares the meeting sees the leaders' clashes (issue #21)
         async with request.app.state.db.uow(readonly=True) as uow:
             meeting = await uow.session.get(schema.Meeting, m["id"])
             if meeting is not None:
                 conflicts = await calendar.conflicts_for(uow, meeting)
                 registrations = await speakers.registrations(uow, request.state.user, meeting.id)
+                budgets = await speaking_budgets.delegations_view(uow, request.state.user, meeting.id)
                 token = screen.token_of(request.app.state.settings.secret_key, meeting)
                 if token and snap["me"].get("controller"):  # the room screen's link (issue #20)
                     screen_url = room_screen_url(request, token)
@@ -862,6 +864,7 @@ async def meeting_page(request: Request) -> Response:
         sig["signed_at"] = dt.datetime.fromisoformat(sig["signed_at"])
     return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap), conflicts=conflicts,
                  record=record, screen_url=screen_url, registrations=registrations, recorded=recorded,
+                 budgets=budgets,
                  starts_at=dt.datetime.fromisoformat(m["starts_at"]),
                  ends_at=dt.datetime.fromisoformat(m["ends_at"]) if m["ends_at"] else None,
                  labels=rules.STATE_LABELS, quorum_labels={k.value: v for k, v in rules.QUORUM_LABELS.items()})
