@@ -21,6 +21,11 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eoffice import registers  # noqa: F401  the registers table the minutes' number refers to (its ForeignKey)
+# the e-office tables this schema's foreign keys name (a meeting's work dossier, which holds documents and tasks):
+# registered with the metadata wherever meetings are used, as storage.models does for the whole app
+from eoffice.schema import documents as _documents  # noqa: F401
+from eoffice.schema import dossiers as _dossiers  # noqa: F401
+from eoffice.schema import tasks as _tasks  # noqa: F401
 from meetings import rules
 from meetings import voting_rules as vr
 from meetings.rules import ParticipantRole, Response, Seat, SpeakerState, State

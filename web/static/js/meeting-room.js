@@ -396,7 +396,7 @@ function tick() {
   $("speaker-clock-label").textContent = clockLabel(c) + (c.limit ? ` · ${fmtDuration(c.limit)}` : "");
   const d = $("speaker-delegation");
   if (d) {
-    d.textContent = `Tổ đại biểu ${delegationText(speaking, c)}`;
+    d.textContent = delegationText(speaking, c);
     d.dataset.over = String((delegationLeft(speaking, c) ?? 0) < 0);
   }
 }
