@@ -20,12 +20,9 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import registers  # noqa: F401  the registers table the minutes' number refers to (its ForeignKey)
-# the e-office tables this schema's foreign keys name (a meeting's work dossier, which holds documents and tasks):
-# registered with the metadata wherever meetings are used, as storage.models does for the whole app
-from eoffice.schema import documents as _documents  # noqa: F401
-from eoffice.schema import dossiers as _dossiers  # noqa: F401
-from eoffice.schema import tasks as _tasks  # noqa: F401
+# the e-office tables this schema's foreign keys name (users, units, registers, a meeting's work dossier with its
+# documents and tasks): registered with the metadata wherever meetings are used, not only where storage.models is
+import eoffice.models  # noqa: F401
 from meetings import rules
 from meetings import voting_rules as vr
 from meetings.rules import ParticipantRole, Response, Seat, SpeakerState, State
