@@ -4,7 +4,7 @@ assigned to a unit, delegations (tổ đại biểu) with a speaking time budget
 is about.
 
 Revision ID: 0038
-Revises: 0035
+Revises: 0037
 Create Date: 2026-12-07 22:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0038'
-down_revision: str | None = '0035'
+down_revision: str | None = '0037'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
