@@ -29,16 +29,20 @@ def check_closing(file_code: str, retention: str) -> None:
         raise Invalid("Thời hạn bảo quản không hợp lệ.", field="retention", allowed=sorted(RETENTIONS))
 
 
-async def open_dossier(uow: UnitOfWork, actor: User, title: str, year: int | None = None) -> Dossier:
+async def open_dossier(uow: UnitOfWork, actor: User, title: str, year: int | None = None, *,
+                       owner: User | None = None) -> Dossier:
+    """Open a dossier; ``owner`` when a service opens it for someone else (a meeting's dossier for its
+    secretary when the minutes are signed), the actor otherwise."""
     if not title.strip():
         raise Invalid("Cần nhập tiêu đề hồ sơ.", field="title")
-    agency = await registers.agency_of(uow, actor.unit_id)
-    d = Dossier(agency_id=agency.id, unit_id=actor.unit_id, owner_id=actor.id, title=title.strip()[:500],
+    owner = owner or actor
+    agency = await registers.agency_of(uow, owner.unit_id)
+    d = Dossier(agency_id=agency.id, unit_id=owner.unit_id, owner_id=owner.id, title=title.strip()[:500],
                 year=year or registers.local_date(utcnow()).year)
     uow.session.add(d)
     await uow.session.flush()
-    await audit.record(uow, actor, "dossier.open", "dossier", d.id, title=d.title)
-    uow.emit(f"user:{actor.id}", "dossier.opened", dossier_id=d.id)
+    await audit.record(uow, actor, "dossier.open", "dossier", d.id, title=d.title, owner_id=owner.id)
+    uow.emit(f"user:{owner.id}", "dossier.opened", dossier_id=d.id)
     return d
 
 
@@ -82,6 +86,29 @@ async def file_task(uow: UnitOfWork, actor: User, dossier_id: int, task_id: int)
     return item
 
 
+async def file_blob(uow: UnitOfWork, actor: User, d: Dossier, *, blob_key: str, file_name: str,
+                    size: int, source: dict[str, Any]) -> DossierItem:
+    """File a stored file that is no registered document (the signed minutes) into an open dossier. The
+    calling service has checked the actor's right to the file (``source`` says where it comes from)."""
+    if d.status != "open":
+        raise Conflict("Hồ sơ đã đóng.")
+    item = DossierItem(dossier_id=d.id, blob_key=blob_key, file_name=file_name[:255], size=size, added_by=actor.id)
+    uow.session.add(item)
+    await uow.session.flush()
+    await audit.record(uow, actor, "dossier.file", "dossier", d.id, file=file_name[:255], blob_key=blob_key,
+                       **source)
+    uow.emit(f"user:{d.owner_id}", "dossier.filed", dossier_id=d.id, item_id=item.id)
+    return item
+
+
+async def get_file(uow: UnitOfWork, actor: User, dossier_id: int, item_id: int) -> DossierItem:
+    d = await get_dossier(uow, actor, dossier_id)
+    item = await uow.session.get(DossierItem, item_id)
+    if item is None or item.dossier_id != d.id or not item.blob_key:
+        raise NotFound("Không tìm thấy tệp trong hồ sơ.")
+    return item
+
+
 async def close_dossier(uow: UnitOfWork, actor: User, dossier_id: int, *, file_code: str,
                         retention: str) -> Dossier:
     d = await _open_dossier(uow, actor, dossier_id)
@@ -115,7 +142,12 @@ async def contents(uow: UnitOfWork, actor: User, dossier_id: int) -> dict[str, A
     tasks = (await uow.session.scalars(select(Task).join(DossierItem, DossierItem.task_id == Task.id)
                                        .where(DossierItem.dossier_id == d.id, visible_tasks(viewer))
                                        .order_by(DossierItem.id))).all()
-    return {"dossier": d.public(), "documents": [x.public() for x in docs], "tasks": [t.public() for t in tasks]}
+    files = (await uow.session.scalars(select(DossierItem).where(DossierItem.dossier_id == d.id,
+                                                                 DossierItem.blob_key.is_not(None))
+                                       .order_by(DossierItem.id))).all()
+    return {"dossier": d.public(), "documents": [x.public() for x in docs], "tasks": [t.public() for t in tasks],
+            "files": [{"id": f.id, "name": f.file_name, "size": f.size, "added_at": f.added_at.isoformat(),
+                       "url": f"/api/dossiers/{d.id}/files/{f.id}"} for f in files]}
 
 
 def require_owner(d: Dossier, actor: User) -> None:

@@ -32,8 +32,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import audit, notifications, tasks, uploads
+from eoffice import audit, dossiers, notifications, tasks, uploads
 from eoffice.org import Role, Unit, User
+from eoffice.schema.dossiers import Dossier
 from meetings import minutes_record, render
 from meetings import voting_rules as vr
 from storage.db import Base, UnitOfWork, utcnow
@@ -98,6 +99,7 @@ class Consultation(Base):
     signed_at: Mapped[dt.datetime | None] = mapped_column()
     signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     signed_certificate: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id", ondelete="SET NULL"))  # signed report
 
 
 class ConsultationMember(Base):
@@ -489,6 +491,7 @@ async def view(uow: UnitOfWork, user: User, consultation_id: int) -> dict[str, A
         "signed": {"at": _fmt(c.signed_at), "certificate": c.signed_certificate, "size": c.signed_size,
                    "file": f"/api/consultations/{c.id}/report-signed.pdf"} if c.signed_blob_key else None,
         "may_sign": st.signer and c.state == State.CLOSED and not c.signed_blob_key,
+        "dossier": await _dossier_link(uow, user, c),
     }
     if st.sees_answers or c.state == State.CLOSED:  # named by law; members see each answer once closed
         by_user: dict[int, list[dict[str, Any]]] = {}
@@ -614,6 +617,14 @@ async def to_task(uow: UnitOfWork, actor: User, consultation_id: int, *, assigne
 # ---------------------------------------------------------------- the signed report
 
 
+async def _dossier_link(uow: UnitOfWork, user: User, c: Consultation) -> dict[str, Any] | None:
+    """The work dossier holding the signed report, for its owner (a dossier is its owner's only)."""
+    d = await uow.session.get(Dossier, c.dossier_id) if c.dossier_id else None
+    if d is None or d.owner_id != user.id:
+        return None
+    return {"id": d.id, "title": d.title, "url": f"/dossiers/{d.id}"}
+
+
 SIGN_HEADING = "NGƯỜI KÝ"  # the report's signature column (``_write_report``)
 
 
@@ -638,6 +649,12 @@ async def sign_report(uow: UnitOfWork, actor: User, blobs: Any, consultation_id:
     c.signed_by, c.signed_certificate = actor.id, subject
     await audit.record(uow, actor, "consultation.sign", "consultation", c.id, blob=info.key, size=info.size,
                        certificate=subject)
+    # the signed report lands in a work dossier of the office that prepared the consultation (its creator)
+    d = await dossiers.open_dossier(uow, actor, f"Hồ sơ lấy ý kiến: {c.title}", owner=creator or actor)
+    c.dossier_id = d.id
+    await dossiers.file_blob(uow, actor, d, blob_key=info.key, size=info.size,
+                             file_name=f"Báo cáo kết quả lấy ý kiến số {c.id} (đã ký số).pdf",
+                             source={"consultation_id": c.id})
     uow.emit(topic(c.id), "consultation.signed", state=c.state)
     return c
 

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from eoffice import audit, tasks
-from eoffice.org import User
+from eoffice.org import Unit, User, open_units
 from eoffice.tasks import Task
-from meetings import minutes_record, render, rules, topics
+from meetings import minutes_record, render, rules, speaking_budgets, topics
 from meetings.agenda import agenda_view, item_context, visible_item_ids
 from meetings.attendance import quorum_of
 from meetings.meetings import get_context, participants_view, sites_view, user_names, view_context
@@ -86,17 +86,29 @@ def _deadline(value: Any) -> dt.date | None:
         raise Invalid("Hạn xử lý không hợp lệ (ngày/tháng/năm).", field="deadline") from None
 
 
+async def _check_unit(uow: UnitOfWork, unit_id: int | None) -> None:
+    """A conclusion's unit assignee: an agency or unit that still exists (not merged or dissolved)."""
+    if unit_id is None:
+        return
+    if await uow.session.scalar(select(Unit.id).where(Unit.id == unit_id, open_units())) is None:
+        raise NotFound("Không tìm thấy cơ quan, đơn vị được giao.", field="assignee_unit_id")
+
+
 async def add_conclusion(uow: UnitOfWork, actor: User, item_id: int, *, text: str, assignee_id: int | None = None,
-                         deadline: Any = None) -> Conclusion:
+                         assignee_unit_id: int | None = None, deadline: Any = None) -> Conclusion:
     ctx, item = await item_context(uow, actor, item_id, lock=True)
     _require_writer(ctx.access, ctx.meeting)
     if not text.strip():
         raise Invalid("Cần nhập nội dung kết luận.", field="text")
+    if assignee_id is not None and assignee_unit_id is not None:
+        raise Invalid("Giao cho một người hoặc một cơ quan, đơn vị, không cả hai.", field="assignee_unit_id")
     if assignee_id is not None and await uow.session.get(User, assignee_id) is None:
         raise NotFound("Không tìm thấy người được giao.", field="assignee_id")
+    await _check_unit(uow, assignee_unit_id)
     last = await uow.session.scalar(select(func.max(Conclusion.position)).where(Conclusion.item_id == item.id)) or 0
     c = Conclusion(meeting_id=item.meeting_id, item_id=item.id, position=last + 1, text=text.strip(),
-                   assignee_id=assignee_id, deadline=_deadline(deadline), created_by=actor.id)
+                   assignee_id=assignee_id, assignee_unit_id=assignee_unit_id, deadline=_deadline(deadline),
+                   created_by=actor.id)
     uow.session.add(c)
     await uow.session.flush()
     await audit.record(uow, actor, "meeting.conclusion.add", "meeting", item.meeting_id, item_id=item.id,
@@ -116,9 +128,9 @@ async def _conclusion(uow: UnitOfWork, actor: User, conclusion_id: int) -> tuple
 async def update_conclusion(uow: UnitOfWork, actor: User, conclusion_id: int, **changes: Any) -> Conclusion:
     c, ctx = await _conclusion(uow, actor, conclusion_id)
     _require_writer(ctx.access, ctx.meeting)
-    if set(changes) - {"text", "assignee_id", "deadline"}:
-        raise Invalid("Chỉ sửa được nội dung, người được giao và hạn xử lý.")
-    if c.task_id is not None and ({"assignee_id", "deadline"} & set(changes)):
+    if set(changes) - {"text", "assignee_id", "assignee_unit_id", "deadline"}:
+        raise Invalid("Chỉ sửa được nội dung, người hoặc đơn vị được giao và hạn xử lý.")
+    if c.task_id is not None and ({"assignee_id", "assignee_unit_id", "deadline"} & set(changes)):
         raise Conflict("Kết luận đã thành nhiệm vụ; đổi người thực hiện, hạn xử lý trong nhiệm vụ.")
     if "text" in changes:
         if not str(changes["text"] or "").strip():
@@ -129,6 +141,16 @@ async def update_conclusion(uow: UnitOfWork, actor: User, conclusion_id: int, **
         if aid is not None and await uow.session.get(User, int(aid)) is None:
             raise NotFound("Không tìm thấy người được giao.", field="assignee_id")
         c.assignee_id = int(aid) if aid is not None else None
+    if "assignee_unit_id" in changes:
+        uid = changes["assignee_unit_id"]
+        if uid is not None and changes.get("assignee_id") is not None:
+            raise Invalid("Giao cho một người hoặc một cơ quan, đơn vị, không cả hai.", field="assignee_unit_id")
+        await _check_unit(uow, int(uid) if uid is not None else None)
+        c.assignee_unit_id = int(uid) if uid is not None else None
+        if uid is not None:
+            c.assignee_id = None  # a unit instead of a person
+    elif changes.get("assignee_id") is not None:
+        c.assignee_unit_id = None  # a person instead of a unit
     if "deadline" in changes:
         c.deadline = _deadline(changes["deadline"])
     c.updated_at = utcnow()
@@ -170,7 +192,8 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
     if c.task_id is not None:
         raise Conflict("Kết luận này đã thành nhiệm vụ.", task_id=c.task_id)
     if assignee_id is None and assignee_unit_id is None:
-        assignee_id = c.assignee_id
+        # the unit or the person the minutes name
+        assignee_id, assignee_unit_id = c.assignee_id, c.assignee_unit_id
     target = tasks.Assignee(user_id=assignee_id, unit_id=assignee_unit_id)
     due = _deadline(deadline) if deadline not in (None, "") else c.deadline
     item = await uow.session.get(AgendaItem, c.item_id)
@@ -188,7 +211,7 @@ async def conclusion_to_task(uow: UnitOfWork, actor: User, conclusion_id: int, *
     task = await tasks.create_meeting_task(uow, actor, title=title, instruction=instruction, assignee=target,
                                            deadline=due, source={"meeting_id": c.meeting_id, "conclusion_id": c.id})
     c.task_id = task.id
-    c.assignee_id = target.user_id
+    c.assignee_id, c.assignee_unit_id = target.user_id, target.unit_id
     c.deadline = due
     c.updated_at = utcnow()
     await audit.record(uow, actor, "meeting.conclusion.task", "meeting", c.meeting_id, conclusion_id=c.id,
@@ -276,6 +299,9 @@ async def minutes_view(uow: UnitOfWork, access: Access, meeting: Meeting) -> dic
     conclusions = (await uow.session.scalars(select(Conclusion).where(Conclusion.meeting_id == meeting.id)
                                              .order_by(Conclusion.item_id, Conclusion.position))).all()
     names = await user_names(uow, {c.assignee_id for c in conclusions})
+    unit_ids = {c.assignee_unit_id for c in conclusions if c.assignee_unit_id}
+    units = {u.id: u.name for u in (await uow.session.scalars(
+        select(Unit).where(Unit.id.in_(unit_ids)))).all()} if unit_ids else {}
     tasks: dict[int, dict[str, Any]] = {}
     task_ids = [c.task_id for c in conclusions if c.task_id]
     if task_ids and _task_status:
@@ -290,7 +316,8 @@ async def minutes_view(uow: UnitOfWork, access: Access, meeting: Meeting) -> dic
         if c.item_id in visible:
             assignee = names.get(c.assignee_id) if c.assignee_id else None
             items[str(c.item_id)]["conclusions"].append({
-                **c.public(), "assignee": assignee.full_name if assignee else "",
+                **c.public(), "assignee": assignee.full_name if assignee else units.get(c.assignee_unit_id or 0, ""),
+                "assignee_kind": "unit" if c.assignee_unit_id else "user" if c.assignee_id else "",
                 "task": tasks.get(c.task_id) if c.task_id else None})
     return {"state": meeting.minutes_state, "readable": True, "items": items,
             "approved_at": meeting.minutes_approved_at.isoformat() if meeting.minutes_approved_at else None}
@@ -356,8 +383,23 @@ async def _speakers(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int 
     return {None: lines} if lines else {}
 
 
+async def _delegations(uow: UnitOfWork, m: Meeting, visible: set[int]) -> dict[int | None, list[str]]:
+    """Per delegation (tổ đại biểu) of a council: turns and time spoken against its budget."""
+    lines = []
+    for n, row in enumerate(await speaking_budgets.usage(uow, m.id, visible), start=1):
+        budget = ""
+        if row["budget"] is not None:
+            left = row["remaining"]
+            budget = (f" / {spoken(row['budget'])} được phân bổ"
+                      + (f", còn {spoken(left)}" if left >= 0 else f", vượt {spoken(-left)}"))
+        lines.append(f"{n}. {row['name']} ({row['members']} đại biểu): {row['count']} lượt, "
+                     f"{spoken(row['used'])}{budget}.")
+    return {None: lines} if lines else {}
+
+
 register_section("votes", "Kết quả biểu quyết", _vote_results)
 register_section("speakers", "Thống kê phát biểu", _speakers)
+register_section("delegations", "Thời gian phát biểu theo tổ đại biểu", _delegations)
 register_task_status(_task_progress)
 
 

@@ -31,7 +31,7 @@ from eoffice import audit, doctypes, ingest, registers, signatures
 from eoffice.agency_time import AGENCY_TZ
 from eoffice.org import Unit, UnitKind, User
 from eoffice.textfold import format_notation
-from meetings import render, topics
+from meetings import meeting_dossier, render, topics
 from meetings.meetings import get_context, view_context
 from meetings.schema import Meeting, MinutesSignature
 from storage.blobs import BlobStore
@@ -239,6 +239,9 @@ async def sign(uow: UnitOfWork, actor: User, blobs: BlobStore, meeting_id: int, 
     await uow.session.flush()
     await audit.record(uow, actor, "meeting.minutes.sign", "meeting", m.id, role=role, before=source,
                        after=info.key, certificate=row.certificate)
+    if meeting_dossier.required_roles(m) <= {s.role for s in done} | {role}:
+        # the record is complete: it lands in the meeting's work dossier
+        await meeting_dossier.file_signed_minutes(uow, actor, m, blob_key=info.key, size=info.size)
     uow.emit(topics.room(m.id), "minutes.signed", role=role)
     return row
 
@@ -261,7 +264,8 @@ async def record_view(uow: UnitOfWork, actor: User, meeting_id: int) -> dict[str
             "signatures": [_public(s, names) for s in done],
             "signed_file": f"/api/meetings/{m.id}/minutes/signed.pdf" if done else None,
             "can_sign": bool(role and m.minutes_state == "approved" and role not in {s.role for s in done}),
-            "has_certificate": has_personal_p12(actor.username) if role else False}
+            "has_certificate": has_personal_p12(actor.username) if role else False,
+            "dossier": await meeting_dossier.view(uow, actor, m)}
 
 
 async def signed_pdf(uow: UnitOfWork, actor: User, blobs: BlobStore, meeting_id: int) -> tuple[Meeting, bytes]:

@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eoffice import registers  # noqa: F401  the registers table the minutes' number refers to (its ForeignKey)
+# the e-office tables this schema's foreign keys name (users, units, registers, a meeting's work dossier with its
+# documents and tasks): registered with the metadata wherever meetings are used, not only where storage.models is
+import eoffice.models  # noqa: F401
 from meetings import rules
 from meetings import voting_rules as vr
 from meetings.rules import ParticipantRole, Response, Seat, SpeakerState, State
@@ -67,6 +69,8 @@ class Meeting(Base):
     minutes_notation: Mapped[str | None] = mapped_column(String(80))  # 12/BB-UBND
     speaking_time: Mapped[int | None] = mapped_column(Integer)  # seconds: default limit of a turn to speak
     screen_nonce: Mapped[str | None] = mapped_column(String(64))  # room screen link (meetings.screen); None: off
+    # the work dossier (hồ sơ công việc) the signed minutes are filed in (meetings.dossier)
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id", ondelete="SET NULL"))
 
     def public(self) -> dict[str, Any]:
         return {
@@ -121,6 +125,8 @@ class Participant(Base):
     checked_in_at: Mapped[dt.datetime | None] = mapped_column()
     checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     check_in_method: Mapped[str] = mapped_column(String(20), default="")  # tablet | secretary | operator
+    # the delegation (tổ đại biểu) the seat belongs to in a council: its speaking budget (meetings.speaking_budgets)
+    delegation_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_delegations.id", ondelete="SET NULL"))
     checked_out_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -223,6 +229,18 @@ class PageRender(Base):
 # ---------------------------------------------------------------- speakers' queue
 
 
+class Delegation(Base):
+    """A delegation (tổ đại biểu) of a council's session: a group of seats sharing a total speaking time."""
+
+    __tablename__ = "meeting_delegations"
+    __table_args__ = (UniqueConstraint("meeting_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    budget: Mapped[int | None] = mapped_column(Integer)  # seconds for all its members' turns; None: no budget
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class SpeakerRequest(Base):
     __tablename__ = "meeting_speakers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -244,6 +262,9 @@ class SpeakerRequest(Base):
     # the question or topic sent with a registration (often before the meeting): for the chair and secretary only,
     # never in the room's events (``public``)
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # the agenda item the registration named (``item_id`` becomes the item current when the floor is given): the
+    # room screen never shows a question about a confidential item
+    note_item_id: Mapped[int | None] = mapped_column(Integer)
 
     def elapsed(self, now: dt.datetime | None = None) -> int | None:
         """Seconds spoken: from the floor given to its end (or ``now``), pauses left out."""
@@ -338,6 +359,8 @@ class Conclusion(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     text: Mapped[str] = mapped_column(Text)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # or an agency or unit (its head sees the task): a person or a unit, never both
+    assignee_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     task_id: Mapped[int | None] = mapped_column(Integer, index=True)  # eoffice task created from it
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -346,7 +369,8 @@ class Conclusion(Base):
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "item_id": self.item_id, "position": self.position, "text": self.text,
-                "assignee_id": self.assignee_id, "deadline": self.deadline.isoformat() if self.deadline else None,
+                "assignee_id": self.assignee_id, "assignee_unit_id": self.assignee_unit_id,
+                "deadline": self.deadline.isoformat() if self.deadline else None,
                 "task_id": self.task_id}
 
 

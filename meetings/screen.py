@@ -1,9 +1,12 @@
 """The room screen (#20): a read-only display on the wall of the meeting room, after OpenSlides' projector.
 
 It shows the current agenda item, the page the presenter shows, who has the floor and their time left,
-the live vote count and the published result, and the quorum. It is opened by a signed link, one per
-meeting, that the chair or secretary makes, copies from the meeting's page and resets (the old link and
-the screens open with it stop at once: ``screen.reset`` on the room topic makes every hub check again).
+the live vote count and the published result, and the quorum. With the speaker: the question they registered
+(not under a confidential item) and, in a council, their delegation's speaking budget.
+
+It is opened by a signed link, one per meeting, that the chair or secretary makes, copies from the meeting's
+page and resets (the old link and the screens open with it stop at once: ``screen.reset`` on the room topic
+makes every hub check again).
 
 The link is ``/screen/{meeting_id}.{nonce}.{hmac}``: the nonce is kept on the meeting, the HMAC is keyed by
 the server's secret key, so the database alone cannot make a link and resetting the nonce ends the old one.
@@ -29,7 +32,7 @@ from meetings import voting_rules as vr
 from meetings.agenda import items_of
 from meetings.attendance import quorum_of
 from meetings.meetings import get_context, user_names
-from meetings.schema import AgendaItem, Document, DocumentVersion, Meeting, Poll
+from meetings.schema import AgendaItem, Document, DocumentVersion, Meeting, Poll, SpeakerRequest
 from meetings.speakers import queue_view
 from meetings.voting import live_tally, public_view, results_visible
 from storage.db import UnitOfWork, utcnow
@@ -144,6 +147,17 @@ async def _poll(uow: UnitOfWork, m: Meeting) -> dict[str, Any] | None:
     return view
 
 
+async def _question(uow: UnitOfWork, request_id: int) -> str:
+    """The question the speaker registered (often before the meeting), shown while they have the floor; never
+    one about a confidential item."""
+    req = await uow.session.get(SpeakerRequest, request_id)
+    if req is None or not req.note:
+        return ""
+    if not await _shown_item(uow, req.item_id) or not await _shown_item(uow, req.note_item_id):
+        return ""
+    return req.note
+
+
 async def view(uow: UnitOfWork, m: Meeting) -> dict[str, Any]:
     items = await items_of(uow, m.id)
     current = next((i for i in items if i.id == m.current_item_id), None)
@@ -175,7 +189,9 @@ async def view(uow: UnitOfWork, m: Meeting) -> dict[str, Any]:
     speakers = await queue_view(uow, m.id, history=1)
     speaking = speakers["speaking"]
     if speaking is not None:
-        speaking = {k: speaking[k] for k in ("id", "name", "granted_at", "paused_at", "paused_seconds", "time_limit")}
+        keys = ("id", "name", "granted_at", "paused_at", "paused_seconds", "time_limit", "delegation")
+        speaking = {k: speaking[k] for k in keys}
+        speaking["question"] = await _question(uow, speaking["id"])
     return {
         "meeting": {
             "id": m.id,

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from eoffice import audit
 from eoffice.org import User
-from meetings import rules, topics
+from meetings import rules, speaking_budgets, topics
 from meetings.agenda import can_see, items_of
 from meetings.meetings import SPEAKING_TIME_RANGE, get_context, user_names
 from meetings.rules import SpeakerState
@@ -59,7 +59,10 @@ async def queue_view(uow: UnitOfWork, meeting_id: int, history: int | None = Non
         .order_by(SpeakerRequest.position, SpeakerRequest.id)
     )).all()
     waiting = [r.public() for r in rows if r.state == SpeakerState.WAITING]
-    speaking = next((r.public() for r in rows if r.state == SpeakerState.SPEAKING), None)
+    current = next((r for r in rows if r.state == SpeakerState.SPEAKING), None)
+    speaking = None
+    if current is not None:  # with its delegation's speaking budget (councils), for the countdown
+        speaking = {**current.public(), "delegation": await speaking_budgets.turn_budget(uow, current)}
     done = sorted((r for r in rows if r.state == SpeakerState.DONE), key=lambda r: r.granted_at or r.requested_at)
     if history is not None:
         done = done[-history:]
@@ -69,6 +72,9 @@ async def queue_view(uow: UnitOfWork, meeting_id: int, history: int | None = Non
 async def _emit(uow: UnitOfWork, meeting_id: int) -> None:
     await uow.session.flush()
     uow.emit(topics.room(meeting_id), "speakers.changed", **await queue_view(uow, meeting_id, HISTORY_IN_EVENTS))
+
+
+emit_queue = _emit  # the delegations' budgets change what the queue shows (meetings.speaking_budgets)
 
 
 async def _open_request(uow: UnitOfWork, meeting_id: int, *, user_id: int | None = None,
@@ -134,7 +140,7 @@ async def request_floor(
                                     .where(SpeakerRequest.meeting_id == m.id)) or 0
     req = SpeakerRequest(meeting_id=m.id, item_id=item_id or m.current_item_id, user_id=user_id,
                          participant_id=seat_id, site_id=site_id, name=name[:300], position=last + 1,
-                         created_by=actor.id, note=note)
+                         created_by=actor.id, note=note, note_item_id=item_id)
     uow.session.add(req)
     await uow.session.flush()
     await audit.record(uow, actor, "meeting.speaker.request", "meeting", m.id, request_id=req.id, site_id=site_id,
@@ -334,6 +340,17 @@ async def speaker_stats(uow: UnitOfWork, meeting_id: int, visible: set[int] | No
         if r.time_limit is not None and (r.elapsed() or 0) > r.time_limit:
             row["over"] += 1
     return list(out.values())
+
+
+async def questions(uow: UnitOfWork, actor: User, meeting_id: int) -> dict[str, str]:
+    """The registered questions of the turns waiting and speaking, by request id: for the chair's live queue
+    (chair and secretary; the room's events never carry them)."""
+    ctx = await get_context(uow, actor, meeting_id)
+    ctx.access.require_control()
+    rows = (await uow.session.execute(select(SpeakerRequest.id, SpeakerRequest.note).where(
+        SpeakerRequest.meeting_id == meeting_id, SpeakerRequest.note != "",
+        SpeakerRequest.state.in_([SpeakerState.WAITING, SpeakerState.SPEAKING])))).tuples().all()
+    return {str(rid): note for rid, note in rows}
 
 
 async def registrations(uow: UnitOfWork, actor: User, meeting_id: int) -> list[dict[str, Any]]:

@@ -45,5 +45,9 @@ class DossierItem(Base):
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    # or a file that is no registered document (the signed minutes of a meeting): a blob of the store
+    blob_key: Mapped[str | None] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    size: Mapped[int | None] = mapped_column(Integer)
     added_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,27 +1,45 @@
 """Written consultation in headless Chromium against a real server (issue 20): the office (văn thư) prepares a
 consultation with a draft PDF for three members, each member reads the draft and answers on a tablet, the
 office's page counts the answers live, the office closes it and the result shows as a chart. The form's
-second question is a choice of options (lines starting with «-»)."""
+second question is a choice of options (lines starting with «-»). The designated signer then signs the result
+report in the browser with their personal certificate, and the signed report lands in the office's work dossier."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from eoffice.signatures import verify_pdf
 from meetings import render
-from tests.e2e.conftest import LiveServer, login, new_context
+from tests.e2e.conftest import LiveServer, login, new_context, start_server
+from tests.meetings.personal_keys import PASSPHRASE, personal_folder
 
 pytestmark = pytest.mark.e2e
+
+SIGNER = "lanhdao"  # Trần Văn Hùng signs the result
+
+
+@pytest.fixture(scope="module")
+def personal_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    return personal_folder(tmp_path_factory.mktemp("keys"), SIGNER, "vanthu")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, personal_keys: tuple[Path, list]) -> Iterator[LiveServer]:
+    """The demo server, with personal signing certificates for the signer and the office."""
+    yield from start_server(tmp_path_factory.mktemp("live") / "var",
+                            env_extra={"EOFFICE_PERSONAL_P12_DIR": str(personal_keys[0])})
 
 MEMBERS = [("lanhdao", "Trần Văn Hùng", "agree", "", "Từ ngày 01/01/2027"),
            ("phochutich", "Lê Minh Tuấn", "agree", "Nhất trí ban hành", "Từ ngày 01/01/2027"),
            ("chanhvanphong", "Đỗ Quang Vinh", "disagree", "Đề nghị bổ sung điều khoản chuyển tiếp", "Từ ngày ký")]
 
 
-async def test_office_consults_three_members_and_the_result_shows(browser: Any, context: Any,
-                                                                  live_server: LiveServer, tmp_path: Path) -> None:
+async def test_office_consults_three_members_and_the_result_shows(
+        browser: Any, context: Any, live_server: LiveServer, tmp_path: Path, personal_keys: tuple[Path, list]) -> None:
     from playwright.async_api import expect
 
     pdf = tmp_path / "du-thao-quy-che.pdf"
@@ -37,6 +55,8 @@ async def test_office_consults_three_members_and_the_result_shows(browser: Any, 
     await form.locator("textarea[name=questions]").fill(  # a yes/no question and a choice of two options
         "Đồng ý ban hành Quy chế theo dự thảo?\nChọn thời điểm áp dụng:\n- Từ ngày ký\n- Từ ngày 01/01/2027")
     await form.locator("input[name=draft]").set_input_files(str(pdf))
+    signer = form.locator("select[name=signer_id]")
+    await signer.select_option(await signer.locator("option", has_text="Trần Văn Hùng").first.get_attribute("value"))
     for _user, name, _choice, _comment, _when in MEMBERS:
         await form.locator("label.check", has_text=name).locator("input").check()
     async with office.expect_navigation():
@@ -88,6 +108,28 @@ async def test_office_consults_three_members_and_the_result_shows(browser: Any, 
         await expect(office.locator("table")).to_contain_text("Đề nghị bổ sung điều khoản chuyển tiếp")
         report = await office.request.get(url.replace("/consultations/", "/api/consultations/") + "/report.pdf")
         assert report.status == 200 and report.headers["content-type"] == "application/pdf"
+
+        # the designated signer signs the report on their tablet with their own certificate (its passphrase typed)
+        signer_page = await contexts[0].new_page()
+        await signer_page.goto(url)
+        sign_form = signer_page.locator("#sign-form")
+        await sign_form.locator("input[name=passphrase]").fill("sai mật khẩu")
+        await sign_form.get_by_role("button", name="Ký số báo cáo kết quả").click()
+        await expect(signer_page.get_by_text("Sai mật khẩu chứng thư số").first).to_be_visible()
+        await sign_form.locator("input[name=passphrase]").fill(PASSPHRASE)
+        async with signer_page.expect_navigation():
+            await sign_form.get_by_role("button", name="Ký số báo cáo kết quả").click()
+        await expect(signer_page.locator("#c-signed")).to_contain_text("Trần Văn Hùng")
+        signed = await signer_page.request.get(url.replace("/consultations/", "/api/consultations/")
+                                               + "/report-signed.pdf")
+        assert signed.status == 200
+        (sig,) = await verify_pdf(await signed.body(), personal_keys[1])
+        assert sig.ok and sig.trusted and "Quảng Ninh" in sig.signer
+        # filed in the office's work dossier, linked from the consultation
+        await office.reload()
+        async with office.expect_navigation():
+            await office.locator("#c-dossier").click()
+        await expect(office.locator("#dossier-files")).to_contain_text("Báo cáo kết quả lấy ý kiến")
     finally:
         for ctx in contexts:
             await ctx.close()

@@ -76,6 +76,15 @@ async def test_secretary_writes_the_minutes_full_width(browser: Any, live_server
         await expect(second.locator(".minutes-conclusions li")).to_contain_text("Giao Sở Tài chính trình dự toán")
         await expect(first.locator(".minutes-status")).to_contain_text("Đã lưu lúc")
 
+        # a conclusion assigned to an agency, not a person in the meeting (issue 20): it names the unit
+        form = first.locator("form.minutes-new-conclusion")
+        await form.locator("textarea[name=text]").fill("Sở Nội vụ hoàn thiện hồ sơ đề án sáp nhập")
+        await form.locator("select[name=assignee]").select_option(label="Sở Nội vụ")
+        await form.get_by_role("button", name="Thêm kết luận").click()
+        await expect(first.locator(".minutes-conclusions li")).to_contain_text("Giao: Sở Nội vụ")
+        concl = (await chair.get(f"/api/meetings/{mid}")).json()["minutes"]["items"][str(item_ids[0])]["conclusions"]
+        assert concl[0]["assignee_unit_id"] and concl[0]["assignee_id"] is None
+
         # no network: the text stays on screen, marked unsaved; back online it is saved
         await ctx.set_offline(True)
         more = text + "\nÝ kiến bổ sung của đại biểu xã Yên Đức."

@@ -1,6 +1,7 @@
 """The room screen (#20) in headless Chromium at 1920x1080 against a real server: the chair copies the signed link
 from the meeting's page and the wall follows the meeting live — the item the chair moves to, the page presented,
-the speaker given the floor with their countdown (paused by the chair), the vote count as a delegate votes, the
+the speaker given the floor with their countdown (paused by the chair), the question they sent in and their
+delegation's speaking time left, the vote count as a delegate votes, the
 published result's headline and chart; resetting the link ends the old screen."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tests.e2e.test_voting import open_voting, started_meeting
 pytestmark = pytest.mark.e2e
 
 FIRST_ITEM = "Báo cáo tình hình kinh tế - xã hội tháng 11 và nhiệm vụ tháng 12"
+QUESTION = "Đề nghị làm rõ tiến độ giải ngân vốn đầu tư công"
 
 
 async def test_wall_screen_follows_the_meeting(browser: Any, context: Any, live_server: LiveServer) -> None:
@@ -31,6 +33,15 @@ async def test_wall_screen_follows_the_meeting(browser: Any, context: Any, live_
     await card.get_by_label("Thời gian phát biểu mặc định mỗi lượt (phút, để trống: không giới hạn)").fill("2")
     await card.get_by_role("button", name="Lưu").click()
     await expect(chair.locator("#toast")).to_contain_text("Đã lưu thời gian phát biểu")
+    # a delegation (tổ đại biểu) with ten minutes for its members' turns; the delegate is put in it
+    delegations = chair.locator("#delegations-card")
+    await delegations.get_by_label("Tên tổ").fill("Tổ đại biểu số 1")
+    await delegations.get_by_label("Thời gian của tổ (phút)").fill("10")
+    async with chair.expect_navigation():
+        await delegations.get_by_role("button", name="Thêm tổ đại biểu").click()
+    await expect(delegations.locator("#delegation-list")).to_contain_text("Tổ đại biểu số 1 — 10 phút")
+    await delegations.get_by_label("Tổ đại biểu của Lê Minh Tuấn").select_option(label="Tổ đại biểu số 1")
+    await expect(chair.locator("#toast")).to_contain_text("Đã xếp đại biểu vào tổ")
     await card.get_by_role("button", name="Tạo đường dẫn").click()
     link = chair.locator("#screen-url")
     await expect(link).to_have_value(re.compile(r"/screen/\d+\."))
@@ -60,16 +71,27 @@ async def test_wall_screen_follows_the_meeting(browser: Any, context: Any, live_
         await expect(wall.locator(".sc-page-no")).to_have_text("Trang 3/24")
         await wall.wait_for_function("() => document.getElementById('sc-page-img')?.naturalWidth > 0")
 
-        # a delegate asks for the floor; the chair gives it: the wall shows the speaker and the countdown
+        # a delegate registers to speak with a question; the chair reads it in the queue and gives the floor: the
+        # wall shows the speaker, the question, the countdown and the delegation's time left
         delegate = await delegate_ctx.new_page()
         await login(delegate, live_server, "phochutich")
+        await delegate.goto(f"{live_server}/meetings/{mid}")
+        await delegate.get_by_label("Câu hỏi hoặc ý kiến muốn trình bày (không bắt buộc)").fill(QUESTION)
+        async with delegate.expect_navigation():
+            await delegate.get_by_role("button", name="Đăng ký phát biểu").click()
+        await expect(delegate.locator("#registered")).to_be_visible()
         await delegate.goto(f"{live_server}/meetings/{mid}/room")
         await expect(delegate.locator("#room")).to_have_attribute("data-live", "online")
         await delegate.locator("#tab-speakers").click()
-        await delegate.locator("#ask-floor").click()
         await chair.locator("#tab-speakers").click()
+        await expect(chair.locator("#queue")).to_contain_text(f"Câu hỏi: {QUESTION}")
         await chair.locator("#queue").get_by_role("button", name="Mời phát biểu").click()
         await expect(wall.locator("#sc-speaker-name")).to_have_text("Lê Minh Tuấn")
+        await expect(wall.locator("#sc-question")).to_contain_text(QUESTION)
+        await expect(wall.locator("#sc-delegation")).to_have_text(re.compile(r"^Tổ đại biểu số 1: còn 0?9:[0-5]\d$"))
+        await expect(chair.locator("#speaker-delegation")).to_have_text(
+            re.compile(r"^Tổ đại biểu số 1: còn 0?9:[0-5]\d$"))
+        await expect(chair.locator("#speaker-question")).to_contain_text(QUESTION)
         countdown = wall.locator("#sc-countdown")
         await expect(countdown).to_have_text(re.compile(r"^0[12]:[0-5]\d$"))  # two minutes, counting down
         await expect(wall.locator("#sc-clock-label")).to_have_text("Thời gian còn lại")

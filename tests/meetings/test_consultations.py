@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +21,13 @@ from eoffice import identity, notifications
 from eoffice.audit import AuditEntry
 from eoffice.org import Role, User
 from eoffice.schema.notifications import Notification
-from eoffice.signatures import load_certificates, verify_pdf
+from eoffice.signatures import verify_pdf
 from eoffice.tasks import Task
 from meetings import consultations as svc
 from meetings.consultations_live import ConsultationRunner
 from storage.settings import Settings
-from tests.eoffice.test_signatures import PASSPHRASE, make_pki
 from tests.meetings.conftest import World, password_hash
+from tests.meetings.personal_keys import PASSPHRASE, use_personal_keys
 from web.app import create_app
 
 NAMES = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Hoàng Văn Đức", "Vũ Thị Hạnh",
@@ -296,13 +295,7 @@ async def test_progress_events_carry_counts_only(world: World) -> None:
 
 @pytest.fixture
 def personal_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
-    pki = make_pki(tmp_path)
-    folder = tmp_path / "personal"
-    folder.mkdir()
-    shutil.copy(pki.p12, folder / "chutich.p12")
-    shutil.copy(pki.other_p12, folder / "vanthu.p12")
-    monkeypatch.setenv("EOFFICE_PERSONAL_P12_DIR", str(folder))
-    return load_certificates(pki.root_pem.read_bytes())
+    return use_personal_keys(tmp_path, monkeypatch, "chutich", "vanthu")
 
 
 async def test_signer_signs_the_result_report(app_client: TestClient, world: World, personal_keys: list) -> None:
@@ -347,6 +340,13 @@ async def test_signer_signs_the_result_report(app_client: TestClient, world: Wor
     async with world.db.uow() as uow:
         entry = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "consultation.sign"))
     assert entry is not None and entry.actor_id == world.chair.id and entry.object_id == str(cid)
+    # filed in a work dossier of the office that prepared it, linked from the consultation for the office only
+    assert c.get(f"/api/consultations/{cid}", headers=signer).json()["dossier"] is None
+    dossier = c.get(f"/api/consultations/{cid}", headers=office).json()["dossier"]
+    assert dossier["title"].startswith("Hồ sơ lấy ý kiến: ")
+    assert 'id="c-dossier"' in c.get(f"/consultations/{cid}", headers=office).text
+    (f,) = c.get(f"/api/dossiers/{dossier['id']}", headers=office).json()["files"]
+    assert c.get(f["url"], headers=office).content == r.content
 
 
 async def test_unanswered_members_reminded_once_before_the_deadline(world: World,

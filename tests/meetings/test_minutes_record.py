@@ -4,7 +4,6 @@ and year that survives reopening, and the chair's and secretary's signatures tha
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,15 +13,15 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from eoffice import identity, registers
+from eoffice import dossiers, identity, registers
 from eoffice.audit import AuditEntry
-from eoffice.signatures import load_certificates, verify_pdf
-from meetings import attendance, lifecycle, minutes, minutes_record, render
+from eoffice.signatures import verify_pdf
+from meetings import attendance, lifecycle, meeting_dossier, minutes, minutes_record, render
 from meetings.schema import Meeting
-from storage.errors import Conflict, Forbidden, Invalid
+from storage.errors import Conflict, Forbidden, Invalid, NotFound
 from storage.settings import Settings
-from tests.eoffice.test_signatures import PASSPHRASE, make_pki
 from tests.meetings.conftest import PASSWORD, World, call, run
+from tests.meetings.personal_keys import PASSPHRASE, use_personal_keys
 from web.app import create_app
 
 
@@ -120,13 +119,7 @@ async def test_record_pdf_numbering_and_reopen(world: World) -> None:
 
 @pytest.fixture
 def personal_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
-    pki = make_pki(tmp_path)
-    folder = tmp_path / "personal"
-    folder.mkdir()
-    shutil.copy(pki.p12, folder / "chutich.p12")
-    shutil.copy(pki.other_p12, folder / "thuky.p12")
-    monkeypatch.setenv("EOFFICE_PERSONAL_P12_DIR", str(folder))
-    return load_certificates(pki.root_pem.read_bytes())
+    return use_personal_keys(tmp_path, monkeypatch, "chutich", "thuky")
 
 
 async def test_chair_and_secretary_sign(world: World, personal_keys: list, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,6 +165,49 @@ async def test_chair_and_secretary_sign(world: World, personal_keys: list, monke
         await call(world.db, minutes_record.sign, world.chair, world.blobs, mid, passphrase=PASSPHRASE)
 
 
+async def test_signed_minutes_land_in_the_meeting_dossier(world: World, personal_keys: list) -> None:
+    # linked beforehand to the secretary's own dossier
+    mid = await _ended(world)
+    d = await call(world.db, dossiers.open_dossier, world.secretary, "Hồ sơ các cuộc họp UBND tháng 12")
+    with pytest.raises(Forbidden):
+        await call(world.db, meeting_dossier.link, world.member, mid, d.id)
+    with pytest.raises(NotFound):  # the chair cannot file into someone else's dossier
+        await call(world.db, meeting_dossier.link, world.chair, mid, d.id)
+    await call(world.db, meeting_dossier.link, world.secretary, mid, d.id)
+    await call(world.db, minutes.approve, world.chair, mid, world.blobs)
+    await call(world.db, minutes_record.sign, world.chair, world.blobs, mid, passphrase=PASSPHRASE)
+    async with world.db.uow() as uow:  # one signature: not a record yet
+        assert (await dossiers.contents(uow, world.secretary, d.id))["files"] == []
+    await call(world.db, minutes_record.sign, world.secretary, world.blobs, mid, passphrase=PASSPHRASE)
+    async with world.db.uow() as uow:
+        (f,) = (await dossiers.contents(uow, world.secretary, d.id))["files"]
+        item = await dossiers.get_file(uow, world.secretary, d.id, f["id"])
+        _, signed = await minutes_record.signed_pdf(uow, world.chair, world.blobs, mid)
+        assert (await minutes_record.record_view(uow, world.secretary, mid))["dossier"]["id"] == d.id
+        assert (await minutes_record.record_view(uow, world.chair, mid))["dossier"] is None  # not the owner
+        with pytest.raises(NotFound):
+            await dossiers.get_file(uow, world.chair, d.id, f["id"])
+    assert f["name"] == "Biên bản 01-BB-UBND (đã ký số).pdf"
+    assert item.blob_key and await world.blobs.read(item.blob_key) == signed
+    assert [s.ok for s in await verify_pdf(signed, personal_keys)] == [True, True]
+
+    # no dossier linked: one is opened for the secretary when the record is complete, and linked
+    other = await _ended(world)
+    await call(world.db, minutes.approve, world.chair, other, world.blobs)
+    await call(world.db, minutes_record.sign, world.secretary, world.blobs, other, passphrase=PASSPHRASE)
+    assert (await _meeting(world, other)).dossier_id is None
+    await call(world.db, minutes_record.sign, world.chair, world.blobs, other, passphrase=PASSPHRASE)
+    m = await _meeting(world, other)
+    assert m.dossier_id and m.dossier_id != d.id
+    async with world.db.uow() as uow:
+        c = await dossiers.contents(uow, world.secretary, m.dossier_id)
+        rows = (await uow.session.scalars(select(AuditEntry).where(AuditEntry.action == "dossier.file")
+                                          .order_by(AuditEntry.seq))).all()
+    assert c["dossier"]["title"] == f"Hồ sơ cuộc họp: {m.title}" and c["dossier"]["owner_id"] == world.secretary.id
+    assert [x["name"] for x in c["files"]] == ["Biên bản 02-BB-UBND (đã ký số).pdf"]
+    assert [(e.actor_id, e.data["meeting_id"]) for e in rows] == [(world.secretary.id, mid), (world.chair.id, other)]
+
+
 @pytest.fixture
 def app_client(settings: Settings, world: World) -> Iterator[TestClient]:
     with TestClient(create_app(settings), base_url="http://testserver", follow_redirects=False) as c:
@@ -210,6 +246,12 @@ async def test_sign_over_http(app_client: TestClient, world: World, personal_key
     r = c.get(f"/api/meetings/{mid}/minutes/signed.pdf", headers=secretary)
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert [s.ok for s in await verify_pdf(r.content, personal_keys)] == [True, True]
+    # filed in the meeting's dossier, which the meeting page links for its owner (the secretary)
+    dossier = c.get(record, headers=secretary).json()["dossier"]
+    (f,) = c.get(f"/api/dossiers/{dossier['id']}", headers=secretary).json()["files"]
+    assert c.get(f["url"], headers=secretary).content == r.content
+    assert c.get(f["url"], headers=member).status_code == 404
+    assert c.get(record, headers=member).json()["dossier"] is None
 
     async with world.db.uow() as uow:
         rows = (await uow.session.scalars(select(AuditEntry).where(AuditEntry.action == "meeting.minutes.sign")

@@ -35,6 +35,7 @@ class Consultation(ConsultationSummary):
     me: dict[str, Any]
     result: dict[str, Any] | None = None
     signed: dict[str, Any] | None = None  # the signer's signed result report: at, certificate, size, file
+    dossier: dict[str, Any] | None = None  # the work dossier holding the signed report (for its owner: id, title, url)
     may_sign: bool = False
 
 

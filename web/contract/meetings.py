@@ -175,6 +175,41 @@ class SpeakerRegistrations(Out):
     registrations: list[Any]
 
 
+class SpeakerQuestions(Out):
+    """The registered question of each waiting or speaking turn, by request id (chair and secretary)."""
+
+    questions: dict[str, str]
+
+
+class DelegationFields(Body):
+    """A delegation (tổ đại biểu) and its total speaking time in seconds (null: no budget)."""
+
+    name: Text
+    budget: OptInt = None
+
+
+class SeatDelegation(Body):
+    delegation_id: OptInt = None
+
+
+class DelegationUse(Out):
+    id: int
+    name: str
+    budget: int | None
+    used: int
+    remaining: int | None
+    count: int
+    members: int
+
+
+class Delegations(Out):
+    """Delegations with the time their members spoke, and the delegation of each seat (participant id)."""
+
+    delegations: list[DelegationUse]
+    seats: dict[str, int | None]
+    may_manage: bool
+
+
 class ControlDesk(Out):
     """The control desk of a running meeting (issue #17): tablets online and dropped, remote sites and their
     links, open polls' cast / entitled counts (never who voted how), database and broker health."""
@@ -240,6 +275,19 @@ class MinutesSignature(Out):
     signed_at: str
 
 
+class MeetingDossier(Out):
+    id: int
+    title: str
+    status: str
+    url: str
+
+
+class LinkDossier(Body):
+    """Link the meeting to one of your open work dossiers (null: unlink)."""
+
+    dossier_id: OptInt = None
+
+
 class MinutesRecord(Out):
     """The minutes as a record: number in the BB series, signatures of the current approval, signed file."""
 
@@ -250,6 +298,7 @@ class MinutesRecord(Out):
     signed_file: str | None
     can_sign: bool
     has_certificate: bool
+    dossier: MeetingDossier | None  # the work dossier the signed minutes are filed in (for its owner)
 
 
 class MinutesSigned(Ok):
@@ -450,8 +499,12 @@ class SaveMinutes(Body):
 
 
 class ConclusionFields(Body):
+    """A conclusion is assigned to a person in the meeting (assignee_id) or to an agency or unit
+    (assignee_unit_id), not both: setting one clears the other."""
+
     text: Text = ""
     assignee_id: OptInt = None
+    assignee_unit_id: OptInt = None
     deadline: Date = None
 
 

@@ -228,10 +228,19 @@ class DossierList(Out):
     items: list[Dossier]
 
 
+class DossierFile(Out):
+    id: int
+    name: str
+    size: int | None
+    added_at: str
+    url: str
+
+
 class DossierContents(Out):
     dossier: Dossier
     documents: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
+    files: list[DossierFile]
 
 
 class SearchHit(Document):

@@ -26,6 +26,7 @@ from meetings import (
     chair_messages,
     documents,
     lifecycle,
+    meeting_dossier,
     meetings,
     minutes,
     minutes_record,
@@ -36,6 +37,7 @@ from meetings import (
     schema,
     screen,
     speakers,
+    speaking_budgets,
     topics,
     voting,
 )
@@ -516,6 +518,48 @@ async def speaker_registrations(request: Request) -> JSONResponse:
     return JSONResponse({"registrations": rows})
 
 
+@contract(ok=c.SpeakerQuestions)
+async def speaker_questions(request: Request) -> JSONResponse:
+    """The questions registered with the turns waiting and speaking, for the chair's live queue."""
+    mid = path_id(request)
+    return JSONResponse({"questions": await _run(request, lambda uow, user: speakers.questions(uow, user, mid))})
+
+
+@contract(method="POST", body=c.DelegationFields, ok=c.Delegations, status=201)
+@contract(method="GET", ok=c.Delegations)
+async def delegations(request: Request) -> JSONResponse:
+    """The delegations (tổ đại biểu) with their speaking budgets and use; POST {name, budget (seconds)} adds one
+    (organiser, chair, secretary)."""
+    mid = path_id(request)
+    if request.method == "POST":
+        body = await json_body(request)
+        await _run(request, lambda uow, user: speaking_budgets.save(
+            uow, user, mid, name=str(body.get("name") or ""), budget=_int(body.get("budget"), "budget", optional=True)))
+    view = await _run(request, lambda uow, user: speaking_budgets.delegations_view(uow, user, mid))
+    return JSONResponse(view, status_code=201 if request.method == "POST" else 200)
+
+
+@contract(method="PATCH", body=c.DelegationFields, ok=c.Delegations)
+async def delegation(request: Request) -> JSONResponse:
+    """Rename a delegation or change its budget: {name, budget (seconds, null: none)}."""
+    mid, did = path_id(request), path_id(request, "delegation_id")
+    body = await json_body(request)
+    await _run(request, lambda uow, user: speaking_budgets.save(
+        uow, user, mid, name=str(body.get("name") or ""), budget=_int(body.get("budget"), "budget", optional=True),
+        delegation_id=did))
+    return JSONResponse(await _run(request, lambda uow, user: speaking_budgets.delegations_view(uow, user, mid)))
+
+
+@contract(body=c.SeatDelegation, ok=c.Delegations)
+async def seat_delegation(request: Request) -> JSONResponse:
+    """Put a seat in a delegation: {delegation_id} (null: in none)."""
+    mid, pid = path_id(request), path_id(request, "participant_id")
+    body = await json_body(request)
+    did = _int(body.get("delegation_id"), "delegation_id", optional=True)
+    await _run(request, lambda uow, user: speaking_budgets.assign(uow, user, mid, pid, did))
+    return JSONResponse(await _run(request, lambda uow, user: speaking_budgets.delegations_view(uow, user, mid)))
+
+
 SPEAKER_ACTIONS = ('grant', 'finish', 'withdraw', 'limit', 'pause', 'resume', 'extend')
 
 
@@ -606,7 +650,8 @@ async def save_minutes(request: Request) -> JSONResponse:
 
 @contract(body=c.ConclusionFields, ok=c.Conclusion, status=201)
 async def add_conclusion(request: Request) -> JSONResponse:
-    """Add a conclusion to an item: {text, assignee_id, deadline (YYYY-MM-DD)}."""
+    """Add a conclusion to an item: {text, assignee_id or assignee_unit_id (an agency or unit), deadline
+    (YYYY-MM-DD)}."""
     body = await json_body(request)
     mid, iid = path_id(request), path_id(request, "item_id")
 
@@ -614,6 +659,8 @@ async def add_conclusion(request: Request) -> JSONResponse:
         await _item_in(uow, mid, iid)
         return await minutes.add_conclusion(uow, user, iid, text=str(body.get("text") or ""),
                                             assignee_id=_int(body.get("assignee_id"), "assignee_id", optional=True),
+                                            assignee_unit_id=_int(body.get("assignee_unit_id"), "assignee_unit_id",
+                                                                  optional=True),
                                             deadline=body.get("deadline"))
 
     c = await _run(request, go)
@@ -629,7 +676,7 @@ async def _conclusion_in(uow: UnitOfWork, meeting_id: int, conclusion_id: int) -
 @contract(method='PATCH', body=c.ConclusionFields, ok=c.Conclusion)
 @contract(method='DELETE', ok=Ok)
 async def conclusion(request: Request) -> JSONResponse:
-    """PATCH {text, assignee_id, deadline} or DELETE a conclusion (not once it became a task)."""
+    """PATCH {text, assignee_id | assignee_unit_id, deadline} or DELETE a conclusion (not once it became a task)."""
     mid, cid = path_id(request), path_id(request, "conclusion_id")
     if request.method == "DELETE":
         async def remove(uow: UnitOfWork, user: User) -> None:
@@ -642,8 +689,9 @@ async def conclusion(request: Request) -> JSONResponse:
     changes: dict[str, Any] = {}
     if "text" in body:
         changes["text"] = str(body["text"] or "")
-    if "assignee_id" in body:
-        changes["assignee_id"] = _int(body["assignee_id"], "assignee_id", optional=True)
+    for key in ("assignee_id", "assignee_unit_id"):
+        if key in body:
+            changes[key] = _int(body[key], key, optional=True)
     if "deadline" in body:
         changes["deadline"] = body["deadline"]
 
@@ -720,6 +768,17 @@ async def minutes_sign(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "role": row.role, "signatures": len(view["signatures"])}, status_code=201)
 
 
+@contract(body=c.LinkDossier, ok=c.MinutesRecord)
+async def link_dossier(request: Request) -> JSONResponse:
+    """Link the meeting to one of your open work dossiers, where the signed minutes are filed: {dossier_id}."""
+    body = await json_body(request)
+    mid = path_id(request)
+    did = _int(body.get("dossier_id"), "dossier_id", optional=True)
+    await _run(request, lambda uow, user: meeting_dossier.link(uow, user, mid, did))
+    async with request.app.state.db.uow(readonly=True) as uow:
+        return JSONResponse(await minutes_record.record_view(uow, require_user(request), mid))
+
+
 @contract(ok=Binary(('application/pdf',), 'PDF'))
 async def minutes_signed_pdf(request: Request) -> Response:
     """The approved minutes carrying the chair's and secretary's digital signatures."""
@@ -783,12 +842,14 @@ async def meeting_page(request: Request) -> Response:
     conflicts: list[dict[str, Any]] = []
     screen_url = None
     registrations: list[dict[str, Any]] = []
+    budgets: dict[str, Any] | None = None
     if snap["me"].get("manager"):  # who prepares the meeting sees the leaders' clashes (issue #21)
         async with request.app.state.db.uow(readonly=True) as uow:
             meeting = await uow.session.get(schema.Meeting, m["id"])
             if meeting is not None:
                 conflicts = await calendar.conflicts_for(uow, meeting)
                 registrations = await speakers.registrations(uow, request.state.user, meeting.id)
+                budgets = await speaking_budgets.delegations_view(uow, request.state.user, meeting.id)
                 token = screen.token_of(request.app.state.settings.secret_key, meeting)
                 if token and snap["me"].get("controller"):  # the room screen's link (issue #20)
                     screen_url = room_screen_url(request, token)
@@ -803,6 +864,7 @@ async def meeting_page(request: Request) -> Response:
         sig["signed_at"] = dt.datetime.fromisoformat(sig["signed_at"])
     return _page(request, "meeting_detail.html", m=m, snap=snap, state_json=_json_script(snap), conflicts=conflicts,
                  record=record, screen_url=screen_url, registrations=registrations, recorded=recorded,
+                 budgets=budgets,
                  starts_at=dt.datetime.fromisoformat(m["starts_at"]),
                  ends_at=dt.datetime.fromisoformat(m["ends_at"]) if m["ends_at"] else None,
                  labels=rules.STATE_LABELS, quorum_labels={k.value: v for k, v in rules.QUORUM_LABELS.items()})
@@ -861,7 +923,10 @@ routes = [
     Route(M + "/participants/{participant_id:int}", remove_participant, methods=["DELETE"]),
     Route(M + "/participants/{participant_id:int}/response", respond, methods=["POST"]),
     Route(M + "/participants/{participant_id:int}/substitute-approval", substitute_approval, methods=["POST"]),
+    Route(M + "/participants/{participant_id:int}/delegation", seat_delegation, methods=["POST"]),
     Route(M + "/participants/{participant_id:int}/{action:str}", check_in, methods=["POST"]),
+    Route(M + "/delegations", delegations, methods=["GET", "POST"]),
+    Route(M + "/delegations/{delegation_id:int}", delegation, methods=["PATCH"]),
     Route(M + "/sites", add_site, methods=["POST"]),
     Route(M + "/items", add_item, methods=["POST"]),
     Route(M + "/items/order", reorder_items, methods=["POST"]),
@@ -879,6 +944,7 @@ routes = [
     Route(M + "/speakers", request_floor, methods=["POST"]),
     Route(M + "/speakers/order", reorder_speakers, methods=["POST"]),
     Route(M + "/speakers/registrations", speaker_registrations, methods=["GET"]),
+    Route(M + "/speakers/questions", speaker_questions, methods=["GET"]),
     Route(M + "/speakers/{request_id:int}/{action:str}", speaker_action, methods=["POST"]),
     Route(M + "/messages", chair_message, methods=["POST"]),
     Route(M + "/presenter", presenter_endpoint, methods=["POST", "PUT", "DELETE"]),
@@ -886,6 +952,7 @@ routes = [
     Route(M + "/minutes.pdf", minutes_pdf, methods=["GET"]),
     Route(M + "/minutes/record", minutes_record_view, methods=["GET"]),
     Route(M + "/minutes/sign", minutes_sign, methods=["POST"]),
+    Route(M + "/dossier", link_dossier, methods=["POST"]),
     Route(M + "/minutes/signed.pdf", minutes_signed_pdf, methods=["GET"]),
     Route(M + "/minutes/{action:str}", minutes_state, methods=["POST"]),
     Route(M + "/conclusions/{conclusion_id:int}", conclusion, methods=["PATCH", "DELETE"]),

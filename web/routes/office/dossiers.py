@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eoffice import dossiers
-from web.contract import contract
+from eoffice import dossiers, ingest
+from web import file_response
+from web.contract import Binary, contract
 from web.contract import office as c
 from web.routes.office.plumbing import body, change, int_, ok, path_id, read, text
 
@@ -51,9 +52,20 @@ async def dossier_close(request: Request) -> Response:
     return ok(d.public())
 
 
+@contract(ok=Binary(("application/pdf",), "PDF"))
+async def dossier_file_data(request: Request) -> Response:
+    """A file held by the dossier (the signed minutes of a meeting), for the dossier's owner."""
+    item = await read(request, lambda uow, user: dossiers.get_file(uow, user, path_id(request),
+                                                                   path_id(request, "item_id")))
+    assert item.blob_key is not None
+    data = await request.app.state.blobs.read(item.blob_key, limit=ingest.MAX_PDF_BYTES)
+    return Response(data, media_type="application/pdf", headers=file_response.download_headers(item.file_name))
+
+
 routes: list[BaseRoute] = [
     Route("/api/dossiers", dossiers_index, methods=["GET", "POST"]),
     Route("/api/dossiers/{id:int}", dossier),
     Route("/api/dossiers/{id:int}/items", dossier_file, methods=["POST"]),
     Route("/api/dossiers/{id:int}/close", dossier_close, methods=["POST"]),
+    Route("/api/dossiers/{id:int}/files/{item_id:int}", dossier_file_data, methods=["GET"]),
 ]

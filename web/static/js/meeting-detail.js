@@ -85,6 +85,26 @@ for (const form of document.querySelectorAll(".respond-form")) {
   });
 }
 
+// a council's delegations and their speaking budgets (issue 20)
+document.getElementById("delegation-form")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const minutes = f.minutes.value ? Number(f.minutes.value) : null;
+  try {
+    await api("POST", `${base}/delegations`, { name: f.name.value, budget: minutes ? minutes * 60 : null });
+    reload();
+  } catch (err) { fail(err); }
+});
+document.getElementById("seat-delegations")?.addEventListener("change", async (e) => {
+  const select = e.target.closest("select[data-seat-delegation]");
+  if (!select) return;
+  try {
+    await api("POST", `${base}/participants/${select.dataset.seatDelegation}/delegation`,
+      { delegation_id: select.value ? Number(select.value) : null });
+    toast("Đã xếp đại biểu vào tổ.");
+  } catch (err) { fail(err); }
+});
+
 function formJson(form) {
   const f = new FormData(form);
   const out = {};

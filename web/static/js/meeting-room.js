@@ -9,7 +9,7 @@
 
 import { connect, STATUS_TEXT } from "./live.js";
 import { PdfReader } from "./pdfreader.js";
-import { clockLabel, clockText, speakingClock } from "./speaking-clock.js";
+import { clockLabel, clockText, delegationLeft, delegationText, speakingClock } from "./speaking-clock.js";
 import { api, ask, fail, fmtDate, fmtDuration, fmtTime, h, readState, toast } from "./meeting-common.js";
 import { enhance as dateInput, toIso } from "./office/dates.js";
 
@@ -322,6 +322,9 @@ function renderSpeakers() {
         onclick: () => speakerAction(speaking.id, "extend", { seconds: 60 }) }, "+1 phút")) : null;
     box.replaceChildren(h("div", { class: "speaking" }, h("div", {}, "Đang phát biểu"),
       h("strong", { style: "font-size:20px" }, speaking.name), h("div", { class: "muted", id: "speaker-clock-label" }), timer,
+      speaking.delegation ? h("div", { class: "speaker-delegation", id: "speaker-delegation" }) : null,
+      m.controller && questions[speaking.id] ? h("p", { class: "speaker-question", id: "speaker-question" },
+        h("span", { class: "muted" }, "Câu hỏi đăng ký: "), questions[speaking.id]) : null,
       chair,
       (m.controller || speaking.user_id === m.user_id)
         ? h("button", { type: "button", class: "btn btn-small", onclick: () => speakerAction(speaking.id, "finish") }, "Kết thúc lượt")
@@ -333,6 +336,7 @@ function renderSpeakers() {
   ask.hidden = !(state() === "in_progress" && (m.seats.length || m.controller)) || mineWaiting;
   $("queue").replaceChildren(...(sp.queue.length ? sp.queue.map((r, i) => h("li", { dataset: { request: r.id } },
     h("span", { class: "name" }, `${i + 1}. ${r.name}`),
+    m.controller && questions[r.id] ? h("small", { class: "speaker-question muted" }, `Câu hỏi: ${questions[r.id]}`) : null,
     m.controller ? h("button", { type: "button", class: "btn btn-small btn-ok", onclick: () => speakerAction(r.id, "grant") }, "Mời phát biểu") : null,
     m.controller ? limitPicker(r) : null,
     m.controller && i > 0 ? h("button", { type: "button", class: "btn btn-small", "aria-label": "Đưa lên trước",
@@ -344,6 +348,17 @@ function renderSpeakers() {
   $("history").replaceChildren(...(sp.history.length ? sp.history.slice().reverse().map((r) => h("li", {},
     h("span", { class: "name" }, r.name), h("span", { class: "muted" }, fmtDuration(r.duration || 0))))
     : [h("li", { class: "muted" }, "Chưa có ai phát biểu.")]));
+}
+
+// the questions registered with the turns (issue 20): for the chair and the secretary only, read from the API
+// (the room's events never carry them) whenever the queue changes
+let questions = {};
+async function loadQuestions() {
+  if (!me().controller) return;
+  try {
+    questions = (await api("GET", `/api/meetings/${meetingId}/speakers/questions`)).questions || {};
+    renderSpeakers();
+  } catch { /* offline: the names still show; the next change loads them again */ }
 }
 
 function moveUp(id) {
@@ -379,6 +394,11 @@ function tick() {
   el.dataset.over = String(c.over);
   el.dataset.paused = String(c.paused);
   $("speaker-clock-label").textContent = clockLabel(c) + (c.limit ? ` · ${fmtDuration(c.limit)}` : "");
+  const d = $("speaker-delegation");
+  if (d) {
+    d.textContent = delegationText(speaking, c);
+    d.dataset.over = String((delegationLeft(speaking, c) ?? 0) < 0);
+  }
 }
 setInterval(tick, 1000);
 
@@ -422,7 +442,7 @@ function renderMinutes() {
       h("span", { class: "name" }, c.text),
       c.assignee ? h("small", { class: "muted" }, `Giao: ${c.assignee}${c.deadline ? `, hạn ${fmtDate(c.deadline)}` : ""}`) : null,
       c.task ? h("small", { class: "muted" }, `Nhiệm vụ: ${c.task.status_label || c.task.status} (${c.task.progress ?? 0}%)`) : null,
-      canAssign() && !c.task_id && c.assignee_id ? h("button", { type: "button", class: "btn btn-small btn-ok", onclick: () =>
+      canAssign() && !c.task_id && (c.assignee_id || c.assignee_unit_id) ? h("button", { type: "button", class: "btn btn-small btn-ok", onclick: () =>
         api("POST", `/api/meetings/${meetingId}/conclusions/${c.id}/task`, {})
           .then(() => toast("Đã giao nhiệm vụ.")).catch(fail) }, "Giao nhiệm vụ") : null,
       canWrite() && !c.task_id ? h("button", { type: "button", class: "btn btn-small", onclick: () =>
@@ -563,6 +583,7 @@ function applySnapshot(data) {
   S = data;
   serverOffset = Date.parse(data.server_time) - Date.now();
   renderAll();
+  loadQuestions();
   if (following && S.meeting.current_item_id !== itemBefore) catchUpWithRoom();
 }
 
@@ -601,6 +622,7 @@ function onEvent(ev) {
       }
       S.speakers = { queue: d.queue, speaking: d.speaking, history: d.history };
       renderSpeakers();
+      loadQuestions();
       break;
     }
     case "poll.changed":

@@ -16,6 +16,9 @@ const topic = `meeting:${meetingId}`;
 let S = readState();
 const sections = new Map(); // item id -> {area, status, text, revision, dirty, saving, savedAt, timer, error}
 const $ = (id) => document.getElementById(id);
+// agencies and units a conclusion can be assigned to (issue 20), besides the people in the meeting
+let unitsReady = null;
+const units = () => (unitsReady ||= api("GET", "/api/meetings/directory").then((d) => d.units).catch(() => []));
 
 const writable = () => (S.me.secretary || S.me.chair) && ["in_progress", "ended"].includes(S.meeting.state)
   && S.minutes.state !== "approved";
@@ -103,13 +106,17 @@ function conclusionList(item, data) {
 }
 
 function conclusionForm(item) {
+  const unitGroup = h("optgroup", { label: "Cơ quan, đơn vị" });
+  units().then((list) => unitGroup.append(...list.map((u) => h("option", { value: `unit:${u.id}` }, u.name))));
   const deadline = h("input", { type: "text", name: "deadline", inputmode: "numeric", placeholder: "dd/mm/yyyy",
     autocomplete: "off", "data-date": "", title: "Ngày dạng dd/mm/yyyy" });
   const form = h("form", { class: "mt-form minutes-new-conclusion" },
     h("label", { class: "wide" }, "Kết luận mới", h("textarea", { name: "text", rows: 2, required: true })),
-    h("label", {}, "Giao cho", h("select", { name: "assignee_id" }, h("option", { value: "" }, "— Không giao —"),
-      ...S.participants.filter((p) => p.attendee_id).map((p) => h("option", { value: p.attendee_id },
-        p.substitute ? p.substitute.name : p.name)))),
+    h("label", {}, "Giao cho", h("select", { name: "assignee" }, h("option", { value: "" }, "— Không giao —"),
+      h("optgroup", { label: "Người dự họp" },
+        ...S.participants.filter((p) => p.attendee_id).map((p) => h("option", { value: `user:${p.attendee_id}` },
+          p.substitute ? p.substitute.name : p.name))),
+      unitGroup)),
     h("label", {}, "Hạn xử lý", h("span", { class: "of-date" }, deadline)),
     h("div", { class: "wide" }, h("button", { class: "btn btn-primary", type: "submit" }, "Thêm kết luận")));
   dateInput(deadline);
@@ -118,8 +125,10 @@ function conclusionForm(item) {
     const f = new FormData(form);
     const typed = String(f.get("deadline") || "").trim();
     if (typed && !toIso(typed)) { toast("Hạn xử lý: nhập ngày dạng dd/mm/yyyy.", "error"); return; }
+    const [kind, id] = String(f.get("assignee") || ":").split(":");
     api("POST", `/api/meetings/${meetingId}/items/${item.id}/conclusions`, {
-      text: f.get("text"), assignee_id: f.get("assignee_id") || null, deadline: toIso(typed) || null,
+      text: f.get("text"), assignee_id: kind === "user" ? Number(id) : null,
+      assignee_unit_id: kind === "unit" ? Number(id) : null, deadline: toIso(typed) || null,
     }).then(() => { form.reset(); refresh(); }).catch(fail);
   });
   return form;

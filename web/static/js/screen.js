@@ -7,7 +7,7 @@
 import { connect } from "./live.js";
 import { barChart } from "./chart.js";
 import { h, readState, TZ } from "./meeting-common.js";
-import { clockLabel, clockText, speakingClock } from "./speaking-clock.js";
+import { clockLabel, clockText, delegationLeft, delegationText, speakingClock } from "./speaking-clock.js";
 import { pollBars, tallyBars, verdictOf } from "./voting.js";
 
 const root = document.getElementById("screen");
@@ -70,6 +70,8 @@ function renderSpeaker() {
   fill(box, h("h3", {}, "Đang phát biểu"), h("p", { class: "sc-speaker-name", id: "sc-speaker-name" }, sp.name),
     h("p", { class: "sc-clock-label", id: "sc-clock-label" }),
     h("p", { class: "sc-countdown", id: "sc-countdown", role: "timer" }),
+    sp.delegation ? h("p", { class: "sc-delegation", id: "sc-delegation" }) : null,
+    sp.question ? h("p", { class: "sc-question", id: "sc-question" }, h("span", { class: "muted" }, "Câu hỏi: "), sp.question) : null,
     S.queue.length ? h("p", { class: "sc-next" }, `Tiếp theo: ${S.queue.slice(0, 3).join(", ")}`) : null);
   tick();
 }
@@ -113,6 +115,11 @@ function tick() {
   el.dataset.over = String(c.over);
   el.dataset.paused = String(c.paused);
   $("sc-clock-label").textContent = clockLabel(c);
+  const d = $("sc-delegation");
+  if (d) {
+    d.textContent = delegationText(S.speaking, c);
+    d.dataset.over = String((delegationLeft(S.speaking, c) ?? 0) < 0);
+  }
 }
 
 function render() {

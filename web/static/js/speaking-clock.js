@@ -19,6 +19,20 @@ export function clockText(c) {
   return c.remaining >= 0 ? fmtDuration(c.remaining) : `+${fmtDuration(-c.remaining)}`;
 }
 
+// A council's delegation (tổ đại biểu) shares a speaking budget: what it has left at this second of the turn
+// (sp.delegation = {name, budget, used_before}); null when the turn has no delegation or it has no budget.
+export function delegationLeft(sp, c) {
+  const d = sp.delegation;
+  if (!d || d.budget === null || d.budget === undefined) return null;
+  return d.budget - (d.used_before || 0) - c.elapsed;
+}
+
+export function delegationText(sp, c) {
+  const left = delegationLeft(sp, c);
+  if (left === null) return sp.delegation ? `${sp.delegation.name}` : "";
+  return left >= 0 ? `${sp.delegation.name}: còn ${fmtDuration(left)}` : `${sp.delegation.name}: vượt ${fmtDuration(-left)}`;
+}
+
 export function clockLabel(c) {
   if (c.paused) return "Tạm dừng";
   if (c.limit === null) return "Thời gian đã nói";
