@@ -91,7 +91,7 @@ class CascadeSettings:
             raise ValueError(f"{SECRET_ENV} must be at least 16 printable ASCII characters (it travels in a header)")
         if not broker_url.startswith(("redis://", "rediss://")):
             raise ValueError("the SFU cascade needs the Redis broker (EOFFICE_BROKER_URL=redis://...)")
-        from storage.pubsub.redis import channel_for
+        from storage.pubsub.redis import channel_for  # the Redis client loads only where the cascade is on
 
         redis_url, channel = channel_for(broker_url)
         return cls(env.get(NODE_ID_ENV, "").strip() or url, url, secret, redis_url, channel)
@@ -219,7 +219,7 @@ class Cascade:
 
     async def _client(self) -> Any:
         if self._redis is None:
-            import redis.asyncio as aioredis
+            import redis.asyncio as aioredis  # only where the cascade is on (no Redis in the embedded set-up)
 
             self._redis = aioredis.Redis.from_url(self.settings.redis_url, decode_responses=True)
             self._listener = asyncio.ensure_future(self._listen())
@@ -306,8 +306,8 @@ class Cascade:
 
     async def _leg(self, meeting_id: int, node: str, url: str) -> None:
         """Keep a leg from ``node`` open while this process has sites in the meeting (reconnecting with backoff)."""
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import WebSocketException
+        from websockets.asyncio.client import connect  # the client side: only processes that open relay legs
+        from websockets.exceptions import WebSocketException  # idem
 
         ws_url = (url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
                   + f"/internal/sfu/meetings/{meeting_id}/relay?node={quote(self.node_id)}")

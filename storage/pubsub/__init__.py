@@ -61,7 +61,7 @@ def open_presence(url: str) -> RedisPresence | None:
     """Where processes share who is online (the control desk): Redis for a ``redis://`` broker, else ``None``
     (one process: its own view is the whole view)."""
     if urlsplit(url).scheme in ("redis", "rediss", "unix"):
-        from storage.pubsub.presence import RedisPresence
+        from storage.pubsub.presence import RedisPresence  # imports the Redis client: only for a Redis broker
 
         return RedisPresence(url)
     return None

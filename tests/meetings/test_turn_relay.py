@@ -210,13 +210,14 @@ async def test_a_site_without_direct_udp_gets_the_video_through_coturn_and_resta
             assert first["turn"].endswith("transport=udp" if transport == "udp" else "transport=tcp")
             connected_in = time.monotonic() - started
 
-            # the chair mutes the site's microphone and gives it the floor; the site's place in the roster
+            # the chair gives the site the floor (which opens its microphone), then mutes it; the site's place in
+            # the roster
             async with httpx.AsyncClient(base_url=f"http://{server}",
                                          headers={"Authorization": f"Bearer {chair_tok}"}) as http:
+                r = await http.post(f"/api/meetings/{mid}/video/floor", json={"participant": site_id})
+                assert r.status_code == 200, r.text
                 r = await http.post(f"/api/meetings/{mid}/video/mute",
                                     json={"participant": site_id, "kind": "audio", "muted": True})
-                assert r.status_code == 200, r.text
-                r = await http.post(f"/api/meetings/{mid}/video/floor", json={"participant": site_id})
                 assert r.status_code == 200, r.text
             await until(lambda: chair.state.get("floor") == site_id, what="the floor in the chair's state")
             order = [x["id"] for x in chair.state["roster"]]
