@@ -45,9 +45,9 @@ class ConsultationRunner:
                 self._wake.clear()
                 if self.notify is not None and self.remind_hours > 0:
                     async with self.db.uow() as uow:
-                        self.reminded += await consultations.remind_unanswered(uow, self.notify,
-                                                                               hours=self.remind_hours)
+                        sent = await consultations.remind_unanswered(uow, self.notify, hours=self.remind_hours)
                         await uow.commit()
+                    self.reminded += sent  # counted once committed: a stop right after sees them in the database
                 async with self.db.uow() as uow:
                     at = await consultations.next_deadline(uow)
                     remind = await consultations.next_reminder(uow, self.remind_hours)
