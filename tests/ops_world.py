@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from eoffice import demo
 from eoffice.org import User
 from meetings import attendance, lifecycle, meetings, voting
 from meetings.demo import CHAIR, MEMBERS, create_demo_meeting
+from meetings.schema import PollBallot
 from storage.blobs import BlobStore
 from storage.db import Database
 
@@ -45,3 +46,15 @@ async def populate(db: Database, blobs: BlobStore) -> dict[str, Any]:
         assert not any(isinstance(o, Exception) for o in outcomes), outcomes
         await uow.commit()
     return {"meeting_id": meeting.id, "poll_id": poll.id}
+
+
+async def ballots_cast(url: str, poll_id: int) -> int:
+    """Ballots stored for the poll, read with a connection of its own (after the server under test is gone)."""
+    db = Database(url)
+    try:
+        async with db.uow(readonly=True) as uow:
+            count = await uow.session.scalar(select(func.count()).select_from(PollBallot)
+                                             .where(PollBallot.poll_id == poll_id))
+    finally:
+        await db.dispose()
+    return int(count or 0)

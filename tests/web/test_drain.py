@@ -16,18 +16,17 @@ from pathlib import Path
 
 import httpx
 import websockets
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from eoffice import identity
 from eoffice.org import User
 from meetings.demo import MEMBERS
-from meetings.schema import PollBallot
 from storage import keys
 from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.migrate import migrate
 from tests.conftest import free_port
-from tests.ops_world import populate
+from tests.ops_world import ballots_cast, populate
 from web.drain import RESTART_CODE, Drain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,14 +154,7 @@ async def test_sigterm_drains_readyz_503_in_flight_vote_answered_and_kept(tmp_pa
             server.kill()
             await asyncio.to_thread(server.wait, 30)
 
-    db = Database(url)
-    try:
-        async with db.uow(readonly=True) as uow:
-            ballots = await uow.session.scalar(select(func.count()).select_from(PollBallot)
-                                               .where(PollBallot.poll_id == facts["poll_id"]))
-    finally:
-        await db.dispose()
-    assert ballots == 3  # the two cast before, and the acknowledged one
+    assert await ballots_cast(url, facts["poll_id"]) == 3  # the two cast before, and the acknowledged one
 
 
 async def test_readyz_is_503_while_draining(tmp_path: Path) -> None:

@@ -17,18 +17,17 @@ from pathlib import Path
 
 import httpx
 import websockets
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from eoffice import identity
 from eoffice.org import User
 from meetings.demo import CHAIR, MEMBERS
-from meetings.schema import PollBallot
 from storage import keys
 from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.migrate import migrate
 from tests.conftest import REDIS_URL, free_port, require, scratch_pg_database, tcp_open
-from tests.ops_world import populate
+from tests.ops_world import ballots_cast, populate
 from tests.web.test_drain import _serve, _until
 from web.drain import RESTART_CODE
 
@@ -230,11 +229,4 @@ async def test_sigterm_to_the_supervisor_drains_every_worker(tmp_path: Path) -> 
                 server.kill()
                 await asyncio.to_thread(server.wait, 30)
 
-        db = Database(url)
-        try:
-            async with db.uow(readonly=True) as uow:
-                ballots = await uow.session.scalar(select(func.count()).select_from(PollBallot)
-                                                   .where(PollBallot.poll_id == facts["poll_id"]))
-        finally:
-            await db.dispose()
-        assert ballots == 3  # the two cast before, and the acknowledged one
+        assert await ballots_cast(url, facts["poll_id"]) == 3  # the two cast before, and the acknowledged one
